@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything Sabot needs to build, idempotently:
+#   - Debian packages: compiler, CMake, Ninja, ccache, GoogleTest, Google Benchmark, CLI11;
+#   - a project-local virtual environment (.venv) holding the one pinned pyarrow wheel whose
+#     C++ headers and versioned shared libraries the build uses (Debian has no Arrow packages).
+# Re-running it does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYARROW_VERSION="$(cat scripts/pyarrow-version)"
+APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config python3 python3-venv
+              libgtest-dev libbenchmark-dev libcli11-dev)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The venv is made with the same python3 every time; a venv whose pyarrow differs is fixed.
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+have="$(.venv/bin/python -c 'import pyarrow; print(pyarrow.__version__)' 2>/dev/null || true)"
+if [ "$have" != "$PYARROW_VERSION" ]; then
+  echo "setup: installing pyarrow==$PYARROW_VERSION into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
+fi
+echo "setup: ok (pyarrow $PYARROW_VERSION in .venv)"

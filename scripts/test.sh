@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs and builds what is needed, runs every
+# test in the optimized build, then builds again under AddressSanitizer + UndefinedBehaviorSanitizer
+# and runs every test there too. Set SABOT_SKIP_SANITIZERS=1 to run only the first half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="$(nproc)"
+
+scripts/build.sh release
+(cd build/release && ctest --output-on-failure -j "$jobs" --timeout 600)
+
+if [ "${SABOT_SKIP_SANITIZERS:-0}" != "1" ]; then
+  scripts/build.sh asan
+  (cd build/asan && ctest --output-on-failure -j "$jobs" --timeout 900)
+fi

@@ -1,0 +1,26 @@
+// The `sabot` command-line program: one subcommand per job (see `sabot --help`).
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <arrow/config.h>
+
+#include "sabot/common/arrow_init.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sabot: an Arrow-native shuffle engine"};
+  app.require_subcommand(1);
+
+  auto* version = app.add_subcommand("version", "Print the versions of Sabot and Arrow");
+  version->callback([] {
+    std::cout << "sabot 0.1.0, Arrow " << arrow::GetBuildInfo().version_string << "\n";
+  });
+
+  arrow::Status status = sabot::InitializeArrow();
+  if (!status.ok()) {
+    std::cerr << "sabot: cannot initialize Arrow: " << status.ToString() << "\n";
+    return 1;
+  }
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
