@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <arrow/buffer.h>
+#include <arrow/record_batch.h>
+
+namespace sabot {
+
+// Identifies one ordered stream of blocks: what writer task `writer_task` (attempt
+// `writer_attempt`) produced for partition `partition_id` of shuffle `shuffle_id`. Order is kept
+// per stream; a reader of a partition reads one stream per writer.
+struct StreamKey {
+  std::string shuffle_id;
+  int32_t partition_id = 0;
+  int32_t writer_task = 0;
+  int32_t writer_attempt = 0;
+
+  friend bool operator==(const StreamKey&, const StreamKey&) = default;
+  friend auto operator<=>(const StreamKey&, const StreamKey&) = default;
+};
+
+// One sealed block of a stream: rows a PartitionBuffer coalesced, encoded once.
+//
+// `ipc_bytes` holds, in the Arrow IPC stream format (encapsulated messages, each 8-byte
+// aligned), zero or more dictionary batches followed by exactly one record batch; never a
+// schema message and never end-of-stream. The schema is sent once per stream, before its first
+// block. Body buffers may be compressed (LZ4_FRAME or ZSTD) per the IPC format. These bytes are
+// what the Flight transport sends, what the spill file stores, and what a server serves: nothing
+// decodes and re-encodes them. `crc32c` is the CRC-32C (Castagnoli) of `ipc_bytes`.
+//
+// An in-process channel may skip encoding: then `batch` is set and `ipc_bytes` is null until the
+// block must leave memory (spill), when it is encoded once.
+//
+// Immutable after construction; safe to share across threads. The memory it holds is charged to
+// the pool it was allocated from until the last reference goes away.
+struct SealedBlock {
+  std::shared_ptr<arrow::Buffer> ipc_bytes;
+  std::shared_ptr<arrow::RecordBatch> batch;
+  int64_t num_rows = 0;
+  uint32_t crc32c = 0;
+
+  bool encoded() const { return ipc_bytes != nullptr; }
+  // Bytes this block holds in memory (encoded size, or the batch's buffer size when unencoded).
+  int64_t size_bytes() const;
+};
+
+}  // namespace sabot
