@@ -35,13 +35,28 @@ const ShuffleErrorDetail* ShuffleErrorDetail::FromStatus(const arrow::Status& st
 
 arrow::Status WithShuffleContext(const arrow::Status& status, ShuffleErrorContext context) {
   if (status.ok()) return status;
-  auto detail = std::make_shared<ShuffleErrorDetail>(std::move(context));
-  std::string where = detail->ToString();
-  std::string message = status.message();
-  if (!where.empty() && message.find(where) == std::string::npos) {
-    message = where + ": " + message;
+  // The message names each part of the context once: parts it already names (an inner layer
+  // added them) are not repeated. The detail keeps the whole context.
+  const std::string& message = status.message();
+  ShuffleErrorContext missing;
+  auto absent = [&](const std::string& text) { return message.find(text) == std::string::npos; };
+  if (!context.shuffle_id.empty() && absent("shuffle '" + context.shuffle_id + "'")) {
+    missing.shuffle_id = context.shuffle_id;
   }
-  return arrow::Status(status.code(), std::move(message), std::move(detail));
+  if (context.partition_id && absent("partition " + std::to_string(*context.partition_id))) {
+    missing.partition_id = context.partition_id;
+  }
+  if (context.writer_task && absent("writer " + std::to_string(*context.writer_task))) {
+    missing.writer_task = context.writer_task;
+  }
+  if (!context.agent.empty() && absent("agent '" + context.agent + "'")) {
+    missing.agent = context.agent;
+  }
+  missing.retryable = context.retryable && absent("(retryable)");
+  std::string where = ShuffleErrorDetail(missing).ToString();
+  auto detail = std::make_shared<ShuffleErrorDetail>(std::move(context));
+  return arrow::Status(status.code(), where.empty() ? message : where + ": " + message,
+                       std::move(detail));
 }
 
 }  // namespace sabot

@@ -33,12 +33,19 @@ class LogLine {
   std::ostringstream stream_;
 };
 
+// Turns a LogLine expression into void, so SABOT_LOG can be a conditional expression: `&` binds
+// more loosely than `<<`, so the whole message is built first.
+struct LogVoidify {
+  void operator&(const LogLine&) {}
+};
+
 }  // namespace internal
 }  // namespace sabot
 
 // SABOT_LOG(kInfo) << "agent listening on " << port;  The message is built only when the level
 // is enabled.
-#define SABOT_LOG(level)                                              \
-  if (::sabot::LogLevel::level < ::sabot::MinLogLevel()) {            \
-  } else                                                              \
-    ::sabot::internal::LogLine(::sabot::LogLevel::level, __FILE__, __LINE__)
+#define SABOT_LOG(level)                                      \
+  (::sabot::LogLevel::level < ::sabot::MinLogLevel())         \
+      ? (void)0                                               \
+      : ::sabot::internal::LogVoidify() &                     \
+            ::sabot::internal::LogLine(::sabot::LogLevel::level, __FILE__, __LINE__)

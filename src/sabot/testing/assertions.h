@@ -37,10 +37,10 @@
   SABOT_ASSIGN_OR_FAIL_IMPL(SABOT_CONCAT(_result_, __LINE__), lhs, rexpr)
 
 // Asserts that `expr` fails with arrow::StatusCode `code` and a message containing `substring`.
-#define ASSERT_RAISES_WITH(code, substring, expr)                                      \
+#define ASSERT_RAISES_WITH(status_code, substring, expr)                                    \
   do {                                                                                 \
     ::arrow::Status _st = ::arrow::ToStatus(expr);                                     \
-    ASSERT_EQ(_st.code(), ::arrow::StatusCode::code) << #expr << ": " << _st.ToString(); \
+    ASSERT_EQ(_st.code(), ::arrow::StatusCode::status_code) << #expr << ": " << _st.ToString(); \
     ASSERT_NE(_st.message().find(substring), std::string::npos)                        \
         << #expr << ": message '" << _st.message() << "' lacks '" << substring << "'";   \
   } while (false)

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <arrow/result.h>
+
+#include "sabot/runtime/control_message.h"
+#include "sabot/runtime/engine.h"
+#include "sabot/shuffle/generated_shuffle_run.h"
+
+namespace sabot {
+
+// One agent of a distributed job: a distributed-mode Engine (shuffle manager, Flight server,
+// client) that also answers the job manager's control actions (control_actions.h) on its
+// server: register a shuffle, run writer or reader tasks, report stats and progress, release,
+// shut down.
+//
+// Lifecycle: Make() starts the server; control actions arrive on Flight's threads; WaitForShutdown()
+// returns once the shutdown action arrived (or Shutdown() was called).
+// Thread safety: safe for concurrent use.
+class Agent {
+ public:
+  static arrow::Result<std::unique_ptr<Agent>> Make(EngineOptions options);
+  ~Agent();
+
+  const std::string& location() const { return engine_->location(); }
+  Engine* engine() { return engine_.get(); }
+
+  // Handles control action `type` with `body` (a ControlMessage); the result body.
+  arrow::Result<std::string> HandleAction(std::string_view type, const std::string& body);
+
+  void WaitForShutdown();
+  void Shutdown();
+
+ private:
+  Agent() = default;
+  arrow::Result<std::string> RegisterShuffle(const ControlMessage& request);
+  arrow::Result<std::string> RunTasks(const ControlMessage& request, bool writers);
+  arrow::Result<std::string> Progress(const ControlMessage& request);
+  std::shared_ptr<ShuffleProgress> ProgressOf(const ShuffleId& id);
+
+  std::unique_ptr<Engine> engine_;
+  std::mutex mutex_;
+  std::condition_variable shutdown_cv_;
+  bool shutdown_ = false;
+  std::map<ShuffleId, std::shared_ptr<ShuffleProgress>> progress_;
+};
+
+}  // namespace sabot

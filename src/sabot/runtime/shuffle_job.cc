@@ -1,0 +1,274 @@
+#include "sabot/runtime/shuffle_job.h"
+
+#include <future>
+#include <thread>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/runtime/agent_process.h"
+#include "sabot/runtime/control_actions.h"
+
+namespace sabot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Calls `report` every 200 ms with `read()`'s figures until destroyed.
+class ProgressTicker {
+ public:
+  ProgressTicker(const ProgressCallback& report, std::function<std::pair<int64_t, int64_t>()> read)
+      : report_(report), read_(std::move(read)) {
+    if (report_) thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressTicker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return done_; })) {
+      lock.unlock();
+      auto [written, read] = read_();
+      report_(written, read);
+      lock.lock();
+    }
+  }
+
+  const ProgressCallback& report_;
+  std::function<std::pair<int64_t, int64_t>()> read_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// Of several tasks' failures, the one that explains the others: a task that failed on its own
+// rather than one cancelled because another failed (a writer whose reader went away, say).
+class RootCause {
+ public:
+  void Add(arrow::Status status) {
+    if (status.ok()) return;
+    if (first_.ok()) first_ = status;
+    if (cause_.ok() && !status.IsCancelled()) cause_ = std::move(status);
+  }
+  arrow::Status status() const { return cause_.ok() ? first_ : cause_; }
+
+ private:
+  arrow::Status first_;
+  arrow::Status cause_;
+};
+
+ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
+                                 std::shared_ptr<const PartitionSpec> spec) {
+  ShuffleDescriptor descriptor;
+  descriptor.shuffle_id = "shuffle-job";
+  descriptor.spec = std::move(spec);
+  descriptor.schema = GeneratedSchema(options.job.data);
+  descriptor.num_writers = options.job.num_writers;
+  descriptor.options = options.shuffle;
+  return descriptor;
+}
+
+arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
+                                         std::shared_ptr<const PartitionSpec> spec,
+                                         GeneratedShuffleCheck* check,
+                                         const ProgressCallback& progress) {
+  EngineOptions engine_options;
+  engine_options.mode = EngineMode::kLocal;
+  engine_options.manager = options.manager;
+  ARROW_ASSIGN_OR_RAISE(auto engine, Engine::Make(engine_options));
+  ShuffleManager* manager = engine->shuffle_manager();
+  ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
+  ARROW_RETURN_NOT_OK(manager->RegisterShuffle(descriptor));
+  std::vector<TaskIndex> writers;
+  for (TaskIndex w = 0; w < options.job.num_writers; ++w) writers.push_back(w);
+  std::vector<PartitionId> partitions;
+  for (PartitionId p = 0; p < options.num_partitions; ++p) partitions.push_back(p);
+  ShuffleProgress live;
+  ShuffleRunReport run;
+  {
+    ProgressTicker ticker(progress, [&] {
+      return std::make_pair(live.rows_written.load(), live.rows_read.load());
+    });
+    ARROW_ASSIGN_OR_RAISE(run, RunGeneratedShuffle(manager, descriptor.shuffle_id, options.job,
+                                                   writers, partitions, {}, check, &live));
+  }
+  ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(descriptor.shuffle_id));
+  ShuffleJobReport report;
+  report.mode = "local";
+  report.rows = run.rows_written;
+  report.bytes = run.bytes_written;
+  report.elapsed = run.elapsed;
+  report.partition_rows = run.partition_rows;
+  report.bytes_spilled = stats.bytes_spilled;
+  report.blocks_spilled = stats.blocks_spilled;
+  report.time_blocked = stats.time_blocked;
+  report.peak_memory = manager->pool()->peak_bytes();
+  ARROW_RETURN_NOT_OK(manager->Release(descriptor.shuffle_id));
+  return report;
+}
+
+arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
+                                               std::shared_ptr<const PartitionSpec> spec,
+                                               GeneratedShuffleCheck* check,
+                                               const ProgressCallback& progress) {
+  const int32_t k = options.num_agents;
+  std::string binary = options.agent_binary;
+  if (binary.empty()) {
+    ARROW_ASSIGN_OR_RAISE(binary, CurrentExecutable());
+  }
+  std::vector<std::unique_ptr<AgentProcess>> agents;
+  std::vector<std::string> locations;
+  for (int32_t i = 0; i < k; ++i) {
+    std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
+                                     "--agent-id", "agent-" + std::to_string(i)};
+    args.insert(args.end(), options.agent_args.begin(), options.agent_args.end());
+    ARROW_ASSIGN_OR_RAISE(auto agent, AgentProcess::Start(binary, args));
+    locations.push_back(agent->location());
+    agents.push_back(std::move(agent));
+  }
+  ShuffleClientOptions client_options;
+  client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
+  ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
+
+  ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
+  ARROW_ASSIGN_OR_RAISE(auto descriptor_bytes, descriptor.Serialize());
+  for (const auto& location : locations) {
+    ControlMessage request;
+    request.SetBytes("descriptor", *descriptor_bytes);
+    request.Set("job_id", "shuffle-job");
+    ARROW_RETURN_NOT_OK(client->Action(location, kActionRegisterShuffle, request.Encode()).status());
+  }
+
+  std::vector<WriterLocation> upstream;
+  for (TaskIndex w = 0; w < options.job.num_writers; ++w) upstream.push_back({w, 0, locations[w % k]});
+  auto task_request = [&](int32_t agent, bool writers) {
+    ControlMessage request;
+    request.Set("shuffle_id", descriptor.shuffle_id);
+    PutGeneratedJob(options.job, &request);
+    std::vector<int64_t> tasks;
+    const int32_t count = writers ? options.job.num_writers : options.num_partitions;
+    for (int32_t t = agent; t < count; t += k) tasks.push_back(t);
+    request.SetInts("tasks", tasks);
+    if (!writers) PutWriterLocations(upstream, &request);
+    return request.Encode();
+  };
+  auto launch = [&](bool writers) {
+    std::vector<std::future<arrow::Result<std::string>>> calls;
+    for (int32_t i = 0; i < k; ++i) {
+      calls.push_back(std::async(std::launch::async, [&, i, writers] {
+        return client->Action(locations[i], writers ? kActionRunWriters : kActionRunReaders,
+                              task_request(i, writers));
+      }));
+    }
+    return calls;
+  };
+  auto poll_progress = [&] {
+    int64_t written = 0, read = 0;
+    for (const auto& location : locations) {
+      ControlMessage request;
+      request.Set("shuffle_id", descriptor.shuffle_id);
+      auto reply = client->Action(location, kActionProgress, request.Encode());
+      if (!reply.ok()) continue;
+      auto message = ControlMessage::Decode(*reply);
+      if (!message.ok()) continue;
+      written += message->GetInt("rows_written").ValueOr(0);
+      read += message->GetInt("rows_read").ValueOr(0);
+    }
+    return std::make_pair(written, read);
+  };
+
+  ShuffleJobReport report;
+  report.mode = "distributed (" + std::to_string(k) + " agents)";
+  report.partition_rows.assign(options.num_partitions, 0);
+  auto start = Clock::now();
+  RootCause failures;
+  {
+    ProgressTicker ticker(progress, poll_progress);
+    // Pipelined readers must consume while writers produce; blocking readers start after.
+    auto writer_calls = launch(true);
+    std::vector<std::future<arrow::Result<std::string>>> reader_calls;
+    if (options.shuffle.mode == ShuffleMode::kPipelined) reader_calls = launch(false);
+    for (int32_t i = 0; i < k; ++i) {
+      auto reply = writer_calls[i].get();
+      if (!reply.ok()) {
+        failures.Add(WithShuffleContext(reply.status(), {.shuffle_id = descriptor.shuffle_id,
+                                                         .agent = locations[i]}));
+      }
+      if (reply.ok()) {
+        ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+        report.rows += message.GetInt("rows_written").ValueOr(0);
+        report.bytes += message.GetInt("bytes_written").ValueOr(0);
+      }
+    }
+    if (options.shuffle.mode == ShuffleMode::kBlocking && failures.status().ok()) {
+      reader_calls = launch(false);
+    }
+    for (size_t i = 0; i < reader_calls.size(); ++i) {
+      auto reply = reader_calls[i].get();
+      if (!reply.ok()) {
+        failures.Add(WithShuffleContext(reply.status(), {.shuffle_id = descriptor.shuffle_id,
+                                                         .agent = locations[i]}));
+        continue;
+      }
+      ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+      ARROW_ASSIGN_OR_RAISE(auto rows, message.GetInts("partition_rows"));
+      for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
+        report.partition_rows[p] += rows[p];
+      }
+      ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
+      ARROW_RETURN_NOT_OK(check->MergeSeen(*seen));
+    }
+  }
+  report.elapsed = Clock::now() - start;
+  ARROW_RETURN_NOT_OK(failures.status());
+  for (const auto& location : locations) {
+    ControlMessage request;
+    request.Set("shuffle_id", descriptor.shuffle_id);
+    ARROW_ASSIGN_OR_RAISE(auto reply, client->Action(location, kActionShuffleStats, request.Encode()));
+    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
+    ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, GetShuffleStats(message));
+    report.bytes_spilled += stats.bytes_spilled;
+    report.blocks_spilled += stats.blocks_spilled;
+    report.time_blocked += stats.time_blocked;
+    ControlMessage release;
+    release.Set("job_id", "shuffle-job");
+    ARROW_RETURN_NOT_OK(client->Action(location, kActionReleaseJob, release.Encode()).status());
+  }
+  for (const auto& location : locations) {
+    (void)client->Action(location, kActionShutdown, "");
+  }
+  for (auto& agent : agents) agent->Stop();
+  return report;
+}
+
+}  // namespace
+
+arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
+                                              const ProgressCallback& progress) {
+  ARROW_RETURN_NOT_OK(options.job.Validate());
+  ARROW_RETURN_NOT_OK(ValidateCount(options.num_partitions, "number of partitions"));
+  if (options.num_agents < 0 || options.num_agents > 64) {
+    return arrow::Status::Invalid("number of agents must be between 0 (local mode) and 64, got ",
+                                  options.num_agents);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto spec, options.job.MakeSpec(options.edge, options.num_partitions));
+  ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(options.job, spec));
+  ShuffleJobReport report;
+  if (options.num_agents == 0) {
+    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress));
+  }
+  ARROW_RETURN_NOT_OK(check->Finish());
+  report.rows_verified = check->rows_checked();
+  return report;
+}
+
+}  // namespace sabot

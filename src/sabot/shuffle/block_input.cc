@@ -1,0 +1,162 @@
+#include "sabot/shuffle/block_input.h"
+
+#include <atomic>
+#include <thread>
+
+#include <arrow/util/cancel.h>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/memory/block_codec.h"
+#include "sabot/memory/block_store.h"
+#include "sabot/transport/channel.h"
+#include "sabot/transport/protocol.h"
+#include "sabot/transport/shuffle_client.h"
+
+namespace sabot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+ShuffleErrorContext Where(const StreamKey& key, std::string agent = "") {
+  return {.shuffle_id = key.shuffle_id, .partition_id = key.partition_id,
+          .writer_task = key.writer_task, .agent = std::move(agent)};
+}
+
+// Polls `open` until it stops failing with KeyError (the writer has not declared its stream
+// yet), the deadline passes, or `cancelled` is set. Backs off from 1 ms to 50 ms.
+template <typename Open>
+auto RetryWhileUnknown(const StreamKey& key, std::chrono::milliseconds timeout,
+                       const std::atomic<bool>& cancelled, Open&& open) -> decltype(open()) {
+  auto deadline = Clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    auto result = open();
+    if (result.ok() || !result.status().IsKeyError()) return result;
+    if (cancelled.load()) return arrow::Status::Cancelled("reading ", DescribeStream(key));
+    if (Clock::now() + pause > deadline) {
+      return arrow::Status::IOError("timed out after ", timeout.count(), " ms waiting for ",
+                                    DescribeStream(key), " to be written: its writer never started");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+class ChannelInput final : public BlockInput {
+ public:
+  explicit ChannelInput(std::unique_ptr<ChannelReader> reader) : reader_(std::move(reader)) {}
+
+  arrow::Status Run(const BatchSink& sink) override {
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, reader_->Next());
+      if (batch == nullptr) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(sink(std::move(batch)));
+    }
+  }
+  void Cancel() override { reader_->Cancel(); }
+
+ private:
+  std::unique_ptr<ChannelReader> reader_;
+};
+
+class StoreInput final : public BlockInput {
+ public:
+  StoreInput(BlockStore* store, StreamKey key, std::chrono::milliseconds timeout,
+             arrow::MemoryPool* pool)
+      : store_(store), key_(std::move(key)), timeout_(timeout), pool_(pool) {}
+
+  arrow::Status Run(const BatchSink& sink) override {
+    auto status = RunUnchecked(sink);
+    return status.ok() ? status : WithShuffleContext(status, Where(key_));
+  }
+  void Cancel() override { cancelled_.store(true); }
+
+ private:
+  arrow::Status RunUnchecked(const BatchSink& sink) {
+    ARROW_ASSIGN_OR_RAISE(auto reader, RetryWhileUnknown(key_, timeout_, cancelled_, [&] {
+                            return store_->OpenReader(key_);
+                          }));
+    ARROW_ASSIGN_OR_RAISE(auto decoder, BlockDecoder::Make(reader->schema(), pool_));
+    while (!cancelled_.load()) {
+      ARROW_ASSIGN_OR_RAISE(auto block, reader->Next());
+      if (!block.has_value()) return arrow::Status::OK();
+      ARROW_ASSIGN_OR_RAISE(auto batch, decoder->Decode(*block));
+      ARROW_RETURN_NOT_OK(sink(std::move(batch)));
+    }
+    return arrow::Status::Cancelled("reading ", DescribeStream(key_));
+  }
+
+  BlockStore* store_;
+  StreamKey key_;
+  std::chrono::milliseconds timeout_;
+  arrow::MemoryPool* pool_;
+  std::atomic<bool> cancelled_{false};
+};
+
+class RemoteInput final : public BlockInput {
+ public:
+  RemoteInput(ShuffleClient* client, std::string location, StreamKey key,
+              std::chrono::milliseconds timeout)
+      : client_(client), location_(std::move(location)), key_(std::move(key)), timeout_(timeout) {}
+
+  arrow::Status Run(const BatchSink& sink) override {
+    PartitionPath path{key_.shuffle_id, key_.partition_id, key_.writer_task, key_.writer_attempt};
+    int64_t delivered = 0;
+    // A stream not declared yet fails the fetch with KeyError before any batch; retry it then.
+    auto fetch = [&]() -> arrow::Result<bool> {
+      ARROW_RETURN_NOT_OK(client_->FetchPartition(
+          location_, path,
+          [&](std::shared_ptr<arrow::RecordBatch> batch) {
+            ++delivered;
+            return sink(std::move(batch));
+          },
+          stop_.token()));
+      return true;
+    };
+    auto result = RetryWhileUnknown(key_, timeout_, cancelled_, [&]() -> arrow::Result<bool> {
+      auto attempt = fetch();
+      if (!attempt.ok() && attempt.status().IsKeyError() && delivered > 0) {
+        return arrow::Status::IOError("the stream disappeared after ", delivered,
+                                      " batches: ", attempt.status().message());
+      }
+      return attempt;
+    });
+    if (result.ok()) return arrow::Status::OK();
+    return WithShuffleContext(result.status(), Where(key_, location_));
+  }
+  void Cancel() override {
+    cancelled_.store(true);
+    stop_.RequestStop();
+  }
+
+ private:
+  ShuffleClient* client_;
+  std::string location_;
+  StreamKey key_;
+  std::chrono::milliseconds timeout_;
+  arrow::StopSource stop_;
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<BlockInput>> MakeChannelInput(Transport* transport,
+                                                            const StreamKey& key,
+                                                            const ChannelOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(auto reader, transport->OpenReader(key, options));
+  return std::make_unique<ChannelInput>(std::move(reader));
+}
+
+std::unique_ptr<BlockInput> MakeStoreInput(BlockStore* store, StreamKey key,
+                                           std::chrono::milliseconds timeout,
+                                           arrow::MemoryPool* pool) {
+  return std::make_unique<StoreInput>(store, std::move(key), timeout, pool);
+}
+
+std::unique_ptr<BlockInput> MakeRemoteInput(ShuffleClient* client, std::string location,
+                                            StreamKey key, std::chrono::milliseconds timeout) {
+  return std::make_unique<RemoteInput>(client, std::move(location), std::move(key), timeout);
+}
+
+}  // namespace sabot

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/memory/sealed_block.h"
+
+namespace sabot {
+
+class BlockStore;
+class ChannelWriter;
+class Transport;
+struct ChannelOptions;
+
+// Where the blocks of one stream (one writer task, one partition) go: a pipelined channel to the
+// reader, or the agent's block store for a blocking shuffle. A ShuffleWriter owns one per
+// partition.
+//
+// Lifecycle: Write()* then exactly one of Finish() or Abort(). Destroying an output that was
+// neither finished nor aborted aborts it, so its reader never waits for a stream whose writer is
+// gone. Not thread-safe: one writer task at a time.
+class BlockOutput {
+ public:
+  virtual ~BlockOutput() = default;
+
+  // Sends or stores `block`, in stream order. May block (waiting for credit).
+  virtual arrow::Status Write(SealedBlock block) = 0;
+  // Ends the stream after the blocks written.
+  virtual arrow::Status Finish() = 0;
+  // Ends the stream with `cause`, which the stream's reader receives as its error.
+  virtual arrow::Status Abort(const arrow::Status& cause) = 0;
+  // True while a Write() would wait for the reader (no credit): the writer counts the time it
+  // then spends in Write() as time blocked on backpressure.
+  virtual bool would_block() const = 0;
+};
+
+// Opens the output of one stream whose batches have `schema`.
+using BlockOutputFactory = std::function<arrow::Result<std::unique_ptr<BlockOutput>>(
+    const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema)>;
+
+// Outputs into pipelined channels of `transport` (which must outlive them).
+BlockOutputFactory ChannelOutputFactory(Transport* transport, ChannelOptions options);
+
+// Outputs into `store` (which must outlive them): each stream is declared, appended to and
+// finished there; an aborted stream is marked failed there, so its readers get the cause instead
+// of partial data presented as complete.
+BlockOutputFactory StoreOutputFactory(BlockStore* store);
+
+}  // namespace sabot

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <arrow/buffer.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+
+#include "sabot/common/data_generator.h"
+#include "sabot/partition/partition_spec.h"
+
+namespace sabot {
+
+// A shuffle job over generated data (common/data_generator.h) whose outcome can be checked row by
+// row: writer task w writes batches w * batches_per_writer ... (w + 1) * batches_per_writer - 1
+// of the generated table. Used by the `sabot shuffle` command and the shuffle tests.
+struct GeneratedJob {
+  DataGeneratorOptions data;
+  int32_t num_writers = 1;
+  int64_t batches_per_writer = 1;
+
+  int64_t rows_per_writer() const { return batches_per_writer * data.batch_rows; }
+  int64_t total_rows() const { return num_writers * rows_per_writer(); }
+  // Batch `index` (0-based) of writer `writer`.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> WriterBatch(
+      int32_t writer, int64_t index, arrow::MemoryPool* pool = arrow::default_memory_pool()) const;
+  // The spec of an edge of `type` over the generated int64 column `key`; RANGE boundaries split
+  // [0, key_cardinality) evenly.
+  arrow::Result<std::shared_ptr<const PartitionSpec>> MakeSpec(EdgeType type,
+                                                               int32_t num_partitions) const;
+  arrow::Status Validate() const;
+};
+
+// Checks what the readers of a GeneratedJob's shuffle received: every row exactly once, at the
+// partition it belongs to (every partition for BROADCAST), in writer order within each
+// (writer, partition) stream; and no row altered. The expected partition of a row is computed
+// here, independently of the partition layer: HASH from the formulas of docs/hashing.md for an
+// int64 key, RANGE by counting boundaries, REBALANCE and FORWARD from the row's position.
+//
+// Thread safety: Check() may run concurrently for different partitions; calls for one partition
+// come from one thread at a time. Finish(), SerializeSeen() and MergeSeen() need exclusive use.
+class GeneratedShuffleCheck {
+ public:
+  // Invalid for a spec the check cannot compute independently (HASH or RANGE on a key other
+  // than the single int64 column `key`).
+  static arrow::Result<std::unique_ptr<GeneratedShuffleCheck>> Make(
+      const GeneratedJob& job, std::shared_ptr<const PartitionSpec> spec);
+
+  // Checks the rows of `batch`, received by the reader of `partition_id`. The first problem is
+  // an error naming the partition, the row and what is wrong (wrong partition, duplicate,
+  // out of order, altered values).
+  arrow::Status Check(int32_t partition_id, const arrow::RecordBatch& batch);
+  // OK when every row that should have arrived did; else Invalid with the count and the first
+  // missing row and partition.
+  arrow::Status Finish() const;
+
+  int64_t rows_checked() const { return rows_checked_.load(); }
+  // The rows seen so far, for a coordinator to merge (distributed mode: each agent checks the
+  // partitions it read).
+  arrow::Result<std::shared_ptr<arrow::Buffer>> SerializeSeen() const;
+  // Adds another check's seen rows; a row seen by both is a duplicate (Invalid).
+  arrow::Status MergeSeen(const arrow::Buffer& serialized);
+
+ private:
+  GeneratedShuffleCheck() = default;
+  // The partition row `row` (global row number, with key `key`) must reach.
+  int32_t ExpectedPartition(int64_t row, int64_t key) const;
+  // The bitmap that records rows of `partition_id`.
+  std::vector<std::atomic<uint64_t>>& SeenFor(int32_t partition_id);
+
+  GeneratedJob job_;
+  std::shared_ptr<const PartitionSpec> spec_;
+  std::vector<int64_t> boundaries_;  // RANGE
+  // One bitmap over all rows (or one per partition for BROADCAST).
+  std::vector<std::vector<std::atomic<uint64_t>>> seen_;
+  // Last row seen per (partition, writer), for order.
+  std::vector<std::vector<int64_t>> last_row_;
+  std::atomic<int64_t> rows_checked_{0};
+};
+
+// The partition of an int64 key on a HASH edge with one key column, per docs/hashing.md. Written
+// from the document, independently of sabot/partition/key_hash.h.
+int32_t ReferenceHashPartitionOfInt64(int64_t key, int32_t num_partitions);
+
+}  // namespace sabot

@@ -1,0 +1,117 @@
+#include "sabot/shuffle/generated_shuffle_run.h"
+
+#include <mutex>
+
+#include <arrow/array.h>
+#include <thread>
+
+#include "sabot/common/error_detail.h"
+
+namespace sabot {
+
+namespace {
+
+// The first error of several threads.
+class FirstError {
+ public:
+  void Set(const arrow::Status& status) {
+    if (status.ok()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_.ok()) error_ = status;
+  }
+  bool failed() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return !error_.ok();
+  }
+  arrow::Status status() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  arrow::Status error_;
+};
+
+void JoinAll(std::vector<std::thread>* threads) {
+  for (auto& thread : *threads) thread.join();
+  threads->clear();
+}
+
+}  // namespace
+
+arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
+                                                    const ShuffleId& shuffle_id,
+                                                    const GeneratedJob& job,
+                                                    std::vector<TaskIndex> writers,
+                                                    std::vector<PartitionId> partitions,
+                                                    std::vector<WriterLocation> upstream,
+                                                    GeneratedShuffleCheck* check,
+                                                    ShuffleProgress* progress) {
+  ARROW_ASSIGN_OR_RAISE(auto descriptor, manager->GetShuffle(shuffle_id));
+  ShuffleProgress own_progress;
+  if (progress == nullptr) progress = &own_progress;
+  ShuffleRunReport report;
+  report.partition_rows.assign(descriptor->num_partitions(), 0);
+  std::vector<int64_t> writer_bytes(writers.size(), 0);
+  FirstError error;
+  auto start = std::chrono::steady_clock::now();
+
+  auto run_writer = [&](size_t slot) {
+    const TaskIndex w = writers[slot];
+    arrow::Status status = [&]() -> arrow::Status {
+      ARROW_RETURN_NOT_OK(manager->OpenWriter(shuffle_id, w));
+      for (int64_t i = 0; i < job.batches_per_writer && !error.failed(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
+        for (const auto& column : batch->columns()) {
+          for (const auto& buffer : column->data()->buffers) {
+            if (buffer) writer_bytes[slot] += buffer->size();
+          }
+        }
+        ARROW_RETURN_NOT_OK(manager->Write(shuffle_id, w, batch));
+        progress->rows_written.fetch_add(batch->num_rows());
+      }
+      if (error.failed()) return arrow::Status::Cancelled("another task failed");
+      return manager->Finish(shuffle_id, w);
+    }();
+    if (!status.ok()) {
+      (void)manager->AbortWriter(shuffle_id, w, status);
+      error.Set(WithShuffleContext(status, {.shuffle_id = shuffle_id, .writer_task = w}));
+    }
+    progress->writers_finished.fetch_add(1);
+  };
+
+  auto run_reader = [&](PartitionId p) {
+    arrow::Status status = [&]() -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto reader, manager->ReadPartition(shuffle_id, p, upstream));
+      while (true) {
+        if (error.failed()) {
+          reader->Cancel();
+          return arrow::Status::Cancelled("another task failed");
+        }
+        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+        if (batch == nullptr) break;
+        ARROW_RETURN_NOT_OK(check->Check(p, *batch));
+        report.partition_rows[p] += batch->num_rows();
+        progress->rows_read.fetch_add(batch->num_rows());
+      }
+      return arrow::Status::OK();
+    }();
+    error.Set(WithShuffleContext(status, {.shuffle_id = shuffle_id, .partition_id = p}));
+    progress->readers_finished.fetch_add(1);
+  };
+
+  std::vector<std::thread> threads;
+  for (size_t slot = 0; slot < writers.size(); ++slot) threads.emplace_back(run_writer, slot);
+  if (descriptor->options.mode == ShuffleMode::kBlocking) JoinAll(&threads);
+  for (PartitionId p : partitions) threads.emplace_back(run_reader, p);
+  JoinAll(&threads);
+
+  ARROW_RETURN_NOT_OK(error.status());
+  report.elapsed = std::chrono::steady_clock::now() - start;
+  for (int64_t bytes : writer_bytes) report.bytes_written += bytes;
+  report.rows_written = progress->rows_written.load();
+  return report;
+}
+
+}  // namespace sabot

@@ -1,0 +1,581 @@
+#include "sabot/shuffle/shuffle_manager.h"
+
+#include <sstream>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/common/logging.h"
+#include "sabot/shuffle/served_partition_store.h"
+#include "sabot/transport/channel.h"
+
+namespace sabot {
+
+struct ShuffleManager::Shuffle {
+  std::shared_ptr<const ShuffleDescriptor> descriptor;
+  std::string job_id;
+
+  std::mutex mutex;
+  ShuffleLifecycle state SABOT_GUARDED_BY(mutex) = ShuffleLifecycle::kCreated;
+  std::map<TaskIndex, std::shared_ptr<ShuffleWriter>> writers SABOT_GUARDED_BY(mutex);
+  std::map<TaskIndex, int64_t> reservations SABOT_GUARDED_BY(mutex);  // of open writers
+  std::map<TaskIndex, WriterLocation> locations SABOT_GUARDED_BY(mutex);
+  // Figures of finished writers, folded in when they finish.
+  ShuffleStats finished SABOT_GUARDED_BY(mutex);
+  Clock::time_point last_touch SABOT_GUARDED_BY(mutex) = Clock::now();
+
+  ShuffleErrorContext where() const { return {.shuffle_id = descriptor->shuffle_id}; }
+};
+
+std::string_view ShuffleLifecycleName(ShuffleLifecycle state) {
+  switch (state) {
+    case ShuffleLifecycle::kCreated:
+      return "created";
+    case ShuffleLifecycle::kWriting:
+      return "writing";
+    case ShuffleLifecycle::kComplete:
+      return "complete";
+    case ShuffleLifecycle::kReleased:
+      return "released";
+  }
+  return "unknown";
+}
+
+std::string ShuffleStats::ToString() const {
+  std::ostringstream out;
+  out << "shuffle '" << shuffle_id << "' " << ShuffleLifecycleName(state) << ": " << rows_written
+      << " rows, " << blocks_written << " blocks, " << bytes_written << " bytes written by "
+      << writers_finished << " finished writers; " << bytes_spilled << " bytes spilled in " << blocks_spilled << " blocks; blocked "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(time_blocked).count() << " ms";
+  return out.str();
+}
+
+namespace {
+
+void Accumulate(const ShuffleWriterStats& from, ShuffleStats* into) {
+  into->rows_written += from.rows;
+  into->blocks_written += from.blocks;
+  into->bytes_written += from.block_bytes;
+  into->time_blocked += from.blocked;
+  for (size_t p = 0; p < from.partition_rows.size(); ++p) {
+    into->partition_rows[p] += from.partition_rows[p];
+    into->partition_bytes[p] += from.partition_bytes[p];
+  }
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ShuffleManager>> ShuffleManager::Make(ShuffleManagerOptions options,
+                                                                    Transport* transport,
+                                                                    ShuffleClient* client,
+                                                                    std::string local_location) {
+  ARROW_RETURN_NOT_OK(ValidateId(options.agent_id, "agent id"));
+  if (options.orphan_timeout.count() < 0) {
+    return arrow::Status::Invalid("orphan_timeout must be >= 0 ms, got ",
+                                  options.orphan_timeout.count());
+  }
+  std::unique_ptr<ShuffleManager> manager(new ShuffleManager());
+  manager->options_ = options;
+  if (transport != nullptr) {
+    ARROW_RETURN_NOT_OK(manager->AttachTransport(transport, client, std::move(local_location)));
+  }
+  ARROW_ASSIGN_OR_RAISE(manager->pool_, BudgetedMemoryPool::Make(options.memory_budget));
+  BlockStoreOptions store_options;
+  store_options.spill = options.spill;
+  ARROW_ASSIGN_OR_RAISE(manager->store_, BlockStore::Make(store_options, manager->pool_.get(),
+                                                          &manager->metrics_));
+  ShuffleManager* self = manager.get();
+  manager->partition_store_ = std::make_shared<ServedPartitionStore>(self);
+  if (options.orphan_timeout.count() > 0) {
+    manager->sweeper_ = std::thread([self] { self->SweepLoop(); });
+  }
+  return manager;
+}
+
+arrow::Status ShuffleManager::AttachTransport(Transport* transport, ShuffleClient* client,
+                                              std::string local_location) {
+  if (transport == nullptr) return arrow::Status::Invalid("cannot attach a null transport");
+  if (transport_.load() != nullptr) {
+    return arrow::Status::Invalid("agent '", options_.agent_id, "' already has a transport");
+  }
+  client_ = client;
+  local_location_ = std::move(local_location);
+  transport_.store(transport);
+  return arrow::Status::OK();
+}
+
+ShuffleManager::~ShuffleManager() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  std::vector<std::shared_ptr<Shuffle>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
+  }
+  for (auto& shuffle : all) (void)ReleaseShuffle(shuffle);
+}
+
+void ShuffleManager::SweepLoop() {
+  auto period = std::max<std::chrono::milliseconds>(options_.orphan_timeout / 4,
+                                                    std::chrono::milliseconds(10));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_.wait_for(lock, period, [&] { return stopping_; })) {
+    lock.unlock();
+    int64_t released = ReleaseOrphans();
+    if (released > 0) SABOT_LOG(kInfo) << "released " << released << " orphaned shuffles";
+    lock.lock();
+  }
+}
+
+arrow::Result<ShuffleId> ShuffleManager::RegisterShuffle(const std::string& operator_id,
+                                                         std::shared_ptr<const PartitionSpec> spec,
+                                                         std::shared_ptr<arrow::Schema> schema,
+                                                         int32_t num_writers,
+                                                         ShuffleOptions options,
+                                                         std::string job_id) {
+  ARROW_RETURN_NOT_OK(ValidateId(operator_id, "operator id"));
+  ShuffleDescriptor descriptor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    descriptor.shuffle_id = operator_id + "-" + std::to_string(next_id_++);
+  }
+  descriptor.spec = std::move(spec);
+  descriptor.schema = std::move(schema);
+  descriptor.num_writers = num_writers;
+  descriptor.options = options;
+  ARROW_RETURN_NOT_OK(RegisterShuffle(descriptor, std::move(job_id)));
+  return descriptor.shuffle_id;
+}
+
+arrow::Status ShuffleManager::RegisterShuffle(const ShuffleDescriptor& descriptor,
+                                              std::string job_id) {
+  ARROW_RETURN_NOT_OK(descriptor.Validate());
+  if (!job_id.empty()) ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  auto shuffle = std::make_shared<Shuffle>();
+  shuffle->descriptor = std::make_shared<const ShuffleDescriptor>(descriptor);
+  shuffle->job_id = std::move(job_id);
+  {
+    std::lock_guard<std::mutex> shuffle_lock(shuffle->mutex);
+    shuffle->finished.shuffle_id = descriptor.shuffle_id;
+    shuffle->finished.partition_rows.assign(descriptor.num_partitions(), 0);
+    shuffle->finished.partition_bytes.assign(descriptor.num_partitions(), 0);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [it, inserted] = shuffles_.emplace(descriptor.shuffle_id, shuffle);
+  if (inserted) return arrow::Status::OK();
+  // The same descriptor again (a job manager retrying) is fine; anything else is a conflict.
+  ARROW_ASSIGN_OR_RAISE(auto mine, it->second->descriptor->Serialize());
+  ARROW_ASSIGN_OR_RAISE(auto theirs, descriptor.Serialize());
+  if (mine->Equals(*theirs)) return arrow::Status::OK();
+  return WithShuffleContext(
+      arrow::Status::AlreadyExists("a different shuffle is already registered under this id"),
+      {.shuffle_id = descriptor.shuffle_id, .agent = options_.agent_id});
+}
+
+arrow::Result<std::shared_ptr<ShuffleManager::Shuffle>> ShuffleManager::FindLocked(
+    const ShuffleId& id) {
+  auto it = shuffles_.find(id);
+  if (it == shuffles_.end()) {
+    return WithShuffleContext(arrow::Status::KeyError("unknown shuffle"),
+                              {.shuffle_id = id, .agent = options_.agent_id});
+  }
+  return it->second;
+}
+
+arrow::Result<std::shared_ptr<ShuffleManager::Shuffle>> ShuffleManager::Find(const ShuffleId& id) {
+  std::shared_ptr<Shuffle> shuffle;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ARROW_ASSIGN_OR_RAISE(shuffle, FindLocked(id));
+  }
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  if (shuffle->state == ShuffleLifecycle::kReleased) {
+    return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"),
+                              {.shuffle_id = id, .agent = options_.agent_id});
+  }
+  shuffle->last_touch = Clock::now();
+  return shuffle;
+}
+
+arrow::Result<std::shared_ptr<const ShuffleDescriptor>> ShuffleManager::GetShuffle(
+    const ShuffleId& id) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  return shuffle->descriptor;
+}
+
+std::vector<ShuffleId> ShuffleManager::ListShuffles() const {
+  std::vector<std::shared_ptr<Shuffle>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
+  }
+  std::vector<ShuffleId> out;
+  for (const auto& shuffle : all) {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->state != ShuffleLifecycle::kReleased) {
+      out.push_back(shuffle->descriptor->shuffle_id);
+    }
+  }
+  return out;
+}
+
+arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_task,
+                                         int32_t attempt) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->writers.count(writer_task) > 0) {
+      return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
+                                {.shuffle_id = id, .writer_task = writer_task});
+    }
+  }
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  Transport* transport = transport_.load();
+  if (transport == nullptr) {
+    return arrow::Status::Invalid("agent '", options_.agent_id, "' has no transport attached");
+  }
+  ARROW_ASSIGN_OR_RAISE(int64_t reserved, ReserveWriterMemory(descriptor, writer_task));
+  const bool blocking = descriptor.options.mode == ShuffleMode::kBlocking;
+  BlockOutputFactory outputs;
+  if (blocking) {
+    outputs = StoreOutputFactory(store_.get());
+  } else {
+    ChannelOptions channel;
+    channel.timeout = descriptor.options.timeout;
+    outputs = ChannelOutputFactory(transport, channel);
+  }
+  // Blocks cross a process boundary only in distributed mode; locally they stay batches.
+  auto made = ShuffleWriter::Make(shuffle->descriptor, writer_task, attempt, outputs,
+                                  /*encode_blocks=*/distributed(), pool_.get(), &metrics_);
+  if (!made.ok()) {
+    UnreserveWriterMemory(reserved);
+    return made.status();
+  }
+  std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  if (shuffle->state == ShuffleLifecycle::kReleased) {
+    UnreserveWriterMemory(reserved);
+    writer->Abort(arrow::Status::Cancelled("the shuffle was released"));
+    return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"),
+                              shuffle->where());
+  }
+  if (!shuffle->writers.emplace(writer_task, std::move(writer)).second) {
+    UnreserveWriterMemory(reserved);
+    return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
+                              {.shuffle_id = id, .writer_task = writer_task});
+  }
+  shuffle->reservations[writer_task] = reserved;
+  shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
+  if (shuffle->state == ShuffleLifecycle::kCreated) shuffle->state = ShuffleLifecycle::kWriting;
+  return arrow::Status::OK();
+}
+
+arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescriptor& descriptor,
+                                                          TaskIndex writer_task) {
+  const ShuffleOptions& options = descriptor.options;
+  const int64_t blocks_per_partition =
+      options.mode == ShuffleMode::kPipelined ? 1 + options.exclusive_credits : 1;
+  const int64_t bytes =
+      int64_t{descriptor.num_partitions()} * options.target_block_bytes * blocks_per_partition;
+  const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (reserved_bytes_ + bytes > limit) {
+    return WithShuffleContext(
+        arrow::Status::OutOfMemory(
+            "the writer needs ", bytes, " bytes of the agent's memory budget (",
+            descriptor.num_partitions(), " partitions x ", options.target_block_bytes,
+            " bytes per block x ", blocks_per_partition, " blocks per partition), but ",
+            reserved_bytes_, " of the ", limit, " bytes open writers may use (",
+            kReservableFraction * 100, "% of the ", pool_->budget(),
+            "-byte budget) are taken: raise the memory budget, or lower the block size or the "
+            "number of partitions"),
+        {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task,
+         .agent = options_.agent_id});
+  }
+  reserved_bytes_ += bytes;
+  return bytes;
+}
+
+void ShuffleManager::UnreserveWriterMemory(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserved_bytes_ -= bytes;
+}
+
+void ShuffleManager::DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task) {
+  auto it = shuffle->reservations.find(writer_task);
+  if (it != shuffle->reservations.end()) {
+    UnreserveWriterMemory(it->second);
+    shuffle->reservations.erase(it);
+  }
+  shuffle->writers.erase(writer_task);
+}
+
+arrow::Result<ShuffleWriter*> ShuffleManager::Writer(const ShuffleId& id, TaskIndex writer_task,
+                                                     bool open) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  for (int round = 0; round < 2; ++round) {
+    {
+      std::lock_guard<std::mutex> lock(shuffle->mutex);
+      auto it = shuffle->writers.find(writer_task);
+      if (it != shuffle->writers.end()) return it->second.get();
+    }
+    if (!open || round == 1) break;
+    arrow::Status opened = OpenWriter(id, writer_task);
+    if (!opened.ok() && !opened.IsAlreadyExists()) return opened;
+  }
+  return WithShuffleContext(
+      arrow::Status::Invalid("writer task ", writer_task, " is not open (finished, or never opened)"),
+      {.shuffle_id = id, .writer_task = writer_task});
+}
+
+arrow::Status ShuffleManager::Write(const ShuffleId& id, TaskIndex writer_task,
+                                    const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/true));
+  return writer->Write(batch);
+}
+
+arrow::Status ShuffleManager::WritePartition(const ShuffleId& id, TaskIndex writer_task,
+                                             PartitionId partition_id,
+                                             const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/true));
+  return writer->WritePartition(partition_id, batch);
+}
+
+arrow::Status ShuffleManager::FlushPartition(const ShuffleId& id, TaskIndex writer_task,
+                                             PartitionId partition_id) {
+  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/false));
+  return writer->FlushPartition(partition_id);
+}
+
+arrow::Status ShuffleManager::Finish(const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  std::shared_ptr<ShuffleWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->writers.find(writer_task);
+    if (it == shuffle->writers.end()) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("writer task ", writer_task,
+                                 " cannot finish: it already finished or never opened"),
+          {.shuffle_id = id, .writer_task = writer_task});
+    }
+    writer = it->second;
+  }
+  // Finishing may wait for credit: never under the lock.
+  ARROW_RETURN_NOT_OK(writer->Finish());
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  DropWriterLocked(shuffle.get(), writer_task);
+  Accumulate(writer->stats(), &shuffle->finished);
+  shuffle->finished.writers_finished += 1;
+  if (shuffle->finished.writers_finished == shuffle->descriptor->num_writers &&
+      shuffle->state != ShuffleLifecycle::kReleased) {
+    shuffle->state = ShuffleLifecycle::kComplete;
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleManager::AbortWriter(const ShuffleId& id, TaskIndex writer_task,
+                                          const arrow::Status& cause) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  std::shared_ptr<ShuffleWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->writers.find(writer_task);
+    if (it == shuffle->writers.end()) {
+      return WithShuffleContext(arrow::Status::Invalid("writer task ", writer_task, " is not open"),
+                                {.shuffle_id = id, .writer_task = writer_task});
+    }
+    writer = it->second;
+    DropWriterLocked(shuffle.get(), writer_task);
+  }
+  writer->Abort(cause);
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
+    const ShuffleId& id, PartitionId partition_id, std::vector<WriterLocation> upstream) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  ShuffleErrorContext where{.shuffle_id = id, .partition_id = partition_id,
+                            .agent = options_.agent_id};
+  if (partition_id < 0 || partition_id >= descriptor.num_partitions()) {
+    return WithShuffleContext(
+        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
+                                  descriptor.num_partitions(), " partitions"),
+        where);
+  }
+  if (upstream.empty()) {
+    for (TaskIndex w = 0; w < descriptor.num_writers; ++w) upstream.push_back({w, 0, ""});
+  }
+  for (const auto& location : upstream) {
+    if (location.writer_task < 0 || location.writer_task >= descriptor.num_writers) {
+      return WithShuffleContext(
+          arrow::Status::IndexError("upstream writer task ", location.writer_task,
+                                    " is out of range: the shuffle has ", descriptor.num_writers,
+                                    " writers"),
+          where);
+    }
+    if (!location.agent.empty()) ARROW_RETURN_NOT_OK(SetWriterLocation(id, location));
+  }
+  Transport* transport = transport_.load();
+  if (transport == nullptr) {
+    return arrow::Status::Invalid("agent '", options_.agent_id, "' has no transport attached");
+  }
+  std::vector<std::unique_ptr<BlockInput>> inputs;
+  if (descriptor.options.mode == ShuffleMode::kPipelined) {
+    ChannelOptions channel;
+    channel.exclusive_credits = descriptor.options.exclusive_credits;
+    channel.timeout = descriptor.options.timeout;
+    if (descriptor.options.floating_credits > 0) {
+      channel.floating_credits =
+          std::make_shared<FloatingCreditPool>(descriptor.options.floating_credits);
+    }
+    for (const auto& location : upstream) {
+      StreamKey key{id, partition_id, location.writer_task, location.attempt};
+      auto input = MakeChannelInput(transport, key, channel);
+      if (!input.ok()) return WithShuffleContext(input.status(), where);
+      inputs.push_back(std::move(input).ValueUnsafe());
+    }
+  } else {
+    for (const auto& location : upstream) {
+      StreamKey key{id, partition_id, location.writer_task, location.attempt};
+      const bool local = location.agent.empty() || location.agent == local_location_;
+      if (local) {
+        inputs.push_back(MakeStoreInput(store_.get(), key, descriptor.options.timeout, pool_.get()));
+      } else if (client_ == nullptr) {
+        return WithShuffleContext(
+            arrow::Status::Invalid("writer task ", location.writer_task, " ran on agent '",
+                                   location.agent, "', but this agent runs in local mode"),
+            where);
+      } else {
+        inputs.push_back(MakeRemoteInput(client_, location.agent, key, descriptor.options.timeout));
+      }
+    }
+  }
+  return ShuffleReader::Make(shuffle->descriptor, partition_id, std::move(inputs));
+}
+
+arrow::Status ShuffleManager::SetWriterLocation(const ShuffleId& id,
+                                                const WriterLocation& location) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  if (location.writer_task < 0 || location.writer_task >= shuffle->descriptor->num_writers) {
+    return WithShuffleContext(
+        arrow::Status::IndexError("writer task ", location.writer_task,
+                                  " is out of range: the shuffle has ",
+                                  shuffle->descriptor->num_writers, " writers"),
+        shuffle->where());
+  }
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  shuffle->locations[location.writer_task] = location;
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::string> ShuffleManager::LocateWriter(const StreamKey& key) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(key.shuffle_id));
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  auto it = shuffle->locations.find(key.writer_task);
+  if (it == shuffle->locations.end()) {
+    return WithShuffleContext(arrow::Status::KeyError("no location is known for this writer"),
+                              {.shuffle_id = key.shuffle_id, .partition_id = key.partition_id,
+                               .writer_task = key.writer_task});
+  }
+  return it->second.agent.empty() ? local_location_ : it->second.agent;
+}
+
+arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle) {
+  std::map<TaskIndex, std::shared_ptr<ShuffleWriter>> writers;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->state == ShuffleLifecycle::kReleased) return arrow::Status::OK();
+    shuffle->state = ShuffleLifecycle::kReleased;
+    writers = shuffle->writers;
+    for (const auto& [task, writer] : writers) DropWriterLocked(shuffle.get(), task);
+  }
+  for (auto& [task, writer] : writers) {
+    writer->Abort(arrow::Status::Cancelled("shuffle '", shuffle->descriptor->shuffle_id,
+                                           "' was released while writer ", task, " was open"));
+  }
+  arrow::Status status = store_->Release(shuffle->descriptor->shuffle_id);
+  metrics_.Forget(shuffle->descriptor->shuffle_id);
+  // A shuffle that never stored a block has nothing in the store to release.
+  return status.IsKeyError() ? arrow::Status::OK() : status;
+}
+
+arrow::Status ShuffleManager::Release(const ShuffleId& id) {
+  std::shared_ptr<Shuffle> shuffle;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ARROW_ASSIGN_OR_RAISE(shuffle, FindLocked(id));
+  }
+  return ReleaseShuffle(shuffle);
+}
+
+int64_t ShuffleManager::ReleaseJob(const std::string& job_id) {
+  std::vector<std::shared_ptr<Shuffle>> matching;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, shuffle] : shuffles_) {
+      if (shuffle->job_id == job_id) matching.push_back(shuffle);
+    }
+  }
+  int64_t released = 0;
+  for (auto& shuffle : matching) {
+    {
+      std::lock_guard<std::mutex> lock(shuffle->mutex);
+      if (shuffle->state == ShuffleLifecycle::kReleased) continue;
+    }
+    if (ReleaseShuffle(shuffle).ok()) ++released;
+  }
+  return released;
+}
+
+int64_t ShuffleManager::ReleaseOrphans() {
+  if (options_.orphan_timeout.count() == 0) return 0;
+  auto cutoff = Clock::now() - options_.orphan_timeout;
+  std::vector<std::shared_ptr<Shuffle>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
+  }
+  // Lock order: a shuffle's mutex may be taken before the manager's, never after it.
+  int64_t released = 0;
+  for (auto& shuffle : all) {
+    {
+      std::lock_guard<std::mutex> lock(shuffle->mutex);
+      if (shuffle->state == ShuffleLifecycle::kReleased || !shuffle->writers.empty() ||
+          shuffle->last_touch >= cutoff) {
+        continue;
+      }
+    }
+    if (ReleaseShuffle(shuffle).ok()) ++released;
+  }
+  return released;
+}
+
+arrow::Result<ShuffleStats> ShuffleManager::Stats(const ShuffleId& id) {
+  std::shared_ptr<Shuffle> shuffle;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ARROW_ASSIGN_OR_RAISE(shuffle, FindLocked(id));
+  }
+  ShuffleStats out;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    // Open writers' figures change under their task threads: only finished ones are counted.
+    out = shuffle->finished;
+    out.state = shuffle->state;
+  }
+  MemoryMetricsSnapshot memory = metrics_.Snapshot(pool_.get());
+  auto it = memory.shuffles.find(id);
+  if (it != memory.shuffles.end()) {
+    out.bytes_spilled = it->second.bytes_spilled;
+    out.blocks_spilled = it->second.blocks_spilled;
+  }
+  return out;
+}
+
+std::shared_ptr<PartitionStore> ShuffleManager::partition_store() { return partition_store_; }
+
+}  // namespace sabot

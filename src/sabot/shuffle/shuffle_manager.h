@@ -1,0 +1,212 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/common/thread_annotations.h"
+#include "sabot/memory/block_store.h"
+#include "sabot/memory/budget_pool.h"
+#include "sabot/memory/memory_metrics.h"
+#include "sabot/shuffle/shuffle_descriptor.h"
+#include "sabot/shuffle/shuffle_reader.h"
+#include "sabot/shuffle/shuffle_writer.h"
+
+namespace sabot {
+
+class PartitionStore;
+class ShuffleClient;
+class Transport;
+
+struct ShuffleManagerOptions {
+  // This agent's name in logs and errors.
+  std::string agent_id = "local";
+  // The agent's memory budget for all its shuffles (see BudgetedMemoryPool).
+  int64_t memory_budget = BudgetedMemoryPool::kDefaultBudgetBytes;
+  // Where and when blocking shuffles spill (directory, watermarks).
+  SpillOptions spill;
+  // A shuffle nobody wrote, read or asked about for this long is released as an orphan; zero
+  // disables the sweep.
+  std::chrono::milliseconds orphan_timeout{std::chrono::minutes(30)};
+};
+
+// Where one writer task (attempt) of a shuffle ran: the location of its agent's shuffle server
+// ("grpc+tcp://host:port"), or empty for this agent.
+struct WriterLocation {
+  TaskIndex writer_task = 0;
+  int32_t attempt = 0;
+  std::string agent;
+};
+
+enum class ShuffleLifecycle { kCreated, kWriting, kComplete, kReleased };
+std::string_view ShuffleLifecycleName(ShuffleLifecycle state);
+
+// Figures of one shuffle on this agent, over the writer tasks that finished here.
+struct ShuffleStats {
+  ShuffleId shuffle_id;
+  ShuffleLifecycle state = ShuffleLifecycle::kCreated;
+  int32_t writers_finished = 0;          // writer tasks of this agent that finished
+  int64_t rows_written = 0;
+  int64_t blocks_written = 0;
+  int64_t bytes_written = 0;             // block bytes (encoded, or buffer bytes if unencoded)
+  std::vector<int64_t> partition_rows;   // rows written per partition: skew is visible here
+  std::vector<int64_t> partition_bytes;  // block bytes per partition
+  int64_t bytes_spilled = 0;
+  int64_t blocks_spilled = 0;
+  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit
+
+  std::string ToString() const;
+};
+
+// Coordinates every shuffle of one agent (process): registration, the writers and readers of
+// its tasks, where each writer ran, memory and spill (through its BlockStore and budget), stats,
+// and release. It is the single way callers shuffle; ShuffleService and the engine sit on it.
+//
+// Data path. A writer (OpenWriter / Write / WritePartition / Finish) partitions and seals blocks
+// into, for a pipelined shuffle, credit-based channels of the agent's transport (in-process in
+// local mode, Flight in distributed mode) and, for a blocking shuffle, the agent's BlockStore,
+// where they stay until the shuffle is released so a reader can fetch again. A reader
+// (ReadPartition) opens one input per upstream writer (a channel; the local store; or a remote
+// agent's store over Flight) and yields batches until every writer's stream has ended.
+//
+// Lifecycle of a shuffle: created (registered) -> writing (a writer opened) -> complete (every
+// writer task of the shuffle finished, counting those this agent ran) -> released (Release,
+// ReleaseJob, or the orphan sweep: memory freed, spill files deleted; later calls about it fail
+// with a clear error).
+//
+// Thread safety: every method is safe for concurrent use; one writer task uses its writer from
+// one thread at a time. Lifetime: `transport` and `client` (not owned) outlive the manager.
+class ShuffleManager {
+ public:
+  // Open writers may reserve at most this fraction of the budget; the rest is for the blocks
+  // stored, spilled and read back.
+  static constexpr double kReservableFraction = 0.75;
+
+  // `transport` carries pipelined shuffles. `client` fetches blocking shuffles' streams from
+  // other agents; null in local mode. `local_location` is how other agents name this one
+  // (empty in local mode); WriterLocations equal to it are read from the local store.
+  // A null `transport` must be attached (AttachTransport) before any writer or reader opens.
+  static arrow::Result<std::unique_ptr<ShuffleManager>> Make(ShuffleManagerOptions options,
+                                                             Transport* transport,
+                                                             ShuffleClient* client = nullptr,
+                                                             std::string local_location = "");
+  ~ShuffleManager();
+
+  // For distributed mode, where the transport needs the agent's server, which serves this
+  // manager's partition_store(): Make the manager without a transport, then attach it, once,
+  // before any writer or reader opens. Invalid when one is attached already.
+  arrow::Status AttachTransport(Transport* transport, ShuffleClient* client,
+                                std::string local_location);
+
+  // Registers a shuffle with a new id "<operator_id>-<n>" and returns it.
+  arrow::Result<ShuffleId> RegisterShuffle(const std::string& operator_id,
+                                           std::shared_ptr<const PartitionSpec> spec,
+                                           std::shared_ptr<arrow::Schema> schema,
+                                           int32_t num_writers, ShuffleOptions options = {},
+                                           std::string job_id = "");
+  // Registers a shuffle whose id the caller (the job manager) chose. Registering the same
+  // descriptor again is a no-op; a different one under a taken id is AlreadyExists.
+  arrow::Status RegisterShuffle(const ShuffleDescriptor& descriptor, std::string job_id = "");
+  // KeyError for an unknown shuffle, Invalid for a released one.
+  arrow::Result<std::shared_ptr<const ShuffleDescriptor>> GetShuffle(const ShuffleId& id);
+  std::vector<ShuffleId> ListShuffles() const;
+
+  // --- Write side (one writer task) ---------------------------------------------------------
+  // The writer of task `writer_task`, attempt `attempt`, owned by the manager until Finish or
+  // Release. Opening one twice is AlreadyExists.
+  arrow::Status OpenWriter(const ShuffleId& id, TaskIndex writer_task, int32_t attempt = 0);
+  // Partitions `batch` and buffers it (opens the writer on first use).
+  arrow::Status Write(const ShuffleId& id, TaskIndex writer_task,
+                      const std::shared_ptr<arrow::RecordBatch>& batch);
+  // Buffers `batch`, all of whose rows belong to `partition_id`.
+  arrow::Status WritePartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id,
+                               const std::shared_ptr<arrow::RecordBatch>& batch);
+  arrow::Status FlushPartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id);
+  // Seals and sends everything the writer buffered and ends its streams. Finishing a writer
+  // twice is Invalid.
+  arrow::Status Finish(const ShuffleId& id, TaskIndex writer_task);
+  // Ends the writer's streams with `cause`; its readers fail with it.
+  arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
+
+  // --- Read side (one reader task) ----------------------------------------------------------
+  // The batches of `partition_id` from every writer in `upstream` (empty: every writer task of
+  // the shuffle, attempt 0, on this agent). IndexError for a partition out of range.
+  arrow::Result<std::unique_ptr<ShuffleReader>> ReadPartition(const ShuffleId& id,
+                                                              PartitionId partition_id,
+                                                              std::vector<WriterLocation> upstream = {});
+
+  // --- Locations ----------------------------------------------------------------------------
+  // Records where a writer ran (pipelined readers find remote writers through it).
+  arrow::Status SetWriterLocation(const ShuffleId& id, const WriterLocation& location);
+  // The location of `key`'s writer, for the Flight transport's locator: the recorded agent or
+  // this agent's own location. KeyError when unknown.
+  arrow::Result<std::string> LocateWriter(const StreamKey& key);
+
+  // --- Lifecycle and figures ----------------------------------------------------------------
+  arrow::Status Release(const ShuffleId& id);
+  // Releases every shuffle registered with `job_id`; returns how many.
+  int64_t ReleaseJob(const std::string& job_id);
+  // Releases shuffles untouched for the orphan timeout; returns how many.
+  int64_t ReleaseOrphans();
+  arrow::Result<ShuffleStats> Stats(const ShuffleId& id);
+
+  // What this agent's Flight server serves: its blocking shuffles' streams.
+  std::shared_ptr<PartitionStore> partition_store();
+  BudgetedMemoryPool* pool() { return pool_.get(); }
+  MemoryMetrics* metrics() { return &metrics_; }
+  BlockStore* block_store() { return store_.get(); }
+  const ShuffleManagerOptions& options() const { return options_; }
+  bool distributed() const { return client_ != nullptr; }
+
+ private:
+  struct Shuffle;
+  using Clock = std::chrono::steady_clock;
+
+  ShuffleManager() = default;
+  arrow::Result<std::shared_ptr<Shuffle>> Find(const ShuffleId& id) SABOT_EXCLUDES(mutex_);
+  arrow::Result<std::shared_ptr<Shuffle>> FindLocked(const ShuffleId& id) SABOT_REQUIRES(mutex_);
+  // The writer of (id, task), opened on demand when `open` is true.
+  arrow::Result<ShuffleWriter*> Writer(const ShuffleId& id, TaskIndex writer_task, bool open);
+  arrow::Status ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle);
+  // Admission control: reserves the memory a writer of `descriptor` may hold at once (its
+  // partition buffers, plus the blocks its channels may have in flight when pipelined), so open
+  // writers never need more than the budget allows. OutOfMemory, explaining the numbers, when
+  // the reservations would pass kReservableFraction of the budget.
+  arrow::Result<int64_t> ReserveWriterMemory(const ShuffleDescriptor& descriptor,
+                                             TaskIndex writer_task);
+  void UnreserveWriterMemory(int64_t bytes);
+  // Ends the writer's reservation and removes it; requires the shuffle's lock.
+  void DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task);
+  void SweepLoop();
+
+  ShuffleManagerOptions options_;
+  // Set by Make or once by AttachTransport, before any writer or reader exists.
+  std::atomic<Transport*> transport_{nullptr};
+  ShuffleClient* client_ = nullptr;
+  std::string local_location_;
+  std::unique_ptr<BudgetedMemoryPool> pool_;
+  MemoryMetrics metrics_;
+  std::unique_ptr<BlockStore> store_;
+  std::shared_ptr<PartitionStore> partition_store_;
+
+  mutable std::mutex mutex_;
+  std::map<ShuffleId, std::shared_ptr<Shuffle>> shuffles_ SABOT_GUARDED_BY(mutex_);
+  int64_t next_id_ SABOT_GUARDED_BY(mutex_) = 0;
+  int64_t reserved_bytes_ SABOT_GUARDED_BY(mutex_) = 0;
+  bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
+  std::condition_variable stop_;
+  std::thread sweeper_;
+};
+
+}  // namespace sabot

@@ -1,0 +1,253 @@
+#include "sabot/shuffle/shuffle_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <arrow/array.h>
+#include <arrow/builder.h>
+#include <arrow/type.h>
+
+#include "sabot/memory/test_budget.h"
+#include "sabot/shuffle/generated_shuffle_run.h"
+#include "sabot/testing/assertions.h"
+#include "sabot/transport/in_process_transport.h"
+
+namespace sabot {
+namespace {
+
+constexpr int64_t kBudget = 256 << 20;
+
+std::unique_ptr<ShuffleManager> MakeManager(Transport* transport) {
+  ShuffleManagerOptions options;
+  options.memory_budget = testing::TestBudgetBytes(kBudget);
+  options.spill = testing::TestSpillOptions();
+  return ShuffleManager::Make(options, transport).ValueOrDie();
+}
+
+ShuffleOptions TestShuffleOptions(ShuffleMode mode) {
+  ShuffleOptions options;
+  options.mode = mode;
+  options.target_block_rows = 300;
+  // Under the tiny budget, blocks small enough for 16x16 pipelined channels to fit in it.
+  options.target_block_bytes = testing::TinyBudgetRequested() ? 2048 : 64 * 1024;
+  options.timeout = std::chrono::seconds(60);
+  return options;
+}
+
+struct Case {
+  int32_t writers;
+  int32_t partitions;
+  ShuffleMode mode;
+  EdgeType edge;
+  KeyDistribution keys = KeyDistribution::kUniform;
+  int64_t batches_per_writer = 3;
+  int64_t batch_rows = 500;
+};
+
+std::string Name(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  std::string edge = c.edge == EdgeType::kHash        ? "hash"
+                     : c.edge == EdgeType::kRange     ? "range"
+                     : c.edge == EdgeType::kRebalance ? "rebalance"
+                     : c.edge == EdgeType::kBroadcast ? "broadcast"
+                                                      : "forward";
+  return std::to_string(c.writers) + "x" + std::to_string(c.partitions) + "_" +
+         std::string(ShuffleModeName(c.mode)) + "_" + edge +
+         (c.keys == KeyDistribution::kSkewed ? "_skewed" : "") +
+         (c.batches_per_writer == 0 ? "_empty_writers" : "");
+}
+
+class ShuffleManagerCorrectness : public ::testing::TestWithParam<Case> {};
+
+// Every row written is read exactly once by the right reader (every reader for BROADCAST), in
+// writer order, checked by GeneratedShuffleCheck's independent computation.
+TEST_P(ShuffleManagerCorrectness, EveryRowExactlyOnceAtItsPartition) {
+  const Case& c = GetParam();
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  auto manager = MakeManager(transport.get());
+  GeneratedJob job;
+  job.data.batch_rows = c.batch_rows;
+  job.data.key_cardinality = 1000;
+  job.data.distribution = c.keys;
+  job.data.hot_key_fraction = 0.9;
+  job.num_writers = c.writers;
+  job.batches_per_writer = c.batches_per_writer;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(c.edge, c.partitions));
+  ASSERT_OK_AND_ASSIGN(ShuffleId id,
+                       manager->RegisterShuffle("op", spec, GeneratedSchema(job.data), c.writers,
+                                                TestShuffleOptions(c.mode)));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+  std::vector<TaskIndex> writers;
+  for (TaskIndex w = 0; w < c.writers; ++w) writers.push_back(w);
+  std::vector<PartitionId> partitions;
+  for (PartitionId p = 0; p < c.partitions; ++p) partitions.push_back(p);
+  ASSERT_OK_AND_ASSIGN(auto report, RunGeneratedShuffle(manager.get(), id, job, writers,
+                                                        partitions, {}, check.get()));
+  ASSERT_OK(check->Finish());
+  const int64_t copies = c.edge == EdgeType::kBroadcast ? c.partitions : 1;
+  EXPECT_EQ(check->rows_checked(), job.total_rows() * copies);
+  EXPECT_EQ(report.rows_written, job.total_rows());
+
+  ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager->Stats(id));
+  EXPECT_EQ(stats.state, ShuffleLifecycle::kComplete);
+  EXPECT_EQ(stats.writers_finished, c.writers);
+  EXPECT_EQ(stats.rows_written, job.total_rows());
+  int64_t partition_total = 0;
+  for (int64_t rows : stats.partition_rows) partition_total += rows;
+  EXPECT_EQ(partition_total, job.total_rows() * copies);
+  if (testing::TinyBudgetRequested() && c.mode == ShuffleMode::kBlocking && job.total_rows() > 0) {
+    EXPECT_GT(stats.blocks_spilled, 0) << "the tiny budget must make blocking shuffles spill";
+  }
+  EXPECT_LE(manager->pool()->peak_bytes(), manager->pool()->budget());
+  ASSERT_OK(manager->Release(id));
+}
+
+std::vector<Case> AllCases() {
+  std::vector<Case> cases;
+  for (ShuffleMode mode : {ShuffleMode::kPipelined, ShuffleMode::kBlocking}) {
+    for (auto [n, m] : std::vector<std::pair<int, int>>{{1, 1}, {4, 4}, {10, 5}, {16, 16}}) {
+      for (EdgeType edge : {EdgeType::kHash, EdgeType::kRange, EdgeType::kRebalance}) {
+        cases.push_back({n, m, mode, edge});
+      }
+    }
+    cases.push_back({4, 4, mode, EdgeType::kBroadcast});
+    cases.push_back({5, 5, mode, EdgeType::kForward});
+    cases.push_back({4, 8, mode, EdgeType::kHash, KeyDistribution::kSkewed});
+    cases.push_back({3, 4, mode, EdgeType::kHash, KeyDistribution::kUniform, 0});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, ShuffleManagerCorrectness, ::testing::ValuesIn(AllCases()), Name);
+
+class ShuffleManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    transport_ = InProcessTransport::Make().ValueOrDie();
+    manager_ = MakeManager(transport_.get());
+    job_.data.batch_rows = 100;
+    job_.data.key_cardinality = 50;
+    job_.num_writers = 2;
+    job_.batches_per_writer = 2;
+    spec_ = job_.MakeSpec(EdgeType::kHash, 3).ValueOrDie();
+    id_ = manager_->RegisterShuffle("op", spec_, GeneratedSchema(job_.data), 2,
+                                    TestShuffleOptions(ShuffleMode::kBlocking))
+              .ValueOrDie();
+  }
+
+  std::unique_ptr<InProcessTransport> transport_;
+  std::unique_ptr<ShuffleManager> manager_;
+  GeneratedJob job_;
+  std::shared_ptr<const PartitionSpec> spec_;
+  ShuffleId id_;
+};
+
+TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_RAISES_WITH(KeyError, "shuffle 'nope'", manager_->Write("nope", 0, batch));
+  ASSERT_OK(manager_->Release(id_));
+  ASSERT_RAISES_WITH(Invalid, "released", manager_->Write(id_, 0, batch));
+  ASSERT_RAISES_WITH(Invalid, "released", manager_->ReadPartition(id_, 0).status());
+  ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager_->Stats(id_));
+  EXPECT_EQ(stats.state, ShuffleLifecycle::kReleased);
+}
+
+TEST_F(ShuffleManagerTest, SchemaMismatchNamesTheShuffleAndField) {
+  auto other = arrow::RecordBatch::Make(
+      arrow::schema({arrow::field("key", arrow::utf8())}), 0,
+      {arrow::MakeArrayOfNull(arrow::utf8(), 0).ValueOrDie()});
+  arrow::Status status = manager_->Write(id_, 0, other);
+  ASSERT_TRUE(status.IsInvalid()) << status.ToString();
+  EXPECT_NE(status.message().find(id_), std::string::npos) << status.ToString();
+  status = manager_->WritePartition(id_, 1, 0, other);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("partition 0"), std::string::npos) << status.ToString();
+}
+
+TEST_F(ShuffleManagerTest, PartitionOutOfRange) {
+  ASSERT_RAISES_WITH(IndexError, "partition 3 is out of range",
+                     manager_->ReadPartition(id_, 3).status());
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_RAISES_WITH(IndexError, "partition -1", manager_->WritePartition(id_, 0, -1, batch));
+}
+
+TEST_F(ShuffleManagerTest, FinishingTwiceIsAnError) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_OK(manager_->Write(id_, 0, batch));
+  ASSERT_OK(manager_->Finish(id_, 0));
+  ASSERT_RAISES_WITH(Invalid, "already finished", manager_->Finish(id_, 0));
+}
+
+TEST_F(ShuffleManagerTest, WritePartitionAndFlushDeliverWhatWasWritten) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_OK(manager_->WritePartition(id_, 0, 2, batch));
+  ASSERT_OK(manager_->FlushPartition(id_, 0, 2));
+  ASSERT_OK(manager_->Finish(id_, 0));
+  ASSERT_OK(manager_->OpenWriter(id_, 1));
+  ASSERT_OK(manager_->Finish(id_, 1));
+  ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id_, 2));
+  ASSERT_OK_AND_ASSIGN(auto batches, reader->ReadAll());
+  ASSERT_EQ(batches.size(), 1u);
+  ASSERT_BATCHES_EQUAL(*batch, *batches[0]);
+  // Blocking output is kept: a second reader fetches it again.
+  ASSERT_OK_AND_ASSIGN(auto again, manager_->ReadPartition(id_, 2));
+  ASSERT_OK_AND_ASSIGN(auto batches_again, again->ReadAll());
+  ASSERT_EQ(batches_again.size(), 1u);
+  ASSERT_BATCHES_EQUAL(*batch, *batches_again[0]);
+}
+
+TEST_F(ShuffleManagerTest, AbortedWriterFailsItsReaders) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_OK(manager_->Write(id_, 0, batch));
+  ASSERT_OK(manager_->AbortWriter(id_, 0, arrow::Status::IOError("disk on fire")));
+  ASSERT_OK(manager_->OpenWriter(id_, 1));
+  ASSERT_OK(manager_->Finish(id_, 1));
+  for (PartitionId p = 0; p < 3; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id_, p));
+    auto all = reader->ReadAll();
+    ASSERT_FALSE(all.ok());
+    EXPECT_NE(all.status().message().find("disk on fire"), std::string::npos)
+        << all.status().ToString();
+  }
+}
+
+TEST_F(ShuffleManagerTest, AWriterThatNeverStartsTimesOutClearly) {
+  ShuffleOptions options = TestShuffleOptions(ShuffleMode::kBlocking);
+  options.timeout = std::chrono::milliseconds(200);
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager_->RegisterShuffle("late", spec_,
+                                                               GeneratedSchema(job_.data), 1,
+                                                               options));
+  ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id, 0));
+  ASSERT_RAISES_WITH(IOError, "never started", reader->ReadAll().status());
+}
+
+TEST_F(ShuffleManagerTest, ReleaseJobAndOrphans) {
+  ShuffleManagerOptions options;
+  options.orphan_timeout = std::chrono::milliseconds(50);
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport_.get()));
+  auto schema = GeneratedSchema(job_.data);
+  ASSERT_OK_AND_ASSIGN(ShuffleId a, manager->RegisterShuffle("a", spec_, schema, 1, {}, "job1"));
+  ASSERT_OK_AND_ASSIGN(ShuffleId b, manager->RegisterShuffle("b", spec_, schema, 1, {}, "job1"));
+  ASSERT_OK_AND_ASSIGN(ShuffleId c, manager->RegisterShuffle("c", spec_, schema, 1, {}, "job2"));
+  EXPECT_EQ(manager->ReleaseJob("job1"), 2);
+  EXPECT_EQ(manager->Stats(a)->state, ShuffleLifecycle::kReleased);
+  EXPECT_EQ(manager->Stats(b)->state, ShuffleLifecycle::kReleased);
+  EXPECT_NE(manager->Stats(c)->state, ShuffleLifecycle::kReleased);
+  // The sweeper releases c once it has been untouched past the orphan timeout.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (manager->Stats(c)->state != ShuffleLifecycle::kReleased &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(manager->Stats(c)->state, ShuffleLifecycle::kReleased);
+}
+
+TEST_F(ShuffleManagerTest, ReregisteringTheSameDescriptorIsFineADifferentOneIsNot) {
+  ASSERT_OK_AND_ASSIGN(auto descriptor, manager_->GetShuffle(id_));
+  ASSERT_OK(manager_->RegisterShuffle(*descriptor));
+  ShuffleDescriptor other = *descriptor;
+  other.num_writers = 7;
+  ASSERT_RAISES_WITH(AlreadyExists, "already registered", manager_->RegisterShuffle(other));
+}
+
+}  // namespace
+}  // namespace sabot

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+
+#include "sabot/common/thread_annotations.h"
+#include "sabot/shuffle/block_input.h"
+#include "sabot/shuffle/shuffle_descriptor.h"
+
+namespace sabot {
+
+struct ShuffleReaderStats {
+  int64_t rows = 0;
+  int64_t batches = 0;
+  std::vector<int64_t> rows_per_input;  // rows received from each upstream input, in order
+};
+
+// The read side of one shuffle for one reader task: the batches of partition `partition_id`
+// from every upstream writer, until every writer's stream has ended.
+//
+// Each upstream input runs on a thread of its own and hands its batches, in order, to a queue
+// bounded to `max_queued_batches`; Next() takes them in arrival order. Order is therefore kept
+// per upstream writer (what the shuffle guarantees), not across writers. Every input is drained
+// concurrently, so a writer blocked on one channel never waits for the reader to finish with
+// another writer first.
+//
+// Errors: the first input to fail ends the read: Next() returns its error (naming shuffle,
+// partition, writer and agent) and the other inputs are cancelled. Nothing partial is reported as
+// a complete result: Next() returns nullptr only once every input ended cleanly.
+//
+// Lifecycle: Make() starts the input threads; Next() until nullptr or an error; the destructor
+// (or Cancel()) stops and joins them. Thread safety: Next() from one thread at a time; Cancel()
+// and stats() from any thread.
+class ShuffleReader {
+ public:
+  static arrow::Result<std::unique_ptr<ShuffleReader>> Make(
+      std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
+      std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches = 0);
+  ~ShuffleReader();
+
+  // The next batch, nullptr after the last one, or the first error.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
+  // Every remaining batch.
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ReadAll();
+  // Stops every input; Next() then returns Cancelled.
+  void Cancel();
+
+  const std::shared_ptr<arrow::Schema>& schema() const { return descriptor_->schema; }
+  PartitionId partition_id() const { return partition_id_; }
+  ShuffleReaderStats stats() const;
+
+ private:
+  struct Item {
+    size_t input = 0;
+    std::shared_ptr<arrow::RecordBatch> batch;  // null: the input ended with `status`
+    arrow::Status status;
+  };
+
+  ShuffleReader() = default;
+  void RunInput(size_t index);
+  // Waits for room, then queues; false when the read was cancelled.
+  bool Push(Item item);
+  void StopAndJoin();
+
+  std::shared_ptr<const ShuffleDescriptor> descriptor_;
+  PartitionId partition_id_ = 0;
+  std::vector<std::unique_ptr<BlockInput>> inputs_;
+  std::vector<std::thread> threads_;
+  size_t max_queued_ = 0;
+  size_t inputs_open_ = 0;  // touched by Next() only
+
+  mutable std::mutex mutex_;
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::deque<Item> queue_ SABOT_GUARDED_BY(mutex_);
+  bool cancelled_ SABOT_GUARDED_BY(mutex_) = false;
+  arrow::Status error_ SABOT_GUARDED_BY(mutex_);
+  ShuffleReaderStats stats_ SABOT_GUARDED_BY(mutex_);
+};
+
+}  // namespace sabot

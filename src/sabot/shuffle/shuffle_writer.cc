@@ -1,0 +1,186 @@
+#include "sabot/shuffle/shuffle_writer.h"
+
+#include <utility>
+
+#include "sabot/common/error_detail.h"
+
+namespace sabot {
+
+namespace {
+
+PartitionBufferOptions BufferOptions(const ShuffleOptions& options, bool encode_blocks) {
+  PartitionBufferOptions out;
+  out.target_rows = options.target_block_rows;
+  out.target_bytes = options.target_block_bytes;
+  out.buffer_timeout = options.buffer_timeout;
+  out.encode = encode_blocks;
+  out.codec.compression = options.compression;
+  return out;
+}
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
+    std::shared_ptr<const ShuffleDescriptor> descriptor, TaskIndex writer_task, int32_t attempt,
+    const BlockOutputFactory& open_output, bool encode_blocks, arrow::MemoryPool* pool,
+    MemoryMetrics* metrics) {
+  ARROW_RETURN_NOT_OK(descriptor->Validate());
+  ShuffleErrorContext where{.shuffle_id = descriptor->shuffle_id, .writer_task = writer_task};
+  if (writer_task < 0 || writer_task >= descriptor->num_writers) {
+    return WithShuffleContext(
+        arrow::Status::IndexError("writer task ", writer_task, " is out of range: the shuffle has ",
+                                  descriptor->num_writers, " writers"),
+        where);
+  }
+  if (attempt < 0) {
+    return WithShuffleContext(arrow::Status::Invalid("writer attempt must be >= 0, got ", attempt),
+                              where);
+  }
+  std::unique_ptr<ShuffleWriter> writer(new ShuffleWriter());
+  writer->descriptor_ = descriptor;
+  writer->writer_task_ = writer_task;
+  ARROW_ASSIGN_OR_RAISE(writer->partitioner_, MakePartitioner(descriptor->spec, descriptor->schema,
+                                                              writer_task, pool));
+  const int32_t n = descriptor->num_partitions();
+  writer->stats_.partition_rows.assign(n, 0);
+  writer->stats_.partition_bytes.assign(n, 0);
+  PartitionBufferOptions buffer_options = BufferOptions(descriptor->options, encode_blocks);
+  ShuffleWriter* self = writer.get();
+  for (PartitionId p = 0; p < n; ++p) {
+    StreamKey key{descriptor->shuffle_id, p, writer_task, attempt};
+    auto output = open_output(key, descriptor->schema);
+    if (!output.ok()) {
+      where.partition_id = p;
+      return WithShuffleContext(output.status(), where);
+    }
+    writer->outputs_.push_back(std::move(output).ValueUnsafe());
+    ARROW_ASSIGN_OR_RAISE(
+        auto buffer,
+        PartitionBuffer::Make(
+            key, descriptor->schema, buffer_options, pool,
+            [self, p](SealedBlock block) { return self->SendBlock(p, std::move(block)); },
+            metrics));
+    writer->buffers_.push_back(std::move(buffer));
+  }
+  return writer;
+}
+
+ShuffleWriter::~ShuffleWriter() {
+  if (!finished_ && error_.ok()) {
+    Abort(arrow::Status::Cancelled("writer task ", writer_task_, " of shuffle '",
+                                   descriptor_->shuffle_id, "' was destroyed before Finish"));
+  }
+}
+
+arrow::Status ShuffleWriter::CheckWritable() const {
+  if (!error_.ok()) return error_;
+  if (finished_) {
+    return WithShuffleContext(arrow::Status::Invalid("the writer has already finished"),
+                              {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleWriter::Fail(arrow::Status status) {
+  if (status.ok()) return status;
+  status = WithShuffleContext(status,
+                              {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
+  if (error_.ok()) Abort(status);
+  return status;
+}
+
+void ShuffleWriter::Abort(const arrow::Status& cause) {
+  if (error_.ok()) error_ = cause.ok() ? arrow::Status::Cancelled("writer aborted") : cause;
+  for (auto& output : outputs_) {
+    if (output) (void)output->Abort(error_);
+  }
+}
+
+arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock block) {
+  BlockOutput& output = *outputs_[partition_id];
+  const int64_t bytes = block.size_bytes();
+  stats_.blocks += 1;
+  stats_.block_bytes += bytes;
+  stats_.partition_bytes[partition_id] += bytes;
+  if (!output.would_block()) return output.Write(std::move(block));
+  auto start = std::chrono::steady_clock::now();
+  arrow::Status status = output.Write(std::move(block));
+  stats_.blocked += std::chrono::steady_clock::now() - start;
+  return status;
+}
+
+arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  if (batch == nullptr) return arrow::Status::Invalid("cannot write a null batch");
+  auto parts = partitioner_->Partition(batch);
+  if (!parts.ok()) return WithShuffleContext(parts.status(), {.shuffle_id = descriptor_->shuffle_id,
+                                                              .writer_task = writer_task_});
+  stats_.batches += 1;
+  stats_.rows += batch->num_rows();
+  auto now = PartitionBuffer::Clock::now();
+  for (PartitionId p = 0; p < parts->num_partitions(); ++p) {
+    auto& part = parts->batches[p];
+    if (part == nullptr) continue;
+    stats_.partition_rows[p] += part->num_rows();
+    ARROW_RETURN_NOT_OK(Fail(buffers_[p]->Append(std::move(part), now)));
+  }
+  return FlushIfDue();
+}
+
+arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
+                                            const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
+                            .writer_task = writer_task_};
+  if (partition_id < 0 || partition_id >= descriptor_->num_partitions()) {
+    return WithShuffleContext(
+        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
+                                  descriptor_->num_partitions(), " partitions"),
+        where);
+  }
+  if (batch == nullptr) {
+    return WithShuffleContext(arrow::Status::Invalid("cannot write a null batch"), where);
+  }
+  arrow::Status same = CheckSameFields(*descriptor_->schema, *batch->schema());
+  if (!same.ok()) return WithShuffleContext(same, where);
+  stats_.batches += 1;
+  stats_.rows += batch->num_rows();
+  stats_.partition_rows[partition_id] += batch->num_rows();
+  if (batch->num_rows() > 0) ARROW_RETURN_NOT_OK(Fail(buffers_[partition_id]->Append(batch)));
+  return FlushIfDue();
+}
+
+arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  if (partition_id < 0 || partition_id >= descriptor_->num_partitions()) {
+    return WithShuffleContext(
+        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
+                                  descriptor_->num_partitions(), " partitions"),
+        {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
+  }
+  return Fail(buffers_[partition_id]->Flush());
+}
+
+arrow::Status ShuffleWriter::Flush() {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Flush()));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleWriter::FlushIfDue() {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  if (descriptor_->options.buffer_timeout.count() == 0) return arrow::Status::OK();
+  auto now = PartitionBuffer::Clock::now();
+  for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->FlushIfDue(now)));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleWriter::Finish() {
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
+  for (auto& output : outputs_) ARROW_RETURN_NOT_OK(Fail(output->Finish()));
+  finished_ = true;
+  return arrow::Status::OK();
+}
+
+}  // namespace sabot

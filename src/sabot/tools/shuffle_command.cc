@@ -1,0 +1,220 @@
+#include "sabot/tools/shuffle_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include <arrow/util/compression.h>
+
+#include "sabot/memory/block_codec.h"
+#include "sabot/runtime/shuffle_job.h"
+
+namespace sabot {
+
+namespace {
+
+struct CommandOptions {
+  int64_t rows = 4 * 1000 * 1000;
+  int32_t writers = 4;
+  int32_t partitions = 4;
+  std::string edge = "hash";
+  std::string mode = "pipelined";
+  std::string keys = "uniform";
+  double hot_key_fraction = 0.5;
+  int64_t key_cardinality = 1 << 20;
+  int32_t payload_columns = 3;
+  int64_t batch_rows = 16 * 1024;
+  int64_t block_kib = 256;
+  std::string compression = "none";
+  int32_t agents = 0;
+  int64_t memory_budget_mib = 256;
+  std::string spill_dir;
+};
+
+[[noreturn]] void Fail(const arrow::Status& status, int exit_code) {
+  std::cerr << "sabot shuffle: " << status.CodeAsString() << ": " << status.message() << "\n";
+  throw CLI::RuntimeError(exit_code);
+}
+
+arrow::Result<EdgeType> ParseEdge(const std::string& name) {
+  if (name == "hash") return EdgeType::kHash;
+  if (name == "range") return EdgeType::kRange;
+  if (name == "rebalance") return EdgeType::kRebalance;
+  if (name == "broadcast") return EdgeType::kBroadcast;
+  if (name == "forward") return EdgeType::kForward;
+  return arrow::Status::Invalid("--edge must be hash, range, rebalance, broadcast or forward, got '",
+                                name, "'");
+}
+
+arrow::Result<ShuffleJobOptions> MakeJob(const CommandOptions& options) {
+  ShuffleJobOptions job;
+  if (options.writers < 1 || options.writers > kMaxPartitions) {
+    return arrow::Status::Invalid("--writers must be between 1 and ", kMaxPartitions, ", got ",
+                                  options.writers);
+  }
+  if (options.batch_rows < 1 || options.batch_rows > (int64_t{1} << 24)) {
+    return arrow::Status::Invalid("--batch-rows must be between 1 and 16777216, got ",
+                                  options.batch_rows);
+  }
+  if (options.rows < 0) return arrow::Status::Invalid("--rows must be >= 0, got ", options.rows);
+  if (options.keys != "uniform" && options.keys != "skewed") {
+    return arrow::Status::Invalid("--keys must be uniform or skewed, got '", options.keys, "'");
+  }
+  if (!(options.hot_key_fraction >= 0 && options.hot_key_fraction <= 1)) {
+    return arrow::Status::Invalid("--hot-key-fraction must be between 0 and 1, got ",
+                                  options.hot_key_fraction);
+  }
+  if (options.payload_columns < 1 || options.payload_columns > 64) {
+    return arrow::Status::Invalid("--payload-columns must be between 1 and 64, got ",
+                                  options.payload_columns);
+  }
+  if (options.block_kib < 1) {
+    return arrow::Status::Invalid("--block-kib must be >= 1, got ", options.block_kib);
+  }
+  if (options.memory_budget_mib < 1) {
+    return arrow::Status::Invalid("--memory-budget-mib must be >= 1, got ",
+                                  options.memory_budget_mib);
+  }
+  // Rows are split into whole batches per writer; the total is rounded up to fill them.
+  const int64_t rows_per_writer = (options.rows + options.writers - 1) / options.writers;
+  job.job.data.batch_rows = std::min(options.batch_rows, std::max<int64_t>(rows_per_writer, 1));
+  job.job.batches_per_writer =
+      (rows_per_writer + job.job.data.batch_rows - 1) / job.job.data.batch_rows;
+  job.job.num_writers = options.writers;
+  job.job.data.key_cardinality = options.key_cardinality;
+  job.job.data.distribution =
+      options.keys == "skewed" ? KeyDistribution::kSkewed : KeyDistribution::kUniform;
+  job.job.data.hot_key_fraction = options.hot_key_fraction;
+  job.job.data.payload_columns = options.payload_columns;
+  ARROW_ASSIGN_OR_RAISE(job.edge, ParseEdge(options.edge));
+  job.num_partitions = options.partitions;
+  ARROW_ASSIGN_OR_RAISE(job.shuffle.mode, ParseShuffleMode(options.mode));
+  ARROW_ASSIGN_OR_RAISE(job.shuffle.compression, ParseBlockCompression(options.compression));
+  job.shuffle.target_block_bytes = options.block_kib * 1024;
+  job.num_agents = options.agents;
+  job.manager.memory_budget = options.memory_budget_mib << 20;
+  job.manager.spill.directory = options.spill_dir;
+  job.agent_args = {"--memory-budget-mib", std::to_string(options.memory_budget_mib)};
+  if (!options.spill_dir.empty()) {
+    job.agent_args.push_back("--spill-dir");
+    job.agent_args.push_back(options.spill_dir);
+  }
+  return job;
+}
+
+std::string Human(double value, const char* unit) {
+  const char* prefixes[] = {"", "K", "M", "G", "T"};
+  int i = 0;
+  while (value >= 1000 && i < 4) {
+    value /= 1000;
+    ++i;
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.2f %s%s", value, prefixes[i], unit);
+  return text;
+}
+
+void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
+                 const ShuffleJobReport& report) {
+  const double seconds = std::chrono::duration<double>(report.elapsed).count();
+  std::printf("shuffle %s, %s mode, %s edge, %d writers x %d partitions, %s keys\n",
+              report.mode.c_str(), options.mode.c_str(), options.edge.c_str(), options.writers,
+              options.partitions, options.keys.c_str());
+  std::printf("  rows       %lld written, %lld verified (every row exactly once, right partition)\n",
+              static_cast<long long>(report.rows), static_cast<long long>(report.rows_verified));
+  std::printf("  bytes      %s generated\n", Human(static_cast<double>(report.bytes), "B").c_str());
+  std::printf("  time       %.3f s\n", seconds);
+  if (seconds > 0) {
+    std::printf("  throughput %s/s, %s/s\n", Human(report.rows / seconds, "rows").c_str(),
+                Human(report.bytes / seconds, "B").c_str());
+  }
+  std::printf("  spilled    %s in %lld blocks\n",
+              Human(static_cast<double>(report.bytes_spilled), "B").c_str(),
+              static_cast<long long>(report.blocks_spilled));
+  std::printf("  blocked    %.3f s writers waited for credit (summed over writers)\n",
+              std::chrono::duration<double>(report.time_blocked).count());
+  if (report.peak_memory > 0) {
+    std::printf("  memory     peak %s of a %s budget\n",
+                Human(static_cast<double>(report.peak_memory), "B").c_str(),
+                Human(static_cast<double>(job.manager.memory_budget), "B").c_str());
+  }
+  int64_t max_rows = 0, total = 0;
+  for (int64_t rows : report.partition_rows) {
+    max_rows = std::max(max_rows, rows);
+    total += rows;
+  }
+  const double mean = report.partition_rows.empty() ? 0 : double(total) / report.partition_rows.size();
+  std::printf("  partitions rows per partition (max/mean skew %.2f):\n",
+              mean > 0 ? max_rows / mean : 0.0);
+  const size_t shown = std::min<size_t>(report.partition_rows.size(), 64);
+  for (size_t p = 0; p < shown; ++p) {
+    std::printf("    %4zu %12lld\n", p, static_cast<long long>(report.partition_rows[p]));
+  }
+  if (shown < report.partition_rows.size()) {
+    std::printf("    ... %zu more partitions\n", report.partition_rows.size() - shown);
+  }
+}
+
+void Run(const CommandOptions& options) {
+  auto job = MakeJob(options);
+  if (!job.ok()) Fail(job.status(), 2);
+  const int64_t total = job->job.total_rows();
+  ProgressCallback progress;
+  if (isatty(STDERR_FILENO)) {
+    progress = [total](int64_t written, int64_t read) {
+      std::fprintf(stderr, "\r  %lld / %lld rows written, %lld read   ",
+                   static_cast<long long>(written), static_cast<long long>(total),
+                   static_cast<long long>(read));
+      std::fflush(stderr);
+    };
+  }
+  auto report = RunShuffleJob(*job, progress);
+  if (progress) std::fprintf(stderr, "\r%70s\r", "");
+  if (!report.ok()) Fail(report.status(), 1);
+  PrintReport(options, *job, *report);
+}
+
+}  // namespace
+
+void AddShuffleCommand(CLI::App& app) {
+  auto options = std::make_shared<CommandOptions>();
+  auto* command = app.add_subcommand(
+      "shuffle", "Run and verify an NxM shuffle of a generated table (local or --agents K)");
+  command->add_option("--rows", options->rows, "Rows in the generated table")->capture_default_str();
+  command->add_option("--writers", options->writers, "Upstream (writer) tasks, N")
+      ->capture_default_str();
+  command->add_option("--partitions", options->partitions, "Downstream partitions/readers, M")
+      ->capture_default_str();
+  command->add_option("--edge", options->edge, "hash, range, rebalance, broadcast or forward")
+      ->capture_default_str();
+  command->add_option("--mode", options->mode, "pipelined or blocking")->capture_default_str();
+  command->add_option("--keys", options->keys, "Key distribution: uniform or skewed")
+      ->capture_default_str();
+  command->add_option("--hot-key-fraction", options->hot_key_fraction,
+                      "With --keys skewed: the fraction of rows with the one hot key")
+      ->capture_default_str();
+  command->add_option("--key-cardinality", options->key_cardinality, "Distinct keys")
+      ->capture_default_str();
+  command->add_option("--payload-columns", options->payload_columns,
+                      "int64 payload columns besides the key (payload width)")
+      ->capture_default_str();
+  command->add_option("--batch-rows", options->batch_rows, "Rows per generated batch")
+      ->capture_default_str();
+  command->add_option("--block-kib", options->block_kib, "Target size of a sealed block, KiB")
+      ->capture_default_str();
+  command->add_option("--compression", options->compression, "none, lz4 or zstd")
+      ->capture_default_str();
+  command->add_option("--agents", options->agents,
+                      "0: local mode; K: distributed across K agent processes on loopback")
+      ->capture_default_str();
+  command->add_option("--memory-budget-mib", options->memory_budget_mib,
+                      "Memory budget of each agent (or of the local process), MiB")
+      ->capture_default_str();
+  command->add_option("--spill-dir", options->spill_dir,
+                      "Directory for spill files (default: the system's temporary directory)");
+  command->callback([options] { Run(*options); });
+}
+
+}  // namespace sabot
