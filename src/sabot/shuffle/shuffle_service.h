@@ -48,8 +48,10 @@ class ShuffleService {
   // This agent has sent everything.
   arrow::Status FinishSending(const ShuffleId& shuffle_id);
 
-  // Every batch of `partition_id`, from every agent's writer, once they have all finished
-  // (pipelined shuffles stream as they come: use OpenPartition to consume incrementally).
+  // Every batch of `partition_id`, from every agent's writer, once they have all finished.
+  // In a pipelined shuffle writers wait for readers (credit), so every partition must be read
+  // while the writers run, each by its own task: a reader that waits for another partition
+  // first would stall the writers (until the shuffle's timeout ends it with an error).
   arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ReceivePartition(
       const ShuffleId& shuffle_id, PartitionId partition_id);
   arrow::Result<std::unique_ptr<ShuffleReader>> OpenPartition(const ShuffleId& shuffle_id,

@@ -6,6 +6,9 @@
 #include <arrow/config.h>
 
 #include "sabot/common/arrow_init.h"
+#include "sabot/tools/agent_command.h"
+#include "sabot/tools/partition_demo_command.h"
+#include "sabot/tools/shuffle_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Sabot: an Arrow-native shuffle engine"};
@@ -15,6 +18,10 @@ int main(int argc, char** argv) {
   version->callback([] {
     std::cout << "sabot 0.1.0, Arrow " << arrow::GetBuildInfo().version_string << "\n";
   });
+
+  sabot::AddShuffleCommand(app);
+  sabot::AddAgentCommand(app);
+  sabot::AddPartitionDemoCommand(app);
 
   arrow::Status status = sabot::InitializeArrow();
   if (!status.ok()) {

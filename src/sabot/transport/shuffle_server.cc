@@ -1,0 +1,499 @@
+#include "sabot/transport/shuffle_server.h"
+
+#include <deque>
+#include <sstream>
+#include <thread>
+
+#include <arrow/flight/types.h>
+#include <arrow/ipc/dictionary.h>
+#include <arrow/record_batch.h>
+#include <arrow/util/byte_size.h>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/common/logging.h"
+#include "sabot/transport/ipc_block.h"
+#include "sabot/transport/channel.h"
+#include "sabot/transport/token_auth.h"
+
+namespace sabot {
+
+namespace flight = arrow::flight;
+
+std::string ShuffleServerStats::ToJson() const {
+  std::ostringstream out;
+  out << "{\"active_calls\":" << active_calls << ",\"open_channels\":" << open_channels
+      << ",\"blocks_sent\":" << blocks_sent << ",\"bytes_sent\":" << bytes_sent
+      << ",\"blocks_received\":" << blocks_received << ",\"calls_failed\":" << calls_failed
+      << "}";
+  return out.str();
+}
+
+namespace {
+
+// Counts a call as active for its lifetime.
+class ActiveCall {
+ public:
+  explicit ActiveCall(std::shared_ptr<ShuffleServer::Counters> counters)
+      : counters_(std::move(counters)) {
+    ++counters_->active_calls;
+  }
+  ~ActiveCall() { --counters_->active_calls; }
+  ActiveCall(const ActiveCall&) = delete;
+  ActiveCall& operator=(const ActiveCall&) = delete;
+
+ private:
+  std::shared_ptr<ShuffleServer::Counters> counters_;
+};
+
+// DoGet's answer: the schema, then the stored IPC messages of every requested stream, in
+// order, as Flight payloads sliced from the stored bytes (no decode, no re-encode). Blocks the
+// store holds unencoded are encoded once here with the shuffle's codec.
+class PartitionDataStream : public flight::FlightDataStream {
+ public:
+  PartitionDataStream(std::shared_ptr<PartitionStore> store, ShuffleDescription description,
+                      std::vector<StreamKey> streams,
+                      std::shared_ptr<ShuffleServer::Counters> counters)
+      : store_(std::move(store)),
+        description_(std::move(description)),
+        streams_(std::move(streams)),
+        counters_(counters),
+        active_(std::move(counters)) {}
+
+  std::shared_ptr<arrow::Schema> schema() override { return description_.schema; }
+
+  arrow::Result<flight::FlightPayload> GetSchemaPayload() override {
+    flight::FlightPayload payload;
+    arrow::ipc::DictionaryFieldMapper mapper(*description_.schema);
+    ARROW_ASSIGN_OR_RAISE(auto options, MakeIpcWriteOptions(description_.compression));
+    ARROW_RETURN_NOT_OK(arrow::ipc::GetSchemaPayload(*description_.schema, options, mapper,
+                                                     &payload.ipc_message));
+    return payload;
+  }
+
+  arrow::Result<flight::FlightPayload> Next() override {
+    while (pending_.empty()) {
+      if (iterator_ == nullptr) {
+        if (next_stream_ >= streams_.size()) return flight::FlightPayload{};  // end
+        ARROW_ASSIGN_OR_RAISE(iterator_, store_->OpenStream(streams_[next_stream_++]));
+      }
+      ARROW_ASSIGN_OR_RAISE(auto block, iterator_->Next());
+      if (!block.has_value()) {
+        iterator_.reset();
+        continue;
+      }
+      if (!block->encoded()) {
+        ARROW_ASSIGN_OR_RAISE(*block, EncodeIpcBlock(*block->batch, description_.compression));
+      }
+      ARROW_ASSIGN_OR_RAISE(auto payloads, SplitIpcBlock(block->ipc_bytes));
+      for (auto& p : payloads) pending_.push_back(std::move(p));
+      ++counters_->blocks_sent;
+      counters_->bytes_sent += block->ipc_bytes->size();
+    }
+    flight::FlightPayload payload;
+    payload.ipc_message = std::move(pending_.front());
+    pending_.pop_front();
+    return payload;
+  }
+
+ private:
+  std::shared_ptr<PartitionStore> store_;
+  ShuffleDescription description_;
+  std::vector<StreamKey> streams_;
+  std::shared_ptr<ShuffleServer::Counters> counters_;
+  ActiveCall active_;
+  size_t next_stream_ = 0;
+  std::unique_ptr<BlockIterator> iterator_;
+  std::deque<arrow::ipc::IpcPayload> pending_;
+};
+
+arrow::Result<PartitionPath> PathOf(const flight::FlightDescriptor& descriptor) {
+  if (descriptor.type != flight::FlightDescriptor::PATH) {
+    return arrow::Status::Invalid("expected a path descriptor naming "
+                                  "/shuffle/{shuffle_id}/partition/{partition_id}/writer/{task}/"
+                                  "attempt/{n}, got a command descriptor");
+  }
+  return PartitionPath::FromComponents(descriptor.path);
+}
+
+StreamKey KeyOf(const PartitionPath& path) {
+  return StreamKey{path.shuffle_id, path.partition_id, path.writer_task.value_or(0),
+                   path.writer_attempt.value_or(0)};
+}
+
+}  // namespace
+
+ShuffleServer::ShuffleServer(ShuffleServerOptions options, std::shared_ptr<PartitionStore> store)
+    : options_(std::move(options)), store_(std::move(store)) {}
+
+ShuffleServer::~ShuffleServer() {
+  auto status = Shutdown();
+  if (!status.ok()) {
+    SABOT_LOG(kWarning) << "shuffle server shutdown: " << status.ToString();
+  }
+}
+
+arrow::Result<std::unique_ptr<ShuffleServer>> ShuffleServer::Make(
+    const ShuffleServerOptions& options, std::shared_ptr<PartitionStore> store) {
+  if (store == nullptr) return arrow::Status::Invalid("ShuffleServer needs a partition store");
+  if (options.port < 0 || options.port > 65535) {
+    return arrow::Status::Invalid("port ", options.port, " is out of range");
+  }
+  const bool tls = !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
+  if (tls && (options.tls_cert_pem.empty() || options.tls_key_pem.empty())) {
+    return arrow::Status::Invalid("TLS needs both a certificate and a private key");
+  }
+  if (options.verify_client && (!tls || options.client_root_pem.empty())) {
+    return arrow::Status::Invalid("verifying clients needs TLS and client root certificates");
+  }
+  flight::Location location;
+  if (tls) {
+    ARROW_ASSIGN_OR_RAISE(location, flight::Location::ForGrpcTls(options.host, options.port));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(location, flight::Location::ForGrpcTcp(options.host, options.port));
+  }
+  flight::FlightServerOptions flight_options(location);
+  if (tls) {
+    flight_options.tls_certificates.push_back({options.tls_cert_pem, options.tls_key_pem});
+    flight_options.verify_client = options.verify_client;
+    flight_options.root_certificates = options.client_root_pem;
+  }
+  if (!options.auth_token.empty()) {
+    flight_options.middleware.emplace_back(
+        BearerTokenMiddlewareFactory::kName,
+        std::make_shared<BearerTokenMiddlewareFactory>(options.auth_token));
+  }
+  std::unique_ptr<ShuffleServer> server(new ShuffleServer(options, std::move(store)));
+  ARROW_RETURN_NOT_OK(server->Init(flight_options));
+  SABOT_LOG(kInfo) << "shuffle server listening on " << server->uri();
+  return server;
+}
+
+std::string ShuffleServer::uri() const {
+  const bool tls = !options_.tls_cert_pem.empty();
+  return std::string(tls ? "grpc+tls://" : "grpc+tcp://") + options_.host + ":" +
+         std::to_string(port());
+}
+
+ShuffleServerStats ShuffleServer::stats() const {
+  ShuffleServerStats stats;
+  stats.active_calls = counters_->active_calls.load();
+  stats.open_channels = hub_.num_channels();
+  stats.blocks_sent = counters_->blocks_sent.load();
+  stats.bytes_sent = counters_->bytes_sent.load();
+  stats.blocks_received = counters_->blocks_received.load();
+  stats.calls_failed = counters_->calls_failed.load();
+  return stats;
+}
+
+arrow::Status ShuffleServer::Shutdown() {
+  if (shut_down_.exchange(true)) return arrow::Status::OK();
+  ARROW_RETURN_NOT_OK(FlightServerBase::Shutdown());
+  return FlightServerBase::Wait();
+}
+
+arrow::Status ShuffleServer::Failed(const arrow::Status& status) {
+  if (!status.ok()) ++counters_->calls_failed;
+  return status;
+}
+
+arrow::Result<std::unique_ptr<flight::FlightInfo>> ShuffleServer::MakeInfo(
+    const ShuffleDescription& description, std::optional<int32_t> partition) {
+  std::vector<flight::FlightEndpoint> endpoints;
+  int64_t rows = 0, bytes = 0;
+  ARROW_ASSIGN_OR_RAISE(auto location, flight::Location::Parse(uri()));
+  for (const auto& stats : description.partitions) {
+    if (partition && stats.partition_id != *partition) continue;
+    PartitionPath path{description.shuffle_id, stats.partition_id, std::nullopt, std::nullopt};
+    flight::FlightEndpoint endpoint;
+    endpoint.ticket.ticket = path.ToString();
+    endpoint.locations.push_back(location);
+    std::ostringstream meta;
+    meta << "{\"partition_id\":" << stats.partition_id << ",\"streams\":" << stats.num_streams
+         << ",\"blocks\":" << stats.num_blocks << ",\"rows\":" << stats.num_rows
+         << ",\"bytes\":" << stats.num_bytes << "}";
+    endpoint.app_metadata = meta.str();
+    endpoints.push_back(std::move(endpoint));
+    rows += stats.num_rows;
+    bytes += stats.num_bytes;
+  }
+  std::vector<std::string> components = {"shuffle", description.shuffle_id};
+  if (partition) {
+    components = PartitionPath{description.shuffle_id, *partition, std::nullopt, std::nullopt}
+                     .ToComponents();
+  }
+  std::ostringstream app;
+  app << "{\"num_partitions\":" << description.num_partitions << ",\"compression\":\""
+      << CompressionName(description.compression) << "\"}";
+  ARROW_ASSIGN_OR_RAISE(auto info,
+                        flight::FlightInfo::Make(*description.schema,
+                                                 flight::FlightDescriptor::Path(components),
+                                                 endpoints, rows, bytes, /*ordered=*/true,
+                                                 app.str()));
+  return std::make_unique<flight::FlightInfo>(std::move(info));
+}
+
+arrow::Status ShuffleServer::ListFlights(const flight::ServerCallContext& context,
+                                         const flight::Criteria* criteria,
+                                         std::unique_ptr<flight::FlightListing>* listings) {
+  std::vector<flight::FlightInfo> infos;
+  for (const auto& id : store_->ListShuffles()) {
+    auto description = store_->Describe(id);
+    if (!description.ok()) continue;  // released meanwhile
+    ARROW_ASSIGN_OR_RAISE(auto info, MakeInfo(*description, std::nullopt));
+    infos.push_back(std::move(*info));
+  }
+  *listings = std::make_unique<flight::SimpleFlightListing>(std::move(infos));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleServer::GetFlightInfo(const flight::ServerCallContext& context,
+                                           const flight::FlightDescriptor& request,
+                                           std::unique_ptr<flight::FlightInfo>* info) {
+  if (request.type != flight::FlightDescriptor::PATH) {
+    return Failed(arrow::Status::Invalid("GetFlightInfo expects a path descriptor"));
+  }
+  std::optional<int32_t> partition;
+  std::string shuffle_id;
+  if (request.path.size() == 2 && request.path[0] == "shuffle") {
+    shuffle_id = request.path[1];
+    ARROW_RETURN_NOT_OK(Failed(ValidateId(shuffle_id, "shuffle id")));
+  } else {
+    auto path = PartitionPath::FromComponents(request.path);
+    if (!path.ok()) return Failed(path.status());
+    shuffle_id = path->shuffle_id;
+    partition = path->partition_id;
+  }
+  auto description = store_->Describe(shuffle_id);
+  if (!description.ok()) return Failed(description.status());
+  if (partition && *partition >= description->num_partitions) {
+    return Failed(arrow::Status::IndexError("partition ", *partition,
+                                            " is out of range for shuffle '", shuffle_id,
+                                            "' of ", description->num_partitions,
+                                            " partitions"));
+  }
+  ARROW_ASSIGN_OR_RAISE(*info, MakeInfo(*description, partition));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleServer::DoGet(const flight::ServerCallContext& context,
+                                   const flight::Ticket& request,
+                                   std::unique_ptr<flight::FlightDataStream>* stream) {
+  auto path = PartitionPath::Parse(request.ticket);
+  if (!path.ok()) return Failed(path.status());
+  auto description = store_->Describe(path->shuffle_id);
+  if (!description.ok()) return Failed(description.status());
+  std::vector<StreamKey> streams;
+  if (path->writer_task) {
+    StreamKey key = KeyOf(*path);
+    // Checks range and existence now, so the error comes before any data.
+    auto probe = store_->OpenStream(key);
+    if (!probe.ok()) return Failed(probe.status());
+    streams.push_back(key);
+  } else {
+    auto listed = store_->ListStreams(path->shuffle_id, path->partition_id);
+    if (!listed.ok()) return Failed(listed.status());
+    streams = std::move(*listed);
+  }
+  *stream = std::make_unique<PartitionDataStream>(store_, std::move(*description),
+                                                  std::move(streams), counters_);
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleServer::DoPut(const flight::ServerCallContext& context,
+                                   std::unique_ptr<flight::FlightMessageReader> reader,
+                                   std::unique_ptr<flight::FlightMetadataWriter> writer) {
+  ActiveCall active(counters_);
+  auto path = PathOf(reader->descriptor());
+  if (!path.ok()) return Failed(path.status());
+  if (!path->writer_task) {
+    return Failed(arrow::Status::Invalid("DoPut path '", path->ToString(),
+                                         "' must name the writer task and attempt"));
+  }
+  const StreamKey key = KeyOf(*path);
+  auto description = store_->Describe(key.shuffle_id);
+  if (!description.ok()) return Failed(description.status());
+  if (key.partition_id >= description->num_partitions) {
+    return Failed(arrow::Status::IndexError("partition ", key.partition_id,
+                                            " is out of range for shuffle '", key.shuffle_id,
+                                            "' of ", description->num_partitions,
+                                            " partitions"));
+  }
+  auto schema = reader->GetSchema();
+  if (!schema.ok()) return Failed(schema.status());
+  if (!(*schema)->Equals(*description->schema)) {
+    return Failed(arrow::Status::Invalid(
+        "schema mismatch on DoPut to ", path->ToString(), ": shuffle has ",
+        description->schema->ToString(), ", stream has ", (*schema)->ToString()));
+  }
+  // Blocks are collected and appended together at the end: a client that goes away mid-stream
+  // leaves nothing behind.
+  std::vector<SealedBlock> blocks;
+  int64_t rows = 0;
+  while (true) {
+    auto chunk = reader->Next();
+    if (!chunk.ok()) return Failed(chunk.status());
+    if (chunk->data == nullptr) break;
+    const int64_t bytes = arrow::util::TotalBufferSize(*chunk->data);
+    if (bytes > options_.max_block_bytes) {
+      return Failed(arrow::Status::Invalid("oversized block on DoPut to ", path->ToString(),
+                                           ": ", bytes, " bytes exceed the limit of ",
+                                           options_.max_block_bytes));
+    }
+    SealedBlock block;
+    block.batch = chunk->data;
+    block.num_rows = chunk->data->num_rows();
+    rows += block.num_rows;
+    blocks.push_back(std::move(block));
+  }
+  // gRPC reports a cancelled call (client gone, deadline passed) as the end of the stream;
+  // only a call that is still alive finished its upload.
+  if (context.is_cancelled()) {
+    return Failed(arrow::Status::Cancelled("DoPut to ", path->ToString(),
+                                           " was cancelled mid-stream; nothing appended"));
+  }
+  const int64_t count = static_cast<int64_t>(blocks.size());
+  ARROW_RETURN_NOT_OK(Failed(store_->Append(key, **schema, std::move(blocks))));
+  counters_->blocks_received += count;
+  const std::string ack = "{\"blocks\":" + std::to_string(count) +
+                          ",\"rows\":" + std::to_string(rows) + "}";
+  return writer->WriteMetadata(arrow::Buffer(ack));
+}
+
+arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context,
+                                        std::unique_ptr<flight::FlightMessageReader> reader,
+                                        std::unique_ptr<flight::FlightMessageWriter> writer) {
+  ActiveCall active(counters_);
+  auto path = PathOf(reader->descriptor());
+  if (!path.ok()) return Failed(path.status());
+  if (!path->writer_task) {
+    return Failed(arrow::Status::Invalid("DoExchange path '", path->ToString(),
+                                         "' must name the writer task and attempt"));
+  }
+  auto state = hub_.Acquire(KeyOf(*path));
+  auto attached = state->AttachReader();
+  if (!attached.ok()) {
+    // Another reader owns the channel; this call never attached, so it does not detach.
+    return Failed(attached);
+  }
+  // The reader's messages (credits) arrive on their own thread, so a writer waiting for credit
+  // and a reader waiting for data never wait on each other. The thread ends when the client
+  // closes its side; it is joined before the call returns.
+  std::atomic<bool> finished{false};
+  std::thread credit_reader([&] {
+    while (true) {
+      auto chunk = reader->Next();
+      if (!chunk.ok() || (chunk->data == nullptr && chunk->app_metadata == nullptr)) {
+        if (!finished.load()) {
+          state->Cancel(arrow::Status::Cancelled("reader of ", DescribeStream(state->key()),
+                                                 " disconnected"));
+        }
+        return;
+      }
+      if (chunk->app_metadata == nullptr) continue;
+      auto message = DecodeChannelMessage(chunk->app_metadata);
+      if (message.ok() && message->kind == ChannelMessageKind::kCredit && message->value > 0) {
+        state->Grant(message->value);
+      }
+    }
+  });
+  auto run = [&]() -> arrow::Status {
+    constexpr auto kPollInterval = std::chrono::milliseconds(100);
+    ARROW_ASSIGN_OR_RAISE(auto schema, [&]() -> arrow::Result<std::shared_ptr<arrow::Schema>> {
+      while (true) {
+        auto schema = state->WaitSchema(std::chrono::steady_clock::now() + kPollInterval);
+        if (schema.ok() || !schema.status().IsIOError()) return schema;
+      }
+    }());
+    ARROW_ASSIGN_OR_RAISE(auto schema_message, SerializeSchemaMessage(*schema));
+    ARROW_ASSIGN_OR_RAISE(auto header, EncodeChannelMessage(ChannelMessageKind::kSchema, 0,
+                                                            schema_message.get()));
+    ARROW_RETURN_NOT_OK(writer->WriteMetadata(header));
+    int32_t reported_backlog = 0;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(
+          auto event, state->Poll(std::chrono::steady_clock::now() + kPollInterval,
+                                  reported_backlog));
+      switch (event.kind) {
+        case ChannelState::Event::Kind::kBlock: {
+          reported_backlog = 0;
+          SealedBlock& block = event.block;
+          if (!block.encoded()) {
+            ARROW_ASSIGN_OR_RAISE(block, EncodeIpcBlock(*block.batch, Compression::kNone));
+          }
+          ARROW_ASSIGN_OR_RAISE(auto message,
+                                EncodeChannelMessage(ChannelMessageKind::kData, event.backlog,
+                                                     block.ipc_bytes.get()));
+          ARROW_RETURN_NOT_OK(writer->WriteMetadata(message));
+          ++counters_->blocks_sent;
+          counters_->bytes_sent += block.ipc_bytes->size();
+          break;
+        }
+        case ChannelState::Event::Kind::kBacklog: {
+          reported_backlog = event.backlog;
+          ARROW_ASSIGN_OR_RAISE(auto message, EncodeChannelMessage(ChannelMessageKind::kBacklog,
+                                                                   event.backlog, nullptr));
+          ARROW_RETURN_NOT_OK(writer->WriteMetadata(message));
+          break;
+        }
+        case ChannelState::Event::Kind::kEnd: {
+          ARROW_ASSIGN_OR_RAISE(auto message,
+                                EncodeChannelMessage(ChannelMessageKind::kEnd, 0, nullptr));
+          return writer->WriteMetadata(message);
+        }
+        case ChannelState::Event::Kind::kIdle:
+          break;
+      }
+    }
+  };
+  arrow::Status status = run();
+  finished.store(true);
+  if (!status.ok()) {
+    state->Cancel(status);
+    // Tell the reader, so it half-closes and the credit reader below can finish; the call's
+    // status then carries the failure. A reader that is gone makes this write fail: fine.
+    auto text = arrow::Buffer::FromString(status.ToString());
+    auto message = EncodeChannelMessage(ChannelMessageKind::kError,
+                                        static_cast<int32_t>(status.code()), text.get());
+    if (message.ok()) ARROW_UNUSED(writer->WriteMetadata(*message));
+  }
+  credit_reader.join();
+  hub_.Detach(state, ChannelHub::Side::kReader);
+  return Failed(status);
+}
+
+arrow::Status ShuffleServer::DoAction(const flight::ServerCallContext& context,
+                                      const flight::Action& action,
+                                      std::unique_ptr<flight::ResultStream>* result) {
+  std::vector<flight::Result> results;
+  const std::string body = action.body ? action.body->ToString() : "";
+  if (action.type == kActionReleaseShuffle) {
+    ARROW_RETURN_NOT_OK(Failed(ValidateId(body, "shuffle id")));
+    ARROW_RETURN_NOT_OK(Failed(store_->Release(body)));
+    results.push_back({arrow::Buffer::FromString("released " + body)});
+  } else if (action.type == kActionStats) {
+    results.push_back({arrow::Buffer::FromString(stats().ToJson())});
+  } else if (action.type == kActionHealth) {
+    results.push_back({arrow::Buffer::FromString("ok")});
+  } else if (options_.actions) {
+    auto reply = options_.actions(action.type, body);
+    if (!reply.ok()) return Failed(reply.status());
+    results.push_back({arrow::Buffer::FromString(std::move(reply).ValueUnsafe())});
+  } else {
+    return Failed(arrow::Status::NotImplemented("unknown action '", action.type,
+                                                "' (expected release_shuffle, stats, health)"));
+  }
+  *result = std::make_unique<flight::SimpleResultStream>(std::move(results));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleServer::ListActions(const flight::ServerCallContext& context,
+                                         std::vector<flight::ActionType>* actions) {
+  *actions = {
+      {std::string(kActionReleaseShuffle), "Drop a shuffle's blocks; body: the shuffle id"},
+      {std::string(kActionStats), "Server counters as a JSON object"},
+      {std::string(kActionHealth), "Answers 'ok' while the server serves"},
+  };
+  return arrow::Status::OK();
+}
+
+}  // namespace sabot
