@@ -9,8 +9,12 @@ arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options) {
   options.mode = EngineMode::kDistributed;
   std::unique_ptr<Agent> agent(new Agent());
   Agent* self = agent.get();
-  options.server.actions = [self](std::string_view type, const std::string& body) {
-    return self->HandleAction(type, body);
+  options.server.actions = [self](std::string_view type,
+                                   const std::string& body) -> arrow::Result<std::string> {
+    auto reply = self->HandleAction(type, body);
+    // The message already names shuffle, partition and agent; the job manager gets it as is.
+    if (!reply.ok()) return arrow::Status(reply.status().code(), reply.status().message());
+    return reply;
   };
   ARROW_ASSIGN_OR_RAISE(agent->engine_, Engine::Make(std::move(options)));
   return agent;

@@ -254,9 +254,9 @@ arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
                                               const ProgressCallback& progress) {
   ARROW_RETURN_NOT_OK(options.job.Validate());
   ARROW_RETURN_NOT_OK(ValidateCount(options.num_partitions, "number of partitions"));
-  if (options.num_agents < 0 || options.num_agents > 64) {
-    return arrow::Status::Invalid("number of agents must be between 0 (local mode) and 64, got ",
-                                  options.num_agents);
+  if (options.num_agents < 0 || options.num_agents > kMaxAgents) {
+    return arrow::Status::Invalid("number of agents must be between 0 (local mode) and ",
+                                  kMaxAgents, ", got ", options.num_agents);
   }
   ARROW_ASSIGN_OR_RAISE(auto spec, options.job.MakeSpec(options.edge, options.num_partitions));
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(options.job, spec));

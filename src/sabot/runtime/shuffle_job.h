@@ -14,6 +14,9 @@
 
 namespace sabot {
 
+// The most agent processes RunShuffleJob starts on this machine.
+inline constexpr int32_t kMaxAgents = 64;
+
 // An NxM shuffle of a generated table, run and verified end to end: what `sabot shuffle` runs.
 struct ShuffleJobOptions {
   GeneratedJob job;  // the table and the number of writer tasks (N)

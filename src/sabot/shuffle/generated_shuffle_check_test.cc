@@ -12,12 +12,12 @@ namespace {
 
 // The reference partition function agrees with the golden values of docs/hashing.md.
 TEST(ReferenceHashPartition, GoldenValues) {
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 8), 1);
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 64), 11);
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 512), 91);
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(1, 512), 379);
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(-1, 64), 55);
-  EXPECT_EQ(ReferenceHashPartitionOfInt64(42, 8), 5);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 8), 3);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 64), 24);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(0, 512), 192);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(1, 512), 137);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(-1, 64), 59);
+  EXPECT_EQ(ReferenceHashPartitionOfInt64(42, 8), 6);
 }
 
 class GeneratedShuffleCheckTest : public ::testing::Test {

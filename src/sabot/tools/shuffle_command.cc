@@ -59,6 +59,11 @@ arrow::Result<ShuffleJobOptions> MakeJob(const CommandOptions& options) {
                                   options.batch_rows);
   }
   if (options.rows < 0) return arrow::Status::Invalid("--rows must be >= 0, got ", options.rows);
+  ARROW_RETURN_NOT_OK(ValidateCount(options.partitions, "--partitions"));
+  if (options.agents < 0 || options.agents > kMaxAgents) {
+    return arrow::Status::Invalid("--agents must be between 0 (local mode) and ", kMaxAgents,
+                                  ", got ", options.agents);
+  }
   if (options.keys != "uniform" && options.keys != "skewed") {
     return arrow::Status::Invalid("--keys must be uniform or skewed, got '", options.keys, "'");
   }
