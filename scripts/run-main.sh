@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh release
-exec build/release/src/sabot/tools/sabot partition-demo "$@"
+exec build/release/src/sabot/tools/sabot shuffle "$@"
