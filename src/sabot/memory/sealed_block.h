@@ -9,6 +9,8 @@
 
 namespace sabot {
 
+class SegmentReservation;
+
 // Identifies one ordered stream of blocks: what writer task `writer_task` (attempt
 // `writer_attempt`) produced for partition `partition_id` of shuffle `shuffle_id`. Order is kept
 // per stream; a reader of a partition reads one stream per writer.
@@ -36,11 +38,16 @@ struct StreamKey {
 //
 // Immutable after construction; safe to share across threads. The memory it holds is charged to
 // the pool it was allocated from until the last reference goes away.
+//
+// `segments`, when set, is the NetworkBufferPool reservation that paid for this block on a
+// pipelined channel: it travels with the block and returns to the pool when the last copy of
+// the block is gone (the reader consumed it, or the transport sent it).
 struct SealedBlock {
   std::shared_ptr<arrow::Buffer> ipc_bytes;
   std::shared_ptr<arrow::RecordBatch> batch;
   int64_t num_rows = 0;
   uint32_t crc32c = 0;
+  std::shared_ptr<SegmentReservation> segments;
 
   bool encoded() const { return ipc_bytes != nullptr; }
   // Bytes this block holds in memory (encoded size, or the batch's buffer size when unencoded).

@@ -1,6 +1,7 @@
 #include "sabot/shuffle/block_output.h"
 
 #include "sabot/memory/block_store.h"
+#include "sabot/memory/network_buffer_pool.h"
 #include "sabot/transport/channel.h"
 
 namespace sabot {
@@ -35,19 +36,46 @@ class EndOnce : public BlockOutput {
   bool ended_ = false;
 };
 
+using Clock = std::chrono::steady_clock;
+
 class ChannelOutput final : public EndOnce {
  public:
-  explicit ChannelOutput(std::unique_ptr<ChannelWriter> writer) : writer_(std::move(writer)) {}
+  ChannelOutput(const NetworkBufferPool* network, std::unique_ptr<NetworkChannel> segments,
+                std::unique_ptr<ChannelWriter> writer, std::chrono::milliseconds timeout)
+      : network_(network),
+        segments_(std::move(segments)),
+        writer_(std::move(writer)),
+        timeout_(timeout) {}
   ~ChannelOutput() override { AbortIfOpen(); }
 
-  arrow::Status Write(SealedBlock block) override { return writer_->Write(block); }
-  bool would_block() const override { return writer_->credits() <= 0; }
+  arrow::Status Write(SealedBlock block) override {
+    // Pay for the block in network segments first: waiting here is backpressure too.
+    const int64_t count = network_->SegmentsFor(block.size_bytes());
+    ARROW_ASSIGN_OR_RAISE(SegmentReservation reservation, segments_->TryReserve(count));
+    if (reservation.empty()) {
+      auto start = Clock::now();
+      auto waited = segments_->Reserve(count, timeout_);
+      blocked_ += Clock::now() - start;
+      ARROW_ASSIGN_OR_RAISE(reservation, std::move(waited));
+    }
+    block.segments = std::make_shared<SegmentReservation>(std::move(reservation));
+    if (writer_->credits() > 0) return writer_->Write(block);
+    auto start = Clock::now();
+    arrow::Status status = writer_->Write(block);
+    blocked_ += Clock::now() - start;
+    return status;
+  }
+  std::chrono::nanoseconds blocked() const override { return blocked_; }
 
  private:
   arrow::Status DoFinish() override { return writer_->Finish(); }
   arrow::Status DoAbort(const arrow::Status& cause) override { return writer_->Abort(cause); }
 
+  const NetworkBufferPool* network_;
+  std::unique_ptr<NetworkChannel> segments_;
   std::unique_ptr<ChannelWriter> writer_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::nanoseconds blocked_{0};
 };
 
 class StoreOutput final : public EndOnce {
@@ -56,7 +84,8 @@ class StoreOutput final : public EndOnce {
   ~StoreOutput() override { AbortIfOpen(); }
 
   arrow::Status Write(SealedBlock block) override { return store_->Append(key_, std::move(block)); }
-  bool would_block() const override { return false; }
+  // The store never waits for a reader: beyond its budget it spills.
+  std::chrono::nanoseconds blocked() const override { return std::chrono::nanoseconds(0); }
 
  private:
   arrow::Status DoFinish() override { return store_->Finish(key_); }
@@ -68,11 +97,15 @@ class StoreOutput final : public EndOnce {
 
 }  // namespace
 
-BlockOutputFactory ChannelOutputFactory(Transport* transport, ChannelOptions options) {
-  return [transport, options](const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema)
+BlockOutputFactory ChannelOutputFactory(Transport* transport, NetworkBufferPool* network,
+                                        ChannelOptions options) {
+  return [transport, network, options](const StreamKey& key,
+                                       const std::shared_ptr<arrow::Schema>& schema)
              -> arrow::Result<std::unique_ptr<BlockOutput>> {
+    ARROW_ASSIGN_OR_RAISE(auto segments, network->RegisterChannel(key.shuffle_id));
     ARROW_ASSIGN_OR_RAISE(auto writer, transport->OpenWriter(key, schema, options));
-    return std::make_unique<ChannelOutput>(std::move(writer));
+    return std::make_unique<ChannelOutput>(network, std::move(segments), std::move(writer),
+                                           options.timeout);
   };
 }
 

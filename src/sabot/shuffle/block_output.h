@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -13,6 +14,7 @@ namespace sabot {
 
 class BlockStore;
 class ChannelWriter;
+class NetworkBufferPool;
 class Transport;
 struct ChannelOptions;
 
@@ -33,17 +35,20 @@ class BlockOutput {
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause`, which the stream's reader receives as its error.
   virtual arrow::Status Abort(const arrow::Status& cause) = 0;
-  // True while a Write() would wait for the reader (no credit): the writer counts the time it
-  // then spends in Write() as time blocked on backpressure.
-  virtual bool would_block() const = 0;
+  // Time Write() spent waiting for the reader (credit) or for network segments: backpressure.
+  virtual std::chrono::nanoseconds blocked() const = 0;
 };
 
 // Opens the output of one stream whose batches have `schema`.
 using BlockOutputFactory = std::function<arrow::Result<std::unique_ptr<BlockOutput>>(
     const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema)>;
 
-// Outputs into pipelined channels of `transport` (which must outlive them).
-BlockOutputFactory ChannelOutputFactory(Transport* transport, ChannelOptions options);
+// Outputs into pipelined channels of `transport`. Each output registers a channel with
+// `network` and reserves the segments of every block before sending it, waiting while the pool
+// is exhausted (up to `options.timeout`); the reservation travels with the block. `transport`
+// and `network` must outlive the outputs.
+BlockOutputFactory ChannelOutputFactory(Transport* transport, NetworkBufferPool* network,
+                                        ChannelOptions options);
 
 // Outputs into `store` (which must outlive them): each stream is declared, appended to and
 // finished there; an aborted stream is marked failed there, so its readers get the cause instead

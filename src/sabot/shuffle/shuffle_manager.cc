@@ -78,6 +78,15 @@ arrow::Result<std::unique_ptr<ShuffleManager>> ShuffleManager::Make(ShuffleManag
     ARROW_RETURN_NOT_OK(manager->AttachTransport(transport, client, std::move(local_location)));
   }
   ARROW_ASSIGN_OR_RAISE(manager->pool_, BudgetedMemoryPool::Make(options.memory_budget));
+  if (!(options.network_fraction > 0 && options.network_fraction < 1)) {
+    return arrow::Status::Invalid("network_fraction must be between 0 and 1, got ",
+                                  options.network_fraction);
+  }
+  ARROW_ASSIGN_OR_RAISE(
+      manager->network_,
+      NetworkBufferPool::Make(options.network,
+                              static_cast<int64_t>(options.memory_budget * options.network_fraction),
+                              &manager->metrics_));
   BlockStoreOptions store_options;
   store_options.spill = options.spill;
   ARROW_ASSIGN_OR_RAISE(manager->store_, BlockStore::Make(store_options, manager->pool_.get(),
@@ -244,7 +253,7 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
   } else {
     ChannelOptions channel;
     channel.timeout = descriptor.options.timeout;
-    outputs = ChannelOutputFactory(transport, channel);
+    outputs = ChannelOutputFactory(transport, network_.get(), channel);
   }
   // Blocks cross a process boundary only in distributed mode; locally they stay batches.
   auto made = ShuffleWriter::Make(shuffle->descriptor, writer_task, attempt, outputs,
@@ -275,18 +284,15 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
 arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescriptor& descriptor,
                                                           TaskIndex writer_task) {
   const ShuffleOptions& options = descriptor.options;
-  const int64_t blocks_per_partition =
-      options.mode == ShuffleMode::kPipelined ? 1 + options.exclusive_credits : 1;
-  const int64_t bytes =
-      int64_t{descriptor.num_partitions()} * options.target_block_bytes * blocks_per_partition;
+  const int64_t bytes = int64_t{descriptor.num_partitions()} * options.target_block_bytes;
   const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
   std::lock_guard<std::mutex> lock(mutex_);
   if (reserved_bytes_ + bytes > limit) {
     return WithShuffleContext(
         arrow::Status::OutOfMemory(
-            "the writer needs ", bytes, " bytes of the agent's memory budget (",
+            "the writer needs ", bytes, " bytes of the agent's memory budget for its buffers (",
             descriptor.num_partitions(), " partitions x ", options.target_block_bytes,
-            " bytes per block x ", blocks_per_partition, " blocks per partition), but ",
+            " bytes per block), but ",
             reserved_bytes_, " of the ", limit, " bytes open writers may use (",
             kReservableFraction * 100, "% of the ", pool_->budget(),
             "-byte budget) are taken: raise the memory budget, or lower the block size or the "

@@ -19,6 +19,7 @@
 #include "sabot/memory/block_store.h"
 #include "sabot/memory/budget_pool.h"
 #include "sabot/memory/memory_metrics.h"
+#include "sabot/memory/network_buffer_pool.h"
 #include "sabot/shuffle/shuffle_descriptor.h"
 #include "sabot/shuffle/shuffle_reader.h"
 #include "sabot/shuffle/shuffle_writer.h"
@@ -36,6 +37,11 @@ struct ShuffleManagerOptions {
   int64_t memory_budget = BudgetedMemoryPool::kDefaultBudgetBytes;
   // Where and when blocking shuffles spill (directory, watermarks).
   SpillOptions spill;
+  // Pipelined channels pay for every block in flight with segments of a NetworkBufferPool
+  // (segment size, exclusive segments per channel, floating segments per shuffle); the pool
+  // holds this fraction of the memory budget.
+  NetworkBufferPoolOptions network;
+  double network_fraction = 0.25;
   // A shuffle nobody wrote, read or asked about for this long is released as an orphan; zero
   // disables the sweep.
   std::chrono::milliseconds orphan_timeout{std::chrono::minutes(30)};
@@ -89,9 +95,9 @@ struct ShuffleStats {
 // one thread at a time. Lifetime: `transport` and `client` (not owned) outlive the manager.
 class ShuffleManager {
  public:
-  // Open writers may reserve at most this fraction of the budget; the rest is for the blocks
-  // stored, spilled and read back.
-  static constexpr double kReservableFraction = 0.75;
+  // Open writers' partition buffers may reserve at most this fraction of the budget; the rest
+  // is for blocks in flight (the network pool) and blocks stored, spilled and read back.
+  static constexpr double kReservableFraction = 0.5;
 
   // `transport` carries pipelined shuffles. `client` fetches blocking shuffles' streams from
   // other agents; null in local mode. `local_location` is how other agents name this one
@@ -165,6 +171,7 @@ class ShuffleManager {
   std::shared_ptr<PartitionStore> partition_store();
   BudgetedMemoryPool* pool() { return pool_.get(); }
   MemoryMetrics* metrics() { return &metrics_; }
+  NetworkBufferPool* network() { return network_.get(); }
   BlockStore* block_store() { return store_.get(); }
   const ShuffleManagerOptions& options() const { return options_; }
   bool distributed() const { return client_ != nullptr; }
@@ -179,10 +186,10 @@ class ShuffleManager {
   // The writer of (id, task), opened on demand when `open` is true.
   arrow::Result<ShuffleWriter*> Writer(const ShuffleId& id, TaskIndex writer_task, bool open);
   arrow::Status ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle);
-  // Admission control: reserves the memory a writer of `descriptor` may hold at once (its
-  // partition buffers, plus the blocks its channels may have in flight when pipelined), so open
-  // writers never need more than the budget allows. OutOfMemory, explaining the numbers, when
-  // the reservations would pass kReservableFraction of the budget.
+  // Admission control: reserves the memory a writer of `descriptor` may hold in its partition
+  // buffers at once (a block's worth per partition), so open writers never need more than the
+  // budget allows. OutOfMemory, explaining the numbers, when the reservations would pass
+  // kReservableFraction of the budget.
   arrow::Result<int64_t> ReserveWriterMemory(const ShuffleDescriptor& descriptor,
                                              TaskIndex writer_task);
   void UnreserveWriterMemory(int64_t bytes);
@@ -197,6 +204,7 @@ class ShuffleManager {
   std::string local_location_;
   std::unique_ptr<BudgetedMemoryPool> pool_;
   MemoryMetrics metrics_;
+  std::unique_ptr<NetworkBufferPool> network_;
   std::unique_ptr<BlockStore> store_;
   std::shared_ptr<PartitionStore> partition_store_;
 

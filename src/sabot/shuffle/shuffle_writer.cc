@@ -102,10 +102,9 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
   stats_.blocks += 1;
   stats_.block_bytes += bytes;
   stats_.partition_bytes[partition_id] += bytes;
-  if (!output.would_block()) return output.Write(std::move(block));
-  auto start = std::chrono::steady_clock::now();
+  const auto blocked_before = output.blocked();
   arrow::Status status = output.Write(std::move(block));
-  stats_.blocked += std::chrono::steady_clock::now() - start;
+  stats_.blocked += output.blocked() - blocked_before;
   return status;
 }
 
