@@ -46,6 +46,19 @@ expect_ok "3 agents blocking hash 10x5 zstd" "${small[@]}" --agents 3 --mode blo
 expect_ok "2 agents pipelined rebalance 16x16" "${small[@]}" --agents 2 --edge rebalance \
   --writers 16 --partitions 16 --block-kib 16
 
+# The N x M sizes of the correctness matrix, across agent processes, in both shuffle modes.
+for mode in pipelined blocking; do
+  expect_ok "1 agent $mode 1x1" "${small[@]}" --agents 1 --mode "$mode" --writers 1 --partitions 1
+  expect_ok "2 agents $mode 4x4 skewed" "${small[@]}" --agents 2 --mode "$mode" --keys skewed
+  expect_ok "3 agents $mode 10x5" "${small[@]}" --agents 3 --mode "$mode" --writers 10 \
+    --partitions 5
+  expect_ok "2 agents $mode 16x16 range" "${small[@]}" --agents 2 --mode "$mode" --writers 16 \
+    --partitions 16 --edge range --block-kib 16
+  expect_ok "2 agents $mode empty partitions" "${small[@]}" --agents 2 --mode "$mode" \
+    --partitions 16 --key-cardinality 3
+  expect_ok "2 agents $mode empty writers" --rows 0 --agents 2 --mode "$mode"
+done
+
 # A budget so small that the blocking shuffle must spill, in both modes of the engine.
 for agents in 0 2; do
   if timeout 300 "$sabot" shuffle "${small[@]}" --mode blocking --memory-budget-mib 2 \
