@@ -41,8 +41,8 @@
   do {                                                                                 \
     ::arrow::Status _st = ::arrow::ToStatus(expr);                                     \
     ASSERT_EQ(_st.code(), ::arrow::StatusCode::status_code) << #expr << ": " << _st.ToString(); \
-    ASSERT_NE(_st.message().find(substring), std::string::npos)                        \
-        << #expr << ": message '" << _st.message() << "' lacks '" << substring << "'";   \
+    ASSERT_NE(_st.message().find((substring)), std::string::npos)                      \
+        << #expr << ": message '" << _st.message() << "' lacks '" << (substring) << "'"; \
   } while (false)
 
 namespace sabot::testing {

@@ -1,0 +1,186 @@
+#include "sabot/memory/network_buffer_pool.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/testing/assertions.h"
+
+namespace sabot {
+namespace {
+
+using std::chrono::milliseconds;
+
+NetworkBufferPoolOptions SmallPool() {
+  NetworkBufferPoolOptions o;
+  o.segment_size = 32 * 1024;
+  o.total_segments = 12;
+  o.exclusive_segments_per_channel = 2;
+  o.floating_segments_per_shuffle = 4;
+  o.request_timeout = milliseconds(30000);
+  return o;
+}
+
+// Waits until `pool` reports `n` waiting producers (the producer thread is parked on the
+// condition variable), polling briefly.
+void AwaitWaiting(const NetworkBufferPool& pool, int64_t n) {
+  while (pool.stats().waiting_producers != n) std::this_thread::sleep_for(milliseconds(1));
+}
+
+TEST(NetworkBufferPoolTest, SizesFromTheBudget) {
+  NetworkBufferPoolOptions o;
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(o, 256 << 20));
+  EXPECT_EQ(pool->total_segments(), (256 << 20) / (32 << 10));
+  EXPECT_EQ(pool->SegmentsFor(1), 1);
+  EXPECT_EQ(pool->SegmentsFor(32 << 10), 1);
+  EXPECT_EQ(pool->SegmentsFor((32 << 10) + 1), 2);
+  ASSERT_RAISES_WITH(Invalid, "segment size", ([] {
+                       NetworkBufferPoolOptions bad;
+                       bad.segment_size = 10;
+                       return NetworkBufferPool::Make(bad, 1 << 20).status();
+                     }()));
+}
+
+TEST(NetworkBufferPoolTest, ExclusiveFirstThenFloating) {
+  MemoryMetrics metrics;
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0, &metrics));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s1"));
+  EXPECT_EQ(pool->stats().set_aside_segments, 2);
+  ASSERT_OK_AND_ASSIGN(auto r1, channel->Reserve(1));
+  EXPECT_EQ(r1.exclusive_segments(), 1);
+  EXPECT_EQ(r1.floating_segments(), 0);
+  ASSERT_OK_AND_ASSIGN(auto r2, channel->Reserve(3));
+  EXPECT_EQ(r2.exclusive_segments(), 1);
+  EXPECT_EQ(r2.floating_segments(), 2);
+  auto snapshot = metrics.Snapshot();
+  EXPECT_EQ(snapshot.shuffles["s1"].exclusive_segments_in_use, 2);
+  EXPECT_EQ(snapshot.shuffles["s1"].floating_segments_in_use, 2);
+  // The shuffle may borrow 4 floating segments in all: 2 more, not 3.
+  ASSERT_OK_AND_ASSIGN(auto none, channel->TryReserve(3));
+  EXPECT_TRUE(none.empty());
+  ASSERT_OK_AND_ASSIGN(auto r3, channel->TryReserve(2));
+  EXPECT_EQ(r3.floating_segments(), 2);
+  r1.Release();
+  r2 = SegmentReservation();
+  r3.Release();
+  EXPECT_EQ(pool->stats().exclusive_in_use, 0);
+  EXPECT_EQ(pool->stats().floating_in_use, 0);
+  snapshot = metrics.Snapshot();
+  EXPECT_EQ(snapshot.shuffles["s1"].exclusive_segments_in_use, 0);
+  EXPECT_EQ(snapshot.shuffles["s1"].floating_segments_in_use, 0);
+}
+
+TEST(NetworkBufferPoolTest, ShufflesHaveSeparateFloatingQuotasButShareThePool) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto a, pool->RegisterChannel("a"));
+  ASSERT_OK_AND_ASSIGN(auto b, pool->RegisterChannel("b"));
+  // 12 segments, 4 set aside: 8 shared. Each shuffle may borrow 4.
+  ASSERT_OK_AND_ASSIGN(auto ra, a->Reserve(6));
+  ASSERT_OK_AND_ASSIGN(auto rb, b->Reserve(6));
+  EXPECT_EQ(pool->stats().floating_in_use, 8);
+  // Shuffle b's quota is spent and the shared segments are gone: b waits (TryReserve: empty),
+  // while a's exclusive segments... are in use too, so a also waits.
+  ASSERT_OK_AND_ASSIGN(auto more_b, b->TryReserve(1));
+  EXPECT_TRUE(more_b.empty());
+  ra.Release();
+  ASSERT_OK_AND_ASSIGN(auto more_b2, b->TryReserve(1));
+  EXPECT_TRUE(more_b2.empty()) << "b's floating quota is spent even though segments are free";
+  ASSERT_OK_AND_ASSIGN(auto more_a, a->TryReserve(6));
+  EXPECT_EQ(more_a.segments(), 6);
+}
+
+TEST(NetworkBufferPoolTest, RegistrationFailsWhenExclusiveSegmentsCannotBeSetAside) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  std::vector<std::unique_ptr<NetworkChannel>> channels;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto ch, pool->RegisterChannel("s"));
+    channels.push_back(std::move(ch));
+  }
+  ASSERT_RAISES_WITH(CapacityError, "cannot set aside", pool->RegisterChannel("s").status());
+  channels.pop_back();
+  ASSERT_OK(pool->RegisterChannel("s").status());
+  ASSERT_RAISES_WITH(Invalid, "shuffle id", pool->RegisterChannel("../etc").status());
+}
+
+TEST(NetworkBufferPoolTest, OversizedRequestIsAnErrorNotADeadlock) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s1"));
+  EXPECT_EQ(channel->max_block_bytes(), 6 * 32 * 1024);
+  ASSERT_RAISES_WITH(Invalid, "can never be reserved", channel->Reserve(7).status());
+  ASSERT_RAISES_WITH(Invalid, "can never be reserved",
+                     channel->ReserveBytes(6 * 32 * 1024 + 1).status());
+}
+
+TEST(NetworkBufferPoolTest, BackpressureBlocksTheProducerUntilAConsumerReleases) {
+  MemoryMetrics metrics;
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0, &metrics));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s1"));
+  ASSERT_OK_AND_ASSIGN(auto held, channel->Reserve(6));  // everything this channel may hold
+
+  std::atomic<bool> granted{false};
+  auto producer = std::async(std::launch::async, [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto r, channel->Reserve(2));
+    granted = true;
+    return r.segments() == 2 ? arrow::Status::OK() : arrow::Status::Invalid("wrong size");
+  });
+  AwaitWaiting(*pool, 1);
+  EXPECT_FALSE(granted.load()) << "the producer must wait while the segments are taken";
+  held.Release();  // the consumer frees its buffers
+  ASSERT_OK(producer.get());
+  EXPECT_TRUE(granted.load());
+  auto snapshot = metrics.Snapshot();
+  EXPECT_EQ(snapshot.shuffles["s1"].blocked_waits, 1);
+  EXPECT_GT(snapshot.shuffles["s1"].blocked_nanos, 0);
+  EXPECT_EQ(snapshot.agent.blocked_waits, 1);
+}
+
+TEST(NetworkBufferPoolTest, TimeoutEndsTheWaitWithAClearError) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s1"));
+  ASSERT_OK_AND_ASSIGN(auto held, channel->Reserve(6));
+  auto result = channel->Reserve(1, milliseconds(20));
+  ASSERT_RAISES_WITH(IOError, "timed out after 20 ms waiting for 1 network buffer segments",
+                     result.status());
+  const auto* detail = ShuffleErrorDetail::FromStatus(result.status());
+  ASSERT_NE(detail, nullptr);
+  EXPECT_EQ(detail->context().shuffle_id, "s1");
+  EXPECT_TRUE(detail->context().retryable);
+  EXPECT_EQ(pool->stats().waiting_producers, 0);
+}
+
+TEST(NetworkBufferPoolTest, ManyProducersNeverHoldMoreThanThePool) {
+  NetworkBufferPoolOptions o = SmallPool();
+  o.total_segments = 10;
+  o.exclusive_segments_per_channel = 1;
+  o.floating_segments_per_shuffle = 3;
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(o, 0));
+  std::atomic<int64_t> in_use{0};
+  std::atomic<int64_t> max_in_use{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto channel = pool->RegisterChannel("s" + std::to_string(t % 2)).ValueOrDie();
+      for (int i = 0; i < 300; ++i) {
+        auto r = channel->Reserve(1 + (i % 3)).ValueOrDie();
+        int64_t now = in_use.fetch_add(r.segments()) + r.segments();
+        int64_t seen = max_in_use.load();
+        while (now > seen && !max_in_use.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::yield();
+        in_use.fetch_sub(r.segments());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(max_in_use.load(), 10);
+  auto s = pool->stats();
+  EXPECT_EQ(s.exclusive_in_use + s.floating_in_use, 0);
+  EXPECT_EQ(s.set_aside_segments, 0);
+}
+
+}  // namespace
+}  // namespace sabot

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <arrow/memory_pool.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "sabot/memory/block_codec.h"
+#include "sabot/memory/memory_metrics.h"
+#include "sabot/memory/sealed_block.h"
+
+namespace sabot {
+
+struct PartitionBufferOptions {
+  // Seal when the buffered rows or bytes reach either target. Slices larger than the byte
+  // target are split, so blocks stay near it (a single row may exceed it).
+  int64_t target_rows = 64 * 1024;
+  int64_t target_bytes = 256 * 1024;
+  // Seal what is buffered once its oldest row has waited this long (checked on Append and by
+  // FlushIfDue), as Flink's buffer timeout. Zero or negative: no timeout.
+  std::chrono::nanoseconds buffer_timeout = std::chrono::milliseconds(5);
+  // False for in-process channels: blocks keep their batch unencoded (encoded only if spilled).
+  bool encode = true;
+  BlockCodecOptions codec;
+};
+
+// Receives each sealed block, in order. Its error stops the buffer and reaches the writer.
+using BlockSink = std::function<arrow::Status(SealedBlock block)>;
+
+// Buffers the rows one writer task sends to one destination partition, and seals them into
+// blocks: the partitioner's slices are coalesced up to the target size, then concatenated (when
+// more than one) and encoded once (BlockEncoder) into a SealedBlock handed to the sink.
+//
+// Seals on: a target reached (Append), Flush(), Finish() (end of input), and the buffer timeout
+// (Append or FlushIfDue, which a writer task or flusher calls between batches).
+//
+// Lifetime: `pool` and `metrics` (not owned) outlive the buffer; sealed blocks are allocated
+// from `pool`, the slices are kept by reference until sealed. Thread safety: not thread-safe;
+// one writer task owns it (the sink runs in that task's thread and may block, e.g. for credit).
+class PartitionBuffer {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  static arrow::Result<std::unique_ptr<PartitionBuffer>> Make(
+      StreamKey key, std::shared_ptr<arrow::Schema> schema, PartitionBufferOptions options,
+      arrow::MemoryPool* pool, BlockSink sink, MemoryMetrics* metrics = nullptr);
+  ~PartitionBuffer();
+
+  // Buffers `slice` (schema must match), sealing as targets are reached.
+  arrow::Status Append(std::shared_ptr<arrow::RecordBatch> slice, Clock::time_point now = Clock::now());
+  // Seals what is buffered (nothing when empty).
+  arrow::Status Flush();
+  // End of input: seals the rest; no Append afterwards.
+  arrow::Status Finish();
+  // Flushes when the buffer timeout has passed since the oldest buffered row arrived.
+  arrow::Status FlushIfDue(Clock::time_point now = Clock::now());
+  // When FlushIfDue will next flush; unset when empty or without timeout.
+  std::optional<Clock::time_point> flush_deadline() const;
+
+  const StreamKey& key() const { return key_; }
+  // The encoder of this stream: its schema_message() goes once before the first block.
+  const BlockEncoder& encoder() const { return *encoder_; }
+  int64_t buffered_rows() const { return buffered_rows_; }
+  int64_t buffered_bytes() const { return buffered_bytes_; }
+  int64_t blocks_sealed() const { return blocks_sealed_; }
+  int64_t rows_sealed() const { return rows_sealed_; }
+  bool finished() const { return finished_; }
+
+ private:
+  PartitionBuffer() = default;
+  arrow::Status AddSlice(std::shared_ptr<arrow::RecordBatch> slice, int64_t bytes);
+  arrow::Status Seal();
+  void Account(int64_t bytes, int64_t rows);
+
+  StreamKey key_;
+  std::shared_ptr<arrow::Schema> schema_;
+  PartitionBufferOptions options_;
+  arrow::MemoryPool* pool_ = nullptr;
+  BlockSink sink_;
+  std::unique_ptr<BlockEncoder> encoder_;
+  std::shared_ptr<ShuffleMemoryCounters> counters_;
+
+  std::vector<std::shared_ptr<arrow::RecordBatch>> slices_;
+  int64_t buffered_rows_ = 0;
+  int64_t buffered_bytes_ = 0;
+  std::optional<Clock::time_point> oldest_;
+  int64_t blocks_sealed_ = 0;
+  int64_t rows_sealed_ = 0;
+  bool finished_ = false;
+  arrow::Status error_;
+};
+
+}  // namespace sabot

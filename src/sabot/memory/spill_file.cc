@@ -1,0 +1,133 @@
+#include "sabot/memory/spill_file.h"
+
+#include "sabot/common/logging.h"
+#include "sabot/memory/crc32c.h"
+
+namespace sabot {
+
+arrow::Result<std::unique_ptr<SpillFileWriter>> SpillFileWriter::Open(
+    std::shared_ptr<arrow::fs::FileSystem> filesystem, std::string path,
+    std::shared_ptr<arrow::Buffer> schema_message) {
+  if (filesystem == nullptr) return arrow::Status::Invalid("spill file needs a filesystem");
+  std::unique_ptr<SpillFileWriter> writer(new SpillFileWriter());
+  writer->filesystem_ = filesystem;
+  writer->path_ = std::move(path);
+  ARROW_ASSIGN_OR_RAISE(auto info, filesystem->GetFileInfo(writer->path_));
+  const bool exists = info.type() == arrow::fs::FileType::File;
+  auto opened = filesystem->OpenAppendStream(writer->path_);
+  if (!opened.ok()) {
+    return arrow::Status::IOError("cannot open spill file ", writer->path_, ": ",
+                                  opened.status().message());
+  }
+  writer->out_ = std::move(*opened);
+  if (exists) {
+    // Offsets continue from the file's end; a failed append may have left bytes there that no
+    // location points to.
+    writer->position_ = info.size();
+  } else {
+    arrow::Status st = writer->out_->Write(schema_message);
+    if (!st.ok()) {
+      // A file without its whole schema would not be an IPC stream: remove it, so the next
+      // attempt starts afresh.
+      arrow::Status failed = writer->Fail(st, "writing the schema to");
+      (void)writer->out_->Close();
+      (void)filesystem->DeleteFile(writer->path_);
+      return failed;
+    }
+    writer->position_ = schema_message->size();
+  }
+  return writer;
+}
+
+SpillFileWriter::~SpillFileWriter() {
+  if (out_ != nullptr && !out_->closed()) {
+    arrow::Status st = out_->Close();
+    if (!st.ok()) {
+      SABOT_LOG(kWarning) << "closing spill file " << path_ << ": " << st.ToString();
+    }
+  }
+}
+
+arrow::Status SpillFileWriter::Fail(const arrow::Status& st, const char* doing) {
+  error_ = arrow::Status::IOError("spill failed ", doing, " ", path_, ": ", st.message());
+  return error_;
+}
+
+arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& block) {
+  ARROW_RETURN_NOT_OK(error_);
+  if (!block.encoded()) return arrow::Status::Invalid("only encoded blocks can be spilled");
+  arrow::Status st = out_->Write(block.ipc_bytes);
+  if (!st.ok()) return Fail(st, "writing a block to");
+  SpillBlockLocation location;
+  location.offset = position_;
+  location.length = block.ipc_bytes->size();
+  location.num_rows = block.num_rows;
+  location.crc32c = block.crc32c;
+  position_ += location.length;
+  return location;
+}
+
+arrow::Status SpillFileWriter::Flush() {
+  ARROW_RETURN_NOT_OK(error_);
+  arrow::Status st = out_->Flush();
+  if (!st.ok()) return Fail(st, "flushing");
+  return arrow::Status::OK();
+}
+
+arrow::Status SpillFileWriter::Close() {
+  if (out_ == nullptr || out_->closed()) return error_;
+  arrow::Status st = out_->Close();
+  if (!st.ok() && error_.ok()) return Fail(st, "closing");
+  return error_;
+}
+
+arrow::Result<std::unique_ptr<SpillFileReader>> SpillFileReader::Open(
+    std::shared_ptr<arrow::fs::FileSystem> filesystem, std::string path) {
+  std::unique_ptr<SpillFileReader> reader(new SpillFileReader());
+  reader->path_ = std::move(path);
+  auto opened = filesystem->OpenInputFile(reader->path_);
+  if (!opened.ok()) {
+    return arrow::Status::IOError("cannot open spill file ", reader->path_, ": ",
+                                  opened.status().message());
+  }
+  reader->file_ = std::move(*opened);
+  return reader;
+}
+
+SpillFileReader::~SpillFileReader() {
+  if (file_ != nullptr && !file_->closed()) {
+    arrow::Status st = file_->Close();
+    if (!st.ok()) {
+      SABOT_LOG(kWarning) << "closing spill file " << path_ << ": " << st.ToString();
+    }
+  }
+}
+
+arrow::Result<SealedBlock> SpillFileReader::Read(const SpillBlockLocation& location,
+                                                 arrow::MemoryPool* pool) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bytes,
+                        arrow::AllocateBuffer(location.length, pool));
+  auto read = file_->ReadAt(location.offset, location.length, bytes->mutable_data());
+  if (!read.ok()) {
+    return arrow::Status::IOError("cannot read spill file ", path_, " at offset ",
+                                  location.offset, ": ", read.status().message());
+  }
+  if (*read != location.length) {
+    return arrow::Status::IOError("spill file ", path_, " is truncated: the block at offset ",
+                                  location.offset, " has ", location.length, " bytes, only ",
+                                  *read, " could be read");
+  }
+  uint32_t crc = Crc32c(bytes->data(), static_cast<size_t>(bytes->size()));
+  if (crc != location.crc32c) {
+    return arrow::Status::IOError("spill file ", path_, " is corrupted: the block at offset ",
+                                  location.offset, " (", location.length,
+                                  " bytes) fails its crc32c check");
+  }
+  SealedBlock block;
+  block.ipc_bytes = std::move(bytes);
+  block.num_rows = location.num_rows;
+  block.crc32c = crc;
+  return block;
+}
+
+}  // namespace sabot
