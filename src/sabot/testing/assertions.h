@@ -36,7 +36,7 @@
 #define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   SABOT_ASSIGN_OR_FAIL_IMPL(SABOT_CONCAT(_result_, __LINE__), lhs, rexpr)
 
-// Asserts that `expr` fails with arrow::StatusCode `code` and a message containing `substring`.
+// Asserts that `expr` fails with arrow::StatusCode `status_code` and a message containing `substring`.
 #define ASSERT_RAISES_WITH(status_code, substring, expr)                                    \
   do {                                                                                 \
     ::arrow::Status _st = ::arrow::ToStatus(expr);                                     \
