@@ -106,6 +106,13 @@ class PartitionDataStream : public flight::FlightDataStream {
   std::deque<arrow::ipc::IpcPayload> pending_;
 };
 
+constexpr auto kShutdownGrace = std::chrono::seconds(5);
+
+arrow::Status ShuttingDown() {
+  return flight::MakeFlightError(flight::FlightStatusCode::Unavailable,
+                                 "shuffle server is shutting down");
+}
+
 arrow::Result<PartitionPath> PathOf(const flight::FlightDescriptor& descriptor) {
   if (descriptor.type != flight::FlightDescriptor::PATH) {
     return arrow::Status::Invalid("expected a path descriptor naming "
@@ -187,7 +194,10 @@ ShuffleServerStats ShuffleServer::stats() const {
 
 arrow::Status ShuffleServer::Shutdown() {
   if (shut_down_.exchange(true)) return arrow::Status::OK();
-  ARROW_RETURN_NOT_OK(FlightServerBase::Shutdown());
+  // Pipelined channels notice shut_down_ within one poll interval and end their calls; calls
+  // still running after the grace period are cancelled.
+  const auto deadline = std::chrono::system_clock::now() + kShutdownGrace;
+  ARROW_RETURN_NOT_OK(FlightServerBase::Shutdown(&deadline));
   return FlightServerBase::Wait();
 }
 
@@ -402,6 +412,7 @@ arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context
       while (true) {
         auto schema = state->WaitSchema(std::chrono::steady_clock::now() + kPollInterval);
         if (schema.ok() || !schema.status().IsIOError()) return schema;
+        if (shut_down_.load()) return ShuttingDown();
       }
     }());
     ARROW_ASSIGN_OR_RAISE(auto schema_message, SerializeSchemaMessage(*schema));
@@ -441,6 +452,7 @@ arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context
           return writer->WriteMetadata(message);
         }
         case ChannelState::Event::Kind::kIdle:
+          if (shut_down_.load()) return ShuttingDown();
           break;
       }
     }
@@ -448,7 +460,11 @@ arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context
   arrow::Status status = run();
   finished.store(true);
   if (!status.ok()) {
-    state->Cancel(status);
+    // Whatever ended the call (the reader went away, the server shuts down), the writer can no
+    // longer deliver: its writes fail with Cancelled from now on. (A writer that aborted is
+    // closed already and never sees this.)
+    state->Cancel(arrow::Status::Cancelled("reader of ", DescribeStream(state->key()),
+                                           " is gone: ", status.ToString()));
     // Tell the reader, so it half-closes and the credit reader below can finish; the call's
     // status then carries the failure. A reader that is gone makes this write fail: fine.
     auto text = arrow::Buffer::FromString(status.ToString());

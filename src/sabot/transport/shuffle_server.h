@@ -55,8 +55,9 @@ struct ShuffleServerStats {
 // with credit-based flow control (DoExchange), describes shuffles (GetFlightInfo, ListFlights)
 // and answers control actions (DoAction). docs/wire-protocol.md specifies what it speaks.
 //
-// Lifecycle: Make() starts listening; Shutdown() stops accepting calls and waits for those in
-// progress; the destructor shuts down. Thread safety: Flight calls run concurrently on gRPC's
+// Lifecycle: Make() starts listening; Shutdown() stops accepting calls, ends pipelined channels
+// (their readers get Flight Unavailable), waits up to 5 s for calls in progress and cancels the
+// rest; the destructor shuts down. Thread safety: Flight calls run concurrently on gRPC's
 // threads; all public methods are safe for concurrent use. `store` is shared and kept alive by
 // the server.
 class ShuffleServer : public arrow::flight::FlightServerBase {

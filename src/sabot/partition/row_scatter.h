@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <arrow/memory_pool.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+
+#include "sabot/common/ids.h"
+
+namespace sabot {
+
+// Splits record batches into per-partition batches, given one partition id per row.
+//
+// How: a counting sort. A histogram of the ids gives each partition's row count, its prefix sum
+// each partition's start, and one stable pass builds the permutation that lists the rows
+// partition by partition (input order kept within a partition). Then each column is written
+// once, by a kernel chosen per column type, into one new buffer per column buffer; partition p's
+// column is a zero-copy slice [start(p), start(p) + count(p)) of it. Kernels: fixed-width values
+// (by byte width), boolean values and validity bitmaps (bit gather), variable-width binary and
+// string (two passes: offsets, then bytes), dictionary indices (the dictionary is shared), and
+// arrow::compute's Take for every other type (nested types, views, ...).
+//
+// Shortcuts: an empty batch gives no batches; when every row has the same id, that partition
+// gets the input batch itself (no copy).
+//
+// Lifecycle: Make once per task, Scatter per batch. Memory for outputs comes from `pool`; the
+// outputs own it (they outlive the RowScatter). The histogram and permutation scratch is kept and
+// reused across batches, so Scatter allocates nothing per row.
+//
+// Thread safety: not safe for concurrent use; make one per task. `pool` must outlive it.
+class RowScatter {
+ public:
+  static arrow::Result<std::unique_ptr<RowScatter>> Make(int32_t num_partitions,
+                                                         arrow::MemoryPool* pool);
+
+  // Returns num_partitions entries, nullptr for partitions that get no rows. `ids` holds
+  // batch->num_rows() ids, each in [0, num_partitions): otherwise Invalid naming the row and id.
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Scatter(
+      const std::shared_ptr<arrow::RecordBatch>& batch, const PartitionId* ids);
+
+  // The same, for a caller that built the histogram while computing the ids (saving a pass):
+  // counts[p] must be the number of rows whose id is p, for every p in [0, num_partitions).
+  // The ids are then trusted to be in range (the caller made them so); the counts are checked
+  // to add up to the row count (Invalid otherwise).
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ScatterCounted(
+      const std::shared_ptr<arrow::RecordBatch>& batch, const PartitionId* ids,
+      const int64_t* counts);
+
+  int32_t num_partitions() const { return num_partitions_; }
+
+ private:
+  RowScatter(int32_t num_partitions, arrow::MemoryPool* pool)
+      : num_partitions_(num_partitions), pool_(pool) {}
+
+  // Scatter once counts_ holds the histogram of `ids`.
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ScatterWithHistogram(
+      const std::shared_ptr<arrow::RecordBatch>& batch, const PartitionId* ids);
+  // The output column for `column`; for fixed-width types `values` holds the values already
+  // scattered (the validity bitmap is still to gather), otherwise it is nullptr.
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> GatherColumn(const arrow::ArrayData& column,
+                                                                std::shared_ptr<arrow::Buffer> values);
+
+  int32_t num_partitions_;
+  arrow::MemoryPool* pool_;
+  std::vector<int64_t> counts_;
+  std::vector<int64_t> starts_;
+  std::vector<uint32_t> cursors_;
+  std::vector<uint32_t> destinations_;
+  std::vector<uint32_t> permutation_;
+};
+
+}  // namespace sabot

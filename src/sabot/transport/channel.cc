@@ -1,0 +1,21 @@
+#include "sabot/transport/channel.h"
+
+namespace sabot {
+
+bool FloatingCreditPool::TryAcquire() {
+  int32_t current = free_.load();
+  while (current > 0) {
+    if (free_.compare_exchange_weak(current, current - 1)) return true;
+  }
+  return false;
+}
+
+void FloatingCreditPool::Release() { free_.fetch_add(1); }
+
+std::string DescribeStream(const StreamKey& key) {
+  return "shuffle '" + key.shuffle_id + "' partition " + std::to_string(key.partition_id) +
+         " writer " + std::to_string(key.writer_task) + " attempt " +
+         std::to_string(key.writer_attempt);
+}
+
+}  // namespace sabot

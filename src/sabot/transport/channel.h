@@ -1,0 +1,124 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "sabot/memory/sealed_block.h"
+#include "sabot/transport/protocol.h"
+
+namespace sabot {
+
+// The transport interface: a channel carries the blocks of one stream (StreamKey) from its
+// writer to its reader, in order, with credit-based flow control as in Flink.
+//
+// Flow control. The reader grants the writer credits: one credit is room for one block at the
+// reader. It grants `exclusive_credits` when it opens the channel and one more each time it has
+// consumed a block. The writer sends only against credit: Write() waits while it has none. While
+// it waits it reports a backlog (blocks waiting for credit); a reader with a FloatingCreditPool
+// then lends the channel a floating credit if one is free, and takes it back once that block is
+// consumed. A reader that does not read therefore stalls only its own writer: every block on the
+// way was paid for by a credit, so no shared queue, thread or connection fills up.
+//
+// End of stream and errors. Finish() ends the stream: the reader's Next() returns the blocks
+// written and then nullptr. Abort(cause) ends it with an error that the reader's Next() returns
+// after the blocks already delivered. A reader's Cancel() makes the writer's pending and later
+// Write() calls fail with Cancelled. Waits are bounded by the channel's timeout: a wait that
+// expires fails with IOError (retryable). Exception: a Flight reader's wait for the next block
+// is unbounded (a pipelined stream may idle as long as its job); stop it with Cancel().
+//
+// Rendezvous. Writer and reader of a stream may open in either order.
+
+// Free credits shared by the channels of one reader (an input gate): they go to the channels
+// whose writers report a backlog. Safe for concurrent use; shared by the readers that use it.
+class FloatingCreditPool {
+ public:
+  explicit FloatingCreditPool(int32_t credits) : free_(credits), capacity_(credits) {}
+
+  // Takes one credit if one is free.
+  bool TryAcquire();
+  void Release();
+  int32_t free() const { return free_.load(); }
+  int32_t capacity() const { return capacity_; }
+
+ private:
+  std::atomic<int32_t> free_;
+  const int32_t capacity_;
+};
+
+struct ChannelOptions {
+  // Credits the reader grants when it opens the channel (Flink's exclusive buffers). >= 1.
+  int32_t exclusive_credits = 2;
+  // Floating credits lent to this channel when its writer reports a backlog; may be null.
+  std::shared_ptr<FloatingCreditPool> floating_credits;
+  // Bound on every wait: for credit (writer), for a block or the schema (reader), for the
+  // connection (Flight).
+  std::chrono::milliseconds timeout{60'000};
+  // Codec for blocks the transport itself must encode (a Flight writer given a bare batch).
+  Compression compression = Compression::kNone;
+};
+
+// The writing end of a channel. Lifetime: until Finish() or Abort() returned, or destruction
+// (which aborts an unfinished stream). Not thread-safe: one writer thread at a time.
+class ChannelWriter {
+ public:
+  virtual ~ChannelWriter() = default;
+
+  // Sends `block` (encoded or not: the transport converts as it must), waiting for credit.
+  // Cancelled when the reader cancelled; IOError on timeout or a broken connection.
+  virtual arrow::Status Write(const SealedBlock& block) = 0;
+  // Ends the stream after the blocks written. Does not wait for the reader to consume them.
+  virtual arrow::Status Finish() = 0;
+  // Ends the stream with `cause` (not OK), which the reader receives after earlier blocks.
+  virtual arrow::Status Abort(const arrow::Status& cause) = 0;
+
+  // Blocks waiting for credit right now (0 or 1 for this synchronous writer).
+  virtual int32_t backlog() const = 0;
+  // Credits currently available to the writer.
+  virtual int32_t credits() const = 0;
+};
+
+// The reading end of a channel. Lifetime: until Next() returned nullptr or an error, or Cancel(),
+// or destruction (which cancels). Not thread-safe, except Cancel(), which any thread may call.
+class ChannelReader {
+ public:
+  virtual ~ChannelReader() = default;
+
+  // The stream's schema, waiting for the writer to open if needed.
+  virtual arrow::Result<std::shared_ptr<arrow::Schema>> schema() = 0;
+  // The next batch, or nullptr at end of stream. Consuming a batch returns its credit.
+  virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
+  // Stops reading: the writer's Write() fails with Cancelled from now on.
+  virtual void Cancel() = 0;
+};
+
+// A transport: opens channels. Implementations are safe for concurrent use and must outlive
+// the channels they opened.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // "in-process" or "flight".
+  virtual std::string name() const = 0;
+
+  // Opens the writing end of `key`'s stream, whose batches have `schema`. Invalid for a stream
+  // that already has a writer.
+  virtual arrow::Result<std::unique_ptr<ChannelWriter>> OpenWriter(
+      const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema,
+      const ChannelOptions& options) = 0;
+
+  // Opens the reading end of `key`'s stream. Invalid for a stream that already has a reader.
+  virtual arrow::Result<std::unique_ptr<ChannelReader>> OpenReader(
+      const StreamKey& key, const ChannelOptions& options) = 0;
+};
+
+// "shuffle 's' partition p writer t attempt a", for messages.
+std::string DescribeStream(const StreamKey& key);
+
+}  // namespace sabot

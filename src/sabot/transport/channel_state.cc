@@ -1,0 +1,170 @@
+#include "sabot/transport/channel_state.h"
+
+#include "sabot/common/error_detail.h"
+#include "sabot/transport/channel.h"
+
+namespace sabot {
+namespace {
+
+arrow::Status TimedOut(const StreamKey& key, const char* what) {
+  ShuffleErrorContext context;
+  context.shuffle_id = key.shuffle_id;
+  context.partition_id = key.partition_id;
+  context.writer_task = key.writer_task;
+  context.retryable = true;
+  return WithShuffleContext(arrow::Status::IOError("timed out waiting for ", what), context);
+}
+
+}  // namespace
+
+arrow::Status ChannelState::AttachWriter(std::shared_ptr<arrow::Schema> schema) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (writer_attached_) {
+      return arrow::Status::Invalid(DescribeStream(key_), " already has a writer");
+    }
+    writer_attached_ = true;
+    schema_ = std::move(schema);
+  }
+  changed_.notify_all();
+  return arrow::Status::OK();
+}
+
+arrow::Status ChannelState::Push(SealedBlock block, Deadline deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (closed_) return arrow::Status::Invalid(DescribeStream(key_), " was already finished");
+  if (credits_ == 0 && cancelled_.ok()) {
+    ++backlog_;
+    changed_.notify_all();
+    bool ready = changed_.wait_until(lock, deadline,
+                                     [&] { return credits_ > 0 || !cancelled_.ok(); });
+    --backlog_;
+    if (!ready) return TimedOut(key_, "credit from the reader");
+  }
+  if (!cancelled_.ok()) return cancelled_;
+  --credits_;
+  blocks_.push_back(std::move(block));
+  lock.unlock();
+  changed_.notify_all();
+  return arrow::Status::OK();
+}
+
+void ChannelState::Close(const arrow::Status& outcome) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    outcome_ = outcome;
+  }
+  changed_.notify_all();
+}
+
+arrow::Status ChannelState::AttachReader() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (reader_attached_) {
+    return arrow::Status::Invalid(DescribeStream(key_), " already has a reader");
+  }
+  reader_attached_ = true;
+  return arrow::Status::OK();
+}
+
+void ChannelState::Grant(int32_t credits) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    credits_ += credits;
+  }
+  changed_.notify_all();
+}
+
+arrow::Result<std::shared_ptr<arrow::Schema>> ChannelState::WaitSchema(Deadline deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  bool ready = changed_.wait_until(lock, deadline, [&] {
+    return schema_ != nullptr || !cancelled_.ok() || (closed_ && !outcome_.ok());
+  });
+  if (schema_ != nullptr) return schema_;
+  if (!cancelled_.ok()) return cancelled_;
+  if (closed_ && !outcome_.ok()) return outcome_;
+  if (!ready) return TimedOut(key_, "the writer to open the stream");
+  return arrow::Status::UnknownError("unreachable");
+}
+
+arrow::Result<ChannelState::Event> ChannelState::Poll(Deadline deadline,
+                                                      int32_t reported_backlog) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait_until(lock, deadline, [&] {
+    return !blocks_.empty() || closed_ || !cancelled_.ok() ||
+           (credits_ == 0 && backlog_ != reported_backlog);
+  });
+  Event event;
+  if (!cancelled_.ok()) return cancelled_;
+  // A new backlog is reported before blocks already there, so the reader can lend a floating
+  // credit while it works through them.
+  if (credits_ == 0 && backlog_ != reported_backlog && !closed_) {
+    event.kind = Event::Kind::kBacklog;
+    event.backlog = backlog_;
+    return event;
+  }
+  if (!blocks_.empty()) {
+    event.kind = Event::Kind::kBlock;
+    event.block = std::move(blocks_.front());
+    blocks_.pop_front();
+    event.backlog = backlog_;
+    return event;
+  }
+  if (closed_) {
+    if (!outcome_.ok()) return outcome_;
+    event.kind = Event::Kind::kEnd;
+    return event;
+  }
+  return event;  // kIdle
+}
+
+void ChannelState::Cancel(const arrow::Status& cause) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!cancelled_.ok()) return;
+    cancelled_ = cause.ok() ? arrow::Status::Cancelled("reader cancelled ", DescribeStream(key_))
+                            : cause;
+    blocks_.clear();
+  }
+  changed_.notify_all();
+}
+
+int32_t ChannelState::credits() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return credits_;
+}
+
+int32_t ChannelState::backlog() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return backlog_;
+}
+
+std::shared_ptr<ChannelState> ChannelHub::Acquire(const StreamKey& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& slot = channels_[key];
+  if (slot == nullptr) slot = std::make_shared<ChannelState>(key);
+  return slot;
+}
+
+void ChannelHub::Detach(const std::shared_ptr<ChannelState>& state, Side side) {
+  bool both = false;
+  {
+    std::lock_guard<std::mutex> lock(state->mutex_);
+    // A reader leaving a stream whose writer never came leaves nothing worth keeping; a writer
+    // leaving first keeps the state for the reader still to come.
+    both = ++state->detached_sides_ >= 2 ||
+           (side == Side::kReader && !state->writer_attached_);
+  }
+  if (!both) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = channels_.find(state->key());
+  if (it != channels_.end() && it->second == state) channels_.erase(it);
+}
+
+int64_t ChannelHub::num_channels() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(channels_.size());
+}
+
+}  // namespace sabot

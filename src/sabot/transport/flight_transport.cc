@@ -1,0 +1,224 @@
+#include "sabot/transport/flight_transport.h"
+
+#include <arrow/flight/types.h>
+
+#include "sabot/common/error_detail.h"
+#include "sabot/transport/ipc_block.h"
+#include "sabot/transport/in_process_transport.h"
+
+namespace sabot {
+
+namespace flight = arrow::flight;
+
+namespace {
+
+// Encodes bare batches once, with the channel's codec, before they wait for credit.
+class EncodingChannelWriter : public ChannelWriter {
+ public:
+  EncodingChannelWriter(std::unique_ptr<ChannelWriter> inner, Compression compression)
+      : inner_(std::move(inner)), compression_(compression) {}
+
+  arrow::Status Write(const SealedBlock& block) override {
+    if (block.encoded()) return inner_->Write(block);
+    ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
+    return inner_->Write(encoded);
+  }
+  arrow::Status Finish() override { return inner_->Finish(); }
+  arrow::Status Abort(const arrow::Status& cause) override { return inner_->Abort(cause); }
+  int32_t backlog() const override { return inner_->backlog(); }
+  int32_t credits() const override { return inner_->credits(); }
+
+ private:
+  std::unique_ptr<ChannelWriter> inner_;
+  Compression compression_;
+};
+
+class FlightChannelReader : public ChannelReader {
+ public:
+  FlightChannelReader(StreamKey key, std::string location, ChannelOptions options,
+                      std::unique_ptr<flight::FlightStreamWriter> writer,
+                      std::unique_ptr<flight::FlightStreamReader> reader)
+      : key_(std::move(key)),
+        location_(std::move(location)),
+        options_(std::move(options)),
+        writer_(std::move(writer)),
+        reader_(std::move(reader)) {}
+
+  ~FlightChannelReader() override {
+    if (!done_) reader_->Cancel();
+    ARROW_UNUSED(writer_->Close());
+    if (options_.floating_credits) {
+      for (; floating_held_ > 0; --floating_held_) options_.floating_credits->Release();
+    }
+  }
+
+  arrow::Status Start() { return SendCredits(options_.exclusive_credits); }
+
+  arrow::Result<std::shared_ptr<arrow::Schema>> schema() override {
+    if (decoder_ == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto message, ReadMessage());
+      if (message.kind != ChannelMessageKind::kSchema) {
+        return Fail(arrow::Status::IOError("protocol error: first message is not the schema"));
+      }
+      ARROW_RETURN_NOT_OK(TakeSchema(message));
+    }
+    return decoder_->schema();
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (done_) return nullptr;
+    ARROW_RETURN_NOT_OK(ReturnCredit());
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto message, ReadMessage());
+      switch (message.kind) {
+        case ChannelMessageKind::kSchema:
+          ARROW_RETURN_NOT_OK(TakeSchema(message));
+          break;
+        case ChannelMessageKind::kData: {
+          if (decoder_ == nullptr || message.payload == nullptr) {
+            return Fail(arrow::Status::IOError("protocol error: data before schema or empty"));
+          }
+          owe_credit_ = true;
+          auto batch = decoder_->Decode(message.payload);
+          if (!batch.ok()) return Fail(batch.status());
+          return batch;
+        }
+        case ChannelMessageKind::kBacklog:
+          if (message.value > 0 && options_.floating_credits &&
+              options_.floating_credits->TryAcquire()) {
+            ++floating_held_;
+            ARROW_RETURN_NOT_OK(SendCredits(1));
+          }
+          break;
+        case ChannelMessageKind::kEnd:
+          done_ = true;
+          ARROW_UNUSED(writer_->DoneWriting());
+          return nullptr;
+        case ChannelMessageKind::kError: {
+          // The call's final status carries the failure once this side half-closed.
+          ARROW_UNUSED(writer_->DoneWriting());
+          std::string text = message.payload ? message.payload->ToString() : "stream failed";
+          for (int i = 0; i < 1'000'000; ++i) {
+            auto chunk = reader_->Next();
+            if (!chunk.ok()) return Fail(chunk.status());
+            if (chunk->data == nullptr && chunk->app_metadata == nullptr) break;
+          }
+          return Fail(arrow::Status::IOError("writer failed: ", text));
+        }
+        case ChannelMessageKind::kCredit:
+          return Fail(arrow::Status::IOError("protocol error: credit sent to a reader"));
+      }
+    }
+  }
+
+  void Cancel() override { reader_->Cancel(); }
+
+ private:
+  arrow::Status TakeSchema(const ChannelMessage& message) {
+    if (message.payload == nullptr) {
+      return Fail(arrow::Status::IOError("protocol error: empty schema message"));
+    }
+    auto decoder = IpcBlockDecoder::MakeFromMessage(message.payload);
+    if (!decoder.ok()) return Fail(decoder.status());
+    decoder_ = std::move(*decoder);
+    return arrow::Status::OK();
+  }
+
+  arrow::Status ReturnCredit() {
+    if (!owe_credit_) return arrow::Status::OK();
+    owe_credit_ = false;
+    if (floating_held_ > 0) {
+      --floating_held_;
+      options_.floating_credits->Release();
+      return arrow::Status::OK();
+    }
+    return SendCredits(1);
+  }
+
+  arrow::Status SendCredits(int32_t credits) {
+    ARROW_ASSIGN_OR_RAISE(auto message,
+                          EncodeChannelMessage(ChannelMessageKind::kCredit, credits, nullptr));
+    auto status = writer_->WriteMetadata(message);
+    return status.ok() ? status : Fail(status);
+  }
+
+  arrow::Result<ChannelMessage> ReadMessage() {
+    auto chunk = reader_->Next();
+    if (!chunk.ok()) return Fail(chunk.status());
+    if (chunk->app_metadata == nullptr) {
+      if (chunk->data == nullptr) {
+        return Fail(arrow::Status::IOError("stream ended without an end-of-stream message"));
+      }
+      return Fail(arrow::Status::IOError("protocol error: record batch outside a message"));
+    }
+    auto message = DecodeChannelMessage(chunk->app_metadata);
+    if (!message.ok()) return Fail(message.status());
+    return message;
+  }
+
+  arrow::Status Fail(const arrow::Status& status) {
+    done_ = true;
+    ShuffleErrorContext context;
+    context.shuffle_id = key_.shuffle_id;
+    context.partition_id = key_.partition_id;
+    context.writer_task = key_.writer_task;
+    context.agent = location_;
+    context.retryable = IsTransient(status);
+    return WithShuffleContext(status, context);
+  }
+
+  const StreamKey key_;
+  const std::string location_;
+  const ChannelOptions options_;
+  std::unique_ptr<flight::FlightStreamWriter> writer_;
+  std::unique_ptr<flight::FlightStreamReader> reader_;
+  std::unique_ptr<IpcBlockDecoder> decoder_;
+  int32_t floating_held_ = 0;
+  bool owe_credit_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+arrow::Result<std::unique_ptr<FlightTransport>> FlightTransport::Make(ShuffleServer* server,
+                                                                      ShuffleClient* client,
+                                                                      StreamLocator locator) {
+  if (server == nullptr || client == nullptr || !locator) {
+    return arrow::Status::Invalid("FlightTransport needs a server, a client and a locator");
+  }
+  return std::unique_ptr<FlightTransport>(new FlightTransport(server, client, std::move(locator)));
+}
+
+arrow::Result<std::unique_ptr<ChannelWriter>> FlightTransport::OpenWriter(
+    const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema,
+    const ChannelOptions& options) {
+  ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
+  if (schema == nullptr) return arrow::Status::Invalid("OpenWriter needs a schema");
+  auto state = server_->hub()->Acquire(key);
+  ARROW_RETURN_NOT_OK(state->AttachWriter(schema));
+  return std::make_unique<EncodingChannelWriter>(
+      MakeLocalChannelWriter(server_->hub(), std::move(state), options), options.compression);
+}
+
+arrow::Result<std::unique_ptr<ChannelReader>> FlightTransport::OpenReader(
+    const StreamKey& key, const ChannelOptions& options) {
+  ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
+  if (options.exclusive_credits < 1) {
+    return arrow::Status::Invalid("exclusive_credits must be >= 1, got ",
+                                  options.exclusive_credits);
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string location, locator_(key));
+  ARROW_ASSIGN_OR_RAISE(auto client, client_->Connect(location));
+  auto call = client_->CallOptions();
+  call.timeout = flight::TimeoutDuration(-1);  // a pipelined stream lives as long as its job
+  PartitionPath path{key.shuffle_id, key.partition_id, key.writer_task, key.writer_attempt};
+  ARROW_ASSIGN_OR_RAISE(auto exchange,
+                        client->DoExchange(call, flight::FlightDescriptor::Path(path.ToComponents())));
+  auto reader = std::make_unique<FlightChannelReader>(key, location, options,
+                                                      std::move(exchange.writer),
+                                                      std::move(exchange.reader));
+  ARROW_RETURN_NOT_OK(reader->Start());
+  return reader;
+}
+
+}  // namespace sabot

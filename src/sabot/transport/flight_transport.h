@@ -1,0 +1,59 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "sabot/transport/channel.h"
+#include "sabot/transport/shuffle_client.h"
+#include "sabot/transport/shuffle_server.h"
+
+namespace sabot {
+
+// Where the writer of a stream runs: the location ("grpc+tcp://host:port") of its agent's
+// ShuffleServer. Must be safe for concurrent calls.
+using StreamLocator = std::function<arrow::Result<std::string>(const StreamKey&)>;
+
+// The distributed-mode transport: pipelined channels over Arrow Flight DoExchange.
+//
+// A writer is local to its agent: OpenWriter registers the channel with the agent's
+// ShuffleServer, where blocks wait for credit exactly as in-process (bare batches are encoded
+// once, with the channel's compression). A reader opens a DoExchange on the writer agent's
+// server over the ShuffleClient's pooled connection (gRPC multiplexes every channel to that
+// agent over it), announces its exclusive credits, returns one credit per consumed block and
+// lends floating credits when the writer reports a backlog. The server forwards a block only
+// against credit, so a slow reader never makes another channel's data wait on the connection.
+// See docs/wire-protocol.md for the messages. A block crosses as the payload of a control
+// message: its IPC bytes are copied once into that message (Flight's DoExchange writer offers no
+// raw-payload call), never decoded and re-encoded; DoGet, by contrast, sends stored bytes as
+// zero-copy slices.
+//
+// Failures: a reader learns of a writer's Abort (or a server failure) as an error from Next();
+// the connection is not retried (a pipelined stream cannot be replayed by this layer).
+// Next() waits for a block without a timeout; Cancel() stops it.
+//
+// Thread safety: safe for concurrent use. Lifetime: `server` and `client` must outlive the
+// transport and its channels.
+class FlightTransport : public Transport {
+ public:
+  static arrow::Result<std::unique_ptr<FlightTransport>> Make(ShuffleServer* server,
+                                                              ShuffleClient* client,
+                                                              StreamLocator locator);
+
+  std::string name() const override { return "flight"; }
+  arrow::Result<std::unique_ptr<ChannelWriter>> OpenWriter(
+      const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema,
+      const ChannelOptions& options) override;
+  arrow::Result<std::unique_ptr<ChannelReader>> OpenReader(const StreamKey& key,
+                                                           const ChannelOptions& options) override;
+
+ private:
+  FlightTransport(ShuffleServer* server, ShuffleClient* client, StreamLocator locator)
+      : server_(server), client_(client), locator_(std::move(locator)) {}
+
+  ShuffleServer* server_;
+  ShuffleClient* client_;
+  StreamLocator locator_;
+};
+
+}  // namespace sabot

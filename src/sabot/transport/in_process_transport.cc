@@ -1,0 +1,189 @@
+#include "sabot/transport/in_process_transport.h"
+
+#include "sabot/common/error_detail.h"
+#include "sabot/transport/ipc_block.h"
+
+namespace sabot {
+namespace {
+
+Deadline DeadlineAfter(std::chrono::milliseconds timeout) {
+  return std::chrono::steady_clock::now() + timeout;
+}
+
+class LocalChannelWriter : public ChannelWriter {
+ public:
+  LocalChannelWriter(ChannelHub* hub, std::shared_ptr<ChannelState> state,
+                     const ChannelOptions& options)
+      : hub_(hub), state_(std::move(state)), options_(options) {}
+
+  ~LocalChannelWriter() override {
+    if (!closed_) state_->Close(arrow::Status::Cancelled("writer of ", DescribeStream(state_->key()),
+                                                         " went away before finishing"));
+    hub_->Detach(state_, ChannelHub::Side::kWriter);
+  }
+
+  arrow::Status Write(const SealedBlock& block) override {
+    if (closed_) return arrow::Status::Invalid(DescribeStream(state_->key()), " was finished");
+    return state_->Push(block, DeadlineAfter(options_.timeout));
+  }
+
+  arrow::Status Finish() override {
+    if (closed_) return arrow::Status::Invalid(DescribeStream(state_->key()), " was finished");
+    closed_ = true;
+    state_->Close(arrow::Status::OK());
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Abort(const arrow::Status& cause) override {
+    if (cause.ok()) return arrow::Status::Invalid("Abort needs an error");
+    if (closed_) return arrow::Status::Invalid(DescribeStream(state_->key()), " was finished");
+    closed_ = true;
+    state_->Close(cause);
+    return arrow::Status::OK();
+  }
+
+  int32_t backlog() const override { return state_->backlog(); }
+  int32_t credits() const override { return state_->credits(); }
+
+ private:
+  ChannelHub* hub_;
+  std::shared_ptr<ChannelState> state_;
+  ChannelOptions options_;
+  bool closed_ = false;
+};
+
+class LocalChannelReader : public ChannelReader {
+ public:
+  LocalChannelReader(ChannelHub* hub, std::shared_ptr<ChannelState> state,
+                     const ChannelOptions& options)
+      : hub_(hub), state_(std::move(state)), options_(options) {
+    state_->Grant(options_.exclusive_credits);
+  }
+
+  ~LocalChannelReader() override {
+    if (!done_) state_->Cancel(arrow::Status::Cancelled("reader of ", DescribeStream(state_->key()),
+                                                        " went away"));
+    if (options_.floating_credits) {
+      for (; floating_held_ > 0; --floating_held_) options_.floating_credits->Release();
+    }
+    hub_->Detach(state_, ChannelHub::Side::kReader);
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Schema>> schema() override {
+    return state_->WaitSchema(DeadlineAfter(options_.timeout));
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
+    if (done_) return nullptr;
+    ReturnCredit();
+    const Deadline deadline = DeadlineAfter(options_.timeout);
+    while (true) {
+      auto event = state_->Poll(deadline, reported_backlog_);
+      if (!event.ok()) {
+        done_ = true;
+        return event.status();
+      }
+      switch (event->kind) {
+        case ChannelState::Event::Kind::kBlock: {
+          reported_backlog_ = 0;
+          owe_credit_ = true;
+          if (event->block.batch != nullptr) return event->block.batch;
+          if (decoder_ == nullptr) {
+            ARROW_ASSIGN_OR_RAISE(auto schema, state_->WaitSchema(deadline));
+            ARROW_ASSIGN_OR_RAISE(decoder_, IpcBlockDecoder::Make(schema));
+          }
+          return decoder_->Decode(event->block.ipc_bytes);
+        }
+        case ChannelState::Event::Kind::kEnd:
+          done_ = true;
+          return nullptr;
+        case ChannelState::Event::Kind::kBacklog:
+          reported_backlog_ = event->backlog;
+          if (options_.floating_credits && options_.floating_credits->TryAcquire()) {
+            ++floating_held_;
+            state_->Grant(1);
+          }
+          break;
+        case ChannelState::Event::Kind::kIdle: {
+          ShuffleErrorContext context{state_->key().shuffle_id, state_->key().partition_id,
+                                      state_->key().writer_task, "", true};
+          return WithShuffleContext(
+              arrow::Status::IOError("timed out after ", options_.timeout.count(),
+                                     " ms waiting for a block"),
+              context);
+        }
+      }
+    }
+  }
+
+  void Cancel() override {
+    state_->Cancel(arrow::Status::Cancelled("reader cancelled ", DescribeStream(state_->key())));
+  }
+
+ private:
+  // The block handed out by the previous Next() has been consumed: its credit goes back, to the
+  // floating pool when it was lent from there.
+  void ReturnCredit() {
+    if (!owe_credit_) return;
+    owe_credit_ = false;
+    if (floating_held_ > 0) {
+      --floating_held_;
+      options_.floating_credits->Release();
+    } else {
+      state_->Grant(1);
+    }
+  }
+
+  ChannelHub* hub_;
+  std::shared_ptr<ChannelState> state_;
+  ChannelOptions options_;
+  std::unique_ptr<IpcBlockDecoder> decoder_;
+  int32_t reported_backlog_ = 0;
+  int32_t floating_held_ = 0;
+  bool owe_credit_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ChannelWriter> MakeLocalChannelWriter(ChannelHub* hub,
+                                                      std::shared_ptr<ChannelState> state,
+                                                      const ChannelOptions& options) {
+  return std::make_unique<LocalChannelWriter>(hub, std::move(state), options);
+}
+
+std::unique_ptr<ChannelReader> MakeLocalChannelReader(ChannelHub* hub,
+                                                      std::shared_ptr<ChannelState> state,
+                                                      const ChannelOptions& options) {
+  return std::make_unique<LocalChannelReader>(hub, std::move(state), options);
+}
+
+arrow::Result<std::unique_ptr<InProcessTransport>> InProcessTransport::Make() {
+  return std::unique_ptr<InProcessTransport>(new InProcessTransport());
+}
+
+arrow::Result<std::unique_ptr<ChannelWriter>> InProcessTransport::OpenWriter(
+    const StreamKey& key, const std::shared_ptr<arrow::Schema>& schema,
+    const ChannelOptions& options) {
+  ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
+  if (schema == nullptr) return arrow::Status::Invalid("OpenWriter needs a schema");
+  auto state = hub_.Acquire(key);
+  auto attached = state->AttachWriter(schema);
+  if (!attached.ok()) return attached;
+  return MakeLocalChannelWriter(&hub_, std::move(state), options);
+}
+
+arrow::Result<std::unique_ptr<ChannelReader>> InProcessTransport::OpenReader(
+    const StreamKey& key, const ChannelOptions& options) {
+  ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
+  if (options.exclusive_credits < 1) {
+    return arrow::Status::Invalid("exclusive_credits must be >= 1, got ",
+                                  options.exclusive_credits);
+  }
+  auto state = hub_.Acquire(key);
+  auto attached = state->AttachReader();
+  if (!attached.ok()) return attached;
+  return MakeLocalChannelReader(&hub_, std::move(state), options);
+}
+
+}  // namespace sabot

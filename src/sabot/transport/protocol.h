@@ -1,0 +1,93 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/buffer.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "sabot/common/ids.h"
+
+namespace sabot {
+
+// The wire vocabulary of the Flight transport: ticket and descriptor paths, the control
+// messages of pipelined channels, action names. docs/wire-protocol.md describes them in prose;
+// this file is the one place the code spells them. Everything here is a pure function or an
+// immutable value: safe for concurrent use.
+
+// The Flight server port an agent listens on unless told otherwise.
+inline constexpr int kDefaultShufflePort = 8816;
+
+// What a ticket or descriptor path names: a partition of a shuffle, optionally narrowed to the
+// stream of one writer task attempt.
+struct PartitionPath {
+  std::string shuffle_id;
+  int32_t partition_id = 0;
+  std::optional<int32_t> writer_task;
+  std::optional<int32_t> writer_attempt;
+
+  // "/shuffle/{shuffle_id}/partition/{partition_id}[/writer/{task}/attempt/{attempt}]"
+  std::string ToString() const;
+  // The same as path components: {"shuffle", id, "partition", "3", ...}.
+  std::vector<std::string> ToComponents() const;
+
+  // Parses ToString()'s format. Invalid, quoting the input, when it is malformed: wrong
+  // keywords, a bad shuffle id (see ValidateId), a non-numeric or negative number, a writer
+  // without an attempt, trailing components.
+  static arrow::Result<PartitionPath> Parse(std::string_view text);
+  static arrow::Result<PartitionPath> FromComponents(const std::vector<std::string>& components);
+
+  friend bool operator==(const PartitionPath&, const PartitionPath&) = default;
+};
+
+// Per-shuffle compression of IPC bodies. The IPC format records the codec in each message, so a
+// reader needs no negotiation to decode; the server applies the shuffle's codec when it must
+// encode (batches pushed with DoPut, unencoded in-process blocks) and advertises it in
+// FlightInfo's app_metadata.
+enum class Compression : int32_t { kNone = 0, kLz4Frame = 1, kZstd = 2 };
+
+std::string_view CompressionName(Compression compression);  // "none", "lz4_frame", "zstd"
+arrow::Result<Compression> ParseCompression(std::string_view name);
+
+// Control messages of a pipelined channel (DoExchange). Each Flight message of the exchange
+// carries one in its app_metadata: an 8-byte header (kind, value; int32 little-endian) followed
+// by the payload.
+enum class ChannelMessageKind : int32_t {
+  kCredit = 1,   // reader -> writer: value = buffers the reader can accept in addition
+  kSchema = 2,   // writer -> reader: payload = the stream's IPC schema message
+  kData = 3,     // writer -> reader: value = writer backlog after this block; payload = block
+  kBacklog = 4,  // writer -> reader: value = blocks waiting for credit (no credit left)
+  kEnd = 5,      // writer -> reader: end of stream; nothing follows
+  kError = 6,    // writer -> reader: the stream failed; payload = the message. The reader
+                 // half-closes and the call then ends with the failure as its Flight status.
+};
+
+inline constexpr int64_t kChannelHeaderBytes = 8;
+
+struct ChannelMessage {
+  ChannelMessageKind kind = ChannelMessageKind::kCredit;
+  int32_t value = 0;
+  std::shared_ptr<arrow::Buffer> payload;  // a slice of the received buffer; may be null
+};
+
+// Header and payload concatenated into one buffer allocated from `pool`.
+arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeChannelMessage(
+    ChannelMessageKind kind, int32_t value, const arrow::Buffer* payload,
+    arrow::MemoryPool* pool = arrow::default_memory_pool());
+// Invalid when the buffer is shorter than the header or the kind is unknown.
+arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::Buffer>& buffer);
+
+// DoAction types.
+inline constexpr std::string_view kActionReleaseShuffle = "release_shuffle";  // body: shuffle id
+inline constexpr std::string_view kActionStats = "stats";    // result: JSON object of counters
+inline constexpr std::string_view kActionHealth = "health";  // result: "ok"
+
+// The request header carrying the bearer token: "authorization: Bearer <token>".
+inline constexpr std::string_view kAuthorizationHeader = "authorization";
+
+}  // namespace sabot

@@ -1,0 +1,331 @@
+#pragma once
+
+// The transport conformance suite: what every Transport must do, written once against the
+// interface and instantiated once per transport (as Arrow Flight's test_definitions.h does).
+//
+//   class InProcessConformance : public TransportConformanceTest { ...MakeTransport()... };
+//   SABOT_TRANSPORT_CONFORMANCE_TESTS(InProcessConformance)
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <arrow/array/builder_primitive.h>
+#include <arrow/record_batch.h>
+
+#include "sabot/common/data_generator.h"
+#include "sabot/common/error_detail.h"
+#include "sabot/testing/assertions.h"
+#include "sabot/transport/ipc_block.h"
+#include "sabot/transport/channel.h"
+
+namespace sabot::testing {
+
+class TransportConformanceTest : public ::testing::Test {
+ protected:
+  // A fresh transport for one test; the fixture owns it.
+  virtual arrow::Result<std::unique_ptr<Transport>> MakeTransport() = 0;
+  // Channels the transport still tracks (0 once every end is closed).
+  virtual int64_t OpenChannels() = 0;
+
+  void SetUp() override { ASSERT_OK_AND_ASSIGN(transport_, MakeTransport()); }
+  void TearDown() override { transport_.reset(); }
+
+  static StreamKey Key(int32_t partition, int32_t writer = 0) {
+    return StreamKey{"conformance", partition, writer, 0};
+  }
+  static DataGeneratorOptions Data() {
+    DataGeneratorOptions options;
+    options.batch_rows = 100;
+    options.key_cardinality = 1000;
+    return options;
+  }
+  static std::shared_ptr<arrow::RecordBatch> Batch(int64_t index) {
+    auto result = GenerateBatch(Data(), index);
+    return result.ok() ? *result : nullptr;
+  }
+  // Block `index`: encoded with `compression` on odd indexes, a bare batch on even ones, so
+  // both kinds cross every transport.
+  static SealedBlock Block(int64_t index, Compression compression = Compression::kNone) {
+    auto batch = Batch(index);
+    if (index % 2 == 1) {
+      auto encoded = EncodeIpcBlock(*batch, compression);
+      if (encoded.ok()) return *encoded;
+    }
+    SealedBlock block;
+    block.batch = batch;
+    block.num_rows = batch->num_rows();
+    return block;
+  }
+  static ChannelOptions Options(int32_t credits = 2) {
+    ChannelOptions options;
+    options.exclusive_credits = credits;
+    options.timeout = std::chrono::milliseconds(20'000);
+    return options;
+  }
+
+  // Waits, bounded, until `condition` holds.
+  template <typename Condition>
+  static bool Eventually(Condition condition, int timeout_ms = 10'000) {
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return condition();
+  }
+
+  void ReadAll(ChannelReader* reader, int64_t first, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) {
+      ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+      ASSERT_NE(batch, nullptr) << "stream ended after " << i << " of " << count << " batches";
+      ASSERT_BATCHES_EQUAL(*Batch(first + i), *batch);
+    }
+    ASSERT_OK_AND_ASSIGN(auto end, reader->Next());
+    ASSERT_EQ(end, nullptr);
+  }
+
+  void TestRoundTripInOrder(Compression compression) {
+    auto schema = GeneratedSchema(Data());
+    ASSERT_OK_AND_ASSIGN(auto writer, transport_->OpenWriter(Key(0), schema, Options()));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(0), Options()));
+    constexpr int kBlocks = 40;
+    arrow::Status written;
+    std::thread producer([&] {
+      for (int i = 0; i < kBlocks && written.ok(); ++i) written = writer->Write(Block(i, compression));
+      if (written.ok()) written = writer->Finish();
+    });
+    ASSERT_OK_AND_ASSIGN(auto read_schema, reader->schema());
+    EXPECT_TRUE(read_schema->Equals(*schema));
+    ReadAll(reader.get(), 0, kBlocks);
+    producer.join();
+    ASSERT_OK(written);
+  }
+
+  void TestRoundTrip() { TestRoundTripInOrder(Compression::kNone); }
+  void TestRoundTripLz4() { TestRoundTripInOrder(Compression::kLz4Frame); }
+  void TestRoundTripZstd() { TestRoundTripInOrder(Compression::kZstd); }
+
+  void TestReaderOpensFirst() {
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(1), Options()));
+    std::thread producer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto writer = transport_->OpenWriter(Key(1), GeneratedSchema(Data()), Options());
+      ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+      for (int i = 0; i < 5; ++i) ASSERT_OK((*writer)->Write(Block(i)));
+      ASSERT_OK((*writer)->Finish());
+    });
+    ReadAll(reader.get(), 0, 5);
+    producer.join();
+  }
+
+  void TestEmptyStream() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(2), GeneratedSchema(Data()), Options()));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(2), Options()));
+    ASSERT_OK(writer->Finish());
+    ReadAll(reader.get(), 0, 0);
+  }
+
+  // The writer sends only against credit: with 2 credits and a reader that does not read, the
+  // third Write waits, reporting a backlog of 1; reading releases it.
+  void TestBackpressure() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(3), GeneratedSchema(Data()), Options(2)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(3), Options(2)));
+    std::atomic<int> written{0};
+    arrow::Status status;
+    std::thread producer([&] {
+      for (int i = 0; i < 6 && status.ok(); ++i) {
+        status = writer->Write(Block(i));
+        if (status.ok()) ++written;
+      }
+      if (status.ok()) status = writer->Finish();
+    });
+    ASSERT_TRUE(Eventually([&] { return writer->backlog() == 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(written.load(), 2);
+    EXPECT_EQ(writer->credits(), 0);
+    ReadAll(reader.get(), 0, 6);
+    producer.join();
+    ASSERT_OK(status);
+  }
+
+  void TestWriteTimesOutWithoutCredit() {
+    ChannelOptions options = Options(1);
+    options.timeout = std::chrono::milliseconds(200);
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(4), GeneratedSchema(Data()), options));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(4), options));
+    // The first write may wait for the reader's credit to arrive; then it has credit.
+    ASSERT_OK(writer->Write(Block(0)));
+    arrow::Status late = writer->Write(Block(1));
+    ASSERT_TRUE(late.IsIOError()) << late.ToString();
+    const auto* detail = ShuffleErrorDetail::FromStatus(late);
+    ASSERT_NE(detail, nullptr);
+    EXPECT_TRUE(detail->context().retryable);
+  }
+
+  // A writer waiting for credit reports its backlog; the reader lends it a floating credit,
+  // which returns to the pool once that block is consumed.
+  void TestFloatingCredits() {
+    auto pool = std::make_shared<FloatingCreditPool>(1);
+    ChannelOptions options = Options(1);
+    options.floating_credits = pool;
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(5), GeneratedSchema(Data()), options));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(5), options));
+    std::atomic<int> written{0};
+    arrow::Status status;
+    std::thread producer([&] {
+      for (int i = 0; i < 3 && status.ok(); ++i) {
+        status = writer->Write(Block(i));
+        if (status.ok()) ++written;
+      }
+      if (status.ok()) status = writer->Finish();
+    });
+    ASSERT_TRUE(Eventually([&] { return written.load() == 1 && writer->backlog() == 1; }));
+    // With one exclusive credit and no floating ones, after the k-th Next() the writer can
+    // have written at most k blocks (the exclusive credit plus the k - 1 returned). Getting
+    // k + 1 out proves the reader lent it the pool's floating credit. (When exactly the reader
+    // notices the backlog differs by transport: in-process at once, over Flight when it reads
+    // the BACKLOG message.)
+    bool got_ahead = false;
+    for (int k = 1; k <= 3; ++k) {
+      ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+      ASSERT_NE(batch, nullptr);
+      ASSERT_BATCHES_EQUAL(*Batch(k - 1), *batch);
+      if (!got_ahead && k < 3) {
+        got_ahead = Eventually([&] { return written.load() >= k + 1; }, 500);
+      }
+    }
+    EXPECT_TRUE(got_ahead) << "no floating credit reached the backlogged writer";
+    ASSERT_OK_AND_ASSIGN(auto end, reader->Next());
+    ASSERT_EQ(end, nullptr);
+    producer.join();
+    ASSERT_OK(status);
+    reader.reset();
+    EXPECT_EQ(pool->free(), 1);
+  }
+
+  void TestReaderCancelFailsWriter() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(6), GeneratedSchema(Data()), Options(1)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(6), Options(1)));
+    arrow::Status status;
+    std::thread producer([&] {
+      for (int i = 0; i < 100 && status.ok(); ++i) status = writer->Write(Block(i));
+    });
+    ASSERT_OK_AND_ASSIGN(auto first, reader->Next());
+    ASSERT_NE(first, nullptr);
+    reader->Cancel();
+    producer.join();
+    ASSERT_TRUE(status.IsCancelled()) << status.ToString();
+  }
+
+  void TestAbortReachesReader() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(7), GeneratedSchema(Data()), Options(4)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(7), Options(4)));
+    ASSERT_OK(writer->Write(Block(0)));
+    ASSERT_OK(writer->Write(Block(1)));
+    ASSERT_OK(writer->Abort(arrow::Status::IOError("disk on fire")));
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+      ASSERT_NE(batch, nullptr);
+      ASSERT_BATCHES_EQUAL(*Batch(i), *batch);
+    }
+    auto failed = reader->Next();
+    ASSERT_FALSE(failed.ok());
+    EXPECT_NE(failed.status().message().find("disk on fire"), std::string::npos)
+        << failed.status().ToString();
+  }
+
+  // The slow-reader test: partition 0's reader never reads, so its writer stalls on credit;
+  // partition 1, on the same transport (and, over Flight, the same connection), streams 200
+  // blocks to the end meanwhile. Then partition 0 drains completely.
+  void TestSlowReaderDoesNotStallOthers() {
+    auto schema = GeneratedSchema(Data());
+    ASSERT_OK_AND_ASSIGN(auto slow_writer, transport_->OpenWriter(Key(8), schema, Options(2)));
+    ASSERT_OK_AND_ASSIGN(auto slow_reader, transport_->OpenReader(Key(8), Options(2)));
+    ASSERT_OK_AND_ASSIGN(auto fast_writer, transport_->OpenWriter(Key(9), schema, Options(2)));
+    ASSERT_OK_AND_ASSIGN(auto fast_reader, transport_->OpenReader(Key(9), Options(2)));
+    arrow::Status slow_status, fast_status;
+    std::atomic<int> slow_written{0};
+    std::thread slow([&] {
+      for (int i = 0; i < 20 && slow_status.ok(); ++i) {
+        slow_status = slow_writer->Write(Block(i));
+        if (slow_status.ok()) ++slow_written;
+      }
+      if (slow_status.ok()) slow_status = slow_writer->Finish();
+    });
+    std::thread fast([&] {
+      for (int i = 0; i < 200 && fast_status.ok(); ++i) fast_status = fast_writer->Write(Block(i));
+      if (fast_status.ok()) fast_status = fast_writer->Finish();
+    });
+    ASSERT_TRUE(Eventually([&] { return slow_writer->backlog() == 1; }));
+    ReadAll(fast_reader.get(), 0, 200);
+    fast.join();
+    ASSERT_OK(fast_status);
+    EXPECT_EQ(slow_written.load(), 2) << "the slow partition moved without credit";
+    ReadAll(slow_reader.get(), 0, 20);
+    slow.join();
+    ASSERT_OK(slow_status);
+  }
+
+  void TestDuplicateEndsRejected() {
+    auto schema = GeneratedSchema(Data());
+    ASSERT_OK_AND_ASSIGN(auto writer, transport_->OpenWriter(Key(10), schema, Options()));
+    auto second = transport_->OpenWriter(Key(10), schema, Options());
+    ASSERT_TRUE(second.status().IsInvalid()) << second.status().ToString();
+    ASSERT_OK(writer->Finish());
+  }
+
+  void TestNothingLeaks() {
+    {
+      ASSERT_OK_AND_ASSIGN(auto writer,
+                           transport_->OpenWriter(Key(11), GeneratedSchema(Data()), Options()));
+      ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(11), Options()));
+      ASSERT_OK(writer->Write(Block(0)));
+      // Both ends dropped mid-stream.
+    }
+    {
+      ASSERT_OK_AND_ASSIGN(auto writer,
+                           transport_->OpenWriter(Key(12), GeneratedSchema(Data()), Options()));
+      ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(12), Options()));
+      ASSERT_OK(writer->Write(Block(0)));
+      ASSERT_OK(writer->Finish());
+      ReadAll(reader.get(), 0, 1);
+    }
+    {
+      // A reader whose writer never comes.
+      ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(13), Options()));
+    }
+    EXPECT_TRUE(Eventually([&] { return OpenChannels() == 0; })) << OpenChannels();
+  }
+
+  std::unique_ptr<Transport> transport_;
+};
+
+}  // namespace sabot::testing
+
+#define SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NAME) \
+  TEST_F(FIXTURE, NAME) { Test##NAME(); }
+
+#define SABOT_TRANSPORT_CONFORMANCE_TESTS(FIXTURE)                    \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, RoundTrip)                \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, RoundTripLz4)             \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, RoundTripZstd)            \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReaderOpensFirst)         \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EmptyStream)              \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, Backpressure)             \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, WriteTimesOutWithoutCredit) \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, FloatingCredits)          \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReaderCancelFailsWriter)  \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortReachesReader)       \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, SlowReaderDoesNotStallOthers) \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, DuplicateEndsRejected)    \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NothingLeaks)
