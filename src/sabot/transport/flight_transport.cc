@@ -1,8 +1,11 @@
 #include "sabot/transport/flight_transport.h"
 
+#include <atomic>
+
 #include <arrow/flight/types.h>
 
 #include "sabot/common/error_detail.h"
+#include "sabot/transport/deadline_watchdog.h"
 #include "sabot/transport/ipc_block.h"
 #include "sabot/transport/in_process_transport.h"
 
@@ -143,7 +146,20 @@ class FlightChannelReader : public ChannelReader {
   }
 
   arrow::Result<ChannelMessage> ReadMessage() {
+    // The stream's Next() takes no timeout: the watchdog cancels it when the channel's timeout
+    // passes without a message, and the wait ends with a clear error instead of a hang.
+    std::atomic<bool> expired{false};
+    auto& watchdog = DeadlineWatchdog::Global();
+    auto deadline = watchdog.Arm(DeadlineWatchdog::Clock::now() + options_.timeout, [&] {
+      expired.store(true);
+      reader_->Cancel();
+    });
     auto chunk = reader_->Next();
+    watchdog.Disarm(deadline);
+    if (expired.load()) {
+      return Fail(arrow::Status::IOError("timed out after ", options_.timeout.count(),
+                                         " ms waiting for the writer's next message"));
+    }
     if (!chunk.ok()) return Fail(chunk.status());
     if (chunk->app_metadata == nullptr) {
       if (chunk->data == nullptr) {

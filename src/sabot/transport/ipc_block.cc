@@ -1,31 +1,11 @@
 #include "sabot/transport/ipc_block.h"
 
-#include <array>
-
 #include <arrow/io/memory.h>
 #include <arrow/util/compression.h>
 
+#include "sabot/memory/crc32c.h"
+
 namespace sabot {
-namespace {
-
-std::array<uint32_t, 256> MakeCrc32cTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t crc = i;
-    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0x82F63B78u : 0u);
-    table[i] = crc;
-  }
-  return table;
-}
-
-uint32_t PortableCrc32c(const uint8_t* data, int64_t size) {
-  static const std::array<uint32_t, 256> table = MakeCrc32cTable();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (int64_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
-
-}  // namespace
 
 arrow::Result<arrow::ipc::IpcWriteOptions> MakeIpcWriteOptions(Compression compression) {
   auto options = arrow::ipc::IpcWriteOptions::Defaults();
@@ -63,7 +43,7 @@ arrow::Result<SealedBlock> EncodeIpcBlock(const arrow::RecordBatch& batch, Compr
   SealedBlock block;
   block.ipc_bytes = arrow::SliceBuffer(stream_bytes, schema_end);
   block.num_rows = batch.num_rows();
-  block.crc32c = PortableCrc32c(block.ipc_bytes->data(), block.ipc_bytes->size());
+  block.crc32c = Crc32c(block.ipc_bytes->data(), block.ipc_bytes->size());
   return block;
 }
 

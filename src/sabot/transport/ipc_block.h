@@ -26,9 +26,7 @@ namespace sabot {
 arrow::Result<arrow::ipc::IpcWriteOptions> MakeIpcWriteOptions(Compression compression);
 
 // `batch` encoded as a SealedBlock per sealed_block.h: its dictionary batches (if any) and one
-// record batch, in the IPC stream format, no schema, no end-of-stream; crc32c filled in (the
-// CRC-32C of the bytes, computed portably here so the transport does not depend on the memory
-// layer).
+// record batch, in the IPC stream format, no schema, no end-of-stream; crc32c filled in.
 arrow::Result<SealedBlock> EncodeIpcBlock(const arrow::RecordBatch& batch, Compression compression,
                                        arrow::MemoryPool* pool = arrow::default_memory_pool());
 
