@@ -121,6 +121,29 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(EdgeType::kHash, EdgeType::kRange, EdgeType::kBroadcast,
                                          EdgeType::kRebalance)));
 
+// A pipelined reader that opens before its writer (here, on the same agent, over Flight) must
+// find the writer once it starts.
+TEST(Engine, PipelinedReaderMayOpenBeforeItsWriter) {
+  ASSERT_OK_AND_ASSIGN(auto engine, Engine::Make(Options(EngineMode::kDistributed)));
+  GeneratedJob job;
+  job.data.batch_rows = 300;
+  ASSERT_OK(engine->shuffle_service()->CreateShuffle("early", EdgeType::kRebalance, 1, {},
+                                                     GeneratedSchema(job.data),
+                                                     {engine->location()},
+                                                     SmallBlocks(ShuffleMode::kPipelined)));
+  ASSERT_OK_AND_ASSIGN(auto reader, engine->shuffle_service()->OpenPartition("early", 0));
+  std::thread writer([&] {
+    ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(0, 0));
+    ASSERT_OK(engine->shuffle_service()->Send("early", batch));
+    ASSERT_OK(engine->shuffle_service()->FinishSending("early"));
+  });
+  ASSERT_OK_AND_ASSIGN(auto batches, reader->ReadAll());
+  writer.join();
+  int64_t rows = 0;
+  for (const auto& batch : batches) rows += batch->num_rows();
+  EXPECT_EQ(rows, 300);
+}
+
 TEST(Engine, AnAgentThatDoesNotAnswerIsAClearError) {
   EngineOptions options = Options(EngineMode::kDistributed);
   ASSERT_OK_AND_ASSIGN(auto engine, Engine::Make(options));

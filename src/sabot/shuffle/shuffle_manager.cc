@@ -423,7 +423,9 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
                                     " writers"),
           where);
     }
-    if (!location.agent.empty()) ARROW_RETURN_NOT_OK(SetWriterLocation(id, location));
+    // Recorded before any channel opens: a pipelined reader may start before its writer does,
+    // and the transport finds the writer's agent through LocateWriter.
+    ARROW_RETURN_NOT_OK(SetWriterLocation(id, location));
   }
   Transport* transport = transport_.load();
   if (transport == nullptr) {
