@@ -16,8 +16,9 @@ namespace sabot {
 // key always goes to the one partition HashToPartition(CombineKeyHash(kKeyHashRowSeed,
 // kKeyHashNull), n).
 //
-// Per batch: one hashing pass per key column (KeyHasher), one pass mapping hashes to ids, then
-// RowScatter. Made by MakePartitioner; see Partitioner for lifecycle and thread safety.
+// Per batch: one hashing pass per key column (KeyHasher), the last one also mapping hashes to
+// ids and counting them (vectorized for an 8-byte integer last key column without nulls on CPUs
+// with AVX-512), then RowScatter. Made by MakePartitioner; see Partitioner for lifecycle and thread safety.
 class HashPartitioner final : public Partitioner {
  public:
   static arrow::Result<std::unique_ptr<HashPartitioner>> Make(

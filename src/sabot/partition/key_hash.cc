@@ -459,13 +459,15 @@ __attribute__((target("avx512f,avx512dq"))) void WordsToPartitionsAvx512(
       _mm512_set1_epi64(static_cast<int64_t>(kKeyHashRowSeed * 0x9E3779B97F4A7C15ULL));
   const __m512i m1 = _mm512_set1_epi64(static_cast<int64_t>(0xFF51AFD7ED558CCDULL));
   const __m512i m2 = _mm512_set1_epi64(static_cast<int64_t>(0xC4CEB9FE1A85EC53ULL));
-  const __m512i parts = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint32_t>(num_partitions)));
+  const __m512i parts =
+      _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint32_t>(num_partitions)));
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512i v = _mm512_loadu_si512(values + i);
     __m512i k = previous == nullptr
                     ? _mm512_add_epi64(seeded, v)
-                    : _mm512_add_epi64(_mm512_mullo_epi64(_mm512_loadu_si512(previous + i), golden), v);
+                    : _mm512_add_epi64(
+                          _mm512_mullo_epi64(_mm512_loadu_si512(previous + i), golden), v);
     k = _mm512_xor_si512(k, _mm512_srli_epi64(k, 33));
     k = _mm512_mullo_epi64(k, m1);
     k = _mm512_xor_si512(k, _mm512_srli_epi64(k, 33));

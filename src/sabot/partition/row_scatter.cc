@@ -17,6 +17,11 @@ namespace sabot {
 
 namespace {
 
+// Rows per chunk of destinations (16 KiB of them).
+constexpr int64_t kChunkRows = 4096;
+// Up to this many partitions, 8-byte columns are scattered together.
+constexpr int32_t kMaxPartitionsToFuse = 16;
+
 // out bit j = in bit (in_offset + perm[j]), for j in [0, n). `out` has room for n bits, rounded
 // up to whole bytes; every byte is written.
 void GatherBits(const uint8_t* in, int64_t in_offset, const uint32_t* perm, int64_t n,
@@ -53,14 +58,14 @@ void ScatterValues(const uint8_t* in_bytes, const uint32_t* __restrict dest, int
   for (int64_t i = 0; i < n; ++i) out[dest[i]] = in[i];
 }
 
-// ScatterValues over `k` (1 to 4) columns of the same width at once: one read of each
-// destination for all of them.
+// ScatterValues over `k` (1 to 4) columns of the same width at once, rows [begin, begin + n) of
+// the inputs by dest[0, n): one read of each destination for all of them.
 template <typename T>
 void ScatterValuesTogether(const uint8_t* const* in_bytes, uint8_t* const* out_bytes, int k,
                            const uint32_t* __restrict dest, int64_t begin, int64_t n) {
   auto in = [&](int c) { return reinterpret_cast<const T*>(in_bytes[c]) + begin; };
   auto out = [&](int c) { return reinterpret_cast<T*>(out_bytes[c]); };
-  const uint32_t* __restrict d = dest + begin;
+  const uint32_t* __restrict d = dest;
   switch (k) {
     case 4: {
       const T *__restrict a = in(0), *__restrict b = in(1), *__restrict c = in(2),
@@ -256,34 +261,13 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
     cursors_[p] = static_cast<uint32_t>(start);
     start += counts_[p];
   }
-  // Each row's place in the output (dest), and when a column needs it (bit gathers, var-binary,
-  // the Take fallback) its inverse, the permutation listing the rows partition by partition.
-  bool need_permutation = false;
-  for (int c = 0; c < batch->num_columns(); ++c) {
-    need_permutation |= NeedsPermutation(*batch->column_data(c));
-  }
-  destinations_.resize(static_cast<size_t>(n));
-  uint32_t* __restrict dest = destinations_.data();
-  uint32_t* __restrict cursors = cursors_.data();
-  if (need_permutation) {
-    permutation_.resize(static_cast<size_t>(n));
-    uint32_t* __restrict perm = permutation_.data();
-    for (int64_t i = 0; i < n; ++i) {
-      const uint32_t d = cursors[ids[i]]++;
-      dest[i] = d;
-      perm[d] = static_cast<uint32_t>(i);
-    }
-  } else {
-    for (int64_t i = 0; i < n; ++i) dest[i] = cursors[ids[i]]++;
-  }
-
+  const int num_columns = batch->num_columns();
   std::vector<std::vector<std::shared_ptr<arrow::ArrayData>>> columns(num_partitions_);
   for (int32_t p = 0; p < num_partitions_; ++p) {
-    if (counts_[p] != 0) columns[p].reserve(batch->num_columns());
+    if (counts_[p] != 0) columns[p].reserve(static_cast<size_t>(num_columns));
   }
-  // Fixed-width values first, all columns together a chunk of rows at a time: the chunk's
-  // destinations stay in L1 and every column's write streams stay cached between chunks.
-  const int num_columns = batch->num_columns();
+
+  // The output values of fixed-width columns, scattered below.
   std::vector<std::shared_ptr<arrow::Buffer>> values(static_cast<size_t>(num_columns));
   struct FixedColumn {
     const uint8_t* in;
@@ -291,8 +275,11 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
     uint8_t* out;
   };
   std::vector<FixedColumn> fixed;
+  // Whether a column needs the permutation (bit gathers, var-binary, the Take fallback).
+  bool need_permutation = false;
   for (int c = 0; c < num_columns; ++c) {
     const arrow::ArrayData& column = *batch->column_data(c);
+    need_permutation |= NeedsPermutation(column);
     if (!IsByteWidthGatherable(*column.type)) continue;
     const int64_t width = static_cast<const arrow::FixedWidthType&>(*column.type).bit_width() / 8;
     ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateBuffer(n * width, pool_));
@@ -300,29 +287,53 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
                      buffer->mutable_data()});
     values[static_cast<size_t>(c)] = std::move(buffer);
   }
-  // 8-byte columns in groups of up to 4.
+  // With few partitions, 8-byte columns are scattered up to 4 at a time (one read of each
+  // destination for all of them); with many, one at a time, which keeps fewer write streams
+  // open (measured: fusing wins at 8 partitions, loses at 64).
   std::vector<const uint8_t*> group_in;
   std::vector<uint8_t*> group_out;
-  std::vector<FixedColumn> others;
+  std::vector<FixedColumn> single;
   for (const FixedColumn& column : fixed) {
-    if (column.width == 8) {
+    if (column.width == 8 && num_partitions_ <= kMaxPartitionsToFuse) {
       group_in.push_back(column.in);
       group_out.push_back(column.out);
     } else {
-      others.push_back(column);
+      single.push_back(column);
     }
   }
-  constexpr int64_t kChunkRows = 4096;
+
+  // Each row's place in the output, dest[i] = cursor[ids[i]]++, computed and used a chunk of rows
+  // at a time: the chunk's destinations stay in L1 while every fixed-width column is scattered
+  // by them, and each column's write streams stay cached from one chunk to the next. When a
+  // column needs it, the permutation (the inverse of dest: the rows listed partition by
+  // partition) is built in the same pass.
+  uint32_t* __restrict cursors = cursors_.data();
+  uint32_t* __restrict perm = nullptr;
+  if (need_permutation) {
+    permutation_.resize(static_cast<size_t>(n));
+    perm = permutation_.data();
+  }
+  destinations_.resize(static_cast<size_t>(kChunkRows));
+  uint32_t* __restrict dest = destinations_.data();
   for (int64_t begin = 0; begin < n; begin += kChunkRows) {
     const int64_t length = std::min(kChunkRows, n - begin);
+    const PartitionId* chunk_ids = ids + begin;
+    if (perm != nullptr) {
+      for (int64_t i = 0; i < length; ++i) {
+        const uint32_t d = cursors[chunk_ids[i]]++;
+        dest[i] = d;
+        perm[d] = static_cast<uint32_t>(begin + i);
+      }
+    } else {
+      for (int64_t i = 0; i < length; ++i) dest[i] = cursors[chunk_ids[i]]++;
+    }
     for (size_t g = 0; g < group_in.size(); g += 4) {
       ScatterValuesTogether<uint64_t>(group_in.data() + g, group_out.data() + g,
                                       static_cast<int>(std::min<size_t>(4, group_in.size() - g)),
                                       dest, begin, length);
     }
-    for (const FixedColumn& column : others) {
-      ScatterFixedWidth(column.in + begin * column.width, column.width, dest + begin, length,
-                        column.out);
+    for (const FixedColumn& column : single) {
+      ScatterFixedWidth(column.in + begin * column.width, column.width, dest, length, column.out);
     }
   }
 

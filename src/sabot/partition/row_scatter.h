@@ -15,20 +15,24 @@ namespace sabot {
 // Splits record batches into per-partition batches, given one partition id per row.
 //
 // How: a counting sort. A histogram of the ids gives each partition's row count, its prefix sum
-// each partition's start, and one stable pass builds the permutation that lists the rows
-// partition by partition (input order kept within a partition). Then each column is written
-// once, by a kernel chosen per column type, into one new buffer per column buffer; partition p's
-// column is a zero-copy slice [start(p), start(p) + count(p)) of it. Kernels: fixed-width values
-// (by byte width), boolean values and validity bitmaps (bit gather), variable-width binary and
-// string (two passes: offsets, then bytes), dictionary indices (the dictionary is shared), and
-// arrow::compute's Take for every other type (nested types, views, ...).
+// each partition's start, and a stable pass gives each row its place in the output,
+// dest[i] = cursor[id[i]]++ (input order kept within a partition). Each column is written once,
+// by a kernel chosen per column type, into one new buffer per column buffer; partition p's
+// column is a zero-copy slice [start(p), start(p) + count(p)) of it. Fixed-width values (by
+// byte width; dictionary indices too, the dictionary is shared) are scattered, out[dest[i]] =
+// in[i]: sequential reads, one sequential write stream per partition, a chunk of rows at a time
+// for all such columns (with few partitions several 8-byte columns in one loop). The other
+// kernels gather by the permutation (the inverse of dest, built in the same pass, only when a
+// column needs it): validity bitmaps and boolean values (bit gather), variable-width binary and
+// string (two passes: offsets, then bytes), and arrow::compute's Take for every other type
+// (nested types, views, ...).
 //
 // Shortcuts: an empty batch gives no batches; when every row has the same id, that partition
 // gets the input batch itself (no copy).
 //
 // Lifecycle: Make once per task, Scatter per batch. Memory for outputs comes from `pool`; the
-// outputs own it (they outlive the RowScatter). The histogram and permutation scratch is kept and
-// reused across batches, so Scatter allocates nothing per row.
+// outputs own it (they outlive the RowScatter). The histogram, destination and permutation
+// scratch is kept and reused across batches, so Scatter allocates nothing per row.
 //
 // Thread safety: not safe for concurrent use; make one per task. `pool` must outlive it.
 class RowScatter {
@@ -60,8 +64,8 @@ class RowScatter {
       const std::shared_ptr<arrow::RecordBatch>& batch, const PartitionId* ids);
   // The output column for `column`; for fixed-width types `values` holds the values already
   // scattered (the validity bitmap is still to gather), otherwise it is nullptr.
-  arrow::Result<std::shared_ptr<arrow::ArrayData>> GatherColumn(const arrow::ArrayData& column,
-                                                                std::shared_ptr<arrow::Buffer> values);
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> GatherColumn(
+      const arrow::ArrayData& column, std::shared_ptr<arrow::Buffer> values);
 
   int32_t num_partitions_;
   arrow::MemoryPool* pool_;

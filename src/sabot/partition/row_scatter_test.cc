@@ -109,6 +109,61 @@ TEST(RowScatter, EveryColumnKindMatchesReference) {
   }
 }
 
+// Fixed-width columns without nulls take the scatter by destination, several 8-byte columns at
+// once at few partitions, a chunk of rows at a time: more rows than one chunk (4096), 1 to 6
+// 8-byte columns (groups of up to 4 and a remainder) beside 4- and 2-byte ones, sliced input.
+TEST(RowScatter, ManyFixedWidthColumnsOverSeveralChunksMatchReference) {
+  const int64_t rows = 9000;
+  std::mt19937_64 rng(11);
+  arrow::ArrayVector arrays;
+  arrow::FieldVector fields;
+  auto add = [&](const std::shared_ptr<arrow::DataType>& type) {
+    std::shared_ptr<arrow::Array> array;
+    if (type->id() == arrow::Type::INT16) {
+      arrow::Int16Builder builder;
+      for (int64_t i = 0; i < rows; ++i) {
+        EXPECT_TRUE(builder.Append(static_cast<int16_t>(rng())).ok());
+      }
+      array = builder.Finish().ValueOrDie();
+    } else if (type->id() == arrow::Type::INT32) {
+      arrow::Int32Builder builder;
+      for (int64_t i = 0; i < rows; ++i) {
+        EXPECT_TRUE(builder.Append(static_cast<int32_t>(rng())).ok());
+      }
+      array = builder.Finish().ValueOrDie();
+    } else {
+      arrow::Int64Builder builder;
+      for (int64_t i = 0; i < rows; ++i) {
+        EXPECT_TRUE(builder.Append(static_cast<int64_t>(rng())).ok());
+      }
+      array = builder.Finish().ValueOrDie();
+    }
+    fields.push_back(arrow::field("c" + std::to_string(arrays.size()), type));
+    arrays.push_back(std::move(array));
+  };
+  for (int c = 0; c < 6; ++c) {
+    add(arrow::int64());
+    if (c == 2) add(arrow::int32());
+    if (c == 4) add(arrow::int16());
+  }
+  auto full = arrow::RecordBatch::Make(arrow::schema(fields), rows, arrays);
+  for (int eight_byte_columns : {1, 3, 4, 5, 6}) {
+    std::vector<int> keep;
+    int seen = 0;
+    for (int c = 0; c < full->num_columns(); ++c) {
+      const bool eight = full->column(c)->type()->id() == arrow::Type::INT64;
+      if (!eight || seen++ < eight_byte_columns) keep.push_back(c);
+    }
+    ASSERT_OK_AND_ASSIGN(auto selected, full->SelectColumns(keep));
+    auto batch = selected->Slice(5, rows - 11);
+    for (int32_t n : {2, 16, 17, 64, 512}) {
+      std::vector<PartitionId> ids(static_cast<size_t>(batch->num_rows()));
+      for (auto& id : ids) id = static_cast<PartitionId>(rng() % static_cast<uint64_t>(n));
+      ExpectMatchesReference(batch, ids, n);
+    }
+  }
+}
+
 TEST(RowScatter, SlicedInputMatchesReference) {
   auto batch = MixedBatch(1000)->Slice(13, 901);
   std::vector<PartitionId> ids(901);
