@@ -169,6 +169,21 @@ class TransportConformanceTest : public ::testing::Test {
     EXPECT_TRUE(detail->context().retryable);
   }
 
+  // A reader waits for the next block no longer than the channel's timeout: a writer that opens
+  // and then goes silent ends in a clear, retryable error, never a hang.
+  void TestReadTimesOutWithoutData() {
+    ChannelOptions options = Options(1);
+    options.timeout = std::chrono::milliseconds(200);
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(14), GeneratedSchema(Data()), options));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(14), options));
+    auto next = reader->Next();
+    ASSERT_TRUE(next.status().IsIOError()) << next.status().ToString();
+    EXPECT_NE(next.status().message().find("timed out"), std::string::npos)
+        << next.status().ToString();
+    ASSERT_OK(writer->Abort(arrow::Status::Cancelled("test over")));
+  }
+
   // A writer waiting for credit reports its backlog; the reader lends it a floating credit,
   // which returns to the pool once that block is consumed.
   void TestFloatingCredits() {
@@ -323,6 +338,7 @@ class TransportConformanceTest : public ::testing::Test {
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EmptyStream)              \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, Backpressure)             \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, WriteTimesOutWithoutCredit) \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReadTimesOutWithoutData)  \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, FloatingCredits)          \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReaderCancelFailsWriter)  \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortReachesReader)       \
