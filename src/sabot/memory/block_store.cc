@@ -361,6 +361,10 @@ arrow::Result<std::optional<SealedBlock>> BlockStreamReader::Next() {
     const auto deadline = std::chrono::steady_clock::now() + store_->options_.read_timeout;
     BlockStore::Stream& stream = *stream_;
     while (true) {
+      if (cancelled_) {
+        return WithShuffleContext(arrow::Status::Cancelled("the reader was cancelled"),
+                                  stream.context());
+      }
       if (stream.released) {
         return WithShuffleContext(arrow::Status::Invalid("the stream was released"),
                                   stream.context());
@@ -392,6 +396,14 @@ arrow::Result<std::optional<SealedBlock>> BlockStreamReader::Next() {
   }
   ++next_;
   return block;
+}
+
+void BlockStreamReader::Cancel() {
+  {
+    std::lock_guard<std::mutex> lock(store_->mutex_);
+    cancelled_ = true;
+  }
+  store_->changed_.notify_all();
 }
 
 arrow::Result<SealedBlock> BlockStreamReader::ReadSpilled(const SpillBlockLocation& location) {

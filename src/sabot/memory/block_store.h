@@ -144,6 +144,8 @@ class BlockStreamReader {
   // is not finished and has no next block yet (up to the store's read_timeout: IOError).
   // IOError for a spilled block that is truncated or corrupted; Invalid after Release.
   arrow::Result<std::optional<SealedBlock>> Next();
+  // Makes a waiting or later Next() return Cancelled. Any thread may call it.
+  void Cancel();
 
  private:
   friend class BlockStore;
@@ -154,6 +156,7 @@ class BlockStreamReader {
   std::shared_ptr<BlockStore::Stream> stream_;
   int64_t next_ = 0;
   std::unique_ptr<SpillFileReader> file_;
+  bool cancelled_ = false;  // guarded by the store's mutex
 };
 
 }  // namespace sabot

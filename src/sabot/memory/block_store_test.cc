@@ -371,6 +371,19 @@ TEST_F(BlockStoreTest, ReaderWaitsForAStreamBeingWritten) {
   for (size_t i = 0; i < inputs.size(); ++i) ASSERT_BATCHES_EQUAL(*inputs[i], *blocks[i]);
 }
 
+TEST_F(BlockStoreTest, CancelWakesAReaderWaitingForAnUnfinishedStream) {
+  MakeStore(64 << 20);
+  StreamKey key{"idle", 0, 0, 0};
+  ASSERT_OK(store_->AddStream(key, testing::TestSchema(TestSchemaKind::kStruct)));
+  ASSERT_OK_AND_ASSIGN(auto reader, store_->OpenReader(key));
+  auto waiting = std::async(std::launch::async, [&] { return reader->Next(); });
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  reader->Cancel();
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto next = waiting.get();
+  ASSERT_TRUE(next.status().IsCancelled()) << next.status().ToString();
+}
+
 // Writers append (and spill, each in its own thread) while readers read the same streams.
 TEST_F(BlockStoreTest, ConcurrentWritersSpillersAndReadersAgree) {
   const int64_t budget = testing::TestBudgetBytes(2 << 20);

@@ -17,6 +17,7 @@ arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options) {
     return reply;
   };
   ARROW_ASSIGN_OR_RAISE(agent->engine_, Engine::Make(std::move(options)));
+  agent->ready_.store(true);
   return agent;
 }
 
@@ -47,6 +48,9 @@ std::shared_ptr<ShuffleProgress> Agent::ProgressOf(const ShuffleId& id) {
 }
 
 arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std::string& body) {
+  if (!ready_.load()) {
+    return arrow::Status::IOError("the agent is still starting; try again");
+  }
   ARROW_ASSIGN_OR_RAISE(ControlMessage request, ControlMessage::Decode(body));
   if (type == kActionRegisterShuffle) return RegisterShuffle(request);
   if (type == kActionRunWriters) return RunTasks(request, /*writers=*/true);

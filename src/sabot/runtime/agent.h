@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -44,6 +45,8 @@ class Agent {
   std::shared_ptr<ShuffleProgress> ProgressOf(const ShuffleId& id);
 
   std::unique_ptr<Engine> engine_;
+  // Set once engine_ is assigned: the server may call HandleAction before Make returns.
+  std::atomic<bool> ready_{false};
   std::mutex mutex_;
   std::condition_variable shutdown_cv_;
   bool shutdown_ = false;

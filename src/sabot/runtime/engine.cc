@@ -53,13 +53,18 @@ arrow::Status Engine::Shutdown() {
   if (shut_down_) return arrow::Status::OK();
   shut_down_ = true;
   arrow::Status status = service_ ? service_->Shutdown() : arrow::Status::OK();
+  // Order matters. The manager's writers hold channels of the transport (and, in distributed
+  // mode, of the server's hub); blocks still waiting in those channels hold network segments of
+  // the manager's pool. So: drop every writer, stop serving, destroy the channels (returning
+  // their segments), and only then the manager with its pool and store.
+  if (manager_) manager_->ReleaseAll();
   if (server_) {
     arrow::Status stopped = server_->Shutdown();
     if (status.ok()) status = stopped;
   }
-  // Order matters: the manager's writers and readers use the transport, which uses the server.
-  manager_.reset();
   transport_.reset();
+  server_.reset();
+  manager_.reset();
   return status;
 }
 

@@ -1,6 +1,7 @@
 #include "sabot/shuffle/block_input.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <arrow/util/cancel.h>
@@ -70,13 +71,24 @@ class StoreInput final : public BlockInput {
     auto status = RunUnchecked(sink);
     return status.ok() ? status : WithShuffleContext(status, Where(key_));
   }
-  void Cancel() override { cancelled_.store(true); }
+  void Cancel() override {
+    cancelled_.store(true);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (reader_ != nullptr) reader_->Cancel();
+  }
 
  private:
   arrow::Status RunUnchecked(const BatchSink& sink) {
-    ARROW_ASSIGN_OR_RAISE(auto reader, RetryWhileUnknown(key_, timeout_, cancelled_, [&] {
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<BlockStreamReader> reader,
+                          RetryWhileUnknown(key_, timeout_, cancelled_, [&] {
                             return store_->OpenReader(key_);
                           }));
+    {
+      // Published so Cancel() can wake a Next() that waits for an unfinished stream.
+      std::lock_guard<std::mutex> lock(mutex_);
+      reader_ = reader;
+      if (cancelled_.load()) reader->Cancel();
+    }
     ARROW_ASSIGN_OR_RAISE(auto decoder, BlockDecoder::Make(reader->schema(), pool_));
     while (!cancelled_.load()) {
       ARROW_ASSIGN_OR_RAISE(auto block, reader->Next());
@@ -92,6 +104,8 @@ class StoreInput final : public BlockInput {
   std::chrono::milliseconds timeout_;
   arrow::MemoryPool* pool_;
   std::atomic<bool> cancelled_{false};
+  std::mutex mutex_;
+  std::shared_ptr<BlockStreamReader> reader_;  // guarded by mutex_
 };
 
 class RemoteInput final : public BlockInput {

@@ -18,7 +18,8 @@ class ShuffleManager;
 //
 // A push (DoPut, Append) delivers one whole stream: the stream is declared, its blocks appended
 // and it is finished, so readers see it complete; pushing to a stream that exists is
-// AlreadyExists. Thread safety: safe for concurrent use. Lifetime: `manager` outlives it.
+// AlreadyExists. A push that fails midway (the store could not take a block) leaves the stream
+// failed: its readers get that error, never the partial stream as complete. Thread safety: safe for concurrent use. Lifetime: `manager` outlives it.
 class ServedPartitionStore : public PartitionStore {
  public:
   explicit ServedPartitionStore(ShuffleManager* manager) : manager_(manager) {}

@@ -69,6 +69,12 @@ TEST(ShuffleDescriptor, ValidateNamesTheProblem) {
   d.options.exclusive_credits = 0;
   ASSERT_RAISES_WITH(Invalid, "exclusive_credits", d.Validate());
   d = Sample();
+  d.options.target_block_bytes = int64_t{1} << 62;
+  ASSERT_RAISES_WITH(Invalid, "target_block_bytes", d.Validate());
+  d = Sample();
+  d.options.timeout = std::chrono::milliseconds(INT64_MAX);
+  ASSERT_RAISES_WITH(Invalid, "timeout", d.Validate());
+  d = Sample();
   d.options.compression = arrow::Compression::SNAPPY;
   ASSERT_RAISES_WITH(Invalid, "compression", d.Validate());
 }

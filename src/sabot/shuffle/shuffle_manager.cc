@@ -118,12 +118,7 @@ ShuffleManager::~ShuffleManager() {
   }
   stop_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
-  std::vector<std::shared_ptr<Shuffle>> all;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
-  }
-  for (auto& shuffle : all) (void)ReleaseShuffle(shuffle);
+  ReleaseAll();
 }
 
 void ShuffleManager::SweepLoop() {
@@ -267,6 +262,8 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
   if (shuffle->state == ShuffleLifecycle::kReleased) {
     UnreserveWriterMemory(reserved);
     writer->Abort(arrow::Status::Cancelled("the shuffle was released"));
+    // Released while this writer was being made: drop the streams it declared meanwhile.
+    (void)store_->Release(id);
     return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"),
                               shuffle->where());
   }
@@ -284,6 +281,23 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
 arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescriptor& descriptor,
                                                           TaskIndex writer_task) {
   const ShuffleOptions& options = descriptor.options;
+  if (options.mode == ShuffleMode::kPipelined) {
+    const NetworkBufferPoolOptions& network = network_->options();
+    const int64_t channel_bytes =
+        int64_t{network.exclusive_segments_per_channel + network.floating_segments_per_shuffle} *
+        network.segment_size;
+    if (options.target_block_bytes > channel_bytes) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("blocks of ", options.target_block_bytes,
+                                 " bytes exceed the ", channel_bytes,
+                                 " bytes a pipelined channel can hold in network segments (",
+                                 network.exclusive_segments_per_channel, " exclusive + ",
+                                 network.floating_segments_per_shuffle, " floating x ",
+                                 network.segment_size, " bytes): lower the block size"),
+          {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task});
+    }
+  }
+  // ShuffleOptions::Validate bounds the block size, so this product cannot overflow.
   const int64_t bytes = int64_t{descriptor.num_partitions()} * options.target_block_bytes;
   const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -318,14 +332,14 @@ void ShuffleManager::DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task) {
   shuffle->writers.erase(writer_task);
 }
 
-arrow::Result<ShuffleWriter*> ShuffleManager::Writer(const ShuffleId& id, TaskIndex writer_task,
+arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::Writer(const ShuffleId& id, TaskIndex writer_task,
                                                      bool open) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
   for (int round = 0; round < 2; ++round) {
     {
       std::lock_guard<std::mutex> lock(shuffle->mutex);
       auto it = shuffle->writers.find(writer_task);
-      if (it != shuffle->writers.end()) return it->second.get();
+      if (it != shuffle->writers.end()) return it->second;
     }
     if (!open || round == 1) break;
     arrow::Status opened = OpenWriter(id, writer_task);
@@ -338,20 +352,20 @@ arrow::Result<ShuffleWriter*> ShuffleManager::Writer(const ShuffleId& id, TaskIn
 
 arrow::Status ShuffleManager::Write(const ShuffleId& id, TaskIndex writer_task,
                                     const std::shared_ptr<arrow::RecordBatch>& batch) {
-  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/true));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
   return writer->Write(batch);
 }
 
 arrow::Status ShuffleManager::WritePartition(const ShuffleId& id, TaskIndex writer_task,
                                              PartitionId partition_id,
                                              const std::shared_ptr<arrow::RecordBatch>& batch) {
-  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/true));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
   return writer->WritePartition(partition_id, batch);
 }
 
 arrow::Status ShuffleManager::FlushPartition(const ShuffleId& id, TaskIndex writer_task,
                                              PartitionId partition_id) {
-  ARROW_ASSIGN_OR_RAISE(ShuffleWriter * writer, Writer(id, writer_task, /*open=*/false));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/false));
   return writer->FlushPartition(partition_id);
 }
 
@@ -492,19 +506,27 @@ arrow::Result<std::string> ShuffleManager::LocateWriter(const StreamKey& key) {
   return it->second.agent.empty() ? local_location_ : it->second.agent;
 }
 
-arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle) {
+arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle,
+                                             std::optional<Clock::time_point> orphaned_before) {
   std::map<TaskIndex, std::shared_ptr<ShuffleWriter>> writers;
   {
     std::lock_guard<std::mutex> lock(shuffle->mutex);
     if (shuffle->state == ShuffleLifecycle::kReleased) return arrow::Status::OK();
+    // The orphan sweep decides under the same lock that releases, so a writer that opened or a
+    // call that touched the shuffle since the sweep looked keeps it alive.
+    if (orphaned_before &&
+        (!shuffle->writers.empty() || shuffle->last_touch >= *orphaned_before)) {
+      return arrow::Status::Cancelled("no longer orphaned");
+    }
     shuffle->state = ShuffleLifecycle::kReleased;
     writers = shuffle->writers;
     for (const auto& [task, writer] : writers) DropWriterLocked(shuffle.get(), task);
   }
-  for (auto& [task, writer] : writers) {
-    writer->Abort(arrow::Status::Cancelled("shuffle '", shuffle->descriptor->shuffle_id,
-                                           "' was released while writer ", task, " was open"));
-  }
+  // Open writers are not aborted from here: their task threads may be inside them. Dropping
+  // the manager's references leaves each to its task, whose next call fails (the shuffle is
+  // released, its store streams are gone) and whose last reference aborts its streams; a writer
+  // nobody holds any more is destroyed, and so aborted, right here.
+  writers.clear();
   arrow::Status status = store_->Release(shuffle->descriptor->shuffle_id);
   metrics_.Forget(shuffle->descriptor->shuffle_id);
   // A shuffle that never stored a block has nothing in the store to release.
@@ -518,6 +540,23 @@ arrow::Status ShuffleManager::Release(const ShuffleId& id) {
     ARROW_ASSIGN_OR_RAISE(shuffle, FindLocked(id));
   }
   return ReleaseShuffle(shuffle);
+}
+
+int64_t ShuffleManager::ReleaseAll() {
+  std::vector<std::shared_ptr<Shuffle>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
+  }
+  int64_t released = 0;
+  for (auto& shuffle : all) {
+    {
+      std::lock_guard<std::mutex> lock(shuffle->mutex);
+      if (shuffle->state == ShuffleLifecycle::kReleased) continue;
+    }
+    if (ReleaseShuffle(shuffle).ok()) ++released;
+  }
+  return released;
 }
 
 int64_t ShuffleManager::ReleaseJob(const std::string& job_id) {
@@ -552,12 +591,9 @@ int64_t ShuffleManager::ReleaseOrphans() {
   for (auto& shuffle : all) {
     {
       std::lock_guard<std::mutex> lock(shuffle->mutex);
-      if (shuffle->state == ShuffleLifecycle::kReleased || !shuffle->writers.empty() ||
-          shuffle->last_touch >= cutoff) {
-        continue;
-      }
+      if (shuffle->state == ShuffleLifecycle::kReleased) continue;
     }
-    if (ReleaseShuffle(shuffle).ok()) ++released;
+    if (ReleaseShuffle(shuffle, cutoff).ok()) ++released;
   }
   return released;
 }

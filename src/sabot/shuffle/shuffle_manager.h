@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,7 +143,8 @@ class ShuffleManager {
   // Seals and sends everything the writer buffered and ends its streams. Finishing a writer
   // twice is Invalid.
   arrow::Status Finish(const ShuffleId& id, TaskIndex writer_task);
-  // Ends the writer's streams with `cause`; its readers fail with it.
+  // Ends the writer's streams with `cause`; its readers fail with it. Call it from the writer's
+  // task thread (or when no call on that writer is in progress): a writer is not thread-safe.
   arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
 
   // --- Read side (one reader task) ----------------------------------------------------------
@@ -161,6 +163,8 @@ class ShuffleManager {
 
   // --- Lifecycle and figures ----------------------------------------------------------------
   arrow::Status Release(const ShuffleId& id);
+  // Releases every shuffle of this agent; returns how many.
+  int64_t ReleaseAll();
   // Releases every shuffle registered with `job_id`; returns how many.
   int64_t ReleaseJob(const std::string& job_id);
   // Releases shuffles untouched for the orphan timeout; returns how many.
@@ -184,8 +188,13 @@ class ShuffleManager {
   arrow::Result<std::shared_ptr<Shuffle>> Find(const ShuffleId& id) SABOT_EXCLUDES(mutex_);
   arrow::Result<std::shared_ptr<Shuffle>> FindLocked(const ShuffleId& id) SABOT_REQUIRES(mutex_);
   // The writer of (id, task), opened on demand when `open` is true.
-  arrow::Result<ShuffleWriter*> Writer(const ShuffleId& id, TaskIndex writer_task, bool open);
-  arrow::Status ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle);
+  // Callers keep the writer alive while they use it: a release may drop the manager's reference.
+  arrow::Result<std::shared_ptr<ShuffleWriter>> Writer(const ShuffleId& id, TaskIndex writer_task,
+                                                       bool open);
+  // Releases `shuffle`; with `orphaned_before`, only if it still has no open writer and was not
+  // touched since then (checked under the lock that releases).
+  arrow::Status ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle,
+                               std::optional<Clock::time_point> orphaned_before = std::nullopt);
   // Admission control: reserves the memory a writer of `descriptor` may hold in its partition
   // buffers at once (a block's worth per partition), so open writers never need more than the
   // budget allows. OutOfMemory, explaining the numbers, when the reservations would pass

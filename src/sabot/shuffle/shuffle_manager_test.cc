@@ -246,6 +246,24 @@ TEST_F(ShuffleManagerTest, ReleaseJobAndOrphans) {
   EXPECT_EQ(manager->Stats(c)->state, ShuffleLifecycle::kReleased);
 }
 
+TEST_F(ShuffleManagerTest, ReleaseWhileAWriterIsOpenFailsItsNextCallCleanly) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_OK(manager_->Write(id_, 0, batch));
+  ASSERT_OK(manager_->Release(id_));
+  ASSERT_RAISES_WITH(Invalid, "released", manager_->Write(id_, 0, batch));
+  ASSERT_RAISES_WITH(Invalid, "released", manager_->Finish(id_, 0));
+  EXPECT_EQ(manager_->block_store()->ListStreams(id_).size(), 0u);
+}
+
+TEST_F(ShuffleManagerTest, BlocksLargerThanAChannelCanHoldAreRefusedUpFront) {
+  ShuffleOptions options = TestShuffleOptions(ShuffleMode::kPipelined);
+  options.target_block_bytes = 64 << 20;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager_->RegisterShuffle("big", spec_,
+                                                               GeneratedSchema(job_.data), 1,
+                                                               options));
+  ASSERT_RAISES_WITH(Invalid, "lower the block size", manager_->OpenWriter(id, 0));
+}
+
 TEST_F(ShuffleManagerTest, ReregisteringTheSameDescriptorIsFineADifferentOneIsNot) {
   ASSERT_OK_AND_ASSIGN(auto descriptor, manager_->GetShuffle(id_));
   ASSERT_OK(manager_->RegisterShuffle(*descriptor));

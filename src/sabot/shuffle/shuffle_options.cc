@@ -24,23 +24,33 @@ arrow::Status ShuffleOptions::Validate() const {
     return arrow::Status::Invalid("shuffle compression must be none, lz4 or zstd, got ",
                                   arrow::util::Codec::GetCodecAsString(compression));
   }
-  if (target_block_rows < 1) {
-    return arrow::Status::Invalid("target_block_rows must be >= 1, got ", target_block_rows);
+  constexpr int64_t kMaxBlockRows = int64_t{1} << 31;
+  constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
+  constexpr int64_t kMaxTimeoutMs = int64_t{7} * 24 * 3600 * 1000;  // a week
+  constexpr int32_t kMaxCredits = 1 << 16;
+  if (target_block_rows < 1 || target_block_rows > kMaxBlockRows) {
+    return arrow::Status::Invalid("target_block_rows must be between 1 and ", kMaxBlockRows,
+                                  ", got ", target_block_rows);
   }
-  if (target_block_bytes < 1) {
-    return arrow::Status::Invalid("target_block_bytes must be >= 1, got ", target_block_bytes);
+  if (target_block_bytes < 1 || target_block_bytes > kMaxBlockBytes) {
+    return arrow::Status::Invalid("target_block_bytes must be between 1 and ", kMaxBlockBytes,
+                                  ", got ", target_block_bytes);
   }
-  if (buffer_timeout.count() < 0) {
-    return arrow::Status::Invalid("buffer_timeout must be >= 0 ms, got ", buffer_timeout.count());
+  if (buffer_timeout.count() < 0 || buffer_timeout.count() > kMaxTimeoutMs) {
+    return arrow::Status::Invalid("buffer_timeout must be between 0 and ", kMaxTimeoutMs,
+                                  " ms, got ", buffer_timeout.count());
   }
-  if (exclusive_credits < 1) {
-    return arrow::Status::Invalid("exclusive_credits must be >= 1, got ", exclusive_credits);
+  if (exclusive_credits < 1 || exclusive_credits > kMaxCredits) {
+    return arrow::Status::Invalid("exclusive_credits must be between 1 and ", kMaxCredits,
+                                  ", got ", exclusive_credits);
   }
-  if (floating_credits < 0) {
-    return arrow::Status::Invalid("floating_credits must be >= 0, got ", floating_credits);
+  if (floating_credits < 0 || floating_credits > kMaxCredits) {
+    return arrow::Status::Invalid("floating_credits must be between 0 and ", kMaxCredits,
+                                  ", got ", floating_credits);
   }
-  if (timeout.count() < 1) {
-    return arrow::Status::Invalid("timeout must be >= 1 ms, got ", timeout.count());
+  if (timeout.count() < 1 || timeout.count() > kMaxTimeoutMs) {
+    return arrow::Status::Invalid("timeout must be between 1 and ", kMaxTimeoutMs, " ms, got ",
+                                  timeout.count());
   }
   return arrow::Status::OK();
 }
