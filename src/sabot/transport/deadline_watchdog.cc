@@ -51,8 +51,10 @@ void DeadlineWatchdog::Loop() {
       changed_.wait(lock);
       continue;
     }
-    if (Clock::now() < earliest->second.deadline) {
-      changed_.wait_until(lock, earliest->second.deadline);
+    // A copy: the entry may be disarmed (erased) while this thread waits.
+    const Clock::time_point deadline = earliest->second.deadline;
+    if (Clock::now() < deadline) {
+      changed_.wait_until(lock, deadline);
       continue;
     }
     Id id = earliest->first;
