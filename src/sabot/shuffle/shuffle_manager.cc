@@ -21,6 +21,7 @@ struct ShuffleManager::Shuffle {
   // Figures of finished writers, folded in when they finish.
   ShuffleStats finished SABOT_GUARDED_BY(mutex);
   Clock::time_point last_touch SABOT_GUARDED_BY(mutex) = Clock::now();
+  int64_t open_readers SABOT_GUARDED_BY(mutex) = 0;  // a shuffle being read is not an orphan
 
   ShuffleErrorContext where() const { return {.shuffle_id = descriptor->shuffle_id}; }
 };
@@ -476,7 +477,22 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
       }
     }
   }
-  return ShuffleReader::Make(shuffle->descriptor, partition_id, std::move(inputs));
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    shuffle->open_readers += 1;
+  }
+  std::weak_ptr<Shuffle> weak = shuffle;
+  auto on_close = [weak] {
+    if (auto closing = weak.lock()) {
+      std::lock_guard<std::mutex> lock(closing->mutex);
+      closing->open_readers -= 1;
+      closing->last_touch = Clock::now();
+    }
+  };
+  auto reader = ShuffleReader::Make(shuffle->descriptor, partition_id, std::move(inputs),
+                                    /*max_queued_batches=*/0, on_close);
+  if (!reader.ok()) on_close();
+  return reader;
 }
 
 arrow::Status ShuffleManager::SetWriterLocation(const ShuffleId& id,
@@ -514,8 +530,8 @@ arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shu
     if (shuffle->state == ShuffleLifecycle::kReleased) return arrow::Status::OK();
     // The orphan sweep decides under the same lock that releases, so a writer that opened or a
     // call that touched the shuffle since the sweep looked keeps it alive.
-    if (orphaned_before &&
-        (!shuffle->writers.empty() || shuffle->last_touch >= *orphaned_before)) {
+    if (orphaned_before && (!shuffle->writers.empty() || shuffle->open_readers > 0 ||
+                            shuffle->last_touch >= *orphaned_before)) {
       return arrow::Status::Cancelled("no longer orphaned");
     }
     shuffle->state = ShuffleLifecycle::kReleased;

@@ -43,8 +43,8 @@ struct ShuffleManagerOptions {
   // holds this fraction of the memory budget.
   NetworkBufferPoolOptions network;
   double network_fraction = 0.25;
-  // A shuffle nobody wrote, read or asked about for this long is released as an orphan; zero
-  // disables the sweep.
+  // A shuffle with no open writer or reader that nobody asked about for this long is released
+  // as an orphan; zero disables the sweep.
   std::chrono::milliseconds orphan_timeout{std::chrono::minutes(30)};
 };
 

@@ -264,6 +264,32 @@ TEST_F(ShuffleManagerTest, BlocksLargerThanAChannelCanHoldAreRefusedUpFront) {
   ASSERT_RAISES_WITH(Invalid, "lower the block size", manager_->OpenWriter(id, 0));
 }
 
+TEST_F(ShuffleManagerTest, AnOpenReaderKeepsItsShuffleFromTheOrphanSweep) {
+  ShuffleManagerOptions options;
+  options.orphan_timeout = std::chrono::milliseconds(20);
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport_.get()));
+  ShuffleOptions blocking = TestShuffleOptions(ShuffleMode::kBlocking);
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("kept", spec_,
+                                                              GeneratedSchema(job_.data), 1,
+                                                              blocking));
+  ASSERT_OK(manager->OpenWriter(id, 0));
+  ASSERT_OK(manager->Finish(id, 0));
+  {
+    ASSERT_OK_AND_ASSIGN(auto reader, manager->ReadPartition(id, 0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(manager->ReleaseOrphans(), 0);
+    EXPECT_NE(manager->Stats(id)->state, ShuffleLifecycle::kReleased);
+    ASSERT_OK(reader->ReadAll().status());
+  }
+  // Once the reader is gone and the timeout passes, the shuffle is an orphan again.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (manager->Stats(id)->state != ShuffleLifecycle::kReleased &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(manager->Stats(id)->state, ShuffleLifecycle::kReleased);
+}
+
 TEST_F(ShuffleManagerTest, ReregisteringTheSameDescriptorIsFineADifferentOneIsNot) {
   ASSERT_OK_AND_ASSIGN(auto descriptor, manager_->GetShuffle(id_));
   ASSERT_OK(manager_->RegisterShuffle(*descriptor));

@@ -8,7 +8,8 @@ namespace sabot {
 
 arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
-    std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches) {
+    std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches,
+    std::function<void()> on_close) {
   if (partition_id < 0 || partition_id >= descriptor->num_partitions()) {
     return WithShuffleContext(
         arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
@@ -16,6 +17,7 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
         {.shuffle_id = descriptor->shuffle_id});
   }
   std::unique_ptr<ShuffleReader> reader(new ShuffleReader());
+  reader->on_close_ = std::move(on_close);
   reader->descriptor_ = std::move(descriptor);
   reader->partition_id_ = partition_id;
   reader->inputs_ = std::move(inputs);
@@ -31,7 +33,10 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
   return reader;
 }
 
-ShuffleReader::~ShuffleReader() { StopAndJoin(); }
+ShuffleReader::~ShuffleReader() {
+  StopAndJoin();
+  if (on_close_) on_close_();
+}
 
 void ShuffleReader::RunInput(size_t index) {
   arrow::Status status = inputs_[index]->Run([this, index](std::shared_ptr<arrow::RecordBatch> b) {

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -41,9 +42,11 @@ struct ShuffleReaderStats {
 // and stats() from any thread.
 class ShuffleReader {
  public:
+  // `on_close`, if set, runs once when the reader is destroyed (the manager counts open readers).
   static arrow::Result<std::unique_ptr<ShuffleReader>> Make(
       std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
-      std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches = 0);
+      std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches = 0,
+      std::function<void()> on_close = nullptr);
   ~ShuffleReader();
 
   // The next batch, nullptr after the last one, or the first error.
@@ -76,6 +79,7 @@ class ShuffleReader {
   std::vector<std::thread> threads_;
   size_t max_queued_ = 0;
   size_t inputs_open_ = 0;  // touched by Next() only
+  std::function<void()> on_close_;
 
   mutable std::mutex mutex_;
   std::condition_variable not_empty_;
