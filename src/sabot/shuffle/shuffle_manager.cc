@@ -558,60 +558,40 @@ arrow::Status ShuffleManager::Release(const ShuffleId& id) {
   return ReleaseShuffle(shuffle);
 }
 
-int64_t ShuffleManager::ReleaseAll() {
-  std::vector<std::shared_ptr<Shuffle>> all;
+int64_t ShuffleManager::ReleaseWhere(const std::function<bool(const Shuffle&)>& selected,
+                                     std::optional<Clock::time_point> orphaned_before) {
+  std::vector<std::shared_ptr<Shuffle>> candidates;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
+    for (auto& [id, shuffle] : shuffles_) {
+      if (selected(*shuffle)) candidates.push_back(shuffle);
+    }
   }
+  // Lock order: a shuffle's mutex may be taken before the manager's, never after it, so each
+  // shuffle is released after the manager's lock is let go.
   int64_t released = 0;
-  for (auto& shuffle : all) {
+  for (auto& shuffle : candidates) {
     {
       std::lock_guard<std::mutex> lock(shuffle->mutex);
       if (shuffle->state == ShuffleLifecycle::kReleased) continue;
     }
-    if (ReleaseShuffle(shuffle).ok()) ++released;
+    if (ReleaseShuffle(shuffle, orphaned_before).ok()) ++released;
   }
   return released;
 }
 
+int64_t ShuffleManager::ReleaseAll() {
+  return ReleaseWhere([](const Shuffle&) { return true; });
+}
+
 int64_t ShuffleManager::ReleaseJob(const std::string& job_id) {
-  std::vector<std::shared_ptr<Shuffle>> matching;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, shuffle] : shuffles_) {
-      if (shuffle->job_id == job_id) matching.push_back(shuffle);
-    }
-  }
-  int64_t released = 0;
-  for (auto& shuffle : matching) {
-    {
-      std::lock_guard<std::mutex> lock(shuffle->mutex);
-      if (shuffle->state == ShuffleLifecycle::kReleased) continue;
-    }
-    if (ReleaseShuffle(shuffle).ok()) ++released;
-  }
-  return released;
+  return ReleaseWhere([&](const Shuffle& shuffle) { return shuffle.job_id == job_id; });
 }
 
 int64_t ShuffleManager::ReleaseOrphans() {
   if (options_.orphan_timeout.count() == 0) return 0;
-  auto cutoff = Clock::now() - options_.orphan_timeout;
-  std::vector<std::shared_ptr<Shuffle>> all;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, shuffle] : shuffles_) all.push_back(shuffle);
-  }
-  // Lock order: a shuffle's mutex may be taken before the manager's, never after it.
-  int64_t released = 0;
-  for (auto& shuffle : all) {
-    {
-      std::lock_guard<std::mutex> lock(shuffle->mutex);
-      if (shuffle->state == ShuffleLifecycle::kReleased) continue;
-    }
-    if (ReleaseShuffle(shuffle, cutoff).ok()) ++released;
-  }
-  return released;
+  return ReleaseWhere([](const Shuffle&) { return true; },
+                      Clock::now() - options_.orphan_timeout);
 }
 
 arrow::Result<ShuffleStats> ShuffleManager::Stats(const ShuffleId& id) {

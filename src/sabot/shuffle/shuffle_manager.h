@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -195,6 +196,10 @@ class ShuffleManager {
   // touched since then (checked under the lock that releases).
   arrow::Status ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle,
                                std::optional<Clock::time_point> orphaned_before = std::nullopt);
+  // Releases the unreleased shuffles `selected` picks (job_id is immutable, so it may read that
+  // without their locks); returns how many.
+  int64_t ReleaseWhere(const std::function<bool(const Shuffle&)>& selected,
+                       std::optional<Clock::time_point> orphaned_before = std::nullopt);
   // Admission control: reserves the memory a writer of `descriptor` may hold in its partition
   // buffers at once (a block's worth per partition), so open writers never need more than the
   // budget allows. OutOfMemory, explaining the numbers, when the reservations would pass
