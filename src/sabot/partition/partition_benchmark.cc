@@ -130,24 +130,30 @@ void BM_Memcpy(benchmark::State& state) {
   Measured()[string_key ? "memcpy/string" : "memcpy/int64"] = BytesPerSecond(state, table, seconds);
 }
 
-// The baseline: Arrow compute alone. Hash: (uint64(key) * 0x9E3779B97F4A7C15) >> (64 - log2 n)
-// (a multiplicative hash; n is a power of two), then sort_indices of the ids, value_counts for
-// the partition sizes, and take per partition.
-void BM_ArrowComputeBaseline(benchmark::State& state) {
-  const int64_t n = state.range(0);
+// The baselines' hash, with Arrow compute alone: (uint64(key) * 0x9E3779B97F4A7C15) >>
+// (64 - log2 n), a multiplicative hash (n is a power of two). Arrow 26 has no hash64 function.
+arrow::Datum BaselinePartitionIds(const arrow::RecordBatch& batch, int64_t n) {
+  namespace cp = arrow::compute;
   int shift = 64;
   for (int64_t v = n; v > 1; v >>= 1) --shift;
-  const Table& table = GetTable(false);
-  namespace cp = arrow::compute;
   const arrow::Datum multiplier(std::make_shared<arrow::UInt64Scalar>(0x9E3779B97F4A7C15ULL));
   const arrow::Datum shift_by(std::make_shared<arrow::UInt64Scalar>(static_cast<uint64_t>(shift)));
+  auto key = cp::Cast(batch.GetColumnByName("key"), arrow::uint64()).ValueOrDie();
+  auto hashed = cp::CallFunction("multiply", {key, multiplier}).ValueOrDie();
+  return cp::CallFunction("shift_right", {hashed, shift_by}).ValueOrDie();
+}
+
+// The baseline: Arrow compute alone. BaselinePartitionIds, then sort_indices of the ids,
+// value_counts for the partition sizes, and take per partition.
+void BM_ArrowComputeBaseline(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const Table& table = GetTable(false);
+  namespace cp = arrow::compute;
   int64_t rows_out = 0;
   Stopwatch watch;
   for (auto _ : state) {
     for (const auto& batch : table.batches) {
-      auto key = cp::Cast(batch->GetColumnByName("key"), arrow::uint64()).ValueOrDie();
-      auto hashed = cp::CallFunction("multiply", {key, multiplier}).ValueOrDie();
-      auto ids = cp::CallFunction("shift_right", {hashed, shift_by}).ValueOrDie();
+      arrow::Datum ids = BaselinePartitionIds(*batch, n);
       auto order = cp::SortIndices(ids, cp::SortOptions()).ValueOrDie();
       auto counts = cp::ValueCounts(ids).ValueOrDie();
       auto values = std::static_pointer_cast<arrow::UInt64Array>(counts->field(0));
@@ -173,19 +179,13 @@ void BM_ArrowComputeBaseline(benchmark::State& state) {
 // of the batch (one pass over the batch per partition).
 void BM_ArrowComputeFilterBaseline(benchmark::State& state) {
   const int64_t n = state.range(0);
-  int shift = 64;
-  for (int64_t v = n; v > 1; v >>= 1) --shift;
   const Table& table = GetTable(false);
   namespace cp = arrow::compute;
-  const arrow::Datum multiplier(std::make_shared<arrow::UInt64Scalar>(0x9E3779B97F4A7C15ULL));
-  const arrow::Datum shift_by(std::make_shared<arrow::UInt64Scalar>(static_cast<uint64_t>(shift)));
   int64_t rows_out = 0;
   Stopwatch watch;
   for (auto _ : state) {
     for (const auto& batch : table.batches) {
-      auto key = cp::Cast(batch->GetColumnByName("key"), arrow::uint64()).ValueOrDie();
-      auto hashed = cp::CallFunction("multiply", {key, multiplier}).ValueOrDie();
-      auto ids = cp::CallFunction("shift_right", {hashed, shift_by}).ValueOrDie();
+      arrow::Datum ids = BaselinePartitionIds(*batch, n);
       for (int64_t p = 0; p < n; ++p) {
         auto mask =
             cp::CallFunction("equal", {ids, arrow::Datum(std::make_shared<arrow::UInt64Scalar>(p))})

@@ -32,13 +32,8 @@ class StoreBlockIterator final : public BlockIterator {
 };
 
 arrow::Status CheckPartition(const ShuffleDescriptor& descriptor, int32_t partition_id) {
-  if (partition_id < 0 || partition_id >= descriptor.num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor.num_partitions(), " partitions"),
-        {.shuffle_id = descriptor.shuffle_id});
-  }
-  return arrow::Status::OK();
+  return WithShuffleContext(descriptor.CheckPartition(partition_id),
+                            {.shuffle_id = descriptor.shuffle_id});
 }
 
 }  // namespace

@@ -103,6 +103,24 @@ arrow::Status ShuffleDescriptor::Validate() const {
   return arrow::Status::OK();
 }
 
+arrow::Status ShuffleDescriptor::CheckPartition(PartitionId partition_id) const {
+  if (partition_id < 0 || partition_id >= num_partitions()) {
+    return arrow::Status::IndexError("partition ", partition_id,
+                                     " is out of range: the shuffle has ", num_partitions(),
+                                     " partitions");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleDescriptor::CheckWriterTask(TaskIndex writer_task) const {
+  if (writer_task < 0 || writer_task >= num_writers) {
+    return arrow::Status::IndexError("writer task ", writer_task,
+                                     " is out of range: the shuffle has ", num_writers,
+                                     " writers");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<arrow::Buffer>> ShuffleDescriptor::Serialize() const {
   ARROW_RETURN_NOT_OK(Validate());
   ARROW_ASSIGN_OR_RAISE(auto spec_bytes, spec->Serialize());

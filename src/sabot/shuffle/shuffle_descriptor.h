@@ -33,6 +33,12 @@ struct ShuffleDescriptor {
   // options out of range.
   arrow::Status Validate() const;
 
+  // IndexError ("partition 9 is out of range: the shuffle has 4 partitions") unless
+  // 0 <= partition_id < num_partitions(); the caller adds its context (WithShuffleContext).
+  arrow::Status CheckPartition(PartitionId partition_id) const;
+  // The same for a writer task index against num_writers.
+  arrow::Status CheckWriterTask(TaskIndex writer_task) const;
+
   // A self-contained binary form (docs/shuffle-service.md): version, id, spec, schema, options.
   arrow::Result<std::shared_ptr<arrow::Buffer>> Serialize() const;
   // Reads Serialize()'s bytes and validates them; Invalid (never a crash) for anything else.

@@ -421,23 +421,13 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
   const ShuffleDescriptor& descriptor = *shuffle->descriptor;
   ShuffleErrorContext where{.shuffle_id = id, .partition_id = partition_id,
                             .agent = options_.agent_id};
-  if (partition_id < 0 || partition_id >= descriptor.num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor.num_partitions(), " partitions"),
-        where);
-  }
+  ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor.CheckPartition(partition_id), where));
   if (upstream.empty()) {
     for (TaskIndex w = 0; w < descriptor.num_writers; ++w) upstream.push_back({w, 0, ""});
   }
   for (const auto& location : upstream) {
-    if (location.writer_task < 0 || location.writer_task >= descriptor.num_writers) {
-      return WithShuffleContext(
-          arrow::Status::IndexError("upstream writer task ", location.writer_task,
-                                    " is out of range: the shuffle has ", descriptor.num_writers,
-                                    " writers"),
-          where);
-    }
+    ARROW_RETURN_NOT_OK(
+        WithShuffleContext(descriptor.CheckWriterTask(location.writer_task), where));
     // Recorded before any channel opens: a pipelined reader may start before its writer does,
     // and the transport finds the writer's agent through LocateWriter.
     ARROW_RETURN_NOT_OK(SetWriterLocation(id, location));
@@ -498,13 +488,8 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
 arrow::Status ShuffleManager::SetWriterLocation(const ShuffleId& id,
                                                 const WriterLocation& location) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
-  if (location.writer_task < 0 || location.writer_task >= shuffle->descriptor->num_writers) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("writer task ", location.writer_task,
-                                  " is out of range: the shuffle has ",
-                                  shuffle->descriptor->num_writers, " writers"),
-        shuffle->where());
-  }
+  ARROW_RETURN_NOT_OK(WithShuffleContext(
+      shuffle->descriptor->CheckWriterTask(location.writer_task), shuffle->where()));
   std::lock_guard<std::mutex> lock(shuffle->mutex);
   shuffle->locations[location.writer_task] = location;
   return arrow::Status::OK();

@@ -10,12 +10,8 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
     std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches,
     std::function<void()> on_close) {
-  if (partition_id < 0 || partition_id >= descriptor->num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor->num_partitions(), " partitions"),
-        {.shuffle_id = descriptor->shuffle_id});
-  }
+  ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor->CheckPartition(partition_id),
+                                         {.shuffle_id = descriptor->shuffle_id}));
   std::unique_ptr<ShuffleReader> reader(new ShuffleReader());
   reader->on_close_ = std::move(on_close);
   reader->descriptor_ = std::move(descriptor);

@@ -79,12 +79,8 @@ arrow::Result<std::string> ShuffleService::ReaderAgent(const ShuffleId& shuffle_
                                                        PartitionId partition_id) {
   ARROW_ASSIGN_OR_RAISE(Membership membership, Find(shuffle_id));
   ARROW_ASSIGN_OR_RAISE(auto descriptor, manager_->GetShuffle(shuffle_id));
-  if (partition_id < 0 || partition_id >= descriptor->num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor->num_partitions(), " partitions"),
-        {.shuffle_id = shuffle_id});
-  }
+  ARROW_RETURN_NOT_OK(
+      WithShuffleContext(descriptor->CheckPartition(partition_id), {.shuffle_id = shuffle_id}));
   if (membership.agents.empty()) return std::string();
   return membership.agents[partition_id % membership.agents.size()];
 }

@@ -26,12 +26,7 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
     MemoryMetrics* metrics) {
   ARROW_RETURN_NOT_OK(descriptor->Validate());
   ShuffleErrorContext where{.shuffle_id = descriptor->shuffle_id, .writer_task = writer_task};
-  if (writer_task < 0 || writer_task >= descriptor->num_writers) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("writer task ", writer_task, " is out of range: the shuffle has ",
-                                  descriptor->num_writers, " writers"),
-        where);
-  }
+  ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor->CheckWriterTask(writer_task), where));
   if (attempt < 0) {
     return WithShuffleContext(arrow::Status::Invalid("writer attempt must be >= 0, got ", attempt),
                               where);
@@ -131,12 +126,7 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
   ARROW_RETURN_NOT_OK(CheckWritable());
   ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
                             .writer_task = writer_task_};
-  if (partition_id < 0 || partition_id >= descriptor_->num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor_->num_partitions(), " partitions"),
-        where);
-  }
+  ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor_->CheckPartition(partition_id), where));
   if (batch == nullptr) {
     return WithShuffleContext(arrow::Status::Invalid("cannot write a null batch"), where);
   }
@@ -151,12 +141,9 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
 
 arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
   ARROW_RETURN_NOT_OK(CheckWritable());
-  if (partition_id < 0 || partition_id >= descriptor_->num_partitions()) {
-    return WithShuffleContext(
-        arrow::Status::IndexError("partition ", partition_id, " is out of range: the shuffle has ",
-                                  descriptor_->num_partitions(), " partitions"),
-        {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
-  }
+  ARROW_RETURN_NOT_OK(
+      WithShuffleContext(descriptor_->CheckPartition(partition_id),
+                         {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_}));
   return Fail(buffers_[partition_id]->Flush());
 }
 
