@@ -1,6 +1,9 @@
 #include "sabot/partition/key_hash.h"
 
+#include <algorithm>
 #include <bit>
+#include <cstdint>
+#include <limits>
 #include <cstring>
 
 #include <arrow/util/bit_util.h>
@@ -447,10 +450,37 @@ bool IsWordKeyType(const arrow::DataType& type) {
 // GCC 12 reports the intrinsics' own _mm512_undefined_* operands as maybe-uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// counts[id] += the number of ids[0, n) equal to id. Up to kSplitHistogramMax partitions, four
+// histograms on the stack take every fourth id: runs of equal ids (skewed keys, few partitions)
+// then do not wait for the previous increment of the same counter to be stored.
+constexpr int32_t kSplitHistogramMax = 1024;
+void CountIds(const PartitionId* ids, int64_t n, int32_t num_partitions, int64_t* counts) {
+  if (num_partitions > kSplitHistogramMax || n > std::numeric_limits<uint32_t>::max()) {
+    for (int64_t j = 0; j < n; ++j) ++counts[ids[j]];
+    return;
+  }
+  uint32_t split[4][kSplitHistogramMax];
+  for (auto& histogram : split) std::fill(histogram, histogram + num_partitions, 0u);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    ++split[0][ids[j]];
+    ++split[1][ids[j + 1]];
+    ++split[2][ids[j + 2]];
+    ++split[3][ids[j + 3]];
+  }
+  for (; j < n; ++j) ++split[0][ids[j]];
+  for (int32_t p = 0; p < num_partitions; ++p) {
+    counts[p] += int64_t{split[0][p]} + split[1][p] + split[2][p] + split[3][p];
+  }
+}
+
 // PartitionSink over a column of 8-byte integers without nulls, 8 rows per AVX-512 step: the
 // same arithmetic as CombineKeyHash and HashToPartition, lane by lane. The high 64 bits of
 // hash * num_partitions (num_partitions < 2^32) are
 // (hi32(hash) * num_partitions + ((lo32(hash) * num_partitions) >> 32)) >> 32, exactly.
+// How far ahead of the hash loop the key column is prefetched.
+constexpr uintptr_t kKeyPrefetchBytes = 4096;
+
 __attribute__((target("avx512f,avx512dq"))) void WordsToPartitionsAvx512(
     const uint64_t* values, const uint64_t* previous, int64_t n, int32_t num_partitions,
     PartitionId* ids, int64_t* counts) {
@@ -463,6 +493,12 @@ __attribute__((target("avx512f,avx512dq"))) void WordsToPartitionsAvx512(
       _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint32_t>(num_partitions)));
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    // The key column is usually not in cache; the hardware prefetcher alone leaves these loads
+    // waiting (measured: 7 to 10% of the whole partitioning at 64 and 512 partitions).
+    // Integer arithmetic: the address may lie past the column (a prefetch never faults).
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values + i) +
+                                               kKeyPrefetchBytes),
+                 _MM_HINT_T0);
     const __m512i v = _mm512_loadu_si512(values + i);
     __m512i k = previous == nullptr
                     ? _mm512_add_epi64(seeded, v)
@@ -480,7 +516,7 @@ __attribute__((target("avx512f,avx512dq"))) void WordsToPartitionsAvx512(
   }
   // The histogram after the ids (a load right behind the vector store of the same ids would
   // wait for it).
-  for (int64_t j = 0; j < i; ++j) ++counts[ids[j]];
+  CountIds(ids, i, num_partitions, counts);
   for (; i < n; ++i) {
     const uint64_t row_hash =
         CombineKeyHash(previous == nullptr ? kKeyHashRowSeed : previous[i], values[i]);

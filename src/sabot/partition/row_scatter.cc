@@ -1,6 +1,7 @@
 #include "sabot/partition/row_scatter.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -169,6 +170,9 @@ bool IsByteWidthGatherable(const arrow::DataType& type) {
   return fixed != nullptr && fixed->bit_width() > 0 && fixed->bit_width() % 8 == 0;
 }
 
+// Whether `out` starts a cache line, as write-combining needs (Arrow pools align to 64 bytes).
+bool IsLineAligned(const uint8_t* out) { return reinterpret_cast<uintptr_t>(out) % 64 == 0; }
+
 // Whether gathering `column` needs the permutation: everything but fixed-width values without
 // a validity bitmap to gather, which are scattered by destination.
 bool NeedsPermutation(const arrow::ArrayData& column) {
@@ -275,6 +279,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
     uint8_t* out;
   };
   std::vector<FixedColumn> fixed;
+  int64_t fixed_row_bytes = 0;
   // Whether a column needs the permutation (bit gathers, var-binary, the Take fallback).
   bool need_permutation = false;
   for (int c = 0; c < num_columns; ++c) {
@@ -285,27 +290,39 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
     ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateBuffer(n * width, pool_));
     fixed.push_back({column.buffers[1]->data() + column.offset * width, width,
                      buffer->mutable_data()});
+    fixed_row_bytes += width;
     values[static_cast<size_t>(c)] = std::move(buffer);
   }
-  // With few partitions, 8-byte columns are scattered up to 4 at a time (one read of each
-  // destination for all of them); with many, one at a time, which keeps fewer write streams
-  // open (measured: fusing wins at 8 partitions, loses at 64).
+
+  // Large outputs: write-combined, one pass over the ids per group of same-width columns.
+  // The rest by each row's destination below: with few partitions, 8-byte columns up to 4 at a
+  // time (one read of each destination for all of them); with many, one at a time, which keeps
+  // fewer write streams open (measured: fusing wins at 8 partitions, loses at 64).
+  const bool write_combining = WriteCombiningScatter::Pays(n, fixed_row_bytes, num_partitions_);
   std::vector<const uint8_t*> group_in;
   std::vector<uint8_t*> group_out;
   std::vector<FixedColumn> single;
+  std::vector<WriteCombiningScatter::Column> combined[WriteCombiningScatter::kMaxWidth + 1];
   for (const FixedColumn& column : fixed) {
-    if (column.width == 8 && num_partitions_ <= kMaxPartitionsToFuse) {
+    if (write_combining && WriteCombiningScatter::SupportsWidth(column.width) &&
+        IsLineAligned(column.out)) {
+      combined[column.width].push_back({column.in, column.out});
+    } else if (column.width == 8 && num_partitions_ <= kMaxPartitionsToFuse) {
       group_in.push_back(column.in);
       group_out.push_back(column.out);
     } else {
       single.push_back(column);
     }
   }
+  for (int64_t width = 1; width <= WriteCombiningScatter::kMaxWidth; ++width) {
+    if (combined[width].empty()) continue;
+    write_combining_.Scatter(width, combined[width], ids, n, starts_.data(), num_partitions_);
+  }
 
   // Each row's place in the output, dest[i] = cursor[ids[i]]++, computed and used a chunk of rows
-  // at a time: the chunk's destinations stay in L1 while every fixed-width column is scattered
-  // by them, and each column's write streams stay cached from one chunk to the next. When a
-  // column needs it, the permutation (the inverse of dest: the rows listed partition by
+  // at a time: the chunk's destinations stay in L1 while every fixed-width column left is
+  // scattered by them, and each column's write streams stay cached from one chunk to the next.
+  // When a column needs it, the permutation (the inverse of dest: the rows listed partition by
   // partition) is built in the same pass.
   uint32_t* __restrict cursors = cursors_.data();
   uint32_t* __restrict perm = nullptr;
@@ -313,9 +330,10 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RowScatter::Scat
     permutation_.resize(static_cast<size_t>(n));
     perm = permutation_.data();
   }
+  const bool need_destinations = need_permutation || !group_in.empty() || !single.empty();
   destinations_.resize(static_cast<size_t>(kChunkRows));
   uint32_t* __restrict dest = destinations_.data();
-  for (int64_t begin = 0; begin < n; begin += kChunkRows) {
+  for (int64_t begin = 0; need_destinations && begin < n; begin += kChunkRows) {
     const int64_t length = std::min(kChunkRows, n - begin);
     const PartitionId* chunk_ids = ids + begin;
     if (perm != nullptr) {

@@ -9,6 +9,7 @@
 #include <arrow/result.h>
 
 #include "sabot/common/ids.h"
+#include "sabot/partition/write_combining_scatter.h"
 
 namespace sabot {
 
@@ -20,8 +21,11 @@ namespace sabot {
 // by a kernel chosen per column type, into one new buffer per column buffer; partition p's
 // column is a zero-copy slice [start(p), start(p) + count(p)) of it. Fixed-width values (by
 // byte width; dictionary indices too, the dictionary is shared) are scattered, out[dest[i]] =
-// in[i]: sequential reads, one sequential write stream per partition, a chunk of rows at a time
-// for all such columns (with few partitions several 8-byte columns in one loop). The other
+// in[i]: sequential reads, one sequential write stream per partition. When the output outgrows
+// the cache and there are more than 16 partitions, they are write-combined
+// (write_combining_scatter.h: whole cache lines written around the cache, up to four columns of
+// a width per pass); otherwise a chunk of rows at a time by each row's destination (with up to
+// 16 partitions several 8-byte columns in one loop). The other
 // kernels gather by the permutation (the inverse of dest, built in the same pass, only when a
 // column needs it): validity bitmaps and boolean values (bit gather), variable-width binary and
 // string (two passes: offsets, then bytes), and arrow::compute's Take for every other type
@@ -74,6 +78,7 @@ class RowScatter {
   std::vector<uint32_t> cursors_;
   std::vector<uint32_t> destinations_;
   std::vector<uint32_t> permutation_;
+  WriteCombiningScatter write_combining_;
 };
 
 }  // namespace sabot
