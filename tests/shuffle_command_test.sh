@@ -82,6 +82,12 @@ expect_error "unknown compression" 2 "compression" --compression rar
 expect_error "too many agents" 2 "agents" --agents 1000
 expect_error "budget too small for pipelined" 1 "memory budget" --rows 1000 --partitions 64 \
   --memory-budget-mib 1
+# Writers that cannot open on one agent end the readers on every agent at once (the job manager
+# cancels the shuffle), well inside this test's 60 s limit and the shuffle's 120 s timeout.
+expect_error "budget too small, 2 agents" 1 "memory budget" --agents 2 --rows 1000 \
+  --partitions 64 --memory-budget-mib 1
+expect_error "budget too small, 2 agents, blocking" 1 "memory budget" --agents 2 --rows 1000 \
+  --partitions 64 --memory-budget-mib 1 --mode blocking
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

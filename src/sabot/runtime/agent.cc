@@ -40,11 +40,11 @@ void Agent::Shutdown() {
   shutdown_cv_.notify_all();
 }
 
-std::shared_ptr<ShuffleProgress> Agent::ProgressOf(const ShuffleId& id) {
+std::shared_ptr<Agent::RunState> Agent::StateOf(const ShuffleId& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& progress = progress_[id];
-  if (progress == nullptr) progress = std::make_shared<ShuffleProgress>();
-  return progress;
+  auto& state = states_[id];
+  if (state == nullptr) state = std::make_shared<RunState>();
+  return state;
 }
 
 arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std::string& body) {
@@ -56,18 +56,14 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   if (type == kActionRunWriters) return RunTasks(request, /*writers=*/true);
   if (type == kActionRunReaders) return RunTasks(request, /*writers=*/false);
   if (type == kActionProgress) return Progress(request);
+  if (type == kActionCancelShuffle) return CancelShuffle(request);
+  if (type == kActionReleaseJob) return ReleaseJob(request);
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
     ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(id));
     ControlMessage reply;
     PutShuffleStats(stats, &reply);
-    return reply.Encode();
-  }
-  if (type == kActionReleaseJob) {
-    ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
-    ControlMessage reply;
-    reply.SetInt("released", manager->ReleaseJob(job_id));
     return reply.Encode();
   }
   if (type == kActionShutdown) {
@@ -82,6 +78,9 @@ arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request)
   ARROW_ASSIGN_OR_RAISE(ShuffleDescriptor descriptor, ShuffleDescriptor::Deserialize(*bytes));
   std::string job_id = request.Has("job_id") ? request.Get("job_id").ValueOrDie() : "";
   ARROW_RETURN_NOT_OK(engine_->shuffle_manager()->RegisterShuffle(descriptor, job_id));
+  auto state = StateOf(descriptor.shuffle_id);
+  std::lock_guard<std::mutex> lock(mutex_);  // ReleaseJob reads it under the same lock
+  state->job_id = job_id;
   return std::string();
 }
 
@@ -102,9 +101,10 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
   if (!writers) {
     ARROW_ASSIGN_OR_RAISE(upstream, GetWriterLocations(request));
   }
+  auto state = StateOf(id);
   ARROW_ASSIGN_OR_RAISE(ShuffleRunReport report,
                         RunGeneratedShuffle(manager, id, job, writer_tasks, partitions, upstream,
-                                            check.get(), ProgressOf(id).get()));
+                                            check.get(), &state->progress, &state->cancellation));
   ControlMessage reply;
   reply.SetInt("rows_written", report.rows_written);
   reply.SetInt("bytes_written", report.bytes_written);
@@ -119,10 +119,29 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
 
 arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
-  auto progress = ProgressOf(id);
+  auto state = StateOf(id);
   ControlMessage reply;
-  reply.SetInt("rows_written", progress->rows_written.load());
-  reply.SetInt("rows_read", progress->rows_read.load());
+  reply.SetInt("rows_written", state->progress.rows_written.load());
+  reply.SetInt("rows_read", state->progress.rows_read.load());
+  return reply.Encode();
+}
+
+arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
+  if (reason.empty()) reason = "the job manager cancelled the shuffle";
+  StateOf(id)->cancellation.Cancel(arrow::Status::Cancelled(reason));
+  return std::string();
+}
+
+arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ControlMessage reply;
+  reply.SetInt("released", engine_->shuffle_manager()->ReleaseJob(job_id));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(states_, [&](const auto& entry) { return entry.second->job_id == job_id; });
+  }
   return reply.Encode();
 }
 

@@ -17,8 +17,8 @@ namespace sabot {
 
 // One agent of a distributed job: a distributed-mode Engine (shuffle manager, Flight server,
 // client) that also answers the job manager's control actions (control_actions.h) on its
-// server: register a shuffle, run writer or reader tasks, report stats and progress, release,
-// shut down.
+// server: register a shuffle, run writer or reader tasks, report stats and progress, cancel a
+// shuffle's tasks, release, shut down.
 //
 // Lifecycle: Make() starts the server; control actions arrive on Flight's threads; WaitForShutdown()
 // returns once the shutdown action arrived (or Shutdown() was called).
@@ -42,7 +42,18 @@ class Agent {
   arrow::Result<std::string> RegisterShuffle(const ControlMessage& request);
   arrow::Result<std::string> RunTasks(const ControlMessage& request, bool writers);
   arrow::Result<std::string> Progress(const ControlMessage& request);
-  std::shared_ptr<ShuffleProgress> ProgressOf(const ShuffleId& id);
+  arrow::Result<std::string> CancelShuffle(const ControlMessage& request);
+  arrow::Result<std::string> ReleaseJob(const ControlMessage& request);
+
+  // What the runs of one shuffle on this agent share: counters for progress, and the
+  // cancellation by which its writer and reader runs (and the job manager) end each other.
+  struct RunState {
+    std::string job_id;  // guarded by mutex_
+    ShuffleProgress progress;
+    ShuffleRunCancellation cancellation;
+  };
+  // The shuffle's state, made on first use (a cancel may arrive before the tasks).
+  std::shared_ptr<RunState> StateOf(const ShuffleId& id);
 
   std::unique_ptr<Engine> engine_;
   // Set once engine_ is assigned: the server may call HandleAction before Make returns.
@@ -50,7 +61,8 @@ class Agent {
   std::mutex mutex_;
   std::condition_variable shutdown_cv_;
   bool shutdown_ = false;
-  std::map<ShuffleId, std::shared_ptr<ShuffleProgress>> progress_;
+  // Dropped when the shuffle's job is released.
+  std::map<ShuffleId, std::shared_ptr<RunState>> states_;
 };
 
 }  // namespace sabot

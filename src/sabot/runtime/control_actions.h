@@ -17,6 +17,7 @@ inline constexpr std::string_view kActionRunWriters = "sabot.run_writers";
 inline constexpr std::string_view kActionRunReaders = "sabot.run_readers";
 inline constexpr std::string_view kActionShuffleStats = "sabot.shuffle_stats";
 inline constexpr std::string_view kActionProgress = "sabot.progress";
+inline constexpr std::string_view kActionCancelShuffle = "sabot.cancel_shuffle";
 inline constexpr std::string_view kActionReleaseJob = "sabot.release_job";
 inline constexpr std::string_view kActionShutdown = "sabot.shutdown";
 

@@ -189,42 +189,72 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   report.partition_rows.assign(options.num_partitions, 0);
   auto start = Clock::now();
   RootCause failures;
+  // At the first failure every agent cancels the shuffle's tasks: the others would otherwise
+  // wait for the failed task's streams until their timeout.
+  bool cancelled = false;
+  auto fail = [&](const arrow::Status& status, const std::string& location) {
+    failures.Add(WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
+                                             .agent = location}));
+    if (cancelled) return;
+    cancelled = true;
+    for (const auto& agent : locations) {
+      ControlMessage request;
+      request.Set("shuffle_id", descriptor.shuffle_id);
+      request.Set("reason", "cancelled because a task on agent " + location + " failed");
+      (void)client->Action(agent, kActionCancelShuffle, request.Encode());
+    }
+  };
+  auto take_writers = [&](const arrow::Result<std::string>& reply) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+    report.rows += message.GetInt("rows_written").ValueOr(0);
+    report.bytes += message.GetInt("bytes_written").ValueOr(0);
+    return arrow::Status::OK();
+  };
+  auto take_readers = [&](const arrow::Result<std::string>& reply) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+    ARROW_ASSIGN_OR_RAISE(auto rows, message.GetInts("partition_rows"));
+    for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
+      report.partition_rows[p] += rows[p];
+    }
+    ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
+    return check->MergeSeen(*seen);
+  };
+  // Waits for every call, in the order they finish, handing each reply to `take`.
+  using Calls = std::vector<std::future<arrow::Result<std::string>>>;
+  auto wait_all = [&](Calls* calls, const auto& take) -> arrow::Status {
+    std::vector<bool> done(calls->size(), false);
+    for (size_t remaining = calls->size(); remaining > 0;) {
+      for (size_t i = 0; i < calls->size(); ++i) {
+        if (done[i] || (*calls)[i].wait_for(std::chrono::milliseconds(10)) !=
+                           std::future_status::ready) {
+          continue;
+        }
+        done[i] = true;
+        --remaining;
+        auto reply = (*calls)[i].get();
+        if (!reply.ok()) {
+          fail(reply.status(), locations[i]);
+          continue;
+        }
+        ARROW_RETURN_NOT_OK(take(reply));
+      }
+    }
+    return arrow::Status::OK();
+  };
   {
     ProgressTicker ticker(progress, poll_progress);
     // Pipelined readers must consume while writers produce; blocking readers start after.
-    auto writer_calls = launch(true);
-    std::vector<std::future<arrow::Result<std::string>>> reader_calls;
+    Calls writer_calls = launch(true);
+    Calls reader_calls;
     if (options.shuffle.mode == ShuffleMode::kPipelined) reader_calls = launch(false);
-    for (int32_t i = 0; i < k; ++i) {
-      auto reply = writer_calls[i].get();
-      if (!reply.ok()) {
-        failures.Add(WithShuffleContext(reply.status(), {.shuffle_id = descriptor.shuffle_id,
-                                                         .agent = locations[i]}));
-      }
-      if (reply.ok()) {
-        ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
-        report.rows += message.GetInt("rows_written").ValueOr(0);
-        report.bytes += message.GetInt("bytes_written").ValueOr(0);
-      }
-    }
-    if (options.shuffle.mode == ShuffleMode::kBlocking && failures.status().ok()) {
+    arrow::Status taken = wait_all(&writer_calls, take_writers);
+    if (options.shuffle.mode == ShuffleMode::kBlocking && taken.ok() && failures.status().ok()) {
       reader_calls = launch(false);
     }
-    for (size_t i = 0; i < reader_calls.size(); ++i) {
-      auto reply = reader_calls[i].get();
-      if (!reply.ok()) {
-        failures.Add(WithShuffleContext(reply.status(), {.shuffle_id = descriptor.shuffle_id,
-                                                         .agent = locations[i]}));
-        continue;
-      }
-      ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
-      ARROW_ASSIGN_OR_RAISE(auto rows, message.GetInts("partition_rows"));
-      for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
-        report.partition_rows[p] += rows[p];
-      }
-      ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
-      ARROW_RETURN_NOT_OK(check->MergeSeen(*seen));
-    }
+    // Every call is waited for, whatever happened, before the agents are stopped.
+    arrow::Status read = wait_all(&reader_calls, take_readers);
+    ARROW_RETURN_NOT_OK(taken);
+    ARROW_RETURN_NOT_OK(read);
   }
   report.elapsed = Clock::now() - start;
   ARROW_RETURN_NOT_OK(failures.status());

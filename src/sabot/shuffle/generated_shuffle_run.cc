@@ -12,28 +12,6 @@ namespace sabot {
 
 namespace {
 
-// The first error of several threads.
-class FirstError {
- public:
-  void Set(const arrow::Status& status) {
-    if (status.ok()) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (error_.ok()) error_ = status;
-  }
-  bool failed() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return !error_.ok();
-  }
-  arrow::Status status() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return error_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  arrow::Status error_;
-};
-
 void JoinAll(std::vector<std::thread>* threads) {
   for (auto& thread : *threads) thread.join();
   threads->clear();
@@ -41,21 +19,53 @@ void JoinAll(std::vector<std::thread>* threads) {
 
 }  // namespace
 
-arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
-                                                    const ShuffleId& shuffle_id,
-                                                    const GeneratedJob& job,
-                                                    std::vector<TaskIndex> writers,
-                                                    std::vector<PartitionId> partitions,
-                                                    std::vector<WriterLocation> upstream,
-                                                    GeneratedShuffleCheck* check,
-                                                    ShuffleProgress* progress) {
+void ShuffleRunCancellation::Cancel(const arrow::Status& cause) {
+  if (cause.ok()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!cause_.ok()) return;
+  cause_ = cause;
+  // Under the lock: Unregister waits, so no reader is destroyed while being cancelled.
+  for (ShuffleReader* reader : readers_) reader->Cancel();
+}
+
+bool ShuffleRunCancellation::cancelled() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !cause_.ok();
+}
+
+arrow::Status ShuffleRunCancellation::cause() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cause_;
+}
+
+void ShuffleRunCancellation::Register(ShuffleReader* reader) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!cause_.ok()) {
+    reader->Cancel();
+    return;
+  }
+  readers_.insert(reader);
+}
+
+void ShuffleRunCancellation::Unregister(ShuffleReader* reader) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  readers_.erase(reader);
+}
+
+arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
+    ShuffleManager* manager, const ShuffleId& shuffle_id, const GeneratedJob& job,
+    std::vector<TaskIndex> writers, std::vector<PartitionId> partitions,
+    std::vector<WriterLocation> upstream, GeneratedShuffleCheck* check,
+    ShuffleProgress* progress, ShuffleRunCancellation* cancellation) {
   ARROW_ASSIGN_OR_RAISE(auto descriptor, manager->GetShuffle(shuffle_id));
   ShuffleProgress own_progress;
   if (progress == nullptr) progress = &own_progress;
+  ShuffleRunCancellation own_cancellation;
+  if (cancellation == nullptr) cancellation = &own_cancellation;
+  ARROW_RETURN_NOT_OK(cancellation->cause());
   ShuffleRunReport report;
   report.partition_rows.assign(descriptor->num_partitions(), 0);
   std::vector<int64_t> writer_bytes(writers.size(), 0);
-  FirstError error;
   std::atomic<int64_t> rows_written{0};  // this run's, whatever `progress` counted before
   auto start = std::chrono::steady_clock::now();
 
@@ -63,7 +73,7 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
     const TaskIndex w = writers[slot];
     arrow::Status status = [&]() -> arrow::Status {
       ARROW_RETURN_NOT_OK(manager->OpenWriter(shuffle_id, w));
-      for (int64_t i = 0; i < job.batches_per_writer && !error.failed(); ++i) {
+      for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
         ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
         for (const auto& column : batch->columns()) {
           for (const auto& buffer : column->data()->buffers) {
@@ -74,12 +84,12 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
         progress->rows_written.fetch_add(batch->num_rows());
         rows_written.fetch_add(batch->num_rows());
       }
-      if (error.failed()) return arrow::Status::Cancelled("another task failed");
+      if (cancellation->cancelled()) return arrow::Status::Cancelled("another task failed");
       return manager->Finish(shuffle_id, w);
     }();
     if (!status.ok()) {
       (void)manager->AbortWriter(shuffle_id, w, status);
-      error.Set(WithShuffleContext(status, {.shuffle_id = shuffle_id, .writer_task = w}));
+      cancellation->Cancel(WithShuffleContext(status, {.shuffle_id = shuffle_id, .writer_task = w}));
     }
     progress->writers_finished.fetch_add(1);
   };
@@ -87,20 +97,21 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
   auto run_reader = [&](PartitionId p) {
     arrow::Status status = [&]() -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto reader, manager->ReadPartition(shuffle_id, p, upstream));
-      while (true) {
-        if (error.failed()) {
-          reader->Cancel();
-          return arrow::Status::Cancelled("another task failed");
+      // Registered while it reads: a failure elsewhere cancels it even while Next() waits.
+      cancellation->Register(reader.get());
+      arrow::Status read = [&]() -> arrow::Status {
+        while (true) {
+          ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
+          if (batch == nullptr) return arrow::Status::OK();
+          ARROW_RETURN_NOT_OK(check->Check(p, *batch));
+          report.partition_rows[p] += batch->num_rows();
+          progress->rows_read.fetch_add(batch->num_rows());
         }
-        ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-        if (batch == nullptr) break;
-        ARROW_RETURN_NOT_OK(check->Check(p, *batch));
-        report.partition_rows[p] += batch->num_rows();
-        progress->rows_read.fetch_add(batch->num_rows());
-      }
-      return arrow::Status::OK();
+      }();
+      cancellation->Unregister(reader.get());
+      return read;
     }();
-    error.Set(WithShuffleContext(status, {.shuffle_id = shuffle_id, .partition_id = p}));
+    cancellation->Cancel(WithShuffleContext(status, {.shuffle_id = shuffle_id, .partition_id = p}));
     progress->readers_finished.fetch_add(1);
   };
 
@@ -110,7 +121,7 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
   for (PartitionId p : partitions) threads.emplace_back(run_reader, p);
   JoinAll(&threads);
 
-  ARROW_RETURN_NOT_OK(error.status());
+  ARROW_RETURN_NOT_OK(cancellation->cause());
   report.elapsed = std::chrono::steady_clock::now() - start;
   for (int64_t bytes : writer_bytes) report.bytes_written += bytes;
   report.rows_written = rows_written.load();

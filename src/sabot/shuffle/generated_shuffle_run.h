@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include <arrow/result.h>
@@ -21,6 +23,35 @@ struct ShuffleProgress {
   std::atomic<int32_t> readers_finished{0};
 };
 
+// Ends the runs of one shuffle early, from any thread, and lets their tasks end each other.
+//
+// The first cause given to Cancel (a task's failure, or the job manager's cancellation)
+// becomes the runs' error; every reader registered then or later is cancelled, so a reader
+// waiting for a writer that will never write returns at once rather than at its channel
+// timeout; writers stop before their next batch. Cancelled once, cancelled for good.
+//
+// An agent shares one between the two runs of a shuffle it hosts (its writer tasks and its
+// reader tasks arrive as separate calls), so a failure of one ends the other.
+// Thread safety: safe for concurrent use.
+class ShuffleRunCancellation {
+ public:
+  // Records `cause` (the first non-OK one wins) and cancels every registered reader.
+  void Cancel(const arrow::Status& cause);
+  bool cancelled() const;
+  // OK until cancelled, then the first cause.
+  arrow::Status cause() const;
+
+  // Registers `reader` to be cancelled with the run; a reader registered after Cancel is
+  // cancelled at once. Unregister before destroying it.
+  void Register(ShuffleReader* reader);
+  void Unregister(ShuffleReader* reader);
+
+ private:
+  mutable std::mutex mutex_;
+  arrow::Status cause_;
+  std::set<ShuffleReader*> readers_;
+};
+
 // What one run of a generated shuffle did.
 struct ShuffleRunReport {
   int64_t rows_written = 0;
@@ -35,15 +66,14 @@ struct ShuffleRunReport {
 // `check`. Pipelined shuffles run writers and readers together; blocking ones run the readers
 // after every writer finished. `upstream` says where each writer ran (empty: all here).
 //
-// The first failure of any task is returned, naming the task; the other tasks are then stopped
-// (their streams aborted), so a failure never hangs the run.
-arrow::Result<ShuffleRunReport> RunGeneratedShuffle(ShuffleManager* manager,
-                                                    const ShuffleId& shuffle_id,
-                                                    const GeneratedJob& job,
-                                                    std::vector<TaskIndex> writers,
-                                                    std::vector<PartitionId> partitions,
-                                                    std::vector<WriterLocation> upstream,
-                                                    GeneratedShuffleCheck* check,
-                                                    ShuffleProgress* progress = nullptr);
+// The first failure of any task is returned, naming the task; it cancels `cancellation` (the
+// run's own when null), which stops the other tasks: readers at once, writers before their next
+// batch (their streams aborted), so a failure never leaves the run waiting for a timeout.
+// Cancelling `cancellation` from another thread ends the run the same way, with its cause.
+arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
+    ShuffleManager* manager, const ShuffleId& shuffle_id, const GeneratedJob& job,
+    std::vector<TaskIndex> writers, std::vector<PartitionId> partitions,
+    std::vector<WriterLocation> upstream, GeneratedShuffleCheck* check,
+    ShuffleProgress* progress = nullptr, ShuffleRunCancellation* cancellation = nullptr);
 
 }  // namespace sabot

@@ -309,7 +309,7 @@ arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescript
             descriptor.num_partitions(), " partitions x ", options.target_block_bytes,
             " bytes per block), but ",
             reserved_bytes_, " of the ", limit, " bytes open writers may use (",
-            kReservableFraction * 100, "% of the ", pool_->budget(),
+            static_cast<int>(kReservableFraction * 100), "% of the ", pool_->budget(),
             "-byte budget) are taken: raise the memory budget, or lower the block size or the "
             "number of partitions"),
         {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task,

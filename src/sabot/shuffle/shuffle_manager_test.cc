@@ -1,5 +1,8 @@
 #include "sabot/shuffle/shuffle_manager.h"
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include <arrow/array.h>
@@ -223,6 +226,64 @@ TEST_F(ShuffleManagerTest, AWriterThatNeverStartsTimesOutClearly) {
                                                                options));
   ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id, 0));
   ASSERT_RAISES_WITH(IOError, "never started", reader->ReadAll().status());
+}
+
+// Readers waiting in Next() for writers that never open (their run holds only readers) end at
+// once when the run is cancelled from another thread, with the cancellation's cause, long
+// before the shuffle's 60 s channel timeout.
+TEST_F(ShuffleManagerTest, CancellingARunEndsReadersWaitingForWriters) {
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager_->RegisterShuffle(
+                                         "waiting", spec_, GeneratedSchema(job_.data), 2,
+                                         TestShuffleOptions(ShuffleMode::kPipelined)));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job_, spec_));
+  ShuffleRunCancellation cancellation;
+  ShuffleProgress progress;
+  arrow::Result<ShuffleRunReport> result;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread run([&] {
+    result = RunGeneratedShuffle(manager_.get(), id, job_, /*writers=*/{}, {0, 1, 2}, {},
+                                 check.get(), &progress, &cancellation);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the readers are waiting
+  EXPECT_EQ(progress.readers_finished.load(), 0);
+  cancellation.Cancel(arrow::Status::Cancelled("the job manager gave up"));
+  run.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ASSERT_RAISES_WITH(Cancelled, "the job manager gave up", result.status());
+  EXPECT_EQ(progress.readers_finished.load(), 3);
+  // A run started after the cancellation fails at once with the same cause.
+  ASSERT_RAISES_WITH(Cancelled, "gave up",
+                     RunGeneratedShuffle(manager_.get(), id, job_, {}, {0}, {}, check.get(),
+                                         nullptr, &cancellation)
+                         .status());
+}
+
+// Writers that cannot open (their buffers do not fit the budget) end the run promptly with that
+// error: pipelined readers already waiting on them are cancelled rather than left to time out.
+// Repeated, because the readers may be anywhere between opening and waiting when it happens.
+TEST_F(ShuffleManagerTest, WritersThatCannotOpenEndTheRunPromptly) {
+  ShuffleManagerOptions small;
+  small.memory_budget = 1 << 20;
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(small, transport.get()));
+  GeneratedJob job = job_;
+  job.num_writers = 4;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 64));
+  ShuffleOptions options = TestShuffleOptions(ShuffleMode::kPipelined);
+  options.target_block_bytes = 256 * 1024;  // 64 partitions x 256 KiB: more than the budget
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle(
+                                           "big", spec, GeneratedSchema(job.data), 4, options));
+    ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+    std::vector<PartitionId> partitions;
+    for (PartitionId p = 0; p < 64; ++p) partitions.push_back(p);
+    const auto start = std::chrono::steady_clock::now();
+    auto result =
+        RunGeneratedShuffle(manager.get(), id, job, {0, 1, 2, 3}, partitions, {}, check.get());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    ASSERT_RAISES_WITH(OutOfMemory, "memory budget", result.status());
+    ASSERT_OK(manager->Release(id));
+  }
 }
 
 TEST_F(ShuffleManagerTest, ReleaseJobAndOrphans) {
