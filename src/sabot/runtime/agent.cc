@@ -42,9 +42,8 @@ void Agent::Shutdown() {
 
 std::shared_ptr<Agent::RunState> Agent::StateOf(const ShuffleId& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto& state = states_[id];
-  if (state == nullptr) state = std::make_shared<RunState>();
-  return state;
+  auto it = states_.find(id);
+  return it == states_.end() ? nullptr : it->second;
 }
 
 arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std::string& body) {
@@ -78,9 +77,12 @@ arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request)
   ARROW_ASSIGN_OR_RAISE(ShuffleDescriptor descriptor, ShuffleDescriptor::Deserialize(*bytes));
   std::string job_id = request.Has("job_id") ? request.Get("job_id").ValueOrDie() : "";
   ARROW_RETURN_NOT_OK(engine_->shuffle_manager()->RegisterShuffle(descriptor, job_id));
-  auto state = StateOf(descriptor.shuffle_id);
-  std::lock_guard<std::mutex> lock(mutex_);  // ReleaseJob reads it under the same lock
+  auto state = std::make_shared<RunState>();
   state->job_id = job_id;
+  std::lock_guard<std::mutex> lock(mutex_);
+  // A registration starts afresh: nothing of an earlier run of the same id (progress, a
+  // cancellation) carries over.
+  states_[descriptor.shuffle_id] = std::move(state);
   return std::string();
 }
 
@@ -102,6 +104,9 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
     ARROW_ASSIGN_OR_RAISE(upstream, GetWriterLocations(request));
   }
   auto state = StateOf(id);
+  if (state == nullptr) {
+    return arrow::Status::Invalid("shuffle '", id, "' is not registered on this agent");
+  }
   ARROW_ASSIGN_OR_RAISE(ShuffleRunReport report,
                         RunGeneratedShuffle(manager, id, job, writer_tasks, partitions, upstream,
                                             check.get(), &state->progress, &state->cancellation));
@@ -121,8 +126,8 @@ arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
   auto state = StateOf(id);
   ControlMessage reply;
-  reply.SetInt("rows_written", state->progress.rows_written.load());
-  reply.SetInt("rows_read", state->progress.rows_read.load());
+  reply.SetInt("rows_written", state ? state->progress.rows_written.load() : 0);
+  reply.SetInt("rows_read", state ? state->progress.rows_read.load() : 0);
   return reply.Encode();
 }
 
@@ -130,7 +135,8 @@ arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
   std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
   if (reason.empty()) reason = "the job manager cancelled the shuffle";
-  StateOf(id)->cancellation.Cancel(arrow::Status::Cancelled(reason));
+  // An unknown shuffle (never registered here, or released) has nothing to cancel.
+  if (auto state = StateOf(id)) state->cancellation.Cancel(arrow::Status::Cancelled(reason));
   return std::string();
 }
 

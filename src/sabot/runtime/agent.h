@@ -48,11 +48,12 @@ class Agent {
   // What the runs of one shuffle on this agent share: counters for progress, and the
   // cancellation by which its writer and reader runs (and the job manager) end each other.
   struct RunState {
-    std::string job_id;  // guarded by mutex_
+    std::string job_id;
     ShuffleProgress progress;
     ShuffleRunCancellation cancellation;
   };
-  // The shuffle's state, made on first use (a cancel may arrive before the tasks).
+  // The shuffle's state: made afresh when the shuffle is registered, nullptr when it is not
+  // (never registered, or its job released).
   std::shared_ptr<RunState> StateOf(const ShuffleId& id);
 
   std::unique_ptr<Engine> engine_;

@@ -190,28 +190,36 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   auto start = Clock::now();
   RootCause failures;
   // At the first failure every agent cancels the shuffle's tasks: the others would otherwise
-  // wait for the failed task's streams until their timeout.
+  // wait for the failed task's streams until their timeout. Sent to all agents at once, each
+  // call bounded (an agent that hangs must not hold up the others).
+  ShuffleClientOptions cancel_options;
+  cancel_options.call_timeout = std::chrono::seconds(10);
+  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
   bool cancelled = false;
   auto fail = [&](const arrow::Status& status, const std::string& location) {
     failures.Add(WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
                                              .agent = location}));
     if (cancelled) return;
     cancelled = true;
+    std::vector<std::future<void>> sent;
     for (const auto& agent : locations) {
-      ControlMessage request;
-      request.Set("shuffle_id", descriptor.shuffle_id);
-      request.Set("reason", "cancelled because a task on agent " + location + " failed");
-      (void)client->Action(agent, kActionCancelShuffle, request.Encode());
+      sent.push_back(std::async(std::launch::async, [&, agent] {
+        ControlMessage request;
+        request.Set("shuffle_id", descriptor.shuffle_id);
+        request.Set("reason", "cancelled because a task on agent " + location + " failed");
+        (void)cancel_client->Action(agent, kActionCancelShuffle, request.Encode());
+      }));
     }
+    for (auto& call : sent) call.get();
   };
-  auto take_writers = [&](const arrow::Result<std::string>& reply) -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+  auto take_writers = [&](const std::string& reply) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
     report.rows += message.GetInt("rows_written").ValueOr(0);
     report.bytes += message.GetInt("bytes_written").ValueOr(0);
     return arrow::Status::OK();
   };
-  auto take_readers = [&](const arrow::Result<std::string>& reply) -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+  auto take_readers = [&](const std::string& reply) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
     ARROW_ASSIGN_OR_RAISE(auto rows, message.GetInts("partition_rows"));
     for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
       report.partition_rows[p] += rows[p];
@@ -219,42 +227,47 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
     return check->MergeSeen(*seen);
   };
-  // Waits for every call, in the order they finish, handing each reply to `take`.
-  using Calls = std::vector<std::future<arrow::Result<std::string>>>;
-  auto wait_all = [&](Calls* calls, const auto& take) -> arrow::Status {
-    std::vector<bool> done(calls->size(), false);
-    for (size_t remaining = calls->size(); remaining > 0;) {
-      for (size_t i = 0; i < calls->size(); ++i) {
-        if (done[i] || (*calls)[i].wait_for(std::chrono::milliseconds(10)) !=
-                           std::future_status::ready) {
+  // The task calls in flight: writers' and readers', one per agent each.
+  struct Call {
+    std::future<arrow::Result<std::string>> reply;
+    bool writers;
+    size_t agent;
+  };
+  std::vector<Call> calls;
+  auto start_calls = [&](bool writers) {
+    auto started = launch(writers);
+    for (size_t i = 0; i < started.size(); ++i) calls.push_back({std::move(started[i]), writers, i});
+  };
+  // Waits for every call in flight, in the order they finish; any failure (of the call, or of
+  // what it replied) fails the job at once.
+  auto wait_all = [&] {
+    while (!calls.empty()) {
+      for (size_t i = 0; i < calls.size();) {
+        if (calls[i].reply.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+          ++i;
           continue;
         }
-        done[i] = true;
-        --remaining;
-        auto reply = (*calls)[i].get();
-        if (!reply.ok()) {
-          fail(reply.status(), locations[i]);
-          continue;
-        }
-        ARROW_RETURN_NOT_OK(take(reply));
+        Call call = std::move(calls[i]);
+        calls.erase(calls.begin() + static_cast<std::ptrdiff_t>(i));
+        const std::string& location = locations[call.agent];
+        auto reply = call.reply.get();
+        arrow::Status taken = !reply.ok()       ? reply.status()
+                              : call.writers ? take_writers(*reply)
+                                             : take_readers(*reply);
+        if (!taken.ok()) fail(taken, location);
       }
     }
-    return arrow::Status::OK();
   };
   {
     ProgressTicker ticker(progress, poll_progress);
     // Pipelined readers must consume while writers produce; blocking readers start after.
-    Calls writer_calls = launch(true);
-    Calls reader_calls;
-    if (options.shuffle.mode == ShuffleMode::kPipelined) reader_calls = launch(false);
-    arrow::Status taken = wait_all(&writer_calls, take_writers);
-    if (options.shuffle.mode == ShuffleMode::kBlocking && taken.ok() && failures.status().ok()) {
-      reader_calls = launch(false);
+    start_calls(/*writers=*/true);
+    if (options.shuffle.mode == ShuffleMode::kPipelined) start_calls(/*writers=*/false);
+    wait_all();
+    if (options.shuffle.mode == ShuffleMode::kBlocking && failures.status().ok()) {
+      start_calls(/*writers=*/false);
+      wait_all();
     }
-    // Every call is waited for, whatever happened, before the agents are stopped.
-    arrow::Status read = wait_all(&reader_calls, take_readers);
-    ARROW_RETURN_NOT_OK(taken);
-    ARROW_RETURN_NOT_OK(read);
   }
   report.elapsed = Clock::now() - start;
   ARROW_RETURN_NOT_OK(failures.status());

@@ -66,6 +66,7 @@ class ChannelOutput final : public EndOnce {
     return status;
   }
   std::chrono::nanoseconds blocked() const override { return blocked_; }
+  void Cancel(const arrow::Status& cause) override { writer_->Cancel(cause); }
 
  private:
   arrow::Status DoFinish() override { return writer_->Finish(); }
@@ -86,6 +87,7 @@ class StoreOutput final : public EndOnce {
   arrow::Status Write(SealedBlock block) override { return store_->Append(key_, std::move(block)); }
   // The store never waits for a reader: beyond its budget it spills.
   std::chrono::nanoseconds blocked() const override { return std::chrono::nanoseconds(0); }
+  void Cancel(const arrow::Status&) override {}
 
  private:
   arrow::Status DoFinish() override { return store_->Finish(key_); }

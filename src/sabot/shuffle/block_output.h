@@ -24,7 +24,7 @@ struct ChannelOptions;
 //
 // Lifecycle: Write()* then exactly one of Finish() or Abort(). Destroying an output that was
 // neither finished nor aborted aborts it, so its reader never waits for a stream whose writer is
-// gone. Not thread-safe: one writer task at a time.
+// gone. Not thread-safe: one writer task at a time, except Cancel(), which any thread may call.
 class BlockOutput {
  public:
   virtual ~BlockOutput() = default;
@@ -35,6 +35,9 @@ class BlockOutput {
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause`, which the stream's reader receives as its error.
   virtual arrow::Status Abort(const arrow::Status& cause) = 0;
+  // From any thread: a Write() waiting for the reader's credit, and every later Write(), fails
+  // with `cause` at once. (A store never waits for a reader; there it does nothing.)
+  virtual void Cancel(const arrow::Status& cause) = 0;
   // Time Write() spent waiting for the reader (credit) or for network segments: backpressure.
   virtual std::chrono::nanoseconds blocked() const = 0;
 };

@@ -24,8 +24,8 @@ void ShuffleRunCancellation::Cancel(const arrow::Status& cause) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!cause_.ok()) return;
   cause_ = cause;
-  // Under the lock: Unregister waits, so no reader is destroyed while being cancelled.
-  for (ShuffleReader* reader : readers_) reader->Cancel();
+  // Under the lock: Unsubscribe waits, so nothing a subscriber touches goes away meanwhile.
+  for (const auto& [id, on_cancel] : subscribers_) on_cancel(cause_);
 }
 
 bool ShuffleRunCancellation::cancelled() const {
@@ -38,18 +38,17 @@ arrow::Status ShuffleRunCancellation::cause() const {
   return cause_;
 }
 
-void ShuffleRunCancellation::Register(ShuffleReader* reader) {
+int64_t ShuffleRunCancellation::Subscribe(Subscriber on_cancel) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!cause_.ok()) {
-    reader->Cancel();
-    return;
-  }
-  readers_.insert(reader);
+  if (!cause_.ok()) on_cancel(cause_);
+  const int64_t id = next_id_++;
+  subscribers_.emplace(id, std::move(on_cancel));
+  return id;
 }
 
-void ShuffleRunCancellation::Unregister(ShuffleReader* reader) {
+void ShuffleRunCancellation::Unsubscribe(int64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  readers_.erase(reader);
+  subscribers_.erase(id);
 }
 
 arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
@@ -73,19 +72,26 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
     const TaskIndex w = writers[slot];
     arrow::Status status = [&]() -> arrow::Status {
       ARROW_RETURN_NOT_OK(manager->OpenWriter(shuffle_id, w));
-      for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
-        ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
-        for (const auto& column : batch->columns()) {
-          for (const auto& buffer : column->data()->buffers) {
-            if (buffer) writer_bytes[slot] += buffer->size();
+      // Subscribed while it writes: a failure elsewhere ends even a wait for credit.
+      const int64_t subscription = cancellation->Subscribe(
+          [&](const arrow::Status& cause) { manager->CancelWriter(shuffle_id, w, cause); });
+      arrow::Status written = [&]() -> arrow::Status {
+        for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
+          ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
+          for (const auto& column : batch->columns()) {
+            for (const auto& buffer : column->data()->buffers) {
+              if (buffer) writer_bytes[slot] += buffer->size();
+            }
           }
+          ARROW_RETURN_NOT_OK(manager->Write(shuffle_id, w, batch));
+          progress->rows_written.fetch_add(batch->num_rows());
+          rows_written.fetch_add(batch->num_rows());
         }
-        ARROW_RETURN_NOT_OK(manager->Write(shuffle_id, w, batch));
-        progress->rows_written.fetch_add(batch->num_rows());
-        rows_written.fetch_add(batch->num_rows());
-      }
-      if (cancellation->cancelled()) return arrow::Status::Cancelled("another task failed");
-      return manager->Finish(shuffle_id, w);
+        if (cancellation->cancelled()) return arrow::Status::Cancelled("another task failed");
+        return manager->Finish(shuffle_id, w);
+      }();
+      cancellation->Unsubscribe(subscription);
+      return written;
     }();
     if (!status.ok()) {
       (void)manager->AbortWriter(shuffle_id, w, status);
@@ -97,8 +103,10 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
   auto run_reader = [&](PartitionId p) {
     arrow::Status status = [&]() -> arrow::Status {
       ARROW_ASSIGN_OR_RAISE(auto reader, manager->ReadPartition(shuffle_id, p, upstream));
-      // Registered while it reads: a failure elsewhere cancels it even while Next() waits.
-      cancellation->Register(reader.get());
+      // Subscribed while it reads: a failure elsewhere cancels it even while Next() waits.
+      ShuffleReader* waiting = reader.get();
+      const int64_t subscription =
+          cancellation->Subscribe([waiting](const arrow::Status&) { waiting->Cancel(); });
       arrow::Status read = [&]() -> arrow::Status {
         while (true) {
           ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
@@ -108,7 +116,7 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
           progress->rows_read.fetch_add(batch->num_rows());
         }
       }();
-      cancellation->Unregister(reader.get());
+      cancellation->Unsubscribe(subscription);
       return read;
     }();
     cancellation->Cancel(WithShuffleContext(status, {.shuffle_id = shuffle_id, .partition_id = p}));

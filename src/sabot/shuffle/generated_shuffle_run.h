@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <set>
+#include <map>
 #include <vector>
 
 #include <arrow/result.h>
@@ -26,30 +26,35 @@ struct ShuffleProgress {
 // Ends the runs of one shuffle early, from any thread, and lets their tasks end each other.
 //
 // The first cause given to Cancel (a task's failure, or the job manager's cancellation)
-// becomes the runs' error; every reader registered then or later is cancelled, so a reader
-// waiting for a writer that will never write returns at once rather than at its channel
-// timeout; writers stop before their next batch. Cancelled once, cancelled for good.
+// becomes the runs' error, and every task subscribed then or later is told at once: a reader
+// cancels (even while it waits for a writer that will never write), a writer's wait for credit
+// ends (even while its reader never came). Neither waits for its channel timeout. Cancelled
+// once, cancelled for good.
 //
 // An agent shares one between the two runs of a shuffle it hosts (its writer tasks and its
 // reader tasks arrive as separate calls), so a failure of one ends the other.
 // Thread safety: safe for concurrent use.
 class ShuffleRunCancellation {
  public:
-  // Records `cause` (the first non-OK one wins) and cancels every registered reader.
+  using Subscriber = std::function<void(const arrow::Status& cause)>;
+
+  // Records `cause` (the first non-OK one wins) and calls every subscriber with it.
   void Cancel(const arrow::Status& cause);
   bool cancelled() const;
   // OK until cancelled, then the first cause.
   arrow::Status cause() const;
 
-  // Registers `reader` to be cancelled with the run; a reader registered after Cancel is
-  // cancelled at once. Unregister before destroying it.
-  void Register(ShuffleReader* reader);
-  void Unregister(ShuffleReader* reader);
+  // Calls `on_cancel` when cancelled (at once when already); the id to Unsubscribe with, which
+  // must come before whatever `on_cancel` touches goes away. `on_cancel` runs under this
+  // object's lock: it must not call back into it, nor block.
+  int64_t Subscribe(Subscriber on_cancel);
+  void Unsubscribe(int64_t id);
 
  private:
   mutable std::mutex mutex_;
   arrow::Status cause_;
-  std::set<ShuffleReader*> readers_;
+  int64_t next_id_ = 0;
+  std::map<int64_t, Subscriber> subscribers_;
 };
 
 // What one run of a generated shuffle did.
@@ -67,8 +72,9 @@ struct ShuffleRunReport {
 // after every writer finished. `upstream` says where each writer ran (empty: all here).
 //
 // The first failure of any task is returned, naming the task; it cancels `cancellation` (the
-// run's own when null), which stops the other tasks: readers at once, writers before their next
-// batch (their streams aborted), so a failure never leaves the run waiting for a timeout.
+// run's own when null), which stops the other tasks at once (readers waiting for data, writers
+// waiting for credit; their streams aborted), so a failure never leaves the run waiting for a
+// timeout.
 // Cancelling `cancellation` from another thread ends the run the same way, with its cause.
 arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
     ShuffleManager* manager, const ShuffleId& shuffle_id, const GeneratedJob& job,

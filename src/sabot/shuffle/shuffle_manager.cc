@@ -397,6 +397,20 @@ arrow::Status ShuffleManager::Finish(const ShuffleId& id, TaskIndex writer_task)
   return arrow::Status::OK();
 }
 
+void ShuffleManager::CancelWriter(const ShuffleId& id, TaskIndex writer_task,
+                                 const arrow::Status& cause) {
+  auto shuffle = Find(id);
+  if (!shuffle.ok()) return;
+  std::shared_ptr<ShuffleWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock((*shuffle)->mutex);
+    auto it = (*shuffle)->writers.find(writer_task);
+    if (it == (*shuffle)->writers.end()) return;
+    writer = it->second;  // kept alive while cancelling, whatever its task thread does
+  }
+  writer->Cancel(cause);
+}
+
 arrow::Status ShuffleManager::AbortWriter(const ShuffleId& id, TaskIndex writer_task,
                                           const arrow::Status& cause) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));

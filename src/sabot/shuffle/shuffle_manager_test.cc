@@ -258,6 +258,32 @@ TEST_F(ShuffleManagerTest, CancellingARunEndsReadersWaitingForWriters) {
                          .status());
 }
 
+// Writers blocked waiting for credit from readers that never open (their run holds only
+// writers) end at once when the run is cancelled, long before the 60 s channel timeout.
+TEST_F(ShuffleManagerTest, CancellingARunEndsWritersWaitingForCredit) {
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager_->RegisterShuffle(
+                                         "no-readers", spec_, GeneratedSchema(job_.data), 2,
+                                         TestShuffleOptions(ShuffleMode::kPipelined)));
+  GeneratedJob job = job_;
+  job.batches_per_writer = 50;  // more blocks than the channels take without a reader
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec_));
+  ShuffleRunCancellation cancellation;
+  ShuffleProgress progress;
+  arrow::Result<ShuffleRunReport> result;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread run([&] {
+    result = RunGeneratedShuffle(manager_.get(), id, job, {0, 1}, /*partitions=*/{}, {},
+                                 check.get(), &progress, &cancellation);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writers are waiting
+  EXPECT_EQ(progress.writers_finished.load(), 0);
+  cancellation.Cancel(arrow::Status::Cancelled("no reader will come"));
+  run.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ASSERT_RAISES_WITH(Cancelled, "no reader will come", result.status());
+  EXPECT_EQ(progress.writers_finished.load(), 2);
+}
+
 // Writers that cannot open (their buffers do not fit the budget) end the run promptly with that
 // error: pipelined readers already waiting on them are cancelled rather than left to time out.
 // Repeated, because the readers may be anywhere between opening and waiting when it happens.

@@ -84,6 +84,11 @@ arrow::Status ShuffleWriter::Fail(arrow::Status status) {
   return status;
 }
 
+void ShuffleWriter::Cancel(const arrow::Status& cause) {
+  // outputs_ is fixed from Make() to destruction, and each output's Cancel is thread-safe.
+  for (auto& output : outputs_) output->Cancel(cause);
+}
+
 void ShuffleWriter::Abort(const arrow::Status& cause) {
   if (error_.ok()) error_ = cause.ok() ? arrow::Status::Cancelled("writer aborted") : cause;
   for (auto& output : outputs_) {

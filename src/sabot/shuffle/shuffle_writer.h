@@ -39,6 +39,7 @@ struct ShuffleWriterStats {
 // unfinished writer aborts its streams, so readers learn that it failed instead of waiting.
 //
 // Thread safety: not thread-safe; one task thread drives it. Outputs may block it (credit).
+// Cancel() may come from any thread.
 // Lifetime: `pool` and `metrics` (not owned) must outlive the writer.
 class ShuffleWriter {
  public:
@@ -64,6 +65,9 @@ class ShuffleWriter {
   arrow::Status Finish();
   // Ends every stream with `cause`; the readers receive it.
   void Abort(const arrow::Status& cause);
+  // From any thread: the task thread's pending and later writes fail with `cause` (a wait for
+  // credit ends at once); the task thread then aborts the writer as after any failed call.
+  void Cancel(const arrow::Status& cause);
 
   const ShuffleDescriptor& descriptor() const { return *descriptor_; }
   TaskIndex writer_task() const { return writer_task_; }

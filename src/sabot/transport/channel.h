@@ -65,7 +65,8 @@ struct ChannelOptions {
 };
 
 // The writing end of a channel. Lifetime: until Finish() or Abort() returned, or destruction
-// (which aborts an unfinished stream). Not thread-safe: one writer thread at a time.
+// (which aborts an unfinished stream). Not thread-safe: one writer thread at a time, except
+// Cancel(), which any thread may call.
 class ChannelWriter {
  public:
   virtual ~ChannelWriter() = default;
@@ -77,6 +78,9 @@ class ChannelWriter {
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause` (not OK), which the reader receives after earlier blocks.
   virtual arrow::Status Abort(const arrow::Status& cause) = 0;
+  // From any thread: a pending Write() (waiting for credit) and every later one fail with
+  // `cause` at once, as when the reader cancels; the reader's Next() returns it too.
+  virtual void Cancel(const arrow::Status& cause) = 0;
 
   // Blocks waiting for credit right now (0 or 1 for this synchronous writer).
   virtual int32_t backlog() const = 0;

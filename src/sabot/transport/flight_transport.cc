@@ -28,6 +28,7 @@ class EncodingChannelWriter : public ChannelWriter {
   }
   arrow::Status Finish() override { return inner_->Finish(); }
   arrow::Status Abort(const arrow::Status& cause) override { return inner_->Abort(cause); }
+  void Cancel(const arrow::Status& cause) override { inner_->Cancel(cause); }
   int32_t backlog() const override { return inner_->backlog(); }
   int32_t credits() const override { return inner_->credits(); }
 

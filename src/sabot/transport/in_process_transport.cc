@@ -42,6 +42,8 @@ class LocalChannelWriter : public ChannelWriter {
     return arrow::Status::OK();
   }
 
+  void Cancel(const arrow::Status& cause) override { state_->Cancel(cause); }
+
   int32_t backlog() const override { return state_->backlog(); }
   int32_t credits() const override { return state_->credits(); }
 

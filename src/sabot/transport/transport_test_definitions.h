@@ -241,6 +241,26 @@ class TransportConformanceTest : public ::testing::Test {
     ASSERT_TRUE(status.IsCancelled()) << status.ToString();
   }
 
+  // Cancel() from another thread ends a Write() waiting for credit at once, with its cause
+  // (long before the 60 s timeout); later writes fail the same way.
+  void TestWriterCancelEndsAWaitForCredit() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(11), GeneratedSchema(Data()), Options(1)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(11), Options(1)));
+    arrow::Status status;
+    const auto start = std::chrono::steady_clock::now();
+    std::thread producer([&] {
+      for (int i = 0; i < 100 && status.ok(); ++i) status = writer->Write(Block(i));
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // out of credit by now
+    writer->Cancel(arrow::Status::Cancelled("the job gave up"));
+    producer.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    ASSERT_TRUE(status.IsCancelled()) << status.ToString();
+    EXPECT_NE(status.message().find("the job gave up"), std::string::npos) << status.ToString();
+    ASSERT_TRUE(writer->Write(Block(100)).IsCancelled());
+  }
+
   void TestAbortReachesReader() {
     ASSERT_OK_AND_ASSIGN(auto writer,
                          transport_->OpenWriter(Key(7), GeneratedSchema(Data()), Options(4)));
@@ -341,6 +361,7 @@ class TransportConformanceTest : public ::testing::Test {
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReadTimesOutWithoutData)  \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, FloatingCredits)          \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReaderCancelFailsWriter)  \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, WriterCancelEndsAWaitForCredit) \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortReachesReader)       \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, SlowReaderDoesNotStallOthers) \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, DuplicateEndsRejected)    \
