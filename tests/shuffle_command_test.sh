@@ -46,6 +46,24 @@ expect_ok "3 agents blocking hash 10x5 zstd" "${small[@]}" --agents 3 --mode blo
 expect_ok "2 agents pipelined rebalance 16x16" "${small[@]}" --agents 2 --edge rebalance \
   --writers 16 --partitions 16 --block-kib 16
 
+# Same-run ceilings: memcpy of the same bytes (both modes), a plain Flight stream (agents);
+# --no-ceiling skips them.
+expect_lines() {
+  local name="$1" present="$2" absent="$3"; shift 3
+  if timeout 300 "$sabot" shuffle "$@" >"$work/out" 2>"$work/err" \
+     && { [ -z "$present" ] || grep -q -- "$present" "$work/out"; } \
+     && { [ -z "$absent" ] || ! grep -q -- "$absent" "$work/out"; }; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; cat "$work/out" "$work/err"
+  fi
+}
+expect_lines "local ceiling: memcpy" "ceiling    memcpy of the same bytes, 2 threads: .* of it" \
+  "Flight DoGet" "${small[@]}" --writers 2
+expect_lines "distributed ceiling: Flight" "plain Arrow Flight DoGet of the same bytes .* of it" "" \
+  "${small[@]}" --agents 2
+expect_lines "--no-ceiling" "" "ceiling" "${small[@]}" --no-ceiling
+
 # The N x M sizes of the correctness matrix, across agent processes, in both shuffle modes.
 for mode in pipelined blocking; do
   expect_ok "1 agent $mode 1x1" "${small[@]}" --agents 1 --mode "$mode" --writers 1 --partitions 1

@@ -474,13 +474,13 @@ void CountIds(const PartitionId* ids, int64_t n, int32_t num_partitions, int64_t
   }
 }
 
+// How far ahead of the hash loop the key column is prefetched.
+constexpr uintptr_t kKeyPrefetchBytes = 4096;
+
 // PartitionSink over a column of 8-byte integers without nulls, 8 rows per AVX-512 step: the
 // same arithmetic as CombineKeyHash and HashToPartition, lane by lane. The high 64 bits of
 // hash * num_partitions (num_partitions < 2^32) are
 // (hi32(hash) * num_partitions + ((lo32(hash) * num_partitions) >> 32)) >> 32, exactly.
-// How far ahead of the hash loop the key column is prefetched.
-constexpr uintptr_t kKeyPrefetchBytes = 4096;
-
 __attribute__((target("avx512f,avx512dq"))) void WordsToPartitionsAvx512(
     const uint64_t* values, const uint64_t* previous, int64_t n, int32_t num_partitions,
     PartitionId* ids, int64_t* counts) {

@@ -24,6 +24,7 @@
 #include <arrow/compute/api.h>
 #include <benchmark/benchmark.h>
 
+#include "sabot/common/batch_bytes.h"
 #include "sabot/common/data_generator.h"
 #include "sabot/partition/key_hash.h"
 #include "sabot/partition/partitioner.h"
@@ -38,15 +39,6 @@ struct Table {
   int64_t bytes = 0;  // the bytes of every buffer of every column (what a partitioner moves)
 };
 
-int64_t BatchBytes(const arrow::RecordBatch& batch) {
-  int64_t bytes = 0;
-  for (const auto& column : batch.columns()) {
-    for (const auto& buffer : column->data()->buffers) {
-      if (buffer) bytes += buffer->size();
-    }
-  }
-  return bytes;
-}
 
 const Table& GetTable(bool string_key) {
   static std::map<bool, Table> tables;
@@ -61,7 +53,7 @@ const Table& GetTable(bool string_key) {
   for (int64_t b = 0; b < (smoke ? 2 : 16); ++b) {
     auto batch = GenerateBatch(options, b).ValueOrDie();
     table.rows += batch->num_rows();
-    table.bytes += BatchBytes(*batch);
+    table.bytes += BatchBufferBytes(*batch);
     table.batches.push_back(std::move(batch));
   }
   return tables.emplace(string_key, std::move(table)).first->second;

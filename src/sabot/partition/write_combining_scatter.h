@@ -59,7 +59,9 @@ class WriteCombiningScatter {
   // Scatters `columns` (each `width` bytes a value, SupportsWidth) of `rows` rows, where row i
   // goes to partition ids[i] at position starts[ids[i]] + (its rank among that partition's rows).
   // `ids` are trusted to be in [0, num_partitions) and `starts` to be the prefix sums of their
-  // histogram. Ends with a store fence: the output is complete and ordered for other threads.
+  // histogram. The streamed lines are fenced before the last lines are written with ordinary
+  // stores, so on return the output is complete and ordered like any other stores: handing it
+  // to another thread needs only the usual synchronization (a mutex, a queue).
   void Scatter(int64_t width, const std::vector<Column>& columns, const PartitionId* ids,
                int64_t rows, const int64_t* starts, int32_t num_partitions);
 

@@ -6,6 +6,7 @@
 
 #include <arrow/array.h>
 
+#include "sabot/common/batch_bytes.h"
 #include "sabot/common/error_detail.h"
 
 namespace sabot {
@@ -78,11 +79,7 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
       arrow::Status written = [&]() -> arrow::Status {
         for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
           ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
-          for (const auto& column : batch->columns()) {
-            for (const auto& buffer : column->data()->buffers) {
-              if (buffer) writer_bytes[slot] += buffer->size();
-            }
-          }
+          writer_bytes[slot] += BatchBufferBytes(*batch);
           ARROW_RETURN_NOT_OK(manager->Write(shuffle_id, w, batch));
           progress->rows_written.fetch_add(batch->num_rows());
           rows_written.fetch_add(batch->num_rows());

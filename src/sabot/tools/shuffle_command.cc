@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <thread>
 
 #include <arrow/util/compression.h>
 
 #include "sabot/memory/block_codec.h"
+#include "sabot/runtime/shuffle_ceiling.h"
 #include "sabot/runtime/shuffle_job.h"
 
 namespace sabot {
@@ -31,6 +34,7 @@ struct CommandOptions {
   int32_t agents = 0;
   int64_t memory_budget_mib = 256;
   std::string spill_dir;
+  bool no_ceiling = false;
 };
 
 [[noreturn]] void Fail(const arrow::Status& status, int exit_code) {
@@ -121,8 +125,23 @@ std::string Human(double value, const char* unit) {
   return text;
 }
 
+// The ceilings measured after the job, in the same run (shuffle_ceiling.h).
+struct Ceilings {
+  std::optional<CeilingMeasurement> memcpy;
+  std::optional<CeilingMeasurement> flight;  // distributed mode only
+};
+
+// "  ceiling    <what>, <parallelism> <unit>: <rate>; this shuffle <ratio> of it"
+void PrintCeiling(const char* label, const char* what, const char* unit,
+                  const CeilingMeasurement& ceiling, double shuffle_bytes_per_second) {
+  const double rate = ceiling.bytes_per_second();
+  std::printf("  %-10s %s, %d %s: %s/s; this shuffle %.2f of it\n", label, what,
+              ceiling.parallelism, unit, Human(rate, "B").c_str(),
+              rate > 0 ? shuffle_bytes_per_second / rate : 0.0);
+}
+
 void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
-                 const ShuffleJobReport& report) {
+                 const ShuffleJobReport& report, const Ceilings& ceilings) {
   const double seconds = std::chrono::duration<double>(report.elapsed).count();
   std::printf("shuffle %s, %s mode, %s edge, %d writers x %d partitions, %s keys\n",
               report.mode.c_str(), options.mode.c_str(), options.edge.c_str(), options.writers,
@@ -131,9 +150,18 @@ void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
               static_cast<long long>(report.rows), static_cast<long long>(report.rows_verified));
   std::printf("  bytes      %s generated\n", Human(static_cast<double>(report.bytes), "B").c_str());
   std::printf("  time       %.3f s\n", seconds);
+  const double bytes_per_second = seconds > 0 ? report.bytes / seconds : 0;
   if (seconds > 0) {
     std::printf("  throughput %s/s, %s/s\n", Human(report.rows / seconds, "rows").c_str(),
-                Human(report.bytes / seconds, "B").c_str());
+                Human(bytes_per_second, "B").c_str());
+  }
+  if (ceilings.memcpy) {
+    PrintCeiling("ceiling", "memcpy of the same bytes", "threads", *ceilings.memcpy,
+                 bytes_per_second);
+  }
+  if (ceilings.flight) {
+    PrintCeiling("", "plain Arrow Flight DoGet of the same bytes over loopback", "streams",
+                 *ceilings.flight, bytes_per_second);
   }
   std::printf("  spilled    %s in %lld blocks\n",
               Human(static_cast<double>(report.bytes_spilled), "B").c_str(),
@@ -178,7 +206,21 @@ void Run(const CommandOptions& options) {
   auto report = RunShuffleJob(*job, progress);
   if (progress) std::fprintf(stderr, "\r%70s\r", "");
   if (!report.ok()) Fail(report.status(), 1);
-  PrintReport(options, *job, *report);
+  Ceilings ceilings;
+  if (!options.no_ceiling) {
+    // As many threads or streams as writers, up to the cores: the shuffle's own parallelism.
+    const int32_t cores = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+    const int32_t parallelism = std::min(job->job.num_writers, cores);
+    auto copied = MeasureMemcpyCeiling(job->job, parallelism);
+    if (!copied.ok()) Fail(copied.status(), 1);
+    ceilings.memcpy = *copied;
+    if (options.agents > 0) {
+      auto streamed = MeasureFlightCeiling(job->job, parallelism);
+      if (!streamed.ok()) Fail(streamed.status(), 1);
+      ceilings.flight = *streamed;
+    }
+  }
+  PrintReport(options, *job, *report, ceilings);
 }
 
 }  // namespace
@@ -219,6 +261,9 @@ void AddShuffleCommand(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--spill-dir", options->spill_dir,
                       "Directory for spill files (default: the system's temporary directory)");
+  command->add_flag("--no-ceiling", options->no_ceiling,
+                    "Skip the same-run ceilings printed after the job (memcpy of the same bytes; "
+                    "with --agents, also a plain Arrow Flight stream of them)");
   command->callback([options] { Run(*options); });
 }
 

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include <arrow/result.h>
+
+#include "sabot/shuffle/generated_shuffle_check.h"
+
+namespace sabot {
+
+// The ceilings `sabot shuffle` prints its throughput against, measured in the same run with the
+// same generated data: what merely moving the job's bytes costs on this machine.
+//
+// Both use a working set of distinct generated batches per thread or stream (up to
+// kCeilingWorkingSetBytes, larger than the caches' share of one core, so the bytes come from
+// memory as the shuffle's do) and cycle through it until as many bytes as the job's have moved.
+// Generating the batches is not timed.
+
+// What one ceiling measurement moved, how, and in how long.
+struct CeilingMeasurement {
+  int64_t rows = 0;
+  int64_t bytes = 0;        // batch buffer bytes moved (as ShuffleJobReport::bytes counts them)
+  int32_t parallelism = 0;  // threads or streams
+  std::chrono::nanoseconds elapsed{0};
+
+  double bytes_per_second() const;
+};
+
+inline constexpr int64_t kCeilingWorkingSetBytes = 32 << 20;
+
+// Every byte of `job` copied once with memcpy, by `threads` threads at once (writer w's batches
+// by thread w % threads). Invalid for threads < 1.
+arrow::Result<CeilingMeasurement> MeasureMemcpyCeiling(const GeneratedJob& job, int32_t threads);
+
+// Every byte of `job` streamed once through plain Arrow Flight: a FlightServerBase in this process
+// serving, by DoGet over loopback TCP, `streams` streams of the job's batches (writer w's on
+// stream w % streams) to as many client threads. No Sabot code on the path: Arrow's IPC over
+// gRPC, the transport's ceiling.
+arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, int32_t streams);
+
+}  // namespace sabot
