@@ -77,12 +77,12 @@ arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request)
   ARROW_ASSIGN_OR_RAISE(ShuffleDescriptor descriptor, ShuffleDescriptor::Deserialize(*bytes));
   std::string job_id = request.Has("job_id") ? request.Get("job_id").ValueOrDie() : "";
   ARROW_RETURN_NOT_OK(engine_->shuffle_manager()->RegisterShuffle(descriptor, job_id));
-  auto state = std::make_shared<RunState>();
-  state->job_id = job_id;
   std::lock_guard<std::mutex> lock(mutex_);
-  // A registration starts afresh: nothing of an earlier run of the same id (progress, a
-  // cancellation) carries over.
-  states_[descriptor.shuffle_id] = std::move(state);
+  // A repeated registration (the manager accepts the same descriptor again) keeps the state its
+  // running tasks use; one after a cancelled run starts afresh.
+  auto& state = states_[descriptor.shuffle_id];
+  if (state == nullptr || state->cancellation.cancelled()) state = std::make_shared<RunState>();
+  state->job_id = job_id;
   return std::string();
 }
 

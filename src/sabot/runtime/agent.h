@@ -52,7 +52,8 @@ class Agent {
     ShuffleProgress progress;
     ShuffleRunCancellation cancellation;
   };
-  // The shuffle's state: made afresh when the shuffle is registered, nullptr when it is not
+  // The shuffle's state: made when the shuffle is registered (afresh after a cancelled run),
+  // nullptr when it is not
   // (never registered, or its job released).
   std::shared_ptr<RunState> StateOf(const ShuffleId& id);
 

@@ -181,6 +181,11 @@ arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, 
   LaneServer server(GeneratedSchema(job.data), &lanes);
   ARROW_ASSIGN_OR_RAISE(auto listen, arrow::flight::Location::ForGrpcTcp("127.0.0.1", 0));
   ARROW_RETURN_NOT_OK(server.Init(arrow::flight::FlightServerOptions(listen)));
+  // Shut down on every path once serving.
+  struct ShutdownAtExit {
+    LaneServer* server;
+    ~ShutdownAtExit() { (void)server->Shutdown(); }
+  } shutdown_at_exit{&server};
   ARROW_ASSIGN_OR_RAISE(auto location,
                         arrow::flight::Location::ForGrpcTcp("127.0.0.1", server.port()));
   // Connected before timing, as the shuffle's pooled connections are.
@@ -207,7 +212,6 @@ arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, 
     }();
   });
   for (auto& client : clients) (void)client->Close();
-  ARROW_RETURN_NOT_OK(server.Shutdown());
   for (const auto& status : statuses) ARROW_RETURN_NOT_OK(status);
   for (size_t l = 0; l < lanes.size(); ++l) {
     result.bytes += received[l];

@@ -14,7 +14,8 @@ namespace sabot {
 //
 // Both use a working set of distinct generated batches per thread or stream (up to
 // kCeilingWorkingSetBytes, larger than the caches' share of one core, so the bytes come from
-// memory as the shuffle's do) and cycle through it until as many bytes as the job's have moved.
+// memory as the shuffle's do) and cycle through it until as many batches as the job's have moved
+// (the bytes are counted as they move, so the rate is exact even when batch sizes vary).
 // Generating the batches is not timed.
 
 // What one ceiling measurement moved, how, and in how long.
@@ -29,11 +30,11 @@ struct CeilingMeasurement {
 
 inline constexpr int64_t kCeilingWorkingSetBytes = 32 << 20;
 
-// Every byte of `job` copied once with memcpy, by `threads` threads at once (writer w's batches
+// As many batches as `job` has, copied once each with memcpy, by `threads` threads at once (writer w's batches
 // by thread w % threads). Invalid for threads < 1.
 arrow::Result<CeilingMeasurement> MeasureMemcpyCeiling(const GeneratedJob& job, int32_t threads);
 
-// Every byte of `job` streamed once through plain Arrow Flight: a FlightServerBase in this process
+// As many batches as `job` has, streamed through plain Arrow Flight: a FlightServerBase in this process
 // serving, by DoGet over loopback TCP, `streams` streams of the job's batches (writer w's on
 // stream w % streams) to as many client threads. No Sabot code on the path: Arrow's IPC over
 // gRPC, the transport's ceiling.

@@ -242,11 +242,13 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   // what it replied) fails the job at once.
   auto wait_all = [&] {
     while (!calls.empty()) {
+      bool any_ready = false;
       for (size_t i = 0; i < calls.size();) {
-        if (calls[i].reply.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+        if (calls[i].reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
           ++i;
           continue;
         }
+        any_ready = true;
         Call call = std::move(calls[i]);
         calls.erase(calls.begin() + static_cast<std::ptrdiff_t>(i));
         const std::string& location = locations[call.agent];
@@ -256,6 +258,7 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
                                              : take_readers(*reply);
         if (!taken.ok()) fail(taken, location);
       }
+      if (!any_ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
   {
