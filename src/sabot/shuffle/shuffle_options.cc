@@ -16,6 +16,18 @@ arrow::Result<ShuffleMode> ParseShuffleMode(std::string_view name) {
                                 "' (expected 'pipelined' or 'blocking')");
 }
 
+namespace {
+
+// Invalid naming the option unless low <= value <= high.
+arrow::Status CheckBetween(const char* name, int64_t value, int64_t low, int64_t high,
+                           const char* unit = "") {
+  if (value >= low && value <= high) return arrow::Status::OK();
+  return arrow::Status::Invalid(name, " must be between ", low, " and ", high, unit, ", got ",
+                                value, unit);
+}
+
+}  // namespace
+
 ShuffleOptions::ShuffleOptions() : compression(arrow::Compression::UNCOMPRESSED) {}
 
 arrow::Status ShuffleOptions::Validate() const {
@@ -28,30 +40,13 @@ arrow::Status ShuffleOptions::Validate() const {
   constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
   constexpr int64_t kMaxTimeoutMs = int64_t{7} * 24 * 3600 * 1000;  // a week
   constexpr int32_t kMaxCredits = 1 << 16;
-  if (target_block_rows < 1 || target_block_rows > kMaxBlockRows) {
-    return arrow::Status::Invalid("target_block_rows must be between 1 and ", kMaxBlockRows,
-                                  ", got ", target_block_rows);
-  }
-  if (target_block_bytes < 1 || target_block_bytes > kMaxBlockBytes) {
-    return arrow::Status::Invalid("target_block_bytes must be between 1 and ", kMaxBlockBytes,
-                                  ", got ", target_block_bytes);
-  }
-  if (buffer_timeout.count() < 0 || buffer_timeout.count() > kMaxTimeoutMs) {
-    return arrow::Status::Invalid("buffer_timeout must be between 0 and ", kMaxTimeoutMs,
-                                  " ms, got ", buffer_timeout.count());
-  }
-  if (exclusive_credits < 1 || exclusive_credits > kMaxCredits) {
-    return arrow::Status::Invalid("exclusive_credits must be between 1 and ", kMaxCredits,
-                                  ", got ", exclusive_credits);
-  }
-  if (floating_credits < 0 || floating_credits > kMaxCredits) {
-    return arrow::Status::Invalid("floating_credits must be between 0 and ", kMaxCredits,
-                                  ", got ", floating_credits);
-  }
-  if (timeout.count() < 1 || timeout.count() > kMaxTimeoutMs) {
-    return arrow::Status::Invalid("timeout must be between 1 and ", kMaxTimeoutMs, " ms, got ",
-                                  timeout.count());
-  }
+  ARROW_RETURN_NOT_OK(CheckBetween("target_block_rows", target_block_rows, 1, kMaxBlockRows));
+  ARROW_RETURN_NOT_OK(CheckBetween("target_block_bytes", target_block_bytes, 1, kMaxBlockBytes));
+  ARROW_RETURN_NOT_OK(
+      CheckBetween("buffer_timeout", buffer_timeout.count(), 0, kMaxTimeoutMs, " ms"));
+  ARROW_RETURN_NOT_OK(CheckBetween("exclusive_credits", exclusive_credits, 1, kMaxCredits));
+  ARROW_RETURN_NOT_OK(CheckBetween("floating_credits", floating_credits, 0, kMaxCredits));
+  ARROW_RETURN_NOT_OK(CheckBetween("timeout", timeout.count(), 1, kMaxTimeoutMs, " ms"));
   return arrow::Status::OK();
 }
 

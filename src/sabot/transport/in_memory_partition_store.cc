@@ -99,11 +99,7 @@ arrow::Result<std::vector<StreamKey>> InMemoryPartitionStore::ListStreams(
     const std::string& shuffle_id, int32_t partition_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(Shuffle * shuffle, FindLocked(shuffle_id));
-  if (partition_id < 0 || partition_id >= shuffle->num_partitions) {
-    return arrow::Status::IndexError("partition ", partition_id, " is out of range for shuffle '",
-                                     shuffle_id, "' of ", shuffle->num_partitions,
-                                     " partitions");
-  }
+  ARROW_RETURN_NOT_OK(CheckPartitionInRange(shuffle_id, partition_id, shuffle->num_partitions));
   std::vector<StreamKey> keys;
   for (const auto& [key, blocks] : shuffle->streams) {
     if (key.partition_id == partition_id) keys.push_back(key);
@@ -118,11 +114,8 @@ arrow::Result<std::unique_ptr<BlockIterator>> InMemoryPartitionStore::OpenStream
     const StreamKey& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(Shuffle * shuffle, FindLocked(key.shuffle_id));
-  if (key.partition_id < 0 || key.partition_id >= shuffle->num_partitions) {
-    return arrow::Status::IndexError("partition ", key.partition_id,
-                                     " is out of range for shuffle '", key.shuffle_id, "' of ",
-                                     shuffle->num_partitions, " partitions");
-  }
+  ARROW_RETURN_NOT_OK(
+      CheckPartitionInRange(key.shuffle_id, key.partition_id, shuffle->num_partitions));
   auto it = shuffle->streams.find(key);
   if (it == shuffle->streams.end()) {
     return arrow::Status::KeyError("unknown stream: ", DescribeStream(key));
@@ -134,11 +127,8 @@ arrow::Status InMemoryPartitionStore::Append(const StreamKey& key, const arrow::
                                              std::vector<SealedBlock> blocks) {
   std::lock_guard<std::mutex> lock(mutex_);
   ARROW_ASSIGN_OR_RAISE(Shuffle * shuffle, FindLocked(key.shuffle_id));
-  if (key.partition_id < 0 || key.partition_id >= shuffle->num_partitions) {
-    return arrow::Status::IndexError("partition ", key.partition_id,
-                                     " is out of range for shuffle '", key.shuffle_id, "' of ",
-                                     shuffle->num_partitions, " partitions");
-  }
+  ARROW_RETURN_NOT_OK(
+      CheckPartitionInRange(key.shuffle_id, key.partition_id, shuffle->num_partitions));
   if (!schema.Equals(*shuffle->schema)) {
     return arrow::Status::Invalid("schema mismatch for shuffle '", key.shuffle_id,
                                   "': expected ", shuffle->schema->ToString(), " got ",

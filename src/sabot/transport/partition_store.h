@@ -43,6 +43,15 @@ struct ShuffleDescription {
   std::vector<PartitionStats> partitions;  // one per partition id, in order
 };
 
+// IndexError naming the shuffle unless 0 <= partition_id < num_partitions: the one range check
+// of the stores and the server.
+inline arrow::Status CheckPartitionInRange(const std::string& shuffle_id, int32_t partition_id,
+                                           int32_t num_partitions) {
+  if (partition_id >= 0 && partition_id < num_partitions) return arrow::Status::OK();
+  return arrow::Status::IndexError("partition ", partition_id, " is out of range for shuffle '",
+                                   shuffle_id, "' of ", num_partitions, " partitions");
+}
+
 // Iterates over the blocks of one stream in order. Not thread-safe. Lifetime: may outlive the
 // store's Release of its shuffle (it holds references to the blocks it still has to yield).
 class BlockIterator {

@@ -275,11 +275,9 @@ arrow::Status ShuffleServer::GetFlightInfo(const flight::ServerCallContext& cont
   }
   auto description = store_->Describe(shuffle_id);
   if (!description.ok()) return Failed(description.status());
-  if (partition && *partition >= description->num_partitions) {
-    return Failed(arrow::Status::IndexError("partition ", *partition,
-                                            " is out of range for shuffle '", shuffle_id,
-                                            "' of ", description->num_partitions,
-                                            " partitions"));
+  if (partition) {
+    ARROW_RETURN_NOT_OK(
+        Failed(CheckPartitionInRange(shuffle_id, *partition, description->num_partitions)));
   }
   ARROW_ASSIGN_OR_RAISE(*info, MakeInfo(*description, partition));
   return arrow::Status::OK();
@@ -322,12 +320,8 @@ arrow::Status ShuffleServer::DoPut(const flight::ServerCallContext& context,
   const StreamKey key = KeyOf(*path);
   auto description = store_->Describe(key.shuffle_id);
   if (!description.ok()) return Failed(description.status());
-  if (key.partition_id >= description->num_partitions) {
-    return Failed(arrow::Status::IndexError("partition ", key.partition_id,
-                                            " is out of range for shuffle '", key.shuffle_id,
-                                            "' of ", description->num_partitions,
-                                            " partitions"));
-  }
+  ARROW_RETURN_NOT_OK(
+      Failed(CheckPartitionInRange(key.shuffle_id, key.partition_id, description->num_partitions)));
   auto schema = reader->GetSchema();
   if (!schema.ok()) return Failed(schema.status());
   if (!(*schema)->Equals(*description->schema)) {
