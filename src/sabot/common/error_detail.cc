@@ -59,4 +59,17 @@ arrow::Status WithShuffleContext(const arrow::Status& status, ShuffleErrorContex
                        std::move(detail));
 }
 
+std::string StatusCause(const arrow::Status& status) {
+  const auto& detail = status.detail();
+  // A shuffle context is already named in the message (WithShuffleContext puts it there).
+  if (detail == nullptr || ShuffleErrorDetail::FromStatus(status) != nullptr) {
+    return status.message();
+  }
+  std::string detail_text = detail->ToString();
+  if (detail_text.empty() || status.message().find(detail_text) != std::string::npos) {
+    return status.message();
+  }
+  return status.message() + " (" + detail_text + ")";
+}
+
 }  // namespace sabot

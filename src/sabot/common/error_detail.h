@@ -44,4 +44,10 @@ class ShuffleErrorDetail : public arrow::StatusDetail {
 // message). Returns OK unchanged.
 arrow::Status WithShuffleContext(const arrow::Status& status, ShuffleErrorContext context);
 
+// The text of `status` to quote inside another error: its message and, when it carries a
+// detail, the detail too ("Error writing bytes to file ([errno 28] No space left on device)").
+// `Status::message()` alone drops the detail, which is where Arrow keeps the errno of a failed
+// system call: without it "disk full" reads as a bare "Error writing bytes to file".
+std::string StatusCause(const arrow::Status& status);
+
 }  // namespace sabot

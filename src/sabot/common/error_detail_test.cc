@@ -1,5 +1,9 @@
 #include "sabot/common/error_detail.h"
 
+#include <cerrno>
+#include <cstring>
+
+#include <arrow/util/io_util.h>
 #include <gtest/gtest.h>
 
 namespace sabot {
@@ -32,6 +36,23 @@ TEST(ShuffleErrorDetail, DoesNotRepeatContextAlreadyInMessage) {
   arrow::Status once = WithShuffleContext(arrow::Status::Invalid("bad"), {.shuffle_id = "s"});
   arrow::Status twice = WithShuffleContext(once, {.shuffle_id = "s"});
   EXPECT_EQ(twice.message(), "shuffle 's': bad");
+}
+
+TEST(StatusCause, KeepsTheDetailThatMessageDrops) {
+  arrow::Status full = arrow::internal::IOErrorFromErrno(ENOSPC, "Error writing bytes to file");
+  ASSERT_EQ(full.message(), "Error writing bytes to file");
+  EXPECT_EQ(StatusCause(full), "Error writing bytes to file ([errno " + std::to_string(ENOSPC) +
+                                   "] " + std::strerror(ENOSPC) + ")");
+}
+
+TEST(StatusCause, PlainMessageWithoutDetail) {
+  EXPECT_EQ(StatusCause(arrow::Status::Invalid("bad")), "bad");
+}
+
+TEST(StatusCause, ShuffleContextIsNotRepeated) {
+  arrow::Status status = WithShuffleContext(arrow::Status::IOError("x"),
+                                            {.shuffle_id = "s", .partition_id = 1});
+  EXPECT_EQ(StatusCause(status), "shuffle 's' partition 1: x");
 }
 
 }  // namespace

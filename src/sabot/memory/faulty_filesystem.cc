@@ -1,9 +1,11 @@
 #include "sabot/memory/faulty_filesystem.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include <arrow/filesystem/localfs.h>
 #include <arrow/io/interfaces.h>
+#include <arrow/util/io_util.h>
 
 namespace sabot::testing {
 
@@ -29,8 +31,9 @@ class FaultyFileSystem::Stream : public arrow::io::OutputStream {
       fs_->written_.fetch_add(allowed);
     }
     if (allowed < nbytes) {
-      return arrow::Status::IOError("No space left on device (injected: wrote ", allowed, " of ",
-                                    nbytes, " bytes)");
+      // The way arrow::fs::LocalFileSystem reports a full disk: a generic message, the cause
+      // only in the errno detail.
+      return arrow::internal::IOErrorFromErrno(ENOSPC, "Error writing bytes to file");
     }
     return arrow::Status::OK();
   }

@@ -12,7 +12,8 @@ namespace sabot::testing {
 // A filesystem for tests that delegates to `base` (the local one by default) and injects write
 // faults, as LevelDB's fault-injection Env does:
 //   - SetDiskCapacity(n): once n bytes in total were written through it, a write stores what
-//     still fits (a short write) and fails with IOError "No space left on device";
+//     still fits (a short write) and fails as the local filesystem does on a full disk: IOError
+//     "Error writing bytes to file" with the errno (ENOSPC) only in the status detail;
 //   - SetFailWrites(true): every write and every open for writing fails with an I/O error.
 // Reads are not faulted (tests damage the files on disk instead). Thread-safe.
 class FaultyFileSystem : public arrow::fs::FileSystem {

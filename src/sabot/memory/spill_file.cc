@@ -1,5 +1,6 @@
 #include "sabot/memory/spill_file.h"
 
+#include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
 #include "sabot/memory/crc32c.h"
 
@@ -17,7 +18,7 @@ arrow::Result<std::unique_ptr<SpillFileWriter>> SpillFileWriter::Open(
   auto opened = filesystem->OpenAppendStream(writer->path_);
   if (!opened.ok()) {
     return arrow::Status::IOError("cannot open spill file ", writer->path_, ": ",
-                                  opened.status().message());
+                                  StatusCause(opened.status()));
   }
   writer->out_ = std::move(*opened);
   if (exists) {
@@ -29,7 +30,7 @@ arrow::Result<std::unique_ptr<SpillFileWriter>> SpillFileWriter::Open(
     if (!st.ok()) {
       // A file without its whole schema would not be an IPC stream: remove it, so the next
       // attempt starts afresh.
-      arrow::Status failed = writer->Fail(st, "writing the schema to");
+      arrow::Status failed = writer->Fail(st, "writing the schema", schema_message->size());
       (void)writer->out_->Close();
       (void)filesystem->DeleteFile(writer->path_);
       return failed;
@@ -48,8 +49,13 @@ SpillFileWriter::~SpillFileWriter() {
   }
 }
 
-arrow::Status SpillFileWriter::Fail(const arrow::Status& st, const char* doing) {
-  error_ = arrow::Status::IOError("spill failed ", doing, " ", path_, ": ", st.message());
+arrow::Status SpillFileWriter::Fail(const arrow::Status& st, const char* doing, int64_t bytes) {
+  if (bytes >= 0) {
+    error_ = arrow::Status::IOError("spill failed ", doing, " (", bytes, " bytes at offset ",
+                                    position_, ") to ", path_, ": ", StatusCause(st));
+  } else {
+    error_ = arrow::Status::IOError("spill failed ", doing, " ", path_, ": ", StatusCause(st));
+  }
   return error_;
 }
 
@@ -57,7 +63,7 @@ arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& blo
   ARROW_RETURN_NOT_OK(error_);
   if (!block.encoded()) return arrow::Status::Invalid("only encoded blocks can be spilled");
   arrow::Status st = out_->Write(block.ipc_bytes);
-  if (!st.ok()) return Fail(st, "writing a block to");
+  if (!st.ok()) return Fail(st, "writing a block", block.ipc_bytes->size());
   SpillBlockLocation location;
   location.offset = position_;
   location.length = block.ipc_bytes->size();
@@ -70,14 +76,14 @@ arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& blo
 arrow::Status SpillFileWriter::Flush() {
   ARROW_RETURN_NOT_OK(error_);
   arrow::Status st = out_->Flush();
-  if (!st.ok()) return Fail(st, "flushing");
+  if (!st.ok()) return Fail(st, "flushing", -1);
   return arrow::Status::OK();
 }
 
 arrow::Status SpillFileWriter::Close() {
   if (out_ == nullptr || out_->closed()) return error_;
   arrow::Status st = out_->Close();
-  if (!st.ok() && error_.ok()) return Fail(st, "closing");
+  if (!st.ok() && error_.ok()) return Fail(st, "closing", -1);
   return error_;
 }
 
@@ -88,7 +94,7 @@ arrow::Result<std::unique_ptr<SpillFileReader>> SpillFileReader::Open(
   auto opened = filesystem->OpenInputFile(reader->path_);
   if (!opened.ok()) {
     return arrow::Status::IOError("cannot open spill file ", reader->path_, ": ",
-                                  opened.status().message());
+                                  StatusCause(opened.status()));
   }
   reader->file_ = std::move(*opened);
   return reader;
@@ -110,7 +116,7 @@ arrow::Result<SealedBlock> SpillFileReader::Read(const SpillBlockLocation& locat
   auto read = file_->ReadAt(location.offset, location.length, bytes->mutable_data());
   if (!read.ok()) {
     return arrow::Status::IOError("cannot read spill file ", path_, " at offset ",
-                                  location.offset, ": ", read.status().message());
+                                  location.offset, ": ", StatusCause(read.status()));
   }
   if (*read != location.length) {
     return arrow::Status::IOError("spill file ", path_, " is truncated: the block at offset ",

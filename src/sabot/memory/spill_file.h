@@ -55,7 +55,9 @@ class SpillFileWriter {
 
  private:
   SpillFileWriter() = default;
-  arrow::Status Fail(const arrow::Status& st, const char* doing);
+  // Records and returns the writer's error: what it was `doing`, the file, the cause (with its
+  // errno text) and, when `bytes` >= 0, how many bytes were being written at which offset.
+  arrow::Status Fail(const arrow::Status& st, const char* doing, int64_t bytes);
 
   std::shared_ptr<arrow::fs::FileSystem> filesystem_;
   std::string path_;

@@ -139,7 +139,14 @@ TEST_P(SpillFileTest, DiskFullIsAnErrorAndLeavesEarlierBlocksReadable) {
   ASSERT_OK_AND_ASSIGN(auto b1, encoder_->Encode(*batches[1]));
   // Room for half of the next block: a short write, then "disk full".
   faulty->SetDiskCapacity(faulty->bytes_written() + b1.ipc_bytes->size() / 2);
-  ASSERT_RAISES_WITH(IOError, "No space left on device", writer->Append(b1).status());
+  arrow::Status full = writer->Append(b1).status();
+  // The cause (errno text), the file, and how much was being written where.
+  ASSERT_RAISES_WITH(IOError, "No space left on device", full);
+  ASSERT_RAISES_WITH(IOError, path_, full);
+  ASSERT_RAISES_WITH(IOError,
+                     "writing a block (" + std::to_string(b1.ipc_bytes->size()) +
+                         " bytes at offset " + std::to_string(l0.offset + l0.length) + ")",
+                     full);
   EXPECT_EQ(writer->committed_size(), l0.offset + l0.length);
   // The writer stays failed: nothing more is written after a failure.
   faulty->SetUnlimitedDisk();

@@ -9,6 +9,7 @@
 
 #include <arrow/filesystem/localfs.h>
 
+#include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
 
 namespace sabot {
@@ -81,7 +82,7 @@ arrow::Result<std::unique_ptr<SpillManager>> SpillManager::Make(SpillOptions opt
   arrow::Status st = manager->filesystem_->CreateDir(manager->root_, /*recursive=*/true);
   if (!st.ok()) {
     return arrow::Status::IOError("cannot create spill directory ", manager->root_, ": ",
-                                  st.message());
+                                  StatusCause(st));
   }
   if (manager->filesystem_->type_name() == "local") {
     ExitCleanup::Instance().Add(manager->root_);
@@ -131,7 +132,7 @@ arrow::Result<std::unique_ptr<SpillFileWriter>> SpillManager::OpenWriter(
     std::string dir = root_ + "/" + key.shuffle_id;
     arrow::Status st = filesystem_->CreateDir(dir, /*recursive=*/true);
     if (!st.ok()) {
-      return arrow::Status::IOError("cannot create spill directory ", dir, ": ", st.message());
+      return arrow::Status::IOError("cannot create spill directory ", dir, ": ", StatusCause(st));
     }
     std::lock_guard<std::mutex> lock(mutex_);
     created_.insert(key.shuffle_id);
@@ -155,7 +156,7 @@ arrow::Status SpillManager::DeleteShuffle(const ShuffleId& shuffle_id) {
   arrow::Status st = filesystem_->DeleteDir(dir);
   if (!st.ok()) {
     return arrow::Status::IOError("cannot delete spill files of shuffle '", shuffle_id, "' in ",
-                                  dir, ": ", st.message());
+                                  dir, ": ", StatusCause(st));
   }
   return arrow::Status::OK();
 }

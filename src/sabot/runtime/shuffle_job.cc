@@ -64,6 +64,42 @@ class RootCause {
   arrow::Status cause_;
 };
 
+// The tasks an agent runs: of `count` tasks spread over `num_agents`, those t with
+// t % num_agents == agent.
+std::vector<int32_t> TasksOfAgent(int32_t agent, int32_t count, int32_t num_agents) {
+  std::vector<int32_t> tasks;
+  for (int32_t t = agent; t < count; t += num_agents) tasks.push_back(t);
+  return tasks;
+}
+
+// A failed task call to an agent, in the terms of the shuffle: which shuffle, which agent and
+// which of its tasks (writer tasks, or the partitions it reads). An agent's own error already
+// names the partition and writer that failed; a call that failed as a whole (the agent died, the
+// connection broke) names every task the agent was running.
+arrow::Status TaskCallFailed(const arrow::Status& status, const std::string& shuffle_id,
+                             const std::string& agent, bool writers,
+                             const std::vector<int32_t>& tasks) {
+  ShuffleErrorContext where{.shuffle_id = shuffle_id, .agent = agent};
+  const std::string& message = status.message();
+  const bool names_task = message.find("writer ") != std::string::npos ||
+                          message.find("partition ") != std::string::npos;
+  if (names_task || tasks.empty()) return WithShuffleContext(status, where);
+  if (tasks.size() == 1) {
+    if (writers) {
+      where.writer_task = tasks[0];
+    } else {
+      where.partition_id = tasks[0];
+    }
+    return WithShuffleContext(status, where);
+  }
+  std::string list;
+  for (int32_t t : tasks) list += (list.empty() ? "" : ", ") + std::to_string(t);
+  arrow::Status named(status.code(),
+                      (writers ? "writer tasks " : "partitions ") + list + ": " + message,
+                      status.detail());
+  return WithShuffleContext(named, where);
+}
+
 ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
                                  std::shared_ptr<const PartitionSpec> spec) {
   ShuffleDescriptor descriptor;
@@ -143,7 +179,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     ControlMessage request;
     request.SetBytes("descriptor", *descriptor_bytes);
     request.Set("job_id", "shuffle-job");
-    ARROW_RETURN_NOT_OK(client->Action(location, kActionRegisterShuffle, request.Encode()).status());
+    ARROW_RETURN_NOT_OK(WithShuffleContext(
+        client->Action(location, kActionRegisterShuffle, request.Encode()).status(),
+        {.shuffle_id = descriptor.shuffle_id, .agent = location}));
   }
 
   std::vector<WriterLocation> upstream;
@@ -152,10 +190,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     ControlMessage request;
     request.Set("shuffle_id", descriptor.shuffle_id);
     PutGeneratedJob(options.job, &request);
-    std::vector<int64_t> tasks;
     const int32_t count = writers ? options.job.num_writers : options.num_partitions;
-    for (int32_t t = agent; t < count; t += k) tasks.push_back(t);
-    request.SetInts("tasks", tasks);
+    std::vector<int32_t> tasks = TasksOfAgent(agent, count, k);
+    request.SetInts("tasks", std::vector<int64_t>(tasks.begin(), tasks.end()));
     if (!writers) PutWriterLocations(upstream, &request);
     return request.Encode();
   };
@@ -196,9 +233,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   cancel_options.call_timeout = std::chrono::seconds(10);
   ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
   bool cancelled = false;
+  // `status` is already in the shuffle's terms (TaskCallFailed).
   auto fail = [&](const arrow::Status& status, const std::string& location) {
-    failures.Add(WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
-                                             .agent = location}));
+    failures.Add(status);
     if (cancelled) return;
     cancelled = true;
     std::vector<std::future<void>> sent;
@@ -256,7 +293,12 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
         arrow::Status taken = !reply.ok()       ? reply.status()
                               : call.writers ? take_writers(*reply)
                                              : take_readers(*reply);
-        if (!taken.ok()) fail(taken, location);
+        if (!taken.ok()) {
+          const int32_t count = call.writers ? options.job.num_writers : options.num_partitions;
+          fail(TaskCallFailed(taken, descriptor.shuffle_id, location, call.writers,
+                              TasksOfAgent(static_cast<int32_t>(call.agent), count, k)),
+               location);
+        }
       }
       if (!any_ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -275,17 +317,23 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   report.elapsed = Clock::now() - start;
   ARROW_RETURN_NOT_OK(failures.status());
   for (const auto& location : locations) {
-    ControlMessage request;
-    request.Set("shuffle_id", descriptor.shuffle_id);
-    ARROW_ASSIGN_OR_RAISE(auto reply, client->Action(location, kActionShuffleStats, request.Encode()));
-    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
-    ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, GetShuffleStats(message));
-    report.bytes_spilled += stats.bytes_spilled;
-    report.blocks_spilled += stats.blocks_spilled;
-    report.time_blocked += stats.time_blocked;
-    ControlMessage release;
-    release.Set("job_id", "shuffle-job");
-    ARROW_RETURN_NOT_OK(client->Action(location, kActionReleaseJob, release.Encode()).status());
+    // An agent lost after its tasks finished still fails the job, named.
+    auto collect = [&]() -> arrow::Status {
+      ControlMessage request;
+      request.Set("shuffle_id", descriptor.shuffle_id);
+      ARROW_ASSIGN_OR_RAISE(auto reply,
+                            client->Action(location, kActionShuffleStats, request.Encode()));
+      ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
+      ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, GetShuffleStats(message));
+      report.bytes_spilled += stats.bytes_spilled;
+      report.blocks_spilled += stats.blocks_spilled;
+      report.time_blocked += stats.time_blocked;
+      ControlMessage release;
+      release.Set("job_id", "shuffle-job");
+      return client->Action(location, kActionReleaseJob, release.Encode()).status();
+    };
+    ARROW_RETURN_NOT_OK(
+        WithShuffleContext(collect(), {.shuffle_id = descriptor.shuffle_id, .agent = location}));
   }
   for (const auto& location : locations) {
     (void)client->Action(location, kActionShutdown, "");

@@ -105,7 +105,8 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
   const auto blocked_before = output.blocked();
   arrow::Status status = output.Write(std::move(block));
   stats_.blocked += output.blocked() - blocked_before;
-  return status;
+  return WithShuffleContext(status, {.shuffle_id = descriptor_->shuffle_id,
+                                     .partition_id = partition_id, .writer_task = writer_task_});
 }
 
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
@@ -169,7 +170,11 @@ arrow::Status ShuffleWriter::FlushIfDue() {
 arrow::Status ShuffleWriter::Finish() {
   ARROW_RETURN_NOT_OK(CheckWritable());
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
-  for (auto& output : outputs_) ARROW_RETURN_NOT_OK(Fail(output->Finish()));
+  for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {
+    ARROW_RETURN_NOT_OK(Fail(WithShuffleContext(
+        outputs_[p]->Finish(), {.shuffle_id = descriptor_->shuffle_id, .partition_id = p,
+                                .writer_task = writer_task_})));
+  }
   finished_ = true;
   return arrow::Status::OK();
 }
