@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "sabot/common/error_detail.h"
+#include "sabot/common/logging.h"
+#include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/control_actions.h"
 
@@ -64,6 +66,42 @@ class RootCause {
   arrow::Status cause_;
 };
 
+// The agent processes of one job, stopped together however the job ends: all at once, SIGTERM
+// then SIGKILL after a grace period (StopAgents). An agent that exits cleanly removes its own
+// spill folder; the folders of those that could not (killed, by SIGKILL or otherwise) are
+// removed here once they are reaped.
+class AgentFleet {
+ public:
+  explicit AgentFleet(std::string spill_dir) : spill_dir_(std::move(spill_dir)) {}
+  ~AgentFleet() { Stop(); }
+
+  void Add(std::unique_ptr<AgentProcess> agent) { agents_.push_back(std::move(agent)); }
+
+  void Stop() {
+    std::vector<AgentProcess*> all;
+    for (auto& agent : agents_) all.push_back(agent.get());
+    StopAgents(all);
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      auto removed = RemoveSpillRootsOf(spill_dir_, agents_[i]->pid());
+      if (!removed.ok()) {
+        SABOT_LOG(kWarning) << "agent-" << i << " (pid " << agents_[i]->pid()
+                            << "): " << removed.status().ToString();
+        continue;
+      }
+      for (const auto& root : *removed) {
+        SABOT_LOG(kWarning) << "removed the spill folder " << root << " of agent-" << i
+                            << " (pid " << agents_[i]->pid() << "), which ended without "
+                            << "removing it (killed?)";
+      }
+    }
+    agents_.clear();
+  }
+
+ private:
+  const std::string spill_dir_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
 ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
                                  std::shared_ptr<const PartitionSpec> spec) {
   ShuffleDescriptor descriptor;
@@ -78,7 +116,8 @@ ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
 arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
                                          std::shared_ptr<const PartitionSpec> spec,
                                          GeneratedShuffleCheck* check,
-                                         const ProgressCallback& progress) {
+                                         const ProgressCallback& progress,
+                                         ShuffleRunCancellation* cancellation) {
   EngineOptions engine_options;
   engine_options.mode = EngineMode::kLocal;
   engine_options.manager = options.manager;
@@ -97,7 +136,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
       return std::make_pair(live.rows_written.load(), live.rows_read.load());
     });
     ARROW_ASSIGN_OR_RAISE(run, RunGeneratedShuffle(manager, descriptor.shuffle_id, options.job,
-                                                   writers, partitions, {}, check, &live));
+                                                   writers, partitions, {}, check, &live,
+                                                   cancellation));
   }
   ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(descriptor.shuffle_id));
   ShuffleJobReport report;
@@ -117,21 +157,26 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
 arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
                                                std::shared_ptr<const PartitionSpec> spec,
                                                GeneratedShuffleCheck* check,
-                                               const ProgressCallback& progress) {
+                                               const ProgressCallback& progress,
+                                               ShuffleRunCancellation* cancellation) {
   const int32_t k = options.num_agents;
   std::string binary = options.agent_binary;
   if (binary.empty()) {
     ARROW_ASSIGN_OR_RAISE(binary, CurrentExecutable());
   }
-  std::vector<std::unique_ptr<AgentProcess>> agents;
+  ARROW_ASSIGN_OR_RAISE(std::string spill_dir, ResolveSpillDirectory(options.agent_spill_dir));
+  AgentFleet agents(spill_dir);
   std::vector<std::string> locations;
   for (int32_t i = 0; i < k; ++i) {
     std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
-                                     "--agent-id", "agent-" + std::to_string(i)};
+                                     "--agent-id", "agent-" + std::to_string(i),
+                                     "--spill-dir", spill_dir, "--control-timeout-s",
+                                     std::to_string(options.agent_control_timeout.count())};
     args.insert(args.end(), options.agent_args.begin(), options.agent_args.end());
     ARROW_ASSIGN_OR_RAISE(auto agent, AgentProcess::Start(binary, args));
     locations.push_back(agent->location());
-    agents.push_back(std::move(agent));
+    agents.Add(std::move(agent));
+    if (cancellation != nullptr) ARROW_RETURN_NOT_OK(cancellation->cause());
   }
   ShuffleClientOptions client_options;
   client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
@@ -196,17 +241,21 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   cancel_options.call_timeout = std::chrono::seconds(10);
   ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
   bool cancelled = false;
+  // `location` is the failed task's agent; empty when the job itself was cancelled.
   auto fail = [&](const arrow::Status& status, const std::string& location) {
     failures.Add(WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
                                              .agent = location}));
     if (cancelled) return;
     cancelled = true;
+    const std::string reason =
+        location.empty() ? "the job was cancelled: " + status.message()
+                         : "cancelled because a task on agent " + location + " failed";
     std::vector<std::future<void>> sent;
     for (const auto& agent : locations) {
       sent.push_back(std::async(std::launch::async, [&, agent] {
         ControlMessage request;
         request.Set("shuffle_id", descriptor.shuffle_id);
-        request.Set("reason", "cancelled because a task on agent " + location + " failed");
+        request.Set("reason", reason);
         (void)cancel_client->Action(agent, kActionCancelShuffle, request.Encode());
       }));
     }
@@ -242,6 +291,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   // what it replied) fails the job at once.
   auto wait_all = [&] {
     while (!calls.empty()) {
+      if (cancellation != nullptr && !cancelled && cancellation->cancelled()) {
+        fail(cancellation->cause(), "");
+      }
       bool any_ready = false;
       for (size_t i = 0; i < calls.size();) {
         if (calls[i].reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -261,8 +313,11 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
       if (!any_ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
+  // The progress polls are also the agents' heartbeat (--control-timeout-s): they run even
+  // when nobody displays progress.
+  const ProgressCallback heartbeat = progress ? progress : [](int64_t, int64_t) {};
   {
-    ProgressTicker ticker(progress, poll_progress);
+    ProgressTicker ticker(heartbeat, poll_progress);
     // Pipelined readers must consume while writers produce; blocking readers start after.
     start_calls(/*writers=*/true);
     if (options.shuffle.mode == ShuffleMode::kPipelined) start_calls(/*writers=*/false);
@@ -290,14 +345,15 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   for (const auto& location : locations) {
     (void)client->Action(location, kActionShutdown, "");
   }
-  for (auto& agent : agents) agent->Stop();
+  agents.Stop();
   return report;
 }
 
 }  // namespace
 
 arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
-                                              const ProgressCallback& progress) {
+                                              const ProgressCallback& progress,
+                                              ShuffleRunCancellation* cancellation) {
   ARROW_RETURN_NOT_OK(options.job.Validate());
   ARROW_RETURN_NOT_OK(ValidateCount(options.num_partitions, "number of partitions"));
   if (options.num_agents < 0 || options.num_agents > kMaxAgents) {
@@ -308,9 +364,9 @@ arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(options.job, spec));
   ShuffleJobReport report;
   if (options.num_agents == 0) {
-    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress));
+    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress, cancellation));
   } else {
-    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress));
+    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress, cancellation));
   }
   ARROW_RETURN_NOT_OK(check->Finish());
   report.rows_verified = check->rows_checked();
