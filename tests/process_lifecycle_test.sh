@@ -35,14 +35,19 @@ wait_for() {
 three_agents_spilling() {
   [ "$(agents "$1" | wc -l)" -eq 3 ] && [ "$(ls -d "$1"/sabot-spill-* 2>/dev/null | wc -l)" -eq 3 ]
 }
+# started DIR: the job's three agents run and have their spill folders; a second more and their
+# tasks run too (the job is mid-run when the case strikes).
+started() { wait_for 20 three_agents_spilling "$1" && sleep 1; }
 nothing_left() { [ -z "$(agents "$1")" ] && [ -z "$(ls -A "$1")" ]; }
 
-# start_job DIR ARGS...: starts a job far too long to finish within a case, in the background;
-# its pid in $job.
+# start_job DIR ARGS...: starts a job far too long to finish within a case (about a minute
+# alone on two cores: many small batches; few rows, so its verification state stays small), in
+# the background; its pid in $job.
 start_job() {
   local dir="$1"; shift
   mkdir -p "$dir"
-  "$sabot" shuffle --agents 3 --rows 2000000000 --no-ceiling --spill-dir "$dir" "$@" \
+  "$sabot" shuffle --agents 3 --rows 300000000 --batch-rows 512 --block-kib 16 --no-ceiling \
+    --spill-dir "$dir" "$@" \
     >"$dir.out" 2>"$dir.err" &
   job=$!
 }
@@ -51,7 +56,7 @@ start_job() {
 #    deleting their spill folders.
 dir="$work/kill-manager"
 start_job "$dir"
-if ! wait_for 20 three_agents_spilling "$dir"; then
+if ! started "$dir"; then
   fail "SIGKILL of the job manager: the job did not start" "$dir.err"
 else
   kill -KILL "$job"; wait "$job" 2>/dev/null
@@ -68,7 +73,7 @@ fi
 for signal in TERM INT; do
   dir="$work/sig$signal"
   start_job "$dir"
-  if ! wait_for 20 three_agents_spilling "$dir"; then
+  if ! started "$dir"; then
     fail "SIG$signal of the job manager: the job did not start" "$dir.err"
     continue
   fi
@@ -89,7 +94,7 @@ done
 #    and the job manager removes the dead agent's spill folder, which it could not remove itself.
 dir="$work/kill-agent"
 start_job "$dir"
-if ! wait_for 20 three_agents_spilling "$dir"; then
+if ! started "$dir"; then
   fail "SIGKILL of an agent: the job did not start" "$dir.err"
 else
   victim=$(pgrep -f -- "--agent-id agent-1 .*--spill-dir $dir( |$)")
