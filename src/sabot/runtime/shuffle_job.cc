@@ -165,9 +165,20 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     ARROW_ASSIGN_OR_RAISE(binary, CurrentExecutable());
   }
   ARROW_ASSIGN_OR_RAISE(std::string spill_dir, ResolveSpillDirectory(options.agent_spill_dir));
+  ShuffleClientOptions client_options;
+  client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
+  ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
+  ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
   AgentFleet agents(spill_dir);
   std::vector<std::string> locations;
   for (int32_t i = 0; i < k; ++i) {
+    // The agents started so far hear from the job manager while the others start (their
+    // --control-timeout-s counts from their start).
+    for (const auto& location : locations) {
+      ControlMessage ping;
+      ping.Set("shuffle_id", descriptor.shuffle_id);
+      (void)client->Action(location, kActionProgress, ping.Encode());
+    }
     std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
                                      "--agent-id", "agent-" + std::to_string(i),
                                      "--spill-dir", spill_dir, "--control-timeout-s",
@@ -178,11 +189,6 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     agents.Add(std::move(agent));
     if (cancellation != nullptr) ARROW_RETURN_NOT_OK(cancellation->cause());
   }
-  ShuffleClientOptions client_options;
-  client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
-  ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
-
-  ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
   ARROW_ASSIGN_OR_RAISE(auto descriptor_bytes, descriptor.Serialize());
   for (const auto& location : locations) {
     ControlMessage request;
