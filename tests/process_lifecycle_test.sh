@@ -90,6 +90,24 @@ for signal in TERM INT; do
   fi
 done
 
+# SIGTERM in local mode: the job is cancelled, the command's own spill folder removed.
+dir="$work/local-term"
+mkdir -p "$dir"
+"$sabot" shuffle --rows 300000000 --batch-rows 512 --block-kib 16 --no-ceiling \
+  --spill-dir "$dir" >"$dir.out" 2>"$dir.err" &
+job=$!
+if wait_for 20 bash -c "ls -d '$dir'/sabot-spill-* >/dev/null 2>&1" && sleep 1; then
+  kill -TERM "$job"; wait "$job"; status=$?
+  if [ "$status" -eq 143 ] && grep -q "stopped by SIGTERM: the job was cancelled" "$dir.err" \
+     && [ -z "$(ls -A "$dir")" ]; then
+    ok "SIGTERM in local mode: exit 143, a clear message, no spill folder left"
+  else
+    fail "SIGTERM in local mode (exit $status)" "$dir.err"; ls -R "$dir"
+  fi
+else
+  kill -KILL "$job"; fail "SIGTERM in local mode: the job did not start" "$dir.err"
+fi
+
 # 4. SIGKILL of one agent mid-run: the job fails at once (the other agents cancel their tasks),
 #    and the job manager removes the dead agent's spill folder, which it could not remove itself.
 dir="$work/kill-agent"

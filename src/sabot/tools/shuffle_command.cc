@@ -248,8 +248,7 @@ class SignalStop {
         std::fprintf(stderr, "sabot shuffle: stopped by %s\n", Name(signal));
         std::_Exit(128 + signal);
       }
-      std::fprintf(stderr, "sabot shuffle: %s received: cancelling the job and stopping its "
-                   "agents\n", Name(signal));
+      std::fprintf(stderr, "sabot shuffle: %s received: cancelling the job\n", Name(signal));
       job_->Cancel(arrow::Status::Cancelled("sabot shuffle received ", Name(signal)));
     }
   }
