@@ -52,6 +52,7 @@ arrow::Result<std::unique_ptr<AgentProcess>> AgentProcess::Start(
     return arrow::Status::IOError("cannot create a pipe: ", std::strerror(error));
   }
   const int lifeline_read = fcntl(lifeline[0], F_DUPFD_CLOEXEC, kLifelineFd + 1);
+  const int dup_error = errno;
   close(lifeline[0]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -71,7 +72,7 @@ arrow::Result<std::unique_ptr<AgentProcess>> AgentProcess::Start(
   for (auto& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
   std::unique_ptr<AgentProcess> process(new AgentProcess());
-  int rc = lifeline_read < 0 ? errno
+  int rc = lifeline_read < 0 ? dup_error
                              : posix_spawn(&process->pid_, binary.c_str(), &actions, nullptr,
                                            argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

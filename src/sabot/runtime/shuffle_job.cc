@@ -168,6 +168,11 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   ShuffleClientOptions client_options;
   client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
   ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
+  // For short calls (pings, cancellations): each bounded, so an agent that hangs holds up
+  // nothing for long.
+  ShuffleClientOptions cancel_options;
+  cancel_options.call_timeout = std::chrono::seconds(10);
+  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
   ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
   AgentFleet agents(spill_dir);
   std::vector<std::string> locations;
@@ -177,7 +182,7 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     for (const auto& location : locations) {
       ControlMessage ping;
       ping.Set("shuffle_id", descriptor.shuffle_id);
-      (void)client->Action(location, kActionProgress, ping.Encode());
+      (void)cancel_client->Action(location, kActionProgress, ping.Encode());
     }
     std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
                                      "--agent-id", "agent-" + std::to_string(i),
@@ -242,10 +247,7 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   RootCause failures;
   // At the first failure every agent cancels the shuffle's tasks: the others would otherwise
   // wait for the failed task's streams until their timeout. Sent to all agents at once, each
-  // call bounded (an agent that hangs must not hold up the others).
-  ShuffleClientOptions cancel_options;
-  cancel_options.call_timeout = std::chrono::seconds(10);
-  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
+  // call bounded (cancel_client: an agent that hangs must not hold up the others).
   bool cancelled = false;
   // `location` is the failed task's agent; empty when the job itself was cancelled.
   auto fail = [&](const arrow::Status& status, const std::string& location) {
