@@ -130,6 +130,29 @@ else
   fi
 fi
 
+# A stuck agent (SIGSTOP) does not hold up SIGTERM: the job manager gives the cancelled task
+# calls 10 s, then stops the agents (the stuck one by SIGKILL) and removes its folder.
+dir="$work/stuck-agent"
+start_job "$dir"
+if ! started "$dir"; then
+  fail "SIGTERM with a stuck agent: the job did not start" "$dir.err"
+else
+  stuck=$(pgrep -f -- "--agent-id agent-2 .*--spill-dir $dir( |$)")
+  kill -STOP "$stuck"
+  kill -TERM "$job"
+  if wait_for 30 bash -c "! kill -0 $job 2>/dev/null"; then
+    wait "$job"; status=$?
+    if [ "$status" -eq 143 ] && grep -q "removed the spill folder .*sabot-spill-$stuck-" "$dir.err" \
+       && nothing_left "$dir"; then
+      ok "SIGTERM with a stuck agent: exit 143 within seconds, nothing left behind"
+    else
+      fail "SIGTERM with a stuck agent (exit $status)" "$dir.err"; agents "$dir"; ls -R "$dir"
+    fi
+  else
+    kill -CONT "$stuck"; fail "SIGTERM with a stuck agent: the job did not end" "$dir.err"
+  fi
+fi
+
 # 5. An agent whose lifeline closes (its parent is gone) stops cleanly, exit 1.
 dir="$work/lifeline"
 mkdir -p "$dir"

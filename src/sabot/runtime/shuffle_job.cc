@@ -15,6 +15,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long the job manager waits, once a job is cancelled, for its task calls to return before
+// it stops the agents that still hold them.
+constexpr auto kCancelledCallsGrace = std::chrono::seconds(10);
+
 // Calls `report` every 200 ms with `read()`'s figures until destroyed.
 class ProgressTicker {
  public:
@@ -168,8 +172,8 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   ShuffleClientOptions client_options;
   client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
   ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
-  // For short calls (pings, cancellations): each bounded, so an agent that hangs holds up
-  // nothing for long.
+  // For short calls (pings, progress, cancellations): each bounded, so an agent that hangs
+  // holds up nothing for long.
   ShuffleClientOptions cancel_options;
   cancel_options.call_timeout = std::chrono::seconds(10);
   ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
@@ -230,7 +234,7 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     for (const auto& location : locations) {
       ControlMessage request;
       request.Set("shuffle_id", descriptor.shuffle_id);
-      auto reply = client->Action(location, kActionProgress, request.Encode());
+      auto reply = cancel_client->Action(location, kActionProgress, request.Encode());
       if (!reply.ok()) continue;
       auto message = ControlMessage::Decode(*reply);
       if (!message.ok()) continue;
@@ -249,12 +253,15 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   // wait for the failed task's streams until their timeout. Sent to all agents at once, each
   // call bounded (cancel_client: an agent that hangs must not hold up the others).
   bool cancelled = false;
+  Clock::time_point cancelled_at;
+  bool agents_stopped = false;
   // `location` is the failed task's agent; empty when the job itself was cancelled.
   auto fail = [&](const arrow::Status& status, const std::string& location) {
     failures.Add(WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
                                              .agent = location}));
     if (cancelled) return;
     cancelled = true;
+    cancelled_at = Clock::now();
     const std::string reason =
         location.empty() ? "the job was cancelled: " + status.message()
                          : "cancelled because a task on agent " + location + " failed";
@@ -301,6 +308,17 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     while (!calls.empty()) {
       if (cancellation != nullptr && !cancelled && cancellation->cancelled()) {
         fail(cancellation->cause(), "");
+      }
+      // Cancelled tasks return at once; an agent whose calls still have not returned long after
+      // is stuck (stopped, deadlocked): stopping the agents (SIGKILL after the grace period)
+      // fails its calls, so the job never waits for their two-hour call timeout.
+      if (cancelled && !agents_stopped && Clock::now() - cancelled_at > kCancelledCallsGrace) {
+        agents_stopped = true;
+        SABOT_LOG(kWarning) << calls.size() << " task call(s) still running "
+                            << std::chrono::duration_cast<std::chrono::seconds>(
+                                   kCancelledCallsGrace).count()
+                            << " s after the job was cancelled: stopping the agents";
+        agents.Stop();
       }
       bool any_ready = false;
       for (size_t i = 0; i < calls.size();) {
