@@ -80,8 +80,9 @@ std::optional<pid_t> PidOfRoot(std::string_view name) {
   return static_cast<pid_t>(pid);
 }
 
-// Locks the new root's lock file for the manager's life. -1 (and errno-based error) when it
-// cannot; `swept` when a sweeper removed the root between its creation and the lock.
+// Creates and locks the new root's lock file, for the manager's life: the descriptor holding
+// the lock. IOError (with the errno text) when it cannot; -1 and `swept` set when a sweeper
+// removed the root between its creation and the lock (the caller makes another).
 arrow::Result<int> LockRoot(const std::string& root, bool* swept) {
   const std::string path = root + kLockFile;
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
