@@ -20,6 +20,7 @@ struct NetworkChannelState {
   int64_t exclusive_total = 0;
   int64_t exclusive_used = 0;
   bool registered = true;
+  std::optional<std::string> cancelled;  // the cause's message, once NetworkChannel::Cancel ran
 };
 
 }  // namespace internal
@@ -173,6 +174,12 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
   }
   std::unique_lock<std::mutex> lock(mutex_);
   if (!channel->registered) return arrow::Status::Invalid("channel is unregistered");
+  if (channel->cancelled) {
+    return WithShuffleContext(
+        arrow::Status::Cancelled("cannot reserve ", segments, " network buffer segments: the "
+                                 "channel was cancelled: ", *channel->cancelled),
+        {shuffle_id});
+  }
   if (auto granted = TryGrantLocked(channel, segments)) return std::move(*granted);
   if (!wait) return SegmentReservation();
 
@@ -186,12 +193,13 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
       granted = TryGrantLocked(channel, segments);
       break;
     }
-    if (!channel->registered) break;
+    if (!channel->registered || channel->cancelled) break;
     granted = TryGrantLocked(channel, segments);
     if (granted) break;
   }
   --waiting_;
   const bool registered = channel->registered;
+  const std::optional<std::string> cancelled = channel->cancelled;
   auto counters = channel->shuffle->counters;
   lock.unlock();
 
@@ -203,6 +211,12 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
         std::memory_order_relaxed);
   }
   if (granted) return std::move(*granted);
+  if (cancelled) {
+    return WithShuffleContext(
+        arrow::Status::Cancelled("cancelled while waiting for ", segments,
+                                 " network buffer segments: ", *cancelled),
+        {shuffle_id});
+  }
   if (!registered) return arrow::Status::Invalid("channel was unregistered while waiting");
   ShuffleErrorContext context{shuffle_id};
   context.retryable = true;
@@ -211,6 +225,17 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
                              " network buffer segments (backpressure: the consumers did not "
                              "release buffers in time)"),
       std::move(context));
+}
+
+void NetworkBufferPool::Cancel(const std::shared_ptr<ChannelState>& channel,
+                               const arrow::Status& cause) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (channel->cancelled) return;
+    channel->cancelled = cause.ok() ? std::string("the channel was cancelled") : cause.message();
+  }
+  // Every waiter rechecks its own channel; only the cancelled one leaves.
+  returned_.notify_all();
 }
 
 void NetworkBufferPool::Return(ChannelState* channel, int64_t exclusive, int64_t floating) {
@@ -259,6 +284,8 @@ arrow::Result<SegmentReservation> NetworkChannel::ReserveBytes(
 arrow::Result<SegmentReservation> NetworkChannel::TryReserve(int64_t segments) {
   return pool_->Reserve(state_, segments, std::nullopt, /*wait=*/false);
 }
+
+void NetworkChannel::Cancel(const arrow::Status& cause) { pool_->Cancel(state_, cause); }
 
 int64_t NetworkChannel::max_block_bytes() const {
   const auto& o = pool_->options();

@@ -79,7 +79,8 @@ class SegmentReservation {
 // channel (Reserve, one reservation per block); the reservation travels with the block and is
 // returned when the consumer is done with it. When the segments are not there, the producer
 // waits on a condition variable, without spinning and without allocating, until a reservation
-// is returned or `request_timeout` passes, which fails with a clear IOError (retryable).
+// is returned, the channel is cancelled (NetworkChannel::Cancel, which ends the wait at once with
+// its cause), or `request_timeout` passes, which fails with a clear IOError (retryable).
 //
 // Credits are counted in segments: a block of b bytes needs SegmentsFor(b) of them. The
 // segments are units of the budget, not memory the pool allocates: the block's bytes are
@@ -129,6 +130,8 @@ class NetworkBufferPool {
                                             int64_t segments,
                                             std::optional<std::chrono::milliseconds> timeout,
                                             bool wait) SABOT_EXCLUDES(mutex_);
+  void Cancel(const std::shared_ptr<ChannelState>& channel, const arrow::Status& cause)
+      SABOT_EXCLUDES(mutex_);
   // Grants the request when it can be granted now.
   std::optional<SegmentReservation> TryGrantLocked(const std::shared_ptr<ChannelState>& channel,
                                                    int64_t segments) SABOT_REQUIRES(mutex_);
@@ -162,7 +165,8 @@ class NetworkChannel {
 
   // Reserves `segments` (>= 1), waiting up to `timeout` (the pool's request_timeout when unset)
   // while they are not available. Invalid when the request exceeds what one channel can ever
-  // hold (its exclusive plus its shuffle's floating segments); IOError on timeout.
+  // hold (its exclusive plus its shuffle's floating segments); IOError on timeout; the Cancel
+  // cause once the channel was cancelled.
   arrow::Result<SegmentReservation> Reserve(
       int64_t segments, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Reserve(SegmentsFor(bytes)).
@@ -170,6 +174,11 @@ class NetworkChannel {
       int64_t bytes, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // Never waits: an empty reservation when the segments are not available now.
   arrow::Result<SegmentReservation> TryReserve(int64_t segments);
+  // From any thread: a Reserve() waiting on this channel, and every later Reserve() or
+  // TryReserve(), fails at once with a Cancelled status (the cause's message, code Cancelled,
+  // naming the channel's shuffle). Reservations already granted stay valid. Idempotent; the
+  // first cause wins.
+  void Cancel(const arrow::Status& cause);
 
   // The largest block, in bytes, this channel can ever reserve for.
   int64_t max_block_bytes() const;

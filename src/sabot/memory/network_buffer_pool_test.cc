@@ -152,6 +152,39 @@ TEST(NetworkBufferPoolTest, TimeoutEndsTheWaitWithAClearError) {
   EXPECT_EQ(pool->stats().waiting_producers, 0);
 }
 
+// A producer waiting for segments leaves at once when its channel is cancelled (say, because
+// another task of the job failed), with a Cancelled status naming the shuffle and the cause,
+// long before its timeout; other channels' waits are untouched.
+TEST(NetworkBufferPoolTest, CancelEndsAWaitForSegments) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s1"));
+  ASSERT_OK_AND_ASSIGN(auto other, pool->RegisterChannel("s1"));
+  ASSERT_OK_AND_ASSIGN(auto held, channel->Reserve(6));  // the shuffle's floating ones too
+  ASSERT_OK_AND_ASSIGN(auto other_held, other->Reserve(2));
+  // An hour: before the fix the wait ended only at the timeout, so this test hung.
+  auto waiting = std::async(std::launch::async,
+                            [&] { return channel->Reserve(1, std::chrono::hours(1)).status(); });
+  auto other_waiting =
+      std::async(std::launch::async, [&] { return other->Reserve(1, milliseconds(30000)); });
+  AwaitWaiting(*pool, 2);
+  channel->Cancel(arrow::Status::IOError("writer 3 of shuffle 's1' failed: disk on fire"));
+  arrow::Status status = waiting.get();
+  ASSERT_RAISES_WITH(Cancelled, "cancelled while waiting for 1 network buffer segments", status);
+  EXPECT_NE(status.message().find("disk on fire"), std::string::npos) << status.ToString();
+  const auto* detail = ShuffleErrorDetail::FromStatus(status);
+  ASSERT_NE(detail, nullptr);
+  EXPECT_EQ(detail->context().shuffle_id, "s1");
+  // Later calls fail too, waiting or not; granted reservations stay valid.
+  ASSERT_RAISES_WITH(Cancelled, "channel was cancelled", channel->TryReserve(1).status());
+  ASSERT_RAISES_WITH(Cancelled, "disk on fire", channel->Reserve(1).status());
+  EXPECT_EQ(held.segments(), 6);
+  // The other channel still waits, and gets its segments when they come back.
+  AwaitWaiting(*pool, 1);
+  held.Release();
+  ASSERT_OK_AND_ASSIGN(auto granted, other_waiting.get());
+  EXPECT_EQ(granted.segments(), 1);
+}
+
 TEST(NetworkBufferPoolTest, ManyProducersNeverHoldMoreThanThePool) {
   NetworkBufferPoolOptions o = SmallPool();
   o.total_segments = 10;

@@ -1,8 +1,16 @@
 #include "sabot/memory/spill_manager.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -54,7 +62,117 @@ class ExitCleanup {
 
 std::atomic<int64_t> next_root{0};
 
+constexpr std::string_view kRootPrefix = "sabot-spill-";
+constexpr const char* kLockFile = "/lock";
+
+// The pid in a spill root's name "sabot-spill-<pid>-<n>"; nullopt for any other name.
+std::optional<pid_t> PidOfRoot(std::string_view name) {
+  if (name.substr(0, kRootPrefix.size()) != kRootPrefix) return std::nullopt;
+  name.remove_prefix(kRootPrefix.size());
+  const size_t dash = name.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == name.size()) return std::nullopt;
+  int64_t pid = 0, n = 0;
+  auto [pid_end, pid_error] = std::from_chars(name.data(), name.data() + dash, pid);
+  auto [n_end, n_error] = std::from_chars(name.data() + dash + 1, name.data() + name.size(), n);
+  if (pid_error != std::errc() || pid_end != name.data() + dash || n_error != std::errc() ||
+      n_end != name.data() + name.size() || pid <= 0 || pid > INT32_MAX || n < 0) {
+    return std::nullopt;
+  }
+  return static_cast<pid_t>(pid);
+}
+
+// Creates and locks the new root's lock file, for the manager's life: the descriptor holding
+// the lock. IOError (with the errno text) when it cannot; -1 and `swept` set when a sweeper
+// removed the root between its creation and the lock (the caller makes another).
+arrow::Result<int> LockRoot(const std::string& root, bool* swept) {
+  const std::string path = root + kLockFile;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return arrow::Status::IOError("cannot create the lock file ", path, ": ",
+                                  std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return arrow::Status::IOError("cannot lock ", path, ": ", std::strerror(error));
+  }
+  // A sweeper that took the lock between open() and flock() removed the root meanwhile: the file
+  // locked is then no longer the one at `path`.
+  struct stat locked {}, linked {};
+  *swept = ::fstat(fd, &locked) != 0 || ::stat(path.c_str(), &linked) != 0 ||
+           locked.st_ino != linked.st_ino || locked.st_dev != linked.st_dev;
+  if (*swept) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// SweepStaleSpillRoots and RemoveSpillRootsOf: the stale roots in `directory`, of `only` when set.
+arrow::Result<std::vector<std::string>> RemoveStaleRoots(const std::string& directory,
+                                                         std::optional<pid_t> only) {
+  ARROW_ASSIGN_OR_RAISE(std::string dir, ResolveSpillDirectory(directory));
+  std::vector<std::string> removed;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return removed;
+    return arrow::Status::IOError("cannot list spill directory ", dir, ": ", ec.message());
+  }
+  const pid_t self = ::getpid();
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    std::optional<pid_t> pid = PidOfRoot(name);
+    if (!pid || *pid == self || (only && *pid != *only)) continue;
+    std::error_code type_error;
+    if (!entry.is_directory(type_error) || entry.is_symlink(type_error)) continue;
+    const std::string root = entry.path().string();
+    // Held across the removal, so no manager can take the root over meanwhile.
+    int fd = ::open((root + kLockFile).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    bool stale;
+    if (fd >= 0) {
+      stale = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    } else {
+      // No lock file: a root still being made (its process is alive) or one left by a process
+      // killed before it locked it.
+      stale = errno == ENOENT && ::kill(*pid, 0) != 0 && errno == ESRCH;
+    }
+    if (stale) {
+      std::error_code remove_error;
+      std::filesystem::remove_all(entry.path(), remove_error);
+      if (remove_error) {
+        if (fd >= 0) ::close(fd);
+        return arrow::Status::IOError("cannot remove stale spill folder ", root, ": ",
+                                      remove_error.message());
+      }
+      removed.push_back(root);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  return removed;
+}
+
 }  // namespace
+
+arrow::Result<std::string> ResolveSpillDirectory(const std::string& directory) {
+  std::string dir = directory;
+  if (dir.empty()) {
+    std::error_code ec;
+    dir = std::filesystem::temp_directory_path(ec).string();
+    if (ec) return arrow::Status::IOError("no temporary directory for spill files: ", ec.message());
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+arrow::Result<std::vector<std::string>> SweepStaleSpillRoots(const std::string& directory) {
+  return RemoveStaleRoots(directory, std::nullopt);
+}
+
+arrow::Result<std::vector<std::string>> RemoveSpillRootsOf(const std::string& directory,
+                                                           pid_t pid) {
+  return RemoveStaleRoots(directory, pid);
+}
 
 arrow::Result<std::unique_ptr<SpillManager>> SpillManager::Make(SpillOptions options,
                                                                 const BudgetedMemoryPool* pool) {
@@ -70,21 +188,31 @@ arrow::Result<std::unique_ptr<SpillManager>> SpillManager::Make(SpillOptions opt
   if (manager->filesystem_ == nullptr) {
     manager->filesystem_ = std::make_shared<arrow::fs::LocalFileSystem>();
   }
-  std::string directory = options.directory;
-  if (directory.empty()) {
-    std::error_code ec;
-    directory = std::filesystem::temp_directory_path(ec).string();
-    if (ec) return arrow::Status::IOError("no temporary directory for spill files: ", ec.message());
+  ARROW_ASSIGN_OR_RAISE(std::string directory, ResolveSpillDirectory(options.directory));
+  const bool local = manager->filesystem_->type_name() == "local";
+  for (int attempt = 0;; ++attempt) {
+    manager->root_ = directory + "/" + std::string(kRootPrefix) + std::to_string(::getpid()) +
+                     "-" + std::to_string(next_root.fetch_add(1));
+    // A root of this name is left over from an earlier process with this pid: not ours.
+    if (local) {
+      std::error_code ec;
+      std::filesystem::remove_all(manager->root_, ec);
+    }
+    arrow::Status st = manager->filesystem_->CreateDir(manager->root_, /*recursive=*/true);
+    if (!st.ok()) {
+      return arrow::Status::IOError("cannot create spill directory ", manager->root_, ": ",
+                                    StatusCause(st));
+    }
+    if (!local) break;
+    bool swept = false;
+    ARROW_ASSIGN_OR_RAISE(manager->lock_fd_, LockRoot(manager->root_, &swept));
+    if (!swept) break;
+    if (attempt >= 8) {
+      return arrow::Status::IOError("cannot keep a spill directory in ", directory,
+                                    ": another process removes each one made");
+    }
   }
-  while (directory.size() > 1 && directory.back() == '/') directory.pop_back();
-  manager->root_ = directory + "/sabot-spill-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(next_root.fetch_add(1));
-  arrow::Status st = manager->filesystem_->CreateDir(manager->root_, /*recursive=*/true);
-  if (!st.ok()) {
-    return arrow::Status::IOError("cannot create spill directory ", manager->root_, ": ",
-                                  StatusCause(st));
-  }
-  if (manager->filesystem_->type_name() == "local") {
+  if (local) {
     ExitCleanup::Instance().Add(manager->root_);
     manager->registered_for_exit_ = true;
   }
@@ -98,6 +226,7 @@ SpillManager::~SpillManager() {
     SABOT_LOG(kWarning) << "removing spill directory " << root_ << ": " << st.ToString();
   }
   if (registered_for_exit_) ExitCleanup::Instance().Remove(root_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 bool SpillManager::AboveHighWatermark() const {

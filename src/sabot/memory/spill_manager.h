@@ -1,10 +1,13 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <arrow/filesystem/filesystem.h>
 #include <arrow/result.h>
@@ -20,7 +23,10 @@ namespace sabot {
 
 struct SpillOptions {
   // Where spill files go; empty means the system's temporary directory. Each SpillManager
-  // works in its own fresh subdirectory "sabot-spill-<pid>-<n>" of it.
+  // works in its own fresh subdirectory "sabot-spill-<pid>-<n>" of it (its spill root), which
+  // holds a file "lock" the manager keeps locked (flock) for its whole life on the local
+  // filesystem: a root whose lock can be taken belongs to no live manager
+  // (SweepStaleSpillRoots).
   std::string directory;
   // The filesystem spill files live on; null means the local one. Tests inject faults here.
   std::shared_ptr<arrow::fs::FileSystem> filesystem;
@@ -34,7 +40,9 @@ struct SpillOptions {
 // budget, the files' paths (one per StreamKey: <root>/<shuffle_id>/p<partition>-w<writer>-
 // a<attempt>.arrows, the shuffle id validated by ValidateId), and their deletion (per shuffle on
 // release; the whole root when the manager is destroyed, and, for the local filesystem, at
-// normal process exit if the manager was never destroyed).
+// normal process exit if the manager was never destroyed). A process killed before either
+// leaves its root behind: whoever started it removes it (RemoveSpillRootsOf), and the next
+// agent started on the same directory sweeps it (SweepStaleSpillRoots).
 //
 // Lifetime: `pool` (not owned) outlives the manager. Thread-safe.
 class SpillManager {
@@ -57,6 +65,7 @@ class SpillManager {
   // Deletes every spill file of `shuffle_id` (nothing to do when it never spilled).
   arrow::Status DeleteShuffle(const ShuffleId& shuffle_id) SABOT_EXCLUDES(mutex_);
 
+  // The spill root: "<directory>/sabot-spill-<pid>-<n>".
   const std::string& root() const { return root_; }
   const std::shared_ptr<arrow::fs::FileSystem>& filesystem() const { return filesystem_; }
   const SpillOptions& options() const { return options_; }
@@ -69,9 +78,27 @@ class SpillManager {
   std::shared_ptr<arrow::fs::FileSystem> filesystem_;
   std::string root_;
   bool registered_for_exit_ = false;
+  int lock_fd_ = -1;  // the root's lock file, locked while this manager lives (local only)
 
   std::mutex mutex_;
   std::set<ShuffleId> created_ SABOT_GUARDED_BY(mutex_);
 };
+
+// `directory` of SpillOptions made absolute in the sense spill managers use it: the system's
+// temporary directory when empty, without trailing slashes.
+arrow::Result<std::string> ResolveSpillDirectory(const std::string& directory);
+
+// Removes the spill roots ("sabot-spill-<pid>-<n>") in the local directory `directory` that no
+// live spill manager uses, and returns their paths. A root is stale when its lock file can be
+// locked (its manager's process is gone, whatever process now has its pid), or when it has no
+// lock file and its pid names no live process. Roots of this process, and anything else in the
+// directory, are left alone. Call it when an agent starts, before it spills. Thread-safe.
+arrow::Result<std::vector<std::string>> SweepStaleSpillRoots(const std::string& directory);
+
+// Removes the stale spill roots of process `pid` in the local directory `directory` (as
+// SweepStaleSpillRoots, restricted to that pid) and returns their paths: what the parent of an
+// agent process calls once it reaped it, whether it exited or was killed.
+arrow::Result<std::vector<std::string>> RemoveSpillRootsOf(const std::string& directory,
+                                                           pid_t pid);
 
 }  // namespace sabot

@@ -17,14 +17,61 @@ arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options) {
     return reply;
   };
   ARROW_ASSIGN_OR_RAISE(agent->engine_, Engine::Make(std::move(options)));
+  agent->last_action_nanos_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   agent->ready_.store(true);
   return agent;
 }
 
+namespace {
+
+// How long the destructor waits for cancelled task calls to return before it releases their
+// shuffles anyway.
+constexpr auto kTaskDrainTimeout = std::chrono::seconds(10);
+
+}  // namespace
+
 Agent::~Agent() {
   Shutdown();
-  // Stop the server before the handlers it calls go away.
+  // Tasks still running (a signal or a lost job manager stops the agent mid-job) end at once
+  // when cancelled; their shuffles are released only after their calls returned, so no writer
+  // or reader is torn down under a running task.
+  CancelAll(arrow::Status::Cancelled("the agent is shutting down"));
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    tasks_done_.wait_for(lock, kTaskDrainTimeout, [&] { return running_tasks_ == 0; });
+  }
+  // Releasing the shuffles deletes their spill files; then the server stops before the handlers
+  // it calls go away.
   if (engine_) (void)engine_->Shutdown();
+}
+
+void Agent::CancelAll(const arrow::Status& reason) {
+  std::vector<std::shared_ptr<RunState>> states;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, state] : states_) states.push_back(state);
+  }
+  // Outside the agent's lock: cancelling calls into the tasks' writers and readers.
+  for (const auto& state : states) state->cancellation.Cancel(reason);
+}
+
+void Agent::Stop(const arrow::Status& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stop_reason_.ok() && !shutdown_) stop_reason_ = reason;
+  }
+  CancelAll(reason);
+  Shutdown();
+}
+
+arrow::Status Agent::stop_reason() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stop_reason_;
+}
+
+std::chrono::steady_clock::time_point Agent::last_control_action() const {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(last_action_nanos_.load()));
 }
 
 void Agent::WaitForShutdown() {
@@ -50,6 +97,7 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   if (!ready_.load()) {
     return arrow::Status::IOError("the agent is still starting; try again");
   }
+  last_action_nanos_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   ARROW_ASSIGN_OR_RAISE(ControlMessage request, ControlMessage::Decode(body));
   if (type == kActionRegisterShuffle) return RegisterShuffle(request);
   if (type == kActionRunWriters) return RunTasks(request, /*writers=*/true);
@@ -107,9 +155,23 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
   if (state == nullptr) {
     return arrow::Status::Invalid("shuffle '", id, "' is not registered on this agent");
   }
-  ARROW_ASSIGN_OR_RAISE(ShuffleRunReport report,
-                        RunGeneratedShuffle(manager, id, job, writer_tasks, partitions, upstream,
-                                            check.get(), &state->progress, &state->cancellation));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // A stopping agent starts nothing; the destructor waits for the calls counted here.
+    if (shutdown_) {
+      return arrow::Status::Cancelled("agent '", engine_->shuffle_manager()->options().agent_id,
+                                      "' is shutting down");
+    }
+    ++running_tasks_;
+  }
+  auto run = RunGeneratedShuffle(manager, id, job, writer_tasks, partitions, upstream,
+                                 check.get(), &state->progress, &state->cancellation);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_tasks_;
+  }
+  tasks_done_.notify_all();
+  ARROW_ASSIGN_OR_RAISE(ShuffleRunReport report, std::move(run));
   ControlMessage reply;
   reply.SetInt("rows_written", report.rows_written);
   reply.SetInt("bytes_written", report.bytes_written);

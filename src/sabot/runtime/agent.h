@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -21,7 +22,10 @@ namespace sabot {
 // shuffle's tasks, release, shut down.
 //
 // Lifecycle: Make() starts the server; control actions arrive on Flight's threads; WaitForShutdown()
-// returns once the shutdown action arrived (or Shutdown() was called).
+// returns once the shutdown action arrived, or Shutdown() or Stop() was called. Destroying the
+// agent cancels the tasks still running (they end with Cancelled at once, whatever they wait
+// for), waits for their calls to return, then releases every shuffle (deleting its spill
+// files) and stops the server.
 // Thread safety: safe for concurrent use.
 class Agent {
  public:
@@ -36,6 +40,13 @@ class Agent {
 
   void WaitForShutdown();
   void Shutdown();
+  // Cancels the running tasks of every shuffle with `reason` (a Cancelled status saying why the
+  // agent stops: a signal, its job manager gone), then Shutdown(). The first reason is kept.
+  void Stop(const arrow::Status& reason);
+  // Why the agent was stopped: OK after the shutdown action or Shutdown(), else Stop's reason.
+  arrow::Status stop_reason() const;
+  // When the last control action arrived (Make() counts as one): the job manager's heartbeat.
+  std::chrono::steady_clock::time_point last_control_action() const;
 
  private:
   Agent() = default;
@@ -56,13 +67,19 @@ class Agent {
   // nullptr when it is not
   // (never registered, or its job released).
   std::shared_ptr<RunState> StateOf(const ShuffleId& id);
+  // Cancels every shuffle's runs with `reason`.
+  void CancelAll(const arrow::Status& reason);
 
   std::unique_ptr<Engine> engine_;
   // Set once engine_ is assigned: the server may call HandleAction before Make returns.
   std::atomic<bool> ready_{false};
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable shutdown_cv_;
   bool shutdown_ = false;
+  arrow::Status stop_reason_;
+  int64_t running_tasks_ = 0;  // RunTasks calls in progress
+  std::condition_variable tasks_done_;
+  std::atomic<int64_t> last_action_nanos_{0};  // steady clock
   // Dropped when the shuffle's job is released.
   std::map<ShuffleId, std::shared_ptr<RunState>> states_;
 };

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@ namespace sabot {
 namespace {
 
 constexpr std::string_view kAnnouncement = "sabot agent listening on ";
+// The child's descriptor for the reading end of its lifeline pipe.
+constexpr int kLifelineFd = 3;
 
 }  // namespace
 
@@ -37,18 +40,45 @@ arrow::Result<std::unique_ptr<AgentProcess>> AgentProcess::Start(
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     return arrow::Status::IOError("cannot create a pipe: ", std::strerror(errno));
   }
+  // The lifeline: the child gets the reading end as descriptor 3; the writing end stays here,
+  // close-on-exec, so no other child inherits it and only this process's end closes it. The
+  // reading end is first moved above 3, so that the dup2 below always makes a fresh descriptor
+  // (which clears close-on-exec) whatever numbers the pipes got.
+  int lifeline[2];
+  if (pipe2(lifeline, O_CLOEXEC) != 0) {
+    const int error = errno;
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return arrow::Status::IOError("cannot create a pipe: ", std::strerror(error));
+  }
+  const int lifeline_read = fcntl(lifeline[0], F_DUPFD_CLOEXEC, kLifelineFd + 1);
+  const int dup_error = errno;
+  close(lifeline[0]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, lifeline_read, kLifelineFd);
   std::vector<std::string> argv_strings = {binary};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  argv_strings.push_back("--lifeline-fd");
+  argv_strings.push_back(std::to_string(kLifelineFd));
+  // PR_SET_PDEATHSIG follows the thread that started the child: only the main thread lives as
+  // long as the process.
+  if (static_cast<pid_t>(syscall(SYS_gettid)) == getpid()) {
+    argv_strings.push_back("--parent-pid");
+    argv_strings.push_back(std::to_string(getpid()));
+  }
   std::vector<char*> argv;
   for (auto& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
   std::unique_ptr<AgentProcess> process(new AgentProcess());
-  int rc = posix_spawn(&process->pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = lifeline_read < 0 ? dup_error
+                             : posix_spawn(&process->pid_, binary.c_str(), &actions, nullptr,
+                                           argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
+  if (lifeline_read >= 0) close(lifeline_read);
+  process->lifeline_fd_ = lifeline[1];
   if (rc != 0) {
     close(pipe_fds[0]);
     process->reaped_ = true;
@@ -90,23 +120,28 @@ arrow::Result<std::unique_ptr<AgentProcess>> AgentProcess::Start(
 AgentProcess::~AgentProcess() {
   Stop();
   if (stdout_fd_ >= 0) close(stdout_fd_);
+  CloseLifeline();
+}
+
+void AgentProcess::CloseLifeline() {
+  if (lifeline_fd_ >= 0) close(lifeline_fd_);
+  lifeline_fd_ = -1;
+}
+
+void AgentProcess::Terminate() {
+  if (reaped_ || pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  CloseLifeline();
+}
+
+bool AgentProcess::TryReap() {
+  if (reaped_ || pid_ <= 0) return true;
+  if (waitpid(pid_, &exit_status_, WNOHANG) == pid_) reaped_ = true;
+  return reaped_;
 }
 
 int AgentProcess::Stop(std::chrono::milliseconds grace) {
-  if (reaped_ || pid_ <= 0) return exit_status_;
-  kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pid_t done = waitpid(pid_, &exit_status_, WNOHANG);
-    if (done == pid_) {
-      reaped_ = true;
-      return exit_status_;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, &exit_status_, 0);
-  reaped_ = true;
+  StopAgents({this}, grace);
   return exit_status_;
 }
 
@@ -115,6 +150,20 @@ void AgentProcess::Kill() {
   kill(pid_, SIGKILL);
   waitpid(pid_, &exit_status_, 0);
   reaped_ = true;
+  CloseLifeline();
+}
+
+void StopAgents(const std::vector<AgentProcess*>& agents, std::chrono::milliseconds grace) {
+  for (AgentProcess* agent : agents) agent->Terminate();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (true) {
+    bool all = true;
+    for (AgentProcess* agent : agents) all = agent->TryReap() && all;
+    if (all) return;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (AgentProcess* agent : agents) agent->Kill();
 }
 
 }  // namespace sabot

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "sabot/memory/test_budget.h"
@@ -142,6 +143,49 @@ TEST(Engine, PipelinedReaderMayOpenBeforeItsWriter) {
   int64_t rows = 0;
   for (const auto& batch : batches) rows += batch->num_rows();
   EXPECT_EQ(rows, 300);
+}
+
+// A reader fetching a remote stream its writer has not finished (the fetch waits on the
+// writer's agent for the next block) stops at once when cancelled, and its Next() says which
+// shuffle and partition. Before, the fetch noticed the cancellation only when the next message
+// came: the reader's teardown waited for the writer, or for the store's 5-minute read timeout.
+TEST(Engine, CancellingAReaderEndsItsWaitForARemoteStream) {
+  ASSERT_OK_AND_ASSIGN(auto writer_agent, Engine::Make(Options(EngineMode::kDistributed)));
+  ASSERT_OK_AND_ASSIGN(auto reader_agent, Engine::Make(Options(EngineMode::kDistributed)));
+  GeneratedJob job;
+  job.data.batch_rows = 300;
+  ShuffleDescriptor descriptor;
+  descriptor.shuffle_id = "remote";
+  ASSERT_OK_AND_ASSIGN(descriptor.spec, job.MakeSpec(EdgeType::kRebalance, 1));
+  descriptor.schema = GeneratedSchema(job.data);
+  descriptor.num_writers = 1;
+  descriptor.options = SmallBlocks(ShuffleMode::kBlocking);
+  ASSERT_OK(writer_agent->shuffle_manager()->RegisterShuffle(descriptor));
+  ASSERT_OK(reader_agent->shuffle_manager()->RegisterShuffle(descriptor));
+  // The writer declares its stream and stores every row of a batch, but never finishes.
+  ASSERT_OK(writer_agent->shuffle_manager()->OpenWriter("remote", 0));
+  ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(0, 0));
+  ASSERT_OK(writer_agent->shuffle_manager()->Write("remote", 0, batch));
+  ASSERT_OK(writer_agent->shuffle_manager()->FlushPartition("remote", 0, 0));
+  ASSERT_OK_AND_ASSIGN(auto reader, reader_agent->shuffle_manager()->ReadPartition(
+                                        "remote", 0, {{0, 0, writer_agent->location()}}));
+  // Once every stored row arrived, the fetch waits for the next block.
+  for (int64_t rows = 0; rows < batch->num_rows();) {
+    ASSERT_OK_AND_ASSIGN(auto received, reader->Next());
+    ASSERT_NE(received, nullptr);
+    rows += received->num_rows();
+  }
+  reader->Cancel();
+  auto next = reader->Next();
+  ASSERT_RAISES_WITH(Cancelled, "cancelled", next.status());
+  EXPECT_NE(next.status().message().find("shuffle 'remote' partition 0"), std::string::npos)
+      << next.status().ToString();
+  // Destroying the reader joins its input threads: the fetch must have ended.
+  auto torn_down = std::async(std::launch::async, [&] { reader.reset(); });
+  const bool ended = torn_down.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  if (!ended) ASSERT_OK(writer_agent->shuffle_manager()->Finish("remote", 0));  // to join it
+  torn_down.get();
+  EXPECT_TRUE(ended) << "the cancelled fetch kept waiting for the remote writer";
 }
 
 TEST(Engine, AnAgentThatDoesNotAnswerIsAClearError) {

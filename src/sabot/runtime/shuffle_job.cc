@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "sabot/common/error_detail.h"
+#include "sabot/common/logging.h"
+#include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/control_actions.h"
 
@@ -12,6 +14,10 @@ namespace sabot {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long the job manager waits, once a job is cancelled, for its task calls to return before
+// it stops the agents that still hold them.
+constexpr auto kCancelledCallsGrace = std::chrono::seconds(10);
 
 // Calls `report` every 200 ms with `read()`'s figures until destroyed.
 class ProgressTicker {
@@ -100,6 +106,42 @@ arrow::Status TaskCallFailed(const arrow::Status& status, const std::string& shu
   return WithShuffleContext(named, where);
 }
 
+// The agent processes of one job, stopped together however the job ends: all at once, SIGTERM
+// then SIGKILL after a grace period (StopAgents). An agent that exits cleanly removes its own
+// spill folder; the folders of those that could not (killed, by SIGKILL or otherwise) are
+// removed here once they are reaped.
+class AgentFleet {
+ public:
+  explicit AgentFleet(std::string spill_dir) : spill_dir_(std::move(spill_dir)) {}
+  ~AgentFleet() { Stop(); }
+
+  void Add(std::unique_ptr<AgentProcess> agent) { agents_.push_back(std::move(agent)); }
+
+  void Stop() {
+    std::vector<AgentProcess*> all;
+    for (auto& agent : agents_) all.push_back(agent.get());
+    StopAgents(all);
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      auto removed = RemoveSpillRootsOf(spill_dir_, agents_[i]->pid());
+      if (!removed.ok()) {
+        SABOT_LOG(kWarning) << "agent-" << i << " (pid " << agents_[i]->pid()
+                            << "): " << removed.status().ToString();
+        continue;
+      }
+      for (const auto& root : *removed) {
+        SABOT_LOG(kWarning) << "removed the spill folder " << root << " of agent-" << i
+                            << " (pid " << agents_[i]->pid() << "), which ended without "
+                            << "removing it (killed?)";
+      }
+    }
+    agents_.clear();
+  }
+
+ private:
+  const std::string spill_dir_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
 ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
                                  std::shared_ptr<const PartitionSpec> spec) {
   ShuffleDescriptor descriptor;
@@ -114,7 +156,8 @@ ShuffleDescriptor MakeDescriptor(const ShuffleJobOptions& options,
 arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
                                          std::shared_ptr<const PartitionSpec> spec,
                                          GeneratedShuffleCheck* check,
-                                         const ProgressCallback& progress) {
+                                         const ProgressCallback& progress,
+                                         ShuffleRunCancellation* cancellation) {
   EngineOptions engine_options;
   engine_options.mode = EngineMode::kLocal;
   engine_options.manager = options.manager;
@@ -133,7 +176,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
       return std::make_pair(live.rows_written.load(), live.rows_read.load());
     });
     ARROW_ASSIGN_OR_RAISE(run, RunGeneratedShuffle(manager, descriptor.shuffle_id, options.job,
-                                                   writers, partitions, {}, check, &live));
+                                                   writers, partitions, {}, check, &live,
+                                                   cancellation));
   }
   ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(descriptor.shuffle_id));
   ShuffleJobReport report;
@@ -153,27 +197,43 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
 arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
                                                std::shared_ptr<const PartitionSpec> spec,
                                                GeneratedShuffleCheck* check,
-                                               const ProgressCallback& progress) {
+                                               const ProgressCallback& progress,
+                                               ShuffleRunCancellation* cancellation) {
   const int32_t k = options.num_agents;
   std::string binary = options.agent_binary;
   if (binary.empty()) {
     ARROW_ASSIGN_OR_RAISE(binary, CurrentExecutable());
   }
-  std::vector<std::unique_ptr<AgentProcess>> agents;
-  std::vector<std::string> locations;
-  for (int32_t i = 0; i < k; ++i) {
-    std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
-                                     "--agent-id", "agent-" + std::to_string(i)};
-    args.insert(args.end(), options.agent_args.begin(), options.agent_args.end());
-    ARROW_ASSIGN_OR_RAISE(auto agent, AgentProcess::Start(binary, args));
-    locations.push_back(agent->location());
-    agents.push_back(std::move(agent));
-  }
+  ARROW_ASSIGN_OR_RAISE(std::string spill_dir, ResolveSpillDirectory(options.agent_spill_dir));
   ShuffleClientOptions client_options;
   client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
   ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
-
+  // For short calls (pings, progress, cancellations): each bounded, so an agent that hangs
+  // holds up nothing for long.
+  ShuffleClientOptions cancel_options;
+  cancel_options.call_timeout = std::chrono::seconds(10);
+  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
   ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
+  AgentFleet agents(spill_dir);
+  std::vector<std::string> locations;
+  for (int32_t i = 0; i < k; ++i) {
+    // The agents started so far hear from the job manager while the others start (their
+    // --control-timeout-s counts from their start).
+    for (const auto& location : locations) {
+      ControlMessage ping;
+      ping.Set("shuffle_id", descriptor.shuffle_id);
+      (void)cancel_client->Action(location, kActionProgress, ping.Encode());
+    }
+    std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
+                                     "--agent-id", "agent-" + std::to_string(i),
+                                     "--spill-dir", spill_dir, "--control-timeout-s",
+                                     std::to_string(options.agent_control_timeout.count())};
+    args.insert(args.end(), options.agent_args.begin(), options.agent_args.end());
+    ARROW_ASSIGN_OR_RAISE(auto agent, AgentProcess::Start(binary, args));
+    locations.push_back(agent->location());
+    agents.Add(std::move(agent));
+    if (cancellation != nullptr) ARROW_RETURN_NOT_OK(cancellation->cause());
+  }
   ARROW_ASSIGN_OR_RAISE(auto descriptor_bytes, descriptor.Serialize());
   for (const auto& location : locations) {
     ControlMessage request;
@@ -211,7 +271,7 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     for (const auto& location : locations) {
       ControlMessage request;
       request.Set("shuffle_id", descriptor.shuffle_id);
-      auto reply = client->Action(location, kActionProgress, request.Encode());
+      auto reply = cancel_client->Action(location, kActionProgress, request.Encode());
       if (!reply.ok()) continue;
       auto message = ControlMessage::Decode(*reply);
       if (!message.ok()) continue;
@@ -228,22 +288,27 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   RootCause failures;
   // At the first failure every agent cancels the shuffle's tasks: the others would otherwise
   // wait for the failed task's streams until their timeout. Sent to all agents at once, each
-  // call bounded (an agent that hangs must not hold up the others).
-  ShuffleClientOptions cancel_options;
-  cancel_options.call_timeout = std::chrono::seconds(10);
-  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
+  // call bounded (cancel_client: an agent that hangs must not hold up the others).
   bool cancelled = false;
-  // `status` is already in the shuffle's terms (TaskCallFailed).
+  Clock::time_point cancelled_at;
+  bool agents_stopped = false;
+  // `status` is already in the shuffle's terms (TaskCallFailed, or the job's cancellation with
+  // the shuffle named); `location` is the failed task's agent, empty when the job itself was
+  // cancelled.
   auto fail = [&](const arrow::Status& status, const std::string& location) {
     failures.Add(status);
     if (cancelled) return;
     cancelled = true;
+    cancelled_at = Clock::now();
+    const std::string reason =
+        location.empty() ? "the job was cancelled: " + status.message()
+                         : "cancelled because a task on agent " + location + " failed";
     std::vector<std::future<void>> sent;
     for (const auto& agent : locations) {
       sent.push_back(std::async(std::launch::async, [&, agent] {
         ControlMessage request;
         request.Set("shuffle_id", descriptor.shuffle_id);
-        request.Set("reason", "cancelled because a task on agent " + location + " failed");
+        request.Set("reason", reason);
         (void)cancel_client->Action(agent, kActionCancelShuffle, request.Encode());
       }));
     }
@@ -279,6 +344,20 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   // what it replied) fails the job at once.
   auto wait_all = [&] {
     while (!calls.empty()) {
+      if (cancellation != nullptr && !cancelled && cancellation->cancelled()) {
+        fail(WithShuffleContext(cancellation->cause(), {.shuffle_id = descriptor.shuffle_id}), "");
+      }
+      // Cancelled tasks return at once; an agent whose calls still have not returned long after
+      // is stuck (stopped, deadlocked): stopping the agents (SIGKILL after the grace period)
+      // fails its calls, so the job never waits for their two-hour call timeout.
+      if (cancelled && !agents_stopped && Clock::now() - cancelled_at > kCancelledCallsGrace) {
+        agents_stopped = true;
+        SABOT_LOG(kWarning) << calls.size() << " task call(s) still running "
+                            << std::chrono::duration_cast<std::chrono::seconds>(
+                                   kCancelledCallsGrace).count()
+                            << " s after the job was cancelled: stopping the agents";
+        agents.Stop();
+      }
       bool any_ready = false;
       for (size_t i = 0; i < calls.size();) {
         if (calls[i].reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -303,8 +382,11 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
       if (!any_ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
+  // The progress polls are also the agents' heartbeat (--control-timeout-s): they run even
+  // when nobody displays progress.
+  const ProgressCallback heartbeat = progress ? progress : [](int64_t, int64_t) {};
   {
-    ProgressTicker ticker(progress, poll_progress);
+    ProgressTicker ticker(heartbeat, poll_progress);
     // Pipelined readers must consume while writers produce; blocking readers start after.
     start_calls(/*writers=*/true);
     if (options.shuffle.mode == ShuffleMode::kPipelined) start_calls(/*writers=*/false);
@@ -338,14 +420,15 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
   for (const auto& location : locations) {
     (void)client->Action(location, kActionShutdown, "");
   }
-  for (auto& agent : agents) agent->Stop();
+  agents.Stop();
   return report;
 }
 
 }  // namespace
 
 arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
-                                              const ProgressCallback& progress) {
+                                              const ProgressCallback& progress,
+                                              ShuffleRunCancellation* cancellation) {
   ARROW_RETURN_NOT_OK(options.job.Validate());
   ARROW_RETURN_NOT_OK(ValidateCount(options.num_partitions, "number of partitions"));
   if (options.num_agents < 0 || options.num_agents > kMaxAgents) {
@@ -356,9 +439,9 @@ arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(options.job, spec));
   ShuffleJobReport report;
   if (options.num_agents == 0) {
-    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress));
+    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress, cancellation));
   } else {
-    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress));
+    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress, cancellation));
   }
   ARROW_RETURN_NOT_OK(check->Finish());
   report.rows_verified = check->rows_checked();

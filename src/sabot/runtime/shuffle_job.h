@@ -27,7 +27,14 @@ struct ShuffleJobOptions {
   // loopback from `agent_binary` (writer w and partition p run on agents w % K and p % K).
   int32_t num_agents = 0;
   std::string agent_binary;  // default: this executable
-  std::vector<std::string> agent_args;  // extra arguments for every agent (budget, spill dir)
+  std::vector<std::string> agent_args;  // extra arguments for every agent (its budget)
+  // Where the agents spill (each in its own "sabot-spill-<pid>-<n>" folder); empty: the
+  // system's temporary directory. The job manager removes the folders of agents that were
+  // killed. Local mode spills where `manager.spill` says.
+  std::string agent_spill_dir;
+  // An agent stops by itself when no control action reaches it for this long (the job manager
+  // polls every agent's progress about every 200 ms): a lost control connection. 0: never.
+  std::chrono::seconds agent_control_timeout{60};
   ShuffleManagerOptions manager;  // local mode
 };
 
@@ -48,9 +55,15 @@ struct ShuffleJobReport {
 using ProgressCallback = std::function<void(int64_t rows_written, int64_t rows_read)>;
 
 // Runs the job and verifies every row arrived exactly once at the right partition
-// (GeneratedShuffleCheck). Any failure or a verification mismatch is an error; agent processes
-// are always stopped.
+// (GeneratedShuffleCheck). Any failure or a verification mismatch is an error.
+//
+// Agent processes are always stopped on return, all at once (SIGTERM, then SIGKILL after a
+// grace period), and the spill folders of any that did not clean up after themselves (killed
+// ones) are removed. Cancelling `cancellation` (optional, from any thread: a signal handler's
+// thread, say) ends the job promptly with its cause: every agent cancels the shuffle's tasks,
+// then the agents are stopped as above.
 arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
-                                              const ProgressCallback& progress = nullptr);
+                                              const ProgressCallback& progress = nullptr,
+                                              ShuffleRunCancellation* cancellation = nullptr);
 
 }  // namespace sabot

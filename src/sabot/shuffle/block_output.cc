@@ -1,5 +1,6 @@
 #include "sabot/shuffle/block_output.h"
 
+#include "sabot/common/error_detail.h"
 #include "sabot/memory/block_store.h"
 #include "sabot/memory/network_buffer_pool.h"
 #include "sabot/transport/channel.h"
@@ -40,15 +41,37 @@ using Clock = std::chrono::steady_clock;
 
 class ChannelOutput final : public EndOnce {
  public:
-  ChannelOutput(const NetworkBufferPool* network, std::unique_ptr<NetworkChannel> segments,
-                std::unique_ptr<ChannelWriter> writer, std::chrono::milliseconds timeout)
-      : network_(network),
+  ChannelOutput(StreamKey key, const NetworkBufferPool* network,
+                std::unique_ptr<NetworkChannel> segments, std::unique_ptr<ChannelWriter> writer,
+                std::chrono::milliseconds timeout)
+      : key_(std::move(key)),
+        network_(network),
         segments_(std::move(segments)),
         writer_(std::move(writer)),
         timeout_(timeout) {}
   ~ChannelOutput() override { AbortIfOpen(); }
 
+  // Any error names the stream: shuffle, partition and writer.
   arrow::Status Write(SealedBlock block) override {
+    arrow::Status status = Send(std::move(block));
+    if (status.ok()) return status;
+    return WithShuffleContext(status, {.shuffle_id = key_.shuffle_id,
+                                       .partition_id = key_.partition_id,
+                                       .writer_task = key_.writer_task});
+  }
+  std::chrono::nanoseconds blocked() const override { return blocked_; }
+  // Ends both waits of Write(): for network segments and for the reader's credit.
+  void Cancel(const arrow::Status& cause) override {
+    const arrow::Status cancelled =
+        cause.IsCancelled() ? cause
+                            : arrow::Status::Cancelled(cause.ok() ? "the writer was cancelled"
+                                                                  : cause.message());
+    segments_->Cancel(cancelled);
+    writer_->Cancel(cancelled);
+  }
+
+ private:
+  arrow::Status Send(SealedBlock block) {
     // Pay for the block in network segments first: waiting here is backpressure too.
     const int64_t count = network_->SegmentsFor(block.size_bytes());
     ARROW_ASSIGN_OR_RAISE(SegmentReservation reservation, segments_->TryReserve(count));
@@ -65,13 +88,10 @@ class ChannelOutput final : public EndOnce {
     blocked_ += Clock::now() - start;
     return status;
   }
-  std::chrono::nanoseconds blocked() const override { return blocked_; }
-  void Cancel(const arrow::Status& cause) override { writer_->Cancel(cause); }
-
- private:
   arrow::Status DoFinish() override { return writer_->Finish(); }
   arrow::Status DoAbort(const arrow::Status& cause) override { return writer_->Abort(cause); }
 
+  const StreamKey key_;
   const NetworkBufferPool* network_;
   std::unique_ptr<NetworkChannel> segments_;
   std::unique_ptr<ChannelWriter> writer_;
@@ -106,7 +126,7 @@ BlockOutputFactory ChannelOutputFactory(Transport* transport, NetworkBufferPool*
              -> arrow::Result<std::unique_ptr<BlockOutput>> {
     ARROW_ASSIGN_OR_RAISE(auto segments, network->RegisterChannel(key.shuffle_id));
     ARROW_ASSIGN_OR_RAISE(auto writer, transport->OpenWriter(key, schema, options));
-    return std::make_unique<ChannelOutput>(network, std::move(segments), std::move(writer),
+    return std::make_unique<ChannelOutput>(key, network, std::move(segments), std::move(writer),
                                            options.timeout);
   };
 }

@@ -29,14 +29,16 @@ class BlockOutput {
  public:
   virtual ~BlockOutput() = default;
 
-  // Sends or stores `block`, in stream order. May block (waiting for credit).
+  // Sends or stores `block`, in stream order. May block (waiting for credit or segments).
   virtual arrow::Status Write(SealedBlock block) = 0;
   // Ends the stream after the blocks written.
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause`, which the stream's reader receives as its error.
   virtual arrow::Status Abort(const arrow::Status& cause) = 0;
-  // From any thread: a Write() waiting for the reader's credit, and every later Write(), fails
-  // with `cause` at once. (A store never waits for a reader; there it does nothing.)
+  // From any thread: a Write() waiting for the reader's credit or for network segments, and
+  // every later Write(), fails at once with a Cancelled status that carries `cause`'s message
+  // and names the stream (shuffle, partition, writer). A store never waits for a reader; there
+  // it does nothing.
   virtual void Cancel(const arrow::Status& cause) = 0;
   // Time Write() spent waiting for the reader (credit) or for network segments: backpressure.
   virtual std::chrono::nanoseconds blocked() const = 0;

@@ -1,6 +1,7 @@
 #include "sabot/shuffle/shuffle_manager.h"
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -282,6 +283,56 @@ TEST_F(ShuffleManagerTest, CancellingARunEndsWritersWaitingForCredit) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   ASSERT_RAISES_WITH(Cancelled, "no reader will come", result.status());
   EXPECT_EQ(progress.writers_finished.load(), 2);
+}
+
+// A writer waiting for network segments (another writer of its shuffle holds them all while it
+// waits for credit from a reader that never comes) ends at once when cancelled, with a
+// Cancelled status naming its shuffle, partition and writer; before, it waited for the
+// shuffle's timeout and failed with IOError.
+TEST_F(ShuffleManagerTest, CancellingAWriterEndsItsWaitForNetworkSegments) {
+  ShuffleManagerOptions options;
+  options.memory_budget = 64 << 20;
+  options.spill = testing::TestSpillOptions();
+  options.network.segment_size = 1024;
+  options.network.exclusive_segments_per_channel = 0;  // every segment is the shuffle's floating
+  options.network.floating_segments_per_shuffle = 2;
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
+  ShuffleOptions shuffle = TestShuffleOptions(ShuffleMode::kPipelined);
+  shuffle.target_block_bytes = 2048;
+  shuffle.timeout = std::chrono::seconds(30);
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("segments", spec_,
+                                                              GeneratedSchema(job_.data), 2,
+                                                              shuffle));
+  // 40 rows of four int64 columns: 1280 bytes, a block of two segments.
+  GeneratedJob job = job_;
+  job.data.batch_rows = 40;
+  ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(0, 0));
+  auto write_one_block = [&](TaskIndex w) -> arrow::Status {
+    ARROW_RETURN_NOT_OK(manager->OpenWriter(id, w));
+    ARROW_RETURN_NOT_OK(manager->WritePartition(id, w, 0, batch));
+    return manager->FlushPartition(id, w, 0);
+  };
+  // Writer 0 takes both segments and waits for credit; then writer 1 waits for segments.
+  auto first = std::async(std::launch::async, write_one_block, 0);
+  while (manager->network()->stats().floating_in_use < 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto second = std::async(std::launch::async, write_one_block, 1);
+  while (manager->network()->stats().waiting_producers < 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  manager->CancelWriter(id, 1, arrow::Status::IOError("a reader failed: disk on fire"));
+  arrow::Status waited = second.get();
+  ASSERT_RAISES_WITH(Cancelled, "network buffer segments", waited);
+  for (const std::string& part :
+       {"shuffle '" + id + "'", std::string("partition 0"), std::string("writer 1"),
+        std::string("disk on fire")}) {
+    EXPECT_NE(waited.message().find(part), std::string::npos) << part << ": " << waited.ToString();
+  }
+  manager->CancelWriter(id, 0, arrow::Status::Cancelled("the job was cancelled"));
+  ASSERT_RAISES_WITH(Cancelled, "the job was cancelled", first.get());
+  EXPECT_EQ(manager->network()->stats().waiting_producers, 0);
 }
 
 // Writers that cannot open (their buffers do not fit the budget) end the run promptly with that

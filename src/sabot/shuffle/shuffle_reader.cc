@@ -63,7 +63,11 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleReader::Next() {
     if (!error_.ok()) return error_;
     if (inputs_open_ == 0) return nullptr;
     not_empty_.wait(lock, [&] { return cancelled_ || !queue_.empty(); });
-    if (queue_.empty()) return arrow::Status::Cancelled("the reader was cancelled");
+    if (queue_.empty()) {
+      return WithShuffleContext(arrow::Status::Cancelled("the reader was cancelled"),
+                                {.shuffle_id = descriptor_->shuffle_id,
+                                 .partition_id = partition_id_});
+    }
     Item item = std::move(queue_.front());
     queue_.pop_front();
     if (item.batch != nullptr) {

@@ -1,11 +1,19 @@
 #include "sabot/tools/agent_command.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
+#include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent.h"
 
 namespace sabot {
@@ -18,12 +26,75 @@ struct AgentOptions {
   std::string agent_id = "agent";
   int64_t memory_budget_mib = BudgetedMemoryPool::kDefaultBudgetBytes >> 20;
   std::string spill_dir;
+  // Set by a job manager that starts the agent as its child (AgentProcess).
+  int64_t parent_pid = 0;
+  int lifeline_fd = -1;
+  int64_t control_timeout_s = 0;
 };
 
 [[noreturn]] void Fail(const arrow::Status& status, int exit_code) {
   std::cerr << "sabot agent: " << status.CodeAsString() << ": " << status.message() << "\n";
   throw CLI::RuntimeError(exit_code);
 }
+
+// Watches what tells a managed agent that its job manager is gone, and stops the agent then:
+// end of file on the lifeline pipe (the job manager holds its other end; the kernel closes it
+// however the job manager ends, SIGKILL included), and silence on the control connection for
+// longer than `control_timeout` (the job manager's progress polls are its heartbeat). One
+// thread, woken every second or by Wake().
+class ParentWatch {
+ public:
+  ParentWatch(Agent* agent, const AgentOptions& options) : agent_(agent), options_(options) {
+    if (pipe2(wake_, O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~ParentWatch() {
+    Wake();
+    thread_.join();
+    for (int fd : wake_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+
+ private:
+  void Wake() {
+    if (wake_[1] >= 0) {
+      const char byte = 0;
+      ARROW_UNUSED(write(wake_[1], &byte, 1));
+    }
+  }
+
+  void Loop() {
+    const auto control_timeout = std::chrono::seconds(options_.control_timeout_s);
+    while (true) {
+      pollfd fds[2] = {{wake_[0], POLLIN, 0}, {options_.lifeline_fd, POLLIN, 0}};
+      const int count = options_.lifeline_fd >= 0 ? 2 : 1;
+      const int ready = poll(fds, count, 1000);
+      if (ready < 0 && errno != EINTR) return;
+      if (fds[0].revents != 0) return;  // woken: the agent is shutting down
+      if (count == 2 && fds[1].revents != 0) {
+        // Nothing is ever written to the lifeline: readable means end of file.
+        agent_->Stop(arrow::Status::Cancelled(
+            "agent '", options_.agent_id, "' lost its job manager: the lifeline pipe closed "
+            "(the job manager ended, or is stopping its agents)"));
+        return;
+      }
+      if (control_timeout.count() > 0 &&
+          std::chrono::steady_clock::now() - agent_->last_control_action() > control_timeout) {
+        agent_->Stop(arrow::Status::Cancelled(
+            "agent '", options_.agent_id, "' heard nothing from its job manager for ",
+            options_.control_timeout_s, " s (--control-timeout-s): the control connection is "
+            "lost"));
+        return;
+      }
+    }
+  }
+
+  Agent* agent_;
+  const AgentOptions& options_;
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
 
 void Run(const AgentOptions& options) {
   if (options.port < 0 || options.port > 65535) {
@@ -34,12 +105,40 @@ void Run(const AgentOptions& options) {
                                 options.memory_budget_mib),
          2);
   }
+  if (options.control_timeout_s < 0) {
+    Fail(arrow::Status::Invalid("--control-timeout-s must be >= 0, got ",
+                                options.control_timeout_s),
+         2);
+  }
+  if (options.parent_pid > 0) {
+    // The kernel sends SIGTERM when the thread that started this process ends; it may have
+    // ended already, before this call: then the parent is no longer `parent_pid`.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != static_cast<pid_t>(options.parent_pid)) {
+      Fail(arrow::Status::Cancelled("the job manager (pid ", options.parent_pid,
+                                    ") exited before agent '", options.agent_id, "' started"),
+           1);
+    }
+  }
+  if (options.lifeline_fd >= 0 && fcntl(options.lifeline_fd, F_SETFD, FD_CLOEXEC) != 0) {
+    Fail(arrow::Status::Invalid("--lifeline-fd ", options.lifeline_fd, " is not open: ",
+                                std::strerror(errno)),
+         2);
+  }
   // Signals are taken by one thread (sigwait) so that Flight's threads never see them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Spill folders of agents that were killed (their lock is free) go before this one spills.
+  auto swept = SweepStaleSpillRoots(options.spill_dir);
+  if (!swept.ok()) Fail(swept.status(), 1);
+  for (const auto& root : *swept) {
+    std::cerr << "sabot agent: removed the stale spill folder " << root
+              << " of a process that is gone\n";
+  }
 
   EngineOptions engine;
   engine.server.host = options.host;
@@ -53,16 +152,32 @@ void Run(const AgentOptions& options) {
   std::printf("sabot agent listening on %s\n", agent->location().c_str());
   std::fflush(stdout);
 
+  int received = 0;
   std::thread signal_waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);
-    agent->Shutdown();
+    if (agent->stop_reason().ok()) received = signal;
+    agent->Stop(arrow::Status::Cancelled("agent '", options.agent_id, "' received ",
+                                         signal == SIGINT ? "SIGINT" : "SIGTERM"));
   });
-  agent->WaitForShutdown();
-  // Wake the signal thread if the shutdown came from a control action.
+  {
+    std::unique_ptr<ParentWatch> watch;
+    if (options.lifeline_fd >= 0 || options.control_timeout_s > 0) {
+      watch = std::make_unique<ParentWatch>(agent.get(), options);
+    }
+    agent->WaitForShutdown();
+  }
+  // Wake the signal thread if the shutdown came from elsewhere.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
+  const arrow::Status reason = agent->stop_reason();
+  // Cancels what still runs, releases every shuffle (deleting its spill files), stops serving.
   agent.reset();
+  if (reason.ok()) return;  // the shutdown action
+  std::cerr << "sabot agent: " << reason.message()
+            << "; its tasks were cancelled and its spill files removed\n";
+  // 128 + the signal, as a shell reports a process a signal ended; 1 when its job manager left.
+  throw CLI::RuntimeError(received != 0 ? 128 + received : 1);
 }
 
 }  // namespace
@@ -80,6 +195,16 @@ void AddAgentCommand(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--spill-dir", options->spill_dir,
                       "Directory for spill files (default: the system's temporary directory)");
+  command->add_option("--parent-pid", options->parent_pid,
+                      "Set by the job manager that starts this agent: exit (SIGTERM) when that "
+                      "process's starting thread ends");
+  command->add_option("--lifeline-fd", options->lifeline_fd,
+                      "Set by the job manager that starts this agent: a pipe it holds open; end "
+                      "of file on it stops the agent");
+  command->add_option("--control-timeout-s", options->control_timeout_s,
+                      "Stop when no control action arrives for this many seconds (0: never); "
+                      "a job manager polls progress about every 200 ms")
+      ->capture_default_str();
   command->callback([options] { Run(*options); });
 }
 

@@ -1,8 +1,13 @@
 #include "sabot/tools/shuffle_command.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -106,10 +111,7 @@ arrow::Result<ShuffleJobOptions> MakeJob(const CommandOptions& options) {
   job.manager.memory_budget = options.memory_budget_mib << 20;
   job.manager.spill.directory = options.spill_dir;
   job.agent_args = {"--memory-budget-mib", std::to_string(options.memory_budget_mib)};
-  if (!options.spill_dir.empty()) {
-    job.agent_args.push_back("--spill-dir");
-    job.agent_args.push_back(options.spill_dir);
-  }
+  job.agent_spill_dir = options.spill_dir;
   return job;
 }
 
@@ -190,9 +192,81 @@ void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
   }
 }
 
+// SIGTERM and SIGINT stop the job cleanly: the handler only writes the signal's number to a
+// pipe (all it may do), whichever thread it interrupts; a watcher thread reads it and cancels
+// the job, whose agents are then stopped and their spill folders removed before RunShuffleJob
+// returns. A signal after the job (while the ceilings are measured) ends the command at once:
+// nothing is left to clean up then. The command exits with 128 + the signal's number (130 for
+// SIGINT, 143 for SIGTERM), as a shell reports a process a signal ended.
+class SignalStop {
+ public:
+  explicit SignalStop(ShuffleRunCancellation* job) : job_(job) {
+    if (pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    write_fd_.store(pipe_[1]);
+    struct sigaction action {};
+    action.sa_handler = &SignalStop::OnSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &old_term_);
+    sigaction(SIGINT, &action, &old_int_);
+    watcher_ = std::thread([this] { Watch(); });
+  }
+  ~SignalStop() {
+    if (!watcher_.joinable()) return;
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGINT, &old_int_, nullptr);
+    write_fd_.store(-1);
+    const char wake = 0;
+    ARROW_UNUSED(write(pipe_[1], &wake, 1));
+    watcher_.join();
+    close(pipe_[0]);
+    close(pipe_[1]);
+  }
+  // The signal received, or 0.
+  int received() const { return received_.load(); }
+  // From now on a signal ends the command at once.
+  void JobDone() { job_done_.store(true); }
+
+  static const char* Name(int signal) { return signal == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+ private:
+  static void OnSignal(int signal) {
+    const int fd = write_fd_.load();
+    const char byte = static_cast<char>(signal);
+    if (fd >= 0) ARROW_UNUSED(write(fd, &byte, 1));
+  }
+
+  void Watch() {
+    while (true) {
+      pollfd fd{pipe_[0], POLLIN, 0};
+      if (poll(&fd, 1, -1) < 0 && errno != EINTR) return;
+      char byte = 0;
+      if (read(pipe_[0], &byte, 1) != 1) continue;
+      if (byte == 0) return;  // the destructor's wake-up
+      const int signal = byte;
+      if (received_.exchange(signal) != 0 || job_done_.load()) {
+        // A second signal, or one after the job: no more waiting.
+        std::fprintf(stderr, "sabot shuffle: stopped by %s\n", Name(signal));
+        std::_Exit(128 + signal);
+      }
+      std::fprintf(stderr, "sabot shuffle: %s received: cancelling the job\n", Name(signal));
+      job_->Cancel(arrow::Status::Cancelled("sabot shuffle received ", Name(signal)));
+    }
+  }
+
+  static inline std::atomic<int> write_fd_{-1};
+  ShuffleRunCancellation* job_;
+  int pipe_[2] = {-1, -1};
+  struct sigaction old_term_ {}, old_int_ {};
+  std::atomic<int> received_{0};
+  std::atomic<bool> job_done_{false};
+  std::thread watcher_;
+};
+
 void Run(const CommandOptions& options) {
   auto job = MakeJob(options);
   if (!job.ok()) Fail(job.status(), 2);
+  ShuffleRunCancellation cancellation;
+  SignalStop signals(&cancellation);
   const int64_t total = job->job.total_rows();
   ProgressCallback progress;
   if (isatty(STDERR_FILENO)) {
@@ -203,8 +277,15 @@ void Run(const CommandOptions& options) {
       std::fflush(stderr);
     };
   }
-  auto report = RunShuffleJob(*job, progress);
+  auto report = RunShuffleJob(*job, progress, &cancellation);
+  signals.JobDone();
   if (progress) std::fprintf(stderr, "\r%70s\r", "");
+  if (const int signal = signals.received(); signal != 0) {
+    std::cerr << "sabot shuffle: stopped by " << SignalStop::Name(signal) << ": the job was "
+              << "cancelled" << (options.agents > 0 ? ", its agents stopped" : "")
+              << " and its spill files removed\n";
+    throw CLI::RuntimeError(128 + signal);
+  }
   if (!report.ok()) Fail(report.status(), 1);
   Ceilings ceilings;
   if (!options.no_ceiling) {

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -25,6 +26,72 @@ bool IsTransient(const arrow::Status& status) {
 }
 
 namespace {
+
+// Ends the DoGet streams of fetches asked to stop. Flight checks a call's StopToken only
+// between messages, so a fetch waiting for the server's next message (a stream whose writer
+// has not produced it yet) would notice its cancellation only when that message came, or at
+// the server's read timeout. One thread, started on first use, checks the watched fetches'
+// tokens every kPollInterval while there are any, and cancels the stream (TryCancel, which
+// does not block) of each one stopped; its Next() then fails at once.
+//
+// Thread safety: safe for concurrent use. Streams are cancelled under the lock, so once
+// Unwatch() returned the stream is never touched again. Never destroyed: fetches may still
+// unwatch while the process exits.
+class FetchStopper {
+ public:
+  static constexpr auto kPollInterval = std::chrono::milliseconds(20);
+
+  static FetchStopper& Global() {
+    static FetchStopper* stopper = new FetchStopper();
+    return *stopper;
+  }
+
+  // `reader` must stay valid until Unwatch(id).
+  uint64_t Watch(arrow::StopToken stop, flight::FlightStreamReader* reader) {
+    uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      id = next_id_++;
+      entries_.emplace(id, Entry{std::move(stop), reader});
+    }
+    changed_.notify_all();
+    return id;
+  }
+  void Unwatch(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.erase(id);
+  }
+
+ private:
+  struct Entry {
+    arrow::StopToken stop;
+    flight::FlightStreamReader* reader;
+  };
+
+  FetchStopper() : thread_([this] { Loop(); }) {}
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      changed_.wait(lock, [&] { return !entries_.empty(); });
+      changed_.wait_for(lock, kPollInterval);
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->second.stop.IsStopRequested()) {
+          it->second.reader->Cancel();
+          it = entries_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<uint64_t, Entry> entries_ SABOT_GUARDED_BY(mutex_);
+  uint64_t next_id_ SABOT_GUARDED_BY(mutex_) = 1;
+  std::thread thread_;
+};
 
 // Sleeps for a random time in [0, min(max, initial * 2^attempt)] (full jitter), waking early
 // when `stop` is requested.
@@ -157,9 +224,20 @@ arrow::Status ShuffleClient::FetchPartition(
       ARROW_ASSIGN_OR_RAISE(auto client, Connect(location));
       ARROW_ASSIGN_OR_RAISE(auto reader,
                             client->DoGet(CallOptions(stop), flight::Ticket{path.ToString()}));
+      // While the stream waits for its next message, `stop` cancels it (FetchStopper).
+      struct Watched {
+        uint64_t id;
+        ~Watched() { FetchStopper::Global().Unwatch(id); }
+      } watched{FetchStopper::Global().Watch(stop, reader.get())};
       int64_t skip = delivered;
       while (true) {
-        ARROW_ASSIGN_OR_RAISE(auto chunk, reader->Next());
+        auto next = reader->Next();
+        if (!next.ok() && stop.IsStopRequested()) {
+          consumer_failed = true;  // not retried
+          return arrow::Status::Cancelled("fetch of ", path.ToString(), " from ", location,
+                                          " cancelled after ", delivered, " batches");
+        }
+        ARROW_ASSIGN_OR_RAISE(auto chunk, std::move(next));
         if (chunk.data == nullptr) return arrow::Status::OK();
         if (stop.IsStopRequested()) {
           consumer_failed = true;  // not retried
