@@ -66,6 +66,7 @@ class ChannelOutput final : public EndOnce {
     return status;
   }
   std::chrono::nanoseconds blocked() const override { return blocked_; }
+  int64_t max_block_bytes() const override { return segments_->max_block_bytes(); }
   void Cancel(const arrow::Status& cause) override { writer_->Cancel(cause); }
 
  private:
@@ -87,6 +88,7 @@ class StoreOutput final : public EndOnce {
   arrow::Status Write(SealedBlock block) override { return store_->Append(key_, std::move(block)); }
   // The store never waits for a reader: beyond its budget it spills.
   std::chrono::nanoseconds blocked() const override { return std::chrono::nanoseconds(0); }
+  int64_t max_block_bytes() const override { return 0; }
   void Cancel(const arrow::Status&) override {}
 
  private:
