@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <arrow/extension_type.h>
 #include <arrow/type.h>
 #include <arrow/util/byte_size.h>
 
@@ -13,17 +12,6 @@
 namespace sabot {
 
 namespace {
-
-bool HasDictionary(const arrow::DataType& type) {
-  if (type.id() == arrow::Type::DICTIONARY) return true;
-  if (type.id() == arrow::Type::EXTENSION) {
-    return HasDictionary(*static_cast<const arrow::ExtensionType&>(type).storage_type());
-  }
-  for (const auto& child : type.fields()) {
-    if (HasDictionary(*child->type())) return true;
-  }
-  return false;
-}
 
 int64_t SliceBytes(const arrow::RecordBatch& batch) {
   arrow::Result<int64_t> referenced = arrow::util::ReferencedBufferSize(batch);
@@ -51,17 +39,15 @@ arrow::Result<std::unique_ptr<PartitionBuffer>> PartitionBuffer::Make(
   buffer->pool_ = pool;
   buffer->sink_ = std::move(sink);
   buffer->fixed_width_ = RowBytes::FixedWidth(*buffer->schema_);
-  for (const auto& field : buffer->schema_->fields()) {
-    if (HasDictionary(*field->type())) buffer->has_dictionaries_ = true;
-  }
+  buffer->has_dictionaries_ = RowBytes::HasDictionaries(*buffer->schema_);
+  buffer->block_overhead_ = RowBytes::BlockOverheadBytes(
+      *buffer->schema_,
+      options.encode && options.codec.compression != arrow::Compression::UNCOMPRESSED);
   buffer->block_capacity_ = options.target_bytes;
   if (options.max_block_bytes > 0) {
     // Room for the rows and dictionaries of a block within its hard limit, after the framing.
-    const int64_t overhead = RowBytes::BlockOverheadBytes(
-        *buffer->schema_, options.encode &&
-                              options.codec.compression != arrow::Compression::UNCOMPRESSED);
-    buffer->block_capacity_ =
-        std::max<int64_t>(1, std::min(options.target_bytes, options.max_block_bytes - overhead));
+    buffer->block_capacity_ = std::max<int64_t>(
+        1, std::min(options.target_bytes, options.max_block_bytes - buffer->block_overhead_));
   }
   if (metrics != nullptr) buffer->counters_ = metrics->ForShuffle(buffer->key_.shuffle_id);
   return buffer;
@@ -198,24 +184,44 @@ arrow::Status PartitionBuffer::Fail(const arrow::Status& status) {
   return error_;
 }
 
+int64_t PartitionBuffer::DictionaryBytes(const arrow::RecordBatch& batch) const {
+  if (!has_dictionaries_) return 0;
+  RowBytes::Dictionaries dictionaries;
+  RowBytes::CollectDictionaries(batch, &dictionaries);
+  int64_t bytes = 0;
+  for (const auto& entry : dictionaries) bytes += entry.second;
+  return bytes;
+}
+
 arrow::Status PartitionBuffer::Emit(std::shared_ptr<arrow::RecordBatch> batch) {
+  const int64_t rows = batch->num_rows();
   SealedBlock block;
   if (options_.encode) {
     ARROW_ASSIGN_OR_RAISE(block, encoder_->Encode(*batch));
+    if (!fixed_width_ &&
+        block.size_bytes() > RowBytes::RangeBytes(*batch, 0, rows) + DictionaryBytes(*batch) +
+                                 block_overhead_) {
+      // Arrow's IPC writer sends the whole buffers of a zero-length array, also of a nested one
+      // (the strings of list rows that are all empty): a slice then drags along bytes of its
+      // parent batch that none of its rows reference. Copy the rows out and encode them again.
+      ARROW_ASSIGN_OR_RAISE(batch, arrow::ConcatenateRecordBatches({batch}, pool_));
+      ARROW_ASSIGN_OR_RAISE(block, encoder_->Encode(*batch));
+    }
   } else {
-    block.num_rows = batch->num_rows();
+    block.num_rows = rows;
     block.batch = batch;
   }
-  const int64_t rows = batch->num_rows();
   if (options_.max_block_bytes > 0 && block.size_bytes() > options_.max_block_bytes) {
     const int64_t row_bytes = RowBytes::RangeBytes(*batch, 0, rows);
     if (rows == 1) {
+      const int64_t dictionary_bytes = DictionaryBytes(*batch);
       return arrow::Status::CapacityError(
-          "a single row of ", row_bytes, " bytes (a block of ", block.size_bytes(),
-          " bytes with its framing and dictionaries) exceeds the ", options_.max_block_bytes,
-          " bytes a block of this stream may have (what its pipelined channel can ever reserve "
-          "in network segments): such a row can only be shuffled with larger or more network "
-          "segments (segment size, floating segments per shuffle), or by a blocking shuffle");
+          "a row of ", row_bytes, " bytes cannot be sent: its block needs ", block.size_bytes(),
+          " bytes (with ", dictionary_bytes, " bytes of dictionaries and the IPC framing), more "
+          "than the ", options_.max_block_bytes, " bytes a block of this stream can ever have "
+          "(what its pipelined channel can reserve in network segments). Rows this large need "
+          "larger or more network segments (segment size, floating segments per shuffle) or a "
+          "blocking shuffle");
     }
     // The bound missed (e.g. data that compression grew): drop this encoding and cut the rows
     // in two halves by bytes, each emitted (and checked) on its own.

@@ -95,6 +95,8 @@ class PartitionBuffer {
   arrow::Status Seal();
   // Encodes `batch` into blocks within max_block_bytes and hands them to the sink.
   arrow::Status Emit(std::shared_ptr<arrow::RecordBatch> batch);
+  // The bytes a block of `batch` spends on dictionaries (RowBytes::CollectDictionaries).
+  int64_t DictionaryBytes(const arrow::RecordBatch& batch) const;
   // Records `status` (with the stream's shuffle, partition and writer) as the buffer's error.
   arrow::Status Fail(const arrow::Status& status);
   void Account(int64_t bytes, int64_t rows);
@@ -109,6 +111,8 @@ class PartitionBuffer {
 
   bool fixed_width_ = false;
   bool has_dictionaries_ = false;
+  // Bound on a block's bytes beyond its rows and dictionaries (RowBytes::BlockOverheadBytes).
+  int64_t block_overhead_ = 0;
   // What a block's rows and dictionaries may take: target_bytes, less the framing when
   // max_block_bytes is set and leaves less.
   int64_t block_capacity_ = 0;

@@ -81,13 +81,36 @@ bool RowBytes::FixedWidth(const arrow::Schema& schema) {
   return true;
 }
 
+namespace {
+
+bool HasDictionary(const arrow::DataType& type) {
+  const arrow::DataType& storage = StorageType(type);
+  if (storage.id() == arrow::Type::DICTIONARY) return true;
+  for (const auto& child : storage.fields()) {
+    if (HasDictionary(*child->type())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool RowBytes::HasDictionaries(const arrow::Schema& schema) {
+  for (const auto& field : schema.fields()) {
+    if (HasDictionary(*field->type())) return true;
+  }
+  return false;
+}
+
 int64_t RowBytes::RangeBytes(const arrow::ArrayData& data, int64_t begin, int64_t end) {
   const int64_t rows = end - begin;
   if (rows <= 0) return 0;
   const arrow::DataType& type = StorageType(*data.type);
   int64_t bytes = 0;
-  // Validity: IPC writes a bitmap only for a column that has nulls; MayHaveNulls is the bound.
-  if (type.id() != arrow::Type::NA && data.MayHaveNulls()) bytes += BitmapBytes(rows);
+  // Validity: IPC writes a bitmap only for a column with nulls, but an unencoded block
+  // references the bitmap whenever there is one.
+  if (type.id() != arrow::Type::NA && !data.buffers.empty() && data.buffers[0] != nullptr) {
+    bytes += BitmapBytes(rows);
+  }
   switch (type.id()) {
     case arrow::Type::NA:
       return 0;

@@ -16,7 +16,7 @@ namespace sabot {
 // row where they reach a byte size.
 //
 // The bytes of rows [begin, end) of a column are, recursively:
-//   - validity: ceil(rows / 8) when the column may have nulls (a block without nulls has none);
+//   - validity: ceil(rows / 8) when the column has a validity bitmap;
 //   - fixed width (numbers, booleans, decimals, fixed-size binary, temporal types, dictionary
 //     indices): bit width x rows, rounded up to bytes;
 //   - binary, string (and the large_ variants): the offset width x rows, plus the difference of
@@ -43,6 +43,8 @@ class RowBytes {
   // True when every column of `schema` is fixed-width and not dictionary-encoded: then every
   // row of a batch has the same size, and blocks can be cut by the average row width.
   static bool FixedWidth(const arrow::Schema& schema);
+  // True when a column of `schema` is dictionary-encoded, at any depth.
+  static bool HasDictionaries(const arrow::Schema& schema);
 
   // Bytes of rows [begin, end) of `batch` (0 <= begin <= end <= num_rows), dictionaries aside.
   static int64_t RangeBytes(const arrow::RecordBatch& batch, int64_t begin, int64_t end);
