@@ -3,22 +3,12 @@
 #include <algorithm>
 
 #include <arrow/type.h>
-#include <arrow/util/byte_size.h>
 
 #include "sabot/common/error_detail.h"
 #include "sabot/common/ids.h"
 #include "sabot/memory/row_bytes.h"
 
 namespace sabot {
-
-namespace {
-
-int64_t SliceBytes(const arrow::RecordBatch& batch) {
-  arrow::Result<int64_t> referenced = arrow::util::ReferencedBufferSize(batch);
-  return referenced.ok() ? *referenced : arrow::util::TotalBufferSize(batch);
-}
-
-}  // namespace
 
 arrow::Result<std::unique_ptr<PartitionBuffer>> PartitionBuffer::Make(
     StreamKey key, std::shared_ptr<arrow::Schema> schema, PartitionBufferOptions options,
@@ -77,10 +67,10 @@ arrow::Status PartitionBuffer::Append(std::shared_ptr<arrow::RecordBatch> slice,
   return FlushIfDue(now);
 }
 
-// Every row of a fixed-width schema has the same size: cut by the average row width.
+// Every row of a fixed-width schema has the same size: cut by the row width.
 arrow::Status PartitionBuffer::AppendFixedWidth(std::shared_ptr<arrow::RecordBatch> slice) {
   int64_t rows = slice->num_rows();
-  int64_t bytes = SliceBytes(*slice);
+  int64_t bytes = RowBytes::RangeBytes(*slice, 0, rows);
   double bytes_per_row = static_cast<double>(bytes) / static_cast<double>(rows);
   int64_t offset = 0;
   while (offset < rows) {
@@ -93,8 +83,8 @@ arrow::Status PartitionBuffer::AppendFixedWidth(std::shared_ptr<arrow::RecordBat
     if (offset == 0 && take == rows) {
       ARROW_RETURN_NOT_OK(AddSlice(slice, bytes));
     } else {
-      auto part = slice->Slice(offset, take);
-      ARROW_RETURN_NOT_OK(AddSlice(part, SliceBytes(*part)));
+      ARROW_RETURN_NOT_OK(AddSlice(slice->Slice(offset, take),
+                                   RowBytes::RangeBytes(*slice, offset, offset + take)));
     }
     offset += take;
     if (buffered_rows_ >= options_.target_rows || buffered_bytes_ >= block_capacity_) {
@@ -111,13 +101,16 @@ arrow::Status PartitionBuffer::AppendByRowBytes(std::shared_ptr<arrow::RecordBat
   const int64_t rows = slice->num_rows();
   RowBytes::Dictionaries dictionaries;
   if (has_dictionaries_) RowBytes::CollectDictionaries(*slice, &dictionaries);
+  std::vector<const arrow::ArrayData*> new_dictionaries;
   int64_t offset = 0;
   while (offset < rows) {
     // The slice's dictionaries this block does not carry yet.
+    new_dictionaries.clear();
     int64_t new_dictionary_bytes = 0;
     for (const auto& [dictionary, bytes] : dictionaries) {
       if (std::find(block_dictionaries_.begin(), block_dictionaries_.end(), dictionary) ==
           block_dictionaries_.end()) {
+        new_dictionaries.push_back(dictionary);
         new_dictionary_bytes += bytes;
       }
     }
@@ -134,7 +127,8 @@ arrow::Status PartitionBuffer::AppendByRowBytes(std::shared_ptr<arrow::RecordBat
     take = std::max<int64_t>(take, 1);
     const int64_t bytes =
         RowBytes::RangeBytes(*slice, offset, offset + take) + new_dictionary_bytes;
-    for (const auto& entry : dictionaries) block_dictionaries_.push_back(entry.first);
+    block_dictionaries_.insert(block_dictionaries_.end(), new_dictionaries.begin(),
+                               new_dictionaries.end());
     ARROW_RETURN_NOT_OK(
         AddSlice(offset == 0 && take == rows ? slice : slice->Slice(offset, take), bytes));
     offset += take;
