@@ -169,10 +169,16 @@ int64_t RowBytes::RangeBytes(const arrow::ArrayData& data, int64_t begin, int64_
       return bytes + rows * 16 + WholeChildrenBytes(data);
     case arrow::Type::RUN_END_ENCODED:
       return WholeChildrenBytes(data);
+    case arrow::Type::DICTIONARY: {
+      // The indices; the dictionary is counted per block (CollectDictionaries).
+      const auto& index = checked_cast<const arrow::DictionaryType&>(type).index_type();
+      const int64_t bits = checked_cast<const arrow::FixedWidthType&>(*index).bit_width();
+      return bytes + (rows * bits + 7) / 8;
+    }
     default:
       break;
   }
-  // Fixed width, dictionary indices included (DictionaryType is fixed-width by its index).
+  // Fixed width: booleans, numbers, temporal types, decimals, fixed-size binary.
   if (arrow::is_fixed_width(type.id())) {
     const int64_t bits = checked_cast<const arrow::FixedWidthType&>(type).bit_width();
     return bytes + (rows * bits + 7) / 8;

@@ -43,7 +43,7 @@ class BlockOutput {
   // The largest block Write() can ever accept, in SealedBlock::size_bytes(): for a pipelined
   // channel, what it can ever reserve in network segments; 0 when there is no such limit (a
   // store spills instead). The writer's partition buffer cuts blocks to fit it.
-  virtual int64_t max_block_bytes() const = 0;
+  virtual int64_t max_block_bytes() const { return 0; }
 };
 
 // Opens the output of one stream whose batches have `schema`.
