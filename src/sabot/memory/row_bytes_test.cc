@@ -117,7 +117,8 @@ int64_t PerRowReference(const arrow::RecordBatch& batch, int64_t begin, int64_t 
     int64_t elements = 0;
     for (int64_t i = begin; i < end; ++i) {
       bytes += 4;
-      const auto& values = static_cast<const arrow::StringArray&>(*lists.value_slice(i));
+      const std::shared_ptr<arrow::Array> slice = lists.value_slice(i);
+      const auto& values = static_cast<const arrow::StringArray&>(*slice);
       for (int64_t e = 0; e < values.length(); ++e) bytes += 4 + values.value_length(e);
       elements += values.length();
     }
@@ -162,16 +163,17 @@ TEST(RowBytes, RowsWithinIsTheLongestRunThatFits) {
 }
 
 TEST(RowBytes, TellsFixedWidthSchemasAndDictionaries) {
-  EXPECT_TRUE(RowBytes::FixedWidth(*testing::TestSchema(testing::TestSchemaKind::kPrimitive)));
-  EXPECT_FALSE(RowBytes::HasDictionaries(*testing::TestSchema(testing::TestSchemaKind::kPrimitive)));
-  for (auto kind : {testing::TestSchemaKind::kStrings, testing::TestSchemaKind::kNestedLists,
-                    testing::TestSchemaKind::kStruct, testing::TestSchemaKind::kDictionary}) {
-    EXPECT_FALSE(RowBytes::FixedWidth(*testing::TestSchema(kind))) << testing::ToString(kind);
+  using testing::TestSchema;
+  using testing::TestSchemaKind;
+  EXPECT_TRUE(RowBytes::FixedWidth(*TestSchema(TestSchemaKind::kPrimitive)));
+  EXPECT_FALSE(RowBytes::HasDictionaries(*TestSchema(TestSchemaKind::kPrimitive)));
+  for (auto kind : {TestSchemaKind::kStrings, TestSchemaKind::kNestedLists,
+                    TestSchemaKind::kStruct, TestSchemaKind::kDictionary}) {
+    EXPECT_FALSE(RowBytes::FixedWidth(*TestSchema(kind))) << testing::ToString(kind);
   }
-  EXPECT_TRUE(RowBytes::HasDictionaries(*testing::TestSchema(testing::TestSchemaKind::kDictionary)));
-  EXPECT_TRUE(
-      RowBytes::HasDictionaries(*testing::TestSchema(testing::TestSchemaKind::kNestedDictionary)));
-  EXPECT_FALSE(RowBytes::HasDictionaries(*testing::TestSchema(testing::TestSchemaKind::kStrings)));
+  EXPECT_TRUE(RowBytes::HasDictionaries(*TestSchema(TestSchemaKind::kDictionary)));
+  EXPECT_TRUE(RowBytes::HasDictionaries(*TestSchema(TestSchemaKind::kNestedDictionary)));
+  EXPECT_FALSE(RowBytes::HasDictionaries(*TestSchema(TestSchemaKind::kStrings)));
 }
 
 }  // namespace

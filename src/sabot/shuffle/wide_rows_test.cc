@@ -34,7 +34,7 @@ std::shared_ptr<arrow::RecordBatch> EmptyThenWide(int64_t empty, int64_t wide, i
       EXPECT_OK(values.Append(""));
     } else {
       EXPECT_OK(values.Append(std::string(static_cast<size_t>(width),
-                                                static_cast<char>('a' + i % 26))));
+                                          static_cast<char>('a' + i % 26))));
     }
   }
   auto id_array = ids.Finish().ValueOrDie();
@@ -62,7 +62,8 @@ class WideRowsTest : public ::testing::Test {
     options.mode = ShuffleMode::kPipelined;
     options.timeout = std::chrono::seconds(60);
     const int32_t partitions = static_cast<int32_t>(spec->num_partitions());
-    ARROW_ASSIGN_OR_RAISE(ShuffleId id, manager_->RegisterShuffle("wide", spec, schema, 1, options));
+    ARROW_ASSIGN_OR_RAISE(ShuffleId id,
+                          manager_->RegisterShuffle("wide", spec, schema, 1, options));
     arrow::Status written;
     std::thread writer([&] {
       written = [&]() -> arrow::Status {
@@ -161,8 +162,10 @@ TEST_F(WideRowsTest, HashedWideRowsArriveOnceInOrder) {
 }
 
 // A row larger than a channel can ever reserve (10 segments of 32 KiB by default) is refused
-// with an error naming its size, the partition and the limit; the reader gets the failure too.
+// with an error naming its size, the partition and the limit; the reader ends instead of
+// waiting for the rest of the stream.
 TEST_F(WideRowsTest, ARowNoChannelCanHoldIsRefusedWithItsSize) {
+  // The wide row: 8 bytes of id, a 4-byte offset and 1 MiB of string (no nulls, no bitmap).
   auto batch = EmptyThenWide(10, 1, 1 << 20);
   arrow::Status status = Forward(batch->schema(), {batch}).status();
   ASSERT_RAISES_WITH(CapacityError, "a row of 1048588 bytes", status);
