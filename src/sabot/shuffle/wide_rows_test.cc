@@ -52,14 +52,15 @@ class WideRowsTest : public ::testing::Test {
     manager_ = ShuffleManager::Make(options, transport_.get()).ValueOrDie();
   }
 
-  // Shuffles `batches` from one writer task through a pipelined, uncompressed shuffle by
-  // `spec`, reading every partition on its own thread; returns each partition's batches, or the
-  // first error of the writer or a reader.
+  // Shuffles `batches` from one writer task through an uncompressed shuffle by `spec` (pipelined
+  // unless `mode` says otherwise), reading every partition on its own thread; returns each
+  // partition's batches, or the first error of the writer or a reader.
   arrow::Result<std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>>> Shuffle(
       const std::shared_ptr<arrow::Schema>& schema, std::shared_ptr<const PartitionSpec> spec,
-      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+      const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+      ShuffleMode mode = ShuffleMode::kPipelined) {
     ShuffleOptions options;
-    options.mode = ShuffleMode::kPipelined;
+    options.mode = mode;
     options.timeout = std::chrono::seconds(60);
     const int32_t partitions = static_cast<int32_t>(spec->num_partitions());
     ARROW_ASSIGN_OR_RAISE(ShuffleId id,
@@ -171,6 +172,16 @@ TEST_F(WideRowsTest, ARowNoChannelCanHoldIsRefusedWithItsSize) {
   ASSERT_RAISES_WITH(CapacityError, "a row of 1048588 bytes", status);
   EXPECT_NE(status.message().find("partition 0"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find("327680 bytes"), std::string::npos) << status.message();
+}
+
+// A blocking shuffle has no channel limit: the same row travels in a block of its own.
+TEST_F(WideRowsTest, ABlockingShuffleTakesARowOfAnySize) {
+  auto batch = EmptyThenWide(10, 2, 1 << 20);
+  ASSERT_OK_AND_ASSIGN(auto spec, PartitionSpec::Forward(1));
+  ASSERT_OK_AND_ASSIGN(auto received,
+                       Shuffle(batch->schema(), spec, {batch}, ShuffleMode::kBlocking));
+  ASSERT_OK_AND_ASSIGN(auto actual, arrow::ConcatenateRecordBatches(received[0]));
+  ASSERT_BATCHES_EQUAL(*batch, *actual);
 }
 
 }  // namespace
