@@ -29,12 +29,14 @@ namespace sabot {
 //     unions, run-end encoded arrays, string and binary views): their whole children or data
 //     buffers, so the count stays an upper bound.
 // Dictionaries are not part of a range: each block carries every dictionary its rows reference,
-// in full (BlockEncoder), so DictionaryBytes counts them once per block.
+// in full (BlockEncoder), so CollectDictionaries lists them for counting once per block.
 //
 // These are the bytes an Arrow IPC record batch of those rows holds in its body (uncompressed),
 // and the bytes an unencoded block of them references (arrow::util::ReferencedBufferSize), up to
 // a few bytes a buffer of rounding, which BlockOverheadBytes bounds together with the message's
-// metadata. RangeBytes is non-decreasing in `end`, so RowsWithin finds a cut by binary search:
+// metadata. (Encoded straight from a slice, a block may hold more: Arrow's IPC writer sends the
+// whole offsets of a zero-length array at offset 0, e.g. the strings child of list rows that
+// are all empty; PartitionBuffer copies such rows out.) RangeBytes is non-decreasing in `end`, so RowsWithin finds a cut by binary search:
 // O(columns x nesting depth x log rows) per cut, never a pass over the rows.
 //
 // Stateless functions of the batch; safe to call from any thread on an immutable batch.
