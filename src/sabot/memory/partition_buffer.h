@@ -19,10 +19,16 @@
 namespace sabot {
 
 struct PartitionBufferOptions {
-  // Seal when the buffered rows or bytes reach either target. Slices larger than the byte
-  // target are split, so blocks stay near it (a single row may exceed it).
+  // Seal when the buffered rows or bytes reach either target. Blocks are cut at row boundaries
+  // by the rows' actual bytes (RowBytes), so a block's rows and dictionaries stay within
+  // target_bytes; only a single row larger than the target makes a larger block, of its own.
   int64_t target_rows = 64 * 1024;
   int64_t target_bytes = 256 * 1024;
+  // The largest block the sink accepts, in size_bytes() (a pipelined channel: the most network
+  // segments it can ever reserve); 0 for no limit. Blocks are cut to fit it with their framing,
+  // and every sealed block is checked against it: a block over it is cut again, and a single
+  // row over it fails the buffer with CapacityError naming the row's size and the limit.
+  int64_t max_block_bytes = 0;
   // Seal what is buffered once its oldest row has waited this long (checked on Append and by
   // FlushIfDue), as Flink's buffer timeout. Zero or negative: no timeout.
   std::chrono::nanoseconds buffer_timeout = std::chrono::milliseconds(5);
@@ -37,6 +43,12 @@ using BlockSink = std::function<arrow::Status(SealedBlock block)>;
 // Buffers the rows one writer task sends to one destination partition, and seals them into
 // blocks: the partitioner's slices are coalesced up to the target size, then concatenated (when
 // more than one) and encoded once (BlockEncoder) into a SealedBlock handed to the sink.
+//
+// Cutting rule: a schema of fixed-width columns only is cut by its (uniform) row width. Any
+// other schema is cut by the rows' actual bytes (RowBytes: offsets of variable-width columns,
+// list children, validity), found by binary search over a slice's offsets, never row by row: a
+// block takes the longest run of rows whose bytes, plus the dictionaries it must carry, fit in
+// the target. buffered_bytes() counts those bytes.
 //
 // Seals on: a target reached (Append), Flush(), Finish() (end of input), and the buffer timeout
 // (Append or FlushIfDue, which a writer task or flusher calls between batches).
@@ -75,8 +87,18 @@ class PartitionBuffer {
 
  private:
   PartitionBuffer() = default;
+  // Append for schemas whose rows all have one size (cut by the average row width), and for the
+  // others (cut by each row's bytes).
+  arrow::Status AppendFixedWidth(std::shared_ptr<arrow::RecordBatch> slice);
+  arrow::Status AppendByRowBytes(std::shared_ptr<arrow::RecordBatch> slice);
   arrow::Status AddSlice(std::shared_ptr<arrow::RecordBatch> slice, int64_t bytes);
   arrow::Status Seal();
+  // Encodes `batch` into blocks within max_block_bytes and hands them to the sink.
+  arrow::Status Emit(std::shared_ptr<arrow::RecordBatch> batch);
+  // The bytes a block of `batch` spends on dictionaries (RowBytes::CollectDictionaries).
+  int64_t DictionaryBytes(const arrow::RecordBatch& batch) const;
+  // Records `status` (with the stream's shuffle, partition and writer) as the buffer's error.
+  arrow::Status Fail(const arrow::Status& status);
   void Account(int64_t bytes, int64_t rows);
 
   StreamKey key_;
@@ -87,7 +109,17 @@ class PartitionBuffer {
   std::unique_ptr<BlockEncoder> encoder_;
   std::shared_ptr<ShuffleMemoryCounters> counters_;
 
+  bool fixed_width_ = false;
+  bool has_dictionaries_ = false;
+  // Bound on a block's bytes beyond its rows and dictionaries (RowBytes::BlockOverheadBytes).
+  int64_t block_overhead_ = 0;
+  // What a block's rows and dictionaries may take: target_bytes, less the framing when
+  // max_block_bytes is set and leaves less.
+  int64_t block_capacity_ = 0;
+
   std::vector<std::shared_ptr<arrow::RecordBatch>> slices_;
+  // The dictionaries the buffered slices reference, counted in buffered_bytes_ once each.
+  std::vector<const arrow::ArrayData*> block_dictionaries_;
   int64_t buffered_rows_ = 0;
   int64_t buffered_bytes_ = 0;
   std::optional<Clock::time_point> oldest_;

@@ -1,6 +1,7 @@
 #include "sabot/memory/partition_buffer.h"
 
 #include <chrono>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -8,8 +9,10 @@
 #include <arrow/api.h>
 
 #include "sabot/memory/budget_pool.h"
+#include "sabot/memory/row_bytes.h"
 #include "sabot/memory/test_batches.h"
 #include "sabot/memory/test_budget.h"
+#include "sabot/memory/test_wide_batches.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -35,9 +38,23 @@ class PartitionBufferTest : public ::testing::Test {
         .ValueOrDie();
   }
 
+  std::unique_ptr<PartitionBuffer> MakeBufferFor(std::shared_ptr<arrow::Schema> schema,
+                                                 PartitionBufferOptions options) {
+    auto sink = [this](SealedBlock block) {
+      blocks_.push_back(std::move(block));
+      return arrow::Status::OK();
+    };
+    return PartitionBuffer::Make(StreamKey{"shuffle-1", 3, 1, 0}, std::move(schema), options,
+                                 pool_.get(), sink, &metrics_)
+        .ValueOrDie();
+  }
+
   // Decodes every sealed block, in order.
   std::vector<std::shared_ptr<arrow::RecordBatch>> Decoded(TestSchemaKind kind) {
-    auto decoder = BlockDecoder::Make(testing::TestSchema(kind), pool_.get()).ValueOrDie();
+    return Decoded(testing::TestSchema(kind));
+  }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> Decoded(std::shared_ptr<arrow::Schema> schema) {
+    auto decoder = BlockDecoder::Make(std::move(schema), pool_.get()).ValueOrDie();
     std::vector<std::shared_ptr<arrow::RecordBatch>> out;
     for (const auto& b : blocks_) out.push_back(decoder->Decode(b).ValueOrDie());
     return out;
@@ -213,6 +230,161 @@ TEST_F(PartitionBufferTest, BudgetExhaustionIsAClearError) {
   ASSERT_OK(buffer->Append(slice));
   ASSERT_RAISES_WITH(OutOfMemory, "shuffle memory budget exceeded", buffer->Flush());
   EXPECT_LE(tiny->peak_bytes(), 16 * 1024);
+}
+
+// Rows of very different widths (runs of 8 KiB rows among rows of 0 to 6 bytes, nulls) of every
+// variable-width kind, including slices with an offset and slices of one row: blocks are cut by
+// the rows' actual bytes, so a block of several rows stays within the byte target and every
+// block within max_block_bytes, and every row comes out once, in order.
+TEST_F(PartitionBufferTest, CutsBlocksByTheRowsActualBytes) {
+  constexpr int64_t kTarget = 48 * 1024;
+  constexpr int64_t kMax = 64 * 1024;
+  for (auto kind : testing::AllWideKinds()) {
+    for (bool encode : {true, false}) {
+      SCOPED_TRACE(testing::ToString(kind) + (encode ? " encoded" : " unencoded"));
+      blocks_.clear();
+      PartitionBufferOptions options;
+      options.target_rows = 1 << 20;
+      options.target_bytes = kTarget;
+      options.max_block_bytes = kMax;
+      options.buffer_timeout = std::chrono::nanoseconds(0);
+      options.encode = encode;
+      auto schema = testing::WideSchema(kind);
+      auto buffer = MakeBufferFor(schema, options);
+      std::vector<std::shared_ptr<arrow::RecordBatch>> inputs;
+      ASSERT_OK_AND_ASSIGN(auto first, testing::MakeWideBatch(kind, 0, 500, 8192));
+      inputs.push_back(first);
+      ASSERT_OK_AND_ASSIGN(auto padded, testing::MakeWideBatch(kind, 490, 530, 8192));
+      inputs.push_back(padded->Slice(10, 500));  // rows 500..999, at offset 10 of their arrays
+      ASSERT_OK_AND_ASSIGN(auto last, testing::MakeWideBatch(kind, 1000, 500, 8192));
+      for (auto [offset, rows] : std::vector<std::pair<int64_t, int64_t>>{
+               {0, 1}, {1, 7}, {8, 92}, {100, 259}, {359, 1}, {360, 140}}) {
+        inputs.push_back(last->Slice(offset, rows));
+      }
+      for (const auto& input : inputs) ASSERT_OK(buffer->Append(input));
+      ASSERT_OK(buffer->Finish());
+      const int64_t overhead = RowBytes::BlockOverheadBytes(*schema, /*compressed=*/false);
+      int64_t rows = 0;
+      for (const auto& block : blocks_) {
+        EXPECT_LE(block.size_bytes(), kMax) << "block of " << block.num_rows << " rows";
+        if (block.num_rows > 1) {
+          EXPECT_LE(block.size_bytes(), kTarget + overhead) << "block of " << block.num_rows;
+        }
+        rows += block.num_rows;
+      }
+      EXPECT_EQ(rows, 1500);
+      EXPECT_EQ(buffer->rows_sealed(), 1500);
+      ASSERT_OK_AND_ASSIGN(auto expected, testing::ConcatenateDense(inputs));
+      ASSERT_OK_AND_ASSIGN(auto actual, testing::ConcatenateDense(Decoded(schema)));
+      ASSERT_BATCHES_EQUAL(*expected, *actual);
+    }
+  }
+}
+
+// A row no block within max_block_bytes can hold is refused, naming its size, the stream and
+// the limit; the rows before it were sealed, and the buffer keeps failing after.
+TEST_F(PartitionBufferTest, ARowOverTheBlockLimitIsRefusedWithItsSize) {
+  for (bool encode : {true, false}) {
+    SCOPED_TRACE(encode ? "encoded" : "unencoded");
+    blocks_.clear();
+    PartitionBufferOptions options;
+    options.target_bytes = 48 * 1024;
+    options.max_block_bytes = 64 * 1024;
+    options.encode = encode;
+    auto schema = testing::WideSchema(testing::WideKind::kString);
+    auto buffer = MakeBufferFor(schema, options);
+    // Rows 355..359 are narrow, row 360 is null, rows 361.. are 100 KiB each.
+    ASSERT_OK_AND_ASSIGN(auto batch,
+                         testing::MakeWideBatch(testing::WideKind::kString, 355, 10, 100 * 1024));
+    const int64_t row_bytes = RowBytes::RangeBytes(*batch, 6, 7);
+    EXPECT_GT(row_bytes, 100 * 1024);
+    arrow::Status refused = buffer->Append(batch);
+    ASSERT_RAISES_WITH(CapacityError, "a row of " + std::to_string(row_bytes) + " bytes",
+                       refused);
+    EXPECT_NE(refused.message().find("partition 3"), std::string::npos) << refused.message();
+    EXPECT_NE(refused.message().find("65536 bytes"), std::string::npos) << refused.message();
+    ASSERT_EQ(blocks_.size(), 1u);
+    EXPECT_EQ(blocks_[0].num_rows, 6);
+    ASSERT_OK_AND_ASSIGN(auto expected, testing::ConcatenateDense({batch->Slice(0, 6)}));
+    ASSERT_OK_AND_ASSIGN(auto actual, testing::ConcatenateDense(Decoded(schema)));
+    ASSERT_BATCHES_EQUAL(*expected, *actual);
+    ASSERT_RAISES_WITH(CapacityError, "a row of", buffer->Finish());
+  }
+}
+
+// Arrow's IPC writer sends the whole offsets of a zero-length string array (at offset 0): a
+// slice of list rows that are all empty would carry the offsets of every string of its batch.
+// The buffer copies such rows out.
+TEST_F(PartitionBufferTest, EmptyListRowsDoNotCarryTheirBatchsValues) {
+  auto values = std::make_shared<arrow::StringBuilder>();
+  arrow::ListBuilder lists(arrow::default_memory_pool(), values);
+  for (int64_t r = 0; r < 300; ++r) {
+    ASSERT_OK(lists.Append());
+    // Rows 250..299: 2000 one-letter strings each, 400 KB of offsets in all.
+    for (int e = 0; r >= 250 && e < 2000; ++e) ASSERT_OK(values->Append("x"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto column, lists.Finish());
+  auto schema = arrow::schema({arrow::field("l", arrow::list(arrow::utf8()))});
+  auto batch = arrow::RecordBatch::Make(schema, 300, {column});
+  PartitionBufferOptions options;
+  options.target_bytes = 64 * 1024;
+  options.max_block_bytes = 96 * 1024;
+  auto buffer = MakeBufferFor(schema, options);
+  ASSERT_OK(buffer->Append(batch->Slice(0, 250)));  // empty lists: an empty strings child
+  ASSERT_OK(buffer->Flush());
+  ASSERT_OK(buffer->Append(batch->Slice(250)));
+  ASSERT_OK(buffer->Finish());
+  ASSERT_GE(blocks_.size(), 2u);
+  for (const auto& block : blocks_) EXPECT_LE(block.size_bytes(), 96 * 1024);
+  EXPECT_EQ(blocks_.front().num_rows, 250) << "the empty lists, in one block";
+  EXPECT_LT(blocks_.front().size_bytes(), 4096) << "without the batch's strings";
+  ASSERT_OK_AND_ASSIGN(auto actual, arrow::ConcatenateRecordBatches(Decoded(schema)));
+  ASSERT_BATCHES_EQUAL(*batch, *actual);
+}
+
+// When the bound on a block's bytes misses (here: 16 MiB that LZ4 grows by its frame headers),
+// the sealed block over max_block_bytes is cut again, in halves by bytes, instead of failing.
+TEST_F(PartitionBufferTest, ABlockThatEncodesOverTheLimitIsCutAgain) {
+  std::mt19937_64 random(3);
+  arrow::BinaryBuilder builder;
+  std::string value(static_cast<size_t>((1 << 20) - 4), '\0');
+  for (int r = 0; r < 24; ++r) {
+    for (auto& c : value) c = static_cast<char>(random());
+    ASSERT_OK(builder.Append(value));
+  }
+  ASSERT_OK_AND_ASSIGN(auto column, builder.Finish());
+  auto schema = arrow::schema({arrow::field("b", arrow::binary())});
+  auto batch = arrow::RecordBatch::Make(schema, 24, {column});
+  PartitionBufferOptions options;
+  options.codec.compression = arrow::Compression::LZ4_FRAME;
+  options.target_bytes = 1 << 30;
+  // A block's rows may take exactly 16 rows' bytes.
+  options.max_block_bytes =
+      RowBytes::RangeBytes(*batch, 0, 16) + RowBytes::BlockOverheadBytes(*schema, true);
+  // 24 MiB of blocks: a pool of their own, whatever the test budget.
+  std::vector<SealedBlock> blocks;
+  ASSERT_OK_AND_ASSIGN(
+      auto buffer, PartitionBuffer::Make(StreamKey{"s", 0, 0, 0}, schema, options,
+                                         arrow::default_memory_pool(), [&](SealedBlock block) {
+                                           blocks.push_back(std::move(block));
+                                           return arrow::Status::OK();
+                                         }));
+  ASSERT_OK(buffer->Append(batch));
+  ASSERT_OK(buffer->Finish());
+  std::vector<int64_t> rows;
+  for (const auto& block : blocks) {
+    EXPECT_LE(block.size_bytes(), options.max_block_bytes);
+    rows.push_back(block.num_rows);
+  }
+  EXPECT_EQ(rows, (std::vector<int64_t>{8, 8, 8})) << "16 rows cut in halves, then the last 8";
+  ASSERT_OK_AND_ASSIGN(auto decoder, BlockDecoder::Make(schema));
+  std::vector<std::shared_ptr<arrow::RecordBatch>> decoded;
+  for (const auto& block : blocks) {
+    ASSERT_OK_AND_ASSIGN(auto part, decoder->Decode(block));
+    decoded.push_back(part);
+  }
+  ASSERT_OK_AND_ASSIGN(auto actual, arrow::ConcatenateRecordBatches(decoded));
+  ASSERT_BATCHES_EQUAL(*batch, *actual);
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ class ChannelOutput final : public EndOnce {
                                        .writer_task = key_.writer_task});
   }
   std::chrono::nanoseconds blocked() const override { return blocked_; }
+  int64_t max_block_bytes() const override { return segments_->max_block_bytes(); }
   // Ends both waits of Write(): for network segments and for the reader's credit.
   void Cancel(const arrow::Status& cause) override {
     const arrow::Status cancelled =
@@ -107,6 +108,7 @@ class StoreOutput final : public EndOnce {
   arrow::Status Write(SealedBlock block) override { return store_->Append(key_, std::move(block)); }
   // The store never waits for a reader: beyond its budget it spills.
   std::chrono::nanoseconds blocked() const override { return std::chrono::nanoseconds(0); }
+  int64_t max_block_bytes() const override { return 0; }
   void Cancel(const arrow::Status&) override {}
 
  private:

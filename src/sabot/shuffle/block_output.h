@@ -42,6 +42,10 @@ class BlockOutput {
   virtual void Cancel(const arrow::Status& cause) = 0;
   // Time Write() spent waiting for the reader (credit) or for network segments: backpressure.
   virtual std::chrono::nanoseconds blocked() const = 0;
+  // The largest block Write() can ever accept, in SealedBlock::size_bytes(): for a pipelined
+  // channel, what it can ever reserve in network segments; 0 when there is no such limit (a
+  // store spills instead). The writer's partition buffer cuts blocks to fit it.
+  virtual int64_t max_block_bytes() const { return 0; }
 };
 
 // Opens the output of one stream whose batches have `schema`.

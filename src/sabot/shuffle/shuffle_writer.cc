@@ -49,6 +49,8 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
       return WithShuffleContext(output.status(), where);
     }
     writer->outputs_.push_back(std::move(output).ValueUnsafe());
+    // Blocks must fit what this partition's output can ever take (a channel's segments).
+    buffer_options.max_block_bytes = writer->outputs_.back()->max_block_bytes();
     ARROW_ASSIGN_OR_RAISE(
         auto buffer,
         PartitionBuffer::Make(
