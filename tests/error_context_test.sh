@@ -12,7 +12,7 @@ work="$(mktemp -d)"
 full="$work/full"
 mounted=0
 cleanup() {
-  pkill -KILL -f -- "--spill-dir $work/" 2>/dev/null
+  pkill -KILL -f -- "--spill-dir $work/run-" 2>/dev/null
   [ "$mounted" -eq 1 ] && umount "$full" 2>/dev/null
   rm -rf "$work"
 }
@@ -54,16 +54,17 @@ else
   done
 fi
 
-# An agent killed mid-run. The run is long enough (about a minute) that the kill always lands
-# while its tasks run; the job must then fail within seconds, naming what was lost.
+# An agent killed mid-run. The run is long enough (minutes, of many small batches) that the kill
+# always lands while its tasks run; the job must then fail within seconds, naming what was lost.
 for mode in pipelined blocking; do
   name="agent killed mid-run names shuffle, agent and tasks ($mode)"
-  timeout 120 "$sabot" shuffle --rows 400000000 --agents 3 --mode "$mode" --no-ceiling \
-    --spill-dir "$work/" >"$work/out" 2>"$work/err" &
+  mkdir -p "$work/run-$mode"
+  timeout 120 "$sabot" shuffle --rows 300000000 --batch-rows 512 --block-kib 16 --agents 3 \
+    --mode "$mode" --no-ceiling --spill-dir "$work/run-$mode" >"$work/out" 2>"$work/err" &
   job=$!
   victim=""
   for _ in $(seq 100); do
-    victim="$(pgrep -f -- "--agent-id agent-1 .*--spill-dir $work/" | head -1)"
+    victim="$(pgrep -f -- "--agent-id agent-1 .*--spill-dir $work/run-$mode( |$)" | head -1)"
     [ -n "$victim" ] && break
     sleep 0.1
   done
@@ -80,7 +81,7 @@ for mode in pipelined blocking; do
   else
     echo "  exit $status after ${took}s (victim '$victim')"; fail "$name"
   fi
-  pkill -KILL -f -- "--spill-dir $work/" 2>/dev/null
+  pkill -KILL -f -- "--spill-dir $work/run-$mode( |$)" 2>/dev/null
 done
 
 echo "$passed passed, $failed failed, $skipped skipped"
