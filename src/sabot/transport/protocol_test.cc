@@ -1,5 +1,9 @@
 #include "sabot/transport/protocol.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "sabot/testing/assertions.h"
@@ -31,6 +35,54 @@ TEST(PartitionPathTest, RejectsMalformedPathsNamingThem) {
     EXPECT_NE(parsed.status().message().find(std::string("'") + bad + "'"), std::string::npos)
         << parsed.status().ToString();
   }
+}
+
+// Every number has one spelling: no sign (not even "-0") and no leading zeros, so two tickets
+// never name the same partition.
+TEST(PartitionPathTest, RejectsSignsAndLeadingZeros) {
+  for (const char* bad : {"/shuffle/s/partition/-0", "/shuffle/s/partition/03",
+                          "/shuffle/s/partition/00", "/shuffle/s/partition/-1",
+                          "/shuffle/s/partition/ 1", "/shuffle/s/partition/1/writer/01/attempt/0",
+                          "/shuffle/s/partition/1/writer/1/attempt/-0"}) {
+    auto parsed = PartitionPath::Parse(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(parsed.status().IsInvalid()) << bad;
+    EXPECT_NE(parsed.status().message().find("without sign or leading zeros"), std::string::npos)
+        << parsed.status().ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(auto zero, PartitionPath::Parse("/shuffle/s/partition/0"));
+  EXPECT_EQ(zero.partition_id, 0);
+  ASSERT_OK_AND_ASSIGN(auto top, PartitionPath::Parse("/shuffle/s/partition/2147483647"));
+  EXPECT_EQ(top.partition_id, 2147483647);
+  ASSERT_RAISES_WITH(Invalid, "partition id '03'",
+                     PartitionPath::FromComponents({"shuffle", "s", "partition", "03"}).status());
+}
+
+// Error messages quote the input escaped (printable ASCII only, so any gRPC client can decode
+// the status) and cut (so a huge ticket cannot blow gRPC's metadata limit).
+TEST(PartitionPathTest, QuotesHostileInputEscapedAndCut) {
+  auto printable = [](const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+  };
+  auto non_utf8 = PartitionPath::Parse("/shuffle/\xff\xfe/partition/1");
+  ASSERT_TRUE(non_utf8.status().IsInvalid());
+  EXPECT_TRUE(printable(non_utf8.status().message())) << non_utf8.status().message();
+  EXPECT_NE(non_utf8.status().message().find("\\xff\\xfe"), std::string::npos)
+      << non_utf8.status().message();
+
+  const std::string huge = "/shuffle/s/partition/" + std::string(1 << 20, '1');
+  auto big = PartitionPath::Parse(huge);
+  ASSERT_TRUE(big.status().IsInvalid());
+  EXPECT_LT(big.status().message().size(), 512u);
+  EXPECT_NE(big.status().message().find("1048597 bytes"), std::string::npos)
+      << big.status().message();
+
+  std::vector<std::string> many(100000, "x");
+  auto components = PartitionPath::FromComponents(many);
+  ASSERT_TRUE(components.status().IsInvalid());
+  EXPECT_LT(components.status().message().size(), 512u);
 }
 
 TEST(CompressionTest, NamesRoundTrip) {
