@@ -167,4 +167,21 @@ arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::
   return message;
 }
 
+arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer) {
+  ARROW_ASSIGN_OR_RAISE(ChannelMessage message, DecodeChannelMessage(buffer));
+  if (message.kind != ChannelMessageKind::kCredit) {
+    return arrow::Status::Invalid("a reader may send only CREDIT messages, got kind ",
+                                  static_cast<int32_t>(message.kind));
+  }
+  if (message.value < 1 || message.value > kMaxCreditGrant) {
+    return arrow::Status::Invalid("CREDIT of ", message.value, " is outside [1, ",
+                                  kMaxCreditGrant, "]");
+  }
+  if (message.payload != nullptr) {
+    return arrow::Status::Invalid("CREDIT message carries ", message.payload->size(),
+                                  " bytes of payload; it has none");
+  }
+  return message.value;
+}
+
 }  // namespace sabot

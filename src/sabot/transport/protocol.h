@@ -88,6 +88,15 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeChannelMessage(
 // Invalid when the buffer is shorter than the header or the kind is unknown.
 arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::Buffer>& buffer);
 
+// The most credits one CREDIT message may grant: a reader grants its exclusive credits (at most
+// 2^16, ShuffleOptions) once, then one at a time.
+inline constexpr int32_t kMaxCreditGrant = 1 << 16;
+
+// The credits a reader's DoExchange message grants. Invalid, saying why, for anything a reader
+// may not send: not a channel message, a kind other than CREDIT, a value outside
+// [1, kMaxCreditGrant], a payload. The server ends a channel whose reader sends one.
+arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer);
+
 // DoAction types.
 inline constexpr std::string_view kActionReleaseShuffle = "release_shuffle";  // body: shuffle id
 inline constexpr std::string_view kActionStats = "stats";    // result: JSON object of counters

@@ -116,5 +116,31 @@ TEST(ChannelMessageTest, RejectsShortAndUnknownMessages) {
   EXPECT_TRUE(DecodeChannelMessage(arrow::Buffer::FromString(unknown)).status().IsInvalid());
 }
 
+// What a reader may send on DoExchange: CREDIT(1 .. 2^16) without payload, nothing else.
+TEST(ChannelMessageTest, CreditMessagesAreCheckedBeforeTheyGrant) {
+  auto encode = [](ChannelMessageKind kind, int32_t value, const arrow::Buffer* payload = nullptr) {
+    return EncodeChannelMessage(kind, value, payload).ValueOrDie();
+  };
+  ASSERT_OK_AND_ASSIGN(int32_t one, DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 1)));
+  EXPECT_EQ(one, 1);
+  ASSERT_OK_AND_ASSIGN(int32_t most,
+                       DecodeCreditMessage(encode(ChannelMessageKind::kCredit, kMaxCreditGrant)));
+  EXPECT_EQ(most, kMaxCreditGrant);
+  ASSERT_RAISES_WITH(Invalid, "outside [1, 65536]",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 2147483647)).status());
+  ASSERT_RAISES_WITH(Invalid, "CREDIT of 0",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 0)).status());
+  ASSERT_RAISES_WITH(Invalid, "CREDIT of -1",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, -1)).status());
+  ASSERT_RAISES_WITH(Invalid, "only CREDIT",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kData, 1)).status());
+  auto payload = arrow::Buffer::FromString("x");
+  ASSERT_RAISES_WITH(Invalid, "payload",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 1, payload.get()))
+                         .status());
+  ASSERT_RAISES_WITH(Invalid, "shorter than",
+                     DecodeCreditMessage(arrow::Buffer::FromString("abc")).status());
+}
+
 }  // namespace
 }  // namespace sabot
