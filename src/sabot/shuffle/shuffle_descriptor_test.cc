@@ -1,5 +1,8 @@
 #include "sabot/shuffle/shuffle_descriptor.h"
 
+#include <cstring>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include <arrow/type.h>
@@ -84,6 +87,23 @@ TEST(ShuffleDescriptor, ValidateNamesTheProblem) {
 
 namespace sabot {
 namespace {
+
+// The compression code is checked while still an integer (UBSan found an invalid enum load when
+// a descriptor carried 2^31 - 1); every code outside none/lz4/zstd is a clean Invalid.
+TEST(ShuffleDescriptor, UnknownCompressionCodesAreRefused) {
+  ASSERT_OK_AND_ASSIGN(auto bytes, Sample().Serialize());
+  // The options end the descriptor as nine int64 fields; compression is the third.
+  const int64_t offset = bytes->size() - 9 * 8 + 2 * 8;
+  for (int64_t code : {int64_t{2147483647}, int64_t{-1}, int64_t{1}, int64_t{1} << 40}) {
+    SCOPED_TRACE(code);
+    std::string edited = bytes->ToString();
+    std::memcpy(edited.data() + offset, &code, sizeof(code));
+    ASSERT_RAISES_WITH(Invalid, "compression",
+                       ShuffleDescriptor::Deserialize(arrow::Buffer(edited)).status());
+  }
+  ASSERT_OK_AND_ASSIGN(auto zstd, ShuffleCompressionFromCode(arrow::Compression::ZSTD));
+  EXPECT_EQ(zstd, arrow::Compression::ZSTD);
+}
 
 TEST(ShuffleDescriptor, RangeBoundariesSurviveTheRoundTrip) {
   GeneratedJob job;
