@@ -25,8 +25,8 @@ arrow::Status ValidateId(std::string_view id, std::string_view what) {
   }
   for (size_t i = 0; i < id.size(); ++i) {
     if (!IsIdChar(id[i])) {
-      return arrow::Status::Invalid(what, " ", QuoteInput(id), " has a character not allowed at position ",
-                                    i, " (allowed: letters, digits, '_', '-', '.')");
+      return arrow::Status::Invalid(what, " ", QuoteInput(id),
+                                    " has a character not allowed at position ", i, " (allowed: letters, digits, '_', '-', '.')");
     }
   }
   return arrow::Status::OK();

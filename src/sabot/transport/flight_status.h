@@ -15,19 +15,19 @@ inline constexpr size_t kMaxFlightMessageBytes = 2048;
 // the one place the server's Arrow statuses become Flight (gRPC) statuses, so every client —
 // Arrow C++ and pyarrow, which read the Arrow code back from Arrow's trailers, and Go, Rust
 // (tonic) or Java clients, which see only the gRPC code — gets a meaningful code. The table
-// (docs/wire-protocol.md, "Errors"):
+// (docs/wire-protocol.md, "Errors", also says what each client raises):
 //
-//   Arrow status                                   gRPC status          Arrow C++ / pyarrow client
+//   Arrow status on the server                          gRPC status
 //   Invalid, IndexError, TypeError, CapacityError,
-//     SerializationError                           INVALID_ARGUMENT     Invalid / ArrowInvalid
-//   KeyError                                       NOT_FOUND            KeyError / ArrowKeyError
-//   AlreadyExists                                  ALREADY_EXISTS       AlreadyExists
-//   NotImplemented                                 UNIMPLEMENTED        NotImplemented
-//   Cancelled                                      CANCELLED            Cancelled / FlightCancelledError
+//     SerializationError                                INVALID_ARGUMENT (clients see Invalid)
+//   KeyError                                            NOT_FOUND
+//   AlreadyExists                                       ALREADY_EXISTS
+//   NotImplemented                                      UNIMPLEMENTED
+//   Cancelled                                           CANCELLED
 //   IOError marked retryable (ShuffleErrorDetail),
-//     OutOfMemory                                  UNAVAILABLE          (its code) / FlightUnavailableError
-//   IOError (other), UnknownError and the rest     INTERNAL             (its code) / FlightInternalError
-//   a status that already carries a FlightStatusDetail keeps it (Unauthenticated, Unavailable...)
+//     OutOfMemory                                       UNAVAILABLE (Arrow clients: same code)
+//   IOError (other), UnknownError and the rest          INTERNAL (Arrow clients: same code)
+//   a status that already carries a FlightStatusDetail  its own (Unauthenticated, Unavailable...)
 //
 // IndexError and the like become Invalid because Arrow's Flight server can send only the gRPC
 // codes above: without this they reach clients as UNKNOWN (pyarrow FlightServerError). The
