@@ -63,6 +63,7 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+    ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
     ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(id));
     ControlMessage reply;
     PutShuffleStats(stats, &reply);
@@ -79,6 +80,7 @@ arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request)
   ARROW_ASSIGN_OR_RAISE(auto bytes, request.GetBytes("descriptor"));
   ARROW_ASSIGN_OR_RAISE(ShuffleDescriptor descriptor, ShuffleDescriptor::Deserialize(*bytes));
   std::string job_id = request.Has("job_id") ? request.Get("job_id").ValueOrDie() : "";
+  if (!job_id.empty()) ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
   ARROW_RETURN_NOT_OK(engine_->shuffle_manager()->RegisterShuffle(descriptor, job_id));
   std::lock_guard<std::mutex> lock(mutex_);
   // A repeated registration (the manager accepts the same descriptor again) keeps the state its
@@ -170,6 +172,7 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
 
 arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
   auto state = StateOf(id);
   ControlMessage reply;
   reply.SetInt("rows_written", state ? state->progress.rows_written.load() : 0);
@@ -179,6 +182,7 @@ arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
 
 arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
   std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
   if (reason.empty()) reason = "the job manager cancelled the shuffle";
   // An unknown shuffle (never registered here, or released) has nothing to cancel.
@@ -188,6 +192,7 @@ arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
 
 arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
   ControlMessage reply;
   reply.SetInt("released", engine_->shuffle_manager()->ReleaseJob(job_id));
   {

@@ -103,6 +103,13 @@ TEST_F(AgentTest, MalformedActionsAreQuotedEscaped) {
       kActionRunReaders, "batch_rows=" + std::string(100000, '9') + "\nshuffle_id=s\n");
   ASSERT_FALSE(number.ok());
   EXPECT_LT(number.status().message().size(), 512u) << number.status().message().size();
+  // Ids are checked (and quoted escaped) by every action that takes one.
+  for (auto action : {kActionProgress, kActionCancelShuffle, kActionShuffleStats}) {
+    ASSERT_RAISES_WITH(Invalid, "shuffle id '\\x01'",
+                       agent_->HandleAction(action, "shuffle_id=\x01\n").status());
+  }
+  ASSERT_RAISES_WITH(Invalid, "job id",
+                     agent_->HandleAction(kActionReleaseJob, "job_id=a/b\n").status());
   // The agent still answers.
   ControlMessage progress;
   progress.Set("shuffle_id", "s");
