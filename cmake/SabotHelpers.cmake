@@ -9,9 +9,19 @@ set(SABOT_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-fiel
 set(SABOT_SANITIZER_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=undefined
                           -fno-omit-frame-pointer)
 
+# The fuzz flavor instruments all of our code for libFuzzer's coverage and the sanitizers; only
+# the fuzz targets themselves link libFuzzer (src/sabot/fuzz/). Clang does not know some of the
+# GCC warnings our sources silence by name.
+set(SABOT_FUZZ_COMPILE_FLAGS -fsanitize=fuzzer-no-link,address,undefined
+                             -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+                             -Wno-unknown-warning-option)
+
 function(sabot_configure_target name)
   target_compile_options(${name} PRIVATE ${SABOT_WARNINGS})
-  if(SABOT_SANITIZE)
+  if(SABOT_FUZZ)
+    target_compile_options(${name} PRIVATE ${SABOT_FUZZ_COMPILE_FLAGS})
+    target_link_options(${name} PRIVATE -fsanitize=address,undefined)
+  elseif(SABOT_SANITIZE)
     target_compile_options(${name} PRIVATE ${SABOT_SANITIZER_FLAGS})
     target_link_options(${name} PRIVATE ${SABOT_SANITIZER_FLAGS})
   endif()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Sabot needs to build, idempotently:
 #   - Debian packages: compiler, CMake, Ninja, ccache, GoogleTest, Google Benchmark, CLI11,
-#     openssl (the transport tests make self-signed TLS certificates at test time);
+#     openssl (the transport tests make self-signed TLS certificates at test time), clang and
+#     its compiler-rt (libFuzzer and the sanitizer runtimes, for the fuzz build);
 #   - a project-local virtual environment (.venv) holding the one pinned pyarrow wheel whose
 #     C++ headers and versioned shared libraries the build uses (Debian has no Arrow packages).
 # Re-running it does nothing that is already done.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PYARROW_VERSION="$(cat scripts/pyarrow-version)"
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config python3 python3-venv
-              libgtest-dev libbenchmark-dev libcli11-dev openssl)
+              libgtest-dev libbenchmark-dev libcli11-dev openssl clang libclang-rt-14-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs and builds what is needed, runs every
 # test in the optimized build, then builds again under AddressSanitizer + UndefinedBehaviorSanitizer
-# and runs every test there too. Set SABOT_SKIP_SANITIZERS=1 to run only the first half.
+# and runs every test there too, then builds the libFuzzer targets (clang, ASan + UBSan) and runs
+# each for a bounded time (about 20 s each, 2 at a time). Set SABOT_SKIP_SANITIZERS=1 to run
+# only the first part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"
@@ -12,4 +14,6 @@ scripts/build.sh release
 if [ "${SABOT_SKIP_SANITIZERS:-0}" != "1" ]; then
   scripts/build.sh asan
   (cd build/asan && ctest --output-on-failure -j "$jobs" --timeout 900)
+  scripts/build.sh fuzz
+  (cd build/fuzz && ctest --output-on-failure -j "$jobs" --timeout 300 -L fuzz)
 fi

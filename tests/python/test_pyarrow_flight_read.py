@@ -5,7 +5,8 @@ Usage: python test_pyarrow_flight_read.py /path/to/sabot_shuffle_test_agent
 Starts the test agent as a child process on a free loopback port, with ZSTD-compressed blocks,
 and checks that pyarrow's own Flight client gets exactly the rows the agent wrote to partition 1
 (the agent dumps them to an Arrow IPC file before encoding), that FlightInfo describes the
-partitions, that actions answer, and that a bad ticket is a clear Flight error.
+partitions, that GetSchema serves the schema, that actions answer, and that bad tickets raise the
+exception classes of docs/wire-protocol.md's status table.
 """
 
 import json
@@ -89,13 +90,34 @@ class PyArrowFlightReadTest(unittest.TestCase):
         self.assertIn("blocks_sent", stats)
 
     def test_bad_ticket_is_a_clear_error(self):
-        with self.assertRaises(pa.ArrowException) as caught:
+        # The exception classes follow docs/wire-protocol.md's status table: never gRPC UNKNOWN
+        # (pyarrow's FlightServerError), so pyarrow raises the Arrow class the server meant.
+        with self.assertRaises(pa.ArrowInvalid) as caught:
             self.client.do_get(flight.Ticket(b"/shuffle/py/partition/7")).read_all()
+        self.assertNotIsInstance(caught.exception, flight.FlightServerError)
         self.assertIn("out of range", str(caught.exception))
-        with self.assertRaises(pa.ArrowException) as caught:
+        with self.assertRaises(pa.ArrowInvalid) as caught:
             self.client.do_get(flight.Ticket(b"not a path")).read_all()
         self.assertIn("malformed shuffle path", str(caught.exception))
+        with self.assertRaises(pa.ArrowKeyError) as caught:
+            self.client.do_get(flight.Ticket(b"/shuffle/nope/partition/0")).read_all()
+        self.assertIn("unknown shuffle", str(caught.exception))
+        with self.assertRaises(pa.ArrowNotImplementedError):
+            list(self.client.do_action(flight.Action("no_such_action", b"")))
+        # A non-UTF-8 ticket: the message quotes it escaped, so it decodes as text.
+        with self.assertRaises(pa.ArrowInvalid) as caught:
+            self.client.do_get(flight.Ticket(b"/shuffle/\xff\xfe/partition/0")).read_all()
+        self.assertIn("\\xff\\xfe", str(caught.exception))
+        # A 1 MiB ticket: Invalid on its size, not gRPC's metadata limit.
+        with self.assertRaises(pa.ArrowInvalid) as caught:
+            self.client.do_get(flight.Ticket(b"/shuffle/py/partition/" + b"1" * (1 << 20))).read_all()
+        self.assertIn("1048598 bytes", str(caught.exception))
 
+    def test_get_schema_serves_the_shuffles_schema(self):
+        expected = ipc.open_file(self.dump).schema
+        for path in (("shuffle", "py"), ("shuffle", "py", "partition", "2")):
+            schema = self.client.get_schema(flight.FlightDescriptor.for_path(*path)).schema
+            self.assertTrue(schema.equals(expected), f"{schema} != {expected}")
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:

@@ -1,5 +1,7 @@
 #include "sabot/common/ids.h"
 
+#include "sabot/common/quoted_input.h"
+
 namespace sabot {
 
 namespace {
@@ -19,12 +21,12 @@ arrow::Status ValidateId(std::string_view id, std::string_view what) {
                                   kMaxIdLength, " are allowed");
   }
   if (id.front() == '.') {
-    return arrow::Status::Invalid(what, " '", id, "' starts with '.'");
+    return arrow::Status::Invalid(what, " ", QuoteInput(id), " starts with '.'");
   }
   for (size_t i = 0; i < id.size(); ++i) {
     if (!IsIdChar(id[i])) {
-      return arrow::Status::Invalid(what, " '", id, "' has a character not allowed at position ",
-                                    i, " (allowed: letters, digits, '_', '-', '.')");
+      return arrow::Status::Invalid(what, " ", QuoteInput(id),
+                                    " has a character not allowed at position ", i, " (allowed: letters, digits, '_', '-', '.')");
     }
   }
   return arrow::Status::OK();

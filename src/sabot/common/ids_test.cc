@@ -21,6 +21,13 @@ TEST(ValidateId, RejectsTraversalSeparatorsAndOddLengths) {
   }
 }
 
+TEST(ValidateId, QuotesTheIdEscaped) {
+  // A non-UTF-8 id must not put invalid UTF-8 into the message (it may become a gRPC status).
+  arrow::Status status = ValidateId("bad\xff\x01id", "shuffle id");
+  ASSERT_TRUE(status.IsInvalid());
+  EXPECT_NE(status.message().find("'bad\\xff\\x01id'"), std::string::npos) << status.message();
+}
+
 TEST(ValidateCount, Bounds) {
   EXPECT_TRUE(ValidateCount(1, "n").ok());
   EXPECT_TRUE(ValidateCount(kMaxPartitions, "n").ok());

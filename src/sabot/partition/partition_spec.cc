@@ -183,7 +183,12 @@ arrow::Result<std::shared_ptr<const PartitionSpec>> PartitionSpec::Deserialize(
   // read from an owned copy, so the spec never depends on the caller's buffer.
   auto input =
       std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(bytes.ToString()));
-  auto reader_result = arrow::ipc::RecordBatchStreamReader::Open(input);
+  // The bytes come from the network: buffers the IPC metadata places at odd offsets are copied
+  // to aligned memory (reading an int64 boundary from an odd address is undefined behaviour;
+  // found by fuzzing), and each batch is validated in full before anything reads its values.
+  auto options = arrow::ipc::IpcReadOptions::Defaults();
+  options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  auto reader_result = arrow::ipc::RecordBatchStreamReader::Open(input, options);
   if (!reader_result.ok()) {
     return arrow::Status::Invalid("bytes are not a serialized PartitionSpec (no Arrow IPC stream: ",
                                   reader_result.status().message(), ")");
@@ -233,6 +238,11 @@ arrow::Result<std::shared_ptr<const PartitionSpec>> PartitionSpec::Deserialize(
                                     next.status().message());
     }
     if (*next == nullptr) break;
+    auto valid = (*next)->ValidateFull();
+    if (!valid.ok()) {
+      return arrow::Status::Invalid("serialized PartitionSpec has an invalid boundaries batch: ",
+                                    valid.message());
+    }
     batches.push_back((*next)->ReplaceSchemaMetadata(nullptr));
   }
   std::shared_ptr<arrow::RecordBatch> boundaries;

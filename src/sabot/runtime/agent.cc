@@ -1,6 +1,9 @@
 #include "sabot/runtime/agent.h"
 
+#include <set>
+
 #include "sabot/common/logging.h"
+#include "sabot/common/quoted_input.h"
 #include "sabot/runtime/control_actions.h"
 
 namespace sabot {
@@ -108,6 +111,7 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+    ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
     ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(id));
     ControlMessage reply;
     PutShuffleStats(stats, &reply);
@@ -117,13 +121,14 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
     Shutdown();
     return std::string();
   }
-  return arrow::Status::NotImplemented("unknown control action '", type, "'");
+  return arrow::Status::NotImplemented("unknown control action ", QuoteInput(type));
 }
 
 arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(auto bytes, request.GetBytes("descriptor"));
   ARROW_ASSIGN_OR_RAISE(ShuffleDescriptor descriptor, ShuffleDescriptor::Deserialize(*bytes));
   std::string job_id = request.Has("job_id") ? request.Get("job_id").ValueOrDie() : "";
+  if (!job_id.empty()) ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
   ARROW_RETURN_NOT_OK(engine_->shuffle_manager()->RegisterShuffle(descriptor, job_id));
   std::lock_guard<std::mutex> lock(mutex_);
   // A repeated registration (the manager accepts the same descriptor again) keeps the state its
@@ -134,23 +139,66 @@ arrow::Result<std::string> Agent::RegisterShuffle(const ControlMessage& request)
   return std::string();
 }
 
+arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> CheckRunRequest(
+    const ControlMessage& request, const ShuffleDescriptor& descriptor, const GeneratedJob& job,
+    const std::vector<int64_t>& tasks, bool writers) {
+  const std::string& id = descriptor.shuffle_id;
+  if (job.num_writers != descriptor.num_writers) {
+    return arrow::Status::Invalid("the job has ", job.num_writers, " writers but shuffle '", id,
+                                  "' was registered with ", descriptor.num_writers);
+  }
+  auto schema = GeneratedSchema(job.data);
+  if (!schema->Equals(*descriptor.schema)) {
+    return arrow::Status::Invalid("the job's table ", schema->ToString(), " is not shuffle '", id,
+                                  "''s schema ", descriptor.schema->ToString());
+  }
+  // Each task (a writer task or a partition) once, and within the shuffle's range.
+  const int32_t limit = writers ? descriptor.num_writers : descriptor.num_partitions();
+  std::vector<int32_t> checked;
+  std::set<int64_t> seen;
+  for (int64_t task : tasks) {
+    if (task < 0 || task >= limit) {
+      return arrow::Status::IndexError(writers ? "writer task " : "partition ", task,
+                                       " is out of range: shuffle '", id, "' has ", limit,
+                                       writers ? " writers" : " partitions");
+    }
+    if (!seen.insert(task).second) {
+      return arrow::Status::Invalid("task ", task, " appears twice in the request");
+    }
+    checked.push_back(static_cast<int32_t>(task));
+  }
+  std::vector<WriterLocation> upstream;
+  if (!writers) {
+    ARROW_ASSIGN_OR_RAISE(upstream, GetWriterLocations(request));
+    std::set<int32_t> writers_seen;
+    for (const auto& location : upstream) {
+      ARROW_RETURN_NOT_OK(descriptor.CheckWriterTask(location.writer_task));
+      if (!writers_seen.insert(location.writer_task).second) {
+        return arrow::Status::Invalid("writer task ", location.writer_task,
+                                      " appears twice in the upstream locations");
+      }
+    }
+  }
+  return std::make_pair(std::move(checked), std::move(upstream));
+}
+
 arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool writers) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
   ARROW_ASSIGN_OR_RAISE(GeneratedJob job, GetGeneratedJob(request));
   ARROW_ASSIGN_OR_RAISE(std::vector<int64_t> tasks, request.GetInts("tasks"));
   ShuffleManager* manager = engine_->shuffle_manager();
   ARROW_ASSIGN_OR_RAISE(auto descriptor, manager->GetShuffle(id));
+  // Every size of the request is checked against the registered shuffle before anything is
+  // allocated for it (the check's state below grows with writers, partitions and rows).
+  ARROW_ASSIGN_OR_RAISE(auto tasks_and_upstream,
+                        CheckRunRequest(request, *descriptor, job, tasks, writers));
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(job, descriptor->spec));
 
   std::vector<TaskIndex> writer_tasks;
   std::vector<PartitionId> partitions;
-  std::vector<WriterLocation> upstream;
-  for (int64_t task : tasks) {
-    (writers ? writer_tasks : partitions).push_back(static_cast<int32_t>(task));
-  }
-  if (!writers) {
-    ARROW_ASSIGN_OR_RAISE(upstream, GetWriterLocations(request));
-  }
+  std::vector<WriterLocation> upstream = std::move(tasks_and_upstream.second);
+  (writers ? writer_tasks : partitions) = std::move(tasks_and_upstream.first);
   auto state = StateOf(id);
   if (state == nullptr) {
     return arrow::Status::Invalid("shuffle '", id, "' is not registered on this agent");
@@ -186,6 +234,7 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
 
 arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
   auto state = StateOf(id);
   ControlMessage reply;
   reply.SetInt("rows_written", state ? state->progress.rows_written.load() : 0);
@@ -195,6 +244,7 @@ arrow::Result<std::string> Agent::Progress(const ControlMessage& request) {
 
 arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(id, "shuffle id"));
   std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
   if (reason.empty()) reason = "the job manager cancelled the shuffle";
   // An unknown shuffle (never registered here, or released) has nothing to cancel.
@@ -204,6 +254,7 @@ arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
 
 arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
   ControlMessage reply;
   reply.SetInt("released", engine_->shuffle_manager()->ReleaseJob(job_id));
   {

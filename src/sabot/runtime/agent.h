@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <arrow/result.h>
 
@@ -15,6 +17,15 @@
 #include "sabot/shuffle/generated_shuffle_run.h"
 
 namespace sabot {
+
+// Checks a run_writers (`writers`) or run_readers request against the shuffle it names, before
+// anything is allocated for it: the job's writer count and schema match the registered
+// descriptor; every task is in range (a writer task, or a partition) and named once; every
+// upstream location names a writer task in range, once. Returns the tasks and upstream locations.
+// Invalid or IndexError naming what is wrong.
+arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> CheckRunRequest(
+    const ControlMessage& request, const ShuffleDescriptor& descriptor, const GeneratedJob& job,
+    const std::vector<int64_t>& tasks, bool writers);
 
 // One agent of a distributed job: a distributed-mode Engine (shuffle manager, Flight server,
 // client) that also answers the job manager's control actions (control_actions.h) on its

@@ -1,6 +1,25 @@
 #include "sabot/runtime/control_actions.h"
 
+#include <charconv>
+#include <optional>
+#include <string_view>
+
+#include "sabot/common/quoted_input.h"
+
 namespace sabot {
+
+namespace {
+
+// A task index or attempt: decimal digits only, at most 2^31 - 1.
+std::optional<int32_t> ParseIndex(std::string_view text) {
+  int32_t value = 0;
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
 
 void PutGeneratedJob(const GeneratedJob& job, ControlMessage* message) {
   message->SetInt("batch_rows", job.data.batch_rows);
@@ -58,15 +77,18 @@ arrow::Result<std::vector<WriterLocation>> GetWriterLocations(const ControlMessa
     size_t colon = item.find(':');
     size_t at = item.find('@');
     if (colon == std::string::npos || at == std::string::npos || colon > at) {
-      return arrow::Status::Invalid("upstream item '", item, "' is not task:attempt@location");
+      return arrow::Status::Invalid("upstream item ", QuoteInput(item),
+                                    " is not task:attempt@location");
     }
     WriterLocation location;
-    try {
-      location.writer_task = std::stoi(item.substr(0, colon));
-      location.attempt = std::stoi(item.substr(colon + 1, at - colon - 1));
-    } catch (const std::exception&) {
-      return arrow::Status::Invalid("upstream item '", item, "' has a bad task or attempt");
+    auto task = ParseIndex(std::string_view(item).substr(0, colon));
+    auto attempt = ParseIndex(std::string_view(item).substr(colon + 1, at - colon - 1));
+    if (!task || !attempt) {
+      return arrow::Status::Invalid("upstream item ", QuoteInput(item),
+                                    " has a bad task or attempt (decimal digits, < 2^31)");
     }
+    location.writer_task = *task;
+    location.attempt = *attempt;
     location.agent = item.substr(at + 1);
     out.push_back(std::move(location));
   }

@@ -6,6 +6,8 @@
 #include <arrow/status.h>
 #include <arrow/util/base64.h>
 
+#include "sabot/common/quoted_input.h"
+
 namespace sabot {
 
 namespace {
@@ -22,7 +24,8 @@ arrow::Result<int64_t> ParseInt(std::string_view text, std::string_view name) {
   int64_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return arrow::Status::Invalid("control field '", name, "' is not an integer: '", text, "'");
+    return arrow::Status::Invalid("control field ", QuoteInput(name), " is not an integer: ",
+                                  QuoteInput(text));
   }
   return value;
 }
@@ -55,7 +58,7 @@ void ControlMessage::SetBytes(const std::string& name, const arrow::Buffer& byte
 arrow::Result<std::string> ControlMessage::Get(const std::string& name) const {
   auto it = fields_.find(name);
   if (it == fields_.end()) {
-    return arrow::Status::KeyError("control message lacks the field '", name, "'");
+    return arrow::Status::KeyError("control message lacks the field ", QuoteInput(name));
   }
   return it->second;
 }
@@ -117,11 +120,11 @@ arrow::Result<ControlMessage> ControlMessage::Decode(std::string_view text) {
     size_t equals = line.find('=');
     if (equals == std::string_view::npos || !ValidName(line.substr(0, equals))) {
       return arrow::Status::Invalid("control message line ", line_number,
-                                    " is not name=value: '", line.substr(0, 80), "'");
+                                    " is not name=value: ", QuoteInput(line));
     }
     std::string name(line.substr(0, equals));
     if (message.Has(name)) {
-      return arrow::Status::Invalid("control message repeats the field '", name, "'");
+      return arrow::Status::Invalid("control message repeats the field ", QuoteInput(name));
     }
     message.Set(name, std::string(line.substr(equals + 1)));
   }

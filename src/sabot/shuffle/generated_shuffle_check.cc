@@ -1,11 +1,14 @@
 #include "sabot/shuffle/generated_shuffle_check.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include <arrow/array.h>
 #include <arrow/builder.h>
 #include <arrow/type.h>
+
+#include "sabot/common/ids.h"
 
 namespace sabot {
 
@@ -33,16 +36,43 @@ int32_t ReferenceHashPartitionOfInt64(int64_t key, int32_t num_partitions) {
       (static_cast<unsigned __int128>(row_hash) * static_cast<uint64_t>(num_partitions)) >> 64);
 }
 
+int64_t GeneratedJob::rows_per_writer() const {
+  int64_t rows = 0;
+  if (__builtin_mul_overflow(batches_per_writer, data.batch_rows, &rows)) return INT64_MAX;
+  return rows;
+}
+
+int64_t GeneratedJob::total_rows() const {
+  int64_t rows = 0;
+  if (__builtin_mul_overflow(int64_t{num_writers}, rows_per_writer(), &rows)) return INT64_MAX;
+  return rows;
+}
+
 arrow::Status GeneratedJob::Validate() const {
-  if (num_writers < 1) return arrow::Status::Invalid("a job needs >= 1 writer, got ", num_writers);
+  ARROW_RETURN_NOT_OK(ValidateCount(num_writers, "a job's number of writers"));
   if (batches_per_writer < 0) {
     return arrow::Status::Invalid("batches per writer must be >= 0, got ", batches_per_writer);
   }
-  if (data.batch_rows < 0) {
-    return arrow::Status::Invalid("batch rows must be >= 0, got ", data.batch_rows);
+  if (data.batch_rows < 0 || data.batch_rows > kMaxBatchRows) {
+    return arrow::Status::Invalid("batch rows must be between 0 and ", kMaxBatchRows, ", got ",
+                                  data.batch_rows);
   }
-  if (data.payload_columns < 1) {
-    return arrow::Status::Invalid("a checked job needs >= 1 payload column (row ids live there)");
+  if (total_rows() > kMaxTotalRows) {
+    return arrow::Status::Invalid("a job of ", num_writers, " writers x ", batches_per_writer,
+                                  " batches x ", data.batch_rows, " rows exceeds ", kMaxTotalRows,
+                                  " rows");
+  }
+  if (data.key_cardinality < 1) {
+    return arrow::Status::Invalid("key cardinality must be >= 1, got ", data.key_cardinality);
+  }
+  if (!(data.hot_key_fraction >= 0.0 && data.hot_key_fraction <= 1.0)) {
+    return arrow::Status::Invalid("hot key fraction must be in [0, 1], got ",
+                                  data.hot_key_fraction);
+  }
+  if (data.payload_columns < 1 || data.payload_columns > kMaxPayloadColumns) {
+    return arrow::Status::Invalid("a checked job needs 1 to ", kMaxPayloadColumns,
+                                  " payload columns (row ids live there), got ",
+                                  data.payload_columns);
   }
   return arrow::Status::OK();
 }
@@ -99,6 +129,17 @@ arrow::Result<std::unique_ptr<GeneratedShuffleCheck>> GeneratedShuffleCheck::Mak
   }
   const int64_t words = (job.total_rows() + 63) / 64;
   const size_t bitmaps = type == EdgeType::kBroadcast ? spec->num_partitions() : 1;
+  // What the state below takes, computed (without overflow: each factor is bounded by
+  // Validate() and kMaxPartitions) and bounded before anything is allocated.
+  const int64_t state_bytes =
+      static_cast<int64_t>(bitmaps) * words * 8 +
+      int64_t{spec->num_partitions()} * job.num_writers * static_cast<int64_t>(sizeof(int64_t));
+  if (state_bytes > kMaxStateBytes) {
+    return arrow::Status::Invalid("checking ", job.total_rows(), " rows from ", job.num_writers,
+                                  " writers over ", spec->num_partitions(),
+                                  " partitions needs ", state_bytes,
+                                  " bytes of state; the check allows at most ", kMaxStateBytes);
+  }
   check->seen_ = std::vector<std::vector<std::atomic<uint64_t>>>(bitmaps);
   for (auto& bitmap : check->seen_) bitmap = std::vector<std::atomic<uint64_t>>(words);
   check->last_row_.assign(spec->num_partitions(), std::vector<int64_t>(job.num_writers, -1));

@@ -18,13 +18,22 @@ namespace sabot {
 // A shuffle job over generated data (common/data_generator.h) whose outcome can be checked row by
 // row: writer task w writes batches w * batches_per_writer ... (w + 1) * batches_per_writer - 1
 // of the generated table. Used by the `sabot shuffle` command and the shuffle tests.
+//
+// Sizes arrive from the network (the agents' control actions), so Validate() bounds them all and
+// the row counts below never overflow, whatever the fields hold.
 struct GeneratedJob {
+  // Bounds Validate() enforces: rows per batch, and rows of the whole table.
+  static constexpr int64_t kMaxBatchRows = int64_t{1} << 24;
+  static constexpr int64_t kMaxTotalRows = int64_t{1} << 40;
+  static constexpr int32_t kMaxPayloadColumns = 1000;  // as GenerateBatch allows
+
   DataGeneratorOptions data;
   int32_t num_writers = 1;
   int64_t batches_per_writer = 1;
 
-  int64_t rows_per_writer() const { return batches_per_writer * data.batch_rows; }
-  int64_t total_rows() const { return num_writers * rows_per_writer(); }
+  // Saturate at INT64_MAX instead of overflowing (only a job that fails Validate() gets there).
+  int64_t rows_per_writer() const;
+  int64_t total_rows() const;
   // Batch `index` (0-based) of writer `writer`.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> WriterBatch(
       int32_t writer, int64_t index, arrow::MemoryPool* pool = arrow::default_memory_pool()) const;
@@ -32,6 +41,10 @@ struct GeneratedJob {
   // [0, key_cardinality) evenly.
   arrow::Result<std::shared_ptr<const PartitionSpec>> MakeSpec(EdgeType type,
                                                                int32_t num_partitions) const;
+  // Invalid naming the first field out of range: num_writers outside [1, kMaxPartitions],
+  // batches_per_writer < 0, batch_rows outside [0, kMaxBatchRows], more than kMaxTotalRows rows,
+  // key_cardinality < 1, hot_key_fraction outside [0, 1], payload_columns outside
+  // [1, kMaxPayloadColumns].
   arrow::Status Validate() const;
 };
 
@@ -45,8 +58,14 @@ struct GeneratedJob {
 // come from one thread at a time. Finish(), SerializeSeen() and MergeSeen() need exclusive use.
 class GeneratedShuffleCheck {
  public:
-  // Invalid for a spec the check cannot compute independently (HASH or RANGE on a key other
-  // than the single int64 column `key`).
+  // The most memory the check's state may take (bytes): Make() computes what it needs before
+  // allocating anything and refuses more, so no job — however large its declared sizes — makes
+  // the check allocate beyond this.
+  static constexpr int64_t kMaxStateBytes = int64_t{256} << 20;
+
+  // Invalid for a job that fails Validate(), for a spec the check cannot compute independently
+  // (HASH or RANGE on a key other than the single int64 column `key`), and for a job whose check
+  // would need more than kMaxStateBytes (the message says how much).
   static arrow::Result<std::unique_ptr<GeneratedShuffleCheck>> Make(
       const GeneratedJob& job, std::shared_ptr<const PartitionSpec> spec);
 

@@ -95,5 +95,47 @@ TEST_F(GeneratedShuffleCheckTest, DetectsMissingDuplicateMisplacedAndReordered) 
   }
 }
 
+// Sizes from a hostile control message (found by UBSan and ASan: total_rows() overflowed with
+// batches_per_writer = 10^15, and the check then asked for terabytes) are refused by Validate()
+// and Make() before anything is allocated; row counts saturate instead of overflowing.
+TEST(GeneratedJobTest, HostileSizesAreRefusedBeforeAllocating) {
+  GeneratedJob job;
+  job.data.batch_rows = 65536;
+  job.num_writers = 4;
+  job.batches_per_writer = 1000000000000000;  // 10^15
+  EXPECT_EQ(job.total_rows(), INT64_MAX);
+  ASSERT_RAISES_WITH(Invalid, "exceeds", job.Validate());
+  job.data.batch_rows = int64_t{1} << 40;
+  job.batches_per_writer = int64_t{1} << 40;
+  EXPECT_EQ(job.rows_per_writer(), INT64_MAX);
+  EXPECT_EQ(job.total_rows(), INT64_MAX);
+  ASSERT_RAISES_WITH(Invalid, "batch rows", job.Validate());
+
+  GeneratedJob writers;
+  writers.num_writers = 33554432;
+  ASSERT_RAISES_WITH(Invalid, "number of writers", writers.Validate());
+  GeneratedJob payload;
+  payload.data.payload_columns = 0;
+  ASSERT_RAISES_WITH(Invalid, "payload columns", payload.Validate());
+  GeneratedJob hot;
+  hot.data.hot_key_fraction = 2.5;
+  ASSERT_RAISES_WITH(Invalid, "hot key fraction", hot.Validate());
+
+  // Within Validate()'s bounds but too big to check: Make() says how much it would need.
+  GeneratedJob big;
+  big.data.batch_rows = GeneratedJob::kMaxBatchRows;
+  big.num_writers = 64;
+  big.batches_per_writer = 64;  // 2^36 rows: an 8 GiB bitmap
+  ASSERT_OK(big.Validate());
+  ASSERT_OK_AND_ASSIGN(auto spec, big.MakeSpec(EdgeType::kHash, 4));
+  ASSERT_RAISES_WITH(Invalid, "bytes of state", GeneratedShuffleCheck::Make(big, spec).status());
+  // Many writers times many partitions: the order table alone is over the bound.
+  GeneratedJob wide;
+  wide.num_writers = kMaxPartitions;
+  ASSERT_OK_AND_ASSIGN(auto wide_spec, wide.MakeSpec(EdgeType::kRebalance, kMaxPartitions));
+  ASSERT_RAISES_WITH(Invalid, "bytes of state",
+                     GeneratedShuffleCheck::Make(wide, wide_spec).status());
+}
+
 }  // namespace
 }  // namespace sabot

@@ -175,8 +175,9 @@ arrow::Result<ShuffleDescriptor> ShuffleDescriptor::Deserialize(const arrow::Buf
     return arrow::Status::Invalid("shuffle descriptor has unknown mode ", values[1]);
   }
   out.options.mode = static_cast<ShuffleMode>(values[1]);
-  ARROW_ASSIGN_OR_RAISE(int32_t compression, CheckedInt32(values[2], "compression"));
-  out.options.compression = static_cast<arrow::Compression::type>(compression);
+  // Checked while still an integer: an enum holding a value outside its enumerators is
+  // undefined behaviour the moment it is read.
+  ARROW_ASSIGN_OR_RAISE(out.options.compression, ShuffleCompressionFromCode(values[2]));
   out.options.target_block_rows = values[3];
   out.options.target_block_bytes = values[4];
   out.options.buffer_timeout = std::chrono::milliseconds(values[5]);

@@ -1,5 +1,10 @@
 #include "sabot/shuffle/shuffle_descriptor.h"
 
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include <arrow/type.h>
@@ -84,6 +89,43 @@ TEST(ShuffleDescriptor, ValidateNamesTheProblem) {
 
 namespace sabot {
 namespace {
+
+// The compression code is checked while still an integer (UBSan found an invalid enum load when
+// a descriptor carried 2^31 - 1); every code outside none/lz4/zstd is a clean Invalid.
+TEST(ShuffleDescriptor, UnknownCompressionCodesAreRefused) {
+  ASSERT_OK_AND_ASSIGN(auto bytes, Sample().Serialize());
+  // The options end the descriptor as nine int64 fields; compression is the third.
+  const int64_t offset = bytes->size() - 9 * 8 + 2 * 8;
+  for (int64_t code : {int64_t{2147483647}, int64_t{-1}, int64_t{1}, int64_t{1} << 40}) {
+    SCOPED_TRACE(code);
+    std::string edited = bytes->ToString();
+    std::memcpy(edited.data() + offset, &code, sizeof(code));
+    ASSERT_RAISES_WITH(Invalid, "compression",
+                       ShuffleDescriptor::Deserialize(arrow::Buffer(edited)).status());
+  }
+  ASSERT_OK_AND_ASSIGN(auto zstd, ShuffleCompressionFromCode(arrow::Compression::ZSTD));
+  EXPECT_EQ(zstd, arrow::Compression::ZSTD);
+}
+
+// Found by fuzz_shuffle_descriptor: a RANGE spec whose IPC metadata puts the boundaries' values
+// at an odd offset made the range check read an int64 from a misaligned address (UBSan). The
+// reader now copies such buffers to aligned memory and validates the batch in full.
+TEST(ShuffleDescriptor, MisalignedRangeBoundariesAreReadSafely) {
+  std::ifstream file(std::string(SABOT_FUZZ_CORPUS_DIR) +
+                         "/fuzz_shuffle_descriptor/regression_misaligned_range_boundaries",
+                     std::ios::binary);
+  ASSERT_TRUE(file.good());
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 100u);
+  auto descriptor = ShuffleDescriptor::Deserialize(arrow::Buffer(bytes));
+  if (descriptor.ok()) {
+    ASSERT_OK(descriptor->Validate());
+    ASSERT_EQ(descriptor->spec->edge_type(), EdgeType::kRange);
+    ASSERT_OK(descriptor->spec->boundaries()->ValidateFull());
+  } else {
+    EXPECT_TRUE(descriptor.status().IsInvalid()) << descriptor.status().ToString();
+  }
+}
 
 TEST(ShuffleDescriptor, RangeBoundariesSurviveTheRoundTrip) {
   GeneratedJob job;

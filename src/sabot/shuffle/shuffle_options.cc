@@ -28,6 +28,17 @@ arrow::Status CheckBetween(const char* name, int64_t value, int64_t low, int64_t
 
 }  // namespace
 
+arrow::Result<arrow::Compression::type> ShuffleCompressionFromCode(int64_t code) {
+  for (auto type : {arrow::Compression::UNCOMPRESSED, arrow::Compression::LZ4_FRAME,
+                    arrow::Compression::ZSTD}) {
+    if (code == static_cast<int64_t>(type)) return type;
+  }
+  return arrow::Status::Invalid("shuffle compression must be none (",
+                                static_cast<int>(arrow::Compression::UNCOMPRESSED), "), lz4 (",
+                                static_cast<int>(arrow::Compression::LZ4_FRAME), ") or zstd (",
+                                static_cast<int>(arrow::Compression::ZSTD), "), got code ", code);
+}
+
 ShuffleOptions::ShuffleOptions() : compression(arrow::Compression::UNCOMPRESSED) {}
 
 arrow::Status ShuffleOptions::Validate() const {

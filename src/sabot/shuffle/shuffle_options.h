@@ -22,6 +22,10 @@ enum class ShuffleMode {
 std::string_view ShuffleModeName(ShuffleMode mode);  // "pipelined" or "blocking"
 arrow::Result<ShuffleMode> ParseShuffleMode(std::string_view name);
 
+// The shuffle compression whose arrow::Compression::type value is `code`: UNCOMPRESSED,
+// LZ4_FRAME or ZSTD; Invalid naming the code for anything else (checked before any cast).
+arrow::Result<arrow::Compression::type> ShuffleCompressionFromCode(int64_t code);
+
 // The per-shuffle choices every agent of a job must agree on; part of a ShuffleDescriptor.
 struct ShuffleOptions {
   ShuffleMode mode = ShuffleMode::kPipelined;

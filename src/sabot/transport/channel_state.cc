@@ -1,5 +1,7 @@
 #include "sabot/transport/channel_state.h"
 
+#include <algorithm>
+
 #include "sabot/common/error_detail.h"
 #include "sabot/transport/channel.h"
 
@@ -69,9 +71,11 @@ arrow::Status ChannelState::AttachReader() {
 }
 
 void ChannelState::Grant(int32_t credits) {
+  if (credits <= 0) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    credits_ += credits;
+    credits_ = static_cast<int32_t>(
+        std::min<int64_t>(int64_t{credits_} + credits, kMaxChannelCredits));
   }
   changed_.notify_all();
 }

@@ -19,6 +19,9 @@ namespace sabot {
 
 using Deadline = std::chrono::steady_clock::time_point;
 
+// The most credits a channel's writer holds at once; further grants are absorbed.
+inline constexpr int32_t kMaxChannelCredits = 1 << 30;
+
 // The state one pipelined channel shares between its writing side (a ChannelWriter) and its
 // reading side (a ChannelReader in-process, or the server's DoExchange handler that forwards to
 // a remote reader): the schema, the blocks handed over but not yet taken, the credits, the
@@ -45,7 +48,10 @@ class ChannelState {
 
   // Reader side. Invalid when a reader attached before.
   arrow::Status AttachReader();
-  // Grants the writer `credits` more blocks.
+  // Grants the writer `credits` more blocks. The credits held saturate at kMaxChannelCredits (far
+  // above what any reader grants: exclusive plus floating credits are each at most 2^16), so no
+  // sequence of grants can overflow; `credits` <= 0 grants nothing. A remote reader's CREDIT
+  // messages are checked before they get here (DecodeCreditMessage).
   void Grant(int32_t credits);
   arrow::Result<std::shared_ptr<arrow::Schema>> WaitSchema(Deadline deadline);
 

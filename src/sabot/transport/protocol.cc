@@ -1,26 +1,59 @@
 #include "sabot/transport/protocol.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+
+#include "sabot/common/quoted_input.h"
 
 namespace sabot {
 namespace {
 
-arrow::Result<int32_t> ParseNonNegative(std::string_view text, std::string_view what,
-                                        std::string_view whole) {
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+arrow::Status Malformed(std::string_view whole, std::string_view why) {
+  return arrow::Status::Invalid(
+      "malformed shuffle path ", QuoteInput(whole), ": ", why,
+      " (expected /shuffle/{shuffle_id}/partition/{partition_id}[/writer/{task}/attempt/{n}])");
+}
+
+// A number of the path grammar: decimal digits only (no sign, no leading zero unless it is
+// "0"), at most 2^31 - 1, so each number has exactly one spelling.
+arrow::Result<int32_t> ParseNumber(std::string_view text, std::string_view what,
+                                   std::string_view whole) {
+  const bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(), IsDigit);
+  const bool leading_zero = text.size() > 1 && text.front() == '0';
   int32_t value = -1;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0) {
-    return arrow::Status::Invalid("malformed shuffle path '", whole, "': ", what, " '", text,
-                                  "' is not a non-negative 32-bit integer");
+  if (!digits_only || leading_zero || ec != std::errc() || end != text.data() + text.size()) {
+    return Malformed(whole, std::string(what) + " " + QuoteInput(text) +
+                                " is not a non-negative 32-bit decimal integer without sign or "
+                                "leading zeros");
   }
   return value;
 }
 
-arrow::Status Malformed(std::string_view whole, std::string_view why) {
-  return arrow::Status::Invalid(
-      "malformed shuffle path '", whole, "': ", why,
-      " (expected /shuffle/{shuffle_id}/partition/{partition_id}[/writer/{task}/attempt/{n}])");
+arrow::Result<PartitionPath> ParseComponents(const std::vector<std::string_view>& components,
+                                             std::string_view whole) {
+  if (components.size() != 4 && components.size() != 8) {
+    return Malformed(whole, "wrong number of components");
+  }
+  if (components[0] != "shuffle" || components[2] != "partition") {
+    return Malformed(whole, "unknown keyword");
+  }
+  PartitionPath path;
+  auto valid_id = ValidateId(components[1], "shuffle id");
+  if (!valid_id.ok()) return Malformed(whole, valid_id.message());
+  path.shuffle_id = std::string(components[1]);
+  ARROW_ASSIGN_OR_RAISE(path.partition_id, ParseNumber(components[3], "partition id", whole));
+  if (components.size() == 8) {
+    if (components[4] != "writer" || components[6] != "attempt") {
+      return Malformed(whole, "unknown keyword");
+    }
+    ARROW_ASSIGN_OR_RAISE(path.writer_task, ParseNumber(components[5], "writer task", whole));
+    ARROW_ASSIGN_OR_RAISE(path.writer_attempt, ParseNumber(components[7], "attempt", whole));
+  }
+  return path;
 }
 
 }  // namespace
@@ -45,53 +78,37 @@ std::vector<std::string> PartitionPath::ToComponents() const {
 }
 
 arrow::Result<PartitionPath> PartitionPath::Parse(std::string_view text) {
+  // The size first: nothing of an oversized input is looked at beyond what the message quotes.
+  if (text.size() > kMaxPathBytes) {
+    return Malformed(text, "it is " + std::to_string(text.size()) +
+                               " bytes long; a shuffle path has at most " +
+                               std::to_string(kMaxPathBytes));
+  }
   if (text.empty() || text.front() != '/') return Malformed(text, "must start with '/'");
-  std::vector<std::string> components;
+  std::vector<std::string_view> components;
   size_t start = 1;
   while (start <= text.size()) {
     size_t slash = text.find('/', start);
     if (slash == std::string_view::npos) slash = text.size();
-    components.emplace_back(text.substr(start, slash - start));
+    components.push_back(text.substr(start, slash - start));
     start = slash + 1;
   }
-  auto parsed = FromComponents(components);
-  if (!parsed.ok()) {
-    std::string message = parsed.status().message();
-    std::string_view prefix = "malformed shuffle path '";
-    if (message.rfind(prefix, 0) == 0) {
-      size_t end = message.find("': ");
-      if (end != std::string::npos) message = message.substr(end + 3);
-    }
-    return arrow::Status::Invalid("malformed shuffle path '", text, "': ", message);
-  }
-  return parsed;
+  return ParseComponents(components, text);
 }
 
 arrow::Result<PartitionPath> PartitionPath::FromComponents(
     const std::vector<std::string>& components) {
+  size_t bytes = 0;
+  for (const auto& c : components) bytes += c.size() + 1;
+  if (components.size() > 8 || bytes > kMaxPathBytes) {
+    return arrow::Status::Invalid(
+        "malformed shuffle path: ", components.size(), " components of ", bytes,
+        " bytes in all; a shuffle path has at most 8 components and ", kMaxPathBytes, " bytes");
+  }
   std::string whole;
   for (const auto& c : components) whole += "/" + c;
-  if (components.size() != 4 && components.size() != 8) {
-    return Malformed(whole, "wrong number of components");
-  }
-  if (components[0] != "shuffle" || components[2] != "partition") {
-    return Malformed(whole, "unknown keyword");
-  }
-  PartitionPath path;
-  ARROW_RETURN_NOT_OK(ValidateId(components[1], "shuffle id"));
-  path.shuffle_id = components[1];
-  ARROW_ASSIGN_OR_RAISE(path.partition_id,
-                        ParseNonNegative(components[3], "partition id", whole));
-  if (components.size() == 8) {
-    if (components[4] != "writer" || components[6] != "attempt") {
-      return Malformed(whole, "unknown keyword");
-    }
-    ARROW_ASSIGN_OR_RAISE(path.writer_task,
-                          ParseNonNegative(components[5], "writer task", whole));
-    ARROW_ASSIGN_OR_RAISE(path.writer_attempt,
-                          ParseNonNegative(components[7], "attempt", whole));
-  }
-  return path;
+  std::vector<std::string_view> views(components.begin(), components.end());
+  return ParseComponents(views, whole);
 }
 
 std::string_view CompressionName(Compression compression) {
@@ -148,6 +165,23 @@ arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::
     message.payload = arrow::SliceBuffer(buffer, kChannelHeaderBytes);
   }
   return message;
+}
+
+arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer) {
+  ARROW_ASSIGN_OR_RAISE(ChannelMessage message, DecodeChannelMessage(buffer));
+  if (message.kind != ChannelMessageKind::kCredit) {
+    return arrow::Status::Invalid("a reader may send only CREDIT messages, got kind ",
+                                  static_cast<int32_t>(message.kind));
+  }
+  if (message.value < 1 || message.value > kMaxCreditGrant) {
+    return arrow::Status::Invalid("CREDIT of ", message.value, " is outside [1, ",
+                                  kMaxCreditGrant, "]");
+  }
+  if (message.payload != nullptr) {
+    return arrow::Status::Invalid("CREDIT message carries ", message.payload->size(),
+                                  " bytes of payload; it has none");
+  }
+  return message.value;
 }
 
 }  // namespace sabot

@@ -23,6 +23,10 @@ namespace sabot {
 // The Flight server port an agent listens on unless told otherwise.
 inline constexpr int kDefaultShufflePort = 8816;
 
+// The longest ticket or descriptor path accepted (bytes, counting one '/' per component); the
+// longest valid path is about 200 bytes.
+inline constexpr size_t kMaxPathBytes = 512;
+
 // What a ticket or descriptor path names: a partition of a shuffle, optionally narrowed to the
 // stream of one writer task attempt.
 struct PartitionPath {
@@ -36,9 +40,11 @@ struct PartitionPath {
   // The same as path components: {"shuffle", id, "partition", "3", ...}.
   std::vector<std::string> ToComponents() const;
 
-  // Parses ToString()'s format. Invalid, quoting the input, when it is malformed: wrong
-  // keywords, a bad shuffle id (see ValidateId), a non-numeric or negative number, a writer
-  // without an attempt, trailing components.
+  // Parses ToString()'s format. Invalid, quoting the input (escaped and cut, QuoteInput), when
+  // it is malformed: longer than kMaxPathBytes (checked before anything else), wrong keywords,
+  // a bad shuffle id (see ValidateId), a number that is not plain decimal digits (a sign, a
+  // leading zero, over 2^31 - 1), a writer without an attempt, trailing components. Each path
+  // has exactly one spelling, so ToString(Parse(t)) == t.
   static arrow::Result<PartitionPath> Parse(std::string_view text);
   static arrow::Result<PartitionPath> FromComponents(const std::vector<std::string>& components);
 
@@ -81,6 +87,15 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeChannelMessage(
     arrow::MemoryPool* pool = arrow::default_memory_pool());
 // Invalid when the buffer is shorter than the header or the kind is unknown.
 arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::Buffer>& buffer);
+
+// The most credits one CREDIT message may grant: a reader grants its exclusive credits (at most
+// 2^16, ShuffleOptions) once, then one at a time.
+inline constexpr int32_t kMaxCreditGrant = 1 << 16;
+
+// The credits a reader's DoExchange message grants. Invalid, saying why, for anything a reader
+// may not send: not a channel message, a kind other than CREDIT, a value outside
+// [1, kMaxCreditGrant], a payload. The server ends a channel whose reader sends one.
+arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer);
 
 // DoAction types.
 inline constexpr std::string_view kActionReleaseShuffle = "release_shuffle";  // body: shuffle id

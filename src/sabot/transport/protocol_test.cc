@@ -1,5 +1,9 @@
 #include "sabot/transport/protocol.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "sabot/testing/assertions.h"
@@ -33,6 +37,54 @@ TEST(PartitionPathTest, RejectsMalformedPathsNamingThem) {
   }
 }
 
+// Every number has one spelling: no sign (not even "-0") and no leading zeros, so two tickets
+// never name the same partition.
+TEST(PartitionPathTest, RejectsSignsAndLeadingZeros) {
+  for (const char* bad : {"/shuffle/s/partition/-0", "/shuffle/s/partition/03",
+                          "/shuffle/s/partition/00", "/shuffle/s/partition/-1",
+                          "/shuffle/s/partition/ 1", "/shuffle/s/partition/1/writer/01/attempt/0",
+                          "/shuffle/s/partition/1/writer/1/attempt/-0"}) {
+    auto parsed = PartitionPath::Parse(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_TRUE(parsed.status().IsInvalid()) << bad;
+    EXPECT_NE(parsed.status().message().find("without sign or leading zeros"), std::string::npos)
+        << parsed.status().ToString();
+  }
+  ASSERT_OK_AND_ASSIGN(auto zero, PartitionPath::Parse("/shuffle/s/partition/0"));
+  EXPECT_EQ(zero.partition_id, 0);
+  ASSERT_OK_AND_ASSIGN(auto top, PartitionPath::Parse("/shuffle/s/partition/2147483647"));
+  EXPECT_EQ(top.partition_id, 2147483647);
+  ASSERT_RAISES_WITH(Invalid, "partition id '03'",
+                     PartitionPath::FromComponents({"shuffle", "s", "partition", "03"}).status());
+}
+
+// Error messages quote the input escaped (printable ASCII only, so any gRPC client can decode
+// the status) and cut (so a huge ticket cannot blow gRPC's metadata limit).
+TEST(PartitionPathTest, QuotesHostileInputEscapedAndCut) {
+  auto printable = [](const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+  };
+  auto non_utf8 = PartitionPath::Parse("/shuffle/\xff\xfe/partition/1");
+  ASSERT_TRUE(non_utf8.status().IsInvalid());
+  EXPECT_TRUE(printable(non_utf8.status().message())) << non_utf8.status().message();
+  EXPECT_NE(non_utf8.status().message().find("\\xff\\xfe"), std::string::npos)
+      << non_utf8.status().message();
+
+  const std::string huge = "/shuffle/s/partition/" + std::string(1 << 20, '1');
+  auto big = PartitionPath::Parse(huge);
+  ASSERT_TRUE(big.status().IsInvalid());
+  EXPECT_LT(big.status().message().size(), 512u);
+  EXPECT_NE(big.status().message().find("1048597 bytes"), std::string::npos)
+      << big.status().message();
+
+  std::vector<std::string> many(100000, "x");
+  auto components = PartitionPath::FromComponents(many);
+  ASSERT_TRUE(components.status().IsInvalid());
+  EXPECT_LT(components.status().message().size(), 512u);
+}
+
 TEST(CompressionTest, NamesRoundTrip) {
   for (Compression c : {Compression::kNone, Compression::kLz4Frame, Compression::kZstd}) {
     ASSERT_OK_AND_ASSIGN(auto parsed, ParseCompression(CompressionName(c)));
@@ -62,6 +114,32 @@ TEST(ChannelMessageTest, RejectsShortAndUnknownMessages) {
   std::string unknown(8, '\0');
   unknown[0] = 42;
   EXPECT_TRUE(DecodeChannelMessage(arrow::Buffer::FromString(unknown)).status().IsInvalid());
+}
+
+// What a reader may send on DoExchange: CREDIT(1 .. 2^16) without payload, nothing else.
+TEST(ChannelMessageTest, CreditMessagesAreCheckedBeforeTheyGrant) {
+  auto encode = [](ChannelMessageKind kind, int32_t value, const arrow::Buffer* payload = nullptr) {
+    return EncodeChannelMessage(kind, value, payload).ValueOrDie();
+  };
+  ASSERT_OK_AND_ASSIGN(int32_t one, DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 1)));
+  EXPECT_EQ(one, 1);
+  ASSERT_OK_AND_ASSIGN(int32_t most,
+                       DecodeCreditMessage(encode(ChannelMessageKind::kCredit, kMaxCreditGrant)));
+  EXPECT_EQ(most, kMaxCreditGrant);
+  ASSERT_RAISES_WITH(Invalid, "outside [1, 65536]",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 2147483647)).status());
+  ASSERT_RAISES_WITH(Invalid, "CREDIT of 0",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 0)).status());
+  ASSERT_RAISES_WITH(Invalid, "CREDIT of -1",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, -1)).status());
+  ASSERT_RAISES_WITH(Invalid, "only CREDIT",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kData, 1)).status());
+  auto payload = arrow::Buffer::FromString("x");
+  ASSERT_RAISES_WITH(Invalid, "payload",
+                     DecodeCreditMessage(encode(ChannelMessageKind::kCredit, 1, payload.get()))
+                         .status());
+  ASSERT_RAISES_WITH(Invalid, "shorter than",
+                     DecodeCreditMessage(arrow::Buffer::FromString("abc")).status());
 }
 
 }  // namespace

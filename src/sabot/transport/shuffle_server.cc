@@ -11,8 +11,10 @@
 
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
+#include "sabot/common/quoted_input.h"
 #include "sabot/transport/ipc_block.h"
 #include "sabot/transport/channel.h"
+#include "sabot/transport/flight_status.h"
 #include "sabot/transport/token_auth.h"
 
 namespace sabot {
@@ -61,7 +63,21 @@ class PartitionDataStream : public flight::FlightDataStream {
 
   std::shared_ptr<arrow::Schema> schema() override { return description_.schema; }
 
+  // Errors while streaming reach the client through ToFlightStatus too.
   arrow::Result<flight::FlightPayload> GetSchemaPayload() override {
+    auto payload = SchemaPayload();
+    if (!payload.ok()) return ToFlightStatus(payload.status());
+    return payload;
+  }
+
+  arrow::Result<flight::FlightPayload> Next() override {
+    auto payload = NextPayload();
+    if (!payload.ok()) return ToFlightStatus(payload.status());
+    return payload;
+  }
+
+ private:
+  arrow::Result<flight::FlightPayload> SchemaPayload() {
     flight::FlightPayload payload;
     arrow::ipc::DictionaryFieldMapper mapper(*description_.schema);
     ARROW_ASSIGN_OR_RAISE(auto options, MakeIpcWriteOptions(description_.compression));
@@ -70,7 +86,7 @@ class PartitionDataStream : public flight::FlightDataStream {
     return payload;
   }
 
-  arrow::Result<flight::FlightPayload> Next() override {
+  arrow::Result<flight::FlightPayload> NextPayload() {
     while (pending_.empty()) {
       if (iterator_ == nullptr) {
         if (next_stream_ >= streams_.size()) return flight::FlightPayload{};  // end
@@ -95,7 +111,6 @@ class PartitionDataStream : public flight::FlightDataStream {
     return payload;
   }
 
- private:
   std::shared_ptr<PartitionStore> store_;
   ShuffleDescription description_;
   std::vector<StreamKey> streams_;
@@ -245,6 +260,48 @@ arrow::Result<std::unique_ptr<flight::FlightInfo>> ShuffleServer::MakeInfo(
 arrow::Status ShuffleServer::ListFlights(const flight::ServerCallContext& context,
                                          const flight::Criteria* criteria,
                                          std::unique_ptr<flight::FlightListing>* listings) {
+  return ToFlightStatus(ServeListFlights(context, criteria, listings));
+}
+
+arrow::Status ShuffleServer::GetFlightInfo(const flight::ServerCallContext& context,
+                                           const flight::FlightDescriptor& request,
+                                           std::unique_ptr<flight::FlightInfo>* info) {
+  return ToFlightStatus(ServeGetFlightInfo(context, request, info));
+}
+
+arrow::Status ShuffleServer::GetSchema(const flight::ServerCallContext& context,
+                                       const flight::FlightDescriptor& request,
+                                       std::unique_ptr<flight::SchemaResult>* schema) {
+  return ToFlightStatus(ServeGetSchema(request, schema));
+}
+
+arrow::Status ShuffleServer::DoGet(const flight::ServerCallContext& context,
+                                   const flight::Ticket& request,
+                                   std::unique_ptr<flight::FlightDataStream>* stream) {
+  return ToFlightStatus(ServeDoGet(context, request, stream));
+}
+
+arrow::Status ShuffleServer::DoPut(const flight::ServerCallContext& context,
+                                   std::unique_ptr<flight::FlightMessageReader> reader,
+                                   std::unique_ptr<flight::FlightMetadataWriter> writer) {
+  return ToFlightStatus(ServeDoPut(context, std::move(reader), std::move(writer)));
+}
+
+arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context,
+                                        std::unique_ptr<flight::FlightMessageReader> reader,
+                                        std::unique_ptr<flight::FlightMessageWriter> writer) {
+  return ToFlightStatus(ServeDoExchange(context, std::move(reader), std::move(writer)));
+}
+
+arrow::Status ShuffleServer::DoAction(const flight::ServerCallContext& context,
+                                      const flight::Action& action,
+                                      std::unique_ptr<flight::ResultStream>* result) {
+  return ToFlightStatus(ServeDoAction(context, action, result));
+}
+
+arrow::Status ShuffleServer::ServeListFlights(const flight::ServerCallContext& context,
+                                              const flight::Criteria* criteria,
+                                              std::unique_ptr<flight::FlightListing>* listings) {
   std::vector<flight::FlightInfo> infos;
   for (const auto& id : store_->ListShuffles()) {
     auto description = store_->Describe(id);
@@ -256,23 +313,27 @@ arrow::Status ShuffleServer::ListFlights(const flight::ServerCallContext& contex
   return arrow::Status::OK();
 }
 
-arrow::Status ShuffleServer::GetFlightInfo(const flight::ServerCallContext& context,
-                                           const flight::FlightDescriptor& request,
-                                           std::unique_ptr<flight::FlightInfo>* info) {
+arrow::Result<std::pair<std::string, std::optional<int32_t>>> ShuffleServer::DescribedBy(
+    const flight::FlightDescriptor& request) {
   if (request.type != flight::FlightDescriptor::PATH) {
-    return Failed(arrow::Status::Invalid("GetFlightInfo expects a path descriptor"));
+    return arrow::Status::Invalid(
+        "expected a path descriptor naming /shuffle/{shuffle_id} or "
+        "/shuffle/{shuffle_id}/partition/{partition_id}, got a command descriptor");
   }
-  std::optional<int32_t> partition;
-  std::string shuffle_id;
   if (request.path.size() == 2 && request.path[0] == "shuffle") {
-    shuffle_id = request.path[1];
-    ARROW_RETURN_NOT_OK(Failed(ValidateId(shuffle_id, "shuffle id")));
-  } else {
-    auto path = PartitionPath::FromComponents(request.path);
-    if (!path.ok()) return Failed(path.status());
-    shuffle_id = path->shuffle_id;
-    partition = path->partition_id;
+    ARROW_RETURN_NOT_OK(ValidateId(request.path[1], "shuffle id"));
+    return std::make_pair(request.path[1], std::optional<int32_t>());
   }
+  ARROW_ASSIGN_OR_RAISE(auto path, PartitionPath::FromComponents(request.path));
+  return std::make_pair(path.shuffle_id, std::optional<int32_t>(path.partition_id));
+}
+
+arrow::Status ShuffleServer::ServeGetFlightInfo(const flight::ServerCallContext& context,
+                                                const flight::FlightDescriptor& request,
+                                                std::unique_ptr<flight::FlightInfo>* info) {
+  auto described = DescribedBy(request);
+  if (!described.ok()) return Failed(described.status());
+  const auto& [shuffle_id, partition] = *described;
   auto description = store_->Describe(shuffle_id);
   if (!description.ok()) return Failed(description.status());
   if (partition) {
@@ -283,9 +344,24 @@ arrow::Status ShuffleServer::GetFlightInfo(const flight::ServerCallContext& cont
   return arrow::Status::OK();
 }
 
-arrow::Status ShuffleServer::DoGet(const flight::ServerCallContext& context,
-                                   const flight::Ticket& request,
-                                   std::unique_ptr<flight::FlightDataStream>* stream) {
+arrow::Status ShuffleServer::ServeGetSchema(const flight::FlightDescriptor& request,
+                                            std::unique_ptr<flight::SchemaResult>* schema) {
+  auto described = DescribedBy(request);
+  if (!described.ok()) return Failed(described.status());
+  const auto& [shuffle_id, partition] = *described;
+  auto description = store_->Describe(shuffle_id);
+  if (!description.ok()) return Failed(description.status());
+  if (partition) {
+    ARROW_RETURN_NOT_OK(
+        Failed(CheckPartitionInRange(shuffle_id, *partition, description->num_partitions)));
+  }
+  ARROW_ASSIGN_OR_RAISE(*schema, flight::SchemaResult::Make(*description->schema));
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleServer::ServeDoGet(const flight::ServerCallContext& context,
+                                        const flight::Ticket& request,
+                                        std::unique_ptr<flight::FlightDataStream>* stream) {
   auto path = PartitionPath::Parse(request.ticket);
   if (!path.ok()) return Failed(path.status());
   auto description = store_->Describe(path->shuffle_id);
@@ -307,9 +383,9 @@ arrow::Status ShuffleServer::DoGet(const flight::ServerCallContext& context,
   return arrow::Status::OK();
 }
 
-arrow::Status ShuffleServer::DoPut(const flight::ServerCallContext& context,
-                                   std::unique_ptr<flight::FlightMessageReader> reader,
-                                   std::unique_ptr<flight::FlightMetadataWriter> writer) {
+arrow::Status ShuffleServer::ServeDoPut(const flight::ServerCallContext& context,
+                                        std::unique_ptr<flight::FlightMessageReader> reader,
+                                        std::unique_ptr<flight::FlightMetadataWriter> writer) {
   ActiveCall active(counters_);
   auto path = PathOf(reader->descriptor());
   if (!path.ok()) return Failed(path.status());
@@ -363,9 +439,9 @@ arrow::Status ShuffleServer::DoPut(const flight::ServerCallContext& context,
   return writer->WriteMetadata(arrow::Buffer(ack));
 }
 
-arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context,
-                                        std::unique_ptr<flight::FlightMessageReader> reader,
-                                        std::unique_ptr<flight::FlightMessageWriter> writer) {
+arrow::Status ShuffleServer::ServeDoExchange(const flight::ServerCallContext& context,
+                                             std::unique_ptr<flight::FlightMessageReader> reader,
+                                             std::unique_ptr<flight::FlightMessageWriter> writer) {
   ActiveCall active(counters_);
   auto path = PathOf(reader->descriptor());
   if (!path.ok()) return Failed(path.status());
@@ -393,11 +469,18 @@ arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context
         }
         return;
       }
-      if (chunk->app_metadata == nullptr) continue;
-      auto message = DecodeChannelMessage(chunk->app_metadata);
-      if (message.ok() && message->kind == ChannelMessageKind::kCredit && message->value > 0) {
-        state->Grant(message->value);
+      // Whatever else the reader sends breaks the protocol: the channel ends with that error.
+      arrow::Result<int32_t> credits =
+          chunk->data != nullptr
+              ? arrow::Status::Invalid("a reader sends no record batches on DoExchange")
+              : DecodeCreditMessage(chunk->app_metadata);
+      if (!credits.ok()) {
+        state->Cancel(arrow::Status::Invalid("reader of ", DescribeStream(state->key()),
+                                             " broke the channel protocol: ",
+                                             credits.status().message()));
+        return;
       }
+      state->Grant(*credits);
     }
   });
   auto run = [&]() -> arrow::Status {
@@ -471,9 +554,9 @@ arrow::Status ShuffleServer::DoExchange(const flight::ServerCallContext& context
   return Failed(status);
 }
 
-arrow::Status ShuffleServer::DoAction(const flight::ServerCallContext& context,
-                                      const flight::Action& action,
-                                      std::unique_ptr<flight::ResultStream>* result) {
+arrow::Status ShuffleServer::ServeDoAction(const flight::ServerCallContext& context,
+                                           const flight::Action& action,
+                                           std::unique_ptr<flight::ResultStream>* result) {
   std::vector<flight::Result> results;
   const std::string body = action.body ? action.body->ToString() : "";
   if (action.type == kActionReleaseShuffle) {
@@ -489,8 +572,8 @@ arrow::Status ShuffleServer::DoAction(const flight::ServerCallContext& context,
     if (!reply.ok()) return Failed(reply.status());
     results.push_back({arrow::Buffer::FromString(std::move(reply).ValueUnsafe())});
   } else {
-    return Failed(arrow::Status::NotImplemented("unknown action '", action.type,
-                                                "' (expected release_shuffle, stats, health)"));
+    return Failed(arrow::Status::NotImplemented("unknown action ", QuoteInput(action.type),
+                                                " (expected release_shuffle, stats, health)"));
   }
   *result = std::make_unique<flight::SimpleResultStream>(std::move(results));
   return arrow::Status::OK();

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <arrow/flight/server.h>
 #include <arrow/result.h>
@@ -77,12 +79,19 @@ class ShuffleServer : public arrow::flight::FlightServerBase {
 
   arrow::Status Shutdown();
 
+  // The Flight handlers. Each answers with ToFlightStatus() of its outcome (flight_status.h):
+  // every failure reaches clients with the gRPC code docs/wire-protocol.md documents and a
+  // bounded, printable message.
   arrow::Status ListFlights(const arrow::flight::ServerCallContext& context,
                             const arrow::flight::Criteria* criteria,
                             std::unique_ptr<arrow::flight::FlightListing>* listings) override;
   arrow::Status GetFlightInfo(const arrow::flight::ServerCallContext& context,
                               const arrow::flight::FlightDescriptor& request,
                               std::unique_ptr<arrow::flight::FlightInfo>* info) override;
+  // The shuffle's schema, for the same descriptors as GetFlightInfo.
+  arrow::Status GetSchema(const arrow::flight::ServerCallContext& context,
+                          const arrow::flight::FlightDescriptor& request,
+                          std::unique_ptr<arrow::flight::SchemaResult>* schema) override;
   arrow::Status DoGet(const arrow::flight::ServerCallContext& context,
                       const arrow::flight::Ticket& request,
                       std::unique_ptr<arrow::flight::FlightDataStream>* stream) override;
@@ -109,6 +118,31 @@ class ShuffleServer : public arrow::flight::FlightServerBase {
 
  private:
   ShuffleServer(ShuffleServerOptions options, std::shared_ptr<PartitionStore> store);
+  // The handlers' bodies; the public overrides map their outcome (ToFlightStatus).
+  arrow::Status ServeListFlights(const arrow::flight::ServerCallContext& context,
+                                 const arrow::flight::Criteria* criteria,
+                                 std::unique_ptr<arrow::flight::FlightListing>* listings);
+  arrow::Status ServeGetFlightInfo(const arrow::flight::ServerCallContext& context,
+                                   const arrow::flight::FlightDescriptor& request,
+                                   std::unique_ptr<arrow::flight::FlightInfo>* info);
+  arrow::Status ServeGetSchema(const arrow::flight::FlightDescriptor& request,
+                               std::unique_ptr<arrow::flight::SchemaResult>* schema);
+  // The shuffle and, for a partition path, the partition a GetFlightInfo or GetSchema
+  // descriptor names: ["shuffle", id] or a partition path.
+  arrow::Result<std::pair<std::string, std::optional<int32_t>>> DescribedBy(
+      const arrow::flight::FlightDescriptor& request);
+  arrow::Status ServeDoGet(const arrow::flight::ServerCallContext& context,
+                           const arrow::flight::Ticket& request,
+                           std::unique_ptr<arrow::flight::FlightDataStream>* stream);
+  arrow::Status ServeDoPut(const arrow::flight::ServerCallContext& context,
+                           std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                           std::unique_ptr<arrow::flight::FlightMetadataWriter> writer);
+  arrow::Status ServeDoExchange(const arrow::flight::ServerCallContext& context,
+                                std::unique_ptr<arrow::flight::FlightMessageReader> reader,
+                                std::unique_ptr<arrow::flight::FlightMessageWriter> writer);
+  arrow::Status ServeDoAction(const arrow::flight::ServerCallContext& context,
+                              const arrow::flight::Action& action,
+                              std::unique_ptr<arrow::flight::ResultStream>* result);
   arrow::Result<std::unique_ptr<arrow::flight::FlightInfo>> MakeInfo(
       const ShuffleDescription& description, std::optional<int32_t> partition);
   arrow::Status Failed(const arrow::Status& status);

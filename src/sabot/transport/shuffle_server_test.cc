@@ -9,6 +9,7 @@
 
 #include <arrow/flight/client.h>
 #include <arrow/flight/types.h>
+#include <arrow/ipc/dictionary.h>
 #include <arrow/memory_pool.h>
 #include <arrow/type.h>
 
@@ -168,29 +169,106 @@ TEST_F(ShuffleServerTest, BadTicketsGetClearErrorsAndServerKeepsServing) {
   struct Case {
     std::string ticket;
     std::string message;
+    // What the client sees: the Arrow code of docs/wire-protocol.md's table (never UNKNOWN).
+    arrow::StatusCode code;
   };
+  using arrow::StatusCode;
   const std::vector<Case> cases = {
-      {"", "must start with '/'"},
-      {"/shuffle", "wrong number of components"},
-      {"/shuffle/s/partition/abc", "partition id 'abc'"},
-      {"/shuffle/s/partition/-1", "partition id '-1'"},
-      {"/shuffle/../partition/1", "shuffle id"},
-      {"/shuffle/s/partition/1/writer/0", "wrong number of components"},
-      {"/shuffle/s/part/1", "unknown keyword"},
-      {"/shuffle/nope/partition/0", "unknown shuffle 'nope'"},
-      {"/shuffle/s/partition/3", "partition 3 is out of range"},
-      {"/shuffle/s/partition/99999999999", "partition id"},
-      {"/shuffle/s/partition/0/writer/7/attempt/0", "unknown stream"},
+      {"", "must start with '/'", StatusCode::Invalid},
+      {"/shuffle", "wrong number of components", StatusCode::Invalid},
+      {"/shuffle/s/partition/abc", "partition id 'abc'", StatusCode::Invalid},
+      {"/shuffle/s/partition/-1", "partition id '-1'", StatusCode::Invalid},
+      {"/shuffle/s/partition/-0", "partition id '-0'", StatusCode::Invalid},
+      {"/shuffle/s/partition/01", "partition id '01'", StatusCode::Invalid},
+      {"/shuffle/../partition/1", "shuffle id", StatusCode::Invalid},
+      {"/shuffle/s/partition/1/writer/0", "wrong number of components", StatusCode::Invalid},
+      {"/shuffle/s/part/1", "unknown keyword", StatusCode::Invalid},
+      {"/shuffle/nope/partition/0", "unknown shuffle 'nope'", StatusCode::KeyError},
+      {"/shuffle/s/partition/3", "partition 3 is out of range", StatusCode::Invalid},
+      {"/shuffle/s/partition/99999999999", "partition id", StatusCode::Invalid},
+      {"/shuffle/s/partition/0/writer/7/attempt/0", "unknown stream", StatusCode::KeyError},
+      // Not UTF-8: quoted escaped, so the status stays decodable by every gRPC client.
+      {"/shuffle/\xff\xfe/partition/0", "'/shuffle/\\xff\\xfe/partition/0'", StatusCode::Invalid},
+      // 1 MiB: refused on its size with a short message, not gRPC's metadata limit.
+      {"/shuffle/s/partition/" + std::string(1 << 20, '7'), "1048597 bytes", StatusCode::Invalid},
   };
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.ticket);
+    SCOPED_TRACE(c.ticket.substr(0, 64));
     auto reader = raw->DoGet(flight::Ticket{c.ticket});
     arrow::Status status = reader.status();
     if (status.ok()) status = (*reader)->ToTable().status();
     ASSERT_FALSE(status.ok());
-    EXPECT_NE(status.message().find(c.message), std::string::npos) << status.ToString();
+    EXPECT_EQ(status.code(), c.code) << status.ToString().substr(0, 1000);
+    EXPECT_NE(status.message().find(c.message), std::string::npos)
+        << status.ToString().substr(0, 1000);
+    // No Flight detail: the gRPC code was one that carries the Arrow code (INVALID_ARGUMENT,
+    // NOT_FOUND), not UNKNOWN, which pyarrow raises as FlightServerError.
+    EXPECT_EQ(flight::FlightStatusDetail::UnwrapStatus(status), nullptr) << status.ToString();
+    EXPECT_LT(status.message().size(), 4096u);
+    for (char ch : status.message()) {
+      ASSERT_TRUE(static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f)
+          << "non-printable byte in " << status.message();
+    }
     ASSERT_NO_FATAL_FAILURE(ExpectHealthy(blocks, pool));
   }
+}
+
+TEST_F(ShuffleServerTest, GetSchemaServesTheShufflesSchema) {
+  ASSERT_OK_AND_ASSIGN(auto location, flight::Location::Parse(server_->uri()));
+  ASSERT_OK_AND_ASSIGN(auto raw, flight::FlightClient::Connect(location));
+  for (const auto& path : std::vector<std::vector<std::string>>{
+           {"shuffle", "s"}, {"shuffle", "s", "partition", "2"}}) {
+    ASSERT_OK_AND_ASSIGN(auto result, raw->GetSchema(flight::FlightDescriptor::Path(path)));
+    arrow::ipc::DictionaryMemo memo;
+    ASSERT_OK_AND_ASSIGN(auto schema, result->GetSchema(&memo));
+    EXPECT_TRUE(schema->Equals(*GeneratedSchema(Data()))) << schema->ToString();
+  }
+  ASSERT_RAISES_WITH(KeyError, "unknown shuffle 'nope'",
+                     raw->GetSchema(flight::FlightDescriptor::Path({"shuffle", "nope"})).status());
+  ASSERT_RAISES_WITH(
+      Invalid, "partition 5 is out of range",
+      raw->GetSchema(flight::FlightDescriptor::Path({"shuffle", "s", "partition", "5"})).status());
+  ASSERT_RAISES_WITH(Invalid, "path descriptor",
+                     raw->GetSchema(flight::FlightDescriptor::Command("x")).status());
+}
+
+// A reader that sends what no reader may (found by UBSan: CREDIT(2^31 - 1) then CREDIT(10^6)
+// overflowed the channel's credit count) gets its channel ended with Invalid; the server serves on.
+TEST_F(ShuffleServerTest, HostileDoExchangeFramesEndTheChannelOnly) {
+  const int64_t blocks = store_->num_blocks();
+  ASSERT_OK_AND_ASSIGN(auto location, flight::Location::Parse(server_->uri()));
+  auto credit = [](int32_t value) {
+    return EncodeChannelMessage(ChannelMessageKind::kCredit, value, nullptr).ValueOrDie();
+  };
+  const std::vector<std::vector<std::shared_ptr<arrow::Buffer>>> frames = {
+      {credit(2147483647), credit(1000000)},
+      {credit(1), credit(-7)},
+      {arrow::Buffer::FromString("junk")},
+      {EncodeChannelMessage(ChannelMessageKind::kEnd, 0, nullptr).ValueOrDie()},
+  };
+  const int64_t pool = arrow::default_memory_pool()->bytes_allocated();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_OK_AND_ASSIGN(auto raw, flight::FlightClient::Connect(location));
+    ASSERT_OK_AND_ASSIGN(auto exchange,
+                         raw->DoExchange(flight::FlightDescriptor::Path(
+                             {"shuffle", "s", "partition", "0", "writer", "5", "attempt", "0"})));
+    for (const auto& frame : frames[i]) ASSERT_OK(exchange.writer->WriteMetadata(frame));
+    arrow::Status status;
+    while (status.ok()) {
+      auto chunk = exchange.reader->Next();
+      status = chunk.status();
+      if (status.ok() && chunk->data == nullptr && chunk->app_metadata == nullptr) break;
+    }
+    ARROW_UNUSED(exchange.writer->DoneWriting());
+    arrow::Status closed = exchange.writer->Close();
+    if (status.ok()) status = closed;
+    EXPECT_EQ(status.code(), arrow::StatusCode::Invalid) << status.ToString();
+    EXPECT_NE(status.message().find("broke the channel protocol"), std::string::npos)
+        << status.ToString();
+    ARROW_UNUSED(raw->Close());
+  }
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(blocks, pool));
 }
 
 TEST_F(ShuffleServerTest, DoPutAppendsWholeOrRejectsClearly) {
