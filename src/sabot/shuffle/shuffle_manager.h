@@ -39,6 +39,10 @@ struct ShuffleManagerOptions {
   int64_t memory_budget = BudgetedMemoryPool::kDefaultBudgetBytes;
   // Where and when blocking shuffles spill (directory, watermarks).
   SpillOptions spill;
+  // An allocation from the budget that does not fit spills stored blocks to make room and, if
+  // the memory is still taken (a spill in another thread, readers holding batches), waits this
+  // long for it to be freed before failing with OutOfMemory (BudgetedMemoryPool).
+  std::chrono::milliseconds allocation_wait{std::chrono::seconds(30)};
   // Pipelined channels pay for every block in flight with segments of a NetworkBufferPool
   // (segment size, exclusive segments per channel, floating segments per shuffle); the pool
   // holds this fraction of the memory budget.

@@ -149,6 +149,37 @@ class ShuffleManagerTest : public ::testing::Test {
   ShuffleId id_;
 };
 
+// The `sabot shuffle --memory-budget-mib 8 --mode blocking` case: four writers whose blocks
+// are 256 KiB and whose stored output is 16 times the budget. Writers and readers that find the
+// budget full spill stored blocks (or wait for a spill in flight, or for readers to let go of
+// batches) instead of failing, and the budget holds at every instant.
+TEST(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFailing) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ShuffleManagerOptions options;
+  options.memory_budget = 8 << 20;
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
+  GeneratedJob job;
+  job.data.batch_rows = 16 * 1024;
+  job.num_writers = 4;
+  job.batches_per_writer = 16;  // 4 x 16 x 16384 rows x 32 bytes = 128 MiB
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 4));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
+                                                              GeneratedSchema(job.data), 4,
+                                                              shuffle));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+  ASSERT_OK_AND_ASSIGN(auto report, RunGeneratedShuffle(manager.get(), id, job, {0, 1, 2, 3},
+                                                        {0, 1, 2, 3}, {}, check.get()));
+  ASSERT_OK(check->Finish());
+  EXPECT_EQ(check->rows_checked(), job.total_rows());
+  EXPECT_EQ(report.rows_written, job.total_rows());
+  ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager->Stats(id));
+  EXPECT_GT(stats.blocks_spilled, 0);
+  EXPECT_LE(manager->pool()->peak_bytes(), manager->pool()->budget());
+  ASSERT_OK(manager->Release(id));
+}
+
 TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {
   ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
   ASSERT_RAISES_WITH(KeyError, "shuffle 'nope'", manager_->Write("nope", 0, batch));
