@@ -1,5 +1,7 @@
 #include "sabot/runtime/agent.h"
 
+#include "sabot/common/process_memory.h"
+
 #include "sabot/common/logging.h"
 #include "sabot/runtime/control_actions.h"
 
@@ -63,6 +65,11 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
     ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(id));
     ControlMessage reply;
     PutShuffleStats(stats, &reply);
+    // This agent's memory, to compare with its budget: the budget pool's peak and the
+    // process's peak resident memory (everything, inside the budget or not).
+    reply.SetInt("memory_budget_bytes", manager->pool()->budget());
+    reply.SetInt("peak_budget_bytes", manager->pool()->peak_bytes());
+    reply.SetInt("peak_rss_bytes", PeakResidentBytes());
     return reply.Encode();
   }
   if (type == kActionShutdown) {

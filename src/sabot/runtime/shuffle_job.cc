@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "sabot/common/error_detail.h"
+#include "sabot/common/process_memory.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/control_actions.h"
 
@@ -110,6 +111,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
   report.blocks_spilled = stats.blocks_spilled;
   report.time_blocked = stats.time_blocked;
   report.peak_memory = manager->pool()->peak_bytes();
+  report.memory_budget = manager->pool()->budget();
+  report.peak_rss = {PeakResidentBytes()};
   ARROW_RETURN_NOT_OK(manager->Release(descriptor.shuffle_id));
   return report;
 }
@@ -283,6 +286,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     report.bytes_spilled += stats.bytes_spilled;
     report.blocks_spilled += stats.blocks_spilled;
     report.time_blocked += stats.time_blocked;
+    report.peak_rss.push_back(message.GetInt("peak_rss_bytes").ValueOr(-1));
+    report.peak_budget.push_back(message.GetInt("peak_budget_bytes").ValueOr(-1));
+    report.memory_budget = message.GetInt("memory_budget_bytes").ValueOr(0);
     ControlMessage release;
     release.Set("job_id", "shuffle-job");
     ARROW_RETURN_NOT_OK(client->Action(location, kActionReleaseJob, release.Encode()).status());

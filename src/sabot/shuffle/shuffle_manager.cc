@@ -82,7 +82,9 @@ arrow::Result<std::unique_ptr<ShuffleManager>> ShuffleManager::Make(ShuffleManag
   if (transport != nullptr) {
     ARROW_RETURN_NOT_OK(manager->AttachTransport(transport, client, std::move(local_location)));
   }
-  ARROW_ASSIGN_OR_RAISE(manager->pool_, BudgetedMemoryPool::Make(options.memory_budget));
+  ARROW_ASSIGN_OR_RAISE(manager->mapped_, MappedMemoryPool::Make());
+  ARROW_ASSIGN_OR_RAISE(manager->pool_,
+                        BudgetedMemoryPool::Make(options.memory_budget, manager->mapped_.get()));
   if (!(options.network_fraction > 0 && options.network_fraction < 1)) {
     return arrow::Status::Invalid("network_fraction must be between 0 and 1, got ",
                                   options.network_fraction);

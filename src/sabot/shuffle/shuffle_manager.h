@@ -20,6 +20,7 @@
 #include "sabot/common/thread_annotations.h"
 #include "sabot/memory/block_store.h"
 #include "sabot/memory/budget_pool.h"
+#include "sabot/memory/mapped_memory_pool.h"
 #include "sabot/memory/memory_metrics.h"
 #include "sabot/memory/network_buffer_pool.h"
 #include "sabot/shuffle/shuffle_descriptor.h"
@@ -224,6 +225,9 @@ class ShuffleManager {
   std::atomic<Transport*> transport_{nullptr};
   ShuffleClient* client_ = nullptr;
   std::string local_location_;
+  // Backs the budget: freed blocks go back to the system, so resident memory follows the
+  // budget (MappedMemoryPool). Declared first, destroyed last.
+  std::unique_ptr<MappedMemoryPool> mapped_;
   std::unique_ptr<BudgetedMemoryPool> pool_;
   MemoryMetrics metrics_;
   std::unique_ptr<NetworkBufferPool> network_;
