@@ -123,8 +123,7 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
   reply.SetInt("elapsed_ns", report.elapsed.count());
   if (!writers) {
     reply.SetInts("partition_rows", report.partition_rows);
-    ARROW_ASSIGN_OR_RAISE(auto seen, check->SerializeSeen());
-    reply.SetBytes("seen", *seen);
+    reply.SetInts("counts", check->counts());
   }
   return reply.Encode();
 }

@@ -227,8 +227,8 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
       report.partition_rows[p] += rows[p];
     }
-    ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
-    return check->MergeSeen(*seen);
+    ARROW_ASSIGN_OR_RAISE(auto counts, message.GetInts("counts"));
+    return check->MergeCounts(counts);
   };
   // The task calls in flight: writers' and readers', one per agent each.
   struct Call {
