@@ -1,6 +1,7 @@
 #include "sabot/common/process_memory.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace sabot {
@@ -19,6 +20,12 @@ int64_t PeakResidentBytes() {
   }
   std::fclose(status);
   return kib < 0 ? -1 : kib * 1024;
+}
+
+void ReturnFreedMemoryPromptly() {
+  // Read by mimalloc when it first allocates; 0 = do not overwrite what the user set.
+  setenv("MIMALLOC_PURGE_DELAY", "0", 0);
+  setenv("MIMALLOC_ARENA_EAGER_COMMIT", "0", 0);
 }
 
 }  // namespace sabot

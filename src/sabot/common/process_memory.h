@@ -11,4 +11,13 @@ namespace sabot {
 // Thread safety: safe to call from any thread.
 int64_t PeakResidentBytes();
 
+// Makes Arrow's default allocator (mimalloc in the pinned wheel) give freed memory back to the
+// operating system at once instead of keeping it for later: sets MIMALLOC_PURGE_DELAY=0 and
+// MIMALLOC_ARENA_EAGER_COMMIT=0 in the environment, each unless already set (a user's choice
+// wins). Without it, memory that threads free stays resident in their heaps and a process's
+// RSS rises well above what it holds. Takes effect only when called before Arrow allocates
+// anything (first thing in main); agent processes started later inherit it. Not thread-safe
+// (it changes the environment).
+void ReturnFreedMemoryPromptly();
+
 }  // namespace sabot
