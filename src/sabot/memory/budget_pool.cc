@@ -32,8 +32,19 @@ namespace {
 
 // Set while this thread runs a reclaimer: its own allocations neither reclaim nor wait.
 thread_local bool t_reclaiming = false;
+// The innermost AllocationWaitCancel's flag of this thread.
+thread_local const std::atomic<bool>* t_wait_cancelled = nullptr;
 
 }  // namespace
+
+AllocationWaitCancel::AllocationWaitCancel(const std::atomic<bool>* cancelled)
+    : previous_(t_wait_cancelled) {
+  t_wait_cancelled = cancelled;
+}
+
+AllocationWaitCancel::~AllocationWaitCancel() { t_wait_cancelled = previous_; }
+
+const std::atomic<bool>* AllocationWaitCancel::Current() { return t_wait_cancelled; }
 
 void BudgetedMemoryPool::SetReclaimer(Reclaimer reclaimer) {
   std::shared_ptr<const Reclaimer> made;
@@ -103,6 +114,13 @@ arrow::Status BudgetedMemoryPool::Charge(int64_t bytes, const char* what) {
     if (TryCharge(bytes)) break;
     std::unique_lock<std::mutex> lock(mutex_);
     if (TryCharge(bytes)) break;
+    if (t_wait_cancelled != nullptr && t_wait_cancelled->load(std::memory_order_acquire)) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      status = arrow::Status::Cancelled("waiting for ", bytes, " bytes of the shuffle memory ",
+                                        "budget (", bytes_allocated(), " of ", budget_,
+                                        " in use) was cancelled");
+      break;
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       status = Refuse(bytes, what, ", after spilling what could be spilled and waiting " +
                                        std::to_string(wait.count()) + " ms for memory to be freed");

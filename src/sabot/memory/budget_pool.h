@@ -114,4 +114,23 @@ class BudgetedMemoryPool : public arrow::MemoryPool {
   std::shared_ptr<const Reclaimer> reclaimer_ SABOT_GUARDED_BY(mutex_);
 };
 
+// Lets a task end its waits for budget memory when it is cancelled: while an instance lives in
+// a thread, an allocation there from any BudgetedMemoryPool that waits for room gives up with
+// Cancelled as soon as `*cancelled` is true (checked at least every 10 ms), instead of waiting
+// out the allocation wait. Instances nest (the innermost flag counts); `cancelled` must outlive
+// the instance. A writer task holds one while it writes (ShuffleWriter).
+class AllocationWaitCancel {
+ public:
+  explicit AllocationWaitCancel(const std::atomic<bool>* cancelled);
+  ~AllocationWaitCancel();
+  AllocationWaitCancel(const AllocationWaitCancel&) = delete;
+  AllocationWaitCancel& operator=(const AllocationWaitCancel&) = delete;
+
+  // This thread's innermost flag, or null.
+  static const std::atomic<bool>* Current();
+
+ private:
+  const std::atomic<bool>* previous_;
+};
+
 }  // namespace sabot

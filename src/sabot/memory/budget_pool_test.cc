@@ -168,3 +168,35 @@ TEST(BudgetedMemoryPoolTest, TheWaitIsBoundedAndHopelessAllocationsFailAtOnce) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+// A cancelled task stops waiting for memory at once instead of waiting out the allocation wait.
+TEST(BudgetedMemoryPoolTest, CancellingATaskEndsItsWaitForMemory) {
+  ASSERT_OK_AND_ASSIGN(auto pool, BudgetedMemoryPool::Make(1 << 20));
+  ASSERT_OK_AND_ASSIGN(auto held, arrow::AllocateBuffer(900 << 10, pool.get()));
+  std::atomic<int> reclaims{0};
+  pool->SetReclaimer([&](int64_t) {
+    reclaims.fetch_add(1);
+    return arrow::Status::OK();
+  });
+  pool->set_allocation_wait(std::chrono::minutes(10));
+  std::atomic<bool> cancelled{false};
+  arrow::Status status;
+  std::thread task([&] {
+    AllocationWaitCancel scope(&cancelled);
+    EXPECT_EQ(AllocationWaitCancel::Current(), &cancelled);
+    status = arrow::AllocateBuffer(500 << 10, pool.get()).status();
+  });
+  while (reclaims.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  cancelled.store(true);
+  task.join();  // within ~10 ms, not 10 minutes
+  ASSERT_RAISES_WITH(Cancelled, "was cancelled", status);
+  EXPECT_EQ(AllocationWaitCancel::Current(), nullptr);
+  EXPECT_EQ(pool->bytes_allocated(), 900 << 10);
+  pool->SetReclaimer(nullptr);
+}
+
+}  // namespace
+}  // namespace sabot

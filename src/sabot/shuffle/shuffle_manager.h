@@ -152,9 +152,9 @@ class ShuffleManager {
   // Ends the writer's streams with `cause`; its readers fail with it. Call it from the writer's
   // task thread (or when no call on that writer is in progress): a writer is not thread-safe.
   arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
-  // From any thread: the writer's wait for credit in progress (not a wait for network segments,
-  // which ends at its timeout) and its later writes fail with `cause`; its task thread then
-  // aborts it. Nothing when it is not open.
+  // From any thread: the writer's wait for credit or for budget memory in progress (not a wait
+  // for network segments, which ends at its timeout) and its later writes fail with `cause`; its
+  // task thread then aborts it. Nothing when it is not open.
   void CancelWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
 
   // --- Read side (one reader task) ----------------------------------------------------------

@@ -180,6 +180,38 @@ TEST(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFa
   ASSERT_OK(manager->Release(id));
 }
 
+// A writer waiting for budget memory (nothing left to spill) ends its wait when it is
+// cancelled, instead of waiting out the allocation wait.
+TEST(ShuffleManagerMemoryTest, CancellingAWriterEndsItsWaitForMemory) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ShuffleManagerOptions options;
+  options.memory_budget = 1 << 20;
+  options.allocation_wait = std::chrono::minutes(10);
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
+  GeneratedJob job;
+  job.data.batch_rows = 16 * 1024;  // 512 KiB: its partitioned copy cannot fit
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  shuffle.target_block_bytes = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
+                                                              GeneratedSchema(job.data), 1,
+                                                              shuffle));
+  ASSERT_OK(manager->OpenWriter(id, 0));
+  // Memory someone else holds, not spillable: the writer can only wait for it.
+  ASSERT_OK_AND_ASSIGN(auto held, arrow::AllocateBuffer((1 << 20) - (16 << 10), manager->pool()));
+  ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(0, 0));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    manager->CancelWriter(id, 0, arrow::Status::Cancelled("the job was cancelled"));
+  });
+  arrow::Status written = manager->Write(id, 0, batch);
+  canceller.join();
+  ASSERT_RAISES_WITH(Cancelled, "cancelled", written);
+  held.reset();
+  ASSERT_OK(manager->Release(id));
+}
+
 TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {
   ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
   ASSERT_RAISES_WITH(KeyError, "shuffle 'nope'", manager_->Write("nope", 0, batch));

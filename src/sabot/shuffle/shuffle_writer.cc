@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "sabot/common/error_detail.h"
+#include "sabot/memory/budget_pool.h"
 
 namespace sabot {
 
@@ -85,6 +86,7 @@ arrow::Status ShuffleWriter::Fail(arrow::Status status) {
 }
 
 void ShuffleWriter::Cancel(const arrow::Status& cause) {
+  cancelled_.store(true, std::memory_order_release);
   // outputs_ is fixed from Make() to destruction, and each output's Cancel is thread-safe.
   for (auto& output : outputs_) output->Cancel(cause);
 }
@@ -109,6 +111,7 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
 }
 
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   if (batch == nullptr) return arrow::Status::Invalid("cannot write a null batch");
   auto parts = partitioner_->Partition(batch);
@@ -128,6 +131,7 @@ arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& ba
 
 arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
                                             const std::shared_ptr<arrow::RecordBatch>& batch) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
                             .writer_task = writer_task_};
@@ -145,6 +149,7 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
 }
 
 arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   ARROW_RETURN_NOT_OK(
       WithShuffleContext(descriptor_->CheckPartition(partition_id),
@@ -153,12 +158,14 @@ arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
 }
 
 arrow::Status ShuffleWriter::Flush() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Flush()));
   return arrow::Status::OK();
 }
 
 arrow::Status ShuffleWriter::FlushIfDue() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   if (descriptor_->options.buffer_timeout.count() == 0) return arrow::Status::OK();
   auto now = PartitionBuffer::Clock::now();
@@ -167,6 +174,7 @@ arrow::Status ShuffleWriter::FlushIfDue() {
 }
 
 arrow::Status ShuffleWriter::Finish() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
   for (auto& output : outputs_) ARROW_RETURN_NOT_OK(Fail(output->Finish()));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -66,7 +67,8 @@ class ShuffleWriter {
   // Ends every stream with `cause`; the readers receive it.
   void Abort(const arrow::Status& cause);
   // From any thread: the task thread's pending and later writes fail with `cause` (a wait for
-  // credit ends at once); the task thread then aborts the writer as after any failed call.
+  // credit ends at once, and so does a wait for budget memory); the task thread then aborts the
+  // writer as after any failed call.
   void Cancel(const arrow::Status& cause);
 
   const ShuffleDescriptor& descriptor() const { return *descriptor_; }
@@ -89,6 +91,8 @@ class ShuffleWriter {
   ShuffleWriterStats stats_;
   bool finished_ = false;
   arrow::Status error_;
+  // Set by Cancel: ends the task thread's waits for budget memory (AllocationWaitCancel).
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace sabot
