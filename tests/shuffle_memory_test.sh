@@ -57,6 +57,7 @@ check() {
 
 check "local pipelined" --mode pipelined
 check "local blocking" --mode blocking
+check "local blocking broadcast 4x3" --mode blocking --edge broadcast --partitions 3
 check "2 agents pipelined" --mode pipelined --agents 2
 check "2 agents blocking" --mode blocking --agents 2
 

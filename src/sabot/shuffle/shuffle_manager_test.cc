@@ -150,10 +150,15 @@ class ShuffleManagerTest : public ::testing::Test {
 };
 
 // The `sabot shuffle --memory-budget-mib 8 --mode blocking` case: four writers whose blocks
-// are 256 KiB and whose stored output is 16 times the budget. Writers and readers that find the
-// budget full spill stored blocks (or wait for a spill in flight, or for readers to let go of
-// batches) instead of failing, and the budget holds at every instant.
-TEST(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFailing) {
+// are 256 KiB and whose stored output is 16 times the budget (48 times for BROADCAST). Writers
+// and readers that find the budget full spill stored blocks (or wait for a spill in flight, or
+// for readers to let go of batches) instead of failing, and the budget holds at every instant.
+// BROADCAST and FORWARD hand on the caller's batches themselves: what the store keeps of them is
+// copied into the budget, so it spills too instead of piling up outside the budget.
+class ShuffleManagerMemoryTest : public ::testing::TestWithParam<EdgeType> {};
+
+TEST_P(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFailing) {
+  const EdgeType edge = GetParam();
   ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
   ShuffleManagerOptions options;
   options.memory_budget = 8 << 20;
@@ -162,27 +167,40 @@ TEST(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFa
   job.data.batch_rows = 16 * 1024;
   job.num_writers = 4;
   job.batches_per_writer = 16;  // 4 x 16 x 16384 rows x 32 bytes = 128 MiB
-  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 4));
+  const int32_t partitions = edge == EdgeType::kBroadcast ? 3 : 4;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(edge, partitions));
   ShuffleOptions shuffle;
   shuffle.mode = ShuffleMode::kBlocking;
   ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
                                                               GeneratedSchema(job.data), 4,
                                                               shuffle));
   ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+  std::vector<PartitionId> readers;
+  for (PartitionId p = 0; p < partitions; ++p) readers.push_back(p);
   ASSERT_OK_AND_ASSIGN(auto report, RunGeneratedShuffle(manager.get(), id, job, {0, 1, 2, 3},
-                                                        {0, 1, 2, 3}, {}, check.get()));
+                                                        readers, {}, check.get()));
   ASSERT_OK(check->Finish());
-  EXPECT_EQ(check->rows_checked(), job.total_rows());
+  const int64_t copies = edge == EdgeType::kBroadcast ? partitions : 1;
+  EXPECT_EQ(check->rows_checked(), job.total_rows() * copies);
   EXPECT_EQ(report.rows_written, job.total_rows());
   ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager->Stats(id));
-  EXPECT_GT(stats.blocks_spilled, 0);
+  EXPECT_GT(stats.blocks_spilled, 0) << "the stored output is many times the budget";
   EXPECT_LE(manager->pool()->peak_bytes(), manager->pool()->budget());
   ASSERT_OK(manager->Release(id));
 }
 
+INSTANTIATE_TEST_SUITE_P(Edges, ShuffleManagerMemoryTest,
+                         ::testing::Values(EdgeType::kHash, EdgeType::kBroadcast,
+                                           EdgeType::kForward),
+                         [](const ::testing::TestParamInfo<EdgeType>& info) {
+                           return info.param == EdgeType::kHash        ? std::string("hash")
+                                  : info.param == EdgeType::kBroadcast ? std::string("broadcast")
+                                                                       : std::string("forward");
+                         });
+
 // A writer waiting for budget memory (nothing left to spill) ends its wait when it is
 // cancelled, instead of waiting out the allocation wait.
-TEST(ShuffleManagerMemoryTest, CancellingAWriterEndsItsWaitForMemory) {
+TEST(ShuffleManagerMemoryWaitTest, CancellingAWriterEndsItsWaitForMemory) {
   ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
   ShuffleManagerOptions options;
   options.memory_budget = 1 << 20;

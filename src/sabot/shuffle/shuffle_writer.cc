@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <arrow/array/concatenate.h>
+
 #include "sabot/common/error_detail.h"
 #include "sabot/memory/budget_pool.h"
 
@@ -35,6 +37,9 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
   std::unique_ptr<ShuffleWriter> writer(new ShuffleWriter());
   writer->descriptor_ = descriptor;
   writer->writer_task_ = writer_task;
+  writer->pool_ = pool;
+  writer->copy_caller_batches_ =
+      descriptor->options.mode == ShuffleMode::kBlocking && !encode_blocks;
   ARROW_ASSIGN_OR_RAISE(writer->partitioner_, MakePartitioner(descriptor->spec, descriptor->schema,
                                                               writer_task, pool));
   const int32_t n = descriptor->num_partitions();
@@ -110,6 +115,23 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
   return status;
 }
 
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleWriter::Budgeted(
+    const std::shared_ptr<arrow::RecordBatch>& part,
+    const std::shared_ptr<arrow::RecordBatch>& batch, std::shared_ptr<arrow::RecordBatch>* copy) {
+  // Partitioners hand on the caller's batch object itself (BROADCAST, FORWARD, all rows to one
+  // partition); anything else they made is theirs, in the budget.
+  if (!copy_caller_batches_ || part.get() != batch.get()) return part;
+  if (*copy == nullptr) {
+    arrow::ArrayVector columns;
+    for (const auto& column : batch->columns()) {
+      ARROW_ASSIGN_OR_RAISE(auto copied, arrow::Concatenate({column}, pool_));
+      columns.push_back(std::move(copied));
+    }
+    *copy = arrow::RecordBatch::Make(batch->schema(), batch->num_rows(), std::move(columns));
+  }
+  return *copy;
+}
+
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
   AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
@@ -120,11 +142,15 @@ arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& ba
   stats_.batches += 1;
   stats_.rows += batch->num_rows();
   auto now = PartitionBuffer::Clock::now();
+  std::shared_ptr<arrow::RecordBatch> copy;
   for (PartitionId p = 0; p < parts->num_partitions(); ++p) {
     auto& part = parts->batches[p];
     if (part == nullptr) continue;
     stats_.partition_rows[p] += part->num_rows();
-    ARROW_RETURN_NOT_OK(Fail(buffers_[p]->Append(std::move(part), now)));
+    auto budgeted = Budgeted(part, batch, &copy);
+    if (!budgeted.ok()) return Fail(budgeted.status());
+    part.reset();
+    ARROW_RETURN_NOT_OK(Fail(buffers_[p]->Append(std::move(budgeted).ValueUnsafe(), now)));
   }
   return FlushIfDue();
 }
@@ -144,7 +170,12 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
   stats_.batches += 1;
   stats_.rows += batch->num_rows();
   stats_.partition_rows[partition_id] += batch->num_rows();
-  if (batch->num_rows() > 0) ARROW_RETURN_NOT_OK(Fail(buffers_[partition_id]->Append(batch)));
+  if (batch->num_rows() > 0) {
+    std::shared_ptr<arrow::RecordBatch> copy;
+    auto budgeted = Budgeted(batch, batch, &copy);
+    if (!budgeted.ok()) return Fail(budgeted.status());
+    ARROW_RETURN_NOT_OK(Fail(buffers_[partition_id]->Append(std::move(budgeted).ValueUnsafe())));
+  }
   return FlushIfDue();
 }
 

@@ -82,12 +82,23 @@ class ShuffleWriter {
   // Records `status` as the writer's failure (aborting the streams) when it is an error.
   arrow::Status Fail(arrow::Status status);
   arrow::Status SendBlock(PartitionId partition_id, SealedBlock block);
+  // `part` of `batch`, or, when the part is the caller's batch itself and the blocks stay
+  // batches in the block store (blocking, local), a copy of it in the budget, made once per
+  // caller batch (`*copy` caches it).
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Budgeted(
+      const std::shared_ptr<arrow::RecordBatch>& part,
+      const std::shared_ptr<arrow::RecordBatch>& batch,
+      std::shared_ptr<arrow::RecordBatch>* copy);
 
   std::shared_ptr<const ShuffleDescriptor> descriptor_;
   TaskIndex writer_task_ = 0;
   std::unique_ptr<Partitioner> partitioner_;
   std::vector<std::unique_ptr<BlockOutput>> outputs_;
   std::vector<std::unique_ptr<PartitionBuffer>> buffers_;
+  arrow::MemoryPool* pool_ = nullptr;
+  // Blocking with unencoded blocks: the store keeps the batches themselves, so they must be
+  // budget memory, never the caller's (which the budget does not count and spill cannot free).
+  bool copy_caller_batches_ = false;
   ShuffleWriterStats stats_;
   bool finished_ = false;
   arrow::Status error_;
