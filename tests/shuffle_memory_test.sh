@@ -14,7 +14,9 @@ budget_mib=32
 overhead_mib=64
 growth_mib=16
 
-if ldd "$sabot" | grep -q libasan; then
+# (ldd's output is captured first: with pipefail, grep -q closing the pipe early would fail it.)
+libs="$(ldd "$sabot")"
+if grep -q libasan <<<"$libs"; then
   # The sanitizer's shadow memory and quarantine dwarf the figures measured here.
   echo "skipped: resident memory is not meaningful under AddressSanitizer"
   exit 0
