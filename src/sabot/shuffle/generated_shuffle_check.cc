@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include <arrow/array.h>
 #include <arrow/builder.h>

@@ -4,10 +4,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-#include <arrow/buffer.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 
