@@ -154,11 +154,14 @@ class ShuffleManagerTest : public ::testing::Test {
 // and readers that find the budget full spill stored blocks (or wait for a spill in flight, or
 // for readers to let go of batches) instead of failing, and the budget holds at every instant.
 // BROADCAST and FORWARD hand on the caller's batches themselves: what the store keeps of them is
-// copied into the budget, so it spills too instead of piling up outside the budget.
-class ShuffleManagerMemoryTest : public ::testing::TestWithParam<EdgeType> {};
+// copied into the budget, so it spills too instead of piling up outside the budget. RANGE on
+// skewed keys makes sparse partitions, whose few rows must not keep whole partitioned batches
+// alive in their buffers (they are copied out under memory pressure).
+class ShuffleManagerMemoryTest
+    : public ::testing::TestWithParam<std::pair<EdgeType, KeyDistribution>> {};
 
 TEST_P(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFailing) {
-  const EdgeType edge = GetParam();
+  const EdgeType edge = GetParam().first;
   ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
   ShuffleManagerOptions options;
   options.memory_budget = 8 << 20;
@@ -167,6 +170,8 @@ TEST_P(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOf
   job.data.batch_rows = 16 * 1024;
   job.num_writers = 4;
   job.batches_per_writer = 16;  // 4 x 16 x 16384 rows x 32 bytes = 128 MiB
+  job.data.distribution = GetParam().second;
+  job.data.hot_key_fraction = 0.5;
   const int32_t partitions = edge == EdgeType::kBroadcast ? 3 : 4;
   ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(edge, partitions));
   ShuffleOptions shuffle;
@@ -189,14 +194,24 @@ TEST_P(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOf
   ASSERT_OK(manager->Release(id));
 }
 
-INSTANTIATE_TEST_SUITE_P(Edges, ShuffleManagerMemoryTest,
-                         ::testing::Values(EdgeType::kHash, EdgeType::kBroadcast,
-                                           EdgeType::kForward),
-                         [](const ::testing::TestParamInfo<EdgeType>& info) {
-                           return info.param == EdgeType::kHash        ? std::string("hash")
-                                  : info.param == EdgeType::kBroadcast ? std::string("broadcast")
-                                                                       : std::string("forward");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Edges, ShuffleManagerMemoryTest,
+    ::testing::Values(std::make_pair(EdgeType::kHash, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kBroadcast, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kForward, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kRange, KeyDistribution::kSkewed)),
+    [](const auto& info) {
+      switch (info.param.first) {
+        case EdgeType::kHash:
+          return std::string("hash");
+        case EdgeType::kBroadcast:
+          return std::string("broadcast");
+        case EdgeType::kForward:
+          return std::string("forward");
+        default:
+          return std::string("range_skewed");
+      }
+    });
 
 // A writer waiting for budget memory (nothing left to spill) ends its wait when it is
 // cancelled, instead of waiting out the allocation wait.

@@ -38,6 +38,7 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
   writer->descriptor_ = descriptor;
   writer->writer_task_ = writer_task;
   writer->pool_ = pool;
+  writer->budget_ = dynamic_cast<BudgetedMemoryPool*>(pool);
   writer->copy_caller_batches_ =
       descriptor->options.mode == ShuffleMode::kBlocking && !encode_blocks;
   ARROW_ASSIGN_OR_RAISE(writer->partitioner_, MakePartitioner(descriptor->spec, descriptor->schema,
@@ -115,21 +116,42 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
   return status;
 }
 
+namespace {
+
+// A copy of `batch` in buffers of its own, allocated from `pool`.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> CopyBatch(const arrow::RecordBatch& batch,
+                                                             arrow::MemoryPool* pool) {
+  arrow::ArrayVector columns;
+  for (const auto& column : batch.columns()) {
+    ARROW_ASSIGN_OR_RAISE(auto copied, arrow::Concatenate({column}, pool));
+    columns.push_back(std::move(copied));
+  }
+  return arrow::RecordBatch::Make(batch.schema(), batch.num_rows(), std::move(columns));
+}
+
+}  // namespace
+
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleWriter::Budgeted(
     const std::shared_ptr<arrow::RecordBatch>& part,
     const std::shared_ptr<arrow::RecordBatch>& batch, std::shared_ptr<arrow::RecordBatch>* copy) {
   // Partitioners hand on the caller's batch object itself (BROADCAST, FORWARD, all rows to one
   // partition); anything else they made is theirs, in the budget.
-  if (!copy_caller_batches_ || part.get() != batch.get()) return part;
-  if (*copy == nullptr) {
-    arrow::ArrayVector columns;
-    for (const auto& column : batch->columns()) {
-      ARROW_ASSIGN_OR_RAISE(auto copied, arrow::Concatenate({column}, pool_));
-      columns.push_back(std::move(copied));
+  if (part.get() == batch.get()) {
+    if (!copy_caller_batches_) return part;
+    if (*copy == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(*copy, CopyBatch(*batch, pool_));
     }
-    *copy = arrow::RecordBatch::Make(batch->schema(), batch->num_rows(), std::move(columns));
+    return *copy;
   }
-  return *copy;
+  // A part is a slice of buffers the partitioner wrote for the whole batch, which it keeps
+  // alive while buffered or stored. With the budget more than half used, a small part is copied
+  // out, so that what a partition buffer holds for long (a sparse partition's rows) does not pin
+  // the whole partitioned batch beyond its budget share.
+  if (budget_ != nullptr && part->num_rows() * kSmallPartDivisor < batch->num_rows() &&
+      budget_->bytes_allocated() > budget_->budget() / 2) {
+    return CopyBatch(*part, pool_);
+  }
+  return part;
 }
 
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {

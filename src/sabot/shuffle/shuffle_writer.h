@@ -17,6 +17,7 @@
 
 namespace sabot {
 
+class BudgetedMemoryPool;
 class MemoryMetrics;
 
 // What one writer task has done so far.
@@ -82,9 +83,9 @@ class ShuffleWriter {
   // Records `status` as the writer's failure (aborting the streams) when it is an error.
   arrow::Status Fail(arrow::Status status);
   arrow::Status SendBlock(PartitionId partition_id, SealedBlock block);
-  // `part` of `batch`, or, when the part is the caller's batch itself and the blocks stay
+  // `part` of `batch`; or, when the part is the caller's batch itself and the blocks stay
   // batches in the block store (blocking, local), a copy of it in the budget, made once per
-  // caller batch (`*copy` caches it).
+  // caller batch (`*copy` caches it); or, under memory pressure, a copy of a small part (below).
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Budgeted(
       const std::shared_ptr<arrow::RecordBatch>& part,
       const std::shared_ptr<arrow::RecordBatch>& batch,
@@ -96,6 +97,9 @@ class ShuffleWriter {
   std::vector<std::unique_ptr<BlockOutput>> outputs_;
   std::vector<std::unique_ptr<PartitionBuffer>> buffers_;
   arrow::MemoryPool* pool_ = nullptr;
+  BudgetedMemoryPool* budget_ = nullptr;  // `pool_` when it is a budget
+  // A part with fewer rows than its batch's / this is "small" (see Budgeted).
+  static constexpr int64_t kSmallPartDivisor = 2;
   // Blocking with unencoded blocks: the store keeps the batches themselves, so they must be
   // budget memory, never the caller's (which the budget does not count and spill cannot free).
   bool copy_caller_batches_ = false;
