@@ -45,6 +45,10 @@ expect_ok "3 agents blocking hash 10x5 zstd" "${small[@]}" --agents 3 --mode blo
   --writers 10 --partitions 5 --compression zstd
 expect_ok "2 agents pipelined rebalance 16x16" "${small[@]}" --agents 2 --edge rebalance \
   --writers 16 --partitions 16 --block-kib 16
+# The example of docs/shuffle-service.md: a blocking shuffle of 16 times its budget spills
+# (writers and readers that find the budget full spill or wait) instead of running out of memory.
+expect_ok "local blocking under an 8 MiB budget spills" --rows 1000000 --mode blocking \
+  --memory-budget-mib 8 --no-ceiling
 
 # Same-run ceilings: memcpy of the same bytes (both modes), a plain Flight stream (agents);
 # --no-ceiling skips them.

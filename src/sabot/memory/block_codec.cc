@@ -34,6 +34,34 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> WritePayloads(
   return out->Finish();
 }
 
+// Passes writes on to `out`, counting the bytes and their crc32c.
+class ChecksummingStream final : public arrow::io::OutputStream {
+ public:
+  explicit ChecksummingStream(arrow::io::OutputStream* out) : out_(out) {}
+
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    ARROW_RETURN_NOT_OK(out_->Write(data, nbytes));
+    crc_ = Crc32c(data, static_cast<size_t>(nbytes), crc_);
+    length_ += nbytes;
+    return arrow::Status::OK();
+  }
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return length_; }
+
+  int64_t length() const { return length_; }
+  uint32_t crc() const { return crc_; }
+
+ private:
+  arrow::io::OutputStream* out_;
+  int64_t length_ = 0;
+  uint32_t crc_ = 0;
+  bool closed_ = false;
+};
+
 }  // namespace
 
 arrow::Result<arrow::Compression::type> ParseBlockCompression(const std::string& name) {
@@ -85,7 +113,8 @@ arrow::Result<std::unique_ptr<BlockEncoder>> BlockEncoder::Make(
   return encoder;
 }
 
-arrow::Result<SealedBlock> BlockEncoder::Encode(const arrow::RecordBatch& batch) const {
+arrow::Result<std::vector<arrow::ipc::IpcPayload>> BlockEncoder::Payloads(
+    const arrow::RecordBatch& batch, const arrow::ipc::IpcWriteOptions& options) const {
   if (!batch.schema()->Equals(*schema_, /*check_metadata=*/false)) {
     return arrow::Status::Invalid("batch schema ", batch.schema()->ToString(),
                                   " does not match the stream's schema ", schema_->ToString());
@@ -94,10 +123,31 @@ arrow::Result<SealedBlock> BlockEncoder::Encode(const arrow::RecordBatch& batch)
   std::vector<arrow::ipc::IpcPayload> payloads(dictionaries.size() + 1);
   for (size_t i = 0; i < dictionaries.size(); ++i) {
     ARROW_RETURN_NOT_OK(arrow::ipc::GetDictionaryPayload(
-        dictionaries[i].first, /*is_delta=*/false, dictionaries[i].second, write_options_,
+        dictionaries[i].first, /*is_delta=*/false, dictionaries[i].second, options,
         &payloads[i]));
   }
-  ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(batch, write_options_, &payloads.back()));
+  ARROW_RETURN_NOT_OK(arrow::ipc::GetRecordBatchPayload(batch, options, &payloads.back()));
+  return payloads;
+}
+
+arrow::Result<BlockEncoder::Extent> BlockEncoder::EncodeTo(const arrow::RecordBatch& batch,
+                                                           arrow::io::OutputStream* out) const {
+  // What is allocated here (the messages' metadata, and compressed bodies if compressed) lives
+  // only while the block is written, and comes from the default pool: a spill must never wait
+  // for the budget it is freeing.
+  arrow::ipc::IpcWriteOptions options = write_options_;
+  options.memory_pool = arrow::default_memory_pool();
+  ARROW_ASSIGN_OR_RAISE(auto payloads, Payloads(batch, options));
+  ChecksummingStream counted(out);
+  for (const auto& payload : payloads) {
+    int32_t metadata_length = 0;
+    ARROW_RETURN_NOT_OK(arrow::ipc::WriteIpcPayload(payload, options, &counted, &metadata_length));
+  }
+  return Extent{counted.length(), counted.crc()};
+}
+
+arrow::Result<SealedBlock> BlockEncoder::Encode(const arrow::RecordBatch& batch) const {
+  ARROW_ASSIGN_OR_RAISE(auto payloads, Payloads(batch, write_options_));
   SealedBlock block;
   ARROW_ASSIGN_OR_RAISE(block.ipc_bytes, WritePayloads(payloads, write_options_, pool_));
   block.num_rows = batch.num_rows();

@@ -4,10 +4,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/buffer.h>
+#include <arrow/io/interfaces.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/ipc/options.h>
+#include <arrow/ipc/writer.h>
 #include <arrow/memory_pool.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
@@ -59,8 +62,25 @@ class BlockEncoder {
   // `block` if already encoded; otherwise its batch encoded (the block's batch is dropped).
   arrow::Result<SealedBlock> EnsureEncoded(const SealedBlock& block) const;
 
+  // What EncodeTo wrote: the block's length and crc32c, as Encode would have given them.
+  struct Extent {
+    int64_t length = 0;
+    uint32_t crc32c = 0;
+  };
+  // Encodes `batch` like Encode, but writes the bytes straight to `out` instead of into one
+  // buffer: uncompressed, the column buffers are written where they lie, so nothing the size of
+  // the block is allocated (what a spill needs when the budget is full). On error, part of the
+  // block may have been written. The little it allocates (metadata; compressed bodies when
+  // compressed, one block's worth at most) comes from the default pool, not the encoder's: a
+  // spill must not wait for the budget it frees.
+  arrow::Result<Extent> EncodeTo(const arrow::RecordBatch& batch,
+                                 arrow::io::OutputStream* out) const;
+
  private:
   BlockEncoder() = default;
+  // The IPC payloads of `batch`: its dictionaries, then the record batch.
+  arrow::Result<std::vector<arrow::ipc::IpcPayload>> Payloads(
+      const arrow::RecordBatch& batch, const arrow::ipc::IpcWriteOptions& options) const;
 
   std::shared_ptr<arrow::Schema> schema_;
   BlockCodecOptions options_;

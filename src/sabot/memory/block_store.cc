@@ -231,6 +231,19 @@ arrow::Status BlockStore::SpillIfNeeded() {
   return arrow::Status::OK();
 }
 
+arrow::Status BlockStore::Reclaim(int64_t bytes) {
+  while (pool_->available_bytes() < bytes || !spill_->AtOrBelowLowWatermark()) {
+    std::shared_ptr<Stream> victim;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      victim = LargestLocked();
+    }
+    if (victim == nullptr) break;
+    ARROW_RETURN_NOT_OK(SpillStream(victim));
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Status BlockStore::SpillAll() {
   std::vector<std::shared_ptr<Stream>> all;
   {
@@ -268,12 +281,7 @@ arrow::Status BlockStore::SpillStream(const std::shared_ptr<Stream>& stream) {
   std::vector<SpillBlockLocation> locations;
   int64_t bytes_written = 0;
   for (size_t i = 0; st.ok() && i < blocks.size(); ++i) {
-    auto encoded = stream->encoder->EnsureEncoded(blocks[i]);
-    if (!encoded.ok()) {
-      st = encoded.status();
-      break;
-    }
-    auto location = writer->Append(*encoded);
+    auto location = writer->Append(blocks[i], *stream->encoder);
     if (!location.ok()) {
       st = location.status();
       break;

@@ -52,7 +52,7 @@ struct BlockStreamStats {
 // Spill: after each Append, when the budget pool is above the high watermark, the streams
 // holding the most memory move their in-memory blocks, oldest first, to their spill file
 // (SpillFileWriter) until the pool is at or below the low watermark, or nothing is left to
-// spill. This runs in the appending thread, without holding the store's lock; disk errors reach
+// spill; and, through Reclaim, whenever an allocation from the budget pool does not fit. This runs in the appending thread, without holding the store's lock; disk errors reach
 // that Append as an IOError and the blocks stay in memory (nothing is lost, nothing partial
 // becomes readable). Readers get spilled blocks back transparently, checksum-verified.
 //
@@ -86,6 +86,13 @@ class BlockStore {
 
   // Spills if above the high watermark, down to the low one (Append calls it).
   arrow::Status SpillIfNeeded() SABOT_EXCLUDES(mutex_);
+  // Makes room for an allocation of `bytes` that does not fit in the budget: spills the largest
+  // streams until it fits and the pool is at or below the low watermark, or until nothing is
+  // left in memory that another thread is not already spilling. The budget pool's reclaimer
+  // (BudgetedMemoryPool::SetReclaimer; the shuffle manager installs it): spilling allocates
+  // nothing from the pool for encoded or uncompressed blocks, so it works with the pool full.
+  // An error is a spill that failed (the blocks stay in memory).
+  arrow::Status Reclaim(int64_t bytes) SABOT_EXCLUDES(mutex_);
   // Spills every in-memory block of every stream.
   arrow::Status SpillAll() SABOT_EXCLUDES(mutex_);
 

@@ -475,6 +475,84 @@ TEST_F(BlockStoreTest, UnencodedBlocksAreEncodedOnceWhenTheySpill) {
   ASSERT_BATCHES_EQUAL(*expected, *actual);
 }
 
+// Spilling an unencoded block allocates nothing from the budget, so it works with the pool
+// full; and the pool's reclaimer (what the shuffle manager installs) makes room for an
+// allocation that does not fit by spilling, instead of failing.
+TEST_F(BlockStoreTest, UnencodedBlocksSpillWithTheBudgetFullAndReclaimMakesRoom) {
+  SpillOptions spill;
+  spill.high_watermark = 1.0;  // no automatic spill: the budget fills up
+  spill.low_watermark = 0.5;
+  MakeStore(1 << 20, spill);
+  auto schema = arrow::schema({arrow::field("x", arrow::int64())});
+  StreamKey key{"local", 0, 0, 0};
+  ASSERT_OK(store_->AddStream(key, schema));
+  std::vector<std::shared_ptr<arrow::RecordBatch>> inputs;
+  // Blocks of 120 KiB each, their memory from the budget, until the next would not fit.
+  const int64_t rows = 15 * 1024;
+  while (pool_->available_bytes() >= rows * 8) {
+    arrow::Int64Builder builder(pool_.get());
+    ASSERT_OK(builder.Reserve(rows));
+    for (int64_t i = 0; i < rows; ++i) {
+      builder.UnsafeAppend(static_cast<int64_t>(inputs.size()) * rows + i);
+    }
+    ASSERT_OK_AND_ASSIGN(auto column, builder.Finish());
+    auto batch = arrow::RecordBatch::Make(schema, rows, {column});
+    inputs.push_back(batch);
+    SealedBlock block;
+    block.batch = batch;
+    block.num_rows = rows;
+    ASSERT_OK(store_->Append(key, block));
+  }
+  ASSERT_GE(inputs.size(), 7u);
+  const int64_t full = pool_->bytes_allocated();
+  ASSERT_LT(pool_->available_bytes(), rows * 8);
+
+  // The blocks are held here too: spilling writes them without allocating from the budget.
+  ASSERT_OK(store_->SpillAll());
+  EXPECT_EQ(pool_->bytes_allocated(), full);
+  EXPECT_EQ(store_->stats().blocks_in_memory, 0);
+  EXPECT_EQ(store_->stats().blocks_on_disk, static_cast<int64_t>(inputs.size()));
+  inputs.clear();
+  EXPECT_EQ(pool_->bytes_allocated(), 0) << "spilled blocks return their memory";
+
+  // Fill the budget again with stored blocks; an allocation that does not fit now spills them.
+  for (int i = 0; pool_->available_bytes() >= rows * 8; ++i) {
+    arrow::Int64Builder builder(pool_.get());
+    ASSERT_OK(builder.AppendEmptyValues(rows));
+    ASSERT_OK_AND_ASSIGN(auto column, builder.Finish());
+    SealedBlock block;
+    block.batch = arrow::RecordBatch::Make(schema, rows, {column});
+    block.num_rows = rows;
+    ASSERT_OK(store_->Append(key, std::move(block)));
+  }
+  ASSERT_RAISES_WITH(OutOfMemory, "budget exceeded",
+                     arrow::AllocateBuffer(256 << 10, pool_.get()).status());
+  pool_->SetReclaimer([this](int64_t bytes) { return store_->Reclaim(bytes); });
+  ASSERT_OK_AND_ASSIGN(auto room, arrow::AllocateBuffer(256 << 10, pool_.get()));
+  EXPECT_LE(pool_->bytes_allocated(), pool_->budget() / 2 + (256 << 10));
+  EXPECT_GT(store_->stats().blocks_on_disk, static_cast<int64_t>(7));
+  EXPECT_LE(pool_->peak_bytes(), pool_->budget());
+  room.reset();
+  pool_->SetReclaimer(nullptr);
+  ASSERT_OK(store_->Finish(key));
+  // Read back one block at a time (holding them all would not fit the budget).
+  ASSERT_OK_AND_ASSIGN(auto reader, store_->OpenReader(key));
+  ASSERT_OK_AND_ASSIGN(auto decoder, BlockDecoder::Make(schema, pool_.get()));
+  int64_t total = 0;
+  for (int64_t index = 0;; ++index) {
+    ASSERT_OK_AND_ASSIGN(auto block, reader->Next());
+    if (!block) break;
+    ASSERT_OK_AND_ASSIGN(auto batch, decoder->Decode(*block));
+    total += batch->num_rows();
+    if (index < 7) {
+      // The first blocks, spilled with the pool full, read back exactly.
+      auto values = std::static_pointer_cast<arrow::Int64Array>(batch->column(0));
+      for (int64_t i = 0; i < rows; ++i) ASSERT_EQ(values->Value(i), index * rows + i);
+    }
+  }
+  EXPECT_EQ(total, store_->StreamStats(key).ValueOrDie().rows);
+}
+
 TEST_F(BlockStoreTest, AbortedStreamsEndInTheirErrorAndStatsCountEveryBlock) {
   MakeStore(64 << 20);
   auto kind = TestSchemaKind::kPrimitive;

@@ -28,23 +28,111 @@ std::string BudgetedMemoryPool::backend_name() const {
   return "sabot-budget(" + parent_->backend_name() + ")";
 }
 
-arrow::Status BudgetedMemoryPool::Charge(int64_t bytes, const char* what) {
+namespace {
+
+// Set while this thread runs a reclaimer: its own allocations neither reclaim nor wait.
+thread_local bool t_reclaiming = false;
+// The innermost AllocationWaitCancel's flag of this thread.
+thread_local const std::atomic<bool>* t_wait_cancelled = nullptr;
+
+}  // namespace
+
+AllocationWaitCancel::AllocationWaitCancel(const std::atomic<bool>* cancelled)
+    : previous_(t_wait_cancelled) {
+  t_wait_cancelled = cancelled;
+}
+
+AllocationWaitCancel::~AllocationWaitCancel() { t_wait_cancelled = previous_; }
+
+const std::atomic<bool>* AllocationWaitCancel::Current() { return t_wait_cancelled; }
+
+void BudgetedMemoryPool::SetReclaimer(Reclaimer reclaimer) {
+  std::shared_ptr<const Reclaimer> made;
+  if (reclaimer) made = std::make_shared<const Reclaimer>(std::move(reclaimer));
+  std::lock_guard<std::mutex> lock(mutex_);
+  reclaimer_ = std::move(made);
+}
+
+bool BudgetedMemoryPool::TryCharge(int64_t bytes) {
   int64_t used = used_.load(std::memory_order_relaxed);
   while (true) {
-    if (bytes > budget_ - used) {
-      refused_.fetch_add(1, std::memory_order_relaxed);
-      return arrow::Status::OutOfMemory("shuffle memory budget exceeded: ", what, " ", bytes,
-                                        " bytes with ", used, " of ", budget_,
-                                        " bytes in use (raise the agent's memory budget, "
-                                        "lower buffer targets, or spill earlier)");
-    }
+    if (bytes > budget_ - used) return false;
     if (used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed)) break;
   }
   int64_t now = used + bytes;
   int64_t peak = peak_.load(std::memory_order_relaxed);
   while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
-  return arrow::Status::OK();
+  return true;
+}
+
+void BudgetedMemoryPool::Uncharge(int64_t bytes) {
+  used_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (waiters_.load(std::memory_order_acquire) > 0) {
+    // Taking the lock orders this notification after a waiter's last check of the budget.
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    room_.notify_all();
+  }
+}
+
+arrow::Status BudgetedMemoryPool::Refuse(int64_t bytes, const char* what, const std::string& why) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  return arrow::Status::OutOfMemory("shuffle memory budget exceeded: ", what, " ", bytes,
+                                    " bytes with ", bytes_allocated(), " of ", budget_,
+                                    " bytes in use", why,
+                                    " (raise the agent's memory budget, lower buffer targets, "
+                                    "or spill earlier)");
+}
+
+arrow::Status BudgetedMemoryPool::Charge(int64_t bytes, const char* what) {
+  if (TryCharge(bytes)) return arrow::Status::OK();
+  if (bytes > budget_) return Refuse(bytes, what, ": more than the whole budget");
+  std::shared_ptr<const Reclaimer> reclaimer;
+  if (!t_reclaiming) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reclaimer = reclaimer_;
+  }
+  const std::chrono::milliseconds wait = allocation_wait();
+  if (reclaimer == nullptr && (wait.count() <= 0 || t_reclaiming)) {
+    return Refuse(bytes, what, "");
+  }
+  // Reclaim (spill) in this thread; then wait for frees (a spill in another thread, readers
+  // letting go of batches), reclaiming again after each, until it fits or the wait is over.
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  waiters_.fetch_add(1, std::memory_order_acq_rel);
+  arrow::Status status;
+  while (true) {
+    if (reclaimer != nullptr) {
+      t_reclaiming = true;
+      status = (*reclaimer)(bytes);
+      t_reclaiming = false;
+      if (!status.ok()) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+    }
+    if (TryCharge(bytes)) break;
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (TryCharge(bytes)) break;
+    if (t_wait_cancelled != nullptr && t_wait_cancelled->load(std::memory_order_acquire)) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      status = arrow::Status::Cancelled("waiting for ", bytes, " bytes of the shuffle memory ",
+                                        "budget (", bytes_allocated(), " of ", budget_,
+                                        " in use) was cancelled");
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      status = Refuse(bytes, what, ", after spilling what could be spilled and waiting " +
+                                       std::to_string(wait.count()) + " ms for memory to be freed");
+      break;
+    }
+    // Bounded, so a spill that became possible meanwhile (a block stored) is tried again.
+    room_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(10)));
+  }
+  waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  if (status.ok()) waited_.fetch_add(1, std::memory_order_relaxed);
+  return status;
 }
 
 arrow::Status BudgetedMemoryPool::Allocate(int64_t size, int64_t alignment, uint8_t** out) {

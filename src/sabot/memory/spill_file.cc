@@ -73,6 +73,32 @@ arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& blo
   return location;
 }
 
+arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& block,
+                                                          const BlockEncoder& encoder) {
+  if (block.encoded()) return Append(block);
+  ARROW_RETURN_NOT_OK(error_);
+  if (block.batch == nullptr) return arrow::Status::Invalid("block has neither bytes nor batch");
+  auto written = encoder.EncodeTo(*block.batch, out_.get());
+  if (!written.ok()) {
+    // Part of the block may be in the file; nothing points to it, and the writer is poisoned.
+    // The size is the block's in memory: how much of it was encoded when the write failed is
+    // not known.
+    if (written.status().IsIOError()) {
+      return Fail(written.status(), "writing a block", block.size_bytes());
+    }
+    error_ = written.status().WithMessage("spill failed encoding a block for ", path_, ": ",
+                                          written.status().message());
+    return error_;
+  }
+  SpillBlockLocation location;
+  location.offset = position_;
+  location.length = written->length;
+  location.num_rows = block.num_rows;
+  location.crc32c = written->crc32c;
+  position_ += location.length;
+  return location;
+}
+
 arrow::Status SpillFileWriter::Flush() {
   ARROW_RETURN_NOT_OK(error_);
   arrow::Status st = out_->Flush();

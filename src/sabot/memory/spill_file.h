@@ -11,6 +11,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "sabot/memory/block_codec.h"
 #include "sabot/memory/sealed_block.h"
 
 namespace sabot {
@@ -45,6 +46,10 @@ class SpillFileWriter {
 
   // Appends an encoded block; its location on success.
   arrow::Result<SpillBlockLocation> Append(const SealedBlock& block);
+  // Appends `block`: its bytes if encoded; otherwise its batch, encoded by `encoder` straight
+  // into the file (BlockEncoder::EncodeTo), so that spilling an unencoded, uncompressed block
+  // allocates no memory the size of the block. The bytes written are what Encode would give.
+  arrow::Result<SpillBlockLocation> Append(const SealedBlock& block, const BlockEncoder& encoder);
   // Makes appended blocks visible to readers.
   arrow::Status Flush();
   arrow::Status Close();

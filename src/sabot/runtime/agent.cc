@@ -1,6 +1,7 @@
 #include "sabot/runtime/agent.h"
 
 #include <set>
+#include "sabot/common/process_memory.h"
 
 #include "sabot/common/logging.h"
 #include "sabot/common/quoted_input.h"
@@ -115,6 +116,11 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
     ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(id));
     ControlMessage reply;
     PutShuffleStats(stats, &reply);
+    // This agent's memory, to compare with its budget: the budget pool's peak and the
+    // process's peak resident memory (everything, inside the budget or not).
+    reply.SetInt("memory_budget_bytes", manager->pool()->budget());
+    reply.SetInt("peak_budget_bytes", manager->pool()->peak_bytes());
+    reply.SetInt("peak_rss_bytes", PeakResidentBytes());
     return reply.Encode();
   }
   if (type == kActionShutdown) {
@@ -190,7 +196,7 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
   ShuffleManager* manager = engine_->shuffle_manager();
   ARROW_ASSIGN_OR_RAISE(auto descriptor, manager->GetShuffle(id));
   // Every size of the request is checked against the registered shuffle before anything is
-  // allocated for it (the check's state below grows with writers, partitions and rows).
+  // allocated for it (the check's state below grows with writers times partitions).
   ARROW_ASSIGN_OR_RAISE(auto tasks_and_upstream,
                         CheckRunRequest(request, *descriptor, job, tasks, writers));
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(job, descriptor->spec));
@@ -226,8 +232,7 @@ arrow::Result<std::string> Agent::RunTasks(const ControlMessage& request, bool w
   reply.SetInt("elapsed_ns", report.elapsed.count());
   if (!writers) {
     reply.SetInts("partition_rows", report.partition_rows);
-    ARROW_ASSIGN_OR_RAISE(auto seen, check->SerializeSeen());
-    reply.SetBytes("seen", *seen);
+    reply.SetInts("counts", check->counts());
   }
   return reply.Encode();
 }

@@ -5,6 +5,7 @@
 
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
+#include "sabot/common/process_memory.h"
 #include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/control_actions.h"
@@ -190,6 +191,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
   report.blocks_spilled = stats.blocks_spilled;
   report.time_blocked = stats.time_blocked;
   report.peak_memory = manager->pool()->peak_bytes();
+  report.memory_budget = manager->pool()->budget();
+  report.peak_rss = {PeakResidentBytes()};
   ARROW_RETURN_NOT_OK(manager->Release(descriptor.shuffle_id));
   return report;
 }
@@ -326,8 +329,8 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
       report.partition_rows[p] += rows[p];
     }
-    ARROW_ASSIGN_OR_RAISE(auto seen, message.GetBytes("seen"));
-    return check->MergeSeen(*seen);
+    ARROW_ASSIGN_OR_RAISE(auto counts, message.GetInts("counts"));
+    return check->MergeCounts(counts);
   };
   // The task calls in flight: writers' and readers', one per agent each.
   struct Call {
@@ -410,6 +413,9 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
       report.bytes_spilled += stats.bytes_spilled;
       report.blocks_spilled += stats.blocks_spilled;
       report.time_blocked += stats.time_blocked;
+      report.peak_rss.push_back(message.GetInt("peak_rss_bytes").ValueOr(-1));
+      report.peak_budget.push_back(message.GetInt("peak_budget_bytes").ValueOr(-1));
+      report.memory_budget = message.GetInt("memory_budget_bytes").ValueOr(0);
       ControlMessage release;
       release.Set("job_id", "shuffle-job");
       return client->Action(location, kActionReleaseJob, release.Encode()).status();

@@ -49,6 +49,11 @@ struct ShuffleJobReport {
   int64_t blocks_spilled = 0;
   std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit, summed
   int64_t peak_memory = 0;                   // local mode: the budget pool's peak
+  // Peak resident memory (VmHWM) at the end of the job: local mode, this process's (one entry);
+  // distributed mode, each agent's, in agent order. -1 where unknown.
+  std::vector<int64_t> peak_rss;
+  std::vector<int64_t> peak_budget;  // distributed mode: each agent's budget pool peak
+  int64_t memory_budget = 0;         // each agent's (or the local process's) budget
 };
 
 // Called about every 200 ms while the job runs, with rows written and read so far.

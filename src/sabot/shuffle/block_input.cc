@@ -8,6 +8,7 @@
 
 #include "sabot/common/error_detail.h"
 #include "sabot/memory/block_codec.h"
+#include "sabot/memory/budget_pool.h"
 #include "sabot/memory/block_store.h"
 #include "sabot/transport/channel.h"
 #include "sabot/transport/protocol.h"
@@ -79,6 +80,8 @@ class StoreInput final : public BlockInput {
 
  private:
   arrow::Status RunUnchecked(const BatchSink& sink) {
+    // Cancel() also ends a wait for budget memory to read a spilled block back.
+    AllocationWaitCancel wait_cancel(&cancelled_);
     ARROW_ASSIGN_OR_RAISE(std::shared_ptr<BlockStreamReader> reader,
                           RetryWhileUnknown(key_, timeout_, cancelled_, [&] {
                             return store_->OpenReader(key_);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <thread>
 
 #include <arrow/array.h>
 #include <arrow/builder.h>
@@ -127,22 +128,18 @@ arrow::Result<std::unique_ptr<GeneratedShuffleCheck>> GeneratedShuffleCheck::Mak
   if (type == EdgeType::kForward && job.num_writers != spec->num_partitions()) {
     return arrow::Status::Invalid("FORWARD needs as many writers as partitions");
   }
-  const int64_t words = (job.total_rows() + 63) / 64;
-  const size_t bitmaps = type == EdgeType::kBroadcast ? spec->num_partitions() : 1;
-  // What the state below takes, computed (without overflow: each factor is bounded by
-  // Validate() and kMaxPartitions) and bounded before anything is allocated.
-  const int64_t state_bytes =
-      static_cast<int64_t>(bitmaps) * words * 8 +
-      int64_t{spec->num_partitions()} * job.num_writers * static_cast<int64_t>(sizeof(int64_t));
+  // What the state below takes (two int64 per (partition, writer) stream), computed without
+  // overflow (each factor is bounded by Validate() and kMaxPartitions) and bounded before
+  // anything is allocated.
+  const int64_t state_bytes = int64_t{spec->num_partitions()} * job.num_writers * 2 *
+                              static_cast<int64_t>(sizeof(int64_t));
   if (state_bytes > kMaxStateBytes) {
-    return arrow::Status::Invalid("checking ", job.total_rows(), " rows from ", job.num_writers,
-                                  " writers over ", spec->num_partitions(),
-                                  " partitions needs ", state_bytes,
+    return arrow::Status::Invalid("checking ", job.num_writers, " writers over ",
+                                  spec->num_partitions(), " partitions needs ", state_bytes,
                                   " bytes of state; the check allows at most ", kMaxStateBytes);
   }
-  check->seen_ = std::vector<std::vector<std::atomic<uint64_t>>>(bitmaps);
-  for (auto& bitmap : check->seen_) bitmap = std::vector<std::atomic<uint64_t>>(words);
   check->last_row_.assign(spec->num_partitions(), std::vector<int64_t>(job.num_writers, -1));
+  check->received_.assign(spec->num_partitions(), std::vector<int64_t>(job.num_writers, 0));
   return check;
 }
 
@@ -166,10 +163,6 @@ int32_t GeneratedShuffleCheck::ExpectedPartition(int64_t row, int64_t key) const
   return -1;
 }
 
-std::vector<std::atomic<uint64_t>>& GeneratedShuffleCheck::SeenFor(int32_t partition_id) {
-  return seen_.size() == 1 ? seen_[0] : seen_[partition_id];
-}
-
 arrow::Status GeneratedShuffleCheck::Check(int32_t partition_id, const arrow::RecordBatch& batch) {
   if (partition_id < 0 || partition_id >= spec_->num_partitions()) {
     return arrow::Status::IndexError("partition ", partition_id, " out of range");
@@ -189,8 +182,8 @@ arrow::Status GeneratedShuffleCheck::Check(int32_t partition_id, const arrow::Re
       return arrow::Status::Invalid("partition ", partition_id, " received a batch without p", j);
     }
   }
-  auto& seen = SeenFor(partition_id);
   auto& last = last_row_[partition_id];
+  auto& received = received_[partition_id];
   const bool broadcast = spec_->edge_type() == EdgeType::kBroadcast;
   for (int64_t i = 0; i < batch.num_rows(); ++i) {
     const int64_t id = p0->Value(i);
@@ -219,72 +212,99 @@ arrow::Status GeneratedShuffleCheck::Check(int32_t partition_id, const arrow::Re
       }
     }
     const int64_t writer = row / job_.rows_per_writer();
-    if (row <= last[writer]) {
+    if (row == last[writer]) {
+      return arrow::Status::Invalid("row ", row, " arrived twice at partition ", partition_id);
+    }
+    if (row < last[writer]) {
       return arrow::Status::Invalid("partition ", partition_id, " received row ", row,
                                     " of writer ", writer, " after row ", last[writer],
                                     ": order within a (writer, partition) stream was not kept");
     }
     last[writer] = row;
-    const uint64_t bit = uint64_t{1} << (row % 64);
-    if (seen[row / 64].fetch_or(bit, std::memory_order_relaxed) & bit) {
-      return arrow::Status::Invalid("row ", row, " arrived twice (second time at partition ",
-                                    partition_id, ")");
-    }
+    ++received[writer];
   }
   rows_checked_.fetch_add(batch.num_rows());
   return arrow::Status::OK();
 }
 
-arrow::Status GeneratedShuffleCheck::Finish() const {
-  for (size_t b = 0; b < seen_.size(); ++b) {
-    int64_t missing = 0;
-    int64_t first_missing = -1;
-    for (int64_t row = 0; row < job_.total_rows(); ++row) {
-      if ((seen_[b][row / 64].load() >> (row % 64) & 1) == 0) {
-        if (first_missing < 0) first_missing = row;
-        ++missing;
+std::vector<int64_t> GeneratedShuffleCheck::ExpectedCounts() const {
+  const int32_t n = spec_->num_partitions();
+  const int32_t writers = job_.num_writers;
+  const int64_t per_writer = job_.rows_per_writer();
+  std::vector<int64_t> expected(static_cast<size_t>(n) * writers, 0);
+  if (spec_->edge_type() == EdgeType::kBroadcast) {
+    for (auto& count : expected) count = per_writer;
+    return expected;
+  }
+  // Row by row, each writer's rows on a thread of its own (up to the cores): what the check
+  // compares with must not come from the partition layer, nor from what arrived.
+  const int32_t threads = static_cast<int32_t>(
+      std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, static_cast<unsigned>(writers)));
+  std::vector<std::thread> workers;
+  for (int32_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int32_t w = t; w < writers; w += threads) {
+        std::vector<int64_t> mine(n, 0);
+        for (int64_t row = w * per_writer; row < (w + 1) * per_writer; ++row) {
+          ++mine[ExpectedPartition(row, GeneratedKey(job_.data, row))];
+        }
+        for (int32_t p = 0; p < n; ++p) expected[static_cast<size_t>(p) * writers + w] = mine[p];
       }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  return expected;
+}
+
+arrow::Status GeneratedShuffleCheck::Finish() const {
+  const std::vector<int64_t> expected = ExpectedCounts();
+  const std::vector<int64_t> got = counts();
+  const int32_t writers = job_.num_writers;
+  int64_t missing = 0;
+  int64_t total = 0;
+  int64_t first = -1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    total += expected[i];
+    if (got[i] > expected[i]) {
+      return arrow::Status::Invalid("partition ", i / writers, " received ", got[i],
+                                    " rows of writer ", i % writers, " but only ", expected[i],
+                                    " belong there");
     }
-    if (missing > 0) {
-      int64_t key = GeneratedKey(job_.data, first_missing);
-      int32_t partition = seen_.size() > 1 ? static_cast<int32_t>(b)
-                                           : ExpectedPartition(first_missing, key);
-      return arrow::Status::Invalid(missing, " of ", job_.total_rows(),
-                                    " rows never arrived; the first is row ", first_missing,
-                                    " (key ", key, ") for partition ", partition);
-    }
+    missing += expected[i] - got[i];
+    if (got[i] < expected[i] && first < 0) first = static_cast<int64_t>(i);
+  }
+  if (missing > 0) {
+    return arrow::Status::Invalid(missing, " of ", total, " rows never arrived; partition ",
+                                  first / writers, " received ", got[first], " of the ",
+                                  expected[first], " rows writer ", first % writers,
+                                  " sent it");
   }
   return arrow::Status::OK();
 }
 
-arrow::Result<std::shared_ptr<arrow::Buffer>> GeneratedShuffleCheck::SerializeSeen() const {
-  const int64_t words = (job_.total_rows() + 63) / 64;
-  ARROW_ASSIGN_OR_RAISE(auto buffer, arrow::AllocateBuffer(words * 8 * seen_.size()));
-  auto* out = reinterpret_cast<uint64_t*>(buffer->mutable_data());
-  for (const auto& bitmap : seen_) {
-    for (int64_t w = 0; w < words; ++w) *out++ = bitmap[w].load();
-  }
-  return std::shared_ptr<arrow::Buffer>(std::move(buffer));
+std::vector<int64_t> GeneratedShuffleCheck::counts() const {
+  std::vector<int64_t> out;
+  out.reserve(received_.size() * static_cast<size_t>(job_.num_writers));
+  for (const auto& partition : received_) out.insert(out.end(), partition.begin(), partition.end());
+  return out;
 }
 
-arrow::Status GeneratedShuffleCheck::MergeSeen(const arrow::Buffer& serialized) {
-  const int64_t words = (job_.total_rows() + 63) / 64;
-  if (serialized.size() != words * 8 * static_cast<int64_t>(seen_.size())) {
-    return arrow::Status::Invalid("seen-rows bitmap of ", serialized.size(),
-                                  " bytes does not match this job (expected ",
-                                  words * 8 * static_cast<int64_t>(seen_.size()), ")");
+arrow::Status GeneratedShuffleCheck::MergeCounts(const std::vector<int64_t>& counts) {
+  const int32_t writers = job_.num_writers;
+  if (counts.size() != received_.size() * static_cast<size_t>(writers)) {
+    return arrow::Status::Invalid("received-row counts of ", counts.size(),
+                                  " streams do not match this job (", received_.size(), " x ",
+                                  writers, ")");
   }
-  const auto* in = reinterpret_cast<const uint64_t*>(serialized.data());
-  for (size_t b = 0; b < seen_.size(); ++b) {
-    for (int64_t w = 0; w < words; ++w) {
-      uint64_t incoming = in[b * words + w];
-      uint64_t before = seen_[b][w].fetch_or(incoming);
-      if (before & incoming) {
-        int64_t row = w * 64 + __builtin_ctzll(before & incoming);
-        return arrow::Status::Invalid("row ", row, " arrived twice (at two agents)");
-      }
-      rows_checked_.fetch_add(__builtin_popcountll(incoming));
+  for (size_t i = 0; i < counts.size(); ++i) {
+    int64_t& mine = received_[i / writers][i % writers];
+    if (counts[i] < 0) return arrow::Status::Invalid("a received-row count is negative");
+    if (counts[i] > 0 && mine > 0) {
+      return arrow::Status::Invalid("rows of writer ", i % writers, " for partition ",
+                                    i / writers, " arrived twice (at two agents)");
     }
+    mine += counts[i];
+    rows_checked_.fetch_add(counts[i]);
   }
   return arrow::Status::OK();
 }

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <vector>
 
-#include <arrow/buffer.h>
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 
@@ -54,8 +53,14 @@ struct GeneratedJob {
 // here, independently of the partition layer: HASH from the formulas of docs/hashing.md for an
 // int64 key, RANGE by counting boundaries, REBALANCE and FORWARD from the row's position.
 //
+// Exactly once with O(partitions x writers) state, whatever the number of rows: each row
+// received must belong where it arrived and come after the previous row of its
+// (partition, writer) stream (so no row arrives twice), and Finish() compares the rows received
+// per (partition, writer) with the counts the independent computation gives (so none is
+// missing): a strictly increasing sequence of members of a set, as long as the set, is the set.
+//
 // Thread safety: Check() may run concurrently for different partitions; calls for one partition
-// come from one thread at a time. Finish(), SerializeSeen() and MergeSeen() need exclusive use.
+// come from one thread at a time. Finish(), counts() and MergeCounts() need exclusive use.
 class GeneratedShuffleCheck {
  public:
   // The most memory the check's state may take (bytes): Make() computes what it needs before
@@ -73,31 +78,32 @@ class GeneratedShuffleCheck {
   // an error naming the partition, the row and what is wrong (wrong partition, duplicate,
   // out of order, altered values).
   arrow::Status Check(int32_t partition_id, const arrow::RecordBatch& batch);
-  // OK when every row that should have arrived did; else Invalid with the count and the first
-  // missing row and partition.
+  // OK when every row that should have arrived did; else Invalid naming how many rows never
+  // arrived and, for the first (partition, writer) stream short of rows, how many it received
+  // of how many. Computes the expected counts (a pass over every row of the job).
   arrow::Status Finish() const;
 
   int64_t rows_checked() const { return rows_checked_.load(); }
-  // The rows seen so far, for a coordinator to merge (distributed mode: each agent checks the
-  // partitions it read).
-  arrow::Result<std::shared_ptr<arrow::Buffer>> SerializeSeen() const;
-  // Adds another check's seen rows; a row seen by both is a duplicate (Invalid).
-  arrow::Status MergeSeen(const arrow::Buffer& serialized);
+  // Rows received so far per (partition, writer), partition-major (p * num_writers + w), for a
+  // coordinator to merge (distributed mode: each agent checks the partitions it read).
+  std::vector<int64_t> counts() const;
+  // Adds another check's counts; a (partition, writer) stream counted by both arrived twice
+  // (Invalid), and so does a malformed list.
+  arrow::Status MergeCounts(const std::vector<int64_t>& counts);
 
  private:
   GeneratedShuffleCheck() = default;
   // The partition row `row` (global row number, with key `key`) must reach.
   int32_t ExpectedPartition(int64_t row, int64_t key) const;
-  // The bitmap that records rows of `partition_id`.
-  std::vector<std::atomic<uint64_t>>& SeenFor(int32_t partition_id);
+  // Rows of each (partition, writer) stream that should arrive, partition-major.
+  std::vector<int64_t> ExpectedCounts() const;
 
   GeneratedJob job_;
   std::shared_ptr<const PartitionSpec> spec_;
   std::vector<int64_t> boundaries_;  // RANGE
-  // One bitmap over all rows (or one per partition for BROADCAST).
-  std::vector<std::vector<std::atomic<uint64_t>>> seen_;
-  // Last row seen per (partition, writer), for order.
+  // Per (partition, writer): the last row seen (for order and duplicates) and the rows seen.
   std::vector<std::vector<int64_t>> last_row_;
+  std::vector<std::vector<int64_t>> received_;
   std::atomic<int64_t> rows_checked_{0};
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <arrow/array.h>
 #include <arrow/compute/api.h>
 
 #include "sabot/partition/partitioner.h"
@@ -76,12 +77,16 @@ TEST_F(GeneratedShuffleCheckTest, DetectsMissingDuplicateMisplacedAndReordered) 
     ASSERT_RAISES_WITH(Invalid, "never arrived", check->Finish());
   }
   {
+    ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job_, spec));
+    ASSERT_OK(check->Check(0, *parts.batches[0]->Slice(0, 3)));
+    ASSERT_RAISES_WITH(Invalid, "arrived twice", check->Check(0, *parts.batches[0]->Slice(2, 2)));
+  }
+  {
     ASSERT_OK_AND_ASSIGN(auto a, GeneratedShuffleCheck::Make(job_, spec));
     ASSERT_OK_AND_ASSIGN(auto b, GeneratedShuffleCheck::Make(job_, spec));
     ASSERT_OK(a->Check(0, *parts.batches[0]));
     ASSERT_OK(b->Check(0, *parts.batches[0]));
-    ASSERT_OK_AND_ASSIGN(auto seen, b->SerializeSeen());
-    ASSERT_RAISES_WITH(Invalid, "twice", a->MergeSeen(*seen));
+    ASSERT_RAISES_WITH(Invalid, "twice", a->MergeCounts(b->counts()));
   }
   {
     ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job_, spec));
@@ -121,20 +126,70 @@ TEST(GeneratedJobTest, HostileSizesAreRefusedBeforeAllocating) {
   hot.data.hot_key_fraction = 2.5;
   ASSERT_RAISES_WITH(Invalid, "hot key fraction", hot.Validate());
 
-  // Within Validate()'s bounds but too big to check: Make() says how much it would need.
-  GeneratedJob big;
-  big.data.batch_rows = GeneratedJob::kMaxBatchRows;
-  big.num_writers = 64;
-  big.batches_per_writer = 64;  // 2^36 rows: an 8 GiB bitmap
-  ASSERT_OK(big.Validate());
-  ASSERT_OK_AND_ASSIGN(auto spec, big.MakeSpec(EdgeType::kHash, 4));
-  ASSERT_RAISES_WITH(Invalid, "bytes of state", GeneratedShuffleCheck::Make(big, spec).status());
-  // Many writers times many partitions: the order table alone is over the bound.
+  // Within Validate()'s bounds but too big to check (the check's state grows with writers x
+  // partitions, never with rows): Make() says how much it would need.
   GeneratedJob wide;
   wide.num_writers = kMaxPartitions;
   ASSERT_OK_AND_ASSIGN(auto wide_spec, wide.MakeSpec(EdgeType::kRebalance, kMaxPartitions));
   ASSERT_RAISES_WITH(Invalid, "bytes of state",
                      GeneratedShuffleCheck::Make(wide, wide_spec).status());
+}
+
+// One missing row anywhere, or one row twice, is found with per-stream counts alone.
+TEST_F(GeneratedShuffleCheckTest, OneMissingOrRepeatedRowIsFoundForEveryEdge) {
+  for (EdgeType edge : {EdgeType::kHash, EdgeType::kRange, EdgeType::kRebalance,
+                        EdgeType::kBroadcast}) {
+    SCOPED_TRACE(static_cast<int>(edge));
+    ASSERT_OK_AND_ASSIGN(auto spec, job_.MakeSpec(edge, 3));
+    for (int64_t drop : {int64_t{0}, int64_t{77}, job_.total_rows() - 1}) {
+      ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job_, spec));
+      bool dropped = false;
+      for (int32_t w = 0; w < job_.num_writers; ++w) {
+        ASSERT_OK_AND_ASSIGN(auto partitioner,
+                             MakePartitioner(*spec, GeneratedSchema(job_.data), w));
+        for (int64_t i = 0; i < job_.batches_per_writer; ++i) {
+          ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(w, i));
+          ASSERT_OK_AND_ASSIGN(auto parts, partitioner->Partition(batch));
+          for (int32_t p = 0; p < parts.num_partitions(); ++p) {
+            auto part = parts.batches[p];
+            if (part == nullptr) continue;
+            // Without row `drop` (in the first partition that has it).
+            auto ids = std::static_pointer_cast<arrow::Int64Array>(part->GetColumnByName("p0"));
+            for (int64_t r = 0; r < part->num_rows() && !dropped; ++r) {
+              if (ids->Value(r) / 16 != drop) continue;
+              dropped = true;
+              if (r > 0) ASSERT_OK(check->Check(p, *part->Slice(0, r)));
+              part = part->Slice(r + 1);
+              break;
+            }
+            if (part->num_rows() > 0) ASSERT_OK(check->Check(p, *part));
+          }
+        }
+      }
+      ASSERT_TRUE(dropped);
+      ASSERT_RAISES_WITH(Invalid, "1 of", check->Finish());
+    }
+  }
+}
+
+// Distributed mode: agents' counts merge; a stream counted at two agents is a duplicate.
+TEST_F(GeneratedShuffleCheckTest, CountsMergeAcrossAgents) {
+  ASSERT_OK_AND_ASSIGN(auto spec, job_.MakeSpec(EdgeType::kHash, 4));
+  ASSERT_OK_AND_ASSIGN(auto all, GeneratedShuffleCheck::Make(job_, spec));
+  ASSERT_OK(FeedDirect(all.get(), *spec));
+  // Two "agents", each with the partitions p % 2 == a.
+  ASSERT_OK_AND_ASSIGN(auto coordinator, GeneratedShuffleCheck::Make(job_, spec));
+  for (int a = 0; a < 2; ++a) {
+    std::vector<int64_t> counts = all->counts();
+    for (size_t i = 0; i < counts.size(); ++i) {
+      if (static_cast<int>(i / job_.num_writers) % 2 != a) counts[i] = 0;
+    }
+    ASSERT_OK(coordinator->MergeCounts(counts));
+  }
+  ASSERT_OK(coordinator->Finish());
+  EXPECT_EQ(coordinator->rows_checked(), job_.total_rows());
+  ASSERT_RAISES_WITH(Invalid, "twice", coordinator->MergeCounts(all->counts()));
+  ASSERT_RAISES_WITH(Invalid, "do not match", coordinator->MergeCounts({1, 2, 3}));
 }
 
 }  // namespace

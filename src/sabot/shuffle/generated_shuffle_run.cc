@@ -8,6 +8,7 @@
 
 #include "sabot/common/batch_bytes.h"
 #include "sabot/common/error_detail.h"
+#include "sabot/memory/mapped_memory_pool.h"
 
 namespace sabot {
 
@@ -67,6 +68,9 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
   report.partition_rows.assign(descriptor->num_partitions(), 0);
   std::vector<int64_t> writer_bytes(writers.size(), 0);
   std::atomic<int64_t> rows_written{0};  // this run's, whatever `progress` counted before
+  // The generated input: one batch per writer at a time, in pages returned to the system when
+  // the batch is done (not in an allocator's thread heap, where it would stay resident).
+  ARROW_ASSIGN_OR_RAISE(auto input_pool, MappedMemoryPool::Make());
   auto start = std::chrono::steady_clock::now();
 
   auto run_writer = [&](size_t slot) {
@@ -78,7 +82,7 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
           [&](const arrow::Status& cause) { manager->CancelWriter(shuffle_id, w, cause); });
       arrow::Status written = [&]() -> arrow::Status {
         for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
-          ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i));
+          ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i, input_pool.get()));
           writer_bytes[slot] += BatchBufferBytes(*batch);
           ARROW_RETURN_NOT_OK(manager->Write(shuffle_id, w, batch));
           progress->rows_written.fetch_add(batch->num_rows());

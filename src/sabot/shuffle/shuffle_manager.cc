@@ -73,12 +73,18 @@ arrow::Result<std::unique_ptr<ShuffleManager>> ShuffleManager::Make(ShuffleManag
     return arrow::Status::Invalid("orphan_timeout must be >= 0 ms, got ",
                                   options.orphan_timeout.count());
   }
+  if (options.allocation_wait.count() < 0) {
+    return arrow::Status::Invalid("allocation_wait must be >= 0 ms, got ",
+                                  options.allocation_wait.count());
+  }
   std::unique_ptr<ShuffleManager> manager(new ShuffleManager());
   manager->options_ = options;
   if (transport != nullptr) {
     ARROW_RETURN_NOT_OK(manager->AttachTransport(transport, client, std::move(local_location)));
   }
-  ARROW_ASSIGN_OR_RAISE(manager->pool_, BudgetedMemoryPool::Make(options.memory_budget));
+  ARROW_ASSIGN_OR_RAISE(manager->mapped_, MappedMemoryPool::Make());
+  ARROW_ASSIGN_OR_RAISE(manager->pool_,
+                        BudgetedMemoryPool::Make(options.memory_budget, manager->mapped_.get()));
   if (!(options.network_fraction > 0 && options.network_fraction < 1)) {
     return arrow::Status::Invalid("network_fraction must be between 0 and 1, got ",
                                   options.network_fraction);
@@ -92,6 +98,11 @@ arrow::Result<std::unique_ptr<ShuffleManager>> ShuffleManager::Make(ShuffleManag
   store_options.spill = options.spill;
   ARROW_ASSIGN_OR_RAISE(manager->store_, BlockStore::Make(store_options, manager->pool_.get(),
                                                           &manager->metrics_));
+  // An allocation that does not fit spills stored blocks first, then waits for frees: a
+  // blocking writer never fails for memory that disk could take.
+  BlockStore* store = manager->store_.get();
+  manager->pool_->SetReclaimer([store](int64_t bytes) { return store->Reclaim(bytes); });
+  manager->pool_->set_allocation_wait(options.allocation_wait);
   ShuffleManager* self = manager.get();
   manager->partition_store_ = std::make_shared<ServedPartitionStore>(self);
   if (options.orphan_timeout.count() > 0) {
@@ -120,6 +131,7 @@ ShuffleManager::~ShuffleManager() {
   stop_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
   ReleaseAll();
+  pool_->SetReclaimer(nullptr);  // the store goes first
 }
 
 void ShuffleManager::SweepLoop() {

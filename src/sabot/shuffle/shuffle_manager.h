@@ -20,6 +20,7 @@
 #include "sabot/common/thread_annotations.h"
 #include "sabot/memory/block_store.h"
 #include "sabot/memory/budget_pool.h"
+#include "sabot/memory/mapped_memory_pool.h"
 #include "sabot/memory/memory_metrics.h"
 #include "sabot/memory/network_buffer_pool.h"
 #include "sabot/shuffle/shuffle_descriptor.h"
@@ -39,6 +40,10 @@ struct ShuffleManagerOptions {
   int64_t memory_budget = BudgetedMemoryPool::kDefaultBudgetBytes;
   // Where and when blocking shuffles spill (directory, watermarks).
   SpillOptions spill;
+  // An allocation from the budget that does not fit spills stored blocks to make room and, if
+  // the memory is still taken (a spill in another thread, readers holding batches), waits this
+  // long for it to be freed before failing with OutOfMemory (BudgetedMemoryPool).
+  std::chrono::milliseconds allocation_wait{std::chrono::seconds(30)};
   // Pipelined channels pay for every block in flight with segments of a NetworkBufferPool
   // (segment size, exclusive segments per channel, floating segments per shuffle); the pool
   // holds this fraction of the memory budget.
@@ -147,9 +152,10 @@ class ShuffleManager {
   // Ends the writer's streams with `cause`; its readers fail with it. Call it from the writer's
   // task thread (or when no call on that writer is in progress): a writer is not thread-safe.
   arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
-  // From any thread: the writer's wait in progress (for credit or for network segments) and its
-  // later writes fail at once with a Cancelled status carrying `cause` and naming the shuffle,
-  // partition and writer; its task thread then aborts it. Nothing when it is not open.
+  // From any thread: the writer's wait in progress (for credit, for network segments or for
+  // budget memory) and its later writes fail at once with a Cancelled status carrying `cause` and
+  // naming the shuffle, partition and writer; its task thread then aborts it. Nothing when it is
+  // not open.
   void CancelWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
 
   // --- Read side (one reader task) ----------------------------------------------------------
@@ -220,6 +226,9 @@ class ShuffleManager {
   std::atomic<Transport*> transport_{nullptr};
   ShuffleClient* client_ = nullptr;
   std::string local_location_;
+  // Backs the budget: freed blocks go back to the system, so resident memory follows the
+  // budget (MappedMemoryPool). Declared first, destroyed last.
+  std::unique_ptr<MappedMemoryPool> mapped_;
   std::unique_ptr<BudgetedMemoryPool> pool_;
   MemoryMetrics metrics_;
   std::unique_ptr<NetworkBufferPool> network_;

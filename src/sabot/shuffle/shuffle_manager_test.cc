@@ -150,6 +150,102 @@ class ShuffleManagerTest : public ::testing::Test {
   ShuffleId id_;
 };
 
+// The `sabot shuffle --memory-budget-mib 8 --mode blocking` case: four writers whose blocks
+// are 256 KiB and whose stored output is 16 times the budget (48 times for BROADCAST). Writers
+// and readers that find the budget full spill stored blocks (or wait for a spill in flight, or
+// for readers to let go of batches) instead of failing, and the budget holds at every instant.
+// BROADCAST and FORWARD hand on the caller's batches themselves: what the store keeps of them is
+// copied into the budget, so it spills too instead of piling up outside the budget. RANGE on
+// skewed keys makes sparse partitions, whose few rows must not keep whole partitioned batches
+// alive in their buffers (they are copied out under memory pressure).
+class ShuffleManagerMemoryTest
+    : public ::testing::TestWithParam<std::pair<EdgeType, KeyDistribution>> {};
+
+TEST_P(ShuffleManagerMemoryTest, BlockingShuffleUnderASmallBudgetSpillsInsteadOfFailing) {
+  const EdgeType edge = GetParam().first;
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ShuffleManagerOptions options;
+  options.memory_budget = 8 << 20;
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
+  GeneratedJob job;
+  job.data.batch_rows = 16 * 1024;
+  job.num_writers = 4;
+  job.batches_per_writer = 16;  // 4 x 16 x 16384 rows x 32 bytes = 128 MiB
+  job.data.distribution = GetParam().second;
+  job.data.hot_key_fraction = 0.5;
+  const int32_t partitions = edge == EdgeType::kBroadcast ? 3 : 4;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(edge, partitions));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
+                                                              GeneratedSchema(job.data), 4,
+                                                              shuffle));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+  std::vector<PartitionId> readers;
+  for (PartitionId p = 0; p < partitions; ++p) readers.push_back(p);
+  ASSERT_OK_AND_ASSIGN(auto report, RunGeneratedShuffle(manager.get(), id, job, {0, 1, 2, 3},
+                                                        readers, {}, check.get()));
+  ASSERT_OK(check->Finish());
+  const int64_t copies = edge == EdgeType::kBroadcast ? partitions : 1;
+  EXPECT_EQ(check->rows_checked(), job.total_rows() * copies);
+  EXPECT_EQ(report.rows_written, job.total_rows());
+  ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager->Stats(id));
+  EXPECT_GT(stats.blocks_spilled, 0) << "the stored output is many times the budget";
+  EXPECT_LE(manager->pool()->peak_bytes(), manager->pool()->budget());
+  ASSERT_OK(manager->Release(id));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edges, ShuffleManagerMemoryTest,
+    ::testing::Values(std::make_pair(EdgeType::kHash, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kBroadcast, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kForward, KeyDistribution::kUniform),
+                      std::make_pair(EdgeType::kRange, KeyDistribution::kSkewed)),
+    [](const auto& info) {
+      switch (info.param.first) {
+        case EdgeType::kHash:
+          return std::string("hash");
+        case EdgeType::kBroadcast:
+          return std::string("broadcast");
+        case EdgeType::kForward:
+          return std::string("forward");
+        default:
+          return std::string("range_skewed");
+      }
+    });
+
+// A writer waiting for budget memory (nothing left to spill) ends its wait when it is
+// cancelled, instead of waiting out the allocation wait.
+TEST(ShuffleManagerMemoryWaitTest, CancellingAWriterEndsItsWaitForMemory) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ShuffleManagerOptions options;
+  options.memory_budget = 1 << 20;
+  options.allocation_wait = std::chrono::minutes(10);
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
+  GeneratedJob job;
+  job.data.batch_rows = 16 * 1024;  // 512 KiB: its partitioned copy cannot fit
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  shuffle.target_block_bytes = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
+                                                              GeneratedSchema(job.data), 1,
+                                                              shuffle));
+  ASSERT_OK(manager->OpenWriter(id, 0));
+  // Memory someone else holds, not spillable: the writer can only wait for it.
+  ASSERT_OK_AND_ASSIGN(auto held, arrow::AllocateBuffer((1 << 20) - (16 << 10), manager->pool()));
+  ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(0, 0));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    manager->CancelWriter(id, 0, arrow::Status::Cancelled("the job was cancelled"));
+  });
+  arrow::Status written = manager->Write(id, 0, batch);
+  canceller.join();
+  ASSERT_RAISES_WITH(Cancelled, "cancelled", written);
+  held.reset();
+  ASSERT_OK(manager->Release(id));
+}
+
 TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {
   ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
   ASSERT_RAISES_WITH(KeyError, "shuffle 'nope'", manager_->Write("nope", 0, batch));

@@ -2,7 +2,10 @@
 
 #include <utility>
 
+#include <arrow/array/concatenate.h>
+
 #include "sabot/common/error_detail.h"
+#include "sabot/memory/budget_pool.h"
 
 namespace sabot {
 
@@ -34,6 +37,10 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
   std::unique_ptr<ShuffleWriter> writer(new ShuffleWriter());
   writer->descriptor_ = descriptor;
   writer->writer_task_ = writer_task;
+  writer->pool_ = pool;
+  writer->budget_ = dynamic_cast<BudgetedMemoryPool*>(pool);
+  writer->copy_caller_batches_ =
+      descriptor->options.mode == ShuffleMode::kBlocking && !encode_blocks;
   ARROW_ASSIGN_OR_RAISE(writer->partitioner_, MakePartitioner(descriptor->spec, descriptor->schema,
                                                               writer_task, pool));
   const int32_t n = descriptor->num_partitions();
@@ -87,6 +94,7 @@ arrow::Status ShuffleWriter::Fail(arrow::Status status) {
 }
 
 void ShuffleWriter::Cancel(const arrow::Status& cause) {
+  cancelled_.store(true, std::memory_order_release);
   // outputs_ is fixed from Make() to destruction, and each output's Cancel is thread-safe.
   for (auto& output : outputs_) output->Cancel(cause);
 }
@@ -111,7 +119,46 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
                                      .partition_id = partition_id, .writer_task = writer_task_});
 }
 
+namespace {
+
+// A copy of `batch` in buffers of its own, allocated from `pool`.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> CopyBatch(const arrow::RecordBatch& batch,
+                                                             arrow::MemoryPool* pool) {
+  arrow::ArrayVector columns;
+  for (const auto& column : batch.columns()) {
+    ARROW_ASSIGN_OR_RAISE(auto copied, arrow::Concatenate({column}, pool));
+    columns.push_back(std::move(copied));
+  }
+  return arrow::RecordBatch::Make(batch.schema(), batch.num_rows(), std::move(columns));
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleWriter::Budgeted(
+    const std::shared_ptr<arrow::RecordBatch>& part,
+    const std::shared_ptr<arrow::RecordBatch>& batch, std::shared_ptr<arrow::RecordBatch>* copy) {
+  // Partitioners hand on the caller's batch object itself (BROADCAST, FORWARD, all rows to one
+  // partition); anything else they made is theirs, in the budget.
+  if (part.get() == batch.get()) {
+    if (!copy_caller_batches_) return part;
+    if (*copy == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(*copy, CopyBatch(*batch, pool_));
+    }
+    return *copy;
+  }
+  // A part is a slice of buffers the partitioner wrote for the whole batch, which it keeps
+  // alive while buffered or stored. With the budget more than half used, a small part is copied
+  // out, so that what a partition buffer holds for long (a sparse partition's rows) does not pin
+  // the whole partitioned batch beyond its budget share.
+  if (budget_ != nullptr && part->num_rows() * kSmallPartDivisor < batch->num_rows() &&
+      budget_->bytes_allocated() > budget_->budget() / 2) {
+    return CopyBatch(*part, pool_);
+  }
+  return part;
+}
+
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   if (batch == nullptr) return arrow::Status::Invalid("cannot write a null batch");
   auto parts = partitioner_->Partition(batch);
@@ -120,17 +167,22 @@ arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& ba
   stats_.batches += 1;
   stats_.rows += batch->num_rows();
   auto now = PartitionBuffer::Clock::now();
+  std::shared_ptr<arrow::RecordBatch> copy;
   for (PartitionId p = 0; p < parts->num_partitions(); ++p) {
     auto& part = parts->batches[p];
     if (part == nullptr) continue;
     stats_.partition_rows[p] += part->num_rows();
-    ARROW_RETURN_NOT_OK(Fail(buffers_[p]->Append(std::move(part), now)));
+    auto budgeted = Budgeted(part, batch, &copy);
+    if (!budgeted.ok()) return Fail(budgeted.status());
+    part.reset();
+    ARROW_RETURN_NOT_OK(Fail(buffers_[p]->Append(std::move(budgeted).ValueUnsafe(), now)));
   }
   return FlushIfDue();
 }
 
 arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
                                             const std::shared_ptr<arrow::RecordBatch>& batch) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
                             .writer_task = writer_task_};
@@ -143,11 +195,17 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
   stats_.batches += 1;
   stats_.rows += batch->num_rows();
   stats_.partition_rows[partition_id] += batch->num_rows();
-  if (batch->num_rows() > 0) ARROW_RETURN_NOT_OK(Fail(buffers_[partition_id]->Append(batch)));
+  if (batch->num_rows() > 0) {
+    std::shared_ptr<arrow::RecordBatch> copy;
+    auto budgeted = Budgeted(batch, batch, &copy);
+    if (!budgeted.ok()) return Fail(budgeted.status());
+    ARROW_RETURN_NOT_OK(Fail(buffers_[partition_id]->Append(std::move(budgeted).ValueUnsafe())));
+  }
   return FlushIfDue();
 }
 
 arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   ARROW_RETURN_NOT_OK(
       WithShuffleContext(descriptor_->CheckPartition(partition_id),
@@ -156,12 +214,14 @@ arrow::Status ShuffleWriter::FlushPartition(PartitionId partition_id) {
 }
 
 arrow::Status ShuffleWriter::Flush() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Flush()));
   return arrow::Status::OK();
 }
 
 arrow::Status ShuffleWriter::FlushIfDue() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   if (descriptor_->options.buffer_timeout.count() == 0) return arrow::Status::OK();
   auto now = PartitionBuffer::Clock::now();
@@ -170,6 +230,7 @@ arrow::Status ShuffleWriter::FlushIfDue() {
 }
 
 arrow::Status ShuffleWriter::Finish() {
+  AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
   for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 
 namespace sabot {
 
+class BudgetedMemoryPool;
 class MemoryMetrics;
 
 // What one writer task has done so far.
@@ -66,7 +68,8 @@ class ShuffleWriter {
   // Ends every stream with `cause`; the readers receive it.
   void Abort(const arrow::Status& cause);
   // From any thread: the task thread's pending and later writes fail with `cause` (a wait for
-  // credit ends at once); the task thread then aborts the writer as after any failed call.
+  // credit ends at once, and so does a wait for budget memory); the task thread then aborts the
+  // writer as after any failed call.
   void Cancel(const arrow::Status& cause);
 
   const ShuffleDescriptor& descriptor() const { return *descriptor_; }
@@ -80,15 +83,31 @@ class ShuffleWriter {
   // Records `status` as the writer's failure (aborting the streams) when it is an error.
   arrow::Status Fail(arrow::Status status);
   arrow::Status SendBlock(PartitionId partition_id, SealedBlock block);
+  // `part` of `batch`; or, when the part is the caller's batch itself and the blocks stay
+  // batches in the block store (blocking, local), a copy of it in the budget, made once per
+  // caller batch (`*copy` caches it); or, under memory pressure, a copy of a small part (below).
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Budgeted(
+      const std::shared_ptr<arrow::RecordBatch>& part,
+      const std::shared_ptr<arrow::RecordBatch>& batch,
+      std::shared_ptr<arrow::RecordBatch>* copy);
 
   std::shared_ptr<const ShuffleDescriptor> descriptor_;
   TaskIndex writer_task_ = 0;
   std::unique_ptr<Partitioner> partitioner_;
   std::vector<std::unique_ptr<BlockOutput>> outputs_;
   std::vector<std::unique_ptr<PartitionBuffer>> buffers_;
+  arrow::MemoryPool* pool_ = nullptr;
+  BudgetedMemoryPool* budget_ = nullptr;  // `pool_` when it is a budget
+  // A part with fewer rows than its batch's / this is "small" (see Budgeted).
+  static constexpr int64_t kSmallPartDivisor = 2;
+  // Blocking with unencoded blocks: the store keeps the batches themselves, so they must be
+  // budget memory, never the caller's (which the budget does not count and spill cannot free).
+  bool copy_caller_batches_ = false;
   ShuffleWriterStats stats_;
   bool finished_ = false;
   arrow::Status error_;
+  // Set by Cancel: ends the task thread's waits for budget memory (AllocationWaitCancel).
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace sabot

@@ -6,11 +6,14 @@
 #include <arrow/config.h>
 
 #include "sabot/common/arrow_init.h"
+#include "sabot/common/process_memory.h"
 #include "sabot/tools/agent_command.h"
 #include "sabot/tools/partition_demo_command.h"
 #include "sabot/tools/shuffle_command.h"
 
 int main(int argc, char** argv) {
+  // Before anything allocates through Arrow: resident memory then follows what is held.
+  sabot::ReturnFreedMemoryPromptly();
   CLI::App app{"Sabot: an Arrow-native shuffle engine"};
   app.require_subcommand(1);
 

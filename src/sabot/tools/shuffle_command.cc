@@ -175,6 +175,16 @@ void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
                 Human(static_cast<double>(report.peak_memory), "B").c_str(),
                 Human(static_cast<double>(job.manager.memory_budget), "B").c_str());
   }
+  // Peak resident memory of each process that held shuffle data, next to its budget.
+  auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  for (size_t i = 0; i < report.peak_rss.size(); ++i) {
+    const bool local = report.peak_budget.empty();
+    std::string who = local ? "this process" : "agent " + std::to_string(i);
+    std::printf("  rss        %s: peak RSS %.1f MiB, budget %.1f MiB", who.c_str(),
+                mib(report.peak_rss[i]), mib(report.memory_budget));
+    if (!local) std::printf(" (budget pool peak %.1f MiB)", mib(report.peak_budget[i]));
+    std::printf("\n");
+  }
   int64_t max_rows = 0, total = 0;
   for (int64_t rows : report.partition_rows) {
     max_rows = std::max(max_rows, rows);

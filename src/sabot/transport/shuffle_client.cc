@@ -158,6 +158,13 @@ arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::Connect(
   client_options.tls_root_certs = options_.tls_root_certs;
   client_options.cert_chain = options_.tls_cert_chain;
   client_options.private_key = options_.tls_private_key;
+  if (options_.receive_window_bytes > 0) {
+    // A fixed HTTP/2 window per stream bounds what gRPC buffers for a stream its reader has not
+    // taken yet; the window gRPC grows by itself (BDP probing) reached tens of MiB per stream.
+    client_options.generic_options.emplace_back("grpc.http2.bdp_probe", 0);
+    client_options.generic_options.emplace_back(
+        "grpc.http2.lookahead_bytes", static_cast<int>(options_.receive_window_bytes));
+  }
   ARROW_ASSIGN_OR_RAISE(auto made, flight::FlightClient::Connect(parsed, client_options));
   std::shared_ptr<flight::FlightClient> client = std::move(made);
   std::shared_ptr<flight::FlightClient> unused;

@@ -39,6 +39,10 @@ struct ShuffleClientOptions {
   // by the consumer (one batch may exceed it when nothing else is held).
   int parallelism = 4;
   int64_t max_bytes_in_flight = 64LL << 20;
+  // The HTTP/2 flow-control window of each stream this client receives (bytes gRPC may buffer
+  // for it ahead of the reader), fixed instead of grown by gRPC's bandwidth probing; <= 0
+  // leaves gRPC's default. At most 2^31 - 1.
+  int64_t receive_window_bytes = 1 << 20;
 };
 
 // One partition (or one writer's stream of it) to fetch from one agent.
