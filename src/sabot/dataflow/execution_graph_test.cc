@@ -1,0 +1,1 @@
+#include "sabot/testing/assertions.h"
