@@ -615,6 +615,19 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       }
       analysis.output_keys[i] = keys;
     } else if (kind == OperatorKind::kWindow || kind == OperatorKind::kAggregate) {
+      // An edge asking to repartition a keyed stream is the likelier mistake: name it.
+      for (size_t e : in[i]) {
+        const PartitioningRequest& r = edges[e].partitioning;
+        size_t from = index[edges[e].from];
+        if (!analysis.output_keys[from].empty() &&
+            (r.kind == PartitioningKind::kRebalance || r.kind == PartitioningKind::kBroadcast ||
+             r.kind == PartitioningKind::kRange)) {
+          return arrow::Status::Invalid(EdgeLabel(edges[e], &ops[from], &op), ": ",
+                                        PartitioningKindName(r.kind),
+                                        " would break the key partitioning ",
+                                        OperatorKindName(kind), " needs");
+        }
+      }
       if (input_keys.empty()) {
         if (op.parallelism != 1) {
           return arrow::Status::Invalid(
