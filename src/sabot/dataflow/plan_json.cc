@@ -174,7 +174,9 @@ class ObjectReader {
       return Error(Path(key), "expected an integer, got " + Describe(*v));
     }
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
-      return Error(Path(key), "must be at most " + std::to_string(max));
+      return Error(Path(key), "must be between " + std::to_string(min) + " and " +
+                                  std::to_string(max) + ", got " +
+                                  std::to_string(v->get<uint64_t>()));
     }
     int64_t x = v->get<int64_t>();
     if (x < min || x > max) {
