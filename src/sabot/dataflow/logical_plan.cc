@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <queue>
 #include <set>
 #include <unordered_map>
@@ -115,7 +116,9 @@ std::string EdgeLabel(const EdgeSpec& edge, const OperatorSpec* from, const Oper
 }
 
 arrow::Status ParamError(const OperatorSpec& op, std::string_view param, const std::string& what) {
-  return arrow::Status::Invalid(Label(op), ": parameter '", param, "': ", what);
+  return arrow::Status::Invalid(Label(op), ": parameter '", param, "': ", what)
+      .WithDetail(std::make_shared<PlanErrorDetail>(std::nullopt, std::nullopt,
+                                                    "params." + std::string(param)));
 }
 
 arrow::Status CheckName(const OperatorSpec& op) {
@@ -410,14 +413,21 @@ arrow::Status CheckPartitioning(const EdgeSpec& edge, const OperatorSpec& from,
   return arrow::Status::OK();
 }
 
+// What the check under way is about; Analyze attaches it to the error it returns.
+struct Location {
+  std::optional<size_t> op;
+  std::optional<size_t> edge;
+  std::string field;
+};
+
 // What Make and Validate share: every check, plus what Make keeps.
 struct Analysis {
   std::vector<OperatorId> topological_order;
   std::vector<std::vector<std::string>> output_keys;  // parallel to operators
 };
 
-arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
-                                const std::vector<EdgeSpec>& edges) {
+arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
+                                  const std::vector<EdgeSpec>& edges, Location* loc) {
   if (ops.empty()) return arrow::Status::Invalid("the plan has no operators");
   if (ops.size() > static_cast<size_t>(kMaxPlanOperators)) {
     return arrow::Status::Invalid("the plan has ", ops.size(), " operators; at most ",
@@ -431,30 +441,36 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
   std::set<std::string_view> names;
   for (size_t i = 0; i < ops.size(); ++i) {
     const OperatorSpec& op = ops[i];
+    *loc = {i, std::nullopt, "id"};
     if (op.id < 0) return arrow::Status::Invalid(Label(op), ": id must be >= 0");
     if (!index.emplace(op.id, i).second) {
       return arrow::Status::Invalid(Label(op), ": id ", op.id, " is also the id of operator ",
                                     QuoteInput(ops[index[op.id]].name));
     }
+    loc->field = "name";
     ARROW_RETURN_NOT_OK(CheckName(op));
     if (!names.insert(op.name).second) {
       return arrow::Status::Invalid(Label(op), ": another operator has the same name");
     }
+    loc->field = "parallelism";
     if (op.parallelism < 1 || op.parallelism > kMaxOperatorParallelism) {
       return arrow::Status::Invalid(Label(op), ": parallelism must be between 1 and ",
                                     kMaxOperatorParallelism, ", got ", op.parallelism);
     }
+    loc->field = "params";
     ARROW_RETURN_NOT_OK(CheckParams(op));
   }
 
   std::vector<std::vector<size_t>> in(ops.size()), out(ops.size());
   for (size_t e = 0; e < edges.size(); ++e) {
     const EdgeSpec& edge = edges[e];
+    *loc = {std::nullopt, e, ""};
     auto f = index.find(edge.from);
     auto t = index.find(edge.to);
     const OperatorSpec* from = f == index.end() ? nullptr : &ops[f->second];
     const OperatorSpec* to = t == index.end() ? nullptr : &ops[t->second];
     if (!from || !to) {
+      loc->field = from ? "to" : "from";
       return arrow::Status::Invalid(EdgeLabel(edge, from, to), ": no operator has id ",
                                     from ? edge.to : edge.from);
     }
@@ -463,6 +479,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
     }
     int32_t inputs = to->kind() == OperatorKind::kJoin ? 2 : 1;
     if (edge.input < 0 || edge.input >= inputs) {
+      loc->field = "input";
       return arrow::Status::Invalid(EdgeLabel(edge, from, to), ": input ", edge.input,
                                     " does not exist; ", Label(*to), " has inputs 0 to ",
                                     inputs - 1);
@@ -472,6 +489,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
         return arrow::Status::Invalid(EdgeLabel(edge, from, to), ": appears twice");
       }
     }
+    loc->field = "partitioning";
     ARROW_RETURN_NOT_OK(CheckPartitioning(edge, *from, *to));
     out[f->second].push_back(e);
     in[t->second].push_back(e);
@@ -480,6 +498,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
   bool any_source = false, any_sink = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     const OperatorSpec& op = ops[i];
+    *loc = {i, std::nullopt, ""};
     OperatorKind kind = op.kind();
     if (IsSource(kind)) {
       any_source = true;
@@ -514,6 +533,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       }
     }
   }
+  *loc = {};
   if (!any_source) return arrow::Status::Invalid("the plan has no source");
   if (!any_sink) return arrow::Status::Invalid("the plan has no sink");
 
@@ -579,6 +599,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
   };
   for (size_t i : order) {
     const OperatorSpec& op = ops[i];
+    *loc = {i, std::nullopt, "parallelism"};
     analysis.topological_order.push_back(op.id);
     OperatorKind kind = op.kind();
     std::vector<std::string> input_keys;
@@ -605,6 +626,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       }
       for (size_t e : out[i]) {
         const PartitioningRequest& r = edges[e].partitioning;
+        *loc = {std::nullopt, e, "partitioning"};
         if (!(r.kind == PartitioningKind::kNone ||
               (r.kind == PartitioningKind::kHash && r.keys == keys))) {
           return arrow::Status::Invalid(
@@ -619,6 +641,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       for (size_t e : in[i]) {
         const PartitioningRequest& r = edges[e].partitioning;
         size_t from = index[edges[e].from];
+        *loc = {std::nullopt, e, "partitioning"};
         if (!analysis.output_keys[from].empty() &&
             (r.kind == PartitioningKind::kRebalance || r.kind == PartitioningKind::kBroadcast ||
              r.kind == PartitioningKind::kRange)) {
@@ -628,6 +651,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
                                         OperatorKindName(kind), " needs");
         }
       }
+      *loc = {i, std::nullopt, "parallelism"};
       if (input_keys.empty()) {
         if (op.parallelism != 1) {
           return arrow::Status::Invalid(
@@ -637,6 +661,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       } else {
         for (size_t e : in[i]) {
           const PartitioningRequest& r = edges[e].partitioning;
+          *loc = {std::nullopt, e, "partitioning"};
           if (r.kind != PartitioningKind::kNone && r.kind != PartitioningKind::kForward &&
               !(r.kind == PartitioningKind::kHash && r.keys == input_keys)) {
             return arrow::Status::Invalid(EdgeLabel(edges[e], &ops[index[edges[e].from]], &op),
@@ -650,6 +675,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
         analysis.output_keys[i] = input_keys;
       } else {
         const auto& aggs = std::get<AggregateParams>(op.params).aggregates;
+        *loc = {i, std::nullopt, ""};
         for (size_t a = 0; a < aggs.size(); ++a) {
           std::string name = AggregateOutputName(aggs[a]);
           if (std::find(input_keys.begin(), input_keys.end(), name) != input_keys.end()) {
@@ -663,6 +689,7 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
       const auto& join = std::get<JoinParams>(op.params);
       for (size_t e : in[i]) {
         const auto& keys = edges[e].input == 0 ? join.left_keys : join.right_keys;
+        *loc = {std::nullopt, e, "partitioning"};
         const PartitioningRequest& r = edges[e].partitioning;
         if (!(r.kind == PartitioningKind::kNone ||
               (r.kind == PartitioningKind::kHash && r.keys == keys))) {
@@ -677,7 +704,34 @@ arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
   return analysis;
 }
 
+arrow::Result<Analysis> Analyze(const std::vector<OperatorSpec>& ops,
+                                const std::vector<EdgeSpec>& edges) {
+  Location loc;
+  auto result = AnalyzeAt(ops, edges, &loc);
+  if (result.ok() || (!loc.op && !loc.edge)) return result;
+  // ParamError knows the parameter; the location knows the operator.
+  std::string field = loc.field;
+  if (const PlanErrorDetail* detail = PlanErrorDetail::FromStatus(result.status())) {
+    field = detail->field();
+  }
+  return result.status().WithDetail(std::make_shared<PlanErrorDetail>(loc.op, loc.edge, field));
+}
+
 }  // namespace
+
+std::string PlanErrorDetail::ToString() const {
+  std::string out;
+  if (operator_index_) out = "operators[" + std::to_string(*operator_index_) + "]";
+  if (edge_index_) out = "edges[" + std::to_string(*edge_index_) + "]";
+  if (!field_.empty()) out += (out.empty() ? "" : ".") + field_;
+  return out;
+}
+
+const PlanErrorDetail* PlanErrorDetail::FromStatus(const arrow::Status& status) {
+  const std::shared_ptr<arrow::StatusDetail>& detail = status.detail();
+  if (!detail || std::string_view(detail->type_id()) != kTypeId) return nullptr;
+  return static_cast<const PlanErrorDetail*>(detail.get());
+}
 
 OperatorKind OperatorKindOf(const OperatorParams& params) {
   return std::visit(

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -300,6 +301,36 @@ struct PlanOptions {
 
 // ---------------------------------------------------------------------------------------------
 
+// Where in a plan a validation error is: the operator or edge (by position in the vectors given
+// to LogicalPlan::Make) and the field ("parallelism", "params.size_ms", "partitioning"; empty
+// when the error is about the whole operator or edge). Attached to the Invalid statuses of
+// LogicalPlan::Validate, so readers of other forms (plan_json.cc) can point at their own text.
+// Immutable; safe to share across threads.
+class PlanErrorDetail : public arrow::StatusDetail {
+ public:
+  static constexpr const char* kTypeId = "sabot::PlanErrorDetail";
+
+  PlanErrorDetail(std::optional<size_t> operator_index, std::optional<size_t> edge_index,
+                  std::string field)
+      : operator_index_(operator_index), edge_index_(edge_index), field_(std::move(field)) {}
+
+  const char* type_id() const override { return kTypeId; }
+  // "operators[2].params.size_ms", "edges[0].partitioning", ...
+  std::string ToString() const override;
+
+  const std::optional<size_t>& operator_index() const { return operator_index_; }
+  const std::optional<size_t>& edge_index() const { return edge_index_; }
+  const std::string& field() const { return field_; }
+
+  // The detail attached to `status`, or nullptr when it has none.
+  static const PlanErrorDetail* FromStatus(const arrow::Status& status);
+
+ private:
+  std::optional<size_t> operator_index_;
+  std::optional<size_t> edge_index_;
+  std::string field_;
+};
+
 // An immutable, validated logical plan.
 //
 // Made by Make, which checks every rule of Validate, so every LogicalPlan that exists is valid.
@@ -324,6 +355,7 @@ class LogicalPlan {
   // and their keyed input edges do not ask for a partitioning that breaks the keys, aggregate
   // output names are unique and differ from the key columns, join input edges ask for nothing
   // or for HASH on that side's keys. The plan must have at least one source and one sink.
+  // Errors about one operator or edge carry a PlanErrorDetail locating it.
   static arrow::Status Validate(const std::vector<OperatorSpec>& operators,
                                 const std::vector<EdgeSpec>& edges, const PlanOptions& options);
   arrow::Status Validate() const { return Validate(operators_, edges_, options_); }

@@ -295,6 +295,24 @@ TEST(LogicalPlanTest, JoinInputsAreHashOnTheirKeys) {
                      join(PartitioningRequest::Broadcast()).status());
 }
 
+TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
+  arrow::Status st = MakeWith([](auto& ops, auto&) { ops[1].params = FilterParams{}; });
+  const PlanErrorDetail* detail = PlanErrorDetail::FromStatus(st);
+  ASSERT_NE(detail, nullptr) << st.ToString();
+  EXPECT_EQ(detail->operator_index(), std::optional<size_t>(1));
+  EXPECT_EQ(detail->edge_index(), std::nullopt);
+  EXPECT_EQ(detail->ToString(), "operators[1].params.predicate");
+
+  st = MakeWith([](auto&, auto& edges) { edges[1].input = 3; });
+  detail = PlanErrorDetail::FromStatus(st);
+  ASSERT_NE(detail, nullptr) << st.ToString();
+  EXPECT_EQ(detail->ToString(), "edges[1].input");
+
+  st = MakeWith([](auto& ops, auto&) { ops[2].parallelism = 0; });
+  ASSERT_NE(PlanErrorDetail::FromStatus(st), nullptr);
+  EXPECT_EQ(PlanErrorDetail::FromStatus(st)->ToString(), "operators[2].parallelism");
+}
+
 TEST(LogicalPlanTest, KindNamesRoundTrip) {
   for (int k = 0; k <= static_cast<int>(OperatorKind::kCollectSink); ++k) {
     auto kind = static_cast<OperatorKind>(k);

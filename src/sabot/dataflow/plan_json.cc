@@ -633,7 +633,14 @@ arrow::Result<LogicalPlan> PlanFromJson(std::string_view text) {
 
   auto plan = LogicalPlan::Make(std::move(operators), std::move(edges), options);
   if (!plan.ok()) {
-    return arrow::Status::Invalid("plan JSON: ", plan.status().message());
+    // Point at the JSON text of the operator or edge the rule is about: the JSON arrays and the
+    // vectors given to Make have the same order, and fields have the same names.
+    const PlanErrorDetail* where = PlanErrorDetail::FromStatus(plan.status());
+    if (!where || where->ToString().empty()) {
+      return arrow::Status::Invalid("plan JSON: ", plan.status().message());
+    }
+    return arrow::Status::Invalid("plan JSON: ", plan.status().message(), " (at $.",
+                                  where->ToString(), ")");
   }
   return plan;
 }

@@ -310,16 +310,28 @@ TEST(PlanJsonTest, RejectsBadOperatorsNamingOperatorAndPath) {
                  "operator 'sink' (id 5): at $.operators[5].params: unknown key 'directory'");
   // Rules of LogicalPlan::Validate come through, naming the operator and parameter.
   ExpectRejected([](Json& j) { j["operators"][1]["params"]["columns"][0]["expression"] = ""; },
-                 "plan JSON: operator 'map' (id 1): parameter 'columns[0].expression': must not be empty");
+                 "plan JSON: operator 'map' (id 1): parameter 'columns[0].expression': must not "
+                 "be empty (at $.operators[1].params.columns[0].expression)");
   ExpectRejected([](Json& j) { j["operators"][3]["params"]["size_ms"] = 0; },
-                 "operator 'window' (id 3): parameter 'size_ms': must be > 0, got 0");
+                 "operator 'window' (id 3): parameter 'size_ms': must be > 0, got 0 (at "
+                 "$.operators[3].params.size_ms)");
   ExpectRejected([](Json& j) { j["operators"][5]["name"] = "map"; },
-                 "operator 'map' (id 5): another operator has the same name");
+                 "operator 'map' (id 5): another operator has the same name (at "
+                 "$.operators[5].name)");
+  ExpectRejected([](Json& j) { j["operators"][4]["params"]["aggregates"][0]["alias"] = "user_id"; },
+                 "is also a key column; choose another alias (at "
+                 "$.operators[4].params.aggregates[0].alias)");
+  ExpectRejected([](Json& j) { j["operators"][1]["parallelism"] = 3; },
+                 "operator 'by_user' (id 2): a key_by has the parallelism of its input ('map': "
+                 "3), got 4 (at $.operators[2].parallelism)");
+  ExpectRejected([](Json& j) { j["edges"].erase(4); },
+                 "operator 'agg' (id 4): its output goes nowhere (feed it into another operator "
+                 "or a sink) (at $.operators[4])");
 }
 
 TEST(PlanJsonTest, RejectsBadEdges) {
   ExpectRejected([](Json& j) { j["edges"][0]["to"] = 42; },
-                 "edge 'source' -> id 42: no operator has id 42");
+                 "edge 'source' -> id 42: no operator has id 42 (at $.edges[0].to)");
   ExpectRejected([](Json& j) { j["edges"][0]["input"] = 2; },
                  "at $.edges[0].input: must be between 0 and 1, got 2");
   ExpectRejected([](Json& j) { j["edges"][0]["weight"] = 2; },
@@ -342,7 +354,8 @@ TEST(PlanJsonTest, RejectsBadEdges) {
       "at $.edges[0].partitioning.boundaries[0]: expected an array, got an integer");
   ExpectRejected([](Json& j) { j["edges"][2]["partitioning"] = {{"type", "forward"}}; },
                  "plan JSON: edge 'by_user' -> 'window': forward partitioning needs equal "
-                 "parallelism, but 'by_user' has 4 and 'window' has 2");
+                 "parallelism, but 'by_user' has 4 and 'window' has 2 (at "
+                 "$.edges[2].partitioning)");
   ExpectRejected([](Json& j) { j["edges"][2]["partitioning"] = {{"type", "broadcast"}}; },
                  "edge 'by_user' -> 'window': the edge leaving a key_by is HASH on its keys");
   ExpectRejected([](Json& j) { j["edges"].push_back({{"from", 4}, {"to", 1}}); },
