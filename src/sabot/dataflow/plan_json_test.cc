@@ -223,6 +223,37 @@ TEST(PlanJsonTest, RoundTrip) {
   }
 }
 
+// The example of docs/plan-format.md, as written there: the same plan as SeedPlan.
+TEST(PlanJsonTest, DocumentedExampleReads) {
+  const char* text = R"json({
+  "sabot_plan_version": 1,
+  "options": {"shuffle_mode": "pipelined", "chaining": true},
+  "operators": [
+    {"id": 0, "name": "source", "kind": "generator_source", "parallelism": 4,
+     "params": {"table": "transactions", "rows": 1000, "batch_rows": 100,
+                "key_cardinality": 50,
+                "event_time": {"column": "event_time", "max_out_of_orderness_ms": 5000}}},
+    {"id": 1, "name": "map", "kind": "map", "parallelism": 4,
+     "params": {"columns": [{"name": "amount_usd", "expression": "amount * 1.1"}]}},
+    {"id": 2, "name": "by_user", "kind": "key_by", "parallelism": 4,
+     "params": {"keys": ["user_id"]}},
+    {"id": 3, "name": "window", "kind": "window", "parallelism": 2,
+     "params": {"type": "tumbling", "size_ms": 300000}},
+    {"id": 4, "name": "agg", "kind": "aggregate", "parallelism": 2,
+     "params": {"aggregates": [{"function": "sum", "column": "amount"},
+                               {"function": "count"}]}},
+    {"id": 5, "name": "sink", "kind": "collect_sink", "parallelism": 2}
+  ],
+  "edges": [
+    {"from": 0, "to": 1}, {"from": 1, "to": 2}, {"from": 2, "to": 3},
+    {"from": 3, "to": 4}, {"from": 4, "to": 5}
+  ]
+}
+)json";
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, PlanFromJson(text));
+  EXPECT_TRUE(plan.Equals(SeedPlan()));
+}
+
 TEST(PlanJsonTest, DefaultsMayBeLeftOut) {
   const char* text = R"({
     "sabot_plan_version": 1,
