@@ -101,6 +101,25 @@ constexpr NameTable<PartitioningKind, 6> kPartitioningNames{{
     {PartitioningKind::kForward, "forward"},
 }};
 
+// Source and sink kinds per file format.
+struct FileKinds {
+  FileFormat format;
+  OperatorKind source;
+  OperatorKind sink;
+};
+constexpr std::array<FileKinds, 3> kFileKinds{{
+    {FileFormat::kParquet, OperatorKind::kParquetSource, OperatorKind::kParquetSink},
+    {FileFormat::kIpc, OperatorKind::kIpcSource, OperatorKind::kIpcSink},
+    {FileFormat::kCsv, OperatorKind::kCsvSource, OperatorKind::kCsvSink},
+}};
+
+OperatorKind FileKind(FileFormat format, bool sink) {
+  for (const FileKinds& k : kFileKinds) {
+    if (k.format == format) return sink ? k.sink : k.source;
+  }
+  return sink ? OperatorKind::kParquetSink : OperatorKind::kParquetSource;
+}
+
 // "operator 'name' (id 3)": how every error names an operator.
 std::string Label(const OperatorSpec& op) {
   return "operator " + QuoteInput(op.name) + " (id " + std::to_string(op.id) + ")";
@@ -740,15 +759,7 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
         if constexpr (std::is_same_v<P, GeneratorSourceParams>) {
           return OperatorKind::kGeneratorSource;
         } else if constexpr (std::is_same_v<P, FileSourceParams>) {
-          switch (p.format) {
-            case FileFormat::kParquet:
-              return OperatorKind::kParquetSource;
-            case FileFormat::kIpc:
-              return OperatorKind::kIpcSource;
-            case FileFormat::kCsv:
-              return OperatorKind::kCsvSource;
-          }
-          return OperatorKind::kParquetSource;
+          return FileKind(p.format, /*sink=*/false);
         } else if constexpr (std::is_same_v<P, MapParams>) {
           return OperatorKind::kMap;
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -764,15 +775,7 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
         } else if constexpr (std::is_same_v<P, JoinParams>) {
           return OperatorKind::kJoin;
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
-          switch (p.format) {
-            case FileFormat::kParquet:
-              return OperatorKind::kParquetSink;
-            case FileFormat::kIpc:
-              return OperatorKind::kIpcSink;
-            case FileFormat::kCsv:
-              return OperatorKind::kCsvSink;
-          }
-          return OperatorKind::kParquetSink;
+          return FileKind(p.format, /*sink=*/true);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           return OperatorKind::kConsoleSink;
         } else {
@@ -792,6 +795,13 @@ bool IsSink(OperatorKind kind) {
   return kind == OperatorKind::kParquetSink || kind == OperatorKind::kIpcSink ||
          kind == OperatorKind::kCsvSink || kind == OperatorKind::kConsoleSink ||
          kind == OperatorKind::kCollectSink;
+}
+
+std::optional<FileFormat> FileFormatOf(OperatorKind kind) {
+  for (const FileKinds& k : kFileKinds) {
+    if (k.source == kind || k.sink == kind) return k.format;
+  }
+  return std::nullopt;
 }
 
 std::string_view OperatorKindName(OperatorKind kind) { return NameOf(kKindNames, kind); }

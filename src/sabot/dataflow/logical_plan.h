@@ -208,6 +208,8 @@ enum class OperatorKind {
 OperatorKind OperatorKindOf(const OperatorParams& params);
 bool IsSource(OperatorKind kind);
 bool IsSink(OperatorKind kind);
+// The format of a parquet, ipc or csv source or sink; nullopt for every other kind.
+std::optional<FileFormat> FileFormatOf(OperatorKind kind);
 // The kind's name in plans and explain output: "generator_source", "parquet_source", "map",
 // "key_by", "window", "aggregate", "join", "parquet_sink", "console_sink", ...
 std::string_view OperatorKindName(OperatorKind kind);

@@ -322,6 +322,11 @@ TEST(LogicalPlanTest, KindNamesRoundTrip) {
   ASSERT_RAISES_WITH(Invalid, "unknown operator kind 'flatmap' (expected one of: generator_source",
                      ParseOperatorKind("flatmap").status());
   EXPECT_EQ(OperatorKindOf(FileSinkParams{FileFormat::kCsv, "/out", {}}), OperatorKind::kCsvSink);
+  EXPECT_EQ(OperatorKindOf(FileSourceParams{FileFormat::kIpc, {"/in"}, {}, {}}),
+            OperatorKind::kIpcSource);
+  EXPECT_EQ(FileFormatOf(OperatorKind::kParquetSink), FileFormat::kParquet);
+  EXPECT_EQ(FileFormatOf(OperatorKind::kCsvSource), FileFormat::kCsv);
+  EXPECT_EQ(FileFormatOf(OperatorKind::kMap), std::nullopt);
   EXPECT_EQ(AggregateOutputName(Count()), "count");
   EXPECT_EQ(AggregateOutputName(Mean("x")), "mean_x");
   EXPECT_EQ(AggregateOutputName(Max("x", "top")), "top");

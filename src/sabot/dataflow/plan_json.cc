@@ -348,9 +348,7 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
     case OperatorKind::kIpcSource:
     case OperatorKind::kCsvSource: {
       FileSourceParams p;
-      p.format = kind == OperatorKind::kParquetSource ? FileFormat::kParquet
-                 : kind == OperatorKind::kIpcSource   ? FileFormat::kIpc
-                                                      : FileFormat::kCsv;
+      p.format = *FileFormatOf(kind);
       ARROW_ASSIGN_OR_RAISE(p.paths, r.Strings("paths", true));
       if (p.format == FileFormat::kCsv) {
         ARROW_ASSIGN_OR_RAISE(p.csv, csv());
@@ -421,9 +419,7 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
     case OperatorKind::kIpcSink:
     case OperatorKind::kCsvSink: {
       FileSinkParams p;
-      p.format = kind == OperatorKind::kParquetSink ? FileFormat::kParquet
-                 : kind == OperatorKind::kIpcSink   ? FileFormat::kIpc
-                                                    : FileFormat::kCsv;
+      p.format = *FileFormatOf(kind);
       ARROW_ASSIGN_OR_RAISE(p.directory, r.String("directory"));
       if (p.format == FileFormat::kCsv) {
         ARROW_ASSIGN_OR_RAISE(p.csv, csv());
