@@ -485,24 +485,40 @@ arrow::Result<PartitioningRequest> ReadPartitioning(const Json* j, const std::st
   return req;
 }
 
-// Thrown by the parser callback past kMaxPlanJsonDepth; caught in ParseJson.
+// Thrown by the parser callback; caught in ParseJson.
 struct TooDeep {};
+struct DuplicateKey {
+  std::string key;
+};
 
 arrow::Result<Json> ParseJson(std::string_view text) {
   if (text.size() > kMaxPlanJsonBytes) {
     return arrow::Status::Invalid("plan JSON is ", text.size(), " bytes; at most ",
                                   kMaxPlanJsonBytes, " are allowed");
   }
+  // The keys seen in each object being parsed, innermost last: a key twice in one object is
+  // ambiguous (the parser would keep the last), so it is an error.
+  std::vector<std::set<std::string, std::less<>>> keys;
   try {
-    Json::parser_callback_t limit_depth = [](int depth, nlohmann::json::parse_event_t,
-                                             Json&) -> bool {
+    Json::parser_callback_t check = [&keys](int depth, nlohmann::json::parse_event_t event,
+                                            Json& parsed) -> bool {
+      using Event = nlohmann::json::parse_event_t;
       if (depth > kMaxPlanJsonDepth) throw TooDeep{};
+      if (event == Event::object_start) keys.emplace_back();
+      if (event == Event::object_end && !keys.empty()) keys.pop_back();
+      if (event == Event::key && !keys.empty() &&
+          !keys.back().insert(parsed.get<std::string>()).second) {
+        throw DuplicateKey{parsed.get<std::string>()};
+      }
       return true;
     };
-    return Json::parse(text.begin(), text.end(), limit_depth);
+    return Json::parse(text.begin(), text.end(), check);
   } catch (const TooDeep&) {
     return arrow::Status::Invalid("plan JSON nests arrays and objects deeper than ",
                                   kMaxPlanJsonDepth, " levels");
+  } catch (const DuplicateKey& e) {
+    return arrow::Status::Invalid("plan JSON has the key ", QuoteInput(e.key),
+                                  " twice in one object");
   } catch (const nlohmann::json::exception& e) {
     return arrow::Status::Invalid("plan JSON is not valid JSON: ",
                                   SanitizeMessage(e.what(), 300));

@@ -27,7 +27,7 @@ arrow::Result<std::string> PlanToJson(const LogicalPlan& plan);
 
 // Reads JSON text written by PlanToJson (or by hand, per docs/plan-format.md) and validates it
 // whole: Invalid for text that is not JSON or is too large or too deep, a missing or unknown
-// "sabot_plan_version", an unknown key anywhere, a value of the wrong type or out of range, and
+// "sabot_plan_version", an unknown key anywhere, a key twice in one object, a value of the wrong type or out of range, and
 // every rule of LogicalPlan::Validate. Errors name the JSON path ("$.operators[2].params.keys")
 // and, inside an operator, the operator ("operator 'agg' (id 2)").
 // A pure function; safe for concurrent use.

@@ -285,6 +285,10 @@ TEST(PlanJsonTest, RejectsBadDocuments) {
   ASSERT_RAISES_WITH(Invalid, "deeper than 16 levels", PlanFromJson(deep).status());
   std::string huge(kMaxPlanJsonBytes + 1, ' ');
   ASSERT_RAISES_WITH(Invalid, "bytes; at most", PlanFromJson(huge).status());
+  ASSERT_RAISES_WITH(Invalid, "plan JSON has the key 'kind' twice in one object",
+                     PlanFromJson(R"({"sabot_plan_version": 1, "operators": [{"id": 0,
+                                     "kind": "map", "kind": "filter"}], "edges": []})")
+                         .status());
   ExpectRejected([](Json& j) { j.erase("sabot_plan_version"); },
                  "plan JSON at $.sabot_plan_version: missing");
   ExpectRejected([](Json& j) { j["sabot_plan_version"] = 2; },
