@@ -717,6 +717,16 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
               ": a join input is HASH on that side's join keys; the edge cannot ask for ",
               PartitioningKindName(r.kind), r.kind == PartitioningKind::kHash ? " on other keys" : "");
         }
+        // A key_by feeding the join makes the edge HASH on its own keys: they must be the
+        // join's, or rows with equal join keys would meet in different tasks.
+        const OperatorSpec& from = ops[index[edges[e].from]];
+        if (from.kind() == OperatorKind::kKeyBy &&
+            std::get<KeyByParams>(from.params).keys != keys) {
+          return arrow::Status::Invalid(
+              EdgeLabel(edges[e], &from, &op), ": key_by ", QuoteInput(from.name),
+              " partitions by other columns than the join keys of input ", edges[e].input,
+              " (a join input is HASH on that side's join keys)");
+        }
       }
     }
   }

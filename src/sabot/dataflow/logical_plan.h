@@ -356,7 +356,7 @@ class LogicalPlan {
   // for HASH on its own keys, window and aggregate read a keyed stream (or have parallelism 1)
   // and their keyed input edges do not ask for a partitioning that breaks the keys, aggregate
   // output names are unique and differ from the key columns, join input edges ask for nothing
-  // or for HASH on that side's keys. The plan must have at least one source and one sink.
+  // or for HASH on that side's keys, and a key_by feeding a join keys by that side's keys. The plan must have at least one source and one sink.
   // Errors about one operator or edge carry a PlanErrorDetail locating it.
   static arrow::Status Validate(const std::vector<OperatorSpec>& operators,
                                 const std::vector<EdgeSpec>& edges, const PlanOptions& options);

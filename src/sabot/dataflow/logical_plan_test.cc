@@ -293,6 +293,17 @@ TEST(LogicalPlanTest, JoinInputsAreHashOnTheirKeys) {
   ASSERT_OK(join(PartitioningRequest::Hash({"b"})).status());
   ASSERT_RAISES_WITH(Invalid, "edge 'right' -> 'join' (input 1): a join input is HASH on that side's join keys; the edge cannot ask for broadcast",
                      join(PartitioningRequest::Broadcast()).status());
+  // A key_by in front of a join must key by that side's join keys.
+  auto keyed_join = [](std::vector<std::string> key_by_keys) {
+    std::vector<OperatorSpec> ops{Gen(0, "left", 2), Gen(1, "right", 3),
+                                  Op(2, "join", 4, JoinParams{{"a"}, {"b"}, JoinType::kLeft}),
+                                  SinkOp(3, "sink", 4),
+                                  Op(4, "by_b", 3, KeyByParams{std::move(key_by_keys)})};
+    return LogicalPlan::Make(ops, {E(0, 2), E(1, 4), E(4, 2, {}, 1), E(2, 3)});
+  };
+  ASSERT_OK(keyed_join({"b"}).status());
+  ASSERT_RAISES_WITH(Invalid, "edge 'by_b' -> 'join' (input 1): key_by 'by_b' partitions by other columns than the join keys of input 1",
+                     keyed_join({"a"}).status());
 }
 
 TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
