@@ -593,12 +593,22 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
         }
       }
     }
-    // walk[position[cur]..] goes against the edges; print it along them.
+    // walk[position[cur]..] goes against the edges; print it along them, the first
+    // kMaxCycleNames operators of a longer one.
+    constexpr size_t kMaxCycleNames = 16;
+    size_t length = walk.size() - static_cast<size_t>(position[cur]);
     std::string cycle;
-    for (size_t k = walk.size(); k-- > static_cast<size_t>(position[cur]);) {
+    size_t printed = 0;
+    for (size_t k = walk.size(); k-- > static_cast<size_t>(position[cur]) &&
+                                 printed < kMaxCycleNames;
+         ++printed) {
       cycle += QuoteInput(ops[walk[k]].name) + " -> ";
     }
-    cycle += QuoteInput(ops[walk.back()].name);
+    if (length > kMaxCycleNames) {
+      cycle += "... (" + std::to_string(length) + " operators in all)";
+    } else {
+      cycle += QuoteInput(ops[walk.back()].name);
+    }
     return arrow::Status::Invalid("the plan has a cycle: ", cycle);
   }
 

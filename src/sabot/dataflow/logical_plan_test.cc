@@ -155,6 +155,17 @@ TEST(LogicalPlanTest, CycleNamesItsOperators) {
   }
   EXPECT_EQ(cycle.find("'source'"), std::string::npos) << cycle;
   EXPECT_EQ(cycle.substr(0, 3), cycle.substr(cycle.size() - 3)) << cycle;
+
+  // A long cycle is cut after 16 names.
+  std::vector<OperatorSpec> ring{Gen(0), SinkOp(1)};
+  std::vector<EdgeSpec> ring_edges{E(0, 2), E(2, 1)};
+  for (OperatorId id = 2; id < 42; ++id) {
+    ring.push_back(MapOp(id, "m" + std::to_string(id)));
+    ring_edges.push_back(E(id, id == 41 ? 2 : id + 1));
+  }
+  auto long_status = LogicalPlan::Make(ring, ring_edges).status();
+  ASSERT_RAISES_WITH(Invalid, "... (40 operators in all)", long_status);
+  EXPECT_LT(long_status.message().size(), 400u) << long_status.message();
 }
 
 TEST(LogicalPlanTest, ParameterRulesNameOperatorAndParameter) {
