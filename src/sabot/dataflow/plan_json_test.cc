@@ -1,6 +1,8 @@
 #include "sabot/dataflow/plan_json.h"
 
+#include <fstream>
 #include <functional>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -395,6 +397,21 @@ TEST(PlanJsonTest, RejectsBadEdges) {
                  "edge 'by_user' -> 'window': the edge leaving a key_by is HASH on its keys");
   ExpectRejected([](Json& j) { j["edges"].push_back({{"from", 4}, {"to", 1}}); },
                  "the plan has a cycle: ");
+}
+
+// The seeds of the fuzz target are valid plans, and stay so as the format evolves.
+TEST(PlanJsonTest, FuzzSeedCorpusReads) {
+  const std::string dir = std::string(SABOT_FUZZ_CORPUS_DIR) + "/fuzz_plan_json/";
+  for (const char* name : {"seed_pipeline.json", "fan_out_join.json"}) {
+    std::ifstream file(dir + name);
+    ASSERT_TRUE(file.good()) << dir << name;
+    const std::string text((std::istreambuf_iterator<char>(file)),
+                           std::istreambuf_iterator<char>());
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, PlanFromJson(text));
+    ASSERT_OK_AND_ASSIGN(std::string written, PlanToJson(plan));
+    ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(written));
+    EXPECT_TRUE(back.Equals(plan)) << name;
+  }
 }
 
 TEST(PlanJsonTest, RejectsStringsJsonCannotHold) {
