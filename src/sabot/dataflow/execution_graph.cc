@@ -17,14 +17,23 @@ struct ResolvedInput {
 };
 
 // The physical producers of plan edge `e` (into a non-key_by operator), walking back through
-// key_by operators; the key_by nearest the consumer decides the keys.
-void ResolveInput(const LogicalPlan& plan, size_t e, std::optional<OperatorId> key_by,
-                  const PartitioningRequest& request, std::vector<ResolvedInput>* out) {
+// key_by operators; the key_by nearest the consumer decides the keys. `*budget` is how many
+// more graph edges may be made: folding multiplies edges (every input of a key_by times every
+// output), so a lattice of key_bys could otherwise expand exponentially.
+arrow::Status ResolveInput(const LogicalPlan& plan, size_t e, std::optional<OperatorId> key_by,
+                           const PartitioningRequest& request, size_t* budget,
+                           std::vector<ResolvedInput>* out) {
   const EdgeSpec& edge = plan.edges()[e];
   const OperatorSpec* from = plan.FindOperator(edge.from);
   if (from->kind() != OperatorKind::kKeyBy) {
+    if (*budget == 0) {
+      return arrow::Status::Invalid("the plan expands into more than ", kMaxGraphEdges,
+                                    " edges once its key_by operators are folded (each input "
+                                    "of a key_by times each output)");
+    }
+    --*budget;
     out->push_back({edge.from, request, key_by});
-    return;
+    return arrow::Status::OK();
   }
   PartitioningRequest hash = request;
   std::optional<OperatorId> folded = key_by;
@@ -32,7 +41,10 @@ void ResolveInput(const LogicalPlan& plan, size_t e, std::optional<OperatorId> k
     hash = PartitioningRequest::Hash(std::get<KeyByParams>(from->params).keys);
     folded = from->id;
   }
-  for (size_t in : plan.InputEdges(from->id)) ResolveInput(plan, in, folded, hash, out);
+  for (size_t in : plan.InputEdges(from->id)) {
+    ARROW_RETURN_NOT_OK(ResolveInput(plan, in, folded, hash, budget, out));
+  }
+  return arrow::Status::OK();
 }
 
 EdgeType TypeOf(PartitioningKind kind) {
@@ -64,12 +76,14 @@ arrow::Result<ExecutionGraph> ExecutionGraph::Make(const LogicalPlan& plan) {
   for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
 
   // 1. Edges after key_by folding, typed.
+  size_t budget = kMaxGraphEdges;
   for (OperatorId v_id : order) {
     const OperatorSpec& v = *plan.FindOperator(v_id);
     if (v.kind() == OperatorKind::kKeyBy) continue;
     for (size_t e : plan.InputEdges(v_id)) {
       std::vector<ResolvedInput> inputs;
-      ResolveInput(plan, e, std::nullopt, plan.edges()[e].partitioning, &inputs);
+      ARROW_RETURN_NOT_OK(
+          ResolveInput(plan, e, std::nullopt, plan.edges()[e].partitioning, &budget, &inputs));
       for (const ResolvedInput& in : inputs) {
         const OperatorSpec& u = *plan.FindOperator(in.from);
         GraphEdge edge;

@@ -19,6 +19,9 @@
 
 namespace sabot {
 
+// The most edges a graph may have after key_by folding (as many as a plan may have).
+inline constexpr size_t kMaxGraphEdges = kMaxPlanEdges;
+
 // Consecutive operators that run in one task, handing batches from one to the next by a function
 // call (no shuffle, no copy), as Flink's operator chaining does. The operators are in data-flow
 // order: operators.front() is the head (the only one with inputs from other chains: shuffle
@@ -95,6 +98,7 @@ struct GraphEdge {
 // Immutable after Make; safe to share and read from any thread. It keeps a copy of the plan.
 class ExecutionGraph {
  public:
+  // Invalid when folding key_bys would give more than kMaxGraphEdges edges.
   static arrow::Result<ExecutionGraph> Make(const LogicalPlan& plan);
 
   const LogicalPlan& plan() const { return plan_; }

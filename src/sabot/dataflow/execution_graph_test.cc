@@ -243,5 +243,33 @@ TEST(ExecutionGraphTest, UnionThroughKeyByAndIdsAreDeterministic) {
   EXPECT_LE(lg.edges()[0].shuffle_id.size(), 103u);
 }
 
+// Folding multiplies edges (each input of a key_by times each output): a lattice of key_bys,
+// two per layer, each layer feeding both of the next, has 2^layers paths. The graph refuses it
+// once it passes kMaxGraphEdges instead of enumerating them all.
+TEST(ExecutionGraphTest, KeyByLatticeIsRefusedNotEnumerated) {
+  constexpr int kLayers = 40;  // 2^40 paths
+  std::vector<OperatorSpec> ops{{0, "source", 1, GeneratorSourceParams{}}};
+  std::vector<EdgeSpec> edges;
+  OperatorId next = 1;
+  std::vector<OperatorId> previous{0};
+  for (int layer = 0; layer < kLayers; ++layer) {
+    std::vector<OperatorId> current;
+    for (int k = 0; k < 2; ++k) {
+      OperatorId id = next++;
+      ops.push_back({id, "k" + std::to_string(layer) + "_" + std::to_string(k), 1,
+                     KeyByParams{{"key"}}});
+      for (OperatorId p : previous) edges.push_back({p, id, 0, {}});
+      current.push_back(id);
+    }
+    previous = current;
+  }
+  OperatorId sink = next++;
+  ops.push_back({sink, "sink", 1, CollectSinkParams{}});
+  for (OperatorId p : previous) edges.push_back({p, sink, 0, {}});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, LogicalPlan::Make(ops, edges));
+  ASSERT_RAISES_WITH(Invalid, "the plan expands into more than 4000 edges",
+                     ExecutionGraph::Make(plan).status());
+}
+
 }  // namespace
 }  // namespace sabot

@@ -442,7 +442,10 @@ struct Location {
 // What Make and Validate share: every check, plus what Make keeps.
 struct Analysis {
   std::vector<OperatorId> topological_order;
-  std::vector<std::vector<std::string>> output_keys;  // parallel to operators
+  // Parallel to the operators.
+  std::vector<std::vector<std::string>> output_keys;
+  std::vector<std::vector<size_t>> inputs;   // sorted by input index, then plan order
+  std::vector<std::vector<size_t>> outputs;  // plan order
 };
 
 arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
@@ -614,6 +617,12 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
 
   // Keys carried by each stream, in topological order.
   analysis.output_keys.resize(ops.size());
+  analysis.outputs = out;
+  analysis.inputs = in;
+  for (std::vector<size_t>& list : analysis.inputs) {
+    std::stable_sort(list.begin(), list.end(),
+                     [&](size_t a, size_t b) { return edges[a].input < edges[b].input; });
+  }
   auto edge_keys = [&](size_t e) -> std::vector<std::string> {
     const PartitioningRequest& r = edges[e].partitioning;
     switch (r.kind) {
@@ -878,6 +887,9 @@ arrow::Result<LogicalPlan> LogicalPlan::Make(std::vector<OperatorSpec> operators
   plan.options_ = options;
   plan.topological_order_ = std::move(analysis.topological_order);
   plan.output_keys_ = std::move(analysis.output_keys);
+  plan.inputs_ = std::move(analysis.inputs);
+  plan.outputs_ = std::move(analysis.outputs);
+  for (size_t i = 0; i < plan.operators_.size(); ++i) plan.position_[plan.operators_[i].id] = i;
   return plan;
 }
 
@@ -887,37 +899,33 @@ arrow::Status LogicalPlan::Validate(const std::vector<OperatorSpec>& operators,
   return Analyze(operators, edges).status();
 }
 
+std::optional<size_t> LogicalPlan::PositionOf(OperatorId id) const {
+  auto it = position_.find(id);
+  if (it == position_.end()) return std::nullopt;
+  return it->second;
+}
+
 const OperatorSpec* LogicalPlan::FindOperator(OperatorId id) const {
-  for (const OperatorSpec& op : operators_) {
-    if (op.id == id) return &op;
-  }
-  return nullptr;
+  std::optional<size_t> i = PositionOf(id);
+  return i ? &operators_[*i] : nullptr;
 }
 
-std::vector<size_t> LogicalPlan::InputEdges(OperatorId id) const {
-  std::vector<size_t> result;
-  for (size_t e = 0; e < edges_.size(); ++e) {
-    if (edges_[e].to == id) result.push_back(e);
-  }
-  std::stable_sort(result.begin(), result.end(),
-                   [&](size_t a, size_t b) { return edges_[a].input < edges_[b].input; });
-  return result;
+const std::vector<size_t>& LogicalPlan::InputEdges(OperatorId id) const {
+  static const std::vector<size_t> kNone;
+  std::optional<size_t> i = PositionOf(id);
+  return i ? inputs_[*i] : kNone;
 }
 
-std::vector<size_t> LogicalPlan::OutputEdges(OperatorId id) const {
-  std::vector<size_t> result;
-  for (size_t e = 0; e < edges_.size(); ++e) {
-    if (edges_[e].from == id) result.push_back(e);
-  }
-  return result;
+const std::vector<size_t>& LogicalPlan::OutputEdges(OperatorId id) const {
+  static const std::vector<size_t> kNone;
+  std::optional<size_t> i = PositionOf(id);
+  return i ? outputs_[*i] : kNone;
 }
 
 const std::vector<std::string>& LogicalPlan::OutputKeys(OperatorId id) const {
   static const std::vector<std::string> kNone;
-  for (size_t i = 0; i < operators_.size(); ++i) {
-    if (operators_[i].id == id) return output_keys_[i];
-  }
-  return kNone;
+  std::optional<size_t> i = PositionOf(id);
+  return i ? output_keys_[*i] : kNone;
 }
 
 }  // namespace sabot

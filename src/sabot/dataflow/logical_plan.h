@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -366,12 +367,12 @@ class LogicalPlan {
   const std::vector<EdgeSpec>& edges() const { return edges_; }
   const PlanOptions& options() const { return options_; }
 
-  // The operator with id `id`; nullptr when there is none.
+  // The operator with id `id`; nullptr when there is none. Constant time.
   const OperatorSpec* FindOperator(OperatorId id) const;
-  // Indexes into edges() of the edges into / out of operator `id`, inputs sorted by input index
-  // then plan order; outputs in plan order.
-  std::vector<size_t> InputEdges(OperatorId id) const;
-  std::vector<size_t> OutputEdges(OperatorId id) const;
+  // Indexes into edges() of the edges into / out of operator `id` (empty for unknown ids),
+  // inputs sorted by input index then plan order; outputs in plan order. Constant time.
+  const std::vector<size_t>& InputEdges(OperatorId id) const;
+  const std::vector<size_t>& OutputEdges(OperatorId id) const;
   // Operator ids in a topological order: sources first; ties broken by plan order, so the order
   // is deterministic.
   const std::vector<OperatorId>& topological_order() const { return topological_order_; }
@@ -389,9 +390,14 @@ class LogicalPlan {
   std::vector<OperatorSpec> operators_;
   std::vector<EdgeSpec> edges_;
   PlanOptions options_;
+  std::optional<size_t> PositionOf(OperatorId id) const;
+
   std::vector<OperatorId> topological_order_;
+  std::unordered_map<OperatorId, size_t> position_;  // id -> index in operators_
   // Parallel to operators_.
   std::vector<std::vector<std::string>> output_keys_;
+  std::vector<std::vector<size_t>> inputs_;
+  std::vector<std::vector<size_t>> outputs_;
 };
 
 }  // namespace sabot
