@@ -240,7 +240,8 @@ class ObjectReader {
       -> decltype(parse(std::string_view())) {
     ARROW_ASSIGN_OR_RAISE(std::string name, String(key, std::move(fallback)));
     auto parsed = parse(name);
-    if (!parsed.ok()) return Error(Path(key), parsed.status().message());
+    // The parser may quote the input as it is (ParseShuffleMode does): escape and cap it.
+    if (!parsed.ok()) return Error(Path(key), SanitizeMessage(parsed.status().message(), 300));
     return parsed;
   }
 

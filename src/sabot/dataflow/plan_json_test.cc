@@ -414,6 +414,20 @@ TEST(PlanJsonTest, FuzzSeedCorpusReads) {
   }
 }
 
+// Found by fuzz_plan_json: the shuffle layer's ParseShuffleMode quotes its input as it is, so a
+// DEL byte in "shuffle_mode" reached the message unescaped.
+TEST(PlanJsonTest, EnumErrorsAreEscaped) {
+  ExpectRejected([](Json& j) { j["options"]["shuffle_mode"] = "blo\x7fking"; },
+                 "at $.options.shuffle_mode: unknown shuffle mode 'blo\\x7fking'");
+  std::ifstream file(std::string(SABOT_FUZZ_CORPUS_DIR) +
+                     "/fuzz_plan_json/regression_unprintable_enum");
+  ASSERT_TRUE(file.good());
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  arrow::Status status = PlanFromJson(text).status();
+  ASSERT_TRUE(status.IsInvalid()) << status.ToString();
+  for (char c : status.message()) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << status.message();
+}
+
 TEST(PlanJsonTest, RejectsStringsJsonCannotHold) {
   PlanBuilder b;
   b.Source(GeneratorSourceParams{}).Filter("x = '\xff'").Sink(CollectSinkParams{});
