@@ -16,6 +16,7 @@ namespace sabot {
 //
 // Deterministic (ids and order as ExecutionGraph documents); ends with a newline. Expressions and
 // paths are quoted and escaped (common/quoted_input.h), so the text is printable ASCII.
+// A pure function of the graph; safe for concurrent use.
 std::string Explain(const ExecutionGraph& graph);
 
 }  // namespace sabot

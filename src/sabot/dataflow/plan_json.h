@@ -22,7 +22,7 @@ inline constexpr int kMaxPlanJsonDepth = 16;
 // `plan` as JSON text: two-space indented, keys in the documented order, every field written
 // (defaults included) except the optional ones that are absent (event_time, range boundaries).
 // Deterministic: the same plan gives the same text. Invalid if a string of the plan is not
-// valid UTF-8 (JSON cannot hold it).
+// valid UTF-8 (JSON cannot hold it). A pure function; safe for concurrent use.
 arrow::Result<std::string> PlanToJson(const LogicalPlan& plan);
 
 // Reads JSON text written by PlanToJson (or by hand, per docs/plan-format.md) and validates it
