@@ -250,6 +250,18 @@ class Lowering {
       return cp::call(arrow_name, std::move(args),
                       cp::MatchSubstringOptions(node.args[1]->text));
     }
+    if (name == "if") {
+      // if(c, a, b) is CASE WHEN c THEN a ELSE b END: a null condition takes the else branch
+      // (Arrow's if_else would give null), the same as CASE.
+      Expression condition = std::move(args[0]);
+      if (node.args[0]->kind == ExprKind::kLiteral &&
+          node.args[0]->literal_kind == LiteralKind::kNull) {
+        condition = cp::literal(arrow::MakeNullScalar(arrow::boolean()));
+      }
+      return cp::call(arrow_name, {cp::call("make_struct", {std::move(condition)},
+                                            cp::MakeStructOptions({"when0"})),
+                                   std::move(args[1]), std::move(args[2])});
+    }
     if (name == "substr") return LowerSubstr(node, arrow_name, std::move(args));
     if (name == "concat") {
       args.push_back(cp::literal(std::make_shared<arrow::StringScalar>("")));

@@ -29,7 +29,7 @@ constexpr FunctionSpec kFunctions[] = {
     {"ends_with", "ends_with", 2, 2, {kA, kS, kA, kA}, "ends_with(s, 'literal')"},
     {"floor", "floor", 1, 1, {kA, kA, kA, kA}, "floor(x)"},
     {"hour", "hour", 1, 1, {kA, kA, kA, kA}, "hour(t)"},
-    {"if", "if_else", 3, 3, {kA, kA, kA, kA}, "if(condition, then, else)"},
+    {"if", "case_when", 3, 3, {kA, kA, kA, kA}, "if(condition, then, else)"},
     {"length", "utf8_length", 1, 1, {kA, kA, kA, kA}, "length(s)"},
     {"lower", "utf8_lower", 1, 1, {kA, kA, kA, kA}, "lower(s)"},
     {"minute", "minute", 1, 1, {kA, kA, kA, kA}, "minute(t)"},
