@@ -253,6 +253,7 @@ TEST(ExpressionParserTest, ErrorsNamePositionTokenAndExpectation) {
       {"9223372036854775808", "1:1: integer literal '9223372036854775808' out of range"},
       {"-(9223372036854775808)", "1:3: integer literal"},
       {"1e999", "1:1: float literal '1e999' out of range"},
+      {"1e-400", "1:1: float literal '1e-400' out of range"},
       {"foo(1)", "1:1: unknown function 'foo'; expected one of abs, ceil"},
       {"abs(1, 2)", "1:1: function abs called with 2 arguments; expected 1: abs(x)"},
       {"substr(s)", "function substr called with 1 argument; expected 2 to 3"},
@@ -338,6 +339,23 @@ TEST(ExpressionParserTest, DepthBoundOnLongChains) {
   list += ")";
   ASSERT_OK_AND_ASSIGN(auto wide, ParseExpression(list));
   EXPECT_EQ(wide->args.size(), 5001u);
+}
+
+TEST(ExpressionParserTest, ExamplesOfTheDocsParse) {
+  // docs/expressions.md, "Examples".
+  for (const char* text : {
+           "amount > 100 and status in ('paid', 'shipped')",
+           "user_id is not null and not starts_with(email, 'test+')",
+           "event_time >= timestamp '2024-01-01 00:00:00' and event_time < timestamp "
+           "'2024-02-01 00:00:00'",
+           "case when amount >= 1000 then 'large' when amount >= 100 then 'medium' else "
+           "'small' end as size",
+           "round(amount * 1.2, 2) as with_tax, cast(user_id as string) as uid, `order id`",
+           "coalesce(discount, 0) between 0 and 0.5",
+           "event_time + interval 5 minutes as deadline",
+       }) {
+    EXPECT_OK(ParseProjectionList(text).status()) << text;
+  }
 }
 
 }  // namespace
