@@ -354,7 +354,8 @@ TEST(ExpressionParserTest, ExamplesOfTheDocsParse) {
            "coalesce(discount, 0) between 0 and 0.5",
            "event_time + interval 5 minutes as deadline",
        }) {
-    EXPECT_OK(ParseProjectionList(text).status()) << text;
+    auto parsed = ParseProjectionList(text);
+    EXPECT_TRUE(parsed.ok()) << text << ": " << parsed.status().ToString();
   }
 }
 
