@@ -49,6 +49,15 @@ std::string_view ArrowBinaryName(BinaryOp op) {
   return "";
 }
 
+// Arrow's message made printable ASCII on one line (it may quote names or values).
+std::string OneLine(const std::string& message) {
+  std::string out = SanitizeMessage(message, 300);
+  for (char& c : out) {
+    if (c == '\t') c = ' ';
+  }
+  return out;
+}
+
 std::string Quoted(const ExprNode& node) {
   return QuoteInput(FormatExpression(node), kQuotedTextBytes);
 }
@@ -367,7 +376,7 @@ arrow::Status Diagnose(const ExprNode& node, const arrow::Schema& schema,
   return arrow::Status::TypeError(
       "type mismatch at ", ToString(node.position), " in ", Quoted(node), ": ",
       DescribeOperation(node), " does not accept (", types, ") [",
-      SanitizeMessage(failure.message(), 300), "]");
+      OneLine(failure.message()), "]");
 }
 
 }  // namespace

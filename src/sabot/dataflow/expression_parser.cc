@@ -637,8 +637,7 @@ class Parser {
     if (!scalar.ok()) {
       return ErrorAt(text.position, "invalid " + type_name + " literal " +
                                         QuoteInput(text.value, kQuotedTokenBytes) +
-                                        "; expected a value of that type (" +
-                                        SanitizeMessage(scalar.status().message(), 200) + ")");
+                                        "; expected a value of that type");
     }
     return MakeTypedLiteral(std::move(type_name), text.value, start.position);
   }

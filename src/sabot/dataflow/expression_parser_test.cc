@@ -289,6 +289,21 @@ TEST(ExpressionParserTest, ErrorsNamePositionTokenAndExpectation) {
   }
 }
 
+TEST(ExpressionParserTest, ErrorMessagesArePrintableAscii) {
+  // Found by fuzz_expression_parser: Arrow's own message about a bad typed literal quoted the
+  // literal with its tab bytes unescaped.
+  for (const std::string& text : {std::string("d = date '2024-02-\t\t\xff" "29'"),
+                                 std::string("a\t+\t\x01"), std::string("`\t`(1)"),
+                                 std::string("timestamp '\x80\t'")}) {
+    auto parsed = ParseExpression(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    for (char c : parsed.status().message()) {
+      ASSERT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << static_cast<int>(c) << " in "
+                                         << parsed.status().message();
+    }
+  }
+}
+
 TEST(ExpressionParserTest, LengthBound) {
   const std::string ok(kMaxExpressionBytes - 2, 'a');
   EXPECT_OK(ParseExpression("`" + ok + "`").status());
