@@ -67,6 +67,20 @@ constexpr std::array<TypeAlias, 19> kTypeAliases = {{
     {"timestamp", "timestamp[us]"},
 }};
 
+// The types without parameters, by canonical name.
+struct SimpleType {
+  std::string_view canonical;
+  const std::shared_ptr<arrow::DataType>& (*make)();
+};
+
+const SimpleType kSimpleTypes[] = {
+    {"bool", arrow::boolean},   {"int8", arrow::int8},       {"int16", arrow::int16},
+    {"int32", arrow::int32},    {"int64", arrow::int64},     {"uint8", arrow::uint8},
+    {"uint16", arrow::uint16},  {"uint32", arrow::uint32},   {"uint64", arrow::uint64},
+    {"float32", arrow::float32}, {"float64", arrow::float64}, {"string", arrow::utf8},
+    {"date32", arrow::date32},
+};
+
 constexpr std::array<std::string_view, 16> kReserved = {
     "and", "as", "between", "case", "cast", "else", "end", "false",
     "in",  "is", "not",     "null", "or",   "then", "true", "when"};
@@ -148,19 +162,9 @@ std::optional<std::string> CanonicalTypeName(std::string_view base, std::string_
 
 arrow::Result<std::shared_ptr<arrow::DataType>> TypeFromCanonicalName(
     std::string_view canonical) {
-  if (canonical == "bool") return arrow::boolean();
-  if (canonical == "int8") return arrow::int8();
-  if (canonical == "int16") return arrow::int16();
-  if (canonical == "int32") return arrow::int32();
-  if (canonical == "int64") return arrow::int64();
-  if (canonical == "uint8") return arrow::uint8();
-  if (canonical == "uint16") return arrow::uint16();
-  if (canonical == "uint32") return arrow::uint32();
-  if (canonical == "uint64") return arrow::uint64();
-  if (canonical == "float32") return arrow::float32();
-  if (canonical == "float64") return arrow::float64();
-  if (canonical == "string") return arrow::utf8();
-  if (canonical == "date32") return arrow::date32();
+  for (const auto& entry : kSimpleTypes) {
+    if (entry.canonical == canonical) return entry.make();
+  }
   for (std::string_view base : {"timestamp", "duration"}) {
     if (canonical.size() > base.size() + 2 && canonical.substr(0, base.size()) == base &&
         canonical[base.size()] == '[' && canonical.back() == ']') {

@@ -1,5 +1,6 @@
 #include "sabot/dataflow/expression_parser.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -7,6 +8,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <arrow/scalar.h>
+#include <arrow/type.h>
 
 #include "sabot/dataflow/expression_catalog.h"
 #include "sabot/dataflow/expression_printer.h"
@@ -157,6 +161,57 @@ TEST(ExpressionParserTest, Positions) {
   EXPECT_EQ(product.position.line, 2);
   EXPECT_EQ(product.position.column, 6);
   EXPECT_EQ(product.args[0]->position.column, 3);
+}
+
+TEST(ExpressionCatalogTest, AllowlistIsSortedAndFound) {
+  const auto functions = AllFunctions();
+  for (size_t k = 0; k < functions.size(); ++k) {
+    if (k > 0) {
+      EXPECT_LT(functions[k - 1].name, functions[k].name);
+    }
+    EXPECT_EQ(FindFunction(functions[k].name), &functions[k]);
+    std::string upper(functions[k].name);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(FindFunction(upper), &functions[k]);
+  }
+  EXPECT_EQ(FindFunction("hash"), nullptr);
+  EXPECT_EQ(FindFunction(""), nullptr);
+  EXPECT_EQ(FindFunction("zzz"), nullptr);
+}
+
+TEST(ExpressionCatalogTest, TypeNames) {
+  for (const char* spelling : {"bool", "boolean", "INT8", "int16", "int32", "int64", "uint8",
+                               "uint16", "uint32", "uint64", "float", "float32", "double",
+                               "float64", "string", "utf8", "date", "date32", "timestamp",
+                               "duration"}) {
+    auto canonical = CanonicalTypeName(spelling, "");
+    ASSERT_TRUE(canonical.has_value()) << spelling;
+    ASSERT_OK_AND_ASSIGN(auto type, TypeFromCanonicalName(*canonical));
+    // The canonical name is its own canonical name (base and [unit] are passed apart).
+    const size_t bracket = canonical->find('[');
+    if (bracket == std::string::npos) {
+      EXPECT_EQ(CanonicalTypeName(*canonical, ""), canonical) << spelling;
+    } else {
+      EXPECT_EQ(CanonicalTypeName(canonical->substr(0, bracket),
+                                  canonical->substr(bracket + 1,
+                                                    canonical->size() - bracket - 2)),
+                canonical)
+          << spelling;
+    }
+    EXPECT_NE(type, nullptr);
+  }
+  EXPECT_EQ(CanonicalTypeName("timestamp", "NS"), "timestamp[ns]");
+  ASSERT_OK_AND_ASSIGN(auto ns, TypeFromCanonicalName("timestamp[ns]"));
+  EXPECT_TRUE(ns->Equals(arrow::timestamp(arrow::TimeUnit::NANO)));
+  ASSERT_OK_AND_ASSIGN(auto dur, TypeFromCanonicalName("duration[ms]"));
+  EXPECT_TRUE(dur->Equals(arrow::duration(arrow::TimeUnit::MILLI)));
+  EXPECT_FALSE(CanonicalTypeName("int64", "ms").has_value());
+  EXPECT_FALSE(CanonicalTypeName("timestamp", "h").has_value());
+  EXPECT_FALSE(CanonicalTypeName("decimal", "").has_value());
+  EXPECT_FALSE(TypeFromCanonicalName("double").ok());  // an alias, not canonical
+  ASSERT_OK_AND_ASSIGN(auto minutes, IntervalScalar(5, "minutes"));
+  EXPECT_EQ(minutes->ToString(), "300");
+  EXPECT_TRUE(minutes->type->Equals(arrow::duration(arrow::TimeUnit::SECOND)));
 }
 
 TEST(ExpressionParserTest, EveryAllowedFunctionParses) {
