@@ -1,10 +1,12 @@
 #include "sabot/dataflow/expression_binder.h"
 
 #include <limits>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
 
+#include <arrow/builder.h>
 #include <arrow/compute/api_scalar.h>
 #include <arrow/compute/cast.h>
 #include <arrow/scalar.h>
@@ -220,6 +222,10 @@ class Lowering {
   // tree: SQL's semantics (null when nothing matches and x or a listed value is null).
   arrow::Result<Expression> LowerIn(const ExprNode& node) {
     ARROW_ASSIGN_OR_RAISE(auto operand, Lower(*node.args[0]));
+    ARROW_ASSIGN_OR_RAISE(auto set_lookup, LowerInAsSetLookup(node, operand));
+    if (set_lookup) {
+      return node.negated ? cp::call("invert", {std::move(*set_lookup)}) : *set_lookup;
+    }
     std::vector<Expression> terms;
     for (size_t i = 1; i < node.args.size(); ++i) {
       ARROW_ASSIGN_OR_RAISE(auto value, Lower(*node.args[i]));
@@ -234,6 +240,47 @@ class Lowering {
       terms = std::move(next);
     }
     return node.negated ? cp::call("invert", {std::move(terms[0])}) : terms[0];
+  }
+
+  // x IN (literal, ...) as one hash lookup, is_in, when that has exactly the semantics of the
+  // chain of equals: every listed value a non-null literal, no float literal, x of an integer,
+  // string, bool, date or timestamp type (floats are left out: a hash lookup and `equal`
+  // disagree on -0.0 and NaN), and every value castable to x's type without loss (the value set
+  // is cast here, once). Null x gives null (EMIT_NULL). nullopt when any condition fails.
+  arrow::Result<std::optional<Expression>> LowerInAsSetLookup(const ExprNode& node,
+                                                              const Expression& operand) {
+    const ExprNode& first = *node.args[1];
+    for (size_t i = 1; i < node.args.size(); ++i) {
+      const ExprNode& value = *node.args[i];
+      if (value.kind != ExprKind::kLiteral || value.literal_kind != first.literal_kind ||
+          value.type_name != first.type_name) {
+        return std::nullopt;
+      }
+      const LiteralKind kind = value.literal_kind;
+      if (kind != LiteralKind::kInt64 && kind != LiteralKind::kString &&
+          kind != LiteralKind::kBool && kind != LiteralKind::kTyped) {
+        return std::nullopt;
+      }
+    }
+    auto bound = operand.Bind(schema_);
+    if (!bound.ok() || bound->type() == nullptr) return std::nullopt;
+    const auto type = bound->type()->GetSharedPtr();
+    const arrow::Type::type id = type->id();
+    if (!arrow::is_integer(id) && id != arrow::Type::STRING && id != arrow::Type::BOOL &&
+        id != arrow::Type::DATE32 && id != arrow::Type::TIMESTAMP) {
+      return std::nullopt;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto first_value, LowerLiteral(first));
+    ARROW_ASSIGN_OR_RAISE(auto builder, arrow::MakeBuilder(first_value.literal()->type()));
+    for (size_t i = 1; i < node.args.size(); ++i) {
+      ARROW_ASSIGN_OR_RAISE(auto value, LowerLiteral(*node.args[i]));
+      ARROW_RETURN_NOT_OK(builder->AppendScalar(*value.literal()->scalar()));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto values, builder->Finish());
+    auto cast = cp::Cast(*values, type, cp::CastOptions::Safe());
+    if (!cast.ok()) return std::nullopt;
+    return cp::call("is_in", {operand},
+                    cp::SetLookupOptions(*std::move(cast), cp::SetLookupOptions::EMIT_NULL));
   }
 
   arrow::Result<Expression> LowerCall(const ExprNode& node) {

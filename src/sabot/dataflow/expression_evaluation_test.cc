@@ -206,6 +206,55 @@ TEST_F(ExpressionEvaluationTest, FiltersWithKleeneLogic) {
   ExpectFilter(in, "j < 1.5", [&](int r) { return Tri(in.j[r] < 1.5); });
 }
 
+TEST_F(ExpressionEvaluationTest, InListsAsHashLookupOrChainOfEquals) {
+  const Input& in = in_;
+  using OptB = std::optional<bool>;
+  auto uses_is_in = [&](const std::string& text) {
+    auto bound = CompileProjection(text, in.batch->schema());
+    EXPECT_TRUE(bound.ok()) << bound.status().ToString();
+    return bound.ok() && bound->expressions[0].expression.ToString().find("is_in") !=
+                             std::string::npos;
+  };
+  // Exact cases become one is_in; the others stay a chain of equals. Both agree with the
+  // reference, nulls included.
+  EXPECT_TRUE(uses_is_in("j in (1, 3, 5)"));
+  EXPECT_TRUE(uses_is_in("i not in (1, 2)"));
+  EXPECT_TRUE(uses_is_in("s in ('apple', 'zebra')"));
+  EXPECT_TRUE(uses_is_in("ts in (timestamp '2024-01-01 00:00:00')"));
+  EXPECT_FALSE(uses_is_in("j in (1, 3000000000)"));  // not an int32
+  EXPECT_FALSE(uses_is_in("x in (1, 2)"));           // float x
+  EXPECT_FALSE(uses_is_in("i in (1, null)"));        // a null listed
+  EXPECT_FALSE(uses_is_in("i in (1, j)"));           // not a literal
+  EXPECT_FALSE(uses_is_in("i in (1, int8 '2')"));     // mixed kinds
+
+  std::string evens = "i in (0";
+  for (int v = 2; v <= 1000; v += 2) evens += ", " + std::to_string(v);
+  evens += ")";
+  EXPECT_TRUE(uses_is_in(evens));
+  ExpectColumn<arrow::BooleanArray, bool>(in, evens, [&](int r) -> OptB {
+    if (!in.i[r]) return std::nullopt;
+    return *in.i[r] >= 0 && *in.i[r] <= 1000 && *in.i[r] % 2 == 0;
+  });
+  ExpectColumn<arrow::BooleanArray, bool>(in, "i not in (1, 2, -3)", [&](int r) -> OptB {
+    if (!in.i[r]) return std::nullopt;
+    return !(*in.i[r] == 1 || *in.i[r] == 2 || *in.i[r] == -3);
+  });
+  ExpectColumn<arrow::BooleanArray, bool>(in, "s in ('apple', 'ab', '')", [&](int r) -> OptB {
+    if (!in.s[r]) return std::nullopt;
+    return *in.s[r] == "apple" || *in.s[r] == "ab" || in.s[r]->empty();
+  });
+  ExpectColumn<arrow::BooleanArray, bool>(in, "j in (1, 3000000000)",
+                                          [&](int r) { return OptB(in.j[r] == 1); });
+  ExpectColumn<arrow::BooleanArray, bool>(in, "x in (0.5, -1.25)", [&](int r) -> OptB {
+    if (!in.x[r]) return std::nullopt;
+    return *in.x[r] == 0.5 || *in.x[r] == -1.25;
+  });
+  ExpectColumn<arrow::BooleanArray, bool>(in, "i in (1, null)", [&](int r) -> OptB {
+    if (in.i[r] && *in.i[r] == 1) return true;
+    return std::nullopt;
+  });
+}
+
 TEST_F(ExpressionEvaluationTest, ConstantFilters) {
   ExpectFilter(in_, "true", [](int) { return Tri(true); });
   ExpectFilter(in_, "false", [](int) { return Tri(false); });
