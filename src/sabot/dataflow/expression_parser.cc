@@ -435,7 +435,8 @@ class Parser {
   // expr := and_expr { OR and_expr }
   arrow::Result<ExprPtr> ParseExpr() {
     DepthGuard guard(this);
-    ARROW_RETURN_NOT_OK(CheckNesting(Peek()));
+    // Blame the token that opened this level: '(' or ',' of a call, list or parenthesis.
+    ARROW_RETURN_NOT_OK(CheckNesting(index_ > 0 ? tokens_[index_ - 1] : Peek()));
     ARROW_ASSIGN_OR_RAISE(auto lhs, ParseAnd());
     while (IsKeyword(Peek(), "or")) {
       const SourcePosition position = Next().position;

@@ -383,6 +383,17 @@ TEST(ExpressionParserTest, DepthBoundOnNesting) {
                      ParseExpression(nested(kMaxExpressionDepth, "(", ")")).status());
   ASSERT_RAISES_WITH(Invalid, "nests deeper than 256",
                      ParseExpression(nested(30000, "(", ")")).status());
+  ExpressionLimits shallow;
+  shallow.max_depth = 4;
+  EXPECT_OK(ParseExpression(nested(3, "(", ")"), shallow).status());
+  ASSERT_RAISES_WITH(Invalid, "1:4: expression nests deeper than 4 levels at '('",
+                     ParseExpression(nested(4, "(", ")"), shallow).status());
+  ASSERT_RAISES_WITH(Invalid, "expression tree deeper than 4 levels",
+                     ParseExpression("a + a + a + a + a", shallow).status());
+  ExpressionLimits huge;
+  huge.max_depth = 1 << 30;  // clamped to kMaxExpressionDepth
+  ASSERT_RAISES_WITH(Invalid, "nests deeper than 256",
+                     ParseExpression(nested(kMaxExpressionDepth, "(", ")"), huge).status());
   ASSERT_RAISES_WITH(Invalid, "nests deeper than 256",
                      ParseExpression(nested(10000, "abs(", ")")).status());
   ASSERT_RAISES_WITH(Invalid, "nests deeper than 256",
