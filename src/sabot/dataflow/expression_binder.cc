@@ -144,6 +144,14 @@ class Lowering {
   }
 
  private:
+  static arrow::Status CheckUtf8(const ExprNode& node) {
+    arrow::util::InitializeUTF8();
+    if (arrow::util::ValidateUTF8(node.text)) return arrow::Status::OK();
+    return arrow::Status::TypeError("string literal ", QuoteInput(node.text), " at ",
+                                    ToString(node.position),
+                                    " is not valid UTF-8; expected UTF-8 text");
+  }
+
   // An operand of and, or, not, or a CASE condition: a bare null is a null of type bool (Arrow's
   // Kleene kernels take no null-typed argument).
   arrow::Result<Expression> LowerLogical(const ExprNode& node) {
@@ -193,15 +201,11 @@ class Lowering {
       case LiteralKind::kFloat64:
         return cp::literal(node.float_value);
       case LiteralKind::kString:
-        arrow::util::InitializeUTF8();
-        if (!arrow::util::ValidateUTF8(node.text)) {
-          return arrow::Status::TypeError("string literal ", QuoteInput(node.text), " at ",
-                                          ToString(node.position),
-                                          " is not valid UTF-8; expected UTF-8 text");
-        }
+        ARROW_RETURN_NOT_OK(CheckUtf8(node));
         return cp::literal(std::make_shared<arrow::StringScalar>(node.text));
       case LiteralKind::kTyped: {
         ARROW_ASSIGN_OR_RAISE(auto type, TypeFromCanonicalName(node.type_name));
+        if (type->id() == arrow::Type::STRING) ARROW_RETURN_NOT_OK(CheckUtf8(node));
         auto scalar = arrow::Scalar::Parse(type, node.text);
         if (!scalar.ok()) {
           return arrow::Status::TypeError("invalid ", node.type_name, " literal ",

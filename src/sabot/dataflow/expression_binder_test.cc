@@ -149,6 +149,8 @@ TEST(ExpressionBinderTest, TypeMismatchNamesTheInnermostSubexpression) {
 TEST(ExpressionBinderTest, LiteralChecks) {
   ASSERT_RAISES_WITH(TypeError, "string literal '\\xff' at 1:6 is not valid UTF-8",
                      Bind("s == '\\xff'").status());
+  ASSERT_RAISES_WITH(TypeError, "string literal '\\xc3(' at 1:6 is not valid UTF-8",
+                     Bind("s == string '\\xc3('").status());
   ASSERT_RAISES_WITH(TypeError, "substr start 0 at 1:11 is out of range",
                      Bind("substr(s, 0, 2)").status());
   ASSERT_RAISES_WITH(TypeError, "substr length -1 at 1:14 is negative",
