@@ -9,10 +9,14 @@
 #include <string>
 #include <string_view>
 
+#include <arrow/array.h>
+#include <arrow/json/from_string.h>
+#include <arrow/record_batch.h>
 #include <arrow/type.h>
 
 #include "sabot/common/arrow_init.h"
 #include "sabot/dataflow/expression_binder.h"
+#include "sabot/dataflow/expression_evaluation.h"
 #include "sabot/dataflow/expression_parser.h"
 #include "sabot/dataflow/expression_printer.h"
 
@@ -38,6 +42,30 @@ const std::shared_ptr<arrow::Schema>& Schema() {
   return schema;
 }
 
+// Four rows of Schema(), with nulls, extremes and non-ASCII text.
+std::shared_ptr<arrow::RecordBatch> Batch() {
+  static const auto batch = [] {
+    const auto& schema = Schema();
+    const char* columns[] = {
+        "[1, null, -9223372036854775808, 9223372036854775807]",
+        "[true, null, false, true]",
+        "[\"abc\", null, \"\", \"caf\u00e9 \"]",
+        "[1.5, null, -0.0, 1e308]",
+        "[0, null, -86400000000, 1704067200000000]",
+        "[0, null, -1, 19723]",
+        "[1, null, -2147483648, 2147483647]"};
+    arrow::ArrayVector arrays;
+    for (int i = 0; i < schema->num_fields(); ++i) {
+      auto array = arrow::json::ArrayFromJSONString(schema->field(i)->type(),
+                                                             columns[i]);
+      Require(array.ok());
+      arrays.push_back(*array);
+    }
+    return arrow::RecordBatch::Make(schema, 4, arrays);
+  }();
+  return batch;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -61,6 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (bound.ok()) {
       Require(bound->expression.IsBound());
       Require(bound->type != nullptr);
+      auto values = sabot::EvaluateExpression(Batch(), *bound);
+      if (values.ok()) {
+        Require((*values)->length() == Batch()->num_rows());
+        Require((*values)->type()->Equals(*bound->type));
+      }
+      if (bound->type->id() == arrow::Type::BOOL) {
+        auto kept = sabot::EvaluateFilter(Batch(), *bound);
+        if (kept.ok()) Require((*kept)->num_rows() <= Batch()->num_rows());
+      }
     } else {
       Require(bound.status().IsKeyError() || bound.status().IsTypeError() ||
               bound.status().IsInvalid());
