@@ -62,10 +62,14 @@ for mode in pipelined blocking; do
   timeout 120 "$sabot" shuffle --rows 300000000 --batch-rows 512 --block-kib 16 --agents 3 \
     --mode "$mode" --no-ceiling --spill-dir "$work/run-$mode" >"$work/out" 2>"$work/err" &
   job=$!
+  # Strike once all three agents run and hold their spill folders (registered, tasks started).
   victim=""
-  for _ in $(seq 100); do
-    victim="$(pgrep -f -- "--agent-id agent-1 .*--spill-dir $work/run-$mode( |$)" | head -1)"
-    [ -n "$victim" ] && break
+  for _ in $(seq 200); do
+    if [ "$(pgrep -f -- "agent --host .*--spill-dir $work/run-$mode( |$)" | wc -l)" -eq 3 ] \
+       && [ "$(ls -d "$work/run-$mode"/sabot-spill-* 2>/dev/null | wc -l)" -eq 3 ]; then
+      victim="$(pgrep -f -- "--agent-id agent-1 .*--spill-dir $work/run-$mode( |$)" | head -1)"
+      break
+    fi
     sleep 0.1
   done
   sleep 1

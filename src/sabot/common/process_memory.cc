@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <unistd.h>
+
 namespace sabot {
 
 int64_t PeakResidentBytes() {
@@ -22,10 +24,16 @@ int64_t PeakResidentBytes() {
   return kib < 0 ? -1 : kib * 1024;
 }
 
-void ReturnFreedMemoryPromptly() {
-  // Read by mimalloc when it first allocates; 0 = do not overwrite what the user set.
+void ReturnFreedMemoryPromptly(char** argv) {
+  if (std::getenv("MIMALLOC_PURGE_DELAY") != nullptr &&
+      std::getenv("MIMALLOC_ARENA_EAGER_COMMIT") != nullptr) {
+    return;
+  }
+  // 0 = do not overwrite what the user set. Both are set now, so the program executed below
+  // returns from here at once.
   setenv("MIMALLOC_PURGE_DELAY", "0", 0);
   setenv("MIMALLOC_ARENA_EAGER_COMMIT", "0", 0);
+  execv("/proc/self/exe", argv);
 }
 
 }  // namespace sabot

@@ -12,8 +12,8 @@
 #include "sabot/tools/shuffle_command.h"
 
 int main(int argc, char** argv) {
-  // Before anything allocates through Arrow: resident memory then follows what is held.
-  sabot::ReturnFreedMemoryPromptly();
+  // First of all (it may execute the program again): resident memory then follows what is held.
+  sabot::ReturnFreedMemoryPromptly(argv);
   CLI::App app{"Sabot: an Arrow-native shuffle engine"};
   app.require_subcommand(1);
 
