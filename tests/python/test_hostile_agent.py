@@ -278,6 +278,17 @@ def run(agent, location, args):
                 writer.close()
             expect_error("DoExchange", exchange)
 
+    # One body far over any control message: refused by its size before it is copied or parsed
+    # (what gRPC itself received, 40 MiB, is the only cost; the peak bound below covers it).
+    big = b"\x00" * (40 << 20)
+    try:
+        list(client.do_action(flight.Action("sabot.register_shuffle", big), call))
+        raise Failure("a 40 MiB control action was accepted")
+    except pa.ArrowInvalid as e:
+        if "at most" not in str(e):
+            raise Failure(f"40 MiB action: unexpected message {str(e)[:300]}")
+    del big
+
     health = list(client.do_action(flight.Action("health", b"")))
     if health[0].body.to_pybytes() != b"ok":
         raise Failure(f"health answered {health[0].body.to_pybytes()!r}")

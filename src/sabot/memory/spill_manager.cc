@@ -141,11 +141,13 @@ arrow::Result<std::vector<std::string>> RemoveStaleRoots(const std::string& dire
       std::error_code remove_error;
       std::filesystem::remove_all(entry.path(), remove_error);
       if (remove_error) {
-        if (fd >= 0) ::close(fd);
-        return arrow::Status::IOError("cannot remove stale spill folder ", root, ": ",
-                                      remove_error.message());
+        // Someone else's folder (another user's, in a shared /tmp) must not keep this process
+        // from starting: it is left, said once, and the sweep goes on.
+        SABOT_LOG(kWarning) << "cannot remove the stale spill folder " << root << ": "
+                            << remove_error.message();
+      } else {
+        removed.push_back(root);
       }
-      removed.push_back(root);
     }
     if (fd >= 0) ::close(fd);
   }

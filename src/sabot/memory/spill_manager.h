@@ -92,7 +92,9 @@ arrow::Result<std::string> ResolveSpillDirectory(const std::string& directory);
 // live spill manager uses, and returns their paths. A root is stale when its lock file can be
 // locked (its manager's process is gone, whatever process now has its pid), or when it has no
 // lock file and its pid names no live process. Roots of this process, and anything else in the
-// directory, are left alone. Call it when an agent starts, before it spills. Thread-safe.
+// directory, are left alone; a stale root that cannot be removed (another user's, say) is
+// logged as a warning and left. An error only when the directory cannot be listed. Call it when
+// an agent starts, before it spills. Thread-safe.
 arrow::Result<std::vector<std::string>> SweepStaleSpillRoots(const std::string& directory);
 
 // Removes the stale spill roots of process `pid` in the local directory `directory` (as

@@ -102,6 +102,7 @@ arrow::Result<std::unique_ptr<AgentProcess>> AgentProcess::Start(
     if (ready <= 0) continue;
     char chunk[512];
     ssize_t n = read(process->stdout_fd_, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       return arrow::Status::IOError("agent '", binary, "' exited before announcing its location; ",
                                     "it printed: '", printed, "'");
@@ -148,8 +149,13 @@ int AgentProcess::Stop(std::chrono::milliseconds grace) {
 void AgentProcess::Kill() {
   if (reaped_ || pid_ <= 0) return;
   kill(pid_, SIGKILL);
-  waitpid(pid_, &exit_status_, 0);
-  reaped_ = true;
+  // Reaped only when waitpid says so: a wait a signal interrupts is retried, so no zombie is
+  // left and the agent's spill folder is not removed while it may still hold its lock.
+  pid_t waited;
+  do {
+    waited = waitpid(pid_, &exit_status_, 0);
+  } while (waited < 0 && errno == EINTR);
+  reaped_ = waited == pid_ || (waited < 0 && errno == ECHILD);
   CloseLifeline();
 }
 

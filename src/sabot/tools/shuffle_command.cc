@@ -215,6 +215,7 @@ class SignalStop {
     write_fd_.store(pipe_[1]);
     struct sigaction action {};
     action.sa_handler = &SignalStop::OnSignal;
+    action.sa_flags = SA_RESTART;  // system calls the signal interrupts go on
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, &old_term_);
     sigaction(SIGINT, &action, &old_int_);
@@ -239,10 +240,13 @@ class SignalStop {
   static const char* Name(int signal) { return signal == SIGINT ? "SIGINT" : "SIGTERM"; }
 
  private:
+  // Async-signal-safe: an atomic load and write(2); errno is kept for the interrupted code.
   static void OnSignal(int signal) {
+    const int saved_errno = errno;
     const int fd = write_fd_.load();
     const char byte = static_cast<char>(signal);
     if (fd >= 0) ARROW_UNUSED(write(fd, &byte, 1));
+    errno = saved_errno;
   }
 
   void Watch() {

@@ -97,6 +97,11 @@ inline constexpr int32_t kMaxCreditGrant = 1 << 16;
 // [1, kMaxCreditGrant], a payload. The server ends a channel whose reader sends one.
 arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer);
 
+// The largest DoAction body a server reads (bytes): far above any control message (a shuffle
+// descriptor with RANGE boundaries for the most partitions is a few MiB), and checked before the
+// body is copied or parsed, so a hostile body costs the server only what gRPC received.
+inline constexpr int64_t kMaxActionBodyBytes = int64_t{16} << 20;
+
 // DoAction types.
 inline constexpr std::string_view kActionReleaseShuffle = "release_shuffle";  // body: shuffle id
 inline constexpr std::string_view kActionStats = "stats";    // result: JSON object of counters

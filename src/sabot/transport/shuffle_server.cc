@@ -558,6 +558,11 @@ arrow::Status ShuffleServer::ServeDoAction(const flight::ServerCallContext& cont
                                            const flight::Action& action,
                                            std::unique_ptr<flight::ResultStream>* result) {
   std::vector<flight::Result> results;
+  if (action.body != nullptr && action.body->size() > kMaxActionBodyBytes) {
+    return Failed(arrow::Status::Invalid("the body of action ", QuoteInput(action.type), " has ",
+                                         action.body->size(), " bytes; at most ",
+                                         kMaxActionBodyBytes, " are accepted"));
+  }
   const std::string body = action.body ? action.body->ToString() : "";
   if (action.type == kActionReleaseShuffle) {
     ARROW_RETURN_NOT_OK(Failed(ValidateId(body, "shuffle id")));
