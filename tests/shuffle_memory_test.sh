@@ -3,16 +3,17 @@
 # number of rows (docs/shuffle-service.md, "What memory a shuffle uses"). For local mode and for
 # two agents, pipelined and blocking, it runs the same shuffle at 4M and 16M rows under a 32 MiB
 # budget and reads the peak RSS (VmHWM) the command reports for each process that held shuffle
-# data: each must be at most budget + 64 MiB, and 16M rows may not take more than 16 MiB over
-# 4M rows. The command verifies every row itself.
+# data: each must be at most budget + 80 MiB, and 16M rows may not take more than 24 MiB over
+# 4M rows (a margin for the spread between runs and agents, which is up to ~13 MiB; a check
+# that kept per-row state would grow by far more). The command verifies every row itself.
 # Usage: shuffle_memory_test.sh path/to/sabot
 set -uo pipefail
 sabot="$1"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 budget_mib=32
-overhead_mib=64
-growth_mib=16
+overhead_mib=80
+growth_mib=24
 
 # (ldd's output is captured first: with pipefail, grep -q closing the pipe early would fail it.)
 libs="$(ldd "$sabot")"
