@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -58,6 +59,7 @@ class ParentWatch {
 
  private:
   void Wake() {
+    stopping_.store(true);  // seen within a second even when the wake-up pipe could not be made
     if (wake_[1] >= 0) {
       const char byte = 0;
       ARROW_UNUSED(write(wake_[1], &byte, 1));
@@ -71,7 +73,7 @@ class ParentWatch {
       const int count = options_.lifeline_fd >= 0 ? 2 : 1;
       const int ready = poll(fds, count, 1000);
       if (ready < 0 && errno != EINTR) return;
-      if (fds[0].revents != 0) return;  // woken: the agent is shutting down
+      if (fds[0].revents != 0 || stopping_.load()) return;  // the agent is shutting down
       if (count == 2 && fds[1].revents != 0) {
         // Nothing is ever written to the lifeline: readable means end of file.
         agent_->Stop(arrow::Status::Cancelled(
@@ -93,6 +95,7 @@ class ParentWatch {
   Agent* agent_;
   const AgentOptions& options_;
   int wake_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 
