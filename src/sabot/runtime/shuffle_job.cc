@@ -87,6 +87,7 @@ arrow::Status TaskCallFailed(const arrow::Status& status, const std::string& shu
                              const std::string& agent, bool writers,
                              const std::vector<int32_t>& tasks) {
   ShuffleErrorContext where{.shuffle_id = shuffle_id, .agent = agent};
+  // The message, not a ShuffleErrorDetail: an agent's error crosses Flight as code and text.
   const std::string& message = status.message();
   const bool names_task = message.find("writer ") != std::string::npos ||
                           message.find("partition ") != std::string::npos;
