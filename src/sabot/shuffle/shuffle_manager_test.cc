@@ -223,7 +223,9 @@ TEST(ShuffleManagerMemoryWaitTest, CancellingAWriterEndsItsWaitForMemory) {
   options.allocation_wait = std::chrono::minutes(10);
   ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
   GeneratedJob job;
-  job.data.batch_rows = 16 * 1024;  // 512 KiB: its partitioned copy cannot fit
+  // 64 KiB: admitted (its working set fits in half the budget), but its partitioned copy cannot
+  // fit beside the memory held below.
+  job.data.batch_rows = 2 * 1024;
   ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
   ShuffleOptions shuffle;
   shuffle.mode = ShuffleMode::kBlocking;
