@@ -78,7 +78,7 @@ struct ShuffleStats {
   std::vector<int64_t> partition_bytes;  // block bytes per partition
   int64_t bytes_spilled = 0;
   int64_t blocks_spilled = 0;
-  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit
+  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit or for admission
 
   std::string ToString() const;
 };
