@@ -2,9 +2,9 @@
 
 #include <sstream>
 
-#include "sabot/common/batch_bytes.h"
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
+#include "sabot/memory/row_bytes.h"
 #include "sabot/shuffle/served_partition_store.h"
 #include "sabot/transport/channel.h"
 
@@ -58,6 +58,12 @@ std::string ShuffleStats::ToString() const {
 }
 
 namespace {
+
+// The bytes of `batch`'s rows (nested data included; a slice counts its rows, not the buffers
+// it shares), which partitioning it allocates about once.
+int64_t BatchRowBytes(const arrow::RecordBatch& batch) {
+  return RowBytes::RangeBytes(batch, 0, batch.num_rows());
+}
 
 void Accumulate(const ShuffleWriterStats& from, ShuffleStats* into) {
   into->rows_written += from.rows;
@@ -384,9 +390,10 @@ arrow::Result<std::chrono::nanoseconds> ShuffleManager::AdmitWriterMemory(
       }
       if (is_cancelled()) {
         status = arrow::Status::Cancelled(
-            "the writer was cancelled while waiting for admission of its ", bytes,
-            " bytes of working set (", reserved_bytes_, " of ", limit,
-            " bytes held by other open writers)");
+            "waiting for admission of the writer's ", bytes, " bytes of working set (",
+            reserved_bytes_, " of ", limit,
+            " bytes held by other open writers) ended: the writer was cancelled, or its shuffle "
+            "released");
         break;
       }
       const auto now = Clock::now();
@@ -491,7 +498,7 @@ arrow::Status ShuffleManager::Write(const ShuffleId& id, TaskIndex writer_task,
                                     const std::shared_ptr<arrow::RecordBatch>& batch) {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
   if (batch != nullptr) {
-    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchBufferBytes(*batch)));
+    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchRowBytes(*batch)));
   }
   return writer->Write(batch);
 }
@@ -501,7 +508,7 @@ arrow::Status ShuffleManager::WritePartition(const ShuffleId& id, TaskIndex writ
                                              const std::shared_ptr<arrow::RecordBatch>& batch) {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
   if (batch != nullptr) {
-    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchBufferBytes(*batch)));
+    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchRowBytes(*batch)));
   }
   return writer->WritePartition(partition_id, batch);
 }

@@ -109,7 +109,7 @@ class ShuffleManager {
   static constexpr double kReservableFraction = 0.5;
 
   // A bound on the memory one writer of `descriptor` holds at once and cannot spill, when the
-  // batches it is given have at most `batch_bytes` buffer bytes (BatchBufferBytes):
+  // batches it is given have at most `batch_bytes` bytes of rows (RowBytes::RangeBytes):
   //   num_partitions x target_block_bytes  the rows its partition buffers coalesce
   //   + 2 x target_block_bytes             a block being sealed: its concatenated rows and its
   //                                        encoded bytes
