@@ -265,7 +265,7 @@ GeneratedJob AdmissionJob(int32_t writers) {
   GeneratedJob job;
   job.data.batch_rows = 16 * 1024;  // 512 KiB batches, as `sabot shuffle` makes them
   job.num_writers = writers;
-  job.batches_per_writer = 8;
+  job.batches_per_writer = writers >= 16 ? 16 : 8;
   return job;
 }
 
