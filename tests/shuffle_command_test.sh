@@ -91,6 +91,15 @@ for agents in 0 2; do
     failed=$((failed + 1)); echo "FAIL tiny budget spills (agents=$agents)"; cat "$work/out" "$work/err"
   fi
 done
+# Issue 9: more writers than the budget holds the working sets of (8 writers, each holding
+# about 2 MiB it cannot spill, at 8 MiB; 16 writers with 64 KiB blocks, whose 512 KiB batches
+# grow their admissions): later writers wait for admission instead of all starting and starving
+# each other until the 30 s allocation wait fails them.
+expect_ok "blocking 8 writers x 2 partitions under an 8 MiB budget" --mode blocking \
+  --memory-budget-mib 8 --writers 8 --partitions 2 --no-ceiling --rows 1000000 --spill-dir "$work"
+expect_ok "blocking 16 writers x 2 partitions under an 8 MiB budget" --mode blocking \
+  --memory-budget-mib 8 --writers 16 --partitions 2 --block-kib 64 --no-ceiling --rows 1000000 \
+  --spill-dir "$work"
 if [ -z "$(ls -A "$work" | grep -v '^out$\|^err$')" ]; then
   passed=$((passed + 1)); echo "ok   no spill files left behind"
 else

@@ -47,7 +47,7 @@ struct ShuffleJobReport {
   std::vector<int64_t> partition_rows;  // rows each reader received
   int64_t bytes_spilled = 0;
   int64_t blocks_spilled = 0;
-  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit, summed
+  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit or admission, summed
   int64_t peak_memory = 0;                   // local mode: the budget pool's peak
   // Peak resident memory (VmHWM) at the end of the job: local mode, this process's (one entry);
   // distributed mode, each agent's, in agent order. -1 where unknown.

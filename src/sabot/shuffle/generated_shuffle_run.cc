@@ -8,6 +8,7 @@
 
 #include "sabot/common/batch_bytes.h"
 #include "sabot/common/error_detail.h"
+#include "sabot/memory/budget_pool.h"
 #include "sabot/memory/mapped_memory_pool.h"
 
 namespace sabot {
@@ -76,11 +77,17 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
   auto run_writer = [&](size_t slot) {
     const TaskIndex w = writers[slot];
     arrow::Status status = [&]() -> arrow::Status {
-      ARROW_RETURN_NOT_OK(manager->OpenWriter(shuffle_id, w));
-      // Subscribed while it writes: a failure elsewhere ends even a wait for credit.
-      const int64_t subscription = cancellation->Subscribe(
-          [&](const arrow::Status& cause) { manager->CancelWriter(shuffle_id, w, cause); });
+      // Subscribed while it opens and writes: a failure elsewhere ends even a wait for
+      // admission (the flag, which also covers a cancellation before the wait began) or for
+      // credit (CancelWriter).
+      std::atomic<bool> cancelled{false};
+      AllocationWaitCancel wait_cancel(&cancelled);
+      const int64_t subscription = cancellation->Subscribe([&](const arrow::Status& cause) {
+        cancelled.store(true, std::memory_order_release);
+        manager->CancelWriter(shuffle_id, w, cause);
+      });
       arrow::Status written = [&]() -> arrow::Status {
+        ARROW_RETURN_NOT_OK(manager->OpenWriter(shuffle_id, w));
         for (int64_t i = 0; i < job.batches_per_writer && !cancellation->cancelled(); ++i) {
           ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, i, input_pool.get()));
           writer_bytes[slot] += BatchBufferBytes(*batch);

@@ -4,6 +4,7 @@
 
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
+#include "sabot/memory/row_bytes.h"
 #include "sabot/shuffle/served_partition_store.h"
 #include "sabot/transport/channel.h"
 
@@ -16,7 +17,14 @@ struct ShuffleManager::Shuffle {
   std::mutex mutex;
   ShuffleLifecycle state SABOT_GUARDED_BY(mutex) = ShuffleLifecycle::kCreated;
   std::map<TaskIndex, std::shared_ptr<ShuffleWriter>> writers SABOT_GUARDED_BY(mutex);
-  std::map<TaskIndex, int64_t> reservations SABOT_GUARDED_BY(mutex);  // of open writers
+  // The admission of each open writer: bytes reserved, for batches of up to batch_bytes.
+  struct Admission {
+    int64_t bytes = 0;
+    int64_t batch_bytes = 0;
+  };
+  std::map<TaskIndex, Admission> reservations SABOT_GUARDED_BY(mutex);
+  // Writers waiting for admission in OpenWriter: set to end the wait (CancelWriter, Release).
+  std::map<TaskIndex, std::shared_ptr<std::atomic<bool>>> admitting SABOT_GUARDED_BY(mutex);
   std::map<TaskIndex, WriterLocation> locations SABOT_GUARDED_BY(mutex);
   // Figures of finished writers, folded in when they finish.
   ShuffleStats finished SABOT_GUARDED_BY(mutex);
@@ -50,6 +58,12 @@ std::string ShuffleStats::ToString() const {
 }
 
 namespace {
+
+// The bytes of `batch`'s rows (nested data included; a slice counts its rows, not the buffers
+// it shares), which partitioning it allocates about once.
+int64_t BatchRowBytes(const arrow::RecordBatch& batch) {
+  return RowBytes::RangeBytes(batch, 0, batch.num_rows());
+}
 
 void Accumulate(const ShuffleWriterStats& from, ShuffleStats* into) {
   into->rows_written += from.rows;
@@ -241,19 +255,31 @@ std::vector<ShuffleId> ShuffleManager::ListShuffles() const {
 arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_task,
                                          int32_t attempt) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
-  {
-    std::lock_guard<std::mutex> lock(shuffle->mutex);
-    if (shuffle->writers.count(writer_task) > 0) {
-      return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
-                                {.shuffle_id = id, .writer_task = writer_task});
-    }
-  }
   const ShuffleDescriptor& descriptor = *shuffle->descriptor;
   Transport* transport = transport_.load();
   if (transport == nullptr) {
     return arrow::Status::Invalid("agent '", options_.agent_id, "' has no transport attached");
   }
-  ARROW_ASSIGN_OR_RAISE(int64_t reserved, ReserveWriterMemory(descriptor, writer_task));
+  const int64_t batch_bytes =
+      int64_t{descriptor.num_partitions()} * descriptor.options.target_block_bytes;
+  ARROW_ASSIGN_OR_RAISE(int64_t reserved,
+                        WriterAdmissionBytes(descriptor, writer_task, batch_bytes));
+  // Waits for admission (see the header), cancellable through `admitting`.
+  auto admitting = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->writers.count(writer_task) > 0 || shuffle->admitting.count(writer_task) > 0) {
+      return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
+                                {.shuffle_id = id, .writer_task = writer_task});
+    }
+    shuffle->admitting.emplace(writer_task, admitting);
+  }
+  auto admitted = AdmitWriterMemory(descriptor, writer_task, reserved, admitting.get());
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    shuffle->admitting.erase(writer_task);
+  }
+  ARROW_ASSIGN_OR_RAISE(std::chrono::nanoseconds waited, std::move(admitted));
   const bool blocking = descriptor.options.mode == ShuffleMode::kBlocking;
   BlockOutputFactory outputs;
   if (blocking) {
@@ -271,6 +297,7 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
     return made.status();
   }
   std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
+  writer->RecordAdmissionWait(waited);
   std::lock_guard<std::mutex> lock(shuffle->mutex);
   if (shuffle->state == ShuffleLifecycle::kReleased) {
     UnreserveWriterMemory(reserved);
@@ -285,14 +312,22 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
     return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
                               {.shuffle_id = id, .writer_task = writer_task});
   }
-  shuffle->reservations[writer_task] = reserved;
+  shuffle->reservations[writer_task] = Shuffle::Admission{reserved, batch_bytes};
   shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
   if (shuffle->state == ShuffleLifecycle::kCreated) shuffle->state = ShuffleLifecycle::kWriting;
   return arrow::Status::OK();
 }
 
-arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescriptor& descriptor,
-                                                          TaskIndex writer_task) {
+int64_t ShuffleManager::WriterWorkingSetBytes(const ShuffleDescriptor& descriptor,
+                                              int64_t batch_bytes) {
+  // ShuffleOptions::Validate bounds the block size and partitions, so this cannot overflow.
+  const int64_t block = descriptor.options.target_block_bytes;
+  return (int64_t{descriptor.num_partitions()} + 2) * block + 2 * batch_bytes;
+}
+
+arrow::Result<int64_t> ShuffleManager::WriterAdmissionBytes(const ShuffleDescriptor& descriptor,
+                                                            TaskIndex writer_task,
+                                                            int64_t batch_bytes) {
   const ShuffleOptions& options = descriptor.options;
   if (options.mode == ShuffleMode::kPipelined) {
     const NetworkBufferPoolOptions& network = network_->options();
@@ -310,36 +345,132 @@ arrow::Result<int64_t> ShuffleManager::ReserveWriterMemory(const ShuffleDescript
           {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task});
     }
   }
-  // ShuffleOptions::Validate bounds the block size, so this product cannot overflow.
-  const int64_t bytes = int64_t{descriptor.num_partitions()} * options.target_block_bytes;
+  const int64_t bytes = WriterWorkingSetBytes(descriptor, batch_bytes);
   const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (reserved_bytes_ + bytes > limit) {
+  if (bytes > limit) {
     return WithShuffleContext(
         arrow::Status::OutOfMemory(
-            "the writer needs ", bytes, " bytes of the agent's memory budget for its buffers (",
-            descriptor.num_partitions(), " partitions x ", options.target_block_bytes,
-            " bytes per block), but ",
-            reserved_bytes_, " of the ", limit, " bytes open writers may use (",
-            static_cast<int>(kReservableFraction * 100), "% of the ", pool_->budget(),
-            "-byte budget) are taken: raise the memory budget, or lower the block size or the "
-            "number of partitions"),
+            "the writer needs ", bytes, " bytes of the agent's memory budget for what it holds "
+            "and cannot spill (", descriptor.num_partitions(), " partitions x ",
+            options.target_block_bytes, " bytes per block buffered, 2 blocks being sealed, 2 x ",
+            batch_bytes, " bytes of batches being partitioned), more than the ", limit,
+            " bytes open writers may use (", static_cast<int>(kReservableFraction * 100),
+            "% of the ", pool_->budget(),
+            "-byte budget): raise the memory budget, or lower the block size, the batch size or "
+            "the number of partitions"),
         {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task,
          .agent = options_.agent_id});
   }
-  reserved_bytes_ += bytes;
   return bytes;
 }
 
+arrow::Result<std::chrono::nanoseconds> ShuffleManager::AdmitWriterMemory(
+    const ShuffleDescriptor& descriptor, TaskIndex writer_task, int64_t bytes,
+    const std::atomic<bool>* cancelled) {
+  const std::atomic<bool>* thread_cancelled = AllocationWaitCancel::Current();
+  auto is_cancelled = [&] {
+    return (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) ||
+           (thread_cancelled != nullptr && thread_cancelled->load(std::memory_order_acquire));
+  };
+  const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
+  const auto start = Clock::now();
+  const auto deadline = start + descriptor.options.timeout;
+  ShuffleErrorContext where{.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task,
+                            .agent = options_.agent_id};
+  arrow::Status status;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const int64_t ticket = next_admission_ticket_++;
+    admission_queue_.push_back(ticket);
+    while (true) {
+      // First come, first served: a large working set is not starved by smaller ones.
+      if (admission_queue_.front() == ticket && reserved_bytes_ + bytes <= limit) {
+        reserved_bytes_ += bytes;
+        break;
+      }
+      if (is_cancelled()) {
+        status = arrow::Status::Cancelled(
+            "waiting for admission of the writer's ", bytes, " bytes of working set (",
+            reserved_bytes_, " of ", limit,
+            " bytes held by other open writers) ended: the writer was cancelled, or its shuffle "
+            "released");
+        break;
+      }
+      const auto now = Clock::now();
+      if (now >= deadline) {
+        status = arrow::Status::OutOfMemory(
+            "the writer waited ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count(),
+            " ms (the shuffle's timeout) for admission of its ", bytes,
+            " bytes of working set, but other open writers kept ", reserved_bytes_, " of the ",
+            limit, " bytes open writers may use (", static_cast<int>(kReservableFraction * 100),
+            "% of the ", pool_->budget(), "-byte memory budget)");
+        break;
+      }
+      // Bounded, so a cancellation flag set without a notification is seen within 10 ms.
+      admission_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(10)));
+    }
+    admission_queue_.remove(ticket);
+  }
+  // The next in line may fit now (this one was admitted, or gave up its place).
+  admission_.notify_all();
+  if (!status.ok()) return WithShuffleContext(status, where);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+}
+
+arrow::Status ShuffleManager::AdmitBatch(const ShuffleId& id, TaskIndex writer_task,
+                                         ShuffleWriter* writer, int64_t batch_bytes) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  auto not_open = [&] {
+    return WithShuffleContext(
+        arrow::Status::Invalid("writer task ", writer_task,
+                               " is no longer open (aborted, or its shuffle released)"),
+        {.shuffle_id = id, .writer_task = writer_task});
+  };
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->reservations.find(writer_task);
+    if (it == shuffle->reservations.end()) return not_open();
+    if (batch_bytes <= it->second.batch_bytes) return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(int64_t bytes, WriterAdmissionBytes(descriptor, writer_task, batch_bytes));
+  // Wait holding nothing that cannot be spilled or sent: seal what the buffers hold (blocking:
+  // into the store, which spills; pipelined: to the channels, which readers drain), then give
+  // the reservation back. So waiting writers never keep each other waiting.
+  ARROW_RETURN_NOT_OK(writer->Flush());
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->reservations.find(writer_task);
+    if (it == shuffle->reservations.end()) return not_open();
+    UnreserveWriterMemory(it->second.bytes);
+    it->second = Shuffle::Admission{};
+  }
+  ARROW_ASSIGN_OR_RAISE(std::chrono::nanoseconds waited,
+                        AdmitWriterMemory(descriptor, writer_task, bytes, writer->cancelled_flag()));
+  writer->RecordAdmissionWait(waited);
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  auto it = shuffle->reservations.find(writer_task);
+  if (it == shuffle->reservations.end()) {
+    UnreserveWriterMemory(bytes);
+    return not_open();
+  }
+  it->second = Shuffle::Admission{bytes, batch_bytes};
+  return arrow::Status::OK();
+}
+
 void ShuffleManager::UnreserveWriterMemory(int64_t bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  reserved_bytes_ -= bytes;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reserved_bytes_ -= bytes;
+  }
+  admission_.notify_all();
 }
 
 void ShuffleManager::DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task) {
   auto it = shuffle->reservations.find(writer_task);
   if (it != shuffle->reservations.end()) {
-    UnreserveWriterMemory(it->second);
+    UnreserveWriterMemory(it->second.bytes);
     shuffle->reservations.erase(it);
   }
   shuffle->writers.erase(writer_task);
@@ -366,6 +497,9 @@ arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::Writer(const Shuff
 arrow::Status ShuffleManager::Write(const ShuffleId& id, TaskIndex writer_task,
                                     const std::shared_ptr<arrow::RecordBatch>& batch) {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
+  if (batch != nullptr) {
+    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchRowBytes(*batch)));
+  }
   return writer->Write(batch);
 }
 
@@ -373,6 +507,9 @@ arrow::Status ShuffleManager::WritePartition(const ShuffleId& id, TaskIndex writ
                                              PartitionId partition_id,
                                              const std::shared_ptr<arrow::RecordBatch>& batch) {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
+  if (batch != nullptr) {
+    ARROW_RETURN_NOT_OK(AdmitBatch(id, writer_task, writer.get(), BatchRowBytes(*batch)));
+  }
   return writer->WritePartition(partition_id, batch);
 }
 
@@ -416,6 +553,11 @@ void ShuffleManager::CancelWriter(const ShuffleId& id, TaskIndex writer_task,
   std::shared_ptr<ShuffleWriter> writer;
   {
     std::lock_guard<std::mutex> lock((*shuffle)->mutex);
+    // A writer still waiting for admission in OpenWriter ends that wait.
+    auto admitting = (*shuffle)->admitting.find(writer_task);
+    if (admitting != (*shuffle)->admitting.end()) {
+      admitting->second->store(true, std::memory_order_release);
+    }
     auto it = (*shuffle)->writers.find(writer_task);
     if (it == (*shuffle)->writers.end()) return;
     writer = it->second;  // kept alive while cancelling, whatever its task thread does
@@ -546,6 +688,10 @@ arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shu
       return arrow::Status::Cancelled("no longer orphaned");
     }
     shuffle->state = ShuffleLifecycle::kReleased;
+    // Writers waiting for admission give up (OpenWriter then finds the shuffle released).
+    for (const auto& [task, admitting] : shuffle->admitting) {
+      admitting->store(true, std::memory_order_release);
+    }
     writers = shuffle->writers;
     for (const auto& [task, writer] : writers) DropWriterLocked(shuffle.get(), task);
   }

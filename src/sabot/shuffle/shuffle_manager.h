@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,7 +78,7 @@ struct ShuffleStats {
   std::vector<int64_t> partition_bytes;  // block bytes per partition
   int64_t bytes_spilled = 0;
   int64_t blocks_spilled = 0;
-  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit
+  std::chrono::nanoseconds time_blocked{0};  // writers waiting for credit or for admission
 
   std::string ToString() const;
 };
@@ -102,9 +103,23 @@ struct ShuffleStats {
 // one thread at a time. Lifetime: `transport` and `client` (not owned) outlive the manager.
 class ShuffleManager {
  public:
-  // Open writers' partition buffers may reserve at most this fraction of the budget; the rest
-  // is for blocks in flight (the network pool) and blocks stored, spilled and read back.
+  // Open writers' working sets (what they hold and cannot spill, WriterWorkingSetBytes) may
+  // reserve at most this fraction of the budget together; the rest is for blocks in flight (the
+  // network pool) and blocks stored, spilled and read back.
   static constexpr double kReservableFraction = 0.5;
+
+  // A bound on the memory one writer of `descriptor` holds at once and cannot spill, when the
+  // batches it is given have at most `batch_bytes` bytes of rows (RowBytes::RangeBytes):
+  //   num_partitions x target_block_bytes  the rows its partition buffers coalesce
+  //   + 2 x target_block_bytes             a block being sealed: its concatenated rows and its
+  //                                        encoded bytes
+  //   + 2 x batch_bytes                    the batch being partitioned (the partitioner's
+  //                                        batch-wide output, shared by all partitions) and the
+  //                                        previous one, whose slices the buffers may still pin
+  //                                        (or the budget copy of a caller's batch)
+  // A writer is admitted with batch_bytes = num_partitions x target_block_bytes (a batch that
+  // fills a block of every partition); a larger batch grows its admission when it arrives.
+  static int64_t WriterWorkingSetBytes(const ShuffleDescriptor& descriptor, int64_t batch_bytes);
 
   // `transport` carries pipelined shuffles. `client` fetches blocking shuffles' streams from
   // other agents; null in local mode. `local_location` is how other agents name this one
@@ -139,6 +154,19 @@ class ShuffleManager {
   // The writer of task `writer_task`, attempt `attempt`, owned by the manager until Finish or
   // Release. Opening one twice is AlreadyExists.
   arrow::Status OpenWriter(const ShuffleId& id, TaskIndex writer_task, int32_t attempt = 0);
+  // Admission: opening a writer reserves its working set (WriterWorkingSetBytes) in
+  // kReservableFraction of the budget. A working set that can never fit there is refused at
+  // once with OutOfMemory naming the bytes needed and the budget; otherwise, when other open
+  // writers hold the room, OpenWriter WAITS (first come, first served) until writers finish,
+  // abort or are released, so that the writers running at any instant never hold more than the
+  // budget in what they cannot spill. A batch larger than what its writer was admitted for grows
+  // the admission before it is partitioned: the writer seals what it buffered (so it holds
+  // nothing it cannot spill or send), gives its reservation back and waits for the larger one.
+  // A waiting writer holds no reservation, so waits cannot deadlock each other. The wait ends
+  // with Cancelled on CancelWriter, on the thread's AllocationWaitCancel flag, or when the
+  // shuffle is released; with OutOfMemory after the shuffle's timeout. Time waited counts in the
+  // writer's `blocked` stat (ShuffleWriterStats, ShuffleStats::time_blocked).
+  //
   // Partitions `batch` and buffers it (opens the writer on first use).
   arrow::Status Write(const ShuffleId& id, TaskIndex writer_task,
                       const std::shared_ptr<arrow::RecordBatch>& batch);
@@ -152,8 +180,8 @@ class ShuffleManager {
   // Ends the writer's streams with `cause`; its readers fail with it. Call it from the writer's
   // task thread (or when no call on that writer is in progress): a writer is not thread-safe.
   arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
-  // From any thread: the writer's wait in progress (for credit, for network segments or for
-  // budget memory) and its later writes fail at once with a Cancelled status carrying `cause` and
+  // From any thread: the writer's wait in progress (for admission, for credit, for network
+  // segments or for budget memory) and its later writes fail at once with a Cancelled status carrying `cause` and
   // naming the shuffle, partition and writer; its task thread then aborts it. Nothing when it is
   // not open.
   void CancelWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
@@ -210,13 +238,23 @@ class ShuffleManager {
   // without their locks); returns how many.
   int64_t ReleaseWhere(const std::function<bool(const Shuffle&)>& selected,
                        std::optional<Clock::time_point> orphaned_before = std::nullopt);
-  // Admission control: reserves the memory a writer of `descriptor` may hold in its partition
-  // buffers at once (a block's worth per partition), so open writers never need more than the
-  // budget allows. OutOfMemory, explaining the numbers, when the reservations would pass
-  // kReservableFraction of the budget.
-  arrow::Result<int64_t> ReserveWriterMemory(const ShuffleDescriptor& descriptor,
-                                             TaskIndex writer_task);
-  void UnreserveWriterMemory(int64_t bytes);
+  // Admission control (see Write): the pipelined block-size check, then the working set of a
+  // writer of `descriptor` for batches of `batch_bytes`; OutOfMemory, explaining the numbers,
+  // when it can never fit in kReservableFraction of the budget.
+  arrow::Result<int64_t> WriterAdmissionBytes(const ShuffleDescriptor& descriptor,
+                                              TaskIndex writer_task, int64_t batch_bytes);
+  // Waits until `bytes` fit in kReservableFraction of the budget beside the other open writers'
+  // reservations and this waiter is first in line, then reserves them; returns the time waited.
+  // Cancelled as soon as `*cancelled` or the thread's AllocationWaitCancel flag is set;
+  // OutOfMemory after the shuffle's timeout. Takes no lock but the manager's.
+  arrow::Result<std::chrono::nanoseconds> AdmitWriterMemory(const ShuffleDescriptor& descriptor,
+                                                            TaskIndex writer_task, int64_t bytes,
+                                                            const std::atomic<bool>* cancelled)
+      SABOT_EXCLUDES(mutex_);
+  // Grows the admission of an open writer whose next batch has `batch_bytes` (see Write).
+  arrow::Status AdmitBatch(const ShuffleId& id, TaskIndex writer_task, ShuffleWriter* writer,
+                           int64_t batch_bytes);
+  void UnreserveWriterMemory(int64_t bytes) SABOT_EXCLUDES(mutex_);
   // Ends the writer's reservation and removes it; requires the shuffle's lock.
   void DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task);
   void SweepLoop();
@@ -239,6 +277,10 @@ class ShuffleManager {
   std::map<ShuffleId, std::shared_ptr<Shuffle>> shuffles_ SABOT_GUARDED_BY(mutex_);
   int64_t next_id_ SABOT_GUARDED_BY(mutex_) = 0;
   int64_t reserved_bytes_ SABOT_GUARDED_BY(mutex_) = 0;
+  // Writers waiting for admission, in arrival order (tickets); notified on every unreserve.
+  std::list<int64_t> admission_queue_ SABOT_GUARDED_BY(mutex_);
+  int64_t next_admission_ticket_ SABOT_GUARDED_BY(mutex_) = 0;
+  std::condition_variable admission_;
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
   std::condition_variable stop_;
   std::thread sweeper_;

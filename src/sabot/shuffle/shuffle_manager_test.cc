@@ -11,6 +11,7 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 
+#include "sabot/memory/row_bytes.h"
 #include "sabot/memory/test_budget.h"
 #include "sabot/shuffle/generated_shuffle_run.h"
 #include "sabot/testing/assertions.h"
@@ -223,7 +224,9 @@ TEST(ShuffleManagerMemoryWaitTest, CancellingAWriterEndsItsWaitForMemory) {
   options.allocation_wait = std::chrono::minutes(10);
   ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(options, transport.get()));
   GeneratedJob job;
-  job.data.batch_rows = 16 * 1024;  // 512 KiB: its partitioned copy cannot fit
+  // 64 KiB: admitted (its working set fits in half the budget), but its partitioned copy cannot
+  // fit beside the memory held below.
+  job.data.batch_rows = 2 * 1024;
   ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
   ShuffleOptions shuffle;
   shuffle.mode = ShuffleMode::kBlocking;
@@ -244,6 +247,168 @@ TEST(ShuffleManagerMemoryWaitTest, CancellingAWriterEndsItsWaitForMemory) {
   ASSERT_RAISES_WITH(Cancelled, "cancelled", written);
   held.reset();
   ASSERT_OK(manager->Release(id));
+}
+
+// Issue 9: `sabot shuffle --mode blocking --memory-budget-mib 8 --writers 8 --partitions 2`.
+// What each writer holds and cannot spill (its buffered rows, the batch it partitions, the block
+// it seals) is about 2 MiB with 512 KiB batches and 256 KiB blocks, so the 8 MiB budget cannot
+// hold every writer's at once: admission lets writers in as their working sets fit (half the
+// budget), and the others wait for them instead of all starting and starving each other until
+// the allocation wait ends them. The allocation wait is short, so a regression fails fast.
+ShuffleManagerOptions SmallBudgetOptions() {
+  ShuffleManagerOptions options;
+  options.memory_budget = 8 << 20;
+  options.allocation_wait = std::chrono::seconds(2);
+  return options;
+}
+
+GeneratedJob AdmissionJob(int32_t writers) {
+  GeneratedJob job;
+  job.data.batch_rows = 16 * 1024;  // 512 KiB batches, as `sabot shuffle` makes them
+  job.num_writers = writers;
+  job.batches_per_writer = writers >= 16 ? 16 : 8;
+  return job;
+}
+
+class ShuffleManagerAdmissionTest
+    : public ::testing::TestWithParam<std::pair<int32_t, ShuffleMode>> {};
+
+TEST_P(ShuffleManagerAdmissionTest, ManyWritersUnderASmallBudgetWaitForAdmissionNotForMemory) {
+  const auto [writers, mode] = GetParam();
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto manager, ShuffleManager::Make(SmallBudgetOptions(), transport.get()));
+  GeneratedJob job = AdmissionJob(writers);
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
+  ShuffleOptions shuffle;
+  shuffle.mode = mode;
+  // 16 writers: 64 KiB blocks, so their batches (8 times larger) grow their admissions, and so
+  // the 2 readers' 32 inputs, each reading back a spilled block, fit in the budget (the read
+  // side is not what this test is about).
+  if (writers >= 16) shuffle.target_block_bytes = 64 * 1024;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
+                                                              GeneratedSchema(job.data), writers,
+                                                              shuffle));
+  // The working sets of all writers together do not fit: some must wait for admission.
+  ASSERT_OK_AND_ASSIGN(auto first, job.WriterBatch(0, 0));
+  const int64_t working_set = ShuffleManager::WriterWorkingSetBytes(
+      *manager->GetShuffle(id).ValueOrDie(), RowBytes::RangeBytes(*first, 0, first->num_rows()));
+  ASSERT_GT(working_set * writers, manager->pool()->budget());
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, spec));
+  std::vector<TaskIndex> tasks;
+  for (TaskIndex w = 0; w < writers; ++w) tasks.push_back(w);
+  ASSERT_OK_AND_ASSIGN(auto report,
+                       RunGeneratedShuffle(manager.get(), id, job, tasks, {0, 1}, {}, check.get()));
+  ASSERT_OK(check->Finish());
+  EXPECT_EQ(check->rows_checked(), job.total_rows());
+  EXPECT_EQ(report.rows_written, job.total_rows());
+  ASSERT_OK_AND_ASSIGN(ShuffleStats stats, manager->Stats(id));
+  EXPECT_EQ(stats.writers_finished, writers);
+  if (mode == ShuffleMode::kBlocking) {
+    EXPECT_GT(stats.blocks_spilled, 0) << "the stored output is many times the budget";
+  }
+  EXPECT_LE(manager->pool()->peak_bytes(), manager->pool()->budget());
+  ASSERT_OK(manager->Release(id));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Writers, ShuffleManagerAdmissionTest,
+    ::testing::Values(std::make_pair(8, ShuffleMode::kBlocking),
+                      std::make_pair(16, ShuffleMode::kBlocking),
+                      std::make_pair(8, ShuffleMode::kPipelined)),
+    [](const auto& info) {
+      return std::to_string(info.param.first) + "_writers_" +
+             (info.param.second == ShuffleMode::kBlocking ? "blocking" : "pipelined");
+    });
+
+class ShuffleManagerAdmissionWaitTest : public ::testing::Test {
+ protected:
+  // Two writers of 2 MiB working sets fill the 4 MiB that open writers may use.
+  void SetUp() override {
+    transport_ = InProcessTransport::Make().ValueOrDie();
+    ShuffleManagerOptions options = SmallBudgetOptions();
+    options.allocation_wait = std::chrono::minutes(10);
+    manager_ = ShuffleManager::Make(options, transport_.get()).ValueOrDie();
+    job_ = AdmissionJob(4);
+    spec_ = job_.MakeSpec(EdgeType::kHash, 2).ValueOrDie();
+    ShuffleOptions shuffle;
+    shuffle.mode = ShuffleMode::kBlocking;
+    id_ = manager_->RegisterShuffle("op", spec_, GeneratedSchema(job_.data), 4, shuffle)
+              .ValueOrDie();
+  }
+
+  std::unique_ptr<InProcessTransport> transport_;
+  std::unique_ptr<ShuffleManager> manager_;
+  GeneratedJob job_;
+  std::shared_ptr<const PartitionSpec> spec_;
+  ShuffleId id_;
+};
+
+TEST_F(ShuffleManagerAdmissionWaitTest, AWaitingWriterIsAdmittedWhenAnotherFinishes) {
+  ASSERT_OK(manager_->OpenWriter(id_, 0));
+  ASSERT_OK(manager_->OpenWriter(id_, 1));
+  auto third = std::async(std::launch::async, [&] { return manager_->OpenWriter(id_, 2); });
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "the third writer's working set does not fit beside the first two";
+  ASSERT_OK(manager_->Finish(id_, 0));
+  ASSERT_OK(third.get());
+  ASSERT_OK(manager_->Finish(id_, 1));
+  ASSERT_OK(manager_->Finish(id_, 2));
+  ASSERT_OK(manager_->Release(id_));
+}
+
+TEST_F(ShuffleManagerAdmissionWaitTest, CancellingAWriterEndsItsWaitForAdmission) {
+  ASSERT_OK(manager_->OpenWriter(id_, 0));
+  ASSERT_OK(manager_->OpenWriter(id_, 1));
+  auto third = std::async(std::launch::async, [&] { return manager_->OpenWriter(id_, 2); });
+  EXPECT_EQ(third.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  manager_->CancelWriter(id_, 2, arrow::Status::Cancelled("the job was cancelled"));
+  ASSERT_EQ(third.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_RAISES_WITH(Cancelled, "waiting for admission", third.get());
+  // Its place is given up: the writers holding the room finish, and it may open again.
+  ASSERT_OK(manager_->Finish(id_, 0));
+  ASSERT_OK(manager_->OpenWriter(id_, 2));
+  ASSERT_OK(manager_->Finish(id_, 1));
+  ASSERT_OK(manager_->Finish(id_, 2));
+  ASSERT_OK(manager_->Release(id_));
+}
+
+// A run whose writers wait for admission ends at once when it is cancelled.
+TEST_F(ShuffleManagerAdmissionWaitTest, CancellingARunEndsWritersWaitingForAdmission) {
+  ASSERT_OK(manager_->OpenWriter(id_, 0));
+  ASSERT_OK(manager_->OpenWriter(id_, 1));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job_, spec_));
+  ShuffleRunCancellation cancellation;
+  auto run = std::async(std::launch::async, [&] {
+    return RunGeneratedShuffle(manager_.get(), id_, job_, {2, 3}, {}, {}, check.get(), nullptr,
+                               &cancellation)
+        .status();
+  });
+  EXPECT_EQ(run.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  cancellation.Cancel(arrow::Status::Cancelled("the job was cancelled"));
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_RAISES_WITH(Cancelled, "the job was cancelled", run.get());
+  ASSERT_OK(manager_->Release(id_));
+}
+
+// A batch larger than its writer was admitted for grows the admission before it is
+// partitioned; one whose working set can never fit is refused, naming the bytes and the budget.
+TEST_F(ShuffleManagerAdmissionWaitTest, LargerBatchesGrowTheAdmissionOrAreRefused) {
+  GeneratedJob big = job_;
+  big.data.batch_rows = 48 * 1024;  // 1.5 MiB: a 4 MiB working set, all open writers may use
+  ASSERT_OK_AND_ASSIGN(auto batch, big.WriterBatch(0, 0));
+  ASSERT_OK(manager_->Write(id_, 0, batch));
+  // Writer 1 must wait until writer 0 is done.
+  auto second = std::async(std::launch::async, [&] { return manager_->OpenWriter(id_, 1); });
+  EXPECT_EQ(second.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  ASSERT_OK(manager_->Finish(id_, 0));
+  ASSERT_OK(second.get());
+  big.data.batch_rows = 64 * 1024;  // 2 MiB: more than open writers may use
+  ASSERT_OK_AND_ASSIGN(auto too_big, big.WriterBatch(1, 0));
+  arrow::Status refused = manager_->Write(id_, 1, too_big);
+  ASSERT_RAISES_WITH(OutOfMemory, "-byte budget", refused);
+  EXPECT_NE(refused.message().find("8388608"), std::string::npos) << refused.ToString();
+  ASSERT_OK(manager_->AbortWriter(id_, 1, refused));
+  ASSERT_OK(manager_->Release(id_));
 }
 
 TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {

@@ -28,7 +28,9 @@ struct ShuffleWriterStats {
   int64_t block_bytes = 0;     // bytes of those blocks (encoded, or buffer bytes if unencoded)
   std::vector<int64_t> partition_rows;   // rows per destination partition
   std::vector<int64_t> partition_bytes;  // block bytes per destination partition
-  std::chrono::nanoseconds blocked{0};  // time spent waiting for credit (backpressure)
+  // Time spent waiting for credit (backpressure) and for the manager's admission of the
+  // writer's working set (ShuffleManager::Write).
+  std::chrono::nanoseconds blocked{0};
 };
 
 // The write side of one shuffle for one writer task (attempt): partitions its batches (or takes
@@ -76,6 +78,10 @@ class ShuffleWriter {
   TaskIndex writer_task() const { return writer_task_; }
   bool finished() const { return finished_; }
   const ShuffleWriterStats& stats() const { return stats_; }
+  // Set by Cancel (from any thread); lets waits outside the writer (admission) end with it.
+  const std::atomic<bool>* cancelled_flag() const { return &cancelled_; }
+  // Counts `waited` (for admission, by the task thread driving the writer) in stats().blocked.
+  void RecordAdmissionWait(std::chrono::nanoseconds waited) { stats_.blocked += waited; }
 
  private:
   ShuffleWriter() = default;

@@ -168,7 +168,7 @@ void PrintReport(const CommandOptions& options, const ShuffleJobOptions& job,
   std::printf("  spilled    %s in %lld blocks\n",
               Human(static_cast<double>(report.bytes_spilled), "B").c_str(),
               static_cast<long long>(report.blocks_spilled));
-  std::printf("  blocked    %.3f s writers waited for credit (summed over writers)\n",
+  std::printf("  blocked    %.3f s writers waited for credit or admission (summed over writers)\n",
               std::chrono::duration<double>(report.time_blocked).count());
   if (report.peak_memory > 0) {
     std::printf("  memory     peak %s of a %s budget\n",
