@@ -100,6 +100,11 @@ expect_ok "blocking 8 writers x 2 partitions under an 8 MiB budget" --mode block
 expect_ok "blocking 16 writers x 2 partitions under an 8 MiB budget" --mode blocking \
   --memory-budget-mib 8 --writers 16 --partitions 2 --block-kib 64 --no-ceiling --rows 1000000 \
   --spill-dir "$work"
+# ... and with 256 KiB blocks, where the 2 readers' 32 inputs each read back a spilled block:
+# a blocking read runs a few inputs at a time.
+expect_ok "blocking 16 writers x 2 partitions, 256 KiB blocks, under an 8 MiB budget" \
+  --mode blocking --memory-budget-mib 8 --writers 16 --partitions 2 --no-ceiling --rows 2000000 \
+  --spill-dir "$work"
 if [ -z "$(ls -A "$work" | grep -v '^out$\|^err$')" ]; then
   passed=$((passed + 1)); echo "ok   no spill files left behind"
 else

@@ -59,6 +59,10 @@ std::string ShuffleStats::ToString() const {
 
 namespace {
 
+// How many upstream streams a reader of a blocking shuffle reads at once.
+constexpr size_t kBlockingReadInputs = 2;
+
+
 // The bytes of `batch`'s rows (nested data included; a slice counts its rows, not the buffers
 // it shares), which partitioning it allocates about once.
 int64_t BatchRowBytes(const arrow::RecordBatch& batch) {
@@ -647,8 +651,12 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
       closing->last_touch = Clock::now();
     }
   };
+  // A blocking read takes its writers' stored streams a few at a time: its memory (a block read
+  // back per running input, and the queue) then stays small with many writers.
+  const size_t running_inputs =
+      descriptor.options.mode == ShuffleMode::kBlocking ? kBlockingReadInputs : 0;
   auto reader = ShuffleReader::Make(shuffle->descriptor, partition_id, std::move(inputs),
-                                    /*max_queued_batches=*/0, on_close);
+                                    /*max_queued_batches=*/0, on_close, running_inputs);
   if (!reader.ok()) on_close();
   return reader;
 }

@@ -281,10 +281,10 @@ TEST_P(ShuffleManagerAdmissionTest, ManyWritersUnderASmallBudgetWaitForAdmission
   ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 2));
   ShuffleOptions shuffle;
   shuffle.mode = mode;
-  // 16 writers: 64 KiB blocks, so their batches (8 times larger) grow their admissions, and so
-  // the 2 readers' 32 inputs, each reading back a spilled block, fit in the budget (the read
-  // side is not what this test is about).
-  if (writers >= 16) shuffle.target_block_bytes = 64 * 1024;
+  // 16 writers: 64 KiB blocks, so their batches (8 times larger) grow their admissions. 32
+  // writers keep 256 KiB blocks: the 2 readers' 64 inputs, each reading back a spilled block
+  // when it runs, fit in the budget only because a blocking read runs a few inputs at a time.
+  if (writers == 16) shuffle.target_block_bytes = 64 * 1024;
   ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec,
                                                               GeneratedSchema(job.data), writers,
                                                               shuffle));
@@ -314,6 +314,7 @@ INSTANTIATE_TEST_SUITE_P(
     Writers, ShuffleManagerAdmissionTest,
     ::testing::Values(std::make_pair(8, ShuffleMode::kBlocking),
                       std::make_pair(16, ShuffleMode::kBlocking),
+                      std::make_pair(32, ShuffleMode::kBlocking),
                       std::make_pair(8, ShuffleMode::kPipelined)),
     [](const auto& info) {
       return std::to_string(info.param.first) + "_writers_" +

@@ -9,7 +9,7 @@ namespace sabot {
 arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
     std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches,
-    std::function<void()> on_close) {
+    std::function<void()> on_close, size_t max_running_inputs) {
   ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor->CheckPartition(partition_id),
                                          {.shuffle_id = descriptor->shuffle_id}));
   std::unique_ptr<ShuffleReader> reader(new ShuffleReader());
@@ -18,13 +18,15 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
   reader->partition_id_ = partition_id;
   reader->inputs_ = std::move(inputs);
   reader->inputs_open_ = reader->inputs_.size();
-  reader->max_queued_ = max_queued_batches > 0
-                            ? static_cast<size_t>(max_queued_batches)
-                            : std::max<size_t>(4, 2 * reader->inputs_.size());
+  const size_t running = max_running_inputs == 0
+                            ? reader->inputs_.size()
+                            : std::min(max_running_inputs, reader->inputs_.size());
+  reader->max_queued_ = max_queued_batches > 0 ? static_cast<size_t>(max_queued_batches)
+                                               : std::max<size_t>(4, 2 * running);
   reader->stats_.rows_per_input.assign(reader->inputs_.size(), 0);
-  reader->threads_.reserve(reader->inputs_.size());
-  for (size_t i = 0; i < reader->inputs_.size(); ++i) {
-    reader->threads_.emplace_back([r = reader.get(), i] { r->RunInput(i); });
+  reader->threads_.reserve(running);
+  for (size_t i = 0; i < running; ++i) {
+    reader->threads_.emplace_back([r = reader.get()] { r->RunInputs(); });
   }
   return reader;
 }
@@ -32,6 +34,14 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
 ShuffleReader::~ShuffleReader() {
   StopAndJoin();
   if (on_close_) on_close_();
+}
+
+void ShuffleReader::RunInputs() {
+  while (true) {
+    const size_t index = next_input_.fetch_add(1);
+    if (index >= inputs_.size()) return;
+    RunInput(index);
+  }
 }
 
 void ShuffleReader::RunInput(size_t index) {
@@ -70,12 +80,13 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleReader::Next() {
     }
     Item item = std::move(queue_.front());
     queue_.pop_front();
+    // Any item taken makes room, an input's end too: an input waiting for room must hear of it,
+    // or a queue that held only ends would leave it waiting for ever.
+    not_full_.notify_one();
     if (item.batch != nullptr) {
       stats_.rows += item.batch->num_rows();
       stats_.batches += 1;
       stats_.rows_per_input[item.input] += item.batch->num_rows();
-      lock.unlock();
-      not_full_.notify_one();
       return std::move(item.batch);
     }
     --inputs_open_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,11 +28,14 @@ struct ShuffleReaderStats {
 // The read side of one shuffle for one reader task: the batches of partition `partition_id`
 // from every upstream writer, until every writer's stream has ended.
 //
-// Each upstream input runs on a thread of its own and hands its batches, in order, to a queue
-// bounded to `max_queued_batches`; Next() takes them in arrival order. Order is therefore kept
-// per upstream writer (what the shuffle guarantees), not across writers. Every input is drained
-// concurrently, so a writer blocked on one channel never waits for the reader to finish with
-// another writer first.
+// Up to `max_running_inputs` upstream inputs (0: all of them) run at once, each on a thread of
+// the reader, and hand their batches, in order, to a queue bounded to `max_queued_batches` (0:
+// twice the inputs running, at least 4); Next() takes them in arrival order. Order is therefore
+// kept per upstream writer (what the shuffle guarantees), not across writers. A pipelined read
+// runs every input at once, so a writer blocked on one channel never waits for the reader to
+// finish with another writer first; a blocking read (writers do not wait for it) runs a few, so
+// that what it holds (a block read back per running input and the queue) stays small whatever
+// the number of writers.
 //
 // Errors: the first input to fail ends the read: Next() returns its error (naming shuffle,
 // partition, writer and agent) and the other inputs are cancelled. Nothing partial is reported as
@@ -46,7 +50,7 @@ class ShuffleReader {
   static arrow::Result<std::unique_ptr<ShuffleReader>> Make(
       std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
       std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches = 0,
-      std::function<void()> on_close = nullptr);
+      std::function<void()> on_close = nullptr, size_t max_running_inputs = 0);
   ~ShuffleReader();
 
   // The next batch, nullptr after the last one, or the first error.
@@ -68,6 +72,8 @@ class ShuffleReader {
   };
 
   ShuffleReader() = default;
+  // A reader thread: runs the inputs not yet taken, one after another.
+  void RunInputs();
   void RunInput(size_t index);
   // Waits for room, then queues; false when the read was cancelled.
   bool Push(Item item);
@@ -78,6 +84,7 @@ class ShuffleReader {
   std::vector<std::unique_ptr<BlockInput>> inputs_;
   std::vector<std::thread> threads_;
   size_t max_queued_ = 0;
+  std::atomic<size_t> next_input_{0};  // the next input a reader thread takes
   size_t inputs_open_ = 0;  // touched by Next() only
   std::function<void()> on_close_;
 
