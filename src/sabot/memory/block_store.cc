@@ -217,9 +217,9 @@ std::shared_ptr<BlockStore::Stream> BlockStore::LargestLocked() const {
   return largest;
 }
 
-arrow::Status BlockStore::SpillIfNeeded() {
-  if (!spill_->AboveHighWatermark()) return arrow::Status::OK();
-  while (!spill_->AtOrBelowLowWatermark()) {
+template <typename Predicate>
+arrow::Status BlockStore::SpillLargestWhile(Predicate&& more) {
+  while (more()) {
     std::shared_ptr<Stream> victim;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -231,17 +231,14 @@ arrow::Status BlockStore::SpillIfNeeded() {
   return arrow::Status::OK();
 }
 
+arrow::Status BlockStore::SpillIfNeeded() {
+  if (!spill_->AboveHighWatermark()) return arrow::Status::OK();
+  return SpillLargestWhile([&] { return !spill_->AtOrBelowLowWatermark(); });
+}
+
 arrow::Status BlockStore::Reclaim(int64_t bytes) {
-  while (pool_->available_bytes() < bytes || !spill_->AtOrBelowLowWatermark()) {
-    std::shared_ptr<Stream> victim;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      victim = LargestLocked();
-    }
-    if (victim == nullptr) break;
-    ARROW_RETURN_NOT_OK(SpillStream(victim));
-  }
-  return arrow::Status::OK();
+  return SpillLargestWhile(
+      [&] { return pool_->available_bytes() < bytes || !spill_->AtOrBelowLowWatermark(); });
 }
 
 arrow::Status BlockStore::SpillAll() {

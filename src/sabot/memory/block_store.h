@@ -117,6 +117,10 @@ class BlockStore {
   BlockStore() = default;
   // Moves the in-memory blocks of `stream` to its spill file.
   arrow::Status SpillStream(const std::shared_ptr<Stream>& stream) SABOT_EXCLUDES(mutex_);
+  // Spills the largest stream in memory, again and again, while `more()` is true and a stream
+  // has blocks in memory.
+  template <typename Predicate>
+  arrow::Status SpillLargestWhile(Predicate&& more) SABOT_EXCLUDES(mutex_);
   // The unspilled, unreleased stream holding the most memory, or null.
   std::shared_ptr<Stream> LargestLocked() const SABOT_REQUIRES(mutex_);
   arrow::Result<std::shared_ptr<Stream>> FindLocked(const StreamKey& key) const

@@ -328,34 +328,31 @@ arrow::Result<std::pair<std::string, std::optional<int32_t>>> ShuffleServer::Des
   return std::make_pair(path.shuffle_id, std::optional<int32_t>(path.partition_id));
 }
 
+arrow::Result<std::pair<ShuffleDescription, std::optional<int32_t>>>
+ShuffleServer::DescribeRequest(const flight::FlightDescriptor& request) {
+  ARROW_ASSIGN_OR_RAISE(auto described, DescribedBy(request));
+  const auto& [shuffle_id, partition] = described;
+  ARROW_ASSIGN_OR_RAISE(ShuffleDescription description, store_->Describe(shuffle_id));
+  if (partition) {
+    ARROW_RETURN_NOT_OK(CheckPartitionInRange(shuffle_id, *partition, description.num_partitions));
+  }
+  return std::make_pair(std::move(description), partition);
+}
+
 arrow::Status ShuffleServer::ServeGetFlightInfo(const flight::ServerCallContext& context,
                                                 const flight::FlightDescriptor& request,
                                                 std::unique_ptr<flight::FlightInfo>* info) {
-  auto described = DescribedBy(request);
+  auto described = DescribeRequest(request);
   if (!described.ok()) return Failed(described.status());
-  const auto& [shuffle_id, partition] = *described;
-  auto description = store_->Describe(shuffle_id);
-  if (!description.ok()) return Failed(description.status());
-  if (partition) {
-    ARROW_RETURN_NOT_OK(
-        Failed(CheckPartitionInRange(shuffle_id, *partition, description->num_partitions)));
-  }
-  ARROW_ASSIGN_OR_RAISE(*info, MakeInfo(*description, partition));
+  ARROW_ASSIGN_OR_RAISE(*info, MakeInfo(described->first, described->second));
   return arrow::Status::OK();
 }
 
 arrow::Status ShuffleServer::ServeGetSchema(const flight::FlightDescriptor& request,
                                             std::unique_ptr<flight::SchemaResult>* schema) {
-  auto described = DescribedBy(request);
+  auto described = DescribeRequest(request);
   if (!described.ok()) return Failed(described.status());
-  const auto& [shuffle_id, partition] = *described;
-  auto description = store_->Describe(shuffle_id);
-  if (!description.ok()) return Failed(description.status());
-  if (partition) {
-    ARROW_RETURN_NOT_OK(
-        Failed(CheckPartitionInRange(shuffle_id, *partition, description->num_partitions)));
-  }
-  ARROW_ASSIGN_OR_RAISE(*schema, flight::SchemaResult::Make(*description->schema));
+  ARROW_ASSIGN_OR_RAISE(*schema, flight::SchemaResult::Make(*described->first.schema));
   return arrow::Status::OK();
 }
 

@@ -131,6 +131,10 @@ class ShuffleServer : public arrow::flight::FlightServerBase {
   // descriptor names: ["shuffle", id] or a partition path.
   arrow::Result<std::pair<std::string, std::optional<int32_t>>> DescribedBy(
       const arrow::flight::FlightDescriptor& request);
+  // What GetFlightInfo and GetSchema answer from: the description of the shuffle `request`
+  // names and its partition, checked to be in range.
+  arrow::Result<std::pair<ShuffleDescription, std::optional<int32_t>>> DescribeRequest(
+      const arrow::flight::FlightDescriptor& request);
   arrow::Status ServeDoGet(const arrow::flight::ServerCallContext& context,
                            const arrow::flight::Ticket& request,
                            std::unique_ptr<arrow::flight::FlightDataStream>* stream);
