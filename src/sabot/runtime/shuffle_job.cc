@@ -1,5 +1,6 @@
 #include "sabot/runtime/shuffle_job.h"
 
+#include <cctype>
 #include <future>
 #include <thread>
 
@@ -89,8 +90,17 @@ arrow::Status TaskCallFailed(const arrow::Status& status, const std::string& shu
   ShuffleErrorContext where{.shuffle_id = shuffle_id, .agent = agent};
   // The message, not a ShuffleErrorDetail: an agent's error crosses Flight as code and text.
   const std::string& message = status.message();
-  const bool names_task = message.find("writer ") != std::string::npos ||
-                          message.find("partition ") != std::string::npos;
+  // "writer 3" or "partition 1", not "the writer was cancelled".
+  auto names = [&](const std::string& word) {
+    for (size_t at = message.find(word); at != std::string::npos; at = message.find(word, at + 1)) {
+      const size_t digit = at + word.size();
+      if (digit < message.size() && std::isdigit(static_cast<unsigned char>(message[digit]))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const bool names_task = names("writer ") || names("partition ");
   if (names_task || tasks.empty()) return WithShuffleContext(status, where);
   if (tasks.size() == 1) {
     if (writers) {

@@ -38,6 +38,11 @@ ShuffleReader::~ShuffleReader() {
 
 void ShuffleReader::RunInputs() {
   while (true) {
+    {
+      // A cancelled read starts no more inputs (Next() reports the cancellation).
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cancelled_) return;
+    }
     const size_t index = next_input_.fetch_add(1);
     if (index >= inputs_.size()) return;
     RunInput(index);
