@@ -155,8 +155,16 @@ arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> Chec
   }
   auto schema = GeneratedSchema(job.data);
   if (!schema->Equals(*descriptor.schema)) {
-    return arrow::Status::Invalid("the job's table ", schema->ToString(), " is not shuffle '", id,
-                                  "''s schema ", descriptor.schema->ToString());
+    // On one line: a message is printable ASCII without line breaks (fuzz_control_message).
+    auto fields = [](const arrow::Schema& of) {
+      std::string text;
+      for (const auto& field : of.fields()) {
+        text += (text.empty() ? "" : ", ") + field->name() + ": " + field->type()->ToString();
+      }
+      return QuoteInput("(" + text + ")");
+    };
+    return arrow::Status::Invalid("the job's table ", fields(*schema), " is not shuffle '", id,
+                                  "''s schema ", fields(*descriptor.schema));
   }
   // Each task (a writer task or a partition) once, and within the shuffle's range.
   const int32_t limit = writers ? descriptor.num_writers : descriptor.num_partitions();
