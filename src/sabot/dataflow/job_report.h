@@ -1,0 +1,67 @@
+#pragma once
+
+// What a job did, for people: per operator rows and time, per shuffle edge the N x M row matrix,
+// skew, spill and time blocked. The local executor fills a JobProgress while the job runs (for a
+// progress line) and a JobReport when it ends (for the summary).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sabot/dataflow/logical_plan.h"
+
+namespace sabot {
+
+struct OperatorReport {
+  OperatorId id = 0;
+  std::string name;
+  OperatorKind kind = OperatorKind::kMap;
+  int32_t parallelism = 1;
+  int64_t rows_in = 0;   // sources: 0
+  int64_t rows_out = 0;  // sinks: rows written
+  // Time the operator's tasks spent in it (processing, not waiting), summed over its tasks.
+  std::chrono::nanoseconds busy{0};
+};
+
+struct EdgeReport {
+  std::string shuffle_id;      // "" for a chained edge
+  std::string from;            // operator names
+  std::string to;
+  std::string type;            // "hash", "rebalance", "broadcast", "range", "forward"
+  bool chained = false;
+  int32_t num_writers = 1;     // N
+  int32_t num_partitions = 1;  // M
+  // rows[i][j]: rows writer task i sent to partition j (N x M); empty for a chained edge.
+  std::vector<std::vector<int64_t>> rows;
+  int64_t bytes = 0;           // block bytes sent
+  int64_t bytes_spilled = 0;
+  // Writers' time waiting for credit or admission (backpressure), summed over writers.
+  std::chrono::nanoseconds blocked{0};
+
+  int64_t total_rows() const;
+  // Largest partition's rows over the mean partition's (1.0 = even; 0 when no rows).
+  double skew() const;
+};
+
+struct JobReport {
+  std::string job_id;
+  std::chrono::nanoseconds wall{0};
+  std::vector<OperatorReport> operators;  // plan order, key_by excluded
+  std::vector<EdgeReport> edges;          // execution graph order
+  int64_t peak_memory_bytes = 0;          // the budget pool's peak
+  int64_t memory_budget_bytes = 0;
+};
+
+// A snapshot while the job runs, taken at any moment from another thread than the tasks'.
+struct JobProgress {
+  std::chrono::nanoseconds elapsed{0};
+  std::vector<OperatorReport> operators;  // rows so far
+  // Per shuffle edge (execution graph order, chained edges excluded): time blocked so far.
+  std::vector<EdgeReport> edges;
+  int32_t tasks_running = 0;
+  int32_t tasks_finished = 0;
+  int32_t tasks_total = 0;
+};
+
+}  // namespace sabot

@@ -1,0 +1,48 @@
+#pragma once
+
+// The local executor: runs every task of a job's execution graph in this process, on a bounded
+// pool of worker threads (not a thread per task), connected by the shuffle service in local
+// mode under one memory budget.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include <arrow/result.h>
+
+#include "sabot/dataflow/job_report.h"
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator_binding.h"
+
+namespace sabot {
+
+struct LocalExecutorOptions {
+  std::string job_id = "job";
+  // Worker threads running task steps; 0: the machine's cores.
+  int32_t threads = 0;
+  // The memory budget of every shuffle of the job (ShuffleManagerOptions::memory_budget).
+  int64_t memory_budget = 256LL * 1024 * 1024;
+  // Where blocking shuffles spill; empty: the system's temporary directory.
+  std::string spill_directory;
+  // Called every `progress_interval` from a thread of the executor while the job runs.
+  std::function<void(const JobProgress&)> on_progress;
+  std::chrono::milliseconds progress_interval{500};
+  // Console sinks print here (null: std::cout); collect sinks fill `collected` (null: refused).
+  std::ostream* console = nullptr;
+  std::shared_ptr<CollectedOutput> collected;
+  // Set (from any thread) to stop the job: RunLocalJob then returns Cancelled and file sinks
+  // remove their temporary files. An unbounded source runs until this is set. May be null.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Runs `plan` to the end of its (bounded) sources and returns what it did. Binding errors come
+// first, before any task runs, naming the operator. A failed task fails the job promptly: every
+// other task is cancelled, file sinks remove their temporary files (nothing partial appears
+// under a final name) and the first error is returned, naming the operator and task.
+arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options);
+
+}  // namespace sabot

@@ -1,0 +1,103 @@
+#pragma once
+
+// The runtime form of the plan's operators: what one task of an operator does with the batches
+// and watermarks it receives. The executor (local_executor.h) chains operator instances in a
+// task and connects tasks by shuffles; the operators themselves know neither threads nor
+// shuffles. Everything is vectorized: an operator is called once per batch, never per row.
+//
+// Binding (operator_binding.h) checks an operator's parameters against its input schemas before
+// any task runs (unknown columns, expression types, files that do not exist) and gives its output
+// schema and a factory of task instances.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include <arrow/memory_pool.h>
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "sabot/dataflow/logical_plan.h"
+
+namespace sabot {
+
+// Event time is milliseconds since the Unix epoch. A watermark W promises that no later row has
+// an event time below W. kEndOfTimeWatermark is the watermark of an input that ended: everything
+// it will ever send was sent.
+using WatermarkMs = int64_t;
+inline constexpr WatermarkMs kNoWatermark = std::numeric_limits<int64_t>::min();
+inline constexpr WatermarkMs kEndOfTimeWatermark = std::numeric_limits<int64_t>::max();
+
+// Which task of which operator an instance is, and the resources of its task.
+struct TaskContext {
+  std::string job_id;
+  const OperatorSpec* spec = nullptr;  // outlives the instance
+  int32_t subtask = 0;                 // 0 .. parallelism - 1
+  int32_t parallelism = 1;
+  arrow::MemoryPool* pool = arrow::default_memory_pool();  // the task's budget
+};
+
+// Where an operator's output goes: the next operator of its chain, or the task's shuffle writers
+// or sink. Emit() may be called any number of times per input batch (a filter may emit nothing).
+class OperatorOutput {
+ public:
+  virtual ~OperatorOutput() = default;
+  virtual arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) = 0;
+  // Forwards the operator's watermark downstream; watermarks must not go backwards.
+  virtual arrow::Status EmitWatermark(WatermarkMs watermark) = 0;
+};
+
+// One task's instance of a non-source operator (map, filter, project, sinks; the stateful
+// operators of later issues). Called from one thread at a time (the task's), in this order:
+// Process / OnWatermark any number of times, then Finish once every input ended, or Abort when
+// the job fails (after which nothing else is called).
+class Operator {
+ public:
+  virtual ~Operator() = default;
+  // A batch arriving on input `input` (0, or for a join 0 = left / 1 = right).
+  virtual arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
+                                OperatorOutput* out) = 0;
+  // The task's watermark advanced to `watermark` (the minimum over its inputs). The default
+  // passes it on; a stateful operator fires what it completes first.
+  virtual arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) {
+    return out->EmitWatermark(watermark);
+  }
+  // Every input ended: emit what remains; a file sink commits its file here.
+  virtual arrow::Status Finish(OperatorOutput* out) { return arrow::Status::OK(); }
+  // The job failed or was cancelled: drop state; a file sink removes its partial file.
+  virtual void Abort() {}
+  // Rows handed to Process and rows emitted, for the job's summary.
+  virtual int64_t rows_in() const = 0;
+  virtual int64_t rows_out() const = 0;
+};
+
+// One task of a source: yields its share of the source's rows (its files and row groups, or its
+// share of the generated rows), with watermarks when the source has an event-time column.
+// Called from one thread at a time.
+class SourceReader {
+ public:
+  struct Step {
+    enum class Kind {
+      kBatch,      // `batch` is the next batch
+      kWatermark,  // `watermark` (the largest event time seen minus the bounded lateness)
+      kWait,       // nothing now (a rate limit): call again at `ready_at`
+      kEnd,        // no more rows; the executor then sends kEndOfTimeWatermark itself
+    };
+    Kind kind = Kind::kEnd;
+    std::shared_ptr<arrow::RecordBatch> batch;
+    WatermarkMs watermark = kNoWatermark;
+    std::chrono::steady_clock::time_point ready_at;
+  };
+
+  virtual ~SourceReader() = default;
+  // The next step. Never blocks for long: at most one batch is read or generated per call.
+  virtual arrow::Result<Step> Next() = 0;
+  // The job failed or was cancelled; release files.
+  virtual void Abort() {}
+  virtual int64_t rows_out() const = 0;
+};
+
+}  // namespace sabot

@@ -1,0 +1,72 @@
+#pragma once
+
+// Binding an operator of a plan to the schemas of its inputs, before any task runs: every
+// parameter is checked against real schemas and files (an unknown column, a type mismatch in an
+// expression, a missing file fail here, naming the operator), the operator's output schema is
+// computed, and a factory of task instances (operator.h) is returned.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/table.h>
+
+#include "sabot/common/thread_annotations.h"
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator.h"
+
+namespace sabot {
+
+// The batches collect sinks gathered, by sink operator name. Safe for concurrent use.
+class CollectedOutput {
+ public:
+  void Add(const std::string& sink, int32_t subtask, std::shared_ptr<arrow::RecordBatch> batch);
+  // The rows `sink` collected as one table: subtask 0's batches in order, then subtask 1's, ...
+  // KeyError for a sink that collected nothing and was never declared (Declare).
+  arrow::Result<std::shared_ptr<arrow::Table>> Table(const std::string& sink) const;
+  // Declares `sink` with its schema, so Table() of a sink that received no row is an empty table.
+  void Declare(const std::string& sink, std::shared_ptr<arrow::Schema> schema);
+  std::vector<std::string> sinks() const;
+
+ private:
+  struct Sink {
+    std::shared_ptr<arrow::Schema> schema;
+    std::map<int32_t, std::vector<std::shared_ptr<arrow::RecordBatch>>> batches;  // by subtask
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Sink> sinks_ SABOT_GUARDED_BY(mutex_);
+};
+
+struct BindOptions {
+  std::string job_id = "job";
+  // Where console sinks print. Must outlive the job's tasks.
+  std::ostream* console = nullptr;  // null: std::cout
+  // Where collect sinks put their rows; null: collect sinks are refused.
+  std::shared_ptr<CollectedOutput> collected;
+};
+
+// An operator bound to its input schemas.
+struct BoundOperator {
+  // The schema of the batches it emits; null for sinks.
+  std::shared_ptr<arrow::Schema> output_schema;
+  // Exactly one is set: make_source for sources, make_operator for every other kind.
+  std::function<arrow::Result<std::unique_ptr<SourceReader>>(const TaskContext&)> make_source;
+  std::function<arrow::Result<std::unique_ptr<Operator>>(const TaskContext&)> make_operator;
+};
+
+// Binds `spec` given the schema of each of its inputs (input_schemas[i] for input i; empty for
+// sources). Errors (KeyError, TypeError, Invalid, IOError) begin with "operator '<name>'
+// (<kind>): " and keep the underlying status code. key_by is folded by the execution graph and
+// never bound; the stateful kinds (window, aggregate, join) are refused with NotImplemented
+// until they run (issue 11).
+arrow::Result<BoundOperator> BindOperator(
+    const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
+    const BindOptions& options);
+
+}  // namespace sabot
