@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PYARROW_VERSION="$(cat scripts/pyarrow-version)"
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config python3 python3-venv
-              libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev openssl clang
+              libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev openssl clang
               libclang-rt-14-dev)
 
 missing=()
