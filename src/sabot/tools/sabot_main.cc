@@ -9,6 +9,7 @@
 #include "sabot/common/process_memory.h"
 #include "sabot/tools/agent_command.h"
 #include "sabot/tools/partition_demo_command.h"
+#include "sabot/tools/run_command.h"
 #include "sabot/tools/shuffle_command.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   });
 
   sabot::AddShuffleCommand(app);
+  sabot::AddRunCommand(app);
   sabot::AddAgentCommand(app);
   sabot::AddPartitionDemoCommand(app);
 

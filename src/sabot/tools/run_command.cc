@@ -1,0 +1,196 @@
+#include "sabot/tools/run_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/execution_graph.h"
+#include "sabot/dataflow/explain.h"
+#include "sabot/dataflow/job_file.h"
+#include "sabot/dataflow/job_report_format.h"
+#include "sabot/dataflow/local_executor.h"
+
+namespace sabot {
+
+namespace {
+
+struct CommandOptions {
+  std::string job_file;
+  bool explain = false;
+  int32_t threads = 0;
+  int64_t memory_budget_mib = 0;
+  std::string spill_dir;
+  bool quiet = false;
+  std::vector<std::string> sets;
+};
+
+[[noreturn]] void Fail(const std::string& message, int exit_code) {
+  std::cerr << "sabot run: " << message << "\n";
+  throw CLI::RuntimeError(exit_code);
+}
+
+// `--set NAME.parallelism=N` values into overrides.
+arrow::Result<JobFileOverrides> ParseSets(const std::vector<std::string>& sets) {
+  JobFileOverrides overrides;
+  constexpr std::string_view kSuffix = ".parallelism";
+  for (const std::string& set : sets) {
+    size_t eq = set.find('=');
+    std::string_view key = std::string_view(set).substr(0, eq);
+    if (eq == std::string::npos || key.size() <= kSuffix.size() ||
+        key.substr(key.size() - kSuffix.size()) != kSuffix) {
+      return arrow::Status::Invalid("--set takes OPERATOR.parallelism=N, got ", QuoteInput(set));
+    }
+    std::string name(key.substr(0, key.size() - kSuffix.size()));
+    std::string_view value = std::string_view(set).substr(eq + 1);
+    int32_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || value.empty()) {
+      return arrow::Status::Invalid("--set ", QuoteInput(set), ": the parallelism must be an integer");
+    }
+    overrides.parallelism[name] = n;
+  }
+  return overrides;
+}
+
+// A failure of a running job, with the place of the operator it names in the job file: binding
+// and task errors begin with "operator '<name>'".
+std::string Located(const JobFile& job, const arrow::Status& status) {
+  const std::string& message = status.message();
+  constexpr std::string_view kPrefix = "operator '";
+  std::string text = status.CodeAsString() + ": " + message;
+  if (message.rfind(kPrefix, 0) != 0) return text;
+  size_t end = message.find('\'', kPrefix.size());
+  if (end == std::string::npos) return text;
+  std::string name = message.substr(kPrefix.size(), end - kPrefix.size());
+  std::string place = job.PlaceOf(name);
+  return place == job.display_name ? text : place + ": " + text;
+}
+
+// SIGINT and SIGTERM cancel the job: the handler only stores to lock-free atomics; the executor
+// polls the flag, cancels every task and removes temporary sink files before RunLocalJob
+// returns. A second signal ends the process at once.
+std::atomic<bool> g_cancel{false};
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
+
+void OnSignal(int signal) {
+  if (g_signal.exchange(signal) != 0) _exit(128 + signal);
+  g_cancel.store(true);
+}
+
+class SignalCancel {
+ public:
+  SignalCancel() {
+    struct sigaction action {};
+    action.sa_handler = &OnSignal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~SignalCancel() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+void Run(const CommandOptions& options) {
+  auto overrides = ParseSets(options.sets);
+  if (!overrides.ok()) Fail(overrides.status().message(), 2);
+  if (options.threads < 0 || options.threads > 1024) {
+    Fail("--threads must be between 1 and 1024 (0: the machine's cores), got " +
+             std::to_string(options.threads), 2);
+  }
+  if (options.memory_budget_mib < 0 || options.memory_budget_mib > (int64_t{1} << 30)) {
+    Fail("--memory-budget-mib must be between 1 and 1073741824, got " +
+             std::to_string(options.memory_budget_mib), 2);
+  }
+  auto job = ReadJobFile(options.job_file, *overrides);
+  if (!job.ok()) Fail(job.status().message(), 2);
+  auto graph = ExecutionGraph::Make(job->plan);
+  if (!graph.ok()) Fail(job->display_name + ": " + graph.status().message(), 2);
+  if (options.explain) {
+    std::cout << "job " << job->name << " (" << SanitizeMessage(job->display_name, 4096)
+              << ")\n"
+              << Explain(*graph);
+    return;
+  }
+
+  LocalExecutorOptions executor;
+  executor.job_id = job->name;
+  executor.threads = options.threads > 0 ? options.threads : job->options.threads.value_or(0);
+  if (options.memory_budget_mib > 0) {
+    executor.memory_budget = options.memory_budget_mib << 20;
+  } else if (job->options.memory_budget_bytes) {
+    executor.memory_budget = *job->options.memory_budget_bytes;
+  }
+  executor.spill_directory =
+      !options.spill_dir.empty() ? options.spill_dir : job->options.spill_directory;
+  executor.console = &std::cout;
+  executor.cancel = &g_cancel;
+  std::shared_ptr<ProgressRenderer> progress;
+  if (job->options.progress && !options.quiet) {
+    progress = std::make_shared<ProgressRenderer>(isatty(STDERR_FILENO) != 0);
+    executor.on_progress = [progress](const JobProgress& snapshot) {
+      std::string text = progress->Update(snapshot);
+      if (!text.empty()) {
+        std::fwrite(text.data(), 1, text.size(), stderr);
+        std::fflush(stderr);
+      }
+    };
+  }
+  arrow::Result<JobReport> report;
+  {
+    SignalCancel signals;
+    report = RunLocalJob(job->plan, executor);
+  }
+  if (progress) {
+    std::string clear = progress->Finish();
+    std::fwrite(clear.data(), 1, clear.size(), stderr);
+  }
+  std::cout.flush();
+  if (const int signal = g_signal.load(); signal != 0) {
+    std::cerr << "sabot run: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
+              << ": the job was cancelled and its partial output removed\n";
+    throw CLI::RuntimeError(128 + signal);
+  }
+  if (!report.ok()) Fail("job " + job->name + " failed: " + Located(*job, report.status()), 1);
+  std::cout << FormatJobSummary(*report);
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app) {
+  auto options = std::make_shared<CommandOptions>();
+  auto* command = app.add_subcommand(
+      "run", "Run a job file (docs/job-file.md) in this process, or --explain its graph");
+  command->add_option("job", options->job_file, "The job file (YAML)")->required();
+  command->add_flag("--explain", options->explain,
+                    "Print the operators, tasks, chains and every edge with its type and NxM, "
+                    "then exit without running");
+  command->add_option("--threads", options->threads,
+                      "Worker threads (default: the job file's, else the machine's cores)");
+  command->add_option("--memory-budget-mib", options->memory_budget_mib,
+                      "Memory budget of the job's shuffles, MiB (default: the job file's, else "
+                      "256)");
+  command->add_option("--spill-dir", options->spill_dir,
+                      "Directory for spill files (default: the job file's spill_directory, else "
+                      "the system's temporary directory)");
+  command->add_flag("--quiet", options->quiet, "Show no progress while the job runs");
+  command->add_option("--set", options->sets,
+                      "OPERATOR.parallelism=N: run that operator with N tasks (repeatable)");
+  command->callback([options] { Run(*options); });
+}
+
+}  // namespace sabot
