@@ -17,6 +17,7 @@
 #include "sabot/dataflow/job_file.h"
 #include "sabot/dataflow/job_report_format.h"
 #include "sabot/dataflow/local_executor.h"
+#include "sabot/dataflow/plan_json.h"
 
 namespace sabot {
 
@@ -25,6 +26,7 @@ namespace {
 struct CommandOptions {
   std::string job_file;
   bool explain = false;
+  bool plan_json = false;
   int32_t threads = 0;
   int64_t memory_budget_mib = 0;
   std::string spill_dir;
@@ -120,6 +122,12 @@ void Run(const CommandOptions& options) {
   if (!job.ok()) Fail(job.status().message(), 2);
   auto graph = ExecutionGraph::Make(job->plan);
   if (!graph.ok()) Fail(job->display_name + ": " + graph.status().message(), 2);
+  if (options.plan_json) {
+    auto json = PlanToJson(job->plan);
+    if (!json.ok()) Fail(job->display_name + ": " + json.status().message(), 2);
+    std::cout << *json << "\n";
+    return;
+  }
   if (options.explain) {
     std::cout << "job " << job->name << " (" << SanitizeMessage(job->display_name, 4096)
               << ")\n"
@@ -179,6 +187,9 @@ void AddRunCommand(CLI::App& app) {
   command->add_flag("--explain", options->explain,
                     "Print the operators, tasks, chains and every edge with its type and NxM, "
                     "then exit without running");
+  command->add_flag("--plan-json", options->plan_json,
+                    "Print the job's logical plan in its JSON form (docs/plan-format.md), with "
+                    "every default and path resolved, then exit without running");
   command->add_option("--threads", options->threads,
                       "Worker threads (default: the job file's, else the machine's cores)");
   command->add_option("--memory-budget-mib", options->memory_budget_mib,
