@@ -523,6 +523,12 @@ arrow::Status ShuffleManager::FlushPartition(const ShuffleId& id, TaskIndex writ
   return writer->FlushPartition(partition_id);
 }
 
+arrow::Status ShuffleManager::WriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                                         std::shared_ptr<arrow::Buffer> payload) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
+  return writer->WriteEvent(std::move(payload));
+}
+
 arrow::Status ShuffleManager::Finish(const ShuffleId& id, TaskIndex writer_task) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
   std::shared_ptr<ShuffleWriter> writer;

@@ -174,6 +174,11 @@ class ShuffleManager {
   arrow::Status WritePartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id,
                                const std::shared_ptr<arrow::RecordBatch>& batch);
   arrow::Status FlushPartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id);
+  // Sends the event `payload` to every partition's stream of the writer (opened on first use),
+  // after the rows it wrote before: ShuffleWriter::WriteEvent. Readers receive it in order
+  // (ShuffleReader::NextItem).
+  arrow::Status WriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                           std::shared_ptr<arrow::Buffer> payload);
   // Seals and sends everything the writer buffered and ends its streams. Finishing a writer
   // twice is Invalid.
   arrow::Status Finish(const ShuffleId& id, TaskIndex writer_task);
@@ -187,8 +192,9 @@ class ShuffleManager {
   void CancelWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
 
   // --- Read side (one reader task) ----------------------------------------------------------
-  // The batches of `partition_id` from every writer in `upstream` (empty: every writer task of
-  // the shuffle, attempt 0, on this agent). IndexError for a partition out of range.
+  // The batches and events of `partition_id` from every writer in `upstream` (empty: every
+  // writer task of the shuffle, attempt 0, on this agent). The reader's input i reads upstream[i]
+  // (by default writer task i). IndexError for a partition out of range.
   arrow::Result<std::unique_ptr<ShuffleReader>> ReadPartition(const ShuffleId& id,
                                                               PartitionId partition_id,
                                                               std::vector<WriterLocation> upstream = {});

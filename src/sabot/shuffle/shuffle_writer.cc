@@ -229,6 +229,21 @@ arrow::Status ShuffleWriter::FlushIfDue() {
   return arrow::Status::OK();
 }
 
+arrow::Status ShuffleWriter::WriteEvent(std::shared_ptr<arrow::Buffer> payload) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_};
+  // Checked before anything is flushed: a refused event changes nothing.
+  auto made = MakeEventBlock(std::move(payload));
+  if (!made.ok()) return WithShuffleContext(made.status(), where);
+  for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Flush()));
+  for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {
+    ARROW_RETURN_NOT_OK(Fail(SendBlock(p, *made)));
+  }
+  stats_.events += 1;
+  return arrow::Status::OK();
+}
+
 arrow::Status ShuffleWriter::Finish() {
   AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());

@@ -24,7 +24,8 @@ class MemoryMetrics;
 struct ShuffleWriterStats {
   int64_t rows = 0;            // rows accepted
   int64_t batches = 0;         // batches accepted (Write or WritePartition)
-  int64_t blocks = 0;          // blocks sealed and sent or stored
+  int64_t blocks = 0;          // blocks sealed and sent or stored (events included)
+  int64_t events = 0;          // WriteEvent calls that reached every partition
   int64_t block_bytes = 0;     // bytes of those blocks (encoded, or buffer bytes if unencoded)
   std::vector<int64_t> partition_rows;   // rows per destination partition
   std::vector<int64_t> partition_bytes;  // block bytes per destination partition
@@ -65,6 +66,13 @@ class ShuffleWriter {
   arrow::Status Flush();
   // Seals the partitions whose oldest buffered row waited past the buffer timeout.
   arrow::Status FlushIfDue();
+  // Sends the event `payload` (opaque bytes, at most kMaxEventBytes; Invalid beyond, and for a
+  // null payload) to every partition's stream, after the rows written before it: first every
+  // partition's buffered rows are sealed and sent (as FlushPartition), then the event goes to
+  // partition 0, 1, ... in turn, each as one block through the same path as row blocks (credit
+  // and network segments on a pipelined channel, the block store on a blocking shuffle), so
+  // each reader receives it in stream order. May block like a row block.
+  arrow::Status WriteEvent(std::shared_ptr<arrow::Buffer> payload);
   // Seals and sends everything, then ends every stream. Invalid when called twice.
   arrow::Status Finish();
   // Ends every stream with `cause`; the readers receive it.

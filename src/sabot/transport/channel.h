@@ -26,6 +26,11 @@ namespace sabot {
 // consumed. A reader that does not read therefore stalls only its own writer: every block on the
 // way was paid for by a credit, so no shared queue, thread or connection fills up.
 //
+// Events. A block may be an event (SealedBlock::is_event): opaque bytes the writer's Write()
+// sends like any block, against one credit, in the stream's order. The reader's NextItem()
+// returns it in its place between the batches; Next(), for callers that want rows only, skips
+// events (consuming them, so their credits return).
+//
 // End of stream and errors. Finish() ends the stream: the reader's Next() returns the blocks
 // written and then nullptr. Abort(cause) ends it with an error that the reader's Next() returns
 // after the blocks already delivered. A reader's Cancel() makes the writer's pending and later
@@ -96,8 +101,12 @@ class ChannelReader {
 
   // The stream's schema, waiting for the writer to open if needed.
   virtual arrow::Result<std::shared_ptr<arrow::Schema>> schema() = 0;
-  // The next batch, or nullptr at end of stream. Consuming a batch returns its credit.
-  virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
+  // The next item of the stream, a batch or an event, in the order written; an item with
+  // neither (StreamItem::is_end()) at end of stream. Consuming an item (calling NextItem() again)
+  // returns its credit.
+  virtual arrow::Result<StreamItem> NextItem() = 0;
+  // The next batch, skipping events; nullptr at end of stream.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
   // Stops reading: the writer's Write() fails with Cancelled from now on.
   virtual void Cancel() = 0;
 };

@@ -22,7 +22,7 @@ class EncodingChannelWriter : public ChannelWriter {
       : inner_(std::move(inner)), compression_(compression) {}
 
   arrow::Status Write(const SealedBlock& block) override {
-    if (block.encoded()) return inner_->Write(block);
+    if (block.encoded() || block.is_event()) return inner_->Write(block);
     ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
     return inner_->Write(encoded);
   }
@@ -69,8 +69,8 @@ class FlightChannelReader : public ChannelReader {
     return decoder_->schema();
   }
 
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (done_) return nullptr;
+  arrow::Result<StreamItem> NextItem() override {
+    if (done_) return StreamItem{};
     ARROW_RETURN_NOT_OK(ReturnCredit());
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto message, ReadMessage());
@@ -85,7 +85,20 @@ class FlightChannelReader : public ChannelReader {
           owe_credit_ = true;
           auto batch = decoder_->Decode(message.payload);
           if (!batch.ok()) return Fail(batch.status());
-          return batch;
+          return StreamItem{std::move(batch).ValueUnsafe(), nullptr};
+        }
+        case ChannelMessageKind::kEvent: {
+          if (decoder_ == nullptr) {
+            return Fail(arrow::Status::IOError("protocol error: event before schema"));
+          }
+          const int64_t size = message.payload == nullptr ? 0 : message.payload->size();
+          if (size > kMaxEventBytes) {
+            return Fail(arrow::Status::IOError("protocol error: event of ", size,
+                                               " bytes exceeds the limit of ", kMaxEventBytes));
+          }
+          owe_credit_ = true;
+          return StreamItem{nullptr, message.payload != nullptr ? std::move(message.payload)
+                                                                : EmptyEventPayload()};
         }
         case ChannelMessageKind::kBacklog:
           if (message.value > 0 && options_.floating_credits &&
@@ -97,7 +110,7 @@ class FlightChannelReader : public ChannelReader {
         case ChannelMessageKind::kEnd:
           done_ = true;
           ARROW_UNUSED(writer_->DoneWriting());
-          return nullptr;
+          return StreamItem{};
         case ChannelMessageKind::kError: {
           // The call's final status carries the failure once this side half-closed.
           ARROW_UNUSED(writer_->DoneWriting());

@@ -75,8 +75,8 @@ class LocalChannelReader : public ChannelReader {
     return state_->WaitSchema(DeadlineAfter(options_.timeout));
   }
 
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (done_) return nullptr;
+  arrow::Result<StreamItem> NextItem() override {
+    if (done_) return StreamItem{};
     ReturnCredit();
     const Deadline deadline = DeadlineAfter(options_.timeout);
     while (true) {
@@ -89,16 +89,25 @@ class LocalChannelReader : public ChannelReader {
         case ChannelState::Event::Kind::kBlock: {
           reported_backlog_ = 0;
           owe_credit_ = true;
-          if (event->block.batch != nullptr) return event->block.batch;
+          StreamItem item;
+          if (event->block.is_event()) {
+            item.event = std::move(event->block.event);
+            return item;
+          }
+          if (event->block.batch != nullptr) {
+            item.batch = std::move(event->block.batch);
+            return item;
+          }
           if (decoder_ == nullptr) {
             ARROW_ASSIGN_OR_RAISE(auto schema, state_->WaitSchema(deadline));
             ARROW_ASSIGN_OR_RAISE(decoder_, IpcBlockDecoder::Make(schema));
           }
-          return decoder_->Decode(event->block.ipc_bytes);
+          ARROW_ASSIGN_OR_RAISE(item.batch, decoder_->Decode(event->block.ipc_bytes));
+          return item;
         }
         case ChannelState::Event::Kind::kEnd:
           done_ = true;
-          return nullptr;
+          return StreamItem{};
         case ChannelState::Event::Kind::kBacklog:
           reported_backlog_ = event->backlog;
           if (options_.floating_credits && options_.floating_credits->TryAcquire()) {
