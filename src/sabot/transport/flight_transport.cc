@@ -24,7 +24,29 @@ class EncodingChannelWriter : public ChannelWriter {
   arrow::Status Write(const SealedBlock& block) override {
     if (block.encoded() || block.is_event()) return inner_->Write(block);
     ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
+    encoded.segments = block.segments;  // the reservation travels with the bytes sent
     return inner_->Write(encoded);
+  }
+  // A bare batch is encoded once: when it must wait for credit, its encoding is kept for the
+  // next TryWrite of the same block.
+  arrow::Result<bool> TryWrite(const SealedBlock& block) override {
+    if (block.encoded()) return inner_->TryWrite(block);
+    if (waiting_source_ != block.batch) {
+      waiting_.reset();
+      ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
+      encoded.segments = block.segments;
+      waiting_ = std::make_unique<SealedBlock>(std::move(encoded));
+      waiting_source_ = block.batch;
+    }
+    ARROW_ASSIGN_OR_RAISE(bool sent, inner_->TryWrite(*waiting_));
+    if (sent) {
+      waiting_.reset();
+      waiting_source_.reset();
+    }
+    return sent;
+  }
+  void SetOnWritable(std::function<void()> callback) override {
+    inner_->SetOnWritable(std::move(callback));
   }
   arrow::Status Finish() override { return inner_->Finish(); }
   arrow::Status Abort(const arrow::Status& cause) override { return inner_->Abort(cause); }
@@ -35,6 +57,9 @@ class EncodingChannelWriter : public ChannelWriter {
  private:
   std::unique_ptr<ChannelWriter> inner_;
   Compression compression_;
+  // The encoding of the bare batch a TryWrite could not send yet, and that batch.
+  std::unique_ptr<SealedBlock> waiting_;
+  std::shared_ptr<arrow::RecordBatch> waiting_source_;
 };
 
 class FlightChannelReader : public ChannelReader {
@@ -126,6 +151,13 @@ class FlightChannelReader : public ChannelReader {
           return Fail(arrow::Status::IOError("protocol error: credit sent to a reader"));
       }
     }
+  }
+
+  // A Flight stream's next message arrives through a blocking gRPC read: no polling here.
+  arrow::Result<bool> TryNextItem(StreamItem*) override {
+    return arrow::Status::NotImplemented(
+        "a Flight channel reader cannot poll without blocking (", DescribeStream(key_),
+        "): read it with NextItem() on a thread of its own");
   }
 
   void Cancel() override { reader_->Cancel(); }
