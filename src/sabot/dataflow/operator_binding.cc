@@ -8,6 +8,7 @@
 
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
+#include "sabot/dataflow/file_source.h"
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/map_filter_project.h"
 
@@ -95,7 +96,7 @@ arrow::Result<BoundOperator> BindUnnamed(
         if constexpr (std::is_same_v<P, GeneratorSourceParams>) {
           return BindGeneratorSource(spec, params);
         } else if constexpr (std::is_same_v<P, FileSourceParams>) {
-          return arrow::Status::NotImplemented("file sources are not bound yet");
+          return BindFileSource(spec, params);
         } else if constexpr (std::is_same_v<P, MapParams>) {
           return BindMapOperator(params, input_schemas[0]);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
