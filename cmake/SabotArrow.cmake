@@ -1,5 +1,6 @@
-# Finds Arrow C++ (core, compute, acero, flight) and defines the imported targets
-#   Sabot::arrow  Sabot::arrow_compute  Sabot::arrow_acero  Sabot::arrow_flight
+# Finds Arrow C++ (core, compute, acero, flight, parquet, dataset) and defines the imported targets
+#   Sabot::arrow  Sabot::arrow_compute  Sabot::arrow_acero  Sabot::arrow_flight  Sabot::parquet
+#   Sabot::arrow_dataset
 #
 # Two sources, tried in this order unless SABOT_ARROW_SOURCE says otherwise:
 #   system  - an installed Arrow found with find_package(Arrow CONFIG) (conda, vendor packages);
@@ -16,7 +17,9 @@ set(SABOT_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
 function(_sabot_alias_system_arrow)
   foreach(pair "arrow;Arrow::arrow_shared" "arrow_compute;ArrowCompute::arrow_compute_shared"
                "arrow_acero;ArrowAcero::arrow_acero_shared"
-               "arrow_flight;ArrowFlight::arrow_flight_shared")
+               "arrow_flight;ArrowFlight::arrow_flight_shared"
+               "parquet;Parquet::parquet_shared"
+               "arrow_dataset;ArrowDataset::arrow_dataset_shared")
     list(GET pair 0 short)
     list(GET pair 1 target)
     add_library(Sabot::${short} INTERFACE IMPORTED GLOBAL)
@@ -35,14 +38,17 @@ if(SABOT_ARROW_SOURCE STREQUAL "auto" OR SABOT_ARROW_SOURCE STREQUAL "system")
     find_package(ArrowCompute CONFIG QUIET)
     find_package(ArrowAcero CONFIG QUIET)
     find_package(ArrowFlight CONFIG QUIET)
-    if(ArrowAcero_FOUND AND ArrowFlight_FOUND)
+    find_package(Parquet CONFIG QUIET)
+    find_package(ArrowDataset CONFIG QUIET)
+    if(ArrowAcero_FOUND AND ArrowFlight_FOUND AND Parquet_FOUND AND ArrowDataset_FOUND)
       _sabot_alias_system_arrow()
       set(_sabot_arrow_found TRUE)
       message(STATUS "Sabot: using system Arrow ${Arrow_VERSION}")
     endif()
   endif()
   if(NOT _sabot_arrow_found AND SABOT_ARROW_SOURCE STREQUAL "system")
-    message(FATAL_ERROR "SABOT_ARROW_SOURCE=system but no Arrow with Acero and Flight was found")
+    message(FATAL_ERROR "SABOT_ARROW_SOURCE=system but no Arrow with Acero, Flight, Parquet "
+                        "and Dataset was found")
   endif()
 endif()
 
@@ -71,7 +77,9 @@ if(NOT _sabot_arrow_found)
   set(_deps_arrow_compute "Sabot::arrow")
   set(_deps_arrow_acero "Sabot::arrow_compute")
   set(_deps_arrow_flight "Sabot::arrow")
-  foreach(short arrow arrow_compute arrow_acero arrow_flight)
+  set(_deps_parquet "Sabot::arrow")
+  set(_deps_arrow_dataset "Sabot::arrow_acero;Sabot::parquet")
+  foreach(short arrow arrow_compute arrow_acero arrow_flight parquet arrow_dataset)
     set(_file "${SABOT_ARROW_LIB_DIR}/lib${short}.so.${_so_version}")
     if(NOT EXISTS "${_file}")
       message(FATAL_ERROR "pyarrow ${SABOT_ARROW_VERSION} lacks ${_file}")

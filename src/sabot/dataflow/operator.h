@@ -51,9 +51,12 @@ class OperatorOutput {
 };
 
 // One task's instance of a non-source operator (map, filter, project, sinks; the stateful
-// operators of later issues). Called from one thread at a time (the task's), in this order:
-// Process / OnWatermark any number of times, then Finish once every input ended, or Abort when
-// the job fails (after which nothing else is called).
+// operators of later issues). Called from one thread at a time, in this order: Process /
+// OnWatermark any number of times, then Finish once every input ended, then Commit once every
+// task of the job finished (the job succeeded) — or Abort, at any point, when the job fails
+// (after which nothing else is called). Output is therefore committed for the whole job or not
+// at all: a file sink writes a temporary file until Finish closes it, Commit renames it to its
+// final name, and Abort removes it.
 class Operator {
  public:
   virtual ~Operator() = default;
@@ -65,9 +68,11 @@ class Operator {
   virtual arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) {
     return out->EmitWatermark(watermark);
   }
-  // Every input ended: emit what remains; a file sink commits its file here.
+  // Every input ended: emit what remains; a file sink completes and closes its temporary file.
   virtual arrow::Status Finish(OperatorOutput* out) { return arrow::Status::OK(); }
-  // The job failed or was cancelled: drop state; a file sink removes its partial file.
+  // Every task of the job finished: make the output visible (a file sink renames its file).
+  virtual arrow::Status Commit() { return arrow::Status::OK(); }
+  // The job failed or was cancelled: drop state; a file sink removes its temporary file.
   virtual void Abort() {}
   // Rows handed to Process and rows emitted, for the job's summary.
   virtual int64_t rows_in() const = 0;

@@ -30,6 +30,9 @@ class CollectedOutput {
   // The rows `sink` collected as one table: subtask 0's batches in order, then subtask 1's, ...
   // KeyError for a sink that collected nothing and was never declared (Declare).
   arrow::Result<std::shared_ptr<arrow::Table>> Table(const std::string& sink) const;
+  // The batches subtask `subtask` of `sink` collected, in order (empty when none).
+  std::vector<std::shared_ptr<arrow::RecordBatch>> Batches(const std::string& sink,
+                                                           int32_t subtask) const;
   // Declares `sink` with its schema, so Table() of a sink that received no row is an empty table.
   void Declare(const std::string& sink, std::shared_ptr<arrow::Schema> schema);
   std::vector<std::string> sinks() const;

@@ -104,8 +104,8 @@ arrow::Status BlockStore::AddStream(const StreamKey& key, std::shared_ptr<arrow:
 }
 
 arrow::Status BlockStore::Append(const StreamKey& key, SealedBlock block) {
-  if (!block.encoded() && block.batch == nullptr) {
-    return arrow::Status::Invalid("block has neither bytes nor batch");
+  if (!block.encoded() && block.batch == nullptr && !block.is_event()) {
+    return arrow::Status::Invalid("block has neither bytes nor batch, and is no event");
   }
   const int64_t bytes = block.size_bytes();
   const int64_t rows = block.num_rows;

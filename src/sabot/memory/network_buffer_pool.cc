@@ -1,5 +1,8 @@
 #include "sabot/memory/network_buffer_pool.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "sabot/common/error_detail.h"
 
 namespace sabot {
@@ -21,6 +24,11 @@ struct NetworkChannelState {
   int64_t exclusive_used = 0;
   bool registered = true;
   std::optional<std::string> cancelled;  // the cause's message, once NetworkChannel::Cancel ran
+  // Non-blocking producers: the callback, and the request of the last empty TryReserve while
+  // `armed` (the channel is then in the pool's armed_ list).
+  std::shared_ptr<const std::function<void()>> on_available;
+  int64_t wanted = 0;
+  bool armed = false;
 };
 
 }  // namespace internal
@@ -123,28 +131,62 @@ arrow::Result<std::unique_ptr<NetworkChannel>> NetworkBufferPool::RegisterChanne
 }
 
 void NetworkBufferPool::Unregister(const std::shared_ptr<ChannelState>& channel) {
+  std::vector<std::shared_ptr<const std::function<void()>>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     channel->registered = false;
+    channel->on_available.reset();
+    if (channel->armed) {
+      channel->armed = false;
+      std::erase(armed_, channel);
+    }
     // Unused exclusive segments return now; used ones when their reservations are released.
     set_aside_ -= channel->exclusive_total - channel->exclusive_used;
     auto& shuffle = channel->shuffle;
     if (--shuffle->channels == 0 && shuffle->floating_used == 0) EraseShuffleLocked(*shuffle);
+    wake = TakeAvailableCallbacksLocked();
   }
   returned_.notify_all();
+  for (const auto& callback : wake) (*callback)();
+}
+
+bool NetworkBufferPool::CanGrantLocked(const ChannelState& channel, int64_t segments) const {
+  const int64_t exclusive =
+      std::min(segments, channel.exclusive_total - channel.exclusive_used);
+  const int64_t floating = segments - exclusive;
+  if (floating <= 0) return true;
+  return floating <= options_.floating_segments_per_shuffle - channel.shuffle->floating_used &&
+         floating <= FreeSharedLocked();
+}
+
+std::vector<std::shared_ptr<const std::function<void()>>>
+NetworkBufferPool::TakeAvailableCallbacksLocked() {
+  std::vector<std::shared_ptr<const std::function<void()>>> wake;
+  std::erase_if(armed_, [&](const std::shared_ptr<ChannelState>& channel) {
+    if (!CanGrantLocked(*channel, channel->wanted)) return false;
+    channel->armed = false;
+    if (channel->on_available != nullptr) wake.push_back(channel->on_available);
+    return true;
+  });
+  return wake;
+}
+
+void NetworkBufferPool::SetOnAvailable(const std::shared_ptr<ChannelState>& channel,
+                                       std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (callback) {
+    channel->on_available = std::make_shared<const std::function<void()>>(std::move(callback));
+  } else {
+    channel->on_available.reset();
+  }
 }
 
 std::optional<SegmentReservation> NetworkBufferPool::TryGrantLocked(
     const std::shared_ptr<ChannelState>& channel, int64_t segments) {
+  if (!CanGrantLocked(*channel, segments)) return std::nullopt;
   ShuffleState& shuffle = *channel->shuffle;
-  int64_t exclusive = std::min(segments, channel->exclusive_total - channel->exclusive_used);
-  int64_t floating = segments - exclusive;
-  if (floating > 0) {
-    if (floating > options_.floating_segments_per_shuffle - shuffle.floating_used) {
-      return std::nullopt;
-    }
-    if (floating > FreeSharedLocked()) return std::nullopt;
-  }
+  const int64_t exclusive = std::min(segments, channel->exclusive_total - channel->exclusive_used);
+  const int64_t floating = segments - exclusive;
   channel->exclusive_used += exclusive;
   exclusive_in_use_ += exclusive;
   shuffle.floating_used += floating;
@@ -180,8 +222,22 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
                                  "channel was cancelled: ", *channel->cancelled),
         {shuffle_id});
   }
-  if (auto granted = TryGrantLocked(channel, segments)) return std::move(*granted);
-  if (!wait) return SegmentReservation();
+  if (auto granted = TryGrantLocked(channel, segments)) {
+    if (channel->armed) {
+      channel->armed = false;
+      std::erase(armed_, channel);
+    }
+    return std::move(*granted);
+  }
+  if (!wait) {
+    // Armed for this request: the on-available callback runs once it could be granted.
+    channel->wanted = segments;
+    if (!channel->armed) {
+      channel->armed = true;
+      armed_.push_back(channel);
+    }
+    return SegmentReservation();
+  }
 
   const auto limit = timeout.value_or(options_.request_timeout);
   const auto start = std::chrono::steady_clock::now();
@@ -229,16 +285,25 @@ arrow::Result<SegmentReservation> NetworkBufferPool::Reserve(
 
 void NetworkBufferPool::Cancel(const std::shared_ptr<ChannelState>& channel,
                                const arrow::Status& cause) {
+  std::shared_ptr<const std::function<void()>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (channel->cancelled) return;
     channel->cancelled = cause.ok() ? std::string("the channel was cancelled") : cause.message();
+    if (channel->armed) {
+      channel->armed = false;
+      std::erase(armed_, channel);
+    }
+    // A producer waiting for segments without blocking learns of it at its next TryReserve.
+    wake = channel->on_available;
   }
   // Every waiter rechecks its own channel; only the cancelled one leaves.
   returned_.notify_all();
+  if (wake != nullptr) (*wake)();
 }
 
 void NetworkBufferPool::Return(ChannelState* channel, int64_t exclusive, int64_t floating) {
+  std::vector<std::shared_ptr<const std::function<void()>>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ShuffleState& shuffle = *channel->shuffle;
@@ -252,8 +317,10 @@ void NetworkBufferPool::Return(ChannelState* channel, int64_t exclusive, int64_t
       shuffle.counters->floating_segments_in_use.fetch_sub(floating, std::memory_order_relaxed);
     }
     if (shuffle.channels == 0 && shuffle.floating_used == 0) EraseShuffleLocked(shuffle);
+    wake = TakeAvailableCallbacksLocked();
   }
   returned_.notify_all();
+  for (const auto& callback : wake) (*callback)();
 }
 
 NetworkBufferPool::Stats NetworkBufferPool::stats() const {
@@ -286,6 +353,10 @@ arrow::Result<SegmentReservation> NetworkChannel::TryReserve(int64_t segments) {
 }
 
 void NetworkChannel::Cancel(const arrow::Status& cause) { pool_->Cancel(state_, cause); }
+
+void NetworkChannel::SetOnAvailable(std::function<void()> callback) {
+  pool_->SetOnAvailable(state_, std::move(callback));
+}
 
 int64_t NetworkChannel::max_block_bytes() const {
   const auto& o = pool_->options();

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/result.h>
 #include <arrow/status.h>
@@ -82,6 +84,11 @@ class SegmentReservation {
 // is returned, the channel is cancelled (NetworkChannel::Cancel, which ends the wait at once with
 // its cause), or `request_timeout` passes, which fails with a clear IOError (retryable).
 //
+// A producer that must not wait (a task run as steps on a bounded thread pool) calls
+// TryReserve instead; when it comes back empty, the channel's on-available callback
+// (NetworkChannel::SetOnAvailable) is called once returned segments could grant that request,
+// or the channel is cancelled, and the producer tries again.
+//
 // Credits are counted in segments: a block of b bytes needs SegmentsFor(b) of them. The
 // segments are units of the budget, not memory the pool allocates: the block's bytes are
 // allocated by the encoder from the BudgetedMemoryPool, which enforces the budget itself;
@@ -135,6 +142,14 @@ class NetworkBufferPool {
   // Grants the request when it can be granted now.
   std::optional<SegmentReservation> TryGrantLocked(const std::shared_ptr<ChannelState>& channel,
                                                    int64_t segments) SABOT_REQUIRES(mutex_);
+  // Whether TryGrantLocked(channel, segments) would grant now.
+  bool CanGrantLocked(const ChannelState& channel, int64_t segments) const SABOT_REQUIRES(mutex_);
+  // The callbacks of armed channels (a TryReserve came back empty) whose request fits now;
+  // disarms them. The caller calls them after unlocking.
+  std::vector<std::shared_ptr<const std::function<void()>>> TakeAvailableCallbacksLocked()
+      SABOT_REQUIRES(mutex_);
+  void SetOnAvailable(const std::shared_ptr<ChannelState>& channel,
+                      std::function<void()> callback) SABOT_EXCLUDES(mutex_);
   void Return(ChannelState* channel, int64_t exclusive, int64_t floating) SABOT_EXCLUDES(mutex_);
   void Unregister(const std::shared_ptr<ChannelState>& channel) SABOT_EXCLUDES(mutex_);
   int64_t FreeSharedLocked() const SABOT_REQUIRES(mutex_);
@@ -151,6 +166,8 @@ class NetworkBufferPool {
   int64_t floating_in_use_ SABOT_GUARDED_BY(mutex_) = 0;
   int64_t waiting_ SABOT_GUARDED_BY(mutex_) = 0;
   std::map<ShuffleId, std::shared_ptr<ShuffleState>> shuffles_ SABOT_GUARDED_BY(mutex_);
+  // Channels whose last TryReserve came back empty, waiting for their on-available callback.
+  std::vector<std::shared_ptr<ChannelState>> armed_ SABOT_GUARDED_BY(mutex_);
 };
 
 // One output channel's claim on the NetworkBufferPool. Made by RegisterChannel; unregisters
@@ -172,8 +189,18 @@ class NetworkChannel {
   // Reserve(SegmentsFor(bytes)).
   arrow::Result<SegmentReservation> ReserveBytes(
       int64_t bytes, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
-  // Never waits: an empty reservation when the segments are not available now.
+  // Never waits: an empty reservation when the segments are not available now; then the
+  // on-available callback (SetOnAvailable) is armed for this request.
   arrow::Result<SegmentReservation> TryReserve(int64_t segments);
+  // The callback a TryReserve() that came back empty arms: called once, after segments were
+  // returned (or channels unregistered) such that the request could be granted now, and when
+  // the channel is cancelled. Another producer may take those segments first: then the next
+  // TryReserve() comes back empty and arms it again. It runs on the thread that returned the
+  // segments (typically a reader done with a block) or cancelled, under no lock, possibly
+  // concurrently with itself, and may still run shortly after being replaced or after the
+  // channel was destroyed: capture what it touches by shared ownership. Keep it short and never
+  // call the pool from it. Empty: no callback.
+  void SetOnAvailable(std::function<void()> callback);
   // From any thread: a Reserve() waiting on this channel, and every later Reserve() or
   // TryReserve(), fails at once with a Cancelled status (the cause's message, code Cancelled,
   // naming the channel's shuffle). Reservations already granted stay valid. Idempotent; the

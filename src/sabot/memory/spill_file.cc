@@ -61,6 +61,17 @@ arrow::Status SpillFileWriter::Fail(const arrow::Status& st, const char* doing, 
 
 arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& block) {
   ARROW_RETURN_NOT_OK(error_);
+  if (block.is_event()) {
+    arrow::Status st = out_->Write(block.event);
+    if (!st.ok()) return Fail(st, "writing an event", block.event->size());
+    SpillBlockLocation location;
+    location.offset = position_;
+    location.length = block.event->size();
+    location.crc32c = block.crc32c;
+    location.event = true;
+    position_ += location.length;
+    return location;
+  }
   if (!block.encoded()) return arrow::Status::Invalid("only encoded blocks can be spilled");
   arrow::Status st = out_->Write(block.ipc_bytes);
   if (!st.ok()) return Fail(st, "writing a block", block.ipc_bytes->size());
@@ -75,7 +86,7 @@ arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& blo
 
 arrow::Result<SpillBlockLocation> SpillFileWriter::Append(const SealedBlock& block,
                                                           const BlockEncoder& encoder) {
-  if (block.encoded()) return Append(block);
+  if (block.encoded() || block.is_event()) return Append(block);
   ARROW_RETURN_NOT_OK(error_);
   if (block.batch == nullptr) return arrow::Status::Invalid("block has neither bytes nor batch");
   auto written = encoder.EncodeTo(*block.batch, out_.get());
@@ -156,8 +167,12 @@ arrow::Result<SealedBlock> SpillFileReader::Read(const SpillBlockLocation& locat
                                   " bytes) fails its crc32c check");
   }
   SealedBlock block;
-  block.ipc_bytes = std::move(bytes);
-  block.num_rows = location.num_rows;
+  if (location.event) {
+    block.event = std::move(bytes);
+  } else {
+    block.ipc_bytes = std::move(bytes);
+    block.num_rows = location.num_rows;
+  }
   block.crc32c = crc;
   return block;
 }

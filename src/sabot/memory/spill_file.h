@@ -21,15 +21,18 @@ namespace sabot {
 // outlive the process that wrote them). See docs/spill-format.md.
 struct SpillBlockLocation {
   int64_t offset = 0;  // of the block's first byte
-  int64_t length = 0;  // of its ipc_bytes
+  int64_t length = 0;  // of its ipc_bytes (of its event bytes for an event)
   int64_t num_rows = 0;
-  uint32_t crc32c = 0;  // of its ipc_bytes
+  uint32_t crc32c = 0;  // of its ipc_bytes (of its event bytes)
+  bool event = false;   // the bytes are an event's (SealedBlock::event), not IPC messages
 };
 
 // Appends the sealed blocks of one stream to its spill file: an Arrow IPC stream made of the
 // stream's schema message followed by the blocks' ipc_bytes, written as they are (already
 // encoded and compressed). A new file starts with the schema message; an existing one is
-// appended to, never overwritten.
+// appended to, never overwritten. An event block is written as its raw bytes, in its place
+// between the row blocks (its location says it is an event), so a file holding events is no
+// longer a plain IPC stream; docs/spill-format.md.
 //
 // A failed write (disk full, I/O error, short write) poisons the writer: it returns the error
 // and writes nothing more; blocks appended before stay readable, and the bytes of the failed
@@ -44,7 +47,7 @@ class SpillFileWriter {
       std::shared_ptr<arrow::Buffer> schema_message);
   ~SpillFileWriter();
 
-  // Appends an encoded block; its location on success.
+  // Appends an encoded block or an event; its location on success.
   arrow::Result<SpillBlockLocation> Append(const SealedBlock& block);
   // Appends `block`: its bytes if encoded; otherwise its batch, encoded by `encoder` straight
   // into the file (BlockEncoder::EncodeTo), so that spilling an unencoded, uncompressed block
@@ -82,7 +85,8 @@ class SpillFileReader {
       std::shared_ptr<arrow::fs::FileSystem> filesystem, std::string path);
   ~SpillFileReader();
 
-  // The block at `location`; its bytes are allocated from `pool`.
+  // The block at `location` (an event block when the location says so); its bytes are
+  // allocated from `pool`.
   arrow::Result<SealedBlock> Read(const SpillBlockLocation& location, arrow::MemoryPool* pool);
 
   const std::string& path() const { return path_; }

@@ -49,11 +49,11 @@ class ChannelInput final : public BlockInput {
  public:
   explicit ChannelInput(std::unique_ptr<ChannelReader> reader) : reader_(std::move(reader)) {}
 
-  arrow::Status Run(const BatchSink& sink) override {
+  arrow::Status Run(const ItemSink& sink) override {
     while (true) {
-      ARROW_ASSIGN_OR_RAISE(auto batch, reader_->Next());
-      if (batch == nullptr) return arrow::Status::OK();
-      ARROW_RETURN_NOT_OK(sink(std::move(batch)));
+      ARROW_ASSIGN_OR_RAISE(StreamItem item, reader_->NextItem());
+      if (item.is_end()) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(sink(std::move(item)));
     }
   }
   void Cancel() override { reader_->Cancel(); }
@@ -68,7 +68,7 @@ class StoreInput final : public BlockInput {
              arrow::MemoryPool* pool)
       : store_(store), key_(std::move(key)), timeout_(timeout), pool_(pool) {}
 
-  arrow::Status Run(const BatchSink& sink) override {
+  arrow::Status Run(const ItemSink& sink) override {
     auto status = RunUnchecked(sink);
     return status.ok() ? status : WithShuffleContext(status, Where(key_));
   }
@@ -79,7 +79,7 @@ class StoreInput final : public BlockInput {
   }
 
  private:
-  arrow::Status RunUnchecked(const BatchSink& sink) {
+  arrow::Status RunUnchecked(const ItemSink& sink) {
     // Cancel() also ends a wait for budget memory to read a spilled block back.
     AllocationWaitCancel wait_cancel(&cancelled_);
     ARROW_ASSIGN_OR_RAISE(std::shared_ptr<BlockStreamReader> reader,
@@ -96,8 +96,13 @@ class StoreInput final : public BlockInput {
     while (!cancelled_.load()) {
       ARROW_ASSIGN_OR_RAISE(auto block, reader->Next());
       if (!block.has_value()) return arrow::Status::OK();
-      ARROW_ASSIGN_OR_RAISE(auto batch, decoder->Decode(*block));
-      ARROW_RETURN_NOT_OK(sink(std::move(batch)));
+      StreamItem item;
+      if (block->is_event()) {
+        item.event = std::move(block->event);
+      } else {
+        ARROW_ASSIGN_OR_RAISE(item.batch, decoder->Decode(*block));
+      }
+      ARROW_RETURN_NOT_OK(sink(std::move(item)));
     }
     return arrow::Status::Cancelled("reading ", DescribeStream(key_));
   }
@@ -117,16 +122,16 @@ class RemoteInput final : public BlockInput {
               std::chrono::milliseconds timeout)
       : client_(client), location_(std::move(location)), key_(std::move(key)), timeout_(timeout) {}
 
-  arrow::Status Run(const BatchSink& sink) override {
+  arrow::Status Run(const ItemSink& sink) override {
     PartitionPath path{key_.shuffle_id, key_.partition_id, key_.writer_task, key_.writer_attempt};
     int64_t delivered = 0;
     // A stream not declared yet fails the fetch with KeyError before any batch; retry it then.
     auto fetch = [&]() -> arrow::Result<bool> {
-      ARROW_RETURN_NOT_OK(client_->FetchPartition(
+      ARROW_RETURN_NOT_OK(client_->FetchItems(
           location_, path,
-          [&](std::shared_ptr<arrow::RecordBatch> batch) {
+          [&](StreamItem item) {
             ++delivered;
-            return sink(std::move(batch));
+            return sink(std::move(item));
           },
           stop_.token()));
       return true;
@@ -135,7 +140,7 @@ class RemoteInput final : public BlockInput {
       auto attempt = fetch();
       if (!attempt.ok() && attempt.status().IsKeyError() && delivered > 0) {
         return arrow::Status::IOError("the stream disappeared after ", delivered,
-                                      " batches: ", attempt.status().message());
+                                      " items: ", attempt.status().message());
       }
       return attempt;
     });

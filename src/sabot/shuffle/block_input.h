@@ -19,20 +19,22 @@ class ShuffleClient;
 class Transport;
 struct ChannelOptions;
 
-// Receives the batches of one stream, in order. An error it returns stops the stream.
-using BatchSink = std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>;
+// Receives the items of one stream, in order: each is a batch or an event (never the end: Run()
+// returning OK is the end). An error it returns stops the stream. It may block (a reader
+// pausing the input); Cancel() must then make it return.
+using ItemSink = std::function<arrow::Status(StreamItem)>;
 
 // Where one upstream stream of a reader's partition comes from: a pipelined channel, the local
 // block store, or a remote agent's block store over Flight. A ShuffleReader owns one per
 // upstream writer task and runs each on its own thread.
 //
-// Lifecycle: Run() once; it delivers every batch of the stream to `sink` and returns OK at its
-// end, or the first error (the stream's, the sink's, or a timeout naming the stream). Cancel()
+// Lifecycle: Run() once; it delivers every batch and event of the stream to `sink`, in the
+// stream's order, and returns OK at its end, or the first error (the stream's, the sink's, or a timeout naming the stream). Cancel()
 // may be called from any thread, before or during Run(), and makes Run() return soon.
 class BlockInput {
  public:
   virtual ~BlockInput() = default;
-  virtual arrow::Status Run(const BatchSink& sink) = 0;
+  virtual arrow::Status Run(const ItemSink& sink) = 0;
   virtual void Cancel() = 0;
 };
 

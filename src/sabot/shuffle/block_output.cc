@@ -59,6 +59,17 @@ class ChannelOutput final : public EndOnce {
                                        .partition_id = key_.partition_id,
                                        .writer_task = key_.writer_task});
   }
+  arrow::Result<bool> TryWrite(SealedBlock* block) override {
+    auto sent = TrySend(block);
+    if (sent.ok()) return sent;
+    return WithShuffleContext(sent.status(), {.shuffle_id = key_.shuffle_id,
+                                              .partition_id = key_.partition_id,
+                                              .writer_task = key_.writer_task});
+  }
+  void SetOnWritable(std::function<void()> callback) override {
+    segments_->SetOnAvailable(callback);
+    writer_->SetOnWritable(std::move(callback));
+  }
   std::chrono::nanoseconds blocked() const override { return blocked_; }
   int64_t max_block_bytes() const override { return segments_->max_block_bytes(); }
   // Ends both waits of Write(): for network segments and for the reader's credit.
@@ -89,6 +100,18 @@ class ChannelOutput final : public EndOnce {
     blocked_ += Clock::now() - start;
     return status;
   }
+  // Segments first, as in Send; a block that got them keeps them while it waits for credit.
+  arrow::Result<bool> TrySend(SealedBlock* block) {
+    if (block->segments == nullptr) {
+      const int64_t count = network_->SegmentsFor(block->size_bytes());
+      ARROW_ASSIGN_OR_RAISE(SegmentReservation reservation, segments_->TryReserve(count));
+      if (reservation.empty()) return false;
+      block->segments = std::make_shared<SegmentReservation>(std::move(reservation));
+    }
+    ARROW_ASSIGN_OR_RAISE(bool sent, writer_->TryWrite(*block));
+    if (sent) *block = SealedBlock();
+    return sent;
+  }
   arrow::Status DoFinish() override { return writer_->Finish(); }
   arrow::Status DoAbort(const arrow::Status& cause) override { return writer_->Abort(cause); }
 
@@ -106,6 +129,14 @@ class StoreOutput final : public EndOnce {
   ~StoreOutput() override { AbortIfOpen(); }
 
   arrow::Status Write(SealedBlock block) override { return store_->Append(key_, std::move(block)); }
+  arrow::Result<bool> TryWrite(SealedBlock* block) override {
+    SealedBlock taken = std::move(*block);
+    *block = SealedBlock();
+    ARROW_RETURN_NOT_OK(store_->Append(key_, std::move(taken)));
+    return true;
+  }
+  // Never waits for a reader, so never has anything to wake.
+  void SetOnWritable(std::function<void()>) override {}
   // The store never waits for a reader: beyond its budget it spills.
   std::chrono::nanoseconds blocked() const override { return std::chrono::nanoseconds(0); }
   int64_t max_block_bytes() const override { return 0; }

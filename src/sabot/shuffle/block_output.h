@@ -31,6 +31,17 @@ class BlockOutput {
 
   // Sends or stores `block`, in stream order. May block (waiting for credit or segments).
   virtual arrow::Status Write(SealedBlock block) = 0;
+  // Never waits for the reader: sends or stores `*block` and returns true (the block is then
+  // taken: `*block` is left empty), or returns false when it cannot be sent now and leaves it
+  // for a later TryWrite (a channel may have attached the block's network segments to it,
+  // which it keeps until then), after arming the on-writable callback. A channel needs network
+  // segments and the reader's credit; a store always takes the block (budget and spill waits
+  // inside the store are the budget pool's, as for Write).
+  virtual arrow::Result<bool> TryWrite(SealedBlock* block) = 0;
+  // Called after a TryWrite() returned false, once it may succeed (network segments returned,
+  // a credit arrived) or the stream was cancelled; see ChannelWriter::SetOnWritable for the
+  // threads it runs on and its lifetime (capture by shared ownership). A store never calls it.
+  virtual void SetOnWritable(std::function<void()> callback) = 0;
   // Ends the stream after the blocks written.
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause`, which the stream's reader receives as its error.

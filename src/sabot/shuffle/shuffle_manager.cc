@@ -1,5 +1,6 @@
 #include "sabot/shuffle/shuffle_manager.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "sabot/common/error_detail.h"
@@ -25,6 +26,16 @@ struct ShuffleManager::Shuffle {
   std::map<TaskIndex, Admission> reservations SABOT_GUARDED_BY(mutex);
   // Writers waiting for admission in OpenWriter: set to end the wait (CancelWriter, Release).
   std::map<TaskIndex, std::shared_ptr<std::atomic<bool>>> admitting SABOT_GUARDED_BY(mutex);
+  // Writers opened non-blocking: every one from OpenWriter to its end, also while it waits to
+  // be admitted (then it is not in `writers`: nothing is made before admission).
+  struct NonBlocking {
+    int32_t attempt = 0;
+    WakeCallback on_ready;
+    int64_t ticket = -1;       // its place in the admission line; -1: none
+    Clock::time_point since;   // when it took that place
+    arrow::Status cancelled;   // CancelWriter before the writer was made
+  };
+  std::map<TaskIndex, NonBlocking> non_blocking SABOT_GUARDED_BY(mutex);
   std::map<TaskIndex, WriterLocation> locations SABOT_GUARDED_BY(mutex);
   // Figures of finished writers, folded in when they finish.
   ShuffleStats finished SABOT_GUARDED_BY(mutex);
@@ -32,6 +43,22 @@ struct ShuffleManager::Shuffle {
   int64_t open_readers SABOT_GUARDED_BY(mutex) = 0;  // a shuffle being read is not an orphan
 
   ShuffleErrorContext where() const { return {.shuffle_id = descriptor->shuffle_id}; }
+};
+
+class ShuffleManager::Wakes {
+ public:
+  Wakes() = default;
+  Wakes(const Wakes&) = delete;
+  Wakes& operator=(const Wakes&) = delete;
+  ~Wakes() {
+    for (const auto& wake : wakes_) (*wake)();
+  }
+  void Add(WakeCallback wake) {
+    if (wake != nullptr) wakes_.push_back(std::move(wake));
+  }
+
+ private:
+  std::vector<WakeCallback> wakes_;
 };
 
 std::string_view ShuffleLifecycleName(ShuffleLifecycle state) {
@@ -272,7 +299,8 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
   auto admitting = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard<std::mutex> lock(shuffle->mutex);
-    if (shuffle->writers.count(writer_task) > 0 || shuffle->admitting.count(writer_task) > 0) {
+    if (shuffle->writers.count(writer_task) > 0 || shuffle->admitting.count(writer_task) > 0 ||
+        shuffle->non_blocking.count(writer_task) > 0) {
       return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
                                 {.shuffle_id = id, .writer_task = writer_task});
     }
@@ -284,27 +312,17 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
     shuffle->admitting.erase(writer_task);
   }
   ARROW_ASSIGN_OR_RAISE(std::chrono::nanoseconds waited, std::move(admitted));
-  const bool blocking = descriptor.options.mode == ShuffleMode::kBlocking;
-  BlockOutputFactory outputs;
-  if (blocking) {
-    outputs = StoreOutputFactory(store_.get());
-  } else {
-    ChannelOptions channel;
-    channel.timeout = descriptor.options.timeout;
-    outputs = ChannelOutputFactory(transport, network_.get(), channel);
-  }
-  // Blocks cross a process boundary only in distributed mode; locally they stay batches.
-  auto made = ShuffleWriter::Make(shuffle->descriptor, writer_task, attempt, outputs,
-                                  /*encode_blocks=*/distributed(), pool_.get(), &metrics_);
+  auto made = MakeWriter(shuffle, writer_task, attempt, WriterMode{});
   if (!made.ok()) {
     UnreserveWriterMemory(reserved);
     return made.status();
   }
   std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
   writer->RecordAdmissionWait(waited);
+  Wakes wakes;
   std::lock_guard<std::mutex> lock(shuffle->mutex);
   if (shuffle->state == ShuffleLifecycle::kReleased) {
-    UnreserveWriterMemory(reserved);
+    UnreserveWriterMemory(reserved, &wakes);
     writer->Abort(arrow::Status::Cancelled("the shuffle was released"));
     // Released while this writer was being made: drop the streams it declared meanwhile.
     (void)store_->Release(id);
@@ -312,7 +330,7 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
                               shuffle->where());
   }
   if (!shuffle->writers.emplace(writer_task, std::move(writer)).second) {
-    UnreserveWriterMemory(reserved);
+    UnreserveWriterMemory(reserved, &wakes);
     return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
                               {.shuffle_id = id, .writer_task = writer_task});
   }
@@ -322,16 +340,40 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
   return arrow::Status::OK();
 }
 
+arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::MakeWriter(
+    const std::shared_ptr<Shuffle>& shuffle, TaskIndex writer_task, int32_t attempt,
+    WriterMode mode) {
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  BlockOutputFactory outputs;
+  if (descriptor.options.mode == ShuffleMode::kBlocking) {
+    outputs = StoreOutputFactory(store_.get());
+  } else {
+    ChannelOptions channel;
+    channel.timeout = descriptor.options.timeout;
+    outputs = ChannelOutputFactory(transport_.load(), network_.get(), channel);
+  }
+  // Blocks cross a process boundary only in distributed mode; locally they stay batches.
+  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<ShuffleWriter> writer,
+                        ShuffleWriter::Make(shuffle->descriptor, writer_task, attempt, outputs,
+                                            /*encode_blocks=*/distributed(), pool_.get(),
+                                            &metrics_, std::move(mode)));
+  return std::shared_ptr<ShuffleWriter>(std::move(writer));
+}
+
 int64_t ShuffleManager::WriterWorkingSetBytes(const ShuffleDescriptor& descriptor,
-                                              int64_t batch_bytes) {
+                                              int64_t batch_bytes, bool non_blocking) {
   // ShuffleOptions::Validate bounds the block size and partitions, so this cannot overflow.
   const int64_t block = descriptor.options.target_block_bytes;
-  return (int64_t{descriptor.num_partitions()} + 2) * block + 2 * batch_bytes;
+  const int64_t partitions = descriptor.num_partitions();
+  const int64_t bytes = (partitions + 2) * block + 2 * batch_bytes;
+  // The outboxes: what the partition buffers held plus the rows of one batch, sealed.
+  return non_blocking ? bytes + partitions * block + batch_bytes : bytes;
 }
 
 arrow::Result<int64_t> ShuffleManager::WriterAdmissionBytes(const ShuffleDescriptor& descriptor,
                                                             TaskIndex writer_task,
-                                                            int64_t batch_bytes) {
+                                                            int64_t batch_bytes,
+                                                            bool non_blocking) {
   const ShuffleOptions& options = descriptor.options;
   if (options.mode == ShuffleMode::kPipelined) {
     const NetworkBufferPoolOptions& network = network_->options();
@@ -349,7 +391,7 @@ arrow::Result<int64_t> ShuffleManager::WriterAdmissionBytes(const ShuffleDescrip
           {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task});
     }
   }
-  const int64_t bytes = WriterWorkingSetBytes(descriptor, batch_bytes);
+  const int64_t bytes = WriterWorkingSetBytes(descriptor, batch_bytes, non_blocking);
   const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
   if (bytes > limit) {
     return WithShuffleContext(
@@ -357,7 +399,12 @@ arrow::Result<int64_t> ShuffleManager::WriterAdmissionBytes(const ShuffleDescrip
             "the writer needs ", bytes, " bytes of the agent's memory budget for what it holds "
             "and cannot spill (", descriptor.num_partitions(), " partitions x ",
             options.target_block_bytes, " bytes per block buffered, 2 blocks being sealed, 2 x ",
-            batch_bytes, " bytes of batches being partitioned), more than the ", limit,
+            batch_bytes, " bytes of batches being partitioned",
+            non_blocking ? std::string(", and in its outboxes (non-blocking) the blocks of ") +
+                               std::to_string(descriptor.num_partitions()) +
+                               " buffers and of one batch"
+                         : std::string(),
+            "), more than the ", limit,
             " bytes open writers may use (", static_cast<int>(kReservableFraction * 100),
             "% of the ", pool_->budget(),
             "-byte budget): raise the memory budget, or lower the block size, the batch size or "
@@ -382,13 +429,14 @@ arrow::Result<std::chrono::nanoseconds> ShuffleManager::AdmitWriterMemory(
   ShuffleErrorContext where{.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task,
                             .agent = options_.agent_id};
   arrow::Status status;
+  WakeCallback wake;
   {
     std::unique_lock<std::mutex> lock(mutex_);
     const int64_t ticket = next_admission_ticket_++;
-    admission_queue_.push_back(ticket);
+    admission_queue_.push_back(AdmissionWaiter{ticket, bytes, nullptr});
     while (true) {
       // First come, first served: a large working set is not starved by smaller ones.
-      if (admission_queue_.front() == ticket && reserved_bytes_ + bytes <= limit) {
+      if (admission_queue_.front().ticket == ticket && reserved_bytes_ + bytes <= limit) {
         reserved_bytes_ += bytes;
         break;
       }
@@ -414,10 +462,14 @@ arrow::Result<std::chrono::nanoseconds> ShuffleManager::AdmitWriterMemory(
       // Bounded, so a cancellation flag set without a notification is seen within 10 ms.
       admission_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(10)));
     }
-    admission_queue_.remove(ticket);
+    admission_queue_.remove_if([&](const AdmissionWaiter& waiter) {
+      return waiter.ticket == ticket;
+    });
+    wake = AdmissionWakeLocked();
   }
   // The next in line may fit now (this one was admitted, or gave up its place).
   admission_.notify_all();
+  if (wake != nullptr) (*wake)();
   if (!status.ok()) return WithShuffleContext(status, where);
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
 }
@@ -463,19 +515,108 @@ arrow::Status ShuffleManager::AdmitBatch(const ShuffleId& id, TaskIndex writer_t
   return arrow::Status::OK();
 }
 
-void ShuffleManager::UnreserveWriterMemory(int64_t bytes) {
+void ShuffleManager::UnreserveWriterMemory(int64_t bytes, Wakes* wakes) {
+  WakeCallback wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     reserved_bytes_ -= bytes;
+    wake = AdmissionWakeLocked();
+  }
+  admission_.notify_all();
+  if (wakes != nullptr) {
+    wakes->Add(std::move(wake));
+  } else if (wake != nullptr) {
+    (*wake)();
+  }
+}
+
+ShuffleManager::WakeCallback ShuffleManager::AdmissionWakeLocked() {
+  if (admission_queue_.empty()) return nullptr;
+  const AdmissionWaiter& first = admission_queue_.front();
+  const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
+  if (first.on_ready == nullptr || reserved_bytes_ + first.bytes > limit) return nullptr;
+  return first.on_ready;
+}
+
+arrow::Result<bool> ShuffleManager::TryAdmitWriterMemory(const ShuffleDescriptor& descriptor,
+                                                         TaskIndex writer_task, int64_t bytes,
+                                                         const WakeCallback& on_ready,
+                                                         int64_t* ticket,
+                                                         Clock::time_point* since,
+                                                         Wakes* wakes) {
+  const int64_t limit = static_cast<int64_t>(pool_->budget() * kReservableFraction);
+  const auto now = Clock::now();
+  arrow::Status status;
+  bool admitted = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto place = admission_queue_.end();
+    if (*ticket >= 0) {
+      place = std::find_if(admission_queue_.begin(), admission_queue_.end(),
+                           [&](const AdmissionWaiter& waiter) { return waiter.ticket == *ticket; });
+      if (place == admission_queue_.end()) *ticket = -1;  // dropped: take a new place
+    }
+    if (*ticket < 0) {
+      // First come, first served: nobody waiting and room now, or a place at the end of line.
+      if (admission_queue_.empty() && reserved_bytes_ + bytes <= limit) {
+        reserved_bytes_ += bytes;
+        return true;
+      }
+      *ticket = next_admission_ticket_++;
+      *since = now;
+      admission_queue_.push_back(AdmissionWaiter{*ticket, bytes, on_ready});
+      return false;
+    }
+    place->bytes = bytes;
+    if (place == admission_queue_.begin() && reserved_bytes_ + bytes <= limit) {
+      reserved_bytes_ += bytes;
+      admitted = true;
+    } else if (now - *since >= descriptor.options.timeout) {
+      status = arrow::Status::OutOfMemory(
+          "the writer waited ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - *since).count(),
+          " ms (the shuffle's timeout) for admission of its ", bytes,
+          " bytes of working set, but other open writers kept ", reserved_bytes_, " of the ",
+          limit, " bytes open writers may use (", static_cast<int>(kReservableFraction * 100),
+          "% of the ", pool_->budget(), "-byte memory budget)");
+    } else {
+      return false;
+    }
+    // Admitted or given up: the place goes, and the next in line may fit now.
+    admission_queue_.erase(place);
+    *ticket = -1;
+    wakes->Add(AdmissionWakeLocked());
+  }
+  admission_.notify_all();
+  if (!status.ok()) {
+    return WithShuffleContext(status, {.shuffle_id = descriptor.shuffle_id,
+                                       .writer_task = writer_task, .agent = options_.agent_id});
+  }
+  return admitted;
+}
+
+void ShuffleManager::LeaveAdmissionLine(int64_t* ticket, Wakes* wakes) {
+  if (*ticket < 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    admission_queue_.remove_if(
+        [&](const AdmissionWaiter& waiter) { return waiter.ticket == *ticket; });
+    *ticket = -1;
+    wakes->Add(AdmissionWakeLocked());
   }
   admission_.notify_all();
 }
 
-void ShuffleManager::DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task) {
+void ShuffleManager::DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task, Wakes* wakes) {
   auto it = shuffle->reservations.find(writer_task);
   if (it != shuffle->reservations.end()) {
-    UnreserveWriterMemory(it->second.bytes);
+    UnreserveWriterMemory(it->second.bytes, wakes);
     shuffle->reservations.erase(it);
+  }
+  auto non_blocking = shuffle->non_blocking.find(writer_task);
+  if (non_blocking != shuffle->non_blocking.end()) {
+    LeaveAdmissionLine(&non_blocking->second.ticket, wakes);
+    shuffle->non_blocking.erase(non_blocking);
   }
   shuffle->writers.erase(writer_task);
 }
@@ -487,11 +628,24 @@ arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::Writer(const Shuff
     {
       std::lock_guard<std::mutex> lock(shuffle->mutex);
       auto it = shuffle->writers.find(writer_task);
-      if (it != shuffle->writers.end()) return it->second;
+      if (it != shuffle->writers.end()) {
+        if (open && it->second->non_blocking()) break;
+        return it->second;
+      }
+      if (shuffle->non_blocking.count(writer_task) > 0) break;
     }
     if (!open || round == 1) break;
     arrow::Status opened = OpenWriter(id, writer_task);
     if (!opened.ok() && !opened.IsAlreadyExists()) return opened;
+  }
+  if (open) {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->non_blocking.count(writer_task) > 0) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("writer task ", writer_task,
+                                 " was opened non-blocking: write with TryWrite/TryWritePartition"),
+          {.shuffle_id = id, .writer_task = writer_task});
+    }
   }
   return WithShuffleContext(
       arrow::Status::Invalid("writer task ", writer_task, " is not open (finished, or never opened)"),
@@ -523,6 +677,24 @@ arrow::Status ShuffleManager::FlushPartition(const ShuffleId& id, TaskIndex writ
   return writer->FlushPartition(partition_id);
 }
 
+arrow::Status ShuffleManager::WriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                                         std::shared_ptr<arrow::Buffer> payload) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, Writer(id, writer_task, /*open=*/true));
+  return writer->WriteEvent(std::move(payload));
+}
+
+arrow::Result<bool> ShuffleManager::TryWriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                                                  std::shared_ptr<arrow::Buffer> payload) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, AdmittedWriter(id, writer_task));
+  if (writer == nullptr) return false;  // waits for admission; on_ready comes
+  if (writer->has_pending()) {
+    ARROW_RETURN_NOT_OK(writer->Drain());
+    if (writer->has_pending()) return false;
+  }
+  ARROW_RETURN_NOT_OK(writer->WriteEvent(std::move(payload)));
+  return true;
+}
+
 arrow::Status ShuffleManager::Finish(const ShuffleId& id, TaskIndex writer_task) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
   std::shared_ptr<ShuffleWriter> writer;
@@ -539,15 +711,264 @@ arrow::Status ShuffleManager::Finish(const ShuffleId& id, TaskIndex writer_task)
   }
   // Finishing may wait for credit: never under the lock.
   ARROW_RETURN_NOT_OK(writer->Finish());
+  Wakes wakes;
   std::lock_guard<std::mutex> lock(shuffle->mutex);
-  DropWriterLocked(shuffle.get(), writer_task);
-  Accumulate(writer->stats(), &shuffle->finished);
+  RecordFinishedLocked(shuffle.get(), writer_task, *writer, &wakes);
+  return arrow::Status::OK();
+}
+
+void ShuffleManager::RecordFinishedLocked(Shuffle* shuffle, TaskIndex writer_task,
+                                          const ShuffleWriter& writer, Wakes* wakes) {
+  DropWriterLocked(shuffle, writer_task, wakes);
+  Accumulate(writer.stats(), &shuffle->finished);
   shuffle->finished.writers_finished += 1;
   if (shuffle->finished.writers_finished == shuffle->descriptor->num_writers &&
       shuffle->state != ShuffleLifecycle::kReleased) {
     shuffle->state = ShuffleLifecycle::kComplete;
   }
-  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_task,
+                                         int32_t attempt, WriterMode mode) {
+  if (!mode.non_blocking) return OpenWriter(id, writer_task, attempt);
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  if (transport_.load() == nullptr) {
+    return arrow::Status::Invalid("agent '", options_.agent_id, "' has no transport attached");
+  }
+  if (attempt < 0) {
+    return WithShuffleContext(arrow::Status::Invalid("writer attempt must be >= 0, got ", attempt),
+                              {.shuffle_id = id, .writer_task = writer_task});
+  }
+  ARROW_RETURN_NOT_OK(
+      WithShuffleContext(descriptor.CheckWriterTask(writer_task), shuffle->where()));
+  // A working set that can never fit is refused now, not after waiting in line.
+  const int64_t batch_bytes =
+      int64_t{descriptor.num_partitions()} * descriptor.options.target_block_bytes;
+  ARROW_RETURN_NOT_OK(
+      WriterAdmissionBytes(descriptor, writer_task, batch_bytes, /*non_blocking=*/true).status());
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->writers.count(writer_task) > 0 || shuffle->admitting.count(writer_task) > 0 ||
+        shuffle->non_blocking.count(writer_task) > 0) {
+      return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
+                                {.shuffle_id = id, .writer_task = writer_task});
+    }
+    Shuffle::NonBlocking& entry = shuffle->non_blocking[writer_task];
+    entry.attempt = attempt;
+    if (mode.on_ready) {
+      entry.on_ready = std::make_shared<const std::function<void()>>(std::move(mode.on_ready));
+    }
+  }
+  // Admitted now when there is room and nobody waits; otherwise in line from now on.
+  return AdmittedWriter(id, writer_task).status();
+}
+
+arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::AdmittedWriter(
+    const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  ShuffleErrorContext where{.shuffle_id = id, .writer_task = writer_task};
+  const int64_t batch_bytes =
+      int64_t{descriptor.num_partitions()} * descriptor.options.target_block_bytes;
+  ARROW_ASSIGN_OR_RAISE(int64_t bytes, WriterAdmissionBytes(descriptor, writer_task, batch_bytes,
+                                                            /*non_blocking=*/true));
+  int32_t attempt = 0;
+  WakeCallback on_ready;
+  {
+    Wakes wakes;
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto made = shuffle->writers.find(writer_task);
+    if (made != shuffle->writers.end()) return made->second;
+    auto entry = shuffle->non_blocking.find(writer_task);
+    if (entry == shuffle->non_blocking.end()) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("writer task ", writer_task,
+                                 " is not open (finished, aborted, or never opened)"),
+          where);
+    }
+    if (!entry->second.cancelled.ok()) return entry->second.cancelled;
+    ARROW_ASSIGN_OR_RAISE(bool admitted,
+                          TryAdmitWriterMemory(descriptor, writer_task, bytes,
+                                               entry->second.on_ready, &entry->second.ticket,
+                                               &entry->second.since, &wakes));
+    if (!admitted) return nullptr;
+    attempt = entry->second.attempt;
+    on_ready = entry->second.on_ready;
+  }
+  // Admitted: the writer and its streams are made now, outside the lock (as in OpenWriter).
+  WriterMode mode{.non_blocking = true};
+  if (on_ready != nullptr) mode.on_ready = [on_ready] { (*on_ready)(); };
+  auto made = MakeWriter(shuffle, writer_task, attempt, std::move(mode));
+  Wakes wakes;
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  auto entry = shuffle->non_blocking.find(writer_task);
+  if (!made.ok() || shuffle->state == ShuffleLifecycle::kReleased ||
+      entry == shuffle->non_blocking.end()) {
+    UnreserveWriterMemory(bytes, &wakes);
+    if (!made.ok()) return made.status();
+    (*made)->Abort(arrow::Status::Cancelled("the writer was aborted or its shuffle released"));
+    if (shuffle->state == ShuffleLifecycle::kReleased) {
+      // Released while this writer was being made: drop the streams it declared meanwhile.
+      (void)store_->Release(id);
+      return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"), where);
+    }
+    return WithShuffleContext(
+        arrow::Status::Invalid("writer task ", writer_task, " was aborted while it was admitted"),
+        where);
+  }
+  std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
+  // Cancelled while being made: its calls fail from now on, as for any cancelled writer.
+  if (!entry->second.cancelled.ok()) writer->Cancel(entry->second.cancelled);
+  shuffle->writers.emplace(writer_task, writer);
+  shuffle->reservations[writer_task] = Shuffle::Admission{bytes, batch_bytes};
+  shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
+  if (shuffle->state == ShuffleLifecycle::kCreated) shuffle->state = ShuffleLifecycle::kWriting;
+  return writer;
+}
+
+arrow::Result<bool> ShuffleManager::TryAdmitBatch(const std::shared_ptr<Shuffle>& shuffle,
+                                                  TaskIndex writer_task, ShuffleWriter* writer,
+                                                  int64_t batch_bytes) {
+  const ShuffleDescriptor& descriptor = *shuffle->descriptor;
+  auto not_open = [&] {
+    return WithShuffleContext(
+        arrow::Status::Invalid("writer task ", writer_task,
+                               " is no longer open (aborted, or its shuffle released)"),
+        {.shuffle_id = descriptor.shuffle_id, .writer_task = writer_task});
+  };
+  bool holds_reservation = false;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->reservations.find(writer_task);
+    if (it == shuffle->reservations.end()) return not_open();
+    if (batch_bytes <= it->second.batch_bytes) return true;
+    holds_reservation = it->second.bytes > 0;
+  }
+  ARROW_ASSIGN_OR_RAISE(int64_t bytes, WriterAdmissionBytes(descriptor, writer_task, batch_bytes,
+                                                            /*non_blocking=*/true));
+  Wakes wakes;
+  if (holds_reservation) {
+    // As AdmitBatch: the writer waits for the larger admission holding nothing it cannot spill
+    // or send. Its buffers are sealed; until what they sealed has drained, it keeps its
+    // reservation (those blocks are what it covers) and the batch is not taken.
+    ARROW_RETURN_NOT_OK(writer->Flush());
+    if (writer->has_pending()) return false;
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->reservations.find(writer_task);
+    if (it == shuffle->reservations.end()) return not_open();
+    UnreserveWriterMemory(it->second.bytes, &wakes);
+    it->second = Shuffle::Admission{};
+  }
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  auto it = shuffle->reservations.find(writer_task);
+  auto entry = shuffle->non_blocking.find(writer_task);
+  if (it == shuffle->reservations.end() || entry == shuffle->non_blocking.end()) {
+    return not_open();
+  }
+  ARROW_ASSIGN_OR_RAISE(bool admitted,
+                        TryAdmitWriterMemory(descriptor, writer_task, bytes,
+                                             entry->second.on_ready, &entry->second.ticket,
+                                             &entry->second.since, &wakes));
+  if (!admitted) return false;
+  it->second = Shuffle::Admission{bytes, batch_bytes};
+  return true;
+}
+
+arrow::Result<bool> ShuffleManager::TryWriteBatch(
+    const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id,
+    const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, AdmittedWriter(id, writer_task));
+  if (writer == nullptr) return false;  // waiting in line for admission
+  if (!writer->non_blocking()) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("writer task ", writer_task,
+                               " was opened blocking: write with Write/WritePartition"),
+        {.shuffle_id = id, .writer_task = writer_task});
+  }
+  if (writer->has_pending()) {
+    ARROW_RETURN_NOT_OK(writer->Drain());
+    if (writer->has_pending()) return false;
+  }
+  if (batch != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(bool admitted,
+                          TryAdmitBatch(shuffle, writer_task, writer.get(), BatchRowBytes(*batch)));
+    if (!admitted) return false;
+  }
+  if (partition_id < 0) {
+    ARROW_RETURN_NOT_OK(writer->Write(batch));
+  } else {
+    ARROW_RETURN_NOT_OK(writer->WritePartition(partition_id, batch));
+  }
+  return true;
+}
+
+arrow::Result<bool> ShuffleManager::TryWrite(const ShuffleId& id, TaskIndex writer_task,
+                                             const std::shared_ptr<arrow::RecordBatch>& batch) {
+  return TryWriteBatch(id, writer_task, /*partition_id=*/-1, batch);
+}
+
+arrow::Result<bool> ShuffleManager::TryWritePartition(
+    const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id,
+    const std::shared_ptr<arrow::RecordBatch>& batch) {
+  ARROW_ASSIGN_OR_RAISE(auto descriptor, GetShuffle(id));
+  ARROW_RETURN_NOT_OK(WithShuffleContext(
+      descriptor->CheckPartition(partition_id),
+      {.shuffle_id = id, .partition_id = partition_id, .writer_task = writer_task}));
+  return TryWriteBatch(id, writer_task, partition_id, batch);
+}
+
+arrow::Result<bool> ShuffleManager::HasPending(const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  std::shared_ptr<ShuffleWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->writers.find(writer_task);
+    if (it != shuffle->writers.end()) {
+      writer = it->second;
+    } else if (shuffle->non_blocking.count(writer_task) == 0) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("writer task ", writer_task, " is not open"),
+          {.shuffle_id = id, .writer_task = writer_task});
+    }
+  }
+  return writer != nullptr && writer->has_pending();
+}
+
+arrow::Status ShuffleManager::Drain(const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  std::shared_ptr<ShuffleWriter> writer;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->writers.find(writer_task);
+    if (it != shuffle->writers.end()) {
+      writer = it->second;
+    } else if (shuffle->non_blocking.count(writer_task) == 0) {
+      return WithShuffleContext(
+          arrow::Status::Invalid("writer task ", writer_task, " is not open"),
+          {.shuffle_id = id, .writer_task = writer_task});
+    }
+  }
+  return writer != nullptr ? writer->Drain() : arrow::Status::OK();
+}
+
+arrow::Result<bool> ShuffleManager::TryFinish(const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, AdmittedWriter(id, writer_task));
+  if (writer == nullptr) return false;  // its streams open once it is admitted
+  if (!writer->non_blocking()) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("writer task ", writer_task,
+                               " was opened blocking: finish it with Finish"),
+        {.shuffle_id = id, .writer_task = writer_task});
+  }
+  ARROW_ASSIGN_OR_RAISE(bool finished, writer->TryFinish());
+  if (!finished) return false;
+  Wakes wakes;
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  RecordFinishedLocked(shuffle.get(), writer_task, *writer, &wakes);
+  return true;
 }
 
 void ShuffleManager::CancelWriter(const ShuffleId& id, TaskIndex writer_task,
@@ -555,12 +976,25 @@ void ShuffleManager::CancelWriter(const ShuffleId& id, TaskIndex writer_task,
   auto shuffle = Find(id);
   if (!shuffle.ok()) return;
   std::shared_ptr<ShuffleWriter> writer;
+  Wakes wakes;
   {
     std::lock_guard<std::mutex> lock((*shuffle)->mutex);
     // A writer still waiting for admission in OpenWriter ends that wait.
     auto admitting = (*shuffle)->admitting.find(writer_task);
     if (admitting != (*shuffle)->admitting.end()) {
       admitting->second->store(true, std::memory_order_release);
+    }
+    // A non-blocking writer gives up its place in line, and its task is woken to see why.
+    auto entry = (*shuffle)->non_blocking.find(writer_task);
+    if (entry != (*shuffle)->non_blocking.end()) {
+      LeaveAdmissionLine(&entry->second.ticket, &wakes);
+      if (entry->second.cancelled.ok()) {
+        entry->second.cancelled = WithShuffleContext(
+            arrow::Status::Cancelled("writer task ", writer_task, " was cancelled: ",
+                                     cause.ok() ? std::string("no cause given") : cause.message()),
+            {.shuffle_id = id, .writer_task = writer_task});
+      }
+      wakes.Add(entry->second.on_ready);
     }
     auto it = (*shuffle)->writers.find(writer_task);
     if (it == (*shuffle)->writers.end()) return;
@@ -573,15 +1007,21 @@ arrow::Status ShuffleManager::AbortWriter(const ShuffleId& id, TaskIndex writer_
                                           const arrow::Status& cause) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
   std::shared_ptr<ShuffleWriter> writer;
+  Wakes wakes;
   {
     std::lock_guard<std::mutex> lock(shuffle->mutex);
     auto it = shuffle->writers.find(writer_task);
     if (it == shuffle->writers.end()) {
+      // A non-blocking writer not admitted yet opened no stream: it only leaves the line.
+      if (shuffle->non_blocking.count(writer_task) > 0) {
+        DropWriterLocked(shuffle.get(), writer_task, &wakes);
+        return arrow::Status::OK();
+      }
       return WithShuffleContext(arrow::Status::Invalid("writer task ", writer_task, " is not open"),
                                 {.shuffle_id = id, .writer_task = writer_task});
     }
     writer = it->second;
-    DropWriterLocked(shuffle.get(), writer_task);
+    DropWriterLocked(shuffle.get(), writer_task, &wakes);
   }
   writer->Abort(cause);
   return arrow::Status::OK();
@@ -686,13 +1126,15 @@ arrow::Result<std::string> ShuffleManager::LocateWriter(const StreamKey& key) {
 arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shuffle,
                                              std::optional<Clock::time_point> orphaned_before) {
   std::map<TaskIndex, std::shared_ptr<ShuffleWriter>> writers;
+  Wakes wakes;
   {
     std::lock_guard<std::mutex> lock(shuffle->mutex);
     if (shuffle->state == ShuffleLifecycle::kReleased) return arrow::Status::OK();
     // The orphan sweep decides under the same lock that releases, so a writer that opened or a
     // call that touched the shuffle since the sweep looked keeps it alive.
-    if (orphaned_before && (!shuffle->writers.empty() || shuffle->open_readers > 0 ||
-                            shuffle->last_touch >= *orphaned_before)) {
+    if (orphaned_before &&
+        (!shuffle->writers.empty() || !shuffle->non_blocking.empty() ||
+         shuffle->open_readers > 0 || shuffle->last_touch >= *orphaned_before)) {
       return arrow::Status::Cancelled("no longer orphaned");
     }
     shuffle->state = ShuffleLifecycle::kReleased;
@@ -700,8 +1142,15 @@ arrow::Status ShuffleManager::ReleaseShuffle(const std::shared_ptr<Shuffle>& shu
     for (const auto& [task, admitting] : shuffle->admitting) {
       admitting->store(true, std::memory_order_release);
     }
+    // Non-blocking writers leave the admission line; their tasks are woken to find the
+    // shuffle released at their next call.
+    for (auto& [task, entry] : shuffle->non_blocking) {
+      LeaveAdmissionLine(&entry.ticket, &wakes);
+      wakes.Add(entry.on_ready);
+    }
     writers = shuffle->writers;
-    for (const auto& [task, writer] : writers) DropWriterLocked(shuffle.get(), task);
+    for (const auto& [task, writer] : writers) DropWriterLocked(shuffle.get(), task, &wakes);
+    shuffle->non_blocking.clear();
   }
   // Open writers are not aborted from here: their task threads may be inside them. Dropping
   // the manager's references leaves each to its task, whose next call fails (the shuffle is

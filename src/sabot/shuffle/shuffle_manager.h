@@ -119,7 +119,12 @@ class ShuffleManager {
   //                                        (or the budget copy of a caller's batch)
   // A writer is admitted with batch_bytes = num_partitions x target_block_bytes (a batch that
   // fills a block of every partition); a larger batch grows its admission when it arrives.
-  static int64_t WriterWorkingSetBytes(const ShuffleDescriptor& descriptor, int64_t batch_bytes);
+  // A non-blocking writer (WriterMode) also holds, between a write and the drain of its
+  // outboxes, the blocks that one batch sealed and no credit or network segment let through yet:
+  // at most what its partition buffers held plus the batch's rows, so with `non_blocking` the
+  // bound adds num_partitions x target_block_bytes + batch_bytes.
+  static int64_t WriterWorkingSetBytes(const ShuffleDescriptor& descriptor, int64_t batch_bytes,
+                                       bool non_blocking = false);
 
   // `transport` carries pipelined shuffles. `client` fetches blocking shuffles' streams from
   // other agents; null in local mode. `local_location` is how other agents name this one
@@ -167,16 +172,78 @@ class ShuffleManager {
   // shuffle is released; with OutOfMemory after the shuffle's timeout. Time waited counts in the
   // writer's `blocked` stat (ShuffleWriterStats, ShuffleStats::time_blocked).
   //
-  // Partitions `batch` and buffers it (opens the writer on first use).
+  // Partitions `batch` and buffers it (opens the writer on first use). Invalid for a writer
+  // opened non-blocking (use TryWrite).
   arrow::Status Write(const ShuffleId& id, TaskIndex writer_task,
                       const std::shared_ptr<arrow::RecordBatch>& batch);
   // Buffers `batch`, all of whose rows belong to `partition_id`.
   arrow::Status WritePartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id,
                                const std::shared_ptr<arrow::RecordBatch>& batch);
   arrow::Status FlushPartition(const ShuffleId& id, TaskIndex writer_task, PartitionId partition_id);
+  // Sends the event `payload` to every partition's stream of the writer (opened on first use),
+  // after the rows it wrote before: ShuffleWriter::WriteEvent. Readers receive it in order
+  // (ShuffleReader::NextItem).
+  arrow::Status WriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                           std::shared_ptr<arrow::Buffer> payload);
   // Seals and sends everything the writer buffered and ends its streams. Finishing a writer
-  // twice is Invalid.
+  // twice is Invalid, and so is Finish of a writer opened non-blocking (use TryFinish).
   arrow::Status Finish(const ShuffleId& id, TaskIndex writer_task);
+
+  // --- Non-blocking write side (a task run as steps on a bounded thread pool) ----------------
+  // No call below waits: not for admission, credit or network segments. A call that cannot
+  // make progress now returns false (or leaves blocks pending) and `mode.on_ready` is called
+  // once progress may be possible; the task then calls again. Protocol, per writer task:
+  //   OpenWriter(id, task, attempt, {.non_blocking = true, .on_ready = wake});
+  //   for each batch: while (!TryWrite(id, task, batch)) park until on_ready;
+  //                   (a true TryWrite may leave blocks pending: the next TryWrite drains them
+  //                   first and returns false while they stay pending; HasPending/Drain
+  //                   let the task do the same between batches)
+  //   while (!TryFinish(id, task)) park until on_ready;
+  // Errors end the writer as in blocking mode: the task then calls AbortWriter.
+  //
+  // Admission is the same as in blocking mode, without the wait: the writer is admitted in the
+  // same first-come-first-served order as blocking writers, for its non-blocking working set
+  // (WriterWorkingSetBytes with non_blocking: what its outboxes may hold is counted), a working
+  // set that can never fit is refused at once (OutOfMemory, from OpenWriter or TryWrite), and a
+  // writer not admitted yet holds its place in line without holding a thread. Its streams open
+  // when it is admitted (its readers wait for them as for any writer that has not started). A
+  // place held for longer than the shuffle's timeout fails with OutOfMemory at the next call.
+  //
+  // Opens the writer of (id, writer_task) in `mode`; with mode.non_blocking false this is
+  // OpenWriter(id, writer_task, attempt). Non-blocking, it never waits: it is admitted now, or
+  // takes its place in line and is admitted by a later TryWrite/TryFinish (after on_ready).
+  // OutOfMemory when its working set can never fit; AlreadyExists when open.
+  arrow::Status OpenWriter(const ShuffleId& id, TaskIndex writer_task, int32_t attempt,
+                           WriterMode mode);
+  // Partitions `batch` and buffers it, as Write, for a writer opened non-blocking. True: the
+  // batch was taken (sealed blocks that could not be sent wait in the writer's outboxes:
+  // HasPending). False: nothing of the batch was taken, because blocks of the previous batch are
+  // still pending (they were drained as far as credit allows) or because admitting the writer
+  // (for the first time, or for a batch larger than it was admitted for) would have to wait;
+  // on_ready is called when it may succeed (another writer's reservation was released, or its
+  // own blocks may drain). Call it again with the same batch then.
+  arrow::Result<bool> TryWrite(const ShuffleId& id, TaskIndex writer_task,
+                               const std::shared_ptr<arrow::RecordBatch>& batch);
+  // TryWrite for a batch all of whose rows belong to `partition_id`.
+  arrow::Result<bool> TryWritePartition(const ShuffleId& id, TaskIndex writer_task,
+                                        PartitionId partition_id,
+                                        const std::shared_ptr<arrow::RecordBatch>& batch);
+  // WriteEvent for a writer opened non-blocking. True: the event was taken (its blocks, and the
+  // rows sealed before it, may wait in the outboxes: HasPending). False: nothing was taken,
+  // because the writer waits for admission or blocks of an earlier write are still pending;
+  // on_ready is called when it may succeed.
+  arrow::Result<bool> TryWriteEvent(const ShuffleId& id, TaskIndex writer_task,
+                                    std::shared_ptr<arrow::Buffer> payload);
+  // Whether the writer's outboxes hold blocks waiting for credit or network segments (false
+  // for a writer not admitted yet, which holds none).
+  arrow::Result<bool> HasPending(const ShuffleId& id, TaskIndex writer_task);
+  // Sends the pending blocks that credit and segments allow now, in order; never waits.
+  arrow::Status Drain(const ShuffleId& id, TaskIndex writer_task);
+  // Seals what the writer buffered, drains, and once nothing is pending ends its streams and
+  // returns true (the writer is then finished, as after Finish). False while blocks are pending
+  // or while the writer, never admitted yet, waits for admission (its streams must open to
+  // end); on_ready is called when it may succeed.
+  arrow::Result<bool> TryFinish(const ShuffleId& id, TaskIndex writer_task);
   // Ends the writer's streams with `cause`; its readers fail with it. Call it from the writer's
   // task thread (or when no call on that writer is in progress): a writer is not thread-safe.
   arrow::Status AbortWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
@@ -187,8 +254,9 @@ class ShuffleManager {
   void CancelWriter(const ShuffleId& id, TaskIndex writer_task, const arrow::Status& cause);
 
   // --- Read side (one reader task) ----------------------------------------------------------
-  // The batches of `partition_id` from every writer in `upstream` (empty: every writer task of
-  // the shuffle, attempt 0, on this agent). IndexError for a partition out of range.
+  // The batches and events of `partition_id` from every writer in `upstream` (empty: every
+  // writer task of the shuffle, attempt 0, on this agent). The reader's input i reads upstream[i]
+  // (by default writer task i). IndexError for a partition out of range.
   arrow::Result<std::unique_ptr<ShuffleReader>> ReadPartition(const ShuffleId& id,
                                                               PartitionId partition_id,
                                                               std::vector<WriterLocation> upstream = {});
@@ -239,10 +307,12 @@ class ShuffleManager {
   int64_t ReleaseWhere(const std::function<bool(const Shuffle&)>& selected,
                        std::optional<Clock::time_point> orphaned_before = std::nullopt);
   // Admission control (see Write): the pipelined block-size check, then the working set of a
-  // writer of `descriptor` for batches of `batch_bytes`; OutOfMemory, explaining the numbers,
-  // when it can never fit in kReservableFraction of the budget.
+  // writer of `descriptor` for batches of `batch_bytes` (non-blocking: with its outboxes);
+  // OutOfMemory, explaining the numbers, when it can never fit in kReservableFraction of the
+  // budget.
   arrow::Result<int64_t> WriterAdmissionBytes(const ShuffleDescriptor& descriptor,
-                                              TaskIndex writer_task, int64_t batch_bytes);
+                                              TaskIndex writer_task, int64_t batch_bytes,
+                                              bool non_blocking = false);
   // Waits until `bytes` fit in kReservableFraction of the budget beside the other open writers'
   // reservations and this waiter is first in line, then reserves them; returns the time waited.
   // Cancelled as soon as `*cancelled` or the thread's AllocationWaitCancel flag is set;
@@ -254,9 +324,51 @@ class ShuffleManager {
   // Grows the admission of an open writer whose next batch has `batch_bytes` (see Write).
   arrow::Status AdmitBatch(const ShuffleId& id, TaskIndex writer_task, ShuffleWriter* writer,
                            int64_t batch_bytes);
-  void UnreserveWriterMemory(int64_t bytes) SABOT_EXCLUDES(mutex_);
-  // Ends the writer's reservation and removes it; requires the shuffle's lock.
-  void DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task);
+  // On-ready callbacks of non-blocking writers, called when the object goes away: declared
+  // before any lock_guard of a method, so they run after every lock was released.
+  class Wakes;
+  using WakeCallback = std::shared_ptr<const std::function<void()>>;
+  // With `wakes` null the caller holds no lock and the next writer in line is woken at once.
+  void UnreserveWriterMemory(int64_t bytes, Wakes* wakes = nullptr) SABOT_EXCLUDES(mutex_);
+  // Ends the writer's reservation (and a non-blocking writer's place in the admission line)
+  // and removes it; requires the shuffle's lock. The writers it lets in are woken by `wakes`.
+  void DropWriterLocked(Shuffle* shuffle, TaskIndex writer_task, Wakes* wakes);
+  // A writer finished (Finish, TryFinish): drops it and counts its figures; requires the
+  // shuffle's lock.
+  void RecordFinishedLocked(Shuffle* shuffle, TaskIndex writer_task, const ShuffleWriter& writer,
+                            Wakes* wakes);
+  // The on_ready of the first in the admission line when it is a non-blocking writer whose
+  // working set fits now.
+  WakeCallback AdmissionWakeLocked() SABOT_REQUIRES(mutex_);
+  // Non-blocking admission of `bytes` for a writer whose place in line is `*ticket` (-1: none
+  // yet): reserves them and returns true when they fit and the writer is first in line (or
+  // nobody waits); otherwise takes or keeps the place and returns false (`on_ready` is called
+  // when it may fit). OutOfMemory when the place was held past the shuffle's timeout. Requires
+  // the writer's shuffle's lock (taken before the manager's).
+  arrow::Result<bool> TryAdmitWriterMemory(const ShuffleDescriptor& descriptor,
+                                           TaskIndex writer_task, int64_t bytes,
+                                           const WakeCallback& on_ready, int64_t* ticket,
+                                           Clock::time_point* since, Wakes* wakes)
+      SABOT_EXCLUDES(mutex_);
+  // Leaves the admission line (a non-blocking writer giving up its place); wakes the next.
+  void LeaveAdmissionLine(int64_t* ticket, Wakes* wakes) SABOT_EXCLUDES(mutex_);
+  // Makes the ShuffleWriter of (shuffle, writer_task, attempt) in `mode` with its outputs.
+  arrow::Result<std::shared_ptr<ShuffleWriter>> MakeWriter(const std::shared_ptr<Shuffle>& shuffle,
+                                                           TaskIndex writer_task, int32_t attempt,
+                                                           WriterMode mode);
+  // Non-blocking: the writer of (id, writer_task) once it is admitted and made, or null while
+  // it waits for admission (false from the caller); errors as Writer().
+  arrow::Result<std::shared_ptr<ShuffleWriter>> AdmittedWriter(const ShuffleId& id,
+                                                               TaskIndex writer_task);
+  // Non-blocking: grows the writer's admission for a batch of `batch_bytes` (AdmitBatch without
+  // waiting); false while it cannot be done now.
+  arrow::Result<bool> TryAdmitBatch(const std::shared_ptr<Shuffle>& shuffle,
+                                    TaskIndex writer_task, ShuffleWriter* writer,
+                                    int64_t batch_bytes);
+  // TryWrite / TryWritePartition (partition_id < 0: partition the batch).
+  arrow::Result<bool> TryWriteBatch(const ShuffleId& id, TaskIndex writer_task,
+                                    PartitionId partition_id,
+                                    const std::shared_ptr<arrow::RecordBatch>& batch);
   void SweepLoop();
 
   ShuffleManagerOptions options_;
@@ -277,8 +389,14 @@ class ShuffleManager {
   std::map<ShuffleId, std::shared_ptr<Shuffle>> shuffles_ SABOT_GUARDED_BY(mutex_);
   int64_t next_id_ SABOT_GUARDED_BY(mutex_) = 0;
   int64_t reserved_bytes_ SABOT_GUARDED_BY(mutex_) = 0;
-  // Writers waiting for admission, in arrival order (tickets); notified on every unreserve.
-  std::list<int64_t> admission_queue_ SABOT_GUARDED_BY(mutex_);
+  // Writers waiting for admission, in arrival order; blocking ones (no on_ready) wait on
+  // admission_, which is notified on every unreserve; non-blocking ones are called back.
+  struct AdmissionWaiter {
+    int64_t ticket = 0;
+    int64_t bytes = 0;
+    WakeCallback on_ready;  // null: a blocking waiter
+  };
+  std::list<AdmissionWaiter> admission_queue_ SABOT_GUARDED_BY(mutex_);
   int64_t next_admission_ticket_ SABOT_GUARDED_BY(mutex_) = 0;
   std::condition_variable admission_;
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;

@@ -26,7 +26,7 @@ PartitionBufferOptions BufferOptions(const ShuffleOptions& options, bool encode_
 arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
     std::shared_ptr<const ShuffleDescriptor> descriptor, TaskIndex writer_task, int32_t attempt,
     const BlockOutputFactory& open_output, bool encode_blocks, arrow::MemoryPool* pool,
-    MemoryMetrics* metrics) {
+    MemoryMetrics* metrics, WriterMode mode) {
   ARROW_RETURN_NOT_OK(descriptor->Validate());
   ShuffleErrorContext where{.shuffle_id = descriptor->shuffle_id, .writer_task = writer_task};
   ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor->CheckWriterTask(writer_task), where));
@@ -41,9 +41,14 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
   writer->budget_ = dynamic_cast<BudgetedMemoryPool*>(pool);
   writer->copy_caller_batches_ =
       descriptor->options.mode == ShuffleMode::kBlocking && !encode_blocks;
+  writer->non_blocking_ = mode.non_blocking;
+  if (mode.non_blocking && mode.on_ready) {
+    writer->on_ready_ = std::make_shared<const std::function<void()>>(std::move(mode.on_ready));
+  }
   ARROW_ASSIGN_OR_RAISE(writer->partitioner_, MakePartitioner(descriptor->spec, descriptor->schema,
                                                               writer_task, pool));
   const int32_t n = descriptor->num_partitions();
+  if (writer->non_blocking_) writer->outboxes_.resize(n);
   writer->stats_.partition_rows.assign(n, 0);
   writer->stats_.partition_bytes.assign(n, 0);
   PartitionBufferOptions buffer_options = BufferOptions(descriptor->options, encode_blocks);
@@ -56,6 +61,10 @@ arrow::Result<std::unique_ptr<ShuffleWriter>> ShuffleWriter::Make(
       return WithShuffleContext(output.status(), where);
     }
     writer->outputs_.push_back(std::move(output).ValueUnsafe());
+    if (writer->on_ready_ != nullptr) {
+      // The callback holds the wake-up, not the writer: it may run after the writer is gone.
+      writer->outputs_.back()->SetOnWritable([wake = writer->on_ready_] { (*wake)(); });
+    }
     // Blocks must fit what this partition's output can ever take (a channel's segments).
     buffer_options.max_block_bytes = writer->outputs_.back()->max_block_bytes();
     ARROW_ASSIGN_OR_RAISE(
@@ -82,6 +91,12 @@ arrow::Status ShuffleWriter::CheckWritable() const {
     return WithShuffleContext(arrow::Status::Invalid("the writer has already finished"),
                               {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
   }
+  if (finishing_) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("the writer is finishing (TryFinish was called): nothing more can "
+                               "be written"),
+        {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
+  }
   return arrow::Status::OK();
 }
 
@@ -97,6 +112,8 @@ void ShuffleWriter::Cancel(const arrow::Status& cause) {
   cancelled_.store(true, std::memory_order_release);
   // outputs_ is fixed from Make() to destruction, and each output's Cancel is thread-safe.
   for (auto& output : outputs_) output->Cancel(cause);
+  // The task learns of it at its next call, whatever it waits for.
+  if (on_ready_ != nullptr) (*on_ready_)();
 }
 
 void ShuffleWriter::Abort(const arrow::Status& cause) {
@@ -104,6 +121,24 @@ void ShuffleWriter::Abort(const arrow::Status& cause) {
   for (auto& output : outputs_) {
     if (output) (void)output->Abort(error_);
   }
+  DropPending();
+}
+
+void ShuffleWriter::DropPending() {
+  if (pending_blocks_ == 0) return;
+  stats_.blocked += std::chrono::steady_clock::now() - pending_since_;
+  // Dropping a block returns its network segments.
+  for (auto& outbox : outboxes_) outbox.clear();
+  pending_blocks_ = 0;
+}
+
+arrow::Status ShuffleWriter::CheckNothingPending() const {
+  if (pending_blocks_ == 0) return arrow::Status::OK();
+  return WithShuffleContext(
+      arrow::Status::Invalid("the previous batch left ", pending_blocks_,
+                             " blocks waiting for credit: call Drain() until has_pending() is "
+                             "false before writing another batch"),
+      {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
 }
 
 arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock block) {
@@ -112,11 +147,47 @@ arrow::Status ShuffleWriter::SendBlock(PartitionId partition_id, SealedBlock blo
   stats_.blocks += 1;
   stats_.block_bytes += bytes;
   stats_.partition_bytes[partition_id] += bytes;
+  ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
+                            .writer_task = writer_task_};
+  if (non_blocking_) {
+    std::deque<SealedBlock>& outbox = outboxes_[partition_id];
+    if (outbox.empty()) {
+      auto sent = output.TryWrite(&block);
+      if (!sent.ok()) return WithShuffleContext(sent.status(), where);
+      if (*sent) return arrow::Status::OK();
+    }
+    // Behind the blocks already waiting, so the stream keeps its order.
+    if (pending_blocks_ == 0) pending_since_ = std::chrono::steady_clock::now();
+    outbox.push_back(std::move(block));
+    ++pending_blocks_;
+    return arrow::Status::OK();
+  }
   const auto blocked_before = output.blocked();
   arrow::Status status = output.Write(std::move(block));
   stats_.blocked += output.blocked() - blocked_before;
-  return WithShuffleContext(status, {.shuffle_id = descriptor_->shuffle_id,
-                                     .partition_id = partition_id, .writer_task = writer_task_});
+  return WithShuffleContext(status, where);
+}
+
+arrow::Status ShuffleWriter::Drain() {
+  if (!error_.ok()) return error_;
+  AllocationWaitCancel wait_cancel(&cancelled_);
+  for (PartitionId p = 0; p < static_cast<PartitionId>(outboxes_.size()); ++p) {
+    std::deque<SealedBlock>& outbox = outboxes_[p];
+    while (!outbox.empty()) {
+      auto sent = outputs_[p]->TryWrite(&outbox.front());
+      if (!sent.ok()) {
+        return Fail(WithShuffleContext(sent.status(), {.shuffle_id = descriptor_->shuffle_id,
+                                                       .partition_id = p,
+                                                       .writer_task = writer_task_}));
+      }
+      if (!*sent) break;
+      outbox.pop_front();
+      if (--pending_blocks_ == 0) {
+        stats_.blocked += std::chrono::steady_clock::now() - pending_since_;
+      }
+    }
+  }
+  return arrow::Status::OK();
 }
 
 namespace {
@@ -160,6 +231,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ShuffleWriter::Budgeted(
 arrow::Status ShuffleWriter::Write(const std::shared_ptr<arrow::RecordBatch>& batch) {
   AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
+  ARROW_RETURN_NOT_OK(CheckNothingPending());
   if (batch == nullptr) return arrow::Status::Invalid("cannot write a null batch");
   auto parts = partitioner_->Partition(batch);
   if (!parts.ok()) return WithShuffleContext(parts.status(), {.shuffle_id = descriptor_->shuffle_id,
@@ -184,6 +256,7 @@ arrow::Status ShuffleWriter::WritePartition(PartitionId partition_id,
                                             const std::shared_ptr<arrow::RecordBatch>& batch) {
   AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
+  ARROW_RETURN_NOT_OK(CheckNothingPending());
   ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .partition_id = partition_id,
                             .writer_task = writer_task_};
   ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor_->CheckPartition(partition_id), where));
@@ -229,9 +302,29 @@ arrow::Status ShuffleWriter::FlushIfDue() {
   return arrow::Status::OK();
 }
 
+arrow::Status ShuffleWriter::WriteEvent(std::shared_ptr<arrow::Buffer> payload) {
+  AllocationWaitCancel wait_cancel(&cancelled_);
+  ARROW_RETURN_NOT_OK(CheckWritable());
+  ShuffleErrorContext where{.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_};
+  // Checked before anything is flushed: a refused event changes nothing.
+  auto made = MakeEventBlock(std::move(payload));
+  if (!made.ok()) return WithShuffleContext(made.status(), where);
+  for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Flush()));
+  for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {
+    ARROW_RETURN_NOT_OK(Fail(SendBlock(p, *made)));
+  }
+  stats_.events += 1;
+  return arrow::Status::OK();
+}
+
 arrow::Status ShuffleWriter::Finish() {
   AllocationWaitCancel wait_cancel(&cancelled_);
   ARROW_RETURN_NOT_OK(CheckWritable());
+  if (non_blocking_) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("a non-blocking writer finishes with TryFinish(), not Finish()"),
+        {.shuffle_id = descriptor_->shuffle_id, .writer_task = writer_task_});
+  }
   for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
   for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {
     ARROW_RETURN_NOT_OK(Fail(WithShuffleContext(
@@ -240,6 +333,32 @@ arrow::Status ShuffleWriter::Finish() {
   }
   finished_ = true;
   return arrow::Status::OK();
+}
+
+arrow::Result<bool> ShuffleWriter::TryFinish() {
+  if (!non_blocking_) {
+    ARROW_RETURN_NOT_OK(Finish());
+    return true;
+  }
+  AllocationWaitCancel wait_cancel(&cancelled_);
+  if (!finishing_) {
+    ARROW_RETURN_NOT_OK(CheckWritable());
+    for (auto& buffer : buffers_) ARROW_RETURN_NOT_OK(Fail(buffer->Finish()));
+    finishing_ = true;
+  } else if (!error_.ok()) {
+    return error_;
+  } else if (finished_) {
+    return CheckWritable();
+  }
+  ARROW_RETURN_NOT_OK(Drain());
+  if (has_pending()) return false;
+  for (PartitionId p = 0; p < static_cast<PartitionId>(outputs_.size()); ++p) {
+    ARROW_RETURN_NOT_OK(Fail(WithShuffleContext(
+        outputs_[p]->Finish(), {.shuffle_id = descriptor_->shuffle_id, .partition_id = p,
+                                .writer_task = writer_task_})));
+  }
+  finished_ = true;
+  return true;
 }
 
 }  // namespace sabot

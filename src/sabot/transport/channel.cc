@@ -18,4 +18,11 @@ std::string DescribeStream(const StreamKey& key) {
          std::to_string(key.writer_attempt);
 }
 
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChannelReader::Next() {
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(StreamItem item, NextItem());
+    if (!item.is_event()) return std::move(item.batch);
+  }
+}
+
 }  // namespace sabot

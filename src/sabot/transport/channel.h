@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,11 @@ namespace sabot {
 // consumed. A reader that does not read therefore stalls only its own writer: every block on the
 // way was paid for by a credit, so no shared queue, thread or connection fills up.
 //
+// Events. A block may be an event (SealedBlock::is_event): opaque bytes the writer's Write()
+// sends like any block, against one credit, in the stream's order. The reader's NextItem()
+// returns it in its place between the batches; Next(), for callers that want rows only, skips
+// events (consuming them, so their credits return).
+//
 // End of stream and errors. Finish() ends the stream: the reader's Next() returns the blocks
 // written and then nullptr. Abort(cause) ends it with an error that the reader's Next() returns
 // after the blocks already delivered. A reader's Cancel() makes the writer's pending and later
@@ -34,6 +40,13 @@ namespace sabot {
 // is unbounded (a pipelined stream may idle as long as its job); stop it with Cancel().
 //
 // Rendezvous. Writer and reader of a stream may open in either order.
+//
+// Non-blocking writing. A writer driven as cooperative steps on a bounded pool of threads must
+// never hold its thread waiting for a reader that may need that very thread to run. It calls
+// TryWrite() instead of Write(): the block is sent when a credit is there; otherwise nothing is
+// sent, the writer's backlog is reported exactly as during a waiting Write() (so the reader may
+// lend a floating credit), and the callback given to SetOnWritable() is called once a credit
+// arrives (or the reader cancels); the writer then calls TryWrite() again with the same block.
 
 // Free credits shared by the channels of one reader (an input gate): they go to the channels
 // whose writers report a backlog. Safe for concurrent use; shared by the readers that use it.
@@ -74,6 +87,19 @@ class ChannelWriter {
   // Sends `block` (encoded or not: the transport converts as it must), waiting for credit.
   // Cancelled when the reader cancelled; IOError on timeout or a broken connection.
   virtual arrow::Status Write(const SealedBlock& block) = 0;
+  // Never waits: sends `block` and returns true when a credit is available now; otherwise sends
+  // nothing, returns false, reports the backlog (one block) until the next send, and arms the
+  // on-writable callback. Errors as Write. Both transports implement it over the writer's
+  // ChannelState (a Flight writer lives in its agent's server; the reader's credit messages
+  // reach that state on the server's DoExchange thread).
+  virtual arrow::Result<bool> TryWrite(const SealedBlock& block) = 0;
+  // The callback TryWrite() arms: called after a TryWrite() returned false, once a credit has
+  // arrived since, and whenever the reader cancels. It runs on the thread that granted the
+  // credit or cancelled (a reader, or a Flight server thread), under no lock, possibly
+  // concurrently with itself, and may still run shortly after being replaced or after the
+  // writer was destroyed: capture what it touches by shared ownership. Keep it short (wake the
+  // writer's task) and never call this writer from it. Empty: no callback.
+  virtual void SetOnWritable(std::function<void()> callback) = 0;
   // Ends the stream after the blocks written. Does not wait for the reader to consume them.
   virtual arrow::Status Finish() = 0;
   // Ends the stream with `cause` (not OK), which the reader receives after earlier blocks.
@@ -96,8 +122,17 @@ class ChannelReader {
 
   // The stream's schema, waiting for the writer to open if needed.
   virtual arrow::Result<std::shared_ptr<arrow::Schema>> schema() = 0;
-  // The next batch, or nullptr at end of stream. Consuming a batch returns its credit.
-  virtual arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() = 0;
+  // The next item of the stream, a batch or an event, in the order written; an item with
+  // neither (StreamItem::is_end()) at end of stream. Consuming an item (calling NextItem() again)
+  // returns its credit.
+  virtual arrow::Result<StreamItem> NextItem() = 0;
+  // The next batch, skipping events; nullptr at end of stream.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next();
+  // Never waits: true when it took the next item into `*item` (an item with neither batch nor
+  // event at end of stream), false when none is there yet. The item handed out before is
+  // consumed then, as by NextItem(). In-process only: a Flight reader's next message arrives
+  // through a blocking gRPC read, so it returns NotImplemented (use NextItem() on a thread).
+  virtual arrow::Result<bool> TryNextItem(StreamItem* item) = 0;
   // Stops reading: the writer's Write() fails with Cancelled from now on.
   virtual void Cancel() = 0;
 };

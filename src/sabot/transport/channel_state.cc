@@ -51,12 +51,59 @@ arrow::Status ChannelState::Push(SealedBlock block, Deadline deadline) {
   return arrow::Status::OK();
 }
 
+arrow::Result<bool> ChannelState::TryPush(SealedBlock* block) {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (closed_) return arrow::Status::Invalid(DescribeStream(key_), " was already finished");
+    if (!cancelled_.ok()) return cancelled_;
+    if (credits_ == 0) {
+      writable_armed_ = true;
+      if (try_push_waiting_) return false;
+      // Reported once, as a waiting Push would: the reader may lend a floating credit.
+      try_push_waiting_ = true;
+      ++backlog_;
+      lock.unlock();
+      changed_.notify_all();
+      return false;
+    }
+    --credits_;
+    if (try_push_waiting_) {
+      try_push_waiting_ = false;
+      --backlog_;
+    }
+    writable_armed_ = false;
+    blocks_.push_back(std::move(*block));
+  }
+  changed_.notify_all();
+  return true;
+}
+
+void ChannelState::SetOnWritable(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (callback) {
+    on_writable_ = std::make_shared<const std::function<void()>>(std::move(callback));
+  } else {
+    on_writable_.reset();
+  }
+}
+
+std::shared_ptr<const std::function<void()>> ChannelState::TakeWritableCallbackLocked() {
+  if (!writable_armed_ || on_writable_ == nullptr) return nullptr;
+  writable_armed_ = false;
+  return on_writable_;
+}
+
 void ChannelState::Close(const arrow::Status& outcome) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return;
     closed_ = true;
     outcome_ = outcome;
+    if (try_push_waiting_) {
+      try_push_waiting_ = false;
+      --backlog_;
+    }
+    writable_armed_ = false;
   }
   changed_.notify_all();
 }
@@ -72,12 +119,15 @@ arrow::Status ChannelState::AttachReader() {
 
 void ChannelState::Grant(int32_t credits) {
   if (credits <= 0) return;
+  std::shared_ptr<const std::function<void()>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     credits_ = static_cast<int32_t>(
         std::min<int64_t>(int64_t{credits_} + credits, kMaxChannelCredits));
+    wake = TakeWritableCallbackLocked();
   }
   changed_.notify_all();
+  if (wake != nullptr) (*wake)();
 }
 
 arrow::Result<std::shared_ptr<arrow::Schema>> ChannelState::WaitSchema(Deadline deadline) {
@@ -99,6 +149,15 @@ arrow::Result<ChannelState::Event> ChannelState::Poll(Deadline deadline,
     return !blocks_.empty() || closed_ || !cancelled_.ok() ||
            (credits_ == 0 && backlog_ != reported_backlog);
   });
+  return TakeEventLocked(reported_backlog);
+}
+
+arrow::Result<ChannelState::Event> ChannelState::TryPoll(int32_t reported_backlog) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return TakeEventLocked(reported_backlog);
+}
+
+arrow::Result<ChannelState::Event> ChannelState::TakeEventLocked(int32_t reported_backlog) {
   Event event;
   if (!cancelled_.ok()) return cancelled_;
   // A new backlog is reported before blocks already there, so the reader can lend a floating
@@ -124,14 +183,22 @@ arrow::Result<ChannelState::Event> ChannelState::Poll(Deadline deadline,
 }
 
 void ChannelState::Cancel(const arrow::Status& cause) {
+  // Dropped after the lock: a block's segments return to the network pool, which may call
+  // other writers' callbacks.
+  std::deque<SealedBlock> dropped;
+  std::shared_ptr<const std::function<void()>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!cancelled_.ok()) return;
     cancelled_ = cause.ok() ? arrow::Status::Cancelled("reader cancelled ", DescribeStream(key_))
                             : cause;
-    blocks_.clear();
+    dropped.swap(blocks_);
+    // A writer waiting in TryPush learns of the cancel at its next call: wake it.
+    wake = on_writable_;
+    writable_armed_ = false;
   }
   changed_.notify_all();
+  if (wake != nullptr) (*wake)();
 }
 
 int32_t ChannelState::credits() const {
@@ -161,9 +228,13 @@ void ChannelHub::Detach(const std::shared_ptr<ChannelState>& state, Side side) {
            (side == Side::kReader && !state->writer_attached_);
   }
   if (!both) return;
+  std::shared_ptr<ChannelState> forgotten;  // destroyed, with any block left, after the lock
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = channels_.find(state->key());
-  if (it != channels_.end() && it->second == state) channels_.erase(it);
+  if (it != channels_.end() && it->second == state) {
+    forgotten = std::move(it->second);
+    channels_.erase(it);
+  }
 }
 
 int64_t ChannelHub::num_channels() const {

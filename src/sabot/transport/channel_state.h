@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,17 @@ class ChannelState {
   // Hands `block` over once a credit is available. Cancelled when the reader cancelled;
   // IOError at `deadline`; Invalid after Close.
   arrow::Status Push(SealedBlock block, Deadline deadline);
+  // Never waits: hands `*block` over (moving it out) and returns true when a credit is
+  // available; otherwise leaves `*block` untouched, returns false and, until the next push or
+  // Close, counts one block in the backlog the reader sees (as a waiting Push does, so the
+  // reader may lend a floating credit) and arms the on-writable callback. Errors as Push.
+  arrow::Result<bool> TryPush(SealedBlock* block);
+  // The writer's wake-up for TryPush: called after a TryPush returned false, once a credit was
+  // granted since, or the reader cancelled (then at every cancel). Called on the granting or
+  // cancelling thread with no lock held, possibly concurrently with itself; a call that started
+  // may still run after SetOnWritable({}) returned, so it must capture what it touches by
+  // shared ownership. It must not call into this channel. Empty: no callback.
+  void SetOnWritable(std::function<void()> callback);
   // Ends the stream: OK means end-of-stream, anything else aborts it with that error.
   void Close(const arrow::Status& outcome);
 
@@ -65,6 +77,8 @@ class ChannelState {
   // error, after all blocks were taken), the writer waits without credit and its backlog
   // differs from `reported_backlog` (kBacklog), or `deadline` passed (kIdle).
   arrow::Result<Event> Poll(Deadline deadline, int32_t reported_backlog);
+  // Never waits: Poll's answer for the state as it is now (kIdle when it would wait).
+  arrow::Result<Event> TryPoll(int32_t reported_backlog);
   // Stops the stream from the reading side: the writer's waits and pushes fail with `cause`.
   void Cancel(const arrow::Status& cause);
 
@@ -74,6 +88,12 @@ class ChannelState {
  private:
   friend class ChannelHub;
 
+  // Poll's answer once its wait is over; requires the mutex.
+  arrow::Result<Event> TakeEventLocked(int32_t reported_backlog) SABOT_REQUIRES(mutex_);
+  // The on-writable callback to call now (after unlocking) when a TryPush is waiting for it.
+  std::shared_ptr<const std::function<void()>> TakeWritableCallbackLocked()
+      SABOT_REQUIRES(mutex_);
+
   const StreamKey key_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -81,6 +101,11 @@ class ChannelState {
   std::deque<SealedBlock> blocks_ SABOT_GUARDED_BY(mutex_);
   int32_t credits_ SABOT_GUARDED_BY(mutex_) = 0;
   int32_t backlog_ SABOT_GUARDED_BY(mutex_) = 0;
+  // A TryPush returned false and no push followed: one block of backlog_ is that one.
+  bool try_push_waiting_ SABOT_GUARDED_BY(mutex_) = false;
+  // Set when a TryPush returned false; the next grant then calls on_writable_ (once).
+  bool writable_armed_ SABOT_GUARDED_BY(mutex_) = false;
+  std::shared_ptr<const std::function<void()>> on_writable_ SABOT_GUARDED_BY(mutex_);
   bool writer_attached_ SABOT_GUARDED_BY(mutex_) = false;
   bool reader_attached_ SABOT_GUARDED_BY(mutex_) = false;
   bool closed_ SABOT_GUARDED_BY(mutex_) = false;

@@ -22,9 +22,31 @@ class EncodingChannelWriter : public ChannelWriter {
       : inner_(std::move(inner)), compression_(compression) {}
 
   arrow::Status Write(const SealedBlock& block) override {
-    if (block.encoded()) return inner_->Write(block);
+    if (block.encoded() || block.is_event()) return inner_->Write(block);
     ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
+    encoded.segments = block.segments;  // the reservation travels with the bytes sent
     return inner_->Write(encoded);
+  }
+  // A bare batch is encoded once: when it must wait for credit, its encoding is kept for the
+  // next TryWrite of the same block.
+  arrow::Result<bool> TryWrite(const SealedBlock& block) override {
+    if (block.encoded()) return inner_->TryWrite(block);
+    if (waiting_source_ != block.batch) {
+      waiting_.reset();
+      ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
+      encoded.segments = block.segments;
+      waiting_ = std::make_unique<SealedBlock>(std::move(encoded));
+      waiting_source_ = block.batch;
+    }
+    ARROW_ASSIGN_OR_RAISE(bool sent, inner_->TryWrite(*waiting_));
+    if (sent) {
+      waiting_.reset();
+      waiting_source_.reset();
+    }
+    return sent;
+  }
+  void SetOnWritable(std::function<void()> callback) override {
+    inner_->SetOnWritable(std::move(callback));
   }
   arrow::Status Finish() override { return inner_->Finish(); }
   arrow::Status Abort(const arrow::Status& cause) override { return inner_->Abort(cause); }
@@ -35,6 +57,9 @@ class EncodingChannelWriter : public ChannelWriter {
  private:
   std::unique_ptr<ChannelWriter> inner_;
   Compression compression_;
+  // The encoding of the bare batch a TryWrite could not send yet, and that batch.
+  std::unique_ptr<SealedBlock> waiting_;
+  std::shared_ptr<arrow::RecordBatch> waiting_source_;
 };
 
 class FlightChannelReader : public ChannelReader {
@@ -69,8 +94,8 @@ class FlightChannelReader : public ChannelReader {
     return decoder_->schema();
   }
 
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (done_) return nullptr;
+  arrow::Result<StreamItem> NextItem() override {
+    if (done_) return StreamItem{};
     ARROW_RETURN_NOT_OK(ReturnCredit());
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto message, ReadMessage());
@@ -85,7 +110,20 @@ class FlightChannelReader : public ChannelReader {
           owe_credit_ = true;
           auto batch = decoder_->Decode(message.payload);
           if (!batch.ok()) return Fail(batch.status());
-          return batch;
+          return StreamItem{std::move(batch).ValueUnsafe(), nullptr};
+        }
+        case ChannelMessageKind::kEvent: {
+          if (decoder_ == nullptr) {
+            return Fail(arrow::Status::IOError("protocol error: event before schema"));
+          }
+          const int64_t size = message.payload == nullptr ? 0 : message.payload->size();
+          if (size > kMaxEventBytes) {
+            return Fail(arrow::Status::IOError("protocol error: event of ", size,
+                                               " bytes exceeds the limit of ", kMaxEventBytes));
+          }
+          owe_credit_ = true;
+          return StreamItem{nullptr, message.payload != nullptr ? std::move(message.payload)
+                                                                : EmptyEventPayload()};
         }
         case ChannelMessageKind::kBacklog:
           if (message.value > 0 && options_.floating_credits &&
@@ -97,7 +135,7 @@ class FlightChannelReader : public ChannelReader {
         case ChannelMessageKind::kEnd:
           done_ = true;
           ARROW_UNUSED(writer_->DoneWriting());
-          return nullptr;
+          return StreamItem{};
         case ChannelMessageKind::kError: {
           // The call's final status carries the failure once this side half-closed.
           ARROW_UNUSED(writer_->DoneWriting());
@@ -113,6 +151,13 @@ class FlightChannelReader : public ChannelReader {
           return Fail(arrow::Status::IOError("protocol error: credit sent to a reader"));
       }
     }
+  }
+
+  // A Flight stream's next message arrives through a blocking gRPC read: no polling here.
+  arrow::Result<bool> TryNextItem(StreamItem*) override {
+    return arrow::Status::NotImplemented(
+        "a Flight channel reader cannot poll without blocking (", DescribeStream(key_),
+        "): read it with NextItem() on a thread of its own");
   }
 
   void Cancel() override { reader_->Cancel(); }

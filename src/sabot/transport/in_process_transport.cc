@@ -17,6 +17,7 @@ class LocalChannelWriter : public ChannelWriter {
       : hub_(hub), state_(std::move(state)), options_(options) {}
 
   ~LocalChannelWriter() override {
+    state_->SetOnWritable({});
     if (!closed_) state_->Close(arrow::Status::Cancelled("writer of ", DescribeStream(state_->key()),
                                                          " went away before finishing"));
     hub_->Detach(state_, ChannelHub::Side::kWriter);
@@ -25,6 +26,16 @@ class LocalChannelWriter : public ChannelWriter {
   arrow::Status Write(const SealedBlock& block) override {
     if (closed_) return arrow::Status::Invalid(DescribeStream(state_->key()), " was finished");
     return state_->Push(block, DeadlineAfter(options_.timeout));
+  }
+
+  arrow::Result<bool> TryWrite(const SealedBlock& block) override {
+    if (closed_) return arrow::Status::Invalid(DescribeStream(state_->key()), " was finished");
+    SealedBlock copy = block;  // shares the block's buffers and segment reservation
+    return state_->TryPush(&copy);
+  }
+
+  void SetOnWritable(std::function<void()> callback) override {
+    state_->SetOnWritable(std::move(callback));
   }
 
   arrow::Status Finish() override {
@@ -75,46 +86,33 @@ class LocalChannelReader : public ChannelReader {
     return state_->WaitSchema(DeadlineAfter(options_.timeout));
   }
 
-  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() override {
-    if (done_) return nullptr;
+  arrow::Result<StreamItem> NextItem() override {
+    if (done_) return StreamItem{};
     ReturnCredit();
     const Deadline deadline = DeadlineAfter(options_.timeout);
     while (true) {
-      auto event = state_->Poll(deadline, reported_backlog_);
-      if (!event.ok()) {
-        done_ = true;
-        return event.status();
+      StreamItem item;
+      ARROW_ASSIGN_OR_RAISE(bool taken, Take(state_->Poll(deadline, reported_backlog_), &item));
+      if (taken) return item;
+      if (last_event_idle_) {
+        ShuffleErrorContext context{state_->key().shuffle_id, state_->key().partition_id,
+                                    state_->key().writer_task, "", true};
+        return WithShuffleContext(
+            arrow::Status::IOError("timed out after ", options_.timeout.count(),
+                                   " ms waiting for a block"),
+            context);
       }
-      switch (event->kind) {
-        case ChannelState::Event::Kind::kBlock: {
-          reported_backlog_ = 0;
-          owe_credit_ = true;
-          if (event->block.batch != nullptr) return event->block.batch;
-          if (decoder_ == nullptr) {
-            ARROW_ASSIGN_OR_RAISE(auto schema, state_->WaitSchema(deadline));
-            ARROW_ASSIGN_OR_RAISE(decoder_, IpcBlockDecoder::Make(schema));
-          }
-          return decoder_->Decode(event->block.ipc_bytes);
-        }
-        case ChannelState::Event::Kind::kEnd:
-          done_ = true;
-          return nullptr;
-        case ChannelState::Event::Kind::kBacklog:
-          reported_backlog_ = event->backlog;
-          if (options_.floating_credits && options_.floating_credits->TryAcquire()) {
-            ++floating_held_;
-            state_->Grant(1);
-          }
-          break;
-        case ChannelState::Event::Kind::kIdle: {
-          ShuffleErrorContext context{state_->key().shuffle_id, state_->key().partition_id,
-                                      state_->key().writer_task, "", true};
-          return WithShuffleContext(
-              arrow::Status::IOError("timed out after ", options_.timeout.count(),
-                                     " ms waiting for a block"),
-              context);
-        }
-      }
+    }
+  }
+
+  arrow::Result<bool> TryNextItem(StreamItem* item) override {
+    *item = StreamItem{};
+    if (done_) return true;
+    ReturnCredit();
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(bool taken, Take(state_->TryPoll(reported_backlog_), item));
+      if (taken) return true;
+      if (last_event_idle_) return false;
     }
   }
 
@@ -123,6 +121,53 @@ class LocalChannelReader : public ChannelReader {
   }
 
  private:
+  // Acts on one event of the channel: true with `*item` set (a batch, an event, or neither at
+  // end of stream) when it was a block or the end; false after a backlog (handled: a floating
+  // credit lent when one is free) or nothing (last_event_idle_).
+  arrow::Result<bool> Take(arrow::Result<ChannelState::Event> event, StreamItem* item) {
+    last_event_idle_ = false;
+    if (!event.ok()) {
+      done_ = true;
+      return event.status();
+    }
+    switch (event->kind) {
+      case ChannelState::Event::Kind::kBlock: {
+        reported_backlog_ = 0;
+        owe_credit_ = true;
+        if (event->block.is_event()) {
+          item->event = std::move(event->block.event);
+          return true;
+        }
+        if (event->block.batch != nullptr) {
+          item->batch = std::move(event->block.batch);
+          return true;
+        }
+        if (decoder_ == nullptr) {
+          ARROW_ASSIGN_OR_RAISE(auto schema,
+                                state_->WaitSchema(DeadlineAfter(options_.timeout)));
+          ARROW_ASSIGN_OR_RAISE(decoder_, IpcBlockDecoder::Make(schema));
+        }
+        ARROW_ASSIGN_OR_RAISE(item->batch, decoder_->Decode(event->block.ipc_bytes));
+        return true;
+      }
+      case ChannelState::Event::Kind::kEnd:
+        done_ = true;
+        *item = StreamItem{};
+        return true;
+      case ChannelState::Event::Kind::kBacklog:
+        reported_backlog_ = event->backlog;
+        if (options_.floating_credits && options_.floating_credits->TryAcquire()) {
+          ++floating_held_;
+          state_->Grant(1);
+        }
+        return false;
+      case ChannelState::Event::Kind::kIdle:
+        last_event_idle_ = true;
+        return false;
+    }
+    return false;
+  }
+
   // The block handed out by the previous Next() has been consumed: its credit goes back, to the
   // floating pool when it was lent from there.
   void ReturnCredit() {
@@ -144,6 +189,7 @@ class LocalChannelReader : public ChannelReader {
   int32_t floating_held_ = 0;
   bool owe_credit_ = false;
   bool done_ = false;
+  bool last_event_idle_ = false;  // the last event Take() saw was kIdle
 };
 
 }  // namespace

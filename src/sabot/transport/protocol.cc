@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "sabot/common/quoted_input.h"
+#include "sabot/memory/sealed_block.h"
 
 namespace sabot {
 namespace {
@@ -157,7 +158,7 @@ arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::
   std::memcpy(&kind, buffer->data(), 4);
   std::memcpy(&message.value, buffer->data() + 4, 4);
   if (kind < static_cast<int32_t>(ChannelMessageKind::kCredit) ||
-      kind > static_cast<int32_t>(ChannelMessageKind::kError)) {
+      kind > static_cast<int32_t>(ChannelMessageKind::kEvent)) {
     return arrow::Status::Invalid("unknown channel message kind ", kind);
   }
   message.kind = static_cast<ChannelMessageKind>(kind);
@@ -165,6 +166,25 @@ arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::
     message.payload = arrow::SliceBuffer(buffer, kChannelHeaderBytes);
   }
   return message;
+}
+
+arrow::Result<std::shared_ptr<arrow::Buffer>> DecodeEventMetadata(
+    const std::shared_ptr<arrow::Buffer>& app_metadata) {
+  ARROW_ASSIGN_OR_RAISE(ChannelMessage message, DecodeChannelMessage(app_metadata));
+  if (message.kind != ChannelMessageKind::kEvent) {
+    return arrow::Status::Invalid("the app_metadata of a data message must be an EVENT message, "
+                                  "got kind ", static_cast<int32_t>(message.kind));
+  }
+  if (message.value != 0) {
+    return arrow::Status::Invalid("EVENT app_metadata carries value ", message.value,
+                                  "; it must be 0");
+  }
+  if (message.payload == nullptr) return EmptyEventPayload();
+  if (message.payload->size() > kMaxEventBytes) {
+    return arrow::Status::Invalid("event of ", message.payload->size(),
+                                  " bytes exceeds the limit of ", kMaxEventBytes, " bytes");
+  }
+  return message.payload;
 }
 
 arrow::Result<int32_t> DecodeCreditMessage(const std::shared_ptr<arrow::Buffer>& buffer) {

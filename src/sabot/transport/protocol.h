@@ -71,6 +71,10 @@ enum class ChannelMessageKind : int32_t {
   kEnd = 5,      // writer -> reader: end of stream; nothing follows
   kError = 6,    // writer -> reader: the stream failed; payload = the message. The reader
                  // half-closes and the call then ends with the failure as its Flight status.
+  kEvent = 7,    // writer -> reader (DoExchange): value = writer backlog after it; payload = the
+                 // event's opaque bytes (none for an empty event). Takes a credit like kData.
+                 // Also the app_metadata of the zero-row record batch that stands for an event
+                 // in a DoGet stream (value 0).
 };
 
 inline constexpr int64_t kChannelHeaderBytes = 8;
@@ -87,6 +91,12 @@ arrow::Result<std::shared_ptr<arrow::Buffer>> EncodeChannelMessage(
     arrow::MemoryPool* pool = arrow::default_memory_pool());
 // Invalid when the buffer is shorter than the header or the kind is unknown.
 arrow::Result<ChannelMessage> DecodeChannelMessage(const std::shared_ptr<arrow::Buffer>& buffer);
+
+// The event bytes of a DoGet chunk's app_metadata: an EVENT message (value 0) whose payload is
+// the event (an empty buffer when it has none). Invalid, saying why, for anything else or a
+// payload over kMaxEventBytes.
+arrow::Result<std::shared_ptr<arrow::Buffer>> DecodeEventMetadata(
+    const std::shared_ptr<arrow::Buffer>& app_metadata);
 
 // The most credits one CREDIT message may grant: a reader grants its exclusive credits (at most
 // 2^16, ShuffleOptions) once, then one at a time.

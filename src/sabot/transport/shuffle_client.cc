@@ -217,6 +217,19 @@ arrow::Status ShuffleClient::FetchPartition(
     const std::string& location, const PartitionPath& path,
     const std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>& on_batch,
     const arrow::StopToken& stop) {
+  return FetchItems(
+      location, path,
+      [&](StreamItem item) {
+        if (item.is_event()) return arrow::Status::OK();
+        return on_batch(std::move(item.batch));
+      },
+      stop);
+}
+
+arrow::Status ShuffleClient::FetchItems(const std::string& location, const PartitionPath& path,
+                                        const std::function<arrow::Status(StreamItem)>& on_item,
+                                        const arrow::StopToken& stop) {
+  // Counts items (batches and events): a retry skips exactly what was delivered.
   int64_t delivered = 0;
   arrow::Status last;
   int attempt = 0;
@@ -256,7 +269,23 @@ arrow::Status ShuffleClient::FetchPartition(
           --skip;
           continue;
         }
-        arrow::Status taken = on_batch(std::move(chunk.data));
+        StreamItem item;
+        if (chunk.app_metadata != nullptr) {
+          auto event = DecodeEventMetadata(chunk.app_metadata);
+          if (!event.ok() || chunk.data->num_rows() != 0) {
+            consumer_failed = true;  // a protocol error: not retried
+            return arrow::Status::IOError(
+                "protocol error in ", path.ToString(), " from ", location, " after ", delivered,
+                " items: ",
+                event.ok() ? "an event's batch has " + std::to_string(chunk.data->num_rows()) +
+                                 " rows"
+                           : event.status().message());
+          }
+          item.event = std::move(event).ValueUnsafe();
+        } else {
+          item.batch = std::move(chunk.data);
+        }
+        arrow::Status taken = on_item(std::move(item));
         if (!taken.ok()) {
           consumer_failed = true;
           reader->Cancel();

@@ -98,11 +98,19 @@ class ShuffleClient {
       const std::string& location, const PartitionPath& path,
       const std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>& on_batch,
       const arrow::StopToken& stop = arrow::StopToken::Unstoppable());
+  // As FetchPartition, delivering the stream's events too, in their place between the batches
+  // (a DoGet stream carries each event as a zero-row batch tagged with an EVENT app_metadata;
+  // docs/wire-protocol.md). FetchPartition skips them. A chunk with app_metadata that is not a
+  // valid event, or an event batch with rows, fails the fetch (IOError, not retried).
+  arrow::Status FetchItems(const std::string& location, const PartitionPath& path,
+                           const std::function<arrow::Status(StreamItem)>& on_item,
+                           const arrow::StopToken& stop = arrow::StopToken::Unstoppable());
   // All batches of `path`.
   arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> FetchAll(
       const std::string& location, const PartitionPath& path);
 
   // Fetches every request, `parallelism` at a time, holding at most `max_bytes_in_flight`.
+  // Batches only: events are skipped (use FetchItems for them).
   arrow::Result<std::unique_ptr<FetchStream>> FetchMany(std::vector<FetchRequest> requests);
 
   // Pushes `batches` to the stream `path` names (writer task and attempt required) on

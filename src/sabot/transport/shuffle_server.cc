@@ -49,7 +49,10 @@ class ActiveCall {
 
 // DoGet's answer: the schema, then the stored IPC messages of every requested stream, in
 // order, as Flight payloads sliced from the stored bytes (no decode, no re-encode). Blocks the
-// store holds unencoded are encoded once here with the shuffle's codec.
+// store holds unencoded are encoded once here with the shuffle's codec. An event is sent in its
+// place as a zero-row record batch of the shuffle's schema whose app_metadata is an EVENT
+// channel message carrying the event's bytes (docs/wire-protocol.md): any Flight client reads
+// it as an empty batch, Sabot's client as the event.
 class PartitionDataStream : public flight::FlightDataStream {
  public:
   PartitionDataStream(std::shared_ptr<PartitionStore> store, ShuffleDescription description,
@@ -97,18 +100,50 @@ class PartitionDataStream : public flight::FlightDataStream {
         iterator_.reset();
         continue;
       }
+      if (block->is_event()) {
+        ARROW_ASSIGN_OR_RAISE(auto payloads, EventPayloads(*block->event));
+        for (auto& p : payloads) pending_.push_back(std::move(p));
+        ++counters_->blocks_sent;
+        counters_->bytes_sent += block->event->size();
+        continue;
+      }
       if (!block->encoded()) {
         ARROW_ASSIGN_OR_RAISE(*block, EncodeIpcBlock(*block->batch, description_.compression));
       }
       ARROW_ASSIGN_OR_RAISE(auto payloads, SplitIpcBlock(block->ipc_bytes));
-      for (auto& p : payloads) pending_.push_back(std::move(p));
+      for (auto& p : payloads) {
+        flight::FlightPayload payload;
+        payload.ipc_message = std::move(p);
+        pending_.push_back(std::move(payload));
+      }
       ++counters_->blocks_sent;
       counters_->bytes_sent += block->ipc_bytes->size();
     }
-    flight::FlightPayload payload;
-    payload.ipc_message = std::move(pending_.front());
+    flight::FlightPayload payload = std::move(pending_.front());
     pending_.pop_front();
     return payload;
+  }
+
+  // The messages standing for an event: the zero-row batch (encoded once per call, with its
+  // dictionaries, if any, as every block carries them) and the EVENT message as the batch's
+  // app_metadata.
+  arrow::Result<std::vector<flight::FlightPayload>> EventPayloads(const arrow::Buffer& event) {
+    if (empty_batch_ == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::RecordBatch::MakeEmpty(description_.schema));
+      ARROW_ASSIGN_OR_RAISE(SealedBlock encoded, EncodeIpcBlock(*empty, Compression::kNone));
+      empty_batch_ = std::move(encoded.ipc_bytes);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto messages, SplitIpcBlock(empty_batch_));
+    ARROW_ASSIGN_OR_RAISE(auto metadata,
+                          EncodeChannelMessage(ChannelMessageKind::kEvent, 0, &event));
+    std::vector<flight::FlightPayload> out;
+    for (auto& message : messages) {
+      flight::FlightPayload payload;
+      payload.ipc_message = std::move(message);
+      out.push_back(std::move(payload));
+    }
+    out.back().app_metadata = std::move(metadata);
+    return out;
   }
 
   std::shared_ptr<PartitionStore> store_;
@@ -118,7 +153,8 @@ class PartitionDataStream : public flight::FlightDataStream {
   ActiveCall active_;
   size_t next_stream_ = 0;
   std::unique_ptr<BlockIterator> iterator_;
-  std::deque<arrow::ipc::IpcPayload> pending_;
+  std::deque<flight::FlightPayload> pending_;
+  std::shared_ptr<arrow::Buffer> empty_batch_;  // the zero-row batch events are sent as
 };
 
 constexpr auto kShutdownGrace = std::chrono::seconds(5);
@@ -502,6 +538,15 @@ arrow::Status ShuffleServer::ServeDoExchange(const flight::ServerCallContext& co
         case ChannelState::Event::Kind::kBlock: {
           reported_backlog = 0;
           SealedBlock& block = event.block;
+          if (block.is_event()) {
+            ARROW_ASSIGN_OR_RAISE(auto message,
+                                  EncodeChannelMessage(ChannelMessageKind::kEvent, event.backlog,
+                                                       block.event.get()));
+            ARROW_RETURN_NOT_OK(writer->WriteMetadata(message));
+            ++counters_->blocks_sent;
+            counters_->bytes_sent += block.event->size();
+            break;
+          }
           if (!block.encoded()) {
             ARROW_ASSIGN_OR_RAISE(block, EncodeIpcBlock(*block.batch, Compression::kNone));
           }

@@ -1,0 +1,25 @@
+#pragma once
+
+// The collect sink (CollectSinkParams): every batch it receives goes into
+// BindOptions::collected under the operator's name, with its task's subtask number, so
+// CollectedOutput::Table(name) gives the rows in task order (for tests and the Python API).
+// Binding declares the sink with its input schema (an empty result is an empty table of that
+// schema) and refuses when BindOptions::collected is null. Watermarks are dropped. The
+// collected batches are shared, not copied. One instance per task, used by one thread at a time;
+// CollectedOutput itself is thread-safe.
+
+#include <memory>
+
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator_binding.h"
+
+namespace sabot {
+
+arrow::Result<BoundOperator> BindCollectSink(const OperatorSpec& spec,
+                                             const std::shared_ptr<arrow::Schema>& input,
+                                             const BindOptions& options);
+
+}  // namespace sabot

@@ -1,0 +1,186 @@
+#include "sabot/dataflow/job_binding.h"
+
+#include <map>
+
+#include <arrow/builder.h>
+#include <arrow/compute/cast.h>
+#include <arrow/record_batch.h>
+#include <arrow/scalar.h>
+#include <arrow/type.h>
+
+#include "sabot/common/ids.h"
+
+namespace sabot {
+
+namespace {
+
+std::string OperatorLabel(const OperatorSpec& spec) {
+  return "operator '" + spec.name + "' (" + std::string(OperatorKindName(spec.kind())) + ")";
+}
+
+std::string EdgeLabel(const LogicalPlan& plan, const GraphEdge& edge) {
+  return "edge '" + plan.FindOperator(edge.from_operator)->name + "' -> '" +
+         plan.FindOperator(edge.to_operator)->name + "'";
+}
+
+std::string ColumnList(const arrow::Schema& schema) {
+  std::string out;
+  for (const auto& field : schema.fields()) {
+    if (!out.empty()) out += ", ";
+    out += field->name();
+  }
+  return out;
+}
+
+// Each key must be a column of `schema`.
+arrow::Status CheckKeys(const std::string& label, const std::vector<std::string>& keys,
+                        const arrow::Schema& schema) {
+  for (const auto& key : keys) {
+    if (schema.GetFieldIndex(key) < 0) {
+      return arrow::Status::KeyError(label, ": no column '", key, "' in its input (columns: ",
+                                     ColumnList(schema), ")");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+// The boundary value `value` as a scalar of `type`.
+arrow::Result<std::shared_ptr<arrow::Scalar>> BoundaryScalar(
+    const BoundaryValue& value, const std::shared_ptr<arrow::DataType>& type) {
+  std::shared_ptr<arrow::Scalar> scalar;
+  if (const auto* i = std::get_if<int64_t>(&value)) {
+    scalar = arrow::MakeScalar(*i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    scalar = arrow::MakeScalar(*d);
+  } else {
+    scalar = arrow::MakeScalar(std::get<std::string>(value));
+  }
+  return scalar->CastTo(type);
+}
+
+// RANGE boundaries as the batch PartitionSpec::Range wants: one column per key, one row per
+// boundary.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> BoundaryBatch(
+    const std::string& label, const GraphEdge& edge, const arrow::Schema& schema) {
+  if (edge.boundaries.empty()) {
+    return arrow::Status::NotImplemented(
+        label, ": a range edge needs its boundaries in the plan (", edge.num_partitions - 1,
+        " rows of ", edge.keys.size(),
+        " values); sampling the data for them is not done by this executor");
+  }
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (size_t k = 0; k < edge.keys.size(); ++k) {
+    auto field = schema.GetFieldByName(edge.keys[k]);
+    std::unique_ptr<arrow::ArrayBuilder> builder;
+    ARROW_RETURN_NOT_OK(arrow::MakeBuilder(arrow::default_memory_pool(), field->type(), &builder));
+    for (const auto& row : edge.boundaries) {
+      auto scalar = BoundaryScalar(row[k], field->type());
+      if (!scalar.ok()) {
+        return arrow::Status::TypeError(label, ": range boundary for key '", edge.keys[k],
+                                        "' does not fit its type ", field->type()->ToString(),
+                                        ": ", scalar.status().message());
+      }
+      ARROW_RETURN_NOT_OK(builder->AppendScalar(**scalar));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto column, builder->Finish());
+    fields.push_back(field);
+    columns.push_back(std::move(column));
+  }
+  return arrow::RecordBatch::Make(arrow::schema(fields),
+                                  static_cast<int64_t>(edge.boundaries.size()), columns);
+}
+
+arrow::Result<std::shared_ptr<const PartitionSpec>> EdgePartitionSpec(
+    const std::string& label, const GraphEdge& edge, const arrow::Schema& schema) {
+  switch (edge.type) {
+    case EdgeType::kHash:
+      ARROW_RETURN_NOT_OK(CheckKeys(label, edge.keys, schema));
+      return PartitionSpec::Hash(edge.keys, edge.num_partitions);
+    case EdgeType::kRange: {
+      ARROW_RETURN_NOT_OK(CheckKeys(label, edge.keys, schema));
+      ARROW_ASSIGN_OR_RAISE(auto boundaries, BoundaryBatch(label, edge, schema));
+      return PartitionSpec::Range(std::move(boundaries));
+    }
+    case EdgeType::kBroadcast:
+      return PartitionSpec::Broadcast(edge.num_partitions);
+    case EdgeType::kRebalance:
+      return PartitionSpec::Rebalance(edge.num_partitions);
+    case EdgeType::kForward:
+      return PartitionSpec::Forward(edge.num_partitions);
+  }
+  return arrow::Status::Invalid(label, ": unknown edge type");
+}
+
+// Prefixes `status`'s message with `label` unless it already names the operator.
+arrow::Status Labelled(const std::string& label, const arrow::Status& status) {
+  if (status.ok() || status.message().rfind("operator '", 0) == 0 ||
+      status.message().rfind("edge '", 0) == 0) {
+    return status;
+  }
+  return status.WithMessage(label, ": ", status.message());
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
+                                                       const BindOptions& options,
+                                                       ShuffleOptions shuffle_options) {
+  if (options.job_id.empty() || options.job_id.size() > kMaxJobIdLength ||
+      options.job_id.find('.') != std::string::npos || !ValidateId(options.job_id, "job id").ok()) {
+    return arrow::Status::Invalid("job id '", options.job_id, "': expected 1 to ", kMaxJobIdLength,
+                                  " characters of [A-Za-z0-9_-], not starting with '-'");
+  }
+  ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
+  auto job = std::make_shared<BoundJob>(BoundJob{options.job_id, std::move(graph), {}, {}, {}});
+
+  for (OperatorId id : plan.topological_order()) {
+    const OperatorSpec& spec = *plan.FindOperator(id);
+    const std::string label = OperatorLabel(spec);
+    // The schema of each input: every edge into one input (a union) must bring the same one.
+    std::map<int32_t, std::pair<std::string, std::shared_ptr<arrow::Schema>>> inputs;
+    for (size_t e : plan.InputEdges(id)) {
+      const EdgeSpec& edge = plan.edges()[e];
+      const std::string& from = plan.FindOperator(edge.from)->name;
+      const auto& schema = job->output_schemas.at(edge.from);
+      auto [it, inserted] = inputs.try_emplace(edge.input, from, schema);
+      if (!inserted && !it->second.second->Equals(*schema, /*check_metadata=*/false)) {
+        return arrow::Status::TypeError(
+            label, ": input ", edge.input, " is a union of streams with different schemas: '",
+            it->second.first, "' gives (", it->second.second->ToString(), "), '", from,
+            "' gives (", schema->ToString(), ")");
+      }
+    }
+    std::vector<std::shared_ptr<arrow::Schema>> input_schemas;
+    for (auto& [input, named] : inputs) input_schemas.push_back(named.second);
+
+    if (spec.kind() == OperatorKind::kKeyBy) {
+      const auto& keys = std::get<KeyByParams>(spec.params).keys;
+      ARROW_RETURN_NOT_OK(CheckKeys(label, keys, *input_schemas.at(0)));
+      job->output_schemas[id] = input_schemas.at(0);
+      continue;
+    }
+    auto bound = BindOperator(spec, input_schemas, options);
+    if (!bound.ok()) return Labelled(label, bound.status());
+    if (bound->output_schema != nullptr) job->output_schemas[id] = bound->output_schema;
+    job->operators.emplace(id, std::move(*bound));
+  }
+
+  shuffle_options.mode = plan.options().shuffle_mode;
+  for (size_t e : job->graph.shuffle_edges()) {
+    const GraphEdge& edge = job->graph.edges()[e];
+    const std::string label = EdgeLabel(plan, edge);
+    const auto& schema = job->output_schemas.at(edge.from_operator);
+    ShuffleDescriptor descriptor;
+    descriptor.shuffle_id = options.job_id + "." + edge.shuffle_id;
+    ARROW_ASSIGN_OR_RAISE(descriptor.spec, EdgePartitionSpec(label, edge, *schema));
+    descriptor.schema = schema;
+    descriptor.num_writers = edge.num_writers;
+    descriptor.options = shuffle_options;
+    ARROW_RETURN_NOT_OK(Labelled(label, descriptor.Validate()));
+    job->shuffles.push_back(std::move(descriptor));
+  }
+  return job;
+}
+
+}  // namespace sabot

@@ -1,0 +1,228 @@
+#include "sabot/dataflow/local_executor.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "sabot/dataflow/local_job.h"
+#include "sabot/dataflow/task_runner.h"
+#include "sabot/memory/budget_pool.h"
+#include "sabot/shuffle/shuffle_manager.h"
+#include "sabot/transport/in_process_transport.h"
+
+namespace sabot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often the executor looks at the cancel flag while the job runs.
+constexpr std::chrono::milliseconds kCancelPoll{50};
+
+std::vector<OperatorReport> OperatorFigures(LocalJob* job) {
+  std::vector<OperatorReport> operators;
+  for (const OperatorSpec& spec : job->plan().operators()) {
+    if (spec.kind() == OperatorKind::kKeyBy) continue;
+    OperatorCounters& counters = job->counters(spec.id);
+    OperatorReport report;
+    report.id = spec.id;
+    report.name = spec.name;
+    report.kind = spec.kind();
+    report.parallelism = spec.parallelism;
+    report.rows_in = counters.rows_in.load(std::memory_order_relaxed);
+    report.rows_out = counters.rows_out.load(std::memory_order_relaxed);
+    report.busy = std::chrono::nanoseconds(counters.busy_ns.load(std::memory_order_relaxed));
+    // A sink's output is what it wrote: the rows it took in.
+    if (IsSink(spec.kind())) report.rows_out = report.rows_in;
+    operators.push_back(std::move(report));
+  }
+  return operators;
+}
+
+EdgeReport EdgeFigures(const LocalJob& job, const GraphEdge& edge) {
+  const LogicalPlan& plan = job.plan();
+  EdgeReport report;
+  report.shuffle_id = edge.shuffle_id;
+  report.from = plan.FindOperator(edge.from_operator)->name;
+  report.to = plan.FindOperator(edge.to_operator)->name;
+  report.type = std::string(EdgeTypeName(edge.type));
+  report.chained = edge.chained;
+  report.num_writers = edge.num_writers;
+  report.num_partitions = edge.num_partitions;
+  if (edge.chained) return report;
+  auto stats = job.manager()->Stats(job.bound().job_id + "." + edge.shuffle_id);
+  if (stats.ok()) {
+    report.bytes = stats->bytes_written;
+    report.bytes_spilled = stats->bytes_spilled;
+    report.blocked = stats->time_blocked;
+  }
+  return report;
+}
+
+// Runs the progress callback and watches the cancel flag until Stop().
+class JobWatcher {
+ public:
+  JobWatcher(const LocalExecutorOptions& options, LocalJob* job,
+             std::function<JobProgress()> snapshot)
+      : options_(options), job_(job), snapshot_(std::move(snapshot)) {
+    if (options_.on_progress || options_.cancel != nullptr) thread_ = std::thread([this] { Run(); });
+  }
+  ~JobWatcher() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+    }
+    stop_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    auto next_progress = Clock::now() + options_.progress_interval;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopped_) {
+      stop_.wait_for(lock, kCancelPoll);
+      if (stopped_) break;
+      if (options_.cancel != nullptr && options_.cancel->load()) {
+        lock.unlock();
+        job_->Fail(arrow::Status::Cancelled("job '", job_->bound().job_id, "' was cancelled"));
+        lock.lock();
+      }
+      if (options_.on_progress && Clock::now() >= next_progress) {
+        next_progress += options_.progress_interval;
+        lock.unlock();
+        options_.on_progress(snapshot_());
+        lock.lock();
+      }
+    }
+  }
+
+  const LocalExecutorOptions& options_;
+  LocalJob* const job_;
+  std::function<JobProgress()> snapshot_;
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options) {
+  const auto start = Clock::now();
+  BindOptions bind;
+  bind.job_id = options.job_id;
+  bind.console = options.console;
+  bind.collected = options.collected;
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound, BindJob(plan, bind));
+
+  ARROW_ASSIGN_OR_RAISE(auto transport, InProcessTransport::Make());
+  ShuffleManagerOptions manager_options;
+  manager_options.memory_budget = options.memory_budget;
+  manager_options.spill.directory = options.spill_directory;
+  ARROW_ASSIGN_OR_RAISE(auto manager, ShuffleManager::Make(manager_options, transport.get()));
+  for (const ShuffleDescriptor& descriptor : bound->shuffles) {
+    ARROW_RETURN_NOT_OK(manager->RegisterShuffle(descriptor, options.job_id));
+  }
+
+  const int32_t threads =
+      options.threads > 0 ? options.threads
+                          : std::max<int32_t>(1, static_cast<int32_t>(std::thread::hardware_concurrency()));
+  // Declared after the manager and before the tasks: tasks (their readers and writers) go first,
+  // then the scheduler their callbacks wake, then the manager.
+  auto scheduler = std::make_unique<TaskScheduler>(threads);
+  LocalJob job(bound, manager.get(), scheduler.get());
+  std::vector<std::unique_ptr<TaskRunner>> tasks;
+  const ExecutionGraph& graph = bound->graph;
+  // Tasks of a chain, by chain, in subtask order (the N x M matrices read them).
+  std::vector<std::vector<TaskRunner*>> chain_tasks(graph.chains().size());
+
+  auto abort_all = [&](const arrow::Status& cause) {
+    for (auto& task : tasks) task->Abort(cause);
+  };
+  for (const TaskSpec& spec : graph.tasks()) {
+    auto task = std::make_unique<TaskRunner>(&job, spec.chain, spec.subtask);
+    TaskRunner* runner = task.get();
+    const auto handle = scheduler->Add([runner] { return runner->Step(); });
+    tasks.push_back(std::move(task));
+    chain_tasks[spec.chain].push_back(runner);
+    arrow::Status opened = runner->Open(handle);
+    if (!opened.ok()) {
+      abort_all(opened);
+      scheduler.reset();  // no step ever ran; stops the (unstarted) workers
+      tasks.clear();
+      (void)manager->ReleaseJob(options.job_id);
+      return opened;
+    }
+    job.AddTask(runner, handle);
+  }
+
+  auto snapshot = [&]() {
+    JobProgress progress;
+    progress.elapsed = Clock::now() - start;
+    progress.operators = OperatorFigures(&job);
+    for (size_t e : graph.shuffle_edges()) progress.edges.push_back(EdgeFigures(job, graph.edges()[e]));
+    progress.tasks_total = static_cast<int32_t>(tasks.size());
+    for (const auto& task : tasks) progress.tasks_finished += task->finished() ? 1 : 0;
+    progress.tasks_running = progress.tasks_total - progress.tasks_finished;
+    return progress;
+  };
+  {
+    JobWatcher watcher(options, &job, snapshot);
+    scheduler->Start();
+    scheduler->Wait();
+    watcher.Stop();
+  }
+
+  arrow::Status outcome = job.failure();
+  if (outcome.ok()) {
+    for (const auto& task : tasks) {
+      outcome = task->Commit();
+      if (!outcome.ok()) break;
+    }
+  }
+  if (!outcome.ok()) {
+    abort_all(outcome);
+    tasks.clear();
+    scheduler.reset();
+    (void)manager->ReleaseJob(options.job_id);
+    return outcome;
+  }
+
+  JobReport report;
+  report.job_id = options.job_id;
+  report.operators = OperatorFigures(&job);
+  for (const GraphEdge& edge : graph.edges()) {
+    EdgeReport figures = EdgeFigures(job, edge);
+    if (!edge.chained) {
+      // rows[i][j]: what reader j received from writer i.
+      figures.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+      for (int32_t j = 0; j < edge.num_partitions; ++j) {
+        const TaskRunner* reader = chain_tasks[edge.to_chain][j];
+        const auto& edges = reader->input_edges();
+        const auto position = std::find(edges.begin(), edges.end(),
+                                        static_cast<size_t>(&edge - graph.edges().data())) -
+                              edges.begin();
+        const auto per_writer = reader->InputRowsPerWriter();
+        if (static_cast<size_t>(position) >= per_writer.size()) continue;
+        const auto& rows = per_writer[position];
+        for (int32_t i = 0; i < edge.num_writers && i < static_cast<int32_t>(rows.size()); ++i) {
+          figures.rows[i][j] = rows[i];
+        }
+      }
+    }
+    report.edges.push_back(std::move(figures));
+  }
+  report.peak_memory_bytes = manager->pool()->peak_bytes();
+  report.memory_budget_bytes = manager->pool()->budget();
+  tasks.clear();
+  scheduler.reset();
+  (void)manager->ReleaseJob(options.job_id);
+  report.wall = Clock::now() - start;
+  return report;
+}
+
+}  // namespace sabot

@@ -1,0 +1,225 @@
+#include "sabot/dataflow/local_executor.h"
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <gtest/gtest.h>
+
+#include "sabot/dataflow/plan_builder.h"
+#include "sabot/testing/assertions.h"
+
+namespace sabot {
+namespace {
+
+namespace cp = arrow::compute;
+
+GeneratorSourceParams Transactions(int64_t rows) {
+  GeneratorSourceParams params;
+  params.table = GeneratorTable::kTransactions;
+  params.rows = rows;
+  params.batch_rows = 4096;
+  params.key_cardinality = 500;
+  return params;
+}
+
+// Every row of `table`, sorted by all its columns: equal multisets give equal tables.
+std::shared_ptr<arrow::Table> Sorted(const std::shared_ptr<arrow::Table>& table) {
+  std::vector<cp::SortKey> keys;
+  for (const auto& field : table->schema()->fields()) keys.emplace_back(field->name());
+  auto indices = cp::SortIndices(arrow::Datum(table), cp::SortOptions(keys)).ValueOrDie();
+  auto sorted = cp::Take(arrow::Datum(table), arrow::Datum(indices)).ValueOrDie().table();
+  return sorted->CombineChunks().ValueOrDie();
+}
+
+// The source's rows read directly (no executor, no shuffle), with amount doubled by Arrow's
+// multiply kernel: the reference the jobs below must reproduce.
+std::shared_ptr<arrow::Table> ReferenceDoubledAmounts(int64_t rows) {
+  auto collected = std::make_shared<CollectedOutput>();
+  PlanBuilder b;
+  b.Source(Transactions(rows), 1).Sink(CollectSinkParams{}, 1, "out");
+  auto plan = b.Build().ValueOrDie();
+  LocalExecutorOptions options;
+  options.collected = collected;
+  EXPECT_OK(RunLocalJob(plan, options).status());
+  auto table = collected->Table("out").ValueOrDie();
+  auto amount = table->GetColumnByName("amount");
+  auto doubled = cp::Multiply(arrow::Datum(amount), arrow::Datum(2.0)).ValueOrDie().chunked_array();
+  const int index = table->schema()->GetFieldIndex("amount");
+  return table->SetColumn(index, table->schema()->field(index), doubled).ValueOrDie();
+}
+
+struct Shape {
+  int32_t sources;
+  int32_t maps;
+  int32_t sinks;
+};
+
+class LocalExecutorShapes : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(LocalExecutorShapes, KeyedPipelineGivesTheReferenceRowsWithKeysTogether) {
+  const Shape shape = GetParam();
+  constexpr int64_t kRows = 60'000;
+  auto reference = Sorted(ReferenceDoubledAmounts(kRows));
+  for (ShuffleMode mode : {ShuffleMode::kPipelined, ShuffleMode::kBlocking}) {
+    SCOPED_TRACE(ShuffleModeName(mode));
+    auto collected = std::make_shared<CollectedOutput>();
+    PlanBuilder b;
+    b.SetOptions(PlanOptions{.shuffle_mode = mode, .chaining = true});
+    b.Source(Transactions(kRows), shape.sources)
+        .Rebalance()
+        .Map("amount", "amount * 2", shape.maps)
+        .KeyBy({"user_id"})
+        .Sink(CollectSinkParams{}, shape.sinks, "out");
+    ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+    LocalExecutorOptions options;
+    options.threads = 2;  // more tasks than threads
+    options.collected = collected;
+    ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+    ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+    ASSERT_EQ(table->num_rows(), kRows);
+    EXPECT_TRUE(Sorted(table)->Equals(*reference));
+
+    // key_by: each user id reaches exactly one sink task.
+    std::map<int64_t, int32_t> task_of_user;
+    for (int32_t task = 0; task < shape.sinks; ++task) {
+      for (const auto& batch : collected->Batches("out", task)) {
+        auto users = std::static_pointer_cast<arrow::Int64Array>(
+            batch->GetColumnByName("user_id"));
+        for (int64_t i = 0; i < users->length(); ++i) {
+          auto [it, inserted] = task_of_user.emplace(users->Value(i), task);
+          ASSERT_EQ(it->second, task) << "user " << users->Value(i) << " in two tasks";
+        }
+      }
+    }
+    // The summary: every operator's rows, and the hash edge's N x M matrix sums to the rows.
+    for (const OperatorReport& op : report.operators) EXPECT_EQ(op.rows_out, kRows) << op.name;
+    bool saw_hash = false;
+    for (const EdgeReport& edge : report.edges) {
+      if (edge.type != "hash") continue;
+      saw_hash = true;
+      EXPECT_EQ(edge.num_writers, shape.maps);
+      EXPECT_EQ(edge.num_partitions, shape.sinks);
+      EXPECT_EQ(edge.total_rows(), kRows);
+    }
+    EXPECT_TRUE(saw_hash);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Parallelism, LocalExecutorShapes,
+                         ::testing::Values(Shape{1, 1, 1}, Shape{4, 4, 2}, Shape{3, 3, 7},
+                                           Shape{2, 10, 5}));
+
+TEST(LocalExecutorTest, TenMapTasksAndFiveSinkTasksRunOnTwoThreads) {
+  auto collected = std::make_shared<CollectedOutput>();
+  PlanBuilder b;
+  b.Source(Transactions(100'000), 10)
+      .Filter("amount > 50")
+      .KeyBy({"user_id"})
+      .Sink(CollectSinkParams{}, 5, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.collected = collected;
+  const int threads_before = 0;
+  (void)threads_before;
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+  // Reference: the filter by Arrow's kernel over the source's rows.
+  auto all = ReferenceDoubledAmounts(100'000);  // amounts doubled: halve the threshold
+  auto mask = cp::Greater(arrow::Datum(all->GetColumnByName("amount")), arrow::Datum(100.0))
+                  .ValueOrDie();
+  auto expected = cp::Filter(arrow::Datum(all), mask).ValueOrDie().table();
+  EXPECT_EQ(table->num_rows(), expected->num_rows());
+}
+
+TEST(LocalExecutorTest, AnUnknownColumnFailsBeforeAnyTaskRunsNamingTheOperator) {
+  const auto dir = std::filesystem::temp_directory_path() / "sabot_executor_bind_error";
+  std::filesystem::remove_all(dir);
+  PlanBuilder b;
+  b.Source(Transactions(1000), 2)
+      .Map("x", "amount_usd * 2", std::nullopt, "convert")
+      .Sink(FileSinkParams{.format = FileFormat::kCsv, .directory = dir.string()});
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  auto result = RunLocalJob(plan, LocalExecutorOptions{});
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsKeyError()) << result.status();
+  EXPECT_NE(result.status().message().find("operator 'convert'"), std::string::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("amount_usd"), std::string::npos) << result.status();
+}
+
+TEST(LocalExecutorTest, AFailingTaskFailsTheJobAndLeavesNoSinkFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "sabot_executor_failure";
+  std::filesystem::remove_all(dir);
+  PlanBuilder b;
+  // user_id / (user_id - user_id) divides by zero once a batch arrives: integer division fails.
+  b.Source(Transactions(50'000), 3)
+      .Map("bad", "user_id / (user_id - user_id)", 3, "divide")
+      .Rebalance()
+      .Sink(FileSinkParams{.format = FileFormat::kParquet, .directory = dir.string()}, 2);
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  auto result = RunLocalJob(plan, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("operator 'divide'"), std::string::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("task "), std::string::npos) << result.status();
+  // Nothing under a final name, and no temporary file left either.
+  if (std::filesystem::exists(dir)) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      ADD_FAILURE() << "left behind: " << entry.path();
+    }
+  }
+}
+
+TEST(LocalExecutorTest, CancellingStopsAnUnboundedJobPromptly) {
+  GeneratorSourceParams unbounded = Transactions(0);
+  unbounded.rows_per_second = 200'000;
+  PlanBuilder b;
+  b.Source(unbounded, 2).KeyBy({"user_id"}).Sink(ConsoleSinkParams{.max_rows = 0}, 2);
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::atomic<bool> cancel{false};
+  std::ostringstream console;
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.cancel = &cancel;
+  options.console = &console;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  auto result = RunLocalJob(plan, options);
+  canceller.join();
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsCancelled()) << result.status();
+}
+
+TEST(LocalExecutorTest, ProgressIsReportedWhileTheJobRuns) {
+  GeneratorSourceParams slow = Transactions(20'000);
+  slow.rows_per_second = 40'000;  // about half a second
+  PlanBuilder b;
+  b.Source(slow, 2).Rebalance().Sink(CollectSinkParams{}, 3, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::atomic<int> reports{0};
+  std::atomic<int64_t> last_rows{0};
+  LocalExecutorOptions options;
+  options.collected = std::make_shared<CollectedOutput>();
+  options.progress_interval = std::chrono::milliseconds(100);
+  options.on_progress = [&](const JobProgress& progress) {
+    ++reports;
+    EXPECT_EQ(progress.tasks_total, 5);
+    last_rows = progress.operators.front().rows_out;
+  };
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  EXPECT_GE(reports.load(), 2);
+  EXPECT_GT(last_rows.load(), 0);
+  EXPECT_EQ(report.operators.back().rows_out, 20'000);
+}
+
+}  // namespace
+}  // namespace sabot

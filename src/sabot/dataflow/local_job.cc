@@ -1,0 +1,37 @@
+#include "sabot/dataflow/local_job.h"
+
+namespace sabot {
+
+LocalJob::LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,
+                   TaskScheduler* scheduler)
+    : bound_(std::move(bound)), manager_(manager), scheduler_(scheduler) {
+  for (const OperatorSpec& spec : bound_->graph.plan().operators()) {
+    counters_.emplace(spec.id, std::make_unique<OperatorCounters>());
+  }
+}
+
+void LocalJob::AddTask(TaskRunner* task, TaskScheduler::TaskHandle handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  tasks_.emplace_back(task, handle);
+}
+
+void LocalJob::Fail(const arrow::Status& cause) {
+  std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!failure_.ok()) return;
+    failure_ = cause.ok() ? arrow::Status::UnknownError("job failed") : cause;
+    failed_.store(true, std::memory_order_release);
+    tasks = tasks_;
+  }
+  // Outside the lock: cancelling calls into readers and writers, and waking into the scheduler.
+  for (auto& [task, handle] : tasks) task->CancelIo(cause);
+  for (auto& [task, handle] : tasks) scheduler_->Wake(handle);
+}
+
+arrow::Status LocalJob::failure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failure_;
+}
+
+}  // namespace sabot

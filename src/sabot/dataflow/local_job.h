@@ -1,0 +1,56 @@
+#pragma once
+
+// The state the tasks of one local job share (local_executor.cc makes it; task_runner.cc uses
+// it): the bound job, the shuffle manager, the scheduler, per-operator counters and the job's
+// first failure.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <arrow/status.h>
+
+#include "sabot/common/thread_annotations.h"
+#include "sabot/dataflow/job_binding.h"
+#include "sabot/dataflow/task_runner.h"
+#include "sabot/dataflow/task_scheduler.h"
+
+namespace sabot {
+
+class ShuffleManager;
+
+// Thread safety: every method may be called from any thread.
+class LocalJob {
+ public:
+  LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,
+           TaskScheduler* scheduler);
+
+  const BoundJob& bound() const { return *bound_; }
+  const LogicalPlan& plan() const { return bound_->graph.plan(); }
+  ShuffleManager* manager() const { return manager_; }
+  TaskScheduler* scheduler() const { return scheduler_; }
+  OperatorCounters& counters(OperatorId id) { return *counters_.at(id); }
+
+  // Tasks register so a failure can reach them all.
+  void AddTask(TaskRunner* task, TaskScheduler::TaskHandle handle);
+  // Records the job's first failure, ends every task's waiting reads and writes, and wakes every
+  // task so each aborts promptly. Later failures (usually consequences) are ignored.
+  void Fail(const arrow::Status& cause);
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  arrow::Status failure() const;
+
+ private:
+  std::shared_ptr<const BoundJob> bound_;
+  ShuffleManager* const manager_;
+  TaskScheduler* const scheduler_;
+  std::unordered_map<OperatorId, std::unique_ptr<OperatorCounters>> counters_;
+
+  mutable std::mutex mutex_;
+  std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks_ SABOT_GUARDED_BY(mutex_);
+  arrow::Status failure_ SABOT_GUARDED_BY(mutex_);
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace sabot

@@ -1,0 +1,130 @@
+#include "sabot/dataflow/operator_binding.h"
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include <arrow/status.h>
+
+#include "sabot/dataflow/collect_sink.h"
+#include "sabot/dataflow/console_sink.h"
+#include "sabot/dataflow/file_source.h"
+#include "sabot/dataflow/generator_source.h"
+#include "sabot/dataflow/map_filter_project.h"
+
+namespace sabot {
+
+void CollectedOutput::Add(const std::string& sink, int32_t subtask,
+                          std::shared_ptr<arrow::RecordBatch> batch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Sink& entry = sinks_[sink];
+  if (entry.schema == nullptr) entry.schema = batch->schema();
+  entry.batches[subtask].push_back(std::move(batch));
+}
+
+void CollectedOutput::Declare(const std::string& sink, std::shared_ptr<arrow::Schema> schema) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Sink& entry = sinks_[sink];
+  if (entry.schema == nullptr) entry.schema = std::move(schema);
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> CollectedOutput::Table(
+    const std::string& sink) const {
+  std::shared_ptr<arrow::Schema> schema;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sinks_.find(sink);
+    if (it == sinks_.end()) {
+      return arrow::Status::KeyError("no collect sink named '", sink, "' collected anything");
+    }
+    schema = it->second.schema;
+    for (const auto& [subtask, list] : it->second.batches) {
+      batches.insert(batches.end(), list.begin(), list.end());
+    }
+  }
+  // Batches are immutable; the table is assembled outside the lock.
+  return arrow::Table::FromRecordBatches(schema, batches);
+}
+
+std::vector<std::string> CollectedOutput::sinks() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> names;
+  names.reserve(sinks_.size());
+  for (const auto& [name, entry] : sinks_) names.push_back(name);
+  return names;
+}
+
+namespace {
+
+// `status` with "operator '<name>' (<kind>): " in front of its message; code and detail kept.
+arrow::Status NameOperator(const OperatorSpec& spec, const arrow::Status& status) {
+  return status.WithMessage("operator '", spec.name, "' (", OperatorKindName(spec.kind()),
+                            "): ", status.message());
+}
+
+arrow::Status ExpectInputs(const OperatorSpec& spec,
+                           const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
+                           size_t expected) {
+  if (input_schemas.size() != expected) {
+    return arrow::Status::Invalid("expected ", expected, " input schema(s), got ",
+                                  input_schemas.size());
+  }
+  for (size_t i = 0; i < input_schemas.size(); ++i) {
+    if (input_schemas[i] == nullptr) return arrow::Status::Invalid("input ", i, " has no schema");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<BoundOperator> BindUnnamed(
+    const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
+    const BindOptions& options) {
+  const OperatorKind kind = spec.kind();
+  if (kind == OperatorKind::kKeyBy) {
+    return arrow::Status::Invalid(
+        "key_by is folded into the edge after it by the execution graph and is never bound");
+  }
+  if (kind == OperatorKind::kWindow || kind == OperatorKind::kAggregate ||
+      kind == OperatorKind::kJoin) {
+    return arrow::Status::NotImplemented(
+        OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
+  }
+  ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, IsSource(kind) ? 0 : 1));
+  return std::visit(
+      [&](const auto& params) -> arrow::Result<BoundOperator> {
+        using P = std::decay_t<decltype(params)>;
+        if constexpr (std::is_same_v<P, GeneratorSourceParams>) {
+          return BindGeneratorSource(spec, params);
+        } else if constexpr (std::is_same_v<P, FileSourceParams>) {
+          return BindFileSource(spec, params);
+        } else if constexpr (std::is_same_v<P, MapParams>) {
+          return BindMapOperator(params, input_schemas[0]);
+        } else if constexpr (std::is_same_v<P, FilterParams>) {
+          return BindFilterOperator(params, input_schemas[0]);
+        } else if constexpr (std::is_same_v<P, ProjectParams>) {
+          return BindProjectOperator(params, input_schemas[0]);
+        } else if constexpr (std::is_same_v<P, FileSinkParams>) {
+          return arrow::Status::NotImplemented("file sinks are not bound yet");
+        } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
+          return BindConsoleSink(spec, params, input_schemas[0], options);
+        } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
+          return BindCollectSink(spec, input_schemas[0], options);
+        } else {
+          return arrow::Status::NotImplemented("operator kind ", OperatorKindName(kind),
+                                               " cannot be bound");
+        }
+      },
+      spec.params);
+}
+
+}  // namespace
+
+arrow::Result<BoundOperator> BindOperator(
+    const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
+    const BindOptions& options) {
+  auto bound = BindUnnamed(spec, input_schemas, options);
+  if (!bound.ok()) return NameOperator(spec, bound.status());
+  return bound;
+}
+
+}  // namespace sabot

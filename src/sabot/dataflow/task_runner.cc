@@ -1,0 +1,391 @@
+#include "sabot/dataflow/task_runner.h"
+
+#include <algorithm>
+
+#include "sabot/dataflow/local_job.h"
+#include "sabot/shuffle/shuffle_manager.h"
+#include "sabot/shuffle/shuffle_reader.h"
+
+namespace sabot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Input items one step takes at most before it yields to other tasks.
+constexpr int kItemsPerStep = 8;
+
+int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+// The output of ops_[index]: the next operator of the chain, or the task's outputs.
+class TaskRunner::Link : public OperatorOutput {
+ public:
+  Link(TaskRunner* task, size_t index, OperatorCounters* counters)
+      : task_(task), index_(index), counters_(counters) {}
+
+  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
+    counters_->rows_out.fetch_add(batch->num_rows(), std::memory_order_relaxed);
+    return task_->Deliver(index_ + 1, 0, batch);
+  }
+  arrow::Status EmitWatermark(WatermarkMs watermark) override {
+    return task_->DeliverWatermark(index_ + 1, watermark);
+  }
+
+ private:
+  TaskRunner* const task_;
+  const size_t index_;
+  OperatorCounters* const counters_;
+};
+
+TaskRunner::TaskRunner(LocalJob* job, int32_t chain, TaskIndex subtask)
+    : job_(job), chain_(chain), subtask_(subtask) {}
+
+TaskRunner::~TaskRunner() {
+  if (!finished_.load()) AbortAll(arrow::Status::Cancelled(Describe(), " was stopped"));
+}
+
+std::string TaskRunner::Describe() const {
+  const ChainSpec& chain = job_->bound().graph.chains()[chain_];
+  return "task " + std::to_string(subtask_) + " of '" + chain.name + "'";
+}
+
+arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
+  handle_ = handle;
+  const BoundJob& bound = job_->bound();
+  const ExecutionGraph& graph = bound.graph;
+  const ChainSpec& chain = graph.chains()[chain_];
+  TaskContext context;
+  context.job_id = bound.job_id;
+  context.subtask = subtask_;
+  context.parallelism = chain.parallelism;
+
+  for (OperatorId id : chain.operators) {
+    const OperatorSpec* spec = job_->plan().FindOperator(id);
+    context.spec = spec;
+    const BoundOperator& op = bound.operators.at(id);
+    auto describe = [&](const arrow::Status& status) {
+      return status.WithMessage(Describe(), ", operator '", spec->name, "': ", status.message());
+    };
+    if (op.make_source) {
+      auto source = op.make_source(context);
+      if (!source.ok()) return describe(source.status());
+      source_ = std::move(*source);
+      source_id_ = id;
+      continue;
+    }
+    auto instance = op.make_operator(context);
+    if (!instance.ok()) return describe(instance.status());
+    links_.push_back(std::make_unique<Link>(this, ops_.size(), &job_->counters(id)));
+    ops_.push_back(std::move(*instance));
+    op_ids_.push_back(id);
+  }
+
+  // Readers: one per input shuffle; each of its upstream writers is a watermark channel.
+  size_t channels = 0;
+  for (size_t e : graph.InputShuffles(chain_)) {
+    const GraphEdge& edge = graph.edges()[e];
+    const std::string shuffle_id = bound.job_id + "." + edge.shuffle_id;
+    ARROW_ASSIGN_OR_RAISE(auto reader, job_->manager()->ReadPartition(shuffle_id, subtask_));
+    TaskScheduler* scheduler = job_->scheduler();
+    reader->SetOnReady([scheduler, handle] { scheduler->Wake(handle); });
+    Input input;
+    input.edge = e;
+    input.operator_input = edge.input;
+    input.reader = std::move(reader);
+    input.first_channel = channels;
+    channels += static_cast<size_t>(edge.num_writers);
+    input_edges_.push_back(e);
+    inputs_.push_back(std::move(input));
+  }
+  watermarks_ = InputWatermarks(channels);
+
+  for (size_t e : graph.OutputShuffles(chain_)) {
+    const GraphEdge& edge = graph.edges()[e];
+    Output output;
+    output.shuffle_id = bound.job_id + "." + edge.shuffle_id;
+    output.forward = edge.type == EdgeType::kForward;
+    TaskScheduler* scheduler = job_->scheduler();
+    ARROW_RETURN_NOT_OK(job_->manager()->OpenWriter(
+        output.shuffle_id, subtask_, /*attempt=*/0,
+        WriterMode{.non_blocking = true,
+                   .on_ready = [scheduler, handle] { scheduler->Wake(handle); }}));
+    outputs_.push_back(std::move(output));
+  }
+  return arrow::Status::OK();
+}
+
+StepResult TaskRunner::Step() {
+  if (finished_.load(std::memory_order_acquire)) return StepResult::Done();
+  if (job_->failed()) {
+    AbortAll(job_->failure());
+    return StepResult::Done();
+  }
+  StepResult result = StepResult::Yield();
+  arrow::Status status = RunStep(&result);
+  if (!status.ok()) {
+    job_->Fail(status.message().rfind("task ", 0) == 0
+                   ? status
+                   : status.WithMessage(Describe(), ": ", status.message()));
+    AbortAll(status);
+    return StepResult::Done();
+  }
+  if (result.kind == StepResult::Kind::kDone) finished_.store(true, std::memory_order_release);
+  return result;
+}
+
+arrow::Status TaskRunner::RunStep(StepResult* result) {
+  ARROW_ASSIGN_OR_RAISE(bool flushed, FlushOutputs());
+  if (!flushed) {
+    *result = StepResult::Idle();  // a writer's on_ready wakes the task
+    return arrow::Status::OK();
+  }
+  if (chain_finished_) {
+    // Every item went out: end the streams once the writers' outboxes drained.
+    bool all_finished = true;
+    for (Output& output : outputs_) {
+      if (output.finished) continue;
+      ARROW_ASSIGN_OR_RAISE(output.finished,
+                            job_->manager()->TryFinish(output.shuffle_id, subtask_));
+      all_finished = all_finished && output.finished;
+    }
+    *result = all_finished ? StepResult::Done() : StepResult::Idle();
+    return arrow::Status::OK();
+  }
+  if (input_done_) {
+    ARROW_RETURN_NOT_OK(FinishInput());
+    *result = StepResult::Yield();
+    return arrow::Status::OK();
+  }
+
+  if (source_ != nullptr) {
+    for (int i = 0; i < kItemsPerStep && held_.empty(); ++i) {
+      const auto start = Clock::now();
+      ARROW_ASSIGN_OR_RAISE(SourceReader::Step step, source_->Next());
+      job_->counters(source_id_).busy_ns.fetch_add(NanosSince(start), std::memory_order_relaxed);
+      switch (step.kind) {
+        case SourceReader::Step::Kind::kBatch:
+          job_->counters(source_id_).rows_out.fetch_add(step.batch->num_rows(),
+                                                        std::memory_order_relaxed);
+          ARROW_RETURN_NOT_OK(Deliver(0, 0, step.batch));
+          break;
+        case SourceReader::Step::Kind::kWatermark:
+          ARROW_RETURN_NOT_OK(DeliverWatermark(0, step.watermark));
+          break;
+        case SourceReader::Step::Kind::kWait:
+          *result = StepResult::IdleUntil(step.ready_at);
+          return arrow::Status::OK();
+        case SourceReader::Step::Kind::kEnd:
+          input_done_ = true;
+          *result = StepResult::Yield();
+          return arrow::Status::OK();
+      }
+    }
+    *result = StepResult::Yield();
+    return arrow::Status::OK();
+  }
+
+  int items = 0;
+  ARROW_RETURN_NOT_OK(ReadInputs(&items));
+  if (input_done_) {
+    *result = StepResult::Yield();
+  } else {
+    // Nothing to read: a reader's on_ready wakes the task; backpressure: a writer's does.
+    *result = items > 0 ? StepResult::Yield() : StepResult::Idle();
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::ReadInputs(int* items) {
+  size_t idle_inputs = 0;
+  while (*items < kItemsPerStep && held_.empty() && idle_inputs < inputs_.size()) {
+    Input& input = inputs_[next_input_];
+    next_input_ = (next_input_ + 1) % inputs_.size();
+    if (input.ended) {
+      ++idle_inputs;
+      continue;
+    }
+    ARROW_ASSIGN_OR_RAISE(ShuffleItemPoll polled, input.reader->TryNextItem());
+    switch (polled.kind) {
+      case ShuffleItemPoll::Kind::kNothing:
+        ++idle_inputs;
+        break;
+      case ShuffleItemPoll::Kind::kEnd: {
+        input.ended = true;
+        const GraphEdge& edge = job_->bound().graph.edges()[input.edge];
+        for (int32_t w = 0; w < edge.num_writers; ++w) {
+          if (watermarks_.End(input.first_channel + w)) {
+            ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
+          }
+        }
+        ++idle_inputs;
+        break;
+      }
+      case ShuffleItemPoll::Kind::kItem: {
+        idle_inputs = 0;
+        ++*items;
+        const ShuffleItem& item = polled.item;
+        if (item.batch != nullptr) {
+          ARROW_RETURN_NOT_OK(Deliver(0, input.operator_input, item.batch));
+          break;
+        }
+        ARROW_ASSIGN_OR_RAISE(StreamEvent event, DecodeStreamEvent(*item.event));
+        const size_t channel = input.first_channel + item.input;
+        bool advanced = false;
+        if (event.kind == StreamEvent::Kind::kWatermark) {
+          advanced = watermarks_.Update(channel, event.value);
+        } else if (event.kind == StreamEvent::Kind::kEndOfInput) {
+          advanced = watermarks_.End(channel);
+        }
+        if (advanced) ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
+        break;
+      }
+    }
+  }
+  input_done_ = std::all_of(inputs_.begin(), inputs_.end(),
+                            [](const Input& input) { return input.ended; });
+  return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::FinishInput() {
+  // The chain's watermark goes to the end of time (sources: the executor sends it; readers: every
+  // channel ended, so it is there already and DeliverWatermark drops the repeat).
+  ARROW_RETURN_NOT_OK(DeliverWatermark(0, kEndOfTimeWatermark));
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const auto start = Clock::now();
+    const int64_t nested_before = nested_ns_;
+    nested_ns_ = 0;
+    ARROW_RETURN_NOT_OK(ops_[i]->Finish(links_[i].get()));
+    const int64_t elapsed = NanosSince(start);
+    job_->counters(op_ids_[i]).busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
+    nested_ns_ = nested_before;
+  }
+  if (!outputs_.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto end, EncodeStreamEvent(StreamEvent::EndOfInput()));
+    ARROW_RETURN_NOT_OK(EmitToOutputs(Held{nullptr, std::move(end), 0}));
+  }
+  chain_finished_ = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
+                                  const std::shared_ptr<arrow::RecordBatch>& batch) {
+  if (index == ops_.size()) {
+    if (outputs_.empty()) return arrow::Status::OK();
+    return EmitToOutputs(Held{batch, nullptr, 0});
+  }
+  OperatorCounters& counters = job_->counters(op_ids_[index]);
+  counters.rows_in.fetch_add(batch->num_rows(), std::memory_order_relaxed);
+  // Busy time of this operator alone: the time of the call minus what operators after it in the
+  // chain spent inside it (they are called from its Emit).
+  const auto start = Clock::now();
+  const int64_t nested_before = nested_ns_;
+  nested_ns_ = 0;
+  arrow::Status status = ops_[index]->Process(input, batch, links_[index].get());
+  const int64_t elapsed = NanosSince(start);
+  counters.busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
+  nested_ns_ = nested_before + elapsed;
+  if (!status.ok() && status.message().rfind("task ", 0) != 0) {
+    const OperatorSpec* spec = job_->plan().FindOperator(op_ids_[index]);
+    return status.WithMessage(Describe(), ", operator '", spec->name, "': ", status.message());
+  }
+  return status;
+}
+
+arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) {
+  if (index == ops_.size()) {
+    if (watermark <= last_watermark_sent_) return arrow::Status::OK();
+    last_watermark_sent_ = watermark;
+    // The end of time is said by the end-of-input event (FinishInput).
+    if (outputs_.empty() || watermark == kEndOfTimeWatermark) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto event, EncodeStreamEvent(StreamEvent::Watermark(watermark)));
+    return EmitToOutputs(Held{nullptr, std::move(event), 0});
+  }
+  return ops_[index]->OnWatermark(watermark, links_[index].get());
+}
+
+arrow::Status TaskRunner::EmitToOutputs(Held item) {
+  held_.push_back(std::move(item));
+  return FlushOutputs().status();
+}
+
+arrow::Result<bool> TaskRunner::FlushOutputs() {
+  ShuffleManager* manager = job_->manager();
+  for (const Output& output : outputs_) {
+    if (output.finished) continue;
+    ARROW_RETURN_NOT_OK(manager->Drain(output.shuffle_id, subtask_));
+  }
+  while (!held_.empty()) {
+    Held& item = held_.front();
+    while (item.next_output < outputs_.size()) {
+      const Output& output = outputs_[item.next_output];
+      if (manager->HasPending(output.shuffle_id, subtask_)) return false;
+      if (item.batch != nullptr) {
+        bool accepted = false;
+        if (output.forward) {
+          ARROW_ASSIGN_OR_RAISE(accepted, manager->TryWritePartition(output.shuffle_id, subtask_,
+                                                                     subtask_, item.batch));
+        } else {
+          ARROW_ASSIGN_OR_RAISE(accepted,
+                                manager->TryWrite(output.shuffle_id, subtask_, item.batch));
+        }
+        if (!accepted) return false;  // admission: on_ready wakes the task
+      } else {
+        ARROW_RETURN_NOT_OK(manager->WriteEvent(output.shuffle_id, subtask_, item.event));
+      }
+      ++item.next_output;
+    }
+    held_.pop_front();
+  }
+  for (const Output& output : outputs_) {
+    if (!output.finished && manager->HasPending(output.shuffle_id, subtask_)) return false;
+  }
+  return true;
+}
+
+void TaskRunner::CancelIo(const arrow::Status& cause) {
+  for (Input& input : inputs_) {
+    if (input.reader != nullptr) input.reader->Cancel();
+  }
+  for (const Output& output : outputs_) {
+    job_->manager()->CancelWriter(output.shuffle_id, subtask_, cause);
+  }
+}
+
+void TaskRunner::AbortAll(const arrow::Status& cause) {
+  if (aborted_) return;
+  aborted_ = true;
+  finished_.store(true, std::memory_order_release);
+  if (source_ != nullptr) source_->Abort();
+  for (auto& op : ops_) op->Abort();
+  for (Input& input : inputs_) {
+    if (input.reader != nullptr) input.reader->Cancel();
+  }
+  for (Output& output : outputs_) {
+    if (!output.finished) (void)job_->manager()->AbortWriter(output.shuffle_id, subtask_, cause);
+  }
+  held_.clear();
+}
+
+arrow::Status TaskRunner::Commit() {
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    arrow::Status status = ops_[i]->Commit();
+    if (!status.ok()) {
+      const OperatorSpec* spec = job_->plan().FindOperator(op_ids_[i]);
+      return status.WithMessage(Describe(), ", operator '", spec->name,
+                                "': commit failed: ", status.message());
+    }
+  }
+  return arrow::Status::OK();
+}
+
+std::vector<std::vector<int64_t>> TaskRunner::InputRowsPerWriter() const {
+  std::vector<std::vector<int64_t>> rows;
+  for (const Input& input : inputs_) rows.push_back(input.reader->stats().rows_per_input);
+  return rows;
+}
+
+}  // namespace sabot

@@ -1,0 +1,134 @@
+#pragma once
+
+// One task of a local job: one subtask of one chain of the execution graph, run in
+// non-blocking steps on the job's TaskScheduler. It owns the task's operator instances (a source
+// reader and/or a chain of operators handing batches on by function calls), the shuffle readers
+// of the chain's input edges and the shuffle writers of its output edges.
+//
+// A step: drain what the writers could not send yet; if nothing is left pending, take up to a
+// few input items (source batches, or batches and events from the readers), push each through
+// the chain, and stop as soon as an output cannot take more (backpressure) or no input has
+// anything (the reader or writer wakes the task). At the end of input: the chain's watermark
+// goes to the end of time, every operator finishes (sinks commit), an end-of-input event goes to
+// every output, and the writers finish once their outboxes drained.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <arrow/buffer.h>
+#include <arrow/record_batch.h>
+#include <arrow/status.h>
+
+#include "sabot/dataflow/input_watermarks.h"
+#include "sabot/dataflow/job_binding.h"
+#include "sabot/dataflow/operator.h"
+#include "sabot/dataflow/stream_event.h"
+#include "sabot/dataflow/task_scheduler.h"
+
+namespace sabot {
+
+class ShuffleManager;
+class ShuffleReader;
+class LocalJob;
+
+// Counters of one operator, summed over its tasks; written by task threads, read by anyone.
+struct OperatorCounters {
+  std::atomic<int64_t> rows_in{0};
+  std::atomic<int64_t> rows_out{0};
+  std::atomic<int64_t> busy_ns{0};
+};
+
+class TaskRunner {
+ public:
+  TaskRunner(LocalJob* job, int32_t chain, TaskIndex subtask);
+  ~TaskRunner();
+
+  // Makes the operator instances, opens the readers and writers; `handle` is how readers and
+  // writers wake this task. Errors name the task.
+  arrow::Status Open(TaskScheduler::TaskHandle handle);
+  // One step (the scheduler's step function). Never blocks.
+  StepResult Step();
+  // From any thread: ends the task's reads and writes that wait, so its next step sees the
+  // job's failure promptly.
+  void CancelIo(const arrow::Status& cause);
+  // After every task of the job finished: commits the task's operators (sinks rename their
+  // files). From the executor's thread, once the scheduler is idle.
+  arrow::Status Commit();
+  // The job failed: aborts the task's operators (sinks remove their temporary files), readers and
+  // writers. Idempotent. From the task's step or, once the scheduler is idle, the executor.
+  void Abort(const arrow::Status& cause) { AbortAll(cause); }
+
+  // "task 2 of 'map'" (the chain's head operator names the chain).
+  std::string Describe() const;
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // Rows this task received from writer i of its input shuffle `input` (reader stats), for the
+  // job's N x M matrices; index by the position of the shuffle in the graph's InputShuffles.
+  std::vector<std::vector<int64_t>> InputRowsPerWriter() const;
+  const std::vector<size_t>& input_edges() const { return input_edges_; }
+
+ private:
+  class Link;
+  struct Input {
+    size_t edge = 0;          // index into graph.edges()
+    int32_t operator_input = 0;
+    std::unique_ptr<ShuffleReader> reader;
+    size_t first_channel = 0;  // its writers' channels in watermarks_
+    bool ended = false;
+  };
+  struct Output {
+    std::string shuffle_id;
+    bool forward = false;  // writer i writes partition i
+    bool finished = false;
+  };
+  // An output item not yet taken by every writer: a batch or an event, and the next output it
+  // goes to.
+  struct Held {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    std::shared_ptr<arrow::Buffer> event;
+    size_t next_output = 0;
+  };
+
+  // The step's work; an error fails the job.
+  arrow::Status RunStep(StepResult* result);
+  // Sends held items to the writers in order; false while something remains pending.
+  arrow::Result<bool> FlushOutputs();
+  arrow::Status ReadInputs(int* items);
+  arrow::Status FinishInput();
+  // Delivers `batch` / a watermark to operator `index` of the chain (ops_.size(): the outputs).
+  arrow::Status Deliver(size_t index, int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch);
+  arrow::Status DeliverWatermark(size_t index, WatermarkMs watermark);
+  arrow::Status EmitToOutputs(Held item);
+  void AbortAll(const arrow::Status& cause);
+
+  LocalJob* const job_;
+  const int32_t chain_;
+  const TaskIndex subtask_;
+  TaskScheduler::TaskHandle handle_ = -1;
+
+  std::unique_ptr<SourceReader> source_;
+  OperatorId source_id_ = -1;
+  std::vector<std::unique_ptr<Operator>> ops_;
+  std::vector<OperatorId> op_ids_;
+  std::vector<std::unique_ptr<Link>> links_;  // links_[i]: the output of ops_[i]
+  std::vector<size_t> input_edges_;
+  std::vector<Input> inputs_;
+  size_t next_input_ = 0;  // round robin over inputs_
+  InputWatermarks watermarks_{0};
+  std::vector<Output> outputs_;
+  std::deque<Held> held_;
+  WatermarkMs last_watermark_sent_ = kNoWatermark;
+  // Time spent in operators below the one being timed (see Deliver).
+  int64_t nested_ns_ = 0;
+
+  bool input_done_ = false;      // the source or every reader ended
+  bool chain_finished_ = false;  // operators finished, end-of-input queued
+  bool aborted_ = false;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace sabot

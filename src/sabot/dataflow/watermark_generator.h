@@ -1,0 +1,57 @@
+#pragma once
+
+// Event time and watermarks of a source (docs/dataflow.md, "Event time and watermarks"): the
+// event-time column is a timestamp (any unit; read as milliseconds since the epoch, rounded
+// down) or an integer column holding milliseconds. After each batch a source asks the generator
+// whether its watermark — the largest event time seen so far minus the bounded lateness
+// (EventTimeSpec::max_out_of_orderness) — advanced, and emits it if so.
+//
+// The largest event time of a batch is computed with Arrow's min_max kernel (no per-row code);
+// null event times are ignored.
+//
+// One generator per source task; not thread-safe (a task's thread uses it).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator.h"
+
+namespace sabot {
+
+// The index of `spec.column` in `schema`. KeyError when it is missing (naming the available
+// columns), TypeError when it is neither a timestamp nor an integer column.
+arrow::Result<int> ResolveEventTimeColumn(const arrow::Schema& schema, const EventTimeSpec& spec);
+
+class WatermarkGenerator {
+ public:
+  // As ResolveEventTimeColumn.
+  static arrow::Result<WatermarkGenerator> Make(const arrow::Schema& schema,
+                                                const EventTimeSpec& spec);
+
+  // Takes the event times of `batch` (which has the schema given to Make) into account. Returns
+  // the new watermark when it advanced past the last one returned, nullopt otherwise.
+  arrow::Result<std::optional<WatermarkMs>> Observe(const arrow::RecordBatch& batch);
+
+  // The largest event time seen (ms), kNoWatermark before any.
+  int64_t max_event_time() const { return max_event_time_; }
+  // The last watermark returned by Observe, kNoWatermark before any.
+  WatermarkMs watermark() const { return watermark_; }
+
+ private:
+  WatermarkGenerator(int column, int64_t unit_divisor, int64_t lateness_ms)
+      : column_(column), unit_divisor_(unit_divisor), lateness_ms_(lateness_ms) {}
+
+  int column_;
+  int64_t unit_divisor_;  // column units per millisecond (1 for ms and integers)
+  int64_t lateness_ms_;
+  int64_t max_event_time_ = kNoWatermark;
+  WatermarkMs watermark_ = kNoWatermark;
+};
+
+}  // namespace sabot
