@@ -47,6 +47,16 @@ arrow::Result<std::shared_ptr<arrow::Table>> CollectedOutput::Table(
   return arrow::Table::FromRecordBatches(schema, batches);
 }
 
+std::vector<std::shared_ptr<arrow::RecordBatch>> CollectedOutput::Batches(const std::string& sink,
+                                                                          int32_t subtask) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sinks_.find(sink);
+  if (it == sinks_.end()) return {};
+  auto batches = it->second.batches.find(subtask);
+  if (batches == it->second.batches.end()) return {};
+  return batches->second;
+}
+
 std::vector<std::string> CollectedOutput::sinks() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> names;
