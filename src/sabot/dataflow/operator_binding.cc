@@ -8,6 +8,7 @@
 
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
+#include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/file_source.h"
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/map_filter_project.h"
@@ -114,7 +115,7 @@ arrow::Result<BoundOperator> BindUnnamed(
         } else if constexpr (std::is_same_v<P, ProjectParams>) {
           return BindProjectOperator(params, input_schemas[0]);
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
-          return arrow::Status::NotImplemented("file sinks are not bound yet");
+          return BindFileSink(spec, params, input_schemas[0], options);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           return BindConsoleSink(spec, params, input_schemas[0], options);
         } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
