@@ -76,7 +76,6 @@ class FileSink : public Operator {
  public:
   static arrow::Result<std::unique_ptr<FileSink>> Make(std::shared_ptr<FileSinkState> state,
                                                        const TaskContext& ctx) {
-    ARROW_RETURN_NOT_OK(state->RemoveEarlierParts());
     std::unique_ptr<FileSink> sink(new FileSink(state, ctx.subtask));
     arrow::Status opened = sink->Open(ctx.pool);
     if (!opened.ok()) {
@@ -88,7 +87,7 @@ class FileSink : public Operator {
   }
 
   ~FileSink() override {
-    if (!finished_ && !aborted_) Abort();
+    if (!committed_ && !aborted_) Abort();
   }
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
@@ -108,14 +107,31 @@ class FileSink : public Operator {
     return arrow::Status::OK();
   }
 
+  // Completes and closes the temporary file; nothing appears under the final name yet.
   arrow::Status Finish(OperatorOutput* out) override {
     if (finished_ || aborted_) return arrow::Status::Invalid("file sink finished twice");
-    arrow::Status status = Commit();
+    arrow::Status status = Close();
     if (!status.ok()) {
       Abort();
       return status;
     }
     finished_ = true;
+    return arrow::Status::OK();
+  }
+
+  // The whole job succeeded: the earlier run's parts go (once per sink), this part takes its
+  // final name.
+  arrow::Status Commit() override {
+    if (!finished_ || aborted_ || committed_) {
+      return arrow::Status::Invalid("file sink committed before Finish, after Abort or twice");
+    }
+    ARROW_RETURN_NOT_OK(state_->RemoveEarlierParts());
+    arrow::Status moved = state_->filesystem->Move(temp_path_, final_path_);
+    if (!moved.ok()) {
+      return moved.WithMessage("renaming ", QuoteInput(temp_path_, kPathQuoteBytes), " to ",
+                               QuoteInput(final_path_, kPathQuoteBytes), ": ", moved.message());
+    }
+    committed_ = true;
     return arrow::Status::OK();
   }
 
@@ -127,7 +143,9 @@ class FileSink : public Operator {
     if (stream_ != nullptr && !stream_->closed()) (void)stream_->Close();
     stream_.reset();
     (void)state_->filesystem->DeleteFile(temp_path_);
-    if (finished_) (void)state_->filesystem->DeleteFile(final_path_);
+    // A commit of the job that failed part way (another part could not be renamed): the parts
+    // already committed go too, so the job leaves nothing partial under a final name.
+    if (committed_) (void)state_->filesystem->DeleteFile(final_path_);
   }
 
   int64_t rows_in() const override { return rows_; }
@@ -172,17 +190,12 @@ class FileSink : public Operator {
     return arrow::Status::Invalid("unknown file format");
   }
 
-  arrow::Status Commit() {
+  arrow::Status Close() {
     arrow::Status closed = parquet_ != nullptr ? parquet_->Close() : writer_->Close();
     if (closed.ok()) closed = stream_->Close();
     if (!closed.ok()) {
       return closed.WithMessage("closing ", QuoteInput(temp_path_, kPathQuoteBytes), ": ",
                                 closed.message());
-    }
-    arrow::Status moved = state_->filesystem->Move(temp_path_, final_path_);
-    if (!moved.ok()) {
-      return moved.WithMessage("renaming ", QuoteInput(temp_path_, kPathQuoteBytes), " to ",
-                               QuoteInput(final_path_, kPathQuoteBytes), ": ", moved.message());
     }
     return arrow::Status::OK();
   }
@@ -193,7 +206,8 @@ class FileSink : public Operator {
   std::shared_ptr<arrow::io::OutputStream> stream_;
   std::unique_ptr<parquet::arrow::FileWriter> parquet_;    // kParquet
   std::shared_ptr<arrow::ipc::RecordBatchWriter> writer_;  // kIpc, kCsv
-  bool finished_ = false;
+  bool finished_ = false;   // the temporary file is complete and closed
+  bool committed_ = false;  // it has its final name
   bool aborted_ = false;
   int64_t rows_ = 0;
 };

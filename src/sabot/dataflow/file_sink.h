@@ -6,15 +6,15 @@
 // Each task writes one file, `part-<subtask>.<ext>` in `directory` (ext: parquet, arrow, csv):
 //   - binding creates the directory (with its parents) if missing, so an unwritable location
 //     fails before any task runs; a path that exists and is not a directory is an IOError;
-//   - when the first task instance of the sink is made (before any of its tasks can finish), the
-//     sink removes, once, every `part-<n>.<ext>` file of its format already in the directory:
-//     the output of an earlier run. Other files are left alone. A rerun therefore leaves exactly
-//     the new run's parts, never a mix of old and new;
 //   - a task writes to `.part-<subtask>.<ext>.<job_id>.tmp` in the same directory (hidden from
-//     the file sources and from Arrow Dataset discovery) and renames it to its final name in
-//     Finish, atomically;
-//   - Abort removes the temporary file; Abort after Finish removes the committed part too, so an
-//     executor that aborts every instance of a failed job leaves nothing under a final name.
+//     the file sources and from Arrow Dataset discovery); Finish completes and closes it;
+//   - Commit (the whole job succeeded: operator.h) renames it to its final name, atomically.
+//     The first Commit of the sink first removes, once, every `part-<n>.<ext>` file of its
+//     format already in the directory: the output of an earlier run (other files are left
+//     alone). A rerun therefore leaves exactly the new run's parts, never a mix of old and new,
+//     and a failed rerun leaves the earlier run's output untouched;
+//   - Abort removes the temporary file; Abort after Commit (a job whose commit failed part way)
+//     removes the committed part too, so a failed job leaves nothing under a final name.
 //
 // CSV: `csv.delimiter`, and a header line when `csv.has_header`. The sinks write their input's
 // schema as is; they emit nothing and drop watermarks. rows_in = rows_out = rows written. One

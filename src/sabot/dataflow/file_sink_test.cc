@@ -128,7 +128,7 @@ class FileSinkTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(FileSinkTest, EachFormatCommitsOnFinishAndReadsBackEqual) {
+TEST_F(FileSinkTest, EachFormatCommitsAfterFinishAndReadsBackEqual) {
   struct Case {
     FileFormat format;
     CsvFormatOptions csv;
@@ -167,6 +167,9 @@ TEST_F(FileSinkTest, EachFormatCommitsOnFinishAndReadsBackEqual) {
       ASSERT_OK(tasks[k]->Finish(&none));
       EXPECT_EQ(tasks[k]->rows_out(), 3 * (100 - 30 * k));
     }
+    // Finished, not committed: still nothing under a final name.
+    EXPECT_EQ(Listing(out_dir()).count("part-0." + ext), 0u);
+    for (int32_t k = 0; k < kTasks; ++k) ASSERT_OK(tasks[k]->Commit());
     EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0." + ext, "part-1." + ext,
                                                           "part-2." + ext}));
     for (int32_t k = 0; k < kTasks; ++k) {
@@ -190,6 +193,7 @@ TEST_F(FileSinkTest, CsvWritesTheDelimiterAndHeader) {
   NoOutput none;
   ASSERT_OK(op->Process(0, Rows(1, 2), &none));
   ASSERT_OK(op->Finish(&none));
+  ASSERT_OK(op->Commit());
   std::ifstream in(out_dir() / "part-0.csv");
   std::stringstream text;
   text << in.rdbuf();
@@ -213,10 +217,20 @@ TEST_F(FileSinkTest, AbortLeavesNothingUnderAFinalName) {
   }
   EXPECT_TRUE(Listing(out_dir()).empty());
   {
-    // Abort after Finish (the job failed elsewhere later) removes the committed part.
+    // Abort after Finish (the job failed elsewhere later) removes the closed temporary file.
     ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
     ASSERT_OK(op->Process(0, Rows(0, 10), &none));
     ASSERT_OK(op->Finish(&none));
+    EXPECT_EQ(Listing(out_dir()).size(), 1u);
+    op->Abort();
+    EXPECT_TRUE(Listing(out_dir()).empty());
+  }
+  {
+    // Abort after Commit (the job's commit failed part way) removes the committed part.
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
+    ASSERT_OK(op->Process(0, Rows(0, 10), &none));
+    ASSERT_OK(op->Finish(&none));
+    ASSERT_OK(op->Commit());
     EXPECT_EQ(Listing(out_dir()), std::set<std::string>{"part-0.parquet"});
     op->Abort();
     EXPECT_TRUE(Listing(out_dir()).empty());
@@ -234,6 +248,7 @@ TEST_F(FileSinkTest, ARerunReplacesTheEarlierRunsParts) {
   // Binding alone changes nothing.
   EXPECT_EQ(Listing(out_dir()).size(), 6u);
   NoOutput none;
+  std::vector<std::unique_ptr<Operator>> tasks;
   for (int32_t k = 0; k < 2; ++k) {
     TaskContext ctx;
     ctx.subtask = k;
@@ -241,7 +256,11 @@ TEST_F(FileSinkTest, ARerunReplacesTheEarlierRunsParts) {
     ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(ctx));
     ASSERT_OK(op->Process(0, Rows(k * 10, 10), &none));
     ASSERT_OK(op->Finish(&none));
+    tasks.push_back(std::move(op));
   }
+  // Until the job commits, the earlier run's output stays (a failed rerun keeps it).
+  EXPECT_EQ(Listing(out_dir()).count("part-4.parquet"), 1u);
+  for (auto& task : tasks) ASSERT_OK(task->Commit());
   EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0.parquet", "part-1.parquet",
                                                        "part-1.csv", "notes.txt",
                                                        "part-x.parquet"}));
