@@ -35,8 +35,8 @@ class NoOutput : public OperatorOutput {
 
 // Runs the reference script; its exit status (or -1 when it could not run).
 int RunScript(const std::string& arguments) {
-  const std::string command = std::string("'") + SABOT_PYTHON + "' '" + SABOT_OPERATOR_FILES_SCRIPT +
-                              "' " + arguments;
+  const std::string command = std::string("'") + SABOT_PYTHON + "' '" +
+                              SABOT_OPERATOR_FILES_SCRIPT + "' " + arguments;
   const int status = std::system(command.c_str());
   return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
