@@ -153,6 +153,7 @@ TEST_F(FilePyarrowTest, PyarrowReadsWhatTheSinksWrote) {
       ASSERT_OK(tasks[i++ % 3]->Process(0, batch, &none));
     }
     for (auto& task : tasks) ASSERT_OK(task->Finish(&none));
+    for (auto& task : tasks) ASSERT_OK(task->Commit());
     EXPECT_EQ(RunScript("check '" + out.string() + "' " + c.name + " '" +
                         (*dir_ / "expected.arrows").string() + "'"),
               0)

@@ -177,6 +177,7 @@ TEST(OperatorBindingTest, ABoundChainComputesWhatArrowComputes) {
       ASSERT_OK(ops[0]->Process(0, step.batch, &to_filter));
     }
     for (auto& op : ops) ASSERT_OK(op->Finish(&none));
+    for (auto& op : ops) ASSERT_OK(op->Commit());
   }
   ASSERT_OK_AND_ASSIGN(auto table, options.collected->Table("out"));
   ASSERT_OK_AND_ASSIGN(auto got, table->CombineChunksToBatch());
