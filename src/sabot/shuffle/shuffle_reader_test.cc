@@ -18,6 +18,8 @@
 #include "sabot/shuffle/shuffle_manager.h"
 #include "sabot/testing/assertions.h"
 #include "sabot/transport/in_process_transport.h"
+#include "sabot/transport/shuffle_client.h"
+#include "sabot/transport/shuffle_server.h"
 
 namespace sabot {
 namespace {
@@ -199,6 +201,66 @@ INSTANTIATE_TEST_SUITE_P(Modes, ShuffleReaderTest,
                          [](const auto& info) {
                            return std::string(ShuffleModeName(info.param));
                          });
+
+// A blocking shuffle written on agent A (its stored streams spilled, events included) and read
+// on agent B over Flight DoGet: B's reader gets every writer's batches and events in order.
+TEST(ShuffleReaderRemoteTest, ARemoteBlockingReadGetsEventsInOrderFromSpilledStreams) {
+  ShuffleManagerOptions options;
+  options.memory_budget = testing::TestBudgetBytes(64 << 20);
+  options.spill = testing::TestSpillOptions();
+  ASSERT_OK_AND_ASSIGN(auto transport_a, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto agent_a, ShuffleManager::Make(options, transport_a.get()));
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, agent_a->partition_store()));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  ASSERT_OK_AND_ASSIGN(auto transport_b, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto agent_b, ShuffleManager::Make(options, transport_b.get(), client.get(),
+                                                          "grpc+tcp://127.0.0.1:1"));
+  GeneratedJob job;
+  job.data.batch_rows = 100;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 1));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id,
+                       agent_a->RegisterShuffle("op", spec, GeneratedSchema(job.data), 2, shuffle));
+  ASSERT_OK_AND_ASSIGN(auto descriptor, agent_a->GetShuffle(id));
+  ASSERT_OK(agent_b->RegisterShuffle(*descriptor));
+  for (int32_t w = 0; w < 2; ++w) {
+    ASSERT_OK(agent_a->WriteEvent(id, w, Event("start" + std::to_string(w))));
+    for (int64_t b = 0; b < 2; ++b) {
+      ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(w, b));
+      ASSERT_OK(agent_a->Write(id, w, batch));
+      ASSERT_OK(agent_a->WriteEvent(id, w, Event("after" + std::to_string(b))));
+    }
+    ASSERT_OK(agent_a->Finish(id, w));
+  }
+  ASSERT_OK(agent_a->block_store()->SpillAll());
+  ASSERT_EQ(agent_a->block_store()->stats().blocks_in_memory, 0);
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       agent_b->ReadPartition(id, 0, {{0, 0, server->uri()}, {1, 0, server->uri()}}));
+  std::vector<std::vector<std::string>> got(2);
+  std::vector<int64_t> batches(2, 0);
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(ShuffleReaderItem item, reader->NextItem());
+    if (item.kind == Kind::kEnd) break;
+    if (item.kind == Kind::kEvent) got[item.input].push_back(item.event->ToString());
+    if (item.kind == Kind::kBatch) {
+      ASSERT_OK_AND_ASSIGN(auto expected, job.WriterBatch(static_cast<int32_t>(item.input),
+                                                          batches[item.input]++));
+      ASSERT_BATCHES_EQUAL(*expected, *item.batch);
+      got[item.input].push_back("rows");
+    }
+  }
+  for (int w = 0; w < 2; ++w) {
+    EXPECT_EQ(got[w], (std::vector<std::string>{"start" + std::to_string(w), "rows", "after0",
+                                                "rows", "after1"}))
+        << "input " << w;
+  }
+  reader.reset();
+  ASSERT_OK(agent_b->Release(id));
+  ASSERT_OK(agent_a->Release(id));
+}
 
 // Waits for SetOnReady's signal between TryNextItem calls.
 class ReadySignal {
