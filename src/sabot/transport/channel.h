@@ -124,6 +124,11 @@ class ChannelReader {
   // In-process only: a Flight reader's next message arrives through a blocking gRPC read, so
   // it returns NotImplemented (use Next() on a thread of its own).
   virtual arrow::Result<bool> TryNext(std::shared_ptr<arrow::RecordBatch>* batch) = 0;
+  // The callback a TryNext() that found nothing arms: called once a block or the end arrived,
+  // or the writer's backlog changed (the next TryNext() then lends a floating credit). Same
+  // calling rules as ChannelWriter::SetOnWritable. In-process only, as TryNext (a Flight reader
+  // ignores it).
+  virtual void SetOnReadable(std::function<void()> callback) = 0;
   // Stops reading: the writer's Write() fails with Cancelled from now on.
   virtual void Cancel() = 0;
 };

@@ -147,6 +147,9 @@ class FlightChannelReader : public ChannelReader {
         "): read it with Next() on a thread of its own");
   }
 
+  // TryNext never answers "not yet" here, so there is nothing to wake.
+  void SetOnReadable(std::function<void()>) override {}
+
   void Cancel() override { reader_->Cancel(); }
 
  private:
