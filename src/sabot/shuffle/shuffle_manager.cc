@@ -1214,4 +1214,9 @@ arrow::Result<ShuffleStats> ShuffleManager::Stats(const ShuffleId& id) {
 
 std::shared_ptr<PartitionStore> ShuffleManager::partition_store() { return partition_store_; }
 
+int64_t ShuffleManager::writers_waiting_for_admission() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(admission_queue_.size());
+}
+
 }  // namespace sabot
