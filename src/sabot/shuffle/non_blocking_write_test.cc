@@ -19,6 +19,7 @@
 #include <arrow/array.h>
 #include <arrow/record_batch.h>
 
+#include "sabot/memory/network_buffer_pool.h"
 #include "sabot/memory/row_bytes.h"
 #include "sabot/memory/test_budget.h"
 #include "sabot/shuffle/generated_shuffle_check.h"
@@ -778,6 +779,79 @@ TEST_F(NonBlockingAdmissionTest, AWorkingSetThatCanNeverFitIsRefusedAtOnce) {
   ASSERT_OK(manager_->AbortWriter(id_, 0, arrow::Status::Cancelled("test over")));
   ASSERT_OK(manager_->Release(id_));
   ASSERT_OK(manager->Release(id));
+}
+
+// The writer itself, below the manager: with blocks pending it refuses another batch (so its
+// outboxes never hold more than one batch's blocks) but takes flushes, which queue behind them;
+// TryFinish is false until the outboxes drained; Finish is for blocking writers.
+TEST(NonBlockingShuffleWriterTest, RefusesABatchWhileBlocksArePending) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto network, NetworkBufferPool::Make({}, 64 << 20));
+  GeneratedJob job;
+  job.data.batch_rows = 1000;
+  job.num_writers = 1;
+  job.batches_per_writer = 2;
+  auto descriptor = std::make_shared<ShuffleDescriptor>();
+  descriptor->shuffle_id = "s";
+  descriptor->spec = job.MakeSpec(EdgeType::kHash, 2).ValueOrDie();
+  descriptor->schema = GeneratedSchema(job.data);
+  descriptor->num_writers = 1;
+  descriptor->options = SmallBlocks();
+  ChannelOptions channel;
+  channel.exclusive_credits = 1;
+  std::vector<std::unique_ptr<ChannelReader>> readers;
+  for (PartitionId p = 0; p < 2; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader({"s", p, 0, 0}, channel));
+    readers.push_back(std::move(reader));
+  }
+  auto ready = std::make_shared<ReadyCounter>();
+  ASSERT_OK_AND_ASSIGN(
+      auto writer,
+      ShuffleWriter::Make(descriptor, 0, 0,
+                          ChannelOutputFactory(transport.get(), network.get(), channel),
+                          /*encode_blocks=*/false, arrow::default_memory_pool(), nullptr,
+                          WriterMode{.non_blocking = true,
+                                     .on_ready = ReadyCounter::Callback(ready)}));
+  ASSERT_OK_AND_ASSIGN(auto check, GeneratedShuffleCheck::Make(job, descriptor->spec));
+  ASSERT_OK(writer->Write(job.WriterBatch(0, 0).ValueOrDie()));
+  ASSERT_TRUE(writer->has_pending());
+  const int64_t pending = writer->pending_blocks();
+  ASSERT_RAISES_WITH(Invalid, "Drain", writer->Write(job.WriterBatch(0, 1).ValueOrDie()));
+  EXPECT_EQ(writer->pending_blocks(), pending) << "the refused batch added nothing";
+  ASSERT_OK(writer->Flush());
+  ASSERT_RAISES_WITH(Invalid, "TryFinish", writer->Finish());
+  auto read_all = [&]() -> arrow::Status {
+    for (PartitionId p = 0; p < 2; ++p) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(bool got, readers[p]->TryNext(&batch));
+        if (!got || batch == nullptr) break;
+        ARROW_RETURN_NOT_OK(check->Check(p, *batch));
+      }
+    }
+    return arrow::Status::OK();
+  };
+  bool written = false;
+  for (int round = 0; round < 10'000 && !written; ++round) {
+    ASSERT_OK(read_all());
+    ASSERT_OK(writer->Drain());
+    if (writer->has_pending()) continue;
+    ASSERT_OK(writer->Write(job.WriterBatch(0, 1).ValueOrDie()));
+    written = true;
+  }
+  ASSERT_TRUE(written);
+  bool finished = false;
+  for (int round = 0; round < 10'000 && !finished; ++round) {
+    ASSERT_OK_AND_ASSIGN(finished, writer->TryFinish());
+    if (!finished) ASSERT_OK(read_all());
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_TRUE(writer->finished());
+  ASSERT_OK(read_all());
+  EXPECT_GE(ready->calls.load(), 1);
+  ASSERT_OK(check->Finish());
+  EXPECT_EQ(check->rows_checked(), job.total_rows());
+  ASSERT_RAISES_WITH(Invalid, "already finished", writer->TryFinish().status());
 }
 
 }  // namespace
