@@ -405,7 +405,9 @@ class TransportConformanceTest : public ::testing::Test {
     constexpr int kBlocks = 8;
     std::thread consumer([&] { ReadAll(reader.get(), 0, kBlocks); });
     ASSERT_TRUE(wakes->AwaitCallAfter(before)) << "no callback after the reader consumed";
-    for (int i = 1; i < kBlocks; ++i) ASSERT_OK(TryWriteUntilSent(writer.get(), Block(i), wakes.get()));
+    for (int i = 1; i < kBlocks; ++i) {
+      ASSERT_OK(TryWriteUntilSent(writer.get(), Block(i), wakes.get()));
+    }
     EXPECT_EQ(writer->backlog(), 0);
     ASSERT_OK(writer->Finish());
     consumer.join();
