@@ -215,5 +215,76 @@ TEST(NetworkBufferPoolTest, ManyProducersNeverHoldMoreThanThePool) {
   EXPECT_EQ(s.set_aside_segments, 0);
 }
 
+// A producer that must not wait: TryReserve comes back empty and arms the channel's callback,
+// which runs once returned segments could grant that request (not for a return that cannot),
+// on the returning thread; the next TryReserve then gets them.
+TEST(NetworkBufferPoolTest, TryReserveArmsACallbackForWhenSegmentsReturn) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s"));
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  channel->SetOnAvailable([calls] { calls->fetch_add(1); });
+  // 2 exclusive + 4 floating: all of it.
+  ASSERT_OK_AND_ASSIGN(auto big, channel->TryReserve(5));
+  ASSERT_OK_AND_ASSIGN(auto small, channel->TryReserve(1));
+  EXPECT_EQ(big.segments() + small.segments(), 6);
+  ASSERT_OK_AND_ASSIGN(auto none, channel->TryReserve(3));
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(calls->load(), 0);
+  EXPECT_EQ(pool->stats().waiting_producers, 0) << "a TryReserve never waits";
+  small.Release();  // 1 segment back: not enough for 3
+  EXPECT_EQ(calls->load(), 0);
+  big.Release();
+  EXPECT_EQ(calls->load(), 1);
+  // Called once per arming: further returns do not call it again.
+  ASSERT_OK_AND_ASSIGN(auto got, channel->TryReserve(3));
+  EXPECT_EQ(got.segments(), 3);
+  got.Release();
+  EXPECT_EQ(calls->load(), 1);
+}
+
+TEST(NetworkBufferPoolTest, CancelCallsTheCallbackOfAnArmedChannel) {
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(SmallPool(), 0));
+  ASSERT_OK_AND_ASSIGN(auto channel, pool->RegisterChannel("s"));
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  channel->SetOnAvailable([calls] { calls->fetch_add(1); });
+  ASSERT_OK_AND_ASSIGN(auto all, channel->TryReserve(6));
+  ASSERT_OK_AND_ASSIGN(auto none, channel->TryReserve(1));
+  EXPECT_TRUE(none.empty());
+  std::thread canceller([&] { channel->Cancel(arrow::Status::Cancelled("job cancelled")); });
+  canceller.join();
+  EXPECT_EQ(calls->load(), 1);
+  ASSERT_RAISES_WITH(Cancelled, "job cancelled", channel->TryReserve(1).status());
+  all.Release();
+  EXPECT_EQ(calls->load(), 1) << "a cancelled channel is no longer armed";
+}
+
+// Returned segments wake the producers whose requests now fit, across channels, and only
+// those; a channel unregistering frees its set-aside segments, which wakes them too.
+TEST(NetworkBufferPoolTest, ReturnsWakeOnlyChannelsWhoseRequestFits) {
+  NetworkBufferPoolOptions o = SmallPool();
+  o.total_segments = 6;
+  ASSERT_OK_AND_ASSIGN(auto pool, NetworkBufferPool::Make(o, 0));
+  ASSERT_OK_AND_ASSIGN(auto a, pool->RegisterChannel("s"));
+  ASSERT_OK_AND_ASSIGN(auto b, pool->RegisterChannel("s"));
+  auto a_calls = std::make_shared<std::atomic<int>>(0);
+  auto b_calls = std::make_shared<std::atomic<int>>(0);
+  a->SetOnAvailable([a_calls] { a_calls->fetch_add(1); });
+  b->SetOnAvailable([b_calls] { b_calls->fetch_add(1); });
+  // 4 set aside (2 + 2), 2 shared left: a takes its 2 exclusive and both shared ones.
+  ASSERT_OK_AND_ASSIGN(auto a_all, a->TryReserve(4));
+  EXPECT_EQ(a_all.segments(), 4);
+  ASSERT_OK_AND_ASSIGN(auto b_none, b->TryReserve(3));  // b's 2 exclusive + 1 floating
+  EXPECT_TRUE(b_none.empty());
+  ASSERT_OK_AND_ASSIGN(auto a_none, a->TryReserve(5));  // can never fit beside a_all
+  EXPECT_TRUE(a_none.empty());
+  a_all.Release();  // b's 3 fit now (2 exclusive + 1 of the 2 free); a's 5 do not (2 + 2)
+  EXPECT_EQ(b_calls->load(), 1);
+  EXPECT_EQ(a_calls->load(), 0) << "a's 5 segments exceed its 2 exclusive + 2 free";
+  b.reset();  // b's 2 set-aside segments return: a's 5 fit (2 exclusive + 3 of 4 free)
+  EXPECT_EQ(a_calls->load(), 1);
+  ASSERT_OK_AND_ASSIGN(auto a_again, a->TryReserve(5));
+  EXPECT_EQ(a_again.segments(), 5);
+}
+
 }  // namespace
 }  // namespace sabot

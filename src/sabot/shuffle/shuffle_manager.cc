@@ -320,24 +320,29 @@ arrow::Status ShuffleManager::OpenWriter(const ShuffleId& id, TaskIndex writer_t
   std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
   writer->RecordAdmissionWait(waited);
   Wakes wakes;
-  std::lock_guard<std::mutex> lock(shuffle->mutex);
-  if (shuffle->state == ShuffleLifecycle::kReleased) {
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    if (shuffle->state != ShuffleLifecycle::kReleased) {
+      if (!shuffle->writers.emplace(writer_task, writer).second) {
+        UnreserveWriterMemory(reserved, &wakes);
+        return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
+                                  {.shuffle_id = id, .writer_task = writer_task});
+      }
+      shuffle->reservations[writer_task] = Shuffle::Admission{reserved, batch_bytes};
+      shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
+      if (shuffle->state == ShuffleLifecycle::kCreated) {
+        shuffle->state = ShuffleLifecycle::kWriting;
+      }
+      return arrow::Status::OK();
+    }
     UnreserveWriterMemory(reserved, &wakes);
-    writer->Abort(arrow::Status::Cancelled("the shuffle was released"));
-    // Released while this writer was being made: drop the streams it declared meanwhile.
-    (void)store_->Release(id);
-    return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"),
-                              shuffle->where());
   }
-  if (!shuffle->writers.emplace(writer_task, std::move(writer)).second) {
-    UnreserveWriterMemory(reserved, &wakes);
-    return WithShuffleContext(arrow::Status::AlreadyExists("the writer is already open"),
-                              {.shuffle_id = id, .writer_task = writer_task});
-  }
-  shuffle->reservations[writer_task] = Shuffle::Admission{reserved, batch_bytes};
-  shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
-  if (shuffle->state == ShuffleLifecycle::kCreated) shuffle->state = ShuffleLifecycle::kWriting;
-  return arrow::Status::OK();
+  // Released while this writer was being made: its streams end (outside the lock: ending a
+  // stream wakes its reader) and the streams it declared meanwhile are dropped.
+  writer->Abort(arrow::Status::Cancelled("the shuffle was released"));
+  (void)store_->Release(id);
+  return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"),
+                            shuffle->where());
 }
 
 arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::MakeWriter(
@@ -801,14 +806,31 @@ arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::AdmittedWriter(
   if (on_ready != nullptr) mode.on_ready = [on_ready] { (*on_ready)(); };
   auto made = MakeWriter(shuffle, writer_task, attempt, std::move(mode));
   Wakes wakes;
-  std::lock_guard<std::mutex> lock(shuffle->mutex);
-  auto entry = shuffle->non_blocking.find(writer_task);
-  if (!made.ok() || shuffle->state == ShuffleLifecycle::kReleased ||
-      entry == shuffle->non_blocking.end()) {
-    UnreserveWriterMemory(bytes, &wakes);
-    if (!made.ok()) return made.status();
+  std::shared_ptr<ShuffleWriter> writer;
+  arrow::Status cancelled;
+  bool released = false;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto entry = shuffle->non_blocking.find(writer_task);
+    released = shuffle->state == ShuffleLifecycle::kReleased;
+    if (!made.ok() || released || entry == shuffle->non_blocking.end()) {
+      UnreserveWriterMemory(bytes, &wakes);
+    } else {
+      writer = *made;
+      cancelled = entry->second.cancelled;
+      shuffle->writers.emplace(writer_task, writer);
+      shuffle->reservations[writer_task] = Shuffle::Admission{bytes, batch_bytes};
+      shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
+      if (shuffle->state == ShuffleLifecycle::kCreated) {
+        shuffle->state = ShuffleLifecycle::kWriting;
+      }
+    }
+  }
+  if (!made.ok()) return made.status();
+  if (writer == nullptr) {
+    // Outside the lock: ending the streams wakes their readers.
     (*made)->Abort(arrow::Status::Cancelled("the writer was aborted or its shuffle released"));
-    if (shuffle->state == ShuffleLifecycle::kReleased) {
+    if (released) {
       // Released while this writer was being made: drop the streams it declared meanwhile.
       (void)store_->Release(id);
       return WithShuffleContext(arrow::Status::Invalid("the shuffle has been released"), where);
@@ -817,13 +839,8 @@ arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::AdmittedWriter(
         arrow::Status::Invalid("writer task ", writer_task, " was aborted while it was admitted"),
         where);
   }
-  std::shared_ptr<ShuffleWriter> writer = std::move(made).ValueUnsafe();
   // Cancelled while being made: its calls fail from now on, as for any cancelled writer.
-  if (!entry->second.cancelled.ok()) writer->Cancel(entry->second.cancelled);
-  shuffle->writers.emplace(writer_task, writer);
-  shuffle->reservations[writer_task] = Shuffle::Admission{bytes, batch_bytes};
-  shuffle->locations[writer_task] = WriterLocation{writer_task, attempt, local_location_};
-  if (shuffle->state == ShuffleLifecycle::kCreated) shuffle->state = ShuffleLifecycle::kWriting;
+  if (!cancelled.ok()) writer->Cancel(cancelled);
   return writer;
 }
 
@@ -1231,5 +1248,10 @@ arrow::Result<ShuffleStats> ShuffleManager::Stats(const ShuffleId& id) {
 }
 
 std::shared_ptr<PartitionStore> ShuffleManager::partition_store() { return partition_store_; }
+
+int64_t ShuffleManager::writers_waiting_for_admission() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(admission_queue_.size());
+}
 
 }  // namespace sabot

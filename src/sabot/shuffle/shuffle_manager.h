@@ -280,6 +280,8 @@ class ShuffleManager {
 
   // What this agent's Flight server serves: its blocking shuffles' streams.
   std::shared_ptr<PartitionStore> partition_store();
+  // Writers waiting in line for admission now, blocking and non-blocking (backpressure).
+  int64_t writers_waiting_for_admission() const SABOT_EXCLUDES(mutex_);
   BudgetedMemoryPool* pool() { return pool_.get(); }
   MemoryMetrics* metrics() { return &metrics_; }
   NetworkBufferPool* network() { return network_.get(); }

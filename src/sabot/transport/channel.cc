@@ -25,4 +25,16 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ChannelReader::Next() {
   }
 }
 
+arrow::Result<bool> ChannelReader::TryNext(std::shared_ptr<arrow::RecordBatch>* batch) {
+  while (true) {
+    StreamItem item;
+    ARROW_ASSIGN_OR_RAISE(bool taken, TryNextItem(&item));
+    if (!taken) return false;
+    if (!item.is_event()) {
+      *batch = std::move(item.batch);
+      return true;
+    }
+  }
+}
+
 }  // namespace sabot

@@ -133,6 +133,14 @@ class ChannelReader {
   // consumed then, as by NextItem(). In-process only: a Flight reader's next message arrives
   // through a blocking gRPC read, so it returns NotImplemented (use NextItem() on a thread).
   virtual arrow::Result<bool> TryNextItem(StreamItem* item) = 0;
+  // TryNextItem skipping events: true with the next batch (nullptr at end of stream), false when
+  // no batch is there yet.
+  arrow::Result<bool> TryNext(std::shared_ptr<arrow::RecordBatch>* batch);
+  // The callback a TryNextItem() that found nothing arms: called once a block, an event or the
+  // end arrived, or the writer's backlog changed (the next TryNextItem() then lends a floating
+  // credit). Same calling rules as ChannelWriter::SetOnWritable. In-process only, as
+  // TryNextItem (a Flight reader ignores it).
+  virtual void SetOnReadable(std::function<void()> callback) = 0;
   // Stops reading: the writer's Write() fails with Cancelled from now on.
   virtual void Cancel() = 0;
 };

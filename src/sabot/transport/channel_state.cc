@@ -37,6 +37,11 @@ arrow::Status ChannelState::Push(SealedBlock block, Deadline deadline) {
   if (closed_) return arrow::Status::Invalid(DescribeStream(key_), " was already finished");
   if (credits_ == 0 && cancelled_.ok()) {
     ++backlog_;
+    if (auto wake = TakeReadableCallbackLocked()) {
+      lock.unlock();
+      (*wake)();
+      lock.lock();
+    }
     changed_.notify_all();
     bool ready = changed_.wait_until(lock, deadline,
                                      [&] { return credits_ > 0 || !cancelled_.ok(); });
@@ -46,14 +51,18 @@ arrow::Status ChannelState::Push(SealedBlock block, Deadline deadline) {
   if (!cancelled_.ok()) return cancelled_;
   --credits_;
   blocks_.push_back(std::move(block));
+  auto wake = TakeReadableCallbackLocked();
   lock.unlock();
   changed_.notify_all();
+  if (wake != nullptr) (*wake)();
   return arrow::Status::OK();
 }
 
 arrow::Result<bool> ChannelState::TryPush(SealedBlock* block) {
+  std::shared_ptr<const std::function<void()>> wake;
+  bool pushed = false;
   {
-    std::unique_lock<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return arrow::Status::Invalid(DescribeStream(key_), " was already finished");
     if (!cancelled_.ok()) return cancelled_;
     if (credits_ == 0) {
@@ -62,20 +71,21 @@ arrow::Result<bool> ChannelState::TryPush(SealedBlock* block) {
       // Reported once, as a waiting Push would: the reader may lend a floating credit.
       try_push_waiting_ = true;
       ++backlog_;
-      lock.unlock();
-      changed_.notify_all();
-      return false;
+    } else {
+      --credits_;
+      if (try_push_waiting_) {
+        try_push_waiting_ = false;
+        --backlog_;
+      }
+      writable_armed_ = false;
+      blocks_.push_back(std::move(*block));
+      pushed = true;
     }
-    --credits_;
-    if (try_push_waiting_) {
-      try_push_waiting_ = false;
-      --backlog_;
-    }
-    writable_armed_ = false;
-    blocks_.push_back(std::move(*block));
+    wake = TakeReadableCallbackLocked();
   }
   changed_.notify_all();
-  return true;
+  if (wake != nullptr) (*wake)();
+  return pushed;
 }
 
 void ChannelState::SetOnWritable(std::function<void()> callback) {
@@ -87,13 +97,29 @@ void ChannelState::SetOnWritable(std::function<void()> callback) {
   }
 }
 
+void ChannelState::SetOnReadable(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (callback) {
+    on_readable_ = std::make_shared<const std::function<void()>>(std::move(callback));
+  } else {
+    on_readable_.reset();
+  }
+}
+
 std::shared_ptr<const std::function<void()>> ChannelState::TakeWritableCallbackLocked() {
   if (!writable_armed_ || on_writable_ == nullptr) return nullptr;
   writable_armed_ = false;
   return on_writable_;
 }
 
+std::shared_ptr<const std::function<void()>> ChannelState::TakeReadableCallbackLocked() {
+  if (!readable_armed_ || on_readable_ == nullptr) return nullptr;
+  readable_armed_ = false;
+  return on_readable_;
+}
+
 void ChannelState::Close(const arrow::Status& outcome) {
+  std::shared_ptr<const std::function<void()>> wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) return;
@@ -104,8 +130,10 @@ void ChannelState::Close(const arrow::Status& outcome) {
       --backlog_;
     }
     writable_armed_ = false;
+    wake = TakeReadableCallbackLocked();
   }
   changed_.notify_all();
+  if (wake != nullptr) (*wake)();
 }
 
 arrow::Status ChannelState::AttachReader() {
@@ -154,7 +182,9 @@ arrow::Result<ChannelState::Event> ChannelState::Poll(Deadline deadline,
 
 arrow::Result<ChannelState::Event> ChannelState::TryPoll(int32_t reported_backlog) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return TakeEventLocked(reported_backlog);
+  auto event = TakeEventLocked(reported_backlog);
+  if (event.ok() && event->kind == Event::Kind::kIdle) readable_armed_ = true;
+  return event;
 }
 
 arrow::Result<ChannelState::Event> ChannelState::TakeEventLocked(int32_t reported_backlog) {

@@ -77,8 +77,13 @@ class ChannelState {
   // error, after all blocks were taken), the writer waits without credit and its backlog
   // differs from `reported_backlog` (kBacklog), or `deadline` passed (kIdle).
   arrow::Result<Event> Poll(Deadline deadline, int32_t reported_backlog);
-  // Never waits: Poll's answer for the state as it is now (kIdle when it would wait).
+  // Never waits: Poll's answer for the state as it is now (kIdle when it would wait; that arms
+  // the on-readable callback).
   arrow::Result<Event> TryPoll(int32_t reported_backlog);
+  // The reader's wake-up for TryPoll: called after a TryPoll answered kIdle, once a block
+  // arrived, the stream ended, or the writer's backlog changed since. Same calling rules as
+  // SetOnWritable.
+  void SetOnReadable(std::function<void()> callback);
   // Stops the stream from the reading side: the writer's waits and pushes fail with `cause`.
   void Cancel(const arrow::Status& cause);
 
@@ -93,6 +98,9 @@ class ChannelState {
   // The on-writable callback to call now (after unlocking) when a TryPush is waiting for it.
   std::shared_ptr<const std::function<void()>> TakeWritableCallbackLocked()
       SABOT_REQUIRES(mutex_);
+  // The on-readable callback to call now (after unlocking) when a TryPoll is waiting for it.
+  std::shared_ptr<const std::function<void()>> TakeReadableCallbackLocked()
+      SABOT_REQUIRES(mutex_);
 
   const StreamKey key_;
   mutable std::mutex mutex_;
@@ -106,6 +114,9 @@ class ChannelState {
   // Set when a TryPush returned false; the next grant then calls on_writable_ (once).
   bool writable_armed_ SABOT_GUARDED_BY(mutex_) = false;
   std::shared_ptr<const std::function<void()>> on_writable_ SABOT_GUARDED_BY(mutex_);
+  // Set when a TryPoll answered kIdle; the next block, end or backlog change calls on_readable_.
+  bool readable_armed_ SABOT_GUARDED_BY(mutex_) = false;
+  std::shared_ptr<const std::function<void()>> on_readable_ SABOT_GUARDED_BY(mutex_);
   bool writer_attached_ SABOT_GUARDED_BY(mutex_) = false;
   bool reader_attached_ SABOT_GUARDED_BY(mutex_) = false;
   bool closed_ SABOT_GUARDED_BY(mutex_) = false;

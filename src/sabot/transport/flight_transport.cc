@@ -160,6 +160,9 @@ class FlightChannelReader : public ChannelReader {
         "): read it with NextItem() on a thread of its own");
   }
 
+  // TryNextItem never answers "not yet" here, so there is nothing to wake.
+  void SetOnReadable(std::function<void()>) override {}
+
   void Cancel() override { reader_->Cancel(); }
 
  private:

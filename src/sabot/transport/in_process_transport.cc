@@ -74,6 +74,7 @@ class LocalChannelReader : public ChannelReader {
   }
 
   ~LocalChannelReader() override {
+    state_->SetOnReadable({});
     if (!done_) state_->Cancel(arrow::Status::Cancelled("reader of ", DescribeStream(state_->key()),
                                                         " went away"));
     if (options_.floating_credits) {
@@ -114,6 +115,10 @@ class LocalChannelReader : public ChannelReader {
       if (taken) return true;
       if (last_event_idle_) return false;
     }
+  }
+
+  void SetOnReadable(std::function<void()> callback) override {
+    state_->SetOnReadable(std::move(callback));
   }
 
   void Cancel() override {

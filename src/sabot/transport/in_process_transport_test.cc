@@ -47,5 +47,70 @@ TEST(InProcessTransportTest, RejectsBadKeysAndCredits) {
   EXPECT_NE(no_credit.message().find("exclusive_credits"), std::string::npos);
 }
 
+// Both ends driven from one thread without ever waiting, as tasks stepped on a thread pool:
+// TryNext answers "nothing yet" and arms the reader's callback, which the writer's push runs;
+// the consumed block's credit returns at the next TryNext and runs the writer's callback; a
+// waiting writer's backlog makes TryNext lend a floating credit.
+TEST(InProcessTransportTest, TryNextAndTryWriteDriveAChannelFromOneThread) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  DataGeneratorOptions data;
+  data.batch_rows = 10;
+  auto floating = std::make_shared<FloatingCreditPool>(1);
+  ChannelOptions options;
+  options.exclusive_credits = 1;
+  options.floating_credits = floating;
+  const StreamKey key{"s", 0, 0, 0};
+  ASSERT_OK_AND_ASSIGN(auto writer, transport->OpenWriter(key, GeneratedSchema(data), options));
+  ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, options));
+  auto writable = std::make_shared<std::atomic<int>>(0);
+  auto readable = std::make_shared<std::atomic<int>>(0);
+  writer->SetOnWritable([writable] { writable->fetch_add(1); });
+  reader->SetOnReadable([readable] { readable->fetch_add(1); });
+  auto block = [&](int64_t index) {
+    SealedBlock out;
+    out.batch = GenerateBatch(data, index).ValueOrDie();
+    out.num_rows = out.batch->num_rows();
+    return out;
+  };
+
+  std::shared_ptr<arrow::RecordBatch> batch;
+  ASSERT_OK_AND_ASSIGN(bool taken, reader->TryNext(&batch));
+  EXPECT_FALSE(taken);
+  ASSERT_OK_AND_ASSIGN(bool sent, writer->TryWrite(block(0)));
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(readable->load(), 1) << "the push wakes the reader that found nothing";
+  ASSERT_OK_AND_ASSIGN(sent, writer->TryWrite(block(1)));
+  EXPECT_FALSE(sent) << "one exclusive credit, used";
+  EXPECT_EQ(writer->backlog(), 1);
+  EXPECT_EQ(writable->load(), 0);
+  // The reader sees the backlog first and lends the floating credit: the writer is woken.
+  ASSERT_OK_AND_ASSIGN(taken, reader->TryNext(&batch));
+  ASSERT_TRUE(taken);
+  ASSERT_BATCHES_EQUAL(*block(0).batch, *batch);
+  EXPECT_EQ(writable->load(), 1);
+  EXPECT_EQ(floating->free(), 0);
+  ASSERT_OK_AND_ASSIGN(sent, writer->TryWrite(block(1)));
+  EXPECT_TRUE(sent);
+  EXPECT_EQ(writer->backlog(), 0);
+  ASSERT_OK_AND_ASSIGN(sent, writer->TryWrite(block(2)));
+  EXPECT_FALSE(sent);
+  // Block 0's exclusive credit comes back at this TryNext: the writer is woken again.
+  ASSERT_OK_AND_ASSIGN(taken, reader->TryNext(&batch));
+  ASSERT_TRUE(taken);
+  ASSERT_BATCHES_EQUAL(*block(1).batch, *batch);
+  EXPECT_EQ(writable->load(), 2);
+  ASSERT_OK_AND_ASSIGN(sent, writer->TryWrite(block(2)));
+  EXPECT_TRUE(sent);
+  ASSERT_OK(writer->Finish());
+  ASSERT_OK_AND_ASSIGN(taken, reader->TryNext(&batch));
+  ASSERT_TRUE(taken);
+  ASSERT_BATCHES_EQUAL(*block(2).batch, *batch);
+  ASSERT_OK_AND_ASSIGN(taken, reader->TryNext(&batch));
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(batch, nullptr) << "end of stream";
+  reader.reset();
+  EXPECT_EQ(floating->free(), 1) << "the lent floating credit went back to its pool";
+}
+
 }  // namespace
 }  // namespace sabot::testing

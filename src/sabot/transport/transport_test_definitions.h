@@ -8,8 +8,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -472,6 +475,97 @@ class TransportConformanceTest : public ::testing::Test {
         << failed.status().ToString();
   }
 
+  // Counts the calls of a channel callback; shared with it, so it may outlive the channel.
+  struct WakeCounter {
+    std::mutex mutex;
+    std::condition_variable called;
+    int calls = 0;
+    std::function<void()> Callback(const std::shared_ptr<WakeCounter>& self) {
+      return [self] {
+        {
+          std::lock_guard<std::mutex> lock(self->mutex);
+          ++self->calls;
+        }
+        self->called.notify_all();
+      };
+    }
+    // Waits (bounded) for the call after `seen` calls; false when none came.
+    bool AwaitCallAfter(int seen, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+      std::unique_lock<std::mutex> lock(mutex);
+      return called.wait_for(lock, timeout, [&] { return calls > seen; });
+    }
+    int count() {
+      std::lock_guard<std::mutex> lock(mutex);
+      return calls;
+    }
+  };
+
+  // Sends `block` with TryWrite, waiting for the on-writable callback between attempts (the
+  // test thread stands for a task that parks until it is woken).
+  static arrow::Status TryWriteUntilSent(ChannelWriter* writer, const SealedBlock& block,
+                                         WakeCounter* wakes) {
+    while (true) {
+      const int seen = wakes->count();
+      ARROW_ASSIGN_OR_RAISE(bool sent, writer->TryWrite(block));
+      if (sent) return arrow::Status::OK();
+      if (!wakes->AwaitCallAfter(seen)) {
+        return arrow::Status::IOError("TryWrite returned false and no on-writable call came");
+      }
+    }
+  }
+
+  // TryWrite never waits: with the reader's single credit used, it returns false at once and
+  // reports a backlog of one (a waiting Write would hang here); when the reader consumes, the
+  // credit comes back, the callback runs, and every block arrives in order.
+  void TestTryWriteNeverWaitsForCredit() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(15), GeneratedSchema(Data()), Options(1)));
+    auto wakes = std::make_shared<WakeCounter>();
+    writer->SetOnWritable(wakes->Callback(wakes));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(15), Options(1)));
+    // The credit may still be on its way (Flight): the callback announces it.
+    ASSERT_OK(TryWriteUntilSent(writer.get(), Block(0), wakes.get()));
+    const int before = wakes->count();
+    ASSERT_OK_AND_ASSIGN(bool sent, writer->TryWrite(Block(1)));
+    EXPECT_FALSE(sent) << "the reader granted one credit and read nothing";
+    EXPECT_EQ(writer->backlog(), 1);
+    ASSERT_OK_AND_ASSIGN(sent, writer->TryWrite(Block(1)));  // asking again changes nothing
+    EXPECT_FALSE(sent);
+    EXPECT_EQ(writer->backlog(), 1);
+    constexpr int kBlocks = 8;
+    std::thread consumer([&] { ReadAll(reader.get(), 0, kBlocks); });
+    ASSERT_TRUE(wakes->AwaitCallAfter(before)) << "no callback after the reader consumed";
+    for (int i = 1; i < kBlocks; ++i) {
+      ASSERT_OK(TryWriteUntilSent(writer.get(), Block(i), wakes.get()));
+    }
+    EXPECT_EQ(writer->backlog(), 0);
+    ASSERT_OK(writer->Finish());
+    consumer.join();
+  }
+
+  // A reader's cancel wakes a writer whose TryWrite found no credit; its next TryWrite fails.
+  void TestReaderCancelWakesATryWrite() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(16), GeneratedSchema(Data()), Options(1)));
+    auto wakes = std::make_shared<WakeCounter>();
+    writer->SetOnWritable(wakes->Callback(wakes));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(16), Options(1)));
+    ASSERT_OK(TryWriteUntilSent(writer.get(), Block(0), wakes.get()));
+    const int before = wakes->count();
+    ASSERT_OK_AND_ASSIGN(bool sent, writer->TryWrite(Block(1)));
+    ASSERT_FALSE(sent);
+    reader->Cancel();
+    ASSERT_TRUE(wakes->AwaitCallAfter(before)) << "the cancel did not wake the writer";
+    // Over Flight the cancel reaches the writer's side when the server sees the call end.
+    arrow::Status status;
+    ASSERT_TRUE(Eventually([&] {
+      auto attempt = writer->TryWrite(Block(1));
+      status = attempt.status();
+      return !attempt.ok();
+    }));
+    ASSERT_TRUE(status.IsCancelled()) << status.ToString();
+  }
+
   std::unique_ptr<Transport> transport_;
 };
 
@@ -495,6 +589,8 @@ class TransportConformanceTest : public ::testing::Test {
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortReachesReader)       \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, SlowReaderDoesNotStallOthers) \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, DuplicateEndsRejected)    \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, TryWriteNeverWaitsForCredit) \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, ReaderCancelWakesATryWrite) \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NothingLeaks)             \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EventsKeepTheirPlace)     \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EventOnlyStreams)         \
