@@ -14,6 +14,7 @@
 #include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/explain.h"
+#include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/job_file.h"
 #include "sabot/dataflow/job_report_format.h"
 #include "sabot/dataflow/local_executor.h"
@@ -133,6 +134,16 @@ void Run(const CommandOptions& options) {
               << ")\n"
               << Explain(*graph);
     return;
+  }
+
+  // Binding first: what only the real schemas and files can tell (an unknown column, a type
+  // mismatch, a missing input) is a bad job file, exit 2, found before any task runs.
+  {
+    BindOptions bind;
+    bind.job_id = job->name;
+    bind.console = &std::cout;
+    auto bound = BindJob(job->plan, bind);
+    if (!bound.ok()) Fail(Located(*job, bound.status()), 2);
   }
 
   LocalExecutorOptions executor;
