@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include <arrow/device.h>
+
 namespace sabot {
 
 namespace {
@@ -15,9 +17,19 @@ class CollectSink : public Operator {
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
     rows_ += batch->num_rows();
-    collected_->Add(name_, subtask_, batch);
+    // The caller owns what it collects, beyond the job: a copy in the default pool, never a
+    // view of the job's shuffle memory (which the job's budget frees when it ends).
+    ARROW_ASSIGN_OR_RAISE(auto copy, batch->CopyTo(arrow::default_cpu_memory_manager()));
+    pending_.push_back(std::move(copy));
     return arrow::Status::OK();
   }
+  // The rows become visible when the job succeeded, as a file sink's files do.
+  arrow::Status Commit() override {
+    for (auto& batch : pending_) collected_->Add(name_, subtask_, std::move(batch));
+    pending_.clear();
+    return arrow::Status::OK();
+  }
+  void Abort() override { pending_.clear(); }
   arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
     return arrow::Status::OK();
   }
@@ -29,6 +41,7 @@ class CollectSink : public Operator {
   std::string name_;
   int32_t subtask_;
   int64_t rows_ = 0;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> pending_;  // until Commit
 };
 
 }  // namespace

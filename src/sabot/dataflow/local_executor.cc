@@ -1,6 +1,7 @@
 #include "sabot/dataflow/local_executor.h"
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -47,6 +48,7 @@ EdgeReport EdgeFigures(const LocalJob& job, const GraphEdge& edge) {
   report.from = plan.FindOperator(edge.from_operator)->name;
   report.to = plan.FindOperator(edge.to_operator)->name;
   report.type = std::string(EdgeTypeName(edge.type));
+  for (char& c : report.type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   report.chained = edge.chained;
   report.num_writers = edge.num_writers;
   report.num_partitions = edge.num_partitions;

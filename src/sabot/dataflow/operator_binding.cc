@@ -8,6 +8,7 @@
 
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
+#include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/file_source.h"
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/map_filter_project.h"
@@ -45,6 +46,16 @@ arrow::Result<std::shared_ptr<arrow::Table>> CollectedOutput::Table(
   }
   // Batches are immutable; the table is assembled outside the lock.
   return arrow::Table::FromRecordBatches(schema, batches);
+}
+
+std::vector<std::shared_ptr<arrow::RecordBatch>> CollectedOutput::Batches(const std::string& sink,
+                                                                          int32_t subtask) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sinks_.find(sink);
+  if (it == sinks_.end()) return {};
+  auto batches = it->second.batches.find(subtask);
+  if (batches == it->second.batches.end()) return {};
+  return batches->second;
 }
 
 std::vector<std::string> CollectedOutput::sinks() const {
@@ -104,7 +115,7 @@ arrow::Result<BoundOperator> BindUnnamed(
         } else if constexpr (std::is_same_v<P, ProjectParams>) {
           return BindProjectOperator(params, input_schemas[0]);
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
-          return arrow::Status::NotImplemented("file sinks are not bound yet");
+          return BindFileSink(spec, params, input_schemas[0], options);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           return BindConsoleSink(spec, params, input_schemas[0], options);
         } else if constexpr (std::is_same_v<P, CollectSinkParams>) {

@@ -75,6 +75,7 @@ TEST(OperatorBindingTest, CollectSinkCollectsByTask) {
     ASSERT_OK(op->OnWatermark(7, &none));
     ASSERT_OK(op->Finish(&none));
     EXPECT_EQ(op->rows_in(), 3);
+    ASSERT_OK(op->Commit());  // rows are published when the job commits
   }
   ASSERT_OK_AND_ASSIGN(table, options.collected->Table("got"));
   ASSERT_OK_AND_ASSIGN(auto combined, table->CombineChunksToBatch());

@@ -3,6 +3,7 @@
 sabot_add_library(sabot_operators
   SOURCES operator_binding.cc watermark_generator.cc generator_source.cc map_filter_project.cc
           collect_sink.cc console_sink.cc file_source.cc
+          file_sink.cc
   DEPS sabot_dataflow sabot_expression sabot_common Sabot::arrow_dataset Sabot::parquet
        Sabot::arrow_acero Sabot::arrow_compute Sabot::arrow)
 sabot_add_test(watermark_generator_test SOURCES watermark_generator_test.cc DEPS sabot_operators)
@@ -11,3 +12,4 @@ sabot_add_test(map_filter_project_test SOURCES map_filter_project_test.cc DEPS s
 sabot_add_test(console_sink_test SOURCES console_sink_test.cc DEPS sabot_operators)
 sabot_add_test(operator_binding_test SOURCES operator_binding_test.cc DEPS sabot_operators)
 sabot_add_test(file_source_test SOURCES file_source_test.cc DEPS sabot_operators)
+sabot_add_test(file_sink_test SOURCES file_sink_test.cc DEPS sabot_operators)

@@ -5,6 +5,7 @@
 #include "sabot/dataflow/local_job.h"
 #include "sabot/shuffle/shuffle_manager.h"
 #include "sabot/shuffle/shuffle_reader.h"
+#include "sabot/shuffle/shuffle_writer.h"
 
 namespace sabot {
 
@@ -208,30 +209,29 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
       ++idle_inputs;
       continue;
     }
-    ARROW_ASSIGN_OR_RAISE(ShuffleItemPoll polled, input.reader->TryNextItem());
-    switch (polled.kind) {
-      case ShuffleItemPoll::Kind::kNothing:
+    ARROW_ASSIGN_OR_RAISE(ShuffleReaderItem item, input.reader->TryNextItem());
+    switch (item.kind) {
+      case ShuffleReaderItem::Kind::kNotReady:
         ++idle_inputs;
         break;
-      case ShuffleItemPoll::Kind::kEnd: {
+      case ShuffleReaderItem::Kind::kEnd:
         input.ended = true;
-        const GraphEdge& edge = job_->bound().graph.edges()[input.edge];
-        for (int32_t w = 0; w < edge.num_writers; ++w) {
-          if (watermarks_.End(input.first_channel + w)) {
-            ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
-          }
-        }
         ++idle_inputs;
         break;
-      }
-      case ShuffleItemPoll::Kind::kItem: {
+      case ShuffleReaderItem::Kind::kInputEnded:
+        // A writer's stream ended: its channel no longer holds the watermark back.
+        if (watermarks_.End(input.first_channel + item.input)) {
+          ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
+        }
+        break;
+      case ShuffleReaderItem::Kind::kBatch:
         idle_inputs = 0;
         ++*items;
-        const ShuffleItem& item = polled.item;
-        if (item.batch != nullptr) {
-          ARROW_RETURN_NOT_OK(Deliver(0, input.operator_input, item.batch));
-          break;
-        }
+        ARROW_RETURN_NOT_OK(Deliver(0, input.operator_input, item.batch));
+        break;
+      case ShuffleReaderItem::Kind::kEvent: {
+        idle_inputs = 0;
+        ++*items;
         ARROW_ASSIGN_OR_RAISE(StreamEvent event, DecodeStreamEvent(*item.event));
         const size_t channel = input.first_channel + item.input;
         bool advanced = false;
@@ -322,7 +322,8 @@ arrow::Result<bool> TaskRunner::FlushOutputs() {
     Held& item = held_.front();
     while (item.next_output < outputs_.size()) {
       const Output& output = outputs_[item.next_output];
-      if (manager->HasPending(output.shuffle_id, subtask_)) return false;
+      ARROW_ASSIGN_OR_RAISE(bool pending, manager->HasPending(output.shuffle_id, subtask_));
+      if (pending) return false;
       if (item.batch != nullptr) {
         bool accepted = false;
         if (output.forward) {
@@ -334,14 +335,18 @@ arrow::Result<bool> TaskRunner::FlushOutputs() {
         }
         if (!accepted) return false;  // admission: on_ready wakes the task
       } else {
-        ARROW_RETURN_NOT_OK(manager->WriteEvent(output.shuffle_id, subtask_, item.event));
+        ARROW_ASSIGN_OR_RAISE(bool accepted,
+                              manager->TryWriteEvent(output.shuffle_id, subtask_, item.event));
+        if (!accepted) return false;
       }
       ++item.next_output;
     }
     held_.pop_front();
   }
   for (const Output& output : outputs_) {
-    if (!output.finished && manager->HasPending(output.shuffle_id, subtask_)) return false;
+    if (output.finished) continue;
+    ARROW_ASSIGN_OR_RAISE(bool pending, manager->HasPending(output.shuffle_id, subtask_));
+    if (pending) return false;
   }
   return true;
 }
