@@ -63,17 +63,18 @@ arrow::Result<JobFileOverrides> ParseSets(const std::vector<std::string>& sets) 
   return overrides;
 }
 
-// A failure of a running job, with the place of the operator it names in the job file: binding
-// and task errors begin with "operator '<name>'".
+// A failure of a job, with the place in the job file of the operator it names: binding errors
+// begin with "operator '<name>'", task errors with "task <i> of '<chain>', operator '<name>'".
 std::string Located(const JobFile& job, const arrow::Status& status) {
   const std::string& message = status.message();
-  constexpr std::string_view kPrefix = "operator '";
+  constexpr std::string_view kMarker = "operator '";
   std::string text = status.CodeAsString() + ": " + message;
-  if (message.rfind(kPrefix, 0) != 0) return text;
-  size_t end = message.find('\'', kPrefix.size());
+  size_t start = message.find(kMarker);
+  if (start == std::string::npos) return text;
+  start += kMarker.size();
+  size_t end = message.find('\'', start);
   if (end == std::string::npos) return text;
-  std::string name = message.substr(kPrefix.size(), end - kPrefix.size());
-  std::string place = job.PlaceOf(name);
+  std::string place = job.PlaceOf(message.substr(start, end - start));
   return place == job.display_name ? text : place + ": " + text;
 }
 
