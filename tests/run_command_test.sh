@@ -126,8 +126,25 @@ expect_exit "bad --set" 2 "--set takes OPERATOR.parallelism=N" "$work/fan-out.ya
 
 # --- a task that fails: exit 1, the operator and its line, no partial output --------------------
 bad divide $'operators:\n  - generator_source: {table: transactions, rows: 100000, batch_rows: 1000}\n    parallelism: 2\n  - name: divide\n    map: {columns: {x: "user_id / (user_id - user_id)"}}\n  - parquet_sink: out/divide\n    parallelism: 2\n'
-expect_exit "failed task" 1 "job job failed: .*divide.yaml:5:5: .*divide" "$work/divide.yaml"
+expect_exit "failed task" 1 "job divide failed: .*divide.yaml:5:5: .*divide" "$work/divide.yaml"
 expect_files "failed task leaves no output" "$work/out/divide" 0 parquet
+
+# --- SIGINT stops an unbounded job: exit 130, the tasks cancelled, no output under a final name --
+bad forever $'operators:\n  - generator_source: {table: transactions, rows: 0, batch_rows: 1000, rows_per_second: 20000}\n    parallelism: 2\n  - key_by: user_id\n  - parquet_sink: out/forever\n    parallelism: 2\n'
+"$sabot" run --quiet "$work/forever.yaml" >"$work/stdout" 2>"$work/stderr" &
+pid=$!
+# Wait until the job runs (binding created the sink's folder), then interrupt it.
+for _ in $(seq 100); do [ -d "$work/out/forever" ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$pid"
+wait "$pid"
+got=$?
+if [ "$got" -eq 130 ] && grep -q "stopped by SIGINT" "$work/stderr"; then
+  passed=$((passed + 1)); echo "ok   SIGINT"
+else
+  fail "SIGINT (exit $got, wanted 130)"
+fi
+expect_files "SIGINT leaves no output" "$work/out/forever" 0 parquet
 
 echo "passed $passed, failed $failed"
 [ "$failed" -eq 0 ]

@@ -77,6 +77,20 @@ bool ValidName(std::string_view name, size_t max_length) {
   return true;
 }
 
+// The job's name when the file gives none: the file's name without its extension, with
+// characters other than [A-Za-z0-9_-] replaced by '_', cut to kMaxJobNameLength; "job" when
+// that leaves nothing valid.
+std::string DefaultJobName(const std::string& display_name) {
+  std::string stem = std::filesystem::path(display_name).stem().string();
+  for (char& c : stem) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (stem.size() > kMaxJobNameLength) stem.resize(kMaxJobNameLength);
+  return ValidName(stem, kMaxJobNameLength) ? stem : "job";
+}
+
 // A key and its value in a YAML map.
 struct Field {
   Node key;
@@ -1004,7 +1018,7 @@ arrow::Result<JobFile> Reader::Read(const JobFileOverrides& overrides) {
                           "options:), got ", Describe(root));
   }
   ARROW_ASSIGN_OR_RAISE(auto top, Fields(root, "", "the job file", {"job", "options", "operators"}));
-  std::string name = "job";
+  std::string name = DefaultJobName(display_);
   JobRunOptions run;
   PlanOptions plan_options;
   if (const Field* job = Find(top, "job")) {

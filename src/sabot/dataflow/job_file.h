@@ -63,7 +63,9 @@ struct JobRunOptions {
 // A job file read and validated. Relative paths in it (source paths, sink directories, the
 // spill directory) are resolved against the directory of the job file and stored absolute.
 struct JobFile {
-  std::string name;  // `job:`, 1 to 24 characters of [A-Za-z0-9_-]; default "job"
+  // `job:`, 1 to 24 characters of [A-Za-z0-9_-] ('-' not first). Default: the file's name
+  // without its extension, other characters replaced by '_', cut to 24; "job" if still invalid.
+  std::string name;
   LogicalPlan plan;  // operators in file order, ids 0, 1, ...
   JobRunOptions options;
   // Parallel to plan.operators(): where each operator's entry starts (its kind key).

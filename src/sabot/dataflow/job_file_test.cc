@@ -180,6 +180,18 @@ operators:
   EXPECT_EQ(std::get<FileSinkParams>(ops[4].params).directory, "/tmp/out");
 }
 
+TEST(JobFileTest, TheJobIsNamedAfterItsFileByDefault) {
+  constexpr std::string_view kJob = "operators:\n  - generator_source:\n  - collect_sink:\n";
+  ASSERT_OK_AND_ASSIGN(JobFile a, ParseJobFile(kJob, "dir/fan-out.yaml", "/"));
+  EXPECT_EQ(a.name, "fan-out");
+  ASSERT_OK_AND_ASSIGN(JobFile b, ParseJobFile(kJob, "my job.v2.yml", "/"));
+  EXPECT_EQ(b.name, "my_job_v2");
+  ASSERT_OK_AND_ASSIGN(JobFile c, ParseJobFile(kJob, "-x.yaml", "/"));
+  EXPECT_EQ(c.name, "job");
+  ASSERT_OK_AND_ASSIGN(JobFile d, ParseJobFile(kJob, "abcdefghijklmnopqrstuvwxyz.yaml", "/"));
+  EXPECT_EQ(d.name, "abcdefghijklmnopqrstuvwx");
+}
+
 TEST(JobFileTest, DefaultNamesAvoidExplicitOnes) {
   ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
 operators:

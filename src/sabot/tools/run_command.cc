@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -160,8 +161,13 @@ void Run(const CommandOptions& options) {
   executor.console = &std::cout;
   executor.cancel = &g_cancel;
   std::shared_ptr<ProgressRenderer> progress;
+  // While a progress block is redrawn on the terminal, console sinks' rows would be drawn over:
+  // they are kept and printed when the job ends, before the summary.
+  std::ostringstream console_rows;
   if (job->options.progress && !options.quiet) {
-    progress = std::make_shared<ProgressRenderer>(isatty(STDERR_FILENO) != 0);
+    const bool terminal = isatty(STDERR_FILENO) != 0;
+    if (terminal) executor.console = &console_rows;
+    progress = std::make_shared<ProgressRenderer>(terminal);
     executor.on_progress = [progress](const JobProgress& snapshot) {
       std::string text = progress->Update(snapshot);
       if (!text.empty()) {
@@ -178,7 +184,9 @@ void Run(const CommandOptions& options) {
   if (progress) {
     std::string clear = progress->Finish();
     std::fwrite(clear.data(), 1, clear.size(), stderr);
+    std::fflush(stderr);
   }
+  std::cout << console_rows.str();
   std::cout.flush();
   if (const int signal = g_signal.load(); signal != 0) {
     std::cerr << "sabot run: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
