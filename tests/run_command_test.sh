@@ -122,6 +122,8 @@ bad missing $'operators:\n  - name: src\n    parquet_source: no/such/dir\n  - co
 expect_exit "missing input file" 2 "missing.yaml:3:5: .*src" "$work/missing.yaml"
 expect_exit "missing job file" 2 "no-such-job.yaml: cannot open the job file" "$work/no-such-job.yaml"
 expect_exit "unknown --set operator" 2 "no such operator" "$work/fan-out.yaml" --set nope.parallelism=2
+expect_exit "no job file given" 2 "job is required" --quiet
+expect_exit "unknown option" 2 "--frobnicate" "$work/fan-out.yaml" --frobnicate
 expect_exit "bad --set" 2 "--set takes OPERATOR.parallelism=N" "$work/fan-out.yaml" --set parallelism
 
 # --- a task that fails: exit 1, the operator and its line, no partial output --------------------
