@@ -1421,7 +1421,7 @@ arrow::Result<JobFile> ReadJobFile(const std::string& path, const JobFileOverrid
 arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPlan& plan,
                                          const JobRunOptions& options) {
   std::ostringstream out;
-  out << "job: " << name << "\n";
+  out << "job: " << YamlString(name) << "\n";
   const PlanOptions& po = plan.options();
   std::ostringstream opts;
   if (po.shuffle_mode != ShuffleMode::kPipelined) opts << "  shuffle_mode: blocking\n";
@@ -1438,7 +1438,7 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {
     OperatorKind kind = op.kind();
-    out << "  - name: " << op.name << "\n";
+    out << "  - name: " << YamlString(op.name) << "\n";
     if (kind != OperatorKind::kKeyBy) out << "    parallelism: " << op.parallelism << "\n";
     const std::vector<size_t>& in = plan.InputEdges(op.id);
     if (!in.empty()) {
@@ -1451,7 +1451,10 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
               "write (one partitioning: per operator)");
         }
       }
-      auto name_of = [&](size_t e) { return plan.FindOperator(plan.edges()[e].from)->name; };
+      // Quoted: a name such as "null" or "123" must stay a string.
+      auto name_of = [&](size_t e) {
+        return YamlString(plan.FindOperator(plan.edges()[e].from)->name);
+      };
       if (kind == OperatorKind::kJoin) {
         for (size_t e : in) {
           out << "    " << (plan.edges()[e].input == 0 ? "left: " : "right: ") << name_of(e)

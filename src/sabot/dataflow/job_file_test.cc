@@ -559,7 +559,7 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   gen.event_time = EventTimeSpec{"event_time", milliseconds(1500)};
   FileSourceParams csv{FileFormat::kCsv, {"/data/a.csv", "/data/dir"}, {'\t', false}, {}};
   PlanBuilder b;
-  Stream s = b.Source(gen, 4, "gen");
+  Stream s = b.Source(gen, 4, "null");  // a name YAML would read as null unless quoted
   Stream right = b.Source(csv, 2, "csv");
   s = s.Map({{"a", "amount * 2"}, {"b", "'x\"y'"}}).Filter("a > 1 and b is not null");
   s = s.Rebalance().Project({{"user_id", "user_id"}, {"a", "a"}}, 3);
