@@ -115,9 +115,9 @@ expect_exit "expression syntax" 2 "syntax.yaml:3:22: operator 'filter': predicat
 bad yaml $'operators:\n  - generator_source: {rows: 10\n'
 expect_exit "YAML syntax" 2 "yaml.yaml:[0-9]+:[0-9]+: YAML syntax error" "$work/yaml.yaml"
 bad column $'operators:\n  - generator_source: {table: transactions, rows: 10}\n  - name: bad_map\n    map: {columns: {x: "no_such_column + 1"}}\n  - console_sink:\n'
-expect_exit "unknown column" 2 "column.yaml:4:5: .*bad_map.*no_such_column" "$work/column.yaml"
+expect_exit "unknown column" 2 "column.yaml:4:25: .*bad_map.*no_such_column" "$work/column.yaml"
 bad types $'operators:\n  - generator_source: {table: transactions, rows: 10}\n  - name: typed\n    filter: "amount + \'x\' > 1"\n  - console_sink:\n'
-expect_exit "type mismatch" 2 "types.yaml:4:5: .*typed" "$work/types.yaml"
+expect_exit "type mismatch" 2 "types.yaml:4:21: .*typed" "$work/types.yaml"
 bad missing $'operators:\n  - name: src\n    parquet_source: no/such/dir\n  - console_sink:\n'
 expect_exit "missing input file" 2 "missing.yaml:3:5: .*src" "$work/missing.yaml"
 expect_exit "missing job file" 2 "no-such-job.yaml: cannot open the job file" "$work/no-such-job.yaml"

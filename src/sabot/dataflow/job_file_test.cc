@@ -490,6 +490,49 @@ TEST(JobFileErrorTest, PlanValidationErrorsPointAtTheirNode) {
             "join keys; the edge cannot ask for hash on other keys");
 }
 
+// Binding errors (what only the real schema can tell) name a position in the expression; the
+// job file places it in the file.
+TEST(JobFileTest, PlacesOfExpressionErrorsFoundWhenBinding) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(operators:
+  - generator_source:
+  - name: f
+    filter: amount > 1
+  - name: m
+    map:
+      columns:
+        x: "a + b"
+        xy: |
+          1 +
+            nope
+        z: >
+          a +
+          b
+  - name: g
+    filter: {predicate: 'x > 0'}
+  - collect_sink:
+)"));
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: unknown column "
+                                       "'amount' at 1:1; available columns: 'key'"),
+            "job.yaml:4:13");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'x': type mismatch at 1:3 in "
+                                       "'a + b'"),
+            "job.yaml:8:15");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'xy': unknown column 'nope' "
+                                       "at 2:3"),
+            "job.yaml:11:13");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'z': bad at 1:8"),
+            "job.yaml:13:11");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'g' (filter): predicate: bad at 1:5"),
+            "job.yaml:16:30");
+  // Errors without a position, of other operators, or of unknown labels are not placed.
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: not boolean"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'q' (filter): predicate: bad at 1:1"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'w': bad at 1:1"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("task 0 of 'x': no operator"), "");
+  // A position past the first line of a plain scalar cannot be placed exactly.
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: bad at 2:1"), "");
+}
+
 TEST(JobFileErrorTest, DuplicateNames) {
   EXPECT_EQ(ErrorOf(R"(operators:
   - name: x

@@ -75,7 +75,9 @@ std::string Located(const JobFile& job, const arrow::Status& status) {
   start += kMarker.size();
   size_t end = message.find('\'', start);
   if (end == std::string::npos) return text;
-  std::string place = job.PlaceOf(message.substr(start, end - start));
+  // An expression's error is placed at its position in the file, others at the operator.
+  std::string place = job.PlaceOfExpressionError(message);
+  if (place.empty()) place = job.PlaceOf(message.substr(start, end - start));
   return place == job.display_name ? text : place + ": " + text;
 }
 
