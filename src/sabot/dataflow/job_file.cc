@@ -976,7 +976,6 @@ std::string ParamKey(std::string_view field) {
   size_t end = f.find_first_of(".[");
   std::string key(f.substr(0, end));
   if (key.size() > 3 && key.compare(key.size() - 3, 3, "_ms") == 0) key.resize(key.size() - 3);
-  if (key == "left_keys" || key == "right_keys") return key;
   return key;
 }
 
