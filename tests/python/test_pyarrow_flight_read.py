@@ -2,11 +2,13 @@
 
 Usage: python test_pyarrow_flight_read.py /path/to/sabot_shuffle_test_agent
 
-Starts the test agent as a child process on a free loopback port, with ZSTD-compressed blocks,
-and checks that pyarrow's own Flight client gets exactly the rows the agent wrote to partition 1
-(the agent dumps them to an Arrow IPC file before encoding), that FlightInfo describes the
-partitions, that GetSchema serves the schema, that actions answer, and that bad tickets raise the
-exception classes of docs/wire-protocol.md's status table.
+Starts the test agent as a child process on a free loopback port, with ZSTD-compressed blocks
+and an event after each batch in every stream (`--events 1`), and checks that pyarrow's own
+Flight client gets exactly the rows the agent wrote to partition 1 (the agent dumps them to an
+Arrow IPC file before encoding) although the stream carries events, that reading chunk by chunk
+shows each event in its place as an empty batch with EVENT app_metadata (docs/wire-protocol.md),
+that FlightInfo describes the partitions, that GetSchema serves the schema, that actions answer,
+and that bad tickets raise the exception classes of docs/wire-protocol.md's status table.
 """
 
 import json
@@ -33,7 +35,8 @@ class PyArrowFlightReadTest(unittest.TestCase):
         cls.dump = os.path.join(cls.dir.name, "partition1.arrow")
         cls.agent = subprocess.Popen([
             AGENT, "--shuffle", "py", "--partitions", "3", "--batches", "5", "--rows", "3000",
-            "--compression", "zstd", "--dump-partition", "1", "--dump-file", cls.dump,
+            "--compression", "zstd", "--events", "1", "--dump-partition", "1",
+            "--dump-file", cls.dump,
             "--port", "0", "--port-file", port_file])
         deadline = time.monotonic() + 30
         cls.port = None
@@ -73,6 +76,32 @@ class PyArrowFlightReadTest(unittest.TestCase):
         rows = [p // 16 for p in table.column("p0").to_pylist()]
         self.assertEqual(len(rows), len(set(rows)))
         self.assertEqual(rows, sorted(rows), "order per writer is kept")
+
+    def test_events_are_empty_batches_tagged_with_event_metadata(self):
+        reader = self.client.do_get(flight.Ticket(b"/shuffle/py/partition/1"))
+        expected = ipc.open_file(self.dump).read_all().to_batches()
+        rows, events = [], []
+        while True:
+            try:
+                chunk = reader.read_chunk()
+            except StopIteration:
+                break
+            if chunk.app_metadata is None:
+                rows.append(chunk.data)
+                continue
+            metadata = chunk.app_metadata.to_pybytes()
+            self.assertEqual(chunk.data.num_rows, 0, "an event's batch has no rows")
+            self.assertTrue(chunk.data.schema.equals(expected[0].schema))
+            # The 8-byte header: kind 7 (EVENT) and value 0, little-endian int32s.
+            self.assertEqual(metadata[:8], b"\x07\x00\x00\x00\x00\x00\x00\x00")
+            events.append((metadata[8:].decode(), len(rows)))
+        # One event after each of the 5 batches, each after that batch's rows (partition 1 got
+        # rows from every batch: the dump holds one batch per generated batch).
+        self.assertEqual(len(expected), 5)
+        self.assertEqual(events, [(f"batch {b}", b + 1) for b in range(5)])
+        self.assertEqual(len(rows), len(expected))
+        for got, want in zip(rows, expected):
+            self.assertTrue(got.equals(want))
 
     def test_flight_info_and_listing(self):
         info = self.client.get_flight_info(flight.FlightDescriptor.for_path("shuffle", "py"))

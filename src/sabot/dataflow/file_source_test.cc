@@ -239,6 +239,34 @@ TEST_F(FileSourceTest, CsvWithHeaderAndDelimiter) {
   EXPECT_EQ(out.batches[0]->num_rows(), 2);
 }
 
+TEST_F(FileSourceTest, LargeFilesAreReadABatchAtATime) {
+  // 300000 CSV rows (about 5 MB) and a Parquet file of one 300000-row group: neither comes back
+  // as one batch; no batch exceeds 64Ki rows.
+  {
+    std::ofstream out(Path("big.csv"));
+    out << "id,value\n";
+    for (int64_t i = 0; i < 300000; ++i) out << i << "," << i * 3 << "\n";
+  }
+  WriteParquet(Rows(0, 300000), Path("big.parquet"), 300000);
+  for (FileFormat format : {FileFormat::kCsv, FileFormat::kParquet}) {
+    FileSourceParams params;
+    params.format = format;
+    params.paths = {Path(format == FileFormat::kCsv ? "big.csv" : "big.parquet")};
+    ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec("big", params), {}, {}));
+    ASSERT_OK_AND_ASSIGN(auto out, RunTask(bound, 0, 1));
+    int64_t rows = 0;
+    int64_t next_id = 0;
+    for (const auto& batch : out.batches) {
+      EXPECT_LE(batch->num_rows(), 64 * 1024);
+      const auto& ids = static_cast<const arrow::Int64Array&>(*batch->column(0));
+      for (int64_t r = 0; r < ids.length(); ++r) ASSERT_EQ(ids.Value(r), next_id++);
+      rows += batch->num_rows();
+    }
+    EXPECT_EQ(rows, 300000);
+    EXPECT_GE(out.batches.size(), 5u);
+  }
+}
+
 TEST_F(FileSourceTest, MissingPathsAndBadColumnsNameTheOperator) {
   FileSourceParams params;
   params.paths = {Path("nope.parquet")};

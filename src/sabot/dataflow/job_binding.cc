@@ -9,6 +9,7 @@
 #include <arrow/type.h>
 
 #include "sabot/common/ids.h"
+#include "sabot/dataflow/verify_sink.h"
 
 namespace sabot {
 
@@ -112,6 +113,21 @@ arrow::Result<std::shared_ptr<const PartitionSpec>> EdgePartitionSpec(
   return arrow::Status::Invalid(label, ": unknown edge type");
 }
 
+// A verify sink, given the generator source and the graph edge that feed it (validation made sure
+// there is exactly one such edge, from a generator source).
+arrow::Result<BoundOperator> BindVerifySinkOfJob(const BoundJob& job, const OperatorSpec& spec,
+                                                 const arrow::Schema& input) {
+  const LogicalPlan& plan = job.graph.plan();
+  for (const GraphEdge& edge : job.graph.edges()) {
+    if (edge.to_operator != spec.id) continue;
+    const OperatorSpec& from = *plan.FindOperator(edge.from_operator);
+    ARROW_ASSIGN_OR_RAISE(auto edge_spec, EdgePartitionSpec(EdgeLabel(plan, edge), edge, input));
+    return BindVerifySink(spec, std::get<GeneratorSourceParams>(from.params), from.parallelism,
+                          std::move(edge_spec));
+  }
+  return arrow::Status::Invalid("no edge into it");
+}
+
 // Prefixes `status`'s message with `label` unless it already names the operator.
 arrow::Status Labelled(const std::string& label, const arrow::Status& status) {
   if (status.ok() || status.message().rfind("operator '", 0) == 0 ||
@@ -160,7 +176,13 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
       job->output_schemas[id] = input_schemas.at(0);
       continue;
     }
-    auto bound = BindOperator(spec, input_schemas, options);
+    arrow::Result<BoundOperator> bound;
+    if (spec.kind() == OperatorKind::kVerifySink) {
+      // The one operator that needs its input edge: it checks where each row arrived.
+      bound = BindVerifySinkOfJob(*job, spec, *input_schemas.at(0));
+    } else {
+      bound = BindOperator(spec, input_schemas, options);
+    }
     if (!bound.ok()) return Labelled(label, bound.status());
     if (bound->output_schema != nullptr) job->output_schemas[id] = bound->output_schema;
     job->operators.emplace(id, std::move(*bound));

@@ -28,7 +28,7 @@ constexpr std::string_view kKindKeys[] = {
     "generator_source", "parquet_source", "ipc_source", "csv_source",   "map",
     "filter",           "project",        "key_by",     "window",       "aggregate",
     "join",             "parquet_sink",   "ipc_sink",   "csv_sink",     "console_sink",
-    "collect_sink"};
+    "collect_sink",     "verify_sink"};
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -963,6 +963,11 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     case OperatorKind::kCollectSink: {
       ARROW_RETURN_NOT_OK(fields_of({}).status());
       e->params = CollectSinkParams{};
+      return arrow::Status::OK();
+    }
+    case OperatorKind::kVerifySink: {
+      ARROW_RETURN_NOT_OK(fields_of({}).status());
+      e->params = VerifySinkParams{};
       return arrow::Status::OK();
     }
   }

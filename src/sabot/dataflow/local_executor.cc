@@ -113,13 +113,23 @@ class JobWatcher {
 
 }  // namespace
 
-arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options) {
-  const auto start = Clock::now();
+BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
   BindOptions bind;
   bind.job_id = options.job_id;
   bind.console = options.console;
   bind.collected = options.collected;
-  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound, BindJob(plan, bind));
+  return bind;
+}
+
+arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound,
+                        BindJob(plan, BindOptionsOf(options)));
+  return RunBoundJob(std::move(bound), options);
+}
+
+arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
+                                     const LocalExecutorOptions& options) {
+  const auto start = Clock::now();
 
   ARROW_ASSIGN_OR_RAISE(auto transport, InProcessTransport::Make());
   ShuffleManagerOptions manager_options;
@@ -127,7 +137,7 @@ arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecuto
   manager_options.spill.directory = options.spill_directory;
   ARROW_ASSIGN_OR_RAISE(auto manager, ShuffleManager::Make(manager_options, transport.get()));
   for (const ShuffleDescriptor& descriptor : bound->shuffles) {
-    ARROW_RETURN_NOT_OK(manager->RegisterShuffle(descriptor, options.job_id));
+    ARROW_RETURN_NOT_OK(manager->RegisterShuffle(descriptor, bound->job_id));
   }
 
   const int32_t threads =
@@ -156,7 +166,7 @@ arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecuto
       abort_all(opened);
       scheduler.reset();  // no step ever ran; stops the (unstarted) workers
       tasks.clear();
-      (void)manager->ReleaseJob(options.job_id);
+      (void)manager->ReleaseJob(bound->job_id);
       return opened;
     }
     job.AddTask(runner, handle);
@@ -190,12 +200,12 @@ arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecuto
     abort_all(outcome);
     tasks.clear();
     scheduler.reset();
-    (void)manager->ReleaseJob(options.job_id);
+    (void)manager->ReleaseJob(bound->job_id);
     return outcome;
   }
 
   JobReport report;
-  report.job_id = options.job_id;
+  report.job_id = bound->job_id;
   report.operators = OperatorFigures(&job);
   for (const GraphEdge& edge : graph.edges()) {
     EdgeReport figures = EdgeFigures(job, edge);
@@ -222,7 +232,7 @@ arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecuto
   report.memory_budget_bytes = manager->pool()->budget();
   tasks.clear();
   scheduler.reset();
-  (void)manager->ReleaseJob(options.job_id);
+  (void)manager->ReleaseJob(bound->job_id);
   report.wall = Clock::now() - start;
   return report;
 }

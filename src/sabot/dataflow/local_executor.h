@@ -14,6 +14,7 @@
 
 #include <arrow/result.h>
 
+#include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/job_report.h"
 #include "sabot/dataflow/logical_plan.h"
 #include "sabot/dataflow/operator_binding.h"
@@ -44,5 +45,13 @@ struct LocalExecutorOptions {
 // other task is cancelled, file sinks remove their temporary files (nothing partial appears
 // under a final name) and the first error is returned, naming the operator and task.
 arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options);
+
+// The same for a job bound already (BindJob with `options`' job id, console and collected): a
+// caller that must tell a bad job (binding errors) from a failed run binds first.
+arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
+                                     const LocalExecutorOptions& options);
+
+// The BindOptions RunLocalJob binds with.
+BindOptions BindOptionsOf(const LocalExecutorOptions& options);
 
 }  // namespace sabot

@@ -42,7 +42,7 @@ arrow::Result<Enum> ParseName(const NameTable<Enum, N>& table, std::string_view 
                                 allowed, ")");
 }
 
-constexpr NameTable<OperatorKind, 16> kKindNames{{
+constexpr NameTable<OperatorKind, 17> kKindNames{{
     {OperatorKind::kGeneratorSource, "generator_source"},
     {OperatorKind::kParquetSource, "parquet_source"},
     {OperatorKind::kIpcSource, "ipc_source"},
@@ -59,6 +59,7 @@ constexpr NameTable<OperatorKind, 16> kKindNames{{
     {OperatorKind::kCsvSink, "csv_sink"},
     {OperatorKind::kConsoleSink, "console_sink"},
     {OperatorKind::kCollectSink, "collect_sink"},
+    {OperatorKind::kVerifySink, "verify_sink"},
 }};
 constexpr NameTable<GeneratorTable, 2> kTableNames{{
     {GeneratorTable::kShuffle, "shuffle"},
@@ -347,7 +348,8 @@ arrow::Status CheckParams(const OperatorSpec& op) {
           }
           return arrow::Status::OK();
         } else {
-          static_assert(std::is_same_v<P, CollectSinkParams>);
+          static_assert(std::is_same_v<P, CollectSinkParams> ||
+                        std::is_same_v<P, VerifySinkParams>);
           return arrow::Status::OK();
         }
       },
@@ -543,6 +545,17 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
       return arrow::Status::Invalid(Label(op),
                                     ": its output goes nowhere (feed it into another operator "
                                     "or a sink)");
+    }
+    if (kind == OperatorKind::kVerifySink) {
+      const OperatorSpec* from =
+          in[i].size() == 1 ? &ops[index[edges[in[i][0]].from]] : nullptr;
+      const auto* generator =
+          from != nullptr ? std::get_if<GeneratorSourceParams>(&from->params) : nullptr;
+      if (generator == nullptr || generator->table != GeneratorTable::kShuffle) {
+        return arrow::Status::Invalid(
+            Label(op), ": a verify_sink checks a shuffle of the generated shuffle table: it needs "
+            "exactly one input edge, straight from a generator_source with table: shuffle");
+      }
     }
     if (kind == OperatorKind::kJoin) {
       for (int32_t input = 0; input < 2; ++input) {
@@ -807,9 +820,11 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
           return FileKind(p.format, /*sink=*/true);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           return OperatorKind::kConsoleSink;
-        } else {
-          static_assert(std::is_same_v<P, CollectSinkParams>);
+        } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
           return OperatorKind::kCollectSink;
+        } else {
+          static_assert(std::is_same_v<P, VerifySinkParams>);
+          return OperatorKind::kVerifySink;
         }
       },
       params);
@@ -823,7 +838,7 @@ bool IsSource(OperatorKind kind) {
 bool IsSink(OperatorKind kind) {
   return kind == OperatorKind::kParquetSink || kind == OperatorKind::kIpcSink ||
          kind == OperatorKind::kCsvSink || kind == OperatorKind::kConsoleSink ||
-         kind == OperatorKind::kCollectSink;
+         kind == OperatorKind::kCollectSink || kind == OperatorKind::kVerifySink;
 }
 
 std::optional<FileFormat> FileFormatOf(OperatorKind kind) {

@@ -179,13 +179,20 @@ struct ConsoleSinkParams {
 struct CollectSinkParams {
   bool operator==(const CollectSinkParams&) const = default;
 };
+// Checks what a shuffle of the generated `sabot shuffle` table delivered: its one input edge
+// comes straight from a generator_source of the shuffle table, and the sink verifies, against an
+// independent computation, that every generated row arrived exactly once, unaltered, at the task
+// its edge sends it to (verify_sink.h). `sabot shuffle` is this job; keeps nothing.
+struct VerifySinkParams {
+  bool operator==(const VerifySinkParams&) const = default;
+};
 
 // The parameters decide the kind (OperatorKindOf); a FileSourceParams / FileSinkParams makes a
 // parquet, ipc or csv source / sink after its format.
 using OperatorParams =
     std::variant<GeneratorSourceParams, FileSourceParams, MapParams, FilterParams, ProjectParams,
                  KeyByParams, WindowParams, AggregateParams, JoinParams, FileSinkParams,
-                 ConsoleSinkParams, CollectSinkParams>;
+                 ConsoleSinkParams, CollectSinkParams, VerifySinkParams>;
 
 enum class OperatorKind {
   kGeneratorSource,
@@ -204,6 +211,7 @@ enum class OperatorKind {
   kCsvSink,
   kConsoleSink,
   kCollectSink,
+  kVerifySink,
 };
 
 OperatorKind OperatorKindOf(const OperatorParams& params);

@@ -187,7 +187,11 @@ arrow::Result<BoundOperator> BindProjectOperator(const ProjectParams& params,
                                                                     : column.name),
                          parsed.status());
     }
-    items.push_back(ProjectionItem{*parsed, column.name});
+    // `x = x` is the plain column: no alias, so it keeps its input field (nullability,
+    // metadata).
+    const ExprPtr& expr = *parsed;
+    const bool same_column = expr->kind == ExprKind::kColumn && expr->text == column.name;
+    items.push_back(ProjectionItem{expr, same_column ? std::string() : column.name});
   }
   ARROW_ASSIGN_OR_RAISE(BoundProjection bound, BindProjection(items, input));
   auto projection = std::make_shared<const BoundProjection>(std::move(bound));

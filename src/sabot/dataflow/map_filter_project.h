@@ -12,8 +12,9 @@
 //   filter   FilterParams: keeps the rows where the boolean predicate is true (false and null
 //            drop the row). Output schema = input schema; a batch with no row left is not
 //            emitted.
-//   project  ProjectParams: exactly the given columns, in order; a plain column reference keeps
-//            its input field, others are nullable fields of the expression's type.
+//   project  ProjectParams: exactly the given columns, in order; a plain column reference (named
+//            after itself or not named) keeps its input field, a renamed column or any other
+//            expression is a nullable field of the expression's type.
 //
 // Binding parses and binds every expression once (KeyError for an unknown column, TypeError for
 // a type mismatch, Invalid for a syntax error: the expression library's message with its

@@ -120,6 +120,9 @@ arrow::Result<BoundOperator> BindUnnamed(
           return BindConsoleSink(spec, params, input_schemas[0], options);
         } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
           return BindCollectSink(spec, input_schemas[0], options);
+        } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
+          return arrow::Status::Invalid(
+              "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
         } else {
           return arrow::Status::NotImplemented("operator kind ", OperatorKindName(kind),
                                                " cannot be bound");

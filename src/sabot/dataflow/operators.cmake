@@ -13,3 +13,11 @@ sabot_add_test(console_sink_test SOURCES console_sink_test.cc DEPS sabot_operato
 sabot_add_test(operator_binding_test SOURCES operator_binding_test.cc DEPS sabot_operators)
 sabot_add_test(file_source_test SOURCES file_source_test.cc DEPS sabot_operators)
 sabot_add_test(file_sink_test SOURCES file_sink_test.cc DEPS sabot_operators)
+# Files written by pyarrow, read by the sources; part files written by the sinks, read by pyarrow
+# (tests/reference/operator_files.py).
+sabot_add_test(file_pyarrow_test SOURCES file_pyarrow_test.cc DEPS sabot_operators)
+if(TARGET file_pyarrow_test)
+  target_compile_definitions(file_pyarrow_test PRIVATE
+    SABOT_PYTHON="${SABOT_PYTHON}"
+    SABOT_OPERATOR_FILES_SCRIPT="${PROJECT_SOURCE_DIR}/tests/reference/operator_files.py")
+endif()

@@ -88,6 +88,10 @@ Stream Stream::Sink(CollectSinkParams params, std::optional<int32_t> parallelism
                     std::string name) {
   return SABOT_STREAM_ADD(params, parallelism, name);
 }
+Stream Stream::Sink(VerifySinkParams params, std::optional<int32_t> parallelism,
+                    std::string name) {
+  return SABOT_STREAM_ADD(params, parallelism, name);
+}
 
 #undef SABOT_STREAM_ADD
 

@@ -76,6 +76,8 @@ class Stream {
               std::string name = "");
   Stream Sink(CollectSinkParams params, std::optional<int32_t> parallelism = {},
               std::string name = "");
+  Stream Sink(VerifySinkParams params, std::optional<int32_t> parallelism = {},
+              std::string name = "");
 
   Stream Rebalance() const { return WithRequest(PartitioningRequest::Rebalance()); }
   Stream Broadcast() const { return WithRequest(PartitioningRequest::Broadcast()); }

@@ -437,6 +437,9 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
     case OperatorKind::kCollectSink:
       params = CollectSinkParams{};
       break;
+    case OperatorKind::kVerifySink:
+      params = VerifySinkParams{};
+      break;
   }
   ARROW_RETURN_NOT_OK(r.Done());
   return params;

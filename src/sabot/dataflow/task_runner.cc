@@ -22,6 +22,14 @@ int64_t NanosSince(Clock::time_point start) {
 
 }  // namespace
 
+arrow::Status TaskRunner::InOperator(OperatorId id, const arrow::Status& status,
+                                     std::string_view doing) const {
+  if (status.ok() || status.message().rfind("operator '", 0) == 0) return status;
+  const OperatorSpec* spec = job_->plan().FindOperator(id);
+  return status.WithMessage("operator '", spec->name, "' (", OperatorKindName(spec->kind()),
+                            ") task ", subtask_, ": ", doing, status.message());
+}
+
 // The output of ops_[index]: the next operator of the chain, or the task's outputs.
 class TaskRunner::Link : public OperatorOutput {
  public:
@@ -68,9 +76,7 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     const OperatorSpec* spec = job_->plan().FindOperator(id);
     context.spec = spec;
     const BoundOperator& op = bound.operators.at(id);
-    auto describe = [&](const arrow::Status& status) {
-      return status.WithMessage(Describe(), ", operator '", spec->name, "': ", status.message());
-    };
+    auto describe = [&](const arrow::Status& status) { return InOperator(id, status); };
     if (op.make_source) {
       auto source = op.make_source(context);
       if (!source.ok()) return describe(source.status());
@@ -128,9 +134,9 @@ StepResult TaskRunner::Step() {
   StepResult result = StepResult::Yield();
   arrow::Status status = RunStep(&result);
   if (!status.ok()) {
-    job_->Fail(status.message().rfind("task ", 0) == 0
-                   ? status
-                   : status.WithMessage(Describe(), ": ", status.message()));
+    const bool located = status.message().rfind("operator '", 0) == 0 ||
+                         status.message().rfind("task ", 0) == 0;
+    job_->Fail(located ? status : status.WithMessage(Describe(), ": ", status.message()));
     AbortAll(status);
     return StepResult::Done();
   }
@@ -165,7 +171,9 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
   if (source_ != nullptr) {
     for (int i = 0; i < kItemsPerStep && held_.empty(); ++i) {
       const auto start = Clock::now();
-      ARROW_ASSIGN_OR_RAISE(SourceReader::Step step, source_->Next());
+      auto next = source_->Next();
+      if (!next.ok()) return InOperator(source_id_, next.status());
+      SourceReader::Step step = std::move(*next);
       job_->counters(source_id_).busy_ns.fetch_add(NanosSince(start), std::memory_order_relaxed);
       switch (step.kind) {
         case SourceReader::Step::Kind::kBatch:
@@ -258,7 +266,7 @@ arrow::Status TaskRunner::FinishInput() {
     const auto start = Clock::now();
     const int64_t nested_before = nested_ns_;
     nested_ns_ = 0;
-    ARROW_RETURN_NOT_OK(ops_[i]->Finish(links_[i].get()));
+    ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Finish(links_[i].get())));
     const int64_t elapsed = NanosSince(start);
     job_->counters(op_ids_[i]).busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
     nested_ns_ = nested_before;
@@ -288,11 +296,7 @@ arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
   const int64_t elapsed = NanosSince(start);
   counters.busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
   nested_ns_ = nested_before + elapsed;
-  if (!status.ok() && status.message().rfind("task ", 0) != 0) {
-    const OperatorSpec* spec = job_->plan().FindOperator(op_ids_[index]);
-    return status.WithMessage(Describe(), ", operator '", spec->name, "': ", status.message());
-  }
-  return status;
+  return InOperator(op_ids_[index], status);
 }
 
 arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) {
@@ -304,7 +308,7 @@ arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) 
     ARROW_ASSIGN_OR_RAISE(auto event, EncodeStreamEvent(StreamEvent::Watermark(watermark)));
     return EmitToOutputs(Held{nullptr, std::move(event), 0});
   }
-  return ops_[index]->OnWatermark(watermark, links_[index].get());
+  return InOperator(op_ids_[index], ops_[index]->OnWatermark(watermark, links_[index].get()));
 }
 
 arrow::Status TaskRunner::EmitToOutputs(Held item) {
@@ -377,12 +381,7 @@ void TaskRunner::AbortAll(const arrow::Status& cause) {
 
 arrow::Status TaskRunner::Commit() {
   for (size_t i = 0; i < ops_.size(); ++i) {
-    arrow::Status status = ops_[i]->Commit();
-    if (!status.ok()) {
-      const OperatorSpec* spec = job_->plan().FindOperator(op_ids_[i]);
-      return status.WithMessage(Describe(), ", operator '", spec->name,
-                                "': commit failed: ", status.message());
-    }
+    ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Commit(), "commit failed: "));
   }
   return arrow::Status::OK();
 }

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <arrow/buffer.h>
@@ -93,6 +94,10 @@ class TaskRunner {
     size_t next_output = 0;
   };
 
+  // `status` located in operator `id`: "operator 'name' (kind) task k: <doing><message>",
+  // unless it names an operator already.
+  arrow::Status InOperator(OperatorId id, const arrow::Status& status,
+                           std::string_view doing = "") const;
   // The step's work; an error fails the job.
   arrow::Status RunStep(StepResult* result);
   // Sends held items to the writers in order; false while something remains pending.

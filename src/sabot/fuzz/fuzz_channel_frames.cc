@@ -5,7 +5,8 @@
 // The input is a sequence of frames, each a one-byte length (0-255) followed by that many bytes.
 // Properties: no crash or undefined behaviour (UBSan found a signed overflow in Grant); a
 // decoded frame re-encodes to its input; a credit message grants 1 to kMaxCreditGrant; the
-// channel's credits stay within [0, kMaxChannelCredits].
+// channel's credits stay within [0, kMaxChannelCredits]; a frame read as a DoGet event's
+// app_metadata (DecodeEventMetadata) yields exactly the bytes after its header, never null.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +40,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto encoded = sabot::EncodeChannelMessage(message->kind, message->value,
                                                  message->payload.get());
       Require(encoded.ok() && (*encoded)->Equals(*frame));
+    }
+    auto event = sabot::DecodeEventMetadata(frame);
+    if (event.ok()) {
+      Require(*event != nullptr && message.ok() &&
+              message->kind == sabot::ChannelMessageKind::kEvent);
+      Require((*event)->size() == frame->size() - sabot::kChannelHeaderBytes);
+      Require(std::memcmp((*event)->data(), frame->data() + sabot::kChannelHeaderBytes,
+                          static_cast<size_t>((*event)->size())) == 0);
     }
     auto credits = sabot::DecodeCreditMessage(frame);
     if (credits.ok()) {

@@ -42,7 +42,9 @@ struct BlockStreamStats {
 };
 
 // The sealed blocks of many streams (one per StreamKey, kept in order), in memory under the
-// agent's budget and on disk beyond it. Blocking shuffles store their output here; the Flight
+// agent's budget and on disk beyond it. Event blocks (SealedBlock::event) are stored, spilled
+// and read back in their places like row blocks; they count in a stream's blocks and bytes,
+// not its rows. Blocking shuffles store their output here; the Flight
 // server and the shuffle manager serve and read it (OpenReader).
 //
 // Lifecycle of a stream: AddStream(key, schema), Append(key, block)..., Finish(key); readers

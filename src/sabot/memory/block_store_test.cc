@@ -475,6 +475,68 @@ TEST_F(BlockStoreTest, UnencodedBlocksAreEncodedOnceWhenTheySpill) {
   ASSERT_BATCHES_EQUAL(*expected, *actual);
 }
 
+// Events appended between blocks come back in their places, whether they stayed in memory or
+// were spilled (with the blocks around them, several spills appending to one file), to every
+// reader; they count in the stream's blocks and bytes but not its rows.
+TEST_F(BlockStoreTest, EventsKeepTheirPlaceInMemoryAndThroughSpills) {
+  MakeStore(64 << 20);
+  auto kind = TestSchemaKind::kNestedDictionary;
+  StreamKey key{"events", 0, 0, 0};
+  ASSERT_OK(store_->AddStream(key, testing::TestSchema(kind)));
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (int i = 0; i < 3; ++i) batches.push_back(testing::MakeTestBatch(kind, i * 21, 21).ValueOrDie());
+  auto event = [](const std::string& text) {
+    return MakeEventBlock(arrow::Buffer::FromString(text)).ValueOrDie();
+  };
+  auto bare = [](const std::shared_ptr<arrow::RecordBatch>& batch) {
+    SealedBlock block;
+    block.batch = batch;
+    block.num_rows = batch->num_rows();
+    return block;
+  };
+  auto encoder = BlockEncoder::Make(testing::TestSchema(kind), {}, pool_.get()).ValueOrDie();
+  ASSERT_OK(store_->Append(key, event("e0")));
+  ASSERT_OK(store_->Append(key, bare(batches[0])));
+  ASSERT_OK(store_->Append(key, event("e1")));
+  ASSERT_OK(store_->SpillAll());  // e0, b0, e1 on disk
+  ASSERT_OK(store_->Append(key, encoder->Encode(*batches[1]).ValueOrDie()));
+  ASSERT_OK(store_->Append(key, event("")));
+  ASSERT_OK(store_->Append(key, event("e3")));
+  ASSERT_OK(store_->SpillAll());  // appended to the same file
+  ASSERT_OK(store_->Append(key, bare(batches[2])));
+  ASSERT_OK(store_->Append(key, event("e4")));  // these two stay in memory
+  ASSERT_OK(store_->Finish(key));
+  EXPECT_EQ(store_->stats().blocks_on_disk, 6);
+  EXPECT_EQ(store_->stats().blocks_in_memory, 2);
+  ASSERT_OK_AND_ASSIGN(BlockStreamStats stats, store_->StreamStats(key));
+  EXPECT_EQ(stats.blocks, 8);
+  EXPECT_EQ(stats.rows, 63);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_OK_AND_ASSIGN(auto reader, store_->OpenReader(key));
+    auto decoder = BlockDecoder::Make(testing::TestSchema(kind)).ValueOrDie();
+    std::vector<std::string> got;
+    while (true) {
+      ASSERT_OK_AND_ASSIGN(auto block, reader->Next());
+      if (!block) break;
+      if (block->is_event()) {
+        got.push_back("e:" + block->event->ToString());
+        continue;
+      }
+      ASSERT_OK_AND_ASSIGN(auto batch, decoder->Decode(*block));
+      std::string which = "?";
+      for (size_t i = 0; i < batches.size(); ++i) {
+        ASSERT_OK_AND_ASSIGN(auto expected, testing::ConcatenateDense({batches[i]}));
+        ASSERT_OK_AND_ASSIGN(auto actual, testing::ConcatenateDense({batch}));
+        if (expected->Equals(*actual)) which = "b" + std::to_string(i);
+      }
+      got.push_back(which);
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"e:e0", "b0", "e:e1", "b1", "e:", "e:e3", "b2",
+                                             "e:e4"}))
+        << "round " << round;
+  }
+}
+
 // Spilling an unencoded block allocates nothing from the budget, so it works with the pool
 // full; and the pool's reclaimer (what the shuffle manager installs) makes room for an
 // allocation that does not fit by spilling, instead of failing.

@@ -96,6 +96,55 @@ TEST_P(SpillFileTest, BlocksReadBackExactlyAndTheFileIsAnArrowIpcStream) {
   EXPECT_EQ(end, nullptr);
 }
 
+// Events are spilled in place between the blocks, as their raw bytes, and read back as events
+// (checksummed like blocks); the row blocks around them are untouched.
+TEST_P(SpillFileTest, EventsSpillInPlaceAndReadBackAsEvents) {
+  auto batches = Batches(2);
+  const std::string binary("\0barrier\xff", 9);
+  std::vector<SealedBlock> blocks = {
+      MakeEventBlock(arrow::Buffer::FromString("first")).ValueOrDie(),
+      encoder_->Encode(*batches[0]).ValueOrDie(),
+      MakeEventBlock(arrow::Buffer::FromString("")).ValueOrDie(),
+      MakeEventBlock(arrow::Buffer::FromString(binary)).ValueOrDie()};
+  SealedBlock bare;  // unencoded: encoded into the file as it is appended
+  bare.batch = batches[1];
+  bare.num_rows = batches[1]->num_rows();
+  blocks.push_back(bare);
+  blocks.push_back(MakeEventBlock(arrow::Buffer::FromString("last")).ValueOrDie());
+  std::vector<SpillBlockLocation> locations;
+  {
+    auto writer = SpillFileWriter::Open(local_, path_, encoder_->schema_message()).ValueOrDie();
+    for (const auto& block : blocks) {
+      ASSERT_OK_AND_ASSIGN(auto location, writer->Append(block, *encoder_));
+      locations.push_back(location);
+    }
+    ASSERT_OK(writer->Close());
+  }
+  std::vector<bool> is_event;
+  for (const auto& location : locations) is_event.push_back(location.event);
+  EXPECT_EQ(is_event, (std::vector<bool>{true, false, true, true, false, true}));
+  EXPECT_EQ(locations[2].length, 0);
+  ASSERT_OK_AND_ASSIGN(auto reader, SpillFileReader::Open(local_, path_));
+  auto decoder = BlockDecoder::Make(testing::TestSchema(kind_)).ValueOrDie();
+  std::vector<std::string> got;
+  for (const auto& location : locations) {
+    ASSERT_OK_AND_ASSIGN(auto block, reader->Read(location, arrow::default_memory_pool()));
+    if (block.is_event()) {
+      EXPECT_EQ(block.num_rows, 0);
+      EXPECT_EQ(block.ipc_bytes, nullptr);
+      got.push_back("e:" + block.event->ToString());
+    } else {
+      ASSERT_OK_AND_ASSIGN(auto batch, decoder->Decode(block));
+      got.push_back(batch->Equals(*batches[0]) ? "b0" : batch->Equals(*batches[1]) ? "b1" : "?");
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"e:first", "b0", "e:", "e:" + binary, "b1", "e:last"}));
+  // A damaged event is caught like a damaged block.
+  Damage(locations[3].offset + 2);
+  ASSERT_RAISES_WITH(IOError, "is corrupted",
+                     reader->Read(locations[3], arrow::default_memory_pool()).status());
+}
+
 TEST_P(SpillFileTest, ReopeningAppendsAndKeepsEarlierBlocks) {
   auto batches = Batches(4);
   auto first = Write(local_, {batches[0], batches[1]});

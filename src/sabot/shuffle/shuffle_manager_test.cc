@@ -412,6 +412,117 @@ TEST_F(ShuffleManagerAdmissionWaitTest, LargerBatchesGrowTheAdmissionOrAreRefuse
   ASSERT_OK(manager_->Release(id_));
 }
 
+// WriteEvent reaches every partition once per writer, after every row the writer wrote before
+// it (the rows it buffered are sealed and sent first) and before every row written after it:
+// counted per (input, stretch between events) over all partitions against the rows written.
+enum class EventCase { kPipelined, kBlocking, kBlockingSpilled };
+
+class ShuffleManagerEventTest : public ::testing::TestWithParam<EventCase> {};
+
+TEST_P(ShuffleManagerEventTest, WriteEventReachesEveryPartitionAfterTheRowsBeforeIt) {
+  ASSERT_OK_AND_ASSIGN(auto transport, InProcessTransport::Make());
+  auto manager = MakeManager(transport.get());
+  GeneratedJob job;
+  job.data.batch_rows = 500;
+  job.data.key_cardinality = 1000;
+  constexpr int32_t kWriters = 2;
+  constexpr int32_t kPartitions = 3;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, kPartitions));
+  const ShuffleMode mode =
+      GetParam() == EventCase::kPipelined ? ShuffleMode::kPipelined : ShuffleMode::kBlocking;
+  ASSERT_OK_AND_ASSIGN(ShuffleId id, manager->RegisterShuffle("op", spec, GeneratedSchema(job.data),
+                                                              kWriters, TestShuffleOptions(mode)));
+  // Writer w: batches 0 and 1, event "mid", batch 2, event "end" (nothing after it).
+  auto write = [&](int32_t w) -> arrow::Status {
+    for (int64_t b = 0; b < 3; ++b) {
+      if (b == 2) ARROW_RETURN_NOT_OK(manager->WriteEvent(id, w, arrow::Buffer::FromString("mid")));
+      ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(w, b));
+      ARROW_RETURN_NOT_OK(manager->Write(id, w, batch));
+    }
+    ARROW_RETURN_NOT_OK(manager->WriteEvent(id, w, arrow::Buffer::FromString("end")));
+    return manager->Finish(id, w);
+  };
+  // rows[input][stretch]: rows received from an input before "mid", between, after "end".
+  struct Received {
+    std::vector<std::vector<int64_t>> rows =
+        std::vector<std::vector<int64_t>>(kWriters, std::vector<int64_t>(3, 0));
+    std::vector<std::vector<std::string>> events =
+        std::vector<std::vector<std::string>>(kWriters);
+  };
+  auto read = [&](PartitionId p) -> arrow::Result<Received> {
+    ARROW_ASSIGN_OR_RAISE(auto reader, manager->ReadPartition(id, p));
+    Received got;
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(ShuffleReaderItem item, reader->NextItem());
+      if (item.kind == ShuffleReaderItem::Kind::kEnd) return got;
+      if (item.kind == ShuffleReaderItem::Kind::kEvent) {
+        got.events[item.input].push_back(item.event->ToString());
+      } else if (item.kind == ShuffleReaderItem::Kind::kBatch) {
+        got.rows[item.input][got.events[item.input].size()] += item.batch->num_rows();
+      }
+    }
+  };
+  std::vector<std::future<arrow::Result<Received>>> readers;
+  std::vector<std::future<arrow::Status>> writers;
+  if (mode == ShuffleMode::kPipelined) {
+    for (PartitionId p = 0; p < kPartitions; ++p) {
+      readers.push_back(std::async(std::launch::async, read, p));
+    }
+  }
+  for (int32_t w = 0; w < kWriters; ++w) writers.push_back(std::async(std::launch::async, write, w));
+  for (auto& writer : writers) ASSERT_OK(writer.get());
+  if (GetParam() == EventCase::kBlockingSpilled) {
+    ASSERT_OK(manager->block_store()->SpillAll());
+    ASSERT_GT(manager->block_store()->stats().blocks_on_disk, 0);
+    ASSERT_EQ(manager->block_store()->stats().blocks_in_memory, 0);
+  }
+  if (mode == ShuffleMode::kBlocking) {
+    for (PartitionId p = 0; p < kPartitions; ++p) {
+      readers.push_back(std::async(std::launch::async, read, p));
+    }
+  }
+  std::vector<std::vector<int64_t>> total(kWriters, std::vector<int64_t>(3, 0));
+  for (PartitionId p = 0; p < kPartitions; ++p) {
+    ASSERT_OK_AND_ASSIGN(Received got, readers[p].get());
+    for (int32_t w = 0; w < kWriters; ++w) {
+      EXPECT_EQ(got.events[w], (std::vector<std::string>{"mid", "end"}))
+          << "partition " << p << " input " << w;
+      for (int s = 0; s < 3; ++s) total[w][s] += got.rows[w][s];
+    }
+  }
+  for (int32_t w = 0; w < kWriters; ++w) {
+    EXPECT_EQ(total[w], (std::vector<int64_t>{2 * job.data.batch_rows, job.data.batch_rows, 0}))
+        << "writer " << w;
+  }
+  ASSERT_OK(manager->Release(id));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ShuffleManagerEventTest,
+                         ::testing::Values(EventCase::kPipelined, EventCase::kBlocking,
+                                           EventCase::kBlockingSpilled),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case EventCase::kPipelined:
+                               return std::string("pipelined");
+                             case EventCase::kBlocking:
+                               return std::string("blocking");
+                             default:
+                               return std::string("blocking_spilled");
+                           }
+                         });
+
+TEST_F(ShuffleManagerTest, OversizedEventsAreRefusedAndChangeNothing) {
+  ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
+  ASSERT_OK(manager_->Write(id_, 0, batch));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<arrow::Buffer> big,
+                       arrow::AllocateBuffer(kMaxEventBytes + 1));
+  ASSERT_RAISES_WITH(Invalid, "exceeds the limit of 65536", manager_->WriteEvent(id_, 0, big));
+  ASSERT_RAISES_WITH(Invalid, "needs a payload", manager_->WriteEvent(id_, 0, nullptr));
+  // The writer is still usable: nothing was flushed or failed.
+  ASSERT_OK(manager_->WriteEvent(id_, 0, arrow::Buffer::FromString("ok")));
+  ASSERT_OK(manager_->Finish(id_, 0));
+}
+
 TEST_F(ShuffleManagerTest, UnknownAndReleasedShufflesAreClearErrors) {
   ASSERT_OK_AND_ASSIGN(auto batch, job_.WriterBatch(0, 0));
   ASSERT_RAISES_WITH(KeyError, "shuffle 'nope'", manager_->Write("nope", 0, batch));

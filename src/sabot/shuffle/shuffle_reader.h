@@ -105,8 +105,11 @@ class ShuffleReader {
   arrow::Result<ShuffleReaderItem> TryNextItem();
   // See the class comment. `on_ready` replaces the previous callback (null: none); it may run
   // on several input threads at once and must not call the consuming methods itself unless it
-  // serializes them with the consumer. Items queued before it was set do not trigger it: call
-  // TryNextItem() after setting it.
+  // serializes them with the consumer. It must stay callable until the reader is destroyed (the
+  // destructor joins the input threads) or replaced: a call already started when it is
+  // replaced finishes with the old one. Items queued before it was set do not trigger it: call
+  // TryNextItem() after setting it. ResumeInput() does not trigger it either: the consumer that
+  // resumes knows to call TryNextItem().
   void SetOnReady(std::function<void()> on_ready);
   // Stops (PauseInput) or restarts (ResumeInput) delivering input `input`'s items. Invalid for
   // an index out of range. Pausing an input that ended has no effect but to hold back its end.

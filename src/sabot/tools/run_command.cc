@@ -15,7 +15,6 @@
 #include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/explain.h"
-#include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/job_file.h"
 #include "sabot/dataflow/job_report_format.h"
 #include "sabot/dataflow/local_executor.h"
@@ -62,6 +61,20 @@ arrow::Result<JobFileOverrides> ParseSets(const std::vector<std::string>& sets) 
     overrides.parallelism[name] = n;
   }
   return overrides;
+}
+
+// The job's id (shuffle ids and temporary file names carry it): its name with characters other
+// than [A-Za-z0-9_-] replaced by '_', cut to kMaxJobIdLength, "job" when nothing is left.
+std::string JobIdOf(const std::string& name) {
+  std::string id;
+  for (char c : name) {
+    if (id.size() == kMaxJobIdLength) break;
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    id += ok ? c : '_';
+  }
+  if (id.empty() || id[0] == '-') id.insert(0, "job");
+  return id.substr(0, kMaxJobIdLength);
 }
 
 // A failure of a job, with the place in the job file of the operator it names: binding errors
@@ -140,18 +153,8 @@ void Run(const CommandOptions& options) {
     return;
   }
 
-  // Binding first: what only the real schemas and files can tell (an unknown column, a type
-  // mismatch, a missing input) is a bad job file, exit 2, found before any task runs.
-  {
-    BindOptions bind;
-    bind.job_id = job->name;
-    bind.console = &std::cout;
-    auto bound = BindJob(job->plan, bind);
-    if (!bound.ok()) Fail(Located(*job, bound.status()), 2);
-  }
-
   LocalExecutorOptions executor;
-  executor.job_id = job->name;
+  executor.job_id = JobIdOf(job->name);
   executor.threads = options.threads > 0 ? options.threads : job->options.threads.value_or(0);
   if (options.memory_budget_mib > 0) {
     executor.memory_budget = options.memory_budget_mib << 20;
@@ -178,10 +181,14 @@ void Run(const CommandOptions& options) {
       }
     };
   }
+  // Binding checks the job against real schemas and files: a failure there is a bad job (2),
+  // located at its operator's line, before anything runs.
+  auto bound = BindJob(job->plan, BindOptionsOf(executor));
+  if (!bound.ok()) Fail(Located(*job, bound.status()), 2);
   arrow::Result<JobReport> report;
   {
     SignalCancel signals;
-    report = RunLocalJob(job->plan, executor);
+    report = RunBoundJob(std::move(*bound), executor);
   }
   if (progress) {
     std::string clear = progress->Finish();

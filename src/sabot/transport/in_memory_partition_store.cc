@@ -9,6 +9,7 @@
 namespace sabot {
 
 int64_t BlockBytes(const SealedBlock& block) {
+  if (block.event != nullptr) return block.event->size();
   if (block.ipc_bytes != nullptr) return block.ipc_bytes->size();
   if (block.batch != nullptr) return arrow::util::TotalBufferSize(*block.batch);
   return 0;

@@ -79,7 +79,7 @@ class PartitionStore {
   virtual arrow::Status Release(const std::string& shuffle_id) = 0;
 };
 
-// Bytes `block` holds: its encoded size, or the buffer size of its batch.
+// Bytes `block` holds: its encoded size, the buffer size of its batch, or its event's size.
 int64_t BlockBytes(const SealedBlock& block);
 
 }  // namespace sabot

@@ -1,5 +1,7 @@
 #include "sabot/transport/protocol.h"
 
+#include "sabot/memory/sealed_block.h"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -140,6 +142,49 @@ TEST(ChannelMessageTest, CreditMessagesAreCheckedBeforeTheyGrant) {
                          .status());
   ASSERT_RAISES_WITH(Invalid, "shorter than",
                      DecodeCreditMessage(arrow::Buffer::FromString("abc")).status());
+}
+
+// An event's bytes travel as an EVENT message: on DoExchange as the frame itself, on DoGet as
+// the app_metadata of a zero-row batch (value 0), which DecodeEventMetadata checks.
+TEST(ChannelMessageTest, EventMessagesCarryTheirBytesAndAreChecked) {
+  const std::string bytes("wm\0\x01", 4);
+  auto payload = arrow::Buffer::FromString(bytes);
+  ASSERT_OK_AND_ASSIGN(auto frame, EncodeChannelMessage(ChannelMessageKind::kEvent, 0,
+                                                        payload.get()));
+  // The exact bytes: kind 7 and value 0 as little-endian int32, then the payload.
+  EXPECT_EQ(frame->ToString(), std::string("\x07\0\0\0\0\0\0\0", 8) + bytes);
+  ASSERT_OK_AND_ASSIGN(auto decoded, DecodeChannelMessage(frame));
+  EXPECT_EQ(decoded.kind, ChannelMessageKind::kEvent);
+  ASSERT_OK_AND_ASSIGN(auto event, DecodeEventMetadata(frame));
+  EXPECT_EQ(event->ToString(), bytes);
+  // An empty event decodes to an empty buffer, never null.
+  ASSERT_OK_AND_ASSIGN(auto empty_frame,
+                       EncodeChannelMessage(ChannelMessageKind::kEvent, 0, nullptr));
+  ASSERT_OK_AND_ASSIGN(auto empty, DecodeEventMetadata(empty_frame));
+  ASSERT_NE(empty, nullptr);
+  EXPECT_EQ(empty->size(), 0);
+  ASSERT_RAISES_WITH(Invalid, "must be an EVENT message",
+                     DecodeEventMetadata(EncodeChannelMessage(ChannelMessageKind::kData, 0,
+                                                              payload.get())
+                                             .ValueOrDie())
+                         .status());
+  ASSERT_RAISES_WITH(Invalid, "value 3",
+                     DecodeEventMetadata(EncodeChannelMessage(ChannelMessageKind::kEvent, 3,
+                                                              payload.get())
+                                             .ValueOrDie())
+                         .status());
+  auto huge = arrow::Buffer::FromString(std::string(kMaxEventBytes + 1, 'h'));
+  ASSERT_RAISES_WITH(Invalid, "exceeds the limit",
+                     DecodeEventMetadata(EncodeChannelMessage(ChannelMessageKind::kEvent, 0,
+                                                              huge.get())
+                                             .ValueOrDie())
+                         .status());
+  ASSERT_RAISES_WITH(Invalid, "shorter than",
+                     DecodeEventMetadata(arrow::Buffer::FromString("ev")).status());
+  // Kinds beyond EVENT are unknown.
+  std::string eight(8, '\0');
+  eight[0] = 8;
+  EXPECT_TRUE(DecodeChannelMessage(arrow::Buffer::FromString(eight)).status().IsInvalid());
 }
 
 }  // namespace

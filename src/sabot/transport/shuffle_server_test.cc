@@ -1,6 +1,7 @@
 #include "sabot/transport/shuffle_server.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <arrow/flight/types.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/memory_pool.h>
+#include <arrow/table.h>
 #include <arrow/type.h>
 
 #include "sabot/common/data_generator.h"
@@ -120,6 +122,77 @@ TEST_F(ShuffleServerTest, DoGetServesAPartitionOrAWritersStreamInOrder) {
   ASSERT_OK_AND_ASSIGN(auto expected, GenerateBatch(Data(), Index(2, 1, 0)));
   ASSERT_BATCHES_EQUAL(*expected, *one[0]);
   EXPECT_EQ(server_->stats().blocks_sent, 6);
+}
+
+// A stored stream with events, fetched over DoGet: Sabot's client gets the events in their
+// places (FetchItems) or skips them (FetchAll); a plain Flight client, knowing nothing of
+// events, reads every row and sees each event as an empty batch with EVENT app_metadata.
+TEST_F(ShuffleServerTest, DoGetCarriesEventsInOrderAndPlainClientsStillReadTheRows) {
+  auto schema = GeneratedSchema(Data());
+  ASSERT_OK(store_->RegisterShuffle("ev", schema, 1, Compression::kLz4Frame));
+  auto event = [](const std::string& text) {
+    return MakeEventBlock(arrow::Buffer::FromString(text)).ValueOrDie();
+  };
+  ASSERT_OK_AND_ASSIGN(auto batch0, GenerateBatch(Data(), 0));
+  ASSERT_OK_AND_ASSIGN(auto batch1, GenerateBatch(Data(), 1));
+  ASSERT_OK_AND_ASSIGN(auto encoded0, EncodeIpcBlock(*batch0, Compression::kLz4Frame));
+  SealedBlock bare1;  // an unencoded block: the server encodes it as it serves it
+  bare1.batch = batch1;
+  bare1.num_rows = batch1->num_rows();
+  const std::string binary("\0wm\xff", 4);
+  ASSERT_OK(store_->Append({"ev", 0, 0, 0}, *schema,
+                           {event("first"), encoded0, event(""), event(binary), bare1,
+                            event("last")}));
+  ASSERT_OK(store_->Append({"ev", 0, 1, 0}, *schema, {event("only")}));
+
+  auto client = Client();
+  std::vector<std::string> got;
+  ASSERT_OK(client->FetchItems(server_->uri(), {"ev", 0, std::nullopt, std::nullopt},
+                               [&](StreamItem item) {
+                                 if (item.is_event()) {
+                                   got.push_back("e:" + item.event->ToString());
+                                 } else if (item.batch->Equals(*batch0)) {
+                                   got.push_back("b0");
+                                 } else if (item.batch->Equals(*batch1)) {
+                                   got.push_back("b1");
+                                 } else {
+                                   got.push_back("unknown batch");
+                                 }
+                                 return arrow::Status::OK();
+                               }));
+  EXPECT_EQ(got, (std::vector<std::string>{"e:first", "b0", "e:", "e:" + binary, "b1", "e:last",
+                                           "e:only"}));
+  ASSERT_OK_AND_ASSIGN(auto batches, client->FetchAll(server_->uri(), {"ev", 0, 0, 0}));
+  ASSERT_EQ(batches.size(), 2u);
+  ASSERT_BATCHES_EQUAL(*batch0, *batches[0]);
+  ASSERT_BATCHES_EQUAL(*batch1, *batches[1]);
+
+  // A plain Flight client.
+  ASSERT_OK_AND_ASSIGN(auto location, flight::Location::Parse(server_->uri()));
+  ASSERT_OK_AND_ASSIGN(auto plain, flight::FlightClient::Connect(location));
+  ASSERT_OK_AND_ASSIGN(auto stream, plain->DoGet(flight::Ticket{"/shuffle/ev/partition/0"}));
+  int64_t rows = 0;
+  std::vector<std::string> events;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(auto chunk, stream->Next());
+    if (chunk.data == nullptr) break;
+    rows += chunk.data->num_rows();
+    if (chunk.app_metadata != nullptr) {
+      EXPECT_EQ(chunk.data->num_rows(), 0);
+      ASSERT_GE(chunk.app_metadata->size(), kChannelHeaderBytes);
+      int32_t kind = 0;
+      std::memcpy(&kind, chunk.app_metadata->data(), 4);
+      EXPECT_EQ(kind, 7);
+      events.push_back(arrow::SliceBuffer(chunk.app_metadata, kChannelHeaderBytes)->ToString());
+    }
+  }
+  EXPECT_EQ(rows, batch0->num_rows() + batch1->num_rows());
+  EXPECT_EQ(events, (std::vector<std::string>{"first", "", binary, "last", "only"}));
+  // And as a table (what pyarrow's read_all() builds): every row, events as empty chunks.
+  ASSERT_OK_AND_ASSIGN(auto again, plain->DoGet(flight::Ticket{"/shuffle/ev/partition/0"}));
+  ASSERT_OK_AND_ASSIGN(auto table, again->ToTable());
+  EXPECT_EQ(table->num_rows(), batch0->num_rows() + batch1->num_rows());
+  ASSERT_OK(plain->Close());
 }
 
 TEST_F(ShuffleServerTest, FlightInfoAndListingDescribeSizes) {

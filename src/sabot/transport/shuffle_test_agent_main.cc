@@ -13,7 +13,9 @@
 // them per call): the ceiling benchmarks compare against. `--dump-partition p --dump-file f` also writes the batches of partition p, as they
 // were before encoding and in the order served, to the Arrow IPC file f (for third-party
 // clients to compare against). `--serve-delay-ms` slows each block served (to test failures mid-stream);
-// `--token`, `--tls-cert` and `--tls-key` turn on authentication and TLS.
+// `--token`, `--tls-cert` and `--tls-key` turn on authentication and TLS. `--events 1` follows
+// each batch b's blocks with the event "batch <b>" in every partition's stream (docs/wire-protocol.md:
+// third-party clients see each as an empty batch tagged with EVENT app_metadata).
 
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -61,6 +63,7 @@ struct AgentArgs {
   int dump_partition = -1;
   std::string dump_file;
   bool raw_flight = false;
+  bool events = false;
 };
 
 arrow::Result<std::string> ReadFile(const std::string& path) {
@@ -92,6 +95,7 @@ arrow::Result<AgentArgs> ParseArgs(int argc, char** argv) {
       else if (flag == "--dump-partition") args.dump_partition = std::stoi(value);
       else if (flag == "--dump-file") args.dump_file = value;
       else if (flag == "--raw-flight") args.raw_flight = value == "1";
+      else if (flag == "--events") args.events = value == "1";
       else return arrow::Status::Invalid("unknown flag ", flag);
     } catch (const std::exception&) {
       return arrow::Status::Invalid("bad value '", value, "' for ", flag);
@@ -197,6 +201,13 @@ arrow::Status Populate(const AgentArgs& args, Compression compression,
       (*batches_out)[p].push_back(taken.record_batch());
       ARROW_ASSIGN_OR_RAISE(auto block, EncodeIpcBlock(*taken.record_batch(), compression));
       blocks[p].push_back(std::move(block));
+    }
+    if (args.events) {
+      for (int32_t p = 0; p < args.partitions; ++p) {
+        ARROW_ASSIGN_OR_RAISE(
+            auto event, MakeEventBlock(arrow::Buffer::FromString("batch " + std::to_string(b))));
+        blocks[p].push_back(std::move(event));
+      }
     }
   }
   if (!args.dump_file.empty()) {

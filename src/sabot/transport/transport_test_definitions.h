@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -342,6 +343,135 @@ class TransportConformanceTest : public ::testing::Test {
     EXPECT_TRUE(Eventually([&] { return OpenChannels() == 0; })) << OpenChannels();
   }
 
+  // --- Events -----------------------------------------------------------------------------
+
+  // An event block carrying `text` (any bytes).
+  static SealedBlock EventBlock(const std::string& text) {
+    auto block = MakeEventBlock(arrow::Buffer::FromString(text));
+    return block.ok() ? *block : SealedBlock{};
+  }
+  // The items of a stream as text: "b<i>" for Batch(i), "e:<bytes>" for an event. Items must
+  // be Batch(i) for some i below 100.
+  static std::string Describe(const StreamItem& item) {
+    if (item.is_event()) return "e:" + item.event->ToString();
+    for (int64_t i = 0; i < 100; ++i) {
+      if (Batch(i)->Equals(*item.batch)) return "b" + std::to_string(i);
+    }
+    return "unknown batch";
+  }
+  // Writes `items` ("b<i>" or "e:<text>") on `key` and finishes, while the reader reads every
+  // item with NextItem(); the reader must see exactly `items`, then the end.
+  void CheckItemsRoundTrip(const StreamKey& key, const std::vector<std::string>& items,
+                           Compression compression = Compression::kNone) {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(key, GeneratedSchema(Data()), Options()));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(key, Options()));
+    arrow::Status written;
+    std::thread producer([&] {
+      for (size_t i = 0; i < items.size() && written.ok(); ++i) {
+        const std::string& item = items[i];
+        written = item[0] == 'e' ? writer->Write(EventBlock(item.substr(2)))
+                                 : writer->Write(Block(std::stoll(item.substr(1)), compression));
+      }
+      if (written.ok()) written = writer->Finish();
+    });
+    std::vector<std::string> got;
+    for (size_t i = 0; i <= items.size(); ++i) {
+      auto item = reader->NextItem();
+      ASSERT_TRUE(item.ok()) << item.status().ToString();
+      if (item->is_end()) break;
+      got.push_back(Describe(*item));
+    }
+    producer.join();
+    ASSERT_OK(written);
+    EXPECT_EQ(got, items);
+    ASSERT_OK_AND_ASSIGN(auto after, reader->NextItem());
+    EXPECT_TRUE(after.is_end());
+  }
+
+  // Events interleaved with batches (of both block kinds, compressed too) keep their places:
+  // first, between, several in a row, last; their bytes arrive unchanged, NUL bytes included.
+  void TestEventsKeepTheirPlace() {
+    const std::string binary("\0\x01\xff barrier \0", 13);
+    CheckItemsRoundTrip(Key(20), {"e:start", "b0", "b1", "e:w1", "b2", "e:", "e:" + binary, "b3",
+                                  "e:end"});
+    CheckItemsRoundTrip(Key(21), {"b0", "e:a", "b1", "b2", "b3", "e:z"}, Compression::kZstd);
+  }
+
+  // Streams of events only, a single event, and an event of the largest size.
+  void TestEventOnlyStreams() {
+    CheckItemsRoundTrip(Key(22), {"e:only"});
+    CheckItemsRoundTrip(Key(23), {"e:1", "e:2", "e:3", "e:4", "e:5"});
+    CheckItemsRoundTrip(Key(24), {"e:" + std::string(kMaxEventBytes, 'w'), "b0"});
+    // And the empty stream read item by item.
+    CheckItemsRoundTrip(Key(25), {});
+  }
+
+  // Next() skips events: a reader that wants rows only still gets every batch, in order.
+  void TestNextSkipsEvents() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(26), GeneratedSchema(Data()), Options(8)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(26), Options(8)));
+    ASSERT_OK(writer->Write(EventBlock("x")));
+    ASSERT_OK(writer->Write(Block(0)));
+    ASSERT_OK(writer->Write(EventBlock("y")));
+    ASSERT_OK(writer->Write(EventBlock("z")));
+    ASSERT_OK(writer->Write(Block(1)));
+    ASSERT_OK(writer->Write(EventBlock("w")));
+    ASSERT_OK(writer->Finish());
+    ReadAll(reader.get(), 0, 2);
+  }
+
+  // An event takes a credit like a block: with one credit and a reader that does not read, the
+  // second write (an event) waits; reading the first item releases it. This is what lets a
+  // reader that holds back an input (barrier alignment) stop that input's writer.
+  void TestEventsTakeCredit() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(27), GeneratedSchema(Data()), Options(1)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(27), Options(1)));
+    std::atomic<int> written{0};
+    arrow::Status status;
+    std::thread producer([&] {
+      for (int i = 0; i < 3 && status.ok(); ++i) {
+        status = writer->Write(EventBlock("e" + std::to_string(i)));
+        if (status.ok()) ++written;
+      }
+      if (status.ok()) status = writer->Finish();
+    });
+    // (Over Flight the first write may wait for the reader's first credit too.)
+    ASSERT_TRUE(Eventually([&] { return written.load() == 1 && writer->backlog() == 1; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(written.load(), 1) << "an event went out without credit";
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(auto item, reader->NextItem());
+      ASSERT_TRUE(item.is_event());
+      EXPECT_EQ(item.event->ToString(), "e" + std::to_string(i));
+    }
+    ASSERT_OK_AND_ASSIGN(auto end, reader->NextItem());
+    EXPECT_TRUE(end.is_end());
+    producer.join();
+    ASSERT_OK(status);
+  }
+
+  // A stream aborted after an event delivers the event, then the error.
+  void TestAbortAfterEvent() {
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport_->OpenWriter(Key(28), GeneratedSchema(Data()), Options(4)));
+    ASSERT_OK_AND_ASSIGN(auto reader, transport_->OpenReader(Key(28), Options(4)));
+    ASSERT_OK(writer->Write(Block(0)));
+    ASSERT_OK(writer->Write(EventBlock("checkpoint 7")));
+    ASSERT_OK(writer->Abort(arrow::Status::IOError("source lost")));
+    ASSERT_OK_AND_ASSIGN(auto first, reader->NextItem());
+    ASSERT_TRUE(first.is_batch());
+    ASSERT_OK_AND_ASSIGN(auto second, reader->NextItem());
+    ASSERT_TRUE(second.is_event());
+    EXPECT_EQ(second.event->ToString(), "checkpoint 7");
+    auto failed = reader->NextItem();
+    ASSERT_FALSE(failed.ok());
+    EXPECT_NE(failed.status().message().find("source lost"), std::string::npos)
+        << failed.status().ToString();
+  }
+
   std::unique_ptr<Transport> transport_;
 };
 
@@ -365,4 +495,9 @@ class TransportConformanceTest : public ::testing::Test {
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortReachesReader)       \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, SlowReaderDoesNotStallOthers) \
   SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, DuplicateEndsRejected)    \
-  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NothingLeaks)
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NothingLeaks)             \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EventsKeepTheirPlace)     \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EventOnlyStreams)         \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, NextSkipsEvents)          \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, EventsTakeCredit)         \
+  SABOT_TRANSPORT_CONFORMANCE_TEST(FIXTURE, AbortAfterEvent)

@@ -1,0 +1,74 @@
+#include "sabot/dataflow/verify_sink.h"
+
+#include <mutex>
+
+#include "sabot/dataflow/generator_source.h"
+#include "sabot/shuffle/generated_shuffle_check.h"
+
+namespace sabot {
+
+namespace {
+
+// What the tasks of one verify sink share: the check, and the once-only final count.
+struct VerifyState {
+  std::unique_ptr<GeneratedShuffleCheck> check;
+  std::once_flag finish_once;
+  arrow::Status finished;
+};
+
+class VerifySink : public Operator {
+ public:
+  VerifySink(std::shared_ptr<VerifyState> state, int32_t subtask)
+      : state_(std::move(state)), subtask_(subtask) {}
+
+  arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
+                        OperatorOutput* out) override {
+    ARROW_RETURN_NOT_OK(state_->check->Check(subtask_, *batch));
+    rows_ += batch->num_rows();
+    return arrow::Status::OK();
+  }
+  arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
+    return arrow::Status::OK();
+  }
+  // Every task finished: the rows that should have arrived all did (checked once per sink).
+  arrow::Status Commit() override {
+    std::call_once(state_->finish_once, [&] { state_->finished = state_->check->Finish(); });
+    return state_->finished;
+  }
+  int64_t rows_in() const override { return rows_; }
+  int64_t rows_out() const override { return rows_; }
+
+ private:
+  std::shared_ptr<VerifyState> state_;
+  int32_t subtask_;
+  int64_t rows_ = 0;
+};
+
+}  // namespace
+
+arrow::Result<BoundOperator> BindVerifySink(const OperatorSpec& spec,
+                                            const GeneratorSourceParams& generator,
+                                            int32_t source_parallelism,
+                                            std::shared_ptr<const PartitionSpec> edge_spec) {
+  if (generator.rows <= 0 || generator.rows % generator.batch_rows != 0 ||
+      (generator.rows / generator.batch_rows) % source_parallelism != 0) {
+    return arrow::Status::Invalid(
+        "a verify_sink needs the generated table in whole batches split evenly over the "
+        "source's ", source_parallelism, " tasks: rows (", generator.rows,
+        ") must be a multiple of batch_rows (", generator.batch_rows, ") times ",
+        source_parallelism);
+  }
+  GeneratedJob job;
+  job.data = ShuffleTableOptions(generator);
+  job.num_writers = source_parallelism;
+  job.batches_per_writer = generator.rows / generator.batch_rows / source_parallelism;
+  auto state = std::make_shared<VerifyState>();
+  ARROW_ASSIGN_OR_RAISE(state->check, GeneratedShuffleCheck::Make(job, std::move(edge_spec)));
+  BoundOperator bound;
+  bound.make_operator = [state](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<Operator>> {
+    return std::make_unique<VerifySink>(state, ctx.subtask);
+  };
+  return bound;
+}
+
+}  // namespace sabot
