@@ -115,19 +115,38 @@ expect_exit "expression syntax" 2 "syntax.yaml:3:22: operator 'filter': predicat
 bad yaml $'operators:\n  - generator_source: {rows: 10\n'
 expect_exit "YAML syntax" 2 "yaml.yaml:[0-9]+:[0-9]+: YAML syntax error" "$work/yaml.yaml"
 bad column $'operators:\n  - generator_source: {table: transactions, rows: 10}\n  - name: bad_map\n    map: {columns: {x: "no_such_column + 1"}}\n  - console_sink:\n'
-expect_exit "unknown column" 2 "column.yaml:4:5: .*bad_map.*no_such_column" "$work/column.yaml"
+expect_exit "unknown column" 2 "column.yaml:4:25: .*bad_map.*no_such_column" "$work/column.yaml"
 bad types $'operators:\n  - generator_source: {table: transactions, rows: 10}\n  - name: typed\n    filter: "amount + \'x\' > 1"\n  - console_sink:\n'
-expect_exit "type mismatch" 2 "types.yaml:4:5: .*typed" "$work/types.yaml"
+expect_exit "type mismatch" 2 "types.yaml:4:21: .*typed" "$work/types.yaml"
 bad missing $'operators:\n  - name: src\n    parquet_source: no/such/dir\n  - console_sink:\n'
 expect_exit "missing input file" 2 "missing.yaml:3:5: .*src" "$work/missing.yaml"
 expect_exit "missing job file" 2 "no-such-job.yaml: cannot open the job file" "$work/no-such-job.yaml"
 expect_exit "unknown --set operator" 2 "no such operator" "$work/fan-out.yaml" --set nope.parallelism=2
+expect_exit "no job file given" 2 "job is required" --quiet
+expect_exit "unknown option" 2 "--frobnicate" "$work/fan-out.yaml" --frobnicate
 expect_exit "bad --set" 2 "--set takes OPERATOR.parallelism=N" "$work/fan-out.yaml" --set parallelism
 
 # --- a task that fails: exit 1, the operator and its line, no partial output --------------------
 bad divide $'operators:\n  - generator_source: {table: transactions, rows: 100000, batch_rows: 1000}\n    parallelism: 2\n  - name: divide\n    map: {columns: {x: "user_id / (user_id - user_id)"}}\n  - parquet_sink: out/divide\n    parallelism: 2\n'
-expect_exit "failed task" 1 "job job failed: .*divide.yaml:5:5: .*divide" "$work/divide.yaml"
+expect_exit "failed task" 1 "job divide failed: .*divide.yaml:5:5: .*divide" "$work/divide.yaml"
 expect_files "failed task leaves no output" "$work/out/divide" 0 parquet
+
+# --- SIGINT stops an unbounded job: exit 130, the tasks cancelled, no output under a final name --
+bad forever $'operators:\n  - generator_source: {table: transactions, rows: 0, batch_rows: 1000, rows_per_second: 20000}\n    parallelism: 2\n  - key_by: user_id\n  - parquet_sink: out/forever\n    parallelism: 2\n'
+"$sabot" run --quiet "$work/forever.yaml" >"$work/stdout" 2>"$work/stderr" &
+pid=$!
+# Wait until the job runs (binding created the sink's folder), then interrupt it.
+for _ in $(seq 100); do [ -d "$work/out/forever" ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$pid"
+wait "$pid"
+got=$?
+if [ "$got" -eq 130 ] && grep -q "stopped by SIGINT" "$work/stderr"; then
+  passed=$((passed + 1)); echo "ok   SIGINT"
+else
+  fail "SIGINT (exit $got, wanted 130)"
+fi
+expect_files "SIGINT leaves no output" "$work/out/forever" 0 parquet
 
 echo "passed $passed, failed $failed"
 [ "$failed" -eq 0 ]

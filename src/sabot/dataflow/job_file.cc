@@ -77,6 +77,20 @@ bool ValidName(std::string_view name, size_t max_length) {
   return true;
 }
 
+// The job's name when the file gives none: the file's name without its extension, with
+// characters other than [A-Za-z0-9_-] replaced by '_', cut to kMaxJobNameLength; "job" when
+// that leaves nothing valid.
+std::string DefaultJobName(const std::string& display_name) {
+  std::string stem = std::filesystem::path(display_name).stem().string();
+  for (char& c : stem) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (stem.size() > kMaxJobNameLength) stem.resize(kMaxJobNameLength);
+  return ValidName(stem, kMaxJobNameLength) ? stem : "job";
+}
+
 // A key and its value in a YAML map.
 struct Field {
   Node key;
@@ -103,6 +117,8 @@ struct Entry {
   PartitioningRequest partitioning;
   Node partitioning_node;
   OperatorParams params;
+  // Expressions by the label binding errors give them, where they are.
+  std::vector<std::pair<std::string, ScalarGeometry>> expressions;
 };
 
 // Where a plan edge came from.
@@ -270,43 +286,45 @@ class Reader {
   }
 
   // ---- expressions -------------------------------------------------------------------------
-  // The place of the character at 1-based (line, column) of the text of scalar `node`.
-  std::string ExpressionPlace(const Node& node, int line, int column) const {
+  // Where the text of scalar `node` lies in the file (job_file.h, ScalarGeometry).
+  ScalarGeometry Geometry(const Node& node) const {
+    ScalarGeometry g;
     YAML::Mark m = node.Mark();
-    if (m.is_null() || m.pos < 0 || static_cast<size_t>(m.pos) >= text_.size()) {
-      return Place(node);
-    }
+    if (m.is_null() || m.pos < 0 || static_cast<size_t>(m.pos) >= text_.size()) return g;
+    g.line = m.line + 1;
+    g.column = m.column + 1;
     char first = text_[m.pos];
     if (first == '"' || first == '\'') {
-      // Exact when the text before the position holds no escapes and no line breaks.
-      if (line == 1) return Place(m.line, m.column + 1 + column - 1);
-      return Place(node);
-    }
-    if (first == '|' || first == '>') {
-      // A block scalar: its text starts on the next line, at the block's indentation.
-      size_t start = text_.find('\n', m.pos);
-      if (start == std::string_view::npos) return Place(node);
-      size_t p = start + 1;
-      int lines_skipped = 0;
-      // Skip blank lines before the first line of content.
-      while (p < text_.size()) {
-        size_t eol = text_.find('\n', p);
-        std::string_view l = text_.substr(p, eol == std::string_view::npos ? eol : eol - p);
-        if (l.find_first_not_of(" \t\r") != std::string_view::npos) break;
-        if (eol == std::string_view::npos) break;
-        p = eol + 1;
-        ++lines_skipped;
+      g.style = ScalarGeometry::kQuoted;
+      g.column += 1;  // the text starts after the quote
+    } else if (first == '|' || first == '>') {
+      // A block scalar: its text starts on a following line, at the block's indentation.
+      g.style = first == '|' ? ScalarGeometry::kLiteralBlock : ScalarGeometry::kFoldedBlock;
+      size_t eol = text_.find('\n', m.pos);
+      if (eol == std::string_view::npos) return ScalarGeometry{};
+      size_t p = eol + 1;
+      int line = g.line + 1;
+      while (p < text_.size()) {  // blank lines before the first line of content
+        size_t end = text_.find('\n', p);
+        std::string_view l = text_.substr(p, end == std::string_view::npos ? end : end - p);
+        if (l.find_first_not_of(" \t\r") != std::string_view::npos || end == std::string_view::npos) {
+          break;
+        }
+        p = end + 1;
+        ++line;
       }
-      size_t indent = 0;
+      int indent = 0;
       while (p + indent < text_.size() && text_[p + indent] == ' ') ++indent;
-      int content_line0 = m.line + 1 + lines_skipped;
-      if (first == '|') {
-        return Place(content_line0 + line - 1, static_cast<int>(indent) + column - 1);
-      }
-      return Place(content_line0, static_cast<int>(indent));
+      g.line = line;
+      g.column = indent + 1;
+    } else {
+      g.style = ScalarGeometry::kPlain;
     }
-    if (line == 1) return Place(m.line, m.column + column - 1);
-    return Place(node);
+    return g;
+  }
+  std::string ExpressionPlace(const Node& node, int line, int column) const {
+    JobFileLocation at = Geometry(node).Locate(line, column);
+    return at.line > 0 ? Place(at.line - 1, at.column - 1) : Place(node);
   }
   // An expression parse error of the text of `node`, placed in the file.
   arrow::Status ExpressionError(const Node& node, std::string_view who, std::string_view what,
@@ -323,12 +341,19 @@ class Reader {
     }
     return Fail(node, who, what, ": ", message);
   }
+  // The text of expression `what` of the operator `who` names, its syntax checked. Trailing
+  // whitespace (a literal block's last newline) is dropped; leading whitespace is kept, so that
+  // positions in the text stay positions in the file.
   arrow::Result<std::string> Expression(const Node& node, std::string_view who,
                                         std::string_view what) const {
     ARROW_ASSIGN_OR_RAISE(std::string text, String(node, who, what));
     auto parsed = ParseExpression(text);
     if (!parsed.ok()) return ExpressionError(node, who, what, parsed.status());
-    return Trim(text);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' ||
+                             text.back() == '\t')) {
+      text.pop_back();
+    }
+    return text;
   }
 
   // ---- parts of the file -------------------------------------------------------------------
@@ -341,7 +366,8 @@ class Reader {
                                                             std::string_view who) const;
   arrow::Result<CsvFormatOptions> ReadCsv(const Node& node, std::string_view who) const;
   arrow::Result<std::vector<NamedExpression>> ReadColumnMap(const Node& node,
-                                                            std::string_view who) const;
+                                                            std::string_view who,
+                                                            Entry* entry) const;
   arrow::Result<AggregateSpec> ReadAggregate(const Node& node, std::string_view who) const;
   arrow::Status PlanError(const arrow::Status& status, const std::vector<Entry>& entries,
                           const std::vector<EdgeOrigin>& origins) const;
@@ -598,7 +624,8 @@ arrow::Result<CsvFormatOptions> Reader::ReadCsv(const Node& node, std::string_vi
 }
 
 arrow::Result<std::vector<NamedExpression>> Reader::ReadColumnMap(const Node& node,
-                                                                  std::string_view who) const {
+                                                                  std::string_view who,
+                                                                  Entry* entry) const {
   std::vector<NamedExpression> columns;
   std::set<std::string> seen;
   for (const auto& kv : node) {
@@ -613,6 +640,7 @@ arrow::Result<std::vector<NamedExpression>> Reader::ReadColumnMap(const Node& no
     }
     ARROW_ASSIGN_OR_RAISE(std::string expr,
                           Expression(value, who, "column " + QuoteInput(name)));
+    entry->expressions.emplace_back("column " + QuoteInput(name), Geometry(value));
     columns.push_back({name, std::move(expr)});
   }
   if (columns.empty()) return Fail(node, who, "columns must name at least one column");
@@ -746,7 +774,7 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       if (!columns) return Fail(body, who, kind, " needs columns:");
       std::vector<NamedExpression> list;
       if (columns->value.IsMap()) {
-        ARROW_ASSIGN_OR_RAISE(list, ReadColumnMap(columns->value, who));
+        ARROW_ASSIGN_OR_RAISE(list, ReadColumnMap(columns->value, who, e));
       } else if (columns->value.IsSequence() && e->kind == OperatorKind::kProject) {
         // Items "expression [as alias]"; a bare column keeps its name.
         std::set<std::string> seen;
@@ -790,12 +818,14 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       FilterParams p;
       if (body.IsScalar()) {
         ARROW_ASSIGN_OR_RAISE(p.predicate, Expression(body, who, "predicate"));
+        e->expressions.emplace_back("predicate", Geometry(body));
       } else {
         if (body.IsNull()) return Fail(e->kind_key, who, "filter needs predicate:");
         ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"predicate"}));
         const Field* f = Find(fields, "predicate");
         if (!f) return Fail(body, who, "filter needs predicate:");
         ARROW_ASSIGN_OR_RAISE(p.predicate, Expression(f->value, who, "predicate"));
+        e->expressions.emplace_back("predicate", Geometry(f->value));
       }
       e->params = std::move(p);
       return arrow::Status::OK();
@@ -951,7 +981,6 @@ std::string ParamKey(std::string_view field) {
   size_t end = f.find_first_of(".[");
   std::string key(f.substr(0, end));
   if (key.size() > 3 && key.compare(key.size() - 3, 3, "_ms") == 0) key.resize(key.size() - 3);
-  if (key == "left_keys" || key == "right_keys") return key;
   return key;
 }
 
@@ -1009,7 +1038,7 @@ arrow::Result<JobFile> Reader::Read(const JobFileOverrides& overrides) {
                           "options:), got ", Describe(root));
   }
   ARROW_ASSIGN_OR_RAISE(auto top, Fields(root, "", "the job file", {"job", "options", "operators"}));
-  std::string name = "job";
+  std::string name = DefaultJobName(display_);
   JobRunOptions run;
   PlanOptions plan_options;
   if (const Field* job = Find(top, "job")) {
@@ -1206,8 +1235,12 @@ arrow::Result<JobFile> Reader::Read(const JobFileOverrides& overrides) {
   }
   auto plan = LogicalPlan::Make(std::move(specs), std::move(edges), plan_options);
   if (!plan.ok()) return PlanError(plan.status(), entries, origins);
+  std::vector<JobFileExpression> expressions;
+  for (const Entry& e : entries) {
+    for (const auto& [label, geometry] : e.expressions) expressions.push_back({e.name, label, geometry});
+  }
   return JobFile{std::move(name), std::move(*plan), std::move(run), std::move(locations),
-                 display_};
+                 display_, std::move(expressions)};
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -1381,6 +1414,54 @@ std::string JobFile::PlaceOf(std::string_view operator_name) const {
   return display_name;
 }
 
+JobFileLocation ScalarGeometry::Locate(int32_t text_line, int32_t text_column) const {
+  if (text_line < 1 || text_column < 1) return {};
+  switch (style) {
+    case kPlain:
+    case kQuoted:
+      if (text_line == 1) return {line, column + text_column - 1};
+      return {};
+    case kLiteralBlock:
+      return {line + text_line - 1, column + text_column - 1};
+    case kFoldedBlock:
+      return {line, column};
+    case kUnknown:
+      break;
+  }
+  return {};
+}
+
+std::string JobFile::PlaceOfExpressionError(std::string_view message) const {
+  constexpr std::string_view kMarker = "operator '";
+  size_t start = message.find(kMarker);
+  if (start == std::string_view::npos) return "";
+  start += kMarker.size();
+  size_t end = message.find('\'', start);
+  if (end == std::string_view::npos) return "";
+  std::string_view op = message.substr(start, end - start);
+  for (const JobFileExpression& e : expressions) {
+    if (e.op != op) continue;
+    size_t label = message.find(e.label + ": ", end);
+    if (label == std::string_view::npos) continue;
+    // The first " at L:C" after the label.
+    for (size_t at = message.find(" at ", label); at != std::string_view::npos;
+         at = message.find(" at ", at + 1)) {
+      int line = 0, column = 0;
+      std::string rest(message.substr(at + 4, 24));
+      char after = 0;
+      int n = std::sscanf(rest.c_str(), "%d:%d%c", &line, &column, &after);
+      if (n < 2 || (n == 3 && after != ' ' && after != ';' && after != ',' && after != ':')) {
+        continue;
+      }
+      JobFileLocation place = e.geometry.Locate(line, column);
+      if (place.line == 0) return "";
+      return display_name + ":" + std::to_string(place.line) + ":" + std::to_string(place.column);
+    }
+    return "";
+  }
+  return "";
+}
+
 arrow::Result<JobFile> ParseJobFile(std::string_view text, std::string display_name,
                                     std::string base_directory,
                                     const JobFileOverrides& overrides) {
@@ -1412,7 +1493,7 @@ arrow::Result<JobFile> ReadJobFile(const std::string& path, const JobFileOverrid
 arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPlan& plan,
                                          const JobRunOptions& options) {
   std::ostringstream out;
-  out << "job: " << name << "\n";
+  out << "job: " << YamlString(name) << "\n";
   const PlanOptions& po = plan.options();
   std::ostringstream opts;
   if (po.shuffle_mode != ShuffleMode::kPipelined) opts << "  shuffle_mode: blocking\n";
@@ -1429,7 +1510,7 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {
     OperatorKind kind = op.kind();
-    out << "  - name: " << op.name << "\n";
+    out << "  - name: " << YamlString(op.name) << "\n";
     if (kind != OperatorKind::kKeyBy) out << "    parallelism: " << op.parallelism << "\n";
     const std::vector<size_t>& in = plan.InputEdges(op.id);
     if (!in.empty()) {
@@ -1442,7 +1523,10 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
               "write (one partitioning: per operator)");
         }
       }
-      auto name_of = [&](size_t e) { return plan.FindOperator(plan.edges()[e].from)->name; };
+      // Quoted: a name such as "null" or "123" must stay a string.
+      auto name_of = [&](size_t e) {
+        return YamlString(plan.FindOperator(plan.edges()[e].from)->name);
+      };
       if (kind == OperatorKind::kJoin) {
         for (size_t e : in) {
           out << "    " << (plan.edges()[e].input == 0 ? "left: " : "right: ") << name_of(e)

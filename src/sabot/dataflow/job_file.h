@@ -50,6 +50,29 @@ struct JobFileLocation {
   bool operator==(const JobFileLocation&) const = default;
 };
 
+// Where the text of a YAML scalar lies in its file, so that a position inside the text (an
+// expression's line:column) can be placed in the file. Exact for the first line of a plain or
+// quoted scalar without escapes before the position, and for every line of a literal block
+// (`|`); a folded block (`>`) is placed at its first line.
+struct ScalarGeometry {
+  enum Style { kUnknown, kPlain, kQuoted, kLiteralBlock, kFoldedBlock };
+  Style style = kUnknown;
+  // 1-based place of the text's first character (after a quote; a block's first content line).
+  int32_t line = 0;
+  int32_t column = 0;
+
+  // The place of 1-based (line, column) of the text; {0, 0} when it cannot be placed.
+  JobFileLocation Locate(int32_t text_line, int32_t text_column) const;
+};
+
+// An expression of a job file, as binding errors name it: operator `op`, `label` "predicate"
+// or "column 'x'" (a map's column).
+struct JobFileExpression {
+  std::string op;
+  std::string label;
+  ScalarGeometry geometry;
+};
+
 // Run options of a job file (`options:`), those that are not part of the plan. Unset optionals
 // leave the choice to the command line or the executor's default.
 struct JobRunOptions {
@@ -63,16 +86,25 @@ struct JobRunOptions {
 // A job file read and validated. Relative paths in it (source paths, sink directories, the
 // spill directory) are resolved against the directory of the job file and stored absolute.
 struct JobFile {
-  std::string name;  // `job:`, 1 to 24 characters of [A-Za-z0-9_-]; default "job"
+  // `job:`, 1 to 24 characters of [A-Za-z0-9_-] ('-' not first). Default: the file's name
+  // without its extension, other characters replaced by '_', cut to 24; "job" if still invalid.
+  std::string name;
   LogicalPlan plan;  // operators in file order, ids 0, 1, ...
   JobRunOptions options;
   // Parallel to plan.operators(): where each operator's entry starts (its kind key).
   std::vector<JobFileLocation> operator_locations;
   // The file as named in error messages.
   std::string display_name;
+  // The filter predicates and map columns, where they are in the file.
+  std::vector<JobFileExpression> expressions;
 
   // "file:line:col" of operator `name`'s entry; display_name alone for unknown names.
   std::string PlaceOf(std::string_view operator_name) const;
+  // "file:line:col" of a binding error's position in an expression: `message` names the
+  // operator ("operator 'f' ...") and, after an expression's label, a position
+  // ("predicate: unknown column 'x' at 1:5"). Empty when the message has no such position or it
+  // cannot be placed exactly.
+  std::string PlaceOfExpressionError(std::string_view message) const;
 };
 
 // Changes applied while reading, as `sabot run --set` gives them.

@@ -180,6 +180,18 @@ operators:
   EXPECT_EQ(std::get<FileSinkParams>(ops[4].params).directory, "/tmp/out");
 }
 
+TEST(JobFileTest, TheJobIsNamedAfterItsFileByDefault) {
+  constexpr std::string_view kJob = "operators:\n  - generator_source:\n  - collect_sink:\n";
+  ASSERT_OK_AND_ASSIGN(JobFile a, ParseJobFile(kJob, "dir/fan-out.yaml", "/"));
+  EXPECT_EQ(a.name, "fan-out");
+  ASSERT_OK_AND_ASSIGN(JobFile b, ParseJobFile(kJob, "my job.v2.yml", "/"));
+  EXPECT_EQ(b.name, "my_job_v2");
+  ASSERT_OK_AND_ASSIGN(JobFile c, ParseJobFile(kJob, "-x.yaml", "/"));
+  EXPECT_EQ(c.name, "job");
+  ASSERT_OK_AND_ASSIGN(JobFile d, ParseJobFile(kJob, "abcdefghijklmnopqrstuvwxyz.yaml", "/"));
+  EXPECT_EQ(d.name, "abcdefghijklmnopqrstuvwx");
+}
+
 TEST(JobFileTest, DefaultNamesAvoidExplicitOnes) {
   ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
 operators:
@@ -478,6 +490,49 @@ TEST(JobFileErrorTest, PlanValidationErrorsPointAtTheirNode) {
             "join keys; the edge cannot ask for hash on other keys");
 }
 
+// Binding errors (what only the real schema can tell) name a position in the expression; the
+// job file places it in the file.
+TEST(JobFileTest, PlacesOfExpressionErrorsFoundWhenBinding) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(operators:
+  - generator_source:
+  - name: f
+    filter: amount > 1
+  - name: m
+    map:
+      columns:
+        x: "a + b"
+        xy: |
+          1 +
+            nope
+        z: >
+          a +
+          b
+  - name: g
+    filter: {predicate: 'x > 0'}
+  - collect_sink:
+)"));
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: unknown column "
+                                       "'amount' at 1:1; available columns: 'key'"),
+            "job.yaml:4:13");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'x': type mismatch at 1:3 in "
+                                       "'a + b'"),
+            "job.yaml:8:15");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'xy': unknown column 'nope' "
+                                       "at 2:3"),
+            "job.yaml:11:13");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'z': bad at 1:8"),
+            "job.yaml:13:11");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'g' (filter): predicate: bad at 1:5"),
+            "job.yaml:16:30");
+  // Errors without a position, of other operators, or of unknown labels are not placed.
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: not boolean"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'q' (filter): predicate: bad at 1:1"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'm' (map): column 'w': bad at 1:1"), "");
+  EXPECT_EQ(job.PlaceOfExpressionError("task 0 of 'x': no operator"), "");
+  // A position past the first line of a plain scalar cannot be placed exactly.
+  EXPECT_EQ(job.PlaceOfExpressionError("operator 'f' (filter): predicate: bad at 2:1"), "");
+}
+
 TEST(JobFileErrorTest, DuplicateNames) {
   EXPECT_EQ(ErrorOf(R"(operators:
   - name: x
@@ -547,7 +602,7 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   gen.event_time = EventTimeSpec{"event_time", milliseconds(1500)};
   FileSourceParams csv{FileFormat::kCsv, {"/data/a.csv", "/data/dir"}, {'\t', false}, {}};
   PlanBuilder b;
-  Stream s = b.Source(gen, 4, "gen");
+  Stream s = b.Source(gen, 4, "null");  // a name YAML would read as null unless quoted
   Stream right = b.Source(csv, 2, "csv");
   s = s.Map({{"a", "amount * 2"}, {"b", "'x\"y'"}}).Filter("a > 1 and b is not null");
   s = s.Rebalance().Project({{"user_id", "user_id"}, {"a", "a"}}, 3);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,17 +77,20 @@ std::string JobIdOf(const std::string& name) {
   return id.substr(0, kMaxJobIdLength);
 }
 
-// A failure of a running job, with the place of the operator it names in the job file: binding
-// and task errors begin with "operator '<name>'".
+// A failure of a job, with the place in the job file of the operator it names: binding errors
+// begin with "operator '<name>'", task errors with "task <i> of '<chain>', operator '<name>'".
 std::string Located(const JobFile& job, const arrow::Status& status) {
   const std::string& message = status.message();
-  constexpr std::string_view kPrefix = "operator '";
+  constexpr std::string_view kMarker = "operator '";
   std::string text = status.CodeAsString() + ": " + message;
-  if (message.rfind(kPrefix, 0) != 0) return text;
-  size_t end = message.find('\'', kPrefix.size());
+  size_t start = message.find(kMarker);
+  if (start == std::string::npos) return text;
+  start += kMarker.size();
+  size_t end = message.find('\'', start);
   if (end == std::string::npos) return text;
-  std::string name = message.substr(kPrefix.size(), end - kPrefix.size());
-  std::string place = job.PlaceOf(name);
+  // An expression's error is placed at its position in the file, others at the operator.
+  std::string place = job.PlaceOfExpressionError(message);
+  if (place.empty()) place = job.PlaceOf(message.substr(start, end - start));
   return place == job.display_name ? text : place + ": " + text;
 }
 
@@ -162,8 +166,13 @@ void Run(const CommandOptions& options) {
   executor.console = &std::cout;
   executor.cancel = &g_cancel;
   std::shared_ptr<ProgressRenderer> progress;
+  // While a progress block is redrawn on the terminal, console sinks' rows would be drawn over:
+  // they are kept and printed when the job ends, before the summary.
+  std::ostringstream console_rows;
   if (job->options.progress && !options.quiet) {
-    progress = std::make_shared<ProgressRenderer>(isatty(STDERR_FILENO) != 0);
+    const bool terminal = isatty(STDERR_FILENO) != 0;
+    if (terminal) executor.console = &console_rows;
+    progress = std::make_shared<ProgressRenderer>(terminal);
     executor.on_progress = [progress](const JobProgress& snapshot) {
       std::string text = progress->Update(snapshot);
       if (!text.empty()) {
@@ -184,7 +193,9 @@ void Run(const CommandOptions& options) {
   if (progress) {
     std::string clear = progress->Finish();
     std::fwrite(clear.data(), 1, clear.size(), stderr);
+    std::fflush(stderr);
   }
+  std::cout << console_rows.str();
   std::cout.flush();
   if (const int signal = g_signal.load(); signal != 0) {
     std::cerr << "sabot run: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")

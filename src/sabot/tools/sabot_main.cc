@@ -33,6 +33,14 @@ int main(int argc, char** argv) {
     std::cerr << "sabot: cannot initialize Arrow: " << status.ToString() << "\n";
     return 1;
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return app.exit(e);  // a command's own status: 1 failed, 2 bad input, 128 + signal
+  } catch (const CLI::ParseError& e) {
+    // Usage errors of the command line itself (a missing argument, an unknown option, a value
+    // of the wrong type) exit 2 like the commands' own checks of their options; --help is 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return 0;
 }
