@@ -35,6 +35,10 @@ struct LocalExecutorOptions {
   // Console sinks print here (null: std::cout); collect sinks fill `collected` (null: refused).
   std::ostream* console = nullptr;
   std::shared_ptr<CollectedOutput> collected;
+  // A job whose rows and finished tasks do not change for this long fails with an IOError that
+  // says what waits (a stall: e.g. writers waiting for memory admission), instead of hanging;
+  // zero disables. Jobs with unbounded rate-limited sources move rows all the time.
+  std::chrono::milliseconds stall_timeout{std::chrono::seconds(120)};
   // Set (from any thread) to stop the job: RunLocalJob then returns Cancelled and file sinks
   // remove their temporary files. An unbounded source runs until this is set. May be null.
   const std::atomic<bool>* cancel = nullptr;

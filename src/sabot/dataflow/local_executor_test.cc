@@ -229,3 +229,46 @@ TEST(LocalExecutorTest, ProgressIsReportedWhileTheJobRuns) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(LocalExecutorBudgetTest, PipelinedWritersAreFittedToASmallBudget) {
+  // 8 x 8 and 8 x 3 pipelined edges at 16 MiB: with 256 KiB blocks the writers' working sets
+  // would not all fit half the budget; the executor gives them smaller blocks instead of letting
+  // them wait for each other.
+  auto collected = std::make_shared<CollectedOutput>();
+  PlanBuilder b;
+  b.Source(Transactions(80'000), 8)
+      .KeyBy({"user_id"})
+      .Map("amount", "amount * 2", 8)
+      .Rebalance()
+      .Sink(CollectSinkParams{}, 3, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.memory_budget = 16LL << 20;
+  options.collected = collected;
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+  EXPECT_EQ(table->num_rows(), 80'000);
+  EXPECT_LE(report.peak_memory_bytes, options.memory_budget);
+}
+
+TEST(LocalExecutorBudgetTest, ABudgetNoBlockSizeCanFitIsRefusedWithTheNumbers) {
+  PlanBuilder b;
+  b.Source(Transactions(1000), 64).Rebalance().Sink(ConsoleSinkParams{.max_rows = 0}, 64);
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::ostringstream console;
+  LocalExecutorOptions options;
+  options.memory_budget = 4LL << 20;
+  options.console = &console;
+  auto result = RunLocalJob(plan, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsOutOfMemory()) << result.status();
+  EXPECT_NE(result.status().message().find("raise the memory budget"), std::string::npos)
+      << result.status();
+}
+
+}  // namespace
+}  // namespace sabot

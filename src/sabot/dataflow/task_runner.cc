@@ -97,8 +97,7 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     const GraphEdge& edge = graph.edges()[e];
     const std::string shuffle_id = bound.job_id + "." + edge.shuffle_id;
     ARROW_ASSIGN_OR_RAISE(auto reader, job_->manager()->ReadPartition(shuffle_id, subtask_));
-    TaskScheduler* scheduler = job_->scheduler();
-    reader->SetOnReady([scheduler, handle] { scheduler->Wake(handle); });
+    reader->SetOnReady([waker = job_->scheduler()->waker(), handle] { waker->Wake(handle); });
     Input input;
     input.edge = e;
     input.operator_input = edge.input;
@@ -115,11 +114,12 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     Output output;
     output.shuffle_id = bound.job_id + "." + edge.shuffle_id;
     output.forward = edge.type == EdgeType::kForward;
-    TaskScheduler* scheduler = job_->scheduler();
     ARROW_RETURN_NOT_OK(job_->manager()->OpenWriter(
         output.shuffle_id, subtask_, /*attempt=*/0,
         WriterMode{.non_blocking = true,
-                   .on_ready = [scheduler, handle] { scheduler->Wake(handle); }}));
+                   .on_ready = [waker = job_->scheduler()->waker(), handle] {
+                     waker->Wake(handle);
+                   }}));
     outputs_.push_back(std::move(output));
   }
   return arrow::Status::OK();

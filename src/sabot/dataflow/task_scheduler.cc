@@ -4,9 +4,21 @@
 
 namespace sabot {
 
-TaskScheduler::TaskScheduler(int32_t threads) : threads_(std::max<int32_t>(1, threads)) {}
+void TaskWaker::Wake(int32_t task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (scheduler_ != nullptr) scheduler_->Wake(task);
+}
+
+void TaskWaker::Detach() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  scheduler_ = nullptr;
+}
+
+TaskScheduler::TaskScheduler(int32_t threads)
+    : threads_(std::max<int32_t>(1, threads)), waker_(std::make_shared<TaskWaker>(this)) {}
 
 TaskScheduler::~TaskScheduler() {
+  waker_->Detach();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;

@@ -38,6 +38,23 @@ struct StepResult {
   static StepResult Done() { return {Kind::kDone, std::nullopt}; }
 };
 
+class TaskScheduler;
+
+// Wakes the tasks of a scheduler while it lives, and does nothing after: for callbacks that may
+// run after the scheduler is gone (a shuffle reader's or writer's wake-up, which may come late).
+// Thread-safe.
+class TaskWaker {
+ public:
+  explicit TaskWaker(TaskScheduler* scheduler) : scheduler_(scheduler) {}
+  void Wake(int32_t task);
+  // From now on Wake does nothing; waits for a Wake in progress.
+  void Detach();
+
+ private:
+  std::mutex mutex_;
+  TaskScheduler* scheduler_ SABOT_GUARDED_BY(mutex_);
+};
+
 // Runs tasks given as step functions on `threads` workers.
 //
 // A task runs on one worker at a time, so its step needs no lock against itself. Wake(task)
@@ -68,6 +85,9 @@ class TaskScheduler {
   int32_t done() const;
   int32_t size() const;
   int32_t threads() const { return threads_; }
+  // A waker of this scheduler's tasks that callbacks may keep: it stops waking when the
+  // scheduler is destroyed.
+  const std::shared_ptr<TaskWaker>& waker() const { return waker_; }
 
  private:
   enum class State { kIdle, kQueued, kRunning, kRunningWoken, kDone };
@@ -97,6 +117,7 @@ class TaskScheduler {
   int32_t done_ SABOT_GUARDED_BY(mutex_) = 0;
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> workers_;
+  std::shared_ptr<TaskWaker> waker_;
 };
 
 }  // namespace sabot

@@ -162,3 +162,28 @@ TEST(TaskSchedulerTest, WakingADoneTaskDoesNothing) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(TaskWakerTest, AWakerKeptPastItsSchedulerDoesNothing) {
+  std::shared_ptr<TaskWaker> waker;
+  std::atomic<int> steps{0};
+  {
+    TaskScheduler scheduler(1);
+    waker = scheduler.waker();
+    auto handle = scheduler.Add([&] {
+      ++steps;
+      return steps.load() == 1 ? StepResult::Idle() : StepResult::Done();
+    });
+    scheduler.Start();
+    while (steps.load() == 0) std::this_thread::yield();
+    waker->Wake(handle);
+    scheduler.Wait();
+  }
+  waker->Wake(0);  // the scheduler is gone: nothing happens (and nothing crashes)
+  EXPECT_EQ(steps.load(), 2);
+}
+
+}  // namespace
+}  // namespace sabot

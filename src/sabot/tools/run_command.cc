@@ -78,7 +78,7 @@ std::string JobIdOf(const std::string& name) {
 }
 
 // A failure of a job, with the place in the job file of the operator it names: binding errors
-// begin with "operator '<name>'", task errors with "task <i> of '<chain>', operator '<name>'".
+// and task errors begin with "operator '<name>' (<kind>)" (task errors go on with "task <i>").
 std::string Located(const JobFile& job, const arrow::Status& status) {
   const std::string& message = status.message();
   constexpr std::string_view kMarker = "operator '";
