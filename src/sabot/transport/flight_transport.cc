@@ -30,7 +30,8 @@ class EncodingChannelWriter : public ChannelWriter {
   // A bare batch is encoded once: when it must wait for credit, its encoding is kept for the
   // next TryWrite of the same block.
   arrow::Result<bool> TryWrite(const SealedBlock& block) override {
-    if (block.encoded()) return inner_->TryWrite(block);
+    // Encoded blocks and events go as they are (an event has no batch to encode).
+    if (block.encoded() || block.is_event()) return inner_->TryWrite(block);
     if (waiting_source_ != block.batch) {
       waiting_.reset();
       ARROW_ASSIGN_OR_RAISE(auto encoded, EncodeIpcBlock(*block.batch, compression_));
