@@ -210,6 +210,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
   report.generate_elapsed = run.generate_elapsed;
   report.bytes_kept = run.bytes_kept;
   report.check_elapsed = run.check_elapsed;
+  report.cpu_elapsed = run.cpu_elapsed;
+  report.page_faults = run.page_faults;
   ARROW_RETURN_NOT_OK(manager->Release(descriptor.shuffle_id));
   return report;
 }

@@ -64,6 +64,8 @@ struct ShuffleJobReport {
   std::chrono::nanoseconds generate_elapsed{0};
   int64_t bytes_kept = 0;
   std::chrono::nanoseconds check_elapsed{0};
+  std::chrono::nanoseconds cpu_elapsed{0};  // this process's CPU time during the clock
+  int64_t page_faults = 0;                   // ... and its page faults
 };
 
 // What a kShuffleOnly run holds in memory at once, beyond the shuffle's own working memory:

@@ -83,6 +83,13 @@ struct ShuffleRunReport {
   std::chrono::nanoseconds generate_elapsed{0};
   int64_t bytes_kept = 0;
   std::chrono::nanoseconds check_elapsed{0};
+  // kShuffleOnly: the CPU time (user + system) of this whole process while the clock ran, which
+  // on a shared machine varies less than the clock (other processes' load shows in the latter
+  // only). Nothing but the run's tasks works then, unless the caller runs threads of its own.
+  std::chrono::nanoseconds cpu_elapsed{0};
+  // kShuffleOnly: the page faults of this process while the clock ran (first touches of memory
+  // the run allocated fresh from the system).
+  int64_t page_faults = 0;
 };
 
 // Runs the writer tasks and reader tasks of `job`'s shuffle `shuffle_id` (registered with
