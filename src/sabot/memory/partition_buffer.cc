@@ -205,7 +205,12 @@ arrow::Status PartitionBuffer::Emit(std::shared_ptr<arrow::RecordBatch> batch) {
     block.num_rows = rows;
     block.batch = batch;
   }
-  if (options_.max_block_bytes > 0 && block.size_bytes() > options_.max_block_bytes) {
+  // An unencoded block's size_bytes() walks the byte ranges its batch references (Arrow builds
+  // arrays to list them: costly per block); when the batch's buffers fit whole, so do those.
+  const bool fits_whole =
+      !block.encoded() && RowBytes::BufferBytes(*batch) <= options_.max_block_bytes;
+  if (options_.max_block_bytes > 0 && !fits_whole &&
+      block.size_bytes() > options_.max_block_bytes) {
     const int64_t row_bytes = RowBytes::RangeBytes(*batch, 0, rows);
     if (rows == 1) {
       const int64_t dictionary_bytes = DictionaryBytes(*batch);
