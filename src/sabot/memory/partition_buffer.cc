@@ -19,6 +19,10 @@ arrow::Result<std::unique_ptr<PartitionBuffer>> PartitionBuffer::Make(
                                   " bytes (max_block_bytes ", options.max_block_bytes,
                                   ", 0 for no limit)");
   }
+  if (options.pass_through_bytes < 0) {
+    return arrow::Status::Invalid("partition buffer pass_through_bytes must be >= 0, got ",
+                                  options.pass_through_bytes);
+  }
   if (sink == nullptr) return arrow::Status::Invalid("partition buffer needs a sink");
   ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
   std::unique_ptr<PartitionBuffer> buffer(new PartitionBuffer());
@@ -61,9 +65,16 @@ arrow::Status PartitionBuffer::Append(std::shared_ptr<arrow::RecordBatch> slice,
                                   " does not match ", schema_->ToString());
   }
   if (slice->num_rows() == 0) return arrow::Status::OK();
+  // A large slice for an in-process stream goes on as it is: sealed before and after, it is
+  // never concatenated with other rows (only cut at the targets, which copies nothing).
+  const bool pass_through =
+      !options_.encode &&
+      RowBytes::RangeBytes(*slice, 0, slice->num_rows()) >= options_.pass_through_bytes;
+  if (pass_through) ARROW_RETURN_NOT_OK(Seal());
   if (!oldest_) oldest_ = now;
   ARROW_RETURN_NOT_OK(fixed_width_ ? AppendFixedWidth(std::move(slice))
                                    : AppendByRowBytes(std::move(slice)));
+  if (pass_through) return Seal();
   return FlushIfDue(now);
 }
 
