@@ -123,6 +123,8 @@ class PartitionBuffer {
   bool has_dictionaries_ = false;
   // Bound on a block's bytes beyond its rows and dictionaries (RowBytes::BlockOverheadBytes).
   int64_t block_overhead_ = 0;
+  // The same bound for an unencoded block's referenced bytes (their per-buffer rounding).
+  int64_t unencoded_overhead_ = 0;
   // What a block's rows and dictionaries may take: target_bytes, less the framing when
   // max_block_bytes is set and leaves less.
   int64_t block_capacity_ = 0;
