@@ -71,7 +71,8 @@ expect_lines "--no-ceiling" "" "ceiling" "${small[@]}" --no-ceiling
 # --bench: only the N x M shuffle timed (input generated before, output checked after), every
 # row still verified, and the ratio to the same-run memcpy ceiling printed.
 bench_lines=("bench      only the shuffle timed: input generated before the clock" \
-  "time       .* s (the NxM shuffle alone; .* s of CPU in this process, [0-9]* page faults)" "ceiling    memcpy of the same bytes, .* of it")
+  "time       .* s (the NxM shuffle alone; .* s of CPU in this process, [0-9]* page faults)" \
+  "ceiling    memcpy of the same bytes, .* of it")
 expect_bench() {
   local name="$1"; shift
   if timeout 300 "$sabot" shuffle --bench "$@" >"$work/out" 2>"$work/err" \

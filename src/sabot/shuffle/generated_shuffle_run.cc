@@ -128,14 +128,15 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
       static_cast<size_t>(descriptor->num_partitions()));
   if (shuffle_only) {
     const auto generate_start = std::chrono::steady_clock::now();
-    ARROW_RETURN_NOT_OK(ForEachOnCores(writers.size(), "run-generate", [&](size_t slot) -> arrow::Status {
+    auto generate = [&](size_t slot) -> arrow::Status {
       inputs[slot].reserve(static_cast<size_t>(job.batches_per_writer));
       for (int64_t i = 0; i < job.batches_per_writer; ++i) {
         ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(writers[slot], i, input_pool.get()));
         inputs[slot].push_back(std::move(batch));
       }
       return arrow::Status::OK();
-    }));
+    };
+    ARROW_RETURN_NOT_OK(ForEachOnCores(writers.size(), "run-generate", generate));
     report.generate_elapsed = std::chrono::steady_clock::now() - generate_start;
   }
   const ProcessUsage usage_start = ProcessUsage::Now();
@@ -240,14 +241,15 @@ arrow::Result<ShuffleRunReport> RunGeneratedShuffle(
         }
       }
     }
-    ARROW_RETURN_NOT_OK(ForEachOnCores(partitions.size(), "run-check", [&](size_t i) -> arrow::Status {
+    auto check_partition = [&](size_t i) -> arrow::Status {
       const PartitionId p = partitions[i];
       for (const auto& batch : received[static_cast<size_t>(p)]) {
         ARROW_RETURN_NOT_OK(WithShuffleContext(check->Check(p, *batch),
                                                {.shuffle_id = shuffle_id, .partition_id = p}));
       }
       return arrow::Status::OK();
-    }));
+    };
+    ARROW_RETURN_NOT_OK(ForEachOnCores(partitions.size(), "run-check", check_partition));
     report.check_elapsed = std::chrono::steady_clock::now() - check_start;
   }
   for (int64_t bytes : writer_bytes) report.bytes_written += bytes;
