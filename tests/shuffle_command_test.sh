@@ -68,6 +68,33 @@ expect_lines "distributed ceiling: Flight" "plain Arrow Flight DoGet of the same
   "${small[@]}" --agents 2
 expect_lines "--no-ceiling" "" "ceiling" "${small[@]}" --no-ceiling
 
+# --bench: only the N x M shuffle timed (input generated before, output checked after), every
+# row still verified, and the ratio to the same-run memcpy ceiling printed.
+bench_lines=("bench      only the shuffle timed: input generated before the clock" \
+  "time       .* s (the NxM shuffle alone; .* s of CPU in this process, [0-9]* page faults)" \
+  "ceiling    memcpy of the same bytes, .* of it")
+expect_bench() {
+  local name="$1"; shift
+  if timeout 300 "$sabot" shuffle --bench "$@" >"$work/out" 2>"$work/err" \
+     && grep -q "verified (every row exactly once, right partition)" "$work/out" \
+     && grep -q -- "${bench_lines[0]}" "$work/out" && grep -q -- "${bench_lines[1]}" "$work/out" \
+     && grep -q -- "${bench_lines[2]}" "$work/out"; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; cat "$work/out" "$work/err"
+  fi
+}
+expect_bench "--bench local pipelined hash 4x4" "${small[@]}"
+expect_bench "--bench default table (4M rows)"
+expect_bench "--bench local blocking range 10x5 skewed" "${small[@]}" --mode blocking \
+  --edge range --writers 10 --partitions 5 --keys skewed
+expect_bench "--bench local pipelined broadcast 4x3" "${small[@]}" --edge broadcast --partitions 3
+expect_bench "--bench local pipelined forward 3x3" "${small[@]}" --edge forward --writers 3 \
+  --partitions 3
+expect_bench "--bench local pipelined rebalance 16x16, small blocks" "${small[@]}" \
+  --edge rebalance --writers 16 --partitions 16 --block-kib 16
+expect_bench "--bench empty writers" --rows 0
+
 # The N x M sizes of the correctness matrix, across agent processes, in both shuffle modes.
 for mode in pipelined blocking; do
   expect_ok "1 agent $mode 1x1" "${small[@]}" --agents 1 --mode "$mode" --writers 1 --partitions 1
@@ -116,6 +143,15 @@ expect_error "unknown edge" 2 "--edge must be" --edge diagonal
 expect_error "unknown mode" 2 "shuffle mode" --mode sideways
 expect_error "unknown compression" 2 "compression" --compression rar
 expect_error "too many agents" 2 "agents" --agents 1000
+expect_error "--bench with agents" 2 "--bench) runs in local mode only" --bench --agents 2
+expect_error "--bench without the ceiling" 2 "cannot be combined with --no-ceiling" --bench \
+  --no-ceiling
+expect_error "--bench output beyond the budget" 2 "keeps every batch the readers receive" \
+  --bench --rows 4000000 --memory-budget-mib 64
+expect_error "--bench beyond its memory limit" 2 "more than the limit of 1 MiB" --bench \
+  --rows 200000 --bench-memory-mib 1
+expect_error "--bench-memory-mib without --bench" 2 "applies to --bench only" \
+  --bench-memory-mib 100
 expect_error "budget too small for pipelined" 1 "memory budget" --rows 1000 --partitions 64 \
   --memory-budget-mib 1
 # Writers that cannot open on one agent end the readers on every agent at once (the job manager

@@ -19,6 +19,10 @@ arrow::Result<std::unique_ptr<PartitionBuffer>> PartitionBuffer::Make(
                                   " bytes (max_block_bytes ", options.max_block_bytes,
                                   ", 0 for no limit)");
   }
+  if (options.pass_through_bytes < 0) {
+    return arrow::Status::Invalid("partition buffer pass_through_bytes must be >= 0, got ",
+                                  options.pass_through_bytes);
+  }
   if (sink == nullptr) return arrow::Status::Invalid("partition buffer needs a sink");
   ARROW_RETURN_NOT_OK(ValidateId(key.shuffle_id, "shuffle id"));
   std::unique_ptr<PartitionBuffer> buffer(new PartitionBuffer());
@@ -33,6 +37,7 @@ arrow::Result<std::unique_ptr<PartitionBuffer>> PartitionBuffer::Make(
   buffer->block_overhead_ = RowBytes::BlockOverheadBytes(
       *buffer->schema_,
       options.encode && options.codec.compression != arrow::Compression::UNCOMPRESSED);
+  buffer->unencoded_overhead_ = RowBytes::BlockOverheadBytes(*buffer->schema_, false);
   buffer->block_capacity_ = options.target_bytes;
   if (options.max_block_bytes > 0) {
     // Room for the rows and dictionaries of a block within its hard limit, after the framing.
@@ -61,9 +66,16 @@ arrow::Status PartitionBuffer::Append(std::shared_ptr<arrow::RecordBatch> slice,
                                   " does not match ", schema_->ToString());
   }
   if (slice->num_rows() == 0) return arrow::Status::OK();
+  // A large slice for an in-process stream goes on as it is: sealed before and after, it is
+  // never concatenated with other rows (only cut at the targets, which copies nothing).
+  const bool pass_through =
+      !options_.encode &&
+      RowBytes::RangeBytes(*slice, 0, slice->num_rows()) >= options_.pass_through_bytes;
+  if (pass_through) ARROW_RETURN_NOT_OK(Seal());
   if (!oldest_) oldest_ = now;
   ARROW_RETURN_NOT_OK(fixed_width_ ? AppendFixedWidth(std::move(slice))
                                    : AppendByRowBytes(std::move(slice)));
+  if (pass_through) return Seal();
   return FlushIfDue(now);
 }
 
@@ -205,7 +217,19 @@ arrow::Status PartitionBuffer::Emit(std::shared_ptr<arrow::RecordBatch> batch) {
     block.num_rows = rows;
     block.batch = batch;
   }
-  if (options_.max_block_bytes > 0 && block.size_bytes() > options_.max_block_bytes) {
+  // An unencoded block's size_bytes() walks the byte ranges its batch references (Arrow builds
+  // arrays to list them: several microseconds a call). Two cheap upper bounds of it: the batch's
+  // buffers whole (exact for a concatenation), and its rows' bytes with their dictionaries and
+  // the rounding BlockOverheadBytes bounds (tight for a slice, which references a part of its
+  // parent's buffers); when either fits, so does the block.
+  const bool surely_fits =
+      !block.encoded() &&
+      (RowBytes::BufferBytes(*batch) <= options_.max_block_bytes ||
+       RowBytes::RangeBytes(*batch, 0, rows) + DictionaryBytes(*batch) +
+               unencoded_overhead_ <=
+           options_.max_block_bytes);
+  if (options_.max_block_bytes > 0 && !surely_fits &&
+      block.size_bytes() > options_.max_block_bytes) {
     const int64_t row_bytes = RowBytes::RangeBytes(*batch, 0, rows);
     if (rows == 1) {
       const int64_t dictionary_bytes = DictionaryBytes(*batch);

@@ -34,6 +34,14 @@ struct PartitionBufferOptions {
   std::chrono::nanoseconds buffer_timeout = std::chrono::milliseconds(5);
   // False for in-process channels: blocks keep their batch unencoded (encoded only if spilled).
   bool encode = true;
+  // Unencoded buffers only: a slice of at least this many bytes (RowBytes) is handed on without
+  // copying its rows. Coalescing copies every row once more (a concatenation); an encoded block
+  // pays that anyway, but an in-process hand-over of a large slice needs no copy: what is
+  // buffered before it is sealed as it is, and the slice makes blocks of its own (zero-copy
+  // slices of it, cut at the targets). Smaller slices are still coalesced, so a reader is not
+  // handed a stream of tiny batches. 0: every slice passes through; a value above target_bytes:
+  // none does (always coalesce).
+  int64_t pass_through_bytes = 64 * 1024;
   BlockCodecOptions codec;
 };
 
@@ -49,6 +57,8 @@ using BlockSink = std::function<arrow::Status(SealedBlock block)>;
 // list children, validity), found by binary search over a slice's offsets, never row by row: a
 // block takes the longest run of rows whose bytes, plus the dictionaries it must carry, fit in
 // the target. buffered_bytes() counts those bytes.
+//
+// Unencoded (in-process) buffers hand large slices on uncopied (pass_through_bytes).
 //
 // Seals on: a target reached (Append), Flush(), Finish() (end of input), and the buffer timeout
 // (Append or FlushIfDue, which a writer task or flusher calls between batches).
@@ -113,6 +123,8 @@ class PartitionBuffer {
   bool has_dictionaries_ = false;
   // Bound on a block's bytes beyond its rows and dictionaries (RowBytes::BlockOverheadBytes).
   int64_t block_overhead_ = 0;
+  // The same bound for an unencoded block's referenced bytes (their per-buffer rounding).
+  int64_t unencoded_overhead_ = 0;
   // What a block's rows and dictionaries may take: target_bytes, less the framing when
   // max_block_bytes is set and leaves less.
   int64_t block_capacity_ = 0;

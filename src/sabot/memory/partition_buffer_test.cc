@@ -181,6 +181,71 @@ TEST_F(PartitionBufferTest, InProcessBlocksStayUnencoded) {
   ASSERT_BATCHES_EQUAL(*expected, *actual);
 }
 
+// In-process (unencoded) buffers hand a slice of at least pass_through_bytes on uncopied: it
+// becomes a block of its own whose batch is the slice itself, what was buffered before it is
+// sealed as it is, and smaller slices are still coalesced. Encoded buffers coalesce everything.
+TEST_F(PartitionBufferTest, InProcessLargeSlicesPassThroughUncopied) {
+  for (auto kind : {TestSchemaKind::kPrimitive, TestSchemaKind::kStrings}) {
+    SCOPED_TRACE(testing::ToString(kind));
+    ASSERT_OK_AND_ASSIGN(auto small1, testing::MakeTestBatch(kind, 0, 10));
+    ASSERT_OK_AND_ASSIGN(auto small2, testing::MakeTestBatch(kind, 10, 10));
+    ASSERT_OK_AND_ASSIGN(auto large, testing::MakeTestBatch(kind, 20, 2000));
+    ASSERT_OK_AND_ASSIGN(auto small3, testing::MakeTestBatch(kind, 2020, 10));
+    const std::vector<std::shared_ptr<arrow::RecordBatch>> inputs = {small1, small2, large, small3};
+    ASSERT_OK_AND_ASSIGN(auto expected, testing::ConcatenateDense(inputs));
+    for (bool encode : {false, true}) {
+      SCOPED_TRACE(encode ? "encoded" : "unencoded");
+      blocks_.clear();
+      PartitionBufferOptions options;
+      options.encode = encode;
+      options.target_rows = 1 << 20;
+      options.target_bytes = 64 << 20;
+      options.buffer_timeout = std::chrono::nanoseconds(0);
+      options.pass_through_bytes = RowBytes::RangeBytes(*large, 0, large->num_rows());
+      auto buffer = MakeBuffer(kind, options);
+      for (const auto& input : inputs) ASSERT_OK(buffer->Append(input));
+      ASSERT_OK(buffer->Finish());
+      if (encode) {
+        ASSERT_EQ(blocks_.size(), 1u);
+      } else {
+        ASSERT_EQ(blocks_.size(), 3u);
+        EXPECT_EQ(blocks_[0].num_rows, 20);  // the two small slices, coalesced
+        EXPECT_EQ(blocks_[1].batch, large);  // the large one itself: no row copied
+        EXPECT_EQ(blocks_[2].num_rows, 10);
+      }
+      ASSERT_OK_AND_ASSIGN(auto actual, testing::ConcatenateDense(Decoded(kind)));
+      ASSERT_BATCHES_EQUAL(*expected, *actual);
+    }
+    // 0: every slice passes through; larger than the target, none does.
+    blocks_.clear();
+    PartitionBufferOptions options;
+    options.encode = false;
+    options.target_rows = 1 << 20;
+    options.target_bytes = 64 << 20;
+    options.pass_through_bytes = 0;
+    auto each = MakeBuffer(kind, options);
+    for (const auto& input : inputs) ASSERT_OK(each->Append(input));
+    ASSERT_OK(each->Finish());
+    ASSERT_EQ(blocks_.size(), inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(blocks_[i].batch, inputs[i]);
+    blocks_.clear();
+    options.pass_through_bytes = options.target_bytes + 1;
+    auto none = MakeBuffer(kind, options);
+    for (const auto& input : inputs) ASSERT_OK(none->Append(input));
+    ASSERT_OK(none->Finish());
+    EXPECT_EQ(blocks_.size(), 1u);
+  }
+}
+
+TEST_F(PartitionBufferTest, NegativePassThroughBytesRefused) {
+  PartitionBufferOptions options;
+  options.pass_through_bytes = -1;
+  auto made = PartitionBuffer::Make(StreamKey{"shuffle-1", 3, 1, 0},
+                                    testing::TestSchema(TestSchemaKind::kPrimitive), options,
+                                    pool_.get(), [](SealedBlock) { return arrow::Status::OK(); });
+  ASSERT_RAISES_WITH(Invalid, "pass_through_bytes", made.status());
+}
+
 TEST_F(PartitionBufferTest, CompressedBlocksRoundTrip) {
   for (auto c : {arrow::Compression::LZ4_FRAME, arrow::Compression::ZSTD}) {
     blocks_.clear();

@@ -241,6 +241,26 @@ void RowBytes::CollectDictionaries(const arrow::RecordBatch& batch, Dictionaries
   for (int c = 0; c < batch.num_columns(); ++c) CollectFrom(*batch.column_data(c), out);
 }
 
+namespace {
+
+int64_t BufferBytesOf(const arrow::ArrayData& data) {
+  int64_t bytes = 0;
+  for (const auto& buffer : data.buffers) {
+    if (buffer) bytes += buffer->size();
+  }
+  for (const auto& child : data.child_data) bytes += BufferBytesOf(*child);
+  if (data.dictionary != nullptr) bytes += BufferBytesOf(*data.dictionary);
+  return bytes;
+}
+
+}  // namespace
+
+int64_t RowBytes::BufferBytes(const arrow::RecordBatch& batch) {
+  int64_t bytes = 0;
+  for (int c = 0; c < batch.num_columns(); ++c) bytes += BufferBytesOf(*batch.column_data(c));
+  return bytes;
+}
+
 int64_t RowBytes::BlockOverheadBytes(const arrow::Schema& schema, bool compressed) {
   int64_t nodes = 0;
   for (const auto& field : schema.fields()) nodes += CountNodes(*field->type());

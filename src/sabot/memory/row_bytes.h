@@ -65,6 +65,13 @@ class RowBytes {
   using Dictionaries = std::vector<std::pair<const arrow::ArrayData*, int64_t>>;
   static void CollectDictionaries(const arrow::RecordBatch& batch, Dictionaries* out);
 
+  // Every buffer `batch`'s columns hold, children and dictionaries included, each counted whole
+  // per reference: an upper bound on arrow::util::ReferencedBufferSize (what an unencoded
+  // block's SealedBlock::size_bytes() counts) and on arrow::util::TotalBufferSize, found by a
+  // walk of the array tree that allocates nothing. Equal to both for a batch whose buffers are
+  // its own and unshared (a concatenation, say); a slice counts its parent's whole buffers.
+  static int64_t BufferBytes(const arrow::RecordBatch& batch);
+
   // An upper bound on what a block of `schema` holds beyond RangeBytes of its rows and the bytes
   // of its dictionaries: the record batch message's metadata, prefix and padding, and the
   // per-buffer rounding; `compressed` adds the per-buffer framing of a compressed body.

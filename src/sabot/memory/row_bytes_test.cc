@@ -158,6 +158,34 @@ TEST(RowBytes, BoundsEveryBlockOfTheRows) {
   }
 }
 
+// BufferBytes bounds what an unencoded block of the rows counts (Arrow's referenced and total
+// buffer sizes) for every kind of column, slices included, and equals them for a batch whose
+// buffers are its own.
+TEST(RowBytes, BufferBytesBoundsReferencedAndTotalSizes) {
+  for (const auto& [name, batch, exact] : Batches()) {
+    SCOPED_TRACE(name);
+    for (auto [begin, end] : Ranges(batch->num_rows())) {
+      SCOPED_TRACE("rows " + std::to_string(begin) + " to " + std::to_string(end));
+      auto part = batch->Slice(begin, end - begin);
+      const int64_t bound = RowBytes::BufferBytes(*part);
+      ASSERT_OK_AND_ASSIGN(int64_t referenced, arrow::util::ReferencedBufferSize(*part));
+      EXPECT_LE(referenced, bound);
+      EXPECT_LE(arrow::util::TotalBufferSize(*part), bound);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto dense, arrow::RecordBatch::FromStructArray(
+                                       arrow::json::ArrayFromJSONString(
+                                           arrow::struct_({arrow::field("a", arrow::int64()),
+                                                           arrow::field("b", arrow::utf8())}),
+                                           R"([{"a": 1, "b": "x"}, {"a": null, "b": "yz"},
+                                               {"a": 3, "b": null}])")
+                                           .ValueOrDie()));
+  ASSERT_OK_AND_ASSIGN(auto copied, arrow::ConcatenateRecordBatches({dense}));
+  ASSERT_OK_AND_ASSIGN(int64_t referenced, arrow::util::ReferencedBufferSize(*copied));
+  EXPECT_EQ(RowBytes::BufferBytes(*copied), arrow::util::TotalBufferSize(*copied));
+  EXPECT_GE(RowBytes::BufferBytes(*copied), referenced);
+}
+
 // Computed independently, row by row through the typed arrays: 8 bytes of id, the offset, the
 // value bytes, and a validity bit per row (plus the child's, for lists).
 int64_t PerRowReference(const arrow::RecordBatch& batch, int64_t begin, int64_t end) {

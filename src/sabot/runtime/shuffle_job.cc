@@ -1,9 +1,12 @@
 #include "sabot/runtime/shuffle_job.h"
 
 #include <cctype>
+#include <climits>
+#include <fstream>
 #include <future>
 #include <thread>
 
+#include "sabot/common/batch_bytes.h"
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
 #include "sabot/common/process_memory.h"
@@ -189,7 +192,7 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
     });
     ARROW_ASSIGN_OR_RAISE(run, RunGeneratedShuffle(manager, descriptor.shuffle_id, options.job,
                                                    writers, partitions, {}, check, &live,
-                                                   cancellation));
+                                                   cancellation, options.timing));
   }
   ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, manager->Stats(descriptor.shuffle_id));
   ShuffleJobReport report;
@@ -204,6 +207,11 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
   report.peak_memory = manager->pool()->peak_bytes();
   report.memory_budget = manager->pool()->budget();
   report.peak_rss = {PeakResidentBytes()};
+  report.generate_elapsed = run.generate_elapsed;
+  report.bytes_kept = run.bytes_kept;
+  report.check_elapsed = run.check_elapsed;
+  report.cpu_elapsed = run.cpu_elapsed;
+  report.page_faults = run.page_faults;
   ARROW_RETURN_NOT_OK(manager->Release(descriptor.shuffle_id));
   return report;
 }
@@ -443,10 +451,75 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
 
 }  // namespace
 
+arrow::Result<BenchMemory> BenchMemoryOf(const ShuffleJobOptions& options) {
+  ARROW_RETURN_NOT_OK(options.job.Validate());
+  BenchMemory memory;
+  if (options.job.total_rows() == 0) return memory;
+  ARROW_ASSIGN_OR_RAISE(auto first, options.job.WriterBatch(0, 0));
+  const int64_t batches = options.job.num_writers * options.job.batches_per_writer;
+  const int64_t batch_bytes = BatchBufferBytes(*first);
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(batch_bytes, batches, &bytes)) bytes = INT64_MAX;
+  memory.input_bytes = bytes;
+  // Validate() bounds the writers (kMaxPartitions) and a batch's rows, so this cannot overflow.
+  const int64_t pinned = 2 * int64_t{options.job.num_writers} * batch_bytes;
+  memory.output_bytes = bytes > INT64_MAX - pinned ? INT64_MAX : bytes + pinned;
+  return memory;
+}
+
+int64_t AvailableMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string name;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> name >> kib >> unit) {
+    if (name == "MemAvailable:") return kib * 1024;
+  }
+  return -1;
+}
+
+arrow::Status ValidateBench(const ShuffleJobOptions& options) {
+  const int64_t memory_limit = options.bench_memory_limit;
+  if (options.num_agents > 0) {
+    return arrow::Status::Invalid(
+        "the benchmark (--bench) runs in local mode only: with agents, each agent generates its "
+        "writers' batches in its own process when its task call arrives, inside the job's clock, "
+        "and nothing holds them there beforehand; run it without agents");
+  }
+  ARROW_ASSIGN_OR_RAISE(BenchMemory memory, BenchMemoryOf(options));
+  auto mib = [](int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; };
+  const auto room = static_cast<int64_t>(static_cast<double>(options.manager.memory_budget) *
+                                         (1 - ShuffleManager::kReservableFraction));
+  if (memory.output_bytes > room) {
+    return arrow::Status::Invalid(
+        "the benchmark (--bench) keeps every batch the readers receive until the check after "
+        "the clock: ", mib(memory.output_bytes), " of shuffle output in the memory budget, which "
+        "leaves ", mib(room), " beside the writers' working sets (budget ",
+        mib(options.manager.memory_budget), "); raise the memory budget or shuffle fewer rows");
+  }
+  const int64_t held = memory.input_bytes > INT64_MAX - memory.output_bytes
+                           ? INT64_MAX
+                           : memory.input_bytes + memory.output_bytes;
+  const int64_t limit = memory_limit > 0 ? memory_limit : AvailableMemoryBytes();
+  if (limit >= 0 && held > limit) {
+    return arrow::Status::Invalid(
+        "the benchmark (--bench) holds the whole input (", mib(memory.input_bytes),
+        ", generated before the clock) and output (", mib(memory.output_bytes),
+        ", checked after it) at once: ", mib(held), ", more than ",
+        memory_limit > 0 ? "the limit of " + mib(limit)
+                         : "the " + mib(limit) + " this machine has available",
+        "; shuffle fewer rows");
+  }
+  return arrow::Status::OK();
+}
+
 arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
                                               const ProgressCallback& progress,
                                               ShuffleRunCancellation* cancellation) {
   ARROW_RETURN_NOT_OK(options.job.Validate());
+  if (options.timing == GeneratedRunTiming::kShuffleOnly) {
+    ARROW_RETURN_NOT_OK(ValidateBench(options));
+  }
   ARROW_RETURN_NOT_OK(ValidateCount(options.num_partitions, "number of partitions"));
   if (options.num_agents < 0 || options.num_agents > kMaxAgents) {
     return arrow::Status::Invalid("number of agents must be between 0 (local mode) and ",
