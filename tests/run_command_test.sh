@@ -131,6 +131,28 @@ bad divide $'operators:\n  - generator_source: {table: transactions, rows: 10000
 expect_exit "failed task" 1 "job divide failed: .*divide.yaml:5:5: .*divide" "$work/divide.yaml"
 expect_files "failed task leaves no output" "$work/out/divide" 0 parquet
 
+# --- on a terminal (script(1) gives the command one): the progress block is redrawn in place,
+# erased at the end, and the console sink's rows, held meanwhile, come after it ------------------
+if command -v script >/dev/null 2>&1; then
+  bad slow $'operators:\n  - generator_source: {table: transactions, rows: 15000, batch_rows: 500, rows_per_second: 10000}\n    parallelism: 2\n  - key_by: user_id\n  - console_sink: {max_rows: 2}\n    parallelism: 2\n'
+  TERM=xterm script -qec "'$sabot' run '$work/slow.yaml'" /dev/null >"$work/tty" 2>&1
+  got=$?
+  esc=$'\x1b'
+  redraws=$(grep -c "${esc}\[4F${esc}\[J" "$work/tty")
+  last_erase=$(grep -n "${esc}\[J" "$work/tty" | tail -1 | cut -d: -f1)
+  rows_line=$(grep -n "console_sink: 15000 rows (2 shown)" "$work/tty" | cut -d: -f1)
+  summary_line=$(grep -n "^job slow finished in" "$work/tty" | cut -d: -f1)
+  if [ "$got" -eq 0 ] && [ "$redraws" -ge 2 ] && [ -n "$rows_line" ] && [ -n "$summary_line" ] \
+     && [ "$rows_line" -ge "$last_erase" ] && [ "$summary_line" -gt "$rows_line" ] \
+     && grep -q "elapsed .* tasks: .* running" "$work/tty"; then
+    passed=$((passed + 1)); echo "ok   progress on a terminal"
+  else
+    failed=$((failed + 1))
+    echo "FAIL progress on a terminal (exit $got, $redraws redraws, erase $last_erase, rows $rows_line, summary $summary_line)"
+    cat -v "$work/tty"
+  fi
+fi
+
 # --- SIGINT stops an unbounded job: exit 130, the tasks cancelled, no output under a final name --
 bad forever $'operators:\n  - generator_source: {table: transactions, rows: 0, batch_rows: 1000, rows_per_second: 20000}\n    parallelism: 2\n  - key_by: user_id\n  - parquet_sink: out/forever\n    parallelism: 2\n'
 "$sabot" run --quiet "$work/forever.yaml" >"$work/stdout" 2>"$work/stderr" &

@@ -206,6 +206,18 @@ std::string ProgressRenderer::Update(const JobProgress& progress) {
     last_printed_ = progress.elapsed;
   }
   std::string block = FormatBlock(progress, has_previous_ ? &previous_ : nullptr);
+  if (terminal_ && width_ > 1) {
+    std::string cut;
+    size_t start = 0;
+    while (start < block.size()) {
+      size_t end = block.find('\n', start);
+      std::string_view line(block.data() + start, end - start);
+      cut.append(line.substr(0, static_cast<size_t>(width_ - 1)));
+      cut += '\n';
+      start = end + 1;
+    }
+    block = std::move(cut);
+  }
   lines_drawn_ = static_cast<int32_t>(std::count(block.begin(), block.end(), '\n'));
   previous_ = progress;
   has_previous_ = true;

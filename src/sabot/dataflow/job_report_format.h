@@ -34,9 +34,12 @@ std::string FormatJobSummary(const JobReport& report);
 // start for the first). Not thread-safe: one thread calls Update and Finish.
 class ProgressRenderer {
  public:
+  // `width`: the terminal's columns; on a terminal, longer lines are cut to width - 1 characters
+  // so none wraps (a wrapped line would throw off the redraw). 0: no limit.
   explicit ProgressRenderer(bool terminal,
-                            std::chrono::nanoseconds plain_interval = std::chrono::seconds(5))
-      : terminal_(terminal), plain_interval_(plain_interval) {}
+                            std::chrono::nanoseconds plain_interval = std::chrono::seconds(5),
+                            int32_t width = 0)
+      : terminal_(terminal), plain_interval_(plain_interval), width_(width) {}
 
   std::string Update(const JobProgress& progress);
   std::string Finish();
@@ -48,6 +51,7 @@ class ProgressRenderer {
  private:
   bool terminal_;
   std::chrono::nanoseconds plain_interval_;
+  int32_t width_;
   bool has_previous_ = false;
   JobProgress previous_;
   std::chrono::nanoseconds last_printed_{-1};

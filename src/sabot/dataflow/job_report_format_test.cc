@@ -184,6 +184,16 @@ TEST(ProgressTest, TerminalRedrawsInPlace) {
   EXPECT_EQ(renderer.Finish(), "");
 }
 
+TEST(ProgressTest, TerminalLinesAreCutToItsWidth) {
+  ProgressRenderer renderer(/*terminal=*/true, std::chrono::seconds(5), /*width=*/20);
+  std::string block = renderer.Update(Snapshot(milliseconds(500), 10, 0, {}));
+  EXPECT_EQ(block,
+            "elapsed 0.5 s  task\n"  // 19 characters: one less than the width
+            "  source  0 in  10 \n"
+            "  sink    0 in   0 \n"
+            "  source -> sink  b\n");
+}
+
 TEST(ProgressTest, PlainOutputEveryFewSecondsWithoutControlSequences) {
   ProgressRenderer renderer(/*terminal=*/false, std::chrono::seconds(5));
   EXPECT_EQ(renderer.Update(Snapshot(milliseconds(500), 1, 0, {})), "");

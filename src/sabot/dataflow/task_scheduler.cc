@@ -85,7 +85,10 @@ void TaskScheduler::WorkerLoop() {
       if (timers_.empty()) {
         work_.wait(lock);
       } else {
-        work_.wait_until(lock, timers_.top().at);
+        // A copy: wait_until reads the deadline again after waking, and meanwhile (the lock is
+        // released) another worker's push may move the queue's storage.
+        const auto due = timers_.top().at;
+        work_.wait_until(lock, due);
       }
       continue;
     }

@@ -1,6 +1,7 @@
 #include "sabot/tools/run_command.h"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -172,7 +173,10 @@ void Run(const CommandOptions& options) {
   if (job->options.progress && !options.quiet) {
     const bool terminal = isatty(STDERR_FILENO) != 0;
     if (terminal) executor.console = &console_rows;
-    progress = std::make_shared<ProgressRenderer>(terminal);
+    winsize size{};
+    const int32_t width =
+        terminal && ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 ? size.ws_col : 0;
+    progress = std::make_shared<ProgressRenderer>(terminal, std::chrono::seconds(5), width);
     executor.on_progress = [progress](const JobProgress& snapshot) {
       std::string text = progress->Update(snapshot);
       if (!text.empty()) {
