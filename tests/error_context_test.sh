@@ -42,7 +42,7 @@ if mount -t tmpfs -o size=1m tmpfs "$full" 2>/dev/null; then
       --spill-dir "$full" --no-ceiling >"$work/out" 2>"$work/err"
     status=$?
     if [ "$status" -eq 1 ] && has_all "$work/err" "No space left on device" "$full/sabot-spill-" \
-         ".arrows" " bytes at offset " "shuffle 'shuffle-job'" "partition " "writer "; then
+         ".arrows" " bytes at offset " "shuffle 'shuffle" "partition " "writer "; then
       pass "$name"
     else
       echo "  exit $status"; fail "$name"

@@ -213,7 +213,27 @@ def fan_out(sabot, job, work):
             expect_equal(f"{name} broadcast task {subtask}", read_part(path), scaled)
 
 
+def shuffle(sabot, job, work):
+    """The verify sink is the check (independent of the partition code, docs/hashing.md); here:
+    the job succeeds at every shape its table splits evenly over, every generated row reaches
+    the sink (the summary's row matrix), and a shape it cannot check is refused as a bad job."""
+    for p1, p2 in [(1, 1), (4, 2), (4, 7), (8, 5)]:
+        name = f"shuffle {p1}->{p2}"
+        out = run(sabot, job, [f"generate.parallelism={p1}", f"verify.parallelism={p2}"])
+        line = next((l for l in out.splitlines() if l.strip().startswith("verify ")), "")
+        check(line.split()[3:5] == ["4,194,304", "4,194,304"],
+              f"{name}: the verify sink's rows are not every generated row: {line!r}")
+        total = next((l for l in out.splitlines() if l.strip().startswith("total")), "")
+        rows = sum(int(v.replace(",", "")) for v in total.split()[1:])
+        check(rows == 4194304, f"{name}: the row matrix totals {rows}")
+    args = [sabot, "run", "--quiet", job, "--set", "generate.parallelism=3"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    check(result.returncode == 2 and "split evenly" in result.stderr,
+          f"shuffle 3->4: expected a refusal (exit 2), got {result.returncode}: {result.stderr}")
+
+
 EXAMPLES = {
+    "shuffle.yaml": shuffle,
     "seed-pipeline-keyed.yaml": seed_pipeline,
     "make-transactions-parquet.yaml": make_transactions,
     "filter-project-parquet.yaml": filter_project,

@@ -226,7 +226,7 @@ BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
 
 arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options) {
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound,
-                        BindJob(plan, BindOptionsOf(options)));
+                        BindJob(plan, BindOptionsOf(options), options.shuffle));
   return RunBoundJob(std::move(bound), options);
 }
 

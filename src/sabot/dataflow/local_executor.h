@@ -27,6 +27,9 @@ struct LocalExecutorOptions {
   int32_t threads = 0;
   // The memory budget of every shuffle of the job (ShuffleManagerOptions::memory_budget).
   int64_t memory_budget = 256LL * 1024 * 1024;
+  // Applied to every shuffle edge (compression, block size, credits, timeout); the mode is the
+  // plan's shuffle_mode.
+  ShuffleOptions shuffle;
   // Where blocking shuffles spill; empty: the system's temporary directory.
   std::string spill_directory;
   // Called every `progress_interval` from a thread of the executor while the job runs.

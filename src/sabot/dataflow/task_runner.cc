@@ -177,10 +177,19 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
       job_->counters(source_id_).busy_ns.fetch_add(NanosSince(start), std::memory_order_relaxed);
       switch (step.kind) {
         case SourceReader::Step::Kind::kBatch:
-          job_->counters(source_id_).rows_out.fetch_add(step.batch->num_rows(),
-                                                        std::memory_order_relaxed);
+        {
+          OperatorCounters& counters = job_->counters(source_id_);
+          counters.rows_out.fetch_add(step.batch->num_rows(), std::memory_order_relaxed);
+          // The source's time includes handing its batch to the task's outputs (partitioning
+          // into the shuffle) when no operator follows it in the chain; the operators' own time
+          // is theirs.
+          const auto handed = Clock::now();
+          nested_ns_ = 0;
           ARROW_RETURN_NOT_OK(Deliver(0, 0, step.batch));
+          counters.busy_ns.fetch_add(NanosSince(handed) - nested_ns_, std::memory_order_relaxed);
+          nested_ns_ = 0;
           break;
+        }
         case SourceReader::Step::Kind::kWatermark:
           ARROW_RETURN_NOT_OK(DeliverWatermark(0, step.watermark));
           break;

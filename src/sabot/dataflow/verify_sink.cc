@@ -3,7 +3,7 @@
 #include <mutex>
 
 #include "sabot/dataflow/generator_source.h"
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 
 namespace sabot {
 

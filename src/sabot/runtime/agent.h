@@ -14,7 +14,7 @@
 
 #include "sabot/runtime/control_message.h"
 #include "sabot/runtime/engine.h"
-#include "sabot/shuffle/generated_shuffle_run.h"
+#include "sabot/runtime/generated_shuffle_run.h"
 
 namespace sabot {
 

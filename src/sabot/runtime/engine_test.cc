@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "sabot/memory/test_budget.h"
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {

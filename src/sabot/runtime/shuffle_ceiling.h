@@ -5,7 +5,7 @@
 
 #include <arrow/result.h>
 
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 
 namespace sabot {
 

@@ -9,8 +9,8 @@
 #include <arrow/result.h>
 
 #include "sabot/runtime/engine.h"
-#include "sabot/shuffle/generated_shuffle_check.h"
-#include "sabot/shuffle/generated_shuffle_run.h"
+#include "sabot/verify/generated_shuffle_check.h"
+#include "sabot/runtime/generated_shuffle_run.h"
 
 namespace sabot {
 

@@ -9,7 +9,7 @@
 
 #include <arrow/type.h>
 
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {

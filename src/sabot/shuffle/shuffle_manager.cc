@@ -371,8 +371,10 @@ int64_t ShuffleManager::WriterWorkingSetBytes(const ShuffleDescriptor& descripto
   const int64_t block = descriptor.options.target_block_bytes;
   const int64_t partitions = descriptor.num_partitions();
   const int64_t bytes = (partitions + 2) * block + 2 * batch_bytes;
-  // The outboxes: what the partition buffers held plus the rows of one batch, sealed.
-  return non_blocking ? bytes + partitions * block + batch_bytes : bytes;
+  // The outboxes: what the partition buffers held plus the rows of one batch, sealed. Only a
+  // pipelined writer's outboxes ever hold anything: a block store takes every block at once.
+  const bool outboxes = non_blocking && descriptor.options.mode == ShuffleMode::kPipelined;
+  return outboxes ? bytes + partitions * block + batch_bytes : bytes;
 }
 
 arrow::Result<int64_t> ShuffleManager::WriterAdmissionBytes(const ShuffleDescriptor& descriptor,

@@ -122,7 +122,8 @@ class ShuffleManager {
   // A non-blocking writer (WriterMode) also holds, between a write and the drain of its
   // outboxes, the blocks that one batch sealed and no credit or network segment let through yet:
   // at most what its partition buffers held plus the batch's rows, so with `non_blocking` the
-  // bound adds num_partitions x target_block_bytes + batch_bytes.
+  // bound of a pipelined writer adds num_partitions x target_block_bytes + batch_bytes (a
+  // blocking shuffle's store takes every block at once: its outboxes stay empty).
   static int64_t WriterWorkingSetBytes(const ShuffleDescriptor& descriptor, int64_t batch_bytes,
                                        bool non_blocking = false);
 

@@ -13,7 +13,7 @@
 
 #include "sabot/memory/row_bytes.h"
 #include "sabot/memory/test_budget.h"
-#include "sabot/shuffle/generated_shuffle_run.h"
+#include "sabot/runtime/generated_shuffle_run.h"
 #include "sabot/testing/assertions.h"
 #include "sabot/transport/in_process_transport.h"
 

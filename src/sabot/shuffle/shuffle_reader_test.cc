@@ -14,7 +14,7 @@
 #include <arrow/table.h>
 
 #include "sabot/memory/test_budget.h"
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 #include "sabot/shuffle/shuffle_manager.h"
 #include "sabot/testing/assertions.h"
 #include "sabot/transport/in_process_transport.h"

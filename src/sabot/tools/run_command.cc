@@ -187,7 +187,7 @@ void Run(const CommandOptions& options) {
   }
   // Binding checks the job against real schemas and files: a failure there is a bad job (2),
   // located at its operator's line, before anything runs.
-  auto bound = BindJob(job->plan, BindOptionsOf(executor));
+  auto bound = BindJob(job->plan, BindOptionsOf(executor), executor.shuffle);
   if (!bound.ok()) Fail(Located(*job, bound.status()), 2);
   arrow::Result<JobReport> report;
   {

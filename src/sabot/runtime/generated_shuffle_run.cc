@@ -1,4 +1,4 @@
-#include "sabot/shuffle/generated_shuffle_run.h"
+#include "sabot/runtime/generated_shuffle_run.h"
 
 #include <pthread.h>
 #include <sys/resource.h>

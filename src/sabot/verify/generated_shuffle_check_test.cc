@@ -1,4 +1,4 @@
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 
 #include <gtest/gtest.h>
 

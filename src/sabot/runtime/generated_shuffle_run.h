@@ -10,7 +10,7 @@
 
 #include <arrow/result.h>
 
-#include "sabot/shuffle/generated_shuffle_check.h"
+#include "sabot/verify/generated_shuffle_check.h"
 #include "sabot/shuffle/shuffle_manager.h"
 
 namespace sabot {
