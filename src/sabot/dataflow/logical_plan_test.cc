@@ -141,6 +141,28 @@ TEST(LogicalPlanTest, StructureRules) {
                      }));
 }
 
+TEST(LogicalPlanTest, AVerifySinkReadsTheShuffleTableStraightFromItsGenerator) {
+  // Straight from a generator of the shuffle table: valid.
+  ASSERT_OK(MakeWith([](auto& ops, auto& edges) {
+    ops[2] = Op(2, "verify", 2, VerifySinkParams{});
+    edges = {E(0, 2, PartitioningRequest::Hash({"key"})), E(0, 1), E(1, 2)};
+    edges.pop_back();
+    edges.pop_back();
+    ops.erase(ops.begin() + 1);
+  }));
+  // Through a map: refused, naming the sink.
+  ASSERT_RAISES_WITH(Invalid, "operator 'verify' (id 2): a verify_sink checks a shuffle",
+                     MakeWith([](auto& ops, auto&) { ops[2] = Op(2, "verify", 2, VerifySinkParams{}); }));
+  // From the transactions table: refused.
+  ASSERT_RAISES_WITH(Invalid, "straight from a generator_source with table: shuffle",
+                     MakeWith([](auto& ops, auto& edges) {
+                       GeneratorSourceParams transactions;
+                       transactions.table = GeneratorTable::kTransactions;
+                       ops = {Op(0, "source", 2, transactions), Op(2, "verify", 2, VerifySinkParams{})};
+                       edges = {E(0, 2)};
+                     }));
+}
+
 TEST(LogicalPlanTest, CycleNamesItsOperators) {
   // source -> a -> b -> c -> a, c -> sink
   std::vector<OperatorSpec> ops{Gen(0), MapOp(1, "a"), MapOp(2, "b"), MapOp(3, "c"), SinkOp(4)};
