@@ -110,6 +110,11 @@ std::vector<OperatorReport> OperatorFigures(LocalJob* job) {
     report.rows_in = counters.rows_in.load(std::memory_order_relaxed);
     report.rows_out = counters.rows_out.load(std::memory_order_relaxed);
     report.busy = std::chrono::nanoseconds(counters.busy_ns.load(std::memory_order_relaxed));
+    report.watermark = kEndOfTimeWatermark;
+    for (int32_t t = 0; t < counters.tasks; ++t) {
+      report.watermark =
+          std::min<int64_t>(report.watermark, counters.watermarks[t].load(std::memory_order_relaxed));
+    }
     // A sink's output is what it wrote: the rows it took in.
     if (IsSink(spec.kind())) report.rows_out = report.rows_in;
     operators.push_back(std::move(report));

@@ -6,7 +6,7 @@ LocalJob::LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manage
                    TaskScheduler* scheduler)
     : bound_(std::move(bound)), manager_(manager), scheduler_(scheduler) {
   for (const OperatorSpec& spec : bound_->graph.plan().operators()) {
-    counters_.emplace(spec.id, std::make_unique<OperatorCounters>());
+    counters_.emplace(spec.id, std::make_unique<OperatorCounters>(spec.parallelism));
   }
 }
 

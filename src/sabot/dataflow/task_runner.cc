@@ -191,6 +191,8 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
           break;
         }
         case SourceReader::Step::Kind::kWatermark:
+          job_->counters(source_id_).watermarks[subtask_].store(step.watermark,
+                                                                 std::memory_order_relaxed);
           ARROW_RETURN_NOT_OK(DeliverWatermark(0, step.watermark));
           break;
         case SourceReader::Step::Kind::kWait:
@@ -231,10 +233,19 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
       case ShuffleReaderItem::Kind::kNotReady:
         ++idle_inputs;
         break;
-      case ShuffleReaderItem::Kind::kEnd:
+      case ShuffleReaderItem::Kind::kEnd: {
         input.ended = true;
         ++idle_inputs;
+        // Every channel of the input ended (each said so with kInputEnded; ending them again
+        // changes nothing).
+        const GraphEdge& edge = job_->bound().graph.edges()[input.edge];
+        for (int32_t w = 0; w < edge.num_writers; ++w) {
+          if (watermarks_.End(input.first_channel + w)) {
+            ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
+          }
+        }
         break;
+      }
       case ShuffleReaderItem::Kind::kInputEnded:
         // A writer's stream ended: its channel no longer holds the watermark back.
         if (watermarks_.End(input.first_channel + item.input)) {
@@ -270,6 +281,10 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
 arrow::Status TaskRunner::FinishInput() {
   // The chain's watermark goes to the end of time (sources: the executor sends it; readers: every
   // channel ended, so it is there already and DeliverWatermark drops the repeat).
+  if (source_ != nullptr) {
+    job_->counters(source_id_).watermarks[subtask_].store(kEndOfTimeWatermark,
+                                                          std::memory_order_relaxed);
+  }
   ARROW_RETURN_NOT_OK(DeliverWatermark(0, kEndOfTimeWatermark));
   for (size_t i = 0; i < ops_.size(); ++i) {
     const auto start = Clock::now();
@@ -309,6 +324,12 @@ arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
 }
 
 arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) {
+  if (index == 0) {
+    // The chain's own watermark (from its source or its input channels) only moves forward:
+    // the chain's head sees each value once.
+    if (watermark <= chain_watermark_) return arrow::Status::OK();
+    chain_watermark_ = watermark;
+  }
   if (index == ops_.size()) {
     if (watermark <= last_watermark_sent_) return arrow::Status::OK();
     last_watermark_sent_ = watermark;
@@ -317,6 +338,7 @@ arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) 
     ARROW_ASSIGN_OR_RAISE(auto event, EncodeStreamEvent(StreamEvent::Watermark(watermark)));
     return EmitToOutputs(Held{nullptr, std::move(event), 0});
   }
+  job_->counters(op_ids_[index]).watermarks[subtask_].store(watermark, std::memory_order_relaxed);
   return InOperator(op_ids_[index], ops_[index]->OnWatermark(watermark, links_[index].get()));
 }
 

@@ -39,9 +39,16 @@ class LocalJob;
 
 // Counters of one operator, summed over its tasks; written by task threads, read by anyone.
 struct OperatorCounters {
+  explicit OperatorCounters(int32_t tasks)
+      : tasks(tasks), watermarks(std::make_unique<std::atomic<int64_t>[]>(tasks)) {
+    for (int32_t t = 0; t < tasks; ++t) watermarks[t] = kNoWatermark;
+  }
   std::atomic<int64_t> rows_in{0};
   std::atomic<int64_t> rows_out{0};
   std::atomic<int64_t> busy_ns{0};
+  // The last watermark each task's instance saw (OperatorReport::watermark is their minimum).
+  const int32_t tasks;
+  std::unique_ptr<std::atomic<int64_t>[]> watermarks;
 };
 
 class TaskRunner {
@@ -127,6 +134,7 @@ class TaskRunner {
   std::vector<Output> outputs_;
   std::deque<Held> held_;
   WatermarkMs last_watermark_sent_ = kNoWatermark;
+  WatermarkMs chain_watermark_ = kNoWatermark;  // what the chain's head last saw
   // Time spent in operators below the one being timed (see Deliver).
   int64_t nested_ns_ = 0;
 
