@@ -1,12 +1,13 @@
 #pragma once
 
-// The collect sink (CollectSinkParams): every batch it receives goes into
-// BindOptions::collected under the operator's name, with its task's subtask number, so
-// CollectedOutput::Table(name) gives the rows in task order (for tests and the Python API).
-// Binding declares the sink with its input schema (an empty result is an empty table of that
-// schema) and refuses when BindOptions::collected is null. Watermarks are dropped. The
-// collected batches are shared, not copied. One instance per task, used by one thread at a time;
-// CollectedOutput itself is thread-safe.
+// The collect sink (CollectSinkParams): every batch it receives is copied out of the job's memory
+// (the caller owns the rows after the job, when the job's budget is gone) and kept by its task;
+// when the job commits (operator.h) they go into BindOptions::collected under the operator's
+// name, with the task's subtask number, so CollectedOutput::Table(name) gives the rows in task
+// order (for tests and the Python API); a failed job publishes nothing. Binding declares the
+// sink with its input schema (an empty result is an empty table of that schema) and refuses when
+// BindOptions::collected is null. Watermarks are dropped. One instance per task, used by one
+// thread at a time; CollectedOutput itself is thread-safe.
 
 #include <memory>
 

@@ -9,6 +9,7 @@
 #include <arrow/type.h>
 
 #include "sabot/common/ids.h"
+#include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/verify_sink.h"
 
 namespace sabot {
@@ -148,6 +149,20 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
                                   " characters of [A-Za-z0-9_-], not starting with '-'");
   }
   ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
+  // Two file sinks of one format in one directory would write the same part files.
+  std::map<std::pair<std::string, FileFormat>, std::string> sink_of_directory;
+  for (const OperatorSpec& spec : plan.operators()) {
+    const auto* sink = std::get_if<FileSinkParams>(&spec.params);
+    if (sink == nullptr) continue;
+    auto [it, inserted] =
+        sink_of_directory.try_emplace({sink->directory, sink->format}, spec.name);
+    if (!inserted) {
+      return arrow::Status::Invalid(
+          OperatorLabel(spec), ": writes ", FileFormatName(sink->format), " part files into ",
+          QuoteInput(sink->directory), ", as operator '", it->second,
+          "' does: give each file sink a directory of its own");
+    }
+  }
   auto job = std::make_shared<BoundJob>(BoundJob{options.job_id, std::move(graph), {}, {}, {}});
 
   for (OperatorId id : plan.topological_order()) {

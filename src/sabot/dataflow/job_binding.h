@@ -25,7 +25,9 @@ namespace sabot {
 // valid ids (execution_graph.h).
 inline constexpr size_t kMaxJobIdLength = 24;
 
-// Immutable after BindJob; safe to share across threads.
+// Immutable after BindJob; safe to share across threads. Single use: the operator factories keep
+// per-job state (a verify sink's counts, a file sink's once-only cleanup of an earlier run), so
+// a BoundJob runs once; bind the plan again to run it again.
 struct BoundJob {
   std::string job_id;
   ExecutionGraph graph;

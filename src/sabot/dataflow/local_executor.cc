@@ -200,7 +200,8 @@ class JobWatcher {
     int64_t signature = progress.tasks_finished;
     for (const OperatorReport& op : progress.operators) signature += op.rows_in + op.rows_out;
     const auto now = Clock::now();
-    if (signature != last_signature_) {
+    // A step in progress (a long file write, a large flush) is progress too.
+    if (signature != last_signature_ || job_->scheduler()->running() > 0) {
       last_signature_ = signature;
       last_change_ = now;
       return false;
@@ -301,9 +302,9 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   }
 
   arrow::Status outcome = job.failure();
-  if (outcome.ok()) {
+  for (int phase = 0; outcome.ok() && phase < TaskRunner::kCommitPhases; ++phase) {
     for (const auto& task : tasks) {
-      outcome = task->Commit();
+      outcome = task->Commit(phase);
       if (!outcome.ok()) break;
     }
   }

@@ -321,3 +321,27 @@ TEST(LocalExecutorWatermarkTest, WatermarksCrossShufflesAsTheMinimumOverWriters)
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(LocalExecutorSinkTest, TwoFileSinksOfOneFormatInOneDirectoryAreRefused) {
+  const auto dir = std::filesystem::temp_directory_path() / "sabot_executor_same_dir";
+  std::filesystem::remove_all(dir);
+  PlanBuilder b;
+  Stream source = b.Source(Transactions(1000), 2);
+  source.Filter("amount > 10", std::nullopt, "big")
+      .Sink(FileSinkParams{.format = FileFormat::kParquet, .directory = dir.string()}, 1, "a");
+  source.Filter("amount <= 10", std::nullopt, "small")
+      .Sink(FileSinkParams{.format = FileFormat::kParquet, .directory = dir.string()}, 1, "b");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  auto result = RunLocalJob(plan, LocalExecutorOptions{});
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsInvalid()) << result.status();
+  EXPECT_NE(result.status().message().find("operator 'b'"), std::string::npos) << result.status();
+  EXPECT_NE(result.status().message().find("as operator 'a' does"), std::string::npos)
+      << result.status();
+}
+
+}  // namespace
+}  // namespace sabot

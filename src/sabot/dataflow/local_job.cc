@@ -1,5 +1,7 @@
 #include "sabot/dataflow/local_job.h"
 
+#include "sabot/dataflow/task_runner.h"
+
 namespace sabot {
 
 LocalJob::LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,

@@ -5,6 +5,7 @@
 // first failure.
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -14,12 +15,27 @@
 
 #include "sabot/common/thread_annotations.h"
 #include "sabot/dataflow/job_binding.h"
-#include "sabot/dataflow/task_runner.h"
+#include "sabot/dataflow/operator.h"
 #include "sabot/dataflow/task_scheduler.h"
 
 namespace sabot {
 
 class ShuffleManager;
+class TaskRunner;
+
+// Counters of one operator, summed over its tasks; written by task threads, read by anyone.
+struct OperatorCounters {
+  explicit OperatorCounters(int32_t tasks)
+      : tasks(tasks), watermarks(std::make_unique<std::atomic<int64_t>[]>(tasks)) {
+    for (int32_t t = 0; t < tasks; ++t) watermarks[t] = kNoWatermark;
+  }
+  std::atomic<int64_t> rows_in{0};
+  std::atomic<int64_t> rows_out{0};
+  std::atomic<int64_t> busy_ns{0};
+  // The last watermark each task's instance saw (OperatorReport::watermark is their minimum).
+  const int32_t tasks;
+  std::unique_ptr<std::atomic<int64_t>[]> watermarks;
+};
 
 // Thread safety: every method may be called from any thread.
 class LocalJob {

@@ -37,7 +37,9 @@ struct TaskContext {
   const OperatorSpec* spec = nullptr;  // outlives the instance
   int32_t subtask = 0;                 // 0 .. parallelism - 1
   int32_t parallelism = 1;
-  arrow::MemoryPool* pool = arrow::default_memory_pool();  // the task's budget
+  // Where the operator allocates its output. The local executor gives the default pool: only the
+  // shuffles' memory is under the job's budget today.
+  arrow::MemoryPool* pool = arrow::default_memory_pool();
 };
 
 // Where an operator's output goes: the next operator of its chain, or the task's shuffle writers

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sabot/dataflow/local_job.h"
+#include "sabot/memory/row_bytes.h"
 #include "sabot/shuffle/shuffle_manager.h"
 #include "sabot/shuffle/shuffle_reader.h"
 #include "sabot/shuffle/shuffle_writer.h"
@@ -96,7 +97,9 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
   for (size_t e : graph.InputShuffles(chain_)) {
     const GraphEdge& edge = graph.edges()[e];
     const std::string shuffle_id = bound.job_id + "." + edge.shuffle_id;
-    ARROW_ASSIGN_OR_RAISE(auto reader, job_->manager()->ReadPartition(shuffle_id, subtask_));
+    auto read = job_->manager()->ReadPartition(shuffle_id, subtask_);
+    if (!read.ok()) return read.status().WithMessage(Describe(), ": ", read.status().message());
+    std::unique_ptr<ShuffleReader> reader = std::move(*read);
     reader->SetOnReady([waker = job_->scheduler()->waker(), handle] { waker->Wake(handle); });
     Input input;
     input.edge = e;
@@ -114,12 +117,20 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     Output output;
     output.shuffle_id = bound.job_id + "." + edge.shuffle_id;
     output.forward = edge.type == EdgeType::kForward;
-    ARROW_RETURN_NOT_OK(job_->manager()->OpenWriter(
+    arrow::Status opened = job_->manager()->OpenWriter(
         output.shuffle_id, subtask_, /*attempt=*/0,
         WriterMode{.non_blocking = true,
                    .on_ready = [waker = job_->scheduler()->waker(), handle] {
                      waker->Wake(handle);
-                   }}));
+                   }});
+    if (!opened.ok()) return opened.WithMessage(Describe(), ": ", opened.message());
+    // A writer is admitted for batches of up to num_partitions blocks (ShuffleManager); a larger
+    // batch would grow its admission while the job runs, which may have to wait behind writers
+    // that wait for this task. Larger batches go out in slices of that size (views, no copy).
+    ARROW_ASSIGN_OR_RAISE(auto descriptor, job_->manager()->GetShuffle(output.shuffle_id));
+    const int64_t admitted =
+        int64_t{descriptor->num_partitions()} * descriptor->options.target_block_bytes;
+    max_slice_bytes_ = max_slice_bytes_ == 0 ? admitted : std::min(max_slice_bytes_, admitted);
     outputs_.push_back(std::move(output));
   }
   return arrow::Status::OK();
@@ -267,6 +278,9 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
           advanced = watermarks_.Update(channel, event.value);
         } else if (event.kind == StreamEvent::Kind::kEndOfInput) {
           advanced = watermarks_.End(channel);
+        } else {
+          return arrow::Status::NotImplemented(
+              Describe(), ": a checkpoint barrier arrived; checkpoints are not supported yet");
         }
         if (advanced) ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
         break;
@@ -279,20 +293,25 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
 }
 
 arrow::Status TaskRunner::FinishInput() {
-  // The chain's watermark goes to the end of time (sources: the executor sends it; readers: every
-  // channel ended, so it is there already and DeliverWatermark drops the repeat).
+  // The end of time goes down the chain one operator at a time, each finishing before the next
+  // hears it: operator i sees the end of time (firing what it holds), then Finish (emitting what
+  // remains), and only then operator i + 1 sees the end of time — so nothing operator i emits
+  // reaches i + 1 after its end of time. DeliverWatermark holds the end of time back otherwise.
   if (source_ != nullptr) {
     job_->counters(source_id_).watermarks[subtask_].store(kEndOfTimeWatermark,
                                                           std::memory_order_relaxed);
   }
-  ARROW_RETURN_NOT_OK(DeliverWatermark(0, kEndOfTimeWatermark));
   for (size_t i = 0; i < ops_.size(); ++i) {
     const auto start = Clock::now();
     const int64_t nested_before = nested_ns_;
     nested_ns_ = 0;
+    OperatorCounters& counters = job_->counters(op_ids_[i]);
+    counters.watermarks[subtask_].store(kEndOfTimeWatermark, std::memory_order_relaxed);
+    ARROW_RETURN_NOT_OK(
+        InOperator(op_ids_[i], ops_[i]->OnWatermark(kEndOfTimeWatermark, links_[i].get())));
     ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Finish(links_[i].get())));
     const int64_t elapsed = NanosSince(start);
-    job_->counters(op_ids_[i]).busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
+    counters.busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
     nested_ns_ = nested_before;
   }
   if (!outputs_.empty()) {
@@ -324,6 +343,9 @@ arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
 }
 
 arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) {
+  // The end of time is delivered by FinishInput only, operator by operator, after each
+  // operator's Finish; an operator forwarding it (the default OnWatermark) changes nothing.
+  if (watermark == kEndOfTimeWatermark) return arrow::Status::OK();
   if (index == 0) {
     // The chain's own watermark (from its source or its input channels) only moves forward:
     // the chain's head sees each value once.
@@ -333,8 +355,8 @@ arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) 
   if (index == ops_.size()) {
     if (watermark <= last_watermark_sent_) return arrow::Status::OK();
     last_watermark_sent_ = watermark;
-    // The end of time is said by the end-of-input event (FinishInput).
-    if (outputs_.empty() || watermark == kEndOfTimeWatermark) return arrow::Status::OK();
+    // (The end of time never gets here: the end-of-input event says it, FinishInput.)
+    if (outputs_.empty()) return arrow::Status::OK();
     ARROW_ASSIGN_OR_RAISE(auto event, EncodeStreamEvent(StreamEvent::Watermark(watermark)));
     return EmitToOutputs(Held{nullptr, std::move(event), 0});
   }
@@ -343,7 +365,17 @@ arrow::Status TaskRunner::DeliverWatermark(size_t index, WatermarkMs watermark) 
 }
 
 arrow::Status TaskRunner::EmitToOutputs(Held item) {
-  held_.push_back(std::move(item));
+  const int64_t rows = item.batch != nullptr ? item.batch->num_rows() : 0;
+  const int64_t bytes =
+      item.batch != nullptr ? RowBytes::RangeBytes(*item.batch, 0, item.batch->num_rows()) : 0;
+  if (max_slice_bytes_ > 0 && rows > 1 && bytes > max_slice_bytes_) {
+    const int64_t slice_rows = std::max<int64_t>(1, rows * max_slice_bytes_ / bytes);
+    for (int64_t offset = 0; offset < rows; offset += slice_rows) {
+      held_.push_back(Held{item.batch->Slice(offset, slice_rows), nullptr, 0});
+    }
+  } else {
+    held_.push_back(std::move(item));
+  }
   return FlushOutputs().status();
 }
 
@@ -410,8 +442,15 @@ void TaskRunner::AbortAll(const arrow::Status& cause) {
   held_.clear();
 }
 
-arrow::Status TaskRunner::Commit() {
+int TaskRunner::CommitPhaseOf(OperatorKind kind) {
+  if (kind == OperatorKind::kVerifySink) return 0;  // checks only: may fail, changes nothing
+  if (FileFormatOf(kind).has_value()) return 1;     // renames: may fail
+  return 2;                                         // publishes in memory: cannot fail
+}
+
+arrow::Status TaskRunner::Commit(int phase) {
   for (size_t i = 0; i < ops_.size(); ++i) {
+    if (CommitPhaseOf(job_->plan().FindOperator(op_ids_[i])->kind()) != phase) continue;
     ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Commit(), "commit failed: "));
   }
   return arrow::Status::OK();

@@ -36,20 +36,7 @@ namespace sabot {
 class ShuffleManager;
 class ShuffleReader;
 class LocalJob;
-
-// Counters of one operator, summed over its tasks; written by task threads, read by anyone.
-struct OperatorCounters {
-  explicit OperatorCounters(int32_t tasks)
-      : tasks(tasks), watermarks(std::make_unique<std::atomic<int64_t>[]>(tasks)) {
-    for (int32_t t = 0; t < tasks; ++t) watermarks[t] = kNoWatermark;
-  }
-  std::atomic<int64_t> rows_in{0};
-  std::atomic<int64_t> rows_out{0};
-  std::atomic<int64_t> busy_ns{0};
-  // The last watermark each task's instance saw (OperatorReport::watermark is their minimum).
-  const int32_t tasks;
-  std::unique_ptr<std::atomic<int64_t>[]> watermarks;
-};
+struct OperatorCounters;
 
 class TaskRunner {
  public:
@@ -64,9 +51,15 @@ class TaskRunner {
   // From any thread: ends the task's reads and writes that wait, so its next step sees the
   // job's failure promptly.
   void CancelIo(const arrow::Status& cause);
-  // After every task of the job finished: commits the task's operators (sinks rename their
-  // files). From the executor's thread, once the scheduler is idle.
-  arrow::Status Commit();
+  // After every task of the job finished: commits the task's operators of commit phase `phase`
+  // (CommitPhaseOf). The executor commits phase 0 of every task, then phase 1, then 2, so what
+  // may fail (checks, then renames) happens before what cannot (collect sinks publishing their
+  // rows): a job whose commit fails publishes nothing in memory. From the executor's thread,
+  // once the scheduler is idle.
+  arrow::Status Commit(int phase);
+  static constexpr int kCommitPhases = 3;
+  // 0: verify sinks (checks); 1: file sinks (renames); 2: every other operator.
+  static int CommitPhaseOf(OperatorKind kind);
   // The job failed: aborts the task's operators (sinks remove their temporary files), readers and
   // writers. Idempotent. From the task's step or, once the scheduler is idle, the executor.
   void Abort(const arrow::Status& cause) { AbortAll(cause); }
@@ -133,6 +126,8 @@ class TaskRunner {
   InputWatermarks watermarks_{0};
   std::vector<Output> outputs_;
   std::deque<Held> held_;
+  // The largest batch the writers take at once (their admission); 0: no outputs.
+  int64_t max_slice_bytes_ = 0;
   WatermarkMs last_watermark_sent_ = kNoWatermark;
   WatermarkMs chain_watermark_ = kNoWatermark;  // what the chain's head last saw
   // Time spent in operators below the one being timed (see Deliver).

@@ -96,9 +96,11 @@ void TaskScheduler::WorkerLoop() {
     runnable_.pop_front();
     Task* task = tasks_[handle].get();  // stable: tasks_ holds pointers
     task->state = State::kRunning;
+    ++running_;
     lock.unlock();
     const StepResult result = task->step();
     lock.lock();
+    --running_;
     switch (result.kind) {
       case StepResult::Kind::kDone:
         task->state = State::kDone;
@@ -127,6 +129,11 @@ void TaskScheduler::WorkerLoop() {
 void TaskScheduler::Wait() {
   std::unique_lock<std::mutex> lock(mutex_);
   all_done_.wait(lock, [&] { return done_ == static_cast<int32_t>(tasks_.size()); });
+}
+
+int32_t TaskScheduler::running() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_;
 }
 
 int32_t TaskScheduler::done() const {

@@ -81,6 +81,8 @@ class TaskScheduler {
   void Wake(TaskHandle task);
   // Waits until every task added is done.
   void Wait();
+  // Steps running right now (a long step is progress, not a stall).
+  int32_t running() const;
   // Tasks done so far, and added.
   int32_t done() const;
   int32_t size() const;
@@ -115,6 +117,7 @@ class TaskScheduler {
   std::deque<TaskHandle> runnable_ SABOT_GUARDED_BY(mutex_);
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_ SABOT_GUARDED_BY(mutex_);
   int32_t done_ SABOT_GUARDED_BY(mutex_) = 0;
+  int32_t running_ SABOT_GUARDED_BY(mutex_) = 0;
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> workers_;
   std::shared_ptr<TaskWaker> waker_;
