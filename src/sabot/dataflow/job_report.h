@@ -41,6 +41,7 @@ struct EdgeReport {
   std::vector<std::vector<int64_t>> rows;
   int64_t bytes = 0;           // block bytes sent
   int64_t bytes_spilled = 0;
+  int64_t blocks_spilled = 0;
   // Writers' time waiting for credit or admission (backpressure), summed over writers.
   std::chrono::nanoseconds blocked{0};
 

@@ -138,6 +138,7 @@ EdgeReport EdgeFigures(const LocalJob& job, const GraphEdge& edge) {
   if (stats.ok()) {
     report.bytes = stats->bytes_written;
     report.bytes_spilled = stats->bytes_spilled;
+    report.blocks_spilled = stats->blocks_spilled;
     report.blocked = stats->time_blocked;
   }
   return report;

@@ -315,6 +315,7 @@ arrow::Result<ShuffleJobReport> RunLocalJobOf(const ShuffleJobOptions& options,
     }
   }
   report.bytes_spilled = edge.bytes_spilled;
+  report.blocks_spilled = edge.blocks_spilled;
   report.time_blocked = edge.blocked;
   report.peak_memory = job.peak_memory_bytes;
   report.memory_budget = job.memory_budget_bytes;
