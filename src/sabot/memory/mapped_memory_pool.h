@@ -23,8 +23,10 @@ namespace sabot {
 // allocations (below `min_mapped_bytes`) go to `parent`.
 //
 // The shuffle manager backs its budget (BudgetedMemoryPool) with one, so that an agent's
-// resident memory stays near its budget. Mappings are rounded up to 64 KiB; pages never touched
-// are not resident.
+// resident memory stays near its budget. Mappings are rounded up to 64 KiB; a fresh mapping's
+// pages up to the requested size are faulted in at once (one madvise(MADV_POPULATE_WRITE) call
+// instead of a trap per page at first write: buffers are written whole right after), the rest
+// of the 64 KiB stays unbacked until touched.
 //
 // Lifetime: outlives every buffer allocated from it; `parent` outlives it. Thread safety: safe
 // for concurrent use.

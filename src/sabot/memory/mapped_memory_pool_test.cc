@@ -1,6 +1,10 @@
 #include "sabot/memory/mapped_memory_pool.h"
 
 #include <cstring>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -26,6 +30,38 @@ TEST(MappedMemoryPoolTest, LargeAllocationsAreMappedSmallOnesGoToTheParent) {
   small.reset();
   EXPECT_EQ(pool->bytes_allocated(), 0);
   EXPECT_EQ(parent->bytes_allocated(), parent_before);
+}
+
+// Resident pages of [address, address + bytes), by mincore(2).
+int64_t ResidentPages(const uint8_t* address, int64_t bytes) {
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  std::vector<unsigned char> pages(static_cast<size_t>((bytes + page - 1) / page));
+  if (mincore(const_cast<uint8_t*>(address), static_cast<size_t>(bytes), pages.data()) != 0) {
+    return -1;
+  }
+  int64_t resident = 0;
+  for (unsigned char flags : pages) resident += flags & 1;
+  return resident;
+}
+
+// A fresh mapping's requested pages are resident before anything writes them (faulted in by
+// one call), the rest of its 64 KiB granule is not.
+TEST(MappedMemoryPoolTest, AFreshMappingIsFaultedInUpToTheRequestedSize) {
+  {
+    // A kernel without MADV_POPULATE_WRITE (before 5.14) faults pages on first touch instead.
+    void* probe = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(probe, MAP_FAILED);
+    const bool supported = madvise(probe, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(probe, 4096);
+    if (!supported) GTEST_SKIP() << "madvise(MADV_POPULATE_WRITE) is not supported here";
+  }
+  ASSERT_OK_AND_ASSIGN(auto pool, MappedMemoryPool::Make(64 << 10, 0));
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  const int64_t requested = (64 << 10) + 3 * page;  // a 128 KiB mapping
+  ASSERT_OK_AND_ASSIGN(auto buffer, arrow::AllocateBuffer(requested, pool.get()));
+  EXPECT_EQ(ResidentPages(buffer->data(), requested), requested / page);
+  EXPECT_EQ(ResidentPages(buffer->data() + requested, (128 << 10) - requested), 0)
+      << "pages past the requested size stay unbacked";
 }
 
 TEST(MappedMemoryPoolTest, FreedMappingsAreReusedUpToTheCacheAndNoMore) {

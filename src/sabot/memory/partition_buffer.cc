@@ -217,8 +217,9 @@ arrow::Status PartitionBuffer::Emit(std::shared_ptr<arrow::RecordBatch> batch) {
     block.num_rows = rows;
     block.batch = batch;
   }
-  // An unencoded block's size_bytes() walks the byte ranges its batch references (Arrow builds
-  // arrays to list them: several microseconds a call). Two cheap upper bounds of it: the batch's
+  // An unencoded block's size_bytes() walks the byte ranges its batch references (cheap for the
+  // column types RowBytes::ReferencedBytes covers; Arrow builds arrays to list the others:
+  // several microseconds a call). Two cheap upper bounds of it: the batch's
   // buffers whole (exact for a concatenation), and its rows' bytes with their dictionaries and
   // the rounding BlockOverheadBytes bounds (tight for a slice, which references a part of its
   // parent's buffers); when either fits, so does the block.

@@ -261,6 +261,69 @@ int64_t RowBytes::BufferBytes(const arrow::RecordBatch& batch) {
   return bytes;
 }
 
+namespace {
+
+// Bytes covering bits [bit_offset, bit_offset + bits) of a buffer (as Arrow counts them, a
+// byte also for no bits at an offset that is not a multiple of 8).
+int64_t CoveringBytes(int64_t bit_offset, int64_t bits) {
+  return (bit_offset + bits + 7) / 8 - bit_offset / 8;
+}
+
+// ReferencedBytes of one column; -1 for a type it does not cover.
+int64_t ReferencedBytesOf(const arrow::ArrayData& data) {
+  const arrow::DataType& type = *data.type;
+  if (type.id() == arrow::Type::NA) return 0;
+  if (!data.child_data.empty() || data.dictionary != nullptr) return -1;
+  int64_t bytes = 0;
+  if (!data.buffers.empty() && data.buffers[0] != nullptr) {
+    bytes += CoveringBytes(data.offset, data.length);
+  }
+  if (data.buffers.size() < 2 || data.buffers[1] == nullptr) return -1;
+  switch (type.id()) {
+    case arrow::Type::BINARY:
+    case arrow::Type::STRING: {
+      if (data.buffers.size() < 3) return -1;
+      // An offset a row (Arrow's count leaves out the closing one), and the value bytes the
+      // offsets delimit.
+      if (data.length == 0) return bytes;
+      const int32_t* offsets = data.GetValues<int32_t>(1);
+      bytes += data.length * int64_t{sizeof(int32_t)};
+      if (data.buffers[2] != nullptr) bytes += offsets[data.length] - offsets[0];
+      return bytes;
+    }
+    case arrow::Type::LARGE_BINARY:
+    case arrow::Type::LARGE_STRING: {
+      if (data.buffers.size() < 3) return -1;
+      if (data.length == 0) return bytes;
+      const int64_t* offsets = data.GetValues<int64_t>(1);
+      bytes += data.length * int64_t{sizeof(int64_t)};
+      if (data.buffers[2] != nullptr) bytes += offsets[data.length] - offsets[0];
+      return bytes;
+    }
+    default:
+      break;
+  }
+  if (!arrow::is_fixed_width(type.id()) || arrow::is_dictionary(type.id()) ||
+      type.id() == arrow::Type::EXTENSION ||
+      data.buffers.size() != 2) {
+    return -1;
+  }
+  const int64_t bit_width = checked_cast<const arrow::FixedWidthType&>(type).bit_width();
+  return bytes + CoveringBytes(data.offset * bit_width, data.length * bit_width);
+}
+
+}  // namespace
+
+int64_t RowBytes::ReferencedBytes(const arrow::RecordBatch& batch) {
+  int64_t bytes = 0;
+  for (int c = 0; c < batch.num_columns(); ++c) {
+    const int64_t column = ReferencedBytesOf(*batch.column_data(c));
+    if (column < 0) return -1;
+    bytes += column;
+  }
+  return bytes;
+}
+
 int64_t RowBytes::BlockOverheadBytes(const arrow::Schema& schema, bool compressed) {
   int64_t nodes = 0;
   for (const auto& field : schema.fields()) nodes += CountNodes(*field->type());

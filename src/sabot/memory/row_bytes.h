@@ -72,6 +72,17 @@ class RowBytes {
   // its own and unshared (a concatenation, say); a slice counts its parent's whole buffers.
   static int64_t BufferBytes(const arrow::RecordBatch& batch);
 
+  // The bytes `batch`'s columns reference, as arrow::util::ReferencedBufferSize counts them (for
+  // each buffer, the bytes covering the column's rows: a bitmap's bytes covering its bits, a
+  // fixed-width column's values, a binary or string column's offsets and the value bytes they
+  // delimit), found by a walk that allocates nothing (Arrow's function builds arrays of byte
+  // ranges: microseconds a call). Covers columns without children or dictionaries: null,
+  // boolean, fixed-width (numbers, decimals, temporal, fixed-size binary), binary and string and
+  // their large_ variants. -1 when a column is of another type (the caller then asks Arrow).
+  // Buffers shared by two columns count once per column (Arrow's function counts overlapping
+  // ranges once), so for such a batch it is an upper bound.
+  static int64_t ReferencedBytes(const arrow::RecordBatch& batch);
+
   // An upper bound on what a block of `schema` holds beyond RangeBytes of its rows and the bytes
   // of its dictionaries: the record batch message's metadata, prefix and padding, and the
   // per-buffer rounding; `compressed` adds the per-buffer framing of a compressed body.

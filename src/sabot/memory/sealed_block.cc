@@ -3,6 +3,7 @@
 #include <arrow/util/byte_size.h>
 
 #include "sabot/memory/crc32c.h"
+#include "sabot/memory/row_bytes.h"
 
 namespace sabot {
 
@@ -11,7 +12,10 @@ int64_t SealedBlock::size_bytes() const {
   if (ipc_bytes != nullptr) return ipc_bytes->size();
   if (batch == nullptr) return 0;
   // Count only the ranges the batch references: a slice of a larger batch holds its parent's
-  // buffers alive, but is charged only for what it uses.
+  // buffers alive, but is charged only for what it uses. The walk that allocates nothing first;
+  // Arrow's (which builds arrays of the ranges) for the column types it does not cover.
+  const int64_t walked = RowBytes::ReferencedBytes(*batch);
+  if (walked >= 0) return walked;
   arrow::Result<int64_t> referenced = arrow::util::ReferencedBufferSize(*batch);
   return referenced.ok() ? *referenced : arrow::util::TotalBufferSize(*batch);
 }

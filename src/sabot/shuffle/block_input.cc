@@ -47,7 +47,9 @@ auto RetryWhileUnknown(const StreamKey& key, std::chrono::milliseconds timeout,
 
 class ChannelInput final : public BlockInput {
  public:
-  explicit ChannelInput(std::unique_ptr<ChannelReader> reader) : reader_(std::move(reader)) {}
+  ChannelInput(std::unique_ptr<ChannelReader> reader, bool pollable,
+               std::chrono::milliseconds timeout)
+      : reader_(std::move(reader)), pollable_(pollable), timeout_(timeout) {}
 
   arrow::Status Run(const ItemSink& sink) override {
     while (true) {
@@ -58,8 +60,20 @@ class ChannelInput final : public BlockInput {
   }
   void Cancel() override { reader_->Cancel(); }
 
+  bool pollable() const override { return pollable_; }
+  arrow::Result<bool> TryNextItem(StreamItem* item) override {
+    if (!pollable_) return BlockInput::TryNextItem(item);
+    return reader_->TryNextItem(item);
+  }
+  void SetOnReadable(std::function<void()> callback) override {
+    if (pollable_) reader_->SetOnReadable(std::move(callback));
+  }
+  std::chrono::milliseconds poll_timeout() const override { return timeout_; }
+
  private:
   std::unique_ptr<ChannelReader> reader_;
+  const bool pollable_;
+  const std::chrono::milliseconds timeout_;
 };
 
 class StoreInput final : public BlockInput {
@@ -167,8 +181,17 @@ arrow::Result<std::unique_ptr<BlockInput>> MakeChannelInput(Transport* transport
                                                             const StreamKey& key,
                                                             const ChannelOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto reader, transport->OpenReader(key, options));
-  return std::make_unique<ChannelInput>(std::move(reader));
+  // Only the in-process reader's TryNextItem works (a Flight reader's next message comes from a
+  // blocking gRPC read).
+  const bool pollable = transport->name() == "in-process";
+  return std::make_unique<ChannelInput>(std::move(reader), pollable, options.timeout);
 }
+
+arrow::Result<bool> BlockInput::TryNextItem(StreamItem*) {
+  return arrow::Status::NotImplemented("this shuffle input is read on a thread (Run), not polled");
+}
+
+void BlockInput::SetOnReadable(std::function<void()>) {}
 
 std::unique_ptr<BlockInput> MakeStoreInput(BlockStore* store, StreamKey key,
                                            std::chrono::milliseconds timeout,

@@ -17,9 +17,16 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
   reader->descriptor_ = std::move(descriptor);
   reader->partition_id_ = partition_id;
   reader->inputs_ = std::move(inputs);
+  for (size_t i = 0; i < reader->inputs_.size(); ++i) {
+    if (reader->inputs_[i]->pollable()) {
+      reader->polled_.push_back(PolledInput{.index = i});
+    } else {
+      reader->threaded_.push_back(i);
+    }
+  }
   const size_t running = max_running_inputs == 0
-                            ? reader->inputs_.size()
-                            : std::min(max_running_inputs, reader->inputs_.size());
+                            ? reader->threaded_.size()
+                            : std::min(max_running_inputs, reader->threaded_.size());
   reader->max_queued_ = max_queued_batches > 0 ? static_cast<size_t>(max_queued_batches)
                                                : std::max<size_t>(4, 2 * running);
   {
@@ -27,6 +34,12 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     reader->inputs_open_ = reader->inputs_.size();
     reader->slots_.assign(reader->inputs_.size(), InputSlot{});
     reader->stats_.rows_per_input.assign(reader->inputs_.size(), 0);
+  }
+  // A polled input's channel wakes the consumer; the callback holds only the shared Wakeup, as
+  // it may run after the reader is gone.
+  for (const PolledInput& polled : reader->polled_) {
+    reader->inputs_[polled.index]->SetOnReadable(
+        [wakeup = reader->wakeup_] { wakeup->Notify(/*call_on_ready=*/true); });
   }
   reader->threads_.reserve(running);
   for (size_t i = 0; i < running; ++i) {
@@ -37,6 +50,8 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
 
 ShuffleReader::~ShuffleReader() {
   StopAndJoin();
+  // The polled inputs' channels may still call back: no on-ready call once this returns.
+  wakeup_->Close();
   if (on_close_) on_close_();
 }
 
@@ -47,9 +62,9 @@ void ShuffleReader::RunInputs() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (cancelled_) return;
     }
-    const size_t index = next_input_.fetch_add(1);
-    if (index >= inputs_.size()) return;
-    RunInput(index);
+    const size_t next = next_input_.fetch_add(1);
+    if (next >= threaded_.size()) return;
+    RunInput(threaded_[next]);
   }
 }
 
@@ -69,8 +84,50 @@ bool ShuffleReader::RoomForLocked(size_t input) const {
   return active_queued_ < static_cast<int64_t>(max_queued_);
 }
 
+void ShuffleReader::Wakeup::Notify(bool call_on_ready) {
+  std::shared_ptr<const std::function<void()>> callback;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    count += 1;
+    if (call_on_ready && !closed && on_ready != nullptr && *on_ready) {
+      callback = on_ready;
+      calling += 1;
+    }
+  }
+  changed.notify_all();
+  if (callback == nullptr) return;
+  (*callback)();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    calling -= 1;
+  }
+  changed.notify_all();
+}
+
+void ShuffleReader::Wakeup::Close() {
+  std::unique_lock<std::mutex> lock(mutex);
+  closed = true;
+  on_ready.reset();
+  changed.wait(lock, [&] { return calling == 0; });
+}
+
+uint64_t ShuffleReader::Wakeup::Count() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return count;
+}
+
+void ShuffleReader::Wakeup::WaitChange(uint64_t seen,
+                                       std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex);
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    changed.wait(lock, [&] { return count != seen; });
+  } else {
+    changed.wait_until(lock, deadline, [&] { return count != seen; });
+  }
+}
+
 bool ShuffleReader::Push(Item item) {
-  std::shared_ptr<const std::function<void()>> on_ready;
+  bool deliverable = false;
   {
     std::unique_lock<std::mutex> lock(mutex_);
     // End-of-input items always fit, so the consumer can never miss one. A paused input waits
@@ -81,16 +138,14 @@ bool ShuffleReader::Push(Item item) {
     }
     if (cancelled_) return false;
     InputSlot& slot = slots_[item.input];
-    const bool deliverable = !slot.paused || (item.is_end() && !item.status.ok());
+    deliverable = !slot.paused || (item.is_end() && !item.status.ok());
     if (!item.is_end()) {
       slot.queued += 1;
       if (!slot.paused) active_queued_ += 1;
     }
     queue_.push_back(std::move(item));
-    if (deliverable) on_ready = on_ready_;
   }
-  not_empty_.notify_one();
-  if (on_ready != nullptr && *on_ready) (*on_ready)();
+  wakeup_->Notify(/*call_on_ready=*/deliverable);
   return true;
 }
 
@@ -104,64 +159,180 @@ std::deque<ShuffleReader::Item>::iterator ShuffleReader::FirstDeliverableLocked(
 
 arrow::Result<ShuffleReaderItem> ShuffleReader::Take(bool wait) {
   while (true) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!error_.ok()) return error_;
-    if (inputs_open_ == 0) return ShuffleReaderItem{ShuffleReaderItem::Kind::kEnd};
-    auto it = FirstDeliverableLocked();
-    if (it == queue_.end() && wait) {
-      not_empty_.wait(lock, [&] {
-        if (cancelled_) return true;
-        it = FirstDeliverableLocked();
-        return it != queue_.end();
-      });
-    }
-    if (it == queue_.end()) {
-      if (cancelled_) {
-        return WithShuffleContext(arrow::Status::Cancelled("the reader was cancelled"),
-                                  {.shuffle_id = descriptor_->shuffle_id,
-                                   .partition_id = partition_id_});
-      }
-      return ShuffleReaderItem{ShuffleReaderItem::Kind::kNotReady};
-    }
-    Item item = std::move(*it);
-    queue_.erase(it);
-    InputSlot& slot = slots_[item.input];
-    if (!item.is_end()) {
-      slot.queued -= 1;
-      if (!slot.paused) active_queued_ -= 1;
-    }
-    // Any item taken makes room, an input's end too: an input waiting for room must hear of it,
-    // or a queue that held only ends would leave it waiting for ever. Inputs wait under
-    // different conditions (paused or not), so all of them are told.
-    not_full_.notify_all();
-    ShuffleReaderItem out;
-    out.input = item.input;
-    if (item.item.is_batch()) {
-      stats_.rows += item.item.batch->num_rows();
-      stats_.batches += 1;
-      stats_.rows_per_input[item.input] += item.item.batch->num_rows();
-      out.kind = ShuffleReaderItem::Kind::kBatch;
-      out.batch = std::move(item.item.batch);
-      return out;
-    }
-    if (item.item.is_event()) {
-      stats_.events += 1;
-      out.kind = ShuffleReaderItem::Kind::kEvent;
-      out.event = std::move(item.item.event);
-      return out;
-    }
-    --inputs_open_;
-    if (item.status.ok()) {
-      out.kind = ShuffleReaderItem::Kind::kInputEnded;
-      return out;
-    }
-    error_ = WithShuffleContext(item.status, {.shuffle_id = descriptor_->shuffle_id,
-                                              .partition_id = partition_id_});
-    arrow::Status error = error_;
-    lock.unlock();
-    Cancel();
-    return error;
+    // Read before looking, so that whatever arrives after the look changes it: no lost wake-up.
+    const uint64_t seen = wakeup_->Count();
+    ARROW_ASSIGN_OR_RAISE(ShuffleReaderItem item, TakeQueued());
+    if (item.kind != ShuffleReaderItem::Kind::kNotReady) return item;
+    auto deadline = std::chrono::steady_clock::time_point::max();
+    ARROW_ASSIGN_OR_RAISE(item, Poll(&deadline));
+    if (item.kind != ShuffleReaderItem::Kind::kNotReady || !wait) return item;
+    wakeup_->WaitChange(seen, deadline);
   }
+}
+
+arrow::Result<ShuffleReaderItem> ShuffleReader::TakeQueued() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!error_.ok()) return error_;
+  if (inputs_open_ == 0) return ShuffleReaderItem{ShuffleReaderItem::Kind::kEnd};
+  auto it = FirstDeliverableLocked();
+  if (it == queue_.end()) {
+    if (cancelled_) {
+      return WithShuffleContext(arrow::Status::Cancelled("the reader was cancelled"),
+                                {.shuffle_id = descriptor_->shuffle_id,
+                                 .partition_id = partition_id_});
+    }
+    return ShuffleReaderItem{ShuffleReaderItem::Kind::kNotReady};
+  }
+  Item item = std::move(*it);
+  queue_.erase(it);
+  InputSlot& slot = slots_[item.input];
+  if (!item.is_end()) {
+    slot.queued -= 1;
+    if (!slot.paused) active_queued_ -= 1;
+  }
+  // Any item taken makes room, an input's end too: an input waiting for room must hear of it,
+  // or a queue that held only ends would leave it waiting for ever. Inputs wait under
+  // different conditions (paused or not), so all of them are told.
+  not_full_.notify_all();
+  ShuffleReaderItem out;
+  out.input = item.input;
+  if (item.item.is_batch()) {
+    stats_.rows += item.item.batch->num_rows();
+    stats_.batches += 1;
+    stats_.rows_per_input[item.input] += item.item.batch->num_rows();
+    out.kind = ShuffleReaderItem::Kind::kBatch;
+    out.batch = std::move(item.item.batch);
+    return out;
+  }
+  if (item.item.is_event()) {
+    stats_.events += 1;
+    out.kind = ShuffleReaderItem::Kind::kEvent;
+    out.event = std::move(item.item.event);
+    return out;
+  }
+  --inputs_open_;
+  if (item.status.ok()) {
+    out.kind = ShuffleReaderItem::Kind::kInputEnded;
+    return out;
+  }
+  lock.unlock();
+  return FailRead(item.status);
+}
+
+arrow::Status ShuffleReader::FailRead(const arrow::Status& status) {
+  arrow::Status error;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error_.ok()) {
+      error_ = WithShuffleContext(status, {.shuffle_id = descriptor_->shuffle_id,
+                                           .partition_id = partition_id_});
+    }
+    error = error_;
+  }
+  Cancel();
+  return error;
+}
+
+arrow::Result<ShuffleReaderItem> ShuffleReader::Poll(
+    std::chrono::steady_clock::time_point* deadline) {
+  const size_t count = polled_.size();
+  for (size_t k = 0; k < count; ++k) {
+    const size_t position = (poll_cursor_ + k) % count;
+    PolledInput& polled = polled_[position];
+    if (polled.ended) continue;
+    bool paused;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      paused = slots_[polled.index].paused;
+    }
+    if (paused) {
+      ARROW_RETURN_NOT_OK(FillPaused(&polled));
+      continue;
+    }
+    if (!polled.held.empty()) {
+      StreamItem item = std::move(polled.held.front());
+      polled.held.pop_front();
+      poll_cursor_ = (position + 1) % count;
+      return DeliverPolled(&polled, std::move(item));
+    }
+    StreamItem item;
+    auto taken = inputs_[polled.index]->TryNextItem(&item);
+    if (!taken.ok()) {
+      polled.ended = true;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --inputs_open_;
+      }
+      return FailRead(taken.status());
+    }
+    if (!*taken) {
+      const std::chrono::milliseconds timeout = inputs_[polled.index]->poll_timeout();
+      if (timeout.count() <= 0) continue;
+      const auto now = std::chrono::steady_clock::now();
+      if (!polled.idle_since.has_value()) polled.idle_since = now;
+      const auto expires = *polled.idle_since + timeout;
+      if (now >= expires) {
+        polled.ended = true;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          --inputs_open_;
+        }
+        return FailRead(arrow::Status::IOError("timed out after ", timeout.count(),
+                                               " ms waiting for a block of input ",
+                                               polled.index, " (an in-process channel)"));
+      }
+      *deadline = std::min(*deadline, expires);
+      continue;
+    }
+    polled.idle_since.reset();
+    poll_cursor_ = (position + 1) % count;
+    return DeliverPolled(&polled, std::move(item));
+  }
+  return ShuffleReaderItem{ShuffleReaderItem::Kind::kNotReady};
+}
+
+arrow::Status ShuffleReader::FillPaused(PolledInput* polled) {
+  // A paused input's wait does not time out (a threaded one waits for room in the queue).
+  polled->idle_since.reset();
+  while (polled->held.size() < static_cast<size_t>(kPausedInputQueue) + 1 &&
+         (polled->held.empty() || !polled->held.back().is_end())) {
+    StreamItem item;
+    auto taken = inputs_[polled->index]->TryNextItem(&item);
+    if (!taken.ok()) {
+      polled->ended = true;
+      polled->held.clear();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --inputs_open_;
+      }
+      return FailRead(taken.status());
+    }
+    if (!*taken) return arrow::Status::OK();  // armed: the channel's callback tells of more
+    polled->held.push_back(std::move(item));
+  }
+  return arrow::Status::OK();
+}
+
+ShuffleReaderItem ShuffleReader::DeliverPolled(PolledInput* polled, StreamItem item) {
+  ShuffleReaderItem out;
+  out.input = polled->index;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (item.is_batch()) {
+    stats_.rows += item.batch->num_rows();
+    stats_.batches += 1;
+    stats_.rows_per_input[polled->index] += item.batch->num_rows();
+    out.kind = ShuffleReaderItem::Kind::kBatch;
+    out.batch = std::move(item.batch);
+  } else if (item.is_event()) {
+    stats_.events += 1;
+    out.kind = ShuffleReaderItem::Kind::kEvent;
+    out.event = std::move(item.event);
+  } else {
+    polled->ended = true;
+    --inputs_open_;
+    out.kind = ShuffleReaderItem::Kind::kInputEnded;
+  }
+  return out;
 }
 
 arrow::Result<ShuffleReaderItem> ShuffleReader::NextItem() { return Take(/*wait=*/true); }
@@ -194,8 +365,8 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ShuffleReader::R
 void ShuffleReader::SetOnReady(std::function<void()> on_ready) {
   auto shared = on_ready ? std::make_shared<const std::function<void()>>(std::move(on_ready))
                          : nullptr;
-  std::lock_guard<std::mutex> lock(mutex_);
-  on_ready_ = std::move(shared);
+  std::lock_guard<std::mutex> lock(wakeup_->mutex);
+  wakeup_->on_ready = std::move(shared);
 }
 
 arrow::Status ShuffleReader::PauseInput(size_t input) {
@@ -209,6 +380,12 @@ arrow::Status ShuffleReader::PauseInput(size_t input) {
     if (slot.paused) return arrow::Status::OK();
     slot.paused = true;
     active_queued_ -= slot.queued;
+  }
+  // A polled input takes what it may hold now, which also arms its channel's callback: its
+  // error then reaches the consumer (through SetOnReady) while it stays paused. An error ends
+  // the read; the consumer's next call returns it.
+  for (PolledInput& polled : polled_) {
+    if (polled.index == input && !polled.ended) (void)FillPaused(&polled);
   }
   // Its queued items no longer count against the shared bound: other inputs may have room.
   not_full_.notify_all();
@@ -227,8 +404,12 @@ arrow::Status ShuffleReader::ResumeInput(size_t input) {
     slot.paused = false;
     active_queued_ += slot.queued;
   }
+  // A polled input's wait for a block starts again from now, as a threaded one's would.
+  for (PolledInput& polled : polled_) {
+    if (polled.index == input) polled.idle_since.reset();
+  }
   not_full_.notify_all();
-  not_empty_.notify_all();
+  wakeup_->Notify(/*call_on_ready=*/false);
   return arrow::Status::OK();
 }
 
@@ -244,7 +425,7 @@ void ShuffleReader::Cancel() {
     cancelled_ = true;
   }
   not_full_.notify_all();
-  not_empty_.notify_all();
+  wakeup_->Notify(/*call_on_ready=*/false);
   for (auto& input : inputs_) input->Cancel();
 }
 

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -59,6 +61,17 @@ struct ShuffleReaderItem {
 // (writers do not wait for it) runs a few, so that what it holds (a block read back per running
 // input and the queue) stays small whatever the number of writers.
 //
+// Polled inputs. An input that can be read without a thread (BlockInput::pollable(): an
+// in-process channel) gets none: it is always running (max_running_inputs counts threaded
+// inputs only), and the consuming calls poll it themselves, round-robin over such inputs after
+// the queue of the threaded ones, so a block moves from the writer's channel to the consumer
+// with no thread between them. Its channel's callback wakes a waiting NextItem() and calls the
+// SetOnReady() callback. A paused polled input takes at most kPausedInputQueue + 1 items from
+// its channel and holds them (a threaded one queues kPausedInputQueue and holds one more on its
+// thread), so that an error right behind them still ends the read at once. Polled and found
+// empty for longer than its channel's timeout (BlockInput::poll_timeout()), it fails the read,
+// as a threaded input's wait does; the clock runs only while the consumer polls or waits.
+//
 // Alignment (watermarks, barriers). PauseInput(i) stops delivering input i's items: they stay
 // queued, in order, and once at least one item of input i is queued its thread stops taking
 // from its channel, so the channel's credits are not returned and input i's writer blocks for
@@ -69,10 +82,11 @@ struct ShuffleReaderItem {
 // never delivers its barrier while the running ones are paused.
 //
 // Consumption. NextItem() blocks; TryNextItem() never does and says kNotReady instead.
-// SetOnReady(f) makes the reader call f() from its input threads whenever TryNextItem() may
-// return something it could not before (an item of an input that is not paused was queued, an
-// input ended or failed); never under the reader's lock, possibly concurrently with the
-// consumer. Next() (rows only) skips events and input ends.
+// SetOnReady(f) makes the reader call f() from its input threads (and, for polled inputs, from
+// the writers' threads through their channels' callbacks) whenever TryNextItem() may return
+// something it could not before (an item of an input that is not paused was queued or arrived
+// in its channel, an input ended or failed; rarely also when nothing can be delivered after
+// all); never under the reader's lock, possibly concurrently with the consumer. Next() (rows only) skips events and input ends.
 //
 // Errors: the first input to fail ends the read, paused or not: the consumer's next call
 // returns its error (naming shuffle, partition, writer and agent) and the other inputs are
@@ -138,6 +152,31 @@ class ShuffleReader {
     int64_t queued = 0;  // batches and events of this input in the queue
     bool paused = false;
   };
+  // What wakes a consumer waiting for an item: shared with the polled inputs' channel callbacks,
+  // which may run after the reader is gone. Notify() bumps `count` and, when asked, calls
+  // `on_ready` (outside the lock) unless closed; Close() (the destructor) waits for calls of
+  // `on_ready` under way, so none runs once the reader is destroyed.
+  struct Wakeup {
+    std::mutex mutex;
+    std::condition_variable changed;
+    uint64_t count SABOT_GUARDED_BY(mutex) = 0;
+    std::shared_ptr<const std::function<void()>> on_ready SABOT_GUARDED_BY(mutex);
+    int calling SABOT_GUARDED_BY(mutex) = 0;  // calls of on_ready under way
+    bool closed SABOT_GUARDED_BY(mutex) = false;
+
+    void Notify(bool call_on_ready);
+    void Close();
+    uint64_t Count();
+    // Waits until `count` differs from `seen` or `deadline` passes.
+    void WaitChange(uint64_t seen, std::chrono::steady_clock::time_point deadline);
+  };
+  // A polled input's state; the consumer's alone (the consuming calls are serialized).
+  struct PolledInput {
+    size_t index = 0;
+    bool ended = false;
+    std::deque<StreamItem> held;  // taken while paused, delivered on resume
+    std::optional<std::chrono::steady_clock::time_point> idle_since;  // polled empty since
+  };
 
   ShuffleReader() = default;
   // A reader thread: runs the inputs not yet taken, one after another.
@@ -147,6 +186,18 @@ class ShuffleReader {
   bool Push(Item item);
   // The next item, waiting for one when `wait`.
   arrow::Result<ShuffleReaderItem> Take(bool wait);
+  // The first deliverable item of the threaded inputs' queue, or kNotReady.
+  arrow::Result<ShuffleReaderItem> TakeQueued();
+  // The next item of a polled input, or kNotReady; lowers `*deadline` to when an input found
+  // empty times out.
+  arrow::Result<ShuffleReaderItem> Poll(std::chrono::steady_clock::time_point* deadline);
+  // Takes what a paused polled input may hold from its channel (arming its callback when that
+  // is less); the read's error if the channel failed.
+  arrow::Status FillPaused(PolledInput* polled);
+  // Hands out `item` of polled input `polled` (a batch, an event or the input's end).
+  ShuffleReaderItem DeliverPolled(PolledInput* polled, StreamItem item);
+  // Ends the read with `status`, the first error of an input.
+  arrow::Status FailRead(const arrow::Status& status);
   // The first queued item that may be delivered now, or queue_.end().
   std::deque<Item>::iterator FirstDeliverableLocked() SABOT_REQUIRES(mutex_);
   bool RoomForLocked(size_t input) const SABOT_REQUIRES(mutex_);
@@ -157,18 +208,20 @@ class ShuffleReader {
   std::vector<std::unique_ptr<BlockInput>> inputs_;
   std::vector<std::thread> threads_;
   size_t max_queued_ = 0;
-  std::atomic<size_t> next_input_{0};  // the next input a reader thread takes
+  std::vector<size_t> threaded_;       // the inputs run on threads, in order
+  std::atomic<size_t> next_input_{0};  // the next of threaded_ a reader thread takes
+  std::vector<PolledInput> polled_;    // the inputs polled without a thread
+  size_t poll_cursor_ = 0;             // where the next Poll() starts in polled_
+  std::shared_ptr<Wakeup> wakeup_ = std::make_shared<Wakeup>();
   std::function<void()> on_close_;
 
   mutable std::mutex mutex_;
-  std::condition_variable not_empty_;
   std::condition_variable not_full_;
   std::deque<Item> queue_ SABOT_GUARDED_BY(mutex_);
   std::vector<InputSlot> slots_ SABOT_GUARDED_BY(mutex_);
   // Batches and events queued for inputs that are not paused (what max_queued_ bounds).
   int64_t active_queued_ SABOT_GUARDED_BY(mutex_) = 0;
   size_t inputs_open_ SABOT_GUARDED_BY(mutex_) = 0;
-  std::shared_ptr<const std::function<void()>> on_ready_ SABOT_GUARDED_BY(mutex_);
   bool cancelled_ SABOT_GUARDED_BY(mutex_) = false;
   arrow::Status error_ SABOT_GUARDED_BY(mutex_);
   ShuffleReaderStats stats_ SABOT_GUARDED_BY(mutex_);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -48,13 +49,14 @@ class ShuffleReaderTest : public ::testing::TestWithParam<ShuffleMode> {
   // Pipelined writers block without a reader on each partition (no credit): tests read every
   // partition.
   ShuffleId Register(ShuffleMode mode, int32_t writers, int32_t partitions,
-                     int32_t exclusive_credits = 2) {
+                     int32_t exclusive_credits = 2,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
     spec_ = job_.MakeSpec(EdgeType::kHash, partitions).ValueOrDie();
     ShuffleOptions options;
     options.mode = mode;
     options.exclusive_credits = exclusive_credits;
     options.floating_credits = 0;
-    options.timeout = std::chrono::seconds(60);
+    options.timeout = timeout;
     return manager_->RegisterShuffle("op", spec_, GeneratedSchema(job_.data), writers, options)
         .ValueOrDie();
   }
@@ -441,6 +443,53 @@ TEST_F(ShuffleReaderAlignmentTest, AFailedInputEndsTheReadEvenWhenPaused) {
   ASSERT_OK(manager_->AbortWriter(id, 0, arrow::Status::IOError("the source broke")));
   ASSERT_TRUE(signal.Wait());
   ASSERT_RAISES_WITH(IOError, "the source broke", reader->TryNextItem().status());
+}
+
+// Threads of this process (Linux: the entries of /proc/self/task).
+int64_t ProcessThreads() {
+  int64_t threads = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++threads;
+  }
+  return threads;
+}
+
+// A pipelined read of in-process channels polls them from its consuming calls: it starts no
+// thread per upstream writer, and still delivers every writer's rows and end.
+TEST_F(ShuffleReaderAlignmentTest, InProcessInputsArePolledWithoutAThreadEach) {
+  const int32_t writers = 8;
+  job_.num_writers = writers;
+  const ShuffleId id = Register(ShuffleMode::kPipelined, writers, 1);
+  const int64_t before = ProcessThreads();
+  ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id, 0));
+  EXPECT_LT(ProcessThreads() - before, writers) << "a thread per input was started";
+  std::vector<std::thread> writing;
+  for (int32_t w = 0; w < writers; ++w) {
+    writing.emplace_back([&, w] {
+      ASSERT_OK(WriteBlock(id, w, 0));
+      ASSERT_OK(manager_->Finish(id, w));
+    });
+  }
+  int64_t rows = 0;
+  int32_t ended = 0;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(ShuffleReaderItem item, reader->NextItem());
+    if (item.kind == Kind::kEnd) break;
+    if (item.kind == Kind::kInputEnded) ++ended;
+    if (item.kind == Kind::kBatch) rows += item.batch->num_rows();
+  }
+  for (auto& thread : writing) thread.join();
+  EXPECT_EQ(ended, writers);
+  EXPECT_EQ(rows, writers * job_.data.batch_rows);
+}
+
+// A polled input whose writer never writes fails the read after the channel's timeout, as a
+// waiting input thread did, naming the timeout.
+TEST_F(ShuffleReaderAlignmentTest, APolledInputThatStaysEmptyTimesOut) {
+  const ShuffleId id = Register(ShuffleMode::kPipelined, 1, 1, 2, std::chrono::milliseconds(200));
+  ASSERT_OK_AND_ASSIGN(auto reader, manager_->ReadPartition(id, 0));
+  ASSERT_RAISES_WITH(IOError, "timed out after 200 ms", reader->NextItem().status());
 }
 
 }  // namespace
