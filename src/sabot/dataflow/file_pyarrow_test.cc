@@ -18,6 +18,7 @@
 #include <arrow/table.h>
 
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -25,13 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class NoOutput : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
-    return arrow::Status::Invalid("a sink emitted a batch");
-  }
-  arrow::Status EmitWatermark(WatermarkMs) override { return arrow::Status::OK(); }
-};
+using testing::NoOutput;
 
 // Runs the reference script; its exit status (or -1 when it could not run).
 int RunScript(const std::string& arguments) {

@@ -22,6 +22,7 @@
 #include <parquet/arrow/reader.h>
 
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/testing/assertions.h"
 
 // What the sinks write is read back with Arrow's own readers (parquet::arrow, the IPC file
@@ -32,15 +33,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class NoOutput : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
-    return arrow::Status::Invalid("a sink emitted a batch");
-  }
-  arrow::Status EmitWatermark(WatermarkMs) override {
-    return arrow::Status::Invalid("a sink emitted a watermark");
-  }
-};
+using testing::NoOutput;
 
 std::shared_ptr<arrow::RecordBatch> Rows(int64_t first, int64_t n) {
   arrow::Int64Builder ids;

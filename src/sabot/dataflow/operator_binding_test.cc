@@ -12,21 +12,13 @@
 
 #include "sabot/dataflow/generator_source.h"
 
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
 namespace {
 
-// Sinks emit nothing; this output fails the test if they do.
-class NoOutput : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
-    return arrow::Status::Invalid("a sink emitted a batch");
-  }
-  arrow::Status EmitWatermark(WatermarkMs) override {
-    return arrow::Status::Invalid("a sink emitted a watermark");
-  }
-};
+using testing::NoOutput;
 
 std::shared_ptr<arrow::RecordBatch> Ids(int64_t first, int64_t n) {
   arrow::Int64Builder ids;

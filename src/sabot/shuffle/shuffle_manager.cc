@@ -938,37 +938,26 @@ arrow::Result<bool> ShuffleManager::TryWritePartition(
   return TryWriteBatch(id, writer_task, partition_id, batch);
 }
 
-arrow::Result<bool> ShuffleManager::HasPending(const ShuffleId& id, TaskIndex writer_task) {
+arrow::Result<std::shared_ptr<ShuffleWriter>> ShuffleManager::MadeWriter(const ShuffleId& id,
+                                                                          TaskIndex writer_task) {
   ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
-  std::shared_ptr<ShuffleWriter> writer;
-  {
-    std::lock_guard<std::mutex> lock(shuffle->mutex);
-    auto it = shuffle->writers.find(writer_task);
-    if (it != shuffle->writers.end()) {
-      writer = it->second;
-    } else if (shuffle->non_blocking.count(writer_task) == 0) {
-      return WithShuffleContext(
-          arrow::Status::Invalid("writer task ", writer_task, " is not open"),
-          {.shuffle_id = id, .writer_task = writer_task});
-    }
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  auto it = shuffle->writers.find(writer_task);
+  if (it != shuffle->writers.end()) return it->second;
+  if (shuffle->non_blocking.count(writer_task) == 0) {
+    return WithShuffleContext(arrow::Status::Invalid("writer task ", writer_task, " is not open"),
+                              {.shuffle_id = id, .writer_task = writer_task});
   }
+  return nullptr;  // in the admission line: nothing made yet
+}
+
+arrow::Result<bool> ShuffleManager::HasPending(const ShuffleId& id, TaskIndex writer_task) {
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, MadeWriter(id, writer_task));
   return writer != nullptr && writer->has_pending();
 }
 
 arrow::Status ShuffleManager::Drain(const ShuffleId& id, TaskIndex writer_task) {
-  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
-  std::shared_ptr<ShuffleWriter> writer;
-  {
-    std::lock_guard<std::mutex> lock(shuffle->mutex);
-    auto it = shuffle->writers.find(writer_task);
-    if (it != shuffle->writers.end()) {
-      writer = it->second;
-    } else if (shuffle->non_blocking.count(writer_task) == 0) {
-      return WithShuffleContext(
-          arrow::Status::Invalid("writer task ", writer_task, " is not open"),
-          {.shuffle_id = id, .writer_task = writer_task});
-    }
-  }
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<ShuffleWriter> writer, MadeWriter(id, writer_task));
   return writer != nullptr ? writer->Drain() : arrow::Status::OK();
 }
 

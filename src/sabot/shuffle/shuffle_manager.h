@@ -361,6 +361,10 @@ class ShuffleManager {
                                                            WriterMode mode);
   // Non-blocking: the writer of (id, writer_task) once it is admitted and made, or null while
   // it waits for admission (false from the caller); errors as Writer().
+  // The writer of (id, writer_task) as made so far: null for a non-blocking writer still in the
+  // admission line; Invalid when it is not open. Never admits (AdmittedWriter does).
+  arrow::Result<std::shared_ptr<ShuffleWriter>> MadeWriter(const ShuffleId& id,
+                                                           TaskIndex writer_task);
   arrow::Result<std::shared_ptr<ShuffleWriter>> AdmittedWriter(const ShuffleId& id,
                                                                TaskIndex writer_task);
   // Non-blocking: grows the writer's admission for a batch of `batch_bytes` (AdmitBatch without
