@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sabot/dataflow/local_job.h"
+#include "sabot/dataflow/stall_detector.h"
 #include "sabot/dataflow/task_runner.h"
 #include "sabot/memory/budget_pool.h"
 #include "sabot/shuffle/shuffle_manager.h"
@@ -194,26 +195,20 @@ class JobWatcher {
     }
   }
 
-  // True once the job's rows and finished tasks did not change for options_.stall_timeout.
+  // True once the job's rows and finished tasks did not change for options_.stall_timeout while
+  // nothing was busy.
   bool Stalled() {
-    if (options_.stall_timeout.count() <= 0) return false;
     const JobProgress progress = snapshot_();
     int64_t signature = progress.tasks_finished;
     for (const OperatorReport& op : progress.operators) signature += op.rows_in + op.rows_out;
-    const auto now = Clock::now();
-    // A step in progress (a long file write, a large flush) is progress too.
-    if (signature != last_signature_ || job_->scheduler()->running() > 0) {
-      last_signature_ = signature;
-      last_change_ = now;
-      return false;
-    }
-    return now - last_change_ >= options_.stall_timeout;
+    const bool busy =
+        job_->scheduler()->running() > 0 || job_->scheduler()->timed_waits() > 0;
+    return stall_.Observe(signature, busy, Clock::now());
   }
 
   const LocalExecutorOptions& options_;
   LocalJob* const job_;
-  int64_t last_signature_ = -1;
-  Clock::time_point last_change_ = Clock::now();
+  StallDetector stall_{options_.stall_timeout, Clock::now()};
   std::function<JobProgress()> snapshot_;
   std::mutex mutex_;
   std::condition_variable stop_;

@@ -136,6 +136,11 @@ int32_t TaskScheduler::running() const {
   return running_;
 }
 
+int32_t TaskScheduler::timed_waits() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int32_t>(timers_.size());
+}
+
 int32_t TaskScheduler::done() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return done_;

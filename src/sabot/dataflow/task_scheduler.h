@@ -83,6 +83,8 @@ class TaskScheduler {
   void Wait();
   // Steps running right now (a long step is progress, not a stall).
   int32_t running() const;
+  // Tasks idle until a time they named (a rate-limited source waiting is not a stall).
+  int32_t timed_waits() const;
   // Tasks done so far, and added.
   int32_t done() const;
   int32_t size() const;

@@ -1,4 +1,5 @@
 #include "sabot/dataflow/task_scheduler.h"
+#include "sabot/dataflow/stall_detector.h"
 
 #include <atomic>
 #include <deque>
@@ -183,6 +184,31 @@ TEST(TaskWakerTest, AWakerKeptPastItsSchedulerDoesNothing) {
   }
   waker->Wake(0);  // the scheduler is gone: nothing happens (and nothing crashes)
   EXPECT_EQ(steps.load(), 2);
+}
+
+}  // namespace
+}  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(StallDetectorTest, StalledOnlyAfterTheTimeoutWithoutChangeOrWork) {
+  using std::chrono::milliseconds;
+  const auto t0 = StallDetector::Clock::now();
+  StallDetector stall(milliseconds(100), t0);
+  EXPECT_FALSE(stall.Observe(5, false, t0));
+  EXPECT_FALSE(stall.Observe(5, false, t0 + milliseconds(99)));
+  EXPECT_TRUE(stall.Observe(5, false, t0 + milliseconds(100)));
+  // Progress resets the clock.
+  EXPECT_FALSE(stall.Observe(6, false, t0 + milliseconds(150)));
+  EXPECT_FALSE(stall.Observe(6, false, t0 + milliseconds(249)));
+  // Work in progress (a long step, a timed wait) is not a stall, however long.
+  EXPECT_FALSE(stall.Observe(6, true, t0 + milliseconds(400)));
+  EXPECT_FALSE(stall.Observe(6, false, t0 + milliseconds(499)));
+  EXPECT_TRUE(stall.Observe(6, false, t0 + milliseconds(500)));
+  // Disabled.
+  StallDetector never(milliseconds(0), t0);
+  EXPECT_FALSE(never.Observe(1, false, t0 + std::chrono::hours(1)));
 }
 
 }  // namespace
