@@ -273,7 +273,8 @@ struct PartitioningRequest {
   // kHash and kRange: the key columns (non-empty, distinct); empty otherwise.
   std::vector<std::string> keys;
   // kRange only, optional: parallelism(to) - 1 rows of keys.size() values each, sorted
-  // ascending; empty = the executor samples the data for boundaries.
+  // ascending. Empty is a valid plan, but binding the job refuses it today (NotImplemented):
+  // sampling the data for boundaries is not done yet (job_binding.h).
   std::vector<std::vector<BoundaryValue>> boundaries;
   bool operator==(const PartitioningRequest&) const = default;
 
