@@ -10,6 +10,7 @@
 
 #include "sabot/common/ids.h"
 #include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/shuffle_fitting.h"
 #include "sabot/dataflow/verify_sink.h"
 
 namespace sabot {
@@ -149,18 +150,18 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
                                   " characters of [A-Za-z0-9_-], not starting with '-'");
   }
   ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
-  // Two file sinks of one format in one directory would write the same part files.
-  std::map<std::pair<std::string, FileFormat>, std::string> sink_of_directory;
+  // Two file sinks in one directory would write the same part files (one format), or leave a
+  // directory no file source can read back (two formats).
+  std::map<std::string, std::string> sink_of_directory;
   for (const OperatorSpec& spec : plan.operators()) {
     const auto* sink = std::get_if<FileSinkParams>(&spec.params);
     if (sink == nullptr) continue;
     auto [it, inserted] =
-        sink_of_directory.try_emplace({sink->directory, sink->format}, spec.name);
+        sink_of_directory.try_emplace(sink->directory, spec.name);
     if (!inserted) {
       return arrow::Status::Invalid(
-          OperatorLabel(spec), ": writes ", FileFormatName(sink->format), " part files into ",
-          QuoteInput(sink->directory), ", as operator '", it->second,
-          "' does: give each file sink a directory of its own");
+          OperatorLabel(spec), ": writes its part files into ", QuoteInput(sink->directory),
+          ", as operator '", it->second, "' does: give each file sink a directory of its own");
     }
   }
   auto job = std::make_shared<BoundJob>(BoundJob{options.job_id, std::move(graph), {}, {}, {}});
@@ -216,6 +217,22 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
     descriptor.options = shuffle_options;
     ARROW_RETURN_NOT_OK(Labelled(label, descriptor.Validate()));
     job->shuffles.push_back(std::move(descriptor));
+  }
+  if (options.memory_budget > 0) {
+    ShuffleManagerOptions manager;
+    manager.memory_budget = options.memory_budget;
+    auto label_of = [&](size_t i) {
+      const GraphEdge& edge = job->graph.edges()[job->graph.shuffle_edges()[i]];
+      // Named after the operator it feeds, so a job file places it at that operator's line.
+      return EdgeLabel(plan, edge) + " (into operator '" +
+             plan.FindOperator(edge.to_operator)->name + "')";
+    };
+    ARROW_ASSIGN_OR_RAISE(FittedShuffles fitted,
+                          FitShufflesToBudget(std::move(job->shuffles), manager, label_of));
+    job->shuffles = std::move(fitted.shuffles);
+    job->memory_budget = options.memory_budget;
+    job->network_fraction = fitted.network_fraction;
+    job->network_segment_size = fitted.segment_size;
   }
   return job;
 }

@@ -36,13 +36,20 @@ struct BoundJob {
   // The schema of every operator's output stream, key_by included (a key_by's is its input's);
   // absent for sinks.
   std::unordered_map<OperatorId, std::shared_ptr<arrow::Schema>> output_schemas;
-  // One per shuffle edge, parallel to graph.shuffle_edges().
+  // One per shuffle edge, parallel to graph.shuffle_edges(); fitted to memory_budget.
   std::vector<ShuffleDescriptor> shuffles;
+  // The budget the shuffles were fitted to (BindOptions::memory_budget; 0: not fitted) and the
+  // share of it the network pool needs for the job's pipelined channels (0: the default).
+  int64_t memory_budget = 0;
+  double network_fraction = 0;
+  int64_t network_segment_size = 0;  // 0: the default
 };
 
 // Binds `plan` for a job named `options.job_id` (1 to kMaxJobIdLength characters of
 // [A-Za-z0-9_-]). `shuffle_options` (mode excepted: the plan's) applies to every shuffle edge.
-// Errors name the operator (or the edge: "edge 'a' -> 'b'") at fault.
+// Errors name the operator (or the edge: "edge 'a' -> 'b'") at fault. With
+// options.memory_budget, a job whose shuffles cannot fit it is refused (OutOfMemory naming the
+// edge that needs the most).
 arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
                                                        const BindOptions& options,
                                                        ShuffleOptions shuffle_options = {});

@@ -21,83 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 // How often the executor looks at the cancel flag and for a stall while the job runs.
 constexpr std::chrono::milliseconds kCancelPoll{50};
-// The smallest block a pipelined shuffle's writers are given to fit the budget (below it the
-// per-block costs dominate).
-constexpr int64_t kMinFittedBlockBytes = 16 * 1024;
-
-// Every writer of a pipelined job runs at once (a writer finishes only when its readers read,
-// and they run in the same job), so all their working sets (ShuffleManager::WriterWorkingSetBytes,
-// non-blocking) must fit the reservable part of the budget together, or writers would wait for
-// admission behind writers that wait for them. Halves the shuffles' block size (down to
-// kMinFittedBlockBytes) until they fit; OutOfMemory with the numbers when they cannot. A
-// blocking job needs nothing: its writers finish without their readers.
-arrow::Result<std::vector<ShuffleDescriptor>> FitWritersToBudget(
-    std::vector<ShuffleDescriptor> shuffles, int64_t budget) {
-  const auto reservable =
-      static_cast<int64_t>(ShuffleManager::kReservableFraction * static_cast<double>(budget));
-  auto total = [&] {
-    int64_t bytes = 0;
-    for (const ShuffleDescriptor& d : shuffles) {
-      if (d.options.mode != ShuffleMode::kPipelined) continue;
-      const int64_t batch = int64_t{d.num_partitions()} * d.options.target_block_bytes;
-      bytes += int64_t{d.num_writers} *
-               ShuffleManager::WriterWorkingSetBytes(d, batch, /*non_blocking=*/true);
-    }
-    return bytes;
-  };
-  while (total() > reservable) {
-    bool shrunk = false;
-    for (ShuffleDescriptor& d : shuffles) {
-      if (d.options.mode == ShuffleMode::kPipelined &&
-          d.options.target_block_bytes / 2 >= kMinFittedBlockBytes) {
-        d.options.target_block_bytes /= 2;
-        shrunk = true;
-      }
-    }
-    if (!shrunk) {
-      return arrow::Status::OutOfMemory(
-          "the job's shuffle writers all run at once (pipelined) and need ", total() >> 20,
-          " MiB together even with ", kMinFittedBlockBytes >> 10, " KiB blocks, more than the ",
-          reservable >> 20, " MiB their budget of ", budget >> 20,
-          " MiB reserves for them: raise the memory budget (--memory-budget-mib), lower the "
-          "parallelism, or run the job's shuffles blocking (options: {shuffle_mode: blocking})");
-    }
-  }
-  return shuffles;
-}
-
-// The most of the budget the network pool may take so pipelined channels can register: what
-// writers reserve (kReservableFraction) stays theirs.
-constexpr double kMaxNetworkFraction = 0.45;
-
-// The share of the budget the network pool needs so that every pipelined channel of the job can
-// set aside its exclusive segments and every shuffle its floating ones (all channels of a
-// pipelined job are open at once): the manager's default share when that is enough.
-// OutOfMemory with the numbers when even kMaxNetworkFraction is not.
-arrow::Result<double> NetworkFractionFor(const std::vector<ShuffleDescriptor>& shuffles,
-                                         const ShuffleManagerOptions& manager) {
-  const NetworkBufferPoolOptions& network = manager.network;
-  int64_t channels = 0;
-  int64_t segments = 0;
-  for (const ShuffleDescriptor& d : shuffles) {
-    if (d.options.mode != ShuffleMode::kPipelined) continue;
-    const int64_t n = int64_t{d.num_writers} * d.num_partitions();
-    channels += n;
-    segments += n * network.exclusive_segments_per_channel + network.floating_segments_per_shuffle;
-  }
-  const double needed = static_cast<double>(segments * network.segment_size) /
-                        static_cast<double>(manager.memory_budget);
-  if (needed <= manager.network_fraction) return manager.network_fraction;
-  if (needed <= kMaxNetworkFraction) return needed;
-  return arrow::Status::OutOfMemory(
-      "the job's pipelined shuffles have ", channels, " channels, which need ",
-      (segments * network.segment_size) >> 20, " MiB of network buffers at once, more than ",
-      static_cast<int64_t>(kMaxNetworkFraction * 100), "% of the ",
-      manager.memory_budget >> 20, " MiB budget: raise the memory budget (--memory-budget-mib), "
-      "lower the parallelism, or run the job's shuffles blocking (options: {shuffle_mode: "
-      "blocking})");
-}
-
 std::vector<OperatorReport> OperatorFigures(LocalJob* job) {
   std::vector<OperatorReport> operators;
   for (const OperatorSpec& spec : job->plan().operators()) {
@@ -223,6 +146,7 @@ BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
   bind.job_id = options.job_id;
   bind.console = options.console;
   bind.collected = options.collected;
+  bind.memory_budget = options.memory_budget;
   return bind;
 }
 
@@ -240,11 +164,17 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   ShuffleManagerOptions manager_options;
   manager_options.memory_budget = options.memory_budget;
   manager_options.spill.directory = options.spill_directory;
-  ARROW_ASSIGN_OR_RAISE(auto shuffles, FitWritersToBudget(bound->shuffles, options.memory_budget));
-  ARROW_ASSIGN_OR_RAISE(manager_options.network_fraction,
-                        NetworkFractionFor(shuffles, manager_options));
+  // BindJob fitted the shuffles' blocks and the network pool to this budget.
+  if (bound->memory_budget != options.memory_budget) {
+    return arrow::Status::Invalid("job '", bound->job_id, "' was bound for a memory budget of ",
+                                  bound->memory_budget, " bytes, not ", options.memory_budget);
+  }
+  if (bound->network_fraction > 0) manager_options.network_fraction = bound->network_fraction;
+  if (bound->network_segment_size > 0) {
+    manager_options.network.segment_size = bound->network_segment_size;
+  }
   ARROW_ASSIGN_OR_RAISE(auto manager, ShuffleManager::Make(manager_options, transport.get()));
-  for (const ShuffleDescriptor& descriptor : shuffles) {
+  for (const ShuffleDescriptor& descriptor : bound->shuffles) {
     ARROW_RETURN_NOT_OK(manager->RegisterShuffle(descriptor, bound->job_id));
   }
 

@@ -257,9 +257,22 @@ TEST(LocalExecutorBudgetTest, PipelinedWritersAreFittedToASmallBudget) {
   EXPECT_LE(report.peak_memory_bytes, options.memory_budget);
 }
 
+TEST(LocalExecutorBudgetTest, SixtyFourBySixtyFourFitsTheDefaultBudget) {
+  auto collected = std::make_shared<CollectedOutput>();
+  PlanBuilder b;
+  b.Source(Transactions(10'000), 64).Rebalance().Sink(CollectSinkParams{}, 64, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.collected = collected;
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+  EXPECT_EQ(table->num_rows(), 10'000);
+}
+
 TEST(LocalExecutorBudgetTest, ABudgetNoBlockSizeCanFitIsRefusedWithTheNumbers) {
   PlanBuilder b;
-  b.Source(Transactions(1000), 64).Rebalance().Sink(ConsoleSinkParams{.max_rows = 0}, 64);
+  b.Source(Transactions(1000), 64).Rebalance().Sink(ConsoleSinkParams{.max_rows = 0}, 64, "sink");
   ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
   std::ostringstream console;
   LocalExecutorOptions options;
@@ -269,6 +282,8 @@ TEST(LocalExecutorBudgetTest, ABudgetNoBlockSizeCanFitIsRefusedWithTheNumbers) {
   ASSERT_FALSE(result.ok());
   EXPECT_TRUE(result.status().IsOutOfMemory()) << result.status();
   EXPECT_NE(result.status().message().find("raise the memory budget"), std::string::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("into operator 'sink'"), std::string::npos)
       << result.status();
 }
 
@@ -325,7 +340,7 @@ TEST(LocalExecutorWatermarkTest, WatermarksCrossShufflesAsTheMinimumOverWriters)
 namespace sabot {
 namespace {
 
-TEST(LocalExecutorSinkTest, TwoFileSinksOfOneFormatInOneDirectoryAreRefused) {
+TEST(LocalExecutorSinkTest, TwoFileSinksInOneDirectoryAreRefused) {
   const auto dir = std::filesystem::temp_directory_path() / "sabot_executor_same_dir";
   std::filesystem::remove_all(dir);
   PlanBuilder b;
@@ -333,7 +348,7 @@ TEST(LocalExecutorSinkTest, TwoFileSinksOfOneFormatInOneDirectoryAreRefused) {
   source.Filter("amount > 10", std::nullopt, "big")
       .Sink(FileSinkParams{.format = FileFormat::kParquet, .directory = dir.string()}, 1, "a");
   source.Filter("amount <= 10", std::nullopt, "small")
-      .Sink(FileSinkParams{.format = FileFormat::kParquet, .directory = dir.string()}, 1, "b");
+      .Sink(FileSinkParams{.format = FileFormat::kCsv, .directory = dir.string()}, 1, "b");
   ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
   auto result = RunLocalJob(plan, LocalExecutorOptions{});
   ASSERT_FALSE(result.ok());

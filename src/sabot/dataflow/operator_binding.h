@@ -52,6 +52,9 @@ struct BindOptions {
   std::ostream* console = nullptr;  // null: std::cout
   // Where collect sinks put their rows; null: collect sinks are refused.
   std::shared_ptr<CollectedOutput> collected;
+  // The memory budget the job will run under: BindJob fits the shuffles to it (shuffle_fitting.h)
+  // and refuses a job it cannot hold; 0: no fitting.
+  int64_t memory_budget = 0;
 };
 
 // An operator bound to its input schemas.
