@@ -1,8 +1,11 @@
 #include "sabot/dataflow/file_sink.h"
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 #include <arrow/csv/options.h>
 #include <arrow/csv/writer.h>
@@ -35,11 +38,24 @@ bool IsPartFile(const std::string& name, std::string_view ext) {
 
 // What the tasks of one file sink share.
 struct FileSinkState {
+  // A job that never committed (it failed, was cancelled, or a later operator could not be
+  // bound) takes back the directories binding created for it, when they are still empty.
+  ~FileSinkState() {
+    if (committed.load()) return;
+    for (const std::string& created : created_directories) {
+      std::error_code ignored;
+      std::filesystem::remove(created, ignored);  // removes only an empty directory
+    }
+  }
+
   std::shared_ptr<arrow::fs::FileSystem> filesystem;
   FileSinkParams params;
   std::string directory;  // absolute
   std::shared_ptr<arrow::Schema> schema;
   std::string job_id;
+  // The directories binding created (the sink's and missing parents), the deepest first.
+  std::vector<std::string> created_directories;
+  std::atomic<bool> committed{false};
 
   std::once_flag cleanup_once;
   arrow::Status cleanup_status;
@@ -126,6 +142,7 @@ class FileSink : public Operator {
       return arrow::Status::Invalid("file sink committed before Finish, after Abort or twice");
     }
     ARROW_RETURN_NOT_OK(state_->RemoveEarlierParts());
+    state_->committed.store(true);
     arrow::Status moved = state_->filesystem->Move(temp_path_, final_path_);
     if (!moved.ok()) {
       return moved.WithMessage("renaming ", QuoteInput(temp_path_, kPathQuoteBytes), " to ",
@@ -268,6 +285,11 @@ arrow::Result<BoundOperator> BindFileSink(const OperatorSpec& spec, const FileSi
       return arrow::Status::IOError("sink directory ",
                                     QuoteInput(params.directory, kPathQuoteBytes),
                                     " exists and is not a directory");
+    }
+    for (std::filesystem::path missing(directory);
+         !missing.empty() && missing != missing.root_path() && !std::filesystem::exists(missing);
+         missing = missing.parent_path()) {
+      state->created_directories.push_back(missing.string());
     }
     arrow::Status created = state->filesystem->CreateDir(directory, /*recursive=*/true);
     if (!created.ok()) {

@@ -14,7 +14,9 @@
 //     alone). A rerun therefore leaves exactly the new run's parts, never a mix of old and new,
 //     and a failed rerun leaves the earlier run's output untouched;
 //   - Abort removes the temporary file; Abort after Commit (a job whose commit failed part way)
-//     removes the committed part too, so a failed job leaves nothing under a final name.
+//     removes the committed part too, so a failed job leaves nothing under a final name;
+//   - when the sink's bound state goes (the job ended) and no task committed, the directories
+//     binding created (the sink's and missing parents) are removed if they are still empty.
 //
 // CSV: `csv.delimiter`, and a header line when `csv.has_header`. The sinks write their input's
 // schema as is; they emit nothing and drop watermarks. rows_in = rows_out = rows written. One

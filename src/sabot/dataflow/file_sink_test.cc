@@ -262,6 +262,38 @@ TEST_F(FileSinkTest, ARerunReplacesTheEarlierRunsParts) {
   EXPECT_EQ(got->num_rows(), 10);
 }
 
+TEST_F(FileSinkTest, AJobThatNeverCommitsTakesBackTheDirectoriesItCreated) {
+  const auto schema = Rows(0, 0)->schema();
+  {
+    ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec(FileFormat::kParquet), {schema}, {}));
+    ASSERT_TRUE(fs::is_directory(out_dir()));  // created at bind time, with its parent
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
+    NoOutput none;
+    ASSERT_OK(op->Process(0, Rows(0, 10), &none));
+    op->Abort();  // the job failed
+  }
+  EXPECT_FALSE(fs::exists(out_dir()));
+  EXPECT_FALSE(fs::exists(out_dir().parent_path()));
+  // A directory that existed before, or that holds something else, is left alone.
+  fs::create_directories(out_dir());
+  std::ofstream(out_dir() / "notes.txt") << "mine";
+  {
+    ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec(FileFormat::kParquet), {schema}, {}));
+  }
+  EXPECT_TRUE(fs::exists(out_dir() / "notes.txt"));
+  // A committed job keeps its directory.
+  fs::remove_all(dir_);
+  {
+    ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec(FileFormat::kParquet), {schema}, {}));
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
+    NoOutput none;
+    ASSERT_OK(op->Process(0, Rows(0, 10), &none));
+    ASSERT_OK(op->Finish(&none));
+    ASSERT_OK(op->Commit());
+  }
+  EXPECT_TRUE(fs::exists(out_dir() / "part-0.parquet"));
+}
+
 TEST_F(FileSinkTest, BindErrorsNameTheOperator) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "file") << "x";
