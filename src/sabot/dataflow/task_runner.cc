@@ -244,19 +244,11 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
       case ShuffleReaderItem::Kind::kNotReady:
         ++idle_inputs;
         break;
-      case ShuffleReaderItem::Kind::kEnd: {
+      case ShuffleReaderItem::Kind::kEnd:
+        // Every channel of the input ended already: each said so with kInputEnded.
         input.ended = true;
         ++idle_inputs;
-        // Every channel of the input ended (each said so with kInputEnded; ending them again
-        // changes nothing).
-        const GraphEdge& edge = job_->bound().graph.edges()[input.edge];
-        for (int32_t w = 0; w < edge.num_writers; ++w) {
-          if (watermarks_.End(input.first_channel + w)) {
-            ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
-          }
-        }
         break;
-      }
       case ShuffleReaderItem::Kind::kInputEnded:
         // A writer's stream ended: its channel no longer holds the watermark back.
         if (watermarks_.End(input.first_channel + item.input)) {
@@ -381,37 +373,30 @@ arrow::Status TaskRunner::EmitToOutputs(Held item) {
 
 arrow::Result<bool> TaskRunner::FlushOutputs() {
   ShuffleManager* manager = job_->manager();
-  for (const Output& output : outputs_) {
-    if (output.finished) continue;
-    ARROW_RETURN_NOT_OK(manager->Drain(output.shuffle_id, subtask_));
-  }
+  // TryWrite, TryWritePartition and TryWriteEvent drain the writer's outboxes first and take
+  // nothing while blocks stay pending (on_ready wakes the task), so a held item waits its turn.
   while (!held_.empty()) {
     Held& item = held_.front();
     while (item.next_output < outputs_.size()) {
       const Output& output = outputs_[item.next_output];
-      ARROW_ASSIGN_OR_RAISE(bool pending, manager->HasPending(output.shuffle_id, subtask_));
-      if (pending) return false;
-      if (item.batch != nullptr) {
-        bool accepted = false;
-        if (output.forward) {
-          ARROW_ASSIGN_OR_RAISE(accepted, manager->TryWritePartition(output.shuffle_id, subtask_,
-                                                                     subtask_, item.batch));
-        } else {
-          ARROW_ASSIGN_OR_RAISE(accepted,
-                                manager->TryWrite(output.shuffle_id, subtask_, item.batch));
-        }
-        if (!accepted) return false;  // admission: on_ready wakes the task
-      } else {
-        ARROW_ASSIGN_OR_RAISE(bool accepted,
+      bool accepted = false;
+      if (item.batch == nullptr) {
+        ARROW_ASSIGN_OR_RAISE(accepted,
                               manager->TryWriteEvent(output.shuffle_id, subtask_, item.event));
-        if (!accepted) return false;
+      } else if (output.forward) {
+        ARROW_ASSIGN_OR_RAISE(accepted, manager->TryWritePartition(output.shuffle_id, subtask_,
+                                                                   subtask_, item.batch));
+      } else {
+        ARROW_ASSIGN_OR_RAISE(accepted, manager->TryWrite(output.shuffle_id, subtask_, item.batch));
       }
+      if (!accepted) return false;
       ++item.next_output;
     }
     held_.pop_front();
   }
   for (const Output& output : outputs_) {
     if (output.finished) continue;
+    ARROW_RETURN_NOT_OK(manager->Drain(output.shuffle_id, subtask_));
     ARROW_ASSIGN_OR_RAISE(bool pending, manager->HasPending(output.shuffle_id, subtask_));
     if (pending) return false;
   }
