@@ -17,10 +17,6 @@ namespace sabot {
 
 namespace {
 
-std::string OperatorLabel(const OperatorSpec& spec) {
-  return "operator '" + spec.name + "' (" + std::string(OperatorKindName(spec.kind())) + ")";
-}
-
 std::string EdgeLabel(const LogicalPlan& plan, const GraphEdge& edge) {
   return "edge '" + plan.FindOperator(edge.from_operator)->name + "' -> '" +
          plan.FindOperator(edge.to_operator)->name + "'";

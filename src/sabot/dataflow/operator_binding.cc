@@ -66,13 +66,19 @@ std::vector<std::string> CollectedOutput::sinks() const {
   return names;
 }
 
+std::string OperatorLabel(const OperatorSpec& spec) {
+  return "operator '" + spec.name + "' (" + std::string(OperatorKindName(spec.kind())) + ")";
+}
+
 namespace {
 
 // `status` with "operator '<name>' (<kind>): " in front of its message; code and detail kept.
 arrow::Status NameOperator(const OperatorSpec& spec, const arrow::Status& status) {
-  return status.WithMessage("operator '", spec.name, "' (", OperatorKindName(spec.kind()),
-                            "): ", status.message());
+  return status.WithMessage(OperatorLabel(spec), ": ", status.message());
 }
+
+template <typename>
+inline constexpr bool kNoBinding = false;
 
 arrow::Status ExpectInputs(const OperatorSpec& spec,
                            const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
@@ -91,41 +97,41 @@ arrow::Result<BoundOperator> BindUnnamed(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
     const BindOptions& options) {
   const OperatorKind kind = spec.kind();
-  if (kind == OperatorKind::kKeyBy) {
-    return arrow::Status::Invalid(
-        "key_by is folded into the edge after it by the execution graph and is never bound");
-  }
-  if (kind == OperatorKind::kWindow || kind == OperatorKind::kAggregate ||
-      kind == OperatorKind::kJoin) {
-    return arrow::Status::NotImplemented(
-        OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
-  }
-  ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, IsSource(kind) ? 0 : 1));
   return std::visit(
       [&](const auto& params) -> arrow::Result<BoundOperator> {
         using P = std::decay_t<decltype(params)>;
-        if constexpr (std::is_same_v<P, GeneratorSourceParams>) {
-          return BindGeneratorSource(spec, params);
-        } else if constexpr (std::is_same_v<P, FileSourceParams>) {
-          return BindFileSource(spec, params);
-        } else if constexpr (std::is_same_v<P, MapParams>) {
-          return BindMapOperator(params, input_schemas[0]);
-        } else if constexpr (std::is_same_v<P, FilterParams>) {
-          return BindFilterOperator(params, input_schemas[0]);
-        } else if constexpr (std::is_same_v<P, ProjectParams>) {
-          return BindProjectOperator(params, input_schemas[0]);
-        } else if constexpr (std::is_same_v<P, FileSinkParams>) {
-          return BindFileSink(spec, params, input_schemas[0], options);
-        } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
-          return BindConsoleSink(spec, params, input_schemas[0], options);
-        } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
-          return BindCollectSink(spec, input_schemas[0], options);
+        if constexpr (std::is_same_v<P, KeyByParams>) {
+          return arrow::Status::Invalid(
+              "key_by is folded into the edge after it by the execution graph and is never "
+              "bound");
+        } else if constexpr (std::is_same_v<P, WindowParams> ||
+                             std::is_same_v<P, AggregateParams> || std::is_same_v<P, JoinParams>) {
+          return arrow::Status::NotImplemented(
+              OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
         } else {
-          return arrow::Status::NotImplemented("operator kind ", OperatorKindName(kind),
-                                               " cannot be bound");
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, IsSource(kind) ? 0 : 1));
+          if constexpr (std::is_same_v<P, GeneratorSourceParams>) {
+            return BindGeneratorSource(spec, params);
+          } else if constexpr (std::is_same_v<P, FileSourceParams>) {
+            return BindFileSource(spec, params);
+          } else if constexpr (std::is_same_v<P, MapParams>) {
+            return BindMapOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, FilterParams>) {
+            return BindFilterOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, ProjectParams>) {
+            return BindProjectOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, FileSinkParams>) {
+            return BindFileSink(spec, params, input_schemas[0], options);
+          } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
+            return BindConsoleSink(spec, params, input_schemas[0], options);
+          } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
+            return BindCollectSink(spec, input_schemas[0], options);
+          } else {
+            static_assert(kNoBinding<P>, "every operator kind is bound or refused above");
+          }
         }
       },
       spec.params);

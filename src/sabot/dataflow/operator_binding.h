@@ -57,6 +57,14 @@ struct BindOptions {
   int64_t memory_budget = 0;
 };
 
+// "operator '<name>' (<kind>)": how every error of binding and running names an operator (a job
+// file reader finds the operator's line from it).
+std::string OperatorLabel(const OperatorSpec& spec);
+
+// "operator '<name>' (<kind>)": how every error of binding and running names an operator (a job
+// file reader finds the operator's line from it).
+std::string OperatorLabel(const OperatorSpec& spec);
+
 // An operator bound to its input schemas.
 struct BoundOperator {
   // The schema of the batches it emits; null for sinks.

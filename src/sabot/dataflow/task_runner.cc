@@ -27,8 +27,8 @@ arrow::Status TaskRunner::InOperator(OperatorId id, const arrow::Status& status,
                                      std::string_view doing) const {
   if (status.ok() || status.message().rfind("operator '", 0) == 0) return status;
   const OperatorSpec* spec = job_->plan().FindOperator(id);
-  return status.WithMessage("operator '", spec->name, "' (", OperatorKindName(spec->kind()),
-                            ") task ", subtask_, ": ", doing, status.message());
+  return status.WithMessage(OperatorLabel(*spec), " task ", subtask_, ": ", doing,
+                            status.message());
 }
 
 // The output of ops_[index]: the next operator of the chain, or the task's outputs.
