@@ -198,6 +198,22 @@ DataGeneratorOptions ShuffleTableOptions(const GeneratorSourceParams& params) {
   return options;
 }
 
+GeneratorSourceParams ShuffleTableParams(const DataGeneratorOptions& options, int64_t rows) {
+  GeneratorSourceParams params;
+  params.table = GeneratorTable::kShuffle;
+  params.rows = rows;
+  params.batch_rows = options.batch_rows;
+  params.key_cardinality = options.key_cardinality;
+  params.distribution = options.distribution == KeyDistribution::kSkewed
+                            ? KeyDistributionKind::kSkewed
+                            : KeyDistributionKind::kUniform;
+  params.hot_key_fraction = options.hot_key_fraction;
+  params.string_key = options.string_key;
+  params.payload_columns = options.payload_columns;
+  params.seed = options.seed;
+  return params;
+}
+
 std::shared_ptr<arrow::Schema> GeneratorSchema(const GeneratorSourceParams& params) {
   if (params.table == GeneratorTable::kTransactions) return TransactionsSchema();
   return GeneratedSchema(ShuffleTableOptions(params));

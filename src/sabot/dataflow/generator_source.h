@@ -45,6 +45,9 @@ inline constexpr int64_t kTransactionsMaxDisorderMs = 2000;
 // The data generator options of the shuffle table `params` describes (and of the user ids of
 // the transactions table).
 DataGeneratorOptions ShuffleTableOptions(const GeneratorSourceParams& params);
+// The inverse: the params of a generator source of the shuffle table `options` describes, with
+// `rows` rows (rate, event time: none).
+GeneratorSourceParams ShuffleTableParams(const DataGeneratorOptions& options, int64_t rows);
 
 // The schema of the table `params` describes.
 std::shared_ptr<arrow::Schema> GeneratorSchema(const GeneratorSourceParams& params);

@@ -252,3 +252,31 @@ TEST(GeneratorSourceTest, BindErrorsNameTheOperator) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(GeneratorSourceTest, ShuffleTableParamsInvertShuffleTableOptions) {
+  DataGeneratorOptions options;
+  options.batch_rows = 777;
+  options.key_cardinality = 99;
+  options.distribution = KeyDistribution::kSkewed;
+  options.hot_key_fraction = 0.25;
+  options.string_key = true;
+  options.payload_columns = 5;
+  options.seed = 7;
+  const GeneratorSourceParams params = ShuffleTableParams(options, 7770);
+  EXPECT_EQ(params.table, GeneratorTable::kShuffle);
+  EXPECT_EQ(params.rows, 7770);
+  const DataGeneratorOptions back = ShuffleTableOptions(params);
+  EXPECT_EQ(back.batch_rows, 777);
+  EXPECT_EQ(back.key_cardinality, 99);
+  EXPECT_EQ(back.distribution, KeyDistribution::kSkewed);
+  EXPECT_EQ(back.hot_key_fraction, 0.25);
+  EXPECT_TRUE(back.string_key);
+  EXPECT_EQ(back.payload_columns, 5);
+  EXPECT_EQ(back.seed, 7u);
+}
+
+}  // namespace
+}  // namespace sabot

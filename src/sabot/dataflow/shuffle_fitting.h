@@ -12,6 +12,9 @@
 // job writers finish without their readers and are admitted one after another, so each must fit
 // alone. Pipelined channels also each set aside network segments for as long as they are open.
 
+#include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include <arrow/result.h>

@@ -12,6 +12,7 @@
 #include "sabot/common/process_memory.h"
 #include <arrow/array.h>
 
+#include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/dataflow/plan_builder.h"
 #include "sabot/memory/spill_manager.h"
@@ -226,19 +227,8 @@ arrow::Result<ShuffleJobReport> RunLocal(const ShuffleJobOptions& options,
 // (examples/shuffle.yaml), run by the local executor.
 arrow::Result<LogicalPlan> GeneratedShufflePlan(const ShuffleJobOptions& options,
                                                 const PartitionSpec& spec) {
-  const DataGeneratorOptions& data = options.job.data;
-  GeneratorSourceParams source;
-  source.table = GeneratorTable::kShuffle;
-  source.batch_rows = data.batch_rows;
-  source.rows = options.job.total_rows();
-  source.key_cardinality = data.key_cardinality;
-  source.distribution = data.distribution == KeyDistribution::kSkewed
-                            ? KeyDistributionKind::kSkewed
-                            : KeyDistributionKind::kUniform;
-  source.hot_key_fraction = data.hot_key_fraction;
-  source.string_key = data.string_key;
-  source.payload_columns = data.payload_columns;
-  source.seed = data.seed;
+  const GeneratorSourceParams source =
+      ShuffleTableParams(options.job.data, options.job.total_rows());
   PlanBuilder builder;
   builder.SetOptions(PlanOptions{.shuffle_mode = options.shuffle.mode, .chaining = false});
   Stream generated = builder.Source(source, options.job.num_writers, "generate");
