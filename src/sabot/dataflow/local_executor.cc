@@ -71,9 +71,14 @@ EdgeReport EdgeFigures(const LocalJob& job, const GraphEdge& edge) {
 // Runs the progress callback and watches the cancel flag until Stop().
 class JobWatcher {
  public:
+  // `snapshot` makes the progress callback's argument; `signature` changes whenever rows move or a
+  // task finishes (cheap: the stall check calls it every kCancelPoll).
   JobWatcher(const LocalExecutorOptions& options, LocalJob* job,
-             std::function<JobProgress()> snapshot)
-      : options_(options), job_(job), snapshot_(std::move(snapshot)) {
+             std::function<JobProgress()> snapshot, std::function<int64_t()> signature)
+      : options_(options),
+        job_(job),
+        snapshot_(std::move(snapshot)),
+        signature_(std::move(signature)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~JobWatcher() { Stop(); }
@@ -121,9 +126,7 @@ class JobWatcher {
   // True once the job's rows and finished tasks did not change for options_.stall_timeout while
   // nothing was busy.
   bool Stalled() {
-    const JobProgress progress = snapshot_();
-    int64_t signature = progress.tasks_finished;
-    for (const OperatorReport& op : progress.operators) signature += op.rows_in + op.rows_out;
+    const int64_t signature = signature_();
     const bool busy =
         job_->scheduler()->running() > 0 || job_->scheduler()->timed_waits() > 0;
     return stall_.Observe(signature, busy, Clock::now());
@@ -133,6 +136,7 @@ class JobWatcher {
   LocalJob* const job_;
   StallDetector stall_{options_.stall_timeout, Clock::now()};
   std::function<JobProgress()> snapshot_;
+  std::function<int64_t()> signature_;
   std::mutex mutex_;
   std::condition_variable stop_;
   bool stopped_ = false;
@@ -210,6 +214,7 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
     job.AddTask(runner, handle);
   }
 
+  const std::vector<OperatorSpec>& plan_operators = job.plan().operators();
   auto snapshot = [&]() {
     JobProgress progress;
     progress.elapsed = Clock::now() - start;
@@ -220,8 +225,18 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
     progress.tasks_running = progress.tasks_total - progress.tasks_finished;
     return progress;
   };
+  auto signature = [&]() {
+    int64_t sum = 0;
+    for (const auto& task : tasks) sum += task->finished() ? 1 : 0;
+    for (const OperatorSpec& spec : plan_operators) {
+      const OperatorCounters& counters = job.counters(spec.id);
+      sum += counters.rows_in.load(std::memory_order_relaxed) +
+             counters.rows_out.load(std::memory_order_relaxed);
+    }
+    return sum;
+  };
   {
-    JobWatcher watcher(options, &job, snapshot);
+    JobWatcher watcher(options, &job, snapshot, signature);
     scheduler->Start();
     scheduler->Wait();
     watcher.Stop();
