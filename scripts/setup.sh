@@ -4,7 +4,9 @@
 #     openssl (the transport tests make self-signed TLS certificates at test time), clang and
 #     its compiler-rt (libFuzzer and the sanitizer runtimes, for the fuzz build);
 #   - a project-local virtual environment (.venv) holding the one pinned pyarrow wheel whose
-#     C++ headers and versioned shared libraries the build uses (Debian has no Arrow packages).
+#     C++ headers and versioned shared libraries the build uses (Debian has no Arrow packages),
+#     and the pinned reference engines the tests and benchmarks compare against (DuckDB,
+#     Polars; scripts/reference-requirements.txt).
 # Re-running it does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +38,20 @@ if [ "$have" != "$PYARROW_VERSION" ]; then
   echo "setup: installing pyarrow==$PYARROW_VERSION into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION"
 fi
-echo "setup: ok (pyarrow $PYARROW_VERSION in .venv)"
+# The reference engines, pinned (a pin that differs from what is installed is reinstalled).
+if ! .venv/bin/python - scripts/reference-requirements.txt <<'PY'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for line in open(sys.argv[1]):
+    name, _, pinned = line.strip().partition("==")
+    try:
+        if version(name) != pinned:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+then
+  echo "setup: installing the reference engines (scripts/reference-requirements.txt) into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/reference-requirements.txt
+fi
+echo "setup: ok (pyarrow $PYARROW_VERSION, $(tr '\n' ' ' < scripts/reference-requirements.txt)in .venv)"

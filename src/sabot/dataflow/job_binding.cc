@@ -17,6 +17,23 @@ namespace sabot {
 
 namespace {
 
+// What binding operator `id` needs of the plan beyond its input schemas (operator_binding.h).
+// `bounded` says, for every operator before `id` in topological order, whether its stream ends.
+OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
+                                  const std::unordered_map<OperatorId, bool>& bounded) {
+  OperatorPlanContext context;
+  context.bounded_input = bounded.at(id);
+  for (size_t e : plan.InputEdges(id)) {
+    const EdgeSpec& edge = plan.edges()[e];
+    if (edge.input != 0) continue;
+    context.input_keys = plan.OutputKeys(edge.from);
+    const OperatorSpec* from = plan.FindOperator(edge.from);
+    if (from->kind() == OperatorKind::kWindow) context.input_window = from;
+    break;
+  }
+  return context;
+}
+
 std::string EdgeLabel(const LogicalPlan& plan, const GraphEdge& edge) {
   return "edge '" + plan.FindOperator(edge.from_operator)->name + "' -> '" +
          plan.FindOperator(edge.to_operator)->name + "'";
@@ -162,6 +179,18 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
   }
   auto job = std::make_shared<BoundJob>(BoundJob{options.job_id, std::move(graph), {}, {}, {}});
 
+  // Whether each operator's stream ends: sources by their kind, the others when all inputs do.
+  std::unordered_map<OperatorId, bool> bounded;
+  for (OperatorId id : plan.topological_order()) {
+    const OperatorSpec& spec = *plan.FindOperator(id);
+    bool ends = true;
+    if (const auto* generator = std::get_if<GeneratorSourceParams>(&spec.params)) {
+      ends = generator->rows > 0;
+    }
+    for (size_t e : plan.InputEdges(id)) ends = ends && bounded.at(plan.edges()[e].from);
+    bounded[id] = ends;
+  }
+
   for (OperatorId id : plan.topological_order()) {
     const OperatorSpec& spec = *plan.FindOperator(id);
     const std::string label = OperatorLabel(spec);
@@ -193,7 +222,7 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
       // The one operator that needs its input edge: it checks where each row arrived.
       bound = BindVerifySinkOfJob(*job, spec, *input_schemas.at(0));
     } else {
-      bound = BindOperator(spec, input_schemas, options);
+      bound = BindOperator(spec, input_schemas, options, PlanContextOf(plan, id, bounded));
     }
     if (!bound.ok()) return Labelled(label, bound.status());
     if (bound->output_schema != nullptr) job->output_schemas[id] = bound->output_schema;

@@ -92,7 +92,7 @@ arrow::Status ExpectInputs(const OperatorSpec& spec,
 
 arrow::Result<BoundOperator> BindUnnamed(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
-    const BindOptions& options) {
+    const BindOptions& options, const OperatorPlanContext& context) {
   const OperatorKind kind = spec.kind();
   return std::visit(
       [&](const auto& params) -> arrow::Result<BoundOperator> {
@@ -140,8 +140,8 @@ arrow::Result<BoundOperator> BindUnnamed(
 
 arrow::Result<BoundOperator> BindOperator(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
-    const BindOptions& options) {
-  auto bound = BindUnnamed(spec, input_schemas, options);
+    const BindOptions& options, const OperatorPlanContext& context) {
+  auto bound = BindUnnamed(spec, input_schemas, options, context);
   if (!bound.ok()) return NameOperator(spec, bound.status());
   return bound;
 }

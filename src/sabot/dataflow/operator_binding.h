@@ -61,9 +61,20 @@ struct BindOptions {
 // file reader finds the operator's line from it).
 std::string OperatorLabel(const OperatorSpec& spec);
 
-// "operator '<name>' (<kind>)": how every error of binding and running names an operator (a job
-// file reader finds the operator's line from it).
-std::string OperatorLabel(const OperatorSpec& spec);
+// What binding an operator needs to know of its place in the plan beyond its input schemas
+// (BindJob fills it from the plan; tests binding one operator set what they need).
+struct OperatorPlanContext {
+  // The keys the operator's input stream is partitioned by (LogicalPlan::OutputKeys of the
+  // operator feeding input 0): an aggregate groups by them; empty when the input is not keyed.
+  std::vector<std::string> input_keys;
+  // The window operator feeding input 0 (window -> aggregate: the aggregate is per window), or
+  // null. Outlives the binding (it points into the plan).
+  const OperatorSpec* input_window = nullptr;
+  // True when every source upstream of the operator ends (files; generators with rows > 0): an
+  // aggregate without a window then gives one final row per key at end of input; false when
+  // some source is unbounded.
+  bool bounded_input = true;
+};
 
 // An operator bound to its input schemas.
 struct BoundOperator {
@@ -81,6 +92,6 @@ struct BoundOperator {
 // until they run (issue 11).
 arrow::Result<BoundOperator> BindOperator(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
-    const BindOptions& options);
+    const BindOptions& options, const OperatorPlanContext& context = {});
 
 }  // namespace sabot
