@@ -171,17 +171,21 @@ def run_sabot(args, plan_json, tables, work_dir, name):
     plan_path = work_dir / f"{name}.json"
     plan_path.write_text(json.dumps(plan_json, indent=1))
     cmd = [args.plan_benchmark, "--plan", str(plan_path), "--runs", str(args.runs),
+           "--stall-timeout-s", str(args.stall_timeout_s),
            "--threads", str(args.threads), "--memory-budget-mib", str(args.memory_budget_mib)]
     for table, path in tables.items():
         cmd += ["--table", f"{table}={path}"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"plan_benchmark exited {proc.returncode}: {proc.stderr.strip()}")
-    runs = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    runs = [r for r in lines if "error" not in r]
+    errors = [f"run {r['run']}: {r['error']}" for r in lines if "error" in r]
+    if not runs:
+        raise RuntimeError(f"plan_benchmark exited {proc.returncode}: "
+                           f"{'; '.join(errors) or proc.stderr.strip()}")
     median = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
     out_rows = sum(o["rows_in"] for o in median["operators"] if o["kind"] == "console_sink")
     return {"times": [r["wall_s"] for r in runs], "cpu": median["cpu_s"], "rows_out": out_rows,
-            "report": median}
+            "report": median, "failed_runs": errors}
 
 
 def timed(args, query, rows_of):
@@ -286,6 +290,8 @@ def print_query(title, rows_in, sabot_name, sabot, shuffle_only, references, bas
         print(f"\nThe shuffle alone: failed: {shuffle_only['error']}")
     if not sabot_t:
         return
+    for error in sabot.get("failed_runs", []):
+        print(f"Sabot {error}")
     report = sabot["report"]
     parts = ", ".join(f"{o['name']} ({o['kind']}) {o['busy_s']:.3f} s" for o in report["operators"])
     print(f"\nSabot, median run: busy time summed over tasks: {parts}. "
@@ -321,6 +327,8 @@ def main():
     parser.add_argument("--shuffle-mode", default="pipelined", choices=["pipelined", "blocking"])
     parser.add_argument("--memory-budget-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stall-timeout-s", type=int, default=30,
+                        help="a Sabot run that moves no row for this long fails")
     parser.add_argument("--data-dir", help="where the IPC files are kept (default: a temporary "
                         "directory, removed at the end)")
     parser.add_argument("--smoke", action="store_true",
@@ -364,7 +372,8 @@ def main():
                         args.rows, f"Sabot {args.source_parallelism}->{args.parallelism}", sabot,
                         shuffle_only, refs,
                         "DuckDB GROUP BY user_id, time_bucket(5 min, ts)", 1)
-            failed |= any("error" in r for r in [sabot, shuffle_only, *refs.values()])
+            failed |= any("error" in r or r.get("failed_runs")
+                  for r in [sabot, shuffle_only, *refs.values()])
         if "join" in queries:
             full, shuffle = join_plans(args)
             tables = {"orders": paths["orders"], "customers": paths["customers"]}
@@ -377,7 +386,8 @@ def main():
                         "on customer_id (inner)", args.join_left + args.join_right,
                         f"Sabot {args.source_parallelism}->{args.parallelism}", sabot,
                         shuffle_only, refs, "DuckDB inner join", 0.7)
-            failed |= any("error" in r for r in [sabot, shuffle_only, *refs.values()])
+            failed |= any("error" in r or r.get("failed_runs")
+                  for r in [sabot, shuffle_only, *refs.values()])
     if temp:
         temp.cleanup()
     return 1 if failed else 0
