@@ -272,7 +272,7 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
                          "partitioning, generator_source, parquet_source,"));
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
-            "memory_budget, shuffle_mode, chaining, spill_directory, progress)");
+            "memory_budget, shuffle_mode, chaining, spill_directory, progress, idle_timeout)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -678,7 +678,7 @@ operators:
   EXPECT_EQ(window.late_output->directory, "/base/late");
   EXPECT_EQ(window.time, TimeDomain::kEventTime);
   // Errors point at the field.
-  ASSERT_RAISES_WITH(Invalid, "job.yaml:4:23: operator 'window': late_output needs directory:",
+  ASSERT_RAISES_WITH(Invalid, "job.yaml:4:37: operator 'window': late_output needs directory:",
                      ParseJobFile(R"(job: late
 operators:
   - generator_source: {rows: 10, event_time: event_time}
