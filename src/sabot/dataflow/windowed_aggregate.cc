@@ -336,16 +336,17 @@ class WindowedAggregate : public Operator {
       }
       const int64_t t = times.ms[i];
       const int64_t last = FloorDiv(t, slide) * slide;
-      bool placed = false;
-      for (int64_t j = 0; j < per_row; ++j) {
-        const int64_t start = last - j * slide;
-        if (start + size <= t) break;
-        // A window kept no longer (ended at least allowed_lateness ago) takes no rows.
-        if (!processing_time() && AddMs(start + size, lateness()) <= watermark_) continue;
-        rows_of[start].push_back(i);
-        placed = true;
+      // The earliest window holding t ends first: when it is kept no longer (it ended at least
+      // allowed_lateness ago), the row is late for all of its windows — it goes to none rather
+      // than to some, so every row is either in each of its windows or a late row.
+      int64_t windows = 0;
+      while (windows < per_row && last - windows * slide + size > t) ++windows;
+      const int64_t earliest_end = last - (windows - 1) * slide + size;
+      if (!processing_time() && AddMs(earliest_end, lateness()) <= watermark_) {
+        late.push_back(i);
+        continue;
       }
-      if (!placed) late.push_back(i);
+      for (int64_t j = 0; j < windows; ++j) rows_of[last - j * slide].push_back(i);
     }
     for (auto& [start, rows] : rows_of) {
       auto [it, inserted] = windows_.try_emplace(start);

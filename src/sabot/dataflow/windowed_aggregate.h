@@ -17,11 +17,12 @@
 // kept until watermark >= window_end + allowed_lateness; a row arriving for a fired window in
 // that time updates the window and its key's row is emitted again (when the next watermark
 // arrives, or at the end of input): the last row emitted per key and window is final. A row
-// arriving later than that (tumbling and sliding: every window it belongs to ended at least
-// allowed_lateness before the watermark; session: event_time + allowed_lateness < watermark), or
-// without an event time (null), is a late row: counted (late_rows(), the job summary), and
-// written to the late output when the window has one — never dropped silently. At the end of
-// input (the end-of-time watermark) every window fires.
+// arriving later than that (tumbling and sliding: the first window it belongs to ended at least
+// allowed_lateness before the watermark — a sliding window's row then goes to none of its
+// windows, so each row is in all of its windows or late; session: event_time + allowed_lateness
+// < watermark), or without an event time (null), is a late row: counted (late_rows(), the job
+// summary), and written to the late output when the window has one — never dropped silently.
+// At the end of input (the end-of-time watermark) every window fires.
 //
 // Session windows: per key, rows closer than `gap` to each other form one session
 // [first event, last event + gap); a row bridging two sessions merges them. A session fires when

@@ -321,6 +321,18 @@ TEST(WindowedAggregateTest, LateRowsAreCountedAndWrittenToTheLateOutput) {
   std::filesystem::remove_all(directory);
 }
 
+TEST(WindowedAggregateTest, ASlidingRowIsInAllItsWindowsOrLate) {
+  Harness h(Sliding(milliseconds(100), milliseconds(50)));
+  h.Feed({{1, 1.0, 60}, {1, 2.0, 140}});
+  h.Watermark(150);  // [50, 150) fired; [100, 200) open
+  h.Feed({{1, 4.0, 120}});  // in [50, 150), closed, and [100, 200), open: late for both
+  EXPECT_EQ(h.op->late_rows(), 1);
+  h.End();
+  auto results = Results(h.out.batches);
+  EXPECT_DOUBLE_EQ(results.at(WindowKey{1, 50, 150}).sum, 3.0);
+  EXPECT_DOUBLE_EQ(results.at(WindowKey{1, 100, 200}).sum, 2.0);
+}
+
 TEST(WindowedAggregateTest, AllowedLatenessReEmitsTheUpdatedRowOfTheKeyOnly) {
   WindowParams params = Tumbling(milliseconds(100));
   params.allowed_lateness = milliseconds(50);
