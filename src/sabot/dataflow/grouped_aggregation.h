@@ -66,14 +66,17 @@ class GroupedAggregation {
   // Folds `other` (same BoundAggregation) into this one, as if its rows had been consumed here
   // after this one's; `other` is left empty. For session merges and spilled partitions.
   arrow::Status Merge(GroupedAggregation&& other);
-  // The result: one row per group seen (in first-seen order), columns as output_schema(). A
+  // The result: one row per group seen (in no particular order: Arrow's Grouper numbers the
+  // new keys of a batch in its own order), columns as output_schema(). A
   // global aggregation (no keys) gives one row even with no input (count 0, sum null). The state
   // is reset: the object can consume again.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Finish();
 
   int64_t num_groups() const;
   // Bytes held by the grouper and the kernels' states (an estimate the operator charges to its
-  // memory budget).
+  // memory budget): what they allocated from `pool` and still hold. Result batches of Finish
+  // share buffers with the states they came from and count here until the caller drops them
+  // (they may outlive this object).
   int64_t memory_bytes() const;
 
  private:

@@ -14,6 +14,7 @@
 #include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
 #include "sabot/dataflow/table_source.h"
+#include "sabot/dataflow/windowed_aggregate.h"
 
 namespace sabot {
 
@@ -103,13 +104,21 @@ arrow::Result<BoundOperator> BindUnnamed(
           return arrow::Status::Invalid(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
+        } else if constexpr (std::is_same_v<P, WindowParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          return BindWindow(spec, params, input_schemas[0], context);
+        } else if constexpr (std::is_same_v<P, AggregateParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          if (context.input_window != nullptr) {
+            return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
+                                         context, options);
+          }
+          return arrow::Status::NotImplemented(
+              "an aggregate without a window does not run yet: it runs from the "
+              "stateful-operators issue");
         } else if constexpr (std::is_same_v<P, JoinParams>) {
           ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
           return BindJoin(spec, params, input_schemas, context);
-        } else if constexpr (std::is_same_v<P, WindowParams> ||
-                             std::is_same_v<P, AggregateParams>) {
-          return arrow::Status::NotImplemented(
-              OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
