@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -350,6 +352,64 @@ TEST(TableSourceTest, RunsInAJobThroughAShuffle) {
     EXPECT_EQ(task_of_key.size(), 101u);
     EXPECT_EQ(report.operators.front().rows_out, kRows);
   }
+}
+
+// A table source's event time reaches the windows downstream (BindJob finds the window's
+// event-time column at the sources upstream): the seed pipeline's shape over a provided table,
+// against sums computed here.
+TEST(TableSourceTest, FeedsAnEventTimeWindow) {
+  constexpr int64_t kRows = 5000;
+  constexpr int64_t kWindowMs = 10000;
+  arrow::Int64Builder users;
+  arrow::DoubleBuilder amounts;
+  arrow::TimestampBuilder times(arrow::timestamp(arrow::TimeUnit::MILLI),
+                                arrow::default_memory_pool());
+  std::map<std::tuple<int64_t, int64_t>, double> expected;  // (user, window start) -> sum
+  for (int64_t r = 0; r < kRows; ++r) {
+    const int64_t user = (r * 31) % 7;
+    const int64_t ts = 1704067200000 + r * 100 - (r * 17) % 500;  // out of order by < 500 ms
+    ASSERT_OK(users.Append(user));
+    ASSERT_OK(amounts.Append(static_cast<double>(r % 100)));
+    ASSERT_OK(times.Append(ts));
+    expected[{user, ts - ts % kWindowMs}] += static_cast<double>(r % 100);
+  }
+  auto schema = arrow::schema({arrow::field("user_id", arrow::int64()),
+                               arrow::field("amount", arrow::float64()),
+                               arrow::field("ts", arrow::timestamp(arrow::TimeUnit::MILLI))});
+  auto table = arrow::Table::Make(schema, {users.Finish().ValueOrDie(),
+                                           amounts.Finish().ValueOrDie(),
+                                           times.Finish().ValueOrDie()});
+  PlanBuilder b;
+  b.Source(TableSourceParams{"tx", 512, EventTimeSpec{"ts", std::chrono::milliseconds(500)}}, 3,
+           "src")
+      .KeyBy({"user_id"})
+      .Window(Tumbling(std::chrono::milliseconds(kWindowMs)), {}, "window")
+      .Aggregate({Sum("amount")}, 2, "agg")
+      .Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.collected = std::make_shared<CollectedOutput>();
+  auto provided = std::make_shared<ProvidedTables>();
+  ASSERT_OK(provided->Add("tx", table));
+  options.tables = provided;
+  ASSERT_OK(RunLocalJob(plan, options).status());
+  ASSERT_OK_AND_ASSIGN(auto out, options.collected->Table("out"));
+  ASSERT_OK_AND_ASSIGN(out, out->CombineChunks());
+  ASSERT_EQ(out->num_rows(), static_cast<int64_t>(expected.size()));
+  const auto& user = static_cast<const arrow::Int64Array&>(
+      *out->GetColumnByName("user_id")->chunk(0));
+  const auto& start = static_cast<const arrow::TimestampArray&>(
+      *out->GetColumnByName("window_start")->chunk(0));
+  const auto& sum = static_cast<const arrow::DoubleArray&>(
+      *out->GetColumnByName("sum_amount")->chunk(0));
+  for (int64_t i = 0; i < out->num_rows(); ++i) {
+    auto it = expected.find({user.Value(i), start.Value(i)});
+    ASSERT_NE(it, expected.end()) << "user " << user.Value(i) << " window " << start.Value(i);
+    EXPECT_EQ(sum.Value(i), it->second);
+    expected.erase(it);
+  }
+  EXPECT_TRUE(expected.empty());
 }
 
 }  // namespace
