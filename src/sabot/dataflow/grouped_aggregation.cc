@@ -57,6 +57,12 @@ KernelChoice ChooseKernel(const AggregateSpec& spec) {
       return {"hash_mean", skip_nulls()};
     case AggregateFunction::kCountDistinct:
       return {"hash_count_distinct", only_valid()};
+    case AggregateFunction::kFirst:
+      return {"hash_first", skip_nulls()};
+    case AggregateFunction::kLast:
+      return {"hash_last", skip_nulls()};
+    case AggregateFunction::kApproxMedian:
+      return {"hash_approximate_median", skip_nulls()};
   }
   return {"", nullptr};
 }
@@ -266,27 +272,28 @@ arrow::Result<std::shared_ptr<const BoundAggregation>> BoundAggregation::Bind(
       return arrow::Status::Invalid("aggregation: Arrow function ", choice.function,
                                     " is not a hash aggregate");
     }
-    auto kernel = function->DispatchExact(aggregate.in_types);
-    if (!kernel.ok()) {
+    auto not_applicable = [&](const arrow::Status& why) {
       return arrow::Status::TypeError("aggregation: ", Describe(spec),
                                       " does not apply to column '", spec.column, "' of type ",
-                                      aggregate.in_types[0].ToString());
-    }
+                                      aggregate.in_types[0].ToString(), " (", why.message(), ")");
+    };
+    auto kernel = function->DispatchExact(aggregate.in_types);
+    if (!kernel.ok()) return not_applicable(kernel.status());
     aggregate.kernel = static_cast<const cp::HashAggregateKernel*>(*kernel);
     aggregate.options = std::move(choice.options);
 
-    // The output type, resolved against an initialized state as Arrow's own callers do.
+    // The output type, resolved against an initialized state as Arrow's own callers do (some
+    // kernels refuse a type only when initialized).
     cp::KernelContext kernel_context(&exec_context, aggregate.kernel);
-    ARROW_ASSIGN_OR_RAISE(auto state,
-                          aggregate.kernel->init(&kernel_context,
-                                                 cp::KernelInitArgs{aggregate.kernel,
-                                                                    aggregate.in_types,
-                                                                    aggregate.options.get()}));
-    kernel_context.SetState(state.get());
-    ARROW_ASSIGN_OR_RAISE(
-        arrow::TypeHolder out_type,
-        aggregate.kernel->signature->out_type().Resolve(&kernel_context, aggregate.in_types));
-    output_fields.push_back(arrow::field(name, out_type.GetSharedPtr()));
+    auto state = aggregate.kernel->init(
+        &kernel_context,
+        cp::KernelInitArgs{aggregate.kernel, aggregate.in_types, aggregate.options.get()});
+    if (!state.ok()) return not_applicable(state.status());
+    kernel_context.SetState(state->get());
+    auto out_type =
+        aggregate.kernel->signature->out_type().Resolve(&kernel_context, aggregate.in_types);
+    if (!out_type.ok()) return not_applicable(out_type.status());
+    output_fields.push_back(arrow::field(name, out_type->GetSharedPtr()));
     impl->kernels.push_back(std::move(aggregate));
   }
 

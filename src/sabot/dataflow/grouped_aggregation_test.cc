@@ -114,8 +114,40 @@ MaybeValue Reference(const AggregateSpec& spec, const std::vector<MaybeValue>& v
     case AggregateFunction::kMax:
       if (valid.empty()) return std::nullopt;
       return *std::max_element(valid.begin(), valid.end());
+    case AggregateFunction::kFirst:
+      if (valid.empty()) return std::nullopt;
+      return valid.front();
+    case AggregateFunction::kLast:
+      if (valid.empty()) return std::nullopt;
+      return valid.back();
+    case AggregateFunction::kApproxMedian:
+      break;  // an estimate: checked by ExpectMedianEstimate
   }
   return std::nullopt;
+}
+
+// An approximate median (t-digest) is right when at most half the values, plus a small rank
+// error, lie on either side of it.
+void ExpectMedianEstimate(const std::vector<MaybeValue>& values, const MaybeValue& actual,
+                          const std::string& what) {
+  std::vector<double> valid;
+  for (const auto& value : values) {
+    if (value) valid.push_back(AsDouble(*value));
+  }
+  if (valid.empty()) {
+    EXPECT_FALSE(actual.has_value()) << what << ": expected null, got " << Show(actual);
+    return;
+  }
+  ASSERT_TRUE(actual.has_value()) << what << ": null for " << valid.size() << " values";
+  const double estimate = AsDouble(*actual);
+  const double n = static_cast<double>(valid.size());
+  const double below = static_cast<double>(
+      std::count_if(valid.begin(), valid.end(), [&](double v) { return v < estimate; }));
+  const double above = static_cast<double>(
+      std::count_if(valid.begin(), valid.end(), [&](double v) { return v > estimate; }));
+  const double allowed = n / 2 + std::max(1.0, 0.05 * n);
+  EXPECT_LE(below, allowed) << what << ": " << estimate << " is above too many of " << n;
+  EXPECT_LE(above, allowed) << what << ": " << estimate << " is below too many of " << n;
 }
 
 bool SameValue(const MaybeValue& expected, const MaybeValue& actual) {
@@ -200,14 +232,19 @@ std::vector<AggregateSpec> AllAggregates() {
   for (const char* column : {"v_int", "v_i32", "v_dbl"}) {
     for (AggregateFunction function :
          {AggregateFunction::kCount, AggregateFunction::kSum, AggregateFunction::kMin,
-          AggregateFunction::kMax, AggregateFunction::kMean, AggregateFunction::kCountDistinct}) {
+          AggregateFunction::kMax, AggregateFunction::kMean, AggregateFunction::kCountDistinct,
+          AggregateFunction::kFirst, AggregateFunction::kLast,
+          AggregateFunction::kApproxMedian}) {
       specs.push_back({function, column, ""});
     }
   }
-  for (AggregateFunction function : {AggregateFunction::kCount, AggregateFunction::kMin,
-                                     AggregateFunction::kMax, AggregateFunction::kCountDistinct}) {
+  for (AggregateFunction function :
+       {AggregateFunction::kCount, AggregateFunction::kMin, AggregateFunction::kMax,
+        AggregateFunction::kCountDistinct, AggregateFunction::kFirst, AggregateFunction::kLast}) {
     specs.push_back({function, "v_str", ""});
   }
+  specs.push_back({AggregateFunction::kFirst, "k_ts", ""});
+  specs.push_back({AggregateFunction::kLast, "k_dict", ""});
   specs.push_back({AggregateFunction::kSum, "v_int", "total"});
   return specs;
 }
@@ -252,9 +289,14 @@ void ExpectMatchesReference(const BoundAggregation& bound,
     ASSERT_NE(it, groups.end()) << "group " << row << " is not in the input";
     const auto& values = it->second;
     for (size_t a = 0; a < specs.size(); ++a) {
-      MaybeValue expected = Reference(specs[a], values[a]);
       MaybeValue actual =
           ValueAt(*result.column(static_cast<int>(key_columns.size() + a)), row);
+      if (specs[a].function == AggregateFunction::kApproxMedian) {
+        ExpectMedianEstimate(values[a], actual,
+                             AggregateOutputName(specs[a]) + " of group " + std::to_string(row));
+        continue;
+      }
+      MaybeValue expected = Reference(specs[a], values[a]);
       EXPECT_TRUE(SameValue(expected, actual))
           << AggregateOutputName(specs[a]) << " of group " << row << ": expected "
           << Show(expected) << ", got " << Show(actual);
@@ -300,7 +342,10 @@ TEST(GroupedAggregationTest, OutputSchemaHasKeysThenAggregatesOfTheKernelsTypes)
                                                {AggregateFunction::kMean, "v_int", "avg"},
                                                {AggregateFunction::kMin, "k_ts", ""},
                                                {AggregateFunction::kMax, "k_dict", ""},
-                                               {AggregateFunction::kCountDistinct, "v_str", ""}}));
+                                               {AggregateFunction::kCountDistinct, "v_str", ""},
+                                               {AggregateFunction::kFirst, "v_str", ""},
+                                               {AggregateFunction::kLast, "k_ts", ""},
+                                               {AggregateFunction::kApproxMedian, "v_i32", ""}}));
   auto expected = arrow::schema(
       {arrow::field("k_dict", arrow::dictionary(arrow::int32(), arrow::utf8())),
        arrow::field("k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
@@ -308,10 +353,13 @@ TEST(GroupedAggregationTest, OutputSchemaHasKeysThenAggregatesOfTheKernelsTypes)
        arrow::field("avg", arrow::float64()),
        arrow::field("min_k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
        arrow::field("max_k_dict", arrow::utf8()),
-       arrow::field("count_distinct_v_str", arrow::int64())});
+       arrow::field("count_distinct_v_str", arrow::int64()),
+       arrow::field("first_v_str", arrow::utf8()),
+       arrow::field("last_k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
+       arrow::field("approx_median_v_i32", arrow::float64())});
   EXPECT_TRUE(bound->output_schema()->Equals(*expected)) << bound->output_schema()->ToString();
   EXPECT_EQ(bound->keys(), (std::vector<std::string>{"k_dict", "k_ts"}));
-  EXPECT_EQ(bound->aggregates().size(), 6u);
+  EXPECT_EQ(bound->aggregates().size(), 9u);
   EXPECT_TRUE(bound->input_schema()->Equals(*InputSchema()));
 
   // Aggregates over key columns work as over any other column.
@@ -455,6 +503,9 @@ TEST(GroupedAggregationTest, BindRefusesWhatCannotBeComputed) {
   ASSERT_RAISES_WITH(TypeError, "sum(v_str)",
                      BoundAggregation::Bind(schema, {"k_int"},
                                             {{AggregateFunction::kSum, "v_str", ""}}));
+  ASSERT_RAISES_WITH(TypeError, "approx_median(v_str)",
+                     BoundAggregation::Bind(schema, {"k_int"},
+                                            {{AggregateFunction::kApproxMedian, "v_str", ""}}));
   ASSERT_RAISES_WITH(TypeError, "mean(k_ts)",
                      BoundAggregation::Bind(schema, {}, {{AggregateFunction::kMean, "k_ts", ""}}));
   ASSERT_RAISES_WITH(Invalid, "no aggregate", BoundAggregation::Bind(schema, {"k_int"}, {}));

@@ -318,7 +318,7 @@ TEST(JobFileErrorTest, WrongTypes) {
             "(write a number and a unit: B, KiB, MiB or GiB, e.g. 256MiB)");
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [total(amount)]\n"),
             "job.yaml:3:17: operator 'aggregate': unknown aggregate function 'total' (expected "
-            "one of: count, sum, min, max, mean, count_distinct)");
+            "one of: count, sum, min, max, mean, count_distinct, first, last, approx_median)");
 }
 
 TEST(JobFileErrorTest, BadDurations) {
@@ -637,6 +637,26 @@ TEST(JobFileRoundTripTest, SeedPipelineAndSessions) {
   blocking.Source(GeneratorSourceParams{}, 1).PartitionByHash({"key"}).Sink(ConsoleSinkParams{}, 2);
   ASSERT_OK_AND_ASSIGN(LogicalPlan plan2, blocking.Build());
   ExpectRoundTrip(plan2);
+}
+
+TEST(JobFileTest, FirstLastAndApproxMedianAggregates) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
+operators:
+  - parquet_source: {paths: [/d]}
+  - key_by: [k]
+  - aggregate: [first(v), LAST(v) as latest, approx_median( v ), count(*)]
+  - collect_sink:
+)"));
+  PlanBuilder b;
+  b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, {}})
+      .KeyBy({"k"})
+      .Aggregate({First("v"), Last("v", "latest"), ApproxMedian("v"), Count()})
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan expected, b.Build());
+  EXPECT_TRUE(job.plan.Equals(expected));
+  ExpectRoundTrip(expected);
+  EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [first(*)]\n"),
+            "job.yaml:3:17: operator 'aggregate': first needs a column: first(column)");
 }
 
 // ---------------------------------------------------------------------------------------------
