@@ -6,6 +6,7 @@
 
 #include <arrow/status.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
 #include "sabot/dataflow/file_sink.h"
@@ -101,8 +102,7 @@ arrow::Result<BoundOperator> BindUnnamed(
           return arrow::Status::Invalid(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
-        } else if constexpr (std::is_same_v<P, WindowParams> ||
-                             std::is_same_v<P, AggregateParams> || std::is_same_v<P, JoinParams>) {
+        } else if constexpr (std::is_same_v<P, WindowParams> || std::is_same_v<P, JoinParams>) {
           return arrow::Status::NotImplemented(
               OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
@@ -120,6 +120,8 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindFilterOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, AggregateParams>) {
+            return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
             return BindFileSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

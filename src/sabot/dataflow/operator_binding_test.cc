@@ -89,8 +89,13 @@ TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
                      "operator 'w' (window): window does not run yet: it runs from the "
                      "stateful-operators issue",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
+  // An aggregate binds (aggregate_operator_test), but not yet after a window.
+  OperatorSpec window = Spec("w", WindowParams{});
+  OperatorPlanContext after_window;
+  after_window.input_window = &window;
   ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): ",
-                     BindOperator(Spec("agg", AggregateParams{}), {schema}, {}));
+                     BindOperator(Spec("agg", AggregateParams{{AggregateSpec{}}}), {schema}, {},
+                                  after_window));
   ASSERT_RAISES_WITH(NotImplemented, "operator 'j' (join): ",
                      BindOperator(Spec("j", JoinParams{}), {schema, schema}, {}));
   ASSERT_RAISES_WITH(Invalid, "operator 'k' (key_by): key_by is folded",
