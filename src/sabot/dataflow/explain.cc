@@ -79,8 +79,12 @@ std::string Describe(const OperatorSpec& op) {
           }
           return kind + " " + Join(parts);
         } else if constexpr (std::is_same_v<P, JoinParams>) {
-          return kind + " " + std::string(JoinTypeName(p.how)) + " on (" + Join(p.left_keys) +
-                 ") = (" + Join(p.right_keys) + ")";
+          std::string out = kind + " " + std::string(JoinTypeName(p.how)) + " on (" +
+                            Join(p.left_keys) + ") = (" + Join(p.right_keys) + ")";
+          if (p.broadcast != JoinBroadcast::kNone) {
+            out += " broadcast " + std::string(JoinBroadcastName(p.broadcast));
+          }
+          return out;
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           return kind + " " + Quote(p.directory);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

@@ -895,7 +895,7 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     }
     case OperatorKind::kJoin: {
       if (body.IsNull()) return Fail(e->kind_key, who, "join needs on: [key, ...] (or left_keys: and right_keys:)");
-      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how"}));
+      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how", "broadcast"}));
       JoinParams p;
       const Field* on = Find(fields, "on");
       const Field* left = Find(fields, "left_keys");
@@ -919,6 +919,12 @@ arrow::Status Reader::ReadParams(Entry* e) const {
         auto parsed = ParseJoinType(h);
         if (!parsed.ok()) return Fail(how->value, who, parsed.status().message());
         p.how = *parsed;
+      }
+      if (const Field* broadcast = Find(fields, "broadcast")) {
+        ARROW_ASSIGN_OR_RAISE(std::string b, String(broadcast->value, who, "broadcast"));
+        auto parsed = ParseJoinBroadcast(b);
+        if (!parsed.ok()) return Fail(broadcast->value, who, parsed.status().message());
+        p.broadcast = *parsed;
       }
       e->params = std::move(p);
       return arrow::Status::OK();
@@ -1359,6 +1365,9 @@ std::string ParamsYaml(const OperatorParams& params) {
           out << kIndent << "left_keys: " << YamlList(p.left_keys) << "\n"
               << kIndent << "right_keys: " << YamlList(p.right_keys) << "\n"
               << kIndent << "how: " << JoinTypeName(p.how) << "\n";
+          if (p.broadcast != JoinBroadcast::kNone) {
+            out << kIndent << "broadcast: " << JoinBroadcastName(p.broadcast) << "\n";
+          }
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           out << kIndent << "directory: " << YamlString(p.directory) << "\n";
           if (p.format == FileFormat::kCsv) out << kIndent << "csv: " << CsvYaml(p.csv) << "\n";

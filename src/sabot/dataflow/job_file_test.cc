@@ -1,5 +1,6 @@
 #include "sabot/dataflow/job_file.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -621,6 +622,42 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   options.spill_directory = "/spill";
   options.progress = false;
   ExpectRoundTrip(plan, options);
+}
+
+TEST(JobFileRoundTripTest, BroadcastJoins) {
+  PlanBuilder b;
+  Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+  Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+  orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kAnti, JoinBroadcast::kRight}, 2, "j")
+      .Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ExpectRoundTrip(plan, JobRunOptions{});
+}
+
+TEST(JobFileTest, JoinBroadcastAndTypes) {
+  const char* base = R"(operators:
+  - name: a
+    generator_source:
+  - name: b
+    generator_source:
+  - join: {on: [key], how: %s, broadcast: %s}
+    left: a
+    right: b
+  - collect_sink:
+)";
+  auto yaml = [&](const char* how, const char* side) {
+    char text[512];
+    std::snprintf(text, sizeof(text), base, how, side);
+    return std::string(text);
+  };
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(yaml("right_semi", "left")));
+  const auto& join = std::get<JoinParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(join.how, JoinType::kRightSemi);
+  EXPECT_EQ(join.broadcast, JoinBroadcast::kLeft);
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("inner", "both")), "job.yaml:6:46: "));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("inner", "both")), "join broadcast side"));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("full", "right")),
+                        "a full join cannot broadcast its right side"));
 }
 
 TEST(JobFileRoundTripTest, SeedPipelineAndSessions) {

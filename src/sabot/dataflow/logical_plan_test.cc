@@ -339,6 +339,55 @@ TEST(LogicalPlanTest, JoinInputsAreHashOnTheirKeys) {
                      keyed_join({"a"}).status());
 }
 
+TEST(LogicalPlanTest, BroadcastJoinRules) {
+  // left[2] and right[3] into join[4]; `by` (a key_by on `by_keys`) in front of input
+  // `keyed_input` when given.
+  auto join = [](JoinType how, JoinBroadcast side, PartitioningRequest left,
+                 PartitioningRequest right, std::optional<int32_t> keyed_input = std::nullopt,
+                 std::vector<std::string> by_keys = {"b"}) {
+    std::vector<OperatorSpec> ops{Gen(0, "left", 2), Gen(1, "right", 3),
+                                  Op(2, "join", 4, JoinParams{{"a"}, {"b"}, how, side}),
+                                  SinkOp(3, "sink", 4)};
+    std::vector<EdgeSpec> edges{E(2, 3)};
+    for (int32_t input : {0, 1}) {
+      const PartitioningRequest& request = input == 0 ? left : right;
+      if (keyed_input == input) {
+        ops.push_back(Op(4, "by", input == 0 ? 2 : 3, KeyByParams{by_keys}));
+        edges.push_back(E(input, 4));
+        edges.push_back(E(4, 2, request, input));
+      } else {
+        edges.push_back(E(input, 2, request, input));
+      }
+    }
+    return LogicalPlan::Make(ops, edges);
+  };
+  using PR = PartitioningRequest;
+  for (JoinType how : {JoinType::kInner, JoinType::kLeft, JoinType::kSemi, JoinType::kAnti}) {
+    ASSERT_OK(join(how, JoinBroadcast::kRight, {}, {}).status());
+  }
+  for (JoinType how :
+       {JoinType::kInner, JoinType::kRight, JoinType::kRightSemi, JoinType::kRightAnti}) {
+    ASSERT_OK(join(how, JoinBroadcast::kLeft, {}, {}).status());
+  }
+  ASSERT_RAISES_WITH(Invalid, "operator 'join' (id 2): parameter 'broadcast': a full join cannot broadcast its right side",
+                     join(JoinType::kFull, JoinBroadcast::kRight, {}, {}).status());
+  ASSERT_RAISES_WITH(Invalid, "a right join cannot broadcast its right side",
+                     join(JoinType::kRight, JoinBroadcast::kRight, {}, {}).status());
+  ASSERT_RAISES_WITH(Invalid, "a semi join cannot broadcast its left side",
+                     join(JoinType::kSemi, JoinBroadcast::kLeft, {}, {}).status());
+  // The broadcast side: nothing or BROADCAST, never a key_by.
+  ASSERT_OK(join(JoinType::kInner, JoinBroadcast::kRight, {}, PR::Broadcast()).status());
+  ASSERT_RAISES_WITH(Invalid, "edge 'right' -> 'join' (input 1): the join broadcasts input 1; the edge cannot ask for hash",
+                     join(JoinType::kInner, JoinBroadcast::kRight, {}, PR::Hash({"b"})).status());
+  ASSERT_RAISES_WITH(Invalid, "the edge cannot ask for hash (it comes from a key_by)",
+                     join(JoinType::kInner, JoinBroadcast::kRight, {}, {}, 1).status());
+  // The other side: any partitioning, a key_by on any keys, but not BROADCAST too.
+  ASSERT_OK(join(JoinType::kLeft, JoinBroadcast::kRight, PR::Rebalance(), {}).status());
+  ASSERT_OK(join(JoinType::kLeft, JoinBroadcast::kRight, {}, {}, 0, {"c"}).status());
+  ASSERT_RAISES_WITH(Invalid, "the join broadcasts its right input; the other input cannot be broadcast too",
+                     join(JoinType::kLeft, JoinBroadcast::kRight, PR::Broadcast(), {}).status());
+}
+
 TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   arrow::Status st = MakeWith([](auto& ops, auto&) { ops[1].params = FilterParams{}; });
   const PlanErrorDetail* detail = PlanErrorDetail::FromStatus(st);

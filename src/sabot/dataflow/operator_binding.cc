@@ -12,6 +12,7 @@
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/file_source.h"
 #include "sabot/dataflow/generator_source.h"
+#include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
 
 namespace sabot {
@@ -102,7 +103,10 @@ arrow::Result<BoundOperator> BindUnnamed(
           return arrow::Status::Invalid(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
-        } else if constexpr (std::is_same_v<P, WindowParams> || std::is_same_v<P, JoinParams>) {
+        } else if constexpr (std::is_same_v<P, JoinParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
+          return BindJoin(spec, params, input_schemas, context);
+        } else if constexpr (std::is_same_v<P, WindowParams>) {
           return arrow::Status::NotImplemented(
               OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {

@@ -96,7 +96,8 @@ TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
   ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): ",
                      BindOperator(Spec("agg", AggregateParams{{AggregateSpec{}}}), {schema}, {},
                                   after_window));
-  ASSERT_RAISES_WITH(NotImplemented, "operator 'j' (join): ",
+  // A join binds (join_operator_test.cc); without keys it is refused like any bad join.
+  ASSERT_RAISES_WITH(Invalid, "operator 'j' (join): a join needs",
                      BindOperator(Spec("j", JoinParams{}), {schema, schema}, {}));
   ASSERT_RAISES_WITH(Invalid, "operator 'k' (key_by): key_by is folded",
                      BindOperator(Spec("k", KeyByParams{{"id"}}), {schema}, {}));

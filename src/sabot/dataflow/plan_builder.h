@@ -70,6 +70,9 @@ class Stream {
   Stream Join(const Stream& right, std::vector<std::string> left_keys,
               std::vector<std::string> right_keys, JoinType how = JoinType::kInner,
               std::optional<int32_t> parallelism = {}, std::string name = "");
+  // The same with every join parameter (a broadcast join: JoinParams::broadcast).
+  Stream Join(const Stream& right, JoinParams params, std::optional<int32_t> parallelism = {},
+              std::string name = "");
   Stream Sink(FileSinkParams params, std::optional<int32_t> parallelism = {},
               std::string name = "");
   Stream Sink(ConsoleSinkParams params, std::optional<int32_t> parallelism = {},

@@ -91,6 +91,7 @@ Json ParamsJson(const OperatorParams& params) {
           j["left_keys"] = p.left_keys;
           j["right_keys"] = p.right_keys;
           j["how"] = JoinTypeName(p.how);
+          if (p.broadcast != JoinBroadcast::kNone) j["broadcast"] = JoinBroadcastName(p.broadcast);
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           j["directory"] = p.directory;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
@@ -413,6 +414,7 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       ARROW_ASSIGN_OR_RAISE(p.left_keys, r.Strings("left_keys", true));
       ARROW_ASSIGN_OR_RAISE(p.right_keys, r.Strings("right_keys", true));
       ARROW_ASSIGN_OR_RAISE(p.how, r.Enum("how", ParseJoinType, "inner"));
+      ARROW_ASSIGN_OR_RAISE(p.broadcast, r.Enum("broadcast", ParseJoinBroadcast, "none"));
       params = std::move(p);
       break;
     }

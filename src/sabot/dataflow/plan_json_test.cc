@@ -240,6 +240,23 @@ TEST(PlanJsonTest, FirstLastAndApproxMedianRoundTrip) {
   EXPECT_TRUE(back.Equals(plan)) << text;
 }
 
+TEST(PlanJsonTest, BroadcastJoinRoundTrips) {
+  PlanBuilder b;
+  Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+  Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+  orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kSemi, JoinBroadcast::kRight}, 2, "j")
+      .Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find("\"broadcast\": \"right\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"how\": \"semi\""), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+  std::string bad = text;
+  bad.replace(bad.find("\"right\""), 7, "\"sideways\"");
+  ASSERT_RAISES_WITH(Invalid, "join broadcast side", PlanFromJson(bad).status());
+}
+
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.
 TEST(PlanJsonTest, DocumentedExampleReads) {
   const char* text = R"json({
