@@ -512,8 +512,8 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
       }
       cp::ExecBatch key_batch(std::move(keys), n);
       ARROW_ASSIGN_OR_RAISE(arrow::Datum group_ids, grouper_->Consume(cp::ExecSpan(key_batch)));
-      const auto& id_array = static_cast<const arrow::UInt32Array&>(*group_ids.make_array());
-      for (int64_t i = 0; i < n; ++i) ids[i] = id_array.Value(i);
+      auto id_array = std::static_pointer_cast<arrow::UInt32Array>(group_ids.make_array());
+      for (int64_t i = 0; i < n; ++i) ids[i] = id_array->Value(i);
       num_groups_ = grouper_->num_groups();
     } else {
       num_groups_ = 1;
