@@ -195,7 +195,8 @@ TEST(GroupedAggregationTest, ConsumeKnownTakesTheRowsOfKnownKeysAndReturnsTheOth
     }
     ASSERT_OK_AND_ASSIGN(auto indices, take.Finish());
     EXPECT_EQ(indices->length() + unknown->num_rows(), input[i]->num_rows());
-    ASSERT_OK_AND_ASSIGN(auto taken, arrow::compute::Take(arrow::Datum(input[i]), arrow::Datum(indices)));
+    ASSERT_OK_AND_ASSIGN(auto taken,
+                         arrow::compute::Take(arrow::Datum(input[i]), arrow::Datum(indices)));
     known.push_back(taken.record_batch());
     rest.push_back(unknown);
     rest_rows += unknown->num_rows();
@@ -284,7 +285,8 @@ TEST(GroupedAggregationTest, NoInputGivesNoGroupsOrOneGlobalRow) {
 }
 
 TEST(GroupedAggregationTest, AllNullValuesGiveNullAggregatesAndZeroCounts) {
-  auto schema = arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
+  auto schema =
+      arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
   arrow::Int32Builder keys;
   arrow::Int64Builder values;
   ASSERT_OK(keys.AppendValues({1, 1, 2}));
