@@ -11,7 +11,10 @@ doubles are multiples of 1/64, so their sums do not depend on the order), count_
 exactly, first and last as DuckDB's first/last non-null value by row number when one source
 task reads the row groups in order (1->1) and as one of the group's non-null values otherwise
 (rows of a key then arrive interleaved from several tasks), and approx_median within the rank
-error of a t-digest (at most half the values plus 5% on either side).
+error of a t-digest (at most half the values plus 5% on either side). Two more runs set
+`state_budget: 8KiB`, so small that every aggregate task spills its new keys to disk and
+aggregates them partition by partition at the end: the results must be the same, and no spill
+file may remain.
 """
 
 import os
@@ -62,12 +65,13 @@ def write_input(path):
     pq.write_table(table, path, row_group_size=1500)
 
 
-def write_job(path, mode, source, out):
+def write_job(path, mode, source, out, spill=None):
     aggregates = ", ".join(AGGREGATES)
+    budget = f"\n  state_budget: 8KiB\n  spill_directory: {spill}" if spill else ""
     with open(path, "w") as f:
         f.write(f"""job: aggregate-reference
 options:
-  shuffle_mode: {mode}
+  shuffle_mode: {mode}{budget}
 operators:
   - name: src
     parquet_source: {source}
@@ -179,6 +183,19 @@ def main():
                 got = read_sink(out)
                 compare(name, got, want, ordered=(sources == 1))
                 print(f"{name}: {got.num_rows} groups checked")
+        # A state budget so small that every aggregate task spills (grace aggregation).
+        spill = os.path.join(work, "spill")
+        for sources, aggregates in [(1, 1), (3, 7)]:
+            name = f"spilling {sources}->{aggregates}"
+            out = os.path.join(work, f"out-spill-{sources}-{aggregates}")
+            job = os.path.join(work, "job-spill.yaml")
+            write_job(job, "pipelined", source, out, spill=spill)
+            run(sabot, job, [f"src.parallelism={sources}", f"agg.parallelism={aggregates}"])
+            got = read_sink(out)
+            compare(name, got, want, ordered=(sources == 1))
+            check(os.path.isdir(spill), f"{name}: nothing spilled under {spill}")
+            check(not os.listdir(spill), f"{name}: spill files left: {os.listdir(spill)}")
+            print(f"{name}: {got.num_rows} groups checked")
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1

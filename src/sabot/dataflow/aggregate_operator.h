@@ -8,7 +8,11 @@
 //
 // Bounded input (every source upstream ends): one row per key seen by the task, emitted at
 // Finish (end of input); columns = BoundAggregation::output_schema() (keys, then one column per
-// aggregate). A global aggregate emits one row even without input.
+// aggregate). A global aggregate emits one row even without input. A state that grows past
+// TaskContext::state_budget_bytes spills (grace hash aggregation): it aggregates only the keys
+// it has, the rows of new keys go by key hash to Arrow IPC files in a directory of its own under
+// TaskContext::spill_directory, aggregated partition by partition at Finish (again spilling when
+// a partition outgrows the budget); the directory is removed at Finish and Abort.
 //
 // Unbounded input: an updating result, as a changelog emitted after every input batch: for each
 // key the batch touched, a row with the key's previous result marked "-U" (retract) and a row

@@ -180,6 +180,39 @@ TEST_F(AggregateJobTest, BindingErrorsNameTheOperator) {
                      RunLocalJob(plan, options).status());
 }
 
+TEST_F(AggregateJobTest, StateOverItsBudgetSpillsAndGivesTheSameResult) {
+  // Keys with thousands of values, a state budget of 16 KiB per task: every task spills, and
+  // partitions spill again.
+  const std::vector<std::string> keys = {"v_int"};
+  const std::vector<AggregateSpec> specs = {Count(), Sum("v_dbl"), Min("v_str"), Last("v_i32"),
+                                            CountDistinct("k_str"), Mean("v_i32")};
+  const fs::path spill = dir_ / "spill";
+  for (auto [sources, aggregates] : {std::pair{1, 1}, std::pair{10, 5}, std::pair{3, 7}}) {
+    SCOPED_TRACE(std::to_string(sources) + " -> " + std::to_string(aggregates));
+    fs::remove_all(spill);
+    PlanBuilder b;
+    b.Source(Source(), sources).KeyBy(keys).Aggregate(specs, aggregates, "agg")
+        .Sink(CollectSinkParams{}, {}, "out");
+    ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+    auto collected = std::make_shared<CollectedOutput>();
+    LocalExecutorOptions options;
+    options.threads = 2;
+    options.collected = collected;
+    options.state_budget_per_task = 16 * 1024;
+    options.spill_directory = spill.string();
+    ASSERT_OK(RunLocalJob(plan, options).status());
+    ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+    ASSERT_OK_AND_ASSIGN(auto result, table->CombineChunksToBatch());
+    EXPECT_GT(result->num_rows(), 1000);
+    testing::ExpectAggregation(*InputSchema(), keys, specs, input_, *result,
+                               sources == 1 ? ArrivalOrder::kKnown : ArrivalOrder::kInterleaved);
+    // Tasks spilled (their directories were made under `spill`), and their files are gone with
+    // the job.
+    ASSERT_TRUE(fs::exists(spill));
+    EXPECT_TRUE(fs::is_empty(spill));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operator bound directly.
 
@@ -203,6 +236,47 @@ TEST(AggregateOperatorTest, BoundedModeEmitsAtFinishAndPassesWatermarks) {
   for (const auto& batch : input) rows += batch->num_rows();
   EXPECT_EQ(op->rows_in(), rows);
   EXPECT_EQ(op->rows_out(), out.batches[0]->num_rows());
+}
+
+TEST(AggregateOperatorTest, SpillsToItsDirectoryAndRemovesItAtFinishOrAbort) {
+  const fs::path spill = fs::temp_directory_path() /
+                         ("sabot_aggregate_spill_test_" + std::to_string(getpid()));
+  fs::remove_all(spill);
+  const std::vector<std::string> keys = {"v_int", "k_str"};
+  OperatorPlanContext context;
+  context.input_keys = keys;
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(AggregateSpecOf(EveryFunction()),
+                                                {InputSchema()}, {}, context));
+  TaskContext task;
+  task.state_budget_bytes = 8 * 1024;
+  task.spill_directory = spill.string();
+  auto input = RandomInput(7, 30);
+  for (bool abort : {false, true}) {
+    SCOPED_TRACE(abort ? "abort" : "finish");
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+    Collector out;
+    for (const auto& batch : input) ASSERT_OK(op->Process(0, batch, &out));
+    // One directory for the task, holding partition files.
+    ASSERT_TRUE(fs::exists(spill));
+    int64_t files = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(spill)) {
+      files += entry.is_regular_file() ? 1 : 0;
+    }
+    EXPECT_GT(files, 0);
+    if (abort) {
+      op->Abort();
+    } else {
+      ASSERT_OK(op->Finish(&out));
+      ASSERT_OK_AND_ASSIGN(auto result, arrow::Table::FromRecordBatches(bound.output_schema,
+                                                                        out.batches));
+      ASSERT_OK_AND_ASSIGN(auto batch, result->CombineChunksToBatch());
+      // One task, input in order: exact, first and last included.
+      testing::ExpectAggregation(*InputSchema(), keys, EveryFunction(), input, *batch);
+    }
+    op.reset();
+    EXPECT_TRUE(fs::is_empty(spill));
+  }
+  fs::remove_all(spill);
 }
 
 TEST(AggregateOperatorTest, AWindowedAggregateIsNotThisOperator) {

@@ -15,6 +15,8 @@
 
 #include <arrow/array.h>
 #include <arrow/builder.h>
+#include <arrow/compute/api_vector.h>
+#include <arrow/datum.h>
 #include <arrow/memory_pool.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
@@ -162,6 +164,59 @@ TEST(GroupedAggregationTest, MergeEqualsConsumingEverythingInOneState) {
   }
 }
 
+TEST(GroupedAggregationTest, ConsumeKnownTakesTheRowsOfKnownKeysAndReturnsTheOthers) {
+  auto input = RandomInput(61, 8);
+  const std::vector<std::string> keys = {"k_int", "k_str"};
+  ASSERT_OK_AND_ASSIGN(auto bound, BoundAggregation::Bind(InputSchema(), keys, AllAggregates()));
+  ASSERT_OK_AND_ASSIGN(auto aggregation, GroupedAggregation::Make(bound));
+  ASSERT_OK(aggregation->Consume(*input[0]));
+  const int64_t groups = aggregation->num_groups();
+  // The rows of known keys, and the returned rest, split every later batch exactly.
+  std::vector<std::shared_ptr<arrow::RecordBatch>> known = {input[0]};
+  std::vector<std::shared_ptr<arrow::RecordBatch>> rest;
+  int64_t rest_rows = 0;
+  std::set<std::string> first_keys;
+  const std::vector<int> key_columns = {0, 1};
+  for (int64_t row = 0; row < input[0]->num_rows(); ++row) {
+    first_keys.insert(testing::KeyOf(*input[0], key_columns, row));
+  }
+  for (size_t i = 1; i < input.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto unknown, aggregation->ConsumeKnown(input[i]));
+    EXPECT_TRUE(unknown->schema()->Equals(*input[i]->schema()));
+    for (int64_t row = 0; row < unknown->num_rows(); ++row) {
+      EXPECT_EQ(first_keys.count(testing::KeyOf(*unknown, key_columns, row)), 0u);
+    }
+    // What was consumed: the rows whose key was known, in order.
+    arrow::Int64Builder take;
+    for (int64_t row = 0; row < input[i]->num_rows(); ++row) {
+      if (first_keys.count(testing::KeyOf(*input[i], key_columns, row)) > 0) {
+        ASSERT_OK(take.Append(row));
+      }
+    }
+    ASSERT_OK_AND_ASSIGN(auto indices, take.Finish());
+    EXPECT_EQ(indices->length() + unknown->num_rows(), input[i]->num_rows());
+    ASSERT_OK_AND_ASSIGN(auto taken,
+                         arrow::compute::Take(arrow::Datum(input[i]), arrow::Datum(indices)));
+    known.push_back(taken.record_batch());
+    rest.push_back(unknown);
+    rest_rows += unknown->num_rows();
+  }
+  EXPECT_EQ(aggregation->num_groups(), groups) << "ConsumeKnown made a group";
+  EXPECT_GT(rest_rows, 0);
+  ASSERT_OK_AND_ASSIGN(auto result, aggregation->Finish());
+  ExpectMatchesReference(*bound, known, *result);
+
+  // A global aggregation knows every row.
+  ASSERT_OK_AND_ASSIGN(auto global, BoundAggregation::Bind(InputSchema(), {}, AllAggregates()));
+  ASSERT_OK_AND_ASSIGN(auto global_state, GroupedAggregation::Make(global));
+  for (const auto& batch : input) {
+    ASSERT_OK_AND_ASSIGN(auto unknown, global_state->ConsumeKnown(batch));
+    EXPECT_EQ(unknown->num_rows(), 0);
+  }
+  ASSERT_OK_AND_ASSIGN(auto global_result, global_state->Finish());
+  ExpectMatchesReference(*global, input, *global_result);
+}
+
 TEST(GroupedAggregationTest, MergingAnEmptyStateChangesNothing) {
   auto input = RandomInput(3, 3);
   ASSERT_OK_AND_ASSIGN(auto bound,
@@ -230,7 +285,8 @@ TEST(GroupedAggregationTest, NoInputGivesNoGroupsOrOneGlobalRow) {
 }
 
 TEST(GroupedAggregationTest, AllNullValuesGiveNullAggregatesAndZeroCounts) {
-  auto schema = arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
+  auto schema =
+      arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
   arrow::Int32Builder keys;
   arrow::Int64Builder values;
   ASSERT_OK(keys.AppendValues({1, 1, 2}));

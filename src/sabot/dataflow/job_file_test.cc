@@ -273,7 +273,7 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
                          "partitioning, generator_source, parquet_source,"));
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
-            "memory_budget, shuffle_mode, chaining, spill_directory, progress)");
+            "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -320,6 +320,15 @@ TEST(JobFileErrorTest, WrongTypes) {
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [total(amount)]\n"),
             "job.yaml:3:17: operator 'aggregate': unknown aggregate function 'total' (expected "
             "one of: count, sum, min, max, mean, count_distinct, first, last, approx_median)");
+}
+
+TEST(JobFileErrorTest, StateBudget) {
+  EXPECT_EQ(ErrorOf("options: {state_budget: 512B}\noperators: [{generator_source: }]\n"),
+            "job.yaml:1:25: options: state_budget must be at least 1KiB, got '512B'");
+  ASSERT_OK_AND_ASSIGN(JobFile job,
+                       Parse("options: {state_budget: 64KiB}\n"
+                             "operators: [{generator_source: }, {console_sink: }]\n"));
+  EXPECT_EQ(job.options.state_budget_bytes, std::optional<int64_t>(64 << 10));
 }
 
 TEST(JobFileErrorTest, BadDurations) {
@@ -621,6 +630,7 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   options.memory_budget_bytes = 3 << 20;
   options.spill_directory = "/spill";
   options.progress = false;
+  options.state_budget_bytes = 48 << 10;
   ExpectRoundTrip(plan, options);
 }
 
