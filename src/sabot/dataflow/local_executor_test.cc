@@ -369,6 +369,52 @@ JobReport RunWithASlowInput(std::chrono::milliseconds idle_timeout, int64_t* cou
   return *report;
 }
 
+TEST(LocalExecutorTimerTest, ProcessingTimeWindowsFireByTimerWhileTheJobRuns) {
+  // A source paced over about a second into 100 ms processing-time windows: windows fire while
+  // the source still sends (by the operator's timer: no watermark, no end of input yet), and
+  // every row is in exactly one window.
+  GeneratorSourceParams params = Transactions(4'000);
+  params.batch_rows = 100;
+  params.rows_per_second = 4'000;
+  WindowParams window = Tumbling(std::chrono::milliseconds(100));
+  window.time = TimeDomain::kProcessingTime;
+  PlanBuilder b;
+  b.Source(params, 1, "source")
+      .KeyBy({"user_id"})
+      .Window(window, 2, "window")
+      .Aggregate({Count()}, 2, "agg")
+      .Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::mutex mutex;
+  bool fired_while_running = false;
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.collected = std::make_shared<CollectedOutput>();
+  options.progress_interval = std::chrono::milliseconds(50);
+  options.on_progress = [&](const JobProgress& progress) {
+    std::lock_guard<std::mutex> lock(mutex);
+    const OperatorReport& source = progress.operators[0];
+    const OperatorReport& agg = progress.operators[2];
+    if (agg.rows_out > 0 && source.rows_out < 4'000) fired_while_running = true;
+  };
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  EXPECT_EQ(report.operators[2].name, "agg");
+  EXPECT_EQ(report.operators[2].late_rows, 0);
+  ASSERT_OK_AND_ASSIGN(auto table, options.collected->Table("out"));
+  int64_t counted = 0;
+  std::set<int64_t> starts;
+  ASSERT_OK_AND_ASSIGN(auto combined, table->CombineChunksToBatch());
+  const auto& counts = static_cast<const arrow::Int64Array&>(*combined->GetColumnByName("count"));
+  const auto& start = static_cast<const arrow::TimestampArray&>(*combined->GetColumnByName("window_start"));
+  for (int64_t i = 0; i < combined->num_rows(); ++i) {
+    counted += counts.Value(i);
+    starts.insert(start.Value(i));
+  }
+  EXPECT_EQ(counted, 4'000);
+  EXPECT_GE(starts.size(), 2u);
+  EXPECT_TRUE(fired_while_running);
+}
+
 TEST(LocalExecutorWatermarkTest, AnIdleInputDoesNotHoldTheWatermarkBack) {
   // Without an idle timeout the slow source's watermark holds every window until its second
   // row arrives: nothing is late.

@@ -288,7 +288,7 @@ class WindowedAggregate : public Operator {
     // Event time: the end-of-time watermark fired everything already; processing time: the
     // end of input fires what is open.
     ARROW_RETURN_NOT_OK(Advance(kMaxMs, out));
-    if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(out));
+    if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
     return arrow::Status::OK();
   }
 
@@ -500,8 +500,9 @@ class WindowedAggregate : public Operator {
       ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
       arrow::compute::ExecBatch keys = KeyBatch(*plan_, *all, plan_->key_indices);
       ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Consume(arrow::compute::ExecSpan(keys)));
-      const auto& id_array = static_cast<const arrow::UInt32Array&>(*ids.make_array());
-      for (int64_t i = 0; i < n; ++i) key_id[i] = id_array.Value(i);
+      const std::shared_ptr<arrow::Array> id_array = ids.make_array();
+      const auto& id_values = static_cast<const arrow::UInt32Array&>(*id_array);
+      for (int64_t i = 0; i < n; ++i) key_id[i] = id_values.Value(i);
     }
     // Rows by key, then event time, then arrival.
     std::vector<int64_t> order(static_cast<size_t>(n));
