@@ -643,9 +643,8 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
                                                    const std::shared_ptr<arrow::Schema>& input,
                                                    const OperatorPlanContext& context) {
   if (context.input_window != nullptr) {
-    return arrow::Status::NotImplemented("an aggregate after window '",
-                                         context.input_window->name,
-                                         "' (a windowed aggregate) does not run yet");
+    return arrow::Status::Invalid("an aggregate after window '", context.input_window->name,
+                                  "' is a windowed aggregate: BindWindowedAggregate binds it");
   }
   ARROW_ASSIGN_OR_RAISE(auto bound,
                         BoundAggregation::Bind(input, context.input_keys, params.aggregates));

@@ -365,6 +365,8 @@ class Reader {
   arrow::Result<std::optional<EventTimeSpec>> ReadEventTime(const Node& node,
                                                             std::string_view who) const;
   arrow::Result<CsvFormatOptions> ReadCsv(const Node& node, std::string_view who) const;
+  // A window's late_output: {format: parquet|ipc|csv, directory: dir, csv: {...}}.
+  arrow::Result<LateOutputSpec> ReadLateOutput(const Node& node, std::string_view who) const;
   arrow::Result<std::vector<NamedExpression>> ReadColumnMap(const Node& node,
                                                             std::string_view who,
                                                             Entry* entry) const;
@@ -385,7 +387,8 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
   ARROW_ASSIGN_OR_RAISE(auto fields,
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
-                                "spill_directory", "progress", "state_budget"}));
+                                "spill_directory", "progress", "state_budget",
+                                "idle_timeout"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -433,6 +436,8 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
                     QuoteInput(f.value.Scalar()));
       }
       run->state_budget_bytes = *bytes;
+    } else if (k == "idle_timeout") {
+      ARROW_ASSIGN_OR_RAISE(plan->idle_timeout, Duration(f.value, who, "idle_timeout"));
     }
   }
   return arrow::Status::OK();
@@ -596,6 +601,28 @@ arrow::Result<PartitioningRequest> Reader::ReadPartitioning(const Node& node,
     }
   }
   return PartitioningRequest::Range(std::move(keys), std::move(boundaries));
+}
+
+arrow::Result<LateOutputSpec> Reader::ReadLateOutput(const Node& node,
+                                                     std::string_view who) const {
+  ARROW_ASSIGN_OR_RAISE(auto fields,
+                        Fields(node, who, "late_output", {"format", "directory", "csv"}));
+  LateOutputSpec spec;
+  if (const Field* f = Find(fields, "format")) {
+    ARROW_ASSIGN_OR_RAISE(std::string name, String(f->value, who, "late_output format"));
+    auto format = ParseFileFormat(name);
+    if (!format.ok()) return Fail(f->value, who, "late_output: ", format.status().message());
+    spec.format = *format;
+  }
+  const Field* directory = Find(fields, "directory");
+  if (!directory) return Fail(node, who, "late_output needs directory: (where late rows go)");
+  ARROW_ASSIGN_OR_RAISE(std::string dir, String(directory->value, who, "late_output directory"));
+  if (dir.empty()) return Fail(directory->value, who, "late_output directory must not be empty");
+  spec.directory = ResolvePath(dir);
+  if (const Field* f = Find(fields, "csv")) {
+    ARROW_ASSIGN_OR_RAISE(spec.csv, ReadCsv(f->value, who));
+  }
+  return spec;
 }
 
 arrow::Result<std::optional<EventTimeSpec>> Reader::ReadEventTime(const Node& node,
@@ -858,7 +885,9 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     }
     case OperatorKind::kWindow: {
       if (body.IsNull()) return Fail(e->kind_key, who, "window needs size:, slide: or gap:");
-      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"type", "size", "slide", "gap"}));
+      ARROW_ASSIGN_OR_RAISE(auto fields,
+                            fields_of({"type", "size", "slide", "gap", "time", "time_column",
+                                       "allowed_lateness", "late_output"}));
       WindowParams p;
       const Field* type = Find(fields, "type");
       if (type) {
@@ -874,8 +903,23 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       for (const Field& f : fields) {
         const std::string& k = f.key.Scalar();
         if (k == "type") continue;
-        ARROW_ASSIGN_OR_RAISE(std::chrono::milliseconds d, Duration(f.value, who, k));
-        (k == "size" ? p.size : k == "slide" ? p.slide : p.gap) = d;
+        if (k == "time") {
+          ARROW_ASSIGN_OR_RAISE(std::string t, String(f.value, who, "time"));
+          auto parsed = ParseTimeDomain(t);
+          if (!parsed.ok()) return Fail(f.value, who, parsed.status().message());
+          p.time = *parsed;
+        } else if (k == "time_column") {
+          ARROW_ASSIGN_OR_RAISE(p.time_column, String(f.value, who, "time_column"));
+          if (p.time_column.empty()) return Fail(f.value, who, "time_column must not be empty");
+        } else if (k == "late_output") {
+          ARROW_ASSIGN_OR_RAISE(p.late_output, ReadLateOutput(f.value, who));
+        } else {
+          ARROW_ASSIGN_OR_RAISE(std::chrono::milliseconds d, Duration(f.value, who, k));
+          (k == "size"    ? p.size
+           : k == "slide" ? p.slide
+           : k == "gap"   ? p.gap
+                          : p.allowed_lateness) = d;
+        }
       }
       e->params = p;
       return arrow::Status::OK();
@@ -1365,6 +1409,23 @@ std::string ParamsYaml(const OperatorParams& params) {
           if (p.size.count() != 0) out << kIndent << "size: " << FormatDuration(p.size) << "\n";
           if (p.slide.count() != 0) out << kIndent << "slide: " << FormatDuration(p.slide) << "\n";
           if (p.gap.count() != 0) out << kIndent << "gap: " << FormatDuration(p.gap) << "\n";
+          if (p.time != TimeDomain::kEventTime) {
+            out << kIndent << "time: " << TimeDomainName(p.time) << "\n";
+          }
+          if (!p.time_column.empty()) {
+            out << kIndent << "time_column: " << YamlString(p.time_column) << "\n";
+          }
+          if (p.allowed_lateness.count() != 0) {
+            out << kIndent << "allowed_lateness: " << FormatDuration(p.allowed_lateness) << "\n";
+          }
+          if (p.late_output) {
+            out << kIndent << "late_output: {format: " << FileFormatName(p.late_output->format)
+                << ", directory: " << YamlString(p.late_output->directory);
+            if (p.late_output->format == FileFormat::kCsv) {
+              out << ", csv: " << CsvYaml(p.late_output->csv);
+            }
+            out << "}\n";
+          }
         } else if constexpr (std::is_same_v<P, AggregateParams>) {
           out << kIndent << "aggregates:\n";
           for (const AggregateSpec& a : p.aggregates) {
@@ -1519,6 +1580,9 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   std::ostringstream opts;
   if (po.shuffle_mode != ShuffleMode::kPipelined) opts << "  shuffle_mode: blocking\n";
   if (!po.chaining) opts << "  chaining: false\n";
+  if (po.idle_timeout.count() != 0) {
+    opts << "  idle_timeout: " << FormatDuration(po.idle_timeout) << "\n";
+  }
   if (options.threads) opts << "  threads: " << *options.threads << "\n";
   if (options.memory_budget_bytes) {
     opts << "  memory_budget: " << FormatByteSize(*options.memory_budget_bytes) << "\n";

@@ -273,7 +273,8 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
                          "partitioning, generator_source, parquet_source,"));
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
-            "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget)");
+            "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget, "
+            "idle_timeout)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -704,6 +705,63 @@ operators:
   ExpectRoundTrip(expected);
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [first(*)]\n"),
             "job.yaml:3:17: operator 'aggregate': first needs a column: first(column)");
+}
+
+TEST(JobFileRoundTripTest, WindowTimeFieldsAndIdleTimeout) {
+  PlanBuilder b;
+  b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::seconds(2)});
+  WindowParams window = Sliding(std::chrono::minutes(10), std::chrono::minutes(1));
+  window.time_column = "t";
+  window.allowed_lateness = std::chrono::seconds(90);
+  window.late_output = LateOutputSpec{FileFormat::kCsv, "/late", {';', false}};
+  Stream keyed = b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, EventTimeSpec{"t", {}}}, 2)
+                     .KeyBy({"k"});
+  keyed.Window(window).Aggregate({Sum("v")}, 2).Sink(FileSinkParams{FileFormat::kParquet, "/o", {}});
+  WindowParams processing = Tumbling(std::chrono::seconds(5));
+  processing.time = TimeDomain::kProcessingTime;
+  keyed.Window(processing).Aggregate({Count()}, 2).Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ExpectRoundTrip(plan);
+}
+
+TEST(JobFileTest, WindowLateOutputAndTimeFromYaml) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, ParseJobFile(R"(job: late
+options:
+  idle_timeout: 750ms
+operators:
+  - parquet_source: {paths: [in.parquet], event_time: {column: t, max_out_of_orderness: 5s}}
+  - key_by: user_id
+  - window:
+      size: 1m
+      allowed_lateness: 30s
+      late_output: {format: ipc, directory: late}
+  - aggregate: [sum(amount)]
+  - collect_sink:
+)", "job.yaml", "/base"));
+  EXPECT_EQ(job.plan.options().idle_timeout, std::chrono::milliseconds(750));
+  const auto& window = std::get<WindowParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(window.allowed_lateness, std::chrono::seconds(30));
+  ASSERT_TRUE(window.late_output.has_value());
+  EXPECT_EQ(window.late_output->format, FileFormat::kIpc);
+  EXPECT_EQ(window.late_output->directory, "/base/late");
+  EXPECT_EQ(window.time, TimeDomain::kEventTime);
+  // Errors point at the field.
+  ASSERT_RAISES_WITH(Invalid, "job.yaml:4:37: operator 'window': late_output needs directory:",
+                     ParseJobFile(R"(job: late
+operators:
+  - generator_source: {rows: 10, event_time: event_time}
+  - window: {size: 1m, late_output: {format: parquet}}
+  - aggregate: [count(*)]
+  - collect_sink:
+)", "job.yaml", "/base").status());
+  ASSERT_RAISES_WITH(Invalid, "operator 'window' (id 1): parameter 'allowed_lateness_ms': is for event time",
+                     ParseJobFile(R"(job: late
+operators:
+  - generator_source: {rows: 10, event_time: event_time}
+  - window: {size: 1m, time: processing_time, allowed_lateness: 1s}
+  - aggregate: [count(*)]
+  - collect_sink:
+)", "job.yaml", "/base").status());
 }
 
 // ---------------------------------------------------------------------------------------------

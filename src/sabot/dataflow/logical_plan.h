@@ -124,13 +124,36 @@ struct KeyByParams {
 
 enum class WindowType { kTumbling, kSliding, kSession };
 
-// Assigns rows to event-time windows. Tumbling: `size`; sliding: `size` and `slide`; session:
-// `gap`. The fields a type does not use must stay zero.
+// The clock windows are measured by: the rows' event time (watermarks fire windows), or the
+// wall clock when a row reaches the window (a timer fires windows).
+enum class TimeDomain { kEventTime, kProcessingTime };
+
+// Where a window writes the rows that arrive too late for their window (later than its allowed
+// lateness): files of `format` in `directory`, written and committed with the job exactly as a
+// file sink's (file_sink.h).
+struct LateOutputSpec {
+  FileFormat format = FileFormat::kParquet;
+  std::string directory;
+  CsvFormatOptions csv;  // kCsv only; must keep its defaults otherwise
+  bool operator==(const LateOutputSpec&) const = default;
+};
+
+// Assigns rows to windows (docs/dataflow.md, "Time and windows"). Tumbling: `size`; sliding:
+// `size` and `slide`; session: `gap`. The fields a type does not use must stay zero.
 struct WindowParams {
   WindowType type = WindowType::kTumbling;
   std::chrono::milliseconds size{0};
   std::chrono::milliseconds slide{0};
   std::chrono::milliseconds gap{0};
+  TimeDomain time = TimeDomain::kEventTime;
+  // Event time: the column holding it; empty = the event-time column every source upstream
+  // declares (EventTimeSpec::column). Processing time: must be empty.
+  std::string time_column;
+  // Event time: how long after a window fired it still takes late rows (each one re-emits the
+  // window's updated row for its key); >= 0. Processing time: must be 0.
+  std::chrono::milliseconds allowed_lateness{0};
+  // Event time: where rows later than the allowed lateness go (they are always counted).
+  std::optional<LateOutputSpec> late_output;
   bool operator==(const WindowParams&) const = default;
 };
 
@@ -256,6 +279,7 @@ arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
 // "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
 // "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti".
+// "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);
 arrow::Result<GeneratorTable> ParseGeneratorTable(std::string_view name);
 std::string_view KeyDistributionKindName(KeyDistributionKind kind);
@@ -270,6 +294,8 @@ std::string_view JoinTypeName(JoinType type);
 arrow::Result<JoinType> ParseJoinType(std::string_view name);
 std::string_view JoinBroadcastName(JoinBroadcast side);  // "none", "left", "right"
 arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name);
+std::string_view TimeDomainName(TimeDomain domain);
+arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name);
 
 // The output name of an aggregate: its alias, or the default described at AggregateSpec.
 std::string AggregateOutputName(const AggregateSpec& spec);
@@ -339,6 +365,10 @@ struct PlanOptions {
   ShuffleMode shuffle_mode = ShuffleMode::kPipelined;
   // Whether FORWARD-connected operators are chained into one task (execution_graph.h).
   bool chaining = true;
+  // An input channel of a task that sends nothing (no row, no watermark) for this long is idle:
+  // it stops holding the task's watermark back until it sends again (docs/dataflow.md, "Idle
+  // inputs"). 0 (the default): never idle, a silent input holds the watermark.
+  std::chrono::milliseconds idle_timeout{0};
   bool operator==(const PlanOptions&) const = default;
 };
 

@@ -14,6 +14,7 @@
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
+#include "sabot/dataflow/windowed_aggregate.h"
 
 namespace sabot {
 
@@ -107,8 +108,8 @@ arrow::Result<BoundOperator> BindUnnamed(
           ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
           return BindJoin(spec, params, input_schemas, context);
         } else if constexpr (std::is_same_v<P, WindowParams>) {
-          return arrow::Status::NotImplemented(
-              OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          return BindWindow(spec, params, input_schemas[0], context);
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
@@ -125,6 +126,10 @@ arrow::Result<BoundOperator> BindUnnamed(
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, AggregateParams>) {
+            if (context.input_window != nullptr) {
+              return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
+                                           context, options);
+            }
             return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
             return BindFileSink(spec, params, input_schemas[0], options);

@@ -74,6 +74,14 @@ struct OperatorPlanContext {
   // aggregate without a window then gives one final row per key at end of input; false when
   // some source is unbounded.
   bool bounded_input = true;
+  // Every source upstream of the operator (by name, plan order) with the event-time column it
+  // declares ("" when it declares none): where a window finds its default event-time column
+  // (windowed_aggregate.h).
+  struct SourceEventTime {
+    std::string source;
+    std::string column;
+  };
+  std::vector<SourceEventTime> sources_event_time;
 };
 
 // An operator bound to its input schemas.

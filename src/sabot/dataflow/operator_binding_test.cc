@@ -85,9 +85,9 @@ TEST(OperatorBindingTest, CollectSinkCollectsByTask) {
 
 TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
   auto schema = Ids(0, 0)->schema();
-  ASSERT_RAISES_WITH(NotImplemented,
-                     "operator 'w' (window): window does not run yet: it runs from the "
-                     "stateful-operators issue",
+  // A window binds (windowed_aggregate_test.cc); without an event-time column it is refused.
+  ASSERT_RAISES_WITH(Invalid,
+                     "operator 'w' (window): no source upstream declares an event-time column",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
   // An aggregate binds (aggregate_operator_test), but not yet after a window.
   OperatorSpec window = Spec("w", WindowParams{});

@@ -257,6 +257,42 @@ TEST(PlanJsonTest, BroadcastJoinRoundTrips) {
   ASSERT_RAISES_WITH(Invalid, "join broadcast side", PlanFromJson(bad).status());
 }
 
+// A window's time fields (time domain, column, allowed lateness, late output) and the idle
+// timeout: written when they differ from their defaults, read back equal.
+TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
+  PlanBuilder b;
+  b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::milliseconds(2500)});
+  WindowParams late = Tumbling(std::chrono::minutes(5));
+  late.time_column = "ts";
+  late.allowed_lateness = std::chrono::seconds(30);
+  late.late_output = LateOutputSpec{FileFormat::kCsv, "/out/late", {';', false}};
+  Stream keyed = b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, EventTimeSpec{"ts", {}}},
+                          2, "source")
+                     .KeyBy({"k"});
+  keyed.Window(late, 2, "late").Aggregate({Sum("v")}, 2, "agg").Sink(CollectSinkParams{}, {}, "out");
+  WindowParams processing = Session(std::chrono::seconds(3));
+  processing.time = TimeDomain::kProcessingTime;
+  keyed.Window(processing, 2, "wall").Aggregate({Count()}, 2, "agg2").Sink(CollectSinkParams{}, {}, "out2");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find("\"idle_timeout_ms\": 2500"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"time_column\": \"ts\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"allowed_lateness_ms\": 30000"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"late_output\": {\n          \"format\": \"csv\",\n          \"directory\": \"/out/late\""),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\"time\": \"processing_time\""), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+  // Errors name the operator and the field.
+  std::string bad = text;
+  bad.replace(bad.find("\"allowed_lateness_ms\": 30000"), 28, "\"allowed_lateness_ms\": \"x\"");
+  ASSERT_RAISES_WITH(Invalid, "params.allowed_lateness_ms: expected an integer", PlanFromJson(bad));
+  bad = text;
+  bad.replace(bad.find("\"format\": \"csv\""), 15, "\"format\": \"xml\"");
+  ASSERT_RAISES_WITH(Invalid, "operator 'late' (id 2): at $.operators[2].params.late_output.format",
+                     PlanFromJson(bad));
+}
+
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.
 TEST(PlanJsonTest, DocumentedExampleReads) {
   const char* text = R"json({
