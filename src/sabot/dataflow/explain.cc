@@ -54,6 +54,9 @@ std::string Describe(const OperatorSpec& op) {
           std::vector<std::string> paths;
           for (const std::string& path : p.paths) paths.push_back(Quote(path));
           return kind + " " + Join(paths) + EventTime(p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return kind + " " + Quote(p.table) + " (in memory, batches of <= " +
+                 std::to_string(p.batch_rows) + " rows)" + EventTime(p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return kind + " " + Columns(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {

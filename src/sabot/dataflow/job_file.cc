@@ -30,6 +30,14 @@ constexpr std::string_view kKindKeys[] = {
     "join",             "parquet_sink",   "ipc_sink",   "csv_sink",     "console_sink",
     "collect_sink",     "verify_sink"};
 
+// A table_source reads a table held in the memory of the program that runs the plan, which a
+// file cannot hold: job files refuse the kind with this message (docs/job-file.md).
+constexpr std::string_view kTableSourceKey = "table_source";
+constexpr std::string_view kNoTableSource =
+    "table_source reads an in-memory table that the program running the plan provides (the "
+    "Python API, BindOptions::tables); a job file cannot provide one: read the data with "
+    "parquet_source or ipc_source";
+
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) {
@@ -454,9 +462,11 @@ arrow::Status Reader::ReadEntry(const Node& node, size_t index, Entry* entry) co
   std::vector<std::string_view> valid = {"name", "parallelism", "input", "left", "right",
                                          "partitioning"};
   for (std::string_view k : kKindKeys) valid.push_back(k);
+  valid.push_back(kTableSourceKey);
   ARROW_ASSIGN_OR_RAISE(auto fields, Fields(node, who, "an operator entry", valid));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
+    if (k == kTableSourceKey) return Fail(f.key, who, kNoTableSource);
     if (std::find(std::begin(kKindKeys), std::end(kKindKeys), k) == std::end(kKindKeys)) continue;
     if (Present(entry->kind_key)) {
       return Fail(f.key, who, "an operator has one kind, but this entry has both ",
@@ -772,6 +782,8 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       e->params = std::move(p);
       return arrow::Status::OK();
     }
+    case OperatorKind::kTableSource:
+      return Fail(e->kind_key, who, kNoTableSource);
     case OperatorKind::kParquetSource:
     case OperatorKind::kIpcSource:
     case OperatorKind::kCsvSource: {
@@ -1598,6 +1610,9 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {
     OperatorKind kind = op.kind();
+    if (kind == OperatorKind::kTableSource) {
+      return arrow::Status::Invalid("operator ", QuoteInput(op.name), ": ", kNoTableSource);
+    }
     out << "  - name: " << YamlString(op.name) << "\n";
     if (kind != OperatorKind::kKeyBy) out << "    parallelism: " << op.parallelism << "\n";
     const std::vector<size_t>& in = plan.InputEdges(op.id);

@@ -298,6 +298,20 @@ TEST(JobFileErrorTest, KindKeys) {
             "as map: or parquet_source:), got a scalar");
 }
 
+// A job file cannot carry an in-memory table: table_source is refused at its key, and a plan
+// holding one cannot be written as a job file.
+TEST(JobFileErrorTest, TableSourceIsRefused) {
+  EXPECT_EQ(ErrorOf("operators:\n  - table_source: {table: t}\n  - collect_sink: {}\n"),
+            "job.yaml:2:5: operators entry 1: table_source reads an in-memory table that the "
+            "program running the plan provides (the Python API, BindOptions::tables); a job file "
+            "cannot provide one: read the data with parquet_source or ipc_source");
+  PlanBuilder b;
+  b.Source(TableSourceParams{"t"}, 1, "src").Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_RAISES_WITH(Invalid, "operator 'src': table_source reads an in-memory table",
+                     FormatJobFile("t", plan).status());
+}
+
 TEST(JobFileErrorTest, WrongTypes) {
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source: {rows: many}\n"),
             "job.yaml:2:30: operator 'generator_source': rows must be an integer, got 'many'");

@@ -42,11 +42,12 @@ arrow::Result<Enum> ParseName(const NameTable<Enum, N>& table, std::string_view 
                                 allowed, ")");
 }
 
-constexpr NameTable<OperatorKind, 17> kKindNames{{
+constexpr NameTable<OperatorKind, 18> kKindNames{{
     {OperatorKind::kGeneratorSource, "generator_source"},
     {OperatorKind::kParquetSource, "parquet_source"},
     {OperatorKind::kIpcSource, "ipc_source"},
     {OperatorKind::kCsvSource, "csv_source"},
+    {OperatorKind::kTableSource, "table_source"},
     {OperatorKind::kMap, "map"},
     {OperatorKind::kFilter, "filter"},
     {OperatorKind::kProject, "project"},
@@ -349,6 +350,13 @@ arrow::Status CheckParams(const OperatorSpec& op) {
             }
           }
           ARROW_RETURN_NOT_OK(CheckCsv(op, p.format, p.csv));
+          return CheckEventTime(op, p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          if (p.table.empty()) return ParamError(op, "table", "must name a table");
+          if ((p.batch_rows < 1) || (p.batch_rows > (int64_t{1} << 24))) {
+            return ParamError(op, "batch_rows",
+                              "must be between 1 and 16777216, got " + std::to_string(p.batch_rows));
+          }
           return CheckEventTime(op, p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return CheckExpressions(op, p.columns);
@@ -885,6 +893,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
           return OperatorKind::kGeneratorSource;
         } else if constexpr (std::is_same_v<P, FileSourceParams>) {
           return FileKind(p.format, /*sink=*/false);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return OperatorKind::kTableSource;
         } else if constexpr (std::is_same_v<P, MapParams>) {
           return OperatorKind::kMap;
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -915,7 +925,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
 
 bool IsSource(OperatorKind kind) {
   return kind == OperatorKind::kGeneratorSource || kind == OperatorKind::kParquetSource ||
-         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource;
+         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource ||
+         kind == OperatorKind::kTableSource;
 }
 
 bool IsSink(OperatorKind kind) {

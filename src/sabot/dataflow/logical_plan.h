@@ -93,6 +93,17 @@ struct FileSourceParams {
   bool operator==(const FileSourceParams&) const = default;
 };
 
+// A source reading an in-memory Arrow table that the caller provides when the job runs, under
+// the name `table` (BindOptions::tables; the Python API and the benchmarks provide theirs; a job
+// file cannot carry one). The table's rows are split across the source's tasks without copying
+// (table_source.h) in batches of at most `batch_rows` rows.
+struct TableSourceParams {
+  std::string table;
+  int64_t batch_rows = 64 * 1024;  // >= 1
+  std::optional<EventTimeSpec> event_time;
+  bool operator==(const TableSourceParams&) const = default;
+};
+
 // An output column computed by an expression.
 struct NamedExpression {
   std::string name;
@@ -241,15 +252,17 @@ struct VerifySinkParams {
 // The parameters decide the kind (OperatorKindOf); a FileSourceParams / FileSinkParams makes a
 // parquet, ipc or csv source / sink after its format.
 using OperatorParams =
-    std::variant<GeneratorSourceParams, FileSourceParams, MapParams, FilterParams, ProjectParams,
-                 KeyByParams, WindowParams, AggregateParams, JoinParams, FileSinkParams,
-                 ConsoleSinkParams, CollectSinkParams, VerifySinkParams>;
+    std::variant<GeneratorSourceParams, FileSourceParams, TableSourceParams, MapParams,
+                 FilterParams, ProjectParams, KeyByParams, WindowParams, AggregateParams,
+                 JoinParams, FileSinkParams, ConsoleSinkParams, CollectSinkParams,
+                 VerifySinkParams>;
 
 enum class OperatorKind {
   kGeneratorSource,
   kParquetSource,
   kIpcSource,
   kCsvSource,
+  kTableSource,
   kMap,
   kFilter,
   kProject,
@@ -270,15 +283,15 @@ bool IsSource(OperatorKind kind);
 bool IsSink(OperatorKind kind);
 // The format of a parquet, ipc or csv source or sink; nullopt for every other kind.
 std::optional<FileFormat> FileFormatOf(OperatorKind kind);
-// The kind's name in plans and explain output: "generator_source", "parquet_source", "map",
-// "key_by", "window", "aggregate", "join", "parquet_sink", "console_sink", ...
+// The kind's name in plans and explain output: "generator_source", "parquet_source",
+// "table_source", "map", "key_by", "window", "aggregate", "join", "parquet_sink", ...
 std::string_view OperatorKindName(OperatorKind kind);
 arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 
 // Names of the enums above as they appear in plans: "shuffle"/"transactions",
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
 // "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
-// "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti".
+// "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti",
 // "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);
 arrow::Result<GeneratorTable> ParseGeneratorTable(std::string_view name);

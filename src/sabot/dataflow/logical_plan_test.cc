@@ -431,8 +431,28 @@ TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   EXPECT_EQ(PlanErrorDetail::FromStatus(st)->ToString(), "operators[2].parallelism");
 }
 
+TEST(LogicalPlanTest, TableSourceRules) {
+  auto with_source = [](TableSourceParams params) {
+    return MakeWith([&](auto& ops, auto&) { ops[0].params = params; });
+  };
+  EXPECT_OK(with_source(TableSourceParams{"t", 1, EventTimeSpec{"ts", {}}}));
+  EXPECT_TRUE(IsSource(OperatorKind::kTableSource));
+  EXPECT_FALSE(IsSink(OperatorKind::kTableSource));
+  EXPECT_EQ(OperatorKindOf(TableSourceParams{"t", 1, {}}), OperatorKind::kTableSource);
+  EXPECT_EQ(OperatorKindName(OperatorKind::kTableSource), "table_source");
+  ASSERT_RAISES_WITH(Invalid, "operator 'source' (id 0): parameter 'table': must name a table",
+                     with_source(TableSourceParams{"", 1, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'batch_rows': must be between 1 and 16777216, got 0",
+                     with_source(TableSourceParams{"t", 0, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'event_time.column'",
+                     with_source(TableSourceParams{"t", 1, EventTimeSpec{"", {}}}));
+  // A table source has no inputs.
+  ASSERT_RAISES_WITH(Invalid, "operator 'map' (id 1)",
+                     MakeWith([](auto& ops, auto&) { ops[1].params = TableSourceParams{"t"}; }));
+}
+
 TEST(LogicalPlanTest, KindNamesRoundTrip) {
-  for (int k = 0; k <= static_cast<int>(OperatorKind::kCollectSink); ++k) {
+  for (int k = 0; k <= static_cast<int>(OperatorKind::kVerifySink); ++k) {
     auto kind = static_cast<OperatorKind>(k);
     ASSERT_OK_AND_ASSIGN(OperatorKind parsed, ParseOperatorKind(OperatorKindName(kind)));
     EXPECT_EQ(parsed, kind);

@@ -14,6 +14,7 @@
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
+#include "sabot/dataflow/table_source.h"
 #include "sabot/dataflow/windowed_aggregate.h"
 
 namespace sabot {
@@ -119,6 +120,8 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindGeneratorSource(spec, params);
           } else if constexpr (std::is_same_v<P, FileSourceParams>) {
             return BindFileSource(spec, params);
+          } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+            return BindTableSource(spec, params, options);
           } else if constexpr (std::is_same_v<P, MapParams>) {
             return BindMapOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, FilterParams>) {

@@ -131,6 +131,10 @@ Stream PlanBuilder::Source(FileSourceParams params, int32_t parallelism, std::st
   return AddOperator(std::move(params), parallelism, std::move(name), {});
 }
 
+Stream PlanBuilder::Source(TableSourceParams params, int32_t parallelism, std::string name) {
+  return AddOperator(std::move(params), parallelism, std::move(name), {});
+}
+
 void PlanBuilder::RecordError(arrow::Status status) {
   if (first_error_.ok()) first_error_ = std::move(status);
 }

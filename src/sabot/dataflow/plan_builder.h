@@ -136,6 +136,7 @@ class PlanBuilder {
 
   Stream Source(GeneratorSourceParams params, int32_t parallelism = 1, std::string name = "");
   Stream Source(FileSourceParams params, int32_t parallelism = 1, std::string name = "");
+  Stream Source(TableSourceParams params, int32_t parallelism = 1, std::string name = "");
 
   PlanBuilder& SetOptions(PlanOptions options) {
     options_ = options;

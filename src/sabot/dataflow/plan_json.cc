@@ -66,6 +66,10 @@ Json ParamsJson(const OperatorParams& params) {
           j["paths"] = p.paths;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
           if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          j["table"] = p.table;
+          j["batch_rows"] = p.batch_rows;
+          if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           j["columns"] = NamedExpressionsJson(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -368,6 +372,14 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       if (p.format == FileFormat::kCsv) {
         ARROW_ASSIGN_OR_RAISE(p.csv, csv());
       }
+      ARROW_ASSIGN_OR_RAISE(p.event_time, event_time());
+      params = std::move(p);
+      break;
+    }
+    case OperatorKind::kTableSource: {
+      TableSourceParams p;
+      ARROW_ASSIGN_OR_RAISE(p.table, r.String("table"));
+      ARROW_ASSIGN_OR_RAISE(p.batch_rows, r.Int("batch_rows", p.batch_rows, 1, kMaxInt64));
       ARROW_ASSIGN_OR_RAISE(p.event_time, event_time());
       params = std::move(p);
       break;
