@@ -23,8 +23,8 @@
 //
 // Keys: null never matches (not even null). A key pair of different types is joined after
 // widening both to a common type, where the HASH partitioner hashes equal values of both types
-// alike: integers of any width and signedness (to int64; uint64 only with unsigned integers),
-// float32 with float64, string with large_string, binary with large_binary, a dictionary with
+// alike: two signed or two unsigned integer types (to the wider), a signed with an unsigned one
+// (to int64; not uint64 with a signed type), float32 with float64, string with large_string, binary with large_binary, a dictionary with
 // its value type. Any other pair is refused at binding. The widened values are extra columns
 // the join uses and drops: the output keeps the input columns' types.
 

@@ -168,7 +168,20 @@ struct WindowParams {
   bool operator==(const WindowParams&) const = default;
 };
 
-enum class AggregateFunction { kCount, kSum, kMin, kMax, kMean, kCountDistinct };
+// kFirst / kLast: the first / last non-null value in arrival order. kApproxMedian: the median
+// estimated by a t-digest (Arrow's approximate_median), as float64. Semantics of every function
+// (nulls, types, output types): docs/dataflow.md, "Aggregation".
+enum class AggregateFunction {
+  kCount,
+  kSum,
+  kMin,
+  kMax,
+  kMean,
+  kCountDistinct,
+  kFirst,
+  kLast,
+  kApproxMedian,
+};
 
 // One aggregate output column: `function` over `column` (empty `column` only for kCount: count
 // of rows), named `alias` (empty = "<function>_<column>", or "count" for a row count).
@@ -277,7 +290,7 @@ arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 
 // Names of the enums above as they appear in plans: "shuffle"/"transactions",
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
-// "count"/"sum"/"min"/"max"/"mean"/"count_distinct",
+// "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
 // "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti",
 // "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);

@@ -6,6 +6,7 @@
 
 #include <arrow/status.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
 #include "sabot/dataflow/file_sink.h"
@@ -104,21 +105,12 @@ arrow::Result<BoundOperator> BindUnnamed(
           return arrow::Status::Invalid(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
-        } else if constexpr (std::is_same_v<P, WindowParams>) {
-          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
-          return BindWindow(spec, params, input_schemas[0], context);
-        } else if constexpr (std::is_same_v<P, AggregateParams>) {
-          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
-          if (context.input_window != nullptr) {
-            return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
-                                         context, options);
-          }
-          return arrow::Status::NotImplemented(
-              "an aggregate without a window does not run yet: it runs from the "
-              "stateful-operators issue");
         } else if constexpr (std::is_same_v<P, JoinParams>) {
           ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
           return BindJoin(spec, params, input_schemas, context);
+        } else if constexpr (std::is_same_v<P, WindowParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          return BindWindow(spec, params, input_schemas[0], context);
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
@@ -136,6 +128,12 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindFilterOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, AggregateParams>) {
+            if (context.input_window != nullptr) {
+              return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
+                                           context, options);
+            }
+            return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
             return BindFileSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -182,10 +183,15 @@ struct WindowedPlan {
   std::vector<std::string> keys;
   TimeColumn time;
   std::shared_ptr<arrow::Schema> input_schema;
-  // The input with window_start and window_end appended: what the aggregation reads; its keys
-  // are the stream's keys, window_start, window_end.
+  // The input with window_start and window_end appended: what a session's aggregation reads;
+  // its keys are the stream's keys, window_start, window_end (a batch holds many sessions).
   std::shared_ptr<arrow::Schema> extended_schema;
+  std::shared_ptr<const BoundAggregation> session_aggregation;
+  // Tumbling and sliding: one aggregation per window, over the input, keyed by the stream's
+  // keys; window_start and window_end (constant in a window) are added to its result.
   std::shared_ptr<const BoundAggregation> aggregation;
+  // keys, window_start, window_end, aggregates.
+  std::shared_ptr<arrow::Schema> output_schema;
   std::vector<int> key_indices;  // in the input schema
   std::optional<BoundOperator> late_output;
 };
@@ -198,6 +204,19 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Extend(
   columns.push_back(std::move(start));
   columns.push_back(std::move(end));
   return arrow::RecordBatch::Make(plan.extended_schema, batch->num_rows(), std::move(columns));
+}
+
+// The result of window [start, end)'s aggregation with window_start and window_end inserted
+// after the keys.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithWindow(
+    const WindowedPlan& plan, const std::shared_ptr<arrow::RecordBatch>& result, int64_t start,
+    int64_t end, arrow::MemoryPool* pool) {
+  ARROW_ASSIGN_OR_RAISE(auto start_array, ConstantTime(start, result->num_rows(), plan.time, pool));
+  ARROW_ASSIGN_OR_RAISE(auto end_array, ConstantTime(end, result->num_rows(), plan.time, pool));
+  arrow::ArrayVector columns = result->columns();
+  const auto at = columns.begin() + static_cast<std::ptrdiff_t>(plan.keys.size());
+  columns.insert(at, {std::move(start_array), std::move(end_array)});
+  return arrow::RecordBatch::Make(plan.output_schema, result->num_rows(), std::move(columns));
 }
 
 // The key columns of `batch` (input or extended schema: keys come first in neither, so by
@@ -288,7 +307,7 @@ class WindowedAggregate : public Operator {
     // Event time: the end-of-time watermark fired everything already; processing time: the
     // end of input fires what is open.
     ARROW_RETURN_NOT_OK(Advance(kMaxMs, out));
-    if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(out));
+    if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
     return arrow::Status::OK();
   }
 
@@ -326,7 +345,20 @@ class WindowedAggregate : public Operator {
     // Windows containing t start at floor(t / slide) * slide - j * slide for j = 0, 1, ...
     // while start + size > t.
     const int64_t per_row = (size + slide - 1) / slide;
-    std::map<int64_t, std::vector<int64_t>> rows_of;  // window start -> rows
+    // Rows per window start, in first-seen order; a batch usually spans one or two windows, so
+    // the last window looked up is tried first.
+    std::vector<std::pair<int64_t, std::vector<int64_t>>> groups;
+    std::unordered_map<int64_t, size_t> group_of;
+    size_t last_group = 0;
+    auto rows_of = [&](int64_t start) -> std::vector<int64_t>& {
+      if (last_group < groups.size() && groups[last_group].first == start) {
+        return groups[last_group].second;
+      }
+      auto [it, inserted] = group_of.try_emplace(start, groups.size());
+      if (inserted) groups.emplace_back(start, std::vector<int64_t>());
+      last_group = it->second;
+      return groups[last_group].second;
+    };
     std::vector<int64_t> late;
     const int64_t n = batch->num_rows();
     for (int64_t i = 0; i < n; ++i) {
@@ -346,9 +378,9 @@ class WindowedAggregate : public Operator {
         late.push_back(i);
         continue;
       }
-      for (int64_t j = 0; j < windows; ++j) rows_of[last - j * slide].push_back(i);
+      for (int64_t j = 0; j < windows; ++j) rows_of(last - j * slide).push_back(i);
     }
-    for (auto& [start, rows] : rows_of) {
+    for (auto& [start, rows] : groups) {
       auto [it, inserted] = windows_.try_emplace(start);
       Window& window = it->second;
       if (inserted) {
@@ -357,19 +389,14 @@ class WindowedAggregate : public Operator {
         ARROW_ASSIGN_OR_RAISE(window.aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
       }
       ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(batch, rows, pool_));
-      ARROW_ASSIGN_OR_RAISE(auto start_array,
-                            ConstantTime(window.start, taken->num_rows(), plan_->time, pool_));
-      ARROW_ASSIGN_OR_RAISE(auto end_array,
-                            ConstantTime(window.end, taken->num_rows(), plan_->time, pool_));
-      ARROW_ASSIGN_OR_RAISE(auto extended, Extend(*plan_, taken, start_array, end_array));
       if (window.fired) {
         // Late but allowed: the window's rows for the affected keys are emitted again.
-        window.rows.push_back(extended);
-        window.pending.push_back(extended);
+        window.rows.push_back(taken);
+        window.pending.push_back(taken);
         continue;
       }
-      ARROW_RETURN_NOT_OK(window.aggregation->Consume(*extended));
-      if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(extended));
+      ARROW_RETURN_NOT_OK(window.aggregation->Consume(*taken));
+      if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(taken));
     }
     return Late(batch, late);
   }
@@ -386,6 +413,7 @@ class WindowedAggregate : public Operator {
         ARROW_ASSIGN_OR_RAISE(auto result, window.aggregation->Finish());
         window.aggregation.reset();
         window.fired = true;
+        ARROW_ASSIGN_OR_RAISE(result, WithWindow(*plan_, result, window.start, window.end, pool_));
         ARROW_RETURN_NOT_OK(EmitRows(result, out));
       }
       if (window.fired && (processing_time() || AddMs(window.end, lateness()) <= now)) {
@@ -402,7 +430,9 @@ class WindowedAggregate : public Operator {
   arrow::Status EmitUpdate(Window* window, OperatorOutput* out) {
     ARROW_ASSIGN_OR_RAISE(auto aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
     for (const auto& rows : window->rows) ARROW_RETURN_NOT_OK(aggregation->Consume(*rows));
-    ARROW_ASSIGN_OR_RAISE(auto result, aggregation->Finish());
+    ARROW_ASSIGN_OR_RAISE(auto finished, aggregation->Finish());
+    ARROW_ASSIGN_OR_RAISE(auto result,
+                          WithWindow(*plan_, finished, window->start, window->end, pool_));
     std::vector<std::shared_ptr<arrow::RecordBatch>> pending = std::move(window->pending);
     window->pending.clear();
     if (plan_->keys.empty()) return EmitRows(result, out);
@@ -500,8 +530,9 @@ class WindowedAggregate : public Operator {
       ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
       arrow::compute::ExecBatch keys = KeyBatch(*plan_, *all, plan_->key_indices);
       ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Consume(arrow::compute::ExecSpan(keys)));
-      const auto& id_array = static_cast<const arrow::UInt32Array&>(*ids.make_array());
-      for (int64_t i = 0; i < n; ++i) key_id[i] = id_array.Value(i);
+      const std::shared_ptr<arrow::Array> id_array = ids.make_array();
+      const auto& id_values = static_cast<const arrow::UInt32Array&>(*id_array);
+      for (int64_t i = 0; i < n; ++i) key_id[i] = id_values.Value(i);
     }
     // Rows by key, then event time, then arrival.
     std::vector<int64_t> order(static_cast<size_t>(n));
@@ -544,7 +575,8 @@ class WindowedAggregate : public Operator {
       ARROW_ASSIGN_OR_RAISE(auto start_array, TimeArray(fire_start, plan_->time, pool_));
       ARROW_ASSIGN_OR_RAISE(auto end_array, TimeArray(fire_end, plan_->time, pool_));
       ARROW_ASSIGN_OR_RAISE(auto extended, Extend(*plan_, taken, start_array, end_array));
-      ARROW_ASSIGN_OR_RAISE(auto aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
+      ARROW_ASSIGN_OR_RAISE(auto aggregation,
+                            GroupedAggregation::Make(plan_->session_aggregation, pool_));
       ARROW_RETURN_NOT_OK(aggregation->Consume(*extended));
       ARROW_ASSIGN_OR_RAISE(auto result, aggregation->Finish());
       ARROW_RETURN_NOT_OK(EmitRows(result, out));
@@ -718,8 +750,23 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
   std::vector<std::string> keys = plan->keys;
   keys.push_back(kWindowStart);
   keys.push_back(kWindowEnd);
-  ARROW_ASSIGN_OR_RAISE(plan->aggregation,
+  ARROW_ASSIGN_OR_RAISE(plan->session_aggregation,
                         BoundAggregation::Bind(plan->extended_schema, keys, params.aggregates));
+  plan->output_schema = plan->session_aggregation->output_schema();
+  if (window_params->type != WindowType::kSession) {
+    ARROW_ASSIGN_OR_RAISE(plan->aggregation,
+                          BoundAggregation::Bind(input, plan->keys, params.aggregates));
+    // WithWindow puts its results under output_schema: the same columns but the window's two.
+    arrow::FieldVector expected = plan->output_schema->fields();
+    const auto at = expected.begin() + static_cast<std::ptrdiff_t>(plan->keys.size());
+    expected.erase(at, at + 2);
+    if (!arrow::schema(expected)->Equals(*plan->aggregation->output_schema())) {
+      return arrow::Status::Invalid("internal: the per-window aggregation gives (",
+                                    plan->aggregation->output_schema()->ToString(),
+                                    "), not the output's columns (", plan->output_schema->ToString(),
+                                    ") without the window's");
+    }
+  }
   if (window_params->late_output) {
     const LateOutputSpec& late = *window_params->late_output;
     FileSinkParams sink{late.format, late.directory, late.csv};
@@ -729,7 +776,7 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
     plan->late_output = std::move(*bound);
   }
   BoundOperator bound;
-  bound.output_schema = plan->aggregation->output_schema();
+  bound.output_schema = plan->output_schema;
   bound.make_operator = [plan](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<Operator>> {
     auto op = std::make_unique<WindowedAggregate>(plan, ctx);
     ARROW_RETURN_NOT_OK(op->Open(ctx));
