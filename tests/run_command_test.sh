@@ -66,6 +66,17 @@ expect_run "seed pipeline" seed-pipeline-keyed.yaml "$summary_head" \
   "^    rows +p0 +p1$" "^    w3 " "^    total "
 expect_files "seed pipeline output" "$work/out/by-user" 2 parquet
 
+expect_run "seed pipeline with windows" seed-pipeline.yaml "$summary_head" \
+  "^  to_usd -> window  hash 4x5  900,000 rows" \
+  "^  sum +aggregate +5 +900,000 +[0-9,]+ " \
+  "^  window -> sum  forward, chained"
+expect_files "seed pipeline with windows output" "$work/out/seed-pipeline" 5 parquet
+
+expect_run "sessionization" sessionization.yaml "$summary_head" \
+  "^  transactions -> sessions  hash 4x3  200,000 rows" \
+  "^  per_session +aggregate +3 +200,000 +[0-9,]+ "
+expect_files "sessionization output" "$work/out/sessions" 3 parquet
+
 expect_run "make transactions" make-transactions-parquet.yaml "$summary_head" \
   "^  write +parquet_sink +1 +100,000 +100,000 "
 expect_files "make transactions output" "$work/data/transactions" 1 parquet

@@ -43,6 +43,15 @@ for file in "$examples"/*.yaml; do
     fan-out.yaml)
       expect_explain "$file" "scaled\[4\] -> small_amounts\[2\]  REBALANCE 4x2" \
         "scaled\[4\] -> every_task\[3\]  BROADCAST 4x3" ;;
+    seed-pipeline.yaml)
+      expect_explain "$file" "transactions\[4\] -> to_usd\[4\]  FORWARD \(chained\)" \
+        "to_usd\[4\] -> window\[5\]  HASH\(user_id\) 4x5" \
+        "window\[5\] -> sum\[5\]  FORWARD \(chained\)" \
+        "window\[5\]  window tumbling size 300000 ms" ;;
+    sessionization.yaml)
+      expect_explain "$file" "transactions\[4\] -> sessions\[3\]  HASH\(user_id\) 4x3" \
+        "sessions\[3\] -> per_session\[3\]  FORWARD \(chained\)" \
+        "sessions\[3\]  window session gap 5000 ms" ;;
     orders-customers-join.yaml)
       expect_explain "$file" "orders\[3\] -> enriched\[2\] \(left\)  HASH\(customer_id\) 3x2" \
         "customers\[1\] -> enriched\[2\] \(right\)  HASH\(customer_id\) 1x2" ;;

@@ -18,6 +18,13 @@ generator promises (row count, key range, amounts with two decimals in [0, 10000
 within the documented disorder), and computes the reference from it. Beyond the rows, the
 test checks what each edge promises: after the key_by, all rows of a user are in one sink file;
 through the broadcast, every sink task received every row.
+
+Windows (issue 11): seed-pipeline.yaml's 5-minute tumbling sums and sessionization.yaml's
+sessions are compared with DuckDB over the generated table (GROUP BY user_id, time_bucket; a
+LAG + running SUM sessionization), sums with a relative tolerance of 1e-9 (they add in another
+order), at the four parallelisms in the pipelined shuffle mode and at 4->2 and 3->7 in the
+blocking one (a copy of the job file with `options: {shuffle_mode: blocking}`); every window is
+emitted once and every user's windows are in one part file.
 """
 
 import argparse
@@ -257,6 +264,129 @@ def orders_customers(sabot, job, work):
         expect_equal(name, got, want.cast(got.schema))
 
 
+# ---- windows against DuckDB (issue 11): the seed pipeline and sessionization -------------------
+
+def with_options(job, work, name, options):
+    """A copy of the job file with an options: block (e.g. shuffle_mode: blocking)."""
+    with open(job) as f:
+        text = f.read()
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("job:")) + 1
+    lines[at:at] = ["options:\n"] + [f"  {k}: {v}\n" for k, v in options.items()]
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    return path
+
+
+def duckdb_rows(table, sql):
+    """The rows of `sql` over `table` (registered as t, its event_time in microseconds, which
+    DuckDB's epoch_ms takes), as a list of tuples."""
+    import duckdb
+    con = duckdb.connect()
+    i = table.schema.get_field_index("event_time")
+    table = table.set_column(i, "event_time", pc.cast(table["event_time"], pa.timestamp("us")))
+    con.register("t", table)
+    return con.execute(sql).fetchall()
+
+
+def windows_of(directory, columns, name):
+    """The sink's rows as {(user, window_start ms, window_end ms): values}; each window once, and
+    each user in one part file (HASH on user_id)."""
+    out, owner = {}, {}
+    for subtask, path in parts(directory, "parquet").items():
+        table = pq.read_table(path)
+        if not check(table.column_names == columns, f"{name}: columns {table.column_names}"):
+            return out
+        check(table.schema.field("window_start").type == pa.timestamp("ms"),
+              f"{name}: window_start is {table.schema.field('window_start').type}")
+        starts = pc.cast(table["window_start"], pa.int64()).to_pylist()
+        ends = pc.cast(table["window_end"], pa.int64()).to_pylist()
+        values = [table[c].to_pylist() for c in columns[3:]]
+        for i, user in enumerate(table["user_id"].to_pylist()):
+            key = (user, starts[i], ends[i])
+            check(key not in out, f"{name}: window {key} emitted twice")
+            check(owner.setdefault(user, subtask) == subtask,
+                  f"{name}: user {user} in parts {owner[user]} and {subtask}")
+            out[key] = tuple(v[i] for v in values)
+    return out
+
+
+def close(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return a == b
+
+
+def expect_windows(name, got, want):
+    """Sums compared with a relative tolerance (they add in another order), the rest exactly."""
+    if not check(set(got) == set(want),
+                 f"{name}: {len(got)} windows, DuckDB {len(want)}; missing "
+                 f"{sorted(set(want) - set(got), key=str)[:3]}, extra "
+                 f"{sorted(set(got) - set(want), key=str)[:3]}"):
+        return
+    bad = [k for k in want if not all(close(g, w) for g, w in zip(got[k], want[k]))]
+    check(not bad, f"{name}: {len(bad)} windows differ, e.g. {bad[:1]}: "
+                   f"{[got[k] for k in bad[:1]]} vs DuckDB {[want[k] for k in bad[:1]]}")
+
+
+def windowed_runs(sabot, job, work, source, aggregate, out, check_output):
+    """The job at every parallelism in the pipelined mode, and at two in the blocking mode."""
+    blocking = with_options(job, work, "blocking-" + os.path.basename(job),
+                            {"shuffle_mode": "blocking"})
+    runs = [(job, p, "pipelined") for p in PARALLELISMS]
+    runs += [(blocking, p, "blocking") for p in [(4, 2), (3, 7)]]
+    for path, (p1, p2), mode in runs:
+        name = f"{os.path.basename(job)} {p1}->{p2} {mode}"
+        shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
+        run(sabot, path, [f"{source}.parallelism={p1}", f"{aggregate}.parallelism={p2}"])
+        directory = os.path.join(work, "out", out)
+        check(sorted(parts(directory, "parquet")) == list(range(p2)),
+              f"{name}: part files {sorted(parts(directory, 'parquet'))}")
+        check_output(name, directory)
+
+
+def seed_pipeline_windows(sabot, job, work):
+    """examples/seed-pipeline.yaml: 5-minute tumbling sums per user equal DuckDB's GROUP BY
+    user_id, time_bucket(5 minutes, event_time) over the generated table."""
+    source = generator_table(sabot, job, work)
+    rows = duckdb_rows(source, """
+        SELECT user_id,
+               epoch_ms(time_bucket(INTERVAL 5 minute, event_time, TIMESTAMP '1970-01-01')) AS s,
+               s + 300000 AS e, sum(amount), sum(amount * 1.1), count(*)
+        FROM t GROUP BY user_id, s""")
+    want = {(u, s, e): tuple(v) for u, s, e, *v in rows}
+    check(len({k[1] for k in want}) >= 3, "seed-pipeline: the input spans several windows")
+    columns = ["user_id", "window_start", "window_end", "sum_amount", "sum_amount_usd", "count"]
+    windowed_runs(sabot, job, work, "transactions", "sum", "seed-pipeline",
+                  lambda name, d: expect_windows(name, windows_of(d, columns, name), want))
+
+
+def sessionization(sabot, job, work):
+    """examples/sessionization.yaml: sessions per user (a gap of 5 s or more starts a new one)
+    equal a SQL sessionization in DuckDB: LAG over each user's rows by event time marks the
+    rows that start a session, a running SUM numbers the sessions."""
+    source = generator_table(sabot, job, work)
+    rows = duckdb_rows(source, """
+        WITH marked AS (
+          SELECT *, CASE WHEN event_time - lag(event_time) OVER w < INTERVAL 5 second
+                         THEN 0 ELSE 1 END AS starts
+          FROM t WINDOW w AS (PARTITION BY user_id ORDER BY event_time)),
+        numbered AS (
+          SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY event_time, starts DESC
+                                      ROWS UNBOUNDED PRECEDING) AS session
+          FROM marked)
+        SELECT user_id, epoch_ms(min(event_time)) AS s, epoch_ms(max(event_time)) + 5000 AS e,
+               count(*), sum(amount), max(amount)
+        FROM numbered GROUP BY user_id, session""")
+    want = {(u, s, e): tuple(v) for u, s, e, *v in rows}
+    users = {k[0] for k in want}
+    check(len(want) > 2 * len(users), "sessionization: users have several sessions each")
+    columns = ["user_id", "window_start", "window_end", "events", "total", "largest"]
+    windowed_runs(sabot, job, work, "transactions", "per_session", "sessions",
+                  lambda name, d: expect_windows(name, windows_of(d, columns, name), want))
+
+
 EXAMPLES = {
     "shuffle.yaml": shuffle,
     "seed-pipeline-keyed.yaml": seed_pipeline,
@@ -264,6 +394,8 @@ EXAMPLES = {
     "filter-project-parquet.yaml": filter_project,
     "fan-out.yaml": fan_out,
     "orders-customers-join.yaml": orders_customers,
+    "seed-pipeline.yaml": seed_pipeline_windows,
+    "sessionization.yaml": sessionization,
 }
 EXAMPLES_DIR = ""
 
