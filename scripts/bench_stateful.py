@@ -283,7 +283,11 @@ def print_query(title, rows_in, sabot_name, sabot, shuffle_only, references, bas
     base = references.get(baseline_name)
     if sabot_t and base and "error" not in base:
         ratio = statistics.median(base["times"]) / sabot_t
-        print(f"\nSabot throughput / DuckDB throughput: {ratio:.2f} (goal >= {goal})")
+        line = f"\nSabot throughput / DuckDB throughput: {ratio:.2f} (goal >= {goal})"
+        if sabot["cpu"] > 0:
+            line += (f"; by CPU time (DuckDB's / Sabot's, which a loaded machine disturbs "
+                     f"less): {base['cpu'] / sabot['cpu']:.2f}")
+        print(line)
     if shuffle_only and "times" in shuffle_only:
         s = statistics.median(shuffle_only["times"])
         share = f" = {100 * s / sabot_t:.0f}% of the pipeline's time" if sabot_t else ""
@@ -354,6 +358,8 @@ def main():
         data_dir = Path(temp.name)
     t0 = time.perf_counter()
     paths = generate(args, data_dir)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load} on {os.cpu_count()} cores")
     print(f"data in {data_dir} ({time.perf_counter() - t0:.1f} s to make or find); "
           f"{args.threads} threads per engine; {args.runs} runs each; "
           f"Sabot {args.source_parallelism} -> {args.parallelism} tasks, "
