@@ -509,7 +509,8 @@ TEST(PlanJsonTest, RejectsBadEdges) {
 // The seeds of the fuzz target are valid plans, and stay so as the format evolves.
 TEST(PlanJsonTest, FuzzSeedCorpusReads) {
   const std::string dir = std::string(SABOT_FUZZ_CORPUS_DIR) + "/fuzz_plan_json/";
-  for (const char* name : {"seed_pipeline.json", "fan_out_join.json"}) {
+  for (const char* name :
+       {"seed_pipeline.json", "fan_out_join.json", "table_source_window.json"}) {
     std::ifstream file(dir + name);
     ASSERT_TRUE(file.good()) << dir << name;
     const std::string text((std::istreambuf_iterator<char>(file)),
