@@ -97,11 +97,16 @@ class SpillDirectory {
     return (path_ / file).string();
   }
 
+  // Bytes written to the directory's files, at every level.
+  void AddSpilledBytes(int64_t bytes) { spilled_bytes_ += bytes; }
+  int64_t spilled_bytes() const { return spilled_bytes_; }
+
  private:
   std::string root_;
   std::string name_;
   std::filesystem::path path_;
   bool created_ = false;
+  int64_t spilled_bytes_ = 0;
 };
 
 // A bounded aggregation under a memory budget (grace hash aggregation). While its state is
@@ -152,6 +157,8 @@ class GraceAggregation {
     for (auto& writer : writers_) {
       if (writer.writer != nullptr) {
         ARROW_RETURN_NOT_OK(writer.writer->Close());
+        ARROW_ASSIGN_OR_RAISE(int64_t bytes, writer.file->Tell());
+        spill_->AddSpilledBytes(bytes);
         ARROW_RETURN_NOT_OK(writer.file->Close());
       }
     }
@@ -180,8 +187,6 @@ class GraceAggregation {
     writers_.clear();
     return arrow::Status::OK();
   }
-
-  int64_t spilled_rows() const { return spilled_rows_; }
 
  private:
   struct PartitionFile {
@@ -224,7 +229,6 @@ class GraceAggregation {
       }
       ARROW_RETURN_NOT_OK(out.writer->WriteRecordBatch(*taken.record_batch()));
     }
-    spilled_rows_ += n;
     return arrow::Status::OK();
   }
 
@@ -239,7 +243,6 @@ class GraceAggregation {
   std::unique_ptr<KeyHasher> hasher_;
   std::vector<uint64_t> hashes_;
   std::vector<PartitionFile> writers_;  // empty until spilling
-  int64_t spilled_rows_ = 0;
 };
 
 class BoundedAggregateOperator : public AggregateOperatorBase {
@@ -271,6 +274,8 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   }
 
   void Abort() override { aggregation_.reset(); }
+
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
  private:
   static int64_t NextInstance() {

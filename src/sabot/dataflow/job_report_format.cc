@@ -135,6 +135,12 @@ std::string FormatJobSummary(const JobReport& report) {
              FormatSeconds(op.busy)});
   }
   out += ops.Render("  ");
+  for (const OperatorReport& op : report.operators) {
+    if (op.state_spilled_bytes > 0) {
+      out += "  " + Printable(op.name) + ": state spilled " + FormatBytes(op.state_spilled_bytes) +
+             "\n";
+    }
+  }
   size_t shuffles = 0;
   for (const EdgeReport& e : report.edges) shuffles += e.chained ? 0 : 1;
   out += "edges: " + std::to_string(report.edges.size()) + " (" + std::to_string(shuffles) +
