@@ -97,11 +97,16 @@ class SpillDirectory {
     return (path_ / file).string();
   }
 
+  // Bytes written to the directory's files, at every level.
+  void AddSpilledBytes(int64_t bytes) { spilled_bytes_ += bytes; }
+  int64_t spilled_bytes() const { return spilled_bytes_; }
+
  private:
   std::string root_;
   std::string name_;
   std::filesystem::path path_;
   bool created_ = false;
+  int64_t spilled_bytes_ = 0;
 };
 
 // A bounded aggregation under a memory budget (grace hash aggregation). While its state is
@@ -152,6 +157,8 @@ class GraceAggregation {
     for (auto& writer : writers_) {
       if (writer.writer != nullptr) {
         ARROW_RETURN_NOT_OK(writer.writer->Close());
+        ARROW_ASSIGN_OR_RAISE(int64_t bytes, writer.file->Tell());
+        spill_->AddSpilledBytes(bytes);
         ARROW_RETURN_NOT_OK(writer.file->Close());
       }
     }
@@ -180,8 +187,6 @@ class GraceAggregation {
     writers_.clear();
     return arrow::Status::OK();
   }
-
-  int64_t spilled_rows() const { return spilled_rows_; }
 
  private:
   struct PartitionFile {
@@ -224,7 +229,6 @@ class GraceAggregation {
       }
       ARROW_RETURN_NOT_OK(out.writer->WriteRecordBatch(*taken.record_batch()));
     }
-    spilled_rows_ += n;
     return arrow::Status::OK();
   }
 
@@ -239,7 +243,6 @@ class GraceAggregation {
   std::unique_ptr<KeyHasher> hasher_;
   std::vector<uint64_t> hashes_;
   std::vector<PartitionFile> writers_;  // empty until spilling
-  int64_t spilled_rows_ = 0;
 };
 
 class BoundedAggregateOperator : public AggregateOperatorBase {
@@ -271,6 +274,8 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   }
 
   void Abort() override { aggregation_.reset(); }
+
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
  private:
   static int64_t NextInstance() {
@@ -477,7 +482,8 @@ arrow::Result<std::shared_ptr<const ChangelogPlan>> MakeChangelogPlan(
 // results of every group, stored as the batches in which they were last updated (`chunks_`)
 // with each group's row among them (`location_`). A batch's update appends one chunk with the
 // touched groups' new partials; when the chunks hold more than twice the live rows they are
-// compacted into one. Lookups and updates thus cost the rows a batch touches, amortized.
+// compacted into one. Lookups and updates thus cost the rows a batch touches (and the chunks
+// they are in), amortized.
 class ChangelogAggregateOperator : public AggregateOperatorBase {
  public:
   ChangelogAggregateOperator(std::shared_ptr<const ChangelogPlan> plan, arrow::MemoryPool* pool,
@@ -519,37 +525,69 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
       num_groups_ = 1;
     }
 
-    // The previous partials, row-aligned with `delta` (null for new groups), and the rows of
-    // `delta` whose key existed.
-    arrow::Int64Builder old_rows_builder(ctx_.memory_pool());
+    // The previous partials, row-aligned with `delta` (null for new groups), gathered from
+    // the chunks that hold them: per chunk, the rows to take (a binary search finds a row's
+    // chunk), then one take that puts them in `delta`'s order. Costs the touched rows, not the
+    // stored ones.
     arrow::Int64Builder existing_builder(ctx_.memory_pool());
-    ARROW_RETURN_NOT_OK(old_rows_builder.Reserve(n));
+    std::vector<std::vector<int64_t>> rows_in_chunk(chunks_.size());
+    std::vector<std::pair<size_t, int64_t>> place(static_cast<size_t>(n), {0, -1});
     for (int64_t i = 0; i < n; ++i) {
-      if (ids[i] < known) {
-        old_rows_builder.UnsafeAppend(location_[ids[i]]);
-        ARROW_RETURN_NOT_OK(existing_builder.Append(i));
+      if (ids[i] >= known) continue;
+      const int64_t row = location_[ids[i]];
+      const size_t chunk = static_cast<size_t>(
+          std::upper_bound(chunk_starts_.begin(), chunk_starts_.end(), row) -
+          chunk_starts_.begin() - 1);
+      place[i] = {chunk, static_cast<int64_t>(rows_in_chunk[chunk].size())};
+      rows_in_chunk[chunk].push_back(row - chunk_starts_[chunk]);
+      ARROW_RETURN_NOT_OK(existing_builder.Append(i));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto existing, existing_builder.Finish());
+    std::vector<size_t> touched_chunks;
+    std::vector<std::shared_ptr<arrow::Array>> chunk_rows(chunks_.size());
+    std::vector<int64_t> chunk_base(chunks_.size(), 0);
+    int64_t gathered = 0;
+    for (size_t k = 0; k < chunks_.size(); ++k) {
+      if (rows_in_chunk[k].empty()) continue;
+      touched_chunks.push_back(k);
+      arrow::Int64Builder rows(ctx_.memory_pool());
+      ARROW_RETURN_NOT_OK(rows.AppendValues(rows_in_chunk[k]));
+      ARROW_ASSIGN_OR_RAISE(chunk_rows[k], rows.Finish());
+      chunk_base[k] = gathered;
+      gathered += static_cast<int64_t>(rows_in_chunk[k].size());
+    }
+    arrow::Int64Builder order_builder(ctx_.memory_pool());
+    ARROW_RETURN_NOT_OK(order_builder.Reserve(n));
+    for (int64_t i = 0; i < n; ++i) {
+      if (place[i].second < 0) {
+        order_builder.UnsafeAppendNull();
       } else {
-        old_rows_builder.UnsafeAppendNull();
+        order_builder.UnsafeAppend(chunk_base[place[i].first] + place[i].second);
       }
     }
-    ARROW_ASSIGN_OR_RAISE(auto old_rows, old_rows_builder.Finish());
-    ARROW_ASSIGN_OR_RAISE(auto existing, existing_builder.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto order, order_builder.Finish());
     const size_t num_partials = plan_->partial_columns.size();
     arrow::ArrayVector old_partials(num_partials);
     arrow::ArrayVector new_partials(num_partials);
     for (size_t p = 0; p < num_partials; ++p) {
       const auto& delta_column = delta->column(static_cast<int>(num_keys + p));
-      if (chunks_.empty()) {
+      if (touched_chunks.empty()) {
         ARROW_ASSIGN_OR_RAISE(old_partials[p],
                               arrow::MakeArrayOfNull(delta_column->type(), n, ctx_.memory_pool()));
       } else {
-        arrow::ArrayVector column_chunks;
-        for (const auto& chunk : chunks_) column_chunks.push_back(chunk[p]);
-        auto stored = std::make_shared<arrow::ChunkedArray>(std::move(column_chunks),
-                                                            delta_column->type());
+        arrow::ArrayVector pieces;
+        for (size_t k : touched_chunks) {
+          ARROW_ASSIGN_OR_RAISE(auto piece, cp::Take(chunks_[k][p], chunk_rows[k],
+                                                     cp::TakeOptions::Defaults(), &ctx_));
+          pieces.push_back(piece.make_array());
+        }
+        std::shared_ptr<arrow::Array> all = pieces[0];
+        if (pieces.size() > 1) {
+          ARROW_ASSIGN_OR_RAISE(all, arrow::Concatenate(pieces, ctx_.memory_pool()));
+        }
         ARROW_ASSIGN_OR_RAISE(auto taken,
-                              cp::Take(stored, old_rows, cp::TakeOptions::Defaults(), &ctx_));
-        ARROW_ASSIGN_OR_RAISE(old_partials[p], ToArray(taken, ctx_.memory_pool()));
+                              cp::Take(all, order, cp::TakeOptions::Defaults(), &ctx_));
+        old_partials[p] = taken.make_array();
       }
       ARROW_ASSIGN_OR_RAISE(new_partials[p], CombinePartial(plan_->partial_columns[p],
                                                             old_partials[p], delta_column, &ctx_));
@@ -590,6 +628,7 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
 
   void Abort() override {
     chunks_.clear();
+    chunk_starts_.clear();
     location_.clear();
   }
 
@@ -600,6 +639,7 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     for (size_t i = 0; i < ids.size(); ++i) {
       location_[ids[i]] = stored_rows_ + static_cast<int64_t>(i);
     }
+    chunk_starts_.push_back(stored_rows_);
     stored_rows_ += static_cast<int64_t>(ids.size());
     chunks_.push_back(std::move(partials));
     if (stored_rows_ <= 2 * static_cast<int64_t>(num_groups_) + 1024 || chunks_.size() == 1) {
@@ -621,6 +661,7 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     }
     chunks_.clear();
     chunks_.push_back(std::move(compacted));
+    chunk_starts_.assign(1, 0);
     for (uint32_t g = 0; g < num_groups_; ++g) location_[g] = g;
     stored_rows_ = num_groups_;
     return arrow::Status::OK();
@@ -632,6 +673,7 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
   std::unique_ptr<cp::Grouper> grouper_;         // key -> group id; null without keys
   uint32_t num_groups_ = 0;
   std::vector<arrow::ArrayVector> chunks_;  // per chunk, one array per partial column
+  std::vector<int64_t> chunk_starts_;       // per chunk, its first row in the concatenation
   std::vector<int64_t> location_;           // group id -> row in the chunks, concatenated
   int64_t stored_rows_ = 0;
 };

@@ -200,7 +200,12 @@ TEST_F(AggregateJobTest, StateOverItsBudgetSpillsAndGivesTheSameResult) {
     options.collected = collected;
     options.state_budget_per_task = 16 * 1024;
     options.spill_directory = spill.string();
-    ASSERT_OK(RunLocalJob(plan, options).status());
+    ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+    for (const OperatorReport& op : report.operators) {
+      if (op.name == "agg") {
+        EXPECT_GT(op.state_spilled_bytes, 10 * 1024);
+      }
+    }
     ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
     ASSERT_OK_AND_ASSIGN(auto result, table->CombineChunksToBatch());
     EXPECT_GT(result->num_rows(), 1000);
@@ -267,6 +272,7 @@ TEST(AggregateOperatorTest, SpillsToItsDirectoryAndRemovesItAtFinishOrAbort) {
       op->Abort();
     } else {
       ASSERT_OK(op->Finish(&out));
+      EXPECT_GT(op->state_spilled_bytes(), 0);
       ASSERT_OK_AND_ASSIGN(auto result, arrow::Table::FromRecordBatches(bound.output_schema,
                                                                         out.batches));
       ASSERT_OK_AND_ASSIGN(auto batch, result->CombineChunksToBatch());

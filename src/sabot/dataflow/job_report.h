@@ -23,6 +23,8 @@ struct OperatorReport {
   int64_t rows_out = 0;  // sinks: rows written
   // Time the operator's tasks spent in it (processing, not waiting), summed over its tasks.
   std::chrono::nanoseconds busy{0};
+  // Bytes of operator state its tasks spilled to disk (an aggregate over its state budget).
+  int64_t state_spilled_bytes = 0;
   // The operator's event-time watermark: the minimum over its tasks of the last watermark each
   // task's operator saw (a source: emitted), in ms since the epoch; INT64_MIN before every task
   // saw one, INT64_MAX once every task's input ended.

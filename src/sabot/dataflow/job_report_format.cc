@@ -135,6 +135,13 @@ std::string FormatJobSummary(const JobReport& report) {
              FormatSeconds(op.busy)});
   }
   out += ops.Render("  ");
+  // State an operator spilled because it outgrew its budget, under the operators that did.
+  for (const OperatorReport& op : report.operators) {
+    if (op.state_spilled_bytes > 0) {
+      out += "  " + Printable(op.name) + ": state spilled " + FormatBytes(op.state_spilled_bytes) +
+             "\n";
+    }
+  }
   // Rows too late for their window: counted (and written to the window's late output when it
   // has one), never dropped silently. Shown for the operators that had any.
   for (const OperatorReport& op : report.operators) {

@@ -122,6 +122,17 @@ TEST(JobSummaryTest, LateRowsAreShownForTheOperatorsThatHadAny) {
   EXPECT_EQ(FormatJobSummary(SampleReport()).find("late rows"), std::string::npos);
 }
 
+TEST(JobSummaryTest, StateSpilledByAnOperatorIsShownUnderTheOperators) {
+  JobReport report = SampleReport();
+  report.operators[1].state_spilled_bytes = 3 << 20;
+  const std::string summary = FormatJobSummary(report);
+  EXPECT_NE(summary.find("  sink      parquet_sink          3    1,000     1,000  0.045 s\n"
+                         "  map: state spilled 3.0 MiB\n"
+                         "edges:"),
+            std::string::npos)
+      << summary;
+}
+
 TEST(JobSummaryTest, LargeMatricesAreCutWithANote) {
   JobReport report;
   report.job_id = "big";

@@ -35,6 +35,7 @@ std::vector<OperatorReport> OperatorFigures(LocalJob* job) {
     report.rows_out = counters.rows_out.load(std::memory_order_relaxed);
     report.busy = std::chrono::nanoseconds(counters.busy_ns.load(std::memory_order_relaxed));
     report.late_rows = counters.late_rows.load(std::memory_order_relaxed);
+    report.state_spilled_bytes = counters.state_spilled_bytes.load(std::memory_order_relaxed);
     report.watermark = kEndOfTimeWatermark;
     for (int32_t t = 0; t < counters.tasks; ++t) {
       report.watermark =

@@ -35,6 +35,7 @@ struct OperatorCounters {
   std::atomic<int64_t> busy_ns{0};
   // Rows too late for their event-time window (Operator::late_rows), summed over the tasks.
   std::atomic<int64_t> late_rows{0};
+  std::atomic<int64_t> state_spilled_bytes{0};  // Operator::state_spilled_bytes, summed
   // The last watermark each task's instance saw (OperatorReport::watermark is their minimum).
   const int32_t tasks;
   std::unique_ptr<std::atomic<int64_t>[]> watermarks;

@@ -85,6 +85,10 @@ class Operator {
   // Rows handed to Process and rows emitted, for the job's summary.
   virtual int64_t rows_in() const = 0;
   virtual int64_t rows_out() const = 0;
+  // Bytes of state the instance wrote to disk because it outgrew its state budget
+  // (TaskContext::state_budget_bytes), for the job's summary; read after Finish.
+  virtual int64_t state_spilled_bytes() const { return 0; }
+
   // Rows that arrived too late for their event-time window (windowed_aggregate.h), for the job's
   // summary; 0 for every other operator.
   virtual int64_t late_rows() const { return 0; }

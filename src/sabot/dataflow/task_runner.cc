@@ -389,6 +389,8 @@ arrow::Status TaskRunner::FinishInput() {
     ARROW_RETURN_NOT_OK(
         InOperator(op_ids_[i], ops_[i]->OnWatermark(kEndOfTimeWatermark, links_[i].get())));
     ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Finish(links_[i].get())));
+    counters.state_spilled_bytes.fetch_add(ops_[i]->state_spilled_bytes(),
+                                           std::memory_order_relaxed);
     const int64_t elapsed = NanosSince(start);
     counters.busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
     nested_ns_ = nested_before;
