@@ -361,6 +361,15 @@ class WindowedAggregate : public Operator {
     };
     std::vector<int64_t> late;
     const int64_t n = batch->num_rows();
+    if (plan_->window.type == WindowType::kTumbling && times.nulls == 0) {
+      // The common case: the whole batch falls in one tumbling window that still takes rows.
+      const auto [lo, hi] = std::minmax_element(times.ms.begin(), times.ms.end());
+      const int64_t start = FloorDiv(*lo, size) * size;
+      if (FloorDiv(*hi, size) * size == start &&
+          (processing_time() || AddMs(start + size, lateness()) > watermark_)) {
+        return AddToWindow(start, size, batch);
+      }
+    }
     for (int64_t i = 0; i < n; ++i) {
       if (!times.valid[i]) {
         late.push_back(i);
@@ -381,24 +390,31 @@ class WindowedAggregate : public Operator {
       for (int64_t j = 0; j < windows; ++j) rows_of(last - j * slide).push_back(i);
     }
     for (auto& [start, rows] : groups) {
-      auto [it, inserted] = windows_.try_emplace(start);
-      Window& window = it->second;
-      if (inserted) {
-        window.start = start;
-        window.end = start + size;
-        ARROW_ASSIGN_OR_RAISE(window.aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
-      }
       ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(batch, rows, pool_));
-      if (window.fired) {
-        // Late but allowed: the window's rows for the affected keys are emitted again.
-        window.rows.push_back(taken);
-        window.pending.push_back(taken);
-        continue;
-      }
-      ARROW_RETURN_NOT_OK(window.aggregation->Consume(*taken));
-      if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(taken));
+      ARROW_RETURN_NOT_OK(AddToWindow(start, size, std::move(taken)));
     }
     return Late(batch, late);
+  }
+
+  // Adds `rows` (all of window [start, start + size)) to the window, opening it if needed.
+  arrow::Status AddToWindow(int64_t start, int64_t size, std::shared_ptr<arrow::RecordBatch> rows) {
+    auto [it, inserted] = windows_.try_emplace(start);
+    Window& window = it->second;
+    if (inserted) {
+      window.start = start;
+      window.end = start + size;
+      ARROW_ASSIGN_OR_RAISE(window.aggregation,
+                            GroupedAggregation::Make(plan_->aggregation, pool_));
+    }
+    if (window.fired) {
+      // Late but allowed: the window's rows for the affected keys are emitted again.
+      window.rows.push_back(rows);
+      window.pending.push_back(std::move(rows));
+      return arrow::Status::OK();
+    }
+    ARROW_RETURN_NOT_OK(window.aggregation->Consume(*rows));
+    if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(rows));
+    return arrow::Status::OK();
   }
 
   // Fires the windows that end at or before `now` (ms), re-emits windows updated by late rows,
