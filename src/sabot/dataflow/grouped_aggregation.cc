@@ -10,6 +10,7 @@
 #include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/compute/api_aggregate.h>
+#include <arrow/compute/api_vector.h>
 #include <arrow/compute/cast.h>
 #include <arrow/compute/exec.h>
 #include <arrow/compute/function.h>
@@ -57,6 +58,12 @@ KernelChoice ChooseKernel(const AggregateSpec& spec) {
       return {"hash_mean", skip_nulls()};
     case AggregateFunction::kCountDistinct:
       return {"hash_count_distinct", only_valid()};
+    case AggregateFunction::kFirst:
+      return {"hash_first", skip_nulls()};
+    case AggregateFunction::kLast:
+      return {"hash_last", skip_nulls()};
+    case AggregateFunction::kApproxMedian:
+      return {"hash_approximate_median", skip_nulls()};
   }
   return {"", nullptr};
 }
@@ -266,27 +273,28 @@ arrow::Result<std::shared_ptr<const BoundAggregation>> BoundAggregation::Bind(
       return arrow::Status::Invalid("aggregation: Arrow function ", choice.function,
                                     " is not a hash aggregate");
     }
-    auto kernel = function->DispatchExact(aggregate.in_types);
-    if (!kernel.ok()) {
+    auto not_applicable = [&](const arrow::Status& why) {
       return arrow::Status::TypeError("aggregation: ", Describe(spec),
                                       " does not apply to column '", spec.column, "' of type ",
-                                      aggregate.in_types[0].ToString());
-    }
+                                      aggregate.in_types[0].ToString(), " (", why.message(), ")");
+    };
+    auto kernel = function->DispatchExact(aggregate.in_types);
+    if (!kernel.ok()) return not_applicable(kernel.status());
     aggregate.kernel = static_cast<const cp::HashAggregateKernel*>(*kernel);
     aggregate.options = std::move(choice.options);
 
-    // The output type, resolved against an initialized state as Arrow's own callers do.
+    // The output type, resolved against an initialized state as Arrow's own callers do (some
+    // kernels refuse a type only when initialized).
     cp::KernelContext kernel_context(&exec_context, aggregate.kernel);
-    ARROW_ASSIGN_OR_RAISE(auto state,
-                          aggregate.kernel->init(&kernel_context,
-                                                 cp::KernelInitArgs{aggregate.kernel,
-                                                                    aggregate.in_types,
-                                                                    aggregate.options.get()}));
-    kernel_context.SetState(state.get());
-    ARROW_ASSIGN_OR_RAISE(
-        arrow::TypeHolder out_type,
-        aggregate.kernel->signature->out_type().Resolve(&kernel_context, aggregate.in_types));
-    output_fields.push_back(arrow::field(name, out_type.GetSharedPtr()));
+    auto state = aggregate.kernel->init(
+        &kernel_context,
+        cp::KernelInitArgs{aggregate.kernel, aggregate.in_types, aggregate.options.get()});
+    if (!state.ok()) return not_applicable(state.status());
+    kernel_context.SetState(state->get());
+    auto out_type =
+        aggregate.kernel->signature->out_type().Resolve(&kernel_context, aggregate.in_types);
+    if (!out_type.ok()) return not_applicable(out_type.status());
+    output_fields.push_back(arrow::field(name, out_type->GetSharedPtr()));
     impl->kernels.push_back(std::move(aggregate));
   }
 
@@ -352,6 +360,11 @@ struct GroupedAggregation::State {
     return arrow::Datum(zeros->Slice(0, length));
   }
 
+  // The key columns of `batch`, dictionaries decoded, for the grouper.
+  arrow::Result<cp::ExecBatch> Keys(const arrow::RecordBatch& batch);
+  // Adds the rows of `batch` to the groups `group_ids` (uint32, one per row, all valid).
+  arrow::Status ConsumeWithIds(const arrow::RecordBatch& batch, const arrow::Datum& group_ids);
+
   // Column `index` of `batch`, dictionaries decoded to their values.
   arrow::Result<arrow::Datum> Column(const arrow::RecordBatch& batch, int index) {
     if (!impl().decode[index]) return arrow::Datum(batch.column(index));
@@ -385,9 +398,9 @@ arrow::Result<std::unique_ptr<GroupedAggregation>> GroupedAggregation::Make(
   return std::unique_ptr<GroupedAggregation>(new GroupedAggregation(std::move(state)));
 }
 
-arrow::Status GroupedAggregation::Consume(const arrow::RecordBatch& batch) {
-  State& s = *state_;
-  const BoundAggregation::Impl& impl = s.impl();
+namespace {
+
+arrow::Status CheckBatch(const BoundAggregation::Impl& impl, const arrow::RecordBatch& batch) {
   const arrow::Schema& expected = *impl.input_schema;
   if (batch.num_columns() != expected.num_fields()) {
     return arrow::Status::Invalid("aggregation: a batch of ", batch.num_columns(),
@@ -402,23 +415,74 @@ arrow::Status GroupedAggregation::Consume(const arrow::RecordBatch& batch) {
                                       expected.field(i)->type()->ToString());
     }
   }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<cp::ExecBatch> GroupedAggregation::State::Keys(const arrow::RecordBatch& batch) {
+  std::vector<arrow::Datum> keys;
+  keys.reserve(impl().key_columns.size());
+  for (int index : impl().key_columns) {
+    ARROW_ASSIGN_OR_RAISE(auto key, Column(batch, index));
+    keys.push_back(std::move(key));
+  }
+  return cp::ExecBatch(std::move(keys), batch.num_rows());
+}
+
+arrow::Status GroupedAggregation::Consume(const arrow::RecordBatch& batch) {
+  State& s = *state_;
+  ARROW_RETURN_NOT_OK(CheckBatch(s.impl(), batch));
   const int64_t length = batch.num_rows();
   if (length == 0) return arrow::Status::OK();
-
   arrow::Datum group_ids;
   if (s.global()) {
     ARROW_ASSIGN_OR_RAISE(group_ids, s.ZeroGroupIds(length));
   } else {
-    std::vector<arrow::Datum> keys;
-    keys.reserve(impl.key_columns.size());
-    for (int index : impl.key_columns) {
-      ARROW_ASSIGN_OR_RAISE(auto key, s.Column(batch, index));
-      keys.push_back(std::move(key));
-    }
-    cp::ExecBatch key_batch(std::move(keys), length);
-    ARROW_ASSIGN_OR_RAISE(group_ids, s.grouper->Consume(cp::ExecSpan(key_batch)));
+    ARROW_ASSIGN_OR_RAISE(cp::ExecBatch keys, s.Keys(batch));
+    ARROW_ASSIGN_OR_RAISE(group_ids, s.grouper->Consume(cp::ExecSpan(keys)));
   }
+  return s.ConsumeWithIds(batch, group_ids);
+}
 
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> GroupedAggregation::ConsumeKnown(
+    const std::shared_ptr<arrow::RecordBatch>& batch) {
+  State& s = *state_;
+  ARROW_RETURN_NOT_OK(CheckBatch(s.impl(), *batch));
+  if (s.global() || batch->num_rows() == 0) {
+    ARROW_RETURN_NOT_OK(Consume(*batch));
+    return batch->Slice(0, 0);
+  }
+  ARROW_ASSIGN_OR_RAISE(cp::ExecBatch keys, s.Keys(*batch));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, s.grouper->Lookup(cp::ExecSpan(keys)));
+  const int64_t unknown = ids.array()->GetNullCount();
+  if (unknown == 0) {
+    ARROW_RETURN_NOT_OK(s.ConsumeWithIds(*batch, ids));
+    return batch->Slice(0, 0);
+  }
+  if (unknown == batch->num_rows()) return batch;
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum known_mask,
+                        cp::CallFunction("is_valid", {ids}, &s.exec_context));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum known_rows,
+                        cp::Filter(batch, known_mask, cp::FilterOptions::Defaults(),
+                                   &s.exec_context));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum known_ids,
+                        cp::Filter(ids, known_mask, cp::FilterOptions::Defaults(),
+                                   &s.exec_context));
+  ARROW_RETURN_NOT_OK(s.ConsumeWithIds(*known_rows.record_batch(), known_ids));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum unknown_mask,
+                        cp::CallFunction("is_null", {ids}, &s.exec_context));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum unknown_rows,
+                        cp::Filter(batch, unknown_mask, cp::FilterOptions::Defaults(),
+                                   &s.exec_context));
+  return unknown_rows.record_batch();
+}
+
+arrow::Status GroupedAggregation::State::ConsumeWithIds(const arrow::RecordBatch& batch,
+                                                        const arrow::Datum& group_ids) {
+  State& s = *this;
+  const BoundAggregation::Impl& impl = s.impl();
+  const int64_t length = batch.num_rows();
   const int64_t groups = s.num_groups();
   for (size_t i = 0; i < impl.kernels.size(); ++i) {
     const auto& aggregate = impl.kernels[i];

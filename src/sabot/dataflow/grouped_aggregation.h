@@ -63,6 +63,12 @@ class GroupedAggregation {
 
   // Adds the rows of `batch` (of the bound input schema) to their groups.
   arrow::Status Consume(const arrow::RecordBatch& batch);
+  // Adds the rows of `batch` whose key already has a group, creating none, and returns the
+  // other rows, in order, unconsumed (zero rows when every key had a group; a global
+  // aggregation knows every row). What a state that may not grow (over its memory budget) does
+  // while the rows of new keys go to disk.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConsumeKnown(
+      const std::shared_ptr<arrow::RecordBatch>& batch);
   // Folds `other` (same BoundAggregation) into this one, as if its rows had been consumed here
   // after this one's; `other` is left empty. For session merges and spilled partitions.
   arrow::Status Merge(GroupedAggregation&& other);

@@ -15,184 +15,25 @@
 
 #include <arrow/array.h>
 #include <arrow/builder.h>
+#include <arrow/compute/api_vector.h>
+#include <arrow/datum.h>
 #include <arrow/memory_pool.h>
 #include <arrow/record_batch.h>
 #include <arrow/type.h>
 
+#include "sabot/dataflow/aggregation_testing.h"
 #include "sabot/testing/assertions.h"
 
-// The reference: every group's rows kept in a std::map keyed by the key values, each aggregate
-// computed over them with plain C++ loops (no Arrow compute).
+// Results are checked against the independent reference of aggregation_testing.h.
 
 namespace sabot {
 namespace {
 
-using Value = std::variant<int64_t, double, std::string>;
-using MaybeValue = std::optional<Value>;
-
-// Row `row` of `array` as a plain value (dictionaries decoded, timestamps as their integer).
-MaybeValue ValueAt(const arrow::Array& array, int64_t row) {
-  if (array.IsNull(row)) return std::nullopt;
-  switch (array.type_id()) {
-    case arrow::Type::INT32:
-      return Value(int64_t{static_cast<const arrow::Int32Array&>(array).Value(row)});
-    case arrow::Type::INT64:
-      return Value(static_cast<const arrow::Int64Array&>(array).Value(row));
-    case arrow::Type::UINT64:
-      return Value(static_cast<int64_t>(static_cast<const arrow::UInt64Array&>(array).Value(row)));
-    case arrow::Type::TIMESTAMP:
-      return Value(static_cast<const arrow::TimestampArray&>(array).Value(row));
-    case arrow::Type::DOUBLE:
-      return Value(static_cast<const arrow::DoubleArray&>(array).Value(row));
-    case arrow::Type::STRING:
-      return Value(std::string(static_cast<const arrow::StringArray&>(array).GetView(row)));
-    case arrow::Type::DICTIONARY: {
-      const auto& dictionary = static_cast<const arrow::DictionaryArray&>(array);
-      return ValueAt(*dictionary.dictionary(), dictionary.GetValueIndex(row));
-    }
-    default:
-      ADD_FAILURE() << "unexpected type " << array.type()->ToString();
-      return std::nullopt;
-  }
-}
-
-std::string Show(const MaybeValue& value) {
-  if (!value) return "null";
-  if (auto* i = std::get_if<int64_t>(&*value)) return std::to_string(*i);
-  if (auto* d = std::get_if<double>(&*value)) return std::to_string(*d);
-  return "'" + std::get<std::string>(*value) + "'";
-}
-
-// The key of a row: its key values, nulls included, as one comparable string.
-std::string KeyOf(const arrow::RecordBatch& batch, const std::vector<int>& columns,
-                  int64_t row) {
-  std::string key;
-  for (int column : columns) {
-    MaybeValue value = ValueAt(*batch.column(column), row);
-    key += value ? Show(value) : std::string("\x01null");
-    key += '\x02';
-  }
-  return key;
-}
-
-double AsDouble(const Value& value) {
-  if (auto* i = std::get_if<int64_t>(&value)) return static_cast<double>(*i);
-  return std::get<double>(value);
-}
-
-// The reference result of `spec` over the values of one group (in arrival order, nulls kept).
-MaybeValue Reference(const AggregateSpec& spec, const std::vector<MaybeValue>& values) {
-  std::vector<Value> valid;
-  for (const auto& value : values) {
-    if (value) valid.push_back(*value);
-  }
-  switch (spec.function) {
-    case AggregateFunction::kCount:
-      return Value(static_cast<int64_t>(spec.column.empty() ? values.size() : valid.size()));
-    case AggregateFunction::kCountDistinct:
-      return Value(static_cast<int64_t>(std::set<Value>(valid.begin(), valid.end()).size()));
-    case AggregateFunction::kSum: {
-      if (valid.empty()) return std::nullopt;
-      if (std::holds_alternative<double>(valid[0])) {
-        double sum = 0;
-        for (const auto& v : valid) sum += std::get<double>(v);
-        return Value(sum);
-      }
-      int64_t sum = 0;
-      for (const auto& v : valid) sum += std::get<int64_t>(v);
-      return Value(sum);
-    }
-    case AggregateFunction::kMean: {
-      if (valid.empty()) return std::nullopt;
-      double sum = 0;
-      for (const auto& v : valid) sum += AsDouble(v);
-      return Value(sum / static_cast<double>(valid.size()));
-    }
-    case AggregateFunction::kMin:
-      if (valid.empty()) return std::nullopt;
-      return *std::min_element(valid.begin(), valid.end());
-    case AggregateFunction::kMax:
-      if (valid.empty()) return std::nullopt;
-      return *std::max_element(valid.begin(), valid.end());
-  }
-  return std::nullopt;
-}
-
-bool SameValue(const MaybeValue& expected, const MaybeValue& actual) {
-  if (!expected || !actual) return !expected && !actual;
-  if (std::holds_alternative<double>(*expected) || std::holds_alternative<double>(*actual)) {
-    double e = AsDouble(*expected);
-    double a = AsDouble(*actual);
-    return std::fabs(e - a) <= 1e-9 * std::max(1.0, std::fabs(e));
-  }
-  return *expected == *actual;
-}
-
-// The test input: keys of four types (int32, string, timestamp, dictionary with a different
-// dictionary in every batch), values of four, nulls everywhere.
-std::shared_ptr<arrow::Schema> InputSchema() {
-  return arrow::schema({arrow::field("k_int", arrow::int32()),
-                        arrow::field("k_str", arrow::utf8()),
-                        arrow::field("k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
-                        arrow::field("k_dict", arrow::dictionary(arrow::int32(), arrow::utf8())),
-                        arrow::field("v_int", arrow::int64()),
-                        arrow::field("v_i32", arrow::int32()),
-                        arrow::field("v_dbl", arrow::float64()),
-                        arrow::field("v_str", arrow::utf8())});
-}
-
-std::shared_ptr<arrow::RecordBatch> RandomBatch(std::mt19937_64& rng, int64_t rows) {
-  auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
-  arrow::Int32Builder k_int;
-  arrow::StringBuilder k_str;
-  arrow::TimestampBuilder k_ts(arrow::timestamp(arrow::TimeUnit::MILLI),
-                               arrow::default_memory_pool());
-  arrow::Int32Builder k_dict_indices;
-  arrow::Int64Builder v_int;
-  arrow::Int32Builder v_i32;
-  arrow::DoubleBuilder v_dbl;
-  arrow::StringBuilder v_str;
-  std::vector<std::string> colors = {"red", "green", "blue", "cyan"};
-  std::shuffle(colors.begin(), colors.end(), rng);
-  const std::vector<std::string> names = {"ann", "bob", "", "dora", "eve"};
-  for (int64_t i = 0; i < rows; ++i) {
-    EXPECT_OK(chance(10) ? k_int.AppendNull() : k_int.Append(static_cast<int32_t>(rng() % 6)));
-    EXPECT_OK(chance(10) ? k_str.AppendNull() : k_str.Append(names[rng() % names.size()]));
-    EXPECT_OK(chance(10) ? k_ts.AppendNull()
-                         : k_ts.Append(1700000000000 + 60000 * static_cast<int64_t>(rng() % 3)));
-    EXPECT_OK(chance(10) ? k_dict_indices.AppendNull()
-                         : k_dict_indices.Append(static_cast<int32_t>(rng() % colors.size())));
-    EXPECT_OK(chance(20) ? v_int.AppendNull()
-                         : v_int.Append(static_cast<int64_t>(rng() % 2001) - 1000));
-    EXPECT_OK(chance(20) ? v_i32.AppendNull() : v_i32.Append(static_cast<int32_t>(rng() % 50)));
-    EXPECT_OK(chance(20) ? v_dbl.AppendNull()
-                         : v_dbl.Append(static_cast<double>(rng() % 100000) / 64.0 - 700));
-    EXPECT_OK(chance(20) ? v_str.AppendNull()
-                         : v_str.Append("s" + std::to_string(rng() % 40)));
-  }
-  arrow::StringBuilder dictionary_builder;
-  EXPECT_OK(dictionary_builder.AppendValues(colors));
-  std::shared_ptr<arrow::Array> dictionary = *dictionary_builder.Finish();
-  std::shared_ptr<arrow::Array> indices = *k_dict_indices.Finish();
-  auto k_dict = *arrow::DictionaryArray::FromArrays(
-      arrow::dictionary(arrow::int32(), arrow::utf8()), indices, dictionary);
-  return arrow::RecordBatch::Make(InputSchema(), rows,
-                                  {*k_int.Finish(), *k_str.Finish(), *k_ts.Finish(), k_dict,
-                                   *v_int.Finish(), *v_i32.Finish(), *v_dbl.Finish(),
-                                   *v_str.Finish()});
-}
-
-// Batches of varied sizes, one empty, one a slice with an offset.
-std::vector<std::shared_ptr<arrow::RecordBatch>> RandomInput(uint64_t seed, int batches) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::shared_ptr<arrow::RecordBatch>> out;
-  for (int i = 0; i < batches; ++i) {
-    int64_t rows = i == 1 ? 0 : static_cast<int64_t>(1 + rng() % 700);
-    auto batch = RandomBatch(rng, rows + 13);
-    out.push_back(i == 2 ? batch->Slice(7, rows) : batch->Slice(0, rows));
-  }
-  return out;
-}
+using testing::ExpectAggregation;
+using testing::InputSchema;
+using testing::RandomInput;
+using testing::MaybeValue;
+using testing::ValueAt;
 
 // Every function over every value column it applies to, plus count(*).
 std::vector<AggregateSpec> AllAggregates() {
@@ -200,66 +41,31 @@ std::vector<AggregateSpec> AllAggregates() {
   for (const char* column : {"v_int", "v_i32", "v_dbl"}) {
     for (AggregateFunction function :
          {AggregateFunction::kCount, AggregateFunction::kSum, AggregateFunction::kMin,
-          AggregateFunction::kMax, AggregateFunction::kMean, AggregateFunction::kCountDistinct}) {
+          AggregateFunction::kMax, AggregateFunction::kMean, AggregateFunction::kCountDistinct,
+          AggregateFunction::kFirst, AggregateFunction::kLast,
+          AggregateFunction::kApproxMedian}) {
       specs.push_back({function, column, ""});
     }
   }
-  for (AggregateFunction function : {AggregateFunction::kCount, AggregateFunction::kMin,
-                                     AggregateFunction::kMax, AggregateFunction::kCountDistinct}) {
+  for (AggregateFunction function :
+       {AggregateFunction::kCount, AggregateFunction::kMin, AggregateFunction::kMax,
+        AggregateFunction::kCountDistinct, AggregateFunction::kFirst, AggregateFunction::kLast}) {
     specs.push_back({function, "v_str", ""});
   }
+  specs.push_back({AggregateFunction::kFirst, "k_ts", ""});
+  specs.push_back({AggregateFunction::kLast, "k_dict", ""});
   specs.push_back({AggregateFunction::kSum, "v_int", "total"});
   return specs;
 }
 
-// Checks `result` against the reference over `input`: the same groups (in any order), every
-// aggregate equal.
+// Checks `result` against the reference over `input`: its schema, the same groups (in any
+// order), every aggregate equal.
 void ExpectMatchesReference(const BoundAggregation& bound,
                             const std::vector<std::shared_ptr<arrow::RecordBatch>>& input,
                             const arrow::RecordBatch& result) {
-  const arrow::Schema& schema = *bound.input_schema();
-  std::vector<int> key_columns;
-  for (const auto& key : bound.keys()) key_columns.push_back(schema.GetFieldIndex(key));
-  const auto& specs = bound.aggregates();
-
-  // key -> per aggregate, the group's argument values in arrival order.
-  std::map<std::string, std::vector<std::vector<MaybeValue>>> groups;
-  if (key_columns.empty()) groups[""].resize(specs.size());
-  for (const auto& batch : input) {
-    for (int64_t row = 0; row < batch->num_rows(); ++row) {
-      std::string key = KeyOf(*batch, key_columns, row);
-      auto [it, inserted] = groups.try_emplace(key);
-      if (inserted) it->second.resize(specs.size());
-      for (size_t a = 0; a < specs.size(); ++a) {
-        it->second[a].push_back(
-            specs[a].column.empty()
-                ? MaybeValue(Value(int64_t{1}))
-                : ValueAt(*batch->column(schema.GetFieldIndex(specs[a].column)), row));
-      }
-    }
-  }
-
   ASSERT_TRUE(result.schema()->Equals(*bound.output_schema()))
       << result.schema()->ToString() << "\nvs\n" << bound.output_schema()->ToString();
-  ASSERT_EQ(result.num_rows(), static_cast<int64_t>(groups.size()));
-  std::vector<int> result_keys;
-  for (size_t k = 0; k < key_columns.size(); ++k) result_keys.push_back(static_cast<int>(k));
-  std::set<std::string> seen;
-  for (int64_t row = 0; row < result.num_rows(); ++row) {
-    std::string key = KeyOf(result, result_keys, row);
-    ASSERT_TRUE(seen.insert(key).second) << "group " << row << " appears twice";
-    auto it = groups.find(key);
-    ASSERT_NE(it, groups.end()) << "group " << row << " is not in the input";
-    const auto& values = it->second;
-    for (size_t a = 0; a < specs.size(); ++a) {
-      MaybeValue expected = Reference(specs[a], values[a]);
-      MaybeValue actual =
-          ValueAt(*result.column(static_cast<int>(key_columns.size() + a)), row);
-      EXPECT_TRUE(SameValue(expected, actual))
-          << AggregateOutputName(specs[a]) << " of group " << row << ": expected "
-          << Show(expected) << ", got " << Show(actual);
-    }
-  }
+  ExpectAggregation(*bound.input_schema(), bound.keys(), bound.aggregates(), input, result);
 }
 
 const std::vector<std::vector<std::string>>& KeySets() {
@@ -300,7 +106,10 @@ TEST(GroupedAggregationTest, OutputSchemaHasKeysThenAggregatesOfTheKernelsTypes)
                                                {AggregateFunction::kMean, "v_int", "avg"},
                                                {AggregateFunction::kMin, "k_ts", ""},
                                                {AggregateFunction::kMax, "k_dict", ""},
-                                               {AggregateFunction::kCountDistinct, "v_str", ""}}));
+                                               {AggregateFunction::kCountDistinct, "v_str", ""},
+                                               {AggregateFunction::kFirst, "v_str", ""},
+                                               {AggregateFunction::kLast, "k_ts", ""},
+                                               {AggregateFunction::kApproxMedian, "v_i32", ""}}));
   auto expected = arrow::schema(
       {arrow::field("k_dict", arrow::dictionary(arrow::int32(), arrow::utf8())),
        arrow::field("k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
@@ -308,10 +117,13 @@ TEST(GroupedAggregationTest, OutputSchemaHasKeysThenAggregatesOfTheKernelsTypes)
        arrow::field("avg", arrow::float64()),
        arrow::field("min_k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
        arrow::field("max_k_dict", arrow::utf8()),
-       arrow::field("count_distinct_v_str", arrow::int64())});
+       arrow::field("count_distinct_v_str", arrow::int64()),
+       arrow::field("first_v_str", arrow::utf8()),
+       arrow::field("last_k_ts", arrow::timestamp(arrow::TimeUnit::MILLI)),
+       arrow::field("approx_median_v_i32", arrow::float64())});
   EXPECT_TRUE(bound->output_schema()->Equals(*expected)) << bound->output_schema()->ToString();
   EXPECT_EQ(bound->keys(), (std::vector<std::string>{"k_dict", "k_ts"}));
-  EXPECT_EQ(bound->aggregates().size(), 6u);
+  EXPECT_EQ(bound->aggregates().size(), 9u);
   EXPECT_TRUE(bound->input_schema()->Equals(*InputSchema()));
 
   // Aggregates over key columns work as over any other column.
@@ -350,6 +162,59 @@ TEST(GroupedAggregationTest, MergeEqualsConsumingEverythingInOneState) {
     ASSERT_OK_AND_ASSIGN(auto again, parts[1]->Finish());
     ExpectMatchesReference(*bound, {input[0]}, *again);
   }
+}
+
+TEST(GroupedAggregationTest, ConsumeKnownTakesTheRowsOfKnownKeysAndReturnsTheOthers) {
+  auto input = RandomInput(61, 8);
+  const std::vector<std::string> keys = {"k_int", "k_str"};
+  ASSERT_OK_AND_ASSIGN(auto bound, BoundAggregation::Bind(InputSchema(), keys, AllAggregates()));
+  ASSERT_OK_AND_ASSIGN(auto aggregation, GroupedAggregation::Make(bound));
+  ASSERT_OK(aggregation->Consume(*input[0]));
+  const int64_t groups = aggregation->num_groups();
+  // The rows of known keys, and the returned rest, split every later batch exactly.
+  std::vector<std::shared_ptr<arrow::RecordBatch>> known = {input[0]};
+  std::vector<std::shared_ptr<arrow::RecordBatch>> rest;
+  int64_t rest_rows = 0;
+  std::set<std::string> first_keys;
+  const std::vector<int> key_columns = {0, 1};
+  for (int64_t row = 0; row < input[0]->num_rows(); ++row) {
+    first_keys.insert(testing::KeyOf(*input[0], key_columns, row));
+  }
+  for (size_t i = 1; i < input.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(auto unknown, aggregation->ConsumeKnown(input[i]));
+    EXPECT_TRUE(unknown->schema()->Equals(*input[i]->schema()));
+    for (int64_t row = 0; row < unknown->num_rows(); ++row) {
+      EXPECT_EQ(first_keys.count(testing::KeyOf(*unknown, key_columns, row)), 0u);
+    }
+    // What was consumed: the rows whose key was known, in order.
+    arrow::Int64Builder take;
+    for (int64_t row = 0; row < input[i]->num_rows(); ++row) {
+      if (first_keys.count(testing::KeyOf(*input[i], key_columns, row)) > 0) {
+        ASSERT_OK(take.Append(row));
+      }
+    }
+    ASSERT_OK_AND_ASSIGN(auto indices, take.Finish());
+    EXPECT_EQ(indices->length() + unknown->num_rows(), input[i]->num_rows());
+    ASSERT_OK_AND_ASSIGN(auto taken,
+                         arrow::compute::Take(arrow::Datum(input[i]), arrow::Datum(indices)));
+    known.push_back(taken.record_batch());
+    rest.push_back(unknown);
+    rest_rows += unknown->num_rows();
+  }
+  EXPECT_EQ(aggregation->num_groups(), groups) << "ConsumeKnown made a group";
+  EXPECT_GT(rest_rows, 0);
+  ASSERT_OK_AND_ASSIGN(auto result, aggregation->Finish());
+  ExpectMatchesReference(*bound, known, *result);
+
+  // A global aggregation knows every row.
+  ASSERT_OK_AND_ASSIGN(auto global, BoundAggregation::Bind(InputSchema(), {}, AllAggregates()));
+  ASSERT_OK_AND_ASSIGN(auto global_state, GroupedAggregation::Make(global));
+  for (const auto& batch : input) {
+    ASSERT_OK_AND_ASSIGN(auto unknown, global_state->ConsumeKnown(batch));
+    EXPECT_EQ(unknown->num_rows(), 0);
+  }
+  ASSERT_OK_AND_ASSIGN(auto global_result, global_state->Finish());
+  ExpectMatchesReference(*global, input, *global_result);
 }
 
 TEST(GroupedAggregationTest, MergingAnEmptyStateChangesNothing) {
@@ -420,7 +285,8 @@ TEST(GroupedAggregationTest, NoInputGivesNoGroupsOrOneGlobalRow) {
 }
 
 TEST(GroupedAggregationTest, AllNullValuesGiveNullAggregatesAndZeroCounts) {
-  auto schema = arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
+  auto schema =
+      arrow::schema({arrow::field("k", arrow::int32()), arrow::field("v", arrow::int64())});
   arrow::Int32Builder keys;
   arrow::Int64Builder values;
   ASSERT_OK(keys.AppendValues({1, 1, 2}));
@@ -455,6 +321,9 @@ TEST(GroupedAggregationTest, BindRefusesWhatCannotBeComputed) {
   ASSERT_RAISES_WITH(TypeError, "sum(v_str)",
                      BoundAggregation::Bind(schema, {"k_int"},
                                             {{AggregateFunction::kSum, "v_str", ""}}));
+  ASSERT_RAISES_WITH(TypeError, "approx_median(v_str)",
+                     BoundAggregation::Bind(schema, {"k_int"},
+                                            {{AggregateFunction::kApproxMedian, "v_str", ""}}));
   ASSERT_RAISES_WITH(TypeError, "mean(k_ts)",
                      BoundAggregation::Bind(schema, {}, {{AggregateFunction::kMean, "k_ts", ""}}));
   ASSERT_RAISES_WITH(Invalid, "no aggregate", BoundAggregation::Bind(schema, {"k_int"}, {}));

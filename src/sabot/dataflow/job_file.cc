@@ -387,7 +387,7 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
   ARROW_ASSIGN_OR_RAISE(auto fields,
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
-                                "spill_directory", "progress", "idle_timeout"}));
+                                "spill_directory", "progress", "state_budget", "idle_timeout"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -423,6 +423,18 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
       run->spill_directory = ResolvePath(dir);
     } else if (k == "progress") {
       ARROW_ASSIGN_OR_RAISE(run->progress, Bool(f.value, who, "progress"));
+    } else if (k == "state_budget") {
+      if (!f.value.IsScalar()) {
+        return Fail(f.value, who, "state_budget must be a size such as 64MiB, got ",
+                    Describe(f.value));
+      }
+      auto bytes = ParseByteSize(f.value.Scalar());
+      if (!bytes.ok()) return Fail(f.value, who, "state_budget: ", bytes.status().message());
+      if (*bytes < 1024) {
+        return Fail(f.value, who, "state_budget must be at least 1KiB, got ",
+                    QuoteInput(f.value.Scalar()));
+      }
+      run->state_budget_bytes = *bytes;
     } else if (k == "idle_timeout") {
       ARROW_ASSIGN_OR_RAISE(plan->idle_timeout, Duration(f.value, who, "idle_timeout"));
     }
@@ -1569,6 +1581,9 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
     opts << "  spill_directory: " << YamlString(options.spill_directory) << "\n";
   }
   if (!options.progress) opts << "  progress: false\n";
+  if (options.state_budget_bytes) {
+    opts << "  state_budget: " << FormatByteSize(*options.state_budget_bytes) << "\n";
+  }
   if (!opts.str().empty()) out << "options:\n" << opts.str();
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {

@@ -79,6 +79,9 @@ struct JobRunOptions {
   std::optional<int32_t> threads;              // worker threads, >= 1
   std::optional<int64_t> memory_budget_bytes;  // the shuffles' memory budget, >= 1 MiB
   std::string spill_directory;                 // absolute (resolved against the file); "" = default
+  // What one task of a stateful operator may hold in state before it spills
+  // (LocalExecutorOptions::state_budget_per_task), >= 1 KiB; unset: no limit.
+  std::optional<int64_t> state_budget_bytes;
   bool progress = true;                        // show progress while the job runs
   bool operator==(const JobRunOptions&) const = default;
 };

@@ -189,7 +189,8 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   // Declared after the manager and before the tasks: tasks (their readers and writers) go first,
   // then the scheduler their callbacks wake, then the manager.
   auto scheduler = std::make_unique<TaskScheduler>(threads);
-  LocalJob job(bound, manager.get(), scheduler.get());
+  LocalJob job(bound, manager.get(), scheduler.get(),
+               TaskStateLimits{options.state_budget_per_task, options.spill_directory});
   std::vector<std::unique_ptr<TaskRunner>> tasks;
   const ExecutionGraph& graph = bound->graph;
   // Tasks of a chain, by chain, in subtask order (the N x M matrices read them).

@@ -30,8 +30,11 @@ struct LocalExecutorOptions {
   // Applied to every shuffle edge (compression, block size, credits, timeout); the mode is the
   // plan's shuffle_mode.
   ShuffleOptions shuffle;
-  // Where blocking shuffles spill; empty: the system's temporary directory.
+  // Where blocking shuffles and operator state spill; empty: the system's temporary directory.
   std::string spill_directory;
+  // The bytes one task of a stateful operator (an aggregate) may hold in state before it spills
+  // under `spill_directory` (TaskContext::state_budget_bytes); 0: no limit.
+  int64_t state_budget_per_task = 0;
   // Called every `progress_interval` from a thread of the executor while the job runs.
   std::function<void(const JobProgress&)> on_progress;
   std::chrono::milliseconds progress_interval{500};

@@ -79,13 +79,16 @@ constexpr NameTable<WindowType, 3> kWindowNames{{
     {WindowType::kSliding, "sliding"},
     {WindowType::kSession, "session"},
 }};
-constexpr NameTable<AggregateFunction, 6> kFunctionNames{{
+constexpr NameTable<AggregateFunction, 9> kFunctionNames{{
     {AggregateFunction::kCount, "count"},
     {AggregateFunction::kSum, "sum"},
     {AggregateFunction::kMin, "min"},
     {AggregateFunction::kMax, "max"},
     {AggregateFunction::kMean, "mean"},
     {AggregateFunction::kCountDistinct, "count_distinct"},
+    {AggregateFunction::kFirst, "first"},
+    {AggregateFunction::kLast, "last"},
+    {AggregateFunction::kApproxMedian, "approx_median"},
 }};
 constexpr NameTable<JoinType, 4> kJoinNames{{
     {JoinType::kInner, "inner"},

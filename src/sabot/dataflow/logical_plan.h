@@ -157,7 +157,20 @@ struct WindowParams {
   bool operator==(const WindowParams&) const = default;
 };
 
-enum class AggregateFunction { kCount, kSum, kMin, kMax, kMean, kCountDistinct };
+// kFirst / kLast: the first / last non-null value in arrival order. kApproxMedian: the median
+// estimated by a t-digest (Arrow's approximate_median), as float64. Semantics of every function
+// (nulls, types, output types): docs/dataflow.md, "Aggregation".
+enum class AggregateFunction {
+  kCount,
+  kSum,
+  kMin,
+  kMax,
+  kMean,
+  kCountDistinct,
+  kFirst,
+  kLast,
+  kApproxMedian,
+};
 
 // One aggregate output column: `function` over `column` (empty `column` only for kCount: count
 // of rows), named `alias` (empty = "<function>_<column>", or "count" for a row count).
@@ -249,8 +262,8 @@ arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 
 // Names of the enums above as they appear in plans: "shuffle"/"transactions",
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
-// "count"/"sum"/"min"/"max"/"mean"/"count_distinct", "inner"/"left"/"right"/"full",
-// "event_time"/"processing_time".
+// "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
+// "inner"/"left"/"right"/"full", "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);
 arrow::Result<GeneratorTable> ParseGeneratorTable(std::string_view name);
 std::string_view KeyDistributionKindName(KeyDistributionKind kind);

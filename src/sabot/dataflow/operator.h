@@ -41,6 +41,11 @@ struct TaskContext {
   // Where the operator allocates its output. The local executor gives the default pool: only the
   // shuffles' memory is under the job's budget today.
   arrow::MemoryPool* pool = arrow::default_memory_pool();
+  // A stateful operator's state (an aggregate's groups): the bytes one task's state may hold
+  // before it spills to disk (0: no limit), and the directory it spills under (empty: the
+  // system's temporary directory).
+  int64_t state_budget_bytes = 0;
+  std::string spill_directory;
 };
 
 // Where an operator's output goes: the next operator of its chain, or the task's shuffle writers

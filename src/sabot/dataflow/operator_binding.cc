@@ -6,6 +6,7 @@
 
 #include <arrow/status.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
 #include "sabot/dataflow/file_sink.h"
@@ -102,18 +103,6 @@ arrow::Result<BoundOperator> BindUnnamed(
           return arrow::Status::Invalid(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
-        } else if constexpr (std::is_same_v<P, WindowParams>) {
-          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
-          return BindWindow(spec, params, input_schemas[0], context);
-        } else if constexpr (std::is_same_v<P, AggregateParams>) {
-          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
-          if (context.input_window != nullptr) {
-            return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
-                                         context, options);
-          }
-          return arrow::Status::NotImplemented(
-              "an aggregate without a window does not run yet: it runs from the "
-              "stateful-operators issue");
         } else if constexpr (std::is_same_v<P, JoinParams>) {
           return arrow::Status::NotImplemented(
               OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
@@ -132,6 +121,16 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindFilterOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, WindowParams>) {
+            return BindWindow(spec, params, input_schemas[0], context);
+          } else if constexpr (std::is_same_v<P, AggregateParams>) {
+            if (context.input_window != nullptr) {
+              // The aggregate after a window (windowed_aggregate.h); the job's id names its
+              // late output's temporary files.
+              return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
+                                           context, options);
+            }
+            return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
             return BindFileSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

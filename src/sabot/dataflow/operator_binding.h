@@ -96,8 +96,8 @@ struct BoundOperator {
 // Binds `spec` given the schema of each of its inputs (input_schemas[i] for input i; empty for
 // sources). Errors (KeyError, TypeError, Invalid, IOError) begin with "operator '<name>'
 // (<kind>): " and keep the underlying status code. key_by is folded by the execution graph and
-// never bound; the stateful kinds (window, aggregate, join) are refused with NotImplemented
-// until they run (issue 11).
+// never bound; an aggregate binds (aggregate_operator.h) unless it follows a window; window,
+// join and a windowed aggregate are refused with NotImplemented until they run (issue 11).
 arrow::Result<BoundOperator> BindOperator(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
     const BindOptions& options, const OperatorPlanContext& context = {});

@@ -89,8 +89,16 @@ TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
   ASSERT_RAISES_WITH(Invalid,
                      "operator 'w' (window): no source upstream declares an event-time column",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
-  ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): ",
-                     BindOperator(Spec("agg", AggregateParams{}), {schema}, {}));
+  // An aggregate binds (aggregate_operator_test); after a window it is the windowed aggregate
+  // (windowed_aggregate_test), which needs the window's event-time column too.
+  OperatorSpec window = Spec("w", WindowParams{});
+  OperatorPlanContext after_window;
+  after_window.input_window = &window;
+  ASSERT_RAISES_WITH(Invalid,
+                     "operator 'agg' (aggregate): window 'w': no source upstream declares an "
+                     "event-time column",
+                     BindOperator(Spec("agg", AggregateParams{{AggregateSpec{}}}), {schema}, {},
+                                  after_window));
   ASSERT_RAISES_WITH(NotImplemented, "operator 'j' (join): ",
                      BindOperator(Spec("j", JoinParams{}), {schema, schema}, {}));
   ASSERT_RAISES_WITH(Invalid, "operator 'k' (key_by): key_by is folded",

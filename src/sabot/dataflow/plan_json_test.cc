@@ -261,6 +261,21 @@ TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
                      PlanFromJson(bad));
 }
 
+TEST(PlanJsonTest, FirstLastAndApproxMedianRoundTrip) {
+  PlanBuilder b;
+  b.Source(GeneratorSourceParams{}, 2)
+      .KeyBy({"key"})
+      .Aggregate({First("p0"), Last("p1", "latest"), ApproxMedian("p2")}, 2, "agg")
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  for (const char* name : {"\"first\"", "\"last\"", "\"approx_median\""}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name << " missing from " << text;
+  }
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+}
+
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.
 TEST(PlanJsonTest, DocumentedExampleReads) {
   const char* text = R"json({

@@ -72,6 +72,8 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
   context.job_id = bound.job_id;
   context.subtask = subtask_;
   context.parallelism = chain.parallelism;
+  context.state_budget_bytes = job_->state_limits().budget_bytes;
+  context.spill_directory = job_->state_limits().spill_directory;
 
   for (OperatorId id : chain.operators) {
     const OperatorSpec* spec = job_->plan().FindOperator(id);
