@@ -6,7 +6,6 @@
 #include <map>
 #include <numeric>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -19,11 +18,9 @@
 #include <arrow/compute/exec.h>
 #include <arrow/compute/row/grouper.h>
 #include <arrow/record_batch.h>
-#include <arrow/scalar.h>
 #include <arrow/table.h>
 #include <arrow/type.h>
 
-#include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/watermark_generator.h"
@@ -178,7 +175,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> TakeRows(
 
 // What every task of one windowed aggregate shares. Immutable.
 struct WindowedPlan {
-  std::string window_name;
   WindowParams window;
   std::vector<std::string> keys;
   TimeColumn time;
@@ -221,7 +217,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithWindow(
 
 // The key columns of `batch` (input or extended schema: keys come first in neither, so by
 // index) as an ExecBatch for a Grouper.
-arrow::compute::ExecBatch KeyBatch(const WindowedPlan& plan, const arrow::RecordBatch& batch,
+arrow::compute::ExecBatch KeyBatch(const arrow::RecordBatch& batch,
                                    const std::vector<int>& indices) {
   std::vector<arrow::Datum> values;
   for (int i : indices) values.emplace_back(batch.column(i));
@@ -462,10 +458,10 @@ class WindowedAggregate : public Operator {
     arrow::compute::ExecContext ctx(pool_);
     ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
     for (const auto& rows : pending) {
-      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *rows, plan_->key_indices);
+      arrow::compute::ExecBatch keys = KeyBatch(*rows, plan_->key_indices);
       ARROW_RETURN_NOT_OK(grouper->Populate(arrow::compute::ExecSpan(keys)));
     }
-    arrow::compute::ExecBatch keys = KeyBatch(*plan_, *result, result_keys);
+    arrow::compute::ExecBatch keys = KeyBatch(*result, result_keys);
     ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Lookup(arrow::compute::ExecSpan(keys)));
     std::shared_ptr<arrow::Array> id_array = ids.make_array();
     std::vector<int64_t> affected;
@@ -544,7 +540,7 @@ class WindowedAggregate : public Operator {
       for (int i : plan_->key_indices) types.emplace_back(all->column(i)->type());
       arrow::compute::ExecContext ctx(pool_);
       ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
-      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *all, plan_->key_indices);
+      arrow::compute::ExecBatch keys = KeyBatch(*all, plan_->key_indices);
       ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Consume(arrow::compute::ExecSpan(keys)));
       const std::shared_ptr<arrow::Array> id_array = ids.make_array();
       const auto& id_values = static_cast<const arrow::UInt32Array&>(*id_array);
@@ -739,7 +735,6 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
     return arrow::Status::Invalid("operator '", window.name, "' feeding it is not a window");
   }
   auto plan = std::make_shared<WindowedPlan>();
-  plan->window_name = window.name;
   plan->window = *window_params;
   plan->keys = context.input_keys;
   plan->input_schema = input;
