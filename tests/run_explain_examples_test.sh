@@ -43,6 +43,9 @@ for file in "$examples"/*.yaml; do
     fan-out.yaml)
       expect_explain "$file" "scaled\[4\] -> small_amounts\[2\]  REBALANCE 4x2" \
         "scaled\[4\] -> every_task\[3\]  BROADCAST 4x3" ;;
+    orders-customers-join.yaml)
+      expect_explain "$file" "orders\[3\] -> enriched\[2\] \(left\)  HASH\(customer_id\) 3x2" \
+        "customers\[1\] -> enriched\[2\] \(right\)  HASH\(customer_id\) 1x2" ;;
     *)
       expect_explain "$file" "(FORWARD|HASH|REBALANCE|BROADCAST|RANGE)" ;;
   esac

@@ -10,7 +10,8 @@ the job's input, compared as sorted multisets of rows; so the output cannot depe
 parallelism either.
 
 Inputs: filter-project-parquet.yaml reads the Parquet files make-transactions-parquet.yaml
-writes, read back here with pyarrow. The other jobs generate their input (a seeded generator
+writes, read back here with pyarrow; orders-customers-join.yaml reads those
+make-orders-customers.py writes, and its reference is DuckDB's left join of them. The other jobs generate their input (a seeded generator
 source); the test reads the generator's parameters from `sabot run --plan-json`, has Sabot write
 that same table once to Parquet (a two-operator job at parallelism 1), checks it against what the
 generator promises (row count, key range, amounts with two decimals in [0, 10000), event times
@@ -232,13 +233,39 @@ def shuffle(sabot, job, work):
           f"shuffle 3->4: expected a refusal (exit 2), got {result.returncode}: {result.stderr}")
 
 
+def orders_customers(sabot, job, work):
+    """Its input comes from make-orders-customers.py (beside the job files); the reference is
+    DuckDB's left join over the same files."""
+    import duckdb
+    data = os.path.join(work, "data")
+    subprocess.run([sys.executable, os.path.join(EXAMPLES_DIR, "make-orders-customers.py"),
+                    "--out", data], check=True, capture_output=True, timeout=300)
+    con = duckdb.connect()
+    want = con.sql(
+        f"SELECT o.*, c.customer_id AS customer_id_right, c.name, c.country "
+        f"FROM read_parquet('{data}/orders/*.parquet') o LEFT JOIN "
+        f"read_parquet('{data}/customers/*.parquet') c ON o.customer_id = c.customer_id").to_arrow_table()
+    unmatched = pc.sum(pc.is_null(want["name"])).as_py()
+    check(0 < unmatched < want.num_rows, "orders-customers: some orders have no customer, not all")
+    for p1, p2 in PARALLELISMS:
+        name = f"orders-customers-join {p1}->{p2}"
+        run(sabot, job, [f"orders.parallelism={p1}", f"customers.parallelism={p1}",
+                         f"enriched.parallelism={p2}"])
+        got = read_sink(os.path.join(work, "out", "orders-customers"), "parquet")
+        check(got.column_names == ["order_id", "customer_id", "amount", "customer_id_right",
+                                   "name", "country"], f"{name}: columns {got.column_names}")
+        expect_equal(name, got, want.cast(got.schema))
+
+
 EXAMPLES = {
     "shuffle.yaml": shuffle,
     "seed-pipeline-keyed.yaml": seed_pipeline,
     "make-transactions-parquet.yaml": make_transactions,
     "filter-project-parquet.yaml": filter_project,
     "fan-out.yaml": fan_out,
+    "orders-customers-join.yaml": orders_customers,
 }
+EXAMPLES_DIR = ""
 
 
 def main():
@@ -246,6 +273,8 @@ def main():
     parser.add_argument("sabot")
     parser.add_argument("examples")
     args = parser.parse_args()
+    global EXAMPLES_DIR
+    EXAMPLES_DIR = args.examples
     shipped = sorted(n for n in os.listdir(args.examples) if n.endswith(".yaml"))
     check(sorted(EXAMPLES) == shipped,
           f"examples without a reference here, or references without an example: {shipped}")

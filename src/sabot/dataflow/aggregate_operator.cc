@@ -25,7 +25,6 @@
 #include <arrow/type.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
-#include "sabot/dataflow/windowed_aggregate.h"
 #include "sabot/partition/key_hash.h"
 
 namespace sabot {
@@ -644,8 +643,8 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
                                                    const std::shared_ptr<arrow::Schema>& input,
                                                    const OperatorPlanContext& context) {
   if (context.input_window != nullptr) {
-    // The windowed aggregate (BindOperator calls it directly, with the job's bind options).
-    return BindWindowedAggregate(spec, params, *context.input_window, input, context);
+    return arrow::Status::Invalid("an aggregate after window '", context.input_window->name,
+                                  "' is a windowed aggregate: BindWindowedAggregate binds it");
   }
   ARROW_ASSIGN_OR_RAISE(auto bound,
                         BoundAggregation::Bind(input, context.input_keys, params.aggregates));

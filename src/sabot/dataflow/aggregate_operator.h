@@ -42,8 +42,8 @@ inline constexpr const char* kChangelogInsert = "+I";
 inline constexpr const char* kChangelogRetract = "-U";
 inline constexpr const char* kChangelogUpdate = "+U";
 
-// Binds an aggregate whose input is not a window; with context.input_window set it binds the
-// windowed aggregate instead (BindWindowedAggregate, windowed_aggregate.h). KeyError / TypeError / Invalid as
+// Binds an aggregate whose input is not a window (context.input_window must be null: a windowed
+// aggregate is refused with NotImplemented). KeyError / TypeError / Invalid as
 // BoundAggregation::Bind; NotImplemented for a function an unbounded input cannot maintain.
 arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
                                                    const AggregateParams& params,

@@ -103,8 +103,14 @@ arrow::Result<ExecutionGraph> ExecutionGraph::Make(const LogicalPlan& plan) {
           edge.boundaries = r.boundaries;
         } else if (v.kind() == OperatorKind::kJoin) {
           const auto& join = std::get<JoinParams>(v.params);
-          edge.type = EdgeType::kHash;
-          edge.keys = edge.input == 0 ? join.left_keys : join.right_keys;
+          if (join.broadcast == JoinBroadcast::kNone) {
+            edge.type = EdgeType::kHash;
+            edge.keys = edge.input == 0 ? join.left_keys : join.right_keys;
+          } else if (edge.input == (join.broadcast == JoinBroadcast::kLeft ? 0 : 1)) {
+            edge.type = EdgeType::kBroadcast;
+          } else {
+            edge.type = equal ? EdgeType::kForward : EdgeType::kRebalance;
+          }
         } else if ((v.kind() == OperatorKind::kWindow || v.kind() == OperatorKind::kAggregate) &&
                    !plan.OutputKeys(u.id).empty()) {
           edge.type = equal ? EdgeType::kForward : EdgeType::kHash;

@@ -73,7 +73,9 @@ struct GraphEdge {
 //      whatever the parallelism — so key_by never degrades to FORWARD at equal parallelism;
 //   2. it asks for REBALANCE, BROADCAST, RANGE or FORWARD: that type (FORWARD needs equal
 //      parallelism; LogicalPlan validated it);
-//   3. v is a join: HASH on the join keys of the input the edge feeds;
+//   3. v is a join: HASH on the join keys of the input the edge feeds; a broadcast join
+//      (JoinParams::broadcast): BROADCAST into its broadcast input, and into the other input
+//      FORWARD at equal parallelism, REBALANCE where it changes;
 //   4. v is a window or aggregate reading u's keyed stream (LogicalPlan::OutputKeys(u) not
 //      empty): FORWARD at equal parallelism (the rows are already where their keys belong),
 //      otherwise HASH on those keys;

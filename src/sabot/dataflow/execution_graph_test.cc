@@ -181,6 +181,29 @@ TEST(ExecutionGraphTest, JoinInputsAreHashedOnTheirKeys) {
   EXPECT_EQ(ChainNames(g, *g.ChainOf(3)), (std::vector<std::string>{"join", "sink"}));
 }
 
+TEST(ExecutionGraphTest, BroadcastJoinKeepsTheOtherSidesPartitioning) {
+  for (int32_t orders_parallelism : {4, 3}) {
+    PlanBuilder b;
+    Stream left = b.Source(GeneratorSourceParams{}, orders_parallelism, "orders");
+    Stream right = b.Source(GeneratorSourceParams{}, 2, "users");
+    left.Join(right, JoinParams{{"user_id"}, {"id"}, JoinType::kLeft, JoinBroadcast::kRight}, 4,
+              "join")
+        .Sink(CollectSinkParams{}, {}, "sink");
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+    ASSERT_OK_AND_ASSIGN(ExecutionGraph g, ExecutionGraph::Make(plan));
+    const GraphEdge& l = EdgeInto(g, "orders", "join", 0);
+    const GraphEdge& r = EdgeInto(g, "users", "join", 1);
+    // No hash shuffle of the big side: FORWARD (a shuffle writer i -> partition i: the join has
+    // two inputs, so it is not chained) at equal parallelism, REBALANCE otherwise.
+    EXPECT_EQ(l.type, orders_parallelism == 4 ? EdgeType::kForward : EdgeType::kRebalance);
+    EXPECT_FALSE(l.chained);
+    EXPECT_TRUE(l.keys.empty());
+    EXPECT_EQ(r.type, EdgeType::kBroadcast);
+    EXPECT_EQ(r.num_writers, 2);
+    EXPECT_EQ(r.num_partitions, 4);
+  }
+}
+
 TEST(ExecutionGraphTest, KeyedStreamStaysKeyedThroughWindow) {
   // window[5] -> aggregate[5]: FORWARD, chained (the rows already sit with their keys);
   // window[5] -> aggregate[2]: HASH again on the same keys, never REBALANCE.

@@ -54,6 +54,9 @@ std::string Describe(const OperatorSpec& op) {
           std::vector<std::string> paths;
           for (const std::string& path : p.paths) paths.push_back(Quote(path));
           return kind + " " + Join(paths) + EventTime(p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return kind + " " + Quote(p.table) + " (in memory, batches of <= " +
+                 std::to_string(p.batch_rows) + " rows)" + EventTime(p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return kind + " " + Columns(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -89,8 +92,12 @@ std::string Describe(const OperatorSpec& op) {
           }
           return kind + " " + Join(parts);
         } else if constexpr (std::is_same_v<P, JoinParams>) {
-          return kind + " " + std::string(JoinTypeName(p.how)) + " on (" + Join(p.left_keys) +
-                 ") = (" + Join(p.right_keys) + ")";
+          std::string out = kind + " " + std::string(JoinTypeName(p.how)) + " on (" +
+                            Join(p.left_keys) + ") = (" + Join(p.right_keys) + ")";
+          if (p.broadcast != JoinBroadcast::kNone) {
+            out += " broadcast " + std::string(JoinBroadcastName(p.broadcast));
+          }
+          return out;
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           return kind + " " + Quote(p.directory);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

@@ -97,6 +97,18 @@ TEST(ExplainTest, FanOutJoinGolden) {
       "  join[2] -> joined[2]  FORWARD (chained)\n");
 }
 
+TEST(ExplainTest, TableSource) {
+  PlanBuilder b;
+  b.Source(TableSourceParams{"orders", 1000, EventTimeSpec{"ts", std::chrono::seconds(2)}}, 2,
+           "src")
+      .Sink(CollectSinkParams{}, {}, "sink");
+  std::string text = ExplainOf(b);
+  EXPECT_NE(text.find("  src[2]  table_source 'orders' (in memory, batches of <= 1000 rows), "
+                      "event time ts (out of order <= 2000 ms)\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(ExplainTest, WindowTimeFieldsAndIdleTimeout) {
   PlanBuilder b;
   b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::milliseconds(1500)});

@@ -49,6 +49,8 @@ OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
       if (g->event_time) column = g->event_time->column;
     } else if (const auto* f = std::get_if<FileSourceParams>(&source->params)) {
       if (f->event_time) column = f->event_time->column;
+    } else if (const auto* t = std::get_if<TableSourceParams>(&source->params)) {
+      if (t->event_time) column = t->event_time->column;
     }
     context.sources_event_time.push_back({source->name, std::move(column)});
   }

@@ -30,6 +30,14 @@ constexpr std::string_view kKindKeys[] = {
     "join",             "parquet_sink",   "ipc_sink",   "csv_sink",     "console_sink",
     "collect_sink",     "verify_sink"};
 
+// A table_source reads a table held in the memory of the program that runs the plan, which a
+// file cannot hold: job files refuse the kind with this message (docs/job-file.md).
+constexpr std::string_view kTableSourceKey = "table_source";
+constexpr std::string_view kNoTableSource =
+    "table_source reads an in-memory table that the program running the plan provides (the "
+    "Python API, BindOptions::tables); a job file cannot provide one: read the data with "
+    "parquet_source or ipc_source";
+
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) {
@@ -387,7 +395,8 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
   ARROW_ASSIGN_OR_RAISE(auto fields,
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
-                                "spill_directory", "progress", "state_budget", "idle_timeout"}));
+                                "spill_directory", "progress", "state_budget",
+                                "idle_timeout"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -453,9 +462,11 @@ arrow::Status Reader::ReadEntry(const Node& node, size_t index, Entry* entry) co
   std::vector<std::string_view> valid = {"name", "parallelism", "input", "left", "right",
                                          "partitioning"};
   for (std::string_view k : kKindKeys) valid.push_back(k);
+  valid.push_back(kTableSourceKey);
   ARROW_ASSIGN_OR_RAISE(auto fields, Fields(node, who, "an operator entry", valid));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
+    if (k == kTableSourceKey) return Fail(f.key, who, kNoTableSource);
     if (std::find(std::begin(kKindKeys), std::end(kKindKeys), k) == std::end(kKindKeys)) continue;
     if (Present(entry->kind_key)) {
       return Fail(f.key, who, "an operator has one kind, but this entry has both ",
@@ -771,6 +782,8 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       e->params = std::move(p);
       return arrow::Status::OK();
     }
+    case OperatorKind::kTableSource:
+      return Fail(e->kind_key, who, kNoTableSource);
     case OperatorKind::kParquetSource:
     case OperatorKind::kIpcSource:
     case OperatorKind::kCsvSource: {
@@ -950,7 +963,7 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     }
     case OperatorKind::kJoin: {
       if (body.IsNull()) return Fail(e->kind_key, who, "join needs on: [key, ...] (or left_keys: and right_keys:)");
-      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how"}));
+      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how", "broadcast"}));
       JoinParams p;
       const Field* on = Find(fields, "on");
       const Field* left = Find(fields, "left_keys");
@@ -974,6 +987,12 @@ arrow::Status Reader::ReadParams(Entry* e) const {
         auto parsed = ParseJoinType(h);
         if (!parsed.ok()) return Fail(how->value, who, parsed.status().message());
         p.how = *parsed;
+      }
+      if (const Field* broadcast = Find(fields, "broadcast")) {
+        ARROW_ASSIGN_OR_RAISE(std::string b, String(broadcast->value, who, "broadcast"));
+        auto parsed = ParseJoinBroadcast(b);
+        if (!parsed.ok()) return Fail(broadcast->value, who, parsed.status().message());
+        p.broadcast = *parsed;
       }
       e->params = std::move(p);
       return arrow::Status::OK();
@@ -1431,6 +1450,9 @@ std::string ParamsYaml(const OperatorParams& params) {
           out << kIndent << "left_keys: " << YamlList(p.left_keys) << "\n"
               << kIndent << "right_keys: " << YamlList(p.right_keys) << "\n"
               << kIndent << "how: " << JoinTypeName(p.how) << "\n";
+          if (p.broadcast != JoinBroadcast::kNone) {
+            out << kIndent << "broadcast: " << JoinBroadcastName(p.broadcast) << "\n";
+          }
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           out << kIndent << "directory: " << YamlString(p.directory) << "\n";
           if (p.format == FileFormat::kCsv) out << kIndent << "csv: " << CsvYaml(p.csv) << "\n";
@@ -1588,6 +1610,9 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {
     OperatorKind kind = op.kind();
+    if (kind == OperatorKind::kTableSource) {
+      return arrow::Status::Invalid("operator ", QuoteInput(op.name), ": ", kNoTableSource);
+    }
     out << "  - name: " << YamlString(op.name) << "\n";
     if (kind != OperatorKind::kKeyBy) out << "    parallelism: " << op.parallelism << "\n";
     const std::vector<size_t>& in = plan.InputEdges(op.id);

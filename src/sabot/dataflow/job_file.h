@@ -133,7 +133,8 @@ inline constexpr size_t kMaxJobNameLength = 24;
 // Writes `plan` and `options` as a job file that ParseJobFile reads back to an equal plan:
 // every operator with its name, parallelism (except key_by, which has its input's) and
 // inputs written out. Paths are written as they are in the plan. Invalid for a plan that a
-// job file cannot express: an operator whose input edges ask for different partitionings.
+// job file cannot express: an operator whose input edges ask for different partitionings, a
+// table_source (its table lives in the memory of the program running the plan).
 arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPlan& plan,
                                          const JobRunOptions& options = {});
 

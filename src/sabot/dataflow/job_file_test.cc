@@ -1,5 +1,6 @@
 #include "sabot/dataflow/job_file.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -295,6 +296,20 @@ TEST(JobFileErrorTest, KindKeys) {
   EXPECT_EQ(ErrorOf("operators:\n  - 5\n"),
             "job.yaml:2:5: operators entry 1: an operator must be a map with one kind key (such "
             "as map: or parquet_source:), got a scalar");
+}
+
+// A job file cannot carry an in-memory table: table_source is refused at its key, and a plan
+// holding one cannot be written as a job file.
+TEST(JobFileErrorTest, TableSourceIsRefused) {
+  EXPECT_EQ(ErrorOf("operators:\n  - table_source: {table: t}\n  - collect_sink: {}\n"),
+            "job.yaml:2:5: operators entry 1: table_source reads an in-memory table that the "
+            "program running the plan provides (the Python API, BindOptions::tables); a job file "
+            "cannot provide one: read the data with parquet_source or ipc_source");
+  PlanBuilder b;
+  b.Source(TableSourceParams{"t"}, 1, "src").Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_RAISES_WITH(Invalid, "operator 'src': table_source reads an in-memory table",
+                     FormatJobFile("t", plan).status());
 }
 
 TEST(JobFileErrorTest, WrongTypes) {
@@ -634,6 +649,42 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   ExpectRoundTrip(plan, options);
 }
 
+TEST(JobFileRoundTripTest, BroadcastJoins) {
+  PlanBuilder b;
+  Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+  Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+  orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kAnti, JoinBroadcast::kRight}, 2, "j")
+      .Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ExpectRoundTrip(plan, JobRunOptions{});
+}
+
+TEST(JobFileTest, JoinBroadcastAndTypes) {
+  const char* base = R"(operators:
+  - name: a
+    generator_source:
+  - name: b
+    generator_source:
+  - join: {on: [key], how: %s, broadcast: %s}
+    left: a
+    right: b
+  - collect_sink:
+)";
+  auto yaml = [&](const char* how, const char* side) {
+    char text[512];
+    std::snprintf(text, sizeof(text), base, how, side);
+    return std::string(text);
+  };
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(yaml("right_semi", "left")));
+  const auto& join = std::get<JoinParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(join.how, JoinType::kRightSemi);
+  EXPECT_EQ(join.broadcast, JoinBroadcast::kLeft);
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("inner", "both")), "job.yaml:6:46: "));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("inner", "both")), "join broadcast side"));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("full", "right")),
+                        "a full join cannot broadcast its right side"));
+}
+
 TEST(JobFileRoundTripTest, SeedPipelineAndSessions) {
   PlanBuilder b;
   b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, EventTimeSpec{"t", {}}}, 3)
@@ -648,6 +699,26 @@ TEST(JobFileRoundTripTest, SeedPipelineAndSessions) {
   blocking.Source(GeneratorSourceParams{}, 1).PartitionByHash({"key"}).Sink(ConsoleSinkParams{}, 2);
   ASSERT_OK_AND_ASSIGN(LogicalPlan plan2, blocking.Build());
   ExpectRoundTrip(plan2);
+}
+
+TEST(JobFileTest, FirstLastAndApproxMedianAggregates) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
+operators:
+  - parquet_source: {paths: [/d]}
+  - key_by: [k]
+  - aggregate: [first(v), LAST(v) as latest, approx_median( v ), count(*)]
+  - collect_sink:
+)"));
+  PlanBuilder b;
+  b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, {}})
+      .KeyBy({"k"})
+      .Aggregate({First("v"), Last("v", "latest"), ApproxMedian("v"), Count()})
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan expected, b.Build());
+  EXPECT_TRUE(job.plan.Equals(expected));
+  ExpectRoundTrip(expected);
+  EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [first(*)]\n"),
+            "job.yaml:3:17: operator 'aggregate': first needs a column: first(column)");
 }
 
 TEST(JobFileRoundTripTest, WindowTimeFieldsAndIdleTimeout) {
@@ -705,26 +776,6 @@ operators:
   - aggregate: [count(*)]
   - collect_sink:
 )", "job.yaml", "/base").status());
-}
-
-TEST(JobFileTest, FirstLastAndApproxMedianAggregates) {
-  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
-operators:
-  - parquet_source: {paths: [/d]}
-  - key_by: [k]
-  - aggregate: [first(v), LAST(v) as latest, approx_median( v ), count(*)]
-  - collect_sink:
-)"));
-  PlanBuilder b;
-  b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, {}})
-      .KeyBy({"k"})
-      .Aggregate({First("v"), Last("v", "latest"), ApproxMedian("v"), Count()})
-      .Sink(CollectSinkParams{});
-  ASSERT_OK_AND_ASSIGN(LogicalPlan expected, b.Build());
-  EXPECT_TRUE(job.plan.Equals(expected));
-  ExpectRoundTrip(expected);
-  EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [first(*)]\n"),
-            "job.yaml:3:17: operator 'aggregate': first needs a column: first(column)");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
   bind.job_id = options.job_id;
   bind.console = options.console;
   bind.collected = options.collected;
+  bind.tables = options.tables;
   bind.memory_budget = options.memory_budget;
   return bind;
 }

@@ -41,6 +41,8 @@ struct LocalExecutorOptions {
   // Console sinks print here (null: std::cout); collect sinks fill `collected` (null: refused).
   std::ostream* console = nullptr;
   std::shared_ptr<CollectedOutput> collected;
+  // The in-memory tables table sources read (null: table sources are refused).
+  std::shared_ptr<const ProvidedTables> tables;
   // A job whose rows and finished tasks do not change for this long fails with an IOError that
   // says what waits (a stall: e.g. writers waiting for memory admission), instead of hanging;
   // zero disables. Jobs with unbounded rate-limited sources move rows all the time.
@@ -56,8 +58,8 @@ struct LocalExecutorOptions {
 // under a final name) and the first error is returned, naming the operator and task.
 arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options);
 
-// The same for a job bound already (BindJob with `options`' job id, console and collected): a
-// caller that must tell a bad job (binding errors) from a failed run binds first.
+// The same for a job bound already (BindJob with `options`' job id, console, collected and
+// tables): a caller that must tell a bad job (binding errors) from a failed run binds first.
 arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
                                      const LocalExecutorOptions& options);
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <filesystem>
 #include <set>
@@ -455,6 +456,76 @@ TEST(LocalExecutorSinkTest, TwoFileSinksInOneDirectoryAreRefused) {
   EXPECT_NE(result.status().message().find("operator 'b'"), std::string::npos) << result.status();
   EXPECT_NE(result.status().message().find("as operator 'a' does"), std::string::npos)
       << result.status();
+}
+
+}  // namespace
+}  // namespace sabot
+
+namespace sabot {
+namespace {
+
+// user_id -> rows of a transactions table with `seed`, read straight from the source (no
+// shuffle): the per-key counts the join test's reference multiplies.
+std::map<int64_t, int64_t> UserCounts(int64_t rows, uint64_t seed) {
+  auto collected = std::make_shared<CollectedOutput>();
+  GeneratorSourceParams params = Transactions(rows);
+  params.seed = seed;
+  PlanBuilder b;
+  b.Source(params, 1).Sink(CollectSinkParams{}, 1, "out");
+  LocalExecutorOptions options;
+  options.collected = collected;
+  EXPECT_OK(RunLocalJob(b.Build().ValueOrDie(), options).status());
+  std::map<int64_t, int64_t> counts;
+  auto table = collected->Table("out").ValueOrDie()->CombineChunks().ValueOrDie();
+  auto users = std::static_pointer_cast<arrow::Int64Array>(table->GetColumnByName("user_id")->chunk(0));
+  for (int64_t i = 0; i < users->length(); ++i) ++counts[users->Value(i)];
+  return counts;
+}
+
+// Two shuffles into one task (a join's two inputs): every run must end, in both modes, with
+// the inner join's row count, sum over users of left rows x right rows, and each output row's
+// keys equal. Repeated, because a task whose last input event was an input's end once waited
+// forever for a wake that never came (the reader's kEnd follows without a new item).
+TEST(LocalExecutorJoinTest, TwoInputShufflesEndAndJoinEveryKey) {
+  constexpr int64_t kLeftRows = 6'000, kRightRows = 1'000;
+  const auto left = UserCounts(kLeftRows, 1);
+  const auto right = UserCounts(kRightRows, 2);
+  int64_t expected = 0;
+  for (const auto& [user, count] : left) {
+    auto it = right.find(user);
+    if (it != right.end()) expected += count * it->second;
+  }
+  ASSERT_GT(expected, 0);
+  for (ShuffleMode mode : {ShuffleMode::kPipelined, ShuffleMode::kBlocking}) {
+    for (auto [sources, joins] : {std::pair{1, 1}, std::pair{3, 2}, std::pair{2, 5}}) {
+      for (int run = 0; run < 5; ++run) {
+        SCOPED_TRACE(std::string(ShuffleModeName(mode)) + " " + std::to_string(sources) + "->" +
+                     std::to_string(joins) + " run " + std::to_string(run));
+        GeneratorSourceParams l = Transactions(kLeftRows), r = Transactions(kRightRows);
+        l.seed = 1;
+        r.seed = 2;
+        auto collected = std::make_shared<CollectedOutput>();
+        PlanBuilder b;
+        b.SetOptions(PlanOptions{.shuffle_mode = mode, .chaining = true});
+        Stream right_stream = b.Source(r, sources, "right");
+        b.Source(l, sources, "left")
+            .Join(right_stream, {"user_id"}, {"user_id"}, JoinType::kInner, joins, "join")
+            .Sink(CollectSinkParams{}, {}, "out");
+        ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+        LocalExecutorOptions options;
+        options.threads = 2;
+        options.collected = collected;
+        options.stall_timeout = std::chrono::seconds(20);
+        ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+        ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+        ASSERT_EQ(table->num_rows(), expected);
+        ASSERT_OK_AND_ASSIGN(auto equal, cp::CallFunction("equal", {table->GetColumnByName("user_id"),
+                                                                    table->GetColumnByName("user_id_right")}));
+        ASSERT_OK_AND_ASSIGN(auto all, cp::All(equal));
+        EXPECT_TRUE(all.scalar_as<arrow::BooleanScalar>().value);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -42,11 +42,12 @@ arrow::Result<Enum> ParseName(const NameTable<Enum, N>& table, std::string_view 
                                 allowed, ")");
 }
 
-constexpr NameTable<OperatorKind, 17> kKindNames{{
+constexpr NameTable<OperatorKind, 18> kKindNames{{
     {OperatorKind::kGeneratorSource, "generator_source"},
     {OperatorKind::kParquetSource, "parquet_source"},
     {OperatorKind::kIpcSource, "ipc_source"},
     {OperatorKind::kCsvSource, "csv_source"},
+    {OperatorKind::kTableSource, "table_source"},
     {OperatorKind::kMap, "map"},
     {OperatorKind::kFilter, "filter"},
     {OperatorKind::kProject, "project"},
@@ -90,11 +91,20 @@ constexpr NameTable<AggregateFunction, 9> kFunctionNames{{
     {AggregateFunction::kLast, "last"},
     {AggregateFunction::kApproxMedian, "approx_median"},
 }};
-constexpr NameTable<JoinType, 4> kJoinNames{{
+constexpr NameTable<JoinType, 8> kJoinNames{{
     {JoinType::kInner, "inner"},
     {JoinType::kLeft, "left"},
     {JoinType::kRight, "right"},
     {JoinType::kFull, "full"},
+    {JoinType::kSemi, "semi"},
+    {JoinType::kAnti, "anti"},
+    {JoinType::kRightSemi, "right_semi"},
+    {JoinType::kRightAnti, "right_anti"},
+}};
+constexpr NameTable<JoinBroadcast, 3> kJoinBroadcastNames{{
+    {JoinBroadcast::kNone, "none"},
+    {JoinBroadcast::kLeft, "left"},
+    {JoinBroadcast::kRight, "right"},
 }};
 constexpr NameTable<TimeDomain, 2> kTimeDomainNames{{
     {TimeDomain::kEventTime, "event_time"},
@@ -341,6 +351,13 @@ arrow::Status CheckParams(const OperatorSpec& op) {
           }
           ARROW_RETURN_NOT_OK(CheckCsv(op, p.format, p.csv));
           return CheckEventTime(op, p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          if (p.table.empty()) return ParamError(op, "table", "must name a table");
+          if ((p.batch_rows < 1) || (p.batch_rows > (int64_t{1} << 24))) {
+            return ParamError(op, "batch_rows",
+                              "must be between 1 and 16777216, got " + std::to_string(p.batch_rows));
+          }
+          return CheckEventTime(op, p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return CheckExpressions(op, p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -378,6 +395,16 @@ arrow::Status CheckParams(const OperatorSpec& op) {
                               "has " + std::to_string(p.right_keys.size()) +
                                   " columns but left_keys has " +
                                   std::to_string(p.left_keys.size()));
+          }
+          if (!JoinMayBroadcast(p.how, p.broadcast)) {
+            const bool right = p.broadcast == JoinBroadcast::kRight;
+            return ParamError(
+                op, "broadcast",
+                "a " + std::string(JoinTypeName(p.how)) + " join cannot broadcast its " +
+                    std::string(JoinBroadcastName(p.broadcast)) + " side: every task would " +
+                    "see every " + std::string(JoinBroadcastName(p.broadcast)) +
+                    " row and emit its unmatched or matched rows once per task; broadcast the " +
+                    (right ? "left" : "right") + " side or none");
           }
           return arrow::Status::OK();
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
@@ -783,6 +810,30 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
         const auto& keys = edges[e].input == 0 ? join.left_keys : join.right_keys;
         *loc = {std::nullopt, e, "partitioning"};
         const PartitioningRequest& r = edges[e].partitioning;
+        const OperatorSpec& from = ops[index[edges[e].from]];
+        if (join.broadcast != JoinBroadcast::kNone) {
+          const bool broadcast_side =
+              edges[e].input == (join.broadcast == JoinBroadcast::kLeft ? 0 : 1);
+          if (broadcast_side) {
+            // The broadcast input goes whole to every task: nothing may partition it.
+            if (!(r.kind == PartitioningKind::kNone || r.kind == PartitioningKind::kBroadcast) ||
+                from.kind() == OperatorKind::kKeyBy) {
+              return arrow::Status::Invalid(
+                  EdgeLabel(edges[e], &from, &op), ": the join broadcasts input ",
+                  edges[e].input, "; the edge cannot ask for ",
+                  from.kind() == OperatorKind::kKeyBy ? "hash (it comes from a key_by)"
+                                                      : PartitioningKindName(r.kind));
+            }
+          } else if (r.kind == PartitioningKind::kBroadcast) {
+            // Any partitioning of the other side is correct (each of its rows meets the whole
+            // broadcast side once), but not sending it to every task too.
+            return arrow::Status::Invalid(
+                EdgeLabel(edges[e], &from, &op), ": the join broadcasts its ",
+                JoinBroadcastName(join.broadcast),
+                " input; the other input cannot be broadcast too");
+          }
+          continue;
+        }
         if (!(r.kind == PartitioningKind::kNone ||
               (r.kind == PartitioningKind::kHash && r.keys == keys))) {
           return arrow::Status::Invalid(
@@ -792,7 +843,6 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
         }
         // A key_by feeding the join makes the edge HASH on its own keys: they must be the
         // join's, or rows with equal join keys would meet in different tasks.
-        const OperatorSpec& from = ops[index[edges[e].from]];
         if (from.kind() == OperatorKind::kKeyBy &&
             std::get<KeyByParams>(from.params).keys != keys) {
           return arrow::Status::Invalid(
@@ -843,6 +893,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
           return OperatorKind::kGeneratorSource;
         } else if constexpr (std::is_same_v<P, FileSourceParams>) {
           return FileKind(p.format, /*sink=*/false);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return OperatorKind::kTableSource;
         } else if constexpr (std::is_same_v<P, MapParams>) {
           return OperatorKind::kMap;
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -873,7 +925,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
 
 bool IsSource(OperatorKind kind) {
   return kind == OperatorKind::kGeneratorSource || kind == OperatorKind::kParquetSource ||
-         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource;
+         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource ||
+         kind == OperatorKind::kTableSource;
 }
 
 bool IsSink(OperatorKind kind) {
@@ -924,6 +977,27 @@ arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name) {
 std::string_view JoinTypeName(JoinType type) { return NameOf(kJoinNames, type); }
 arrow::Result<JoinType> ParseJoinType(std::string_view name) {
   return ParseName(kJoinNames, name, "join type");
+}
+std::string_view JoinBroadcastName(JoinBroadcast side) {
+  return NameOf(kJoinBroadcastNames, side);
+}
+arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name) {
+  return ParseName(kJoinBroadcastNames, name, "join broadcast side");
+}
+
+bool JoinMayBroadcast(JoinType how, JoinBroadcast side) {
+  switch (side) {
+    case JoinBroadcast::kNone:
+      return true;
+    case JoinBroadcast::kRight:
+      // Every task sees every right row: right rows must never be emitted on their own.
+      return how == JoinType::kInner || how == JoinType::kLeft || how == JoinType::kSemi ||
+             how == JoinType::kAnti;
+    case JoinBroadcast::kLeft:
+      return how == JoinType::kInner || how == JoinType::kRight ||
+             how == JoinType::kRightSemi || how == JoinType::kRightAnti;
+  }
+  return false;
 }
 std::string_view PartitioningKindName(PartitioningKind kind) {
   return NameOf(kPartitioningNames, kind);

@@ -93,6 +93,17 @@ struct FileSourceParams {
   bool operator==(const FileSourceParams&) const = default;
 };
 
+// A source reading an in-memory Arrow table that the caller provides when the job runs, under
+// the name `table` (BindOptions::tables; the Python API and the benchmarks provide theirs; a job
+// file cannot carry one). The table's rows are split across the source's tasks without copying
+// (table_source.h) in batches of at most `batch_rows` rows.
+struct TableSourceParams {
+  std::string table;
+  int64_t batch_rows = 64 * 1024;  // >= 1
+  std::optional<EventTimeSpec> event_time;
+  bool operator==(const TableSourceParams&) const = default;
+};
+
 // An output column computed by an expression.
 struct NamedExpression {
   std::string name;
@@ -188,15 +199,30 @@ struct AggregateParams {
   bool operator==(const AggregateParams&) const = default;
 };
 
-enum class JoinType { kInner, kLeft, kRight, kFull };
+// kInner: every matching (left, right) pair; kLeft / kRight / kFull: also every unmatched row of
+// the left / right / either side, the other side's columns null; kSemi / kAnti: the left rows
+// with at least one / without any match (left columns only); kRightSemi / kRightAnti: the same
+// for right rows (right columns only). Null keys never match (docs/dataflow.md, "Joins").
+enum class JoinType { kInner, kLeft, kRight, kFull, kSemi, kAnti, kRightSemi, kRightAnti };
+
+// Which input of a join is sent whole to every join task (a BROADCAST edge, the hash table built
+// once per task from it) while the other keeps its partitioning (FORWARD at equal parallelism,
+// REBALANCE otherwise) instead of both being HASH-shuffled on their keys. Only the side whose
+// rows the join never emits unmatched or deduplicated may be broadcast: the right side of inner,
+// left, semi and anti joins, the left side of inner, right, right_semi and right_anti joins.
+enum class JoinBroadcast { kNone, kLeft, kRight };
 
 // Joins input 0 (left) with input 1 (right) on left_keys[i] == right_keys[i].
 struct JoinParams {
   std::vector<std::string> left_keys;
   std::vector<std::string> right_keys;
   JoinType how = JoinType::kInner;
+  JoinBroadcast broadcast = JoinBroadcast::kNone;
   bool operator==(const JoinParams&) const = default;
 };
+
+// Whether `how` may broadcast `side` (JoinBroadcast); kNone is always allowed.
+bool JoinMayBroadcast(JoinType how, JoinBroadcast side);
 
 // A sink writing one file per task into `directory` (written under a temporary name, renamed
 // when the task finishes).
@@ -226,15 +252,17 @@ struct VerifySinkParams {
 // The parameters decide the kind (OperatorKindOf); a FileSourceParams / FileSinkParams makes a
 // parquet, ipc or csv source / sink after its format.
 using OperatorParams =
-    std::variant<GeneratorSourceParams, FileSourceParams, MapParams, FilterParams, ProjectParams,
-                 KeyByParams, WindowParams, AggregateParams, JoinParams, FileSinkParams,
-                 ConsoleSinkParams, CollectSinkParams, VerifySinkParams>;
+    std::variant<GeneratorSourceParams, FileSourceParams, TableSourceParams, MapParams,
+                 FilterParams, ProjectParams, KeyByParams, WindowParams, AggregateParams,
+                 JoinParams, FileSinkParams, ConsoleSinkParams, CollectSinkParams,
+                 VerifySinkParams>;
 
 enum class OperatorKind {
   kGeneratorSource,
   kParquetSource,
   kIpcSource,
   kCsvSource,
+  kTableSource,
   kMap,
   kFilter,
   kProject,
@@ -255,15 +283,16 @@ bool IsSource(OperatorKind kind);
 bool IsSink(OperatorKind kind);
 // The format of a parquet, ipc or csv source or sink; nullopt for every other kind.
 std::optional<FileFormat> FileFormatOf(OperatorKind kind);
-// The kind's name in plans and explain output: "generator_source", "parquet_source", "map",
-// "key_by", "window", "aggregate", "join", "parquet_sink", "console_sink", ...
+// The kind's name in plans and explain output: "generator_source", "parquet_source",
+// "table_source", "map", "key_by", "window", "aggregate", "join", "parquet_sink", ...
 std::string_view OperatorKindName(OperatorKind kind);
 arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 
 // Names of the enums above as they appear in plans: "shuffle"/"transactions",
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
 // "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
-// "inner"/"left"/"right"/"full", "event_time"/"processing_time".
+// "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti",
+// "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);
 arrow::Result<GeneratorTable> ParseGeneratorTable(std::string_view name);
 std::string_view KeyDistributionKindName(KeyDistributionKind kind);
@@ -276,6 +305,8 @@ std::string_view AggregateFunctionName(AggregateFunction function);
 arrow::Result<AggregateFunction> ParseAggregateFunction(std::string_view name);
 std::string_view JoinTypeName(JoinType type);
 arrow::Result<JoinType> ParseJoinType(std::string_view name);
+std::string_view JoinBroadcastName(JoinBroadcast side);  // "none", "left", "right"
+arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name);
 std::string_view TimeDomainName(TimeDomain domain);
 arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name);
 
@@ -409,7 +440,10 @@ class LogicalPlan {
   // for HASH on its own keys, window and aggregate read a keyed stream (or have parallelism 1)
   // and their keyed input edges do not ask for a partitioning that breaks the keys, aggregate
   // output names are unique and differ from the key columns, join input edges ask for nothing
-  // or for HASH on that side's keys, and a key_by feeding a join keys by that side's keys. The plan must have at least one source and one sink.
+  // or for HASH on that side's keys, and a key_by feeding a join keys by that side's keys
+  // (a broadcast join: its broadcast input's edge asks for nothing or BROADCAST and comes from
+  // no key_by, its other input's edge asks for anything but BROADCAST); a join may broadcast
+  // only the side JoinMayBroadcast allows. The plan must have at least one source and one sink.
   // Errors about one operator or edge carry a PlanErrorDetail locating it.
   static arrow::Status Validate(const std::vector<OperatorSpec>& operators,
                                 const std::vector<EdgeSpec>& edges, const PlanOptions& options);

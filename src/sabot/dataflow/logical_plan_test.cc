@@ -364,6 +364,55 @@ TEST(LogicalPlanTest, JoinInputsAreHashOnTheirKeys) {
                      keyed_join({"a"}).status());
 }
 
+TEST(LogicalPlanTest, BroadcastJoinRules) {
+  // left[2] and right[3] into join[4]; `by` (a key_by on `by_keys`) in front of input
+  // `keyed_input` when given.
+  auto join = [](JoinType how, JoinBroadcast side, PartitioningRequest left,
+                 PartitioningRequest right, std::optional<int32_t> keyed_input = std::nullopt,
+                 std::vector<std::string> by_keys = {"b"}) {
+    std::vector<OperatorSpec> ops{Gen(0, "left", 2), Gen(1, "right", 3),
+                                  Op(2, "join", 4, JoinParams{{"a"}, {"b"}, how, side}),
+                                  SinkOp(3, "sink", 4)};
+    std::vector<EdgeSpec> edges{E(2, 3)};
+    for (int32_t input : {0, 1}) {
+      const PartitioningRequest& request = input == 0 ? left : right;
+      if (keyed_input == input) {
+        ops.push_back(Op(4, "by", input == 0 ? 2 : 3, KeyByParams{by_keys}));
+        edges.push_back(E(input, 4));
+        edges.push_back(E(4, 2, request, input));
+      } else {
+        edges.push_back(E(input, 2, request, input));
+      }
+    }
+    return LogicalPlan::Make(ops, edges);
+  };
+  using PR = PartitioningRequest;
+  for (JoinType how : {JoinType::kInner, JoinType::kLeft, JoinType::kSemi, JoinType::kAnti}) {
+    ASSERT_OK(join(how, JoinBroadcast::kRight, {}, {}).status());
+  }
+  for (JoinType how :
+       {JoinType::kInner, JoinType::kRight, JoinType::kRightSemi, JoinType::kRightAnti}) {
+    ASSERT_OK(join(how, JoinBroadcast::kLeft, {}, {}).status());
+  }
+  ASSERT_RAISES_WITH(Invalid, "operator 'join' (id 2): parameter 'broadcast': a full join cannot broadcast its right side",
+                     join(JoinType::kFull, JoinBroadcast::kRight, {}, {}).status());
+  ASSERT_RAISES_WITH(Invalid, "a right join cannot broadcast its right side",
+                     join(JoinType::kRight, JoinBroadcast::kRight, {}, {}).status());
+  ASSERT_RAISES_WITH(Invalid, "a semi join cannot broadcast its left side",
+                     join(JoinType::kSemi, JoinBroadcast::kLeft, {}, {}).status());
+  // The broadcast side: nothing or BROADCAST, never a key_by.
+  ASSERT_OK(join(JoinType::kInner, JoinBroadcast::kRight, {}, PR::Broadcast()).status());
+  ASSERT_RAISES_WITH(Invalid, "edge 'right' -> 'join' (input 1): the join broadcasts input 1; the edge cannot ask for hash",
+                     join(JoinType::kInner, JoinBroadcast::kRight, {}, PR::Hash({"b"})).status());
+  ASSERT_RAISES_WITH(Invalid, "the edge cannot ask for hash (it comes from a key_by)",
+                     join(JoinType::kInner, JoinBroadcast::kRight, {}, {}, 1).status());
+  // The other side: any partitioning, a key_by on any keys, but not BROADCAST too.
+  ASSERT_OK(join(JoinType::kLeft, JoinBroadcast::kRight, PR::Rebalance(), {}).status());
+  ASSERT_OK(join(JoinType::kLeft, JoinBroadcast::kRight, {}, {}, 0, {"c"}).status());
+  ASSERT_RAISES_WITH(Invalid, "the join broadcasts its right input; the other input cannot be broadcast too",
+                     join(JoinType::kLeft, JoinBroadcast::kRight, PR::Broadcast(), {}).status());
+}
+
 TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   arrow::Status st = MakeWith([](auto& ops, auto&) { ops[1].params = FilterParams{}; });
   const PlanErrorDetail* detail = PlanErrorDetail::FromStatus(st);
@@ -382,8 +431,28 @@ TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   EXPECT_EQ(PlanErrorDetail::FromStatus(st)->ToString(), "operators[2].parallelism");
 }
 
+TEST(LogicalPlanTest, TableSourceRules) {
+  auto with_source = [](TableSourceParams params) {
+    return MakeWith([&](auto& ops, auto&) { ops[0].params = params; });
+  };
+  EXPECT_OK(with_source(TableSourceParams{"t", 1, EventTimeSpec{"ts", {}}}));
+  EXPECT_TRUE(IsSource(OperatorKind::kTableSource));
+  EXPECT_FALSE(IsSink(OperatorKind::kTableSource));
+  EXPECT_EQ(OperatorKindOf(TableSourceParams{"t", 1, {}}), OperatorKind::kTableSource);
+  EXPECT_EQ(OperatorKindName(OperatorKind::kTableSource), "table_source");
+  ASSERT_RAISES_WITH(Invalid, "operator 'source' (id 0): parameter 'table': must name a table",
+                     with_source(TableSourceParams{"", 1, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'batch_rows': must be between 1 and 16777216, got 0",
+                     with_source(TableSourceParams{"t", 0, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'event_time.column'",
+                     with_source(TableSourceParams{"t", 1, EventTimeSpec{"", {}}}));
+  // A table source has no inputs.
+  ASSERT_RAISES_WITH(Invalid, "operator 'map' (id 1)",
+                     MakeWith([](auto& ops, auto&) { ops[1].params = TableSourceParams{"t"}; }));
+}
+
 TEST(LogicalPlanTest, KindNamesRoundTrip) {
-  for (int k = 0; k <= static_cast<int>(OperatorKind::kCollectSink); ++k) {
+  for (int k = 0; k <= static_cast<int>(OperatorKind::kVerifySink); ++k) {
     auto kind = static_cast<OperatorKind>(k);
     ASSERT_OK_AND_ASSIGN(OperatorKind parsed, ParseOperatorKind(OperatorKindName(kind)));
     EXPECT_EQ(parsed, kind);

@@ -12,7 +12,9 @@
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/file_source.h"
 #include "sabot/dataflow/generator_source.h"
+#include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
+#include "sabot/dataflow/table_source.h"
 #include "sabot/dataflow/windowed_aggregate.h"
 
 namespace sabot {
@@ -104,8 +106,11 @@ arrow::Result<BoundOperator> BindUnnamed(
               "key_by is folded into the edge after it by the execution graph and is never "
               "bound");
         } else if constexpr (std::is_same_v<P, JoinParams>) {
-          return arrow::Status::NotImplemented(
-              OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
+          return BindJoin(spec, params, input_schemas, context);
+        } else if constexpr (std::is_same_v<P, WindowParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          return BindWindow(spec, params, input_schemas[0], context);
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
@@ -115,18 +120,16 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindGeneratorSource(spec, params);
           } else if constexpr (std::is_same_v<P, FileSourceParams>) {
             return BindFileSource(spec, params);
+          } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+            return BindTableSource(spec, params, options);
           } else if constexpr (std::is_same_v<P, MapParams>) {
             return BindMapOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, FilterParams>) {
             return BindFilterOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
-          } else if constexpr (std::is_same_v<P, WindowParams>) {
-            return BindWindow(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, AggregateParams>) {
             if (context.input_window != nullptr) {
-              // The aggregate after a window (windowed_aggregate.h); the job's id names its
-              // late output's temporary files.
               return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
                                            context, options);
             }

@@ -107,6 +107,12 @@ Stream Stream::Sink(VerifySinkParams params, std::optional<int32_t> parallelism,
 Stream Stream::Join(const Stream& right, std::vector<std::string> left_keys,
                     std::vector<std::string> right_keys, JoinType how,
                     std::optional<int32_t> parallelism, std::string name) {
+  return Join(right, JoinParams{std::move(left_keys), std::move(right_keys), how},
+              parallelism, std::move(name));
+}
+
+Stream Stream::Join(const Stream& right, JoinParams params, std::optional<int32_t> parallelism,
+                    std::string name) {
   if (!builder_) return Stream();
   if (right.builder_ != builder_) {
     builder_->RecordError(arrow::Status::Invalid(
@@ -114,8 +120,7 @@ Stream Stream::Join(const Stream& right, std::vector<std::string> left_keys,
         right.builder_ ? "a stream of another PlanBuilder" : "a default-constructed Stream"));
     return Stream();
   }
-  return builder_->AddOperator(JoinParams{std::move(left_keys), std::move(right_keys), how},
-                               parallelism, std::move(name), {this, &right});
+  return builder_->AddOperator(std::move(params), parallelism, std::move(name), {this, &right});
 }
 
 Stream PlanBuilder::Source(GeneratorSourceParams params, int32_t parallelism, std::string name) {
@@ -123,6 +128,10 @@ Stream PlanBuilder::Source(GeneratorSourceParams params, int32_t parallelism, st
 }
 
 Stream PlanBuilder::Source(FileSourceParams params, int32_t parallelism, std::string name) {
+  return AddOperator(std::move(params), parallelism, std::move(name), {});
+}
+
+Stream PlanBuilder::Source(TableSourceParams params, int32_t parallelism, std::string name) {
   return AddOperator(std::move(params), parallelism, std::move(name), {});
 }
 

@@ -70,6 +70,9 @@ class Stream {
   Stream Join(const Stream& right, std::vector<std::string> left_keys,
               std::vector<std::string> right_keys, JoinType how = JoinType::kInner,
               std::optional<int32_t> parallelism = {}, std::string name = "");
+  // The same with every join parameter (a broadcast join: JoinParams::broadcast).
+  Stream Join(const Stream& right, JoinParams params, std::optional<int32_t> parallelism = {},
+              std::string name = "");
   Stream Sink(FileSinkParams params, std::optional<int32_t> parallelism = {},
               std::string name = "");
   Stream Sink(ConsoleSinkParams params, std::optional<int32_t> parallelism = {},
@@ -133,6 +136,7 @@ class PlanBuilder {
 
   Stream Source(GeneratorSourceParams params, int32_t parallelism = 1, std::string name = "");
   Stream Source(FileSourceParams params, int32_t parallelism = 1, std::string name = "");
+  Stream Source(TableSourceParams params, int32_t parallelism = 1, std::string name = "");
 
   PlanBuilder& SetOptions(PlanOptions options) {
     options_ = options;

@@ -66,6 +66,10 @@ Json ParamsJson(const OperatorParams& params) {
           j["paths"] = p.paths;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
           if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          j["table"] = p.table;
+          j["batch_rows"] = p.batch_rows;
+          if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           j["columns"] = NamedExpressionsJson(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -104,6 +108,7 @@ Json ParamsJson(const OperatorParams& params) {
           j["left_keys"] = p.left_keys;
           j["right_keys"] = p.right_keys;
           j["how"] = JoinTypeName(p.how);
+          if (p.broadcast != JoinBroadcast::kNone) j["broadcast"] = JoinBroadcastName(p.broadcast);
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           j["directory"] = p.directory;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
@@ -371,6 +376,14 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       params = std::move(p);
       break;
     }
+    case OperatorKind::kTableSource: {
+      TableSourceParams p;
+      ARROW_ASSIGN_OR_RAISE(p.table, r.String("table"));
+      ARROW_ASSIGN_OR_RAISE(p.batch_rows, r.Int("batch_rows", p.batch_rows, 1, kMaxInt64));
+      ARROW_ASSIGN_OR_RAISE(p.event_time, event_time());
+      params = std::move(p);
+      break;
+    }
     case OperatorKind::kMap: {
       ARROW_ASSIGN_OR_RAISE(auto columns, ReadNamedExpressions(r, context));
       params = MapParams{std::move(columns)};
@@ -445,6 +458,7 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       ARROW_ASSIGN_OR_RAISE(p.left_keys, r.Strings("left_keys", true));
       ARROW_ASSIGN_OR_RAISE(p.right_keys, r.Strings("right_keys", true));
       ARROW_ASSIGN_OR_RAISE(p.how, r.Enum("how", ParseJoinType, "inner"));
+      ARROW_ASSIGN_OR_RAISE(p.broadcast, r.Enum("broadcast", ParseJoinBroadcast, "none"));
       params = std::move(p);
       break;
     }

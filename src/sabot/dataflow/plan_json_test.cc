@@ -225,6 +225,77 @@ TEST(PlanJsonTest, RoundTrip) {
   }
 }
 
+TEST(PlanJsonTest, FirstLastAndApproxMedianRoundTrip) {
+  PlanBuilder b;
+  b.Source(GeneratorSourceParams{}, 2)
+      .KeyBy({"key"})
+      .Aggregate({First("p0"), Last("p1", "latest"), ApproxMedian("p2")}, 2, "agg")
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  for (const char* name : {"\"first\"", "\"last\"", "\"approx_median\""}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name << " missing from " << text;
+  }
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+}
+
+// A table source: its parameters round-trip, defaults may be left out, bad ones are named.
+TEST(PlanJsonTest, TableSource) {
+  PlanBuilder b;
+  b.Source(TableSourceParams{"transactions", 4096, EventTimeSpec{"ts", std::chrono::seconds(2)}},
+           2, "src")
+      .Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find(R"("kind": "table_source")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("table": "transactions")"), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+
+  const char* minimal = R"({"sabot_plan_version": 1,
+    "operators": [
+      {"id": 0, "name": "src", "kind": "table_source", "parallelism": 2, "params": {"table": "t"}},
+      {"id": 1, "name": "out", "kind": "collect_sink", "parallelism": 2}],
+    "edges": [{"from": 0, "to": 1}]})";
+  ASSERT_OK_AND_ASSIGN(LogicalPlan read, PlanFromJson(minimal));
+  EXPECT_EQ(std::get<TableSourceParams>(read.operators()[0].params), (TableSourceParams{"t"}));
+
+  auto rejected = [&](const std::function<void(Json&)>& change, const std::string& message) {
+    SCOPED_TRACE(message);
+    Json j = Json::parse(text);
+    change(j);
+    ASSERT_RAISES_WITH(Invalid, message, PlanFromJson(j.dump()).status());
+  };
+  rejected([](Json& j) { j["operators"][0]["params"].erase("table"); },
+           "operator 'src' (id 0): at $.operators[0].params.table: missing");
+  rejected([](Json& j) { j["operators"][0]["params"]["table"] = 3; },
+           "at $.operators[0].params.table: expected a string, got an integer");
+  rejected([](Json& j) { j["operators"][0]["params"]["table"] = ""; },
+           "parameter 'table': must name a table (at $.operators[0].params.table)");
+  rejected([](Json& j) { j["operators"][0]["params"]["batch_rows"] = 0; },
+           "at $.operators[0].params.batch_rows: must be between 1 and");
+  rejected([](Json& j) { j["operators"][0]["params"]["paths"] = Json::array(); },
+           "at $.operators[0].params: unknown key 'paths'");
+}
+
+TEST(PlanJsonTest, BroadcastJoinRoundTrips) {
+  PlanBuilder b;
+  Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+  Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+  orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kSemi, JoinBroadcast::kRight}, 2, "j")
+      .Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find("\"broadcast\": \"right\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"how\": \"semi\""), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+  std::string bad = text;
+  bad.replace(bad.find("\"right\""), 7, "\"sideways\"");
+  ASSERT_RAISES_WITH(Invalid, "join broadcast side", PlanFromJson(bad).status());
+}
+
 // A window's time fields (time domain, column, allowed lateness, late output) and the idle
 // timeout: written when they differ from their defaults, read back equal.
 TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
@@ -259,21 +330,6 @@ TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
   bad.replace(bad.find("\"format\": \"csv\""), 15, "\"format\": \"xml\"");
   ASSERT_RAISES_WITH(Invalid, "operator 'late' (id 2): at $.operators[2].params.late_output.format",
                      PlanFromJson(bad));
-}
-
-TEST(PlanJsonTest, FirstLastAndApproxMedianRoundTrip) {
-  PlanBuilder b;
-  b.Source(GeneratorSourceParams{}, 2)
-      .KeyBy({"key"})
-      .Aggregate({First("p0"), Last("p1", "latest"), ApproxMedian("p2")}, 2, "agg")
-      .Sink(CollectSinkParams{});
-  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
-  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
-  for (const char* name : {"\"first\"", "\"last\"", "\"approx_median\""}) {
-    EXPECT_NE(text.find(name), std::string::npos) << name << " missing from " << text;
-  }
-  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
-  EXPECT_TRUE(back.Equals(plan)) << text;
 }
 
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.

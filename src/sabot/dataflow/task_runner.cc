@@ -328,10 +328,11 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
         ++idle_inputs;
         break;
       case ShuffleReaderItem::Kind::kInputEnded:
-        // A writer's stream ended: its channel no longer holds the watermark back. Progress:
-        // this input must be asked again (its end, kEnd, may be next) before the task idles,
-        // or a task whose other inputs ended already would wait for a wake-up that never comes.
+        // A writer's stream ended: its channel no longer holds the watermark back. It counts as
+        // an item: the reader's kEnd may be next, and nothing will wake the task for it, so the
+        // step must not end idle on the strength of the other inputs being idle or ended.
         idle_inputs = 0;
+        ++*items;
         if (watermarks_.End(input.first_channel + item.input)) {
           ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
         }

@@ -1,0 +1,57 @@
+#pragma once
+
+// The hash join of two bounded inputs (JoinParams, docs/dataflow.md "Joins"): input 0 (left)
+// and input 1 (right) are joined on left_keys[i] == right_keys[i] with Acero's hash join, one
+// join per task over the rows the task received. The execution graph brings rows with equal
+// keys to the same task: both inputs HASH-partitioned on their keys into the join's
+// parallelism (the HASH partitioner hashes equal values of the accepted key type pairs alike,
+// docs/hashing.md), or one input broadcast to every task and the other left where it is
+// (JoinParams::broadcast).
+//
+// Lifecycle of one task's instance: Process copies each batch it receives out of the shuffle's
+// memory into the task's pool and keeps it (both inputs are buffered whole: the join needs the
+// whole build side, and the task is not told when one input ends before the other); Finish runs
+// the join on the calling thread (Acero without threads: the right input is the build side,
+// the left is probed through it) and emits its output in Acero's batches; Abort drops both
+// inputs. An instance is used by one thread at a time (operator.h).
+//
+// Output columns: every left column, then every right column, in input order; a right column
+// whose name a left column (or an earlier right column) already has is renamed
+// `<name>_right` (the suffix repeated until the name is free). semi and anti give the left
+// columns only, right_semi and right_anti the right columns only. Left (right) columns of
+// unmatched right (left) rows of outer joins are null.
+//
+// Keys: null never matches (not even null). A key pair of different types is joined after
+// widening both to a common type, where the HASH partitioner hashes equal values of both types
+// alike: two signed or two unsigned integer types (to the wider), a signed with an unsigned one
+// (to int64; not uint64 with a signed type), float32 with float64, string with large_string, binary with large_binary, a dictionary with
+// its value type. Any other pair is refused at binding. The widened values are extra columns
+// the join uses and drops: the output keeps the input columns' types.
+
+#include <memory>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator_binding.h"
+
+namespace sabot {
+
+// The join's output schema for inputs `left` and `right` (rule above); no metadata.
+// KeyError for a key that is not a column of its input, TypeError for key types that cannot
+// be joined, NotImplemented for a column type Acero's join does not carry (lists, structs).
+arrow::Result<std::shared_ptr<arrow::Schema>> JoinOutputSchema(
+    const JoinParams& params, const std::shared_ptr<arrow::Schema>& left,
+    const std::shared_ptr<arrow::Schema>& right);
+
+// Binds a join to its two input schemas (input_schemas[0] left, [1] right): checks keys and
+// types (JoinOutputSchema), and refuses an unbounded input (context.bounded_input false) with
+// NotImplemented: the hash join waits for the end of both inputs. The factory makes one
+// instance per task, allocating in TaskContext::pool.
+arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams& params,
+                                      const std::vector<std::shared_ptr<arrow::Schema>>& inputs,
+                                      const OperatorPlanContext& context);
+
+}  // namespace sabot

@@ -1,0 +1,364 @@
+#include "sabot/dataflow/join_operator.h"
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <arrow/array.h>
+#include <arrow/builder.h>
+#include <arrow/type.h>
+
+#include "sabot/dataflow/operator_binding.h"
+#include "sabot/testing/assertions.h"
+
+// Joins are checked against a nested-loop join written out here over plain C++ rows, with the
+// null-never-matches rule spelled out independently of Acero.
+
+namespace sabot {
+namespace {
+
+class Collector : public OperatorOutput {
+ public:
+  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
+    batches.push_back(batch);
+    return arrow::Status::OK();
+  }
+  arrow::Status EmitWatermark(WatermarkMs) override { return arrow::Status::OK(); }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+};
+
+// One row of a side: a nullable key and a payload.
+struct Row {
+  std::optional<int64_t> key;
+  int64_t payload = 0;
+};
+
+std::string Cell(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+// A cell of an output column as text ("null" for null).
+std::string Cell(const arrow::Array& array, int64_t i) {
+  if (array.IsNull(i)) return "null";
+  switch (array.type_id()) {
+    case arrow::Type::INT64:
+      return std::to_string(static_cast<const arrow::Int64Array&>(array).Value(i));
+    case arrow::Type::INT32:
+      return std::to_string(static_cast<const arrow::Int32Array&>(array).Value(i));
+    case arrow::Type::STRING:
+      return std::string(static_cast<const arrow::StringArray&>(array).GetView(i));
+    default:
+      return array.GetScalar(i).ValueOrDie()->ToString();
+  }
+}
+
+// Every output row as "c0|c1|...", sorted: the join's output as a multiset.
+std::vector<std::string> Rows(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  std::vector<std::string> rows;
+  for (const auto& batch : batches) {
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      std::string row;
+      for (int c = 0; c < batch->num_columns(); ++c) {
+        row += (c ? "|" : "") + Cell(*batch->column(c), r);
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// The nested-loop reference: output columns k, left_payload, k_right, right_payload (semi/anti:
+// the left ones; right_semi/right_anti: the right ones).
+std::vector<std::string> Reference(JoinType how, const std::vector<Row>& left,
+                                   const std::vector<Row>& right) {
+  auto matches = [](const Row& l, const Row& r) { return l.key && r.key && *l.key == *r.key; };
+  auto left_text = [](const Row& l) { return Cell(l.key) + "|" + std::to_string(l.payload); };
+  auto right_text = [](const Row& r) { return Cell(r.key) + "|" + std::to_string(r.payload); };
+  std::vector<std::string> rows;
+  std::vector<bool> right_matched(right.size(), false);
+  for (const Row& l : left) {
+    bool matched = false;
+    for (size_t j = 0; j < right.size(); ++j) {
+      if (!matches(l, right[j])) continue;
+      matched = true;
+      right_matched[j] = true;
+      if (how == JoinType::kInner || how == JoinType::kLeft || how == JoinType::kRight ||
+          how == JoinType::kFull) {
+        rows.push_back(left_text(l) + "|" + right_text(right[j]));
+      }
+    }
+    if (!matched && (how == JoinType::kLeft || how == JoinType::kFull)) {
+      rows.push_back(left_text(l) + "|null|null");
+    }
+    if ((matched && how == JoinType::kSemi) || (!matched && how == JoinType::kAnti)) {
+      rows.push_back(left_text(l));
+    }
+  }
+  for (size_t j = 0; j < right.size(); ++j) {
+    if (!right_matched[j] && (how == JoinType::kRight || how == JoinType::kFull)) {
+      rows.push_back("null|null|" + right_text(right[j]));
+    }
+    if ((right_matched[j] && how == JoinType::kRightSemi) ||
+        (!right_matched[j] && how == JoinType::kRightAnti)) {
+      rows.push_back(right_text(right[j]));
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+std::vector<Row> RandomRows(uint64_t seed, int n, int key_range, int null_every) {
+  std::mt19937_64 rng(seed);
+  std::vector<Row> rows;
+  for (int i = 0; i < n; ++i) {
+    Row row;
+    if (rng() % null_every != 0) row.key = static_cast<int64_t>(rng() % key_range);
+    row.payload = static_cast<int64_t>(seed * 100000 + i);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// `rows` as batches of up to `batch_rows` rows with columns (k: key_type, payload_name: int64).
+std::vector<std::shared_ptr<arrow::RecordBatch>> Batches(
+    const std::vector<Row>& rows, const std::string& payload_name, int batch_rows,
+    const std::shared_ptr<arrow::DataType>& key_type = arrow::int64()) {
+  auto schema = arrow::schema({arrow::field("k", key_type), arrow::field(payload_name, arrow::int64())});
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  for (size_t start = 0; start < rows.size(); start += batch_rows) {
+    const size_t end = std::min(rows.size(), start + batch_rows);
+    arrow::Int64Builder keys64;
+    arrow::Int32Builder keys32;
+    arrow::Int64Builder payload;
+    for (size_t i = start; i < end; ++i) {
+      if (key_type->id() == arrow::Type::INT32) {
+        EXPECT_OK(rows[i].key ? keys32.Append(static_cast<int32_t>(*rows[i].key))
+                              : keys32.AppendNull());
+      } else {
+        EXPECT_OK(rows[i].key ? keys64.Append(*rows[i].key) : keys64.AppendNull());
+      }
+      EXPECT_OK(payload.Append(rows[i].payload));
+    }
+    std::shared_ptr<arrow::Array> keys = key_type->id() == arrow::Type::INT32
+                                             ? keys32.Finish().ValueOrDie()
+                                             : keys64.Finish().ValueOrDie();
+    batches.push_back(arrow::RecordBatch::Make(schema, static_cast<int64_t>(end - start),
+                                               {keys, payload.Finish().ValueOrDie()}));
+  }
+  return batches;
+}
+
+OperatorSpec JoinSpec(JoinParams params) {
+  OperatorSpec spec;
+  spec.id = 3;
+  spec.name = "joiner";
+  spec.params = std::move(params);
+  return spec;
+}
+
+// Binds the join, feeds every batch of both sides (interleaved) to one instance, finishes it.
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
+    const JoinParams& params, const std::vector<std::shared_ptr<arrow::RecordBatch>>& left,
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& right,
+    std::shared_ptr<arrow::Schema> left_schema, std::shared_ptr<arrow::Schema> right_schema,
+    std::shared_ptr<arrow::Schema>* output_schema = nullptr) {
+  const OperatorSpec spec = JoinSpec(params);
+  ARROW_ASSIGN_OR_RAISE(BoundOperator bound,
+                        BindOperator(spec, {left_schema, right_schema}, BindOptions{}));
+  if (output_schema != nullptr) *output_schema = bound.output_schema;
+  TaskContext task;
+  task.spec = &spec;
+  ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
+  Collector out;
+  for (size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
+    if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
+    if (i < left.size()) ARROW_RETURN_NOT_OK(op->Process(0, left[i], &out));
+  }
+  if (!out.batches.empty()) return arrow::Status::Invalid("the join emitted before Finish");
+  ARROW_RETURN_NOT_OK(op->Finish(&out));
+  int64_t rows = 0;
+  for (const auto& batch : out.batches) {
+    if (!batch->schema()->Equals(*bound.output_schema)) {
+      return arrow::Status::Invalid("batch schema ", batch->schema()->ToString(),
+                                    " is not the bound output schema");
+    }
+    rows += batch->num_rows();
+  }
+  if (rows != op->rows_out()) return arrow::Status::Invalid("rows_out disagrees");
+  return out.batches;
+}
+
+std::shared_ptr<arrow::Schema> Side(const std::string& payload,
+                                    std::shared_ptr<arrow::DataType> key = arrow::int64()) {
+  return arrow::schema({arrow::field("k", std::move(key)), arrow::field(payload, arrow::int64())});
+}
+
+constexpr JoinType kAllTypes[] = {JoinType::kInner,     JoinType::kLeft,      JoinType::kRight,
+                                  JoinType::kFull,      JoinType::kSemi,      JoinType::kAnti,
+                                  JoinType::kRightSemi, JoinType::kRightAnti};
+
+TEST(JoinOperatorTest, EveryTypeEqualsNestedLoopWithNullsAndDuplicates) {
+  for (uint64_t seed : {1, 2, 3}) {
+    // Keys 0..11 with duplicates on both sides, one in 5 keys null; some keys on one side only.
+    const auto left = RandomRows(seed, 300, 12, 5);
+    const auto right = RandomRows(seed + 10, 120, 16, 5);
+    for (JoinType how : kAllTypes) {
+      SCOPED_TRACE(std::string(JoinTypeName(how)) + " seed " + std::to_string(seed));
+      ASSERT_OK_AND_ASSIGN(
+          auto batches,
+          RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 37),
+                  Batches(right, "rp", 11), Side("lp"), Side("rp")));
+      const auto expected = Reference(how, left, right);
+      ASSERT_FALSE(expected.empty());
+      EXPECT_EQ(Rows(batches), expected);
+    }
+  }
+}
+
+TEST(JoinOperatorTest, SkewedKeys) {
+  // Nine in ten rows of both sides share key 0: a 450 x 90 block of matches.
+  std::vector<Row> left = RandomRows(7, 500, 50, 1000);
+  std::vector<Row> right = RandomRows(8, 100, 50, 1000);
+  for (size_t i = 0; i < left.size(); ++i) {
+    if (i % 10 != 0) left[i].key = 0;
+  }
+  for (size_t i = 0; i < right.size(); ++i) {
+    if (i % 10 != 0) right[i].key = 0;
+  }
+  for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kAnti}) {
+    SCOPED_TRACE(JoinTypeName(how));
+    ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, how},
+                                               Batches(left, "lp", 64), Batches(right, "rp", 64),
+                                               Side("lp"), Side("rp")));
+    EXPECT_EQ(Rows(batches), Reference(how, left, right));
+  }
+}
+
+TEST(JoinOperatorTest, EmptySides) {
+  const auto rows = RandomRows(5, 50, 10, 4);
+  for (JoinType how : kAllTypes) {
+    SCOPED_TRACE(JoinTypeName(how));
+    ASSERT_OK_AND_ASSIGN(auto no_right, RunJoin(JoinParams{{"k"}, {"k"}, how},
+                                                Batches(rows, "lp", 16), {}, Side("lp"),
+                                                Side("rp")));
+    EXPECT_EQ(Rows(no_right), Reference(how, rows, {}));
+    ASSERT_OK_AND_ASSIGN(auto no_left, RunJoin(JoinParams{{"k"}, {"k"}, how}, {},
+                                               Batches(rows, "rp", 16), Side("lp"), Side("rp")));
+    EXPECT_EQ(Rows(no_left), Reference(how, {}, rows));
+    ASSERT_OK_AND_ASSIGN(auto none, RunJoin(JoinParams{{"k"}, {"k"}, how}, {}, {}, Side("lp"),
+                                            Side("rp")));
+    EXPECT_TRUE(Rows(none).empty());
+  }
+}
+
+TEST(JoinOperatorTest, OutputColumnsAndRenames) {
+  auto left = arrow::schema({arrow::field("k", arrow::int64()), arrow::field("a", arrow::utf8()),
+                             arrow::field("a_right", arrow::int64())});
+  auto right = arrow::schema({arrow::field("id", arrow::int64()), arrow::field("a", arrow::utf8()),
+                              arrow::field("k", arrow::float64())});
+  ASSERT_OK_AND_ASSIGN(auto inner, JoinOutputSchema(JoinParams{{"k"}, {"id"}}, left, right));
+  std::vector<std::string> names;
+  for (const auto& f : inner->fields()) names.push_back(f->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"k", "a", "a_right", "id", "a_right_right",
+                                             "k_right"}));
+  EXPECT_TRUE(inner->field(5)->type()->Equals(arrow::float64()));
+  ASSERT_OK_AND_ASSIGN(auto semi,
+                       JoinOutputSchema(JoinParams{{"k"}, {"id"}, JoinType::kSemi}, left, right));
+  EXPECT_TRUE(semi->Equals(*arrow::schema(left->fields())));
+  ASSERT_OK_AND_ASSIGN(
+      auto right_anti,
+      JoinOutputSchema(JoinParams{{"k"}, {"id"}, JoinType::kRightAnti}, left, right));
+  EXPECT_EQ(right_anti->num_fields(), 3);
+  EXPECT_EQ(right_anti->field(2)->name(), "k");  // not renamed: no left column in the output
+}
+
+TEST(JoinOperatorTest, WidenedKeyTypesJoinAndKeepTheirTypes) {
+  const auto left = RandomRows(11, 200, 20, 6);
+  const auto right = RandomRows(12, 80, 20, 6);
+  for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kSemi}) {
+    SCOPED_TRACE(JoinTypeName(how));
+    std::shared_ptr<arrow::Schema> output;
+    ASSERT_OK_AND_ASSIGN(
+        auto batches,
+        RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 50, arrow::int32()),
+                Batches(right, "rp", 30), Side("lp", arrow::int32()), Side("rp"), &output));
+    EXPECT_EQ(Rows(batches), Reference(how, left, right));
+    EXPECT_TRUE(output->field(0)->type()->Equals(arrow::int32()));
+    EXPECT_EQ(output->GetFieldIndex("__sabot_join_key_0"), -1);
+    if (how != JoinType::kSemi) {
+      EXPECT_TRUE(output->GetFieldByName("k_right")->type()->Equals(arrow::int64()));
+    }
+  }
+}
+
+TEST(JoinOperatorTest, KeyTypePairs) {
+  auto one = [](std::shared_ptr<arrow::DataType> type) {
+    return arrow::schema({arrow::field("k", std::move(type))});
+  };
+  auto check = [&](std::shared_ptr<arrow::DataType> l, std::shared_ptr<arrow::DataType> r) {
+    return JoinOutputSchema(JoinParams{{"k"}, {"k"}}, one(std::move(l)), one(std::move(r)))
+        .status();
+  };
+  EXPECT_OK(check(arrow::uint8(), arrow::uint32()));
+  EXPECT_OK(check(arrow::int16(), arrow::uint32()));
+  EXPECT_OK(check(arrow::float32(), arrow::float64()));
+  EXPECT_OK(check(arrow::utf8(), arrow::large_utf8()));
+  EXPECT_OK(check(arrow::dictionary(arrow::int32(), arrow::utf8()), arrow::utf8()));
+  ASSERT_RAISES_WITH(TypeError, "uint64", check(arrow::int32(), arrow::uint64()));
+  ASSERT_RAISES_WITH(TypeError, "cannot be joined", check(arrow::int64(), arrow::float64()));
+  ASSERT_RAISES_WITH(TypeError, "cannot be joined", check(arrow::utf8(), arrow::binary()));
+  ASSERT_RAISES_WITH(TypeError, "cannot be joined",
+                     check(arrow::timestamp(arrow::TimeUnit::MILLI),
+                           arrow::timestamp(arrow::TimeUnit::SECOND)));
+}
+
+TEST(JoinOperatorTest, BindingErrorsNameTheOperator) {
+  const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"missing"}});
+  ASSERT_RAISES_WITH(KeyError, "operator 'joiner' (join): no column 'missing' in the right input",
+                     BindOperator(spec, {Side("lp"), Side("rp")}, BindOptions{}).status());
+  ASSERT_RAISES_WITH(Invalid, "expected 2 input schema(s)",
+                     BindOperator(JoinSpec(JoinParams{{"k"}, {"k"}}), {Side("lp")}, BindOptions{})
+                         .status());
+  OperatorPlanContext unbounded;
+  unbounded.bounded_input = false;
+  ASSERT_RAISES_WITH(NotImplemented, "bounded inputs",
+                     BindOperator(JoinSpec(JoinParams{{"k"}, {"k"}}), {Side("lp"), Side("rp")},
+                                  BindOptions{}, unbounded)
+                         .status());
+  auto nested = arrow::schema(
+      {arrow::field("k", arrow::int64()), arrow::field("l", arrow::list(arrow::int64()))});
+  ASSERT_RAISES_WITH(NotImplemented, "Acero",
+                     BindOperator(JoinSpec(JoinParams{{"k"}, {"k"}}), {nested, Side("rp")},
+                                  BindOptions{})
+                         .status());
+}
+
+TEST(JoinOperatorTest, KeepsNoReferenceToItsInputBatches) {
+  // The batches a task receives may live in the shuffle's budget: the join copies them.
+  const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
+  ASSERT_OK_AND_ASSIGN(BoundOperator bound,
+                       BindOperator(spec, {Side("lp"), Side("rp")}, BindOptions{}));
+  TaskContext task;
+  task.spec = &spec;
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+  Collector out;
+  auto batch = Batches(RandomRows(3, 100, 10, 4), "lp", 100)[0];
+  // A slice, as a reader's batch may be.
+  auto slice = batch->Slice(10, 50);
+  ASSERT_OK(op->Process(0, slice, &out));
+  slice.reset();
+  const auto& buffers = batch->column_data(0)->buffers;
+  for (const auto& buffer : buffers) {
+    if (buffer != nullptr) {
+      EXPECT_EQ(buffer.use_count(), 1);
+    }
+  }
+  EXPECT_EQ(op->rows_in(), 50);
+  op->Abort();
+}
+
+}  // namespace
+}  // namespace sabot

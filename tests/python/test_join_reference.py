@@ -1,0 +1,183 @@
+"""Sabot's joins equal DuckDB's (issue 11, "Correctness": every join type, null keys, duplicate
+and skewed keys, empty sides, at parallelism 1->1, 10->5 and 3->7, in both shuffle modes, hash
+and broadcast joins).
+
+Usage: python test_join_reference.py /path/to/sabot
+
+The inputs are Parquet files written here with pyarrow (several files and row groups, so the
+sources split them across their tasks). Left: id, k1 (int32), k2 (string), v; right: rid, k1
+(int64), k2 (string), w. Both sides join on (k1, k2): k1 is int32 on the left and int64 on the
+right, which the join widens (the HASH partitioner sends equal values of both types to the same
+task). About 5% of each key column is null, keys repeat on both sides, and one hot key holds a
+tenth of the rows of each side. Each configuration runs one job whose two sources feed one join
+per type (8 hash joins, 7 broadcast joins), each into its own Parquet sink; every sink's rows
+must equal DuckDB's over the same files, compared as sorted multisets of rows, with the
+documented output column names (right columns renamed `<name>_right` where a left column has the
+name).
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+failures = []
+
+TYPES = ["inner", "left", "right", "full", "semi", "anti", "right_semi", "right_anti"]
+# The broadcast joins the plan allows: the side never emitted on its own is broadcast.
+BROADCASTS = [("inner", "right"), ("left", "right"), ("semi", "right"), ("anti", "right"),
+              ("inner", "left"), ("right", "left"), ("right_semi", "left"),
+              ("right_anti", "left")]
+
+LEFT_COLUMNS = ["id", "k1", "k2", "v"]
+RIGHT_COLUMNS = ["rid", "k1", "k2", "w"]
+ON = "l.k1 = r.k1 AND l.k2 = r.k2"
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print("FAIL", message)
+    return condition
+
+
+def keys(rng, n, hot_share):
+    k1, k2 = [], []
+    for _ in range(n):
+        if rng.random() < hot_share:
+            k1.append(7)
+            k2.append("a")
+            continue
+        k1.append(None if rng.random() < 0.05 else rng.randrange(40))
+        k2.append(None if rng.random() < 0.05 else rng.choice("abc"))
+    return k1, k2
+
+
+def write_inputs(directory, left_rows, right_rows, seed):
+    rng = random.Random(seed)
+    k1, k2 = keys(rng, left_rows, 0.1)
+    left = pa.table({"id": pa.array(range(left_rows), pa.int64()),
+                     "k1": pa.array(k1, pa.int32()), "k2": pa.array(k2, pa.string()),
+                     "v": pa.array([rng.randrange(10000) / 100 for _ in range(left_rows)],
+                                   pa.float64())})
+    k1, k2 = keys(rng, right_rows, 0.1)
+    right = pa.table({"rid": pa.array(range(right_rows), pa.int64()),
+                      "k1": pa.array(k1, pa.int64()), "k2": pa.array(k2, pa.string()),
+                      "w": pa.array([f"w{rng.randrange(1000)}" for _ in range(right_rows)],
+                                    pa.string())})
+    paths = {}
+    for name, table, files in (("left", left, 4), ("right", right, 2)):
+        folder = os.path.join(directory, name)
+        os.makedirs(folder)
+        per_file = -(-table.num_rows // files) if table.num_rows else 0
+        for f in range(files):
+            part = table.slice(f * per_file, per_file) if table.num_rows else table
+            pq.write_table(part, os.path.join(folder, f"part-{f}.parquet"), row_group_size=100)
+            if not table.num_rows:
+                break
+        paths[name] = folder
+    return paths
+
+
+def job_text(paths, out, sources, joins, mode):
+    lines = [f"job: joins", "options:", f"  shuffle_mode: {mode}", "  progress: false",
+             "operators:"]
+    for name in ("left", "right"):
+        lines += [f"  - name: {name}_source", f"    parquet_source: {paths[name]}",
+                  f"    parallelism: {sources}"]
+    for how, broadcast in [(t, None) for t in TYPES] + BROADCASTS:
+        name = how + (f"_bc_{broadcast}" if broadcast else "")
+        spec = f"{{on: [k1, k2], how: {how}" + (f", broadcast: {broadcast}}}" if broadcast
+                                                else "}")
+        lines += [f"  - name: {name}", f"    join: {spec}", "    left: left_source",
+                  "    right: right_source", f"    parallelism: {joins}",
+                  f"  - name: {name}_out", f"    parquet_sink: {os.path.join(out, name)}"]
+    return "\n".join(lines) + "\n"
+
+
+def reference_sql(how):
+    both = f"SELECT l.*, r.* FROM l {{}} JOIN r ON {ON}"
+    return {
+        "inner": both.format("INNER"),
+        "left": both.format("LEFT OUTER"),
+        "right": both.format("RIGHT OUTER"),
+        "full": both.format("FULL OUTER"),
+        "semi": f"SELECT l.* FROM l SEMI JOIN r ON {ON}",
+        "anti": f"SELECT l.* FROM l ANTI JOIN r ON {ON}",
+        "right_semi": f"SELECT r.* FROM r SEMI JOIN l ON {ON}",
+        "right_anti": f"SELECT r.* FROM r ANTI JOIN l ON {ON}",
+    }[how]
+
+
+def expected_names(how):
+    if how in ("semi", "anti"):
+        return LEFT_COLUMNS
+    if how in ("right_semi", "right_anti"):
+        return RIGHT_COLUMNS
+    return LEFT_COLUMNS + [c + "_right" if c in LEFT_COLUMNS else c for c in RIGHT_COLUMNS]
+
+
+def sort_key(row):
+    return tuple((value is None, value if value is not None else 0) for value in row)
+
+
+def rows_of(table):
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return sorted(zip(*columns), key=sort_key) if columns else []
+
+
+def run_case(sabot, work, label, paths, sources, joins, mode):
+    out = os.path.join(work, "out-" + label)
+    job = os.path.join(work, label + ".yaml")
+    with open(job, "w") as f:
+        f.write(job_text(paths, out, sources, joins, mode))
+    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
+                            timeout=600)
+    if not check(result.returncode == 0,
+                 f"{label}: sabot run exited {result.returncode}: {result.stderr[-2000:]}"):
+        return
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW l AS SELECT * FROM read_parquet('{paths['left']}/*.parquet')")
+    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{paths['right']}/*.parquet')")
+    for how, broadcast in [(t, None) for t in TYPES] + BROADCASTS:
+        name = how + (f"_bc_{broadcast}" if broadcast else "")
+        got = pq.read_table(os.path.join(out, name))
+        expected = con.execute(reference_sql(how)).fetchall()
+        check(got.column_names == expected_names(how),
+              f"{label} {name}: columns {got.column_names}, expected {expected_names(how)}")
+        got_rows = rows_of(got)
+        want = sorted(expected, key=sort_key)
+        if not check(got_rows == want,
+                     f"{label} {name}: {len(got_rows)} rows differ from DuckDB's {len(want)}"):
+            print("  first differences:",
+                  [r for r in got_rows if r not in set(want)][:3],
+                  [r for r in want if r not in set(got_rows)][:3])
+    print("done", label)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sabot")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sabot-join-") as work:
+        main_inputs = write_inputs(os.path.join(work, "main"), 1500, 300, seed=11)
+        no_right = write_inputs(os.path.join(work, "no-right"), 400, 0, seed=12)
+        no_left = write_inputs(os.path.join(work, "no-left"), 0, 200, seed=13)
+        for mode in ("pipelined", "blocking"):
+            for sources, joins in ((1, 1), (10, 5), (3, 7)):
+                run_case(args.sabot, work, f"{mode}-{sources}-{joins}", main_inputs, sources,
+                         joins, mode)
+            run_case(args.sabot, work, f"{mode}-empty-right", no_right, 3, 2, mode)
+            run_case(args.sabot, work, f"{mode}-empty-left", no_left, 2, 3, mode)
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
