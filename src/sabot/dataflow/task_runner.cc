@@ -114,8 +114,7 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
   }
   watermarks_ = InputWatermarks(channels);
   idle_timeout_ = job_->plan().options().idle_timeout;
-  last_read_ = Clock::now();
-  channel_active_.assign(channels, last_read_);
+  channel_active_.assign(channels, Clock::now());
   late_counted_.assign(ops_.size(), 0);
 
   for (size_t e : graph.OutputShuffles(chain_)) {
@@ -164,8 +163,16 @@ StepResult TaskRunner::Step() {
 arrow::Status TaskRunner::RunStep(StepResult* result) {
   ARROW_ASSIGN_OR_RAISE(bool flushed, FlushOutputs());
   if (!flushed) {
+    if (!blocked_since_) blocked_since_ = Clock::now();
     *result = StepResult::Idle();  // a writer's on_ready wakes the task
     return arrow::Status::OK();
+  }
+  if (blocked_since_) {
+    // Time the task was held back by its outputs, not reading, says nothing of its inputs: it
+    // does not count as their silence (idle inputs).
+    const Clock::duration blocked = Clock::now() - *blocked_since_;
+    for (size_t c = 0; c < channel_active_.size(); ++c) channel_active_[c] += blocked;
+    blocked_since_.reset();
   }
   if (chain_finished_) {
     // Every item went out: end the streams once the writers' outboxes drained.
@@ -279,14 +286,6 @@ void TaskRunner::ChannelActive(size_t channel, Clock::time_point now) {
 arrow::Status TaskRunner::CheckIdleChannels(std::optional<Clock::time_point>* next) {
   if (idle_timeout_.count() <= 0 || channel_active_.empty()) return arrow::Status::OK();
   const Clock::time_point now = Clock::now();
-  // Time the task spent not reading (held back by its outputs, or not scheduled) says nothing
-  // of its inputs: it is not counted as silence.
-  if (now - last_read_ > idle_timeout_ / 2) {
-    for (size_t c = 0; c < channel_active_.size(); ++c) {
-      if (!watermarks_.idle(c)) channel_active_[c] = std::max(channel_active_[c], last_read_);
-    }
-  }
-  last_read_ = now;
   bool advanced = false;
   for (size_t c = 0; c < channel_active_.size(); ++c) {
     if (watermarks_.idle(c) || watermarks_.ended(c)) continue;

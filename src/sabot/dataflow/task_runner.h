@@ -140,11 +140,12 @@ class TaskRunner {
   std::vector<Input> inputs_;
   size_t next_input_ = 0;  // round robin over inputs_
   InputWatermarks watermarks_{0};
-  // Idle inputs (PlanOptions::idle_timeout; 0: off): when each channel last delivered an item,
-  // and when the task last read its inputs (time it spent not reading is not idleness).
+  // Idle inputs (PlanOptions::idle_timeout; 0: off): when each channel last delivered an item
+  // (moved forward by the time the task was held back by its outputs, when it read nothing),
+  // and since when the task is held back.
   std::chrono::milliseconds idle_timeout_{0};
   std::vector<Clock::time_point> channel_active_;
-  Clock::time_point last_read_{};
+  std::optional<Clock::time_point> blocked_since_;
   // Per operator of the chain: its late_rows() already added to the counters.
   std::vector<int64_t> late_counted_;
   std::vector<Output> outputs_;

@@ -6,7 +6,6 @@
 #include <map>
 #include <numeric>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -19,11 +18,9 @@
 #include <arrow/compute/exec.h>
 #include <arrow/compute/row/grouper.h>
 #include <arrow/record_batch.h>
-#include <arrow/scalar.h>
 #include <arrow/table.h>
 #include <arrow/type.h>
 
-#include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/watermark_generator.h"
@@ -178,7 +175,6 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> TakeRows(
 
 // What every task of one windowed aggregate shares. Immutable.
 struct WindowedPlan {
-  std::string window_name;
   WindowParams window;
   std::vector<std::string> keys;
   TimeColumn time;
@@ -221,7 +217,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithWindow(
 
 // The key columns of `batch` (input or extended schema: keys come first in neither, so by
 // index) as an ExecBatch for a Grouper.
-arrow::compute::ExecBatch KeyBatch(const WindowedPlan& plan, const arrow::RecordBatch& batch,
+arrow::compute::ExecBatch KeyBatch(const arrow::RecordBatch& batch,
                                    const std::vector<int>& indices) {
   std::vector<arrow::Datum> values;
   for (int i : indices) values.emplace_back(batch.column(i));
@@ -361,6 +357,15 @@ class WindowedAggregate : public Operator {
     };
     std::vector<int64_t> late;
     const int64_t n = batch->num_rows();
+    if (plan_->window.type == WindowType::kTumbling && times.nulls == 0) {
+      // The common case: the whole batch falls in one tumbling window that still takes rows.
+      const auto [lo, hi] = std::minmax_element(times.ms.begin(), times.ms.end());
+      const int64_t start = FloorDiv(*lo, size) * size;
+      if (FloorDiv(*hi, size) * size == start &&
+          (processing_time() || AddMs(start + size, lateness()) > watermark_)) {
+        return AddToWindow(start, size, batch);
+      }
+    }
     for (int64_t i = 0; i < n; ++i) {
       if (!times.valid[i]) {
         late.push_back(i);
@@ -381,24 +386,31 @@ class WindowedAggregate : public Operator {
       for (int64_t j = 0; j < windows; ++j) rows_of(last - j * slide).push_back(i);
     }
     for (auto& [start, rows] : groups) {
-      auto [it, inserted] = windows_.try_emplace(start);
-      Window& window = it->second;
-      if (inserted) {
-        window.start = start;
-        window.end = start + size;
-        ARROW_ASSIGN_OR_RAISE(window.aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
-      }
       ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(batch, rows, pool_));
-      if (window.fired) {
-        // Late but allowed: the window's rows for the affected keys are emitted again.
-        window.rows.push_back(taken);
-        window.pending.push_back(taken);
-        continue;
-      }
-      ARROW_RETURN_NOT_OK(window.aggregation->Consume(*taken));
-      if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(taken));
+      ARROW_RETURN_NOT_OK(AddToWindow(start, size, std::move(taken)));
     }
     return Late(batch, late);
+  }
+
+  // Adds `rows` (all of window [start, start + size)) to the window, opening it if needed.
+  arrow::Status AddToWindow(int64_t start, int64_t size, std::shared_ptr<arrow::RecordBatch> rows) {
+    auto [it, inserted] = windows_.try_emplace(start);
+    Window& window = it->second;
+    if (inserted) {
+      window.start = start;
+      window.end = start + size;
+      ARROW_ASSIGN_OR_RAISE(window.aggregation,
+                            GroupedAggregation::Make(plan_->aggregation, pool_));
+    }
+    if (window.fired) {
+      // Late but allowed: the window's rows for the affected keys are emitted again.
+      window.rows.push_back(rows);
+      window.pending.push_back(std::move(rows));
+      return arrow::Status::OK();
+    }
+    ARROW_RETURN_NOT_OK(window.aggregation->Consume(*rows));
+    if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(rows));
+    return arrow::Status::OK();
   }
 
   // Fires the windows that end at or before `now` (ms), re-emits windows updated by late rows,
@@ -446,10 +458,10 @@ class WindowedAggregate : public Operator {
     arrow::compute::ExecContext ctx(pool_);
     ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
     for (const auto& rows : pending) {
-      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *rows, plan_->key_indices);
+      arrow::compute::ExecBatch keys = KeyBatch(*rows, plan_->key_indices);
       ARROW_RETURN_NOT_OK(grouper->Populate(arrow::compute::ExecSpan(keys)));
     }
-    arrow::compute::ExecBatch keys = KeyBatch(*plan_, *result, result_keys);
+    arrow::compute::ExecBatch keys = KeyBatch(*result, result_keys);
     ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Lookup(arrow::compute::ExecSpan(keys)));
     std::shared_ptr<arrow::Array> id_array = ids.make_array();
     std::vector<int64_t> affected;
@@ -528,7 +540,7 @@ class WindowedAggregate : public Operator {
       for (int i : plan_->key_indices) types.emplace_back(all->column(i)->type());
       arrow::compute::ExecContext ctx(pool_);
       ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
-      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *all, plan_->key_indices);
+      arrow::compute::ExecBatch keys = KeyBatch(*all, plan_->key_indices);
       ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Consume(arrow::compute::ExecSpan(keys)));
       const std::shared_ptr<arrow::Array> id_array = ids.make_array();
       const auto& id_values = static_cast<const arrow::UInt32Array&>(*id_array);
@@ -723,7 +735,6 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
     return arrow::Status::Invalid("operator '", window.name, "' feeding it is not a window");
   }
   auto plan = std::make_shared<WindowedPlan>();
-  plan->window_name = window.name;
   plan->window = *window_params;
   plan->keys = context.input_keys;
   plan->input_schema = input;
