@@ -54,6 +54,9 @@ std::string Describe(const OperatorSpec& op) {
           std::vector<std::string> paths;
           for (const std::string& path : p.paths) paths.push_back(Quote(path));
           return kind + " " + Join(paths) + EventTime(p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return kind + " " + Quote(p.table) + " (in memory, batches of <= " +
+                 std::to_string(p.batch_rows) + " rows)" + EventTime(p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return kind + " " + Columns(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -63,11 +66,21 @@ std::string Describe(const OperatorSpec& op) {
         } else if constexpr (std::is_same_v<P, WindowParams>) {
           std::string out = kind + " " + std::string(WindowTypeName(p.type));
           if (p.type == WindowType::kSession) {
-            return out + " gap " + std::to_string(p.gap.count()) + " ms";
+            out += " gap " + std::to_string(p.gap.count()) + " ms";
+          } else {
+            out += " size " + std::to_string(p.size.count()) + " ms";
           }
-          out += " size " + std::to_string(p.size.count()) + " ms";
           if (p.type == WindowType::kSliding) {
             out += " slide " + std::to_string(p.slide.count()) + " ms";
+          }
+          if (p.time == TimeDomain::kProcessingTime) return out + " on processing time";
+          if (!p.time_column.empty()) out += " on " + Quote(p.time_column);
+          if (p.allowed_lateness.count() != 0) {
+            out += " allowed lateness " + std::to_string(p.allowed_lateness.count()) + " ms";
+          }
+          if (p.late_output) {
+            out += " late rows to " + std::string(FileFormatName(p.late_output->format)) + " " +
+                   Quote(p.late_output->directory);
           }
           return out;
         } else if constexpr (std::is_same_v<P, AggregateParams>) {
@@ -125,7 +138,11 @@ std::string Explain(const ExecutionGraph& graph) {
   std::ostringstream out;
   out << "plan: " << plan.operators().size() << " operators, " << plan.edges().size()
       << " edges; shuffle mode " << ShuffleModeName(plan.options().shuffle_mode) << ", chaining "
-      << (plan.options().chaining ? "on" : "off") << "\n";
+      << (plan.options().chaining ? "on" : "off");
+  if (plan.options().idle_timeout.count() != 0) {
+    out << ", idle timeout " << plan.options().idle_timeout.count() << " ms";
+  }
+  out << "\n";
   out << "operators:\n";
   for (OperatorId id : plan.topological_order()) {
     const OperatorSpec& op = *plan.FindOperator(id);

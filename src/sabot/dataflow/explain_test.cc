@@ -97,6 +97,40 @@ TEST(ExplainTest, FanOutJoinGolden) {
       "  join[2] -> joined[2]  FORWARD (chained)\n");
 }
 
+TEST(ExplainTest, TableSource) {
+  PlanBuilder b;
+  b.Source(TableSourceParams{"orders", 1000, EventTimeSpec{"ts", std::chrono::seconds(2)}}, 2,
+           "src")
+      .Sink(CollectSinkParams{}, {}, "sink");
+  std::string text = ExplainOf(b);
+  EXPECT_NE(text.find("  src[2]  table_source 'orders' (in memory, batches of <= 1000 rows), "
+                      "event time ts (out of order <= 2000 ms)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(ExplainTest, WindowTimeFieldsAndIdleTimeout) {
+  PlanBuilder b;
+  b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::milliseconds(1500)});
+  WindowParams window = Tumbling(minutes(1));
+  window.time_column = "ts";
+  window.allowed_lateness = std::chrono::seconds(10);
+  window.late_output = LateOutputSpec{FileFormat::kParquet, "/late", {}};
+  Stream keyed = b.Source(GeneratorSourceParams{}, 1, "source").KeyBy({"key"});
+  keyed.Window(window, 1, "window").Aggregate({Count()}, 1, "agg").Sink(CollectSinkParams{}, {}, "sink");
+  WindowParams processing = Session(minutes(2));
+  processing.time = TimeDomain::kProcessingTime;
+  keyed.Window(processing, 1, "wall").Aggregate({Count()}, 1, "agg2").Sink(CollectSinkParams{}, {}, "sink2");
+  std::string text = ExplainOf(b);
+  EXPECT_NE(text.find("shuffle mode pipelined, chaining on, idle timeout 1500 ms\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("window tumbling size 60000 ms on 'ts' allowed lateness 10000 ms late rows "
+                      "to parquet '/late'"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("window session gap 120000 ms on processing time"), std::string::npos) << text;
+}
+
 TEST(ExplainTest, UserTextIsEscaped) {
   PlanBuilder b;
   b.Source(GeneratorSourceParams{}, 1, "source")

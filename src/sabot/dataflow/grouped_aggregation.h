@@ -63,17 +63,26 @@ class GroupedAggregation {
 
   // Adds the rows of `batch` (of the bound input schema) to their groups.
   arrow::Status Consume(const arrow::RecordBatch& batch);
+  // Adds the rows of `batch` whose key already has a group, creating none, and returns the
+  // other rows, in order, unconsumed (zero rows when every key had a group; a global
+  // aggregation knows every row). What a state that may not grow (over its memory budget) does
+  // while the rows of new keys go to disk.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConsumeKnown(
+      const std::shared_ptr<arrow::RecordBatch>& batch);
   // Folds `other` (same BoundAggregation) into this one, as if its rows had been consumed here
   // after this one's; `other` is left empty. For session merges and spilled partitions.
   arrow::Status Merge(GroupedAggregation&& other);
-  // The result: one row per group seen (in first-seen order), columns as output_schema(). A
+  // The result: one row per group seen (in no particular order: Arrow's Grouper numbers the
+  // new keys of a batch in its own order), columns as output_schema(). A
   // global aggregation (no keys) gives one row even with no input (count 0, sum null). The state
   // is reset: the object can consume again.
   arrow::Result<std::shared_ptr<arrow::RecordBatch>> Finish();
 
   int64_t num_groups() const;
   // Bytes held by the grouper and the kernels' states (an estimate the operator charges to its
-  // memory budget).
+  // memory budget): what they allocated from `pool` and still hold. Result batches of Finish
+  // share buffers with the states they came from and count here until the caller drops them
+  // (they may outlive this object).
   int64_t memory_bytes() const;
 
  private:

@@ -1,6 +1,8 @@
 #include "sabot/dataflow/job_binding.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include <arrow/builder.h>
 #include <arrow/compute/cast.h>
@@ -23,6 +25,35 @@ OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
                                   const std::unordered_map<OperatorId, bool>& bounded) {
   OperatorPlanContext context;
   context.bounded_input = bounded.at(id);
+  // The sources upstream, each once, in plan order.
+  std::set<OperatorId> seen;
+  std::vector<OperatorId> stack = {id};
+  std::vector<const OperatorSpec*> sources;
+  while (!stack.empty()) {
+    const OperatorId at = stack.back();
+    stack.pop_back();
+    for (size_t e : plan.InputEdges(at)) {
+      const OperatorId from = plan.edges()[e].from;
+      if (!seen.insert(from).second) continue;
+      const OperatorSpec* spec = plan.FindOperator(from);
+      if (IsSource(spec->kind())) sources.push_back(spec);
+      stack.push_back(from);
+    }
+  }
+  std::sort(sources.begin(), sources.end(), [&](const OperatorSpec* a, const OperatorSpec* b) {
+    return a - plan.operators().data() < b - plan.operators().data();
+  });
+  for (const OperatorSpec* source : sources) {
+    std::string column;
+    if (const auto* g = std::get_if<GeneratorSourceParams>(&source->params)) {
+      if (g->event_time) column = g->event_time->column;
+    } else if (const auto* f = std::get_if<FileSourceParams>(&source->params)) {
+      if (f->event_time) column = f->event_time->column;
+    } else if (const auto* t = std::get_if<TableSourceParams>(&source->params)) {
+      if (t->event_time) column = t->event_time->column;
+    }
+    context.sources_event_time.push_back({source->name, std::move(column)});
+  }
   for (size_t e : plan.InputEdges(id)) {
     const EdgeSpec& edge = plan.edges()[e];
     if (edge.input != 0) continue;
@@ -168,12 +199,18 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
   std::map<std::string, std::string> sink_of_directory;
   for (const OperatorSpec& spec : plan.operators()) {
     const auto* sink = std::get_if<FileSinkParams>(&spec.params);
-    if (sink == nullptr) continue;
+    const auto* window = std::get_if<WindowParams>(&spec.params);
+    // A window's late output writes part files as a file sink does.
+    const std::string* directory =
+        sink != nullptr ? &sink->directory
+        : window != nullptr && window->late_output ? &window->late_output->directory
+                                                    : nullptr;
+    if (directory == nullptr) continue;
     auto [it, inserted] =
-        sink_of_directory.try_emplace(sink->directory, spec.name);
+        sink_of_directory.try_emplace(*directory, spec.name);
     if (!inserted) {
       return arrow::Status::Invalid(
-          OperatorLabel(spec), ": writes its part files into ", QuoteInput(sink->directory),
+          OperatorLabel(spec), ": writes its part files into ", QuoteInput(*directory),
           ", as operator '", it->second, "' does: give each file sink a directory of its own");
     }
   }

@@ -30,6 +30,14 @@ constexpr std::string_view kKindKeys[] = {
     "join",             "parquet_sink",   "ipc_sink",   "csv_sink",     "console_sink",
     "collect_sink",     "verify_sink"};
 
+// A table_source reads a table held in the memory of the program that runs the plan, which a
+// file cannot hold: job files refuse the kind with this message (docs/job-file.md).
+constexpr std::string_view kTableSourceKey = "table_source";
+constexpr std::string_view kNoTableSource =
+    "table_source reads an in-memory table that the program running the plan provides (the "
+    "Python API, BindOptions::tables); a job file cannot provide one: read the data with "
+    "parquet_source or ipc_source";
+
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) {
@@ -365,6 +373,8 @@ class Reader {
   arrow::Result<std::optional<EventTimeSpec>> ReadEventTime(const Node& node,
                                                             std::string_view who) const;
   arrow::Result<CsvFormatOptions> ReadCsv(const Node& node, std::string_view who) const;
+  // A window's late_output: {format: parquet|ipc|csv, directory: dir, csv: {...}}.
+  arrow::Result<LateOutputSpec> ReadLateOutput(const Node& node, std::string_view who) const;
   arrow::Result<std::vector<NamedExpression>> ReadColumnMap(const Node& node,
                                                             std::string_view who,
                                                             Entry* entry) const;
@@ -385,7 +395,8 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
   ARROW_ASSIGN_OR_RAISE(auto fields,
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
-                                "spill_directory", "progress"}));
+                                "spill_directory", "progress", "state_budget",
+                                "idle_timeout"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -421,6 +432,20 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
       run->spill_directory = ResolvePath(dir);
     } else if (k == "progress") {
       ARROW_ASSIGN_OR_RAISE(run->progress, Bool(f.value, who, "progress"));
+    } else if (k == "state_budget") {
+      if (!f.value.IsScalar()) {
+        return Fail(f.value, who, "state_budget must be a size such as 64MiB, got ",
+                    Describe(f.value));
+      }
+      auto bytes = ParseByteSize(f.value.Scalar());
+      if (!bytes.ok()) return Fail(f.value, who, "state_budget: ", bytes.status().message());
+      if (*bytes < 1024) {
+        return Fail(f.value, who, "state_budget must be at least 1KiB, got ",
+                    QuoteInput(f.value.Scalar()));
+      }
+      run->state_budget_bytes = *bytes;
+    } else if (k == "idle_timeout") {
+      ARROW_ASSIGN_OR_RAISE(plan->idle_timeout, Duration(f.value, who, "idle_timeout"));
     }
   }
   return arrow::Status::OK();
@@ -437,9 +462,11 @@ arrow::Status Reader::ReadEntry(const Node& node, size_t index, Entry* entry) co
   std::vector<std::string_view> valid = {"name", "parallelism", "input", "left", "right",
                                          "partitioning"};
   for (std::string_view k : kKindKeys) valid.push_back(k);
+  valid.push_back(kTableSourceKey);
   ARROW_ASSIGN_OR_RAISE(auto fields, Fields(node, who, "an operator entry", valid));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
+    if (k == kTableSourceKey) return Fail(f.key, who, kNoTableSource);
     if (std::find(std::begin(kKindKeys), std::end(kKindKeys), k) == std::end(kKindKeys)) continue;
     if (Present(entry->kind_key)) {
       return Fail(f.key, who, "an operator has one kind, but this entry has both ",
@@ -584,6 +611,28 @@ arrow::Result<PartitioningRequest> Reader::ReadPartitioning(const Node& node,
     }
   }
   return PartitioningRequest::Range(std::move(keys), std::move(boundaries));
+}
+
+arrow::Result<LateOutputSpec> Reader::ReadLateOutput(const Node& node,
+                                                     std::string_view who) const {
+  ARROW_ASSIGN_OR_RAISE(auto fields,
+                        Fields(node, who, "late_output", {"format", "directory", "csv"}));
+  LateOutputSpec spec;
+  if (const Field* f = Find(fields, "format")) {
+    ARROW_ASSIGN_OR_RAISE(std::string name, String(f->value, who, "late_output format"));
+    auto format = ParseFileFormat(name);
+    if (!format.ok()) return Fail(f->value, who, "late_output: ", format.status().message());
+    spec.format = *format;
+  }
+  const Field* directory = Find(fields, "directory");
+  if (!directory) return Fail(node, who, "late_output needs directory: (where late rows go)");
+  ARROW_ASSIGN_OR_RAISE(std::string dir, String(directory->value, who, "late_output directory"));
+  if (dir.empty()) return Fail(directory->value, who, "late_output directory must not be empty");
+  spec.directory = ResolvePath(dir);
+  if (const Field* f = Find(fields, "csv")) {
+    ARROW_ASSIGN_OR_RAISE(spec.csv, ReadCsv(f->value, who));
+  }
+  return spec;
 }
 
 arrow::Result<std::optional<EventTimeSpec>> Reader::ReadEventTime(const Node& node,
@@ -733,6 +782,8 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       e->params = std::move(p);
       return arrow::Status::OK();
     }
+    case OperatorKind::kTableSource:
+      return Fail(e->kind_key, who, kNoTableSource);
     case OperatorKind::kParquetSource:
     case OperatorKind::kIpcSource:
     case OperatorKind::kCsvSource: {
@@ -846,7 +897,9 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     }
     case OperatorKind::kWindow: {
       if (body.IsNull()) return Fail(e->kind_key, who, "window needs size:, slide: or gap:");
-      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"type", "size", "slide", "gap"}));
+      ARROW_ASSIGN_OR_RAISE(auto fields,
+                            fields_of({"type", "size", "slide", "gap", "time", "time_column",
+                                       "allowed_lateness", "late_output"}));
       WindowParams p;
       const Field* type = Find(fields, "type");
       if (type) {
@@ -862,8 +915,23 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       for (const Field& f : fields) {
         const std::string& k = f.key.Scalar();
         if (k == "type") continue;
-        ARROW_ASSIGN_OR_RAISE(std::chrono::milliseconds d, Duration(f.value, who, k));
-        (k == "size" ? p.size : k == "slide" ? p.slide : p.gap) = d;
+        if (k == "time") {
+          ARROW_ASSIGN_OR_RAISE(std::string t, String(f.value, who, "time"));
+          auto parsed = ParseTimeDomain(t);
+          if (!parsed.ok()) return Fail(f.value, who, parsed.status().message());
+          p.time = *parsed;
+        } else if (k == "time_column") {
+          ARROW_ASSIGN_OR_RAISE(p.time_column, String(f.value, who, "time_column"));
+          if (p.time_column.empty()) return Fail(f.value, who, "time_column must not be empty");
+        } else if (k == "late_output") {
+          ARROW_ASSIGN_OR_RAISE(p.late_output, ReadLateOutput(f.value, who));
+        } else {
+          ARROW_ASSIGN_OR_RAISE(std::chrono::milliseconds d, Duration(f.value, who, k));
+          (k == "size"    ? p.size
+           : k == "slide" ? p.slide
+           : k == "gap"   ? p.gap
+                          : p.allowed_lateness) = d;
+        }
       }
       e->params = p;
       return arrow::Status::OK();
@@ -1392,6 +1460,23 @@ std::string ParamsYaml(const OperatorParams& params) {
           if (p.size.count() != 0) out << kIndent << "size: " << FormatDuration(p.size) << "\n";
           if (p.slide.count() != 0) out << kIndent << "slide: " << FormatDuration(p.slide) << "\n";
           if (p.gap.count() != 0) out << kIndent << "gap: " << FormatDuration(p.gap) << "\n";
+          if (p.time != TimeDomain::kEventTime) {
+            out << kIndent << "time: " << TimeDomainName(p.time) << "\n";
+          }
+          if (!p.time_column.empty()) {
+            out << kIndent << "time_column: " << YamlString(p.time_column) << "\n";
+          }
+          if (p.allowed_lateness.count() != 0) {
+            out << kIndent << "allowed_lateness: " << FormatDuration(p.allowed_lateness) << "\n";
+          }
+          if (p.late_output) {
+            out << kIndent << "late_output: {format: " << FileFormatName(p.late_output->format)
+                << ", directory: " << YamlString(p.late_output->directory);
+            if (p.late_output->format == FileFormat::kCsv) {
+              out << ", csv: " << CsvYaml(p.late_output->csv);
+            }
+            out << "}\n";
+          }
         } else if constexpr (std::is_same_v<P, AggregateParams>) {
           out << kIndent << "aggregates:\n";
           for (const AggregateSpec& a : p.aggregates) {
@@ -1556,6 +1641,9 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   std::ostringstream opts;
   if (po.shuffle_mode != ShuffleMode::kPipelined) opts << "  shuffle_mode: blocking\n";
   if (!po.chaining) opts << "  chaining: false\n";
+  if (po.idle_timeout.count() != 0) {
+    opts << "  idle_timeout: " << FormatDuration(po.idle_timeout) << "\n";
+  }
   if (options.threads) opts << "  threads: " << *options.threads << "\n";
   if (options.memory_budget_bytes) {
     opts << "  memory_budget: " << FormatByteSize(*options.memory_budget_bytes) << "\n";
@@ -1564,10 +1652,16 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
     opts << "  spill_directory: " << YamlString(options.spill_directory) << "\n";
   }
   if (!options.progress) opts << "  progress: false\n";
+  if (options.state_budget_bytes) {
+    opts << "  state_budget: " << FormatByteSize(*options.state_budget_bytes) << "\n";
+  }
   if (!opts.str().empty()) out << "options:\n" << opts.str();
   out << "operators:\n";
   for (const OperatorSpec& op : plan.operators()) {
     OperatorKind kind = op.kind();
+    if (kind == OperatorKind::kTableSource) {
+      return arrow::Status::Invalid("operator ", QuoteInput(op.name), ": ", kNoTableSource);
+    }
     out << "  - name: " << YamlString(op.name) << "\n";
     if (kind != OperatorKind::kKeyBy) out << "    parallelism: " << op.parallelism << "\n";
     const std::vector<size_t>& in = plan.InputEdges(op.id);

@@ -79,6 +79,9 @@ struct JobRunOptions {
   std::optional<int32_t> threads;              // worker threads, >= 1
   std::optional<int64_t> memory_budget_bytes;  // the shuffles' memory budget, >= 1 MiB
   std::string spill_directory;                 // absolute (resolved against the file); "" = default
+  // What one task of a stateful operator may hold in state before it spills
+  // (LocalExecutorOptions::state_budget_per_task), >= 1 KiB; unset: no limit.
+  std::optional<int64_t> state_budget_bytes;
   bool progress = true;                        // show progress while the job runs
   bool operator==(const JobRunOptions&) const = default;
 };
@@ -130,7 +133,8 @@ inline constexpr size_t kMaxJobNameLength = 24;
 // Writes `plan` and `options` as a job file that ParseJobFile reads back to an equal plan:
 // every operator with its name, parallelism (except key_by, which has its input's) and
 // inputs written out. Paths are written as they are in the plan. Invalid for a plan that a
-// job file cannot express: an operator whose input edges ask for different partitionings.
+// job file cannot express: an operator whose input edges ask for different partitionings, a
+// table_source (its table lives in the memory of the program running the plan).
 arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPlan& plan,
                                          const JobRunOptions& options = {});
 

@@ -273,7 +273,8 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
                          "partitioning, generator_source, parquet_source,"));
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
-            "memory_budget, shuffle_mode, chaining, spill_directory, progress)");
+            "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget, "
+            "idle_timeout)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -295,6 +296,20 @@ TEST(JobFileErrorTest, KindKeys) {
   EXPECT_EQ(ErrorOf("operators:\n  - 5\n"),
             "job.yaml:2:5: operators entry 1: an operator must be a map with one kind key (such "
             "as map: or parquet_source:), got a scalar");
+}
+
+// A job file cannot carry an in-memory table: table_source is refused at its key, and a plan
+// holding one cannot be written as a job file.
+TEST(JobFileErrorTest, TableSourceIsRefused) {
+  EXPECT_EQ(ErrorOf("operators:\n  - table_source: {table: t}\n  - collect_sink: {}\n"),
+            "job.yaml:2:5: operators entry 1: table_source reads an in-memory table that the "
+            "program running the plan provides (the Python API, BindOptions::tables); a job file "
+            "cannot provide one: read the data with parquet_source or ipc_source");
+  PlanBuilder b;
+  b.Source(TableSourceParams{"t"}, 1, "src").Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_RAISES_WITH(Invalid, "operator 'src': table_source reads an in-memory table",
+                     FormatJobFile("t", plan).status());
 }
 
 TEST(JobFileErrorTest, WrongTypes) {
@@ -319,7 +334,16 @@ TEST(JobFileErrorTest, WrongTypes) {
             "(write a number and a unit: B, KiB, MiB or GiB, e.g. 256MiB)");
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [total(amount)]\n"),
             "job.yaml:3:17: operator 'aggregate': unknown aggregate function 'total' (expected "
-            "one of: count, sum, min, max, mean, count_distinct)");
+            "one of: count, sum, min, max, mean, count_distinct, first, last, approx_median)");
+}
+
+TEST(JobFileErrorTest, StateBudget) {
+  EXPECT_EQ(ErrorOf("options: {state_budget: 512B}\noperators: [{generator_source: }]\n"),
+            "job.yaml:1:25: options: state_budget must be at least 1KiB, got '512B'");
+  ASSERT_OK_AND_ASSIGN(JobFile job,
+                       Parse("options: {state_budget: 64KiB}\n"
+                             "operators: [{generator_source: }, {console_sink: }]\n"));
+  EXPECT_EQ(job.options.state_budget_bytes, std::optional<int64_t>(64 << 10));
 }
 
 TEST(JobFileErrorTest, BadDurations) {
@@ -621,6 +645,7 @@ TEST(JobFileRoundTripTest, EveryKindAndRequest) {
   options.memory_budget_bytes = 3 << 20;
   options.spill_directory = "/spill";
   options.progress = false;
+  options.state_budget_bytes = 48 << 10;
   ExpectRoundTrip(plan, options);
 }
 
@@ -727,6 +752,83 @@ TEST(JobFileRoundTripTest, SeedPipelineAndSessions) {
   blocking.Source(GeneratorSourceParams{}, 1).PartitionByHash({"key"}).Sink(ConsoleSinkParams{}, 2);
   ASSERT_OK_AND_ASSIGN(LogicalPlan plan2, blocking.Build());
   ExpectRoundTrip(plan2);
+}
+
+TEST(JobFileTest, FirstLastAndApproxMedianAggregates) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(R"(
+operators:
+  - parquet_source: {paths: [/d]}
+  - key_by: [k]
+  - aggregate: [first(v), LAST(v) as latest, approx_median( v ), count(*)]
+  - collect_sink:
+)"));
+  PlanBuilder b;
+  b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, {}})
+      .KeyBy({"k"})
+      .Aggregate({First("v"), Last("v", "latest"), ApproxMedian("v"), Count()})
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan expected, b.Build());
+  EXPECT_TRUE(job.plan.Equals(expected));
+  ExpectRoundTrip(expected);
+  EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n  - aggregate: [first(*)]\n"),
+            "job.yaml:3:17: operator 'aggregate': first needs a column: first(column)");
+}
+
+TEST(JobFileRoundTripTest, WindowTimeFieldsAndIdleTimeout) {
+  PlanBuilder b;
+  b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::seconds(2)});
+  WindowParams window = Sliding(std::chrono::minutes(10), std::chrono::minutes(1));
+  window.time_column = "t";
+  window.allowed_lateness = std::chrono::seconds(90);
+  window.late_output = LateOutputSpec{FileFormat::kCsv, "/late", {';', false}};
+  Stream keyed = b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, EventTimeSpec{"t", {}}}, 2)
+                     .KeyBy({"k"});
+  keyed.Window(window).Aggregate({Sum("v")}, 2).Sink(FileSinkParams{FileFormat::kParquet, "/o", {}});
+  WindowParams processing = Tumbling(std::chrono::seconds(5));
+  processing.time = TimeDomain::kProcessingTime;
+  keyed.Window(processing).Aggregate({Count()}, 2).Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ExpectRoundTrip(plan);
+}
+
+TEST(JobFileTest, WindowLateOutputAndTimeFromYaml) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, ParseJobFile(R"(job: late
+options:
+  idle_timeout: 750ms
+operators:
+  - parquet_source: {paths: [in.parquet], event_time: {column: t, max_out_of_orderness: 5s}}
+  - key_by: user_id
+  - window:
+      size: 1m
+      allowed_lateness: 30s
+      late_output: {format: ipc, directory: late}
+  - aggregate: [sum(amount)]
+  - collect_sink:
+)", "job.yaml", "/base"));
+  EXPECT_EQ(job.plan.options().idle_timeout, std::chrono::milliseconds(750));
+  const auto& window = std::get<WindowParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(window.allowed_lateness, std::chrono::seconds(30));
+  ASSERT_TRUE(window.late_output.has_value());
+  EXPECT_EQ(window.late_output->format, FileFormat::kIpc);
+  EXPECT_EQ(window.late_output->directory, "/base/late");
+  EXPECT_EQ(window.time, TimeDomain::kEventTime);
+  // Errors point at the field.
+  ASSERT_RAISES_WITH(Invalid, "job.yaml:4:37: operator 'window': late_output needs directory:",
+                     ParseJobFile(R"(job: late
+operators:
+  - generator_source: {rows: 10, event_time: event_time}
+  - window: {size: 1m, late_output: {format: parquet}}
+  - aggregate: [count(*)]
+  - collect_sink:
+)", "job.yaml", "/base").status());
+  ASSERT_RAISES_WITH(Invalid, "operator 'window' (id 1): parameter 'allowed_lateness_ms': is for event time",
+                     ParseJobFile(R"(job: late
+operators:
+  - generator_source: {rows: 10, event_time: event_time}
+  - window: {size: 1m, time: processing_time, allowed_lateness: 1s}
+  - aggregate: [count(*)]
+  - collect_sink:
+)", "job.yaml", "/base").status());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ struct OperatorReport {
   // task's operator saw (a source: emitted), in ms since the epoch; INT64_MIN before every task
   // saw one, INT64_MAX once every task's input ended.
   int64_t watermark = std::numeric_limits<int64_t>::min();
+  // Rows that arrived too late for their event-time window (a windowed aggregate: counted, and
+  // written to the window's late output when it has one); 0 for every other operator.
+  int64_t late_rows = 0;
 };
 
 struct EdgeReport {

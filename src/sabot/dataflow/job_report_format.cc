@@ -135,6 +135,13 @@ std::string FormatJobSummary(const JobReport& report) {
              FormatSeconds(op.busy)});
   }
   out += ops.Render("  ");
+  // Rows too late for their window: counted (and written to the window's late output when it
+  // has one), never dropped silently. Shown for the operators that had any.
+  for (const OperatorReport& op : report.operators) {
+    if (op.late_rows > 0) {
+      out += "late rows: " + Printable(op.name) + " " + FormatCount(op.late_rows) + "\n";
+    }
+  }
   size_t shuffles = 0;
   for (const EdgeReport& e : report.edges) shuffles += e.chained ? 0 : 1;
   out += "edges: " + std::to_string(report.edges.size()) + " (" + std::to_string(shuffles) +

@@ -19,7 +19,9 @@ namespace sabot {
 // what was left out and a total row over every writer.
 inline constexpr int32_t kMaxMatrixSide = 8;
 
-// The end-of-job summary. A pure function; ends with a newline.
+// The end-of-job summary. A pure function; ends with a newline. An operator with late rows
+// (OperatorReport::late_rows > 0) gets a line "late rows: <operator> <count>" after the
+// operators' table.
 std::string FormatJobSummary(const JobReport& report);
 
 // Renders successive JobProgress snapshots of one job.

@@ -108,6 +108,20 @@ TEST(JobSummaryTest, OperatorsAndEdgesWithTheirMatrix) {
             "    total  400  300  300\n");
 }
 
+TEST(JobSummaryTest, LateRowsAreShownForTheOperatorsThatHadAny) {
+  JobReport report = SampleReport();
+  OperatorReport agg = Op(2, "agg", OperatorKind::kAggregate, 3, 1000, 20, milliseconds(9));
+  agg.late_rows = 1234;
+  report.operators.insert(report.operators.begin() + 2, agg);
+  std::string text = FormatJobSummary(report);
+  EXPECT_NE(text.find("  sink      parquet_sink          3    1,000     1,000  0.045 s\n"
+                      "late rows: agg 1,234\n"
+                      "edges: 2 (1 shuffle)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(FormatJobSummary(SampleReport()).find("late rows"), std::string::npos);
+}
+
 TEST(JobSummaryTest, LargeMatricesAreCutWithANote) {
   JobReport report;
   report.job_id = "big";

@@ -477,7 +477,7 @@ class TimeJoinOperator : public Operator {
   int64_t rows_in() const override { return rows_in_; }
   int64_t rows_out() const override { return rows_out_; }
   // Rows dropped because they arrived after the watermark made them late (see Process).
-  int64_t late_rows() const { return late_rows_; }
+  int64_t late_rows() const override { return late_rows_; }
 
  private:
   // A held batch and the range of the column its eviction looks at.

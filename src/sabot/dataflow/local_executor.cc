@@ -34,6 +34,7 @@ std::vector<OperatorReport> OperatorFigures(LocalJob* job) {
     report.rows_in = counters.rows_in.load(std::memory_order_relaxed);
     report.rows_out = counters.rows_out.load(std::memory_order_relaxed);
     report.busy = std::chrono::nanoseconds(counters.busy_ns.load(std::memory_order_relaxed));
+    report.late_rows = counters.late_rows.load(std::memory_order_relaxed);
     report.watermark = kEndOfTimeWatermark;
     for (int32_t t = 0; t < counters.tasks; ++t) {
       report.watermark =
@@ -150,6 +151,7 @@ BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
   bind.job_id = options.job_id;
   bind.console = options.console;
   bind.collected = options.collected;
+  bind.tables = options.tables;
   bind.memory_budget = options.memory_budget;
   return bind;
 }
@@ -188,7 +190,8 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   // Declared after the manager and before the tasks: tasks (their readers and writers) go first,
   // then the scheduler their callbacks wake, then the manager.
   auto scheduler = std::make_unique<TaskScheduler>(threads);
-  LocalJob job(bound, manager.get(), scheduler.get());
+  LocalJob job(bound, manager.get(), scheduler.get(),
+               TaskStateLimits{options.state_budget_per_task, options.spill_directory});
   std::vector<std::unique_ptr<TaskRunner>> tasks;
   const ExecutionGraph& graph = bound->graph;
   // Tasks of a chain, by chain, in subtask order (the N x M matrices read them).

@@ -30,14 +30,19 @@ struct LocalExecutorOptions {
   // Applied to every shuffle edge (compression, block size, credits, timeout); the mode is the
   // plan's shuffle_mode.
   ShuffleOptions shuffle;
-  // Where blocking shuffles spill; empty: the system's temporary directory.
+  // Where blocking shuffles and operator state spill; empty: the system's temporary directory.
   std::string spill_directory;
+  // The bytes one task of a stateful operator (an aggregate) may hold in state before it spills
+  // under `spill_directory` (TaskContext::state_budget_bytes); 0: no limit.
+  int64_t state_budget_per_task = 0;
   // Called every `progress_interval` from a thread of the executor while the job runs.
   std::function<void(const JobProgress&)> on_progress;
   std::chrono::milliseconds progress_interval{500};
   // Console sinks print here (null: std::cout); collect sinks fill `collected` (null: refused).
   std::ostream* console = nullptr;
   std::shared_ptr<CollectedOutput> collected;
+  // The in-memory tables table sources read (null: table sources are refused).
+  std::shared_ptr<const ProvidedTables> tables;
   // A job whose rows and finished tasks do not change for this long fails with an IOError that
   // says what waits (a stall: e.g. writers waiting for memory admission), instead of hanging;
   // zero disables. Jobs with unbounded rate-limited sources move rows all the time.
@@ -53,8 +58,8 @@ struct LocalExecutorOptions {
 // under a final name) and the first error is returned, naming the operator and task.
 arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options);
 
-// The same for a job bound already (BindJob with `options`' job id, console and collected): a
-// caller that must tell a bad job (binding errors) from a failed run binds first.
+// The same for a job bound already (BindJob with `options`' job id, console, collected and
+// tables): a caller that must tell a bad job (binding errors) from a failed run binds first.
 arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
                                      const LocalExecutorOptions& options);
 

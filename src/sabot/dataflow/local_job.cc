@@ -5,8 +5,11 @@
 namespace sabot {
 
 LocalJob::LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,
-                   TaskScheduler* scheduler)
-    : bound_(std::move(bound)), manager_(manager), scheduler_(scheduler) {
+                   TaskScheduler* scheduler, TaskStateLimits state)
+    : bound_(std::move(bound)),
+      manager_(manager),
+      scheduler_(scheduler),
+      state_limits_(std::move(state)) {
   for (const OperatorSpec& spec : bound_->graph.plan().operators()) {
     counters_.emplace(spec.id, std::make_unique<OperatorCounters>(spec.parallelism));
   }

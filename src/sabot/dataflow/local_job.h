@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -32,17 +33,26 @@ struct OperatorCounters {
   std::atomic<int64_t> rows_in{0};
   std::atomic<int64_t> rows_out{0};
   std::atomic<int64_t> busy_ns{0};
+  // Rows too late for their event-time window (Operator::late_rows), summed over the tasks.
+  std::atomic<int64_t> late_rows{0};
   // The last watermark each task's instance saw (OperatorReport::watermark is their minimum).
   const int32_t tasks;
   std::unique_ptr<std::atomic<int64_t>[]> watermarks;
+};
+
+// What every task's TaskContext says of operator state (LocalExecutorOptions).
+struct TaskStateLimits {
+  int64_t budget_bytes = 0;
+  std::string spill_directory;
 };
 
 // Thread safety: every method may be called from any thread.
 class LocalJob {
  public:
   LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,
-           TaskScheduler* scheduler);
+           TaskScheduler* scheduler, TaskStateLimits state = {});
 
+  const TaskStateLimits& state_limits() const { return state_limits_; }
   const BoundJob& bound() const { return *bound_; }
   const LogicalPlan& plan() const { return bound_->graph.plan(); }
   ShuffleManager* manager() const { return manager_; }
@@ -61,6 +71,7 @@ class LocalJob {
   std::shared_ptr<const BoundJob> bound_;
   ShuffleManager* const manager_;
   TaskScheduler* const scheduler_;
+  const TaskStateLimits state_limits_;
   std::unordered_map<OperatorId, std::unique_ptr<OperatorCounters>> counters_;
 
   mutable std::mutex mutex_;

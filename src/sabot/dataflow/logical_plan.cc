@@ -42,11 +42,12 @@ arrow::Result<Enum> ParseName(const NameTable<Enum, N>& table, std::string_view 
                                 allowed, ")");
 }
 
-constexpr NameTable<OperatorKind, 17> kKindNames{{
+constexpr NameTable<OperatorKind, 18> kKindNames{{
     {OperatorKind::kGeneratorSource, "generator_source"},
     {OperatorKind::kParquetSource, "parquet_source"},
     {OperatorKind::kIpcSource, "ipc_source"},
     {OperatorKind::kCsvSource, "csv_source"},
+    {OperatorKind::kTableSource, "table_source"},
     {OperatorKind::kMap, "map"},
     {OperatorKind::kFilter, "filter"},
     {OperatorKind::kProject, "project"},
@@ -79,13 +80,16 @@ constexpr NameTable<WindowType, 3> kWindowNames{{
     {WindowType::kSliding, "sliding"},
     {WindowType::kSession, "session"},
 }};
-constexpr NameTable<AggregateFunction, 6> kFunctionNames{{
+constexpr NameTable<AggregateFunction, 9> kFunctionNames{{
     {AggregateFunction::kCount, "count"},
     {AggregateFunction::kSum, "sum"},
     {AggregateFunction::kMin, "min"},
     {AggregateFunction::kMax, "max"},
     {AggregateFunction::kMean, "mean"},
     {AggregateFunction::kCountDistinct, "count_distinct"},
+    {AggregateFunction::kFirst, "first"},
+    {AggregateFunction::kLast, "last"},
+    {AggregateFunction::kApproxMedian, "approx_median"},
 }};
 constexpr NameTable<JoinType, 8> kJoinNames{{
     {JoinType::kInner, "inner"},
@@ -106,6 +110,10 @@ constexpr NameTable<JoinBroadcast, 3> kJoinBroadcastNames{{
     {JoinBroadcast::kNone, "none"},
     {JoinBroadcast::kLeft, "left"},
     {JoinBroadcast::kRight, "right"},
+}};
+constexpr NameTable<TimeDomain, 2> kTimeDomainNames{{
+    {TimeDomain::kEventTime, "event_time"},
+    {TimeDomain::kProcessingTime, "processing_time"},
 }};
 constexpr NameTable<PartitioningKind, 6> kPartitioningNames{{
     {PartitioningKind::kNone, "none"},
@@ -201,16 +209,18 @@ arrow::Status CheckEventTime(const OperatorSpec& op, const std::optional<EventTi
   return arrow::Status::OK();
 }
 
-arrow::Status CheckCsv(const OperatorSpec& op, FileFormat format, const CsvFormatOptions& csv) {
+// `prefix` locates the options inside the parameters ("late_output." for a window's).
+arrow::Status CheckCsv(const OperatorSpec& op, FileFormat format, const CsvFormatOptions& csv,
+                       const std::string& prefix = "") {
   if (format != FileFormat::kCsv) {
     if (!(csv == CsvFormatOptions{})) {
-      return ParamError(op, "csv", "CSV options are only allowed with the csv format");
+      return ParamError(op, prefix + "csv", "CSV options are only allowed with the csv format");
     }
     return arrow::Status::OK();
   }
   char d = csv.delimiter;
   if (d == '\n' || d == '\r' || d == '"' || d == '\0' || static_cast<unsigned char>(d) >= 0x80) {
-    return ParamError(op, "csv.delimiter",
+    return ParamError(op, prefix + "csv.delimiter",
                       "must be one ASCII character other than newline, carriage return, NUL "
                       "and '\"'");
   }
@@ -253,7 +263,8 @@ arrow::Status CheckWindow(const OperatorSpec& op, const WindowParams& w) {
     case WindowType::kTumbling:
       ARROW_RETURN_NOT_OK(positive("size_ms", w.size));
       ARROW_RETURN_NOT_OK(unused("slide_ms", w.slide));
-      return unused("gap_ms", w.gap);
+      ARROW_RETURN_NOT_OK(unused("gap_ms", w.gap));
+      break;
     case WindowType::kSliding:
       ARROW_RETURN_NOT_OK(positive("size_ms", w.size));
       ARROW_RETURN_NOT_OK(positive("slide_ms", w.slide));
@@ -261,13 +272,44 @@ arrow::Status CheckWindow(const OperatorSpec& op, const WindowParams& w) {
         return ParamError(op, "slide_ms",
                           "must be <= size_ms (" + Ms(w.size) + "), got " + Ms(w.slide));
       }
-      return unused("gap_ms", w.gap);
+      ARROW_RETURN_NOT_OK(unused("gap_ms", w.gap));
+      break;
     case WindowType::kSession:
       ARROW_RETURN_NOT_OK(positive("gap_ms", w.gap));
       ARROW_RETURN_NOT_OK(unused("size_ms", w.size));
-      return unused("slide_ms", w.slide);
+      ARROW_RETURN_NOT_OK(unused("slide_ms", w.slide));
+      break;
+    default:
+      return ParamError(op, "type", "unknown window type");
   }
-  return ParamError(op, "type", "unknown window type");
+  if (w.allowed_lateness.count() < 0) {
+    return ParamError(op, "allowed_lateness_ms", "must be >= 0, got " + Ms(w.allowed_lateness));
+  }
+  if (w.time == TimeDomain::kProcessingTime) {
+    // Processing time has no late rows: a row belongs to the window open when it arrives.
+    if (!w.time_column.empty()) {
+      return ParamError(op, "time_column",
+                        "is for event time; a processing-time window uses the wall clock");
+    }
+    if (w.allowed_lateness.count() != 0) {
+      return ParamError(op, "allowed_lateness_ms",
+                        "is for event time (a processing-time window has no late rows), got " +
+                            Ms(w.allowed_lateness));
+    }
+    if (w.late_output.has_value()) {
+      return ParamError(op, "late_output",
+                        "is for event time (a processing-time window has no late rows)");
+    }
+  } else if (w.time != TimeDomain::kEventTime) {
+    return ParamError(op, "time", "unknown time domain");
+  }
+  if (w.late_output.has_value()) {
+    if (w.late_output->directory.empty()) {
+      return ParamError(op, "late_output.directory", "must not be empty");
+    }
+    ARROW_RETURN_NOT_OK(CheckCsv(op, w.late_output->format, w.late_output->csv, "late_output."));
+  }
+  return arrow::Status::OK();
 }
 
 // The checks that need nothing but the operator itself.
@@ -313,6 +355,13 @@ arrow::Status CheckParams(const OperatorSpec& op) {
             }
           }
           ARROW_RETURN_NOT_OK(CheckCsv(op, p.format, p.csv));
+          return CheckEventTime(op, p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          if (p.table.empty()) return ParamError(op, "table", "must name a table");
+          if ((p.batch_rows < 1) || (p.batch_rows > (int64_t{1} << 24))) {
+            return ParamError(op, "batch_rows",
+                              "must be between 1 and 16777216, got " + std::to_string(p.batch_rows));
+          }
           return CheckEventTime(op, p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           return CheckExpressions(op, p.columns);
@@ -883,6 +932,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
           return OperatorKind::kGeneratorSource;
         } else if constexpr (std::is_same_v<P, FileSourceParams>) {
           return FileKind(p.format, /*sink=*/false);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          return OperatorKind::kTableSource;
         } else if constexpr (std::is_same_v<P, MapParams>) {
           return OperatorKind::kMap;
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -913,7 +964,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
 
 bool IsSource(OperatorKind kind) {
   return kind == OperatorKind::kGeneratorSource || kind == OperatorKind::kParquetSource ||
-         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource;
+         kind == OperatorKind::kIpcSource || kind == OperatorKind::kCsvSource ||
+         kind == OperatorKind::kTableSource;
 }
 
 bool IsSink(OperatorKind kind) {
@@ -956,6 +1008,10 @@ std::string_view AggregateFunctionName(AggregateFunction function) {
 }
 arrow::Result<AggregateFunction> ParseAggregateFunction(std::string_view name) {
   return ParseName(kFunctionNames, name, "aggregate function");
+}
+std::string_view TimeDomainName(TimeDomain domain) { return NameOf(kTimeDomainNames, domain); }
+arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name) {
+  return ParseName(kTimeDomainNames, name, "time domain");
 }
 std::string_view JoinTypeName(JoinType type) { return NameOf(kJoinNames, type); }
 arrow::Result<JoinType> ParseJoinType(std::string_view name) {
@@ -1002,6 +1058,10 @@ std::string AggregateOutputName(const AggregateSpec& spec) {
 
 arrow::Result<LogicalPlan> LogicalPlan::Make(std::vector<OperatorSpec> operators,
                                              std::vector<EdgeSpec> edges, PlanOptions options) {
+  if (options.idle_timeout.count() < 0) {
+    return arrow::Status::Invalid("plan option idle_timeout must be >= 0 ms, got ",
+                                  options.idle_timeout.count());
+  }
   ARROW_ASSIGN_OR_RAISE(Analysis analysis, Analyze(operators, edges));
   LogicalPlan plan;
   plan.operators_ = std::move(operators);
@@ -1018,6 +1078,10 @@ arrow::Result<LogicalPlan> LogicalPlan::Make(std::vector<OperatorSpec> operators
 arrow::Status LogicalPlan::Validate(const std::vector<OperatorSpec>& operators,
                                     const std::vector<EdgeSpec>& edges,
                                     const PlanOptions& options) {
+  if (options.idle_timeout.count() < 0) {
+    return arrow::Status::Invalid("plan option idle_timeout must be >= 0 ms, got ",
+                                  options.idle_timeout.count());
+  }
   return Analyze(operators, edges).status();
 }
 

@@ -93,6 +93,17 @@ struct FileSourceParams {
   bool operator==(const FileSourceParams&) const = default;
 };
 
+// A source reading an in-memory Arrow table that the caller provides when the job runs, under
+// the name `table` (BindOptions::tables; the Python API and the benchmarks provide theirs; a job
+// file cannot carry one). The table's rows are split across the source's tasks without copying
+// (table_source.h) in batches of at most `batch_rows` rows.
+struct TableSourceParams {
+  std::string table;
+  int64_t batch_rows = 64 * 1024;  // >= 1
+  std::optional<EventTimeSpec> event_time;
+  bool operator==(const TableSourceParams&) const = default;
+};
+
 // An output column computed by an expression.
 struct NamedExpression {
   std::string name;
@@ -124,17 +135,53 @@ struct KeyByParams {
 
 enum class WindowType { kTumbling, kSliding, kSession };
 
-// Assigns rows to event-time windows. Tumbling: `size`; sliding: `size` and `slide`; session:
-// `gap`. The fields a type does not use must stay zero.
+// The clock windows are measured by: the rows' event time (watermarks fire windows), or the
+// wall clock when a row reaches the window (a timer fires windows).
+enum class TimeDomain { kEventTime, kProcessingTime };
+
+// Where a window writes the rows that arrive too late for their window (later than its allowed
+// lateness): files of `format` in `directory`, written and committed with the job exactly as a
+// file sink's (file_sink.h).
+struct LateOutputSpec {
+  FileFormat format = FileFormat::kParquet;
+  std::string directory;
+  CsvFormatOptions csv;  // kCsv only; must keep its defaults otherwise
+  bool operator==(const LateOutputSpec&) const = default;
+};
+
+// Assigns rows to windows (docs/dataflow.md, "Time and windows"). Tumbling: `size`; sliding:
+// `size` and `slide`; session: `gap`. The fields a type does not use must stay zero.
 struct WindowParams {
   WindowType type = WindowType::kTumbling;
   std::chrono::milliseconds size{0};
   std::chrono::milliseconds slide{0};
   std::chrono::milliseconds gap{0};
+  TimeDomain time = TimeDomain::kEventTime;
+  // Event time: the column holding it; empty = the event-time column every source upstream
+  // declares (EventTimeSpec::column). Processing time: must be empty.
+  std::string time_column;
+  // Event time: how long after a window fired it still takes late rows (each one re-emits the
+  // window's updated row for its key); >= 0. Processing time: must be 0.
+  std::chrono::milliseconds allowed_lateness{0};
+  // Event time: where rows later than the allowed lateness go (they are always counted).
+  std::optional<LateOutputSpec> late_output;
   bool operator==(const WindowParams&) const = default;
 };
 
-enum class AggregateFunction { kCount, kSum, kMin, kMax, kMean, kCountDistinct };
+// kFirst / kLast: the first / last non-null value in arrival order. kApproxMedian: the median
+// estimated by a t-digest (Arrow's approximate_median), as float64. Semantics of every function
+// (nulls, types, output types): docs/dataflow.md, "Aggregation".
+enum class AggregateFunction {
+  kCount,
+  kSum,
+  kMin,
+  kMax,
+  kMean,
+  kCountDistinct,
+  kFirst,
+  kLast,
+  kApproxMedian,
+};
 
 // One aggregate output column: `function` over `column` (empty `column` only for kCount: count
 // of rows), named `alias` (empty = "<function>_<column>", or "count" for a row count).
@@ -221,15 +268,17 @@ struct VerifySinkParams {
 // The parameters decide the kind (OperatorKindOf); a FileSourceParams / FileSinkParams makes a
 // parquet, ipc or csv source / sink after its format.
 using OperatorParams =
-    std::variant<GeneratorSourceParams, FileSourceParams, MapParams, FilterParams, ProjectParams,
-                 KeyByParams, WindowParams, AggregateParams, JoinParams, FileSinkParams,
-                 ConsoleSinkParams, CollectSinkParams, VerifySinkParams>;
+    std::variant<GeneratorSourceParams, FileSourceParams, TableSourceParams, MapParams,
+                 FilterParams, ProjectParams, KeyByParams, WindowParams, AggregateParams,
+                 JoinParams, FileSinkParams, ConsoleSinkParams, CollectSinkParams,
+                 VerifySinkParams>;
 
 enum class OperatorKind {
   kGeneratorSource,
   kParquetSource,
   kIpcSource,
   kCsvSource,
+  kTableSource,
   kMap,
   kFilter,
   kProject,
@@ -250,15 +299,16 @@ bool IsSource(OperatorKind kind);
 bool IsSink(OperatorKind kind);
 // The format of a parquet, ipc or csv source or sink; nullopt for every other kind.
 std::optional<FileFormat> FileFormatOf(OperatorKind kind);
-// The kind's name in plans and explain output: "generator_source", "parquet_source", "map",
-// "key_by", "window", "aggregate", "join", "parquet_sink", "console_sink", ...
+// The kind's name in plans and explain output: "generator_source", "parquet_source",
+// "table_source", "map", "key_by", "window", "aggregate", "join", "parquet_sink", ...
 std::string_view OperatorKindName(OperatorKind kind);
 arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 
 // Names of the enums above as they appear in plans: "shuffle"/"transactions",
 // "uniform"/"skewed", "parquet"/"ipc"/"csv", "tumbling"/"sliding"/"session",
-// "count"/"sum"/"min"/"max"/"mean"/"count_distinct",
-// "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti".
+// "count"/"sum"/"min"/"max"/"mean"/"count_distinct"/"first"/"last"/"approx_median",
+// "inner"/"left"/"right"/"full"/"semi"/"anti"/"right_semi"/"right_anti",
+// "event_time"/"processing_time".
 std::string_view GeneratorTableName(GeneratorTable table);
 arrow::Result<GeneratorTable> ParseGeneratorTable(std::string_view name);
 std::string_view KeyDistributionKindName(KeyDistributionKind kind);
@@ -275,6 +325,8 @@ std::string_view JoinBroadcastName(JoinBroadcast side);  // "none", "left", "rig
 arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name);
 std::string_view JoinTimeName(JoinTime time);  // "none", "window", "interval"
 arrow::Result<JoinTime> ParseJoinTime(std::string_view name);
+std::string_view TimeDomainName(TimeDomain domain);
+arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name);
 
 // The output name of an aggregate: its alias, or the default described at AggregateSpec.
 std::string AggregateOutputName(const AggregateSpec& spec);
@@ -344,6 +396,10 @@ struct PlanOptions {
   ShuffleMode shuffle_mode = ShuffleMode::kPipelined;
   // Whether FORWARD-connected operators are chained into one task (execution_graph.h).
   bool chaining = true;
+  // An input channel of a task that sends nothing (no row, no watermark) for this long is idle:
+  // it stops holding the task's watermark back until it sends again (docs/dataflow.md, "Idle
+  // inputs"). 0 (the default): never idle, a silent input holds the watermark.
+  std::chrono::milliseconds idle_timeout{0};
   bool operator==(const PlanOptions&) const = default;
 };
 

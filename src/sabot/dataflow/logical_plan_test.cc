@@ -212,6 +212,31 @@ TEST(LogicalPlanTest, ParameterRulesNameOperatorAndParameter) {
   ASSERT_RAISES_WITH(Invalid, "parameter 'size_ms': is not used by a session window",
                      with_params(WindowParams{WindowType::kSession, std::chrono::milliseconds(5),
                                               {}, std::chrono::milliseconds(6)}));
+  WindowParams negative = Tumbling(std::chrono::milliseconds(5));
+  negative.allowed_lateness = std::chrono::milliseconds(-1);
+  ASSERT_RAISES_WITH(Invalid, "parameter 'allowed_lateness_ms': must be >= 0, got -1",
+                     with_params(negative));
+  WindowParams processing = Tumbling(std::chrono::milliseconds(5));
+  processing.time = TimeDomain::kProcessingTime;
+  processing.allowed_lateness = std::chrono::milliseconds(3);
+  ASSERT_RAISES_WITH(Invalid, "parameter 'allowed_lateness_ms': is for event time",
+                     with_params(processing));
+  processing.allowed_lateness = {};
+  processing.time_column = "ts";
+  ASSERT_RAISES_WITH(Invalid, "parameter 'time_column': is for event time", with_params(processing));
+  processing.time_column = "";
+  processing.late_output = LateOutputSpec{FileFormat::kParquet, "/late", {}};
+  ASSERT_RAISES_WITH(Invalid, "parameter 'late_output': is for event time", with_params(processing));
+  WindowParams late = Tumbling(std::chrono::milliseconds(5));
+  late.late_output = LateOutputSpec{FileFormat::kParquet, "", {}};
+  ASSERT_RAISES_WITH(Invalid, "parameter 'late_output.directory': must not be empty",
+                     with_params(late));
+  late.late_output = LateOutputSpec{FileFormat::kParquet, "/late", {';', true}};
+  ASSERT_RAISES_WITH(Invalid, "parameter 'late_output.csv': CSV options are only allowed",
+                     with_params(late));
+  ASSERT_RAISES_WITH(Invalid, "plan option idle_timeout must be >= 0 ms, got -5",
+                     LogicalPlan::Make({}, {}, PlanOptions{ShuffleMode::kPipelined, true,
+                                                           std::chrono::milliseconds(-5)}));
   ASSERT_RAISES_WITH(Invalid, "parameter 'aggregates[0].column': must name a column for sum",
                      with_params(AggregateParams{{{AggregateFunction::kSum, "", ""}}}));
   ASSERT_RAISES_WITH(Invalid, "parameter 'aggregates[1].alias': output column 'sum_x' appears twice",
@@ -446,8 +471,28 @@ TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   EXPECT_EQ(PlanErrorDetail::FromStatus(st)->ToString(), "operators[2].parallelism");
 }
 
+TEST(LogicalPlanTest, TableSourceRules) {
+  auto with_source = [](TableSourceParams params) {
+    return MakeWith([&](auto& ops, auto&) { ops[0].params = params; });
+  };
+  EXPECT_OK(with_source(TableSourceParams{"t", 1, EventTimeSpec{"ts", {}}}));
+  EXPECT_TRUE(IsSource(OperatorKind::kTableSource));
+  EXPECT_FALSE(IsSink(OperatorKind::kTableSource));
+  EXPECT_EQ(OperatorKindOf(TableSourceParams{"t", 1, {}}), OperatorKind::kTableSource);
+  EXPECT_EQ(OperatorKindName(OperatorKind::kTableSource), "table_source");
+  ASSERT_RAISES_WITH(Invalid, "operator 'source' (id 0): parameter 'table': must name a table",
+                     with_source(TableSourceParams{"", 1, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'batch_rows': must be between 1 and 16777216, got 0",
+                     with_source(TableSourceParams{"t", 0, {}}));
+  ASSERT_RAISES_WITH(Invalid, "parameter 'event_time.column'",
+                     with_source(TableSourceParams{"t", 1, EventTimeSpec{"", {}}}));
+  // A table source has no inputs.
+  ASSERT_RAISES_WITH(Invalid, "operator 'map' (id 1)",
+                     MakeWith([](auto& ops, auto&) { ops[1].params = TableSourceParams{"t"}; }));
+}
+
 TEST(LogicalPlanTest, KindNamesRoundTrip) {
-  for (int k = 0; k <= static_cast<int>(OperatorKind::kCollectSink); ++k) {
+  for (int k = 0; k <= static_cast<int>(OperatorKind::kVerifySink); ++k) {
     auto kind = static_cast<OperatorKind>(k);
     ASSERT_OK_AND_ASSIGN(OperatorKind parsed, ParseOperatorKind(OperatorKindName(kind)));
     EXPECT_EQ(parsed, kind);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <arrow/memory_pool.h>
@@ -40,6 +41,11 @@ struct TaskContext {
   // Where the operator allocates its output. The local executor gives the default pool: only the
   // shuffles' memory is under the job's budget today.
   arrow::MemoryPool* pool = arrow::default_memory_pool();
+  // A stateful operator's state (an aggregate's groups): the bytes one task's state may hold
+  // before it spills to disk (0: no limit), and the directory it spills under (empty: the
+  // system's temporary directory).
+  int64_t state_budget_bytes = 0;
+  std::string spill_directory;
 };
 
 // Where an operator's output goes: the next operator of its chain, or the task's shuffle writers
@@ -79,6 +85,19 @@ class Operator {
   // Rows handed to Process and rows emitted, for the job's summary.
   virtual int64_t rows_in() const = 0;
   virtual int64_t rows_out() const = 0;
+  // Rows that arrived too late for their event-time window (windowed_aggregate.h), for the job's
+  // summary; 0 for every other operator.
+  virtual int64_t late_rows() const { return 0; }
+
+  // Timers, for operators that act on the wall clock (processing-time windows). After every
+  // step of its task (a batch, a watermark, a timer) the task asks NextTimer(); at or after that
+  // time it calls OnTimer (between Process calls, on the same thread), even when no input
+  // arrives. nullopt: no timer. The task calls OnTimer at most once per NextTimer() value it
+  // read; early calls are allowed (the operator checks the clock itself).
+  virtual std::optional<std::chrono::steady_clock::time_point> NextTimer() const {
+    return std::nullopt;
+  }
+  virtual arrow::Status OnTimer(OperatorOutput* out) { return arrow::Status::OK(); }
 };
 
 // One task of a source: yields its share of the source's rows (its files and row groups, or its

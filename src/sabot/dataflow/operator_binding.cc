@@ -6,6 +6,7 @@
 
 #include <arrow/status.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/collect_sink.h"
 #include "sabot/dataflow/console_sink.h"
 #include "sabot/dataflow/file_sink.h"
@@ -13,6 +14,8 @@
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
+#include "sabot/dataflow/table_source.h"
+#include "sabot/dataflow/windowed_aggregate.h"
 
 namespace sabot {
 
@@ -105,10 +108,9 @@ arrow::Result<BoundOperator> BindUnnamed(
         } else if constexpr (std::is_same_v<P, JoinParams>) {
           ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 2));
           return BindJoin(spec, params, input_schemas, context);
-        } else if constexpr (std::is_same_v<P, WindowParams> ||
-                             std::is_same_v<P, AggregateParams>) {
-          return arrow::Status::NotImplemented(
-              OperatorKindName(kind), " does not run yet: it runs from the stateful-operators issue");
+        } else if constexpr (std::is_same_v<P, WindowParams>) {
+          ARROW_RETURN_NOT_OK(ExpectInputs(spec, input_schemas, 1));
+          return BindWindow(spec, params, input_schemas[0], context);
         } else if constexpr (std::is_same_v<P, VerifySinkParams>) {
           return arrow::Status::Invalid(
               "a verify_sink is bound with its input edge, by BindJob (job_binding.h)");
@@ -118,12 +120,20 @@ arrow::Result<BoundOperator> BindUnnamed(
             return BindGeneratorSource(spec, params);
           } else if constexpr (std::is_same_v<P, FileSourceParams>) {
             return BindFileSource(spec, params);
+          } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+            return BindTableSource(spec, params, options);
           } else if constexpr (std::is_same_v<P, MapParams>) {
             return BindMapOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, FilterParams>) {
             return BindFilterOperator(params, input_schemas[0]);
           } else if constexpr (std::is_same_v<P, ProjectParams>) {
             return BindProjectOperator(params, input_schemas[0]);
+          } else if constexpr (std::is_same_v<P, AggregateParams>) {
+            if (context.input_window != nullptr) {
+              return BindWindowedAggregate(spec, params, *context.input_window, input_schemas[0],
+                                           context, options);
+            }
+            return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
             return BindFileSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {

@@ -46,12 +46,33 @@ class CollectedOutput {
   std::map<std::string, Sink> sinks_ SABOT_GUARDED_BY(mutex_);
 };
 
+// The in-memory tables table sources read (TableSourceParams), by name: the mirror of
+// CollectedOutput, filled by the caller before the job is bound. The tables are shared, never
+// copied: the job's source tasks read slices of them while it runs, so a table must not be
+// mutated (Arrow tables are immutable) and stays alive as long as the bound job holds it.
+// Safe for concurrent use.
+class ProvidedTables {
+ public:
+  // Provides `table` under `name`, replacing an earlier table of that name. Invalid for an empty
+  // name or a null table.
+  arrow::Status Add(std::string name, std::shared_ptr<arrow::Table> table);
+  // The table provided under `name`; KeyError naming it and the names provided otherwise.
+  arrow::Result<std::shared_ptr<arrow::Table>> Get(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<arrow::Table>> tables_ SABOT_GUARDED_BY(mutex_);
+};
+
 struct BindOptions {
   std::string job_id = "job";
   // Where console sinks print. Must outlive the job's tasks.
   std::ostream* console = nullptr;  // null: std::cout
   // Where collect sinks put their rows; null: collect sinks are refused.
   std::shared_ptr<CollectedOutput> collected;
+  // The tables table sources read; null: table sources are refused.
+  std::shared_ptr<const ProvidedTables> tables;
   // The memory budget the job will run under: BindJob fits the shuffles to it (shuffle_fitting.h)
   // and refuses a job it cannot hold; 0: no fitting.
   int64_t memory_budget = 0;
@@ -74,6 +95,14 @@ struct OperatorPlanContext {
   // aggregate without a window then gives one final row per key at end of input; false when
   // some source is unbounded.
   bool bounded_input = true;
+  // Every source upstream of the operator (by name, plan order) with the event-time column it
+  // declares ("" when it declares none): where a window finds its default event-time column
+  // (windowed_aggregate.h).
+  struct SourceEventTime {
+    std::string source;
+    std::string column;
+  };
+  std::vector<SourceEventTime> sources_event_time;
 };
 
 // An operator bound to its input schemas.
@@ -88,8 +117,9 @@ struct BoundOperator {
 // Binds `spec` given the schema of each of its inputs (input_schemas[i] for input i; empty for
 // sources). Errors (KeyError, TypeError, Invalid, IOError) begin with "operator '<name>'
 // (<kind>): " and keep the underlying status code. key_by is folded by the execution graph and
-// never bound; a join binds with BindJoin (join_operator.h); the other stateful kinds (window,
-// aggregate) are refused with NotImplemented until they run (issue 11).
+// never bound; an aggregate binds (aggregate_operator.h) unless it follows a window; a join
+// binds with BindJoin (join_operator.h); window and a windowed aggregate are refused with
+// NotImplemented until they run (issue 11).
 arrow::Result<BoundOperator> BindOperator(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
     const BindOptions& options, const OperatorPlanContext& context = {});

@@ -85,12 +85,17 @@ TEST(OperatorBindingTest, CollectSinkCollectsByTask) {
 
 TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
   auto schema = Ids(0, 0)->schema();
-  ASSERT_RAISES_WITH(NotImplemented,
-                     "operator 'w' (window): window does not run yet: it runs from the "
-                     "stateful-operators issue",
+  // A window binds (windowed_aggregate_test.cc); without an event-time column it is refused.
+  ASSERT_RAISES_WITH(Invalid,
+                     "operator 'w' (window): no source upstream declares an event-time column",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
+  // An aggregate binds (aggregate_operator_test), but not yet after a window.
+  OperatorSpec window = Spec("w", WindowParams{});
+  OperatorPlanContext after_window;
+  after_window.input_window = &window;
   ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): ",
-                     BindOperator(Spec("agg", AggregateParams{}), {schema}, {}));
+                     BindOperator(Spec("agg", AggregateParams{{AggregateSpec{}}}), {schema}, {},
+                                  after_window));
   // A join binds (join_operator_test.cc); without keys it is refused like any bad join.
   ASSERT_RAISES_WITH(Invalid, "operator 'j' (join): a join needs",
                      BindOperator(Spec("j", JoinParams{}), {schema, schema}, {}));

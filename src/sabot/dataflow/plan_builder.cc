@@ -44,6 +44,15 @@ AggregateSpec Mean(std::string column, std::string alias) {
 AggregateSpec CountDistinct(std::string column, std::string alias) {
   return Aggregate(AggregateFunction::kCountDistinct, std::move(column), std::move(alias));
 }
+AggregateSpec First(std::string column, std::string alias) {
+  return Aggregate(AggregateFunction::kFirst, std::move(column), std::move(alias));
+}
+AggregateSpec Last(std::string column, std::string alias) {
+  return Aggregate(AggregateFunction::kLast, std::move(column), std::move(alias));
+}
+AggregateSpec ApproxMedian(std::string column, std::string alias) {
+  return Aggregate(AggregateFunction::kApproxMedian, std::move(column), std::move(alias));
+}
 
 #define SABOT_STREAM_ADD(params, parallelism, name)                                      \
   (builder_ ? builder_->AddOperator((params), (parallelism), std::move(name), {this}) \
@@ -119,6 +128,10 @@ Stream PlanBuilder::Source(GeneratorSourceParams params, int32_t parallelism, st
 }
 
 Stream PlanBuilder::Source(FileSourceParams params, int32_t parallelism, std::string name) {
+  return AddOperator(std::move(params), parallelism, std::move(name), {});
+}
+
+Stream PlanBuilder::Source(TableSourceParams params, int32_t parallelism, std::string name) {
   return AddOperator(std::move(params), parallelism, std::move(name), {});
 }
 

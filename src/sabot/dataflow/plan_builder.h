@@ -122,6 +122,9 @@ AggregateSpec Min(std::string column, std::string alias = "");
 AggregateSpec Max(std::string column, std::string alias = "");
 AggregateSpec Mean(std::string column, std::string alias = "");
 AggregateSpec CountDistinct(std::string column, std::string alias = "");
+AggregateSpec First(std::string column, std::string alias = "");  // first non-null value
+AggregateSpec Last(std::string column, std::string alias = "");   // last non-null value
+AggregateSpec ApproxMedian(std::string column, std::string alias = "");  // t-digest estimate
 
 // Builds one LogicalPlan. Operators get ids 0, 1, ... in the order they are added.
 // Not thread-safe; not copyable (streams point to it).
@@ -133,6 +136,7 @@ class PlanBuilder {
 
   Stream Source(GeneratorSourceParams params, int32_t parallelism = 1, std::string name = "");
   Stream Source(FileSourceParams params, int32_t parallelism = 1, std::string name = "");
+  Stream Source(TableSourceParams params, int32_t parallelism = 1, std::string name = "");
 
   PlanBuilder& SetOptions(PlanOptions options) {
     options_ = options;

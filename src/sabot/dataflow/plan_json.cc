@@ -66,6 +66,10 @@ Json ParamsJson(const OperatorParams& params) {
           j["paths"] = p.paths;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
           if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
+        } else if constexpr (std::is_same_v<P, TableSourceParams>) {
+          j["table"] = p.table;
+          j["batch_rows"] = p.batch_rows;
+          if (p.event_time) j["event_time"] = EventTimeJson(*p.event_time);
         } else if constexpr (std::is_same_v<P, MapParams> || std::is_same_v<P, ProjectParams>) {
           j["columns"] = NamedExpressionsJson(p.columns);
         } else if constexpr (std::is_same_v<P, FilterParams>) {
@@ -77,6 +81,19 @@ Json ParamsJson(const OperatorParams& params) {
           if (p.type != WindowType::kSession) j["size_ms"] = p.size.count();
           if (p.type == WindowType::kSliding) j["slide_ms"] = p.slide.count();
           if (p.type == WindowType::kSession) j["gap_ms"] = p.gap.count();
+          // The time fields are written when they differ from their defaults.
+          if (p.time != TimeDomain::kEventTime) j["time"] = TimeDomainName(p.time);
+          if (!p.time_column.empty()) j["time_column"] = p.time_column;
+          if (p.allowed_lateness.count() != 0) {
+            j["allowed_lateness_ms"] = p.allowed_lateness.count();
+          }
+          if (p.late_output) {
+            Json late = Json::object();
+            late["format"] = FileFormatName(p.late_output->format);
+            late["directory"] = p.late_output->directory;
+            if (p.late_output->format == FileFormat::kCsv) late["csv"] = CsvJson(p.late_output->csv);
+            j["late_output"] = std::move(late);
+          }
         } else if constexpr (std::is_same_v<P, AggregateParams>) {
           Json aggs = Json::array();
           for (const AggregateSpec& a : p.aggregates) {
@@ -369,6 +386,14 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       params = std::move(p);
       break;
     }
+    case OperatorKind::kTableSource: {
+      TableSourceParams p;
+      ARROW_ASSIGN_OR_RAISE(p.table, r.String("table"));
+      ARROW_ASSIGN_OR_RAISE(p.batch_rows, r.Int("batch_rows", p.batch_rows, 1, kMaxInt64));
+      ARROW_ASSIGN_OR_RAISE(p.event_time, event_time());
+      params = std::move(p);
+      break;
+    }
     case OperatorKind::kMap: {
       ARROW_ASSIGN_OR_RAISE(auto columns, ReadNamedExpressions(r, context));
       params = MapParams{std::move(columns)};
@@ -395,6 +420,25 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       ARROW_ASSIGN_OR_RAISE(p.size, ms("size_ms"));
       ARROW_ASSIGN_OR_RAISE(p.slide, ms("slide_ms"));
       ARROW_ASSIGN_OR_RAISE(p.gap, ms("gap_ms"));
+      ARROW_ASSIGN_OR_RAISE(p.time, r.Enum("time", ParseTimeDomain, "event_time"));
+      ARROW_ASSIGN_OR_RAISE(p.time_column, r.String("time_column", ""));
+      ARROW_ASSIGN_OR_RAISE(p.allowed_lateness, ms("allowed_lateness_ms"));
+      ARROW_ASSIGN_OR_RAISE(const Json* late, r.Get("late_output", false));
+      if (late) {
+        ARROW_ASSIGN_OR_RAISE(ObjectReader l,
+                              ObjectReader::Make(*late, r.Path("late_output"), context));
+        LateOutputSpec spec;
+        ARROW_ASSIGN_OR_RAISE(spec.format, l.Enum("format", ParseFileFormat, "parquet"));
+        ARROW_ASSIGN_OR_RAISE(spec.directory, l.String("directory"));
+        ARROW_ASSIGN_OR_RAISE(const Json* csv_json, l.Get("csv", false));
+        if (csv_json) {
+          ARROW_ASSIGN_OR_RAISE(ObjectReader c,
+                                ObjectReader::Make(*csv_json, l.Path("csv"), context));
+          ARROW_ASSIGN_OR_RAISE(spec.csv, ReadCsv(c));
+        }
+        ARROW_RETURN_NOT_OK(l.Done());
+        p.late_output = std::move(spec);
+      }
       params = p;
       break;
     }
@@ -555,6 +599,9 @@ arrow::Result<std::string> PlanToJson(const LogicalPlan& plan) {
   Json options = Json::object();
   options["shuffle_mode"] = ShuffleModeName(plan.options().shuffle_mode);
   options["chaining"] = plan.options().chaining;
+  if (plan.options().idle_timeout.count() != 0) {
+    options["idle_timeout_ms"] = plan.options().idle_timeout.count();
+  }
   root["options"] = std::move(options);
   Json ops = Json::array();
   for (const OperatorSpec& op : plan.operators()) {
@@ -608,6 +655,8 @@ arrow::Result<LogicalPlan> PlanFromJson(std::string_view text) {
     ARROW_ASSIGN_OR_RAISE(options.shuffle_mode,
                           o.Enum("shuffle_mode", ParseShuffleMode, "pipelined"));
     ARROW_ASSIGN_OR_RAISE(options.chaining, o.Bool("chaining", true));
+    ARROW_ASSIGN_OR_RAISE(int64_t idle_ms, o.Int("idle_timeout_ms", 0, 0, kMaxInt64));
+    options.idle_timeout = std::chrono::milliseconds(idle_ms);
     ARROW_RETURN_NOT_OK(o.Done());
   }
 

@@ -225,6 +225,60 @@ TEST(PlanJsonTest, RoundTrip) {
   }
 }
 
+TEST(PlanJsonTest, FirstLastAndApproxMedianRoundTrip) {
+  PlanBuilder b;
+  b.Source(GeneratorSourceParams{}, 2)
+      .KeyBy({"key"})
+      .Aggregate({First("p0"), Last("p1", "latest"), ApproxMedian("p2")}, 2, "agg")
+      .Sink(CollectSinkParams{});
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  for (const char* name : {"\"first\"", "\"last\"", "\"approx_median\""}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name << " missing from " << text;
+  }
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+}
+
+// A table source: its parameters round-trip, defaults may be left out, bad ones are named.
+TEST(PlanJsonTest, TableSource) {
+  PlanBuilder b;
+  b.Source(TableSourceParams{"transactions", 4096, EventTimeSpec{"ts", std::chrono::seconds(2)}},
+           2, "src")
+      .Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find(R"("kind": "table_source")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("table": "transactions")"), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+
+  const char* minimal = R"({"sabot_plan_version": 1,
+    "operators": [
+      {"id": 0, "name": "src", "kind": "table_source", "parallelism": 2, "params": {"table": "t"}},
+      {"id": 1, "name": "out", "kind": "collect_sink", "parallelism": 2}],
+    "edges": [{"from": 0, "to": 1}]})";
+  ASSERT_OK_AND_ASSIGN(LogicalPlan read, PlanFromJson(minimal));
+  EXPECT_EQ(std::get<TableSourceParams>(read.operators()[0].params), (TableSourceParams{"t"}));
+
+  auto rejected = [&](const std::function<void(Json&)>& change, const std::string& message) {
+    SCOPED_TRACE(message);
+    Json j = Json::parse(text);
+    change(j);
+    ASSERT_RAISES_WITH(Invalid, message, PlanFromJson(j.dump()).status());
+  };
+  rejected([](Json& j) { j["operators"][0]["params"].erase("table"); },
+           "operator 'src' (id 0): at $.operators[0].params.table: missing");
+  rejected([](Json& j) { j["operators"][0]["params"]["table"] = 3; },
+           "at $.operators[0].params.table: expected a string, got an integer");
+  rejected([](Json& j) { j["operators"][0]["params"]["table"] = ""; },
+           "parameter 'table': must name a table (at $.operators[0].params.table)");
+  rejected([](Json& j) { j["operators"][0]["params"]["batch_rows"] = 0; },
+           "at $.operators[0].params.batch_rows: must be between 1 and");
+  rejected([](Json& j) { j["operators"][0]["params"]["paths"] = Json::array(); },
+           "at $.operators[0].params: unknown key 'paths'");
+}
+
 TEST(PlanJsonTest, BroadcastJoinRoundTrips) {
   PlanBuilder b;
   Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
@@ -263,6 +317,42 @@ TEST(PlanJsonTest, WindowAndIntervalJoinsRoundTrip) {
     ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
     EXPECT_TRUE(back.Equals(plan)) << text;
   }
+}
+
+// A window's time fields (time domain, column, allowed lateness, late output) and the idle
+// timeout: written when they differ from their defaults, read back equal.
+TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
+  PlanBuilder b;
+  b.SetOptions(PlanOptions{ShuffleMode::kPipelined, true, std::chrono::milliseconds(2500)});
+  WindowParams late = Tumbling(std::chrono::minutes(5));
+  late.time_column = "ts";
+  late.allowed_lateness = std::chrono::seconds(30);
+  late.late_output = LateOutputSpec{FileFormat::kCsv, "/out/late", {';', false}};
+  Stream keyed = b.Source(FileSourceParams{FileFormat::kParquet, {"/d"}, {}, EventTimeSpec{"ts", {}}},
+                          2, "source")
+                     .KeyBy({"k"});
+  keyed.Window(late, 2, "late").Aggregate({Sum("v")}, 2, "agg").Sink(CollectSinkParams{}, {}, "out");
+  WindowParams processing = Session(std::chrono::seconds(3));
+  processing.time = TimeDomain::kProcessingTime;
+  keyed.Window(processing, 2, "wall").Aggregate({Count()}, 2, "agg2").Sink(CollectSinkParams{}, {}, "out2");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find("\"idle_timeout_ms\": 2500"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"time_column\": \"ts\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"allowed_lateness_ms\": 30000"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"late_output\": {\n          \"format\": \"csv\",\n          \"directory\": \"/out/late\""),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\"time\": \"processing_time\""), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_TRUE(back.Equals(plan)) << text;
+  // Errors name the operator and the field.
+  std::string bad = text;
+  bad.replace(bad.find("\"allowed_lateness_ms\": 30000"), 28, "\"allowed_lateness_ms\": \"x\"");
+  ASSERT_RAISES_WITH(Invalid, "params.allowed_lateness_ms: expected an integer", PlanFromJson(bad));
+  bad = text;
+  bad.replace(bad.find("\"format\": \"csv\""), 15, "\"format\": \"xml\"");
+  ASSERT_RAISES_WITH(Invalid, "operator 'late' (id 2): at $.operators[2].params.late_output.format",
+                     PlanFromJson(bad));
 }
 
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.

@@ -61,5 +61,42 @@ TEST(InputWatermarksTest, TheMinimumOverChannelsAdvancesOnlyWhenTheSlowestDoes) 
   EXPECT_FALSE(watermarks.Update(7, 1));  // unknown channel
 }
 
+TEST(InputWatermarksTest, AnIdleChannelDoesNotHoldTheWatermarkBackAndRejoinsWithoutMovingItBack) {
+  InputWatermarks watermarks(3);
+  EXPECT_FALSE(watermarks.Update(0, 100));
+  EXPECT_FALSE(watermarks.Update(1, 120));
+  EXPECT_EQ(watermarks.current(), kNoWatermark);  // channel 2 sent nothing yet
+  EXPECT_TRUE(watermarks.SetIdle(2));
+  EXPECT_TRUE(watermarks.idle(2));
+  EXPECT_EQ(watermarks.current(), 100);
+  EXPECT_FALSE(watermarks.SetIdle(2));  // already idle
+  EXPECT_TRUE(watermarks.Update(0, 150));
+  EXPECT_EQ(watermarks.current(), 120);
+  // Channel 2 comes back far behind: it counts again, but the watermark does not go back.
+  watermarks.SetActive(2);
+  EXPECT_FALSE(watermarks.idle(2));
+  EXPECT_FALSE(watermarks.Update(2, 10));
+  EXPECT_EQ(watermarks.current(), 120);
+  EXPECT_FALSE(watermarks.Update(1, 400));  // channel 2 (10) is now the slowest
+  EXPECT_EQ(watermarks.current(), 120);
+  EXPECT_TRUE(watermarks.Update(2, 130));
+  EXPECT_EQ(watermarks.current(), 130);
+  // A watermark from an idle channel makes it active again.
+  EXPECT_TRUE(watermarks.SetIdle(2));
+  EXPECT_EQ(watermarks.current(), 150);
+  EXPECT_FALSE(watermarks.Update(2, 140));
+  EXPECT_FALSE(watermarks.idle(2));
+  EXPECT_EQ(watermarks.current(), 150);
+  // Every channel idle or ended: the watermark stays (nothing is known of the idle ones).
+  EXPECT_FALSE(watermarks.End(0));  // channel 2 (140) holds it
+  EXPECT_TRUE(watermarks.End(2));
+  EXPECT_EQ(watermarks.current(), 400);
+  EXPECT_FALSE(watermarks.SetIdle(0));  // ended: never idle
+  EXPECT_FALSE(watermarks.SetIdle(1));
+  EXPECT_EQ(watermarks.current(), 400);
+  EXPECT_TRUE(watermarks.End(1));
+  EXPECT_EQ(watermarks.current(), kEndOfTimeWatermark);
+}
+
 }  // namespace
 }  // namespace sabot

@@ -12,7 +12,7 @@ namespace sabot {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = TaskRunner::Clock;
 
 // Input items one step takes at most before it yields to other tasks.
 constexpr int kItemsPerStep = 8;
@@ -72,6 +72,8 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
   context.job_id = bound.job_id;
   context.subtask = subtask_;
   context.parallelism = chain.parallelism;
+  context.state_budget_bytes = job_->state_limits().budget_bytes;
+  context.spill_directory = job_->state_limits().spill_directory;
 
   for (OperatorId id : chain.operators) {
     const OperatorSpec* spec = job_->plan().FindOperator(id);
@@ -111,6 +113,10 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     inputs_.push_back(std::move(input));
   }
   watermarks_ = InputWatermarks(channels);
+  idle_timeout_ = job_->plan().options().idle_timeout;
+  last_read_ = Clock::now();
+  channel_active_.assign(channels, last_read_);
+  late_counted_.assign(ops_.size(), 0);
 
   for (size_t e : graph.OutputShuffles(chain_)) {
     const GraphEdge& edge = graph.edges()[e];
@@ -178,6 +184,10 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
     *result = StepResult::Yield();
     return arrow::Status::OK();
   }
+  // When the task must run again by itself, even if no input arrives: an operator's timer, a
+  // channel turning idle.
+  std::optional<Clock::time_point> wake_at;
+  ARROW_RETURN_NOT_OK(RunTimers(&wake_at));
 
   if (source_ != nullptr) {
     for (int i = 0; i < kItemsPerStep && held_.empty(); ++i) {
@@ -207,7 +217,8 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
           ARROW_RETURN_NOT_OK(DeliverWatermark(0, step.watermark));
           break;
         case SourceReader::Step::Kind::kWait:
-          *result = StepResult::IdleUntil(step.ready_at);
+          *result = StepResult::IdleUntil(wake_at ? std::min(*wake_at, step.ready_at)
+                                                  : step.ready_at);
           return arrow::Status::OK();
         case SourceReader::Step::Kind::kEnd:
           input_done_ = true;
@@ -224,10 +235,78 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
   if (input_done_) {
     *result = StepResult::Yield();
   } else {
-    // Nothing to read: a reader's on_ready wakes the task; backpressure: a writer's does.
-    *result = items > 0 ? StepResult::Yield() : StepResult::Idle();
+    ARROW_RETURN_NOT_OK(CheckIdleChannels(&wake_at));
+    // Nothing to read: a reader's on_ready wakes the task (or a timer); backpressure: a
+    // writer's does.
+    *result = items > 0 ? StepResult::Yield() : IdleOr(StepResult::Idle(), wake_at);
   }
   return arrow::Status::OK();
+}
+
+StepResult TaskRunner::IdleOr(StepResult result, const std::optional<Clock::time_point>& next) {
+  if (result.kind == StepResult::Kind::kIdle && next) return StepResult::IdleUntil(*next);
+  return result;
+}
+
+arrow::Status TaskRunner::RunTimers(std::optional<Clock::time_point>* next) {
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    std::optional<Clock::time_point> due = ops_[i]->NextTimer();
+    if (!due) continue;
+    if (*due <= Clock::now()) {
+      const auto start = Clock::now();
+      const int64_t nested_before = nested_ns_;
+      nested_ns_ = 0;
+      arrow::Status status = ops_[i]->OnTimer(links_[i].get());
+      OperatorCounters& counters = job_->counters(op_ids_[i]);
+      counters.busy_ns.fetch_add(NanosSince(start) - nested_ns_, std::memory_order_relaxed);
+      nested_ns_ = nested_before;
+      ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], status, "timer: "));
+      CountLateRows(i);
+      due = ops_[i]->NextTimer();
+      if (!due) continue;
+    }
+    if (!*next || *due < **next) *next = *due;
+  }
+  return arrow::Status::OK();
+}
+
+void TaskRunner::ChannelActive(size_t channel, Clock::time_point now) {
+  if (channel >= channel_active_.size()) return;
+  channel_active_[channel] = now;
+  watermarks_.SetActive(channel);
+}
+
+arrow::Status TaskRunner::CheckIdleChannels(std::optional<Clock::time_point>* next) {
+  if (idle_timeout_.count() <= 0 || channel_active_.empty()) return arrow::Status::OK();
+  const Clock::time_point now = Clock::now();
+  // Time the task spent not reading (held back by its outputs, or not scheduled) says nothing
+  // of its inputs: it is not counted as silence.
+  if (now - last_read_ > idle_timeout_ / 2) {
+    for (size_t c = 0; c < channel_active_.size(); ++c) {
+      if (!watermarks_.idle(c)) channel_active_[c] = std::max(channel_active_[c], last_read_);
+    }
+  }
+  last_read_ = now;
+  bool advanced = false;
+  for (size_t c = 0; c < channel_active_.size(); ++c) {
+    if (watermarks_.idle(c) || watermarks_.ended(c)) continue;
+    const Clock::time_point idle_at = channel_active_[c] + idle_timeout_;
+    if (idle_at <= now) {
+      advanced = watermarks_.SetIdle(c) || advanced;
+    } else if (!*next || idle_at < **next) {
+      *next = idle_at;
+    }
+  }
+  if (advanced) ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
+  return arrow::Status::OK();
+}
+
+void TaskRunner::CountLateRows(size_t index) {
+  const int64_t late = ops_[index]->late_rows();
+  if (late == late_counted_[index]) return;
+  job_->counters(op_ids_[index]).late_rows.fetch_add(late - late_counted_[index],
+                                                      std::memory_order_relaxed);
+  late_counted_[index] = late;
 }
 
 arrow::Status TaskRunner::ReadInputs(int* items) {
@@ -262,6 +341,9 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
       case ShuffleReaderItem::Kind::kBatch:
         idle_inputs = 0;
         ++*items;
+        if (idle_timeout_.count() > 0) {
+          ChannelActive(input.first_channel + item.input, Clock::now());
+        }
         ARROW_RETURN_NOT_OK(Deliver(0, input.operator_input, item.batch));
         break;
       case ShuffleReaderItem::Kind::kEvent: {
@@ -269,6 +351,7 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
         ++*items;
         ARROW_ASSIGN_OR_RAISE(StreamEvent event, DecodeStreamEvent(*item.event));
         const size_t channel = input.first_channel + item.input;
+        if (idle_timeout_.count() > 0) ChannelActive(channel, Clock::now());
         bool advanced = false;
         if (event.kind == StreamEvent::Kind::kWatermark) {
           advanced = watermarks_.Update(channel, event.value);
@@ -335,6 +418,7 @@ arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
   const int64_t elapsed = NanosSince(start);
   counters.busy_ns.fetch_add(elapsed - nested_ns_, std::memory_order_relaxed);
   nested_ns_ = nested_before + elapsed;
+  CountLateRows(index);
   return InOperator(op_ids_[index], status);
 }
 
@@ -434,6 +518,8 @@ void TaskRunner::AbortAll(const arrow::Status& cause) {
 int TaskRunner::CommitPhaseOf(OperatorKind kind) {
   if (kind == OperatorKind::kVerifySink) return 0;  // checks only: may fail, changes nothing
   if (FileFormatOf(kind).has_value()) return 1;     // renames: may fail
+  // A windowed aggregate renames its late output's files (windowed_aggregate.h).
+  if (kind == OperatorKind::kAggregate) return 1;
   return 2;                                         // publishes in memory: cannot fail
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,8 @@ struct OperatorCounters;
 
 class TaskRunner {
  public:
+  using Clock = std::chrono::steady_clock;
+
   TaskRunner(LocalJob* job, int32_t chain, TaskIndex subtask);
   ~TaskRunner();
 
@@ -58,7 +61,8 @@ class TaskRunner {
   // once the scheduler is idle.
   arrow::Status Commit(int phase);
   static constexpr int kCommitPhases = 3;
-  // 0: verify sinks (checks); 1: file sinks (renames); 2: every other operator.
+  // 0: verify sinks (checks); 1: file sinks and aggregates (a window's late output: renames);
+  // 2: every other operator.
   static int CommitPhaseOf(OperatorKind kind);
   // The job failed: aborts the task's operators (sinks remove their temporary files), readers and
   // writers. Idempotent. From the task's step or, once the scheduler is idle, the executor.
@@ -109,6 +113,18 @@ class TaskRunner {
   arrow::Status DeliverWatermark(size_t index, WatermarkMs watermark);
   arrow::Status EmitToOutputs(Held item);
   void AbortAll(const arrow::Status& cause);
+  // Calls OnTimer of the operators whose timer is due; lowers `*next` to the earliest timer
+  // still pending (Operator::NextTimer).
+  arrow::Status RunTimers(std::optional<Clock::time_point>* next);
+  // Marks the input channels silent for the idle timeout idle (InputWatermarks::SetIdle);
+  // lowers `*next` to when the next one would turn idle. No-op without an idle timeout.
+  arrow::Status CheckIdleChannels(std::optional<Clock::time_point>* next);
+  // Channel `channel` delivered an item at `now`.
+  void ChannelActive(size_t channel, Clock::time_point now);
+  // Adds what operator `index`'s late-row count grew by to its counters.
+  void CountLateRows(size_t index);
+  // `result` (kIdle) woken at `next` too, when set.
+  static StepResult IdleOr(StepResult result, const std::optional<Clock::time_point>& next);
 
   LocalJob* const job_;
   const int32_t chain_;
@@ -124,6 +140,13 @@ class TaskRunner {
   std::vector<Input> inputs_;
   size_t next_input_ = 0;  // round robin over inputs_
   InputWatermarks watermarks_{0};
+  // Idle inputs (PlanOptions::idle_timeout; 0: off): when each channel last delivered an item,
+  // and when the task last read its inputs (time it spent not reading is not idleness).
+  std::chrono::milliseconds idle_timeout_{0};
+  std::vector<Clock::time_point> channel_active_;
+  Clock::time_point last_read_{};
+  // Per operator of the chain: its late_rows() already added to the counters.
+  std::vector<int64_t> late_counted_;
   std::vector<Output> outputs_;
   std::deque<Held> held_;
   // The largest batch the writers take at once (their admission); 0: no outputs.

@@ -164,6 +164,7 @@ void Run(const CommandOptions& options) {
   }
   executor.spill_directory =
       !options.spill_dir.empty() ? options.spill_dir : job->options.spill_directory;
+  executor.state_budget_per_task = job->options.state_budget_bytes.value_or(0);
   executor.console = &std::cout;
   executor.cancel = &g_cancel;
   std::shared_ptr<ProgressRenderer> progress;

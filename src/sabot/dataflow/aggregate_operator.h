@@ -1,0 +1,53 @@
+#pragma once
+
+// The keyed aggregate without a window (AggregateParams on a stream that did not go through a
+// window): groups by the keys its input stream is partitioned by (OperatorPlanContext::
+// input_keys; none = one global group, which the plan runs at parallelism 1) with the functions
+// of AggregateSpec, on GroupedAggregation (grouped_aggregation.h). docs/dataflow.md,
+// "Aggregation", is the user's guide.
+//
+// Bounded input (every source upstream ends): one row per key seen by the task, emitted at
+// Finish (end of input); columns = BoundAggregation::output_schema() (keys, then one column per
+// aggregate). A global aggregate emits one row even without input. A state that grows past
+// TaskContext::state_budget_bytes spills (grace hash aggregation): it aggregates only the keys
+// it has, the rows of new keys go by key hash to Arrow IPC files in a directory of its own under
+// TaskContext::spill_directory, aggregated partition by partition at Finish (again spilling when
+// a partition outgrows the budget); the directory is removed at Finish and Abort.
+//
+// Unbounded input: an updating result, as a changelog emitted after every input batch: for each
+// key the batch touched, a row with the key's previous result marked "-U" (retract) and a row
+// with its new result marked "+U" (or "+I" for a key seen for the first time). Columns: the
+// keys, the aggregates, then `op` (utf8, not null: "+I", "-U" or "+U"); in a batch every "-U" row
+// precedes the "+U" row of its key. The state is a partial result per key (count, sum, min, max,
+// first, last; mean as a sum and a count), combined with each batch's partial results by Arrow's
+// element-wise kernels; count_distinct and approx_median cannot be maintained that way and are
+// refused (NotImplemented, suggesting a window), as is the mean of a decimal column.
+//
+// Watermarks pass through in both modes. Instances are used by one thread at a time; the bound
+// plan they share is immutable.
+
+#include <memory>
+
+#include <arrow/result.h>
+#include <arrow/type_fwd.h>
+
+#include "sabot/dataflow/logical_plan.h"
+#include "sabot/dataflow/operator_binding.h"
+
+namespace sabot {
+
+// The changelog marker column of an aggregate over an unbounded input, and its values.
+inline constexpr const char* kChangelogColumn = "op";
+inline constexpr const char* kChangelogInsert = "+I";
+inline constexpr const char* kChangelogRetract = "-U";
+inline constexpr const char* kChangelogUpdate = "+U";
+
+// Binds an aggregate whose input is not a window (context.input_window must be null: a windowed
+// aggregate is refused with NotImplemented). KeyError / TypeError / Invalid as
+// BoundAggregation::Bind; NotImplemented for a function an unbounded input cannot maintain.
+arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
+                                                   const AggregateParams& params,
+                                                   const std::shared_ptr<arrow::Schema>& input,
+                                                   const OperatorPlanContext& context);
+
+}  // namespace sabot

@@ -1,0 +1,412 @@
+#include "sabot/dataflow/aggregate_operator.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <arrow/api.h>
+#include <arrow/io/file.h>
+#include <parquet/arrow/writer.h>
+
+#include "sabot/dataflow/aggregation_testing.h"
+#include "sabot/dataflow/local_executor.h"
+#include "sabot/dataflow/plan_builder.h"
+#include "sabot/testing/assertions.h"
+
+// Results are checked against the independent reference of aggregation_testing.h (a std::map
+// per key, plain C++ loops); changelogs are replayed into a table of current results first.
+
+namespace sabot {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ArrivalOrder;
+using testing::InputSchema;
+using testing::MaybeValue;
+using testing::RandomInput;
+
+class Collector : public OperatorOutput {
+ public:
+  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
+    batches.push_back(batch);
+    return arrow::Status::OK();
+  }
+  arrow::Status EmitWatermark(WatermarkMs watermark) override {
+    watermarks.push_back(watermark);
+    return arrow::Status::OK();
+  }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  std::vector<WatermarkMs> watermarks;
+};
+
+OperatorSpec AggregateSpecOf(std::vector<AggregateSpec> aggregates) {
+  OperatorSpec spec;
+  spec.id = 3;
+  spec.name = "agg";
+  spec.params = AggregateParams{std::move(aggregates)};
+  return spec;
+}
+
+// Every function, over value columns of four types and a key column (a function may read one).
+std::vector<AggregateSpec> EveryFunction() {
+  return {Count(),
+          Count("v_int"),
+          Sum("v_int"),
+          Sum("v_dbl", "total"),
+          Min("v_str"),
+          Max("v_int"),
+          Mean("v_i32"),
+          CountDistinct("v_str"),
+          First("v_str"),
+          Last("v_dbl"),
+          ApproxMedian("v_int"),
+          Min("k_ts")};
+}
+
+// What an unbounded input can maintain: every function but count_distinct and approx_median.
+std::vector<AggregateSpec> ChangelogFunctions() {
+  return {Count(),      Count("v_int"), Sum("v_int"),   Sum("v_dbl", "total"), Min("v_str"),
+          Max("v_int"), Mean("v_i32"),  Mean("v_dbl"),  First("v_str"),        Last("v_dbl"),
+          Min("k_ts"),  Max("k_dict")};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded input, through the local executor.
+
+class AggregateJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("sabot_aggregate_operator_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    input_ = RandomInput(77, 14);
+    auto table = arrow::Table::FromRecordBatches(InputSchema(), input_).ValueOrDie();
+    auto out = arrow::io::FileOutputStream::Open((dir_ / "input.parquet").string()).ValueOrDie();
+    ASSERT_OK(parquet::arrow::WriteTable(*table, arrow::default_memory_pool(), out, 500));
+    ASSERT_OK(out->Close());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  FileSourceParams Source() const {
+    return FileSourceParams{FileFormat::kParquet, {(dir_ / "input.parquet").string()}, {}, {}};
+  }
+
+  // Runs the plan and returns what collect sink "out" got, as one batch.
+  std::shared_ptr<arrow::RecordBatch> Run(const LogicalPlan& plan) {
+    auto collected = std::make_shared<CollectedOutput>();
+    LocalExecutorOptions options;
+    options.threads = 2;
+    options.collected = collected;
+    auto report = RunLocalJob(plan, options);
+    EXPECT_OK(report.status());
+    if (!report.ok()) return nullptr;
+    auto table = collected->Table("out").ValueOrDie();
+    return table->CombineChunksToBatch().ValueOrDie();
+  }
+
+  fs::path dir_;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> input_;
+};
+
+TEST_F(AggregateJobTest, KeyedAggregateGivesOneRowPerKeyAtEveryParallelismAndShuffleMode) {
+  const std::vector<std::string> keys = {"k_int", "k_str", "k_ts"};
+  struct Shape {
+    int32_t sources;
+    int32_t aggregates;
+  };
+  for (Shape shape : {Shape{1, 1}, Shape{10, 5}, Shape{3, 7}}) {
+    for (ShuffleMode mode : {ShuffleMode::kPipelined, ShuffleMode::kBlocking}) {
+      SCOPED_TRACE(std::to_string(shape.sources) + " -> " + std::to_string(shape.aggregates) +
+                   " " + std::string(ShuffleModeName(mode)));
+      PlanBuilder b;
+      b.SetOptions(PlanOptions{.shuffle_mode = mode, .chaining = true});
+      b.Source(Source(), shape.sources)
+          .KeyBy(keys)
+          .Aggregate(EveryFunction(), shape.aggregates, "agg")
+          .Sink(CollectSinkParams{}, {}, "out");
+      ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+      auto result = Run(plan);
+      ASSERT_NE(result, nullptr);
+      // 6 x 6 x 4 key combinations (nulls included) over ~4500 rows: most appear.
+      EXPECT_GT(result->num_rows(), 100);
+      EXPECT_EQ(result->schema()->field(3)->name(), "count");
+      EXPECT_EQ(result->schema()->field(6)->name(), "total");
+      // One source task reads the row groups in order: first and last are exact.
+      testing::ExpectAggregation(
+          *InputSchema(), keys, EveryFunction(), input_, *result,
+          shape.sources == 1 ? ArrivalOrder::kKnown : ArrivalOrder::kInterleaved);
+    }
+  }
+}
+
+TEST_F(AggregateJobTest, DictionaryKeysGroupByValueAcrossBatchesWithOtherDictionaries) {
+  PlanBuilder b;
+  b.Source(Source(), 2).KeyBy({"k_dict"}).Aggregate({Count(), Sum("v_int")}, 3, "agg")
+      .Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  auto result = Run(plan);
+  ASSERT_NE(result, nullptr);
+  testing::ExpectAggregation(*InputSchema(), {"k_dict"}, {Count(), Sum("v_int")}, input_,
+                             *result);
+}
+
+TEST_F(AggregateJobTest, GlobalAggregateGivesOneRow) {
+  PlanBuilder b;
+  b.Source(Source(), 3).Aggregate(EveryFunction(), 1, "agg").Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  auto result = Run(plan);
+  ASSERT_NE(result, nullptr);
+  ASSERT_EQ(result->num_rows(), 1);
+  testing::ExpectAggregation(*InputSchema(), {}, EveryFunction(), input_, *result,
+                             ArrivalOrder::kInterleaved);
+}
+
+TEST_F(AggregateJobTest, BindingErrorsNameTheOperator) {
+  PlanBuilder b;
+  b.Source(Source(), 2).KeyBy({"k_int"}).Aggregate({Sum("v_str")}, 2, "agg")
+      .Sink(CollectSinkParams{}, {}, "out");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.collected = std::make_shared<CollectedOutput>();
+  ASSERT_RAISES_WITH(TypeError, "operator 'agg' (aggregate): aggregation: sum(v_str)",
+                     RunLocalJob(plan, options).status());
+}
+
+TEST_F(AggregateJobTest, StateOverItsBudgetSpillsAndGivesTheSameResult) {
+  // Keys with thousands of values, a state budget of 16 KiB per task: every task spills, and
+  // partitions spill again.
+  const std::vector<std::string> keys = {"v_int"};
+  const std::vector<AggregateSpec> specs = {Count(), Sum("v_dbl"), Min("v_str"), Last("v_i32"),
+                                            CountDistinct("k_str"), Mean("v_i32")};
+  const fs::path spill = dir_ / "spill";
+  for (auto [sources, aggregates] : {std::pair{1, 1}, std::pair{10, 5}, std::pair{3, 7}}) {
+    SCOPED_TRACE(std::to_string(sources) + " -> " + std::to_string(aggregates));
+    fs::remove_all(spill);
+    PlanBuilder b;
+    b.Source(Source(), sources).KeyBy(keys).Aggregate(specs, aggregates, "agg")
+        .Sink(CollectSinkParams{}, {}, "out");
+    ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+    auto collected = std::make_shared<CollectedOutput>();
+    LocalExecutorOptions options;
+    options.threads = 2;
+    options.collected = collected;
+    options.state_budget_per_task = 16 * 1024;
+    options.spill_directory = spill.string();
+    ASSERT_OK(RunLocalJob(plan, options).status());
+    ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out"));
+    ASSERT_OK_AND_ASSIGN(auto result, table->CombineChunksToBatch());
+    EXPECT_GT(result->num_rows(), 1000);
+    testing::ExpectAggregation(*InputSchema(), keys, specs, input_, *result,
+                               sources == 1 ? ArrivalOrder::kKnown : ArrivalOrder::kInterleaved);
+    // Tasks spilled (their directories were made under `spill`), and their files are gone with
+    // the job.
+    ASSERT_TRUE(fs::exists(spill));
+    EXPECT_TRUE(fs::is_empty(spill));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator bound directly.
+
+TEST(AggregateOperatorTest, BoundedModeEmitsAtFinishAndPassesWatermarks) {
+  OperatorPlanContext context;
+  context.input_keys = {"k_str"};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(AggregateSpecOf(EveryFunction()),
+                                                {InputSchema()}, {}, context));
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
+  Collector out;
+  auto input = RandomInput(5, 6);
+  for (const auto& batch : input) ASSERT_OK(op->Process(0, batch, &out));
+  ASSERT_OK(op->OnWatermark(1234, &out));
+  EXPECT_TRUE(out.batches.empty());
+  EXPECT_EQ(out.watermarks, std::vector<WatermarkMs>{1234});
+  ASSERT_OK(op->Finish(&out));
+  ASSERT_EQ(out.batches.size(), 1u);
+  EXPECT_TRUE(out.batches[0]->schema()->Equals(*bound.output_schema));
+  testing::ExpectAggregation(*InputSchema(), {"k_str"}, EveryFunction(), input, *out.batches[0]);
+  int64_t rows = 0;
+  for (const auto& batch : input) rows += batch->num_rows();
+  EXPECT_EQ(op->rows_in(), rows);
+  EXPECT_EQ(op->rows_out(), out.batches[0]->num_rows());
+}
+
+TEST(AggregateOperatorTest, SpillsToItsDirectoryAndRemovesItAtFinishOrAbort) {
+  const fs::path spill = fs::temp_directory_path() /
+                         ("sabot_aggregate_spill_test_" + std::to_string(getpid()));
+  fs::remove_all(spill);
+  const std::vector<std::string> keys = {"v_int", "k_str"};
+  OperatorPlanContext context;
+  context.input_keys = keys;
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(AggregateSpecOf(EveryFunction()),
+                                                {InputSchema()}, {}, context));
+  TaskContext task;
+  task.state_budget_bytes = 8 * 1024;
+  task.spill_directory = spill.string();
+  auto input = RandomInput(7, 30);
+  for (bool abort : {false, true}) {
+    SCOPED_TRACE(abort ? "abort" : "finish");
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+    Collector out;
+    for (const auto& batch : input) ASSERT_OK(op->Process(0, batch, &out));
+    // One directory for the task, holding partition files.
+    ASSERT_TRUE(fs::exists(spill));
+    int64_t files = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(spill)) {
+      files += entry.is_regular_file() ? 1 : 0;
+    }
+    EXPECT_GT(files, 0);
+    if (abort) {
+      op->Abort();
+    } else {
+      ASSERT_OK(op->Finish(&out));
+      ASSERT_OK_AND_ASSIGN(auto result, arrow::Table::FromRecordBatches(bound.output_schema,
+                                                                        out.batches));
+      ASSERT_OK_AND_ASSIGN(auto batch, result->CombineChunksToBatch());
+      // One task, input in order: exact, first and last included.
+      testing::ExpectAggregation(*InputSchema(), keys, EveryFunction(), input, *batch);
+    }
+    op.reset();
+    EXPECT_TRUE(fs::is_empty(spill));
+  }
+  fs::remove_all(spill);
+}
+
+TEST(AggregateOperatorTest, AWindowedAggregateIsNotThisOperator) {
+  OperatorSpec window;
+  window.name = "w";
+  window.params = WindowParams{};
+  OperatorPlanContext context;
+  context.input_keys = {"k_str"};
+  context.input_window = &window;
+  ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): an aggregate after window 'w'",
+                     BindOperator(AggregateSpecOf({Count()}), {InputSchema()}, {}, context));
+}
+
+// Replays a changelog into the current result per key, checking its rules: "+I" only for a new
+// key, "-U" carrying exactly the key's current result and followed (in its batch) by the key's
+// "+U", "+U" only after a "-U" of its key in the same batch.
+class ChangelogReplay {
+ public:
+  ChangelogReplay(size_t num_keys, size_t num_aggregates)
+      : num_keys_(num_keys), num_aggregates_(num_aggregates) {}
+
+  void Apply(const arrow::RecordBatch& batch) {
+    ASSERT_EQ(batch.schema()->field(batch.num_columns() - 1)->name(), "op");
+    const auto& op = static_cast<const arrow::StringArray&>(*batch.column(batch.num_columns() - 1));
+    std::vector<int> key_columns;
+    for (size_t k = 0; k < num_keys_; ++k) key_columns.push_back(static_cast<int>(k));
+    std::set<std::string> retracted;
+    for (int64_t row = 0; row < batch.num_rows(); ++row) {
+      const std::string key = testing::KeyOf(batch, key_columns, row);
+      std::vector<MaybeValue> values;
+      for (size_t a = 0; a < num_aggregates_; ++a) {
+        values.push_back(testing::ValueAt(*batch.column(static_cast<int>(num_keys_ + a)), row));
+      }
+      const std::string kind(op.GetView(row));
+      if (kind == kChangelogInsert) {
+        ASSERT_EQ(current_.count(key), 0u) << "+I of a known key";
+        current_[key] = std::move(values);
+      } else if (kind == kChangelogRetract) {
+        ASSERT_EQ(current_.count(key), 1u) << "-U of an unknown key";
+        ASSERT_EQ(current_[key], values) << "-U does not carry the current result";
+        ASSERT_TRUE(retracted.insert(key).second) << "two -U of one key in a batch";
+        ++retractions_;
+      } else if (kind == kChangelogUpdate) {
+        ASSERT_EQ(retracted.erase(key), 1u) << "+U without a -U before it";
+        current_[key] = std::move(values);
+      } else {
+        FAIL() << "unknown op '" << kind << "'";
+      }
+    }
+    EXPECT_TRUE(retracted.empty()) << "a -U without its +U";
+  }
+
+  const testing::ResultRows& current() const { return current_; }
+  int64_t retractions() const { return retractions_; }
+
+ private:
+  size_t num_keys_;
+  size_t num_aggregates_;
+  testing::ResultRows current_;
+  int64_t retractions_ = 0;
+};
+
+TEST(AggregateOperatorTest, UnboundedInputGivesAChangelogWhoseReplayIsTheResult) {
+  const auto specs = ChangelogFunctions();
+  for (std::vector<std::string> keys : std::vector<std::vector<std::string>>{
+           {"k_int", "k_str"}, {"k_dict"}, {"k_ts", "k_int", "k_dict"}, {}}) {
+    SCOPED_TRACE(keys.size());
+    OperatorPlanContext context;
+    context.input_keys = keys;
+    context.bounded_input = false;
+    ASSERT_OK_AND_ASSIGN(auto bound,
+                         BindOperator(AggregateSpecOf(specs), {InputSchema()}, {}, context));
+    auto output = bound.output_schema;
+    ASSERT_EQ(output->num_fields(), static_cast<int>(keys.size() + specs.size() + 1));
+    EXPECT_TRUE(output->field(output->num_fields() - 1)->Equals(
+        *arrow::field("op", arrow::utf8(), /*nullable=*/false)));
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(TaskContext{}));
+
+    // Enough batches over few keys that the state compacts several times.
+    auto input = RandomInput(99, 40);
+    Collector out;
+    ChangelogReplay replay(keys.size(), specs.size());
+    std::vector<std::shared_ptr<arrow::RecordBatch>> seen;
+    for (size_t i = 0; i < input.size(); ++i) {
+      const size_t emitted = out.batches.size();
+      ASSERT_OK(op->Process(0, input[i], &out));
+      seen.push_back(input[i]);
+      if (input[i]->num_rows() == 0) {
+        EXPECT_EQ(out.batches.size(), emitted) << "an empty batch changes nothing";
+        continue;
+      }
+      ASSERT_EQ(out.batches.size(), emitted + 1);
+      EXPECT_TRUE(out.batches.back()->schema()->Equals(*output));
+      replay.Apply(*out.batches.back());
+      if (::testing::Test::HasFatalFailure()) return;
+      if (i % 7 == 0 || i + 1 == input.size()) {
+        SCOPED_TRACE("after batch " + std::to_string(i));
+        testing::ExpectRowsMatch(testing::GroupRows(*InputSchema(), keys, specs, seen), specs,
+                                 replay.current());
+      }
+    }
+    EXPECT_GE(replay.retractions(), 30);  // the global group: one per batch after the first
+    ASSERT_OK(op->OnWatermark(99, &out));
+    EXPECT_EQ(out.watermarks, std::vector<WatermarkMs>{99});
+    const size_t emitted = out.batches.size();
+    ASSERT_OK(op->Finish(&out));
+    EXPECT_EQ(out.batches.size(), emitted) << "the changelog is complete before the end";
+  }
+}
+
+TEST(AggregateOperatorTest, UnboundedInputRefusesWhatItCannotMaintain) {
+  OperatorPlanContext context;
+  context.input_keys = {"k_int"};
+  context.bounded_input = false;
+  ASSERT_RAISES_WITH(NotImplemented, "count_distinct(v_str) cannot be maintained incrementally",
+                     BindOperator(AggregateSpecOf({Count(), CountDistinct("v_str")}),
+                                  {InputSchema()}, {}, context));
+  ASSERT_RAISES_WITH(NotImplemented, "put a window before the aggregate",
+                     BindOperator(AggregateSpecOf({ApproxMedian("v_dbl")}), {InputSchema()}, {},
+                                  context));
+  auto decimals = arrow::schema({arrow::field("k_int", arrow::int32()),
+                                 arrow::field("d", arrow::decimal128(12, 2))});
+  ASSERT_RAISES_WITH(NotImplemented, "mean(d)",
+                     BindOperator(AggregateSpecOf({Mean("d")}), {decimals}, {}, context));
+  // The bounded form of the same aggregates binds.
+  context.bounded_input = true;
+  EXPECT_OK(BindOperator(AggregateSpecOf({CountDistinct("v_str"), ApproxMedian("v_dbl")}),
+                         {InputSchema()}, {}, context)
+                .status());
+}
+
+}  // namespace
+}  // namespace sabot

@@ -1,0 +1,788 @@
+#include "sabot/dataflow/windowed_aggregate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <arrow/array.h>
+#include <arrow/builder.h>
+#include <arrow/compute/api_vector.h>
+#include <arrow/compute/cast.h>
+#include <arrow/compute/exec.h>
+#include <arrow/compute/row/grouper.h>
+#include <arrow/record_batch.h>
+#include <arrow/scalar.h>
+#include <arrow/table.h>
+#include <arrow/type.h>
+
+#include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/file_sink.h"
+#include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/watermark_generator.h"
+
+namespace sabot {
+
+namespace {
+
+constexpr char kWindowStart[] = "window_start";
+constexpr char kWindowEnd[] = "window_end";
+constexpr int64_t kMaxMs = std::numeric_limits<int64_t>::max();
+
+// Floor division (event times before 1970 are negative).
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// a + b for b >= 0, saturating at the end of time.
+int64_t AddMs(int64_t a, int64_t b) { return a > kMaxMs - b ? kMaxMs : a + b; }
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// How the event-time column's values convert to milliseconds and back, and the type of the
+// window_start / window_end columns.
+struct TimeColumn {
+  int index = -1;  // in the input schema; -1 for processing time
+  // ms = floor(value * to_ms_mul / to_ms_div); output value = ms * out_per_ms.
+  int64_t to_ms_mul = 1;
+  int64_t to_ms_div = 1;
+  int64_t out_per_ms = 1;
+  std::shared_ptr<arrow::DataType> output_type;
+};
+
+arrow::Result<TimeColumn> ResolveTimeColumn(const arrow::Schema& schema,
+                                            const std::string& column) {
+  TimeColumn time;
+  if (column.empty()) {
+    time.output_type = arrow::timestamp(arrow::TimeUnit::MILLI);
+    return time;
+  }
+  ARROW_ASSIGN_OR_RAISE(time.index, ResolveEventTimeColumn(schema, EventTimeSpec{column, {}}));
+  const auto& type = schema.field(time.index)->type();
+  if (type->id() != arrow::Type::TIMESTAMP) {
+    time.output_type = arrow::int64();  // integer milliseconds
+    return time;
+  }
+  const auto& ts = static_cast<const arrow::TimestampType&>(*type);
+  switch (ts.unit()) {
+    case arrow::TimeUnit::SECOND:
+      // Window bounds need not be whole seconds: they are given in milliseconds.
+      time.to_ms_mul = 1000;
+      time.output_type = arrow::timestamp(arrow::TimeUnit::MILLI, ts.timezone());
+      return time;
+    case arrow::TimeUnit::MILLI:
+      break;
+    case arrow::TimeUnit::MICRO:
+      time.to_ms_div = 1000;
+      time.out_per_ms = 1000;
+      break;
+    case arrow::TimeUnit::NANO:
+      time.to_ms_div = 1000000;
+      time.out_per_ms = 1000000;
+      break;
+  }
+  time.output_type = type;
+  return time;
+}
+
+// The rows' event times in ms, and which rows have one.
+struct EventTimes {
+  std::vector<int64_t> ms;
+  std::vector<uint8_t> valid;
+  int64_t nulls = 0;
+};
+
+arrow::Result<EventTimes> ReadEventTimes(const arrow::RecordBatch& batch, const TimeColumn& time) {
+  const std::shared_ptr<arrow::Array>& column = batch.column(time.index);
+  std::shared_ptr<arrow::Array> values = column;
+  if (column->type_id() == arrow::Type::TIMESTAMP) {
+    ARROW_ASSIGN_OR_RAISE(values, column->View(arrow::int64()));
+  } else if (column->type_id() != arrow::Type::INT64) {
+    ARROW_ASSIGN_OR_RAISE(auto cast, arrow::compute::Cast(*column, arrow::int64()));
+    values = cast;
+  }
+  const auto& ints = static_cast<const arrow::Int64Array&>(*values);
+  EventTimes out;
+  const int64_t n = ints.length();
+  out.ms.resize(n);
+  out.valid.assign(n, 1);
+  const int64_t* raw = ints.raw_values();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = raw[i];
+    out.ms[i] = time.to_ms_mul != 1 ? v * time.to_ms_mul : FloorDiv(v, time.to_ms_div);
+  }
+  if (ints.null_count() > 0) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (ints.IsNull(i)) {
+        out.valid[i] = 0;
+        ++out.nulls;
+      }
+    }
+  }
+  return out;
+}
+
+arrow::Result<std::shared_ptr<arrow::Array>> TimeArray(const std::vector<int64_t>& ms,
+                                                       const TimeColumn& time,
+                                                       arrow::MemoryPool* pool) {
+  arrow::Int64Builder builder(pool);
+  ARROW_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(ms.size())));
+  for (int64_t v : ms) builder.UnsafeAppend(v * time.out_per_ms);
+  ARROW_ASSIGN_OR_RAISE(auto ints, builder.Finish());
+  return ints->View(time.output_type);
+}
+
+arrow::Result<std::shared_ptr<arrow::Array>> ConstantTime(int64_t ms, int64_t length,
+                                                          const TimeColumn& time,
+                                                          arrow::MemoryPool* pool) {
+  return TimeArray(std::vector<int64_t>(static_cast<size_t>(length), ms), time, pool);
+}
+
+arrow::Result<std::shared_ptr<arrow::Int64Array>> Indices(const std::vector<int64_t>& rows,
+                                                          arrow::MemoryPool* pool) {
+  arrow::Int64Builder builder(pool);
+  ARROW_RETURN_NOT_OK(builder.AppendValues(rows));
+  std::shared_ptr<arrow::Int64Array> out;
+  ARROW_RETURN_NOT_OK(builder.Finish(&out));
+  return out;
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> TakeRows(
+    const std::shared_ptr<arrow::RecordBatch>& batch, const std::vector<int64_t>& rows,
+    arrow::MemoryPool* pool) {
+  if (static_cast<int64_t>(rows.size()) == batch->num_rows()) {
+    bool identity = true;
+    for (size_t i = 0; i < rows.size() && identity; ++i) identity = rows[i] == int64_t(i);
+    if (identity) return batch;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto indices, Indices(rows, pool));
+  arrow::compute::ExecContext ctx(pool);
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum taken,
+                        arrow::compute::Take(batch, indices,
+                                             arrow::compute::TakeOptions::NoBoundsCheck(), &ctx));
+  return taken.record_batch();
+}
+
+// What every task of one windowed aggregate shares. Immutable.
+struct WindowedPlan {
+  std::string window_name;
+  WindowParams window;
+  std::vector<std::string> keys;
+  TimeColumn time;
+  std::shared_ptr<arrow::Schema> input_schema;
+  // The input with window_start and window_end appended: what a session's aggregation reads;
+  // its keys are the stream's keys, window_start, window_end (a batch holds many sessions).
+  std::shared_ptr<arrow::Schema> extended_schema;
+  std::shared_ptr<const BoundAggregation> session_aggregation;
+  // Tumbling and sliding: one aggregation per window, over the input, keyed by the stream's
+  // keys; window_start and window_end (constant in a window) are added to its result.
+  std::shared_ptr<const BoundAggregation> aggregation;
+  // keys, window_start, window_end, aggregates.
+  std::shared_ptr<arrow::Schema> output_schema;
+  std::vector<int> key_indices;  // in the input schema
+  std::optional<BoundOperator> late_output;
+};
+
+// The input batch `batch` with window_start / window_end columns appended.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> Extend(
+    const WindowedPlan& plan, const std::shared_ptr<arrow::RecordBatch>& batch,
+    std::shared_ptr<arrow::Array> start, std::shared_ptr<arrow::Array> end) {
+  arrow::ArrayVector columns = batch->columns();
+  columns.push_back(std::move(start));
+  columns.push_back(std::move(end));
+  return arrow::RecordBatch::Make(plan.extended_schema, batch->num_rows(), std::move(columns));
+}
+
+// The result of window [start, end)'s aggregation with window_start and window_end inserted
+// after the keys.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithWindow(
+    const WindowedPlan& plan, const std::shared_ptr<arrow::RecordBatch>& result, int64_t start,
+    int64_t end, arrow::MemoryPool* pool) {
+  ARROW_ASSIGN_OR_RAISE(auto start_array, ConstantTime(start, result->num_rows(), plan.time, pool));
+  ARROW_ASSIGN_OR_RAISE(auto end_array, ConstantTime(end, result->num_rows(), plan.time, pool));
+  arrow::ArrayVector columns = result->columns();
+  const auto at = columns.begin() + static_cast<std::ptrdiff_t>(plan.keys.size());
+  columns.insert(at, {std::move(start_array), std::move(end_array)});
+  return arrow::RecordBatch::Make(plan.output_schema, result->num_rows(), std::move(columns));
+}
+
+// The key columns of `batch` (input or extended schema: keys come first in neither, so by
+// index) as an ExecBatch for a Grouper.
+arrow::compute::ExecBatch KeyBatch(const WindowedPlan& plan, const arrow::RecordBatch& batch,
+                                   const std::vector<int>& indices) {
+  std::vector<arrow::Datum> values;
+  for (int i : indices) values.emplace_back(batch.column(i));
+  return arrow::compute::ExecBatch(std::move(values), batch.num_rows());
+}
+
+// An open (or fired, still kept) tumbling or sliding window.
+struct Window {
+  int64_t start = 0;
+  int64_t end = 0;
+  std::unique_ptr<GroupedAggregation> aggregation;  // until it fires
+  bool fired = false;
+  // allowed_lateness > 0: every extended batch of the window (to recompute it on a late row),
+  // and the late-but-allowed batches not yet re-emitted.
+  std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
+};
+
+// One buffered batch of a session window: its rows, their event times, and which rows the
+// last emitted sessions already covered.
+struct SessionBatch {
+  std::shared_ptr<arrow::RecordBatch> batch;
+  std::vector<int64_t> ms;
+  std::vector<uint8_t> emitted;
+};
+
+class WindowedAggregate : public Operator {
+ public:
+  WindowedAggregate(std::shared_ptr<const WindowedPlan> plan, const TaskContext& ctx)
+      : plan_(std::move(plan)), pool_(ctx.pool) {}
+
+  arrow::Status Open(const TaskContext& ctx) {
+    if (plan_->late_output) {
+      ARROW_ASSIGN_OR_RAISE(late_sink_, plan_->late_output->make_operator(ctx));
+    }
+    return arrow::Status::OK();
+  }
+
+  ~WindowedAggregate() override = default;
+
+  int64_t rows_in() const override { return rows_in_; }
+  int64_t rows_out() const override { return rows_out_; }
+  int64_t late_rows() const override { return late_rows_; }
+
+  arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
+                        OperatorOutput* out) override {
+    rows_in_ += batch->num_rows();
+    if (batch->num_rows() == 0) return arrow::Status::OK();
+    EventTimes times;
+    if (processing_time()) {
+      const int64_t now = WallClockMs();
+      times.ms.assign(static_cast<size_t>(batch->num_rows()), now);
+      times.valid.assign(static_cast<size_t>(batch->num_rows()), 1);
+    } else {
+      ARROW_ASSIGN_OR_RAISE(times, ReadEventTimes(*batch, plan_->time));
+    }
+    if (plan_->window.type == WindowType::kSession) return ProcessSession(batch, times);
+    return ProcessWindows(batch, times);
+  }
+
+  arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
+    if (!processing_time()) {
+      if (watermark > watermark_) watermark_ = watermark;
+      ARROW_RETURN_NOT_OK(Advance(watermark_, out));
+    }
+    return out->EmitWatermark(watermark);
+  }
+
+  std::optional<std::chrono::steady_clock::time_point> NextTimer() const override {
+    if (!processing_time()) return std::nullopt;
+    const int64_t due = NextDueMs();
+    if (due == kMaxMs) return std::nullopt;
+    const int64_t wait = std::max<int64_t>(0, due - WallClockMs());
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+  }
+
+  arrow::Status OnTimer(OperatorOutput* out) override {
+    if (!processing_time()) return arrow::Status::OK();
+    return Advance(WallClockMs(), out);
+  }
+
+  arrow::Status Finish(OperatorOutput* out) override {
+    // Event time: the end-of-time watermark fired everything already; processing time: the
+    // end of input fires what is open.
+    ARROW_RETURN_NOT_OK(Advance(kMaxMs, out));
+    if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Commit() override {
+    return late_sink_ != nullptr ? late_sink_->Commit() : arrow::Status::OK();
+  }
+
+  void Abort() override {
+    windows_.clear();
+    sessions_.clear();
+    if (late_sink_ != nullptr) late_sink_->Abort();
+  }
+
+ private:
+  bool processing_time() const { return plan_->window.time == TimeDomain::kProcessingTime; }
+  int64_t lateness() const { return plan_->window.allowed_lateness.count(); }
+
+  // The earliest time (ms) at which Advance has something to do.
+  int64_t NextDueMs() const {
+    int64_t due = kMaxMs;
+    for (const auto& [start, window] : windows_) {
+      due = std::min(due, window.fired ? AddMs(window.end, lateness()) : window.end);
+    }
+    if (!sessions_.empty()) due = std::min(due, session_next_due_);
+    return due;
+  }
+
+  // ---- Tumbling and sliding windows -----------------------------------------------------------
+
+  arrow::Status ProcessWindows(const std::shared_ptr<arrow::RecordBatch>& batch,
+                               const EventTimes& times) {
+    const int64_t size = plan_->window.size.count();
+    const int64_t slide =
+        plan_->window.type == WindowType::kSliding ? plan_->window.slide.count() : size;
+    // Windows containing t start at floor(t / slide) * slide - j * slide for j = 0, 1, ...
+    // while start + size > t.
+    const int64_t per_row = (size + slide - 1) / slide;
+    // Rows per window start, in first-seen order; a batch usually spans one or two windows, so
+    // the last window looked up is tried first.
+    std::vector<std::pair<int64_t, std::vector<int64_t>>> groups;
+    std::unordered_map<int64_t, size_t> group_of;
+    size_t last_group = 0;
+    auto rows_of = [&](int64_t start) -> std::vector<int64_t>& {
+      if (last_group < groups.size() && groups[last_group].first == start) {
+        return groups[last_group].second;
+      }
+      auto [it, inserted] = group_of.try_emplace(start, groups.size());
+      if (inserted) groups.emplace_back(start, std::vector<int64_t>());
+      last_group = it->second;
+      return groups[last_group].second;
+    };
+    std::vector<int64_t> late;
+    const int64_t n = batch->num_rows();
+    for (int64_t i = 0; i < n; ++i) {
+      if (!times.valid[i]) {
+        late.push_back(i);
+        continue;
+      }
+      const int64_t t = times.ms[i];
+      const int64_t last = FloorDiv(t, slide) * slide;
+      // The earliest window holding t ends first: when it is kept no longer (it ended at least
+      // allowed_lateness ago), the row is late for all of its windows — it goes to none rather
+      // than to some, so every row is either in each of its windows or a late row.
+      int64_t windows = 0;
+      while (windows < per_row && last - windows * slide + size > t) ++windows;
+      const int64_t earliest_end = last - (windows - 1) * slide + size;
+      if (!processing_time() && AddMs(earliest_end, lateness()) <= watermark_) {
+        late.push_back(i);
+        continue;
+      }
+      for (int64_t j = 0; j < windows; ++j) rows_of(last - j * slide).push_back(i);
+    }
+    for (auto& [start, rows] : groups) {
+      auto [it, inserted] = windows_.try_emplace(start);
+      Window& window = it->second;
+      if (inserted) {
+        window.start = start;
+        window.end = start + size;
+        ARROW_ASSIGN_OR_RAISE(window.aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
+      }
+      ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(batch, rows, pool_));
+      if (window.fired) {
+        // Late but allowed: the window's rows for the affected keys are emitted again.
+        window.rows.push_back(taken);
+        window.pending.push_back(taken);
+        continue;
+      }
+      ARROW_RETURN_NOT_OK(window.aggregation->Consume(*taken));
+      if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(taken));
+    }
+    return Late(batch, late);
+  }
+
+  // Fires the windows that end at or before `now` (ms), re-emits windows updated by late rows,
+  // and drops the windows kept long enough.
+  arrow::Status AdvanceWindows(int64_t now, OperatorOutput* out) {
+    for (auto it = windows_.begin(); it != windows_.end();) {
+      Window& window = it->second;
+      if (window.fired && !window.pending.empty()) {
+        ARROW_RETURN_NOT_OK(EmitUpdate(&window, out));
+      }
+      if (!window.fired && window.end <= now) {
+        ARROW_ASSIGN_OR_RAISE(auto result, window.aggregation->Finish());
+        window.aggregation.reset();
+        window.fired = true;
+        ARROW_ASSIGN_OR_RAISE(result, WithWindow(*plan_, result, window.start, window.end, pool_));
+        ARROW_RETURN_NOT_OK(EmitRows(result, out));
+      }
+      if (window.fired && (processing_time() || AddMs(window.end, lateness()) <= now)) {
+        it = windows_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // A fired window got late-but-allowed rows: recomputes it and emits the rows of the keys those
+  // rows carry.
+  arrow::Status EmitUpdate(Window* window, OperatorOutput* out) {
+    ARROW_ASSIGN_OR_RAISE(auto aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
+    for (const auto& rows : window->rows) ARROW_RETURN_NOT_OK(aggregation->Consume(*rows));
+    ARROW_ASSIGN_OR_RAISE(auto finished, aggregation->Finish());
+    ARROW_ASSIGN_OR_RAISE(auto result,
+                          WithWindow(*plan_, finished, window->start, window->end, pool_));
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pending = std::move(window->pending);
+    window->pending.clear();
+    if (plan_->keys.empty()) return EmitRows(result, out);
+    // The result's keys come first, in the order of the stream's keys.
+    std::vector<arrow::TypeHolder> types;
+    std::vector<int> result_keys;
+    for (size_t k = 0; k < plan_->keys.size(); ++k) {
+      types.emplace_back(result->schema()->field(static_cast<int>(k))->type());
+      result_keys.push_back(static_cast<int>(k));
+    }
+    arrow::compute::ExecContext ctx(pool_);
+    ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
+    for (const auto& rows : pending) {
+      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *rows, plan_->key_indices);
+      ARROW_RETURN_NOT_OK(grouper->Populate(arrow::compute::ExecSpan(keys)));
+    }
+    arrow::compute::ExecBatch keys = KeyBatch(*plan_, *result, result_keys);
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Lookup(arrow::compute::ExecSpan(keys)));
+    std::shared_ptr<arrow::Array> id_array = ids.make_array();
+    std::vector<int64_t> affected;
+    for (int64_t i = 0; i < id_array->length(); ++i) {
+      if (id_array->IsValid(i)) affected.push_back(i);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto updated, TakeRows(result, affected, pool_));
+    return EmitRows(updated, out);
+  }
+
+  // ---- Session windows ------------------------------------------------------------------------
+
+  arrow::Status ProcessSession(const std::shared_ptr<arrow::RecordBatch>& batch,
+                               const EventTimes& times) {
+    const int64_t gap = plan_->window.gap.count();
+    std::vector<int64_t> kept;
+    std::vector<int64_t> late;
+    const int64_t n = batch->num_rows();
+    kept.reserve(n);
+    int64_t earliest = kMaxMs;
+    for (int64_t i = 0; i < n; ++i) {
+      // Later than the allowed lateness: event_time + allowed_lateness < watermark. Such a row
+      // could belong to a session already dropped.
+      if (!times.valid[i] ||
+          (!processing_time() && watermark_ != kNoWatermark &&
+           AddMs(times.ms[i], lateness()) < watermark_)) {
+        late.push_back(i);
+        continue;
+      }
+      kept.push_back(i);
+      earliest = std::min(earliest, times.ms[i]);
+    }
+    if (!kept.empty()) {
+      SessionBatch entry;
+      ARROW_ASSIGN_OR_RAISE(entry.batch, TakeRows(batch, kept, pool_));
+      entry.ms.reserve(kept.size());
+      for (int64_t i : kept) entry.ms.push_back(times.ms[i]);
+      entry.emitted.assign(kept.size(), 0);
+      sessions_.push_back(std::move(entry));
+      // A new row can only open a session ending at its time + gap or extend one.
+      session_next_due_ = std::min(session_next_due_, AddMs(earliest, gap));
+    }
+    return Late(batch, late);
+  }
+
+  // Recomputes the sessions of the buffered rows when one can fire or be dropped at `now`:
+  // emits the sessions that ended and hold rows not emitted yet, drops the sessions kept long
+  // enough, and keeps the others' rows.
+  arrow::Status AdvanceSessions(int64_t now, OperatorOutput* out) {
+    if (sessions_.empty() || now < session_next_due_) return arrow::Status::OK();
+    const int64_t gap = plan_->window.gap.count();
+    const int64_t keep = processing_time() ? 0 : lateness();
+    // One batch of every buffered row.
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+    std::vector<int64_t> ms;
+    std::vector<uint8_t> emitted;
+    for (SessionBatch& entry : sessions_) {
+      batches.push_back(entry.batch);
+      ms.insert(ms.end(), entry.ms.begin(), entry.ms.end());
+      emitted.insert(emitted.end(), entry.emitted.begin(), entry.emitted.end());
+    }
+    sessions_.clear();
+    std::shared_ptr<arrow::RecordBatch> all;
+    if (batches.size() == 1) {
+      all = batches[0];
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(plan_->input_schema, batches));
+      ARROW_ASSIGN_OR_RAISE(all, table->CombineChunksToBatch(pool_));
+    }
+    const int64_t n = all->num_rows();
+    // Key ids (a fresh Grouper: ids are dense over the buffered rows).
+    std::vector<uint32_t> key_id(static_cast<size_t>(n), 0);
+    if (!plan_->keys.empty()) {
+      std::vector<arrow::TypeHolder> types;
+      for (int i : plan_->key_indices) types.emplace_back(all->column(i)->type());
+      arrow::compute::ExecContext ctx(pool_);
+      ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
+      arrow::compute::ExecBatch keys = KeyBatch(*plan_, *all, plan_->key_indices);
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum ids, grouper->Consume(arrow::compute::ExecSpan(keys)));
+      const std::shared_ptr<arrow::Array> id_array = ids.make_array();
+      const auto& id_values = static_cast<const arrow::UInt32Array&>(*id_array);
+      for (int64_t i = 0; i < n; ++i) key_id[i] = id_values.Value(i);
+    }
+    // Rows by key, then event time, then arrival.
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      if (key_id[a] != key_id[b]) return key_id[a] < key_id[b];
+      if (ms[a] != ms[b]) return ms[a] < ms[b];
+      return a < b;
+    });
+    std::vector<int64_t> fire_rows, fire_start, fire_end, keep_rows;
+    int64_t next_due = kMaxMs;
+    for (size_t first = 0; first < order.size();) {
+      // One session: [first, last] in `order`.
+      size_t last = first;
+      while (last + 1 < order.size() && key_id[order[last + 1]] == key_id[order[first]] &&
+             ms[order[last + 1]] - ms[order[last]] < gap) {
+        ++last;
+      }
+      const int64_t start = ms[order[first]];
+      const int64_t end = AddMs(ms[order[last]], gap);
+      bool fresh = false;
+      for (size_t r = first; r <= last; ++r) fresh = fresh || !emitted[order[r]];
+      const bool ended = end <= now;
+      if (ended && fresh) {
+        for (size_t r = first; r <= last; ++r) {
+          fire_rows.push_back(order[r]);
+          fire_start.push_back(start);
+          fire_end.push_back(end);
+          emitted[order[r]] = 1;
+        }
+      }
+      if (!ended || AddMs(end, keep) > now) {
+        for (size_t r = first; r <= last; ++r) keep_rows.push_back(order[r]);
+        next_due = std::min(next_due, ended ? AddMs(end, keep) : end);
+      }
+      first = last + 1;
+    }
+    if (!fire_rows.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(all, fire_rows, pool_));
+      ARROW_ASSIGN_OR_RAISE(auto start_array, TimeArray(fire_start, plan_->time, pool_));
+      ARROW_ASSIGN_OR_RAISE(auto end_array, TimeArray(fire_end, plan_->time, pool_));
+      ARROW_ASSIGN_OR_RAISE(auto extended, Extend(*plan_, taken, start_array, end_array));
+      ARROW_ASSIGN_OR_RAISE(auto aggregation,
+                            GroupedAggregation::Make(plan_->session_aggregation, pool_));
+      ARROW_RETURN_NOT_OK(aggregation->Consume(*extended));
+      ARROW_ASSIGN_OR_RAISE(auto result, aggregation->Finish());
+      ARROW_RETURN_NOT_OK(EmitRows(result, out));
+    }
+    if (!keep_rows.empty()) {
+      std::sort(keep_rows.begin(), keep_rows.end());  // arrival order
+      SessionBatch entry;
+      ARROW_ASSIGN_OR_RAISE(entry.batch, TakeRows(all, keep_rows, pool_));
+      for (int64_t r : keep_rows) {
+        entry.ms.push_back(ms[r]);
+        entry.emitted.push_back(emitted[r]);
+      }
+      sessions_.push_back(std::move(entry));
+    }
+    session_next_due_ = next_due;
+    return arrow::Status::OK();
+  }
+
+  // ---- Shared ---------------------------------------------------------------------------------
+
+  arrow::Status Advance(int64_t now, OperatorOutput* out) {
+    if (plan_->window.type == WindowType::kSession) return AdvanceSessions(now, out);
+    return AdvanceWindows(now, out);
+  }
+
+  arrow::Status EmitRows(const std::shared_ptr<arrow::RecordBatch>& rows, OperatorOutput* out) {
+    if (rows->num_rows() == 0) return arrow::Status::OK();
+    rows_out_ += rows->num_rows();
+    return out->Emit(rows);
+  }
+
+  // Rows `rows` of `batch` came too late: counted, and written to the late output.
+  arrow::Status Late(const std::shared_ptr<arrow::RecordBatch>& batch,
+                     const std::vector<int64_t>& rows) {
+    if (rows.empty()) return arrow::Status::OK();
+    late_rows_ += static_cast<int64_t>(rows.size());
+    if (late_sink_ == nullptr) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto taken, TakeRows(batch, rows, pool_));
+    arrow::Status written = late_sink_->Process(0, taken, &no_output_);
+    if (!written.ok()) return written.WithMessage("late output: ", written.message());
+    return arrow::Status::OK();
+  }
+
+  // The late output is a sink: it emits nothing.
+  class NoOutput : public OperatorOutput {
+   public:
+    arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
+      return arrow::Status::OK();
+    }
+    arrow::Status EmitWatermark(WatermarkMs) override { return arrow::Status::OK(); }
+  };
+
+  std::shared_ptr<const WindowedPlan> plan_;
+  arrow::MemoryPool* pool_;
+  std::unique_ptr<Operator> late_sink_;
+  NoOutput no_output_;
+  WatermarkMs watermark_ = kNoWatermark;
+  std::map<int64_t, Window> windows_;  // by start (= by end: one size)
+  std::vector<SessionBatch> sessions_;
+  int64_t session_next_due_ = kMaxMs;
+  int64_t rows_in_ = 0;
+  int64_t rows_out_ = 0;
+  int64_t late_rows_ = 0;
+};
+
+// The window operator's task instance: passes batches and watermarks on.
+class WindowPassThrough : public Operator {
+ public:
+  arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
+                        OperatorOutput* out) override {
+    rows_ += batch->num_rows();
+    return out->Emit(batch);
+  }
+  int64_t rows_in() const override { return rows_; }
+  int64_t rows_out() const override { return rows_; }
+
+ private:
+  int64_t rows_ = 0;
+};
+
+arrow::Status CheckWindowColumns(const arrow::Schema& input) {
+  for (const char* name : {kWindowStart, kWindowEnd}) {
+    if (input.GetFieldIndex(name) >= 0 || !input.GetAllFieldsByName(name).empty()) {
+      return arrow::Status::Invalid("its input has a column named '", name,
+                                    "', which the window's aggregate adds: rename it (project) "
+                                    "before the window");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
+                                            const OperatorPlanContext& context) {
+  if (params.time == TimeDomain::kProcessingTime) return std::string();
+  const auto& sources = context.sources_event_time;
+  for (const auto& source : sources) {
+    if (source.column.empty()) {
+      return arrow::Status::Invalid(
+          "an event-time window needs every source upstream to declare event_time (its "
+          "watermarks fire the windows), but source '", source.source,
+          "' declares none: add event_time: {column: ..., max_out_of_orderness: ...} to it, or "
+          "use time: processing_time");
+    }
+  }
+  if (!params.time_column.empty()) return params.time_column;
+  if (sources.empty()) {
+    return arrow::Status::Invalid("no source upstream declares an event-time column");
+  }
+  for (const auto& source : sources) {
+    if (source.column != sources.front().column) {
+      return arrow::Status::Invalid(
+          "the sources upstream declare different event-time columns ('",
+          sources.front().source, "': '", sources.front().column, "', '", source.source, "': '",
+          source.column, "'): name the window's column with time_column");
+    }
+  }
+  return sources.front().column;
+}
+
+arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowParams& params,
+                                        const std::shared_ptr<arrow::Schema>& input,
+                                        const OperatorPlanContext& context) {
+  ARROW_ASSIGN_OR_RAISE(std::string column, WindowTimeColumn(params, context));
+  ARROW_RETURN_NOT_OK(ResolveTimeColumn(*input, column).status());
+  ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
+  BoundOperator bound;
+  bound.output_schema = input;
+  bound.make_operator = [](const TaskContext&) -> arrow::Result<std::unique_ptr<Operator>> {
+    return std::make_unique<WindowPassThrough>();
+  };
+  return bound;
+}
+
+arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
+                                                   const AggregateParams& params,
+                                                   const OperatorSpec& window,
+                                                   const std::shared_ptr<arrow::Schema>& input,
+                                                   const OperatorPlanContext& context,
+                                                   const BindOptions& options) {
+  const auto* window_params = std::get_if<WindowParams>(&window.params);
+  if (window_params == nullptr) {
+    return arrow::Status::Invalid("operator '", window.name, "' feeding it is not a window");
+  }
+  auto plan = std::make_shared<WindowedPlan>();
+  plan->window_name = window.name;
+  plan->window = *window_params;
+  plan->keys = context.input_keys;
+  plan->input_schema = input;
+  auto in_window = [&](const arrow::Status& status) {
+    return status.WithMessage("window '", window.name, "': ", status.message());
+  };
+  auto column = WindowTimeColumn(*window_params, context);
+  if (!column.ok()) return in_window(column.status());
+  auto time = ResolveTimeColumn(*input, *column);
+  if (!time.ok()) return in_window(time.status());
+  plan->time = *time;
+  ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
+  for (const std::string& key : plan->keys) {
+    const int index = input->GetFieldIndex(key);
+    if (index < 0) {
+      return arrow::Status::KeyError("key column '", key, "' is not a column of its input");
+    }
+    plan->key_indices.push_back(index);
+  }
+  arrow::FieldVector fields = input->fields();
+  fields.push_back(arrow::field(kWindowStart, plan->time.output_type, /*nullable=*/false));
+  fields.push_back(arrow::field(kWindowEnd, plan->time.output_type, /*nullable=*/false));
+  plan->extended_schema = arrow::schema(std::move(fields));
+  std::vector<std::string> keys = plan->keys;
+  keys.push_back(kWindowStart);
+  keys.push_back(kWindowEnd);
+  ARROW_ASSIGN_OR_RAISE(plan->session_aggregation,
+                        BoundAggregation::Bind(plan->extended_schema, keys, params.aggregates));
+  plan->output_schema = plan->session_aggregation->output_schema();
+  if (window_params->type != WindowType::kSession) {
+    ARROW_ASSIGN_OR_RAISE(plan->aggregation,
+                          BoundAggregation::Bind(input, plan->keys, params.aggregates));
+    // WithWindow puts its results under output_schema: the same columns but the window's two.
+    arrow::FieldVector expected = plan->output_schema->fields();
+    const auto at = expected.begin() + static_cast<std::ptrdiff_t>(plan->keys.size());
+    expected.erase(at, at + 2);
+    if (!arrow::schema(expected)->Equals(*plan->aggregation->output_schema())) {
+      return arrow::Status::Invalid("internal: the per-window aggregation gives (",
+                                    plan->aggregation->output_schema()->ToString(),
+                                    "), not the output's columns (", plan->output_schema->ToString(),
+                                    ") without the window's");
+    }
+  }
+  if (window_params->late_output) {
+    const LateOutputSpec& late = *window_params->late_output;
+    FileSinkParams sink{late.format, late.directory, late.csv};
+    auto bound = BindFileSink(window, sink, input, options);
+    if (!bound.ok()) return in_window(bound.status().WithMessage("late output: ",
+                                                                  bound.status().message()));
+    plan->late_output = std::move(*bound);
+  }
+  BoundOperator bound;
+  bound.output_schema = plan->output_schema;
+  bound.make_operator = [plan](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<Operator>> {
+    auto op = std::make_unique<WindowedAggregate>(plan, ctx);
+    ARROW_RETURN_NOT_OK(op->Open(ctx));
+    return std::unique_ptr<Operator>(std::move(op));
+  };
+  return bound;
+}
+
+}  // namespace sabot

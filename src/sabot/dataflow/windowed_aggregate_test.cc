@@ -1,0 +1,434 @@
+#include "sabot/dataflow/windowed_aggregate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <arrow/builder.h>
+#include <arrow/io/file.h>
+#include <arrow/ipc/reader.h>
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+#include <gtest/gtest.h>
+
+#include "sabot/dataflow/plan_builder.h"
+#include "sabot/testing/assertions.h"
+
+namespace sabot {
+namespace {
+
+using std::chrono::milliseconds;
+
+// One input row: user_id (null when nullopt), amount, event time (ms).
+struct Row {
+  std::optional<int64_t> user;
+  double amount = 0;
+  std::optional<int64_t> t;
+};
+
+std::shared_ptr<arrow::Schema> InputSchema() {
+  return arrow::schema({arrow::field("user_id", arrow::int64()),
+                        arrow::field("amount", arrow::float64()),
+                        arrow::field("event_time", arrow::timestamp(arrow::TimeUnit::MILLI))});
+}
+
+std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<Row>& rows) {
+  arrow::Int64Builder users;
+  arrow::DoubleBuilder amounts;
+  arrow::TimestampBuilder times(arrow::timestamp(arrow::TimeUnit::MILLI),
+                                arrow::default_memory_pool());
+  for (const Row& r : rows) {
+    EXPECT_TRUE((r.user ? users.Append(*r.user) : users.AppendNull()).ok());
+    EXPECT_TRUE(amounts.Append(r.amount).ok());
+    EXPECT_TRUE((r.t ? times.Append(*r.t) : times.AppendNull()).ok());
+  }
+  return arrow::RecordBatch::Make(InputSchema(), static_cast<int64_t>(rows.size()),
+                                  {users.Finish().ValueOrDie(), amounts.Finish().ValueOrDie(),
+                                   times.Finish().ValueOrDie()});
+}
+
+// What the operator emitted, and the watermarks it passed on.
+class Collect : public OperatorOutput {
+ public:
+  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
+    batches.push_back(batch);
+    return arrow::Status::OK();
+  }
+  arrow::Status EmitWatermark(WatermarkMs watermark) override {
+    watermarks.push_back(watermark);
+    return arrow::Status::OK();
+  }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  std::vector<WatermarkMs> watermarks;
+};
+
+// An output row's aggregates: sum, count, min, max, mean of amount.
+struct Aggregates {
+  double sum = 0;
+  int64_t count = 0;
+  double min = 0;
+  double max = 0;
+  double mean = 0;
+};
+using WindowKey = std::tuple<std::optional<int64_t>, int64_t, int64_t>;  // user, start, end
+
+// Output rows by (user, window_start, window_end); a later row for the same key replaces an
+// earlier one (the last row per key and window is final). `emitted` counts every row.
+std::map<WindowKey, Aggregates> Results(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
+                                        int64_t* emitted = nullptr) {
+  std::map<WindowKey, Aggregates> out;
+  if (emitted) *emitted = 0;
+  for (const auto& batch : batches) {
+    EXPECT_EQ(batch->schema()->field(0)->name(), "user_id");
+    EXPECT_EQ(batch->schema()->field(1)->name(), "window_start");
+    EXPECT_EQ(batch->schema()->field(2)->name(), "window_end");
+    EXPECT_TRUE(batch->schema()->field(1)->type()->Equals(arrow::timestamp(arrow::TimeUnit::MILLI)));
+    const auto& user = static_cast<const arrow::Int64Array&>(*batch->column(0));
+    const auto& start = static_cast<const arrow::TimestampArray&>(*batch->column(1));
+    const auto& end = static_cast<const arrow::TimestampArray&>(*batch->column(2));
+    const auto& sum = static_cast<const arrow::DoubleArray&>(*batch->GetColumnByName("sum_amount"));
+    const auto& count = static_cast<const arrow::Int64Array&>(*batch->GetColumnByName("count"));
+    const auto& min = static_cast<const arrow::DoubleArray&>(*batch->GetColumnByName("min_amount"));
+    const auto& max = static_cast<const arrow::DoubleArray&>(*batch->GetColumnByName("max_amount"));
+    const auto& mean = static_cast<const arrow::DoubleArray&>(*batch->GetColumnByName("mean_amount"));
+    for (int64_t i = 0; i < batch->num_rows(); ++i) {
+      WindowKey key{user.IsNull(i) ? std::nullopt : std::optional<int64_t>(user.Value(i)),
+                    start.Value(i), end.Value(i)};
+      out[key] = Aggregates{sum.Value(i), count.Value(i), min.Value(i), max.Value(i), mean.Value(i)};
+      if (emitted) ++*emitted;
+    }
+  }
+  return out;
+}
+
+// The reference: every row in every window [start, start + size) with start a multiple of
+// `slide` that contains its time.
+std::map<WindowKey, Aggregates> Reference(const std::vector<Row>& rows, int64_t size, int64_t slide) {
+  std::map<WindowKey, std::vector<double>> values;
+  for (const Row& r : rows) {
+    for (int64_t start = (*r.t / slide) * slide; start > *r.t - size; start -= slide) {
+      values[{r.user, start, start + size}].push_back(r.amount);
+    }
+  }
+  std::map<WindowKey, Aggregates> out;
+  for (const auto& [key, v] : values) {
+    Aggregates a;
+    a.count = static_cast<int64_t>(v.size());
+    a.min = *std::min_element(v.begin(), v.end());
+    a.max = *std::max_element(v.begin(), v.end());
+    for (double x : v) a.sum += x;
+    a.mean = a.sum / static_cast<double>(a.count);
+    out[key] = a;
+  }
+  return out;
+}
+
+// Sessions per user: rows closer than `gap` form one session [first, last + gap).
+std::map<WindowKey, Aggregates> SessionReference(std::vector<Row> rows, int64_t gap) {
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tie(a.user, *a.t) < std::tie(b.user, *b.t);
+  });
+  std::map<WindowKey, Aggregates> out;
+  for (size_t first = 0; first < rows.size();) {
+    size_t last = first;
+    while (last + 1 < rows.size() && rows[last + 1].user == rows[first].user &&
+           *rows[last + 1].t - *rows[last].t < gap) {
+      ++last;
+    }
+    Aggregates a;
+    a.min = a.max = rows[first].amount;
+    for (size_t i = first; i <= last; ++i) {
+      a.sum += rows[i].amount;
+      a.min = std::min(a.min, rows[i].amount);
+      a.max = std::max(a.max, rows[i].amount);
+      ++a.count;
+    }
+    a.mean = a.sum / static_cast<double>(a.count);
+    out[{rows[first].user, *rows[first].t, *rows[last].t + gap}] = a;
+    first = last + 1;
+  }
+  return out;
+}
+
+void ExpectEqual(const std::map<WindowKey, Aggregates>& got,
+                 const std::map<WindowKey, Aggregates>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, a] : want) {
+    auto it = got.find(key);
+    ASSERT_NE(it, got.end()) << "window [" << std::get<1>(key) << ", " << std::get<2>(key)
+                             << ") of user " << (std::get<0>(key) ? *std::get<0>(key) : -1);
+    EXPECT_DOUBLE_EQ(it->second.sum, a.sum);
+    EXPECT_EQ(it->second.count, a.count);
+    EXPECT_DOUBLE_EQ(it->second.min, a.min);
+    EXPECT_DOUBLE_EQ(it->second.max, a.max);
+    EXPECT_NEAR(it->second.mean, a.mean, 1e-9 * std::abs(a.mean));
+  }
+}
+
+AggregateParams AllAggregates() {
+  return AggregateParams{{Sum("amount"), Count(), Min("amount"), Max("amount"), Mean("amount")}};
+}
+
+OperatorPlanContext Context() {
+  OperatorPlanContext context;
+  context.input_keys = {"user_id"};
+  context.sources_event_time = {{"source", "event_time"}};
+  return context;
+}
+
+// A bound windowed aggregate's task instance (subtask 0 of 1).
+struct Harness {
+  explicit Harness(WindowParams params, std::string job_id = "job") {
+    window.name = "window";
+    window.params = std::move(params);
+    aggregate.name = "agg";
+    aggregate.params = AllAggregates();
+    OperatorPlanContext context = Context();
+    context.input_window = &window;
+    BindOptions options;
+    options.job_id = job_id;
+    auto bound = BindOperator(aggregate, {InputSchema()}, options, context);
+    EXPECT_TRUE(bound.ok()) << bound.status().ToString();
+    TaskContext task;
+    task.job_id = job_id;
+    task.spec = &aggregate;
+    auto made = bound->make_operator(task);
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    op = std::move(*made);
+  }
+  void Feed(const std::vector<Row>& rows) { ASSERT_OK(op->Process(0, Batch(rows), &out)); }
+  void Watermark(WatermarkMs w) { ASSERT_OK(op->OnWatermark(w, &out)); }
+  void End() {
+    ASSERT_OK(op->OnWatermark(kEndOfTimeWatermark, &out));
+    ASSERT_OK(op->Finish(&out));
+  }
+
+  OperatorSpec window;
+  OperatorSpec aggregate;
+  std::unique_ptr<Operator> op;
+  Collect out;
+};
+
+// Rows of `users` users (one null) over `span` ms, in time order, then shuffled within
+// `disorder` ms (each row stays at most `disorder` behind the largest time before it).
+std::vector<Row> Transactions(int n, int64_t span, int64_t disorder, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::vector<Row> rows;
+  for (int i = 0; i < n; ++i) {
+    Row r;
+    const int u = static_cast<int>(random() % 6);
+    if (u != 5) r.user = u;
+    r.amount = static_cast<double>(random() % 1000) / 4;
+    r.t = int64_t{1'700'000'000'000} + span * i / n;
+    rows.push_back(r);
+  }
+  if (disorder > 0) {
+    // Swap neighbours whose times differ by less than the bound.
+    for (int pass = 0; pass < 3; ++pass) {
+      for (size_t i = 1; i < rows.size(); ++i) {
+        if (random() % 2 == 0 && *rows[i].t - *rows[i - 1].t < disorder / 3) {
+          std::swap(rows[i], rows[i - 1]);
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+// Feeds `rows` in batches of `batch`, each followed by the watermark a source with bound
+// `disorder` would send (largest time so far - disorder); then ends.
+void FeedAll(Harness* h, const std::vector<Row>& rows, size_t batch, int64_t disorder) {
+  int64_t largest = std::numeric_limits<int64_t>::min();
+  for (size_t i = 0; i < rows.size(); i += batch) {
+    std::vector<Row> part(rows.begin() + i, rows.begin() + std::min(rows.size(), i + batch));
+    h->Feed(part);
+    for (const Row& r : part) largest = std::max(largest, *r.t);
+    h->Watermark(largest - disorder);
+  }
+  h->End();
+}
+
+TEST(WindowedAggregateTest, TumblingEqualsTheReferenceInOrderAndWithinTheBound) {
+  for (int64_t disorder : {int64_t{0}, int64_t{20'000}}) {
+    SCOPED_TRACE(disorder);
+    std::vector<Row> rows = Transactions(3000, 600'000, disorder, 7);
+    Harness h(Tumbling(milliseconds(60'000)));
+    FeedAll(&h, rows, 97, disorder);
+    EXPECT_EQ(h.op->late_rows(), 0);
+    int64_t emitted = 0;
+    ExpectEqual(Results(h.out.batches, &emitted), Reference(rows, 60'000, 60'000));
+    // Without allowed lateness every (key, window) is emitted exactly once.
+    EXPECT_EQ(emitted, static_cast<int64_t>(Reference(rows, 60'000, 60'000).size()));
+    EXPECT_EQ(h.op->rows_in(), 3000);
+    EXPECT_EQ(h.op->rows_out(), emitted);
+  }
+}
+
+TEST(WindowedAggregateTest, SlidingEqualsTheReference) {
+  std::vector<Row> rows = Transactions(2000, 300'000, 9'000, 11);
+  Harness h(Sliding(milliseconds(50'000), milliseconds(20'000)));  // size not a multiple
+  FeedAll(&h, rows, 64, 9'000);
+  EXPECT_EQ(h.op->late_rows(), 0);
+  ExpectEqual(Results(h.out.batches), Reference(rows, 50'000, 20'000));
+}
+
+TEST(WindowedAggregateTest, AWindowFiresWhenTheWatermarkReachesItsEnd) {
+  Harness h(Tumbling(milliseconds(100)));
+  h.Feed({{1, 1.0, 10}, {1, 2.0, 99}, {2, 5.0, 100}, {std::nullopt, 7.0, 150}});
+  h.Watermark(99);
+  EXPECT_TRUE(h.out.batches.empty());  // [0, 100) may still get rows with time 99
+  h.Watermark(100);
+  auto fired = Results(h.out.batches);
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired.begin()->first, (WindowKey{1, 0, 100}));
+  EXPECT_DOUBLE_EQ(fired.begin()->second.sum, 3.0);
+  EXPECT_EQ(h.out.watermarks, (std::vector<WatermarkMs>{99, 100}));
+  h.End();
+  auto all = Results(h.out.batches);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.count(WindowKey{std::nullopt, 100, 200}), 1u);  // null is a key of its own
+}
+
+TEST(WindowedAggregateTest, LateRowsAreCountedAndWrittenToTheLateOutput) {
+  const auto directory = std::filesystem::temp_directory_path() / "sabot_windowed_late_test";
+  std::filesystem::remove_all(directory);
+  WindowParams params = Tumbling(milliseconds(100));
+  params.late_output = LateOutputSpec{FileFormat::kIpc, directory.string(), {}};
+  Harness h(params, "late-job");
+  h.Feed({{1, 1.0, 10}, {2, 2.0, 120}});
+  h.Watermark(100);                                           // [0, 100) fired and gone
+  h.Feed({{1, 4.0, 50}, {3, 8.0, 130}, {2, 16.0, std::nullopt}});  // late, on time, no time
+  EXPECT_EQ(h.op->late_rows(), 2);
+  h.End();
+  ASSERT_OK(h.op->Commit());
+  auto results = Results(h.out.batches);
+  EXPECT_DOUBLE_EQ(results.at(WindowKey{1, 0, 100}).sum, 1.0);  // the late row changed nothing
+  EXPECT_EQ(results.size(), 3u);
+  // The late rows, as they arrived, in the committed part file.
+  ASSERT_OK_AND_ASSIGN(auto file, arrow::io::ReadableFile::Open((directory / "part-0.arrow").string()));
+  ASSERT_OK_AND_ASSIGN(auto reader, arrow::ipc::RecordBatchFileReader::Open(file));
+  ASSERT_OK_AND_ASSIGN(auto late, reader->ToTable());
+  ASSERT_EQ(late->num_rows(), 2);
+  EXPECT_TRUE(late->schema()->Equals(*InputSchema()));
+  ASSERT_OK_AND_ASSIGN(auto combined, late->CombineChunksToBatch());
+  EXPECT_TRUE(combined->Equals(*Batch({{1, 4.0, 50}, {2, 16.0, std::nullopt}}))) << combined->ToString();
+  std::filesystem::remove_all(directory);
+}
+
+TEST(WindowedAggregateTest, ASlidingRowIsInAllItsWindowsOrLate) {
+  Harness h(Sliding(milliseconds(100), milliseconds(50)));
+  h.Feed({{1, 1.0, 60}, {1, 2.0, 140}});
+  h.Watermark(150);  // [50, 150) fired; [100, 200) open
+  h.Feed({{1, 4.0, 120}});  // in [50, 150), closed, and [100, 200), open: late for both
+  EXPECT_EQ(h.op->late_rows(), 1);
+  h.End();
+  auto results = Results(h.out.batches);
+  EXPECT_DOUBLE_EQ(results.at(WindowKey{1, 50, 150}).sum, 3.0);
+  EXPECT_DOUBLE_EQ(results.at(WindowKey{1, 100, 200}).sum, 2.0);
+}
+
+TEST(WindowedAggregateTest, AllowedLatenessReEmitsTheUpdatedRowOfTheKeyOnly) {
+  WindowParams params = Tumbling(milliseconds(100));
+  params.allowed_lateness = milliseconds(50);
+  Harness h(params);
+  h.Feed({{1, 1.0, 10}, {2, 2.0, 20}});
+  h.Watermark(100);
+  ASSERT_EQ(Results(h.out.batches).size(), 2u);  // fired, kept until 150
+  h.out.batches.clear();
+  h.Feed({{1, 4.0, 30}});  // late but allowed
+  EXPECT_EQ(h.op->late_rows(), 0);
+  h.Watermark(120);
+  auto update = Results(h.out.batches);
+  ASSERT_EQ(update.size(), 1u);  // user 1's row only
+  EXPECT_DOUBLE_EQ(update.at(WindowKey{1, 0, 100}).sum, 5.0);
+  EXPECT_EQ(update.at(WindowKey{1, 0, 100}).count, 2);
+  h.Watermark(150);  // dropped now
+  h.Feed({{2, 8.0, 40}});
+  EXPECT_EQ(h.op->late_rows(), 1);
+  h.End();
+  EXPECT_EQ(Results(h.out.batches).size(), 1u);
+}
+
+TEST(WindowedAggregateTest, SessionsMergeWhenARowBridgesThem) {
+  Harness h(Session(milliseconds(10)));
+  h.Feed({{1, 1.0, 0}, {1, 2.0, 25}, {2, 3.0, 3}, {std::nullopt, 4.0, 5}});
+  h.Watermark(12);  // user 2's session [3, 13) not ended yet; user 1's [0, 10) ended
+  auto first = Results(h.out.batches);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first.count(WindowKey{1, 0, 10}), 1u);
+  EXPECT_EQ(first.count(WindowKey{std::nullopt, 5, 15}), 0u);
+  h.Feed({{1, 8.0, 32}, {1, 16.0, 41}, {2, 0.5, 12}});  // 2: extends to [3, 22)
+  h.End();
+  ExpectEqual(Results(h.out.batches),
+              SessionReference({{1, 1.0, 0}, {1, 2.0, 25}, {2, 3.0, 3}, {std::nullopt, 4.0, 5},
+                                {1, 8.0, 32}, {1, 16.0, 41}, {2, 0.5, 12}},
+                               10));
+}
+
+TEST(WindowedAggregateTest, SessionsEqualTheReference) {
+  std::vector<Row> rows = Transactions(2500, 2'000'000, 6'000, 5);
+  // Gaps: thin the rows of some stretches so sessions end.
+  std::vector<Row> thinned;
+  for (const Row& r : rows) {
+    if ((*r.t / 100'000) % 3 != 1 || !r.user || *r.user % 2 == 0) thinned.push_back(r);
+  }
+  Harness h(Session(milliseconds(5'000)));
+  FeedAll(&h, thinned, 50, 6'000);
+  EXPECT_EQ(h.op->late_rows(), 0);
+  ExpectEqual(Results(h.out.batches), SessionReference(thinned, 5'000));
+}
+
+TEST(WindowedAggregateTest, ProcessingTimeWindowsFireByTimer) {
+  WindowParams params = Tumbling(milliseconds(40));
+  params.time = TimeDomain::kProcessingTime;
+  Harness h(params);
+  EXPECT_FALSE(h.op->NextTimer().has_value());
+  h.Feed({{1, 1.0, std::nullopt}, {1, 2.0, 5}});  // event time is not read
+  auto timer = h.op->NextTimer();
+  ASSERT_TRUE(timer.has_value());
+  std::this_thread::sleep_until(*timer + milliseconds(1));
+  ASSERT_OK(h.op->OnTimer(&h.out));
+  auto fired = Results(h.out.batches);
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired.begin()->second.count, 2);
+  EXPECT_EQ(std::get<2>(fired.begin()->first) - std::get<1>(fired.begin()->first), 40);
+  EXPECT_FALSE(h.op->NextTimer().has_value());
+  h.Feed({{2, 4.0, std::nullopt}});
+  h.End();  // the end of input fires what is open
+  EXPECT_EQ(Results(h.out.batches).size(), 2u);
+  EXPECT_EQ(h.op->late_rows(), 0);
+}
+
+TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
+  OperatorSpec window{1, "w", 1, Tumbling(milliseconds(10))};
+  OperatorPlanContext context = Context();
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  context.sources_event_time = {{"a", "event_time"}, {"b", ""}};
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): an event-time window needs every source "
+                              "upstream to declare event_time",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  context.sources_event_time = {{"a", "event_time"}, {"b", "other"}};
+  ASSERT_RAISES_WITH(Invalid, "declare different event-time columns ('a': 'event_time', 'b': 'other')",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "amount";
+  ASSERT_RAISES_WITH(TypeError, "event-time column 'amount' has type double",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "nope";
+  ASSERT_RAISES_WITH(KeyError, "event-time column 'nope' is not a column",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "";
+  std::get<WindowParams>(window.params).time = TimeDomain::kProcessingTime;
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  auto clash = arrow::schema({arrow::field("window_start", arrow::int64())});
+  ASSERT_RAISES_WITH(Invalid, "its input has a column named 'window_start'",
+                     BindOperator(window, {clash}, {}, context).status());
+}
+
+}  // namespace
+}  // namespace sabot
