@@ -286,8 +286,10 @@ TEST(AggregateOperatorTest, AWindowedAggregateIsNotThisOperator) {
   OperatorPlanContext context;
   context.input_keys = {"k_str"};
   context.input_window = &window;
-  ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): an aggregate after window 'w'",
-                     BindOperator(AggregateSpecOf({Count()}), {InputSchema()}, {}, context));
+  const OperatorSpec spec = AggregateSpecOf({Count()});
+  ASSERT_RAISES_WITH(Invalid, "an aggregate after window 'w' is a windowed aggregate",
+                     BindAggregateOperator(spec, std::get<AggregateParams>(spec.params),
+                                           InputSchema(), context));
 }
 
 // Replays a changelog into the current result per key, checking its rules: "+I" only for a new

@@ -83,17 +83,20 @@ TEST(OperatorBindingTest, CollectSinkCollectsByTask) {
                      BindOperator(Spec("got", CollectSinkParams{}), {batch->schema()}, {}));
 }
 
-TEST(OperatorBindingTest, StatefulKindsAndKeyByAreRefused) {
+TEST(OperatorBindingTest, BadStatefulOperatorsAndKeyByAreRefused) {
   auto schema = Ids(0, 0)->schema();
   // A window binds (windowed_aggregate_test.cc); without an event-time column it is refused.
   ASSERT_RAISES_WITH(Invalid,
                      "operator 'w' (window): no source upstream declares an event-time column",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
-  // An aggregate binds (aggregate_operator_test), but not yet after a window.
+  // An aggregate after a window is the windowed aggregate (windowed_aggregate_test.cc), bound
+  // with the window's parameters: the same refusal, named after the aggregate.
   OperatorSpec window = Spec("w", WindowParams{});
   OperatorPlanContext after_window;
   after_window.input_window = &window;
-  ASSERT_RAISES_WITH(NotImplemented, "operator 'agg' (aggregate): ",
+  ASSERT_RAISES_WITH(Invalid,
+                     "operator 'agg' (aggregate): window 'w': no source upstream declares an "
+                     "event-time column",
                      BindOperator(Spec("agg", AggregateParams{{AggregateSpec{}}}), {schema}, {},
                                   after_window));
   // A join binds (join_operator_test.cc); without keys it is refused like any bad join.
