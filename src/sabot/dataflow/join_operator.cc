@@ -390,6 +390,12 @@ class HashJoinOperator : public Operator {
     return arrow::Status::OK();
   }
 
+  // Holds the watermark back: every output row comes at Finish, so a watermark passed on now
+  // would make them all late downstream. The end of time follows Finish (task_runner.h).
+  arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
+    return arrow::Status::OK();
+  }
+
   arrow::Status Finish(OperatorOutput* out) override {
     ARROW_ASSIGN_OR_RAISE(auto left, arrow::Table::FromRecordBatches(plan_->left.prepared,
                                                                      std::move(left_)));
@@ -461,7 +467,17 @@ class TimeJoinOperator : public Operator {
     watermark_ = watermark;
     ARROW_RETURN_NOT_OK(Evict(0, EvictBound(0)));
     ARROW_RETURN_NOT_OK(Evict(1, EvictBound(1)));
-    return out->EmitWatermark(watermark);
+    if (watermark == kEndOfTimeWatermark) return out->EmitWatermark(watermark);
+    // A pair emitted later holds one row that arrives later (time >= W) and one held row, whose
+    // time is at least W - after / W - before (interval) or in a window ending after W: both
+    // time columns of later pairs are >= what is passed on.
+    const JoinParams& p = plan_->params;
+    const int64_t margin = p.time == JoinTime::kWindow ? p.window.count() - 1
+                                                       : std::max(p.before, p.after).count();
+    const WatermarkMs passed = SaturatingSub(watermark, margin);
+    if (passed <= passed_) return arrow::Status::OK();
+    passed_ = passed;
+    return out->EmitWatermark(passed);
   }
 
   arrow::Status Finish(OperatorOutput* out) override {
@@ -566,6 +582,7 @@ class TimeJoinOperator : public Operator {
   arrow::MemoryPool* const pool_;
   std::vector<Held> held_[2];
   WatermarkMs watermark_ = kNoWatermark;
+  WatermarkMs passed_ = kNoWatermark;  // the last watermark passed on
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
   int64_t late_rows_ = 0;

@@ -8,6 +8,11 @@
 // docs/hashing.md), or one input broadcast to every task and the other left where it is
 // (JoinParams::broadcast).
 //
+// Watermarks: the hash join passes none on before its end (it emits everything at Finish, and
+// a watermark passed on earlier would make its output late for a window downstream); a window
+// join passes W - (window - 1) on, an interval join W - max(before, after), so every pair it
+// emits later has both event times at or above the watermark it passed on.
+//
 // Lifecycle of one task's instance: Process copies each batch it receives out of the shuffle's
 // memory into the task's pool and keeps it (both inputs are buffered whole: the join needs the
 // whole build side, and the task is not told when one input ends before the other); Finish runs

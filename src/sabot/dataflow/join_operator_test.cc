@@ -337,6 +337,32 @@ TEST(JoinOperatorTest, BindingErrorsNameTheOperator) {
                          .status());
 }
 
+TEST(JoinOperatorTest, HoldsTheWatermarkUntilItsEnd) {
+  // Its rows all come at Finish: a watermark passed on before would make them late downstream.
+  const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
+  ASSERT_OK_AND_ASSIGN(BoundOperator bound,
+                       BindOperator(spec, {Side("lp"), Side("rp")}, BindOptions{}));
+  TaskContext task;
+  task.spec = &spec;
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+  Collector out;
+  class CountWatermarks : public OperatorOutput {
+   public:
+    arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
+      return arrow::Status::OK();
+    }
+    arrow::Status EmitWatermark(WatermarkMs) override {
+      ++count;
+      return arrow::Status::OK();
+    }
+    int count = 0;
+  } watermarks;
+  ASSERT_OK(op->Process(0, Batches(RandomRows(1, 10, 3, 5), "lp", 10)[0], &watermarks));
+  ASSERT_OK(op->OnWatermark(1000, &watermarks));
+  ASSERT_OK(op->OnWatermark(5000, &watermarks));
+  EXPECT_EQ(watermarks.count, 0);
+}
+
 TEST(JoinOperatorTest, KeepsNoReferenceToItsInputBatches) {
   // The batches a task receives may live in the shuffle's budget: the join copies them.
   const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
@@ -465,6 +491,14 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
    public:
     explicit Watermarks(Collector* rows) : rows_(rows) {}
     arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& b) override {
+      // No row emitted after a watermark may be below it, in either time column.
+      for (const char* column : {"t", "t_right"}) {
+        auto times = b->GetColumnByName(column)->View(arrow::int64()).ValueOrDie();
+        const auto& values = static_cast<const arrow::Int64Array&>(*times);
+        for (int64_t i = 0; i < values.length(); ++i) {
+          if (!seen.empty() && values.Value(i) < seen.back()) ++behind_watermark;
+        }
+      }
       return rows_->Emit(b);
     }
     arrow::Status EmitWatermark(WatermarkMs w) override {
@@ -472,6 +506,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
       return arrow::Status::OK();
     }
     std::vector<WatermarkMs> seen;
+    int64_t behind_watermark = 0;
 
    private:
     Collector* rows_;
@@ -494,6 +529,10 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
   ARROW_RETURN_NOT_OK(op->OnWatermark(kEndOfTimeWatermark, &sink));
   ARROW_RETURN_NOT_OK(op->Finish(&sink));
   if (watermarks_out != nullptr) *watermarks_out = sink.seen;
+  if (sink.behind_watermark > 0) {
+    return arrow::Status::Invalid(sink.behind_watermark,
+                                  " emitted event times are below a watermark passed on before");
+  }
   return out.batches;
 }
 
