@@ -1,6 +1,6 @@
 """Sabot's joins equal DuckDB's (issue 11, "Correctness": every join type, null keys, duplicate
 and skewed keys, empty sides, at parallelism 1->1, 10->5 and 3->7, in both shuffle modes, hash
-and broadcast joins).
+and broadcast joins; window and interval joins of out-of-order event-time input).
 
 Usage: python test_join_reference.py /path/to/sabot
 
@@ -161,6 +161,77 @@ def run_case(sabot, work, label, paths, sources, joins, mode):
     print("done", label)
 
 
+# Event-time joins: Parquet inputs whose times advance with up to DISORDER_MS of disorder, read
+# with that bound (no row is late), a window join and two interval joins.
+DISORDER_MS = 3000
+TIME_JOINS = [("window_5s", "window: 5s", "time_bucket(INTERVAL 5 SECOND, l.t) = "
+               "time_bucket(INTERVAL 5 SECOND, r.t)"),
+              ("interval_2s_1s", "interval: {before: 2s, after: 1s}",
+               "r.t BETWEEN l.t - INTERVAL 2 SECOND AND l.t + INTERVAL 1 SECOND"),
+              ("interval_0_4s", "interval: {before: 0ms, after: 4s}",
+               "r.t BETWEEN l.t AND l.t + INTERVAL 4 SECOND")]
+
+
+def write_timed_inputs(directory, seed):
+    rng = random.Random(seed)
+    paths = {}
+    for name, rows, step in (("left", 1200, 100), ("right", 500, 240)):
+        base = 1_700_000_000_000
+        times = [base + i * step + rng.randrange(DISORDER_MS) for i in range(rows)]
+        table = pa.table({
+            ("id" if name == "left" else "rid"): pa.array(range(rows), pa.int64()),
+            "k": pa.array([None if rng.random() < 0.05 else rng.randrange(12)
+                           for _ in range(rows)], pa.int64()),
+            "t": pa.array(times, pa.timestamp("ms")),
+        })
+        folder = os.path.join(directory, name)
+        os.makedirs(folder)
+        # One file per side, row groups in time order: each source task reads runs of rows
+        # whose disorder stays within the bound.
+        pq.write_table(table, os.path.join(folder, "part-0.parquet"), row_group_size=100)
+        paths[name] = folder
+    return paths
+
+
+def run_time_case(sabot, work, label, paths, sources, joins, mode):
+    out = os.path.join(work, "out-" + label)
+    job = os.path.join(work, label + ".yaml")
+    lines = ["job: time-joins", "options:", f"  shuffle_mode: {mode}", "  progress: false",
+             "operators:"]
+    for name in ("left", "right"):
+        lines += [f"  - name: {name}_source", "    parquet_source:",
+                  f"      paths: [{paths[name]}]",
+                  f"      event_time: {{column: t, max_out_of_orderness: {DISORDER_MS}ms}}",
+                  f"    parallelism: {sources}"]
+    for name, spec, _ in TIME_JOINS:
+        lines += [f"  - name: {name}", f"    join: {{on: [k], time: t, {spec}}}",
+                  "    left: left_source", "    right: right_source",
+                  f"    parallelism: {joins}", f"  - name: {name}_out",
+                  f"    parquet_sink: {os.path.join(out, name)}"]
+    with open(job, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
+                            timeout=600)
+    if not check(result.returncode == 0,
+                 f"{label}: sabot run exited {result.returncode}: {result.stderr[-2000:]}"):
+        return
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW l AS SELECT * FROM read_parquet('{paths['left']}/*.parquet')")
+    con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{paths['right']}/*.parquet')")
+    for name, _, condition in TIME_JOINS:
+        got = pq.read_table(os.path.join(out, name))
+        check(got.column_names == ["id", "k", "t", "rid", "k_right", "t_right"],
+              f"{label} {name}: columns {got.column_names}")
+        want = sorted(con.execute(
+            f"SELECT l.*, r.* FROM l JOIN r ON l.k = r.k AND {condition}").fetchall(),
+            key=sort_key)
+        check(len(want) > 0, f"{label} {name}: the reference is empty")
+        got_rows = rows_of(got)
+        check(got_rows == want,
+              f"{label} {name}: {len(got_rows)} rows differ from DuckDB's {len(want)}")
+    print("done", label)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("sabot")
@@ -175,6 +246,11 @@ def main():
                          joins, mode)
             run_case(args.sabot, work, f"{mode}-empty-right", no_right, 3, 2, mode)
             run_case(args.sabot, work, f"{mode}-empty-left", no_left, 2, 3, mode)
+        timed = write_timed_inputs(os.path.join(work, "timed"), seed=21)
+        for mode in ("pipelined", "blocking"):
+            for sources, joins in ((1, 1), (10, 5), (3, 7)):
+                run_time_case(args.sabot, work, f"time-{mode}-{sources}-{joins}", timed, sources,
+                              joins, mode)
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 

@@ -97,6 +97,14 @@ std::string Describe(const OperatorSpec& op) {
           if (p.broadcast != JoinBroadcast::kNone) {
             out += " broadcast " + std::string(JoinBroadcastName(p.broadcast));
           }
+          if (p.time == JoinTime::kWindow) {
+            out += " window " + std::to_string(p.window.count()) + " ms on time (" + p.left_time +
+                   ") = (" + p.right_time + ")";
+          } else if (p.time == JoinTime::kInterval) {
+            out += " interval " + p.right_time + " in [" + p.left_time + " - " +
+                   std::to_string(p.before.count()) + " ms, " + p.left_time + " + " +
+                   std::to_string(p.after.count()) + " ms]";
+          }
           return out;
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           return kind + " " + Quote(p.directory);

@@ -148,3 +148,32 @@ TEST(ExplainTest, UserTextIsEscaped) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(ExplainTest, BroadcastAndTimeJoins) {
+  PlanBuilder b;
+  Stream orders = b.Source(GeneratorSourceParams{}, 4, "orders");
+  Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+  orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kAnti, JoinBroadcast::kRight}, 2, "bj")
+      .Sink(CollectSinkParams{}, {}, "out1");
+  JoinParams interval{{"key"}, {"key"}};
+  interval.time = JoinTime::kInterval;
+  interval.left_time = "t";
+  interval.right_time = "u";
+  interval.before = std::chrono::seconds(2);
+  interval.after = std::chrono::seconds(1);
+  orders.Join(users, interval, 2, "ij").Sink(CollectSinkParams{}, {}, "out2");
+  const std::string text = ExplainOf(b);
+  EXPECT_NE(text.find("bj[2]  join anti on (key) = (key) broadcast right\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("orders[4] -> bj[2] (left)  REBALANCE 4x2"), std::string::npos) << text;
+  EXPECT_NE(text.find("users[1] -> bj[2] (right)  BROADCAST 1x2"), std::string::npos) << text;
+  EXPECT_NE(text.find("ij[2]  join inner on (key) = (key) interval u in [t - 2000 ms, t + 1000 ms]"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace sabot

@@ -963,7 +963,9 @@ arrow::Status Reader::ReadParams(Entry* e) const {
     }
     case OperatorKind::kJoin: {
       if (body.IsNull()) return Fail(e->kind_key, who, "join needs on: [key, ...] (or left_keys: and right_keys:)");
-      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how", "broadcast"}));
+      ARROW_ASSIGN_OR_RAISE(auto fields, fields_of({"on", "left_keys", "right_keys", "how", "broadcast",
+                                                  "time", "left_time", "right_time", "window",
+                                                  "interval"}));
       JoinParams p;
       const Field* on = Find(fields, "on");
       const Field* left = Find(fields, "left_keys");
@@ -993,6 +995,43 @@ arrow::Status Reader::ReadParams(Entry* e) const {
         auto parsed = ParseJoinBroadcast(b);
         if (!parsed.ok()) return Fail(broadcast->value, who, parsed.status().message());
         p.broadcast = *parsed;
+      }
+      // Event-time joins: `window: 5m` or `interval: {before: 1m, after: 2m}`, with `time: col`
+      // (both sides) or `left_time:` and `right_time:`.
+      const Field* window = Find(fields, "window");
+      const Field* interval = Find(fields, "interval");
+      if (window && interval) {
+        return Fail(interval->key, who, "a join is a window join or an interval join, not both");
+      }
+      if (window) {
+        p.time = JoinTime::kWindow;
+        ARROW_ASSIGN_OR_RAISE(p.window, Duration(window->value, who, "window"));
+      } else if (interval) {
+        p.time = JoinTime::kInterval;
+        ARROW_ASSIGN_OR_RAISE(auto bounds,
+                              Fields(interval->value, who, "interval", {"before", "after"}));
+        for (const Field& f : bounds) {
+          ARROW_ASSIGN_OR_RAISE(std::chrono::milliseconds d,
+                                Duration(f.value, who, f.key.Scalar()));
+          (f.key.Scalar() == "before" ? p.before : p.after) = d;
+        }
+      }
+      const Field* time = Find(fields, "time");
+      const Field* left_time = Find(fields, "left_time");
+      const Field* right_time = Find(fields, "right_time");
+      if (time && (left_time || right_time)) {
+        return Fail((left_time ? left_time : right_time)->key, who,
+                    "write either time: (one name on both sides) or left_time: and right_time:");
+      }
+      if (time) {
+        ARROW_ASSIGN_OR_RAISE(p.left_time, String(time->value, who, "time"));
+        p.right_time = p.left_time;
+      }
+      if (left_time) {
+        ARROW_ASSIGN_OR_RAISE(p.left_time, String(left_time->value, who, "left_time"));
+      }
+      if (right_time) {
+        ARROW_ASSIGN_OR_RAISE(p.right_time, String(right_time->value, who, "right_time"));
       }
       e->params = std::move(p);
       return arrow::Status::OK();
@@ -1452,6 +1491,16 @@ std::string ParamsYaml(const OperatorParams& params) {
               << kIndent << "how: " << JoinTypeName(p.how) << "\n";
           if (p.broadcast != JoinBroadcast::kNone) {
             out << kIndent << "broadcast: " << JoinBroadcastName(p.broadcast) << "\n";
+          }
+          if (p.time != JoinTime::kNone) {
+            out << kIndent << "left_time: " << YamlString(p.left_time) << "\n"
+                << kIndent << "right_time: " << YamlString(p.right_time) << "\n";
+          }
+          if (p.time == JoinTime::kWindow) {
+            out << kIndent << "window: " << FormatDuration(p.window) << "\n";
+          } else if (p.time == JoinTime::kInterval) {
+            out << kIndent << "interval: {before: " << FormatDuration(p.before)
+                << ", after: " << FormatDuration(p.after) << "}\n";
           }
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           out << kIndent << "directory: " << YamlString(p.directory) << "\n";

@@ -659,6 +659,59 @@ TEST(JobFileRoundTripTest, BroadcastJoins) {
   ExpectRoundTrip(plan, JobRunOptions{});
 }
 
+TEST(JobFileRoundTripTest, WindowAndIntervalJoins) {
+  for (JoinTime time : {JoinTime::kWindow, JoinTime::kInterval}) {
+    JoinParams p{{"key"}, {"key"}};
+    p.time = time;
+    p.left_time = "t";
+    p.right_time = "u";
+    if (time == JoinTime::kWindow) p.window = std::chrono::minutes(5);
+    if (time == JoinTime::kInterval) p.before = std::chrono::seconds(90);
+    PlanBuilder b;
+    Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+    Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+    orders.Join(users, p, 2, "j").Sink(CollectSinkParams{}, 2, "out");
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+    ExpectRoundTrip(plan, JobRunOptions{});
+  }
+}
+
+TEST(JobFileTest, WindowAndIntervalJoinKeys) {
+  const char* base = R"(operators:
+  - name: a
+    generator_source:
+  - name: b
+    generator_source:
+  - join: {on: [key], %s}
+    left: a
+    right: b
+  - collect_sink:
+)";
+  auto yaml = [&](const char* time) {
+    char text[512];
+    std::snprintf(text, sizeof(text), base, time);
+    return std::string(text);
+  };
+  ASSERT_OK_AND_ASSIGN(JobFile job, Parse(yaml("window: 1m30s, time: event_time")));
+  auto join = std::get<JoinParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(join.time, JoinTime::kWindow);
+  EXPECT_EQ(join.window, std::chrono::seconds(90));
+  EXPECT_EQ(join.left_time, "event_time");
+  EXPECT_EQ(join.right_time, "event_time");
+  ASSERT_OK_AND_ASSIGN(job, Parse(yaml("interval: {before: 2s, after: 1s}, left_time: a, "
+                                       "right_time: b")));
+  join = std::get<JoinParams>(job.plan.operators()[2].params);
+  EXPECT_EQ(join.time, JoinTime::kInterval);
+  EXPECT_EQ(join.before, std::chrono::seconds(2));
+  EXPECT_EQ(join.after, std::chrono::seconds(1));
+  EXPECT_EQ(join.right_time, "b");
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("window: 1m, interval: {after: 1s}, time: t")),
+                        "a window join or an interval join, not both"));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("interval: {after: 1s, during: 2s}, time: t")),
+                        "during"));
+  EXPECT_TRUE(HasSubstr(ErrorOf(yaml("window: 1m")), "needs the event-time column"));
+}
+
 TEST(JobFileTest, JoinBroadcastAndTypes) {
   const char* base = R"(operators:
   - name: a

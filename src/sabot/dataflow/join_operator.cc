@@ -1,14 +1,20 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
 
 #include <arrow/acero/exec_plan.h>
 #include <arrow/acero/options.h>
+#include <arrow/array.h>
 #include <arrow/array/concatenate.h>
+#include <arrow/compute/api_aggregate.h>
+#include <arrow/compute/api_scalar.h>
+#include <arrow/compute/api_vector.h>
 #include <arrow/compute/cast.h>
+#include <arrow/compute/expression.h>
 #include <arrow/compute/exec.h>
 #include <arrow/record_batch.h>
 #include <arrow/table.h>
@@ -100,13 +106,18 @@ struct HiddenKey {
   std::shared_ptr<arrow::DataType> type;
 };
 
-// One input of the join as the join reads it: the input's columns, then its hidden keys.
+// One input of the join as the join reads it: the input's columns, then its hidden keys, then
+// (event-time joins) its event time in milliseconds and (window joins) its window's start.
 struct JoinSide {
   std::shared_ptr<arrow::Schema> input;
   std::shared_ptr<arrow::Schema> prepared;
   std::vector<HiddenKey> hidden;
   std::vector<arrow::FieldRef> keys;    // into `prepared`
   std::vector<arrow::FieldRef> output;  // the input's columns, when the join outputs them
+  int time_column = -1;                 // the event-time column in `input`
+  int time_index = -1;                  // its milliseconds (int64) in `prepared`
+  int window_index = -1;                // the window start (int64 ms) in `prepared`
+  std::string time_name;                // the name of prepared[time_index]
 };
 
 // What every task of one bound join shares. Immutable.
@@ -117,21 +128,30 @@ struct JoinPlan {
   std::shared_ptr<arrow::Schema> output;
 
   ac::HashJoinNodeOptions Options() const {
+    arrow::compute::Expression filter = arrow::compute::literal(true);
+    if (params.time == JoinTime::kInterval) {
+      namespace cp = arrow::compute;
+      const cp::Expression l = cp::field_ref(left.time_name);
+      const cp::Expression r = cp::field_ref(right.time_name);
+      filter = cp::and_(
+          cp::greater_equal(r, cp::call("subtract", {l, cp::literal(params.before.count())})),
+          cp::less_equal(r, cp::call("add", {l, cp::literal(params.after.count())})));
+    }
     return ac::HashJoinNodeOptions(AceroJoinType(params.how), left.keys, right.keys,
-                                   left.output, right.output);
+                                   left.output, right.output, std::move(filter));
   }
 };
 
-// A name for a hidden key column `index` that no column of `schema` has.
-std::string HiddenName(const arrow::Schema& schema, size_t index) {
-  std::string name = "__sabot_join_key_" + std::to_string(index);
-  while (schema.GetFieldIndex(name) >= 0) name += "_";
-  return name;
+// `base`, with '_' appended until no column of `a` or `b` has the name.
+std::string HiddenName(std::string base, const arrow::Schema& a, const arrow::Schema& b) {
+  while (a.GetFieldIndex(base) >= 0 || b.GetFieldIndex(base) >= 0) base += "_";
+  return base;
 }
 
-arrow::Status FinishSide(JoinSide* side, const std::vector<std::string>& keys,
+arrow::Status FinishSide(JoinSide* side, const arrow::Schema& other,
+                         const std::vector<std::string>& keys,
                          const std::vector<std::shared_ptr<arrow::DataType>>& cast_to,
-                         bool outputs) {
+                         bool outputs, const JoinParams& params, const char* which) {
   arrow::FieldVector fields = side->input->fields();
   for (size_t k = 0; k < keys.size(); ++k) {
     const int column = side->input->GetFieldIndex(keys[k]);
@@ -141,13 +161,41 @@ arrow::Status FinishSide(JoinSide* side, const std::vector<std::string>& keys,
     }
     side->hidden.push_back({column, cast_to[k]});
     side->keys.emplace_back(static_cast<int>(fields.size()));
-    fields.push_back(arrow::field(HiddenName(*side->input, k), cast_to[k]));
+    fields.push_back(arrow::field(
+        HiddenName("__sabot_join_key_" + std::to_string(k), *side->input, other), cast_to[k]));
+  }
+  if (params.time != JoinTime::kNone) {
+    side->time_index = static_cast<int>(fields.size());
+    side->time_name = HiddenName(std::string("__sabot_join_time_") + which, *side->input, other);
+    fields.push_back(arrow::field(side->time_name, arrow::int64()));
+    if (params.time == JoinTime::kWindow) {
+      side->window_index = static_cast<int>(fields.size());
+      side->keys.emplace_back(side->window_index);
+      fields.push_back(arrow::field(HiddenName("__sabot_join_window", *side->input, other),
+                                    arrow::int64()));
+    }
   }
   side->prepared = arrow::schema(std::move(fields));
   if (outputs) {
     for (int i = 0; i < side->input->num_fields(); ++i) side->output.emplace_back(i);
   }
   return arrow::Status::OK();
+}
+
+// The event-time column `name` of one input: a timestamp of any unit or int64 milliseconds.
+arrow::Result<int> TimeColumn(const arrow::Schema& schema, const std::string& name,
+                              const char* side) {
+  const int index = schema.GetFieldIndex(name);
+  if (index < 0) {
+    return arrow::Status::KeyError("no event-time column '", name, "' in the ", side, " input");
+  }
+  const auto& type = schema.field(index)->type();
+  if (type->id() != arrow::Type::TIMESTAMP && type->id() != arrow::Type::INT64) {
+    return arrow::Status::TypeError("event-time column '", name, "' of the ", side,
+                                    " input is ", type->ToString(),
+                                    "; expected a timestamp or int64 milliseconds");
+  }
+  return index;
 }
 
 arrow::Status CheckKeyColumns(const std::vector<std::string>& keys, const arrow::Schema& schema,
@@ -190,10 +238,15 @@ arrow::Result<std::shared_ptr<const JoinPlan>> MakeJoinPlan(
     left_cast.push_back(l->type()->Equals(*common) ? nullptr : common);
     right_cast.push_back(r->type()->Equals(*common) ? nullptr : common);
   }
-  ARROW_RETURN_NOT_OK(FinishSide(&plan->left, params.left_keys, left_cast,
-                                 OutputsLeft(params.how)));
-  ARROW_RETURN_NOT_OK(FinishSide(&plan->right, params.right_keys, right_cast,
-                                 OutputsRight(params.how)));
+  if (params.time != JoinTime::kNone) {
+    ARROW_ASSIGN_OR_RAISE(plan->left.time_column, TimeColumn(*left, params.left_time, "left"));
+    ARROW_ASSIGN_OR_RAISE(plan->right.time_column,
+                          TimeColumn(*right, params.right_time, "right"));
+  }
+  ARROW_RETURN_NOT_OK(FinishSide(&plan->left, *right, params.left_keys, left_cast,
+                                 OutputsLeft(params.how), params, "left"));
+  ARROW_RETURN_NOT_OK(FinishSide(&plan->right, *left, params.right_keys, right_cast,
+                                 OutputsRight(params.how), params, "right"));
 
   // Acero checks the join (key and column types) and gives the output types; the names are ours.
   ARROW_ASSIGN_OR_RAISE(auto empty_left, arrow::Table::MakeEmpty(plan->left.prepared));
@@ -236,6 +289,88 @@ arrow::Result<std::shared_ptr<const JoinPlan>> MakeJoinPlan(
   return plan;
 }
 
+// `batch` of input `side` as the join reads it (JoinSide::prepared), every buffer copied into
+// `pool`: a batch from a shuffle may pin the budget's blocks, and the join keeps its rows.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
+    const JoinPlan& plan, const JoinSide& side, const arrow::RecordBatch& batch,
+    arrow::MemoryPool* pool) {
+  arrow::ArrayVector columns;
+  columns.reserve(side.prepared->num_fields());
+  for (const auto& column : batch.columns()) {
+    ARROW_ASSIGN_OR_RAISE(auto copy, arrow::Concatenate({column}, pool));
+    columns.push_back(std::move(copy));
+  }
+  arrow::compute::ExecContext context(pool);
+  for (const HiddenKey& hidden : side.hidden) {
+    ARROW_ASSIGN_OR_RAISE(
+        auto cast, arrow::compute::Cast(*columns[hidden.column], hidden.type,
+                                        arrow::compute::CastOptions::Safe(), &context));
+    columns.push_back(std::move(cast));
+  }
+  if (side.time_index >= 0) {
+    std::shared_ptr<arrow::Array> time = columns[side.time_column];
+    if (time->type_id() == arrow::Type::TIMESTAMP) {
+      const auto& unit = static_cast<const arrow::TimestampType&>(*time->type()).unit();
+      if (unit != arrow::TimeUnit::MILLI) {
+        arrow::compute::CastOptions options =
+            arrow::compute::CastOptions::Safe(arrow::timestamp(arrow::TimeUnit::MILLI));
+        options.allow_time_truncate = true;
+        ARROW_ASSIGN_OR_RAISE(time, arrow::compute::Cast(*time, options.to_type, options,
+                                                         &context));
+      }
+      ARROW_ASSIGN_OR_RAISE(time, time->View(arrow::int64()));
+    }
+    if (time->offset() != 0) {
+      ARROW_ASSIGN_OR_RAISE(time, arrow::Concatenate({time}, pool));
+    }
+    columns.push_back(time);
+    if (side.window_index >= 0) {
+      // The start of each row's tumbling window: floor(t / size) * size (null for null t).
+      const auto& t = static_cast<const arrow::Int64Array&>(*time);
+      const int64_t size = plan.params.window.count();
+      ARROW_ASSIGN_OR_RAISE(auto starts,
+                            arrow::AllocateBuffer(t.length() * int64_t{sizeof(int64_t)}, pool));
+      auto* out = reinterpret_cast<int64_t*>(starts->mutable_data());
+      for (int64_t i = 0; i < t.length(); ++i) {
+        const int64_t v = t.Value(i);
+        const int64_t rem = ((v % size) + size) % size;
+        out[i] = v - rem;
+      }
+      columns.push_back(std::make_shared<arrow::Int64Array>(
+          t.length(), std::move(starts), t.null_count() > 0 ? t.null_bitmap() : nullptr,
+          t.null_count()));
+    }
+  }
+  return arrow::RecordBatch::Make(side.prepared, batch.num_rows(), std::move(columns));
+}
+
+// Runs the join of `left` and `right` (prepared tables) with Acero on the calling thread and
+// emits its output renamed to the plan's output schema; adds the rows emitted to `*rows_out`.
+arrow::Status RunAcero(const JoinPlan& plan, std::shared_ptr<arrow::Table> left,
+                       std::shared_ptr<arrow::Table> right, arrow::MemoryPool* pool,
+                       OperatorOutput* out, int64_t* rows_out) {
+  ac::Declaration join{"hashjoin",
+                       {ac::Declaration{"table_source", ac::TableSourceNodeOptions(left)},
+                        ac::Declaration{"table_source", ac::TableSourceNodeOptions(right)}},
+                       plan.Options()};
+  left.reset();
+  right.reset();
+  ac::QueryOptions options;
+  options.use_threads = false;  // on this task's thread: the pool runs the other tasks
+  options.memory_pool = pool;
+  ARROW_ASSIGN_OR_RAISE(auto reader, ac::DeclarationToReader(std::move(join), options));
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+    if (batch == nullptr) break;
+    if (batch->num_rows() == 0) continue;
+    *rows_out += batch->num_rows();
+    ARROW_RETURN_NOT_OK(
+        out->Emit(arrow::RecordBatch::Make(plan.output, batch->num_rows(), batch->columns())));
+  }
+  return reader->Close();
+}
+
 // One task of a join: buffers both inputs (copied into the task's pool), joins at Finish.
 class HashJoinOperator : public Operator {
  public:
@@ -250,23 +385,14 @@ class HashJoinOperator : public Operator {
     rows_in_ += batch->num_rows();
     if (batch->num_rows() == 0) return arrow::Status::OK();
     const JoinSide& side = input == 0 ? plan_->left : plan_->right;
-    arrow::ArrayVector columns;
-    columns.reserve(side.prepared->num_fields());
-    // Copied out of the shuffle's memory (the batch may pin the budget's blocks) into the
-    // task's pool, the hidden keys cast on the way.
-    for (const auto& column : batch->columns()) {
-      ARROW_ASSIGN_OR_RAISE(auto copy, arrow::Concatenate({column}, pool_));
-      columns.push_back(std::move(copy));
-    }
-    arrow::compute::ExecContext context(pool_);
-    for (const HiddenKey& hidden : side.hidden) {
-      ARROW_ASSIGN_OR_RAISE(
-          auto cast, arrow::compute::Cast(*columns[hidden.column], hidden.type,
-                                          arrow::compute::CastOptions::Safe(), &context));
-      columns.push_back(std::move(cast));
-    }
-    (input == 0 ? left_ : right_)
-        .push_back(arrow::RecordBatch::Make(side.prepared, batch->num_rows(), std::move(columns)));
+    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
+    (input == 0 ? left_ : right_).push_back(std::move(prepared));
+    return arrow::Status::OK();
+  }
+
+  // Holds the watermark back: every output row comes at Finish, so a watermark passed on now
+  // would make them all late downstream. The end of time follows Finish (task_runner.h).
+  arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
     return arrow::Status::OK();
   }
 
@@ -277,26 +403,7 @@ class HashJoinOperator : public Operator {
                                                                       std::move(right_)));
     left_.clear();
     right_.clear();
-    ac::Declaration join{"hashjoin",
-                         {ac::Declaration{"table_source", ac::TableSourceNodeOptions(left)},
-                          ac::Declaration{"table_source", ac::TableSourceNodeOptions(right)}},
-                         plan_->Options()};
-    left.reset();
-    right.reset();
-    ac::QueryOptions options;
-    options.use_threads = false;  // on this task's thread: the pool runs the other tasks
-    options.memory_pool = pool_;
-    ARROW_ASSIGN_OR_RAISE(auto reader, ac::DeclarationToReader(std::move(join), options));
-    while (true) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
-      if (batch == nullptr) break;
-      if (batch->num_rows() == 0) continue;
-      rows_out_ += batch->num_rows();
-      ARROW_RETURN_NOT_OK(out->Emit(
-          arrow::RecordBatch::Make(plan_->output, batch->num_rows(), batch->columns())));
-    }
-    return reader->Close();
+    return RunAcero(*plan_, std::move(left), std::move(right), pool_, out, &rows_out_);
   }
 
   void Abort() override {
@@ -316,6 +423,171 @@ class HashJoinOperator : public Operator {
   int64_t rows_out_ = 0;
 };
 
+// One task of a window or interval join: each batch is joined at once with what the task
+// holds of the other input, then held itself until the watermark says no later row can match it.
+class TimeJoinOperator : public Operator {
+ public:
+  TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, arrow::MemoryPool* pool)
+      : plan_(std::move(plan)), pool_(pool) {}
+
+  arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
+                        OperatorOutput* out) override {
+    if (input != 0 && input != 1) {
+      return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
+    }
+    rows_in_ += batch->num_rows();
+    if (batch->num_rows() == 0) return arrow::Status::OK();
+    const JoinSide& side = input == 0 ? plan_->left : plan_->right;
+    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
+    // Late rows: their window fired (window join) or their time is below the watermark
+    // (interval join); the rows they could have met may be gone. Counted, not joined.
+    if (watermark_ != kNoWatermark) {
+      const int64_t rows = prepared->num_rows();
+      ARROW_ASSIGN_OR_RAISE(prepared, KeepFrom(side, prepared, LateBound()));
+      late_rows_ += rows - (prepared == nullptr ? 0 : prepared->num_rows());
+      if (prepared == nullptr) return arrow::Status::OK();
+    }
+    std::vector<Held>& other = held_[1 - input];
+    if (!other.empty()) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+      for (const Held& h : other) batches.push_back(h.batch);
+      const JoinSide& other_side = input == 0 ? plan_->right : plan_->left;
+      ARROW_ASSIGN_OR_RAISE(auto theirs,
+                            arrow::Table::FromRecordBatches(other_side.prepared, batches));
+      ARROW_ASSIGN_OR_RAISE(auto mine, arrow::Table::FromRecordBatches(side.prepared, {prepared}));
+      ARROW_RETURN_NOT_OK(RunAcero(*plan_, input == 0 ? mine : theirs,
+                                   input == 0 ? theirs : mine, pool_, out, &rows_out_));
+    }
+    ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(side, std::move(prepared)));
+    held_[input].push_back(std::move(held));
+    return arrow::Status::OK();
+  }
+
+  arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
+    watermark_ = watermark;
+    ARROW_RETURN_NOT_OK(Evict(0, EvictBound(0)));
+    ARROW_RETURN_NOT_OK(Evict(1, EvictBound(1)));
+    if (watermark == kEndOfTimeWatermark) return out->EmitWatermark(watermark);
+    // A pair emitted later holds one row that arrives later (time >= W) and one held row, whose
+    // time is at least W - after / W - before (interval) or in a window ending after W: both
+    // time columns of later pairs are >= what is passed on.
+    const JoinParams& p = plan_->params;
+    const int64_t margin = p.time == JoinTime::kWindow ? p.window.count() - 1
+                                                       : std::max(p.before, p.after).count();
+    const WatermarkMs passed = SaturatingSub(watermark, margin);
+    if (passed <= passed_) return arrow::Status::OK();
+    passed_ = passed;
+    return out->EmitWatermark(passed);
+  }
+
+  arrow::Status Finish(OperatorOutput* out) override {
+    Abort();
+    return arrow::Status::OK();
+  }
+
+  void Abort() override {
+    held_[0].clear();
+    held_[1].clear();
+  }
+
+  int64_t rows_in() const override { return rows_in_; }
+  int64_t rows_out() const override { return rows_out_; }
+  // Rows dropped because they arrived after the watermark made them late (see Process).
+  int64_t late_rows() const override { return late_rows_; }
+
+ private:
+  // A held batch and the range of the column its eviction looks at.
+  struct Held {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    int64_t min = 0;
+    int64_t max = 0;
+  };
+
+  // The column eviction and lateness look at: the window start (window join) or the time.
+  int EvictionColumn(const JoinSide& side) const {
+    return side.window_index >= 0 ? side.window_index : side.time_index;
+  }
+  // Rows arriving with that column below this are late.
+  int64_t LateBound() const {
+    if (plan_->params.time == JoinTime::kWindow) {
+      // The window [start, start + size) fired once the watermark reached its end.
+      return SaturatingSub(watermark_, plan_->params.window.count()) + 1;
+    }
+    return watermark_;
+  }
+  // Held rows of input `input` with that column below this can match no later row.
+  int64_t EvictBound(int input) const {
+    const JoinParams& p = plan_->params;
+    if (p.time == JoinTime::kWindow) return LateBound();
+    // A later right row r has r.t >= W: left rows with l.t + after < W are done; a later left
+    // row l has l.t >= W: right rows with r.t < W - before are done.
+    return SaturatingSub(watermark_, input == 0 ? p.after.count() : p.before.count());
+  }
+  static int64_t SaturatingSub(int64_t a, int64_t b) {
+    return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min()
+                                                       : a - b;
+  }
+
+  arrow::Result<Held> MakeHeld(const JoinSide& side,
+                               std::shared_ptr<arrow::RecordBatch> batch) const {
+    ARROW_ASSIGN_OR_RAISE(auto range, arrow::compute::MinMax(batch->column(EvictionColumn(side))));
+    const auto& pair = range.scalar_as<arrow::StructScalar>().value;
+    Held held{std::move(batch), std::numeric_limits<int64_t>::min(),
+              std::numeric_limits<int64_t>::min()};
+    if (pair[0]->is_valid) {
+      held.min = static_cast<const arrow::Int64Scalar&>(*pair[0]).value;
+      held.max = static_cast<const arrow::Int64Scalar&>(*pair[1]).value;
+    }
+    return held;
+  }
+
+  // The rows of `batch` whose eviction column is >= `bound` (null when none is); rows with a
+  // null time never match and are dropped.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> KeepFrom(
+      const JoinSide& side, const std::shared_ptr<arrow::RecordBatch>& batch,
+      int64_t bound) const {
+    arrow::compute::ExecContext context(pool_);
+    ARROW_ASSIGN_OR_RAISE(
+        auto mask, arrow::compute::CallFunction(
+                       "greater_equal",
+                       {batch->column(EvictionColumn(side)), arrow::Datum(int64_t{bound})},
+                       &context));
+    ARROW_ASSIGN_OR_RAISE(auto kept, arrow::compute::Filter(batch, mask,
+                                                            arrow::compute::FilterOptions(),
+                                                            &context));
+    auto result = kept.record_batch();
+    if (result->num_rows() == 0) return nullptr;
+    return result;
+  }
+
+  arrow::Status Evict(int input, int64_t bound) {
+    const JoinSide& side = input == 0 ? plan_->left : plan_->right;
+    std::vector<Held> kept;
+    for (Held& held : held_[input]) {
+      if (held.min >= bound) {
+        kept.push_back(std::move(held));
+      } else if (held.max >= bound) {
+        ARROW_ASSIGN_OR_RAISE(auto rest, KeepFrom(side, held.batch, bound));
+        if (rest != nullptr) {
+          ARROW_ASSIGN_OR_RAISE(Held again, MakeHeld(side, std::move(rest)));
+          kept.push_back(std::move(again));
+        }
+      }
+    }
+    held_[input] = std::move(kept);
+    return arrow::Status::OK();
+  }
+
+  const std::shared_ptr<const JoinPlan> plan_;
+  arrow::MemoryPool* const pool_;
+  std::vector<Held> held_[2];
+  WatermarkMs watermark_ = kNoWatermark;
+  WatermarkMs passed_ = kNoWatermark;  // the last watermark passed on
+  int64_t rows_in_ = 0;
+  int64_t rows_out_ = 0;
+  int64_t late_rows_ = 0;
+};
+
 }  // namespace
 
 arrow::Result<std::shared_ptr<arrow::Schema>> JoinOutputSchema(
@@ -332,18 +604,25 @@ arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams
     return arrow::Status::Invalid("a join needs two input schemas (left, right), got ",
                                   inputs.size());
   }
-  if (!context.bounded_input) {
+  if (!context.bounded_input && params.time == JoinTime::kNone) {
     return arrow::Status::NotImplemented(
         "a hash join needs bounded inputs (it joins at the end of both); an input of this "
-        "join reads an unbounded source");
+        "join reads an unbounded source: use a window or interval join");
   }
   ARROW_ASSIGN_OR_RAISE(auto plan, MakeJoinPlan(params, inputs[0], inputs[1]));
   BoundOperator bound;
   bound.output_schema = plan->output;
-  bound.make_operator =
-      [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-    return std::make_unique<HashJoinOperator>(plan, task.pool);
-  };
+  if (params.time == JoinTime::kNone) {
+    bound.make_operator =
+        [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
+      return std::make_unique<HashJoinOperator>(plan, task.pool);
+    };
+  } else {
+    bound.make_operator =
+        [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
+      return std::make_unique<TimeJoinOperator>(plan, task.pool);
+    };
+  }
   return bound;
 }
 

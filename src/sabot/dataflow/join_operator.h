@@ -8,6 +8,11 @@
 // docs/hashing.md), or one input broadcast to every task and the other left where it is
 // (JoinParams::broadcast).
 //
+// Watermarks: the hash join passes none on before its end (it emits everything at Finish, and
+// a watermark passed on earlier would make its output late for a window downstream); a window
+// join passes W - (window - 1) on, an interval join W - max(before, after), so every pair it
+// emits later has both event times at or above the watermark it passed on.
+//
 // Lifecycle of one task's instance: Process copies each batch it receives out of the shuffle's
 // memory into the task's pool and keeps it (both inputs are buffered whole: the join needs the
 // whole build side, and the task is not told when one input ends before the other); Finish runs
@@ -20,6 +25,17 @@
 // `<name>_right` (the suffix repeated until the name is free). semi and anti give the left
 // columns only, right_semi and right_anti the right columns only. Left (right) columns of
 // unmatched right (left) rows of outer joins are null.
+//
+// Window and interval joins (JoinParams::time, unbounded or bounded inputs with event time):
+// an inner join where rows also share a tumbling window (the window start is an extra key) or
+// lie within [left.t - before, left.t + after] (a residual filter of the join). Process prepares
+// the batch as above, drops its late rows (their window fired, or their time is below the
+// watermark: the rows they could have met may be gone; late_rows() counts them), joins it at
+// once with the rows the task holds of the other input (Acero, on the calling thread: that
+// side is the build side for the left input's batches, the probe side for the right input's)
+// and emits the pairs, then holds the batch. OnWatermark(W) evicts the held rows no later row
+// can match (window join: windows ending at or before W; interval join: left rows with
+// t + after < W, right rows with t < W - before) and passes W on. Finish drops what is held.
 //
 // Keys: null never matches (not even null). A key pair of different types is joined after
 // widening both to a common type, where the HASH partitioner hashes equal values of both types
@@ -47,8 +63,10 @@ arrow::Result<std::shared_ptr<arrow::Schema>> JoinOutputSchema(
     const std::shared_ptr<arrow::Schema>& right);
 
 // Binds a join to its two input schemas (input_schemas[0] left, [1] right): checks keys and
-// types (JoinOutputSchema), and refuses an unbounded input (context.bounded_input false) with
-// NotImplemented: the hash join waits for the end of both inputs. The factory makes one
+// types (JoinOutputSchema) and, for window and interval joins, the event-time columns (KeyError,
+// TypeError unless a timestamp or int64 milliseconds); refuses a hash join (time kNone) of an
+// unbounded input (context.bounded_input false) with NotImplemented: it waits for the end of
+// both inputs. The factory makes one
 // instance per task, allocating in TaskContext::pool.
 arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams& params,
                                       const std::vector<std::shared_ptr<arrow::Schema>>& inputs,

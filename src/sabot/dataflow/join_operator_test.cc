@@ -1,6 +1,7 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -336,6 +337,32 @@ TEST(JoinOperatorTest, BindingErrorsNameTheOperator) {
                          .status());
 }
 
+TEST(JoinOperatorTest, HoldsTheWatermarkUntilItsEnd) {
+  // Its rows all come at Finish: a watermark passed on before would make them late downstream.
+  const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
+  ASSERT_OK_AND_ASSIGN(BoundOperator bound,
+                       BindOperator(spec, {Side("lp"), Side("rp")}, BindOptions{}));
+  TaskContext task;
+  task.spec = &spec;
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+  Collector out;
+  class CountWatermarks : public OperatorOutput {
+   public:
+    arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>&) override {
+      return arrow::Status::OK();
+    }
+    arrow::Status EmitWatermark(WatermarkMs) override {
+      ++count;
+      return arrow::Status::OK();
+    }
+    int count = 0;
+  } watermarks;
+  ASSERT_OK(op->Process(0, Batches(RandomRows(1, 10, 3, 5), "lp", 10)[0], &watermarks));
+  ASSERT_OK(op->OnWatermark(1000, &watermarks));
+  ASSERT_OK(op->OnWatermark(5000, &watermarks));
+  EXPECT_EQ(watermarks.count, 0);
+}
+
 TEST(JoinOperatorTest, KeepsNoReferenceToItsInputBatches) {
   // The batches a task receives may live in the shuffle's budget: the join copies them.
   const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
@@ -358,6 +385,238 @@ TEST(JoinOperatorTest, KeepsNoReferenceToItsInputBatches) {
   }
   EXPECT_EQ(op->rows_in(), 50);
   op->Abort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Window and interval joins.
+
+struct TimedRow {
+  std::optional<int64_t> key;
+  int64_t t = 0;  // event time, ms
+  int64_t payload = 0;
+};
+
+// Rows whose event times advance by `step` ms per row with up to `disorder` - 1 ms of disorder.
+std::vector<TimedRow> TimedRows(uint64_t seed, int n, int keys, int64_t step, int64_t disorder) {
+  std::mt19937_64 rng(seed);
+  std::vector<TimedRow> rows;
+  for (int i = 0; i < n; ++i) {
+    TimedRow row;
+    if (rng() % 10 != 0) row.key = static_cast<int64_t>(rng() % keys);
+    row.t = 1'700'000'000'000 + i * step + static_cast<int64_t>(rng() % disorder);
+    row.payload = static_cast<int64_t>(seed * 100000 + i);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::shared_ptr<arrow::Schema> TimedSide(const std::string& payload) {
+  return arrow::schema({arrow::field("k", arrow::int64()),
+                        arrow::field("t", arrow::timestamp(arrow::TimeUnit::MILLI)),
+                        arrow::field(payload, arrow::int64())});
+}
+
+std::shared_ptr<arrow::RecordBatch> TimedBatch(const std::vector<TimedRow>& rows, size_t begin,
+                                               size_t end, const std::string& payload) {
+  arrow::Int64Builder keys, payloads;
+  arrow::TimestampBuilder times(arrow::timestamp(arrow::TimeUnit::MILLI),
+                                arrow::default_memory_pool());
+  for (size_t i = begin; i < end; ++i) {
+    EXPECT_OK(rows[i].key ? keys.Append(*rows[i].key) : keys.AppendNull());
+    EXPECT_OK(times.Append(rows[i].t));
+    EXPECT_OK(payloads.Append(rows[i].payload));
+  }
+  return arrow::RecordBatch::Make(TimedSide(payload), static_cast<int64_t>(end - begin),
+                                  {keys.Finish().ValueOrDie(), times.Finish().ValueOrDie(),
+                                   payloads.Finish().ValueOrDie()});
+}
+
+int64_t FloorTo(int64_t t, int64_t size) { return t - (((t % size) + size) % size); }
+
+// The nested-loop window / interval join, output as the join's columns k|t|lp|k_right|t_right|rp
+// (times as their ms since the epoch).
+std::vector<std::string> TimedReference(const JoinParams& p, const std::vector<TimedRow>& left,
+                                        const std::vector<TimedRow>& right) {
+  std::vector<std::string> rows;
+  for (const TimedRow& l : left) {
+    for (const TimedRow& r : right) {
+      if (!l.key || !r.key || *l.key != *r.key) continue;
+      const bool match =
+          p.time == JoinTime::kWindow
+              ? FloorTo(l.t, p.window.count()) == FloorTo(r.t, p.window.count())
+              : l.t - p.before.count() <= r.t && r.t <= l.t + p.after.count();
+      if (!match) continue;
+      rows.push_back(std::to_string(*l.key) + "|" + std::to_string(l.t) + "|" +
+                     std::to_string(l.payload) + "|" + std::to_string(*r.key) + "|" +
+                     std::to_string(r.t) + "|" + std::to_string(r.payload));
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// Rows as the reference writes them: timestamps as their integer value.
+std::vector<std::string> TimedRows(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  std::vector<std::shared_ptr<arrow::RecordBatch>> viewed;
+  for (const auto& batch : batches) {
+    arrow::ArrayVector columns;
+    arrow::FieldVector fields;
+    for (int c = 0; c < batch->num_columns(); ++c) {
+      auto column = batch->column(c);
+      if (column->type_id() == arrow::Type::TIMESTAMP) column = column->View(arrow::int64()).ValueOrDie();
+      columns.push_back(column);
+      fields.push_back(arrow::field(batch->schema()->field(c)->name(), column->type()));
+    }
+    viewed.push_back(arrow::RecordBatch::Make(arrow::schema(fields), batch->num_rows(), columns));
+  }
+  return Rows(viewed);
+}
+
+// Feeds both sides in batches of `batch_rows`, alternating, with the watermark a source with
+// `disorder` would give after each batch (the minimum over both inputs), then the end of time.
+arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
+    const JoinParams& params, const std::vector<TimedRow>& left,
+    const std::vector<TimedRow>& right, size_t batch_rows, int64_t disorder,
+    std::vector<WatermarkMs>* watermarks_out = nullptr) {
+  const OperatorSpec spec = JoinSpec(params);
+  OperatorPlanContext unbounded;
+  unbounded.bounded_input = false;
+  ARROW_ASSIGN_OR_RAISE(BoundOperator bound, BindOperator(spec, {TimedSide("lp"), TimedSide("rp")},
+                                                          BindOptions{}, unbounded));
+  TaskContext task;
+  task.spec = &spec;
+  ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
+  Collector out;
+  class Watermarks : public OperatorOutput {
+   public:
+    explicit Watermarks(Collector* rows) : rows_(rows) {}
+    arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& b) override {
+      // No row emitted after a watermark may be below it, in either time column.
+      for (const char* column : {"t", "t_right"}) {
+        auto times = b->GetColumnByName(column)->View(arrow::int64()).ValueOrDie();
+        const auto& values = static_cast<const arrow::Int64Array&>(*times);
+        for (int64_t i = 0; i < values.length(); ++i) {
+          if (!seen.empty() && values.Value(i) < seen.back()) ++behind_watermark;
+        }
+      }
+      return rows_->Emit(b);
+    }
+    arrow::Status EmitWatermark(WatermarkMs w) override {
+      seen.push_back(w);
+      return arrow::Status::OK();
+    }
+    std::vector<WatermarkMs> seen;
+    int64_t behind_watermark = 0;
+
+   private:
+    Collector* rows_;
+  } sink(&out);
+  int64_t max_left = std::numeric_limits<int64_t>::min();
+  int64_t max_right = std::numeric_limits<int64_t>::min();
+  for (size_t i = 0; i < std::max(left.size(), right.size()); i += batch_rows) {
+    for (int side = 0; side < 2; ++side) {
+      const auto& rows = side == 0 ? left : right;
+      if (i >= rows.size()) continue;
+      const size_t end = std::min(rows.size(), i + batch_rows);
+      ARROW_RETURN_NOT_OK(op->Process(side, TimedBatch(rows, i, end, side == 0 ? "lp" : "rp"), &sink));
+      for (size_t r = i; r < end; ++r) (side == 0 ? max_left : max_right) = std::max(side == 0 ? max_left : max_right, rows[r].t);
+    }
+    const int64_t low = std::min(max_left, max_right);
+    if (low != std::numeric_limits<int64_t>::min()) {
+      ARROW_RETURN_NOT_OK(op->OnWatermark(low - disorder, &sink));
+    }
+  }
+  ARROW_RETURN_NOT_OK(op->OnWatermark(kEndOfTimeWatermark, &sink));
+  ARROW_RETURN_NOT_OK(op->Finish(&sink));
+  if (watermarks_out != nullptr) *watermarks_out = sink.seen;
+  if (sink.behind_watermark > 0) {
+    return arrow::Status::Invalid(sink.behind_watermark,
+                                  " emitted event times are below a watermark passed on before");
+  }
+  return out.batches;
+}
+
+JoinParams WindowJoin(int64_t size_ms) {
+  JoinParams p{{"k"}, {"k"}};
+  p.time = JoinTime::kWindow;
+  p.left_time = p.right_time = "t";
+  p.window = std::chrono::milliseconds(size_ms);
+  return p;
+}
+
+JoinParams IntervalJoin(int64_t before_ms, int64_t after_ms) {
+  JoinParams p{{"k"}, {"k"}};
+  p.time = JoinTime::kInterval;
+  p.left_time = p.right_time = "t";
+  p.before = std::chrono::milliseconds(before_ms);
+  p.after = std::chrono::milliseconds(after_ms);
+  return p;
+}
+
+TEST(TimeJoinTest, OutOfOrderInputEqualsNestedLoop) {
+  constexpr int64_t kDisorder = 500;
+  for (uint64_t seed : {1, 2}) {
+    // Left rows every 10 ms, right rows every 25 ms, both up to 499 ms out of order.
+    const auto left = TimedRows(seed, 600, 8, 10, kDisorder);
+    const auto right = TimedRows(seed + 50, 240, 8, 25, kDisorder);
+    for (const JoinParams& params : {WindowJoin(1000), WindowJoin(70), IntervalJoin(0, 0),
+                                     IntervalJoin(300, 120), IntervalJoin(2000, 0)}) {
+      SCOPED_TRACE(std::string(JoinTimeName(params.time)) + " seed " + std::to_string(seed) +
+                   " window " + std::to_string(params.window.count()) + " before " +
+                   std::to_string(params.before.count()) + " after " +
+                   std::to_string(params.after.count()));
+      std::vector<WatermarkMs> watermarks;
+      ASSERT_OK_AND_ASSIGN(auto batches,
+                           RunTimedJoin(params, left, right, 7, kDisorder, &watermarks));
+      const auto expected = TimedReference(params, left, right);
+      if (params.before.count() + params.after.count() > 0) {
+        ASSERT_FALSE(expected.empty());
+      }
+      EXPECT_EQ(TimedRows(batches), expected);
+      // Watermarks pass through, in order.
+      EXPECT_FALSE(watermarks.empty());
+      EXPECT_TRUE(std::is_sorted(watermarks.begin(), watermarks.end()));
+    }
+  }
+}
+
+TEST(TimeJoinTest, LateRowsAreNotJoined) {
+  const auto left = TimedRows(3, 100, 4, 10, 1);
+  auto right = TimedRows(4, 100, 4, 10, 1);
+  // Right rows 50..59 arrive with times 400 ms earlier than their neighbours: behind the
+  // watermark (no disorder allowed), so they are late and meet nothing.
+  for (int i = 50; i < 60; ++i) right[i].t -= 400;
+  for (const JoinParams& params : {WindowJoin(100), IntervalJoin(50, 50)}) {
+    SCOPED_TRACE(JoinTimeName(params.time));
+    ASSERT_OK_AND_ASSIGN(auto batches, RunTimedJoin(params, left, right, 10, 1));
+    std::vector<TimedRow> on_time;
+    for (size_t i = 0; i < right.size(); ++i) {
+      if (i < 50 || i >= 60) on_time.push_back(right[i]);
+    }
+    EXPECT_EQ(TimedRows(batches), TimedReference(params, left, on_time));
+    // Without the lateness, some of them would have matched.
+    EXPECT_NE(TimedReference(params, left, on_time), TimedReference(params, left, right));
+  }
+}
+
+TEST(TimeJoinTest, BindingChecksTimeColumns) {
+  JoinParams p = WindowJoin(1000);
+  p.right_time = "nope";
+  ASSERT_RAISES_WITH(KeyError, "no event-time column 'nope' in the right input",
+                     BindOperator(JoinSpec(p), {TimedSide("lp"), TimedSide("rp")}, BindOptions{})
+                         .status());
+  p.right_time = "rp";  // int64 milliseconds: accepted
+  EXPECT_OK(BindOperator(JoinSpec(p), {TimedSide("lp"), TimedSide("rp")}, BindOptions{}).status());
+  auto text_time = arrow::schema({arrow::field("k", arrow::int64()), arrow::field("t", arrow::utf8())});
+  p.right_time = "t";
+  ASSERT_RAISES_WITH(TypeError, "expected a timestamp or int64 milliseconds",
+                     BindOperator(JoinSpec(p), {TimedSide("lp"), text_time}, BindOptions{})
+                         .status());
+  // Output columns: as the hash join's (hidden time and window columns dropped).
+  ASSERT_OK_AND_ASSIGN(auto schema, JoinOutputSchema(WindowJoin(10), TimedSide("lp"),
+                                                     TimedSide("rp")));
+  EXPECT_EQ(schema->num_fields(), 6);
+  EXPECT_EQ(schema->field(4)->name(), "t_right");
 }
 
 }  // namespace

@@ -101,6 +101,11 @@ constexpr NameTable<JoinType, 8> kJoinNames{{
     {JoinType::kRightSemi, "right_semi"},
     {JoinType::kRightAnti, "right_anti"},
 }};
+constexpr NameTable<JoinTime, 3> kJoinTimeNames{{
+    {JoinTime::kNone, "none"},
+    {JoinTime::kWindow, "window"},
+    {JoinTime::kInterval, "interval"},
+}};
 constexpr NameTable<JoinBroadcast, 3> kJoinBroadcastNames{{
     {JoinBroadcast::kNone, "none"},
     {JoinBroadcast::kLeft, "left"},
@@ -395,6 +400,40 @@ arrow::Status CheckParams(const OperatorSpec& op) {
                               "has " + std::to_string(p.right_keys.size()) +
                                   " columns but left_keys has " +
                                   std::to_string(p.left_keys.size()));
+          }
+          if (p.time == JoinTime::kNone) {
+            if (!p.left_time.empty() || !p.right_time.empty() || p.window.count() != 0 ||
+                p.before.count() != 0 || p.after.count() != 0) {
+              return ParamError(op, "time",
+                                "left_time, right_time, window, before and after are for "
+                                "window and interval joins; set time to window or interval");
+            }
+          } else {
+            const std::string kind(JoinTimeName(p.time));
+            if (p.left_time.empty() || p.right_time.empty()) {
+              return ParamError(op, p.left_time.empty() ? "left_time" : "right_time",
+                                "a " + kind + " join needs the event-time column of both inputs");
+            }
+            if (p.how != JoinType::kInner) {
+              return ParamError(op, "how",
+                                "a " + kind + " join is an inner join, got " +
+                                    std::string(JoinTypeName(p.how)));
+            }
+            if (p.broadcast != JoinBroadcast::kNone) {
+              return ParamError(op, "broadcast", "a " + kind + " join cannot broadcast an input");
+            }
+            if (p.time == JoinTime::kWindow &&
+                (p.window.count() <= 0 || p.before.count() != 0 || p.after.count() != 0)) {
+              return ParamError(op, "window",
+                                "a window join needs window > 0 (and no before or after), got " +
+                                    std::to_string(p.window.count()) + " ms");
+            }
+            if (p.time == JoinTime::kInterval &&
+                (p.window.count() != 0 || p.before.count() < 0 || p.after.count() < 0)) {
+              return ParamError(op, p.window.count() != 0 ? "window" : "before",
+                                "an interval join needs before >= 0 and after >= 0 (and no "
+                                "window)");
+            }
           }
           if (!JoinMayBroadcast(p.how, p.broadcast)) {
             const bool right = p.broadcast == JoinBroadcast::kRight;
@@ -983,6 +1022,11 @@ std::string_view JoinBroadcastName(JoinBroadcast side) {
 }
 arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name) {
   return ParseName(kJoinBroadcastNames, name, "join broadcast side");
+}
+
+std::string_view JoinTimeName(JoinTime time) { return NameOf(kJoinTimeNames, time); }
+arrow::Result<JoinTime> ParseJoinTime(std::string_view name) {
+  return ParseName(kJoinTimeNames, name, "join time kind");
 }
 
 bool JoinMayBroadcast(JoinType how, JoinBroadcast side) {

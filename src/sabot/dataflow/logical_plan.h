@@ -212,12 +212,28 @@ enum class JoinType { kInner, kLeft, kRight, kFull, kSemi, kAnti, kRightSemi, kR
 // left, semi and anti joins, the left side of inner, right, right_semi and right_anti joins.
 enum class JoinBroadcast { kNone, kLeft, kRight };
 
+// Event-time joins, for unbounded inputs: kNone is the hash join of bounded inputs (joined at
+// their end); kWindow joins rows with equal keys whose event times fall in the same tumbling
+// window of `window` (aligned to the epoch); kInterval joins rows with equal keys where
+// left.t - before <= right.t <= left.t + after. Both emit pairs as they meet and evict state by
+// the task's watermark (docs/dataflow.md, "Joins").
+enum class JoinTime { kNone, kWindow, kInterval };
+
 // Joins input 0 (left) with input 1 (right) on left_keys[i] == right_keys[i].
 struct JoinParams {
   std::vector<std::string> left_keys;
   std::vector<std::string> right_keys;
   JoinType how = JoinType::kInner;
   JoinBroadcast broadcast = JoinBroadcast::kNone;
+  // Event-time joins (kWindow, kInterval): inner only, never broadcast. left_time / right_time
+  // name each side's event-time column (timestamp of any unit, or int64 milliseconds); the
+  // durations a kind does not use stay zero.
+  JoinTime time = JoinTime::kNone;
+  std::string left_time;
+  std::string right_time;
+  std::chrono::milliseconds window{0};  // kWindow: > 0
+  std::chrono::milliseconds before{0};  // kInterval: >= 0
+  std::chrono::milliseconds after{0};   // kInterval: >= 0
   bool operator==(const JoinParams&) const = default;
 };
 
@@ -307,6 +323,8 @@ std::string_view JoinTypeName(JoinType type);
 arrow::Result<JoinType> ParseJoinType(std::string_view name);
 std::string_view JoinBroadcastName(JoinBroadcast side);  // "none", "left", "right"
 arrow::Result<JoinBroadcast> ParseJoinBroadcast(std::string_view name);
+std::string_view JoinTimeName(JoinTime time);  // "none", "window", "interval"
+arrow::Result<JoinTime> ParseJoinTime(std::string_view name);
 std::string_view TimeDomainName(TimeDomain domain);
 arrow::Result<TimeDomain> ParseTimeDomain(std::string_view name);
 

@@ -413,6 +413,46 @@ TEST(LogicalPlanTest, BroadcastJoinRules) {
                      join(JoinType::kLeft, JoinBroadcast::kRight, PR::Broadcast(), {}).status());
 }
 
+TEST(LogicalPlanTest, WindowAndIntervalJoinParameters) {
+  auto join = [](JoinParams p) {
+    std::vector<OperatorSpec> ops{Gen(0, "left", 2), Gen(1, "right", 3), Op(2, "join", 4, p),
+                                  SinkOp(3, "sink", 4)};
+    return LogicalPlan::Make(ops, {E(0, 2), E(1, 2, {}, 1), E(2, 3)}).status();
+  };
+  JoinParams window{{"a"}, {"b"}};
+  window.time = JoinTime::kWindow;
+  window.left_time = "t";
+  window.right_time = "u";
+  window.window = std::chrono::minutes(5);
+  ASSERT_OK(join(window));
+  JoinParams interval = window;
+  interval.time = JoinTime::kInterval;
+  interval.window = {};
+  interval.before = std::chrono::seconds(10);
+  ASSERT_OK(join(interval));
+
+  JoinParams bad = window;
+  bad.window = {};
+  ASSERT_RAISES_WITH(Invalid, "parameter 'window': a window join needs window > 0", join(bad));
+  bad = window;
+  bad.right_time = "";
+  ASSERT_RAISES_WITH(Invalid, "parameter 'right_time': a window join needs the event-time column",
+                     join(bad));
+  bad = interval;
+  bad.how = JoinType::kLeft;
+  ASSERT_RAISES_WITH(Invalid, "parameter 'how': a interval join is an inner join, got left",
+                     join(bad));
+  bad = interval;
+  bad.after = std::chrono::milliseconds(-1);
+  ASSERT_RAISES_WITH(Invalid, "an interval join needs before >= 0 and after >= 0", join(bad));
+  bad = window;
+  bad.broadcast = JoinBroadcast::kRight;
+  ASSERT_RAISES_WITH(Invalid, "cannot broadcast an input", join(bad));
+  bad = JoinParams{{"a"}, {"b"}};
+  bad.left_time = "t";
+  ASSERT_RAISES_WITH(Invalid, "parameter 'time': left_time, right_time", join(bad));
+}
+
 TEST(LogicalPlanTest, ErrorsCarryTheirLocation) {
   arrow::Status st = MakeWith([](auto& ops, auto&) { ops[1].params = FilterParams{}; });
   const PlanErrorDetail* detail = PlanErrorDetail::FromStatus(st);

@@ -109,6 +109,16 @@ Json ParamsJson(const OperatorParams& params) {
           j["right_keys"] = p.right_keys;
           j["how"] = JoinTypeName(p.how);
           if (p.broadcast != JoinBroadcast::kNone) j["broadcast"] = JoinBroadcastName(p.broadcast);
+          if (p.time != JoinTime::kNone) {
+            j["time"] = JoinTimeName(p.time);
+            j["left_time"] = p.left_time;
+            j["right_time"] = p.right_time;
+            if (p.time == JoinTime::kWindow) j["window_ms"] = p.window.count();
+            if (p.time == JoinTime::kInterval) {
+              j["before_ms"] = p.before.count();
+              j["after_ms"] = p.after.count();
+            }
+          }
         } else if constexpr (std::is_same_v<P, FileSinkParams>) {
           j["directory"] = p.directory;
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
@@ -459,6 +469,12 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
       ARROW_ASSIGN_OR_RAISE(p.right_keys, r.Strings("right_keys", true));
       ARROW_ASSIGN_OR_RAISE(p.how, r.Enum("how", ParseJoinType, "inner"));
       ARROW_ASSIGN_OR_RAISE(p.broadcast, r.Enum("broadcast", ParseJoinBroadcast, "none"));
+      ARROW_ASSIGN_OR_RAISE(p.time, r.Enum("time", ParseJoinTime, "none"));
+      ARROW_ASSIGN_OR_RAISE(p.left_time, r.String("left_time", ""));
+      ARROW_ASSIGN_OR_RAISE(p.right_time, r.String("right_time", ""));
+      ARROW_ASSIGN_OR_RAISE(p.window, ms("window_ms"));
+      ARROW_ASSIGN_OR_RAISE(p.before, ms("before_ms"));
+      ARROW_ASSIGN_OR_RAISE(p.after, ms("after_ms"));
       params = std::move(p);
       break;
     }

@@ -296,6 +296,29 @@ TEST(PlanJsonTest, BroadcastJoinRoundTrips) {
   ASSERT_RAISES_WITH(Invalid, "join broadcast side", PlanFromJson(bad).status());
 }
 
+TEST(PlanJsonTest, WindowAndIntervalJoinsRoundTrip) {
+  for (JoinTime time : {JoinTime::kWindow, JoinTime::kInterval}) {
+    JoinParams p{{"key"}, {"key"}};
+    p.time = time;
+    p.left_time = "t";
+    p.right_time = "event_time";
+    if (time == JoinTime::kWindow) p.window = std::chrono::seconds(30);
+    if (time == JoinTime::kInterval) p.after = std::chrono::milliseconds(250);
+    PlanBuilder b;
+    Stream orders = b.Source(GeneratorSourceParams{}, 3, "orders");
+    Stream users = b.Source(GeneratorSourceParams{}, 1, "users");
+    orders.Join(users, p, 2, "j").Sink(CollectSinkParams{}, 2, "out");
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+    ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+    EXPECT_NE(text.find(time == JoinTime::kWindow ? "\"window_ms\": 30000"
+                                                  : "\"after_ms\": 250"),
+              std::string::npos)
+        << text;
+    ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+    EXPECT_TRUE(back.Equals(plan)) << text;
+  }
+}
+
 // A window's time fields (time domain, column, allowed lateness, late output) and the idle
 // timeout: written when they differ from their defaults, read back equal.
 TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
