@@ -830,6 +830,23 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
         }
       }
       if (kind == OperatorKind::kWindow) {
+        // A window only says how the aggregate after it groups rows by time: it is read by
+        // aggregates, each of which reads nothing else.
+        for (size_t e : out[i]) {
+          const size_t to = index[edges[e].to];
+          *loc = {std::nullopt, e, ""};
+          if (ops[to].kind() != OperatorKind::kAggregate) {
+            return arrow::Status::Invalid(
+                EdgeLabel(edges[e], &op, &ops[to]), ": a window is read by an aggregate "
+                "(window(...).aggregate(...)), not by a ", OperatorKindName(ops[to].kind()));
+          }
+          if (in[to].size() != 1) {
+            return arrow::Status::Invalid(
+                EdgeLabel(edges[e], &op, &ops[to]),
+                ": an aggregate after a window reads only that window, and this one has ",
+                in[to].size(), " inputs");
+          }
+        }
         analysis.output_keys[i] = input_keys;
       } else {
         const auto& aggs = std::get<AggregateParams>(op.params).aggregates;

@@ -338,6 +338,19 @@ TEST(LogicalPlanTest, KeyRules) {
   EXPECT_EQ(w.OutputKeys(4), (std::vector<std::string>{"user_id"}));
   ASSERT_RAISES_WITH(Invalid, "edge 'window' -> 'agg': rebalance would break the key partitioning aggregate needs",
                      windowed(PartitioningRequest::Rebalance()).status());
+  // A window is read by aggregates only, each reading nothing else.
+  ASSERT_RAISES_WITH(Invalid, "edge 'window' -> 'sink': a window is read by an aggregate "
+                              "(window(...).aggregate(...)), not by a collect_sink",
+                     keyed([&](auto& ops, auto& edges) {
+                       ops.push_back(Op(4, "window", 5, Tumbling(std::chrono::minutes(5))));
+                       edges = {E(0, 1), E(1, 4), E(4, 2), E(2, 3), E(4, 3)};
+                     }).status());
+  ASSERT_RAISES_WITH(Invalid, "edge 'window' -> 'agg': an aggregate after a window reads only "
+                              "that window, and this one has 2 inputs",
+                     keyed([&](auto& ops, auto& edges) {
+                       ops.push_back(Op(4, "window", 5, Tumbling(std::chrono::minutes(5))));
+                       edges = {E(0, 1), E(1, 4), E(4, 2), E(1, 2), E(2, 3)};
+                     }).status());
 }
 
 TEST(LogicalPlanTest, JoinInputsAreHashOnTheirKeys) {
