@@ -246,7 +246,7 @@ std::string UnitName(const FileSourceUnit& unit) {
 class FileSourceReader : public SourceReader {
  public:
   FileSourceReader(std::shared_ptr<const FileSourcePlan> plan, const TaskContext& ctx,
-                   std::optional<WatermarkGenerator> watermarks)
+                   SourceWatermarks watermarks)
       : plan_(std::move(plan)),
         parallelism_(ctx.parallelism),
         pool_(ctx.pool),
@@ -254,13 +254,8 @@ class FileSourceReader : public SourceReader {
         watermarks_(std::move(watermarks)) {}
 
   arrow::Result<Step> Next() override {
+    if (std::optional<Step> watermark = watermarks_.TakePending()) return *watermark;
     Step step;
-    if (pending_watermark_.has_value()) {
-      step.kind = Step::Kind::kWatermark;
-      step.watermark = *pending_watermark_;
-      pending_watermark_.reset();
-      return step;
-    }
     for (;;) {
       if (!generator_) {
         if (next_unit_ >= plan_->units.size()) {
@@ -289,9 +284,7 @@ class FileSourceReader : public SourceReader {
       if (batch->num_rows() == 0) continue;
       ARROW_ASSIGN_OR_RAISE(step.batch, Conform(batch, plan_->schema, pool_));
       rows_out_ += step.batch->num_rows();
-      if (watermarks_.has_value()) {
-        ARROW_ASSIGN_OR_RAISE(pending_watermark_, watermarks_->Observe(*step.batch));
-      }
+      ARROW_RETURN_NOT_OK(watermarks_.Observe(*step.batch));
       step.kind = Step::Kind::kBatch;
       return step;
     }
@@ -334,8 +327,7 @@ class FileSourceReader : public SourceReader {
   size_t next_unit_;
   size_t current_ = 0;
   arrow::AsyncGenerator<std::shared_ptr<arrow::RecordBatch>> generator_;
-  std::optional<WatermarkGenerator> watermarks_;
-  std::optional<WatermarkMs> pending_watermark_;
+  SourceWatermarks watermarks_;
   int64_t rows_out_ = 0;
 };
 
@@ -363,16 +355,8 @@ arrow::Result<BoundOperator> BindFileSource(const OperatorSpec& spec,
   bound.output_schema = plan->schema;
   bound.make_source =
       [plan](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<SourceReader>> {
-    if (ctx.parallelism < 1 || ctx.subtask < 0 || ctx.subtask >= ctx.parallelism) {
-      return arrow::Status::Invalid("file source task ", ctx.subtask, " of ", ctx.parallelism,
-                                    " does not exist");
-    }
-    std::optional<WatermarkGenerator> watermarks;
-    if (plan->event_time.has_value()) {
-      ARROW_ASSIGN_OR_RAISE(auto generator,
-                            WatermarkGenerator::Make(*plan->schema, *plan->event_time));
-      watermarks.emplace(std::move(generator));
-    }
+    ARROW_ASSIGN_OR_RAISE(auto watermarks, SourceWatermarks::Make("file source", ctx, *plan->schema,
+                                                                  plan->event_time));
     return std::make_unique<FileSourceReader>(plan, ctx, std::move(watermarks));
   };
   return bound;

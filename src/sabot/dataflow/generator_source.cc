@@ -92,7 +92,7 @@ arrow::Status CheckParams(const GeneratorSourceParams& params) {
 class GeneratorSourceReader : public SourceReader {
  public:
   GeneratorSourceReader(const GeneratorSourceParams& params, const TaskContext& ctx,
-                        std::optional<WatermarkGenerator> watermarks)
+                        SourceWatermarks watermarks)
       : params_(params),
         parallelism_(ctx.parallelism),
         pool_(ctx.pool),
@@ -115,13 +115,8 @@ class GeneratorSourceReader : public SourceReader {
   }
 
   arrow::Result<Step> Next() override {
+    if (std::optional<Step> watermark = watermarks_.TakePending()) return *watermark;
     Step step;
-    if (pending_watermark_.has_value()) {
-      step.kind = Step::Kind::kWatermark;
-      step.watermark = *pending_watermark_;
-      pending_watermark_.reset();
-      return step;
-    }
     if (current_ == nullptr || offset_ >= current_->num_rows()) {
       current_.reset();
       offset_ = 0;
@@ -155,9 +150,7 @@ class GeneratorSourceReader : public SourceReader {
                                                                  : current_->Slice(offset_, slice);
     offset_ += slice;
     rows_out_ += slice;
-    if (watermarks_.has_value()) {
-      ARROW_ASSIGN_OR_RAISE(pending_watermark_, watermarks_->Observe(*step.batch));
-    }
+    ARROW_RETURN_NOT_OK(watermarks_.Observe(*step.batch));
     step.kind = Step::Kind::kBatch;
     return step;
   }
@@ -169,8 +162,7 @@ class GeneratorSourceReader : public SourceReader {
   const GeneratorSourceParams params_;
   const int32_t parallelism_;
   arrow::MemoryPool* pool_;
-  std::optional<WatermarkGenerator> watermarks_;
-  std::optional<WatermarkMs> pending_watermark_;
+  SourceWatermarks watermarks_;
   int64_t next_batch_ = 0;
   int64_t end_batch_ = 0;  // bounded only
   std::shared_ptr<arrow::RecordBatch> current_;
@@ -261,15 +253,8 @@ arrow::Result<BoundOperator> BindGeneratorSource(const OperatorSpec& spec,
   bound.output_schema = schema;
   bound.make_source =
       [params, schema](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<SourceReader>> {
-    if (ctx.parallelism < 1 || ctx.subtask < 0 || ctx.subtask >= ctx.parallelism) {
-      return arrow::Status::Invalid("generator source task ", ctx.subtask, " of ",
-                                    ctx.parallelism, " does not exist");
-    }
-    std::optional<WatermarkGenerator> watermarks;
-    if (params.event_time.has_value()) {
-      ARROW_ASSIGN_OR_RAISE(auto generator, WatermarkGenerator::Make(*schema, *params.event_time));
-      watermarks.emplace(std::move(generator));
-    }
+    ARROW_ASSIGN_OR_RAISE(auto watermarks, SourceWatermarks::Make("generator source", ctx,
+                                                                  *schema, params.event_time));
     return std::make_unique<GeneratorSourceReader>(params, ctx, std::move(watermarks));
   };
   return bound;

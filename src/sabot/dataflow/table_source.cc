@@ -102,7 +102,7 @@ arrow::Result<std::shared_ptr<const TableSourcePlan>> MakePlan(
 class TableSourceReader : public SourceReader {
  public:
   TableSourceReader(std::shared_ptr<const TableSourcePlan> plan, TableRowRange rows,
-                    std::optional<WatermarkGenerator> watermarks)
+                    SourceWatermarks watermarks)
       : plan_(std::move(plan)), next_row_(rows.begin), end_row_(rows.end),
         watermarks_(std::move(watermarks)) {
     // The batch holding the first row of the range: the last one starting at or before it.
@@ -113,13 +113,8 @@ class TableSourceReader : public SourceReader {
   }
 
   arrow::Result<Step> Next() override {
+    if (std::optional<Step> watermark = watermarks_.TakePending()) return *watermark;
     Step step;
-    if (pending_watermark_.has_value()) {
-      step.kind = Step::Kind::kWatermark;
-      step.watermark = *pending_watermark_;
-      pending_watermark_.reset();
-      return step;
-    }
     if (next_row_ >= end_row_) {
       step.kind = Step::Kind::kEnd;
       return step;
@@ -132,9 +127,7 @@ class TableSourceReader : public SourceReader {
     step.batch = (first == 0 && length == whole->num_rows()) ? whole : whole->Slice(first, length);
     next_row_ += length;
     rows_out_ += length;
-    if (watermarks_.has_value()) {
-      ARROW_ASSIGN_OR_RAISE(pending_watermark_, watermarks_->Observe(*step.batch));
-    }
+    ARROW_RETURN_NOT_OK(watermarks_.Observe(*step.batch));
     step.kind = Step::Kind::kBatch;
     return step;
   }
@@ -147,8 +140,7 @@ class TableSourceReader : public SourceReader {
   int64_t next_row_;
   const int64_t end_row_;
   size_t batch_ = 0;
-  std::optional<WatermarkGenerator> watermarks_;
-  std::optional<WatermarkMs> pending_watermark_;
+  SourceWatermarks watermarks_;
   int64_t rows_out_ = 0;
 };
 
@@ -176,16 +168,9 @@ arrow::Result<BoundOperator> BindTableSource(const OperatorSpec& spec,
   bound.output_schema = shared->schema;
   bound.make_source =
       [shared](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<SourceReader>> {
-    if (ctx.parallelism < 1 || ctx.subtask < 0 || ctx.subtask >= ctx.parallelism) {
-      return arrow::Status::Invalid("table source task ", ctx.subtask, " of ", ctx.parallelism,
-                                    " does not exist");
-    }
-    std::optional<WatermarkGenerator> watermarks;
-    if (shared->event_time.has_value()) {
-      ARROW_ASSIGN_OR_RAISE(auto generator,
-                            WatermarkGenerator::Make(*shared->schema, *shared->event_time));
-      watermarks.emplace(std::move(generator));
-    }
+    ARROW_ASSIGN_OR_RAISE(auto watermarks, SourceWatermarks::Make("table source", ctx,
+                                                                  *shared->schema,
+                                                                  shared->event_time));
     return std::make_unique<TableSourceReader>(
         shared, TableSourceTaskRows(shared->offsets.back(), ctx.subtask, ctx.parallelism),
         std::move(watermarks));

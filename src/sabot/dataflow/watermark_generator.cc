@@ -123,4 +123,32 @@ arrow::Result<std::optional<WatermarkMs>> WatermarkGenerator::Observe(
   return candidate;
 }
 
+arrow::Result<SourceWatermarks> SourceWatermarks::Make(
+    std::string_view source, const TaskContext& ctx, const arrow::Schema& schema,
+    const std::optional<EventTimeSpec>& event_time) {
+  if (ctx.parallelism < 1 || ctx.subtask < 0 || ctx.subtask >= ctx.parallelism) {
+    return arrow::Status::Invalid(source, " task ", ctx.subtask, " of ", ctx.parallelism,
+                                  " does not exist");
+  }
+  if (!event_time.has_value()) return SourceWatermarks(std::nullopt);
+  ARROW_ASSIGN_OR_RAISE(WatermarkGenerator generator, WatermarkGenerator::Make(schema, *event_time));
+  return SourceWatermarks(std::move(generator));
+}
+
+arrow::Status SourceWatermarks::Observe(const arrow::RecordBatch& batch) {
+  if (!generator_.has_value()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(std::optional<WatermarkMs> advanced, generator_->Observe(batch));
+  if (advanced.has_value()) pending_ = advanced;
+  return arrow::Status::OK();
+}
+
+std::optional<SourceReader::Step> SourceWatermarks::TakePending() {
+  if (!pending_.has_value()) return std::nullopt;
+  SourceReader::Step step;
+  step.kind = SourceReader::Step::Kind::kWatermark;
+  step.watermark = *pending_;
+  pending_.reset();
+  return step;
+}
+
 }  // namespace sabot

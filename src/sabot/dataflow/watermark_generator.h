@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
@@ -52,6 +53,31 @@ class WatermarkGenerator {
   int64_t lateness_ms_;
   int64_t max_event_time_ = kNoWatermark;
   WatermarkMs watermark_ = kNoWatermark;
+};
+
+// What every source task does with watermarks (the generator, file and table sources): after
+// each batch it emits (Observe), the watermark that batch advanced to becomes the task's next
+// step (TakePending), before any further batch. Without an event-time column it does nothing.
+// Not thread-safe (a task's thread uses it).
+class SourceWatermarks {
+ public:
+  // For task `ctx` of a source of `schema` with `event_time`: Invalid when ctx is not one of
+  // the source's tasks (naming `source`, e.g. "file source"), else as WatermarkGenerator::Make.
+  static arrow::Result<SourceWatermarks> Make(std::string_view source, const TaskContext& ctx,
+                                              const arrow::Schema& schema,
+                                              const std::optional<EventTimeSpec>& event_time);
+
+  // Takes `batch` (about to be emitted) into account.
+  arrow::Status Observe(const arrow::RecordBatch& batch);
+  // The watermark step due before the next batch, if a batch advanced the watermark.
+  std::optional<SourceReader::Step> TakePending();
+
+ private:
+  explicit SourceWatermarks(std::optional<WatermarkGenerator> generator)
+      : generator_(std::move(generator)) {}
+
+  std::optional<WatermarkGenerator> generator_;
+  std::optional<WatermarkMs> pending_;
 };
 
 }  // namespace sabot
