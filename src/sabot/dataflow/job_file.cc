@@ -458,10 +458,27 @@ arrow::Status Reader::ReadEntry(const Node& node, size_t index, Entry* entry) co
                            "parquet_source:), got ", Describe(node));
   }
   entry->node = node;
+  // Errors found before the entry is read name it by the name it gives, if any.
+  if (const Node name = node["name"]; name.IsDefined() && name.IsScalar()) {
+    who = "operator " + QuoteInput(name.Scalar()) + " (" + who + ")";
+  }
   // The kind first, so that the other errors can name the operator's kind.
   std::vector<std::string_view> valid = {"name", "parallelism", "input", "left", "right",
                                          "partitioning"};
   for (std::string_view k : kKindKeys) valid.push_back(k);
+  for (const auto& kv : node) {
+    const Node key = kv.first;
+    if (!key.IsScalar() || key.Scalar() == kTableSourceKey ||
+        std::find(valid.begin(), valid.end(), key.Scalar()) != valid.end()) {
+      continue;
+    }
+    std::string list;
+    for (std::string_view v : valid) list += (list.empty() ? "" : ", ") + std::string(v);
+    return Fail(key, who, "unknown key ", QuoteInput(key.Scalar()),
+                " in an operator entry (valid keys: ", list,
+                "); an operator's parameters go inside its kind's map, e.g. "
+                "parquet_source: {paths: [in/], event_time: ts}");
+  }
   valid.push_back(kTableSourceKey);
   ARROW_ASSIGN_OR_RAISE(auto fields, Fields(node, who, "an operator entry", valid));
   for (const Field& f : fields) {

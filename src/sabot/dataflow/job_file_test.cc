@@ -271,6 +271,19 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
 )"), "job.yaml:3:5: operators entry 1: unknown key 'paralelism' in an "
                          "operator entry (valid keys: name, parallelism, input, left, right, "
                          "partitioning, generator_source, parquet_source,"));
+  // A parameter next to the kind instead of inside it: the error names the operator and says
+  // where parameters go.
+  std::string misplaced = ErrorOf(R"(operators:
+  - parquet_source: in/
+    name: clicks
+    event_time: ts
+)");
+  EXPECT_TRUE(StartsWith(misplaced, "job.yaml:4:5: operator 'clicks' (operators entry 1): "
+                                    "unknown key 'event_time' in an operator entry (valid keys: "))
+      << misplaced;
+  EXPECT_NE(misplaced.find("an operator's parameters go inside its kind's map"),
+            std::string::npos) << misplaced;
+  EXPECT_EQ(misplaced.find("table_source"), std::string::npos) << misplaced;
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
             "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget, "
@@ -288,7 +301,7 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
 }
 
 TEST(JobFileErrorTest, KindKeys) {
-  EXPECT_TRUE(StartsWith(ErrorOf("operators:\n  - name: x\n"), "job.yaml:2:5: operators entry 1: the entry names no operator kind "
+  EXPECT_TRUE(StartsWith(ErrorOf("operators:\n  - name: x\n"), "job.yaml:2:5: operator 'x' (operators entry 1): the entry names no operator kind "
                          "(one of: generator_source,"));
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n    map: {columns: {a: '1'}}\n"),
             "job.yaml:3:5: operators entry 1: an operator has one kind, but this entry has both "
