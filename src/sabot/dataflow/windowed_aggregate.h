@@ -12,7 +12,10 @@
 // (AggregateOutputName).
 //
 // Event time (the default). Windows are aligned to the Unix epoch (a 5-minute tumbling window
-// starts at a multiple of 5 minutes since 1970-01-01 00:00 UTC). A window fires when the task's
+// starts at a multiple of 5 minutes since 1970-01-01 00:00 UTC, floored before 1970). Event
+// times are compared in the column's own unit (a microsecond column's windows and sessions are
+// computed in microseconds, never rounded to milliseconds); sizes, gaps and watermarks are whole
+// milliseconds. A window fires when the task's
 // watermark reaches its end (watermark >= window_end: no row of it can still come). Its state is
 // kept until watermark >= window_end + allowed_lateness; a row arriving for a fired window in
 // that time updates the window and its key's row is emitted again (when the next watermark
