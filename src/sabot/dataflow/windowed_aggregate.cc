@@ -35,12 +35,17 @@ constexpr char kWindowEnd[] = "window_end";
 // columns, us and ns for micro- and nanosecond timestamps), so no event time is rounded.
 constexpr int64_t kEndOfTime = std::numeric_limits<int64_t>::max();
 
-// Floor division (event times before 1970 are negative).
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
+// floor(t / step) * step (step > 0; floored: event times before 1970 are negative) into *out;
+// false when it is below the smallest int64.
+bool FloorTo(int64_t t, int64_t step, int64_t* out) {
+  int64_t rem = t % step;
+  if (rem < 0) rem += step;
+  return !__builtin_sub_overflow(t, rem, out);
 }
+
+// The largest size, slide, gap or allowed lateness in ticks (2^61: about 73 years in
+// nanoseconds): any two of them add up without overflow.
+constexpr int64_t kMaxSpanTicks = int64_t{1} << 61;
 
 // a + b for b >= 0, saturating at the end of time.
 int64_t AddTicks(int64_t a, int64_t b) { return a > kEndOfTime - b ? kEndOfTime : a + b; }
@@ -59,17 +64,52 @@ struct TimeColumn {
   int64_t ticks_per_value = 1;  // 1000 for seconds (window bounds need not be whole seconds)
   int64_t ticks_per_ms = 1;
   std::shared_ptr<arrow::DataType> output_type;
+  // For errors: "time column 'event_time' (timestamp[ns])", or "processing time".
+  std::string description;
 };
+
+// A window's size, slide (= size for tumbling windows), gap and allowed lateness in ticks.
+struct WindowSpans {
+  int64_t size = 0;
+  int64_t slide = 0;
+  int64_t gap = 0;
+  int64_t lateness = 0;
+};
+
+// `params`' spans in `time`'s ticks. Invalid when one exceeds kMaxSpanTicks: window bounds would
+// overflow the column's int64 values (a large window over a nanosecond column).
+arrow::Result<WindowSpans> SpansInTicks(const WindowParams& params, const TimeColumn& time) {
+  WindowSpans spans;
+  const std::pair<const char*, std::chrono::milliseconds> given[] = {
+      {"size", params.size}, {"slide", params.slide}, {"gap", params.gap},
+      {"allowed_lateness", params.allowed_lateness}};
+  int64_t* out[] = {&spans.size, &spans.slide, &spans.gap, &spans.lateness};
+  for (size_t i = 0; i < 4; ++i) {
+    const int64_t ms = given[i].second.count();
+    if (__builtin_mul_overflow(ms, time.ticks_per_ms, out[i]) || *out[i] > kMaxSpanTicks) {
+      return arrow::Status::Invalid(
+          "its ", given[i].first, " (", ms, " ms) is too large for its ", time.description,
+          ": window bounds in the column's unit would overflow int64; at most ",
+          kMaxSpanTicks / time.ticks_per_ms, " ms (about ",
+          kMaxSpanTicks / time.ticks_per_ms / 31'556'952'000, " years) — cast the column to a "
+          "coarser unit (project) or use a smaller ", given[i].first);
+    }
+  }
+  if (params.type != WindowType::kSliding) spans.slide = spans.size;
+  return spans;
+}
 
 arrow::Result<TimeColumn> ResolveTimeColumn(const arrow::Schema& schema,
                                             const std::string& column) {
   TimeColumn time;
   if (column.empty()) {
     time.output_type = arrow::timestamp(arrow::TimeUnit::MILLI);
+    time.description = "processing time";
     return time;
   }
   ARROW_ASSIGN_OR_RAISE(time.index, ResolveEventTimeColumn(schema, EventTimeSpec{column, {}}));
   const auto& type = schema.field(time.index)->type();
+  time.description = "time column '" + column + "' (" + type->ToString() + ")";
   if (type->id() != arrow::Type::TIMESTAMP) {
     time.output_type = arrow::int64();  // integer milliseconds
     return time;
@@ -180,6 +220,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> TakeRows(
 // What every task of one windowed aggregate shares. Immutable.
 struct WindowedPlan {
   WindowParams window;
+  std::string window_name;
   // The window's size, slide (= size for tumbling windows), gap and allowed lateness in ticks.
   int64_t size = 0;
   int64_t slide = 0;
@@ -380,9 +421,12 @@ class WindowedAggregate : public Operator {
     if (plan_->window.type == WindowType::kTumbling && times.nulls == 0) {
       // The common case: the whole batch falls in one tumbling window that still takes rows.
       const auto [lo, hi] = std::minmax_element(times.ticks.begin(), times.ticks.end());
-      const int64_t start = FloorDiv(*lo, size) * size;
-      if (FloorDiv(*hi, size) * size == start &&
-          (processing_time() || AddTicks(start + size, lateness()) > watermark_)) {
+      int64_t start = 0;
+      int64_t hi_start = 0;
+      int64_t end = 0;
+      if (FloorTo(*lo, size, &start) && FloorTo(*hi, size, &hi_start) && hi_start == start &&
+          !__builtin_add_overflow(start, size, &end) &&
+          (processing_time() || AddTicks(end, lateness()) > watermark_)) {
         return AddToWindow(start, size, batch);
       }
     }
@@ -392,13 +436,26 @@ class WindowedAggregate : public Operator {
         continue;
       }
       const int64_t t = times.ticks[i];
-      const int64_t last = FloorDiv(t, slide) * slide;
+      // Window bounds are checked: a window of a time near either end of the int64 range may
+      // start or end outside it (spans are at most kMaxSpanTicks, so the products fit).
+      int64_t last = 0;
+      int64_t end = 0;
+      if (!FloorTo(t, slide, &last) || __builtin_add_overflow(last, size, &end)) {
+        return OutOfRange(t);
+      }
       // The earliest window holding t ends first: when it is kept no longer (it ended at least
       // allowed_lateness ago), the row is late for all of its windows — it goes to none rather
       // than to some, so every row is either in each of its windows or a late row.
-      int64_t windows = 0;
-      while (windows < per_row && last - windows * slide + size > t) ++windows;
-      const int64_t earliest_end = last - (windows - 1) * slide + size;
+      int64_t windows = 1;  // [last, last + size) holds t
+      while (windows < per_row &&
+             static_cast<__int128>(end) - static_cast<__int128>(windows) * slide > t) {
+        ++windows;
+      }
+      int64_t earliest_start = 0;
+      if (__builtin_sub_overflow(last, (windows - 1) * slide, &earliest_start)) {
+        return OutOfRange(t);
+      }
+      const int64_t earliest_end = earliest_start + size;
       if (!processing_time() && AddTicks(earliest_end, lateness()) <= watermark_) {
         late.push_back(i);
         continue;
@@ -587,7 +644,10 @@ class WindowedAggregate : public Operator {
         ++last;
       }
       const int64_t start = ticks[order[first]];
-      const int64_t end = AddTicks(ticks[order[last]], gap);
+      int64_t end = 0;
+      if (__builtin_add_overflow(ticks[order[last]], gap, &end)) {
+        return OutOfRange(ticks[order[last]]);
+      }
       bool fresh = false;
       for (size_t r = first; r <= last; ++r) fresh = fresh || !emitted[order[r]];
       const bool ended = end <= now;
@@ -631,6 +691,13 @@ class WindowedAggregate : public Operator {
   }
 
   // ---- Shared ---------------------------------------------------------------------------------
+
+  // A window of event time `t` (ticks) would start or end outside the int64 range.
+  arrow::Status OutOfRange(int64_t t) const {
+    return arrow::Status::Invalid(
+        "window '", plan_->window_name, "': the window of event time ", t, " in its ",
+        plan_->time.description, " would start or end outside the range of int64 values");
+  }
 
   arrow::Status Advance(int64_t now, OperatorOutput* out) {
     if (plan_->window.type == WindowType::kSession) return AdvanceSessions(now, out);
@@ -737,7 +804,8 @@ arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowPa
                                         const std::shared_ptr<arrow::Schema>& input,
                                         const OperatorPlanContext& context) {
   ARROW_ASSIGN_OR_RAISE(std::string column, WindowTimeColumn(params, context));
-  ARROW_RETURN_NOT_OK(ResolveTimeColumn(*input, column).status());
+  ARROW_ASSIGN_OR_RAISE(TimeColumn time, ResolveTimeColumn(*input, column));
+  ARROW_RETURN_NOT_OK(SpansInTicks(params, time).status());
   ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
   BoundOperator bound;
   bound.output_schema = input;
@@ -769,13 +837,13 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
   auto time = ResolveTimeColumn(*input, *column);
   if (!time.ok()) return in_window(time.status());
   plan->time = *time;
-  const int64_t per_ms = plan->time.ticks_per_ms;
-  plan->size = window_params->size.count() * per_ms;
-  plan->slide = window_params->type == WindowType::kSliding
-                    ? window_params->slide.count() * per_ms
-                    : plan->size;
-  plan->gap = window_params->gap.count() * per_ms;
-  plan->lateness = window_params->allowed_lateness.count() * per_ms;
+  plan->window_name = window.name;
+  auto spans = SpansInTicks(*window_params, plan->time);
+  if (!spans.ok()) return in_window(spans.status());
+  plan->size = spans->size;
+  plan->slide = spans->slide;
+  plan->gap = spans->gap;
+  plan->lateness = spans->lateness;
   ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
   for (const std::string& key : plan->keys) {
     const int index = input->GetFieldIndex(key);

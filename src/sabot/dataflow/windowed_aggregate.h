@@ -64,8 +64,10 @@ arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
                                             const OperatorPlanContext& context);
 
 // The window operator `spec`: checks the time column (present, a timestamp or an integer column
-// of milliseconds; not named window_start or window_end, which the aggregate adds) and returns a
-// pass-through. Errors are not yet prefixed with the operator (BindOperator does that).
+// of milliseconds; not named window_start or window_end, which the aggregate adds) and the
+// window's spans (size, slide, gap, allowed_lateness at most 2^61 in the column's unit, so window
+// bounds fit int64; a window that would still start or end outside int64 fails Process with
+// Invalid) and returns a pass-through. Errors are not yet prefixed with the operator (BindOperator does that).
 arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowParams& params,
                                         const std::shared_ptr<arrow::Schema>& input,
                                         const OperatorPlanContext& context);

@@ -470,6 +470,52 @@ TEST(WindowedAggregateTest, ProcessingTimeWindowsFireByTimer) {
   EXPECT_EQ(h.op->late_rows(), 0);
 }
 
+// Window spans in a nanosecond column's unit must leave room in int64: a size of 10,000,000 h
+// is 3.6e22 ns (window_end used to wrap silently); refused at bind, naming the column's type.
+TEST(WindowedAggregateTest, BindingRefusesSpansThatOverflowTheColumnsUnit) {
+  const auto ns = InputSchema(arrow::TimeUnit::NANO);
+  const auto huge = std::chrono::hours(10'000'000);
+  OperatorSpec window{1, "w", 1, Tumbling(huge)};
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): its size (36000000000000 ms) is too "
+                              "large for its time column 'event_time' (timestamp[ns])",
+                     BindOperator(window, {ns}, {}, Context()).status());
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, Context()).status());  // ms: it fits
+  WindowParams session = Session(milliseconds(1'000));
+  session.allowed_lateness = std::chrono::hours(1'000'000'000);  // 3.6e18 us
+  window.params = session;
+  ASSERT_RAISES_WITH(Invalid, "its allowed_lateness (3600000000000000 ms) is too large for "
+                              "its time column 'event_time' (timestamp[us])",
+                     BindOperator(window, {InputSchema(arrow::TimeUnit::MICRO)}, {}, Context())
+                         .status());
+  // The aggregate after the window checks the same.
+  OperatorSpec aggregate{2, "agg", 1, AllAggregates()};
+  window.params = Sliding(huge, milliseconds(1'000));
+  OperatorPlanContext context = Context();
+  context.input_window = &window;
+  ASSERT_RAISES_WITH(Invalid, "window 'w': its size (36000000000000 ms) is too large",
+                     BindOperator(aggregate, {ns}, {}, context).status());
+}
+
+// A window of an event time at the end of the int64 range would end past it: an error, not a
+// wrapped window_end.
+TEST(WindowedAggregateTest, WindowsEndingPastTheRangeOfTheColumnAreAnError) {
+  const int64_t last = std::numeric_limits<int64_t>::max() - 10;
+  for (const WindowParams& params : {Tumbling(milliseconds(3'600'000)),
+                                     Sliding(milliseconds(3'600'000), milliseconds(60'000))}) {
+    Harness h(params, "job", arrow::TimeUnit::NANO);
+    ASSERT_RAISES_WITH(Invalid, "window 'window': the window of event time 9223372036854775797 "
+                                "in its time column 'event_time' (timestamp[ns]) would start or "
+                                "end outside the range of int64 values",
+                       h.op->Process(0, Batch({{1, 1.0, last}}, arrow::TimeUnit::NANO), &h.out));
+    EXPECT_TRUE(h.out.batches.empty());
+  }
+  Harness h(Session(milliseconds(1'000)), "job", arrow::TimeUnit::NANO);
+  h.Feed({{1, 1.0, last}});
+  ASSERT_RAISES_WITH(Invalid, "the window of event time 9223372036854775797",
+                     h.op->OnWatermark(kEndOfTimeWatermark, &h.out));
+  EXPECT_TRUE(h.out.batches.empty());
+}
+
 TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
   OperatorSpec window{1, "w", 1, Tumbling(milliseconds(10))};
   OperatorPlanContext context = Context();
