@@ -785,16 +785,27 @@ arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
           "use time: processing_time");
     }
   }
-  if (!params.time_column.empty()) return params.time_column;
   if (sources.empty()) {
     return arrow::Status::Invalid("no source upstream declares an event-time column");
   }
+  // The watermarks that fire the window are computed on the sources' event-time columns: the
+  // window must read that column, or rows would be placed (and found late) against watermarks
+  // of an unrelated time.
   for (const auto& source : sources) {
+    if (!params.time_column.empty() && source.column != params.time_column) {
+      return arrow::Status::Invalid(
+          "its time_column '", params.time_column, "' is not the event-time column '",
+          source.column, "' that source '", source.source,
+          "' computes its watermarks on: a window must read the column its watermarks come "
+          "from; drop time_column, or declare event_time: {column: ", params.time_column,
+          ", ...} on the source (or use time: processing_time)");
+    }
     if (source.column != sources.front().column) {
       return arrow::Status::Invalid(
           "the sources upstream declare different event-time columns ('",
           sources.front().source, "': '", sources.front().column, "', '", source.source, "': '",
-          source.column, "'): name the window's column with time_column");
+          source.column, "'): a window needs watermarks of one column; declare event_time on "
+          "the same column in every source");
     }
   }
   return sources.front().column;

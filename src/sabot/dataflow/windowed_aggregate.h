@@ -56,10 +56,12 @@
 
 namespace sabot {
 
-// The event-time column a window reads: `params.time_column`, or the column every source
-// upstream declares (context.sources_event_time). Invalid, saying why and what to do, when the
-// sources declare none, declare different columns, or some source declares none (it would send
-// no watermark and hold every window back until it ends). Processing time: "".
+// The event-time column a window reads: the column every source upstream declares
+// (context.sources_event_time), which `params.time_column`, when given, must name. Invalid,
+// saying why and what to do, when the sources declare none, declare different columns, some
+// source declares none (it would send no watermark and hold every window back until it ends),
+// or time_column names another column (the sources' watermarks say nothing about its times).
+// Processing time: "".
 arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
                                             const OperatorPlanContext& context);
 

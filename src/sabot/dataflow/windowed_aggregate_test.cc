@@ -527,13 +527,34 @@ TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
   context.sources_event_time = {{"a", "event_time"}, {"b", "other"}};
   ASSERT_RAISES_WITH(Invalid, "declare different event-time columns ('a': 'event_time', 'b': 'other')",
                      BindOperator(window, {InputSchema()}, {}, context).status());
+  // Naming one of them does not help: the other source's watermarks are on another column.
+  std::get<WindowParams>(window.params).time_column = "event_time";
+  ASSERT_RAISES_WITH(Invalid, "its time_column 'event_time' is not the event-time column 'other' "
+                              "that source 'b' computes its watermarks on",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  // A time_column other than the one the watermarks are computed on (rows would be placed and
+  // found late against watermarks of an unrelated time) is refused, naming both columns.
+  context = Context();
   std::get<WindowParams>(window.params).time_column = "amount";
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): its time_column 'amount' is not the "
+                              "event-time column 'event_time' that source 'source' computes its "
+                              "watermarks on",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  OperatorSpec aggregate{2, "agg", 1, AllAggregates()};
+  OperatorPlanContext after_window = context;
+  after_window.input_window = &window;
+  ASSERT_RAISES_WITH(Invalid, "window 'w': its time_column 'amount' is not the event-time column "
+                              "'event_time'",
+                     BindOperator(aggregate, {InputSchema()}, {}, after_window).status());
+  std::get<WindowParams>(window.params).time_column = "event_time";  // the same column: fine
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "";
+  context.sources_event_time = {{"source", "amount"}};
   ASSERT_RAISES_WITH(TypeError, "event-time column 'amount' has type double",
                      BindOperator(window, {InputSchema()}, {}, context).status());
-  std::get<WindowParams>(window.params).time_column = "nope";
+  context.sources_event_time = {{"source", "nope"}};
   ASSERT_RAISES_WITH(KeyError, "event-time column 'nope' is not a column",
                      BindOperator(window, {InputSchema()}, {}, context).status());
-  std::get<WindowParams>(window.params).time_column = "";
   std::get<WindowParams>(window.params).time = TimeDomain::kProcessingTime;
   ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
   auto clash = arrow::schema({arrow::field("window_start", arrow::int64())});
