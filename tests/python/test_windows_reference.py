@@ -26,6 +26,8 @@ how far the other tasks got: there the late output must hold only rows placed la
 equal the summary's count, and the windows must equal DuckDB over every row but those. With an
 allowed lateness longer than the lateness, no row is late, and the last row emitted per key and
 window (a late row re-emits its key's updated row) must equal DuckDB over every row.
+Sessions over a timestamp[us] column whose gaps are within a millisecond of the session gap must
+equal DuckDB's sessions in microseconds (window_start / window_end are timestamp[us]).
 """
 
 import argparse
@@ -243,6 +245,67 @@ operators:
     return result.stdout
 
 
+def check_microsecond_sessions(sabot, folder):
+    """Sessions of a timestamp[us] column are cut in microseconds: per user, consecutive rows are
+    either far apart, or less than a millisecond below / at or above the gap (flooring to ms
+    would cut or join those wrongly), and the windows must equal DuckDB's in microseconds."""
+    rng = random.Random(14)
+    gap_us = GAP_S * 1_000_000
+    rows = []
+    for user in range(20):
+        t = T0_MS * 1000 + rng.randint(0, 999_999)
+        for _ in range(100):
+            rows.append((user, rng.randint(0, 1_000_000) / 100, t))
+            t += rng.choice([rng.randint(1, 3_000_000), gap_us - rng.randint(1, 999),
+                             gap_us + rng.randint(0, 999)])
+    # The data must tell microseconds from floored milliseconds.
+    times = {}
+    for user, _, t in rows:
+        times.setdefault(user, []).append(t)
+    differs = sum(1 for ts in times.values() for a, b in zip(ts, ts[1:])
+                  if (b - a < gap_us) != (b // 1000 - a // 1000 < GAP_S * 1000))
+    check(differs > 20, f"only {differs} gaps where flooring to ms changes the sessions")
+    rows.sort(key=lambda r: r[2])
+    table = pa.table({
+        "user_id": pa.array([r[0] for r in rows], pa.int64()),
+        "amount": pa.array([r[1] for r in rows], pa.float64()),
+        "event_time": pa.array([r[2] for r in rows], pa.timestamp("us")),
+    })
+    path = os.path.join(folder, "sessions_us.parquet")
+    pq.write_table(table, path)
+    con = duckdb.connect()
+    con.register("t", table)
+    want = {}
+    for user, s, e, *values in con.execute(f"""
+            WITH marked AS (
+              SELECT *, CASE WHEN event_time - lag(event_time) OVER w < INTERVAL {GAP_S} second
+                             THEN 0 ELSE 1 END AS starts
+              FROM t WINDOW w AS (PARTITION BY user_id ORDER BY event_time)),
+            numbered AS (
+              SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY event_time
+                                          ROWS UNBOUNDED PRECEDING) AS session
+              FROM marked)
+            SELECT user_id, epoch_us(min(event_time)) AS s, epoch_us(max(event_time)) + {gap_us},
+                   sum(amount), count(*), min(amount), max(amount), avg(amount)
+            FROM numbered GROUP BY user_id, session""").fetchall():
+        want[(user, s, e)] = tuple(values)
+    label = "session timestamp[us]"
+    check(len(want) > 500, f"{label}: the reference has only {len(want)} sessions")
+    summary = run_job(sabot, folder, path, "session", 1, 1, "pipelined")
+    check(late_count(summary) == 0, f"{label}: late rows {late_count(summary)}")
+    got = {}
+    for part in read_parts(os.path.join(folder, "out")):
+        check(part.schema.field("window_start").type == pa.timestamp("us"),
+              f"{label}: window_start type {part.schema.field('window_start').type}")
+        starts = pc.cast(part["window_start"], pa.int64()).to_pylist()
+        ends = pc.cast(part["window_end"], pa.int64()).to_pylist()
+        columns = [part[c].to_pylist() for c in
+                   ("user_id", "sum_amount", "count", "min_amount", "max_amount", "mean_amount")]
+        for i in range(part.num_rows):
+            got[(columns[0][i], starts[i], ends[i])] = tuple(c[i] for c in columns[1:])
+    compare(got, want, label)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("sabot")
@@ -329,6 +392,8 @@ def main():
             full = reference(with_late, kind)
             compare(got, full, label)
             check(emitted > len(full), f"{label}: no updated row was emitted again")
+        check_microsecond_sessions(args.sabot, folder)
+        runs += 1
         print(f"{runs} runs")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

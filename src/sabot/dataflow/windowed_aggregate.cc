@@ -31,17 +31,24 @@ namespace {
 
 constexpr char kWindowStart[] = "window_start";
 constexpr char kWindowEnd[] = "window_end";
-constexpr int64_t kMaxMs = std::numeric_limits<int64_t>::max();
+// Times are kept in the time column's own unit ("ticks": ms for integer, second and millisecond
+// columns, us and ns for micro- and nanosecond timestamps), so no event time is rounded.
+constexpr int64_t kEndOfTime = std::numeric_limits<int64_t>::max();
 
-// Floor division (event times before 1970 are negative).
-int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
+// floor(t / step) * step (step > 0; floored: event times before 1970 are negative) into *out;
+// false when it is below the smallest int64.
+bool FloorTo(int64_t t, int64_t step, int64_t* out) {
+  int64_t rem = t % step;
+  if (rem < 0) rem += step;
+  return !__builtin_sub_overflow(t, rem, out);
 }
 
+// The largest size, slide, gap or allowed lateness in ticks (2^61: about 73 years in
+// nanoseconds): any two of them add up without overflow.
+constexpr int64_t kMaxSpanTicks = int64_t{1} << 61;
+
 // a + b for b >= 0, saturating at the end of time.
-int64_t AddMs(int64_t a, int64_t b) { return a > kMaxMs - b ? kMaxMs : a + b; }
+int64_t AddTicks(int64_t a, int64_t b) { return a > kEndOfTime - b ? kEndOfTime : a + b; }
 
 int64_t WallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -49,26 +56,60 @@ int64_t WallClockMs() {
       .count();
 }
 
-// How the event-time column's values convert to milliseconds and back, and the type of the
-// window_start / window_end columns.
+// How the event-time column's values convert to ticks, how many ticks a millisecond (window
+// parameters, watermarks) is, and the type of the window_start / window_end columns (whose
+// values are ticks).
 struct TimeColumn {
   int index = -1;  // in the input schema; -1 for processing time
-  // ms = floor(value * to_ms_mul / to_ms_div); output value = ms * out_per_ms.
-  int64_t to_ms_mul = 1;
-  int64_t to_ms_div = 1;
-  int64_t out_per_ms = 1;
+  int64_t ticks_per_value = 1;  // 1000 for seconds (window bounds need not be whole seconds)
+  int64_t ticks_per_ms = 1;
   std::shared_ptr<arrow::DataType> output_type;
+  // For errors: "time column 'event_time' (timestamp[ns])", or "processing time".
+  std::string description;
 };
+
+// A window's size, slide (= size for tumbling windows), gap and allowed lateness in ticks.
+struct WindowSpans {
+  int64_t size = 0;
+  int64_t slide = 0;
+  int64_t gap = 0;
+  int64_t lateness = 0;
+};
+
+// `params`' spans in `time`'s ticks. Invalid when one exceeds kMaxSpanTicks: window bounds would
+// overflow the column's int64 values (a large window over a nanosecond column).
+arrow::Result<WindowSpans> SpansInTicks(const WindowParams& params, const TimeColumn& time) {
+  WindowSpans spans;
+  const std::pair<const char*, std::chrono::milliseconds> given[] = {
+      {"size", params.size}, {"slide", params.slide}, {"gap", params.gap},
+      {"allowed_lateness", params.allowed_lateness}};
+  int64_t* out[] = {&spans.size, &spans.slide, &spans.gap, &spans.lateness};
+  for (size_t i = 0; i < 4; ++i) {
+    const int64_t ms = given[i].second.count();
+    if (__builtin_mul_overflow(ms, time.ticks_per_ms, out[i]) || *out[i] > kMaxSpanTicks) {
+      return arrow::Status::Invalid(
+          "its ", given[i].first, " (", ms, " ms) is too large for its ", time.description,
+          ": window bounds in the column's unit would overflow int64; at most ",
+          kMaxSpanTicks / time.ticks_per_ms, " ms (about ",
+          kMaxSpanTicks / time.ticks_per_ms / 31'556'952'000, " years) — cast the column to a "
+          "coarser unit (project) or use a smaller ", given[i].first);
+    }
+  }
+  if (params.type != WindowType::kSliding) spans.slide = spans.size;
+  return spans;
+}
 
 arrow::Result<TimeColumn> ResolveTimeColumn(const arrow::Schema& schema,
                                             const std::string& column) {
   TimeColumn time;
   if (column.empty()) {
     time.output_type = arrow::timestamp(arrow::TimeUnit::MILLI);
+    time.description = "processing time";
     return time;
   }
   ARROW_ASSIGN_OR_RAISE(time.index, ResolveEventTimeColumn(schema, EventTimeSpec{column, {}}));
   const auto& type = schema.field(time.index)->type();
+  time.description = "time column '" + column + "' (" + type->ToString() + ")";
   if (type->id() != arrow::Type::TIMESTAMP) {
     time.output_type = arrow::int64();  // integer milliseconds
     return time;
@@ -77,27 +118,25 @@ arrow::Result<TimeColumn> ResolveTimeColumn(const arrow::Schema& schema,
   switch (ts.unit()) {
     case arrow::TimeUnit::SECOND:
       // Window bounds need not be whole seconds: they are given in milliseconds.
-      time.to_ms_mul = 1000;
+      time.ticks_per_value = 1000;
       time.output_type = arrow::timestamp(arrow::TimeUnit::MILLI, ts.timezone());
       return time;
     case arrow::TimeUnit::MILLI:
       break;
     case arrow::TimeUnit::MICRO:
-      time.to_ms_div = 1000;
-      time.out_per_ms = 1000;
+      time.ticks_per_ms = 1000;
       break;
     case arrow::TimeUnit::NANO:
-      time.to_ms_div = 1000000;
-      time.out_per_ms = 1000000;
+      time.ticks_per_ms = 1000000;
       break;
   }
   time.output_type = type;
   return time;
 }
 
-// The rows' event times in ms, and which rows have one.
+// The rows' event times in ticks, and which rows have one.
 struct EventTimes {
-  std::vector<int64_t> ms;
+  std::vector<int64_t> ticks;
   std::vector<uint8_t> valid;
   int64_t nulls = 0;
 };
@@ -114,13 +153,9 @@ arrow::Result<EventTimes> ReadEventTimes(const arrow::RecordBatch& batch, const 
   const auto& ints = static_cast<const arrow::Int64Array&>(*values);
   EventTimes out;
   const int64_t n = ints.length();
-  out.ms.resize(n);
+  out.ticks.resize(n);
   out.valid.assign(n, 1);
   const int64_t* raw = ints.raw_values();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = raw[i];
-    out.ms[i] = time.to_ms_mul != 1 ? v * time.to_ms_mul : FloorDiv(v, time.to_ms_div);
-  }
   if (ints.null_count() > 0) {
     for (int64_t i = 0; i < n; ++i) {
       if (ints.IsNull(i)) {
@@ -129,23 +164,32 @@ arrow::Result<EventTimes> ReadEventTimes(const arrow::RecordBatch& batch, const 
       }
     }
   }
+  if (time.ticks_per_value == 1) {
+    std::copy(raw, raw + n, out.ticks.begin());
+    return out;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (__builtin_mul_overflow(raw[i], time.ticks_per_value, &out.ticks[i]) && out.valid[i]) {
+      return arrow::Status::Invalid("event time ", raw[i], " s of row ", i,
+                                    " is out of range in milliseconds");
+    }
+  }
   return out;
 }
 
-arrow::Result<std::shared_ptr<arrow::Array>> TimeArray(const std::vector<int64_t>& ms,
+arrow::Result<std::shared_ptr<arrow::Array>> TimeArray(const std::vector<int64_t>& ticks,
                                                        const TimeColumn& time,
                                                        arrow::MemoryPool* pool) {
   arrow::Int64Builder builder(pool);
-  ARROW_RETURN_NOT_OK(builder.Reserve(static_cast<int64_t>(ms.size())));
-  for (int64_t v : ms) builder.UnsafeAppend(v * time.out_per_ms);
+  ARROW_RETURN_NOT_OK(builder.AppendValues(ticks));
   ARROW_ASSIGN_OR_RAISE(auto ints, builder.Finish());
   return ints->View(time.output_type);
 }
 
-arrow::Result<std::shared_ptr<arrow::Array>> ConstantTime(int64_t ms, int64_t length,
+arrow::Result<std::shared_ptr<arrow::Array>> ConstantTime(int64_t ticks, int64_t length,
                                                           const TimeColumn& time,
                                                           arrow::MemoryPool* pool) {
-  return TimeArray(std::vector<int64_t>(static_cast<size_t>(length), ms), time, pool);
+  return TimeArray(std::vector<int64_t>(static_cast<size_t>(length), ticks), time, pool);
 }
 
 arrow::Result<std::shared_ptr<arrow::Int64Array>> Indices(const std::vector<int64_t>& rows,
@@ -176,6 +220,12 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> TakeRows(
 // What every task of one windowed aggregate shares. Immutable.
 struct WindowedPlan {
   WindowParams window;
+  std::string window_name;
+  // The window's size, slide (= size for tumbling windows), gap and allowed lateness in ticks.
+  int64_t size = 0;
+  int64_t slide = 0;
+  int64_t gap = 0;
+  int64_t lateness = 0;
   std::vector<std::string> keys;
   TimeColumn time;
   std::shared_ptr<arrow::Schema> input_schema;
@@ -240,7 +290,7 @@ struct Window {
 // last emitted sessions already covered.
 struct SessionBatch {
   std::shared_ptr<arrow::RecordBatch> batch;
-  std::vector<int64_t> ms;
+  std::vector<int64_t> ticks;
   std::vector<uint8_t> emitted;
 };
 
@@ -269,7 +319,7 @@ class WindowedAggregate : public Operator {
     EventTimes times;
     if (processing_time()) {
       const int64_t now = WallClockMs();
-      times.ms.assign(static_cast<size_t>(batch->num_rows()), now);
+      times.ticks.assign(static_cast<size_t>(batch->num_rows()), now);
       times.valid.assign(static_cast<size_t>(batch->num_rows()), 1);
     } else {
       ARROW_ASSIGN_OR_RAISE(times, ReadEventTimes(*batch, plan_->time));
@@ -280,7 +330,8 @@ class WindowedAggregate : public Operator {
 
   arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
     if (!processing_time()) {
-      if (watermark > watermark_) watermark_ = watermark;
+      const int64_t ticks = WatermarkTicks(watermark);
+      if (ticks > watermark_) watermark_ = ticks;
       ARROW_RETURN_NOT_OK(Advance(watermark_, out));
     }
     return out->EmitWatermark(watermark);
@@ -289,7 +340,7 @@ class WindowedAggregate : public Operator {
   std::optional<std::chrono::steady_clock::time_point> NextTimer() const override {
     if (!processing_time()) return std::nullopt;
     const int64_t due = NextDueMs();
-    if (due == kMaxMs) return std::nullopt;
+    if (due == kEndOfTime) return std::nullopt;
     const int64_t wait = std::max<int64_t>(0, due - WallClockMs());
     return std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
   }
@@ -302,7 +353,7 @@ class WindowedAggregate : public Operator {
   arrow::Status Finish(OperatorOutput* out) override {
     // Event time: the end-of-time watermark fired everything already; processing time: the
     // end of input fires what is open.
-    ARROW_RETURN_NOT_OK(Advance(kMaxMs, out));
+    ARROW_RETURN_NOT_OK(Advance(kEndOfTime, out));
     if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
     return arrow::Status::OK();
   }
@@ -319,13 +370,24 @@ class WindowedAggregate : public Operator {
 
  private:
   bool processing_time() const { return plan_->window.time == TimeDomain::kProcessingTime; }
-  int64_t lateness() const { return plan_->window.allowed_lateness.count(); }
+  int64_t lateness() const { return plan_->lateness; }
 
-  // The earliest time (ms) at which Advance has something to do.
+  // Watermark W (ms) in ticks: no row comes with an event time below it. Saturates (a watermark
+  // beyond the column's range holds no row back).
+  int64_t WatermarkTicks(WatermarkMs watermark) const {
+    if (watermark == kNoWatermark || watermark == kEndOfTimeWatermark) return watermark;
+    int64_t ticks = 0;
+    if (__builtin_mul_overflow(watermark, plan_->time.ticks_per_ms, &ticks)) {
+      return watermark < 0 ? kNoWatermark + 1 : kEndOfTime;
+    }
+    return ticks;
+  }
+
+  // The earliest time (ticks; ms for processing time) at which Advance has something to do.
   int64_t NextDueMs() const {
-    int64_t due = kMaxMs;
+    int64_t due = kEndOfTime;
     for (const auto& [start, window] : windows_) {
-      due = std::min(due, window.fired ? AddMs(window.end, lateness()) : window.end);
+      due = std::min(due, window.fired ? AddTicks(window.end, lateness()) : window.end);
     }
     if (!sessions_.empty()) due = std::min(due, session_next_due_);
     return due;
@@ -335,9 +397,8 @@ class WindowedAggregate : public Operator {
 
   arrow::Status ProcessWindows(const std::shared_ptr<arrow::RecordBatch>& batch,
                                const EventTimes& times) {
-    const int64_t size = plan_->window.size.count();
-    const int64_t slide =
-        plan_->window.type == WindowType::kSliding ? plan_->window.slide.count() : size;
+    const int64_t size = plan_->size;
+    const int64_t slide = plan_->slide;
     // Windows containing t start at floor(t / slide) * slide - j * slide for j = 0, 1, ...
     // while start + size > t.
     const int64_t per_row = (size + slide - 1) / slide;
@@ -359,10 +420,13 @@ class WindowedAggregate : public Operator {
     const int64_t n = batch->num_rows();
     if (plan_->window.type == WindowType::kTumbling && times.nulls == 0) {
       // The common case: the whole batch falls in one tumbling window that still takes rows.
-      const auto [lo, hi] = std::minmax_element(times.ms.begin(), times.ms.end());
-      const int64_t start = FloorDiv(*lo, size) * size;
-      if (FloorDiv(*hi, size) * size == start &&
-          (processing_time() || AddMs(start + size, lateness()) > watermark_)) {
+      const auto [lo, hi] = std::minmax_element(times.ticks.begin(), times.ticks.end());
+      int64_t start = 0;
+      int64_t hi_start = 0;
+      int64_t end = 0;
+      if (FloorTo(*lo, size, &start) && FloorTo(*hi, size, &hi_start) && hi_start == start &&
+          !__builtin_add_overflow(start, size, &end) &&
+          (processing_time() || AddTicks(end, lateness()) > watermark_)) {
         return AddToWindow(start, size, batch);
       }
     }
@@ -371,15 +435,28 @@ class WindowedAggregate : public Operator {
         late.push_back(i);
         continue;
       }
-      const int64_t t = times.ms[i];
-      const int64_t last = FloorDiv(t, slide) * slide;
+      const int64_t t = times.ticks[i];
+      // Window bounds are checked: a window of a time near either end of the int64 range may
+      // start or end outside it (spans are at most kMaxSpanTicks, so the products fit).
+      int64_t last = 0;
+      int64_t end = 0;
+      if (!FloorTo(t, slide, &last) || __builtin_add_overflow(last, size, &end)) {
+        return OutOfRange(t);
+      }
       // The earliest window holding t ends first: when it is kept no longer (it ended at least
       // allowed_lateness ago), the row is late for all of its windows — it goes to none rather
       // than to some, so every row is either in each of its windows or a late row.
-      int64_t windows = 0;
-      while (windows < per_row && last - windows * slide + size > t) ++windows;
-      const int64_t earliest_end = last - (windows - 1) * slide + size;
-      if (!processing_time() && AddMs(earliest_end, lateness()) <= watermark_) {
+      int64_t windows = 1;  // [last, last + size) holds t
+      while (windows < per_row &&
+             static_cast<__int128>(end) - static_cast<__int128>(windows) * slide > t) {
+        ++windows;
+      }
+      int64_t earliest_start = 0;
+      if (__builtin_sub_overflow(last, (windows - 1) * slide, &earliest_start)) {
+        return OutOfRange(t);
+      }
+      const int64_t earliest_end = earliest_start + size;
+      if (!processing_time() && AddTicks(earliest_end, lateness()) <= watermark_) {
         late.push_back(i);
         continue;
       }
@@ -413,7 +490,7 @@ class WindowedAggregate : public Operator {
     return arrow::Status::OK();
   }
 
-  // Fires the windows that end at or before `now` (ms), re-emits windows updated by late rows,
+  // Fires the windows that end at or before `now` (ticks), re-emits windows updated by late rows,
   // and drops the windows kept long enough.
   arrow::Status AdvanceWindows(int64_t now, OperatorOutput* out) {
     for (auto it = windows_.begin(); it != windows_.end();) {
@@ -428,7 +505,7 @@ class WindowedAggregate : public Operator {
         ARROW_ASSIGN_OR_RAISE(result, WithWindow(*plan_, result, window.start, window.end, pool_));
         ARROW_RETURN_NOT_OK(EmitRows(result, out));
       }
-      if (window.fired && (processing_time() || AddMs(window.end, lateness()) <= now)) {
+      if (window.fired && (processing_time() || AddTicks(window.end, lateness()) <= now)) {
         it = windows_.erase(it);
       } else {
         ++it;
@@ -476,33 +553,33 @@ class WindowedAggregate : public Operator {
 
   arrow::Status ProcessSession(const std::shared_ptr<arrow::RecordBatch>& batch,
                                const EventTimes& times) {
-    const int64_t gap = plan_->window.gap.count();
+    const int64_t gap = plan_->gap;
     std::vector<int64_t> kept;
     std::vector<int64_t> late;
     const int64_t n = batch->num_rows();
     kept.reserve(n);
-    int64_t earliest = kMaxMs;
+    int64_t earliest = kEndOfTime;
     for (int64_t i = 0; i < n; ++i) {
       // Later than the allowed lateness: event_time + allowed_lateness < watermark. Such a row
       // could belong to a session already dropped.
       if (!times.valid[i] ||
           (!processing_time() && watermark_ != kNoWatermark &&
-           AddMs(times.ms[i], lateness()) < watermark_)) {
+           AddTicks(times.ticks[i], lateness()) < watermark_)) {
         late.push_back(i);
         continue;
       }
       kept.push_back(i);
-      earliest = std::min(earliest, times.ms[i]);
+      earliest = std::min(earliest, times.ticks[i]);
     }
     if (!kept.empty()) {
       SessionBatch entry;
       ARROW_ASSIGN_OR_RAISE(entry.batch, TakeRows(batch, kept, pool_));
-      entry.ms.reserve(kept.size());
-      for (int64_t i : kept) entry.ms.push_back(times.ms[i]);
+      entry.ticks.reserve(kept.size());
+      for (int64_t i : kept) entry.ticks.push_back(times.ticks[i]);
       entry.emitted.assign(kept.size(), 0);
       sessions_.push_back(std::move(entry));
       // A new row can only open a session ending at its time + gap or extend one.
-      session_next_due_ = std::min(session_next_due_, AddMs(earliest, gap));
+      session_next_due_ = std::min(session_next_due_, AddTicks(earliest, gap));
     }
     return Late(batch, late);
   }
@@ -512,15 +589,15 @@ class WindowedAggregate : public Operator {
   // enough, and keeps the others' rows.
   arrow::Status AdvanceSessions(int64_t now, OperatorOutput* out) {
     if (sessions_.empty() || now < session_next_due_) return arrow::Status::OK();
-    const int64_t gap = plan_->window.gap.count();
+    const int64_t gap = plan_->gap;
     const int64_t keep = processing_time() ? 0 : lateness();
     // One batch of every buffered row.
     std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-    std::vector<int64_t> ms;
+    std::vector<int64_t> ticks;
     std::vector<uint8_t> emitted;
     for (SessionBatch& entry : sessions_) {
       batches.push_back(entry.batch);
-      ms.insert(ms.end(), entry.ms.begin(), entry.ms.end());
+      ticks.insert(ticks.end(), entry.ticks.begin(), entry.ticks.end());
       emitted.insert(emitted.end(), entry.emitted.begin(), entry.emitted.end());
     }
     sessions_.clear();
@@ -551,20 +628,26 @@ class WindowedAggregate : public Operator {
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       if (key_id[a] != key_id[b]) return key_id[a] < key_id[b];
-      if (ms[a] != ms[b]) return ms[a] < ms[b];
+      if (ticks[a] != ticks[b]) return ticks[a] < ticks[b];
       return a < b;
     });
     std::vector<int64_t> fire_rows, fire_start, fire_end, keep_rows;
-    int64_t next_due = kMaxMs;
+    int64_t next_due = kEndOfTime;
     for (size_t first = 0; first < order.size();) {
       // One session: [first, last] in `order`.
       size_t last = first;
       while (last + 1 < order.size() && key_id[order[last + 1]] == key_id[order[first]] &&
-             ms[order[last + 1]] - ms[order[last]] < gap) {
+             // Unsigned: the difference of two int64 times fits in uint64.
+             static_cast<uint64_t>(ticks[order[last + 1]]) -
+                     static_cast<uint64_t>(ticks[order[last]]) <
+                 static_cast<uint64_t>(gap)) {
         ++last;
       }
-      const int64_t start = ms[order[first]];
-      const int64_t end = AddMs(ms[order[last]], gap);
+      const int64_t start = ticks[order[first]];
+      int64_t end = 0;
+      if (__builtin_add_overflow(ticks[order[last]], gap, &end)) {
+        return OutOfRange(ticks[order[last]]);
+      }
       bool fresh = false;
       for (size_t r = first; r <= last; ++r) fresh = fresh || !emitted[order[r]];
       const bool ended = end <= now;
@@ -576,9 +659,9 @@ class WindowedAggregate : public Operator {
           emitted[order[r]] = 1;
         }
       }
-      if (!ended || AddMs(end, keep) > now) {
+      if (!ended || AddTicks(end, keep) > now) {
         for (size_t r = first; r <= last; ++r) keep_rows.push_back(order[r]);
-        next_due = std::min(next_due, ended ? AddMs(end, keep) : end);
+        next_due = std::min(next_due, ended ? AddTicks(end, keep) : end);
       }
       first = last + 1;
     }
@@ -598,7 +681,7 @@ class WindowedAggregate : public Operator {
       SessionBatch entry;
       ARROW_ASSIGN_OR_RAISE(entry.batch, TakeRows(all, keep_rows, pool_));
       for (int64_t r : keep_rows) {
-        entry.ms.push_back(ms[r]);
+        entry.ticks.push_back(ticks[r]);
         entry.emitted.push_back(emitted[r]);
       }
       sessions_.push_back(std::move(entry));
@@ -608,6 +691,13 @@ class WindowedAggregate : public Operator {
   }
 
   // ---- Shared ---------------------------------------------------------------------------------
+
+  // A window of event time `t` (ticks) would start or end outside the int64 range.
+  arrow::Status OutOfRange(int64_t t) const {
+    return arrow::Status::Invalid(
+        "window '", plan_->window_name, "': the window of event time ", t, " in its ",
+        plan_->time.description, " would start or end outside the range of int64 values");
+  }
 
   arrow::Status Advance(int64_t now, OperatorOutput* out) {
     if (plan_->window.type == WindowType::kSession) return AdvanceSessions(now, out);
@@ -648,7 +738,7 @@ class WindowedAggregate : public Operator {
   WatermarkMs watermark_ = kNoWatermark;
   std::map<int64_t, Window> windows_;  // by start (= by end: one size)
   std::vector<SessionBatch> sessions_;
-  int64_t session_next_due_ = kMaxMs;
+  int64_t session_next_due_ = kEndOfTime;
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
   int64_t late_rows_ = 0;
@@ -695,16 +785,27 @@ arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
           "use time: processing_time");
     }
   }
-  if (!params.time_column.empty()) return params.time_column;
   if (sources.empty()) {
     return arrow::Status::Invalid("no source upstream declares an event-time column");
   }
+  // The watermarks that fire the window are computed on the sources' event-time columns: the
+  // window must read that column, or rows would be placed (and found late) against watermarks
+  // of an unrelated time.
   for (const auto& source : sources) {
+    if (!params.time_column.empty() && source.column != params.time_column) {
+      return arrow::Status::Invalid(
+          "its time_column '", params.time_column, "' is not the event-time column '",
+          source.column, "' that source '", source.source,
+          "' computes its watermarks on: a window must read the column its watermarks come "
+          "from; drop time_column, or declare event_time: {column: ", params.time_column,
+          ", ...} on the source (or use time: processing_time)");
+    }
     if (source.column != sources.front().column) {
       return arrow::Status::Invalid(
           "the sources upstream declare different event-time columns ('",
           sources.front().source, "': '", sources.front().column, "', '", source.source, "': '",
-          source.column, "'): name the window's column with time_column");
+          source.column, "'): a window needs watermarks of one column; declare event_time on "
+          "the same column in every source");
     }
   }
   return sources.front().column;
@@ -714,7 +815,8 @@ arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowPa
                                         const std::shared_ptr<arrow::Schema>& input,
                                         const OperatorPlanContext& context) {
   ARROW_ASSIGN_OR_RAISE(std::string column, WindowTimeColumn(params, context));
-  ARROW_RETURN_NOT_OK(ResolveTimeColumn(*input, column).status());
+  ARROW_ASSIGN_OR_RAISE(TimeColumn time, ResolveTimeColumn(*input, column));
+  ARROW_RETURN_NOT_OK(SpansInTicks(params, time).status());
   ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
   BoundOperator bound;
   bound.output_schema = input;
@@ -746,6 +848,13 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
   auto time = ResolveTimeColumn(*input, *column);
   if (!time.ok()) return in_window(time.status());
   plan->time = *time;
+  plan->window_name = window.name;
+  auto spans = SpansInTicks(*window_params, plan->time);
+  if (!spans.ok()) return in_window(spans.status());
+  plan->size = spans->size;
+  plan->slide = spans->slide;
+  plan->gap = spans->gap;
+  plan->lateness = spans->lateness;
   ARROW_RETURN_NOT_OK(CheckWindowColumns(*input));
   for (const std::string& key : plan->keys) {
     const int index = input->GetFieldIndex(key);

@@ -12,7 +12,10 @@
 // (AggregateOutputName).
 //
 // Event time (the default). Windows are aligned to the Unix epoch (a 5-minute tumbling window
-// starts at a multiple of 5 minutes since 1970-01-01 00:00 UTC). A window fires when the task's
+// starts at a multiple of 5 minutes since 1970-01-01 00:00 UTC, floored before 1970). Event
+// times are compared in the column's own unit (a microsecond column's windows and sessions are
+// computed in microseconds, never rounded to milliseconds); sizes, gaps and watermarks are whole
+// milliseconds. A window fires when the task's
 // watermark reaches its end (watermark >= window_end: no row of it can still come). Its state is
 // kept until watermark >= window_end + allowed_lateness; a row arriving for a fired window in
 // that time updates the window and its key's row is emitted again (when the next watermark
@@ -53,16 +56,20 @@
 
 namespace sabot {
 
-// The event-time column a window reads: `params.time_column`, or the column every source
-// upstream declares (context.sources_event_time). Invalid, saying why and what to do, when the
-// sources declare none, declare different columns, or some source declares none (it would send
-// no watermark and hold every window back until it ends). Processing time: "".
+// The event-time column a window reads: the column every source upstream declares
+// (context.sources_event_time), which `params.time_column`, when given, must name. Invalid,
+// saying why and what to do, when the sources declare none, declare different columns, some
+// source declares none (it would send no watermark and hold every window back until it ends),
+// or time_column names another column (the sources' watermarks say nothing about its times).
+// Processing time: "".
 arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
                                             const OperatorPlanContext& context);
 
 // The window operator `spec`: checks the time column (present, a timestamp or an integer column
-// of milliseconds; not named window_start or window_end, which the aggregate adds) and returns a
-// pass-through. Errors are not yet prefixed with the operator (BindOperator does that).
+// of milliseconds; not named window_start or window_end, which the aggregate adds) and the
+// window's spans (size, slide, gap, allowed_lateness at most 2^61 in the column's unit, so window
+// bounds fit int64; a window that would still start or end outside int64 fails Process with
+// Invalid) and returns a pass-through. Errors are not yet prefixed with the operator (BindOperator does that).
 arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowParams& params,
                                         const std::shared_ptr<arrow::Schema>& input,
                                         const OperatorPlanContext& context);

@@ -32,23 +32,24 @@ struct Row {
   std::optional<int64_t> t;
 };
 
-std::shared_ptr<arrow::Schema> InputSchema() {
+// event_time is a timestamp of `unit` (Row::t is in that unit).
+std::shared_ptr<arrow::Schema> InputSchema(arrow::TimeUnit::type unit = arrow::TimeUnit::MILLI) {
   return arrow::schema({arrow::field("user_id", arrow::int64()),
                         arrow::field("amount", arrow::float64()),
-                        arrow::field("event_time", arrow::timestamp(arrow::TimeUnit::MILLI))});
+                        arrow::field("event_time", arrow::timestamp(unit))});
 }
 
-std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<Row>& rows) {
+std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<Row>& rows,
+                                          arrow::TimeUnit::type unit = arrow::TimeUnit::MILLI) {
   arrow::Int64Builder users;
   arrow::DoubleBuilder amounts;
-  arrow::TimestampBuilder times(arrow::timestamp(arrow::TimeUnit::MILLI),
-                                arrow::default_memory_pool());
+  arrow::TimestampBuilder times(arrow::timestamp(unit), arrow::default_memory_pool());
   for (const Row& r : rows) {
     EXPECT_TRUE((r.user ? users.Append(*r.user) : users.AppendNull()).ok());
     EXPECT_TRUE(amounts.Append(r.amount).ok());
     EXPECT_TRUE((r.t ? times.Append(*r.t) : times.AppendNull()).ok());
   }
-  return arrow::RecordBatch::Make(InputSchema(), static_cast<int64_t>(rows.size()),
+  return arrow::RecordBatch::Make(InputSchema(unit), static_cast<int64_t>(rows.size()),
                                   {users.Finish().ValueOrDie(), amounts.Finish().ValueOrDie(),
                                    times.Finish().ValueOrDie()});
 }
@@ -79,16 +80,19 @@ struct Aggregates {
 using WindowKey = std::tuple<std::optional<int64_t>, int64_t, int64_t>;  // user, start, end
 
 // Output rows by (user, window_start, window_end); a later row for the same key replaces an
-// earlier one (the last row per key and window is final). `emitted` counts every row.
+// earlier one (the last row per key and window is final). `emitted` counts every row. The
+// window's columns must be timestamps of `unit`.
 std::map<WindowKey, Aggregates> Results(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches,
-                                        int64_t* emitted = nullptr) {
+                                        int64_t* emitted = nullptr,
+                                        arrow::TimeUnit::type unit = arrow::TimeUnit::MILLI) {
   std::map<WindowKey, Aggregates> out;
   if (emitted) *emitted = 0;
   for (const auto& batch : batches) {
     EXPECT_EQ(batch->schema()->field(0)->name(), "user_id");
     EXPECT_EQ(batch->schema()->field(1)->name(), "window_start");
     EXPECT_EQ(batch->schema()->field(2)->name(), "window_end");
-    EXPECT_TRUE(batch->schema()->field(1)->type()->Equals(arrow::timestamp(arrow::TimeUnit::MILLI)));
+    EXPECT_TRUE(batch->schema()->field(1)->type()->Equals(arrow::timestamp(unit)));
+    EXPECT_TRUE(batch->schema()->field(2)->type()->Equals(arrow::timestamp(unit)));
     const auto& user = static_cast<const arrow::Int64Array&>(*batch->column(0));
     const auto& start = static_cast<const arrow::TimestampArray&>(*batch->column(1));
     const auto& end = static_cast<const arrow::TimestampArray&>(*batch->column(2));
@@ -184,7 +188,9 @@ OperatorPlanContext Context() {
 
 // A bound windowed aggregate's task instance (subtask 0 of 1).
 struct Harness {
-  explicit Harness(WindowParams params, std::string job_id = "job") {
+  explicit Harness(WindowParams params, std::string job_id = "job",
+                   arrow::TimeUnit::type time_unit = arrow::TimeUnit::MILLI)
+      : unit(time_unit) {
     window.name = "window";
     window.params = std::move(params);
     aggregate.name = "agg";
@@ -193,7 +199,7 @@ struct Harness {
     context.input_window = &window;
     BindOptions options;
     options.job_id = job_id;
-    auto bound = BindOperator(aggregate, {InputSchema()}, options, context);
+    auto bound = BindOperator(aggregate, {InputSchema(unit)}, options, context);
     EXPECT_TRUE(bound.ok()) << bound.status().ToString();
     TaskContext task;
     task.job_id = job_id;
@@ -202,13 +208,14 @@ struct Harness {
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     op = std::move(*made);
   }
-  void Feed(const std::vector<Row>& rows) { ASSERT_OK(op->Process(0, Batch(rows), &out)); }
+  void Feed(const std::vector<Row>& rows) { ASSERT_OK(op->Process(0, Batch(rows, unit), &out)); }
   void Watermark(WatermarkMs w) { ASSERT_OK(op->OnWatermark(w, &out)); }
   void End() {
     ASSERT_OK(op->OnWatermark(kEndOfTimeWatermark, &out));
     ASSERT_OK(op->Finish(&out));
   }
 
+  arrow::TimeUnit::type unit;
   OperatorSpec window;
   OperatorSpec aggregate;
   std::unique_ptr<Operator> op;
@@ -384,6 +391,64 @@ TEST(WindowedAggregateTest, SessionsEqualTheReference) {
   ExpectEqual(Results(h.out.batches), SessionReference(thinned, 5'000));
 }
 
+// Sessions compare event times in the column's own unit: 900 us and 5.000100 s are 4.9992 s
+// apart, less than the 5 s gap, so they form one session [900 us, 10.000100 s) (flooring to ms
+// made them 5 s apart: two sessions). Rows exactly `gap` apart are two sessions.
+TEST(WindowedAggregateTest, SessionsCompareTimesInTheColumnsUnit) {
+  for (auto [unit, per_us] : {std::pair{arrow::TimeUnit::MICRO, int64_t{1}},
+                              std::pair{arrow::TimeUnit::NANO, int64_t{1000}}}) {
+    SCOPED_TRACE(per_us);
+    Harness h(Session(milliseconds(5'000)), "job", unit);
+    const int64_t s = 1'000'000 * per_us;
+    h.Feed({{1, 1.0, 900 * per_us}, {2, 4.0, -1}, {2, 8.0, 5 * s - 2}, {3, 16.0, 0},
+            {3, 32.0, 5 * s}});
+    h.Watermark(4'999);  // no session has ended
+    EXPECT_TRUE(h.out.batches.empty());
+    h.Feed({{1, 2.0, 5 * s + 100 * per_us}});
+    h.Watermark(10'000);  // 10 s: user 1's session [900 us, 10.0001 s) is still open
+    auto fired = Results(h.out.batches, nullptr, unit);
+    EXPECT_EQ(fired.count(WindowKey{1, 900 * per_us, 10 * s + 100 * per_us}), 0u);
+    EXPECT_EQ(fired.count(WindowKey{2, -1, 10 * s - 2}), 1u);
+    h.End();
+    auto all = Results(h.out.batches, nullptr, unit);
+    ASSERT_EQ(all.size(), 4u);
+    EXPECT_EQ(all.at(WindowKey{1, 900 * per_us, 10 * s + 100 * per_us}).count, 2);
+    EXPECT_EQ(all.at(WindowKey{2, -1, 10 * s - 2}).count, 2);
+    EXPECT_EQ(all.at(WindowKey{3, 0, 5 * s}).count, 1);
+    EXPECT_EQ(all.at(WindowKey{3, 5 * s, 10 * s}).count, 1);
+    EXPECT_EQ(h.op->late_rows(), 0);
+  }
+}
+
+// Tumbling and sliding windows of a microsecond column are multiples of their size (slide) in
+// microseconds since the epoch, floored for times before 1970, and fire when the watermark (ms)
+// reaches their end.
+TEST(WindowedAggregateTest, WindowsOfAMicrosecondColumnFloorInItsUnit) {
+  const auto us = arrow::TimeUnit::MICRO;
+  Harness tumbling(Tumbling(milliseconds(1)), "job", us);
+  tumbling.Feed({{1, 1.0, -1}, {1, 2.0, -1000}, {1, 4.0, -1001}, {1, 8.0, 999}, {1, 16.0, 1000}});
+  tumbling.Watermark(0);
+  auto fired = Results(tumbling.out.batches, nullptr, us);
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_DOUBLE_EQ(fired.at(WindowKey{1, -2000, -1000}).sum, 4.0);
+  EXPECT_DOUBLE_EQ(fired.at(WindowKey{1, -1000, 0}).sum, 3.0);
+  tumbling.End();
+  auto all = Results(tumbling.out.batches, nullptr, us);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_DOUBLE_EQ(all.at(WindowKey{1, 0, 1000}).sum, 8.0);
+  EXPECT_DOUBLE_EQ(all.at(WindowKey{1, 1000, 2000}).sum, 16.0);
+
+  Harness sliding(Sliding(milliseconds(2), milliseconds(1)), "job", us);
+  sliding.Feed({{1, 1.0, -1}, {1, 2.0, 1500}});
+  sliding.End();
+  auto hops = Results(sliding.out.batches, nullptr, us);
+  ASSERT_EQ(hops.size(), 4u);
+  EXPECT_DOUBLE_EQ(hops.at(WindowKey{1, -2000, 0}).sum, 1.0);
+  EXPECT_DOUBLE_EQ(hops.at(WindowKey{1, -1000, 1000}).sum, 1.0);
+  EXPECT_DOUBLE_EQ(hops.at(WindowKey{1, 0, 2000}).sum, 2.0);
+  EXPECT_DOUBLE_EQ(hops.at(WindowKey{1, 1000, 3000}).sum, 2.0);
+}
+
 TEST(WindowedAggregateTest, ProcessingTimeWindowsFireByTimer) {
   WindowParams params = Tumbling(milliseconds(40));
   params.time = TimeDomain::kProcessingTime;
@@ -405,6 +470,52 @@ TEST(WindowedAggregateTest, ProcessingTimeWindowsFireByTimer) {
   EXPECT_EQ(h.op->late_rows(), 0);
 }
 
+// Window spans in a nanosecond column's unit must leave room in int64: a size of 10,000,000 h
+// is 3.6e22 ns (window_end used to wrap silently); refused at bind, naming the column's type.
+TEST(WindowedAggregateTest, BindingRefusesSpansThatOverflowTheColumnsUnit) {
+  const auto ns = InputSchema(arrow::TimeUnit::NANO);
+  const auto huge = std::chrono::hours(10'000'000);
+  OperatorSpec window{1, "w", 1, Tumbling(huge)};
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): its size (36000000000000 ms) is too "
+                              "large for its time column 'event_time' (timestamp[ns])",
+                     BindOperator(window, {ns}, {}, Context()).status());
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, Context()).status());  // ms: it fits
+  WindowParams session = Session(milliseconds(1'000));
+  session.allowed_lateness = std::chrono::hours(1'000'000'000);  // 3.6e18 us
+  window.params = session;
+  ASSERT_RAISES_WITH(Invalid, "its allowed_lateness (3600000000000000 ms) is too large for "
+                              "its time column 'event_time' (timestamp[us])",
+                     BindOperator(window, {InputSchema(arrow::TimeUnit::MICRO)}, {}, Context())
+                         .status());
+  // The aggregate after the window checks the same.
+  OperatorSpec aggregate{2, "agg", 1, AllAggregates()};
+  window.params = Sliding(huge, milliseconds(1'000));
+  OperatorPlanContext context = Context();
+  context.input_window = &window;
+  ASSERT_RAISES_WITH(Invalid, "window 'w': its size (36000000000000 ms) is too large",
+                     BindOperator(aggregate, {ns}, {}, context).status());
+}
+
+// A window of an event time at the end of the int64 range would end past it: an error, not a
+// wrapped window_end.
+TEST(WindowedAggregateTest, WindowsEndingPastTheRangeOfTheColumnAreAnError) {
+  const int64_t last = std::numeric_limits<int64_t>::max() - 10;
+  for (const WindowParams& params : {Tumbling(milliseconds(3'600'000)),
+                                     Sliding(milliseconds(3'600'000), milliseconds(60'000))}) {
+    Harness h(params, "job", arrow::TimeUnit::NANO);
+    ASSERT_RAISES_WITH(Invalid, "window 'window': the window of event time 9223372036854775797 "
+                                "in its time column 'event_time' (timestamp[ns]) would start or "
+                                "end outside the range of int64 values",
+                       h.op->Process(0, Batch({{1, 1.0, last}}, arrow::TimeUnit::NANO), &h.out));
+    EXPECT_TRUE(h.out.batches.empty());
+  }
+  Harness h(Session(milliseconds(1'000)), "job", arrow::TimeUnit::NANO);
+  h.Feed({{1, 1.0, last}});
+  ASSERT_RAISES_WITH(Invalid, "the window of event time 9223372036854775797",
+                     h.op->OnWatermark(kEndOfTimeWatermark, &h.out));
+  EXPECT_TRUE(h.out.batches.empty());
+}
+
 TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
   OperatorSpec window{1, "w", 1, Tumbling(milliseconds(10))};
   OperatorPlanContext context = Context();
@@ -416,13 +527,34 @@ TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
   context.sources_event_time = {{"a", "event_time"}, {"b", "other"}};
   ASSERT_RAISES_WITH(Invalid, "declare different event-time columns ('a': 'event_time', 'b': 'other')",
                      BindOperator(window, {InputSchema()}, {}, context).status());
+  // Naming one of them does not help: the other source's watermarks are on another column.
+  std::get<WindowParams>(window.params).time_column = "event_time";
+  ASSERT_RAISES_WITH(Invalid, "its time_column 'event_time' is not the event-time column 'other' "
+                              "that source 'b' computes its watermarks on",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  // A time_column other than the one the watermarks are computed on (rows would be placed and
+  // found late against watermarks of an unrelated time) is refused, naming both columns.
+  context = Context();
   std::get<WindowParams>(window.params).time_column = "amount";
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): its time_column 'amount' is not the "
+                              "event-time column 'event_time' that source 'source' computes its "
+                              "watermarks on",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  OperatorSpec aggregate{2, "agg", 1, AllAggregates()};
+  OperatorPlanContext after_window = context;
+  after_window.input_window = &window;
+  ASSERT_RAISES_WITH(Invalid, "window 'w': its time_column 'amount' is not the event-time column "
+                              "'event_time'",
+                     BindOperator(aggregate, {InputSchema()}, {}, after_window).status());
+  std::get<WindowParams>(window.params).time_column = "event_time";  // the same column: fine
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "";
+  context.sources_event_time = {{"source", "amount"}};
   ASSERT_RAISES_WITH(TypeError, "event-time column 'amount' has type double",
                      BindOperator(window, {InputSchema()}, {}, context).status());
-  std::get<WindowParams>(window.params).time_column = "nope";
+  context.sources_event_time = {{"source", "nope"}};
   ASSERT_RAISES_WITH(KeyError, "event-time column 'nope' is not a column",
                      BindOperator(window, {InputSchema()}, {}, context).status());
-  std::get<WindowParams>(window.params).time_column = "";
   std::get<WindowParams>(window.params).time = TimeDomain::kProcessingTime;
   ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
   auto clash = arrow::schema({arrow::field("window_start", arrow::int64())});
