@@ -21,6 +21,8 @@
 #include <arrow/type.h>
 #include <arrow/type_traits.h>
 
+#include "sabot/dataflow/grouped_aggregation.h"
+
 namespace sabot {
 
 namespace {
@@ -100,7 +102,9 @@ arrow::Result<std::shared_ptr<arrow::DataType>> CommonKeyType(
 }
 
 // A key column cast to its pair's common type, added to an input for the join and dropped from
-// its output.
+// its output. Float keys are always added so (normalized, NormalizeFloatKey): Acero compares keys
+// bit by bit, but -0.0 and 0.0 are one key and all NaNs are one key (docs/hashing.md); the
+// output keeps the input's own values.
 struct HiddenKey {
   int column = 0;  // the key column in the input
   std::shared_ptr<arrow::DataType> type;
@@ -235,8 +239,10 @@ arrow::Result<std::shared_ptr<const JoinPlan>> MakeJoinPlan(
     const auto& l = left->GetFieldByName(params.left_keys[k]);
     const auto& r = right->GetFieldByName(params.right_keys[k]);
     ARROW_ASSIGN_OR_RAISE(auto common, CommonKeyType(*l, *r));
-    left_cast.push_back(l->type()->Equals(*common) ? nullptr : common);
-    right_cast.push_back(r->type()->Equals(*common) ? nullptr : common);
+    const bool is_float =
+        common->id() == arrow::Type::FLOAT || common->id() == arrow::Type::DOUBLE;
+    left_cast.push_back(l->type()->Equals(*common) && !is_float ? nullptr : common);
+    right_cast.push_back(r->type()->Equals(*common) && !is_float ? nullptr : common);
   }
   if (params.time != JoinTime::kNone) {
     ARROW_ASSIGN_OR_RAISE(plan->left.time_column, TimeColumn(*left, params.left_time, "left"));
@@ -305,7 +311,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     ARROW_ASSIGN_OR_RAISE(
         auto cast, arrow::compute::Cast(*columns[hidden.column], hidden.type,
                                         arrow::compute::CastOptions::Safe(), &context));
-    columns.push_back(std::move(cast));
+    ARROW_ASSIGN_OR_RAISE(auto normal, NormalizeFloatKey(cast, pool));
+    columns.push_back(std::move(normal));
   }
   if (side.time_index >= 0) {
     std::shared_ptr<arrow::Array> time = columns[side.time_column];

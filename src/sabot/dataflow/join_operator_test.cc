@@ -1,6 +1,7 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <random>
@@ -292,6 +293,62 @@ TEST(JoinOperatorTest, WidenedKeyTypesJoinAndKeepTheirTypes) {
     if (how != JoinType::kSemi) {
       EXPECT_TRUE(output->GetFieldByName("k_right")->type()->Equals(arrow::int64()));
     }
+  }
+}
+
+// docs/hashing.md: -0.0 and 0.0 are one key and all NaNs are one key, for float64 with float64
+// and float64 with float32 keys; the output keeps each input's own key values (-0.0 stays -0.0).
+TEST(JoinOperatorTest, NegativeZeroAndZeroAreOneKeyAndSoAreAllNaNs) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> left_keys = {0.0, -0.0, nan, std::nan("7"), 1.5, -nan};
+  const std::vector<double> right_keys = {-0.0, 0.0, -nan, 1.5, 2.5};
+  for (const auto& right_type : {arrow::float64(), arrow::float32()}) {
+    SCOPED_TRACE(right_type->ToString());
+    arrow::DoubleBuilder lk;
+    arrow::Int64Builder lp, rp;
+    ASSERT_OK(lk.AppendValues(left_keys));
+    ASSERT_OK(lk.AppendNull());
+    for (size_t i = 0; i <= left_keys.size(); ++i) ASSERT_OK(lp.Append(static_cast<int64_t>(i)));
+    std::shared_ptr<arrow::Array> rk;
+    if (right_type->id() == arrow::Type::DOUBLE) {
+      arrow::DoubleBuilder b;
+      ASSERT_OK(b.AppendValues(right_keys));
+      ASSERT_OK_AND_ASSIGN(rk, b.Finish());
+    } else {
+      arrow::FloatBuilder b;
+      for (double v : right_keys) ASSERT_OK(b.Append(static_cast<float>(v)));
+      ASSERT_OK_AND_ASSIGN(rk, b.Finish());
+    }
+    for (size_t i = 0; i < right_keys.size(); ++i) ASSERT_OK(rp.Append(static_cast<int64_t>(i)));
+    auto left_schema = Side("lp", arrow::float64());
+    auto right_schema = Side("rp", right_type);
+    auto left = arrow::RecordBatch::Make(left_schema, left_keys.size() + 1,
+                                         {*lk.Finish(), *lp.Finish()});
+    auto right = arrow::RecordBatch::Make(right_schema, right_keys.size(), {rk, *rp.Finish()});
+    ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, JoinType::kInner},
+                                               {left}, {right}, left_schema, right_schema));
+    // Pairs "left payload|right payload|sign bit of the left key", by value equality.
+    std::vector<std::string> expected, got;
+    for (size_t l = 0; l < left_keys.size(); ++l) {
+      for (size_t r = 0; r < right_keys.size(); ++r) {
+        const double a = left_keys[l], b = right_keys[r];
+        if (a == b || (std::isnan(a) && std::isnan(b))) {
+          expected.push_back(std::to_string(l) + "|" + std::to_string(r) + "|" +
+                             std::to_string(std::signbit(a)));
+        }
+      }
+    }
+    for (const auto& batch : batches) {
+      const auto& keys = static_cast<const arrow::DoubleArray&>(*batch->column(0));
+      for (int64_t i = 0; i < batch->num_rows(); ++i) {
+        got.push_back(Cell(*batch->column(1), i) + "|" + Cell(*batch->column(3), i) + "|" +
+                      std::to_string(std::signbit(keys.Value(i))));
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(expected.size(), 8u);
+    EXPECT_EQ(got, expected);
   }
 }
 
