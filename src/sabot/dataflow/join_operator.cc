@@ -1,6 +1,7 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <set>
 #include <string>
@@ -111,7 +112,8 @@ struct HiddenKey {
 };
 
 // One input of the join as the join reads it: the input's columns, then its hidden keys, then
-// (event-time joins) its event time in milliseconds and (window joins) its window's start.
+// (event-time joins) its event time as int64 in the join's time unit (JoinPlan::per_ms) and
+// (window joins) its window's start in that unit.
 struct JoinSide {
   std::shared_ptr<arrow::Schema> input;
   std::shared_ptr<arrow::Schema> prepared;
@@ -119,8 +121,8 @@ struct JoinSide {
   std::vector<arrow::FieldRef> keys;    // into `prepared`
   std::vector<arrow::FieldRef> output;  // the input's columns, when the join outputs them
   int time_column = -1;                 // the event-time column in `input`
-  int time_index = -1;                  // its milliseconds (int64) in `prepared`
-  int window_index = -1;                // the window start (int64 ms) in `prepared`
+  int time_index = -1;                  // its time (int64, JoinPlan::per_ms) in `prepared`
+  int window_index = -1;                // the window start (same unit) in `prepared`
   std::string time_name;                // the name of prepared[time_index]
 };
 
@@ -130,6 +132,15 @@ struct JoinPlan {
   JoinSide left;
   JoinSide right;
   std::shared_ptr<arrow::Schema> output;
+  // Event-time joins compare times in the finer unit of the two time columns, at least
+  // milliseconds (an int64 column counts as milliseconds), so that nothing is truncated:
+  // `time_unit` is it and `per_ms` its ticks per millisecond; `before`, `after` and `window` in
+  // it are these.
+  arrow::TimeUnit::type time_unit = arrow::TimeUnit::MILLI;
+  int64_t per_ms = 1;
+  int64_t before = 0;
+  int64_t after = 0;
+  int64_t window = 0;
 
   ac::HashJoinNodeOptions Options() const {
     arrow::compute::Expression filter = arrow::compute::literal(true);
@@ -138,8 +149,8 @@ struct JoinPlan {
       const cp::Expression l = cp::field_ref(left.time_name);
       const cp::Expression r = cp::field_ref(right.time_name);
       filter = cp::and_(
-          cp::greater_equal(r, cp::call("subtract", {l, cp::literal(params.before.count())})),
-          cp::less_equal(r, cp::call("add", {l, cp::literal(params.after.count())})));
+          cp::greater_equal(r, cp::call("subtract", {l, cp::literal(before)})),
+          cp::less_equal(r, cp::call("add", {l, cp::literal(after)})));
     }
     return ac::HashJoinNodeOptions(AceroJoinType(params.how), left.keys, right.keys,
                                    left.output, right.output, std::move(filter));
@@ -248,6 +259,25 @@ arrow::Result<std::shared_ptr<const JoinPlan>> MakeJoinPlan(
     ARROW_ASSIGN_OR_RAISE(plan->left.time_column, TimeColumn(*left, params.left_time, "left"));
     ARROW_ASSIGN_OR_RAISE(plan->right.time_column,
                           TimeColumn(*right, params.right_time, "right"));
+    for (const auto& field : {left->field(plan->left.time_column),
+                              right->field(plan->right.time_column)}) {
+      if (field->type()->id() != arrow::Type::TIMESTAMP) continue;
+      plan->time_unit = std::max(plan->time_unit,
+                                 static_cast<const arrow::TimestampType&>(*field->type()).unit());
+    }
+    plan->per_ms = plan->time_unit == arrow::TimeUnit::NANO    ? 1000000
+                   : plan->time_unit == arrow::TimeUnit::MICRO ? 1000
+                                                               : 1;
+    const std::pair<int64_t*, std::chrono::milliseconds> spans[] = {
+        {&plan->before, params.before}, {&plan->after, params.after},
+        {&plan->window, params.window}};
+    for (const auto& [to, span] : spans) {
+      if (__builtin_mul_overflow(span.count(), plan->per_ms, to)) {
+        return arrow::Status::Invalid("join time span of ", span.count(),
+                                      " ms does not fit in int64 at the time columns' unit (",
+                                      plan->per_ms, " per ms)");
+      }
+    }
   }
   ARROW_RETURN_NOT_OK(FinishSide(&plan->left, *right, params.left_keys, left_cast,
                                  OutputsLeft(params.how), params, "left"));
@@ -315,17 +345,22 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     columns.push_back(std::move(normal));
   }
   if (side.time_index >= 0) {
+    // In the plan's unit, which is as fine as the column's or finer: an exact conversion (an
+    // overflow is an error).
     std::shared_ptr<arrow::Array> time = columns[side.time_column];
     if (time->type_id() == arrow::Type::TIMESTAMP) {
       const auto& unit = static_cast<const arrow::TimestampType&>(*time->type()).unit();
-      if (unit != arrow::TimeUnit::MILLI) {
-        arrow::compute::CastOptions options =
-            arrow::compute::CastOptions::Safe(arrow::timestamp(arrow::TimeUnit::MILLI));
-        options.allow_time_truncate = true;
-        ARROW_ASSIGN_OR_RAISE(time, arrow::compute::Cast(*time, options.to_type, options,
+      if (unit != plan.time_unit) {
+        ARROW_ASSIGN_OR_RAISE(time, arrow::compute::Cast(*time, arrow::timestamp(plan.time_unit),
+                                                         arrow::compute::CastOptions::Safe(),
                                                          &context));
       }
       ARROW_ASSIGN_OR_RAISE(time, time->View(arrow::int64()));
+    } else if (plan.per_ms != 1) {
+      ARROW_ASSIGN_OR_RAISE(
+          auto scaled, arrow::compute::CallFunction("multiply_checked",
+                                                    {time, arrow::Datum(plan.per_ms)}, &context));
+      time = scaled.make_array();
     }
     if (time->offset() != 0) {
       ARROW_ASSIGN_OR_RAISE(time, arrow::Concatenate({time}, pool));
@@ -334,7 +369,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     if (side.window_index >= 0) {
       // The start of each row's tumbling window: floor(t / size) * size (null for null t).
       const auto& t = static_cast<const arrow::Int64Array&>(*time);
-      const int64_t size = plan.params.window.count();
+      const int64_t size = plan.window;
       ARROW_ASSIGN_OR_RAISE(auto starts,
                             arrow::AllocateBuffer(t.length() * int64_t{sizeof(int64_t)}, pool));
       auto* out = reinterpret_cast<int64_t*>(starts->mutable_data());
@@ -518,17 +553,22 @@ class TimeJoinOperator : public Operator {
   int64_t LateBound() const {
     if (plan_->params.time == JoinTime::kWindow) {
       // The window [start, start + size) fired once the watermark reached its end.
-      return SaturatingSub(watermark_, plan_->params.window.count()) + 1;
+      return SaturatingSub(Ticks(watermark_), plan_->window) + 1;
     }
-    return watermark_;
+    return Ticks(watermark_);
   }
   // Held rows of input `input` with that column below this can match no later row.
   int64_t EvictBound(int input) const {
-    const JoinParams& p = plan_->params;
-    if (p.time == JoinTime::kWindow) return LateBound();
+    if (plan_->params.time == JoinTime::kWindow) return LateBound();
     // A later right row r has r.t >= W: left rows with l.t + after < W are done; a later left
     // row l has l.t >= W: right rows with r.t < W - before are done.
-    return SaturatingSub(watermark_, input == 0 ? p.after.count() : p.before.count());
+    return SaturatingSub(Ticks(watermark_), input == 0 ? plan_->after : plan_->before);
+  }
+  // Watermark `ms` in the plan's time unit, saturating at the ends of int64.
+  int64_t Ticks(WatermarkMs ms) const {
+    int64_t ticks = 0;
+    if (!__builtin_mul_overflow(ms, plan_->per_ms, &ticks)) return ticks;
+    return ms < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
   }
   static int64_t SaturatingSub(int64_t a, int64_t b) {
     return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min()

@@ -610,6 +610,68 @@ JoinParams IntervalJoin(int64_t before_ms, int64_t after_ms) {
   return p;
 }
 
+// Times finer than milliseconds are compared in their own unit, not truncated to ms (an
+// interval of 0 joins equal times only), and windows floor times before 1970 (-500 us is in
+// [-1 s, 0), +100 us in [0, 1 s)); a ns side against a us side compares in ns.
+TEST(TimeJoinTest, SubMillisecondTimesAreComparedInTheirOwnUnit) {
+  auto side = [](const std::string& payload, arrow::TimeUnit::type unit) {
+    return arrow::schema({arrow::field("k", arrow::int64()),
+                          arrow::field("t", arrow::timestamp(unit)),
+                          arrow::field(payload, arrow::int64())});
+  };
+  auto batch = [](const std::shared_ptr<arrow::Schema>& schema,
+                  const std::vector<std::pair<int64_t, int64_t>>& key_time) {
+    arrow::Int64Builder k, p;
+    arrow::TimestampBuilder t(schema->field(1)->type(), arrow::default_memory_pool());
+    for (const auto& [key, time] : key_time) {
+      EXPECT_OK(k.Append(key));
+      EXPECT_OK(t.Append(time));
+      EXPECT_OK(p.Append(key));
+    }
+    return arrow::RecordBatch::Make(schema, static_cast<int64_t>(key_time.size()),
+                                    {*k.Finish(), *t.Finish(), *p.Finish()});
+  };
+  // The keys of the pairs a join of `left` and `right` gives.
+  auto run = [&](const JoinParams& params, arrow::TimeUnit::type right_unit,
+                 const std::vector<std::pair<int64_t, int64_t>>& left,
+                 const std::vector<std::pair<int64_t, int64_t>>& right)
+      -> arrow::Result<std::vector<std::string>> {
+    const OperatorSpec spec = JoinSpec(params);
+    OperatorPlanContext unbounded;
+    unbounded.bounded_input = false;
+    auto l = side("lp", arrow::TimeUnit::MICRO);
+    auto r = side("rp", right_unit);
+    ARROW_ASSIGN_OR_RAISE(BoundOperator bound, BindOperator(spec, {l, r}, BindOptions{}, unbounded));
+    TaskContext task;
+    task.spec = &spec;
+    ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
+    Collector out;
+    ARROW_RETURN_NOT_OK(op->Process(0, batch(l, left), &out));
+    ARROW_RETURN_NOT_OK(op->Process(1, batch(r, right), &out));
+    ARROW_RETURN_NOT_OK(op->OnWatermark(kEndOfTimeWatermark, &out));
+    ARROW_RETURN_NOT_OK(op->Finish(&out));
+    std::vector<std::string> keys;
+    for (const auto& b : out.batches) {
+      for (int64_t i = 0; i < b->num_rows(); ++i) keys.push_back(Cell(*b->column(0), i));
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  using Keys = std::vector<std::string>;
+  // Key 1: 399 us apart; key 2: equal times.
+  ASSERT_OK_AND_ASSIGN(auto got1, run(IntervalJoin(0, 0), arrow::TimeUnit::MICRO, {{1, 400}, {2, 1000}},
+                         {{1, 799}, {2, 1000}}));
+  EXPECT_EQ(got1, Keys{"2"});
+  // The same in ns on the right; key 3: 1 ns later than the left time.
+  ASSERT_OK_AND_ASSIGN(auto got2, run(IntervalJoin(0, 0), arrow::TimeUnit::NANO, {{1, 400}, {2, 1000}, {3, 5}},
+                         {{1, 799000}, {2, 1000000}, {3, 5001}}));
+  EXPECT_EQ(got2, Keys{"2"});
+  // Key 3: -500 us and +100 us; key 4: -500 us and -999 ms, both in [-1 s, 0).
+  ASSERT_OK_AND_ASSIGN(auto got3, run(WindowJoin(1000), arrow::TimeUnit::MICRO, {{3, -500}, {4, -500}},
+                         {{3, 100}, {4, -999000}}));
+  EXPECT_EQ(got3, Keys{"4"});
+}
+
 TEST(TimeJoinTest, OutOfOrderInputEqualsNestedLoop) {
   constexpr int64_t kDisorder = 500;
   for (uint64_t seed : {1, 2}) {
