@@ -656,6 +656,19 @@ arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams
         "a hash join needs bounded inputs (it joins at the end of both); an input of this "
         "join reads an unbounded source: use a window or interval join");
   }
+  if (params.time != JoinTime::kNone) {
+    // Held rows are evicted by the watermark, which a source without event time never sends:
+    // the join would hold every row of the other input to the end.
+    for (const auto& source : context.sources_event_time) {
+      if (!source.column.empty()) continue;
+      return arrow::Status::Invalid(
+          params.time == JoinTime::kWindow ? "a window" : "an interval",
+          " join needs every source of both inputs to declare event_time (its watermarks evict "
+          "the rows it holds), but source '", source.source, "', feeding it, declares none: add "
+          "event_time: {column: ..., max_out_of_orderness: ...} to it, or use a hash join of "
+          "bounded inputs");
+    }
+  }
   ARROW_ASSIGN_OR_RAISE(auto plan, MakeJoinPlan(params, inputs[0], inputs[1]));
   BoundOperator bound;
   bound.output_schema = plan->output;

@@ -718,6 +718,35 @@ TEST(TimeJoinTest, LateRowsAreNotJoined) {
   }
 }
 
+// A source without event time sends no watermark: the time join could never evict the rows it
+// holds, so it refuses at bind, naming the source (as an event-time window does).
+TEST(TimeJoinTest, BindingRefusesASourceWithoutEventTime) {
+  OperatorPlanContext context;
+  context.bounded_input = false;
+  context.sources_event_time = {{"left_source", "t"}, {"right_source", ""}};
+  for (const JoinParams& p : {WindowJoin(1000), IntervalJoin(5, 5)}) {
+    ASSERT_RAISES_WITH(Invalid, "source 'right_source', feeding it, declares none",
+                       BindOperator(JoinSpec(p), {TimedSide("lp"), TimedSide("rp")},
+                                    BindOptions{}, context)
+                           .status());
+  }
+  auto status = BindOperator(JoinSpec(IntervalJoin(5, 5)), {TimedSide("lp"), TimedSide("rp")},
+                             BindOptions{}, context)
+                    .status();
+  EXPECT_NE(status.message().find("operator 'joiner'"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("interval join"), std::string::npos) << status;
+  context.sources_event_time[1].column = "t";
+  EXPECT_OK(BindOperator(JoinSpec(WindowJoin(1000)), {TimedSide("lp"), TimedSide("rp")},
+                         BindOptions{}, context)
+                .status());
+  // A hash join of bounded inputs needs no event time.
+  context.bounded_input = true;
+  context.sources_event_time[1].column = "";
+  EXPECT_OK(BindOperator(JoinSpec(JoinParams{{"k"}, {"k"}}), {TimedSide("lp"), TimedSide("rp")},
+                         BindOptions{}, context)
+                .status());
+}
+
 TEST(TimeJoinTest, BindingChecksTimeColumns) {
   JoinParams p = WindowJoin(1000);
   p.right_time = "nope";
