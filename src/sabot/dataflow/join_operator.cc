@@ -386,6 +386,21 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
   return arrow::RecordBatch::Make(side.prepared, batch.num_rows(), std::move(columns));
 }
 
+// What both join operators do first with a batch of input `input`: checks the input number,
+// adds the batch's rows to `*rows_in`, and returns it prepared (Prepare), or null when it is empty.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> PrepareInput(const JoinPlan& plan,
+                                                                int32_t input,
+                                                                const arrow::RecordBatch& batch,
+                                                                arrow::MemoryPool* pool,
+                                                                int64_t* rows_in) {
+  if (input != 0 && input != 1) {
+    return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
+  }
+  *rows_in += batch.num_rows();
+  if (batch.num_rows() == 0) return nullptr;
+  return Prepare(plan, input == 0 ? plan.left : plan.right, batch, pool);
+}
+
 // Runs the join of `left` and `right` (prepared tables) with Acero on the calling thread and
 // emits its output renamed to the plan's output schema; adds the rows emitted to `*rows_out`.
 arrow::Status RunAcero(const JoinPlan& plan, std::shared_ptr<arrow::Table> left,
@@ -421,13 +436,8 @@ class HashJoinOperator : public Operator {
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
-    if (input != 0 && input != 1) {
-      return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
-    }
-    rows_in_ += batch->num_rows();
-    if (batch->num_rows() == 0) return arrow::Status::OK();
-    const JoinSide& side = input == 0 ? plan_->left : plan_->right;
-    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
+    ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
+    if (prepared == nullptr) return arrow::Status::OK();
     (input == 0 ? left_ : right_).push_back(std::move(prepared));
     return arrow::Status::OK();
   }
@@ -474,13 +484,9 @@ class TimeJoinOperator : public Operator {
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
-    if (input != 0 && input != 1) {
-      return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
-    }
-    rows_in_ += batch->num_rows();
-    if (batch->num_rows() == 0) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
+    if (prepared == nullptr) return arrow::Status::OK();
     const JoinSide& side = input == 0 ? plan_->left : plan_->right;
-    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
     // Late rows: their window fired (window join) or their time is below the watermark
     // (interval join); the rows they could have met may be gone. Counted, not joined.
     if (watermark_ != kNoWatermark) {
