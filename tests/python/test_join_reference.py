@@ -232,6 +232,68 @@ def run_time_case(sabot, work, label, paths, sources, joins, mode):
     print("done", label)
 
 
+# Edge cases of keys and times, each a small job at parallelism 3 compared with DuckDB by the
+# (id, rid) pairs joined: float keys (-0.0 matches 0.0, NaN matches NaN), microsecond times an
+# interval of 0 must not truncate to ms, and times before 1970 a 1 s window join must floor.
+EDGE_JOINS = [
+    ("float_keys", "{on: [k]}", "l.k = r.k",
+     pa.array([0.0, -0.0, float("nan"), 1.5, None, -0.0], pa.float64()),
+     pa.array([-0.0, 0.0, float("nan"), 1.5, None], pa.float64())),
+    ("interval_us", "{on: [k], time: t, interval: {before: 0ms, after: 0ms}}",
+     "l.k = r.k AND r.t BETWEEN l.t AND l.t",
+     pa.array([400, 1000, 5, 2_000_000], pa.timestamp("us")),
+     pa.array([799, 1000, 6, 2_000_000, 2_000_001], pa.timestamp("us"))),
+    ("window_before_1970", "{on: [k], time: t, window: 1s}",
+     "l.k = r.k AND time_bucket(INTERVAL 1 SECOND, l.t) = time_bucket(INTERVAL 1 SECOND, r.t)",
+     pa.array([-500, -1_500_000, 999_999, 3], pa.timestamp("us")),
+     pa.array([100, -999_000, -1_000_001, -1, 1_000_000], pa.timestamp("us"))),
+]
+
+
+def run_edge_cases(sabot, work):
+    for name, spec, condition, left, right in EDGE_JOINS:
+        folder = os.path.join(work, "edge-" + name)
+        os.makedirs(folder)
+        timed = pa.types.is_timestamp(left.type)
+        tables = {}
+        for side, column in (("left", left), ("right", right)):
+            n = len(column)
+            if timed:
+                table = pa.table({"k": pa.array([1] * n, pa.int64()), "t": column})
+            else:
+                table = pa.table({"k": column})
+            tables[side] = table.append_column("id" if side == "left" else "rid",
+                                               pa.array(range(n), pa.int64()))
+            pq.write_table(tables[side], os.path.join(folder, side + ".parquet"))
+        event_time = ", event_time: {column: t, max_out_of_orderness: 5s}" if timed else ""
+        lines = [f"job: edge", "options:", "  progress: false", "operators:"]
+        for side in ("left", "right"):
+            lines += [f"  - name: {side}_source",
+                      f"    parquet_source: {{paths: [{os.path.join(folder, side)}.parquet]"
+                      f"{event_time}}}"]
+        lines += ["  - name: j", f"    join: {spec}", "    left: left_source",
+                  "    right: right_source", "    parallelism: 3", "  - name: out",
+                  f"    parquet_sink: {os.path.join(folder, 'out')}"]
+        job = os.path.join(folder, "job.yaml")
+        with open(job, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
+                                timeout=600)
+        if not check(result.returncode == 0,
+                     f"edge {name}: sabot run exited {result.returncode}: "
+                     f"{result.stderr[-2000:]}"):
+            continue
+        got = pq.read_table(os.path.join(folder, "out"))
+        got_pairs = sorted(zip(got.column("id").to_pylist(), got.column("rid").to_pylist()))
+        con = duckdb.connect()
+        con.register("l", tables["left"])
+        con.register("r", tables["right"])
+        want = sorted(con.execute(f"SELECT l.id, r.rid FROM l JOIN r ON {condition}").fetchall())
+        check(len(want) > 0, f"edge {name}: the reference is empty")
+        check(got_pairs == want, f"edge {name}: pairs {got_pairs}, DuckDB's {want}")
+        print("done edge", name)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("sabot")
@@ -246,6 +308,7 @@ def main():
                          joins, mode)
             run_case(args.sabot, work, f"{mode}-empty-right", no_right, 3, 2, mode)
             run_case(args.sabot, work, f"{mode}-empty-left", no_left, 2, 3, mode)
+        run_edge_cases(args.sabot, work)
         timed = write_timed_inputs(os.path.join(work, "timed"), seed=21)
         for mode in ("pipelined", "blocking"):
             for sources, joins in ((1, 1), (10, 5), (3, 7)):

@@ -1,7 +1,9 @@
 #include "sabot/dataflow/grouped_aggregation.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
@@ -19,6 +21,7 @@
 #include <arrow/compute/row/grouper.h>
 #include <arrow/datum.h>
 #include <arrow/type.h>
+#include <arrow/util/bitmap_ops.h>
 
 #include "sabot/common/arrow_init.h"
 
@@ -418,14 +421,62 @@ arrow::Status CheckBatch(const BoundAggregation::Impl& impl, const arrow::Record
   return arrow::Status::OK();
 }
 
+// NormalizeFloatKey for one float type.
+template <typename ArrowType>
+arrow::Result<std::shared_ptr<arrow::Array>> NormalizeFloats(
+    const std::shared_ptr<arrow::Array>& key, arrow::MemoryPool* pool) {
+  using CType = typename ArrowType::c_type;
+  using ArrayType = arrow::NumericArray<ArrowType>;
+  const auto& array = static_cast<const ArrayType&>(*key);
+  const CType* values = array.raw_values();
+  const int64_t length = array.length();
+  const CType canonical_nan = std::numeric_limits<CType>::quiet_NaN();
+  // Whether a value's bits differ from those of its normal form.
+  auto differs = [&](CType v) {
+    if (v == 0) return std::signbit(v);
+    if (std::isnan(v)) return std::memcmp(&v, &canonical_nan, sizeof(CType)) != 0;
+    return false;
+  };
+  bool any = false;
+  for (int64_t i = 0; i < length && !any; ++i) any = differs(values[i]);
+  if (!any) return key;
+  ARROW_ASSIGN_OR_RAISE(auto buffer,
+                        arrow::AllocateBuffer(length * int64_t{sizeof(CType)}, pool));
+  auto* out = reinterpret_cast<CType*>(buffer->mutable_data());
+  for (int64_t i = 0; i < length; ++i) {
+    const CType v = values[i];
+    out[i] = v == 0 ? CType{0} : (std::isnan(v) ? canonical_nan : v);
+  }
+  std::shared_ptr<arrow::Buffer> validity;
+  if (array.null_count() > 0) {
+    ARROW_ASSIGN_OR_RAISE(validity, arrow::internal::CopyBitmap(pool, array.null_bitmap_data(),
+                                                                array.offset(), length));
+  }
+  return std::make_shared<ArrayType>(length, std::move(buffer), std::move(validity),
+                                     array.null_count());
+}
+
 }  // namespace
+
+arrow::Result<std::shared_ptr<arrow::Array>> NormalizeFloatKey(
+    const std::shared_ptr<arrow::Array>& key, arrow::MemoryPool* pool) {
+  switch (key->type_id()) {
+    case arrow::Type::FLOAT:
+      return NormalizeFloats<arrow::FloatType>(key, pool);
+    case arrow::Type::DOUBLE:
+      return NormalizeFloats<arrow::DoubleType>(key, pool);
+    default:
+      return key;
+  }
+}
 
 arrow::Result<cp::ExecBatch> GroupedAggregation::State::Keys(const arrow::RecordBatch& batch) {
   std::vector<arrow::Datum> keys;
   keys.reserve(impl().key_columns.size());
   for (int index : impl().key_columns) {
-    ARROW_ASSIGN_OR_RAISE(auto key, Column(batch, index));
-    keys.push_back(std::move(key));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum key, Column(batch, index));
+    ARROW_ASSIGN_OR_RAISE(auto normal, NormalizeFloatKey(key.make_array(), tracking_pool.get()));
+    keys.emplace_back(std::move(normal));
   }
   return cp::ExecBatch(std::move(keys), batch.num_rows());
 }

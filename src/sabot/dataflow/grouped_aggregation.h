@@ -8,7 +8,9 @@
 // per-group states.
 //
 // Keys: one or more columns of any type the HASH partitioner supports; null is a key value of
-// its own (rows with a null key form one group). Aggregates: AggregateSpec (logical_plan.h).
+// its own (rows with a null key form one group). Float keys are compared by value as the
+// partitioner hashes them (docs/hashing.md): -0.0 and 0.0 are one key, output as 0.0, and all
+// NaNs are one key, output as the canonical quiet NaN (NormalizeFloatKey). Aggregates: AggregateSpec (logical_plan.h).
 
 #include <cstdint>
 #include <memory>
@@ -24,6 +26,14 @@
 #include "sabot/dataflow/logical_plan.h"
 
 namespace sabot {
+
+// `key` with every zero made +0.0 and every NaN the canonical quiet NaN when it is a float32 or
+// float64 array, so that keys equal as docs/hashing.md defines them (-0.0 and 0.0 are one key,
+// all NaNs are one key) have equal bits: Arrow's Grouper and Acero's hash join compare keys bit
+// by bit. Any other array, or a float array holding no -0.0 and no other NaN, is returned as
+// is; otherwise a copy of it whose values are allocated from `pool`. Thread-safe.
+arrow::Result<std::shared_ptr<arrow::Array>> NormalizeFloatKey(
+    const std::shared_ptr<arrow::Array>& key, arrow::MemoryPool* pool);
 
 // An aggregation bound to an input schema: the key and argument columns resolved, the kernels
 // chosen, the output schema computed. Immutable; shared by every task's GroupedAggregation.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -309,6 +310,59 @@ TEST(GroupedAggregationTest, AllNullValuesGiveNullAggregatesAndZeroCounts) {
   EXPECT_FALSE(result->column(4)->IsValid(0));
   EXPECT_EQ(ValueAt(*result->column(5), 0), MaybeValue(int64_t{2}));
   EXPECT_EQ(ValueAt(*result->column(2), 1), MaybeValue(int64_t{5}));
+}
+
+// docs/hashing.md: -0.0 and 0.0 are one key, all NaNs are one key (the HASH partitioner agrees),
+// for float32 and float64 keys, through Consume, ConsumeKnown and Merge; the key comes out as
+// 0.0 and the canonical NaN.
+template <typename Builder, typename CType>
+void ExpectZerosAndNaNsAreOneKey(const std::shared_ptr<arrow::DataType>& type) {
+  SCOPED_TRACE(type->ToString());
+  auto schema = arrow::schema({arrow::field("k", type), arrow::field("v", arrow::int64())});
+  // A NaN with a payload other than the canonical one, and the negative quiet NaN.
+  const CType other_nan = std::nan("7");
+  const CType negative_nan = -std::numeric_limits<CType>::quiet_NaN();
+  auto make = [&](std::vector<CType> k, std::vector<bool> valid) {
+    Builder keys;
+    arrow::Int64Builder values;
+    EXPECT_OK(keys.AppendValues(k, valid));
+    for (size_t i = 0; i < k.size(); ++i) EXPECT_OK(values.Append(1));
+    return arrow::RecordBatch::Make(schema, static_cast<int64_t>(k.size()),
+                                    {*keys.Finish(), *values.Finish()});
+  };
+  ASSERT_OK_AND_ASSIGN(auto bound,
+                       BoundAggregation::Bind(schema, {"k"}, {{AggregateFunction::kSum, "v", ""}}));
+  ASSERT_OK_AND_ASSIGN(auto a, GroupedAggregation::Make(bound));
+  ASSERT_OK_AND_ASSIGN(auto b, GroupedAggregation::Make(bound));
+  ASSERT_OK(a->Consume(*make({CType{0}, -CType{0}, other_nan, 1.5, 0}, {1, 1, 1, 1, 0})));
+  ASSERT_OK(b->Consume(*make({-CType{0}, negative_nan}, {1, 1})));
+  ASSERT_OK_AND_ASSIGN(auto unknown, a->ConsumeKnown(make(
+      {-CType{0}, std::numeric_limits<CType>::quiet_NaN(), 2.5}, {1, 1, 1})));
+  ASSERT_EQ(unknown->num_rows(), 1);  // only 2.5 is new
+  ASSERT_OK(a->Merge(std::move(*b)));
+  ASSERT_OK_AND_ASSIGN(auto result, a->Finish());
+  std::map<std::string, int64_t> sums;
+  for (int64_t i = 0; i < result->num_rows(); ++i) {
+    std::string key = "null";
+    if (result->column(0)->IsValid(i)) {
+      const CType v = static_cast<const arrow::NumericArray<typename Builder::TypeClass>&>(
+                          *result->column(0)).Value(i);
+      key = std::isnan(v) ? "nan" : std::to_string(v);
+      if (v == 0) {
+        EXPECT_FALSE(std::signbit(v)) << "the zero key comes out as 0.0";
+      }
+    }
+    ASSERT_EQ(sums.count(key), 0u) << key << " is two groups";
+    sums[key] = static_cast<const arrow::Int64Array&>(*result->column(1)).Value(i);
+  }
+  EXPECT_EQ(sums, (std::map<std::string, int64_t>{
+                      {std::to_string(CType{0}), 4}, {"nan", 3},
+                      {std::to_string(CType{1.5}), 1}, {"null", 1}}));
+}
+
+TEST(GroupedAggregationTest, NegativeZeroAndZeroAreOneKeyAndSoAreAllNaNs) {
+  ExpectZerosAndNaNsAreOneKey<arrow::DoubleBuilder, double>(arrow::float64());
+  ExpectZerosAndNaNsAreOneKey<arrow::FloatBuilder, float>(arrow::float32());
 }
 
 TEST(GroupedAggregationTest, BindRefusesWhatCannotBeComputed) {

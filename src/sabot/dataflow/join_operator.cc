@@ -1,6 +1,7 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <set>
 #include <string>
@@ -20,6 +21,8 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 #include <arrow/type_traits.h>
+
+#include "sabot/dataflow/grouped_aggregation.h"
 
 namespace sabot {
 
@@ -100,14 +103,17 @@ arrow::Result<std::shared_ptr<arrow::DataType>> CommonKeyType(
 }
 
 // A key column cast to its pair's common type, added to an input for the join and dropped from
-// its output.
+// its output. Float keys are always added so (normalized, NormalizeFloatKey): Acero compares keys
+// bit by bit, but -0.0 and 0.0 are one key and all NaNs are one key (docs/hashing.md); the
+// output keeps the input's own values.
 struct HiddenKey {
   int column = 0;  // the key column in the input
   std::shared_ptr<arrow::DataType> type;
 };
 
 // One input of the join as the join reads it: the input's columns, then its hidden keys, then
-// (event-time joins) its event time in milliseconds and (window joins) its window's start.
+// (event-time joins) its event time as int64 in the join's time unit (JoinPlan::per_ms) and
+// (window joins) its window's start in that unit.
 struct JoinSide {
   std::shared_ptr<arrow::Schema> input;
   std::shared_ptr<arrow::Schema> prepared;
@@ -115,8 +121,8 @@ struct JoinSide {
   std::vector<arrow::FieldRef> keys;    // into `prepared`
   std::vector<arrow::FieldRef> output;  // the input's columns, when the join outputs them
   int time_column = -1;                 // the event-time column in `input`
-  int time_index = -1;                  // its milliseconds (int64) in `prepared`
-  int window_index = -1;                // the window start (int64 ms) in `prepared`
+  int time_index = -1;                  // its time (int64, JoinPlan::per_ms) in `prepared`
+  int window_index = -1;                // the window start (same unit) in `prepared`
   std::string time_name;                // the name of prepared[time_index]
 };
 
@@ -126,6 +132,15 @@ struct JoinPlan {
   JoinSide left;
   JoinSide right;
   std::shared_ptr<arrow::Schema> output;
+  // Event-time joins compare times in the finer unit of the two time columns, at least
+  // milliseconds (an int64 column counts as milliseconds), so that nothing is truncated:
+  // `time_unit` is it and `per_ms` its ticks per millisecond; `before`, `after` and `window` in
+  // it are these.
+  arrow::TimeUnit::type time_unit = arrow::TimeUnit::MILLI;
+  int64_t per_ms = 1;
+  int64_t before = 0;
+  int64_t after = 0;
+  int64_t window = 0;
 
   ac::HashJoinNodeOptions Options() const {
     arrow::compute::Expression filter = arrow::compute::literal(true);
@@ -134,8 +149,8 @@ struct JoinPlan {
       const cp::Expression l = cp::field_ref(left.time_name);
       const cp::Expression r = cp::field_ref(right.time_name);
       filter = cp::and_(
-          cp::greater_equal(r, cp::call("subtract", {l, cp::literal(params.before.count())})),
-          cp::less_equal(r, cp::call("add", {l, cp::literal(params.after.count())})));
+          cp::greater_equal(r, cp::call("subtract", {l, cp::literal(before)})),
+          cp::less_equal(r, cp::call("add", {l, cp::literal(after)})));
     }
     return ac::HashJoinNodeOptions(AceroJoinType(params.how), left.keys, right.keys,
                                    left.output, right.output, std::move(filter));
@@ -235,13 +250,34 @@ arrow::Result<std::shared_ptr<const JoinPlan>> MakeJoinPlan(
     const auto& l = left->GetFieldByName(params.left_keys[k]);
     const auto& r = right->GetFieldByName(params.right_keys[k]);
     ARROW_ASSIGN_OR_RAISE(auto common, CommonKeyType(*l, *r));
-    left_cast.push_back(l->type()->Equals(*common) ? nullptr : common);
-    right_cast.push_back(r->type()->Equals(*common) ? nullptr : common);
+    const bool is_float =
+        common->id() == arrow::Type::FLOAT || common->id() == arrow::Type::DOUBLE;
+    left_cast.push_back(l->type()->Equals(*common) && !is_float ? nullptr : common);
+    right_cast.push_back(r->type()->Equals(*common) && !is_float ? nullptr : common);
   }
   if (params.time != JoinTime::kNone) {
     ARROW_ASSIGN_OR_RAISE(plan->left.time_column, TimeColumn(*left, params.left_time, "left"));
     ARROW_ASSIGN_OR_RAISE(plan->right.time_column,
                           TimeColumn(*right, params.right_time, "right"));
+    for (const auto& field : {left->field(plan->left.time_column),
+                              right->field(plan->right.time_column)}) {
+      if (field->type()->id() != arrow::Type::TIMESTAMP) continue;
+      plan->time_unit = std::max(plan->time_unit,
+                                 static_cast<const arrow::TimestampType&>(*field->type()).unit());
+    }
+    plan->per_ms = plan->time_unit == arrow::TimeUnit::NANO    ? 1000000
+                   : plan->time_unit == arrow::TimeUnit::MICRO ? 1000
+                                                               : 1;
+    const std::pair<int64_t*, std::chrono::milliseconds> spans[] = {
+        {&plan->before, params.before}, {&plan->after, params.after},
+        {&plan->window, params.window}};
+    for (const auto& [to, span] : spans) {
+      if (__builtin_mul_overflow(span.count(), plan->per_ms, to)) {
+        return arrow::Status::Invalid("join time span of ", span.count(),
+                                      " ms does not fit in int64 at the time columns' unit (",
+                                      plan->per_ms, " per ms)");
+      }
+    }
   }
   ARROW_RETURN_NOT_OK(FinishSide(&plan->left, *right, params.left_keys, left_cast,
                                  OutputsLeft(params.how), params, "left"));
@@ -305,20 +341,26 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     ARROW_ASSIGN_OR_RAISE(
         auto cast, arrow::compute::Cast(*columns[hidden.column], hidden.type,
                                         arrow::compute::CastOptions::Safe(), &context));
-    columns.push_back(std::move(cast));
+    ARROW_ASSIGN_OR_RAISE(auto normal, NormalizeFloatKey(cast, pool));
+    columns.push_back(std::move(normal));
   }
   if (side.time_index >= 0) {
+    // In the plan's unit, which is as fine as the column's or finer: an exact conversion (an
+    // overflow is an error).
     std::shared_ptr<arrow::Array> time = columns[side.time_column];
     if (time->type_id() == arrow::Type::TIMESTAMP) {
       const auto& unit = static_cast<const arrow::TimestampType&>(*time->type()).unit();
-      if (unit != arrow::TimeUnit::MILLI) {
-        arrow::compute::CastOptions options =
-            arrow::compute::CastOptions::Safe(arrow::timestamp(arrow::TimeUnit::MILLI));
-        options.allow_time_truncate = true;
-        ARROW_ASSIGN_OR_RAISE(time, arrow::compute::Cast(*time, options.to_type, options,
+      if (unit != plan.time_unit) {
+        ARROW_ASSIGN_OR_RAISE(time, arrow::compute::Cast(*time, arrow::timestamp(plan.time_unit),
+                                                         arrow::compute::CastOptions::Safe(),
                                                          &context));
       }
       ARROW_ASSIGN_OR_RAISE(time, time->View(arrow::int64()));
+    } else if (plan.per_ms != 1) {
+      ARROW_ASSIGN_OR_RAISE(
+          auto scaled, arrow::compute::CallFunction("multiply_checked",
+                                                    {time, arrow::Datum(plan.per_ms)}, &context));
+      time = scaled.make_array();
     }
     if (time->offset() != 0) {
       ARROW_ASSIGN_OR_RAISE(time, arrow::Concatenate({time}, pool));
@@ -327,7 +369,7 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     if (side.window_index >= 0) {
       // The start of each row's tumbling window: floor(t / size) * size (null for null t).
       const auto& t = static_cast<const arrow::Int64Array&>(*time);
-      const int64_t size = plan.params.window.count();
+      const int64_t size = plan.window;
       ARROW_ASSIGN_OR_RAISE(auto starts,
                             arrow::AllocateBuffer(t.length() * int64_t{sizeof(int64_t)}, pool));
       auto* out = reinterpret_cast<int64_t*>(starts->mutable_data());
@@ -342,6 +384,21 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> Prepare(
     }
   }
   return arrow::RecordBatch::Make(side.prepared, batch.num_rows(), std::move(columns));
+}
+
+// What both join operators do first with a batch of input `input`: checks the input number,
+// adds the batch's rows to `*rows_in`, and returns it prepared (Prepare), or null when it is empty.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> PrepareInput(const JoinPlan& plan,
+                                                                int32_t input,
+                                                                const arrow::RecordBatch& batch,
+                                                                arrow::MemoryPool* pool,
+                                                                int64_t* rows_in) {
+  if (input != 0 && input != 1) {
+    return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
+  }
+  *rows_in += batch.num_rows();
+  if (batch.num_rows() == 0) return nullptr;
+  return Prepare(plan, input == 0 ? plan.left : plan.right, batch, pool);
 }
 
 // Runs the join of `left` and `right` (prepared tables) with Acero on the calling thread and
@@ -379,13 +436,8 @@ class HashJoinOperator : public Operator {
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
-    if (input != 0 && input != 1) {
-      return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
-    }
-    rows_in_ += batch->num_rows();
-    if (batch->num_rows() == 0) return arrow::Status::OK();
-    const JoinSide& side = input == 0 ? plan_->left : plan_->right;
-    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
+    ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
+    if (prepared == nullptr) return arrow::Status::OK();
     (input == 0 ? left_ : right_).push_back(std::move(prepared));
     return arrow::Status::OK();
   }
@@ -432,13 +484,9 @@ class TimeJoinOperator : public Operator {
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
-    if (input != 0 && input != 1) {
-      return arrow::Status::Invalid("a join has inputs 0 (left) and 1 (right), got ", input);
-    }
-    rows_in_ += batch->num_rows();
-    if (batch->num_rows() == 0) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
+    if (prepared == nullptr) return arrow::Status::OK();
     const JoinSide& side = input == 0 ? plan_->left : plan_->right;
-    ARROW_ASSIGN_OR_RAISE(auto prepared, Prepare(*plan_, side, *batch, pool_));
     // Late rows: their window fired (window join) or their time is below the watermark
     // (interval join); the rows they could have met may be gone. Counted, not joined.
     if (watermark_ != kNoWatermark) {
@@ -511,17 +559,22 @@ class TimeJoinOperator : public Operator {
   int64_t LateBound() const {
     if (plan_->params.time == JoinTime::kWindow) {
       // The window [start, start + size) fired once the watermark reached its end.
-      return SaturatingSub(watermark_, plan_->params.window.count()) + 1;
+      return SaturatingSub(Ticks(watermark_), plan_->window) + 1;
     }
-    return watermark_;
+    return Ticks(watermark_);
   }
   // Held rows of input `input` with that column below this can match no later row.
   int64_t EvictBound(int input) const {
-    const JoinParams& p = plan_->params;
-    if (p.time == JoinTime::kWindow) return LateBound();
+    if (plan_->params.time == JoinTime::kWindow) return LateBound();
     // A later right row r has r.t >= W: left rows with l.t + after < W are done; a later left
     // row l has l.t >= W: right rows with r.t < W - before are done.
-    return SaturatingSub(watermark_, input == 0 ? p.after.count() : p.before.count());
+    return SaturatingSub(Ticks(watermark_), input == 0 ? plan_->after : plan_->before);
+  }
+  // Watermark `ms` in the plan's time unit, saturating at the ends of int64.
+  int64_t Ticks(WatermarkMs ms) const {
+    int64_t ticks = 0;
+    if (!__builtin_mul_overflow(ms, plan_->per_ms, &ticks)) return ticks;
+    return ms < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
   }
   static int64_t SaturatingSub(int64_t a, int64_t b) {
     return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min()
@@ -608,6 +661,19 @@ arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams
     return arrow::Status::NotImplemented(
         "a hash join needs bounded inputs (it joins at the end of both); an input of this "
         "join reads an unbounded source: use a window or interval join");
+  }
+  if (params.time != JoinTime::kNone) {
+    // Held rows are evicted by the watermark, which a source without event time never sends:
+    // the join would hold every row of the other input to the end.
+    for (const auto& source : context.sources_event_time) {
+      if (!source.column.empty()) continue;
+      return arrow::Status::Invalid(
+          params.time == JoinTime::kWindow ? "a window" : "an interval",
+          " join needs every source of both inputs to declare event_time (its watermarks evict "
+          "the rows it holds), but source '", source.source, "', feeding it, declares none: add "
+          "event_time: {column: ..., max_out_of_orderness: ...} to it, or use a hash join of "
+          "bounded inputs");
+    }
   }
   ARROW_ASSIGN_OR_RAISE(auto plan, MakeJoinPlan(params, inputs[0], inputs[1]));
   BoundOperator bound;

@@ -1,6 +1,7 @@
 #include "sabot/dataflow/join_operator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <random>
@@ -295,6 +296,62 @@ TEST(JoinOperatorTest, WidenedKeyTypesJoinAndKeepTheirTypes) {
   }
 }
 
+// docs/hashing.md: -0.0 and 0.0 are one key and all NaNs are one key, for float64 with float64
+// and float64 with float32 keys; the output keeps each input's own key values (-0.0 stays -0.0).
+TEST(JoinOperatorTest, NegativeZeroAndZeroAreOneKeyAndSoAreAllNaNs) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> left_keys = {0.0, -0.0, nan, std::nan("7"), 1.5, -nan};
+  const std::vector<double> right_keys = {-0.0, 0.0, -nan, 1.5, 2.5};
+  for (const auto& right_type : {arrow::float64(), arrow::float32()}) {
+    SCOPED_TRACE(right_type->ToString());
+    arrow::DoubleBuilder lk;
+    arrow::Int64Builder lp, rp;
+    ASSERT_OK(lk.AppendValues(left_keys));
+    ASSERT_OK(lk.AppendNull());
+    for (size_t i = 0; i <= left_keys.size(); ++i) ASSERT_OK(lp.Append(static_cast<int64_t>(i)));
+    std::shared_ptr<arrow::Array> rk;
+    if (right_type->id() == arrow::Type::DOUBLE) {
+      arrow::DoubleBuilder b;
+      ASSERT_OK(b.AppendValues(right_keys));
+      ASSERT_OK_AND_ASSIGN(rk, b.Finish());
+    } else {
+      arrow::FloatBuilder b;
+      for (double v : right_keys) ASSERT_OK(b.Append(static_cast<float>(v)));
+      ASSERT_OK_AND_ASSIGN(rk, b.Finish());
+    }
+    for (size_t i = 0; i < right_keys.size(); ++i) ASSERT_OK(rp.Append(static_cast<int64_t>(i)));
+    auto left_schema = Side("lp", arrow::float64());
+    auto right_schema = Side("rp", right_type);
+    auto left = arrow::RecordBatch::Make(left_schema, left_keys.size() + 1,
+                                         {*lk.Finish(), *lp.Finish()});
+    auto right = arrow::RecordBatch::Make(right_schema, right_keys.size(), {rk, *rp.Finish()});
+    ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, JoinType::kInner},
+                                               {left}, {right}, left_schema, right_schema));
+    // Pairs "left payload|right payload|sign bit of the left key", by value equality.
+    std::vector<std::string> expected, got;
+    for (size_t l = 0; l < left_keys.size(); ++l) {
+      for (size_t r = 0; r < right_keys.size(); ++r) {
+        const double a = left_keys[l], b = right_keys[r];
+        if (a == b || (std::isnan(a) && std::isnan(b))) {
+          expected.push_back(std::to_string(l) + "|" + std::to_string(r) + "|" +
+                             std::to_string(std::signbit(a)));
+        }
+      }
+    }
+    for (const auto& batch : batches) {
+      const auto& keys = static_cast<const arrow::DoubleArray&>(*batch->column(0));
+      for (int64_t i = 0; i < batch->num_rows(); ++i) {
+        got.push_back(Cell(*batch->column(1), i) + "|" + Cell(*batch->column(3), i) + "|" +
+                      std::to_string(std::signbit(keys.Value(i))));
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(expected.size(), 8u);
+    EXPECT_EQ(got, expected);
+  }
+}
+
 TEST(JoinOperatorTest, KeyTypePairs) {
   auto one = [](std::shared_ptr<arrow::DataType> type) {
     return arrow::schema({arrow::field("k", std::move(type))});
@@ -553,6 +610,68 @@ JoinParams IntervalJoin(int64_t before_ms, int64_t after_ms) {
   return p;
 }
 
+// Times finer than milliseconds are compared in their own unit, not truncated to ms (an
+// interval of 0 joins equal times only), and windows floor times before 1970 (-500 us is in
+// [-1 s, 0), +100 us in [0, 1 s)); a ns side against a us side compares in ns.
+TEST(TimeJoinTest, SubMillisecondTimesAreComparedInTheirOwnUnit) {
+  auto side = [](const std::string& payload, arrow::TimeUnit::type unit) {
+    return arrow::schema({arrow::field("k", arrow::int64()),
+                          arrow::field("t", arrow::timestamp(unit)),
+                          arrow::field(payload, arrow::int64())});
+  };
+  auto batch = [](const std::shared_ptr<arrow::Schema>& schema,
+                  const std::vector<std::pair<int64_t, int64_t>>& key_time) {
+    arrow::Int64Builder k, p;
+    arrow::TimestampBuilder t(schema->field(1)->type(), arrow::default_memory_pool());
+    for (const auto& [key, time] : key_time) {
+      EXPECT_OK(k.Append(key));
+      EXPECT_OK(t.Append(time));
+      EXPECT_OK(p.Append(key));
+    }
+    return arrow::RecordBatch::Make(schema, static_cast<int64_t>(key_time.size()),
+                                    {*k.Finish(), *t.Finish(), *p.Finish()});
+  };
+  // The keys of the pairs a join of `left` and `right` gives.
+  auto run = [&](const JoinParams& params, arrow::TimeUnit::type right_unit,
+                 const std::vector<std::pair<int64_t, int64_t>>& left,
+                 const std::vector<std::pair<int64_t, int64_t>>& right)
+      -> arrow::Result<std::vector<std::string>> {
+    const OperatorSpec spec = JoinSpec(params);
+    OperatorPlanContext unbounded;
+    unbounded.bounded_input = false;
+    auto l = side("lp", arrow::TimeUnit::MICRO);
+    auto r = side("rp", right_unit);
+    ARROW_ASSIGN_OR_RAISE(BoundOperator bound, BindOperator(spec, {l, r}, BindOptions{}, unbounded));
+    TaskContext task;
+    task.spec = &spec;
+    ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
+    Collector out;
+    ARROW_RETURN_NOT_OK(op->Process(0, batch(l, left), &out));
+    ARROW_RETURN_NOT_OK(op->Process(1, batch(r, right), &out));
+    ARROW_RETURN_NOT_OK(op->OnWatermark(kEndOfTimeWatermark, &out));
+    ARROW_RETURN_NOT_OK(op->Finish(&out));
+    std::vector<std::string> keys;
+    for (const auto& b : out.batches) {
+      for (int64_t i = 0; i < b->num_rows(); ++i) keys.push_back(Cell(*b->column(0), i));
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  using Keys = std::vector<std::string>;
+  // Key 1: 399 us apart; key 2: equal times.
+  ASSERT_OK_AND_ASSIGN(auto got1, run(IntervalJoin(0, 0), arrow::TimeUnit::MICRO, {{1, 400}, {2, 1000}},
+                         {{1, 799}, {2, 1000}}));
+  EXPECT_EQ(got1, Keys{"2"});
+  // The same in ns on the right; key 3: 1 ns later than the left time.
+  ASSERT_OK_AND_ASSIGN(auto got2, run(IntervalJoin(0, 0), arrow::TimeUnit::NANO, {{1, 400}, {2, 1000}, {3, 5}},
+                         {{1, 799000}, {2, 1000000}, {3, 5001}}));
+  EXPECT_EQ(got2, Keys{"2"});
+  // Key 3: -500 us and +100 us; key 4: -500 us and -999 ms, both in [-1 s, 0).
+  ASSERT_OK_AND_ASSIGN(auto got3, run(WindowJoin(1000), arrow::TimeUnit::MICRO, {{3, -500}, {4, -500}},
+                         {{3, 100}, {4, -999000}}));
+  EXPECT_EQ(got3, Keys{"4"});
+}
+
 TEST(TimeJoinTest, OutOfOrderInputEqualsNestedLoop) {
   constexpr int64_t kDisorder = 500;
   for (uint64_t seed : {1, 2}) {
@@ -597,6 +716,35 @@ TEST(TimeJoinTest, LateRowsAreNotJoined) {
     // Without the lateness, some of them would have matched.
     EXPECT_NE(TimedReference(params, left, on_time), TimedReference(params, left, right));
   }
+}
+
+// A source without event time sends no watermark: the time join could never evict the rows it
+// holds, so it refuses at bind, naming the source (as an event-time window does).
+TEST(TimeJoinTest, BindingRefusesASourceWithoutEventTime) {
+  OperatorPlanContext context;
+  context.bounded_input = false;
+  context.sources_event_time = {{"left_source", "t"}, {"right_source", ""}};
+  for (const JoinParams& p : {WindowJoin(1000), IntervalJoin(5, 5)}) {
+    ASSERT_RAISES_WITH(Invalid, "source 'right_source', feeding it, declares none",
+                       BindOperator(JoinSpec(p), {TimedSide("lp"), TimedSide("rp")},
+                                    BindOptions{}, context)
+                           .status());
+  }
+  auto status = BindOperator(JoinSpec(IntervalJoin(5, 5)), {TimedSide("lp"), TimedSide("rp")},
+                             BindOptions{}, context)
+                    .status();
+  EXPECT_NE(status.message().find("operator 'joiner'"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("interval join"), std::string::npos) << status;
+  context.sources_event_time[1].column = "t";
+  EXPECT_OK(BindOperator(JoinSpec(WindowJoin(1000)), {TimedSide("lp"), TimedSide("rp")},
+                         BindOptions{}, context)
+                .status());
+  // A hash join of bounded inputs needs no event time.
+  context.bounded_input = true;
+  context.sources_event_time[1].column = "";
+  EXPECT_OK(BindOperator(JoinSpec(JoinParams{{"k"}, {"k"}}), {TimedSide("lp"), TimedSide("rp")},
+                         BindOptions{}, context)
+                .status());
 }
 
 TEST(TimeJoinTest, BindingChecksTimeColumns) {
