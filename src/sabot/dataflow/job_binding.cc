@@ -45,14 +45,16 @@ OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
   });
   for (const OperatorSpec* source : sources) {
     std::string column;
+    bool source_bounded = true;
     if (const auto* g = std::get_if<GeneratorSourceParams>(&source->params)) {
       if (g->event_time) column = g->event_time->column;
+      source_bounded = g->rows > 0;
     } else if (const auto* f = std::get_if<FileSourceParams>(&source->params)) {
       if (f->event_time) column = f->event_time->column;
     } else if (const auto* t = std::get_if<TableSourceParams>(&source->params)) {
       if (t->event_time) column = t->event_time->column;
     }
-    context.sources_event_time.push_back({source->name, std::move(column)});
+    context.sources_event_time.push_back({source->name, std::move(column), source_bounded});
   }
   for (size_t e : plan.InputEdges(id)) {
     const EdgeSpec& edge = plan.edges()[e];

@@ -96,11 +96,12 @@ struct OperatorPlanContext {
   // some source is unbounded.
   bool bounded_input = true;
   // Every source upstream of the operator (by name, plan order) with the event-time column it
-  // declares ("" when it declares none): where a window finds its default event-time column
-  // (windowed_aggregate.h).
+  // declares ("" when it declares none) and whether it ends: where a window finds its default
+  // event-time column (windowed_aggregate.h).
   struct SourceEventTime {
     std::string source;
     std::string column;
+    bool bounded = true;  // files, tables, generators with rows > 0
   };
   std::vector<SourceEventTime> sources_event_time;
 };

@@ -87,7 +87,7 @@ TEST(OperatorBindingTest, BadStatefulOperatorsAndKeyByAreRefused) {
   auto schema = Ids(0, 0)->schema();
   // A window binds (windowed_aggregate_test.cc); without an event-time column it is refused.
   ASSERT_RAISES_WITH(Invalid,
-                     "operator 'w' (window): no source upstream declares an event-time column",
+                     "operator 'w' (window): no source upstream declares an event-time column: declare",
                      BindOperator(Spec("w", WindowParams{}), {schema}, {}));
   // An aggregate after a window is the windowed aggregate (windowed_aggregate_test.cc), bound
   // with the window's parameters: the same refusal, named after the aggregate.

@@ -775,23 +775,22 @@ arrow::Status CheckWindowColumns(const arrow::Schema& input) {
 arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
                                             const OperatorPlanContext& context) {
   if (params.time == TimeDomain::kProcessingTime) return std::string();
-  const auto& sources = context.sources_event_time;
-  for (const auto& source : sources) {
+  // The watermarks that fire the windows come from the sources' event-time columns. A source
+  // that declares none sends no watermark: an unbounded one would hold the windows forever; a
+  // bounded one (a lookup table joined in, a file read without event time) holds them until it
+  // ends, which is right: it says nothing about time before then.
+  const OperatorPlanContext::SourceEventTime* first = nullptr;
+  for (const auto& source : context.sources_event_time) {
     if (source.column.empty()) {
+      if (source.bounded) continue;
       return arrow::Status::Invalid(
-          "an event-time window needs every source upstream to declare event_time (its "
-          "watermarks fire the windows), but source '", source.source,
+          "an event-time window needs every unbounded source upstream to declare event_time "
+          "(its watermarks fire the windows), but source '", source.source,
           "' declares none: add event_time: {column: ..., max_out_of_orderness: ...} to it, or "
           "use time: processing_time");
     }
-  }
-  if (sources.empty()) {
-    return arrow::Status::Invalid("no source upstream declares an event-time column");
-  }
-  // The watermarks that fire the window are computed on the sources' event-time columns: the
-  // window must read that column, or rows would be placed (and found late) against watermarks
-  // of an unrelated time.
-  for (const auto& source : sources) {
+    // The window must read the column its watermarks come from, or rows would be placed (and
+    // found late) against watermarks of an unrelated time.
     if (!params.time_column.empty() && source.column != params.time_column) {
       return arrow::Status::Invalid(
           "its time_column '", params.time_column, "' is not the event-time column '",
@@ -800,15 +799,23 @@ arrow::Result<std::string> WindowTimeColumn(const WindowParams& params,
           "from; drop time_column, or declare event_time: {column: ", params.time_column,
           ", ...} on the source (or use time: processing_time)");
     }
-    if (source.column != sources.front().column) {
+    if (first != nullptr && source.column != first->column) {
       return arrow::Status::Invalid(
-          "the sources upstream declare different event-time columns ('",
-          sources.front().source, "': '", sources.front().column, "', '", source.source, "': '",
-          source.column, "'): a window needs watermarks of one column; declare event_time on "
-          "the same column in every source");
+          "the sources upstream declare different event-time columns ('", first->source,
+          "': '", first->column, "', '", source.source, "': '", source.column,
+          "'): a window needs watermarks of one column; declare event_time on the same column "
+          "in every source");
     }
+    if (first == nullptr) first = &source;
   }
-  return sources.front().column;
+  if (first != nullptr) return first->column;
+  // Every source is bounded and declares no event time: the windows fire when the input ends,
+  // on the column the window names.
+  if (!params.time_column.empty()) return params.time_column;
+  return arrow::Status::Invalid(
+      "no source upstream declares an event-time column: declare event_time: {column: ...} on "
+      "the sources, or name the window's time_column (its windows then fire at the end of the "
+      "bounded input)");
 }
 
 arrow::Result<BoundOperator> BindWindow(const OperatorSpec& spec, const WindowParams& params,

@@ -520,10 +520,24 @@ TEST(WindowedAggregateTest, BindingChecksTheEventTimeColumn) {
   OperatorSpec window{1, "w", 1, Tumbling(milliseconds(10))};
   OperatorPlanContext context = Context();
   ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
-  context.sources_event_time = {{"a", "event_time"}, {"b", ""}};
-  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): an event-time window needs every source "
-                              "upstream to declare event_time",
+  // A source without event time: refused when it does not end (it would hold the windows
+  // forever), accepted when it is bounded (a lookup table: it holds them until it ends).
+  context.sources_event_time = {{"a", "event_time"}, {"b", "", /*bounded=*/false}};
+  ASSERT_RAISES_WITH(Invalid, "operator 'w' (window): an event-time window needs every unbounded "
+                              "source upstream to declare event_time (its watermarks fire the "
+                              "windows), but source 'b' declares none",
                      BindOperator(window, {InputSchema()}, {}, context).status());
+  context.sources_event_time = {{"a", "event_time"}, {"b", "", /*bounded=*/true}};
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  // Only bounded sources without event time: the window's time_column says where time is (the
+  // windows fire at the end of input); without one the window has no time at all.
+  context.sources_event_time = {{"b", "", /*bounded=*/true}};
+  ASSERT_RAISES_WITH(Invalid, "no source upstream declares an event-time column: declare "
+                              "event_time",
+                     BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "event_time";
+  ASSERT_OK(BindOperator(window, {InputSchema()}, {}, context).status());
+  std::get<WindowParams>(window.params).time_column = "";
   context.sources_event_time = {{"a", "event_time"}, {"b", "other"}};
   ASSERT_RAISES_WITH(Invalid, "declare different event-time columns ('a': 'event_time', 'b': 'other')",
                      BindOperator(window, {InputSchema()}, {}, context).status());
