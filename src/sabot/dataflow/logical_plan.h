@@ -481,7 +481,9 @@ class LogicalPlan {
   // is deterministic.
   const std::vector<OperatorId>& topological_order() const { return topological_order_; }
   // The key columns the output stream of operator `id` is partitioned by: key_by's keys, passed
-  // on by a window whose inputs all carry the same keys; empty for every other operator.
+  // on by a window whose inputs all carry the same keys, and by a filter, a map that assigns no
+  // key column, or a project that outputs each key column as a plain reference under its own
+  // name (the rows stay where their keys belong); empty for every other operator.
   const std::vector<std::string>& OutputKeys(OperatorId id) const;
 
   bool Equals(const LogicalPlan& other) const {
