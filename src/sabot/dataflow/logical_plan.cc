@@ -313,6 +313,15 @@ arrow::Status CheckWindow(const OperatorSpec& op, const WindowParams& w) {
         return ParamError(op, "slide_ms",
                           "must be <= size_ms (" + Ms(w.size) + "), got " + Ms(w.slide));
       }
+      if (const int64_t per_row = (w.size.count() - 1) / w.slide.count() + 1;
+          per_row > kMaxWindowsPerRow) {
+        const std::chrono::milliseconds least((w.size.count() - 1) / kMaxWindowsPerRow + 1);
+        return ParamError(op, "slide_ms",
+                          "size_ms " + Ms(w.size) + " / slide_ms " + Ms(w.slide) +
+                              " puts each row into " + std::to_string(per_row) +
+                              " windows; at most " + std::to_string(kMaxWindowsPerRow) +
+                              " are allowed: use a slide of at least " + Ms(least) + " ms");
+      }
       ARROW_RETURN_NOT_OK(unused("gap_ms", w.gap));
       break;
     case WindowType::kSession:

@@ -212,6 +212,26 @@ TEST(LogicalPlanTest, ParameterRulesNameOperatorAndParameter) {
   ASSERT_RAISES_WITH(Invalid, "parameter 'size_ms': is not used by a session window",
                      with_params(WindowParams{WindowType::kSession, std::chrono::milliseconds(5),
                                               {}, std::chrono::milliseconds(6)}));
+  // A sliding window puts each row into ceil(size / slide) windows: at most kMaxWindowsPerRow.
+  auto sliding = [](int64_t size, int64_t slide) {
+    return LogicalPlan::Make(
+        {Gen(0, "source", 1),
+         Op(1, "win", 1,
+            WindowParams{WindowType::kSliding, std::chrono::milliseconds(size),
+                         std::chrono::milliseconds(slide), {}}),
+         Op(2, "agg", 1, AggregateParams{{Count()}}), SinkOp(3, "sink", 1)},
+        {E(0, 1), E(1, 2), E(2, 3)}).status();
+  };
+  ASSERT_OK(sliding(kMaxWindowsPerRow, 1));
+  ASSERT_OK(sliding(2 * kMaxWindowsPerRow - 1, 2));  // rounded up: exactly the bound
+  ASSERT_RAISES_WITH(Invalid, "operator 'win' (id 1): parameter 'slide_ms': size_ms 1025 / "
+                              "slide_ms 1 puts each row into 1025 windows; at most 1024 are "
+                              "allowed: use a slide of at least 2 ms",
+                     sliding(kMaxWindowsPerRow + 1, 1));
+  ASSERT_RAISES_WITH(Invalid, "size_ms 3600000 / slide_ms 1 puts each row into 3600000 windows",
+                     sliding(3600000, 1));
+  ASSERT_RAISES_WITH(Invalid, "puts each row into 1025 windows",
+                     sliding(2 * kMaxWindowsPerRow + 1, 2));
   WindowParams negative = Tumbling(std::chrono::milliseconds(5));
   negative.allowed_lateness = std::chrono::milliseconds(-1);
   ASSERT_RAISES_WITH(Invalid, "parameter 'allowed_lateness_ms': must be >= 0, got -1",
