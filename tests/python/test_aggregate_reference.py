@@ -14,7 +14,8 @@ task reads the row groups in order (1->1) and as one of the group's non-null val
 error of a t-digest (at most half the values plus 5% on either side). Two more runs set
 `state_budget: 8KiB`, so small that every aggregate task spills its new keys to disk and
 aggregates them partition by partition at the end: the results must be the same, and no spill
-file may remain.
+file may remain. One more run puts a filter between key_by and aggregate (10->5): the stream stays
+keyed through it, so the result must equal DuckDB's GROUP BY over the rows the filter keeps.
 """
 
 import os
@@ -65,9 +66,10 @@ def write_input(path):
     pq.write_table(table, path, row_group_size=1500)
 
 
-def write_job(path, mode, source, out, spill=None):
+def write_job(path, mode, source, out, spill=None, where=None):
     aggregates = ", ".join(AGGREGATES)
     budget = f"\n  state_budget: 8KiB\n  spill_directory: {spill}" if spill else ""
+    keyed = f"\n  - name: f\n    filter: \"{where}\"" if where else ""
     with open(path, "w") as f:
         f.write(f"""job: aggregate-reference
 options:
@@ -75,7 +77,7 @@ options:
 operators:
   - name: src
     parquet_source: {source}
-  - key_by: [k_int, k_str]
+  - key_by: [k_int, k_str]{keyed}
   - name: agg
     aggregate: [{aggregates}]
   - name: out
@@ -97,7 +99,7 @@ def read_sink(directory):
     return pa.concat_tables([pq.read_table(os.path.join(directory, n)) for n in names])
 
 
-def reference(source):
+def reference(source, where="true"):
     """Per (k_int, k_str): DuckDB's aggregates, and the group's values for the looser checks."""
     sql = f"""
       SELECT k_int, k_str,
@@ -109,7 +111,7 @@ def reference(source):
              list(v_int) FILTER (WHERE v_int IS NOT NULL) AS all_v_int,
              list(v_str) FILTER (WHERE v_str IS NOT NULL) AS all_v_str,
              list(v_dbl) FILTER (WHERE v_dbl IS NOT NULL) AS all_v_dbl
-      FROM read_parquet('{source}') GROUP BY k_int, k_str"""
+      FROM read_parquet('{source}') WHERE {where} GROUP BY k_int, k_str"""
     rows = duckdb.sql(sql).to_arrow_table().to_pylist()
     return {(r["k_int"], r["k_str"]): r for r in rows}
 
@@ -238,6 +240,16 @@ def main():
             check(os.path.isdir(spill), f"{name}: nothing spilled under {spill}")
             check(not os.listdir(spill), f"{name}: spill files left: {os.listdir(spill)}")
             print(f"{name}: {got.num_rows} groups checked")
+        # key_by -> filter -> aggregate: the filter keeps the rows where their keys belong.
+        where = "v_int > 0"
+        want_filtered = reference(source, where)
+        out = os.path.join(work, "out-filter")
+        job = os.path.join(work, "job-filter.yaml")
+        write_job(job, "pipelined", source, out, where=where)
+        run(sabot, job, ["src.parallelism=10", "f.parallelism=10", "agg.parallelism=5"])
+        got = read_sink(out)
+        compare("filtered 10->5", got, want_filtered, ordered=False)
+        print(f"filtered 10->5: {got.num_rows} groups checked")
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1

@@ -204,6 +204,29 @@ TEST(ExecutionGraphTest, BroadcastJoinKeepsTheOtherSidesPartitioning) {
   }
 }
 
+TEST(ExecutionGraphTest, KeyedStreamStaysKeyedThroughFilter) {
+  // key_by -> filter[5] -> aggregate[5]: FORWARD, chained; -> aggregate[2]: HASH on the keys.
+  for (int32_t agg_parallelism : {5, 2}) {
+    PlanBuilder b;
+    b.Source(GeneratorSourceParams{}, 10, "source")
+        .KeyBy({"key"})
+        .Filter("p0 > 0", 5, "filter")
+        .Aggregate({Count()}, agg_parallelism, "agg")
+        .Sink(CollectSinkParams{}, {}, "sink");
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+    ASSERT_OK_AND_ASSIGN(ExecutionGraph g, ExecutionGraph::Make(plan));
+    EXPECT_EQ(EdgeInto(g, "source", "filter").type, EdgeType::kHash);
+    const GraphEdge& into_agg = EdgeInto(g, "filter", "agg");
+    if (agg_parallelism == 5) {
+      EXPECT_EQ(into_agg.type, EdgeType::kForward);
+      EXPECT_TRUE(into_agg.chained);
+    } else {
+      EXPECT_EQ(into_agg.type, EdgeType::kHash);
+      EXPECT_EQ(into_agg.keys, (std::vector<std::string>{"key"}));
+    }
+  }
+}
+
 TEST(ExecutionGraphTest, KeyedStreamStaysKeyedThroughWindow) {
   // window[5] -> aggregate[5]: FORWARD, chained (the rows already sit with their keys);
   // window[5] -> aggregate[2]: HASH again on the same keys, never REBALANCE.

@@ -505,6 +505,20 @@ TEST(JobFileErrorTest, PlanValidationErrorsPointAtTheirNode) {
 )"),
             "job.yaml:7:14: operator 'window' (id 2): parameter 'slide_ms': is not used by a "
             "tumbling window and must be 0, got 10000");
+  // A sliding window putting each row into too many windows.
+  EXPECT_EQ(ErrorOf(R"(operators:
+  - generator_source:
+  - key_by: [user_id]
+  - window:
+      type: sliding
+      size: 1h
+      slide: 1ms
+  - aggregate: [count(*)]
+  - collect_sink:
+)"),
+            "job.yaml:7:14: operator 'window' (id 2): parameter 'slide_ms': size_ms 3600000 / "
+            "slide_ms 1 puts each row into 3600000 windows; at most 1024 are allowed: use a "
+            "slide of at least 3516 ms");
   // A name.
   EXPECT_EQ(ErrorOf("operators:\n  - generator_source:\n    name: a.b\n"),
             "job.yaml:3:11: operator 'a.b' (id 0): name has a character not allowed at position "

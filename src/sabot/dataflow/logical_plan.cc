@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/expression_parser.h"
 
 namespace sabot {
 
@@ -246,6 +247,46 @@ arrow::Status CheckExpressions(const OperatorSpec& op, const std::vector<NamedEx
 
 std::string Ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
 
+// The keys a stateless single-input operator passes on from its input's `keys`: rows never move
+// between tasks through a filter, map or project, so its output stays partitioned by the key
+// columns as long as it keeps them unchanged. A filter keeps every column; a map keeps the keys
+// unless it assigns one of them; a project keeps them only if each key column is output as a
+// plain reference to itself under its own name (map_filter_project.h). Empty otherwise.
+std::vector<std::string> KeysPassedOn(const OperatorSpec& op, std::vector<std::string> keys) {
+  auto is_key = [&](const std::string& name) {
+    return std::find(keys.begin(), keys.end(), name) != keys.end();
+  };
+  switch (op.kind()) {
+    case OperatorKind::kFilter:
+      return keys;
+    case OperatorKind::kMap:
+      for (const NamedExpression& column : std::get<MapParams>(op.params).columns) {
+        if (is_key(column.name)) return {};
+      }
+      return keys;
+    case OperatorKind::kProject: {
+      const auto& columns = std::get<ProjectParams>(op.params).columns;
+      for (const std::string& key : keys) {
+        bool kept = false;
+        for (const NamedExpression& column : columns) {
+          if (column.name != key) continue;
+          // An unparsable expression is reported when the operator is bound; here it keeps
+          // nothing.
+          auto parsed = ParseExpression(column.expression);
+          if (parsed.ok() && (*parsed)->kind == ExprKind::kColumn && (*parsed)->text == key) {
+            kept = true;
+            break;
+          }
+        }
+        if (!kept) return {};
+      }
+      return keys;
+    }
+    default:
+      return {};
+  }
+}
+
 arrow::Status CheckWindow(const OperatorSpec& op, const WindowParams& w) {
   auto positive = [&](std::string_view param, std::chrono::milliseconds v) -> arrow::Status {
     if (v.count() <= 0) return ParamError(op, param, "must be > 0, got " + Ms(v));
@@ -271,6 +312,15 @@ arrow::Status CheckWindow(const OperatorSpec& op, const WindowParams& w) {
       if (w.slide > w.size) {
         return ParamError(op, "slide_ms",
                           "must be <= size_ms (" + Ms(w.size) + "), got " + Ms(w.slide));
+      }
+      if (const int64_t per_row = (w.size.count() - 1) / w.slide.count() + 1;
+          per_row > kMaxWindowsPerRow) {
+        const std::chrono::milliseconds least((w.size.count() - 1) / kMaxWindowsPerRow + 1);
+        return ParamError(op, "slide_ms",
+                          "size_ms " + Ms(w.size) + " / slide_ms " + Ms(w.slide) +
+                              " puts each row into " + std::to_string(per_row) +
+                              " windows; at most " + std::to_string(kMaxWindowsPerRow) +
+                              " are allowed: use a slide of at least " + Ms(least) + " ms");
       }
       ARROW_RETURN_NOT_OK(unused("gap_ms", w.gap));
       break;
@@ -794,6 +844,9 @@ arrow::Result<Analysis> AnalyzeAt(const std::vector<OperatorSpec>& ops,
         }
       }
       analysis.output_keys[i] = keys;
+    } else if (kind == OperatorKind::kFilter || kind == OperatorKind::kMap ||
+               kind == OperatorKind::kProject) {
+      analysis.output_keys[i] = KeysPassedOn(op, std::move(input_keys));
     } else if (kind == OperatorKind::kWindow || kind == OperatorKind::kAggregate) {
       // An edge asking to repartition a keyed stream is the likelier mistake: name it.
       for (size_t e : in[i]) {

@@ -36,6 +36,10 @@ inline constexpr int32_t kMaxPlanEdges = 4000;
 // Operator names: 1 to kMaxOperatorNameLength characters of [A-Za-z0-9_-], not starting with
 // '-'. They appear in shuffle ids (execution_graph.h), which '.' separates.
 inline constexpr size_t kMaxOperatorNameLength = 48;
+// The most windows a sliding window puts one row into: ceil(size / slide). Each open window holds
+// its own aggregation state, so a tiny slide under a large size multiplies state and work per
+// row by this factor (10000h / 1ms would be 3.6e10 windows a row).
+inline constexpr int64_t kMaxWindowsPerRow = 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Parameters of each operator kind. Expressions are kept as text: the expression library parses
@@ -481,7 +485,9 @@ class LogicalPlan {
   // is deterministic.
   const std::vector<OperatorId>& topological_order() const { return topological_order_; }
   // The key columns the output stream of operator `id` is partitioned by: key_by's keys, passed
-  // on by a window whose inputs all carry the same keys; empty for every other operator.
+  // on by a window whose inputs all carry the same keys, and by a filter, a map that assigns no
+  // key column, or a project that outputs each key column as a plain reference under its own
+  // name (the rows stay where their keys belong); empty for every other operator.
   const std::vector<std::string>& OutputKeys(OperatorId id) const;
 
   bool Equals(const LogicalPlan& other) const {

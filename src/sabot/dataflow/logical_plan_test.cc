@@ -212,6 +212,26 @@ TEST(LogicalPlanTest, ParameterRulesNameOperatorAndParameter) {
   ASSERT_RAISES_WITH(Invalid, "parameter 'size_ms': is not used by a session window",
                      with_params(WindowParams{WindowType::kSession, std::chrono::milliseconds(5),
                                               {}, std::chrono::milliseconds(6)}));
+  // A sliding window puts each row into ceil(size / slide) windows: at most kMaxWindowsPerRow.
+  auto sliding = [](int64_t size, int64_t slide) {
+    return LogicalPlan::Make(
+        {Gen(0, "source", 1),
+         Op(1, "win", 1,
+            WindowParams{WindowType::kSliding, std::chrono::milliseconds(size),
+                         std::chrono::milliseconds(slide), {}}),
+         Op(2, "agg", 1, AggregateParams{{Count()}}), SinkOp(3, "sink", 1)},
+        {E(0, 1), E(1, 2), E(2, 3)}).status();
+  };
+  ASSERT_OK(sliding(kMaxWindowsPerRow, 1));
+  ASSERT_OK(sliding(2 * kMaxWindowsPerRow - 1, 2));  // rounded up: exactly the bound
+  ASSERT_RAISES_WITH(Invalid, "operator 'win' (id 1): parameter 'slide_ms': size_ms 1025 / "
+                              "slide_ms 1 puts each row into 1025 windows; at most 1024 are "
+                              "allowed: use a slide of at least 2 ms",
+                     sliding(kMaxWindowsPerRow + 1, 1));
+  ASSERT_RAISES_WITH(Invalid, "size_ms 3600000 / slide_ms 1 puts each row into 3600000 windows",
+                     sliding(3600000, 1));
+  ASSERT_RAISES_WITH(Invalid, "puts each row into 1025 windows",
+                     sliding(2 * kMaxWindowsPerRow + 1, 2));
   WindowParams negative = Tumbling(std::chrono::milliseconds(5));
   negative.allowed_lateness = std::chrono::milliseconds(-1);
   ASSERT_RAISES_WITH(Invalid, "parameter 'allowed_lateness_ms': must be >= 0, got -1",
@@ -280,6 +300,55 @@ TEST(LogicalPlanTest, ParameterRulesNameOperatorAndParameter) {
                        ops[1].params = JoinParams{{"a"}, {"a", "b"}, JoinType::kInner};
                        edges = {E(0, 1), E(3, 1, {}, 1), E(1, 2)};
                      }));
+}
+
+// Rows never move through a filter, map or project, so the stream stays keyed as long as the
+// key columns are kept unchanged.
+TEST(LogicalPlanTest, StatelessOperatorsPassKeysOn) {
+  // source[4] -> key_by(k)[4] -> mid[4] -> agg[2] -> sink[2]
+  auto through = [](OperatorParams mid) {
+    return LogicalPlan::Make({Gen(0, "source", 4), Op(1, "key_by", 4, KeyByParams{{"k"}}),
+                              Op(2, "mid", 4, std::move(mid)),
+                              Op(3, "agg", 2, AggregateParams{{Sum("v")}}),
+                              SinkOp(4, "sink", 2)},
+                             {E(0, 1), E(1, 2), E(2, 3), E(3, 4)});
+  };
+  const std::vector<std::string> k{"k"};
+  auto passes = [&](OperatorParams mid) {
+    ASSERT_OK_AND_ASSIGN(LogicalPlan plan, through(std::move(mid)));
+    EXPECT_EQ(plan.OutputKeys(2), k);
+  };
+  auto drops = [&](OperatorParams mid) {
+    ASSERT_RAISES_WITH(Invalid, "operator 'agg' (id 3): its input is not keyed",
+                       through(std::move(mid)).status());
+  };
+  passes(FilterParams{"v > 0"});
+  passes(MapParams{{{"v2", "v * 2"}, {"v", "v + 1"}}});
+  drops(MapParams{{{"k", "k + 1"}}});
+  passes(ProjectParams{{{"k", "k"}, {"v", "v"}}});
+  passes(ProjectParams{{{"w", "v + 1"}, {"k", "k"}}});
+  passes(ProjectParams{{{"v", "v"}, {"k", "`k`"}}});
+  drops(ProjectParams{{{"v", "v"}}});                 // key not kept
+  drops(ProjectParams{{{"k2", "k"}, {"v", "v"}}});    // renamed
+  drops(ProjectParams{{{"k", "v"}, {"v", "k"}}});     // another column under the key's name
+  drops(ProjectParams{{{"k", "k + 0"}, {"v", "v"}}}); // an expression, not the column
+  // Through a window too, and over two stateless operators in a row.
+  ASSERT_OK_AND_ASSIGN(
+      LogicalPlan chain,
+      LogicalPlan::Make({Gen(0, "source", 4), Op(1, "key_by", 4, KeyByParams{{"k"}}),
+                         Op(2, "f", 4, FilterParams{"v > 0"}),
+                         Op(3, "m", 3, MapParams{{{"v2", "v * 2"}}}),
+                         Op(4, "window", 2, Tumbling(std::chrono::minutes(1))),
+                         Op(5, "agg", 2, AggregateParams{{Sum("v2")}}), SinkOp(6, "sink", 2)},
+                        {E(0, 1), E(1, 2), E(2, 3), E(3, 4), E(4, 5), E(5, 6)}));
+  EXPECT_EQ(chain.OutputKeys(3), k);
+  EXPECT_EQ(chain.OutputKeys(4), k);
+  // An unkeyed input stays unkeyed.
+  ASSERT_OK_AND_ASSIGN(LogicalPlan unkeyed,
+                       LogicalPlan::Make({Gen(0), Op(1, "f", 2, FilterParams{"v > 0"}),
+                                          SinkOp(2)},
+                                         {E(0, 1), E(1, 2)}));
+  EXPECT_TRUE(unkeyed.OutputKeys(1).empty());
 }
 
 TEST(LogicalPlanTest, KeyRules) {
