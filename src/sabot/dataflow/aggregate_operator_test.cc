@@ -16,6 +16,7 @@
 
 #include "sabot/dataflow/aggregation_testing.h"
 #include "sabot/dataflow/local_executor.h"
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/dataflow/plan_builder.h"
 #include "sabot/testing/assertions.h"
 
@@ -31,19 +32,7 @@ using testing::InputSchema;
 using testing::MaybeValue;
 using testing::RandomInput;
 
-class Collector : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
-    batches.push_back(batch);
-    return arrow::Status::OK();
-  }
-  arrow::Status EmitWatermark(WatermarkMs watermark) override {
-    watermarks.push_back(watermark);
-    return arrow::Status::OK();
-  }
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  std::vector<WatermarkMs> watermarks;
-};
+using Collector = testing::CollectingOutput;
 
 OperatorSpec AggregateSpecOf(std::vector<AggregateSpec> aggregates) {
   OperatorSpec spec;

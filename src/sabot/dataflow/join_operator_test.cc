@@ -15,6 +15,7 @@
 #include <arrow/type.h>
 
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/testing/assertions.h"
 
 // Joins are checked against a nested-loop join written out here over plain C++ rows, with the
@@ -23,15 +24,7 @@
 namespace sabot {
 namespace {
 
-class Collector : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
-    batches.push_back(batch);
-    return arrow::Status::OK();
-  }
-  arrow::Status EmitWatermark(WatermarkMs) override { return arrow::Status::OK(); }
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-};
+using Collector = testing::CollectingOutput;
 
 // One row of a side: a nullable key and a payload.
 struct Row {

@@ -12,6 +12,7 @@
 #include <arrow/type.h>
 
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/testing/assertions.h"
 
 // The reference results are computed with Arrow compute calls written out here, independently of
@@ -22,19 +23,7 @@ namespace {
 
 namespace cp = arrow::compute;
 
-class Collector : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
-    batches.push_back(batch);
-    return arrow::Status::OK();
-  }
-  arrow::Status EmitWatermark(WatermarkMs watermark) override {
-    watermarks.push_back(watermark);
-    return arrow::Status::OK();
-  }
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  std::vector<WatermarkMs> watermarks;
-};
+using Collector = testing::CollectingOutput;
 
 std::shared_ptr<arrow::RecordBatch> Input(uint64_t seed, int64_t rows) {
   std::mt19937_64 rng(seed);

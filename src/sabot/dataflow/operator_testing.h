@@ -3,6 +3,7 @@
 // Test support for operators (operator.h): outputs a test hands to an operator instance.
 
 #include <memory>
+#include <vector>
 
 #include <arrow/record_batch.h>
 #include <arrow/status.h>
@@ -21,6 +22,21 @@ class NoOutput : public OperatorOutput {
   arrow::Status EmitWatermark(WatermarkMs) override {
     return arrow::Status::Invalid("a sink emitted a watermark");
   }
+};
+
+// The output of an operator under test: keeps every batch and watermark it emits, in order.
+class CollectingOutput : public OperatorOutput {
+ public:
+  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
+    batches.push_back(batch);
+    return arrow::Status::OK();
+  }
+  arrow::Status EmitWatermark(WatermarkMs watermark) override {
+    watermarks.push_back(watermark);
+    return arrow::Status::OK();
+  }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+  std::vector<WatermarkMs> watermarks;
 };
 
 }  // namespace sabot::testing

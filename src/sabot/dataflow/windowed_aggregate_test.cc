@@ -17,6 +17,7 @@
 #include <arrow/type.h>
 #include <gtest/gtest.h>
 
+#include "sabot/dataflow/operator_testing.h"
 #include "sabot/dataflow/plan_builder.h"
 #include "sabot/testing/assertions.h"
 
@@ -54,20 +55,7 @@ std::shared_ptr<arrow::RecordBatch> Batch(const std::vector<Row>& rows,
                                    times.Finish().ValueOrDie()});
 }
 
-// What the operator emitted, and the watermarks it passed on.
-class Collect : public OperatorOutput {
- public:
-  arrow::Status Emit(const std::shared_ptr<arrow::RecordBatch>& batch) override {
-    batches.push_back(batch);
-    return arrow::Status::OK();
-  }
-  arrow::Status EmitWatermark(WatermarkMs watermark) override {
-    watermarks.push_back(watermark);
-    return arrow::Status::OK();
-  }
-  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
-  std::vector<WatermarkMs> watermarks;
-};
+using Collect = testing::CollectingOutput;
 
 // An output row's aggregates: sum, count, min, max, mean of amount.
 struct Aggregates {
