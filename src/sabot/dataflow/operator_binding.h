@@ -118,9 +118,9 @@ struct BoundOperator {
 // Binds `spec` given the schema of each of its inputs (input_schemas[i] for input i; empty for
 // sources). Errors (KeyError, TypeError, Invalid, IOError) begin with "operator '<name>'
 // (<kind>): " and keep the underlying status code. key_by is folded by the execution graph and
-// never bound; an aggregate binds (aggregate_operator.h) unless it follows a window; a join
-// binds with BindJoin (join_operator.h); window and a windowed aggregate are refused with
-// NotImplemented until they run (issue 11).
+// never bound; a window binds as a pass-through and the aggregate after it as the windowed
+// aggregate (windowed_aggregate.h, which context.input_window selects), any other aggregate as
+// the keyed aggregate (aggregate_operator.h), a join with BindJoin (join_operator.h).
 arrow::Result<BoundOperator> BindOperator(
     const OperatorSpec& spec, const std::vector<std::shared_ptr<arrow::Schema>>& input_schemas,
     const BindOptions& options, const OperatorPlanContext& context = {});
