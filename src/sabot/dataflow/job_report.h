@@ -49,6 +49,11 @@ struct EdgeReport {
   int64_t blocks_spilled = 0;
   // Writers' time waiting for credit or admission (backpressure), summed over writers.
   std::chrono::nanoseconds blocked{0};
+  // Per channel and per writer, where the runner knows them (the distributed runtime's live
+  // view; empty otherwise): channel_bytes[i][j], block bytes writer task i sent to partition j;
+  // writer_blocked[i], writer task i's time waiting for credit or admission.
+  std::vector<std::vector<int64_t>> channel_bytes;
+  std::vector<std::chrono::nanoseconds> writer_blocked;
 
   int64_t total_rows() const;
   // Largest partition's rows over the mean partition's (1.0 = even; 0 when no rows).
