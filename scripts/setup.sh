@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 
 PYARROW_VERSION="$(cat scripts/pyarrow-version)"
 APT_PACKAGES=(g++ cmake ninja-build ccache pkg-config python3 python3-venv
-              libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev openssl clang
-              libclang-rt-14-dev)
+              libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev openssl clang
+              libclang-rt-14-dev chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
