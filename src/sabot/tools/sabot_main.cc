@@ -8,6 +8,8 @@
 #include "sabot/common/arrow_init.h"
 #include "sabot/common/process_memory.h"
 #include "sabot/tools/agent_command.h"
+#include "sabot/tools/cluster_commands.h"
+#include "sabot/tools/coordinator_command.h"
 #include "sabot/tools/partition_demo_command.h"
 #include "sabot/tools/run_command.h"
 #include "sabot/tools/shuffle_command.h"
@@ -27,6 +29,8 @@ int main(int argc, char** argv) {
   sabot::AddRunCommand(app);
   sabot::AddAgentCommand(app);
   sabot::AddPartitionDemoCommand(app);
+  sabot::AddCoordinatorCommand(app);
+  sabot::AddClusterCommands(app);
 
   arrow::Status status = sabot::InitializeArrow();
   if (!status.ok()) {
