@@ -1,6 +1,7 @@
 #include "sabot/runtime/coordinator_client.h"
 
 #include <arrow/buffer.h>
+#include <arrow/flight/types.h>
 
 #include "sabot/common/quoted_input.h"
 #include "sabot/runtime/cluster_actions.h"
@@ -111,6 +112,17 @@ std::string CoordinatorErrorText(const arrow::Status& status) {
   for (std::string_view marker : {". Detail: ", ". gRPC client debug context: "}) {
     const size_t at = message.find(marker);
     if (at != std::string::npos) message.resize(at);
+  }
+  // A refusal by the transport (Unauthenticated, Unauthorized, Unavailable, ...) says so, then
+  // the server's message; the coordinator's own refusals are their message alone.
+  if (auto detail = arrow::flight::FlightStatusDetail::UnwrapStatus(status)) {
+    const std::string code = detail->ToString();
+    if (detail->code() != arrow::flight::FlightStatusCode::Internal &&
+        message.find(code) == std::string::npos) {
+      // After "coordinator at <uri>: " when the message starts so.
+      const size_t after = message.rfind("coordinator at ", 0) == 0 ? message.find(": ") : std::string::npos;
+      message.insert(after == std::string::npos ? 0 : after + 2, code + ": ");
+    }
   }
   return message;
 }
