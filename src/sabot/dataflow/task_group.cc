@@ -113,7 +113,7 @@ TaskGroup::~TaskGroup() {
     if (runner_.joinable()) runner_.join();
   }
   if (watcher_.joinable()) watcher_.join();
-  if (!aborted_) {
+  if (!aborted_ && !committed_) {
     // Whatever was not committed goes (a file sink's temporary file).
     for (auto& task : tasks_) task->Abort(arrow::Status::Cancelled("job '", bound_->job_id,
                                                                    "' ended"));
@@ -200,6 +200,7 @@ arrow::Status TaskGroup::Commit(int phase) {
   ARROW_RETURN_NOT_OK(failure());
   if (aborted_) return arrow::Status::Invalid("job '", bound_->job_id, "' was aborted");
   for (const auto& task : tasks_) ARROW_RETURN_NOT_OK(task->Commit(phase));
+  if (phase == TaskRunner::kCommitPhases - 1) committed_ = true;
   return arrow::Status::OK();
 }
 

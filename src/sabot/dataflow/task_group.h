@@ -11,8 +11,8 @@
 // until all finished or the group failed (Fail(), a task's error, a stall, the cancel flag) ->
 // done() -> on success Commit(0), Commit(1), ... Commit(kCommitPhases - 1), in that order (a
 // distributed driver runs phase k on every agent before phase k + 1 anywhere); on failure
-// Abort() (file sinks remove their temporary files). The destructor aborts what was not
-// committed, stops the worker threads and closes the tasks; it does not release the job's
+// Abort() (file sinks remove their temporary files). The destructor aborts a group whose last
+// commit phase did not succeed, stops the worker threads and closes the tasks; it does not release the job's
 // shuffles (the owner of the manager does).
 //
 // Thread safety: every method may be called from any thread; Commit and Abort from one thread
@@ -151,7 +151,8 @@ class TaskGroup {
   bool started_ SABOT_GUARDED_BY(mutex_) = false;
   bool done_ SABOT_GUARDED_BY(mutex_) = false;
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
-  bool aborted_ = false;  // Commit/Abort's thread only
+  bool aborted_ = false;    // Commit/Abort's thread only
+  bool committed_ = false;  // the last commit phase succeeded
   std::thread runner_;   // Start(): scheduler->Start(), Wait(), then done_
   std::thread watcher_;
 };
