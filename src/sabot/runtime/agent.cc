@@ -437,6 +437,7 @@ arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
   report.edges = std::move(figures.edges);
   report.peak_memory_bytes = figures.peak_memory_bytes;
   report.memory_budget_bytes = figures.memory_budget_bytes;
+  report.peak_rss_bytes = PeakResidentBytes();
   ControlMessage reply;
   PutJobStatus(report, &reply);
   return reply.Encode();

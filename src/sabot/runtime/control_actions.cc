@@ -295,6 +295,7 @@ void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInts("edge_rows", rows);
   message->SetInt("peak_memory_bytes", report.peak_memory_bytes);
   message->SetInt("memory_budget_bytes", report.memory_budget_bytes);
+  message->SetInt("peak_rss_bytes", report.peak_rss_bytes);
 }
 
 arrow::Result<JobStatusReport> GetJobStatus(
@@ -375,6 +376,9 @@ arrow::Result<JobStatusReport> GetJobStatus(
   }
   ARROW_ASSIGN_OR_RAISE(out.peak_memory_bytes, message.GetInt("peak_memory_bytes"));
   ARROW_ASSIGN_OR_RAISE(out.memory_budget_bytes, message.GetInt("memory_budget_bytes"));
+  if (message.Has("peak_rss_bytes")) {
+    ARROW_ASSIGN_OR_RAISE(out.peak_rss_bytes, message.GetInt("peak_rss_bytes"));
+  }
   return out;
 }
 

@@ -72,6 +72,7 @@ struct JobStatusReport {
   std::vector<EdgeReport> edges;
   int64_t peak_memory_bytes = 0;
   int64_t memory_budget_bytes = 0;
+  int64_t peak_rss_bytes = -1;  // the agent process's peak resident memory; -1: unknown
 };
 void PutJobStatus(const JobStatusReport& report, ControlMessage* message);
 // `edge_shapes[k]`: (writers, partitions) of shuffle edge k; the reply must match them.

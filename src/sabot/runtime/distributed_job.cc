@@ -440,6 +440,20 @@ arrow::Result<JobReport> Driver::Run() {
   (void)Poll();
   state_ = JobState::kFinished;
   JobReport report = Report();
+  if (options_.agent_figures != nullptr) {
+    options_.agent_figures->clear();
+    for (const AgentRun& run : runs_) {
+      AgentJobFigures figures;
+      figures.id = run.endpoint->id;
+      figures.tasks = static_cast<int32_t>(run.tasks.size());
+      if (run.status) {
+        figures.peak_budget_bytes = run.status->peak_memory_bytes;
+        figures.memory_budget_bytes = run.status->memory_budget_bytes;
+        figures.peak_rss_bytes = run.status->peak_rss_bytes;
+      }
+      options_.agent_figures->push_back(std::move(figures));
+    }
+  }
   if (options_.on_progress) options_.on_progress(Info());
   ReleaseAll();
   return report;

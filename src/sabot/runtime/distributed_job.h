@@ -38,6 +38,15 @@ struct AgentEndpoint {
   int32_t slots = 1;
 };
 
+// One agent's memory figures for a job, as its last status said (-1: unknown).
+struct AgentJobFigures {
+  std::string id;
+  int32_t tasks = 0;                // the job's tasks it ran
+  int64_t peak_budget_bytes = -1;   // its budget pool's peak
+  int64_t memory_budget_bytes = -1;
+  int64_t peak_rss_bytes = -1;      // its process's peak resident memory
+};
+
 struct DistributedJobOptions {
   std::string job_id;                         // ids as BindJob wants (<= 24 chars)
   int64_t memory_budget = 256LL << 20;        // per agent, for this job's shuffles
@@ -54,6 +63,8 @@ struct DistributedJobOptions {
   // agent's task group (TaskGroupOptions).
   int32_t threads = 0;
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(120)};
+  // When set, filled with every agent's figures (agents order) when the job succeeded.
+  std::vector<AgentJobFigures>* agent_figures = nullptr;
 };
 
 // Refuses, naming the operator, what cannot run across processes: collect sinks and table
