@@ -430,11 +430,19 @@ arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
                                   kMaxAgents, ", got ", options.num_agents);
   }
   ARROW_ASSIGN_OR_RAISE(auto spec, options.job.MakeSpec(options.edge, options.num_partitions));
+  if (options.num_agents > 0 && options.job.total_rows() == 0) {
+    // An empty table has no row to move, and a generator source of no rows cannot be said (0
+    // rows is an unbounded source): nothing runs, and nothing is missing.
+    ShuffleJobReport report;
+    report.mode = "distributed (" + std::to_string(options.num_agents) + " agents)";
+    report.partition_rows.assign(options.num_partitions, 0);
+    return report;
+  }
   if (options.num_agents > 0) {
     // A dataflow job on the agents: their verify sinks check every row and that none is missing.
     return RunDistributed(options, *spec, progress, cancellation);
   }
-  if (options.timing == GeneratedRunTiming::kEndToEnd) {
+  if (options.timing == GeneratedRunTiming::kEndToEnd && options.job.total_rows() > 0) {
     // The job's verify sink checks every row (and that none is missing) before it returns.
     return RunLocalJobOf(options, *spec, progress, cancellation);
   }
