@@ -166,6 +166,10 @@ int64_t TaskGroup::Signature() const {
   return sum;
 }
 
+bool TaskGroup::busy() const {
+  return scheduler_->running() > 0 || scheduler_->timed_waits() > 0;
+}
+
 void TaskGroup::Watch() {
   StallDetector stall(options_.stall_timeout, Clock::now());
   auto next_progress = Clock::now() + options_.progress_interval;
@@ -177,8 +181,7 @@ void TaskGroup::Watch() {
     if (options_.cancel != nullptr && options_.cancel->load()) {
       job_->Fail(arrow::Status::Cancelled("job '", bound_->job_id, "' was cancelled"));
     }
-    const bool busy = scheduler_->running() > 0 || scheduler_->timed_waits() > 0;
-    if (stall.Observe(Signature(), busy, Clock::now())) {
+    if (stall.Observe(Signature(), busy(), Clock::now())) {
       job_->Fail(arrow::Status::IOError(
           "job '", bound_->job_id, "' made no progress for ", options_.stall_timeout.count(),
           " ms (no rows moved, no task finished); ", manager_->writers_waiting_for_admission(),

@@ -125,6 +125,11 @@ class TaskGroup {
   void Abort(const arrow::Status& cause);
 
   TaskGroupFigures Figures() const;
+  // Whether a step runs now or a task waits for a time it named (a timer, a rate limit): a
+  // group that is not busy and whose rows do not move waits for something else.
+  bool busy() const;
+  // Changes whenever rows move or a task finishes (StallDetector's signature).
+  int64_t Signature() const;
   const BoundJob& bound() const { return *bound_; }
   std::chrono::nanoseconds elapsed() const { return std::chrono::steady_clock::now() - start_; }
 
@@ -133,7 +138,6 @@ class TaskGroup {
             TaskGroupOptions options);
   // The watcher thread: cancel flag, stall detection, progress callbacks.
   void Watch();
-  int64_t Signature() const;
 
   std::shared_ptr<const BoundJob> bound_;
   ShuffleManager* const manager_;

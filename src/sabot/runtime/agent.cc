@@ -423,6 +423,8 @@ arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
   TaskGroupFigures figures = run->group->Figures();
   JobStatusReport report;
   report.done = run->group->done();
+  report.busy = run->group->busy();
+  report.signature = run->group->Signature();
   report.failure = run->group->failure();
   for (size_t t = 0; t < figures.tasks.size(); ++t) {
     const GroupTaskStatus& task = figures.tasks[t];

@@ -255,6 +255,8 @@ arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
 
 void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInt("done", report.done ? 1 : 0);
+  message->SetInt("busy", report.busy ? 1 : 0);
+  message->SetInt("signature", report.signature);
   message->SetInt("failure_code", static_cast<int64_t>(report.failure.code()));
   message->Set("failure", report.failure.ok() ? "" : report.failure.message());
   message->SetInt("failed_task", report.failed_task);
@@ -303,6 +305,9 @@ arrow::Result<JobStatusReport> GetJobStatus(
   JobStatusReport out;
   ARROW_ASSIGN_OR_RAISE(int64_t done, message.GetInt("done"));
   out.done = done != 0;
+  ARROW_ASSIGN_OR_RAISE(int64_t busy, message.GetInt("busy"));
+  out.busy = busy != 0;
+  ARROW_ASSIGN_OR_RAISE(out.signature, message.GetInt("signature"));
   ARROW_ASSIGN_OR_RAISE(int64_t code, message.GetInt("failure_code"));
   ARROW_ASSIGN_OR_RAISE(std::string failure, message.Get("failure"));
   if (code != 0) {

@@ -59,6 +59,9 @@ arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message);
 // failure among them, and their figures (TaskGroupFigures; operators and tasks by id).
 struct JobStatusReport {
   bool done = false;
+  // TaskGroup::busy() and Signature(): the driver tells a stalled job from a slow one with them.
+  bool busy = false;
+  int64_t signature = 0;
   arrow::Status failure;
   // Which agent task failed first (graph task index), -1: none or not one of them.
   int64_t failed_task = -1;

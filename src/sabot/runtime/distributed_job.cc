@@ -11,6 +11,7 @@
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator_binding.h"
 #include "sabot/dataflow/plan_json.h"
+#include "sabot/dataflow/stall_detector.h"
 #include "sabot/dataflow/task_runner.h"
 #include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/task_placement.h"
@@ -102,6 +103,7 @@ class Driver {
   JobState state_ = JobState::kCreated;
   arrow::Status failure_;
   int64_t failed_task_ = -1;
+  StallDetector stall_{options_.stall_timeout, Clock::now()};
 };
 
 arrow::Status Driver::Deploy() {
@@ -113,7 +115,8 @@ arrow::Status Driver::Deploy() {
   deployment.state_budget_per_task = options_.state_budget_per_task;
   deployment.shuffle = options_.shuffle;
   deployment.threads = options_.threads;
-  deployment.stall_timeout_ms = options_.stall_timeout.count();
+  // Stalls are judged over the whole job, here (Poll): no agent alone can tell.
+  deployment.stall_timeout_ms = 0;
   for (const AgentEndpoint& agent : agents_) deployment.agents.push_back(agent.location);
   deployment.task_agents.assign(task_agent_.begin(), task_agent_.end());
   for (AgentRun& run : runs_) {
@@ -177,6 +180,21 @@ bool Driver::Poll() {
   }
   if (!failure_.ok()) return all_done;
   const bool failed = stopped || own || other;
+  if (!failed && unreachable == nullptr) {
+    int64_t signature = 0;
+    bool busy = false;
+    for (const AgentRun& run : runs_) {
+      if (!run.status) continue;
+      signature += run.status->signature;
+      busy = busy || run.status->busy;
+    }
+    if (stall_.Observe(signature, busy, Clock::now())) {
+      Fail(arrow::Status::IOError(
+          "job '", options_.job_id, "' made no progress for ", options_.stall_timeout.count(),
+          " ms on any of its agents (no rows moved, no task finished): raise the memory budget "
+          "or lower the parallelism"));
+    }
+  }
   if (failed && unreachable != nullptr) {
     // The job fails while an agent does not answer: its loss is the likeliest cause.
     MarkLost(unreachable);

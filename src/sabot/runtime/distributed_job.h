@@ -59,9 +59,12 @@ struct DistributedJobOptions {
   std::function<void(const JobInfo&)> on_progress;
   const std::atomic<bool>* cancel = nullptr;  // set: cancel the job (Cancelled)
   std::chrono::milliseconds agent_timeout{5000};  // an agent that does not answer for this long is lost
-  // Worker threads of each agent's tasks (0: the agent's cores) and the stall timeout of each
-  // agent's task group (TaskGroupOptions).
+  // Worker threads of each agent's tasks (0: the agent's cores).
   int32_t threads = 0;
+  // The job fails (IOError saying so) when, across all agents, no rows moved and no task finished
+  // for this long while no agent was busy (a step running, a task waiting for a time); zero
+  // disables. Judged by the driver over the whole job: an agent whose readers wait for another
+  // agent's slow writers is not stalled.
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(120)};
   // When set, filled with every agent's figures (agents order) when the job succeeded.
   std::vector<AgentJobFigures>* agent_figures = nullptr;

@@ -162,7 +162,10 @@ class DistributedJobTest : public ::testing::Test {
     local.memory_budget = 128LL << 20;
     ASSERT_OK_AND_ASSIGN(JobReport local_report, RunLocalJob(plan, local));
     std::vector<std::shared_ptr<arrow::Table>> expected;
-    for (const auto& sink : sinks) expected.push_back(ReadOutput(sink));
+    for (const auto& sink : sinks) {
+      expected.push_back(ReadOutput(sink));
+      EXPECT_GT(expected.back()->num_rows(), 0) << sink.directory;
+    }
 
     std::vector<JobInfo> progress;
     DistributedJobOptions options = Options(job.name);
@@ -321,6 +324,45 @@ TEST_F(DistributedJobTest, LostAgentFailsTheJobPromptly) {
   for (int a = 0; a < 3; ++a) {
     EXPECT_TRUE(SpillFiles(*root_ / ("spill-" + std::to_string(a))).empty());
   }
+}
+
+// Cancelling a running job: Cancelled, every task ends (on every agent), nothing partial stays,
+// and the agents keep serving (the next job runs).
+TEST_F(DistributedJobTest, CancelEndsTheJobEverywhere) {
+  const fs::path output = *root_ / "cancel-out";
+  GeneratorSourceParams source;
+  source.table = GeneratorTable::kTransactions;
+  source.rows = 0;
+  source.rows_per_second = 20000;
+  source.batch_rows = 500;
+  PlanBuilder b;
+  b.Source(source, 3, "gen")
+      .Rebalance()
+      .Sink(FileSinkParams{FileFormat::kCsv, output.string(), {}}, 2, "write");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::atomic<bool> cancel{false};
+  DistributedJobOptions options = Options("cancelled");
+  options.cancel = &cancel;
+  options.progress_interval = std::chrono::milliseconds(100);
+  std::vector<JobInfo> seen;
+  options.on_progress = [&](const JobInfo& info) {
+    seen.push_back(info);
+    if (!info.operators.empty() && info.operators.back().rows_in > 1000) cancel.store(true);
+  };
+  auto report = RunDistributedJob(plan, endpoints_, options);
+  ASSERT_TRUE(report.status().IsCancelled()) << report.status();
+  EXPECT_NE(report.status().message().find("job 'cancelled' was cancelled"), std::string::npos)
+      << report.status();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state, JobState::kCancelled);
+  for (const TaskInfo& task : seen.back().tasks) EXPECT_EQ(task.state, TaskState::kCancelled);
+  // Live N x M rows while it ran: the 3 x 2 rebalance edge moved rows.
+  ASSERT_EQ(seen.back().edges.size(), 1u);
+  EXPECT_EQ(seen.back().edges[0].rows.size(), 3u);
+  EXPECT_GT(seen.back().edges[0].total_rows(), 0);
+  EXPECT_TRUE(FilesNamed(output, "part-").empty());
+  EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
+  ExpectSameAsLocal("fan-out.yaml", ShuffleMode::kPipelined);
 }
 
 TEST_F(DistributedJobTest, CollectSinksAndTableSourcesAreRefused) {
