@@ -57,7 +57,7 @@ fi
 # An agent killed mid-run. The run is long enough (minutes, of many small batches) that the kill
 # always lands while its tasks run; the job must then fail within seconds, naming what was lost.
 for mode in pipelined blocking; do
-  name="agent killed mid-run names shuffle, agent and tasks ($mode)"
+  name="agent killed mid-run names job, agent and tasks ($mode)"
   mkdir -p "$work/run-$mode"
   timeout 120 "$sabot" shuffle --rows 300000000 --batch-rows 512 --block-kib 16 --agents 3 \
     --mode "$mode" --no-ceiling --spill-dir "$work/run-$mode" >"$work/out" 2>"$work/err" &
@@ -79,8 +79,8 @@ for mode in pipelined blocking; do
   status=$?
   took=$((SECONDS - started))
   if [ -n "$victim" ] && [ "$status" -eq 1 ] && [ "$took" -le 30 ] \
-     && has_all "$work/err" "shuffle 'shuffle-job'" "agent 'grpc+tcp://127.0.0.1:" \
-     && grep -qE "writer (tasks )?[0-9]|partitions? [0-9]" "$work/err"; then
+     && has_all "$work/err" "job 'shuffle' failed" "agent 'agent-1' (grpc+tcp://127.0.0.1:" \
+     && grep -qE "task [0-9]+ of '(generate|verify)'" "$work/err"; then
     pass "$name"
   else
     echo "  exit $status after ${took}s (victim '$victim')"; fail "$name"

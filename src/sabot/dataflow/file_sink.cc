@@ -135,8 +135,11 @@ class FileSink : public Operator {
     return arrow::Status::OK();
   }
 
-  // The whole job succeeded: the earlier run's parts go (once per sink), this part takes its
-  // final name.
+  // Every task finished: the earlier run's parts go (once per sink and process).
+  arrow::Status PrepareCommit() override { return state_->RemoveEarlierParts(); }
+
+  // The whole job succeeded: the earlier run's parts go (once per sink; PrepareCommit did it
+  // already when the executor calls it), this part takes its final name.
   arrow::Status Commit() override {
     if (!finished_ || aborted_ || committed_) {
       return arrow::Status::Invalid("file sink committed before Finish, after Abort or twice");

@@ -18,6 +18,7 @@
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator.h"
 #include "sabot/dataflow/task_scheduler.h"
+#include "sabot/shuffle/shuffle_manager.h"
 
 namespace sabot {
 
@@ -50,8 +51,11 @@ struct TaskStateLimits {
 // Thread safety: every method may be called from any thread.
 class LocalJob {
  public:
+  // `writer_locations[e]`, for graph edge e (a shuffle edge), names where each of its writer
+  // tasks runs (TaskGroupOptions::writer_locations); empty: every writer runs on `manager`.
   LocalJob(std::shared_ptr<const BoundJob> bound, ShuffleManager* manager,
-           TaskScheduler* scheduler, TaskStateLimits state = {});
+           TaskScheduler* scheduler, TaskStateLimits state = {},
+           std::vector<std::vector<std::string>> writer_locations = {});
 
   const TaskStateLimits& state_limits() const { return state_limits_; }
   const BoundJob& bound() const { return *bound_; }
@@ -59,12 +63,16 @@ class LocalJob {
   ShuffleManager* manager() const { return manager_; }
   TaskScheduler* scheduler() const { return scheduler_; }
   OperatorCounters& counters(OperatorId id) { return *counters_.at(id); }
+  // The upstream writers a reader task of graph edge `edge` reads (ShuffleManager::ReadPartition):
+  // empty when every writer runs on this job's manager.
+  std::vector<WriterLocation> UpstreamOf(size_t edge) const;
 
   // Tasks register so a failure can reach them all.
   void AddTask(TaskRunner* task, TaskScheduler::TaskHandle handle);
   // Records the job's first failure, ends every task's waiting reads and writes, and wakes every
-  // task so each aborts promptly. Later failures (usually consequences) are ignored.
-  void Fail(const arrow::Status& cause);
+  // task so each aborts promptly. Later failures (usually consequences) are ignored. True when
+  // this call recorded the first failure.
+  bool Fail(const arrow::Status& cause);
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   arrow::Status failure() const;
 
@@ -74,6 +82,7 @@ class LocalJob {
   TaskScheduler* const scheduler_;
   const TaskStateLimits state_limits_;
   std::unordered_map<OperatorId, std::unique_ptr<OperatorCounters>> counters_;
+  const std::vector<std::vector<std::string>> writer_locations_;
 
   mutable std::mutex mutex_;
   std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks_ SABOT_GUARDED_BY(mutex_);

@@ -78,6 +78,10 @@ class Operator {
   }
   // Every input ended: emit what remains; a file sink completes and closes its temporary file.
   virtual arrow::Status Finish(OperatorOutput* out) { return arrow::Status::OK(); }
+  // Every task of the job finished, before any task's Commit (in a distributed job: on every
+  // agent before any agent commits): clear what the commit replaces (a file sink removes an
+  // earlier run's part files). May fail; changes nothing the job's own output needs.
+  virtual arrow::Status PrepareCommit() { return arrow::Status::OK(); }
   // Every task of the job finished: make the output visible (a file sink renames its file).
   virtual arrow::Status Commit() { return arrow::Status::OK(); }
   // The job failed or was cancelled: drop state; a file sink removes its temporary file.

@@ -94,12 +94,17 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     op_ids_.push_back(id);
   }
 
+  out_index_ = ops_.size();
+  if (!ops_.empty() && IsSink(job_->plan().FindOperator(op_ids_.back())->kind())) {
+    out_index_ = ops_.size() - 1;
+  }
+
   // Readers: one per input shuffle; each of its upstream writers is a watermark channel.
   size_t channels = 0;
   for (size_t e : graph.InputShuffles(chain_)) {
     const GraphEdge& edge = graph.edges()[e];
     const std::string shuffle_id = bound.job_id + "." + edge.shuffle_id;
-    auto read = job_->manager()->ReadPartition(shuffle_id, subtask_);
+    auto read = job_->manager()->ReadPartition(shuffle_id, subtask_, job_->UpstreamOf(e));
     if (!read.ok()) return read.status().WithMessage(Describe(), ": ", read.status().message());
     std::unique_ptr<ShuffleReader> reader = std::move(*read);
     reader->SetOnReady([waker = job_->scheduler()->waker(), handle] { waker->Wake(handle); });
@@ -152,7 +157,9 @@ StepResult TaskRunner::Step() {
   if (!status.ok()) {
     const bool located = status.message().rfind("operator '", 0) == 0 ||
                          status.message().rfind("task ", 0) == 0;
-    job_->Fail(located ? status : status.WithMessage(Describe(), ": ", status.message()));
+    if (job_->Fail(located ? status : status.WithMessage(Describe(), ": ", status.message()))) {
+      failed_.store(true, std::memory_order_release);
+    }
     AbortAll(status);
     return StepResult::Done();
   }
@@ -404,6 +411,8 @@ arrow::Status TaskRunner::FinishInput() {
 
 arrow::Status TaskRunner::Deliver(size_t index, int32_t input,
                                   const std::shared_ptr<arrow::RecordBatch>& batch) {
+  if (index == 0) rows_in_.fetch_add(batch->num_rows(), std::memory_order_relaxed);
+  if (index == out_index_) rows_out_.fetch_add(batch->num_rows(), std::memory_order_relaxed);
   if (index == ops_.size()) {
     if (outputs_.empty()) return arrow::Status::OK();
     return EmitToOutputs(Held{batch, nullptr, 0});
@@ -518,13 +527,20 @@ void TaskRunner::AbortAll(const arrow::Status& cause) {
 
 int TaskRunner::CommitPhaseOf(OperatorKind kind) {
   if (kind == OperatorKind::kVerifySink) return 0;  // checks only: may fail, changes nothing
-  if (FileFormatOf(kind).has_value()) return 1;     // renames: may fail
+  // (Phase 1 is every operator's PrepareCommit.)
+  if (FileFormatOf(kind).has_value()) return 2;     // renames: may fail
   // A windowed aggregate renames its late output's files (windowed_aggregate.h).
-  if (kind == OperatorKind::kAggregate) return 1;
-  return 2;                                         // publishes in memory: cannot fail
+  if (kind == OperatorKind::kAggregate) return 2;
+  return 3;                                         // publishes in memory: cannot fail
 }
 
 arrow::Status TaskRunner::Commit(int phase) {
+  if (phase == 1) {
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->PrepareCommit(), "commit failed: "));
+    }
+    return arrow::Status::OK();
+  }
   for (size_t i = 0; i < ops_.size(); ++i) {
     if (CommitPhaseOf(job_->plan().FindOperator(op_ids_[i])->kind()) != phase) continue;
     ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Commit(), "commit failed: "));

@@ -60,9 +60,10 @@ class TaskRunner {
   // rows): a job whose commit fails publishes nothing in memory. From the executor's thread,
   // once the scheduler is idle.
   arrow::Status Commit(int phase);
-  static constexpr int kCommitPhases = 3;
-  // 0: verify sinks (checks); 1: file sinks and aggregates (a window's late output: renames);
-  // 2: every other operator.
+  static constexpr int kCommitPhases = 4;
+  // 0: verify sinks (checks); 1: every operator's PrepareCommit (file sinks remove an earlier
+  // run's parts: every task, on every agent, before any renames); 2: file sinks and aggregates
+  // (a window's late output: renames); 3: every other operator.
   static int CommitPhaseOf(OperatorKind kind);
   // The job failed: aborts the task's operators (sinks remove their temporary files), readers and
   // writers. Idempotent. From the task's step or, once the scheduler is idle, the executor.
@@ -71,6 +72,12 @@ class TaskRunner {
   // "task 2 of 'map'" (the chain's head operator names the chain).
   std::string Describe() const;
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // True when this task's own error failed the job (not a consequence of another's).
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Rows into the chain's head (from its readers; a source chain: the source's rows) and rows out
+  // of its last operator (to its writers; a sink: rows it took in). From any thread.
+  int64_t rows_in() const { return rows_in_.load(std::memory_order_relaxed); }
+  int64_t rows_out() const { return rows_out_.load(std::memory_order_relaxed); }
   // Rows this task received from writer i of its input shuffle `input` (reader stats), for the
   // job's N x M matrices; index by the position of the shuffle in the graph's InputShuffles.
   std::vector<std::vector<int64_t>> InputRowsPerWriter() const;
@@ -161,6 +168,12 @@ class TaskRunner {
   bool chain_finished_ = false;  // operators finished, end-of-input queued
   bool aborted_ = false;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> failed_{false};
+  std::atomic<int64_t> rows_in_{0};
+  std::atomic<int64_t> rows_out_{0};
+  // The chain position whose deliveries count as the task's rows out: ops_.size() (its outputs),
+  // or the last operator when it is a sink.
+  size_t out_index_ = 0;
 };
 
 }  // namespace sabot

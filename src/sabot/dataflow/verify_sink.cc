@@ -9,9 +9,12 @@ namespace sabot {
 
 namespace {
 
-// What the tasks of one verify sink share: the check, and the once-only final count.
+// What the tasks of one verify sink share: the check, the tasks made in this process, and the
+// once-only final count.
 struct VerifyState {
   std::unique_ptr<GeneratedShuffleCheck> check;
+  std::mutex mutex;
+  std::vector<int32_t> subtasks;  // guarded by mutex
   std::once_flag finish_once;
   arrow::Status finished;
 };
@@ -30,9 +33,17 @@ class VerifySink : public Operator {
   arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
     return arrow::Status::OK();
   }
-  // Every task finished: the rows that should have arrived all did (checked once per sink).
+  // Every task finished: the rows that should have arrived at the sink's tasks in this process
+  // (all of them, in one process; an agent's share, in a distributed job) all did. Checked once.
   arrow::Status Commit() override {
-    std::call_once(state_->finish_once, [&] { state_->finished = state_->check->Finish(); });
+    std::call_once(state_->finish_once, [&] {
+      std::vector<int32_t> subtasks;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        subtasks = state_->subtasks;
+      }
+      state_->finished = state_->check->FinishPartitions(subtasks);
+    });
     return state_->finished;
   }
   int64_t rows_in() const override { return rows_; }
@@ -66,6 +77,10 @@ arrow::Result<BoundOperator> BindVerifySink(const OperatorSpec& spec,
   ARROW_ASSIGN_OR_RAISE(state->check, GeneratedShuffleCheck::Make(job, std::move(edge_spec)));
   BoundOperator bound;
   bound.make_operator = [state](const TaskContext& ctx) -> arrow::Result<std::unique_ptr<Operator>> {
+    {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      state->subtasks.push_back(ctx.subtask);
+    }
     return std::make_unique<VerifySink>(state, ctx.subtask);
   };
   return bound;

@@ -5,7 +5,7 @@
 // receives with a GeneratedShuffleCheck shared by the sink's tasks — every row at the task its
 // edge sends it to (computed independently of the partition layer, docs/hashing.md), after the
 // previous row of its (writer, partition) stream, unaltered — and the job's commit checks that no
-// row is missing. A failed check fails the job, naming the partition and the row.
+// row is missing (in a distributed job each agent checks the partitions of its tasks). A failed check fails the job, naming the partition and the row.
 //
 // It keeps no rows: memory O(partitions x writers) whatever the rows.
 

@@ -358,6 +358,9 @@ class WindowedAggregate : public Operator {
     return arrow::Status::OK();
   }
 
+  arrow::Status PrepareCommit() override {
+    return late_sink_ != nullptr ? late_sink_->PrepareCommit() : arrow::Status::OK();
+  }
   arrow::Status Commit() override {
     return late_sink_ != nullptr ? late_sink_->Commit() : arrow::Status::OK();
   }

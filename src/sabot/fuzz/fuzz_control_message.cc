@@ -1,6 +1,7 @@
 // libFuzzer target: the control-message parser an agent runs on every control action
-// (runtime/control_message.h, control_actions.h), and the checks of a run request against a
-// registered shuffle (Agent's CheckRunRequest).
+// (runtime/control_message.h, control_actions.h), the checks of a run request against a
+// registered shuffle (Agent's CheckRunRequest), and of a dataflow deployment (GetTaskDeployment)
+// and a job status reply (GetJobStatus).
 //
 // Properties: no crash or undefined behaviour; a decoded message encodes to text that decodes
 // to the same message;
@@ -62,6 +63,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RequirePrintableAndShort(sabot::GetShuffleStats(*message).status());
   if (message->Has("descriptor")) {
     RequirePrintableAndShort(message->GetBytes("descriptor").status());
+  }
+  // A dataflow deployment (sabot.deploy_tasks) and a job status reply: a deployment that passes
+  // the checks names agents and tasks in range, each task once.
+  auto deployment = sabot::GetTaskDeployment(*message);
+  RequirePrintableAndShort(deployment.status());
+  if (deployment.ok()) {
+    Require(!deployment->agents.empty());
+    for (int64_t agent : deployment->task_agents) {
+      Require(agent >= 0 && agent < static_cast<int64_t>(deployment->agents.size()));
+    }
+    for (int64_t task : deployment->tasks) {
+      Require(task >= 0 && task < static_cast<int64_t>(deployment->task_agents.size()));
+    }
+  }
+  auto status = sabot::GetJobStatus(*message, {{2, 3}, {1, 1}});
+  RequirePrintableAndShort(status.status());
+  if (status.ok()) {
+    Require(status->edges.size() == 2 && status->edges[0].rows.size() == 2 &&
+            status->edges[0].rows[0].size() == 3);
   }
   auto tasks = message->GetInts("tasks");
   RequirePrintableAndShort(tasks.status());

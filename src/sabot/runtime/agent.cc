@@ -5,7 +5,10 @@
 
 #include "sabot/common/logging.h"
 #include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/plan_json.h"
+#include "sabot/dataflow/task_runner.h"
 #include "sabot/runtime/control_actions.h"
+#include "sabot/runtime/distributed_job.h"
 
 namespace sabot {
 
@@ -44,6 +47,14 @@ Agent::~Agent() {
     std::unique_lock<std::mutex> lock(mutex_);
     tasks_done_.wait_for(lock, kTaskDrainTimeout, [&] { return running_tasks_ == 0; });
   }
+  // Dataflow jobs still deployed: their task groups fail, end their tasks (removing what they
+  // did not commit) and go before the shuffles they use.
+  std::map<std::string, std::shared_ptr<JobRun>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs.swap(jobs_);
+  }
+  jobs.clear();
   // Releasing the shuffles deletes their spill files; then the server stops before the handlers
   // it calls go away.
   if (engine_) (void)engine_->Shutdown();
@@ -109,6 +120,10 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   if (type == kActionProgress) return Progress(request);
   if (type == kActionCancelShuffle) return CancelShuffle(request);
   if (type == kActionReleaseJob) return ReleaseJob(request);
+  if (type == kActionDeployTasks) return DeployTasks(request);
+  if (type == kActionJobStatus) return JobStatus(request);
+  if (type == kActionCommitJob) return CommitJob(request);
+  if (type == kActionAbortJob) return AbortJob(request);
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
@@ -268,6 +283,17 @@ arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
 arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
   ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  // A dataflow job's tasks go first (what they did not commit is removed), then its shuffles.
+  std::shared_ptr<JobRun> run;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) {
+      run = std::move(it->second);
+      jobs_.erase(it);
+    }
+  }
+  run.reset();
   ControlMessage reply;
   reply.SetInt("released", engine_->shuffle_manager()->ReleaseJob(job_id));
   {
@@ -275,6 +301,180 @@ arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
     std::erase_if(states_, [&](const auto& entry) { return entry.second->job_id == job_id; });
   }
   return reply.Encode();
+}
+
+std::shared_ptr<Agent::JobRun> Agent::JobOf(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+
+arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
+  ShuffleManager* manager = engine_->shuffle_manager();
+  const std::string& agent = manager->options().agent_id;
+  // Every field is checked (sizes, indices) before anything is made for the job.
+  ARROW_ASSIGN_OR_RAISE(TaskDeployment deployment, GetTaskDeployment(request));
+  const std::string& job_id = deployment.job_id;
+  if (job_id.size() > kMaxJobIdLength) {
+    return arrow::Status::Invalid("job id ", QuoteInput(job_id), " is longer than ",
+                                  kMaxJobIdLength, " characters");
+  }
+  if (JobOf(job_id) != nullptr) {
+    return arrow::Status::AlreadyExists("job '", job_id, "' is deployed on agent '", agent,
+                                        "' already");
+  }
+  ARROW_ASSIGN_OR_RAISE(LogicalPlan plan, PlanFromJson(deployment.plan_json));
+  ARROW_RETURN_NOT_OK(CheckDistributedPlan(plan));
+  const int64_t agent_budget = manager->pool()->budget();
+  const int64_t budget = deployment.memory_budget > 0 ? deployment.memory_budget : agent_budget;
+  if (budget > agent_budget) {
+    return arrow::Status::Invalid("job '", job_id, "' asks for a memory budget of ", budget,
+                                  " bytes; agent '", agent, "' has ", agent_budget);
+  }
+  BindOptions bind;
+  bind.job_id = job_id;
+  bind.memory_budget = budget;
+  ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound,
+                        BindJob(plan, bind, deployment.shuffle));
+  const ExecutionGraph& graph = bound->graph;
+  if (deployment.task_agents.size() != graph.tasks().size()) {
+    return arrow::Status::Invalid("the deployment places ", deployment.task_agents.size(),
+                                  " tasks; job '", job_id, "' has ", graph.tasks().size());
+  }
+  // The job's pipelined channels need their network segments from this agent's pool.
+  const int64_t network_bytes =
+      manager->network()->total_segments() * manager->network()->segment_size();
+  const int64_t needed = static_cast<int64_t>(bound->network_fraction * budget);
+  if (needed > network_bytes) {
+    return arrow::Status::OutOfMemory(
+        "job '", job_id, "' needs ", needed, " bytes of network buffers for its channels; agent '",
+        agent, "' has ", network_bytes, ": raise its memory budget or lower the parallelism");
+  }
+  // Where every writer task of every shuffle runs.
+  std::map<std::pair<int32_t, int32_t>, size_t> task_index;
+  for (size_t t = 0; t < graph.tasks().size(); ++t) {
+    task_index[{graph.tasks()[t].chain, graph.tasks()[t].subtask}] = t;
+  }
+  TaskGroupOptions options;
+  options.threads = deployment.threads;
+  options.state = TaskStateLimits{deployment.state_budget_per_task,
+                                  manager->options().spill.directory};
+  options.stall_timeout = std::chrono::milliseconds(deployment.stall_timeout_ms);
+  for (size_t e : graph.shuffle_edges()) {
+    const GraphEdge& edge = graph.edges()[e];
+    std::vector<std::string> locations;
+    for (int32_t w = 0; w < edge.num_writers; ++w) {
+      const size_t t = task_index.at({edge.from_chain, w});
+      locations.push_back(deployment.agents[deployment.task_agents[t]]);
+    }
+    options.writer_locations.push_back(std::move(locations));
+  }
+  std::vector<GroupTask> tasks;
+  for (int64_t t : deployment.tasks) {
+    tasks.push_back({graph.tasks()[t].chain, graph.tasks()[t].subtask});
+  }
+  for (const ShuffleDescriptor& descriptor : bound->shuffles) {
+    arrow::Status registered = manager->RegisterShuffle(descriptor, job_id);
+    if (!registered.ok()) {
+      (void)manager->ReleaseJob(job_id);
+      return registered;
+    }
+  }
+  auto run = std::make_shared<JobRun>();
+  run->bound = bound;
+  run->tasks = deployment.tasks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutdown_) {
+      (void)manager->ReleaseJob(job_id);
+      return arrow::Status::Cancelled("agent '", agent, "' is shutting down");
+    }
+    // Claimed before the tasks open, so a second deployment of the job is refused.
+    if (!jobs_.emplace(job_id, run).second) {
+      return arrow::Status::AlreadyExists("job '", job_id, "' is deployed on agent '", agent,
+                                          "' already");
+    }
+  }
+  auto group = TaskGroup::Open(bound, manager, std::move(tasks), std::move(options));
+  if (!group.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.erase(job_id);
+    }
+    (void)manager->ReleaseJob(job_id);
+    return group.status();
+  }
+  run->group = std::move(*group);
+  run->group->Start();
+  ControlMessage reply;
+  reply.SetInt("tasks", static_cast<int64_t>(deployment.tasks.size()));
+  return reply.Encode();
+}
+
+arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  auto run = JobOf(job_id);
+  if (run == nullptr || run->group == nullptr) {
+    return arrow::Status::KeyError("job '", job_id, "' is not deployed on agent '",
+                                   engine_->shuffle_manager()->options().agent_id, "'");
+  }
+  TaskGroupFigures figures = run->group->Figures();
+  JobStatusReport report;
+  report.done = run->group->done();
+  report.busy = run->group->busy();
+  report.signature = run->group->Signature();
+  report.failure = run->group->failure();
+  for (size_t t = 0; t < figures.tasks.size(); ++t) {
+    const GroupTaskStatus& task = figures.tasks[t];
+    report.task_index.push_back(run->tasks[t]);
+    report.task_finished.push_back(task.finished ? 1 : 0);
+    report.task_rows_in.push_back(task.rows_in);
+    report.task_rows_out.push_back(task.rows_out);
+    if (task.failed && report.failed_task < 0) report.failed_task = run->tasks[t];
+  }
+  report.operators = std::move(figures.operators);
+  report.operator_tasks.assign(figures.operator_tasks.begin(), figures.operator_tasks.end());
+  report.edges = std::move(figures.edges);
+  report.peak_memory_bytes = figures.peak_memory_bytes;
+  report.memory_budget_bytes = figures.memory_budget_bytes;
+  report.peak_rss_bytes = PeakResidentBytes();
+  ControlMessage reply;
+  PutJobStatus(report, &reply);
+  return reply.Encode();
+}
+
+arrow::Result<std::string> Agent::CommitJob(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  ARROW_ASSIGN_OR_RAISE(int64_t phase, request.GetInt("phase"));
+  if (phase < 0 || phase >= TaskRunner::kCommitPhases) {
+    return arrow::Status::IndexError("commit phase ", phase, " is out of range (0 to ",
+                                     TaskRunner::kCommitPhases - 1, ")");
+  }
+  auto run = JobOf(job_id);
+  if (run == nullptr || run->group == nullptr) {
+    return arrow::Status::KeyError("job '", job_id, "' is not deployed on agent '",
+                                   engine_->shuffle_manager()->options().agent_id, "'");
+  }
+  ARROW_RETURN_NOT_OK(run->group->Commit(static_cast<int>(phase)));
+  return std::string();
+}
+
+arrow::Result<std::string> Agent::AbortJob(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
+  if (reason.empty()) reason = "the job manager aborted job '" + job_id + "'";
+  auto run = JobOf(job_id);
+  // An unknown job (never deployed here, or released) has nothing to abort.
+  if (run == nullptr || run->group == nullptr) return std::string();
+  const arrow::Status cause = arrow::Status::Cancelled(reason);
+  run->group->Fail(cause);
+  // The tasks end at their next step (nothing they wait for holds them); then their output goes.
+  if (run->group->WaitFor(kTaskDrainTimeout)) run->group->Abort(cause);
+  return std::string();
 }
 
 }  // namespace sabot

@@ -12,6 +12,8 @@
 
 #include <arrow/result.h>
 
+#include "sabot/dataflow/job_binding.h"
+#include "sabot/dataflow/task_group.h"
 #include "sabot/runtime/control_message.h"
 #include "sabot/runtime/engine.h"
 #include "sabot/runtime/generated_shuffle_run.h"
@@ -30,7 +32,9 @@ arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> Chec
 // One agent of a distributed job: a distributed-mode Engine (shuffle manager, Flight server,
 // client) that also answers the job manager's control actions (control_actions.h) on its
 // server: register a shuffle, run writer or reader tasks, report stats and progress, cancel a
-// shuffle's tasks, release, shut down.
+// shuffle's tasks, release, shut down; and for dataflow jobs (any plan): deploy some of a job's
+// tasks (the agent binds the plan itself: sources and sinks name files every agent reaches),
+// report their status and figures, commit phase k, abort, release (docs/shuffle-service.md).
 //
 // Lifecycle: Make() starts the server; control actions arrive on Flight's threads; WaitForShutdown()
 // returns once the shutdown action arrived, or Shutdown() or Stop() was called. Destroying the
@@ -66,6 +70,20 @@ class Agent {
   arrow::Result<std::string> Progress(const ControlMessage& request);
   arrow::Result<std::string> CancelShuffle(const ControlMessage& request);
   arrow::Result<std::string> ReleaseJob(const ControlMessage& request);
+  // Dataflow jobs: sabot.deploy_tasks, sabot.job_status, sabot.commit_job, sabot.abort_job.
+  arrow::Result<std::string> DeployTasks(const ControlMessage& request);
+  arrow::Result<std::string> JobStatus(const ControlMessage& request);
+  arrow::Result<std::string> CommitJob(const ControlMessage& request);
+  arrow::Result<std::string> AbortJob(const ControlMessage& request);
+
+  // A dataflow job's tasks on this agent: the job bound here and the task group running them.
+  // `group` is destroyed (uncommitted output removed) when the job is released or the agent goes.
+  struct JobRun {
+    std::shared_ptr<const BoundJob> bound;
+    std::unique_ptr<TaskGroup> group;
+    std::vector<int64_t> tasks;  // graph task indices, parallel to the group's tasks
+  };
+  std::shared_ptr<JobRun> JobOf(const std::string& job_id);
 
   // What the runs of one shuffle on this agent share: counters for progress, and the
   // cancellation by which its writer and reader runs (and the job manager) end each other.
@@ -93,6 +111,8 @@ class Agent {
   std::atomic<int64_t> last_action_nanos_{0};  // steady clock
   // Dropped when the shuffle's job is released.
   std::map<ShuffleId, std::shared_ptr<RunState>> states_;
+  // Dataflow jobs deployed here, until released.
+  std::map<std::string, std::shared_ptr<JobRun>> jobs_;
 };
 
 }  // namespace sabot

@@ -4,6 +4,11 @@
 #include <optional>
 #include <string_view>
 
+#include <set>
+
+#include <arrow/util/compression.h>
+
+#include "sabot/common/ids.h"
 #include "sabot/common/quoted_input.h"
 
 namespace sabot {
@@ -123,6 +128,263 @@ arrow::Result<ShuffleStats> GetShuffleStats(const ControlMessage& message) {
   ARROW_ASSIGN_OR_RAISE(int64_t blocked, message.GetInt("time_blocked_ns"));
   stats.time_blocked = std::chrono::nanoseconds(blocked);
   return stats;
+}
+
+namespace {
+
+// The most bytes of one agent location.
+constexpr size_t kMaxLocationBytes = 512;
+
+arrow::Result<int64_t> GetNonNegative(const ControlMessage& message, const std::string& name) {
+  ARROW_ASSIGN_OR_RAISE(int64_t value, message.GetInt(name));
+  if (value < 0) {
+    return arrow::Status::Invalid("control field ", QuoteInput(name), " must be >= 0, got ",
+                                  value);
+  }
+  return value;
+}
+
+// A list field of at most `limit` items.
+arrow::Result<std::vector<int64_t>> GetList(const ControlMessage& message, const std::string& name,
+                                            int64_t limit) {
+  ARROW_ASSIGN_OR_RAISE(std::string text, message.Get(name));
+  const int64_t items = text.empty() ? 0 : 1 + std::count(text.begin(), text.end(), ',');
+  if (items > limit) {
+    return arrow::Status::Invalid("control field ", QuoteInput(name), " has ", items,
+                                  " items; at most ", limit, " are accepted");
+  }
+  return message.GetInts(name);
+}
+
+}  // namespace
+
+void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message) {
+  message->Set("job_id", deployment.job_id);
+  message->SetBytes("plan", *arrow::Buffer::FromString(deployment.plan_json));
+  message->SetInt("memory_budget", deployment.memory_budget);
+  message->SetInt("state_budget", deployment.state_budget_per_task);
+  message->SetInt("threads", deployment.threads);
+  message->SetInt("stall_timeout_ms", deployment.stall_timeout_ms);
+  const ShuffleOptions& shuffle = deployment.shuffle;
+  message->SetInt("compression", static_cast<int64_t>(shuffle.compression));
+  message->SetInt("target_block_rows", shuffle.target_block_rows);
+  message->SetInt("target_block_bytes", shuffle.target_block_bytes);
+  message->SetInt("buffer_timeout_ms", shuffle.buffer_timeout.count());
+  message->SetInt("exclusive_credits", shuffle.exclusive_credits);
+  message->SetInt("floating_credits", shuffle.floating_credits);
+  message->SetInt("shuffle_timeout_ms", shuffle.timeout.count());
+  std::string agents;
+  for (const std::string& agent : deployment.agents) agents += (agents.empty() ? "" : " ") + agent;
+  message->Set("agents", std::move(agents));
+  message->SetInts("task_agents", deployment.task_agents);
+  message->SetInts("tasks", deployment.tasks);
+}
+
+arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
+  TaskDeployment out;
+  ARROW_ASSIGN_OR_RAISE(out.job_id, message.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(out.job_id, "job id"));
+  ARROW_ASSIGN_OR_RAISE(auto plan, message.GetBytes("plan"));
+  out.plan_json = plan->ToString();
+  ARROW_ASSIGN_OR_RAISE(out.memory_budget, GetNonNegative(message, "memory_budget"));
+  ARROW_ASSIGN_OR_RAISE(out.state_budget_per_task, GetNonNegative(message, "state_budget"));
+  ARROW_ASSIGN_OR_RAISE(int64_t threads, GetNonNegative(message, "threads"));
+  if (threads > 1024) {
+    return arrow::Status::Invalid("control field 'threads' must be at most 1024, got ", threads);
+  }
+  out.threads = static_cast<int32_t>(threads);
+  ARROW_ASSIGN_OR_RAISE(out.stall_timeout_ms, GetNonNegative(message, "stall_timeout_ms"));
+  ShuffleOptions& shuffle = out.shuffle;
+  ARROW_ASSIGN_OR_RAISE(int64_t compression, message.GetInt("compression"));
+  ARROW_ASSIGN_OR_RAISE(shuffle.compression, ShuffleCompressionFromCode(compression));
+  ARROW_ASSIGN_OR_RAISE(shuffle.target_block_rows, message.GetInt("target_block_rows"));
+  ARROW_ASSIGN_OR_RAISE(shuffle.target_block_bytes, message.GetInt("target_block_bytes"));
+  ARROW_ASSIGN_OR_RAISE(int64_t buffer_ms, GetNonNegative(message, "buffer_timeout_ms"));
+  shuffle.buffer_timeout = std::chrono::milliseconds(buffer_ms);
+  ARROW_ASSIGN_OR_RAISE(int64_t exclusive, message.GetInt("exclusive_credits"));
+  ARROW_ASSIGN_OR_RAISE(int64_t floating, message.GetInt("floating_credits"));
+  if (exclusive < 0 || exclusive > (1 << 20) || floating < 0 || floating > (1 << 20)) {
+    return arrow::Status::Invalid("credits out of range: exclusive ", exclusive, ", floating ",
+                                  floating);
+  }
+  shuffle.exclusive_credits = static_cast<int32_t>(exclusive);
+  shuffle.floating_credits = static_cast<int32_t>(floating);
+  ARROW_ASSIGN_OR_RAISE(int64_t timeout_ms, GetNonNegative(message, "shuffle_timeout_ms"));
+  shuffle.timeout = std::chrono::milliseconds(timeout_ms);
+  ARROW_RETURN_NOT_OK(shuffle.Validate());
+
+  ARROW_ASSIGN_OR_RAISE(std::string agents, message.Get("agents"));
+  size_t start = 0;
+  while (start < agents.size()) {
+    size_t end = agents.find(' ', start);
+    if (end == std::string::npos) end = agents.size();
+    std::string agent = agents.substr(start, end - start);
+    start = end + 1;
+    if (agent.empty() || agent.size() > kMaxLocationBytes) {
+      return arrow::Status::Invalid("agent location ", QuoteInput(agent),
+                                    " is empty or longer than ", kMaxLocationBytes, " bytes");
+    }
+    if (static_cast<int64_t>(out.agents.size()) >= kMaxDeployAgents) {
+      return arrow::Status::Invalid("a deployment names at most ", kMaxDeployAgents, " agents");
+    }
+    out.agents.push_back(std::move(agent));
+  }
+  if (out.agents.empty()) return arrow::Status::Invalid("a deployment names no agent");
+  ARROW_ASSIGN_OR_RAISE(out.task_agents, GetList(message, "task_agents", kMaxDeployedTasks));
+  for (size_t t = 0; t < out.task_agents.size(); ++t) {
+    if (out.task_agents[t] < 0 ||
+        out.task_agents[t] >= static_cast<int64_t>(out.agents.size())) {
+      return arrow::Status::IndexError("task ", t, "'s agent ", out.task_agents[t],
+                                       " is out of range: the deployment names ",
+                                       out.agents.size(), " agents");
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(out.tasks, GetList(message, "tasks", kMaxDeployedTasks));
+  std::set<int64_t> seen;
+  for (int64_t task : out.tasks) {
+    if (task < 0 || task >= static_cast<int64_t>(out.task_agents.size())) {
+      return arrow::Status::IndexError("task ", task, " is out of range: the job has ",
+                                       out.task_agents.size(), " tasks");
+    }
+    if (!seen.insert(task).second) {
+      return arrow::Status::Invalid("task ", task, " appears twice in the deployment");
+    }
+  }
+  return out;
+}
+
+void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
+  message->SetInt("done", report.done ? 1 : 0);
+  message->SetInt("busy", report.busy ? 1 : 0);
+  message->SetInt("signature", report.signature);
+  message->SetInt("failure_code", static_cast<int64_t>(report.failure.code()));
+  message->Set("failure", report.failure.ok() ? "" : report.failure.message());
+  message->SetInt("failed_task", report.failed_task);
+  message->SetInts("task_index", report.task_index);
+  message->SetInts("task_finished", report.task_finished);
+  message->SetInts("task_rows_in", report.task_rows_in);
+  message->SetInts("task_rows_out", report.task_rows_out);
+  std::vector<int64_t> ids, rows_in, rows_out, busy, late, spilled, watermark;
+  for (const OperatorReport& op : report.operators) {
+    ids.push_back(op.id);
+    rows_in.push_back(op.rows_in);
+    rows_out.push_back(op.rows_out);
+    busy.push_back(op.busy.count());
+    late.push_back(op.late_rows);
+    spilled.push_back(op.state_spilled_bytes);
+    watermark.push_back(op.watermark);
+  }
+  message->SetInts("op_id", ids);
+  message->SetInts("op_tasks", report.operator_tasks);
+  message->SetInts("op_rows_in", rows_in);
+  message->SetInts("op_rows_out", rows_out);
+  message->SetInts("op_busy_ns", busy);
+  message->SetInts("op_late_rows", late);
+  message->SetInts("op_state_spilled", spilled);
+  message->SetInts("op_watermark", watermark);
+  std::vector<int64_t> bytes, bytes_spilled, blocks_spilled, blocked, rows;
+  for (const EdgeReport& edge : report.edges) {
+    bytes.push_back(edge.bytes);
+    bytes_spilled.push_back(edge.bytes_spilled);
+    blocks_spilled.push_back(edge.blocks_spilled);
+    blocked.push_back(edge.blocked.count());
+    for (const auto& row : edge.rows) rows.insert(rows.end(), row.begin(), row.end());
+  }
+  message->SetInts("edge_bytes", bytes);
+  message->SetInts("edge_bytes_spilled", bytes_spilled);
+  message->SetInts("edge_blocks_spilled", blocks_spilled);
+  message->SetInts("edge_blocked_ns", blocked);
+  message->SetInts("edge_rows", rows);
+  message->SetInt("peak_memory_bytes", report.peak_memory_bytes);
+  message->SetInt("memory_budget_bytes", report.memory_budget_bytes);
+  message->SetInt("peak_rss_bytes", report.peak_rss_bytes);
+}
+
+arrow::Result<JobStatusReport> GetJobStatus(
+    const ControlMessage& message, const std::vector<std::pair<int32_t, int32_t>>& edge_shapes) {
+  JobStatusReport out;
+  ARROW_ASSIGN_OR_RAISE(int64_t done, message.GetInt("done"));
+  out.done = done != 0;
+  ARROW_ASSIGN_OR_RAISE(int64_t busy, message.GetInt("busy"));
+  out.busy = busy != 0;
+  ARROW_ASSIGN_OR_RAISE(out.signature, message.GetInt("signature"));
+  ARROW_ASSIGN_OR_RAISE(int64_t code, message.GetInt("failure_code"));
+  ARROW_ASSIGN_OR_RAISE(std::string failure, message.Get("failure"));
+  if (code != 0) {
+    if (code < 0 || code > static_cast<int64_t>(arrow::StatusCode::AlreadyExists)) {
+      code = static_cast<int64_t>(arrow::StatusCode::UnknownError);
+    }
+    out.failure = arrow::Status(static_cast<arrow::StatusCode>(code), failure);
+  }
+  ARROW_ASSIGN_OR_RAISE(out.failed_task, message.GetInt("failed_task"));
+  ARROW_ASSIGN_OR_RAISE(out.task_index, GetList(message, "task_index", kMaxDeployedTasks));
+  ARROW_ASSIGN_OR_RAISE(out.task_finished, GetList(message, "task_finished", kMaxDeployedTasks));
+  ARROW_ASSIGN_OR_RAISE(out.task_rows_in, GetList(message, "task_rows_in", kMaxDeployedTasks));
+  ARROW_ASSIGN_OR_RAISE(out.task_rows_out, GetList(message, "task_rows_out", kMaxDeployedTasks));
+  const size_t tasks = out.task_index.size();
+  if (out.task_finished.size() != tasks || out.task_rows_in.size() != tasks ||
+      out.task_rows_out.size() != tasks) {
+    return arrow::Status::Invalid("the task lists of a job status differ in length");
+  }
+  std::vector<std::vector<int64_t>> ops;
+  for (const char* name : {"op_id", "op_tasks", "op_rows_in", "op_rows_out", "op_busy_ns",
+                           "op_late_rows", "op_state_spilled", "op_watermark"}) {
+    ARROW_ASSIGN_OR_RAISE(auto list, GetList(message, name, kMaxDeployedTasks));
+    if (!ops.empty() && list.size() != ops[0].size()) {
+      return arrow::Status::Invalid("the operator lists of a job status differ in length");
+    }
+    ops.push_back(std::move(list));
+  }
+  for (size_t i = 0; i < ops[0].size(); ++i) {
+    OperatorReport op;
+    op.id = ops[0][i];
+    op.rows_in = ops[2][i];
+    op.rows_out = ops[3][i];
+    op.busy = std::chrono::nanoseconds(ops[4][i]);
+    op.late_rows = ops[5][i];
+    op.state_spilled_bytes = ops[6][i];
+    op.watermark = ops[7][i];
+    out.operators.push_back(std::move(op));
+    out.operator_tasks.push_back(ops[1][i]);
+  }
+  std::vector<std::vector<int64_t>> edges;
+  for (const char* name : {"edge_bytes", "edge_bytes_spilled", "edge_blocks_spilled",
+                           "edge_blocked_ns"}) {
+    ARROW_ASSIGN_OR_RAISE(auto list, GetList(message, name, kMaxDeployedTasks));
+    if (list.size() != edge_shapes.size()) {
+      return arrow::Status::Invalid("a job status has ", list.size(), " edges in ",
+                                    QuoteInput(name), "; the job has ", edge_shapes.size());
+    }
+    edges.push_back(std::move(list));
+  }
+  int64_t cells = 0;
+  for (const auto& [writers, partitions] : edge_shapes) cells += int64_t{writers} * partitions;
+  ARROW_ASSIGN_OR_RAISE(auto rows, GetList(message, "edge_rows", cells));
+  if (static_cast<int64_t>(rows.size()) != cells) {
+    return arrow::Status::Invalid("a job status has ", rows.size(), " edge row cells; the job's ",
+                                  "edges have ", cells);
+  }
+  size_t next = 0;
+  for (size_t k = 0; k < edge_shapes.size(); ++k) {
+    EdgeReport edge;
+    edge.bytes = edges[0][k];
+    edge.bytes_spilled = edges[1][k];
+    edge.blocks_spilled = edges[2][k];
+    edge.blocked = std::chrono::nanoseconds(edges[3][k]);
+    edge.num_writers = edge_shapes[k].first;
+    edge.num_partitions = edge_shapes[k].second;
+    edge.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+    for (auto& row : edge.rows) {
+      for (auto& cell : row) cell = rows[next++];
+    }
+    out.edges.push_back(std::move(edge));
+  }
+  ARROW_ASSIGN_OR_RAISE(out.peak_memory_bytes, message.GetInt("peak_memory_bytes"));
+  ARROW_ASSIGN_OR_RAISE(out.memory_budget_bytes, message.GetInt("memory_budget_bytes"));
+  if (message.Has("peak_rss_bytes")) {
+    ARROW_ASSIGN_OR_RAISE(out.peak_rss_bytes, message.GetInt("peak_rss_bytes"));
+  }
+  return out;
 }
 
 }  // namespace sabot

@@ -4,7 +4,9 @@
 
 #include <arrow/result.h>
 
+#include "sabot/dataflow/job_report.h"
 #include "sabot/runtime/control_message.h"
+#include "sabot/shuffle/shuffle_options.h"
 #include "sabot/verify/generated_shuffle_check.h"
 #include "sabot/shuffle/shuffle_manager.h"
 
@@ -20,6 +22,65 @@ inline constexpr std::string_view kActionProgress = "sabot.progress";
 inline constexpr std::string_view kActionCancelShuffle = "sabot.cancel_shuffle";
 inline constexpr std::string_view kActionReleaseJob = "sabot.release_job";
 inline constexpr std::string_view kActionShutdown = "sabot.shutdown";
+// Dataflow jobs (docs/shuffle-service.md, "Running a job's tasks"): deploy some of a job's tasks,
+// ask their status and figures, commit phase k, abort; sabot.release_job ends them.
+inline constexpr std::string_view kActionDeployTasks = "sabot.deploy_tasks";
+inline constexpr std::string_view kActionJobStatus = "sabot.job_status";
+inline constexpr std::string_view kActionCommitJob = "sabot.commit_job";
+inline constexpr std::string_view kActionAbortJob = "sabot.abort_job";
+
+// The most tasks, agents and list items a deployment may name (checked before anything is
+// allocated for them).
+inline constexpr int64_t kMaxDeployedTasks = 1 << 16;
+inline constexpr int64_t kMaxDeployAgents = 1 << 12;
+
+// What sabot.deploy_tasks carries: a job's plan and the tasks one agent runs of it.
+struct TaskDeployment {
+  std::string job_id;
+  std::string plan_json;              // PlanToJson (plan_json.h)
+  int64_t memory_budget = 0;          // bytes for the job's shuffles here; 0: the agent's budget
+  int64_t state_budget_per_task = 0;  // TaskContext::state_budget_bytes; 0: no limit
+  ShuffleOptions shuffle;             // every edge (the mode is the plan's)
+  int32_t threads = 0;                // worker threads for the tasks; 0: the machine's cores
+  int64_t stall_timeout_ms = 120000;  // 0: no stall detection
+  // The locations of the job's agents ("grpc+tcp://host:port"), and for every task of the job's
+  // execution graph (ExecutionGraph::tasks() order) the index of its agent in `agents`.
+  std::vector<std::string> agents;
+  std::vector<int64_t> task_agents;
+  // The tasks this agent runs: indices into ExecutionGraph::tasks().
+  std::vector<int64_t> tasks;
+};
+void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message);
+// Checks what needs no plan: ids, sizes (at most kMaxDeployedTasks tasks, kMaxDeployAgents
+// agents), agent indices in range, tasks named once; Invalid / IndexError naming the field.
+arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message);
+
+// What sabot.job_status answers: whether the agent's tasks of the job all ended, the first
+// failure among them, and their figures (TaskGroupFigures; operators and tasks by id).
+struct JobStatusReport {
+  bool done = false;
+  // TaskGroup::busy() and Signature(): the driver tells a stalled job from a slow one with them.
+  bool busy = false;
+  int64_t signature = 0;
+  arrow::Status failure;
+  // Which agent task failed first (graph task index), -1: none or not one of them.
+  int64_t failed_task = -1;
+  std::vector<int64_t> task_index;  // graph task indices of the agent's tasks
+  std::vector<int64_t> task_finished;
+  std::vector<int64_t> task_rows_in;
+  std::vector<int64_t> task_rows_out;
+  std::vector<OperatorReport> operators;  // id, rows, busy, late rows, spill, watermark
+  std::vector<int64_t> operator_tasks;
+  // Per shuffle edge (graph order): bytes, spill, blocked, and rows N x M.
+  std::vector<EdgeReport> edges;
+  int64_t peak_memory_bytes = 0;
+  int64_t memory_budget_bytes = 0;
+  int64_t peak_rss_bytes = -1;  // the agent process's peak resident memory; -1: unknown
+};
+void PutJobStatus(const JobStatusReport& report, ControlMessage* message);
+// `edge_shapes[k]`: (writers, partitions) of shuffle edge k; the reply must match them.
+arrow::Result<JobStatusReport> GetJobStatus(
+    const ControlMessage& message, const std::vector<std::pair<int32_t, int32_t>>& edge_shapes);
 
 // GeneratedJob <-> fields of a control message.
 void PutGeneratedJob(const GeneratedJob& job, ControlMessage* message);

@@ -40,7 +40,7 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 Coordinator::Coordinator(CoordinatorOptions options) : options_(std::move(options)) {}
 
 arrow::Result<std::unique_ptr<Coordinator>> Coordinator::Make(CoordinatorOptions options) {
-  if (!options.runner) return arrow::Status::Invalid("the coordinator needs a job runner");
+  if (!options.runner) options.runner = RunDistributedJob;
   if (options.agent_timeout.count() <= 0) {
     return arrow::Status::Invalid("the agent timeout must be positive, got ",
                                   options.agent_timeout.count(), " ms");
@@ -231,17 +231,13 @@ arrow::Result<std::string> Coordinator::Submit(const JobSubmission& submission) 
   if (!graph.ok()) {
     return graph.status().WithMessage("job '", name, "': ", graph.status().message());
   }
-  // What cannot cross processes, and the slots the job needs.
+  // What cannot cross processes (collect sinks, table sources), and the slots the job needs.
+  if (arrow::Status local = CheckDistributedPlan(*plan); !local.ok()) {
+    return local.WithMessage("job '", name, "': ", local.message());
+  }
   int32_t slots_needed = 1;
   std::string widest;
   for (const auto& op : plan->operators()) {
-    const OperatorKind kind = op.kind();
-    if (kind == OperatorKind::kTableSource || kind == OperatorKind::kCollectSink) {
-      return arrow::Status::Invalid(
-          "job '", name, "': operator '", op.name, "' (", OperatorKindName(kind),
-          ") cannot run on a cluster: its rows live in the memory of the program that built "
-          "the plan; read and write files instead (a parquet, ipc or csv source or sink)");
-    }
     if (widest.empty() || op.parallelism > slots_needed) {
       slots_needed = std::max(slots_needed, op.parallelism);
       widest = op.name;

@@ -26,30 +26,12 @@
 #include "sabot/dataflow/job_report.h"
 #include "sabot/dataflow/logical_plan.h"
 #include "sabot/runtime/cluster_state.h"
+#include "sabot/runtime/distributed_job.h"
 #include "sabot/shuffle/shuffle_options.h"
 #include "sabot/transport/shuffle_client.h"
 #include "sabot/transport/shuffle_server.h"
 
 namespace sabot {
-
-// Until the distributed job driver (distributed_job.h) is merged, the two types of its
-// interface (docs: notes of issue 12) are declared here, exactly as the driver declares them.
-struct AgentEndpoint {
-  std::string id;
-  std::string location;
-  int32_t slots = 1;
-};
-struct DistributedJobOptions {
-  std::string job_id;
-  int64_t memory_budget = int64_t{256} << 20;
-  int64_t state_budget_per_task = 0;
-  ShuffleOptions shuffle;
-  ShuffleClientOptions client;
-  std::chrono::milliseconds progress_interval{500};
-  std::function<void(const JobInfo&)> on_progress;
-  const std::atomic<bool>* cancel = nullptr;
-  std::chrono::milliseconds agent_timeout{5000};
-};
 
 // Runs one job's plan on the agents (and slots) the coordinator chose for it, to its end: what
 // RunDistributedJob (distributed_job.h) does; tests inject fakes. Called on a thread of the
@@ -78,7 +60,7 @@ struct CoordinatorOptions {
   ShuffleClientOptions client;
   ShuffleOptions shuffle;
   std::chrono::milliseconds progress_interval{500};
-  // Runs each job; required.
+  // Runs each job; unset: RunDistributedJob.
   JobRunner runner;
   // The clock agents' silence is measured with; default std::chrono::steady_clock::now.
   std::function<std::chrono::steady_clock::time_point()> clock;

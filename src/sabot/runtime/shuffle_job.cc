@@ -1,9 +1,7 @@
 #include "sabot/runtime/shuffle_job.h"
 
-#include <cctype>
 #include <climits>
 #include <fstream>
-#include <future>
 #include <thread>
 
 #include "sabot/common/batch_bytes.h"
@@ -18,16 +16,13 @@
 #include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/control_actions.h"
+#include "sabot/runtime/distributed_job.h"
 
 namespace sabot {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// How long the job manager waits, once a job is cancelled, for its task calls to return before
-// it stops the agents that still hold them.
-constexpr auto kCancelledCallsGrace = std::chrono::seconds(10);
 
 // Calls `report` every 200 ms with `read()`'s figures until destroyed.
 class ProgressTicker {
@@ -63,68 +58,6 @@ class ProgressTicker {
   bool done_ = false;
   std::thread thread_;
 };
-
-// Of several tasks' failures, the one that explains the others: a task that failed on its own
-// rather than one cancelled because another failed (a writer whose reader went away, say).
-class RootCause {
- public:
-  void Add(arrow::Status status) {
-    if (status.ok()) return;
-    if (first_.ok()) first_ = status;
-    if (cause_.ok() && !status.IsCancelled()) cause_ = std::move(status);
-  }
-  arrow::Status status() const { return cause_.ok() ? first_ : cause_; }
-
- private:
-  arrow::Status first_;
-  arrow::Status cause_;
-};
-
-// The tasks an agent runs: of `count` tasks spread over `num_agents`, those t with
-// t % num_agents == agent.
-std::vector<int32_t> TasksOfAgent(int32_t agent, int32_t count, int32_t num_agents) {
-  std::vector<int32_t> tasks;
-  for (int32_t t = agent; t < count; t += num_agents) tasks.push_back(t);
-  return tasks;
-}
-
-// A failed task call to an agent, in the terms of the shuffle: which shuffle, which agent and
-// which of its tasks (writer tasks, or the partitions it reads). An agent's own error already
-// names the partition and writer that failed; a call that failed as a whole (the agent died, the
-// connection broke) names every task the agent was running.
-arrow::Status TaskCallFailed(const arrow::Status& status, const std::string& shuffle_id,
-                             const std::string& agent, bool writers,
-                             const std::vector<int32_t>& tasks) {
-  ShuffleErrorContext where{.shuffle_id = shuffle_id, .agent = agent};
-  // The message, not a ShuffleErrorDetail: an agent's error crosses Flight as code and text.
-  const std::string& message = status.message();
-  // "writer 3" or "partition 1", not "the writer was cancelled".
-  auto names = [&](const std::string& word) {
-    for (size_t at = message.find(word); at != std::string::npos; at = message.find(word, at + 1)) {
-      const size_t digit = at + word.size();
-      if (digit < message.size() && std::isdigit(static_cast<unsigned char>(message[digit]))) {
-        return true;
-      }
-    }
-    return false;
-  };
-  const bool names_task = names("writer ") || names("partition ");
-  if (names_task || tasks.empty()) return WithShuffleContext(status, where);
-  if (tasks.size() == 1) {
-    if (writers) {
-      where.writer_task = tasks[0];
-    } else {
-      where.partition_id = tasks[0];
-    }
-    return WithShuffleContext(status, where);
-  }
-  std::string list;
-  for (int32_t t : tasks) list += (list.empty() ? "" : ", ") + std::to_string(t);
-  arrow::Status named(status.code(),
-                      (writers ? "writer tasks " : "partitions ") + list + ": " + message,
-                      status.detail());
-  return WithShuffleContext(named, where);
-}
 
 // The agent processes of one job, stopped together however the job ends: all at once, SIGTERM
 // then SIGKILL after a grace period (StopAgents). An agent that exits cleanly removes its own
@@ -257,6 +190,33 @@ arrow::Result<LogicalPlan> GeneratedShufflePlan(const ShuffleJobOptions& options
   return builder.Build();
 }
 
+// The figures of the `sabot shuffle` dataflow job (generate -> edge -> verify) from its report.
+arrow::Result<ShuffleJobReport> ShuffleReportOf(const ShuffleJobOptions& options,
+                                                const JobReport& job) {
+  const EdgeReport& edge = job.edges.front();
+  ShuffleJobReport report;
+  report.rows = job.operators.front().rows_out;
+  report.rows_verified = job.operators.back().rows_in;
+  // The table has fixed-width columns only: every row has the bytes of batch 0's rows.
+  ARROW_ASSIGN_OR_RAISE(auto first, options.job.WriterBatch(0, 0));
+  report.bytes = first->num_rows() == 0
+                     ? 0
+                     : BatchBufferBytes(*first) / first->num_rows() * report.rows;
+  report.elapsed = job.wall;
+  report.partition_rows.assign(options.num_partitions, 0);
+  for (const auto& writer : edge.rows) {
+    for (int32_t p = 0; p < options.num_partitions && p < static_cast<int32_t>(writer.size()); ++p) {
+      report.partition_rows[p] += writer[p];
+    }
+  }
+  report.bytes_spilled = edge.bytes_spilled;
+  report.blocks_spilled = edge.blocks_spilled;
+  report.time_blocked = edge.blocked;
+  report.peak_memory = job.peak_memory_bytes;
+  report.memory_budget = job.memory_budget_bytes;
+  return report;
+}
+
 arrow::Result<ShuffleJobReport> RunLocalJobOf(const ShuffleJobOptions& options,
                                               const PartitionSpec& spec,
                                               const ProgressCallback& progress,
@@ -286,36 +246,17 @@ arrow::Result<ShuffleJobReport> RunLocalJobOf(const ShuffleJobOptions& options,
     return cancellation->cause();
   }
   ARROW_RETURN_NOT_OK(ran.status());
-  const JobReport& job = *ran;
-  const EdgeReport& edge = job.edges.front();
-  ShuffleJobReport report;
+  ARROW_ASSIGN_OR_RAISE(ShuffleJobReport report, ShuffleReportOf(options, *ran));
   report.mode = "local";
-  report.rows = job.operators.front().rows_out;
-  report.rows_verified = job.operators.back().rows_in;
-  // The table has fixed-width columns only: every row has the bytes of batch 0's rows.
-  ARROW_ASSIGN_OR_RAISE(auto first, options.job.WriterBatch(0, 0));
-  report.bytes = first->num_rows() == 0
-                     ? 0
-                     : BatchBufferBytes(*first) / first->num_rows() * report.rows;
-  report.elapsed = job.wall;
-  report.partition_rows.assign(options.num_partitions, 0);
-  for (const auto& writer : edge.rows) {
-    for (int32_t p = 0; p < options.num_partitions && p < static_cast<int32_t>(writer.size()); ++p) {
-      report.partition_rows[p] += writer[p];
-    }
-  }
-  report.bytes_spilled = edge.bytes_spilled;
-  report.blocks_spilled = edge.blocks_spilled;
-  report.time_blocked = edge.blocked;
-  report.peak_memory = job.peak_memory_bytes;
-  report.memory_budget = job.memory_budget_bytes;
   report.peak_rss = {PeakResidentBytes()};
   return report;
 }
 
+// `sabot shuffle --agents K`: the same dataflow job as locally (GeneratedShufflePlan), run by the
+// distributed job driver on K agent processes started on loopback; each agent's verify sink
+// tasks check the partitions they read, and the commit checks none is missing.
 arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
-                                               std::shared_ptr<const PartitionSpec> spec,
-                                               GeneratedShuffleCheck* check,
+                                               const PartitionSpec& spec,
                                                const ProgressCallback& progress,
                                                ShuffleRunCancellation* cancellation) {
   const int32_t k = options.num_agents;
@@ -324,25 +265,25 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     ARROW_ASSIGN_OR_RAISE(binary, CurrentExecutable());
   }
   ARROW_ASSIGN_OR_RAISE(std::string spill_dir, ResolveSpillDirectory(options.agent_spill_dir));
-  ShuffleClientOptions client_options;
-  client_options.call_timeout = std::chrono::hours(2);  // task actions last as long as the job
-  ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make(client_options));
-  // For short calls (pings, progress, cancellations): each bounded, so an agent that hangs
-  // holds up nothing for long.
-  ShuffleClientOptions cancel_options;
-  cancel_options.call_timeout = std::chrono::seconds(10);
-  ARROW_ASSIGN_OR_RAISE(auto cancel_client, ShuffleClient::Make(cancel_options));
-  ShuffleDescriptor descriptor = MakeDescriptor(options, spec);
+  ARROW_ASSIGN_OR_RAISE(LogicalPlan plan, GeneratedShufflePlan(options, spec));
+  // For the agents' heartbeat while they start and while the job runs (pings), each bounded, so
+  // an agent that hangs holds up nothing for long.
+  ShuffleClientOptions ping_options;
+  ping_options.call_timeout = std::chrono::seconds(10);
+  ARROW_ASSIGN_OR_RAISE(auto ping_client, ShuffleClient::Make(ping_options));
   AgentFleet agents(spill_dir);
   std::vector<std::string> locations;
+  auto ping = [&] {
+    for (const auto& location : locations) {
+      ControlMessage request;
+      request.Set("shuffle_id", "shuffle");
+      (void)ping_client->Action(location, kActionProgress, request.Encode());
+    }
+  };
   for (int32_t i = 0; i < k; ++i) {
     // The agents started so far hear from the job manager while the others start (their
     // --control-timeout-s counts from their start).
-    for (const auto& location : locations) {
-      ControlMessage ping;
-      ping.Set("shuffle_id", descriptor.shuffle_id);
-      (void)cancel_client->Action(location, kActionProgress, ping.Encode());
-    }
+    ping();
     std::vector<std::string> args = {"agent", "--host", "127.0.0.1", "--port", "0",
                                      "--agent-id", "agent-" + std::to_string(i),
                                      "--spill-dir", spill_dir, "--control-timeout-s",
@@ -353,194 +294,60 @@ arrow::Result<ShuffleJobReport> RunDistributed(const ShuffleJobOptions& options,
     agents.Add(std::move(agent));
     if (cancellation != nullptr) ARROW_RETURN_NOT_OK(cancellation->cause());
   }
-  ARROW_ASSIGN_OR_RAISE(auto descriptor_bytes, descriptor.Serialize());
-  for (const auto& location : locations) {
-    ControlMessage request;
-    request.SetBytes("descriptor", *descriptor_bytes);
-    request.Set("job_id", "shuffle-job");
-    ARROW_RETURN_NOT_OK(WithShuffleContext(
-        client->Action(location, kActionRegisterShuffle, request.Encode()).status(),
-        {.shuffle_id = descriptor.shuffle_id, .agent = location}));
+  // Enough slots that the job fits: slot sharing needs max(N, M) slots over the K agents.
+  const int32_t needed = std::max(options.job.num_writers, options.num_partitions);
+  std::vector<AgentEndpoint> endpoints;
+  for (int32_t i = 0; i < k; ++i) {
+    endpoints.push_back({"agent-" + std::to_string(i), locations[i], (needed + k - 1) / k});
   }
-
-  std::vector<WriterLocation> upstream;
-  for (TaskIndex w = 0; w < options.job.num_writers; ++w) upstream.push_back({w, 0, locations[w % k]});
-  auto task_request = [&](int32_t agent, bool writers) {
-    ControlMessage request;
-    request.Set("shuffle_id", descriptor.shuffle_id);
-    PutGeneratedJob(options.job, &request);
-    const int32_t count = writers ? options.job.num_writers : options.num_partitions;
-    std::vector<int32_t> tasks = TasksOfAgent(agent, count, k);
-    request.SetInts("tasks", std::vector<int64_t>(tasks.begin(), tasks.end()));
-    if (!writers) PutWriterLocations(upstream, &request);
-    return request.Encode();
+  DistributedJobOptions job_options;
+  job_options.job_id = "shuffle";
+  job_options.memory_budget = 0;  // each agent's own (--memory-budget-mib)
+  job_options.shuffle = options.shuffle;
+  job_options.stall_timeout = std::chrono::milliseconds(0);  // the shuffle's timeout bounds waits
+  std::atomic<bool> cancelled{false};
+  job_options.cancel = &cancelled;
+  int64_t subscription = -1;
+  if (cancellation != nullptr) {
+    subscription = cancellation->Subscribe([&](const arrow::Status&) { cancelled = true; });
+  }
+  std::atomic<int64_t> rows_written{0}, rows_read{0};
+  job_options.progress_interval = std::chrono::milliseconds(200);
+  job_options.on_progress = [&](const JobInfo& info) {
+    if (info.operators.empty()) return;
+    rows_written = info.operators.front().rows_out;
+    rows_read = info.operators.back().rows_in;
   };
-  auto launch = [&](bool writers) {
-    std::vector<std::future<arrow::Result<std::string>>> calls;
-    for (int32_t i = 0; i < k; ++i) {
-      calls.push_back(std::async(std::launch::async, [&, i, writers] {
-        return client->Action(locations[i], writers ? kActionRunWriters : kActionRunReaders,
-                              task_request(i, writers));
-      }));
-    }
-    return calls;
-  };
-  auto poll_progress = [&] {
-    int64_t written = 0, read = 0;
-    for (const auto& location : locations) {
-      ControlMessage request;
-      request.Set("shuffle_id", descriptor.shuffle_id);
-      auto reply = cancel_client->Action(location, kActionProgress, request.Encode());
-      if (!reply.ok()) continue;
-      auto message = ControlMessage::Decode(*reply);
-      if (!message.ok()) continue;
-      written += message->GetInt("rows_written").ValueOr(0);
-      read += message->GetInt("rows_read").ValueOr(0);
-    }
-    return std::make_pair(written, read);
-  };
-
-  ShuffleJobReport report;
-  report.mode = "distributed (" + std::to_string(k) + " agents)";
-  report.partition_rows.assign(options.num_partitions, 0);
-  auto start = Clock::now();
-  RootCause failures;
-  // At the first failure every agent cancels the shuffle's tasks: the others would otherwise
-  // wait for the failed task's streams until their timeout. Sent to all agents at once, each
-  // call bounded (cancel_client: an agent that hangs must not hold up the others).
-  bool cancelled = false;
-  Clock::time_point cancelled_at;
-  bool agents_stopped = false;
-  // `status` is already in the shuffle's terms (TaskCallFailed, or the job's cancellation with
-  // the shuffle named); `location` is the failed task's agent, empty when the job itself was
-  // cancelled.
-  auto fail = [&](const arrow::Status& status, const std::string& location) {
-    failures.Add(status);
-    if (cancelled) return;
-    cancelled = true;
-    cancelled_at = Clock::now();
-    const std::string reason =
-        location.empty() ? "the job was cancelled: " + status.message()
-                         : "cancelled because a task on agent " + location + " failed";
-    std::vector<std::future<void>> sent;
-    for (const auto& agent : locations) {
-      sent.push_back(std::async(std::launch::async, [&, agent] {
-        ControlMessage request;
-        request.Set("shuffle_id", descriptor.shuffle_id);
-        request.Set("reason", reason);
-        (void)cancel_client->Action(agent, kActionCancelShuffle, request.Encode());
-      }));
-    }
-    for (auto& call : sent) call.get();
-  };
-  auto take_writers = [&](const std::string& reply) -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
-    report.rows += message.GetInt("rows_written").ValueOr(0);
-    report.bytes += message.GetInt("bytes_written").ValueOr(0);
-    return arrow::Status::OK();
-  };
-  auto take_readers = [&](const std::string& reply) -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
-    ARROW_ASSIGN_OR_RAISE(auto rows, message.GetInts("partition_rows"));
-    for (size_t p = 0; p < rows.size() && p < report.partition_rows.size(); ++p) {
-      report.partition_rows[p] += rows[p];
-    }
-    ARROW_ASSIGN_OR_RAISE(auto counts, message.GetInts("counts"));
-    return check->MergeCounts(counts);
-  };
-  // The task calls in flight: writers' and readers', one per agent each.
-  struct Call {
-    std::future<arrow::Result<std::string>> reply;
-    bool writers;
-    size_t agent;
-  };
-  std::vector<Call> calls;
-  auto start_calls = [&](bool writers) {
-    auto started = launch(writers);
-    for (size_t i = 0; i < started.size(); ++i) calls.push_back({std::move(started[i]), writers, i});
-  };
-  // Waits for every call in flight, in the order they finish; any failure (of the call, or of
-  // what it replied) fails the job at once.
-  auto wait_all = [&] {
-    while (!calls.empty()) {
-      if (cancellation != nullptr && !cancelled && cancellation->cancelled()) {
-        fail(WithShuffleContext(cancellation->cause(), {.shuffle_id = descriptor.shuffle_id}), "");
-      }
-      // Cancelled tasks return at once; an agent whose calls still have not returned long after
-      // is stuck (stopped, deadlocked): stopping the agents (SIGKILL after the grace period)
-      // fails its calls, so the job never waits for their two-hour call timeout.
-      if (cancelled && !agents_stopped && Clock::now() - cancelled_at > kCancelledCallsGrace) {
-        agents_stopped = true;
-        SABOT_LOG(kWarning) << calls.size() << " task call(s) still running "
-                            << std::chrono::duration_cast<std::chrono::seconds>(
-                                   kCancelledCallsGrace).count()
-                            << " s after the job was cancelled: stopping the agents";
-        agents.Stop();
-      }
-      bool any_ready = false;
-      for (size_t i = 0; i < calls.size();) {
-        if (calls[i].reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-          ++i;
-          continue;
-        }
-        any_ready = true;
-        Call call = std::move(calls[i]);
-        calls.erase(calls.begin() + static_cast<std::ptrdiff_t>(i));
-        const std::string& location = locations[call.agent];
-        auto reply = call.reply.get();
-        arrow::Status taken = !reply.ok()       ? reply.status()
-                              : call.writers ? take_writers(*reply)
-                                             : take_readers(*reply);
-        if (!taken.ok()) {
-          const int32_t count = call.writers ? options.job.num_writers : options.num_partitions;
-          fail(TaskCallFailed(taken, descriptor.shuffle_id, location, call.writers,
-                              TasksOfAgent(static_cast<int32_t>(call.agent), count, k)),
-               location);
-        }
-      }
-      if (!any_ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  };
-  // The progress polls are also the agents' heartbeat (--control-timeout-s): they run even
-  // when nobody displays progress.
-  const ProgressCallback heartbeat = progress ? progress : [](int64_t, int64_t) {};
+  std::vector<AgentJobFigures> figures;
+  job_options.agent_figures = &figures;
+  arrow::Result<JobReport> ran;
   {
-    ProgressTicker ticker(heartbeat, poll_progress);
-    // Pipelined readers must consume while writers produce; blocking readers start after.
-    start_calls(/*writers=*/true);
-    if (options.shuffle.mode == ShuffleMode::kPipelined) start_calls(/*writers=*/false);
-    wait_all();
-    if (options.shuffle.mode == ShuffleMode::kBlocking && failures.status().ok()) {
-      start_calls(/*writers=*/false);
-      wait_all();
-    }
+    // The progress line, and a ping of every agent (those without tasks too) as its heartbeat.
+    ProgressTicker ticker(
+        [&](int64_t written, int64_t read) {
+          if (progress) progress(written, read);
+        },
+        [&] {
+          ping();
+          return std::make_pair(rows_written.load(), rows_read.load());
+        });
+    ran = RunDistributedJob(plan, endpoints, job_options);
   }
-  report.elapsed = Clock::now() - start;
-  ARROW_RETURN_NOT_OK(failures.status());
-  for (const auto& location : locations) {
-    // An agent lost after its tasks finished still fails the job, named.
-    auto collect = [&]() -> arrow::Status {
-      ControlMessage request;
-      request.Set("shuffle_id", descriptor.shuffle_id);
-      ARROW_ASSIGN_OR_RAISE(auto reply,
-                            client->Action(location, kActionShuffleStats, request.Encode()));
-      ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(reply));
-      ARROW_ASSIGN_OR_RAISE(ShuffleStats stats, GetShuffleStats(message));
-      report.bytes_spilled += stats.bytes_spilled;
-      report.blocks_spilled += stats.blocks_spilled;
-      report.time_blocked += stats.time_blocked;
-      report.peak_rss.push_back(message.GetInt("peak_rss_bytes").ValueOr(-1));
-      report.peak_budget.push_back(message.GetInt("peak_budget_bytes").ValueOr(-1));
-      report.memory_budget = message.GetInt("memory_budget_bytes").ValueOr(0);
-      ControlMessage release;
-      release.Set("job_id", "shuffle-job");
-      return client->Action(location, kActionReleaseJob, release.Encode()).status();
-    };
-    ARROW_RETURN_NOT_OK(
-        WithShuffleContext(collect(), {.shuffle_id = descriptor.shuffle_id, .agent = location}));
+  if (cancellation != nullptr) cancellation->Unsubscribe(subscription);
+  if (!ran.ok() && cancellation != nullptr && !cancellation->cause().ok()) {
+    return cancellation->cause();
+  }
+  ARROW_RETURN_NOT_OK(ran.status());
+  ARROW_ASSIGN_OR_RAISE(ShuffleJobReport report, ShuffleReportOf(options, *ran));
+  report.mode = "distributed (" + std::to_string(k) + " agents)";
+  report.peak_memory = 0;
+  for (const AgentJobFigures& agent : figures) {
+    report.peak_rss.push_back(agent.peak_rss_bytes);
+    report.peak_budget.push_back(agent.peak_budget_bytes);
+    if (agent.memory_budget_bytes > 0) report.memory_budget = agent.memory_budget_bytes;
   }
   for (const auto& location : locations) {
-    (void)client->Action(location, kActionShutdown, "");
+    (void)ping_client->Action(location, kActionShutdown, "");
   }
   agents.Stop();
   return report;
@@ -623,17 +430,25 @@ arrow::Result<ShuffleJobReport> RunShuffleJob(const ShuffleJobOptions& options,
                                   kMaxAgents, ", got ", options.num_agents);
   }
   ARROW_ASSIGN_OR_RAISE(auto spec, options.job.MakeSpec(options.edge, options.num_partitions));
-  if (options.num_agents == 0 && options.timing == GeneratedRunTiming::kEndToEnd) {
+  if (options.num_agents > 0 && options.job.total_rows() == 0) {
+    // An empty table has no row to move, and a generator source of no rows cannot be said (0
+    // rows is an unbounded source): nothing runs, and nothing is missing.
+    ShuffleJobReport report;
+    report.mode = "distributed (" + std::to_string(options.num_agents) + " agents)";
+    report.partition_rows.assign(options.num_partitions, 0);
+    return report;
+  }
+  if (options.num_agents > 0) {
+    // A dataflow job on the agents: their verify sinks check every row and that none is missing.
+    return RunDistributed(options, *spec, progress, cancellation);
+  }
+  if (options.timing == GeneratedRunTiming::kEndToEnd && options.job.total_rows() > 0) {
     // The job's verify sink checks every row (and that none is missing) before it returns.
     return RunLocalJobOf(options, *spec, progress, cancellation);
   }
   ARROW_ASSIGN_OR_RAISE(auto check, GeneratedShuffleCheck::Make(options.job, spec));
   ShuffleJobReport report;
-  if (options.num_agents == 0) {
-    ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress, cancellation));
-  } else {
-    ARROW_ASSIGN_OR_RAISE(report, RunDistributed(options, spec, check.get(), progress, cancellation));
-  }
+  ARROW_ASSIGN_OR_RAISE(report, RunLocal(options, spec, check.get(), progress, cancellation));
   ARROW_RETURN_NOT_OK(check->Finish());
   report.rows_verified = check->rows_checked();
   return report;

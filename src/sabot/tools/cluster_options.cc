@@ -172,12 +172,6 @@ int FollowJob(const JobHandle& handle, const std::string& command, const JobFile
   return 1;
 }
 
-JobRunner DefaultJobRunner() {
-  return [](const LogicalPlan&, const std::vector<AgentEndpoint>&,
-            const DistributedJobOptions& options) -> arrow::Result<JobReport> {
-    return arrow::Status::NotImplemented("job ", options.job_id,
-                                         ": this build has no distributed job driver");
-  };
-}
+JobRunner DefaultJobRunner() { return RunDistributedJob; }
 
 }  // namespace sabot

@@ -82,6 +82,9 @@ class GeneratedShuffleCheck {
   // arrived and, for the first (partition, writer) stream short of rows, how many it received
   // of how many. Computes the expected counts (a pass over every row of the job).
   arrow::Status Finish() const;
+  // Finish() for the streams into `partitions` only (a process that read some of the partitions:
+  // an agent of a distributed job); partitions out of range are ignored.
+  arrow::Status FinishPartitions(const std::vector<int32_t>& partitions) const;
 
   int64_t rows_checked() const { return rows_checked_.load(); }
   // Rows received so far per (partition, writer), partition-major (p * num_writers + w), for a

@@ -1,0 +1,517 @@
+#include "sabot/runtime/distributed_job.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "sabot/common/ids.h"
+#include "sabot/dataflow/execution_graph.h"
+#include "sabot/dataflow/job_binding.h"
+#include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/plan_json.h"
+#include "sabot/dataflow/stall_detector.h"
+#include "sabot/dataflow/task_runner.h"
+#include "sabot/runtime/control_actions.h"
+#include "sabot/runtime/task_placement.h"
+
+namespace sabot {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often the driver asks every agent for its tasks' status.
+constexpr std::chrono::milliseconds kStatusPoll{100};
+
+std::string LowerCase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One agent's part of the job, as the driver tracks it.
+struct AgentRun {
+  const AgentEndpoint* endpoint = nullptr;
+  std::vector<int64_t> tasks;  // graph task indices
+  bool deployed = false;
+  bool lost = false;
+  Clock::time_point last_answer;
+  arrow::Status last_error;  // of the last call that did not answer
+  std::optional<JobStatusReport> status;
+};
+
+class Driver {
+ public:
+  Driver(const LogicalPlan& plan, const std::vector<AgentEndpoint>& agents,
+         const DistributedJobOptions& options, ExecutionGraph graph)
+      : plan_(plan), agents_(agents), options_(options), graph_(std::move(graph)) {}
+
+  arrow::Result<JobReport> Run();
+
+ private:
+  std::string AgentLabel(const AgentRun& run) const {
+    return "agent '" + run.endpoint->id + "' (" + run.endpoint->location + ")";
+  }
+  std::string TaskLabel(int64_t t) const {
+    const TaskSpec& task = graph_.tasks()[t];
+    return "task " + std::to_string(task.subtask) + " of '" + graph_.chains()[task.chain].name +
+           "'";
+  }
+  arrow::Result<std::string> Call(AgentRun* run, std::string_view action,
+                                  const ControlMessage& body) {
+    auto reply = client_->Action(run->endpoint->location, action, body.Encode());
+    if (reply.ok()) run->last_answer = Clock::now();
+    return reply;
+  }
+  arrow::Status Deploy();
+  // Polls every agent once; sets failure_ on a task failure or a lost agent. True when every
+  // task of every agent finished.
+  bool Poll();
+  arrow::Status Commit();
+  // Aborts the job on every agent still answering.
+  void AbortAll(const arrow::Status& cause);
+  void ReleaseAll();
+  JobInfo Info() const;
+  void Progress(Clock::time_point* next_progress);
+  JobReport Report() const;
+  std::vector<EdgeReport> EdgeFigures() const;
+  std::vector<OperatorReport> OperatorFigures() const;
+  void Fail(arrow::Status cause) {
+    if (failure_.ok()) failure_ = std::move(cause);
+  }
+  // `run`'s agent is lost: the job fails naming it and its tasks.
+  void MarkLost(AgentRun* run) {
+    run->lost = true;
+    std::string tasks;
+    for (int64_t t : run->tasks) tasks += (tasks.empty() ? "" : ", ") + TaskLabel(t);
+    Fail(arrow::Status::IOError(
+        "job '", options_.job_id, "' failed: ", AgentLabel(*run), " is lost (it did not answer; ",
+        "last error: ", run->last_error.ToString(), ") with its tasks ", tasks));
+  }
+
+  const LogicalPlan& plan_;
+  const std::vector<AgentEndpoint>& agents_;
+  const DistributedJobOptions& options_;
+  const ExecutionGraph graph_;
+  const Clock::time_point start_ = Clock::now();
+  std::unique_ptr<ShuffleClient> client_;
+  std::string plan_json_;
+  std::vector<int32_t> task_agent_;  // per graph task: the index of its agent in agents_
+  std::vector<AgentRun> runs_;       // parallel to agents_
+  JobState state_ = JobState::kCreated;
+  arrow::Status failure_;
+  int64_t failed_task_ = -1;
+  StallDetector stall_{options_.stall_timeout, Clock::now()};
+};
+
+arrow::Status Driver::Deploy() {
+  state_ = JobState::kScheduled;
+  TaskDeployment deployment;
+  deployment.job_id = options_.job_id;
+  deployment.plan_json = plan_json_;
+  deployment.memory_budget = options_.memory_budget;
+  deployment.state_budget_per_task = options_.state_budget_per_task;
+  deployment.shuffle = options_.shuffle;
+  deployment.threads = options_.threads;
+  // Stalls are judged over the whole job, here (Poll): no agent alone can tell.
+  deployment.stall_timeout_ms = 0;
+  for (const AgentEndpoint& agent : agents_) deployment.agents.push_back(agent.location);
+  deployment.task_agents.assign(task_agent_.begin(), task_agent_.end());
+  for (AgentRun& run : runs_) {
+    if (run.tasks.empty()) continue;
+    deployment.tasks = run.tasks;
+    ControlMessage request;
+    PutTaskDeployment(deployment, &request);
+    auto reply = Call(&run, kActionDeployTasks, request);
+    if (!reply.ok()) {
+      return reply.status().WithMessage("job '", options_.job_id, "': deploying ",
+                                        run.tasks.size(), " tasks on ", AgentLabel(run),
+                                        " failed: ", reply.status().message());
+    }
+    run.deployed = true;
+  }
+  state_ = JobState::kRunning;
+  return arrow::Status::OK();
+}
+
+bool Driver::Poll() {
+  std::vector<std::pair<int32_t, int32_t>> shapes;
+  for (size_t e : graph_.shuffle_edges()) {
+    shapes.emplace_back(graph_.edges()[e].num_writers, graph_.edges()[e].num_partitions);
+  }
+  bool all_done = true;
+  // What caused a failure, most likely first: an agent that stopped answering (its tasks' readers
+  // and writers elsewhere fail as a consequence); an agent whose tasks were stopped from outside
+  // (a Cancelled failure no task of it raised: the agent shuts down); a task's own error; any
+  // other failure (usually a consequence of one of those).
+  AgentRun* unreachable = nullptr;
+  std::optional<std::pair<AgentRun*, JobStatusReport*>> stopped, own, other;
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", options_.job_id);
+    auto reply = Call(&run, kActionJobStatus, request);
+    arrow::Result<JobStatusReport> status =
+        reply.ok() ? [&]() -> arrow::Result<JobStatusReport> {
+          ARROW_ASSIGN_OR_RAISE(auto message, ControlMessage::Decode(*reply));
+          return GetJobStatus(message, shapes);
+        }()
+                   : arrow::Result<JobStatusReport>(reply.status());
+    if (!status.ok()) {
+      run.last_error = status.status();
+      all_done = false;
+      if (unreachable == nullptr) unreachable = &run;
+      if (Clock::now() - run.last_answer >= options_.agent_timeout) MarkLost(&run);
+      continue;
+    }
+    run.status = std::move(*status);
+    if (!run.status->done) all_done = false;
+    const arrow::Status& failure = run.status->failure;
+    if (failure.ok()) continue;
+    if (failure.IsCancelled() && run.status->failed_task < 0) {
+      if (!stopped) stopped.emplace(&run, &*run.status);
+    } else if (run.status->failed_task >= 0 && !failure.IsCancelled()) {
+      if (!own) own.emplace(&run, &*run.status);
+    } else if (!other) {
+      other.emplace(&run, &*run.status);
+    }
+  }
+  if (!failure_.ok()) return all_done;
+  const bool failed = stopped || own || other;
+  if (!failed && unreachable == nullptr) {
+    int64_t signature = 0;
+    bool busy = false;
+    for (const AgentRun& run : runs_) {
+      if (!run.status) continue;
+      signature += run.status->signature;
+      busy = busy || run.status->busy;
+    }
+    if (stall_.Observe(signature, busy, Clock::now())) {
+      Fail(arrow::Status::IOError(
+          "job '", options_.job_id, "' made no progress for ", options_.stall_timeout.count(),
+          " ms on any of its agents (no rows moved, no task finished): raise the memory budget "
+          "or lower the parallelism"));
+    }
+  }
+  if (failed && unreachable != nullptr) {
+    // The job fails while an agent does not answer: its loss is the likeliest cause.
+    MarkLost(unreachable);
+    return all_done;
+  }
+  auto chosen = stopped ? stopped : own ? own : other;
+  if (chosen) {
+    AgentRun* run = chosen->first;
+    const JobStatusReport* status = chosen->second;
+    failed_task_ = status->failed_task;
+    std::string where =
+        status->failed_task >= 0 ? TaskLabel(status->failed_task) + " on " : std::string();
+    Fail(status->failure.WithMessage("job '", options_.job_id, "' failed: ", where,
+                                     AgentLabel(*run), ": ", status->failure.message()));
+  }
+  return all_done;
+}
+
+arrow::Status Driver::Commit() {
+  for (int phase = 0; phase < TaskRunner::kCommitPhases; ++phase) {
+    for (AgentRun& run : runs_) {
+      if (!run.deployed) continue;
+      ControlMessage request;
+      request.Set("job_id", options_.job_id);
+      request.SetInt("phase", phase);
+      auto reply = Call(&run, kActionCommitJob, request);
+      if (!reply.ok()) {
+        return reply.status().WithMessage("job '", options_.job_id, "' failed to commit on ",
+                                          AgentLabel(run), ": ", reply.status().message());
+      }
+    }
+  }
+  return arrow::Status::OK();
+}
+
+void Driver::AbortAll(const arrow::Status& cause) {
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", options_.job_id);
+    request.Set("reason", cause.message());
+    (void)Call(&run, kActionAbortJob, request);
+  }
+}
+
+void Driver::ReleaseAll() {
+  for (AgentRun& run : runs_) {
+    if (run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", options_.job_id);
+    (void)Call(&run, kActionReleaseJob, request);
+  }
+}
+
+std::vector<OperatorReport> Driver::OperatorFigures() const {
+  std::map<OperatorId, OperatorReport> by_id;
+  for (const OperatorSpec& spec : plan_.operators()) {
+    if (spec.kind() == OperatorKind::kKeyBy) continue;
+    OperatorReport& report = by_id[spec.id];
+    report.id = spec.id;
+    report.name = spec.name;
+    report.kind = spec.kind();
+    report.parallelism = spec.parallelism;
+  }
+  std::map<OperatorId, bool> seen;
+  for (const AgentRun& run : runs_) {
+    if (!run.status) continue;
+    for (size_t i = 0; i < run.status->operators.size(); ++i) {
+      const OperatorReport& part = run.status->operators[i];
+      auto it = by_id.find(part.id);
+      if (it == by_id.end()) continue;
+      OperatorReport& report = it->second;
+      report.rows_in += part.rows_in;
+      report.rows_out += part.rows_out;
+      report.busy += part.busy;
+      report.late_rows += part.late_rows;
+      report.state_spilled_bytes += part.state_spilled_bytes;
+      report.watermark = seen[part.id] ? std::min(report.watermark, part.watermark)
+                                       : part.watermark;
+      seen[part.id] = true;
+    }
+  }
+  std::vector<OperatorReport> operators;
+  for (const OperatorSpec& spec : plan_.operators()) {
+    if (spec.kind() == OperatorKind::kKeyBy) continue;
+    operators.push_back(by_id[spec.id]);
+  }
+  return operators;
+}
+
+std::vector<EdgeReport> Driver::EdgeFigures() const {
+  std::vector<EdgeReport> edges;
+  for (size_t k = 0; k < graph_.shuffle_edges().size(); ++k) {
+    const GraphEdge& edge = graph_.edges()[graph_.shuffle_edges()[k]];
+    EdgeReport report;
+    report.shuffle_id = edge.shuffle_id;
+    report.from = plan_.FindOperator(edge.from_operator)->name;
+    report.to = plan_.FindOperator(edge.to_operator)->name;
+    report.type = LowerCase(EdgeTypeName(edge.type));
+    report.num_writers = edge.num_writers;
+    report.num_partitions = edge.num_partitions;
+    report.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+    for (const AgentRun& run : runs_) {
+      if (!run.status || k >= run.status->edges.size()) continue;
+      const EdgeReport& part = run.status->edges[k];
+      report.bytes += part.bytes;
+      report.bytes_spilled += part.bytes_spilled;
+      report.blocks_spilled += part.blocks_spilled;
+      report.blocked += part.blocked;
+      for (int32_t i = 0; i < edge.num_writers; ++i) {
+        for (int32_t j = 0; j < edge.num_partitions; ++j) report.rows[i][j] += part.rows[i][j];
+      }
+    }
+    edges.push_back(std::move(report));
+  }
+  return edges;
+}
+
+JobInfo Driver::Info() const {
+  JobInfo info;
+  info.id = options_.job_id;
+  info.name = options_.job_id;
+  info.state = state_;
+  info.error = failure_.ok() ? "" : failure_.message();
+  info.plan_json = plan_json_;
+  // Per task: its agent, and its state from that agent's last status.
+  std::map<int64_t, std::pair<bool, std::pair<int64_t, int64_t>>> reported;
+  for (const AgentRun& run : runs_) {
+    if (!run.status) continue;
+    for (size_t i = 0; i < run.status->task_index.size(); ++i) {
+      reported[run.status->task_index[i]] = {
+          run.status->task_finished[i] != 0,
+          {run.status->task_rows_in[i], run.status->task_rows_out[i]}};
+    }
+  }
+  for (size_t t = 0; t < graph_.tasks().size(); ++t) {
+    const TaskSpec& spec = graph_.tasks()[t];
+    TaskInfo task;
+    task.chain = spec.chain;
+    task.subtask = spec.subtask;
+    task.operator_name = graph_.chains()[spec.chain].name;
+    const AgentRun& run = runs_[task_agent_[t]];
+    task.agent_id = run.endpoint->id;
+    task.agent_location = run.endpoint->location;
+    task.state = run.deployed ? TaskState::kRunning : TaskState::kScheduled;
+    auto it = reported.find(static_cast<int64_t>(t));
+    if (it != reported.end()) {
+      task.rows_in = it->second.second.first;
+      task.rows_out = it->second.second.second;
+      if (it->second.first) task.state = TaskState::kFinished;
+    }
+    if (!failure_.ok()) {
+      if (static_cast<int64_t>(t) == failed_task_ || run.lost) {
+        task.state = TaskState::kFailed;
+        task.error = failure_.message();
+      } else if (task.state != TaskState::kFinished || state_ == JobState::kFailed ||
+                 state_ == JobState::kCancelled) {
+        task.state = TaskState::kCancelled;
+        task.error = "cancelled: " + failure_.message();
+      }
+    }
+    info.tasks.push_back(std::move(task));
+  }
+  info.operators = OperatorFigures();
+  info.edges = EdgeFigures();
+  for (const AgentRun& run : runs_) {
+    if (!run.status) continue;
+    info.peak_memory_bytes += run.status->peak_memory_bytes;
+    info.memory_budget_bytes += run.status->memory_budget_bytes;
+  }
+  info.elapsed = Clock::now() - start_;
+  return info;
+}
+
+void Driver::Progress(Clock::time_point* next_progress) {
+  if (!options_.on_progress || Clock::now() < *next_progress) return;
+  *next_progress = Clock::now() + options_.progress_interval;
+  options_.on_progress(Info());
+}
+
+JobReport Driver::Report() const {
+  JobReport report;
+  report.job_id = options_.job_id;
+  report.operators = OperatorFigures();
+  std::vector<EdgeReport> shuffles = EdgeFigures();
+  size_t next = 0;
+  for (const GraphEdge& edge : graph_.edges()) {
+    if (!edge.chained) {
+      report.edges.push_back(std::move(shuffles[next++]));
+      continue;
+    }
+    EdgeReport chained;
+    chained.from = plan_.FindOperator(edge.from_operator)->name;
+    chained.to = plan_.FindOperator(edge.to_operator)->name;
+    chained.type = LowerCase(EdgeTypeName(edge.type));
+    chained.chained = true;
+    chained.num_writers = edge.num_writers;
+    chained.num_partitions = edge.num_partitions;
+    report.edges.push_back(std::move(chained));
+  }
+  for (const AgentRun& run : runs_) {
+    if (!run.status) continue;
+    report.peak_memory_bytes += run.status->peak_memory_bytes;
+    report.memory_budget_bytes += run.status->memory_budget_bytes;
+  }
+  report.wall = Clock::now() - start_;
+  return report;
+}
+
+arrow::Result<JobReport> Driver::Run() {
+  ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
+  std::vector<PlacementAgent> placement_agents;
+  for (const AgentEndpoint& agent : agents_) placement_agents.push_back({agent.id, agent.slots});
+  ARROW_ASSIGN_OR_RAISE(TaskPlacement placement, PlaceTasks(graph_, placement_agents));
+  runs_.resize(agents_.size());
+  for (size_t a = 0; a < agents_.size(); ++a) {
+    runs_[a].endpoint = &agents_[a];
+    runs_[a].last_answer = Clock::now();
+  }
+  for (size_t t = 0; t < graph_.tasks().size(); ++t) {
+    const TaskSpec& task = graph_.tasks()[t];
+    const int32_t agent = placement.task_agent[task.chain][task.subtask];
+    task_agent_.push_back(agent);
+    runs_[agent].tasks.push_back(static_cast<int64_t>(t));
+  }
+  // Calls fail within the agent timeout; the driver retries status calls itself until then.
+  ShuffleClientOptions client = options_.client;
+  client.max_attempts = 1;
+  client.call_timeout = std::min(client.call_timeout.count() > 0 ? client.call_timeout
+                                                                 : options_.agent_timeout,
+                                 options_.agent_timeout);
+  ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make(client));
+
+  auto next_progress = Clock::now() + options_.progress_interval;
+  arrow::Status deployed = Deploy();
+  if (!deployed.ok()) {
+    Fail(deployed);
+  } else {
+    while (true) {
+      const bool done = Poll();
+      if (failure_.ok() && options_.cancel != nullptr && options_.cancel->load()) {
+        Fail(arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled"));
+      }
+      if (!failure_.ok() || done) break;
+      Progress(&next_progress);
+      std::this_thread::sleep_for(kStatusPoll);
+    }
+  }
+  if (failure_.ok()) {
+    arrow::Status committed = Commit();
+    if (!committed.ok()) Fail(committed);
+  }
+  if (!failure_.ok()) {
+    state_ = failure_.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
+    AbortAll(failure_);
+    if (options_.on_progress) options_.on_progress(Info());
+    ReleaseAll();
+    return failure_;
+  }
+  // The final figures, after every task finished.
+  (void)Poll();
+  state_ = JobState::kFinished;
+  JobReport report = Report();
+  if (options_.agent_figures != nullptr) {
+    options_.agent_figures->clear();
+    for (const AgentRun& run : runs_) {
+      AgentJobFigures figures;
+      figures.id = run.endpoint->id;
+      figures.tasks = static_cast<int32_t>(run.tasks.size());
+      if (run.status) {
+        figures.peak_budget_bytes = run.status->peak_memory_bytes;
+        figures.memory_budget_bytes = run.status->memory_budget_bytes;
+        figures.peak_rss_bytes = run.status->peak_rss_bytes;
+      }
+      options_.agent_figures->push_back(std::move(figures));
+    }
+  }
+  if (options_.on_progress) options_.on_progress(Info());
+  ReleaseAll();
+  return report;
+}
+
+}  // namespace
+
+arrow::Status CheckDistributedPlan(const LogicalPlan& plan) {
+  for (const OperatorSpec& spec : plan.operators()) {
+    if (spec.kind() == OperatorKind::kCollectSink) {
+      return arrow::Status::Invalid(
+          OperatorLabel(spec),
+          ": a collect sink keeps its rows in the memory of one process; a distributed job "
+          "cannot run it (write to a file sink instead)");
+    }
+    if (spec.kind() == OperatorKind::kTableSource) {
+      return arrow::Status::Invalid(
+          OperatorLabel(spec),
+          ": a table source reads an in-memory table of one process; a distributed job cannot "
+          "run it (read files instead)");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<JobReport> RunDistributedJob(const LogicalPlan& plan,
+                                           const std::vector<AgentEndpoint>& agents,
+                                           const DistributedJobOptions& options) {
+  ARROW_RETURN_NOT_OK(ValidateId(options.job_id, "job id"));
+  if (options.job_id.size() > kMaxJobIdLength) {
+    return arrow::Status::Invalid("job id '", options.job_id, "' is longer than ",
+                                  kMaxJobIdLength, " characters");
+  }
+  if (options.agent_timeout.count() <= 0) {
+    return arrow::Status::Invalid("the agent timeout must be positive");
+  }
+  ARROW_RETURN_NOT_OK(CheckDistributedPlan(plan));
+  ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
+  Driver driver(plan, agents, options, std::move(graph));
+  return driver.Run();
+}
+
+}  // namespace sabot
