@@ -104,7 +104,7 @@ operators:
 EOF
 "$sabot" submit "$work/cluster/too-wide.yaml" "${c[@]}" >"$work/wide.out" 2>"$work/wide.err"
 status=$?
-if [ "$status" -eq 2 ] && grep -q "too-wide.yaml:2:.*needs 40 slots (operator 'wide'" "$work/wide.err" &&
+if [ "$status" -eq 2 ] && grep -q "too-wide.yaml:3:5: .*needs 40 slots (operator 'wide'" "$work/wide.err" &&
    grep -q "12 slots on 3 live agents" "$work/wide.err"; then
   ok "a job wider than the cluster is refused (exit 2)"
 else

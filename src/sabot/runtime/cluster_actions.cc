@@ -244,7 +244,8 @@ arrow::Result<std::vector<AgentInfo>> AgentInfosFromJson(std::string_view text) 
 
 JobReport ReportOf(const JobInfo& job) {
   JobReport report;
-  report.job_id = job.id;
+  // The summary names the job as `sabot run` does: by its name.
+  report.job_id = job.name.empty() ? job.id : job.name;
   report.wall = job.elapsed;
   report.operators = job.operators;
   report.edges = job.edges;

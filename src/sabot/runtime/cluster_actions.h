@@ -50,7 +50,8 @@ std::string AgentInfosToJson(const std::vector<AgentInfo>& agents);
 arrow::Result<std::vector<AgentInfo>> AgentInfosFromJson(std::string_view text);
 
 // What `sabot run` prints at the end of a job, from what the coordinator knows of a finished
-// job: its operators, edges, wall time and memory.
+// job: its operators, edges, wall time and memory; named by the job's name (its id when it
+// has none), as `sabot run` names a job.
 JobReport ReportOf(const JobInfo& job);
 // A progress snapshot of a running job, for ProgressRenderer (job_report_format.h).
 JobProgress ProgressOf(const JobInfo& job);

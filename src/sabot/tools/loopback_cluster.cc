@@ -17,6 +17,7 @@
 
 #include "sabot/dataflow/plan_json.h"
 #include "sabot/runtime/agent_process.h"
+#include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/coordinator.h"
 #include "sabot/tools/cluster_options.h"
 
@@ -87,11 +88,13 @@ class OutputForwarder {
 };
 
 // Everything the run started, stopped however it ends: the coordinator first (it cancels the
-// job), then the agents (SIGTERM, then SIGKILL after a grace period; all reaped), then the
-// forwarder and the private folder with the token.
+// job), then the agents (the shutdown action, so that they end quietly; then SIGTERM and, after
+// a grace period, SIGKILL for any still there; all reaped), then the forwarder and the private
+// folder with the token.
 struct LoopbackCluster {
   std::string folder;
   std::unique_ptr<Coordinator> coordinator;
+  std::unique_ptr<ShuffleClient> client;  // reaches the agents with the run's token
   std::vector<std::unique_ptr<AgentProcess>> agents;
   std::unique_ptr<OutputForwarder> forwarder;
 
@@ -99,6 +102,18 @@ struct LoopbackCluster {
     if (coordinator) ARROW_UNUSED(coordinator->Shutdown());
     std::vector<AgentProcess*> all;
     for (auto& agent : agents) all.push_back(agent.get());
+    if (client) {
+      for (AgentProcess* agent : all) {
+        ARROW_UNUSED(client->Action(agent->location(), kActionShutdown, ""));
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      bool reaped = false;
+      while (!reaped && std::chrono::steady_clock::now() < deadline) {
+        reaped = true;
+        for (AgentProcess* agent : all) reaped = agent->TryReap() && reaped;
+        if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
     StopAgents(all);
     if (forwarder) forwarder->Stop();
     agents.clear();
@@ -151,6 +166,13 @@ int RunOnLoopbackCluster(const JobFile& job, const LoopbackClusterOptions& optio
   coordinator.heartbeat_interval = std::chrono::milliseconds(200);
   coordinator.default_memory_budget = options.memory_budget;
   coordinator.runner = DefaultJobRunner();
+  ShuffleClientOptions client;
+  client.auth_token = token;
+  client.call_timeout = std::chrono::seconds(2);
+  client.max_attempts = 1;
+  auto agent_client = ShuffleClient::Make(client);
+  if (!agent_client.ok()) return Failed(agent_client.status().ToString(), 1);
+  cluster.client = std::move(*agent_client);
   auto made = Coordinator::Make(std::move(coordinator));
   if (!made.ok()) return Failed("cannot start the coordinator: " + made.status().ToString(), 1);
   cluster.coordinator = std::move(*made);
