@@ -30,11 +30,14 @@ fail() {
   for f in "${@:2}"; do echo "--- $f"; tail -n 30 "$f"; done
 }
 
-# start_coordinator NAME ARGS... : a coordinator on a free loopback port; sets coordinator_pid
+# start_coordinator NAME ARGS... : a coordinator on a free loopback port (unless ARGS give --port);
+# sets coordinator_pid
 # and coordinator_uri (empty when it did not come up within 20 s).
 start_coordinator() {
   local name="$1"; shift
-  "$sabot" coordinator --port 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  local port=(--port 0)
+  [[ " $* " == *" --port "* ]] && port=()
+  "$sabot" coordinator "${port[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   coordinator_pid=$!
   pids+=("$coordinator_pid")
   coordinator_uri=""
