@@ -24,6 +24,8 @@ constexpr int32_t kMaxSlotsPerAgent = 4096;
 // Lost agents kept in the list (for `sabot jobs` and the API) before the oldest are forgotten.
 constexpr size_t kLostAgentsKept = 64;
 constexpr size_t kMaxJobNameBytes = 128;
+// Heartbeat intervals after which an agent gets no new job until it is heard from again.
+constexpr int kFreshHeartbeats = 3;
 
 std::string Seconds(std::chrono::milliseconds duration) {
   char text[32];
@@ -172,6 +174,8 @@ void Coordinator::CheckAgents() {
                                          " s)");
       }
     }
+    // Agents heard from again may take the jobs that wait.
+    ScheduleLocked();
     ended = TakeEndedThreadsLocked();
   }
   for (auto& thread : ended) thread.join();
@@ -285,8 +289,12 @@ void Coordinator::ScheduleLocked() {
     // one at a time, so its tasks land on as many agents as the slots allow.
     std::vector<std::pair<AgentEntry*, int32_t>> free;
     int32_t total = 0;
+    // Only agents heard from lately get work: one that missed a few heartbeats (killed, or
+    // cut off, but not yet past the agent timeout) would fail the job at once.
+    const auto fresh_since = Now() - kFreshHeartbeats * options_.heartbeat_interval;
     for (auto& agent : agents_) {
-      const int32_t n = agent->info.lost ? 0 : agent->info.slots - agent->info.slots_used;
+      const bool usable = !agent->info.lost && agent->last_seen >= fresh_since;
+      const int32_t n = usable ? agent->info.slots - agent->info.slots_used : 0;
       if (n > 0) {
         free.emplace_back(agent.get(), n);
         total += n;

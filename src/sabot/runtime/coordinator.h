@@ -120,7 +120,9 @@ class Coordinator : public ClusterView {
   bool Heartbeat(const std::string& agent_id, int64_t memory_budget_bytes,
                  int64_t memory_used_bytes);
   // Declares lost every agent not heard from within agent_timeout, failing the jobs placed on
-  // it, and joins the threads of jobs that ended. The monitor thread calls it.
+  // it, places queued jobs on agents heard from again (an agent silent for 3 heartbeat
+  // intervals gets no new job until it is), and joins the threads of jobs that ended. The
+  // monitor thread calls it.
   void CheckAgents();
 
   // Waits until job `id` has ended or `timeout` passed; its state then. KeyError for an

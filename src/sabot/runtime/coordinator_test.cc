@@ -260,6 +260,33 @@ TEST_F(CoordinatorTest, SlotsAreSpreadAndJobsQueueUntilSlotsFree) {
   for (const auto& agent : coordinator_->Agents()) EXPECT_EQ(agent.slots_used, 0);
 }
 
+TEST_F(CoordinatorTest, AgentsMissingHeartbeatsGetNoNewJobUntilHeardFrom) {
+  Make();
+  Register("grpc+tcp://127.0.0.1:9001", 2);
+  Register("grpc+tcp://127.0.0.1:9002", 2);
+  // agent-2 misses four heartbeats (1 s apart), well within the 5 s timeout.
+  clock_.ms += 4000;
+  EXPECT_TRUE(coordinator_->Heartbeat("agent-1", 0, 0));
+  ASSERT_OK_AND_ASSIGN(auto small, coordinator_->Submit(Submission(2)));
+  auto placed = runner_.WaitStarted(small);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0].id, "agent-1");
+  // A job needing agent-2's slots waits for it; its heartbeat lets it through.
+  ASSERT_OK_AND_ASSIGN(auto wide, coordinator_->Submit(Submission(2)));
+  coordinator_->CheckAgents();
+  EXPECT_EQ(StateOf(wide), JobState::kCreated);
+  EXPECT_TRUE(coordinator_->Heartbeat("agent-2", 0, 0));
+  coordinator_->CheckAgents();
+  placed = runner_.WaitStarted(wide);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0].id, "agent-2");
+  EXPECT_FALSE(coordinator_->Agents()[1].lost);
+  runner_.Finish(small);
+  runner_.Finish(wide);
+  EXPECT_EQ(WaitFinal(small).state, JobState::kFinished);
+  EXPECT_EQ(WaitFinal(wide).state, JobState::kFinished);
+}
+
 TEST_F(CoordinatorTest, JobThatCanNeverFitIsRefusedWithCapacityError) {
   Make();
   ASSERT_RAISES_WITH(CapacityError, "but the cluster has 0 slots on 0 live agents",
