@@ -190,15 +190,15 @@
       const d = depth.get(op.name);
       const slot = columns.get(d) || 0;
       columns.set(d, slot + 1);
-      place.set(op.name, { x: 20 + d * 230, y: 20 + slot * 90 });
+      place.set(op.name, { x: 20 + d * 280, y: 20 + slot * 90 });
     }
-    const width = 20 + (Math.max(0, ...columns.keys()) + 1) * 230;
+    const width = 20 + (Math.max(0, ...columns.keys()) + 1) * 280;
     const height = 20 + Math.max(1, ...columns.values()) * 90;
     area.setAttribute("width", width);
     area.setAttribute("height", height);
     area.setAttribute("viewBox", "0 0 " + width + " " + height);
 
-    const boxW = 170;
+    const boxW = 165;
     const boxH = 56;
     for (const edge of graph.edges) {
       const a = place.get(edge.from);
