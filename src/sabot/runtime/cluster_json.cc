@@ -160,6 +160,23 @@ Json EdgeFromReport(const EdgeReport& edge) {
   return j;
 }
 
+// The figures of the shuffle edge `shuffle_id` (from -> to) among the job's: by its id, by its
+// id prefixed with the job's ("<job>.s0.a.b", as an executor names the shuffle), or by its
+// operators; nullptr when the runner has reported none yet.
+const EdgeReport* FindEdgeFigures(const JobInfo& job, const std::string& shuffle_id,
+                                  const std::string& from, const std::string& to) {
+  for (const EdgeReport& edge : job.edges) {
+    if (!edge.chained && edge.shuffle_id == shuffle_id) return &edge;
+  }
+  for (const EdgeReport& edge : job.edges) {
+    if (!edge.chained && edge.shuffle_id.ends_with("." + shuffle_id)) return &edge;
+  }
+  for (const EdgeReport& edge : job.edges) {
+    if (!edge.chained && edge.from == from && edge.to == to) return &edge;
+  }
+  return nullptr;
+}
+
 // The graph and figures of `job` from its plan; nullopt when the plan cannot be read.
 struct GraphParts {
   Json chains = Json::array();
@@ -176,12 +193,9 @@ std::optional<GraphParts> PartsFromPlan(const JobInfo& job, Clock::time_point no
   auto graph = ExecutionGraph::Make(*plan);
   if (!graph.ok()) return std::nullopt;
 
-  std::map<OperatorId, const OperatorReport*> op_figures;
-  for (const OperatorReport& op : job.operators) op_figures[op.id] = &op;
-  std::map<std::string, const EdgeReport*> edge_figures;
-  for (const EdgeReport& edge : job.edges) {
-    if (!edge.chained) edge_figures[edge.shuffle_id] = &edge;
-  }
+  // Operators' figures by name (unique in a plan).
+  std::map<std::string, const OperatorReport*> op_figures;
+  for (const OperatorReport& op : job.operators) op_figures[op.name] = &op;
 
   GraphParts parts;
   for (const ChainSpec& chain : graph->chains()) {
@@ -205,7 +219,7 @@ std::optional<GraphParts> PartsFromPlan(const JobInfo& job, Clock::time_point no
     g["chain"] = *chain;
     parts.graph_operators.push_back(g);
     OperatorReport figures;
-    auto it = op_figures.find(spec.id);
+    auto it = op_figures.find(spec.name);
     if (it != op_figures.end()) figures = *it->second;
     AddOperatorFigures(figures, now, g);
     parts.operators.push_back(std::move(g));
@@ -226,10 +240,9 @@ std::optional<GraphParts> PartsFromPlan(const JobInfo& job, Clock::time_point no
     g["num_partitions"] = edge.num_partitions;
     parts.graph_edges.push_back(g);
     if (edge.chained) continue;
-    EdgeReport figures;
-    auto it = edge_figures.find(edge.shuffle_id);
-    if (it != edge_figures.end()) figures = *it->second;
-    AddEdgeFigures(figures, g);
+    const EdgeReport* found = FindEdgeFigures(job, edge.shuffle_id, plan->FindOperator(edge.from_operator)->name,
+                        plan->FindOperator(edge.to_operator)->name);
+    AddEdgeFigures(found != nullptr ? *found : EdgeReport{}, g);
     parts.edges.push_back(std::move(g));
   }
   return parts;
