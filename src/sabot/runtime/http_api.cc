@@ -225,9 +225,11 @@ class HttpApi::Impl {
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
     server_->set_payload_max_length(static_cast<size_t>(kMaxHttpBodyBytes));
-    server_->set_keep_alive_timeout(5);
-    server_->set_read_timeout(10);
-    server_->set_write_timeout(10);
+    // An idle keep-alive connection holds a thread, and Stop waits for it: 1 s keeps Stop quick
+    // while a page polling every 500 ms still reuses its connection.
+    server_->set_keep_alive_timeout(1);
+    server_->set_read_timeout(5);
+    server_->set_write_timeout(5);
     server_->set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { return Authorize(req, res); });
     httplib::Server::HandlerWithResponse fill_error = [](const httplib::Request&,

@@ -23,8 +23,9 @@
 //
 // Lifecycle: Start binds and listens (the port is open when it returns) and serves on its own
 // threads until Stop or destruction. Stop closes the listening socket, finishes the requests
-// being served and joins the threads; it is idempotent. The ClusterView must outlive the HttpApi
-// (until Stop returned). Thread safety: port() and Stop() may be called from any thread; the
+// being served and joins the threads (an idle keep-alive connection is closed within 1 s, a
+// client that stalls mid-request within 5 s); it is idempotent. The ClusterView must outlive the
+// HttpApi (until Stop returned). Thread safety: port() and Stop() may be called from any thread; the
 // view is called concurrently from the server's threads (ClusterView promises that is safe).
 
 #include <cstdint>
