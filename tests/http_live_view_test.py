@@ -235,10 +235,13 @@ def main():
         if server is not None:
             try:
                 server.stdin.close()
-                server.wait(timeout=10)
+                server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                pass
+                failures.check(False, "http_api_test_server did not stop within 30 s")
             stop(server)
+            # A sanitizer report or a crash in the server ends it with a non-zero status.
+            failures.check(server.returncode == 0,
+                           "http_api_test_server exited with status %d" % server.returncode)
         shutil.rmtree(workdir, ignore_errors=True)
     for message in failures.messages:
         print("FAIL: " + message)
