@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -357,6 +358,79 @@ TEST_F(HttpApiTest, BadOptionsAndBusyPorts) {
   httplib::Client after("127.0.0.1", port);
   after.set_connection_timeout(2);
   EXPECT_FALSE(after.Get("/api/v1/jobs"));
+}
+
+TEST_F(HttpApiTest, HeadAndOptions) {
+  StartApi();
+  auto res = client_->Head("/api/v1/jobs");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(res->body.empty());
+  res = client_->Options("/api/v1/jobs");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 405);
+}
+
+TEST_F(HttpApiTest, ConcurrentClientsWhileTheJobChanges) {
+  StartApi();
+  const int port = api_->port();
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([port, t, &good] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_keep_alive(t % 2 == 0);
+      for (int i = 0; i < 25; ++i) {
+        const char* path = i % 3 == 0 ? "/api/v1/jobs/live-1" : i % 3 == 1 ? "/metrics"
+                                                                            : "/api/v1/jobs";
+        auto res = client.Get(path);
+        if (!res || res->status != 200) continue;
+        if (path[1] == 'a' && Json::parse(res->body, nullptr, false).is_discarded()) continue;
+        ++good;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(good.load(), 100);
+  // Each read of the live job was one generation.
+  EXPECT_EQ(view_.live_generation(), 4 * 9);
+}
+
+TEST(HttpApiRequestTest, BodyKindFromContentTypeOrFirstCharacter) {
+  EXPECT_TRUE(IsPlanJsonBody("application/json; charset=utf-8", "operators: []"));
+  EXPECT_FALSE(IsPlanJsonBody("application/yaml", "{\"operators\": []}"));
+  EXPECT_FALSE(IsPlanJsonBody("Text/YAML", "{}"));
+  EXPECT_TRUE(IsPlanJsonBody("", " \n\t{\"sabot_plan_version\": 1}"));
+  EXPECT_FALSE(IsPlanJsonBody("text/plain", "job: x"));
+  EXPECT_FALSE(IsPlanJsonBody("", ""));
+}
+
+TEST(HttpApiRequestTest, JobFileOptionsTravelWithTheSubmission) {
+  const std::string yaml =
+      "job: budgeted\n"
+      "options: {memory_budget: 64MiB, state_budget: 1MiB, threads: 3}\n"
+      "operators:\n"
+      "  - generator_source: {rows: 10}\n"
+      "  - parquet_sink: out/x\n";
+  ASSERT_OK_AND_ASSIGN(JobSubmission submission,
+                       ReadJobSubmission(yaml, "application/yaml", "", "/data"));
+  EXPECT_EQ(submission.name, "budgeted");
+  EXPECT_EQ(submission.memory_budget_bytes, 64 << 20);
+  EXPECT_EQ(submission.state_budget_bytes, 1 << 20);
+  EXPECT_NE(submission.plan_json.find("\"/data/out/x\""), std::string::npos) << submission.plan_json;
+  ASSERT_OK_AND_ASSIGN(submission, ReadJobSubmission(yaml, "", "other", "/data"));
+  EXPECT_EQ(submission.name, "other");
+  ASSERT_RAISES_WITH(Invalid, "request body:", ReadJobSubmission("operators: 3\n", "", "", "/"));
+  ASSERT_RAISES_WITH(Invalid, "sabot_plan_version", ReadJobSubmission("{}", "", "", "/"));
+}
+
+TEST(HttpApiRequestTest, StatusCodesForErrors) {
+  EXPECT_EQ(HttpStatusFor(arrow::Status::Invalid("x")), 400);
+  EXPECT_EQ(HttpStatusFor(arrow::Status::TypeError("x")), 400);
+  EXPECT_EQ(HttpStatusFor(arrow::Status::KeyError("x")), 404);
+  EXPECT_EQ(HttpStatusFor(arrow::Status::AlreadyExists("x")), 409);
+  EXPECT_EQ(HttpStatusFor(arrow::Status::CapacityError("x")), 503);
+  EXPECT_EQ(HttpStatusFor(arrow::Status::IOError("x")), 500);
 }
 
 TEST(HttpApiTlsTest, ServesHttpsWithTheGivenCertificate) {
