@@ -240,7 +240,8 @@ std::optional<GraphParts> PartsFromPlan(const JobInfo& job, Clock::time_point no
     g["num_partitions"] = edge.num_partitions;
     parts.graph_edges.push_back(g);
     if (edge.chained) continue;
-    const EdgeReport* found = FindEdgeFigures(job, edge.shuffle_id, plan->FindOperator(edge.from_operator)->name,
+    const EdgeReport* found =
+        FindEdgeFigures(job, edge.shuffle_id, plan->FindOperator(edge.from_operator)->name,
                         plan->FindOperator(edge.to_operator)->name);
     AddEdgeFigures(found != nullptr ? *found : EdgeReport{}, g);
     parts.edges.push_back(std::move(g));

@@ -230,8 +230,9 @@ class HttpApi::Impl {
     server_->set_keep_alive_timeout(1);
     server_->set_read_timeout(5);
     server_->set_write_timeout(5);
-    server_->set_pre_routing_handler(
-        [this](const httplib::Request& req, httplib::Response& res) { return Authorize(req, res); });
+    server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      return Authorize(req, res);
+    });
     httplib::Server::HandlerWithResponse fill_error = [](const httplib::Request&,
                                                          httplib::Response& res) {
       // Our handlers set their own bodies; fill those the library answered by itself

@@ -13,7 +13,8 @@
 //
 // Errors are {"error": "..."} with 400 (bad request or bad job, naming the operator), 401
 // (token missing or wrong), 404 (no such route or job), 405 (method not allowed; Allow header),
-// 413 (body too large), 503 (not enough free slots in the cluster) and 500 otherwise.
+// 409 (the cluster refused the job as a conflict), 413 (body too large), 503 (not enough free
+// slots in the cluster) and 500 otherwise.
 //
 // Auth: with a token set, every API route and /metrics needs "Authorization: Bearer <token>"
 // (compared in constant time), as the control plane does. The page itself and its script and
@@ -24,9 +25,10 @@
 // Lifecycle: Start binds and listens (the port is open when it returns) and serves on its own
 // threads until Stop or destruction. Stop closes the listening socket, finishes the requests
 // being served and joins the threads (an idle keep-alive connection is closed within 1 s, a
-// client that stalls mid-request within 5 s); it is idempotent. The ClusterView must outlive the
-// HttpApi (until Stop returned). Thread safety: port() and Stop() may be called from any thread; the
-// view is called concurrently from the server's threads (ClusterView promises that is safe).
+// client that stalls mid-request within 5 s); it is idempotent. The ClusterView must outlive
+// the HttpApi (until Stop returned). Thread safety: port(), url() and Stop() may be called from
+// any thread; the view is called concurrently from the server's threads (ClusterView promises
+// that is safe).
 
 #include <cstdint>
 #include <memory>

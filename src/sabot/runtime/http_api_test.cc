@@ -417,7 +417,8 @@ TEST(HttpApiRequestTest, JobFileOptionsTravelWithTheSubmission) {
   EXPECT_EQ(submission.name, "budgeted");
   EXPECT_EQ(submission.memory_budget_bytes, 64 << 20);
   EXPECT_EQ(submission.state_budget_bytes, 1 << 20);
-  EXPECT_NE(submission.plan_json.find("\"/data/out/x\""), std::string::npos) << submission.plan_json;
+  EXPECT_NE(submission.plan_json.find("\"/data/out/x\""), std::string::npos)
+      << submission.plan_json;
   ASSERT_OK_AND_ASSIGN(submission, ReadJobSubmission(yaml, "", "other", "/data"));
   EXPECT_EQ(submission.name, "other");
   ASSERT_RAISES_WITH(Invalid, "request body:", ReadJobSubmission("operators: 3\n", "", "", "/"));

@@ -219,7 +219,9 @@ TEST(PrometheusMetricsTest, EdgesWithoutChannelFiguresHaveOneSeriesPerEdge) {
   EXPECT_EQ(ValueOf(samples, "sabot_edge_skew_ratio", {{"job", "j"}, {"edge", "s0.a.b"}}),
             FormatSampleValue(4.0 / 3.5));
   int chained_samples = 0;
-  for (const Sample& s : samples) chained_samples += s.labels.count("edge") && s.labels.at("edge").empty();
+  for (const Sample& s : samples) {
+    chained_samples += s.labels.count("edge") && s.labels.at("edge").empty();
+  }
   EXPECT_EQ(chained_samples, 0);
   EXPECT_EQ(ValueOf(samples, "sabot_agents", {{"state", "up"}}), "0");
 }
