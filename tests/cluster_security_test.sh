@@ -91,7 +91,7 @@ same_rows "the secure cluster's output equals local" "$work/out/local" "$work/ou
 
 # --- intruders -----------------------------------------------------------------------------------
 start_agent intruder "${cfg[@]}" --token-file "$work/wrong-token"
-for _ in $(seq 100); do grep -q "cannot register" "$work/intruder.err" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "cannot register.*retrying" "$work/intruder.err" 2>/dev/null && break; sleep 0.1; done
 if grep -q "cannot register with the coordinator.*nauthenticated" "$work/intruder.err" &&
    [ "$(live_agents "${cfg[@]}")" -eq 2 ]; then
   ok "an agent with the wrong token cannot register"

@@ -1,7 +1,7 @@
 #include "sabot/runtime/agent_registration.h"
 
 #include <algorithm>
-#include <iostream>
+#include <cstdio>
 
 #include "sabot/common/logging.h"
 
@@ -55,6 +55,13 @@ bool AgentRegistration::Sleep(std::chrono::milliseconds duration) {
   return !wake_.wait_for(lock, duration, [this] { return stopping_; });
 }
 
+void AgentRegistration::Say(const std::string& text) const {
+  // One write per line, so that lines of several threads or processes never interleave.
+  std::string line = "sabot agent '" + options_.name + "': " + text + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 void AgentRegistration::Loop() {
   std::chrono::milliseconds retry = options_.initial_retry;
   std::chrono::milliseconds interval{1000};
@@ -63,7 +70,7 @@ void AgentRegistration::Loop() {
   auto failed = [&](const arrow::Status& status, std::string_view doing) {
     std::string text = std::string(doing) + ": " + CoordinatorErrorText(status);
     if (text != last_error) {
-      std::cerr << "sabot agent '" << options_.name << "': " << text << "; retrying\n";
+      Say(text + "; retrying");
       last_error = std::move(text);
     }
   };
@@ -85,9 +92,8 @@ void AgentRegistration::Loop() {
       retry = options_.initial_retry;
       last_error.clear();
       registrations_.fetch_add(1);
-      std::cerr << "sabot agent '" << options_.name << "': registered with the coordinator at "
-                << options_.coordinator << " as " << id << " (" << options_.slots
-                << " slots)\n";
+      Say("registered with the coordinator at " + options_.coordinator + " as " + id + " (" +
+          std::to_string(options_.slots) + " slots)");
       {
         std::unique_lock lock(mutex_);
         agent_id_ = id;
@@ -98,8 +104,8 @@ void AgentRegistration::Loop() {
       if (!known.ok()) {
         failed(known.status(), "heartbeat to the coordinator failed");
       } else if (!*known) {
-        std::cerr << "sabot agent '" << options_.name << "': the coordinator does not know "
-                  << id << " (it restarted, or declared this agent lost); registering again\n";
+        Say("the coordinator does not know " + id +
+            " (it restarted, or declared this agent lost); registering again");
         id.clear();
         continue;
       } else {

@@ -64,6 +64,8 @@ class AgentRegistration {
   AgentRegistration(AgentRegistrationOptions options, std::unique_ptr<CoordinatorClient> client)
       : options_(std::move(options)), client_(std::move(client)) {}
   void Loop();
+  // Prints "sabot agent '<name>': <text>" on stderr.
+  void Say(const std::string& text) const;
   // Sleeps `duration` unless stopped first; false once stopped.
   bool Sleep(std::chrono::milliseconds duration);
 
