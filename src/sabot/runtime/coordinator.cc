@@ -24,6 +24,8 @@ constexpr int32_t kMaxSlotsPerAgent = 4096;
 // Lost agents kept in the list (for `sabot jobs` and the API) before the oldest are forgotten.
 constexpr size_t kLostAgentsKept = 64;
 constexpr size_t kMaxJobNameBytes = 128;
+constexpr size_t kMaxLocationBytes = 512;
+constexpr size_t kMaxAgents = 10'000;
 // Heartbeat intervals after which an agent gets no new job until it is heard from again.
 constexpr int kFreshHeartbeats = 3;
 
@@ -91,6 +93,12 @@ std::chrono::steady_clock::time_point Coordinator::Now() const { return options_
 
 arrow::Result<AgentRegistrationReply> Coordinator::RegisterAgent(
     const AgentRegistrationRequest& request) {
+  if (request.location.size() > kMaxLocationBytes || request.name.size() > kMaxJobNameBytes) {
+    return arrow::Status::Invalid("an agent registered with a location of ",
+                                  request.location.size(), " bytes and a name of ",
+                                  request.name.size(), " bytes; at most ", kMaxLocationBytes,
+                                  " and ", kMaxJobNameBytes, " are accepted");
+  }
   if (!StartsWith(request.location, "grpc+tcp://") &&
       !StartsWith(request.location, "grpc+tls://")) {
     return arrow::Status::Invalid("agent ", QuoteInput(request.name),
@@ -108,6 +116,10 @@ arrow::Result<AgentRegistrationReply> Coordinator::RegisterAgent(
   }
   std::unique_lock lock(mutex_);
   if (shutting_down_) return arrow::Status::Cancelled("the coordinator is shutting down");
+  if (agents_.size() >= kMaxAgents) {
+    return arrow::Status::CapacityError("the cluster has ", agents_.size(),
+                                        " agents, the most one coordinator accepts");
+  }
   for (auto& agent : agents_) {
     if (!agent->info.lost && agent->info.location == request.location) {
       LoseAgentLocked(agent.get(), "registered again from the same location (it restarted)");

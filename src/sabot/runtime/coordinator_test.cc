@@ -467,6 +467,32 @@ TEST(CoordinatorServerTest, ActionsOverFlightWithToken) {
   ASSERT_OK(coordinator->Shutdown());
 }
 
+TEST(CoordinatorServerTest, MalformedActionsAreRefusedNamingWhatIsWrong) {
+  FakeRunner runner;
+  CoordinatorOptions options;
+  options.serve = false;
+  options.runner = runner.runner();
+  ASSERT_OK_AND_ASSIGN(auto coordinator, Coordinator::Make(std::move(options)));
+  ASSERT_RAISES_WITH(NotImplemented, "unknown action 'sabot.cluster.nope'",
+                     coordinator->HandleAction("sabot.cluster.nope", ""));
+  ASSERT_RAISES_WITH(Invalid, "line", coordinator->HandleAction(kActionHeartbeat, "no equals"));
+  ASSERT_RAISES_WITH(KeyError, "agent_id", coordinator->HandleAction(kActionHeartbeat, ""));
+  ASSERT_RAISES_WITH(Invalid, "slots must be between 1 and 4096, got 99999",
+                     coordinator->HandleAction(kActionRegisterAgent,
+                                               "location=grpc+tcp://h:1\nslots=99999\n"));
+  ASSERT_RAISES_WITH(Invalid, "is not an integer",
+                     coordinator->HandleAction(kActionRegisterAgent,
+                                               "location=grpc+tcp://h:1\nslots=two\n"));
+  ASSERT_RAISES_WITH(Invalid, "at most 512",
+                     coordinator->RegisterAgent({"grpc+tcp://" + std::string(600, 'h') + ":1", 1,
+                                                 "long", 0, 0}));
+  ASSERT_RAISES_WITH(KeyError, "plan", coordinator->HandleAction(kActionSubmitJob, "name=x\n"));
+  ASSERT_RAISES_WITH(KeyError, "no job 'job-x'",
+                     coordinator->HandleAction(kActionGetJob, "job_id=job-x\n"));
+  EXPECT_TRUE(coordinator->Agents().empty());
+  EXPECT_TRUE(coordinator->Jobs().empty());
+}
+
 TEST(ClusterActionsTest, JobJsonRoundTrips) {
   JobInfo job;
   job.id = "job-3";
