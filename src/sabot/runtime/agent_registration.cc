@@ -93,7 +93,7 @@ void AgentRegistration::Loop() {
       last_error.clear();
       registrations_.fetch_add(1);
       Say("registered with the coordinator at " + options_.coordinator + " as " + id + " (" +
-          std::to_string(options_.slots) + " slots)");
+          std::to_string(options_.slots) + (options_.slots == 1 ? " slot)" : " slots)"));
       {
         std::unique_lock lock(mutex_);
         agent_id_ = id;
