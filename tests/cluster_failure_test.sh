@@ -46,6 +46,7 @@ if [ -z "$coordinator_uri" ]; then
   finish; exit
 fi
 c=(--coordinator "$coordinator_uri")
+main_coordinator_pid=$coordinator_pid
 for i in 1 2 3; do
   start_agent "agent$i" "${c[@]}" --slots 1
   eval "agent${i}_pid=$agent_pid"
@@ -119,6 +120,13 @@ else
   fail "sabot cancel (exit $status)" "$work/cancel.out"
 fi
 no_output "the cancelled job left no output" "$work/out/cancelled"
+
+# The agents that were not killed, and the coordinator, stop cleanly.
+for i in 1 2 3; do
+  eval "pid=\$agent${i}_pid"
+  [ "$pid" != "$victim_pid" ] && stops_cleanly "agent$i" "$pid"
+done
+stops_cleanly coordinator "$main_coordinator_pid"
 
 # --- a coordinator that restarts -----------------------------------------------------------------
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -45,7 +45,11 @@ if [ -z "$coordinator_uri" ]; then
   finish; exit
 fi
 c=(--coordinator "$coordinator_uri")
-for i in 1 2 3; do start_agent "agent$i" "${c[@]}" --slots 4; done
+declare -A agent_pids
+for i in 1 2 3; do
+  start_agent "agent$i" "${c[@]}" --slots 4
+  agent_pids[$i]=$agent_pid
+done
 if wait_agents 3 "${c[@]}"; then ok "three agents registered"; else
   fail "three agents registered" "$work/agent1.err" "$work/coordinator.err"; fi
 
@@ -162,9 +166,6 @@ same_rows "run --agents 3 equals local" "$(sink_of seed-pipeline "$work/local")"
 left="$(ps -eo pid=,args= | grep -F -- "$work/embedded-spill" | grep -v grep)"
 if [ -z "$left" ]; then ok "run --agents 3 left no process"; else fail "processes left: $left"; fi
 
-kill -TERM "$coordinator_pid"
-wait "$coordinator_pid"
-status=$?
-if [ "$status" -eq 143 ]; then ok "the coordinator stops on SIGTERM (143)"; else
-  fail "the coordinator stops on SIGTERM (exit $status)" "$work/coordinator.err"; fi
+for i in 1 2 3; do stops_cleanly "agent$i" "${agent_pids[$i]}"; done
+stops_cleanly coordinator "$coordinator_pid"
 finish

@@ -123,6 +123,20 @@ EOF
   fi
 }
 
+# stops_cleanly NAME PID : SIGTERM ends the process with 143, and its stderr ($work/NAME.err)
+# holds no sanitizer report (sanitizer builds run these tests too).
+stops_cleanly() {
+  local name="$1" pid="$2" status
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid"
+  status=$?
+  if [ "$status" -eq 143 ] && ! grep -q "Sanitizer" "$work/$name.err"; then
+    ok "$name stops cleanly on SIGTERM"
+  else
+    fail "$name stops cleanly on SIGTERM (exit $status)" "$work/$name.err"
+  fi
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

@@ -51,7 +51,8 @@ cfg=(--config "$work/cluster.yaml")
 
 # --- the cluster -------------------------------------------------------------------------------
 "$sabot" coordinator "${cfg[@]}" >"$work/coordinator.out" 2>"$work/coordinator.err" &
-pids+=($!)
+coordinator_pid=$!
+pids+=("$coordinator_pid")
 for _ in $(seq 200); do grep -q "listening on grpc+tls://" "$work/coordinator.out" && break; sleep 0.1; done
 if grep -q "listening on grpc+tls://127.0.0.1:$port" "$work/coordinator.out"; then
   ok "the coordinator serves TLS on the configured port"
@@ -60,7 +61,9 @@ else
   finish; exit
 fi
 start_agent a1 "${cfg[@]}"
+a1_pid=$agent_pid
 start_agent a2 "${cfg[@]}"
+a2_pid=$agent_pid
 if wait_agents 2 "${cfg[@]}"; then ok "two agents registered over mutual TLS with the token"; else
   fail "two agents registered" "$work/a1.err" "$work/coordinator.err"; fi
 if grep -q "listening on grpc+tls://" "$work/a1.out"; then ok "agents serve TLS"; else
@@ -96,7 +99,8 @@ if grep -q "cannot register with the coordinator.*nauthenticated" "$work/intrude
    [ "$(live_agents "${cfg[@]}")" -eq 2 ]; then
   ok "an agent with the wrong token cannot register"
 else
-  fail "an agent with the wrong token cannot register" "$work/intruder.err"
+  "$sabot" jobs --agents "${cfg[@]}" >"$work/agents.out" 2>&1
+  fail "an agent with the wrong token cannot register" "$work/intruder.err" "$work/agents.out"
 fi
 "$sabot" jobs "${cfg[@]}" --token-file "$work/wrong-token" >"$work/wrong.out" 2>"$work/wrong.err"
 status=$?
@@ -145,6 +149,10 @@ sys.exit(0 if refused == 4 and answer == b"ok" else 1)
 EOF
 if [ $? -eq 0 ]; then ok "an agent's shuffles need the token ($(cat "$work/flight.out"))"; else
   fail "an agent's shuffles need the token" "$work/flight.out"; fi
+
+stops_cleanly a1 "$a1_pid"
+stops_cleanly a2 "$a2_pid"
+stops_cleanly coordinator "$coordinator_pid"
 
 # --- the configuration file ----------------------------------------------------------------------
 printf 'coordinator:\n  host: 127.0.0.1\n  prot: 1\n' >"$work/bad.yaml"
