@@ -24,9 +24,9 @@ operators:
     parallelism: 2
 EOF
 }
-no_output() {  # no_output NAME DIR : no part file (nothing a reader of DIR would see) in DIR
+no_output() {  # no_output NAME DIR : no file in DIR (no part, and no temporary file)
   local files
-  files="$(find "$2" -type f -name 'part-*' 2>/dev/null)"
+  files="$(find "$2" -type f 2>/dev/null)"
   if [ -z "$files" ]; then ok "$1"; else fail "$1: files left: $files"; fi
 }
 # wait_state JOB STATE ARGS... : waits up to 60 s until `sabot jobs` shows JOB in STATE.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <utility>
 
 #include <arrow/buffer.h>
@@ -11,6 +12,7 @@
 #include "sabot/common/quoted_input.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/explain.h"
+#include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/plan_json.h"
 #include "sabot/runtime/cluster_actions.h"
 #include "sabot/runtime/control_message.h"
@@ -37,6 +39,24 @@ std::string Seconds(std::chrono::milliseconds duration) {
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
+}
+
+// Removes the temporary files of `plan`'s file sinks for job `job_id` (file_sink.h names them),
+// in local directories; how many there were. After a failed job: the driver aborts the tasks
+// of the agents it reaches, which remove theirs, but a lost agent's tasks cannot.
+int RemoveTemporarySinkFiles(const LogicalPlan& plan, const std::string& job_id) {
+  int removed = 0;
+  for (const auto& op : plan.operators()) {
+    const auto* sink = std::get_if<FileSinkParams>(&op.params);
+    if (sink == nullptr || sink->directory.find("://") != std::string::npos) continue;
+    for (int32_t subtask = 0; subtask < op.parallelism; ++subtask) {
+      std::error_code error;
+      const auto path = std::filesystem::path(sink->directory) /
+                        FileSinkTempName(sink->format, subtask, job_id);
+      if (std::filesystem::remove(path, error)) ++removed;
+    }
+  }
+  return removed;
 }
 
 }  // namespace
@@ -372,6 +392,13 @@ void Coordinator::RunJob(JobEntry* job) {
     changed_.notify_all();
   };
   arrow::Result<JobReport> result = options_.runner(*plan, endpoints, options);
+  if (!result.ok()) {
+    // No partial output, not even hidden: what a lost agent's sink tasks left goes.
+    if (int removed = RemoveTemporarySinkFiles(*plan, options.job_id); removed > 0) {
+      SABOT_LOG(kWarning) << "job " << options.job_id << ": removed " << removed
+                          << " temporary sink files its agents could not remove";
+    }
+  }
   FinishJob(job, result);
 }
 

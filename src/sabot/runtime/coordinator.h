@@ -89,7 +89,10 @@ struct AgentRegistrationReply {
 // operator, as in Flink's slot sharing; queued jobs are placed first come, first served) ->
 // running (its runner reported progress) -> finished | failed | cancelled, when the runner
 // returns; its slots are then free for the next job. A lost agent cancels the runner of every
-// job placed on it, which then fails naming the agent.
+// job placed on it, which then fails naming the agent. After a job that did not finish, the
+// coordinator removes the temporary files its file sinks' tasks may have left in local
+// directories (those of a lost agent, which could not abort): the coordinator sees the same
+// files as its agents (one machine, or a shared filesystem).
 //
 // Lifecycle: Make() starts the control server (unless `serve` is false) and the monitor thread;
 // Shutdown() (or the destructor) stops the server, cancels every job that has not ended, and

@@ -1,7 +1,11 @@
 #include "sabot/runtime/coordinator.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -368,6 +372,31 @@ TEST_F(CoordinatorTest, StatesFiguresFailuresAndNewestFirst) {
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].id, bad);
   EXPECT_EQ(jobs[1].id, ok);
+}
+
+TEST_F(CoordinatorTest, TemporaryFilesOfAFailedJobAreRemoved) {
+  Make();
+  Register("grpc+tcp://127.0.0.1:9001", 2);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sabot_coordinator_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string yaml = "operators:\n"
+                     "  - generator_source: {table: transactions, rows: 100}\n"
+                     "    parallelism: 2\n"
+                     "  - parquet_sink: " + dir.string() + "\n";
+  ASSERT_OK_AND_ASSIGN(auto file, ParseJobFile(yaml, "t.yaml", "/tmp"));
+  JobSubmission submission;
+  ASSERT_OK_AND_ASSIGN(submission.plan_json, PlanToJson(file.plan));
+  ASSERT_OK_AND_ASSIGN(auto id, coordinator_->Submit(submission));
+  runner_.WaitStarted(id);
+  // What a lost agent's sink task left, and a file that is not the job's.
+  std::ofstream(dir / ".part-1.parquet.job-1.tmp") << "partial";
+  std::ofstream(dir / "keep.txt") << "keep";
+  runner_.Finish(id, arrow::Status::IOError("agent 'agent-1' is lost"));
+  EXPECT_EQ(WaitFinal(id).state, JobState::kFailed);
+  EXPECT_FALSE(std::filesystem::exists(dir / ".part-1.parquet.job-1.tmp"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "keep.txt"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(CoordinatorTest, HistoryIsBounded) {
