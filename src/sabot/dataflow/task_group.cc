@@ -267,6 +267,14 @@ TaskGroupFigures TaskGroup::Figures() const {
       report.blocks_spilled = stats->blocks_spilled;
       report.blocked = stats->time_blocked;
     }
+    // writer_blocked[i]: the time writer task i here was held back by its outputs.
+    report.writer_blocked.assign(edge.num_writers, std::chrono::nanoseconds(0));
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      if (task_ids_[t].chain != edge.from_chain || task_ids_[t].subtask >= edge.num_writers) {
+        continue;
+      }
+      report.writer_blocked[task_ids_[t].subtask] = tasks_[t]->output_blocked();
+    }
     // rows[i][j]: what reader j received from writer i, for the readers here.
     report.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
     for (size_t t = 0; t < tasks_.size(); ++t) {
