@@ -557,4 +557,10 @@ std::vector<std::vector<int64_t>> TaskRunner::InputRowsPerWriter() const {
   return rows;
 }
 
+std::vector<std::vector<int64_t>> TaskRunner::InputBytesPerWriter() const {
+  std::vector<std::vector<int64_t>> bytes;
+  for (const Input& input : inputs_) bytes.push_back(input.reader->stats().bytes_per_input);
+  return bytes;
+}
+
 }  // namespace sabot

@@ -86,6 +86,8 @@ class TaskRunner {
   // Rows this task received from writer i of its input shuffle `input` (reader stats), for the
   // job's N x M matrices; index by the position of the shuffle in the graph's InputShuffles.
   std::vector<std::vector<int64_t>> InputRowsPerWriter() const;
+  // The same in bytes of those rows (ShuffleReaderStats::bytes_per_input).
+  std::vector<std::vector<int64_t>> InputBytesPerWriter() const;
   const std::vector<size_t>& input_edges() const { return input_edges_; }
 
  private:

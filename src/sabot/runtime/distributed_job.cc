@@ -298,6 +298,7 @@ std::vector<EdgeReport> Driver::EdgeFigures() const {
     report.num_partitions = edge.num_partitions;
     report.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
     report.writer_blocked.assign(edge.num_writers, std::chrono::nanoseconds(0));
+    report.channel_bytes.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
     for (const AgentRun& run : runs_) {
       if (!run.status || k >= run.status->edges.size()) continue;
       const EdgeReport& part = run.status->edges[k];
@@ -306,7 +307,10 @@ std::vector<EdgeReport> Driver::EdgeFigures() const {
       report.blocks_spilled += part.blocks_spilled;
       report.blocked += part.blocked;
       for (int32_t i = 0; i < edge.num_writers; ++i) {
-        for (int32_t j = 0; j < edge.num_partitions; ++j) report.rows[i][j] += part.rows[i][j];
+        for (int32_t j = 0; j < edge.num_partitions; ++j) {
+          report.rows[i][j] += part.rows[i][j];
+          report.channel_bytes[i][j] += part.channel_bytes[i][j];
+        }
         report.writer_blocked[i] += part.writer_blocked[i];
       }
     }
