@@ -65,6 +65,8 @@ class ProvidedTables {
   std::map<std::string, std::shared_ptr<arrow::Table>> tables_ SABOT_GUARDED_BY(mutex_);
 };
 
+class ProvidedFunctions;  // function_map.h
+
 struct BindOptions {
   std::string job_id = "job";
   // Where console sinks print. Must outlive the job's tasks.
@@ -73,6 +75,8 @@ struct BindOptions {
   std::shared_ptr<CollectedOutput> collected;
   // The tables table sources read; null: table sources are refused.
   std::shared_ptr<const ProvidedTables> tables;
+  // The functions function_map operators call (function_map.h); null: function maps are refused.
+  std::shared_ptr<const ProvidedFunctions> functions;
   // The memory budget the job will run under: BindJob fits the shuffles to it (shuffle_fitting.h)
   // and refuses a job it cannot hold; 0: no fitting.
   int64_t memory_budget = 0;
