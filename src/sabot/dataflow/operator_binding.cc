@@ -140,7 +140,8 @@ arrow::Result<BoundOperator> BindUnnamed(
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
             return BindConsoleSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
-            return BindCollectSink(spec, input_schemas[0], options);
+            return BindCollectSink(spec, input_schemas[0], options,
+                                   /*copy_out=*/!context.input_outlives_job);
           } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
             return BindFunctionMap(spec, params, input_schemas[0], options);
           } else {

@@ -108,6 +108,11 @@ struct OperatorPlanContext {
     bool bounded = true;  // files, tables, generators with rows > 0
   };
   std::vector<SourceEventTime> sources_event_time;
+  // True when every batch reaching the operator is made in its own task, by a source at the
+  // head of its chain and only map, filter, project or function_map after it: no batch can then
+  // hold memory of the job's shuffles (freed when the job ends), so a collect sink keeps its
+  // batches as they are, without copying them out (the Python API's zero-copy collect).
+  bool input_outlives_job = false;
 };
 
 // An operator bound to its input schemas.

@@ -18,6 +18,7 @@ sabot_add_test(file_source_test SOURCES file_source_test.cc DEPS sabot_operators
 sabot_add_test(table_source_test SOURCES table_source_test.cc DEPS sabot_local_executor)
 sabot_add_test(file_sink_test SOURCES file_sink_test.cc DEPS sabot_operators)
 sabot_add_test(grouped_aggregation_test SOURCES grouped_aggregation_test.cc DEPS sabot_operators)
+sabot_add_test(collect_sink_test SOURCES collect_sink_test.cc DEPS sabot_local_executor)
 sabot_add_test(function_map_test SOURCES function_map_test.cc DEPS sabot_local_executor)
 sabot_add_test(join_operator_test SOURCES join_operator_test.cc DEPS sabot_operators)
 sabot_add_test(windowed_aggregate_test SOURCES windowed_aggregate_test.cc DEPS sabot_operators)
