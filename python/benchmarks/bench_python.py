@@ -31,9 +31,9 @@ from sabot import Sabot, count, sum, tumbling
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def job_file_seconds(binary, job, rows, work):
-    out = subprocess.run([binary, "run", job, "--set", f"transactions.rows={rows}"],
-                         capture_output=True, text=True, check=True, cwd=work).stdout
+def job_file_seconds(binary, job, work):
+    out = subprocess.run([binary, "run", job], capture_output=True, text=True, check=True,
+                         cwd=work).stdout
     return float(re.search(r"finished in ([0-9.]+) s", out).group(1))
 
 
@@ -77,12 +77,17 @@ def main():
 
     work = tempfile.mkdtemp(prefix="sabot-bench-python-")
     try:
+        # The example job with --rows rows.
         job = os.path.join(work, "seed-pipeline.yaml")
-        shutil.copy(os.path.join(ROOT, "examples", "seed-pipeline.yaml"), job)
+        with open(os.path.join(ROOT, "examples", "seed-pipeline.yaml")) as f:
+            text = f.read()
+        assert "rows: 900000" in text
+        with open(job, "w") as f:
+            f.write(text.replace("rows: 900000", f"rows: {args.rows}"))
         app = Sabot(mode="local", threads=args.threads)
         file_times, py_times = [], []
         for _ in range(args.runs):  # interleaved, so both see the same machine
-            file_times.append(job_file_seconds(args.sabot, job, args.rows, work))
+            file_times.append(job_file_seconds(args.sabot, job, work))
             py_times.append(python_seconds(app, args.rows, os.path.join(work, "out-py")))
         f, p = statistics.median(file_times), statistics.median(py_times)
         print(f"seed pipeline, {args.rows:,} rows, median of {args.runs}: job file {f:.3f} s, "
