@@ -208,7 +208,9 @@ def _to_text(exprs, schema):
         try:
             serialized = ps.serialize_expressions(list(pending.values()),
                                                   list(pending.keys()), schema)
-        except pa.ArrowNotImplementedError as e:
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as e:
+            # pyarrow cannot express it in Substrait (a function without a Substrait mapping, an
+            # implicit safe cast such as int32 * 1.5).
             raise SabotNotImplemented(
                 f"expressions {list(pending.values())} cannot travel as Substrait ({e}); write "
                 "them as text in Sabot's expression language (docs/expressions.md)") from e

@@ -1,5 +1,6 @@
 #include "substrait_text.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -97,9 +98,10 @@ arrow::Result<std::string> Literal(const arrow::Scalar& scalar) {
                                              " is not finite; the expression language has no "
                                              "form for it");
       }
+      // The shortest text that reads back as the same double.
       char buf[64];
-      std::snprintf(buf, sizeof(buf), "%.17g", v);
-      std::string text(buf);
+      std::to_chars_result written = std::to_chars(buf, buf + sizeof(buf), v);
+      std::string text(buf, written.ptr);
       if (text.find_first_of(".eE") == std::string::npos) text += ".0";
       // A negative literal is the language's too, but parenthesized it stays one operand.
       return v < 0 ? "(" + text + ")" : text;
