@@ -69,7 +69,8 @@ def map_overhead(app, batches, batch_rows, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sabot", default=os.path.join(ROOT, "build/release/src/sabot/tools/sabot"))
+    parser.add_argument("--sabot",
+                        default=os.path.join(ROOT, "build/release/src/sabot/tools/sabot"))
     parser.add_argument("--rows", type=int, default=9_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0)

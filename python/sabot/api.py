@@ -91,7 +91,8 @@ class Aggregate:
         self.alias = alias
 
     def __repr__(self):
-        return f"{self.function}({self.column or '*'})" + (f" as {self.alias}" if self.alias else "")
+        alias = f" as {self.alias}" if self.alias else ""
+        return f"{self.function}({self.column or '*'}){alias}"
 
 
 def count(column="", *, alias=""):

@@ -541,7 +541,9 @@ class EngineHandle {
     return out;
   }
   void CloseShuffle(const std::string& id) { Check(service()->CloseShuffle(id)); }
-  nb::dict Stats(const std::string& id) { return StatsDict(Unwrap(service()->GetShuffleStats(id))); }
+  nb::dict Stats(const std::string& id) {
+    return StatsDict(Unwrap(service()->GetShuffleStats(id)));
+  }
   std::vector<nb::dict> AllStats() {
     std::vector<nb::dict> out;
     for (const ShuffleStats& s : service()->GetAllStats()) out.push_back(StatsDict(s));
@@ -598,10 +600,12 @@ NB_MODULE(_sabot, m) {
   });
 
   nb::class_<TableHandle>(m, "_Table")
-      .def("__arrow_c_stream__", &TableHandle::ArrowCStream, nb::arg("requested_schema").none() = nb::none())
+      .def("__arrow_c_stream__", &TableHandle::ArrowCStream,
+           nb::arg("requested_schema").none() = nb::none())
       .def_prop_ro("num_rows", [](const TableHandle& t) { return t.table->num_rows(); });
   nb::class_<BatchHandle>(m, "_Batch")
-      .def("__arrow_c_array__", &BatchHandle::ArrowCArray, nb::arg("requested_schema").none() = nb::none());
+      .def("__arrow_c_array__", &BatchHandle::ArrowCArray,
+           nb::arg("requested_schema").none() = nb::none());
   nb::class_<SchemaHandle>(m, "_Schema").def("__arrow_c_schema__", &SchemaHandle::ArrowCSchema);
 
   nb::class_<LogicalPlan>(m, "LogicalPlan")

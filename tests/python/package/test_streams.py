@@ -358,7 +358,8 @@ def test_pyarrow_predicates_equal_pyarrow(app, predicate):
 
 def test_pyarrow_projections_equal_pyarrow(app):
     t = typed_table()
-    exprs = {"a": pc.field("i") * 2 - 1, "b2": pc.field("f") + 0.5, "d2": pc.coalesce(pc.field("f"), 0.0), "e": pc.field("i") / 7}
+    exprs = {"a": pc.field("i") * 2 - 1, "b2": pc.field("f") + 0.5,
+             "d2": pc.coalesce(pc.field("f"), 0.0), "e": pc.field("i") / 7}
     got = app.stream(t).map(exprs).collect()
     want = ds.dataset(t).to_table(columns=exprs)
     for name in exprs:
