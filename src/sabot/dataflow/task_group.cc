@@ -267,18 +267,33 @@ TaskGroupFigures TaskGroup::Figures() const {
       report.blocks_spilled = stats->blocks_spilled;
       report.blocked = stats->time_blocked;
     }
-    // rows[i][j]: what reader j received from writer i, for the readers here.
+    // writer_blocked[i]: the time writer task i here was held back by its outputs.
+    report.writer_blocked.assign(edge.num_writers, std::chrono::nanoseconds(0));
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      if (task_ids_[t].chain != edge.from_chain || task_ids_[t].subtask >= edge.num_writers) {
+        continue;
+      }
+      report.writer_blocked[task_ids_[t].subtask] = tasks_[t]->output_blocked();
+    }
+    // rows[i][j] and channel_bytes[i][j]: what reader j received from writer i, for the readers
+    // here.
     report.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+    report.channel_bytes.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
     for (size_t t = 0; t < tasks_.size(); ++t) {
       if (task_ids_[t].chain != edge.to_chain) continue;
       const int32_t j = task_ids_[t].subtask;
       const auto& inputs = tasks_[t]->input_edges();
       const auto position = std::find(inputs.begin(), inputs.end(), e) - inputs.begin();
-      const auto per_writer = tasks_[t]->InputRowsPerWriter();
-      if (static_cast<size_t>(position) >= per_writer.size() || j >= edge.num_partitions) continue;
-      const auto& rows = per_writer[position];
+      const auto rows_per_writer = tasks_[t]->InputRowsPerWriter();
+      const auto bytes_per_writer = tasks_[t]->InputBytesPerWriter();
+      if (static_cast<size_t>(position) >= rows_per_writer.size() || j >= edge.num_partitions) {
+        continue;
+      }
+      const auto& rows = rows_per_writer[position];
+      const auto& bytes = bytes_per_writer[position];
       for (int32_t i = 0; i < edge.num_writers && i < static_cast<int32_t>(rows.size()); ++i) {
         report.rows[i][j] = rows[i];
+        if (static_cast<size_t>(i) < bytes.size()) report.channel_bytes[i][j] = bytes[i];
       }
     }
     figures.edges.push_back(std::move(report));

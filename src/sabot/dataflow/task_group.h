@@ -86,9 +86,11 @@ struct TaskGroupFigures {
   // operator with no task here is absent. watermark: the minimum over this group's tasks.
   std::vector<OperatorReport> operators;
   std::vector<int32_t> operator_tasks;  // parallel to operators: its tasks in this group
-  // Per shuffle edge of the job (graph order, chained edges excluded): rows[i][j] filled for the
-  // reader tasks j of this group (0 elsewhere); bytes, spill and blocked time of the writers
-  // that ran on this group's manager.
+  // Per shuffle edge of the job (graph order, chained edges excluded): rows[i][j] and
+  // channel_bytes[i][j] (the bytes of those rows as received, RowBytes) filled for the reader
+  // tasks j of this group (0 elsewhere); writer_blocked[i] (N entries) for the writer
+  // tasks i of this group (0 elsewhere: the time task i was held back by its writers); bytes,
+  // spill and blocked time of the writers that ran on this group's manager.
   std::vector<EdgeReport> edges;
   std::vector<GroupTaskStatus> tasks;
   int64_t peak_memory_bytes = 0;

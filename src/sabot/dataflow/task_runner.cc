@@ -178,6 +178,9 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
     // Time the task was held back by its outputs, not reading, says nothing of its inputs: it
     // does not count as their silence (idle inputs).
     const Clock::duration blocked = Clock::now() - *blocked_since_;
+    output_blocked_ns_.fetch_add(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(blocked).count(),
+        std::memory_order_relaxed);
     for (size_t c = 0; c < channel_active_.size(); ++c) channel_active_[c] += blocked;
     blocked_since_.reset();
   }
@@ -552,6 +555,12 @@ std::vector<std::vector<int64_t>> TaskRunner::InputRowsPerWriter() const {
   std::vector<std::vector<int64_t>> rows;
   for (const Input& input : inputs_) rows.push_back(input.reader->stats().rows_per_input);
   return rows;
+}
+
+std::vector<std::vector<int64_t>> TaskRunner::InputBytesPerWriter() const {
+  std::vector<std::vector<int64_t>> bytes;
+  for (const Input& input : inputs_) bytes.push_back(input.reader->stats().bytes_per_input);
+  return bytes;
 }
 
 }  // namespace sabot

@@ -78,9 +78,16 @@ class TaskRunner {
   // of its last operator (to its writers; a sink: rows it took in). From any thread.
   int64_t rows_in() const { return rows_in_.load(std::memory_order_relaxed); }
   int64_t rows_out() const { return rows_out_.load(std::memory_order_relaxed); }
+  // Time the task was held back by its shuffle writers (blocks pending for credit, network
+  // segments or admission): its writers' backpressure. From any thread.
+  std::chrono::nanoseconds output_blocked() const {
+    return std::chrono::nanoseconds(output_blocked_ns_.load(std::memory_order_relaxed));
+  }
   // Rows this task received from writer i of its input shuffle `input` (reader stats), for the
   // job's N x M matrices; index by the position of the shuffle in the graph's InputShuffles.
   std::vector<std::vector<int64_t>> InputRowsPerWriter() const;
+  // The same in bytes of those rows (ShuffleReaderStats::bytes_per_input).
+  std::vector<std::vector<int64_t>> InputBytesPerWriter() const;
   const std::vector<size_t>& input_edges() const { return input_edges_; }
 
  private:
@@ -171,6 +178,7 @@ class TaskRunner {
   std::atomic<bool> failed_{false};
   std::atomic<int64_t> rows_in_{0};
   std::atomic<int64_t> rows_out_{0};
+  std::atomic<int64_t> output_blocked_ns_{0};
   // The chain position whose deliveries count as the task's rows out: ops_.size() (its outputs),
   // or the last operator when it is a sink.
   size_t out_index_ = 0;

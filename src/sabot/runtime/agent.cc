@@ -326,6 +326,15 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   }
   ARROW_ASSIGN_OR_RAISE(LogicalPlan plan, PlanFromJson(deployment.plan_json));
   ARROW_RETURN_NOT_OK(CheckDistributedPlan(plan));
+  {
+    // The placement's size is checked against the plan's graph before binding, which opens
+    // files and creates sink directories.
+    ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
+    if (deployment.task_agents.size() != graph.tasks().size()) {
+      return arrow::Status::Invalid("the deployment places ", deployment.task_agents.size(),
+                                    " tasks; job '", job_id, "' has ", graph.tasks().size());
+    }
+  }
   const int64_t agent_budget = manager->pool()->budget();
   const int64_t budget = deployment.memory_budget > 0 ? deployment.memory_budget : agent_budget;
   if (budget > agent_budget) {

@@ -282,8 +282,21 @@ void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInts("op_late_rows", late);
   message->SetInts("op_state_spilled", spilled);
   message->SetInts("op_watermark", watermark);
-  std::vector<int64_t> bytes, bytes_spilled, blocks_spilled, blocked, rows;
+  std::vector<int64_t> bytes, bytes_spilled, blocks_spilled, blocked, rows, writer_blocked;
+  std::vector<int64_t> channel_bytes;
   for (const EdgeReport& edge : report.edges) {
+    for (int32_t i = 0; i < edge.num_writers; ++i) {
+      for (int32_t j = 0; j < edge.num_partitions; ++j) {
+        const bool known = static_cast<size_t>(i) < edge.channel_bytes.size() &&
+                           static_cast<size_t>(j) < edge.channel_bytes[i].size();
+        channel_bytes.push_back(known ? edge.channel_bytes[i][j] : 0);
+      }
+    }
+    for (int32_t w = 0; w < edge.num_writers; ++w) {
+      writer_blocked.push_back(static_cast<size_t>(w) < edge.writer_blocked.size()
+                                   ? edge.writer_blocked[w].count()
+                                   : 0);
+    }
     bytes.push_back(edge.bytes);
     bytes_spilled.push_back(edge.bytes_spilled);
     blocks_spilled.push_back(edge.blocks_spilled);
@@ -295,6 +308,8 @@ void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInts("edge_blocks_spilled", blocks_spilled);
   message->SetInts("edge_blocked_ns", blocked);
   message->SetInts("edge_rows", rows);
+  message->SetInts("edge_writer_blocked_ns", writer_blocked);
+  message->SetInts("edge_channel_bytes", channel_bytes);
   message->SetInt("peak_memory_bytes", report.peak_memory_bytes);
   message->SetInt("memory_budget_bytes", report.memory_budget_bytes);
   message->SetInt("peak_rss_bytes", report.peak_rss_bytes);
@@ -364,7 +379,27 @@ arrow::Result<JobStatusReport> GetJobStatus(
     return arrow::Status::Invalid("a job status has ", rows.size(), " edge row cells; the job's ",
                                   "edges have ", cells);
   }
+  std::vector<int64_t> channel_bytes;
+  if (message.Has("edge_channel_bytes")) {
+    ARROW_ASSIGN_OR_RAISE(channel_bytes, GetList(message, "edge_channel_bytes", cells));
+    if (static_cast<int64_t>(channel_bytes.size()) != cells) {
+      return arrow::Status::Invalid("a job status has ", channel_bytes.size(),
+                                    " channel byte cells; the job's edges have ", cells);
+    }
+  }
+  int64_t writers = 0;
+  for (const auto& shape : edge_shapes) writers += shape.first;
+  std::vector<int64_t> writer_blocked;
+  if (message.Has("edge_writer_blocked_ns")) {
+    ARROW_ASSIGN_OR_RAISE(writer_blocked, GetList(message, "edge_writer_blocked_ns", writers));
+    if (static_cast<int64_t>(writer_blocked.size()) != writers) {
+      return arrow::Status::Invalid("a job status has ", writer_blocked.size(),
+                                    " writer blocked times; the job's edges have ", writers,
+                                    " writers");
+    }
+  }
   size_t next = 0;
+  size_t next_writer = 0;
   for (size_t k = 0; k < edge_shapes.size(); ++k) {
     EdgeReport edge;
     edge.bytes = edges[0][k];
@@ -374,8 +409,17 @@ arrow::Result<JobStatusReport> GetJobStatus(
     edge.num_writers = edge_shapes[k].first;
     edge.num_partitions = edge_shapes[k].second;
     edge.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
-    for (auto& row : edge.rows) {
-      for (auto& cell : row) cell = rows[next++];
+    edge.channel_bytes.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+    for (int32_t i = 0; i < edge.num_writers; ++i) {
+      for (int32_t j = 0; j < edge.num_partitions; ++j) {
+        if (!channel_bytes.empty()) edge.channel_bytes[i][j] = channel_bytes[next];
+        edge.rows[i][j] = rows[next++];
+      }
+    }
+    edge.writer_blocked.assign(edge.num_writers, std::chrono::nanoseconds(0));
+    for (auto& blocked : edge.writer_blocked) {
+      if (!writer_blocked.empty()) blocked = std::chrono::nanoseconds(writer_blocked[next_writer]);
+      ++next_writer;
     }
     out.edges.push_back(std::move(edge));
   }

@@ -59,9 +59,13 @@ class Driver {
     return "task " + std::to_string(task.subtask) + " of '" + graph_.chains()[task.chain].name +
            "'";
   }
+  // `long_call`: an action whose work may take a while on the agent (binding the plan: reading
+  // file metadata; a commit phase: a verify sink's final count, renames), bounded by the client's
+  // call timeout instead of the agent timeout.
   arrow::Result<std::string> Call(AgentRun* run, std::string_view action,
-                                  const ControlMessage& body) {
-    auto reply = client_->Action(run->endpoint->location, action, body.Encode());
+                                  const ControlMessage& body, bool long_call = false) {
+    ShuffleClient* client = long_call ? long_client_.get() : client_.get();
+    auto reply = client->Action(run->endpoint->location, action, body.Encode());
     if (reply.ok()) run->last_answer = Clock::now();
     return reply;
   }
@@ -96,7 +100,8 @@ class Driver {
   const DistributedJobOptions& options_;
   const ExecutionGraph graph_;
   const Clock::time_point start_ = Clock::now();
-  std::unique_ptr<ShuffleClient> client_;
+  std::unique_ptr<ShuffleClient> client_;       // calls answered within the agent timeout
+  std::unique_ptr<ShuffleClient> long_client_;  // deploy and commit (Call's long_call)
   std::string plan_json_;
   std::vector<int32_t> task_agent_;  // per graph task: the index of its agent in agents_
   std::vector<AgentRun> runs_;       // parallel to agents_
@@ -124,7 +129,7 @@ arrow::Status Driver::Deploy() {
     deployment.tasks = run.tasks;
     ControlMessage request;
     PutTaskDeployment(deployment, &request);
-    auto reply = Call(&run, kActionDeployTasks, request);
+    auto reply = Call(&run, kActionDeployTasks, request, /*long_call=*/true);
     if (!reply.ok()) {
       return reply.status().WithMessage("job '", options_.job_id, "': deploying ",
                                         run.tasks.size(), " tasks on ", AgentLabel(run),
@@ -220,7 +225,7 @@ arrow::Status Driver::Commit() {
       ControlMessage request;
       request.Set("job_id", options_.job_id);
       request.SetInt("phase", phase);
-      auto reply = Call(&run, kActionCommitJob, request);
+      auto reply = Call(&run, kActionCommitJob, request, /*long_call=*/true);
       if (!reply.ok()) {
         return reply.status().WithMessage("job '", options_.job_id, "' failed to commit on ",
                                           AgentLabel(run), ": ", reply.status().message());
@@ -297,6 +302,8 @@ std::vector<EdgeReport> Driver::EdgeFigures() const {
     report.num_writers = edge.num_writers;
     report.num_partitions = edge.num_partitions;
     report.rows.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
+    report.writer_blocked.assign(edge.num_writers, std::chrono::nanoseconds(0));
+    report.channel_bytes.assign(edge.num_writers, std::vector<int64_t>(edge.num_partitions, 0));
     for (const AgentRun& run : runs_) {
       if (!run.status || k >= run.status->edges.size()) continue;
       const EdgeReport& part = run.status->edges[k];
@@ -305,7 +312,11 @@ std::vector<EdgeReport> Driver::EdgeFigures() const {
       report.blocks_spilled += part.blocks_spilled;
       report.blocked += part.blocked;
       for (int32_t i = 0; i < edge.num_writers; ++i) {
-        for (int32_t j = 0; j < edge.num_partitions; ++j) report.rows[i][j] += part.rows[i][j];
+        for (int32_t j = 0; j < edge.num_partitions; ++j) {
+          report.rows[i][j] += part.rows[i][j];
+          report.channel_bytes[i][j] += part.channel_bytes[i][j];
+        }
+        report.writer_blocked[i] += part.writer_blocked[i];
       }
     }
     edges.push_back(std::move(report));
@@ -427,6 +438,9 @@ arrow::Result<JobReport> Driver::Run() {
                                                                  : options_.agent_timeout,
                                  options_.agent_timeout);
   ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make(client));
+  ShuffleClientOptions long_client = options_.client;
+  long_client.max_attempts = 1;
+  ARROW_ASSIGN_OR_RAISE(long_client_, ShuffleClient::Make(long_client));
 
   auto next_progress = Clock::now() + options_.progress_interval;
   arrow::Status deployed = Deploy();

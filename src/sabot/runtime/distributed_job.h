@@ -49,7 +49,9 @@ struct AgentJobFigures {
 
 struct DistributedJobOptions {
   std::string job_id;                         // ids as BindJob wants (<= 24 chars)
-  int64_t memory_budget = 256LL << 20;        // per agent, for this job's shuffles
+  // Per agent, for this job's shuffles (BindJob fits them to it); 0: each agent's whole budget.
+  // More than an agent's budget is refused by that agent.
+  int64_t memory_budget = 256LL << 20;
   int64_t state_budget_per_task = 0;
   ShuffleOptions shuffle;                     // every edge (mode from the plan)
   ShuffleClientOptions client;                // how the driver reaches agents (TLS, token)

@@ -360,6 +360,12 @@ TEST_F(DistributedJobTest, CancelEndsTheJobEverywhere) {
   ASSERT_EQ(seen.back().edges.size(), 1u);
   EXPECT_EQ(seen.back().edges[0].rows.size(), 3u);
   EXPECT_GT(seen.back().edges[0].total_rows(), 0);
+  EXPECT_EQ(seen.back().edges[0].writer_blocked.size(), 3u);
+  int64_t channel_bytes = 0;
+  for (const auto& row : seen.back().edges[0].channel_bytes) {
+    for (int64_t bytes : row) channel_bytes += bytes;
+  }
+  EXPECT_GT(channel_bytes, 0);
   EXPECT_TRUE(FilesNamed(output, "part-").empty());
   EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
   ExpectSameAsLocal("fan-out.yaml", ShuffleMode::kPipelined);

@@ -137,6 +137,11 @@ TEST_P(RemoteReadTest, NonBlockingReaderOpensBeforeItsRemoteWriterAndWaits) {
   EXPECT_GT(parking.Count(), 0);
   EXPECT_EQ(reader->stats().rows_per_input,
             (std::vector<int64_t>{job.total_rows() / 2, job.total_rows() / 2}));
+  // Both writers' rows are equally wide (fixed-width columns): equal bytes, more than a byte a row.
+  const auto bytes = reader->stats().bytes_per_input;
+  ASSERT_EQ(bytes.size(), 2u);
+  EXPECT_EQ(bytes[0], bytes[1]);
+  EXPECT_GT(bytes[0], job.total_rows() / 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RemoteReadTest,

@@ -1,5 +1,7 @@
 #include "sabot/shuffle/shuffle_reader.h"
 
+#include "sabot/memory/row_bytes.h"
+
 #include <algorithm>
 
 #include "sabot/common/error_detail.h"
@@ -34,6 +36,7 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     reader->inputs_open_ = reader->inputs_.size();
     reader->slots_.assign(reader->inputs_.size(), InputSlot{});
     reader->stats_.rows_per_input.assign(reader->inputs_.size(), 0);
+    reader->stats_.bytes_per_input.assign(reader->inputs_.size(), 0);
   }
   // A polled input's channel wakes the consumer; the callback holds only the shared Wakeup, as
   // it may run after the reader is gone.
@@ -200,6 +203,8 @@ arrow::Result<ShuffleReaderItem> ShuffleReader::TakeQueued() {
     stats_.rows += item.item.batch->num_rows();
     stats_.batches += 1;
     stats_.rows_per_input[item.input] += item.item.batch->num_rows();
+    stats_.bytes_per_input[item.input] +=
+        RowBytes::RangeBytes(*item.item.batch, 0, item.item.batch->num_rows());
     out.kind = ShuffleReaderItem::Kind::kBatch;
     out.batch = std::move(item.item.batch);
     return out;
@@ -316,11 +321,14 @@ arrow::Status ShuffleReader::FillPaused(PolledInput* polled) {
 ShuffleReaderItem ShuffleReader::DeliverPolled(PolledInput* polled, StreamItem item) {
   ShuffleReaderItem out;
   out.input = polled->index;
+  const int64_t bytes =
+      item.is_batch() ? RowBytes::RangeBytes(*item.batch, 0, item.batch->num_rows()) : 0;
   std::lock_guard<std::mutex> lock(mutex_);
   if (item.is_batch()) {
     stats_.rows += item.batch->num_rows();
     stats_.batches += 1;
     stats_.rows_per_input[polled->index] += item.batch->num_rows();
+    stats_.bytes_per_input[polled->index] += bytes;
     out.kind = ShuffleReaderItem::Kind::kBatch;
     out.batch = std::move(item.batch);
   } else if (item.is_event()) {

@@ -26,6 +26,9 @@ struct ShuffleReaderStats {
   int64_t batches = 0;
   int64_t events = 0;
   std::vector<int64_t> rows_per_input;  // rows received from each upstream input, in order
+  // The bytes of those rows (RowBytes::RangeBytes of each batch: the rows' data, decoded),
+  // per upstream input.
+  std::vector<int64_t> bytes_per_input;
 };
 
 // One thing a ShuffleReader delivers (NextItem, TryNextItem).
