@@ -79,7 +79,7 @@ arrow::Result<std::unique_ptr<Coordinator>> Coordinator::Make(CoordinatorOptions
     return arrow::Status::Invalid("the job history must keep at least 1 job, got ",
                                   options.job_history);
   }
-  if (options.default_memory_budget < (int64_t{1} << 20)) {
+  if (options.default_memory_budget != 0 && options.default_memory_budget < (int64_t{1} << 20)) {
     return arrow::Status::Invalid("the default memory budget must be at least 1 MiB, got ",
                                   options.default_memory_budget, " bytes");
   }

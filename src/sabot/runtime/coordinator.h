@@ -53,8 +53,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{1'000};
   // Final jobs kept for `sabot jobs` and the API (the oldest are forgotten first).
   int32_t job_history = 100;
-  // Memory budget per agent of a job whose submission names none.
-  int64_t default_memory_budget = int64_t{256} << 20;
+  // Memory budget per agent of a job whose submission names none; 0: each agent's own budget
+  // (its --memory-budget-mib).
+  int64_t default_memory_budget = 0;
   // How the job runner reaches the agents (TLS roots, client certificate, the token), and the
   // shuffle options of every job.
   ShuffleClientOptions client;

@@ -121,7 +121,7 @@ void AddCoordinatorCommand(CLI::App& app) {
                       "Ended jobs kept for `sabot jobs` (default: the config file's, else 100)");
   command->add_option("--memory-budget", options->memory_budget,
                       "Memory per agent for a job that names none: 256MiB, 1GiB, ... (default: "
-                      "the config file's, else 256MiB)");
+                      "the config file's, else each agent's own --memory-budget-mib)");
   AddSecurityOptions(command, &options->cluster);
   command->callback([options] { Run(*options); });
 }
