@@ -107,7 +107,8 @@ arrow::Status ReadCoordinator(const ConfigReader& r, const YAML::Node& node,
                               ClusterConfig::Coordinator* out) {
   ARROW_RETURN_NOT_OK(r.CheckKeys(node, "coordinator",
                                   {"host", "port", "address", "agent_timeout",
-                                   "heartbeat_interval", "job_history", "memory_budget"}));
+                                   "heartbeat_interval", "job_history", "memory_budget",
+                                   "http_port"}));
   if (node["host"]) {
     ARROW_ASSIGN_OR_RAISE(out->host, r.String(node["host"], "host"));
   }
@@ -123,6 +124,9 @@ arrow::Status ReadCoordinator(const ConfigReader& r, const YAML::Node& node,
   if (node["heartbeat_interval"]) {
     ARROW_ASSIGN_OR_RAISE(out->heartbeat_interval,
                           r.Duration(node["heartbeat_interval"], "heartbeat_interval"));
+  }
+  if (node["http_port"]) {
+    ARROW_ASSIGN_OR_RAISE(out->http_port, r.Int(node["http_port"], "http_port", 0, 65535));
   }
   if (node["job_history"]) {
     ARROW_ASSIGN_OR_RAISE(out->job_history,

@@ -51,6 +51,8 @@ struct ClusterConfig {
     std::optional<std::chrono::milliseconds> heartbeat_interval;
     std::optional<int32_t> job_history;
     std::optional<int64_t> memory_budget_bytes;  // per agent, for jobs that name none
+    // The HTTP API and live view (docs/http-api.md); 0: any free port; unset: not served.
+    std::optional<int> http_port;
   } coordinator;
   struct Agent {
     std::optional<std::string> host;

@@ -43,6 +43,7 @@ arrow::Result<ResolvedCluster> ResolveCluster(const ClusterCommandOptions& optio
   if (options.verify_clients) files.verify_clients = true;
   if (!options.token_file.empty()) files.token_file = options.token_file;
   ARROW_ASSIGN_OR_RAISE(resolved.security, LoadClusterSecurity(files));
+  resolved.config.security = files;  // what was loaded: the file's, overridden by the options
   return resolved;
 }
 

@@ -41,7 +41,7 @@ void AddSecurityOptions(CLI::App* command, ClusterCommandOptions* options);
 // The configuration file (empty when none was given) and the security material it and the
 // command line name (the command line wins). Errors name the file or option.
 struct ResolvedCluster {
-  ClusterConfig config;
+  ClusterConfig config;  // config.security: the files used, the command line's overrides applied
   ClusterSecurity security;
 };
 arrow::Result<ResolvedCluster> ResolveCluster(const ClusterCommandOptions& options);

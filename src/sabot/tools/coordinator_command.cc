@@ -9,6 +9,7 @@
 
 #include "sabot/dataflow/job_file.h"
 #include "sabot/runtime/coordinator.h"
+#include "sabot/runtime/http_api.h"
 #include "sabot/tools/cluster_options.h"
 
 namespace sabot {
@@ -19,6 +20,7 @@ struct CoordinatorCommandOptions {
   ClusterCommandOptions cluster;
   std::string host;
   int port = -1;
+  int http_port = -1;  // -1: the config file's, else no HTTP API
   std::string agent_timeout;
   std::string heartbeat_interval;
   int32_t job_history = 0;
@@ -71,6 +73,17 @@ void Run(const CoordinatorCommandOptions& options) {
   } else if (file.memory_budget_bytes) {
     coordinator.default_memory_budget = *file.memory_budget_bytes;
   }
+  // The HTTP API listens on the coordinator's host, with its certificate and token.
+  const int http_port = options.http_port >= 0 ? options.http_port : file.http_port.value_or(-1);
+  if (http_port > 65535) {
+    Fail("--http-port must be between 0 and 65535, got " + std::to_string(http_port), 2);
+  }
+  HttpApiOptions http;
+  http.host = coordinator.server.host;
+  http.port = http_port;
+  http.token = resolved->security.token;
+  http.tls_cert_file = resolved->config.security.tls_cert;
+  http.tls_key_file = resolved->config.security.tls_key;
   resolved->security.ApplyTo(&coordinator.server);
   resolved->security.ApplyTo(&coordinator.client);
   coordinator.runner = DefaultJobRunner();
@@ -87,12 +100,25 @@ void Run(const CoordinatorCommandOptions& options) {
     Fail(made.status().ToString(), made.status().IsInvalid() ? 2 : 1);
   }
   std::unique_ptr<Coordinator> running = std::move(*made);
+  std::unique_ptr<HttpApi> api;
+  if (http_port >= 0) {
+    auto started = HttpApi::Start(running.get(), http);
+    if (!started.ok()) {
+      (void)running->Shutdown();
+      Fail("--http-port: " + started.status().ToString(), 1);
+    }
+    api = std::move(*started);
+  }
   std::printf("sabot coordinator listening on %s\n", running->location().c_str());
+  if (api) std::printf("sabot coordinator HTTP API and live view on %s/\n", api->url().c_str());
   std::fflush(stdout);
   int signal = 0;
   sigwait(&signals, &signal);
   std::cerr << "sabot coordinator: received " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
             << "; cancelling the jobs that have not ended and stopping\n";
+  // The API first: it reads the coordinator until it stops.
+  if (api) api->Stop();
+  api.reset();
   arrow::Status stopped = running->Shutdown();
   running.reset();
   if (!stopped.ok()) Fail("stopping: " + stopped.ToString(), 1);
@@ -111,6 +137,9 @@ void AddCoordinatorCommand(CLI::App& app) {
   command->add_option("--port", options->port,
                       "Port to listen on, 0: any free port (default: the config file's, else "
                       "8815)");
+  command->add_option("--http-port", options->http_port,
+                      "Serve the HTTP API and the live view on this port, 0: any free port "
+                      "(default: the config file's http_port, else not served; docs/http-api.md)");
   command->add_option("--agent-timeout", options->agent_timeout,
                       "An agent silent this long is lost and fails its jobs: 10s, 500ms, ... "
                       "(default: the config file's, else 10s)");
