@@ -9,7 +9,8 @@ sources split them across their tasks). Left: id, k1 (int32), k2 (string), v; ri
 (int64), k2 (string), w. Both sides join on (k1, k2): k1 is int32 on the left and int64 on the
 right, which the join widens (the HASH partitioner sends equal values of both types to the same
 task). About 5% of each key column is null, keys repeat on both sides, and one hot key holds a
-tenth of the rows of each side. Each configuration runs one job whose two sources feed one join
+tenth of the rows of each side. One configuration per shuffle mode runs under a 1 KiB state budget,
+so that every join spills both inputs to disk (grace hash join). Each configuration runs one job whose two sources feed one join
 per type (8 hash joins, 7 broadcast joins), each into its own Parquet sink; every sink's rows
 must equal DuckDB's over the same files, compared as sorted multisets of rows, with the
 documented output column names (right columns renamed `<name>_right` where a left column has the
@@ -34,6 +35,9 @@ TYPES = ["inner", "left", "right", "full", "semi", "anti", "right_semi", "right_
 BROADCASTS = [("inner", "right"), ("left", "right"), ("semi", "right"), ("anti", "right"),
               ("inner", "left"), ("right", "left"), ("right_semi", "left"),
               ("right_anti", "left")]
+
+# The state budget of the spilling cases: far below what a join task buffers.
+STATE_BUDGET = "1KiB"
 
 LEFT_COLUMNS = ["id", "k1", "k2", "v"]
 RIGHT_COLUMNS = ["rid", "k1", "k2", "w"]
@@ -85,9 +89,11 @@ def write_inputs(directory, left_rows, right_rows, seed):
     return paths
 
 
-def job_text(paths, out, sources, joins, mode):
-    lines = [f"job: joins", "options:", f"  shuffle_mode: {mode}", "  progress: false",
-             "operators:"]
+def job_text(paths, out, sources, joins, mode, spill=None):
+    lines = [f"job: joins", "options:", f"  shuffle_mode: {mode}", "  progress: false"]
+    if spill:
+        lines += [f"  state_budget: {STATE_BUDGET}", f"  spill_directory: {spill}"]
+    lines += ["operators:"]
     for name in ("left", "right"):
         lines += [f"  - name: {name}_source", f"    parquet_source: {paths[name]}",
                   f"    parallelism: {sources}"]
@@ -132,16 +138,27 @@ def rows_of(table):
     return sorted(zip(*columns), key=sort_key) if columns else []
 
 
-def run_case(sabot, work, label, paths, sources, joins, mode):
+def run_case(sabot, work, label, paths, sources, joins, mode, spill=False):
+    """With `spill`, the job runs under a state budget so small (STATE_BUDGET) that every join
+    task spills both inputs (grace hash join): each join must report state spilled in the job's
+    summary and leave no spill file behind."""
     out = os.path.join(work, "out-" + label)
     job = os.path.join(work, label + ".yaml")
+    spill_directory = os.path.join(work, "spill-" + label) if spill else None
     with open(job, "w") as f:
-        f.write(job_text(paths, out, sources, joins, mode))
-    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
-                            timeout=600)
+        f.write(job_text(paths, out, sources, joins, mode, spill_directory))
+    command = [sabot, "run", job] if spill else [sabot, "run", "--quiet", job]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if not check(result.returncode == 0,
                  f"{label}: sabot run exited {result.returncode}: {result.stderr[-2000:]}"):
         return
+    if spill:
+        for how, broadcast in [(t, None) for t in TYPES] + BROADCASTS:
+            name = how + (f"_bc_{broadcast}" if broadcast else "")
+            check(f"  {name}: state spilled " in result.stdout,
+                  f"{label} {name}: no state spilled in the summary:\n{result.stdout[-3000:]}")
+        left = os.listdir(spill_directory) if os.path.isdir(spill_directory) else []
+        check(not left, f"{label}: spill files left in {spill_directory}: {left[:5]}")
     con = duckdb.connect()
     con.execute(f"CREATE VIEW l AS SELECT * FROM read_parquet('{paths['left']}/*.parquet')")
     con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{paths['right']}/*.parquet')")
@@ -308,6 +325,7 @@ def main():
                          joins, mode)
             run_case(args.sabot, work, f"{mode}-empty-right", no_right, 3, 2, mode)
             run_case(args.sabot, work, f"{mode}-empty-left", no_left, 2, 3, mode)
+            run_case(args.sabot, work, f"{mode}-spill-3-2", main_inputs, 3, 2, mode, spill=True)
         run_edge_cases(args.sabot, work)
         timed = write_timed_inputs(os.path.join(work, "timed"), seed=21)
         for mode in ("pipelined", "blocking"):

@@ -21,8 +21,11 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 #include <arrow/type_traits.h>
+#include <arrow/util/byte_size.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/state_spill.h"
+#include "sabot/partition/key_hash.h"
 
 namespace sabot {
 
@@ -119,6 +122,7 @@ struct JoinSide {
   std::shared_ptr<arrow::Schema> prepared;
   std::vector<HiddenKey> hidden;
   std::vector<arrow::FieldRef> keys;    // into `prepared`
+  std::vector<std::string> key_names;   // the names of `keys` in `prepared`
   std::vector<arrow::FieldRef> output;  // the input's columns, when the join outputs them
   int time_column = -1;                 // the event-time column in `input`
   int time_index = -1;                  // its time (int64, JoinPlan::per_ms) in `prepared`
@@ -172,12 +176,14 @@ arrow::Status FinishSide(JoinSide* side, const arrow::Schema& other,
     const int column = side->input->GetFieldIndex(keys[k]);
     if (cast_to[k] == nullptr) {
       side->keys.emplace_back(column);
+      side->key_names.push_back(keys[k]);
       continue;
     }
     side->hidden.push_back({column, cast_to[k]});
     side->keys.emplace_back(static_cast<int>(fields.size()));
-    fields.push_back(arrow::field(
-        HiddenName("__sabot_join_key_" + std::to_string(k), *side->input, other), cast_to[k]));
+    side->key_names.push_back(
+        HiddenName("__sabot_join_key_" + std::to_string(k), *side->input, other));
+    fields.push_back(arrow::field(side->key_names.back(), cast_to[k]));
   }
   if (params.time != JoinTime::kNone) {
     side->time_index = static_cast<int>(fields.size());
@@ -428,17 +434,55 @@ arrow::Status RunAcero(const JoinPlan& plan, std::shared_ptr<arrow::Table> left,
   return reader->Close();
 }
 
-// One task of a join: buffers both inputs (copied into the task's pool), joins at Finish.
+// Whether the join of a partition holding rows of the left input (`left`) and of the right
+// input (`right`) can emit anything: an inner or semi join needs both, a left (right) outer or
+// anti join its left (right) input.
+bool CanEmit(JoinType how, bool left, bool right) {
+  switch (how) {
+    case JoinType::kInner:
+    case JoinType::kSemi:
+    case JoinType::kRightSemi:
+      return left && right;
+    case JoinType::kLeft:
+    case JoinType::kAnti:
+      return left;
+    case JoinType::kRight:
+    case JoinType::kRightAnti:
+      return right;
+    case JoinType::kFull:
+      return left || right;
+  }
+  return true;
+}
+
+// One task of a hash join of bounded inputs: buffers both inputs (copied into the task's pool)
+// and joins them at Finish — a grace hash join when they outgrow the task's state budget
+// (TaskContext::state_budget_bytes). The bytes of the buffered batches are counted; past the
+// budget, the buffered rows of both inputs and every row arriving later are written to
+// kSpillPartitions Arrow IPC files per input by a hash of their join keys (the prepared keys,
+// of one type on both sides, so equal keys of both inputs land in the same partition). Finish
+// then joins partition by partition: a partition whose two files together still exceed the
+// budget is split again one level down (the hash remixed), up to kMaxSpillLevel; a partition
+// whose rows all stay in one sub-partition (one hot key, or keys whose hashes collide at every
+// level) cannot be split and is joined in memory anyway, over the budget (docs/dataflow.md,
+// "Joins"). Spill files are removed as their partition is joined, and all at Finish and Abort.
 class HashJoinOperator : public Operator {
  public:
-  HashJoinOperator(std::shared_ptr<const JoinPlan> plan, arrow::MemoryPool* pool)
-      : plan_(std::move(plan)), pool_(pool) {}
+  HashJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
+      : plan_(std::move(plan)),
+        pool_(task.pool),
+        budget_(task.state_budget_bytes),
+        spill_(task.spill_directory, SpillDirectoryName("join", task),
+               "join '" + (task.spec != nullptr ? task.spec->name : std::string()) + "'") {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
     ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
     if (prepared == nullptr) return arrow::Status::OK();
-    (input == 0 ? left_ : right_).push_back(std::move(prepared));
+    if (spilled_[0] != nullptr) return SpillRows(input, prepared, *spilled_[input]);
+    buffered_bytes_ += arrow::util::TotalBufferSize(*prepared);
+    buffered_[input].push_back(std::move(prepared));
+    if (budget_ > 0 && buffered_bytes_ > budget_) return StartSpilling();
     return arrow::Status::OK();
   }
 
@@ -449,28 +493,133 @@ class HashJoinOperator : public Operator {
   }
 
   arrow::Status Finish(OperatorOutput* out) override {
-    ARROW_ASSIGN_OR_RAISE(auto left, arrow::Table::FromRecordBatches(plan_->left.prepared,
-                                                                     std::move(left_)));
-    ARROW_ASSIGN_OR_RAISE(auto right, arrow::Table::FromRecordBatches(plan_->right.prepared,
-                                                                      std::move(right_)));
-    left_.clear();
-    right_.clear();
-    return RunAcero(*plan_, std::move(left), std::move(right), pool_, out, &rows_out_);
+    if (spilled_[0] == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto left, arrow::Table::FromRecordBatches(
+                                           plan_->left.prepared, std::move(buffered_[0])));
+      ARROW_ASSIGN_OR_RAISE(auto right, arrow::Table::FromRecordBatches(
+                                            plan_->right.prepared, std::move(buffered_[1])));
+      buffered_[0].clear();
+      buffered_[1].clear();
+      return RunAcero(*plan_, std::move(left), std::move(right), pool_, out, &rows_out_);
+    }
+    ARROW_RETURN_NOT_OK(spilled_[0]->Close());
+    ARROW_RETURN_NOT_OK(spilled_[1]->Close());
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      ARROW_RETURN_NOT_OK(JoinPartition(*spilled_[0], *spilled_[1], p, true, out));
+    }
+    spilled_[0].reset();
+    spilled_[1].reset();
+    spill_.Remove();
+    return arrow::Status::OK();
   }
 
   void Abort() override {
-    left_.clear();
-    right_.clear();
+    buffered_[0].clear();
+    buffered_[1].clear();
+    spilled_[0].reset();
+    spilled_[1].reset();
+    spill_.Remove();
   }
 
   int64_t rows_in() const override { return rows_in_; }
   int64_t rows_out() const override { return rows_out_; }
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
  private:
+  const JoinSide& Side(int input) const { return input == 0 ? plan_->left : plan_->right; }
+
+  // The budget is exceeded: from now on both inputs go to level-0 spill partitions, starting
+  // with what is buffered.
+  arrow::Status StartSpilling() {
+    for (int input = 0; input < 2; ++input) {
+      ARROW_ASSIGN_OR_RAISE(hashers_[input],
+                            KeyHasher::Make(Side(input).key_names, *Side(input).prepared));
+      spilled_[input] = std::make_unique<SpillPartitions>(&spill_, input == 0 ? "left" : "right",
+                                                          0, pool_);
+    }
+    for (int input = 0; input < 2; ++input) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches = std::move(buffered_[input]);
+      buffered_[input].clear();
+      for (auto& batch : batches) {
+        ARROW_RETURN_NOT_OK(SpillRows(input, batch, *spilled_[input]));
+        batch.reset();
+      }
+    }
+    buffered_bytes_ = 0;
+    return arrow::Status::OK();
+  }
+
+  arrow::Status SpillRows(int input, const std::shared_ptr<arrow::RecordBatch>& rows,
+                          SpillPartitions& partitions) {
+    hashes_.resize(static_cast<size_t>(rows->num_rows()));
+    ARROW_RETURN_NOT_OK(hashers_[input]->Hash(*rows, hashes_.data()));
+    return partitions.Append(rows, hashes_.data());
+  }
+
+  // Joins partition `p` of `left` and `right` (closed) and removes its files: in memory when
+  // it fits the budget or cannot be split (`splittable` false, or the last level), otherwise
+  // split one level down and joined sub-partition by sub-partition.
+  arrow::Status JoinPartition(SpillPartitions& left, SpillPartitions& right, int32_t p,
+                              bool splittable, OperatorOutput* out) {
+    const bool has_left = left.has(p);
+    const bool has_right = right.has(p);
+    if (!CanEmit(plan_->params.how, has_left, has_right)) {
+      left.Remove(p);
+      right.Remove(p);
+      return arrow::Status::OK();
+    }
+    const int level = left.level() + 1;
+    if (splittable && level < kMaxSpillLevel && left.bytes(p) + right.bytes(p) > budget_) {
+      SpillPartitions sub_left(&spill_, left.prefix() + "-" + std::to_string(p), level, pool_);
+      SpillPartitions sub_right(&spill_, right.prefix() + "-" + std::to_string(p), level, pool_);
+      ARROW_RETURN_NOT_OK(left.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return SpillRows(0, batch, sub_left);
+      }));
+      left.Remove(p);
+      ARROW_RETURN_NOT_OK(right.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return SpillRows(1, batch, sub_right);
+      }));
+      right.Remove(p);
+      ARROW_RETURN_NOT_OK(sub_left.Close());
+      ARROW_RETURN_NOT_OK(sub_right.Close());
+      for (int32_t q = 0; q < kSpillPartitions; ++q) {
+        // Every row of the partition went to q: its keys do not split (a hot key).
+        const bool all_here = sub_left.rows(q) + sub_right.rows(q) ==
+                              left.rows(p) + right.rows(p);
+        ARROW_RETURN_NOT_OK(JoinPartition(sub_left, sub_right, q, !all_here, out));
+      }
+      return arrow::Status::OK();
+    }
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches[2];
+    ARROW_RETURN_NOT_OK(left.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+      batches[0].push_back(std::move(batch));
+      return arrow::Status::OK();
+    }));
+    left.Remove(p);
+    ARROW_RETURN_NOT_OK(right.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+      batches[1].push_back(std::move(batch));
+      return arrow::Status::OK();
+    }));
+    right.Remove(p);
+    ARROW_ASSIGN_OR_RAISE(auto left_table, arrow::Table::FromRecordBatches(
+                                               plan_->left.prepared, std::move(batches[0])));
+    ARROW_ASSIGN_OR_RAISE(auto right_table, arrow::Table::FromRecordBatches(
+                                                plan_->right.prepared, std::move(batches[1])));
+    return RunAcero(*plan_, std::move(left_table), std::move(right_table), pool_, out,
+                    &rows_out_);
+  }
+
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> left_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> right_;
+  const int64_t budget_;  // 0: no limit
+  SpillDirectory spill_;  // outlives spilled_
+  std::vector<std::shared_ptr<arrow::RecordBatch>> buffered_[2];
+  int64_t buffered_bytes_ = 0;
+  // Spilling: the level-0 partitions of each input (null until the budget is exceeded) and the
+  // key hashers of both inputs' prepared batches.
+  std::unique_ptr<SpillPartitions> spilled_[2];
+  std::unique_ptr<KeyHasher> hashers_[2];
+  std::vector<uint64_t> hashes_;
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
 };
@@ -479,8 +628,12 @@ class HashJoinOperator : public Operator {
 // holds of the other input, then held itself until the watermark says no later row can match it.
 class TimeJoinOperator : public Operator {
  public:
-  TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, arrow::MemoryPool* pool)
-      : plan_(std::move(plan)), pool_(pool) {}
+  TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
+      : plan_(std::move(plan)),
+        pool_(task.pool),
+        budget_(task.state_budget_bytes),
+        name_(task.spec != nullptr ? task.spec->name : std::string()),
+        subtask_(task.subtask) {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
@@ -507,6 +660,15 @@ class TimeJoinOperator : public Operator {
                                    input == 0 ? theirs : mine, pool_, out, &rows_out_));
     }
     ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(side, std::move(prepared)));
+    if (budget_ > 0 && held_bytes_ + held.bytes > budget_) {
+      return arrow::Status::CapacityError(
+          "join '", name_, "' (", plan_->params.time == JoinTime::kWindow ? "window" : "interval",
+          " join, task ", subtask_, ") would hold ",
+          held_bytes_ + held.bytes, " bytes of rows awaiting the watermark, over the task's "
+          "state budget of ", budget_, " bytes (state_budget): raise state_budget, shorten the "
+          "join's window or interval, or lower the sources' max_out_of_orderness");
+    }
+    held_bytes_ += held.bytes;
     held_[input].push_back(std::move(held));
     return arrow::Status::OK();
   }
@@ -536,6 +698,7 @@ class TimeJoinOperator : public Operator {
   void Abort() override {
     held_[0].clear();
     held_[1].clear();
+    held_bytes_ = 0;
   }
 
   int64_t rows_in() const override { return rows_in_; }
@@ -549,6 +712,7 @@ class TimeJoinOperator : public Operator {
     std::shared_ptr<arrow::RecordBatch> batch;
     int64_t min = 0;
     int64_t max = 0;
+    int64_t bytes = 0;  // of the batch's buffers, charged to the state budget
   };
 
   // The column eviction and lateness look at: the window start (window join) or the time.
@@ -585,8 +749,9 @@ class TimeJoinOperator : public Operator {
                                std::shared_ptr<arrow::RecordBatch> batch) const {
     ARROW_ASSIGN_OR_RAISE(auto range, arrow::compute::MinMax(batch->column(EvictionColumn(side))));
     const auto& pair = range.scalar_as<arrow::StructScalar>().value;
+    const int64_t bytes = arrow::util::TotalBufferSize(*batch);
     Held held{std::move(batch), std::numeric_limits<int64_t>::min(),
-              std::numeric_limits<int64_t>::min()};
+              std::numeric_limits<int64_t>::min(), bytes};
     if (pair[0]->is_valid) {
       held.min = static_cast<const arrow::Int64Scalar&>(*pair[0]).value;
       held.max = static_cast<const arrow::Int64Scalar&>(*pair[1]).value;
@@ -628,12 +793,20 @@ class TimeJoinOperator : public Operator {
       }
     }
     held_[input] = std::move(kept);
+    held_bytes_ = 0;
+    for (const auto& held : held_) {
+      for (const Held& h : held) held_bytes_ += h.bytes;
+    }
     return arrow::Status::OK();
   }
 
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
+  const int64_t budget_;  // of held rows; 0: no limit
+  const std::string name_;
+  const int32_t subtask_;
   std::vector<Held> held_[2];
+  int64_t held_bytes_ = 0;  // of both held_ vectors
   WatermarkMs watermark_ = kNoWatermark;
   WatermarkMs passed_ = kNoWatermark;  // the last watermark passed on
   int64_t rows_in_ = 0;
@@ -681,12 +854,12 @@ arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams
   if (params.time == JoinTime::kNone) {
     bound.make_operator =
         [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      return std::make_unique<HashJoinOperator>(plan, task.pool);
+      return std::make_unique<HashJoinOperator>(plan, task);
     };
   } else {
     bound.make_operator =
         [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      return std::make_unique<TimeJoinOperator>(plan, task.pool);
+      return std::make_unique<TimeJoinOperator>(plan, task);
     };
   }
   return bound;

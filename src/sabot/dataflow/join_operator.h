@@ -20,6 +20,23 @@
 // the left is probed through it) and emits its output in Acero's batches; Abort drops both
 // inputs. An instance is used by one thread at a time (operator.h).
 //
+// State budget (TaskContext::state_budget_bytes, 0: no limit): the bytes of both inputs'
+// buffered batches are counted; once they exceed the budget the task becomes a grace hash join.
+// Both inputs, what is buffered and every later batch, are written to 16 Arrow IPC spill files
+// each (state_spill.h, under TaskContext::spill_directory) by a hash of their join keys as the
+// join compares them (after widening, so equal keys of both inputs share a partition); Finish
+// joins the partitions one by one, splitting again (hash remixed, up to 6 levels) a partition
+// whose two files still exceed the budget. A partition whose rows all fall into one
+// sub-partition (a hot key: equal keys never split) is joined in memory anyway, over the budget:
+// the join never fails for want of memory it could have saved by spilling. Every join type stays
+// exact (a partition holds every row of its keys from both inputs). Spill files are removed as
+// each partition is joined, and all of them at Finish and Abort; state_spilled_bytes() counts
+// the bytes written at every level.
+//
+// Event-time joins hold at most their state budget (TaskContext::state_budget_bytes) of rows:
+// a batch that would take the held rows past it fails the task with an error naming the
+// operator, the held bytes and the budget (their state is evicted by watermark, not spilled).
+//
 // Output columns: every left column, then every right column, in input order; a right column
 // whose name a left column (or an earlier right column) already has is renamed
 // `<name>_right` (the suffix repeated until the name is free). semi and anti give the left
