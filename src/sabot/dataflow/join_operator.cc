@@ -943,11 +943,7 @@ class HashJoinOperator : public Operator {
 class TimeJoinOperator : public Operator {
  public:
   TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
-      : plan_(std::move(plan)),
-        pool_(task.pool),
-        budget_(task.state_budget_bytes),
-        name_(task.spec != nullptr ? task.spec->name : std::string()),
-        subtask_(task.subtask) {}
+      : plan_(std::move(plan)), pool_(task.pool), budget_(task) {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
@@ -974,13 +970,15 @@ class TimeJoinOperator : public Operator {
                                    input == 0 ? theirs : mine, pool_, out, &rows_out_));
     }
     ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(side, std::move(prepared)));
-    if (budget_ > 0 && held_bytes_ + held.bytes > budget_) {
+    if (budget_.bytes > 0 && held_bytes_ + held.bytes > budget_.bytes) {
       return arrow::Status::CapacityError(
-          "join '", name_, "' (", plan_->params.time == JoinTime::kWindow ? "window" : "interval",
-          " join, task ", subtask_, ") would hold ",
-          held_bytes_ + held.bytes, " bytes of rows awaiting the watermark, over the task's "
-          "state budget of ", budget_, " bytes (state_budget): raise state_budget, shorten the "
-          "join's window or interval, or lower the sources' max_out_of_orderness");
+          "join '", budget_.operator_name, "' (",
+          plan_->params.time == JoinTime::kWindow ? "window" : "interval", " join, task ",
+          budget_.subtask, ") would hold ", held_bytes_ + held.bytes,
+          " bytes of rows awaiting the watermark, over the task's state budget of ",
+          budget_.bytes,
+          " bytes (state_budget): raise state_budget, shorten the join's window or interval, or "
+          "lower the sources' max_out_of_orderness");
     }
     held_bytes_ += held.bytes;
     held_[input].push_back(std::move(held));
@@ -1116,9 +1114,7 @@ class TimeJoinOperator : public Operator {
 
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
-  const int64_t budget_;  // of held rows; 0: no limit
-  const std::string name_;
-  const int32_t subtask_;
+  const TaskStateBudget budget_;  // of held rows
   std::vector<Held> held_[2];
   int64_t held_bytes_ = 0;  // of both held_ vectors
   WatermarkMs watermark_ = kNoWatermark;

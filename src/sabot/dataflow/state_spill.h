@@ -73,6 +73,19 @@ class SpillDirectory {
   int64_t spilled_bytes_ = 0;
 };
 
+// What a stateful operator whose state is evicted by watermark rather than spilled (window
+// aggregates, window and interval joins) needs to enforce its task's state budget and name
+// itself in the error past it. A value.
+struct TaskStateBudget {
+  explicit TaskStateBudget(const TaskContext& task)
+      : bytes(task.state_budget_bytes),
+        operator_name(task.spec != nullptr ? task.spec->name : std::string()),
+        subtask(task.subtask) {}
+  int64_t bytes = 0;  // 0: no limit
+  std::string operator_name;
+  int32_t subtask = 0;
+};
+
 // A directory name unique to one instance of operator kind `kind` ("aggregate", "join") in
 // this process: `sabot-<kind>-<job>-<operator>-<subtask>-<pid>-<instance>`.
 std::string SpillDirectoryName(const std::string& kind, const TaskContext& task);

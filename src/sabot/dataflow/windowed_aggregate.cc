@@ -24,6 +24,7 @@
 
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/state_spill.h"
 #include "sabot/dataflow/watermark_generator.h"
 
 namespace sabot {
@@ -308,11 +309,7 @@ struct SessionBatch {
 class WindowedAggregate : public Operator {
  public:
   WindowedAggregate(std::shared_ptr<const WindowedPlan> plan, const TaskContext& ctx)
-      : plan_(std::move(plan)),
-        pool_(ctx.pool),
-        budget_(ctx.state_budget_bytes),
-        name_(ctx.spec != nullptr ? ctx.spec->name : std::string()),
-        subtask_(ctx.subtask) {}
+      : plan_(std::move(plan)), pool_(ctx.pool), budget_(ctx) {}
 
   arrow::Status Open(const TaskContext& ctx) {
     if (plan_->late_output) {
@@ -410,18 +407,19 @@ class WindowedAggregate : public Operator {
   // Window state is evicted by the watermark, not spilled: past the task's state budget the
   // task fails, saying how much it holds against which budget.
   arrow::Status CheckStateBudget() const {
-    if (budget_ <= 0) return arrow::Status::OK();
+    if (budget_.bytes <= 0) return arrow::Status::OK();
     const int64_t bytes = StateBytes();
-    if (bytes <= budget_) return arrow::Status::OK();
+    if (bytes <= budget_.bytes) return arrow::Status::OK();
     const char* kind = plan_->window.type == WindowType::kSession    ? "session"
                        : plan_->window.type == WindowType::kTumbling ? "tumbling"
                                                                      : "sliding";
     return arrow::Status::CapacityError(
-        "aggregate '", name_, "' (", kind, " window '", plan_->window_name, "', task ", subtask_,
+        "aggregate '", budget_.operator_name, "' (", kind, " window '", plan_->window_name,
+        "', task ", budget_.subtask,
         ") holds ", bytes, " bytes of window state (",
         plan_->window.type == WindowType::kSession ? sessions_.size() : windows_.size(),
         plan_->window.type == WindowType::kSession ? " buffered batches" : " open windows",
-        "), over the task's state budget of ", budget_,
+        "), over the task's state budget of ", budget_.bytes,
         " bytes (state_budget): raise state_budget or the aggregate's parallelism, or shorten "
         "the windows, allowed_lateness or the sources' max_out_of_orderness");
   }
@@ -799,9 +797,7 @@ class WindowedAggregate : public Operator {
 
   std::shared_ptr<const WindowedPlan> plan_;
   arrow::MemoryPool* pool_;
-  const int64_t budget_;  // TaskContext::state_budget_bytes; 0: no limit
-  const std::string name_;
-  const int32_t subtask_;
+  const TaskStateBudget budget_;
   std::unique_ptr<Operator> late_sink_;
   NoOutput no_output_;
   WatermarkMs watermark_ = kNoWatermark;
