@@ -626,7 +626,7 @@ class IntegerKeyJoin {
   }
 
   // The input columns of `side` of `batch` at `rows` (null rows where `rows` holds kNone, when
-  // `nulls` is set). A batch's every row in order is not copied.
+  // `nulls` is set). Consecutive rows (each left row matching once) are sliced, not copied.
   arrow::Result<arrow::ArrayVector> TakeColumns(const arrow::RecordBatch& batch,
                                                 const JoinSide& side,
                                                 const std::vector<int32_t>& rows,
@@ -634,10 +634,10 @@ class IntegerKeyJoin {
     const int64_t n = static_cast<int64_t>(rows.size());
     arrow::ArrayVector columns;
     const int num_columns = side.input->num_fields();
-    bool identity = nulls == nullptr && n == batch.num_rows();
-    for (int64_t i = 0; identity && i < n; ++i) identity = rows[i] == i;
-    if (identity) {
-      for (int c = 0; c < num_columns; ++c) columns.push_back(batch.column(c));
+    bool consecutive = nulls == nullptr && n > 0;
+    for (int64_t i = 1; consecutive && i < n; ++i) consecutive = rows[i] == rows[i - 1] + 1;
+    if (consecutive) {
+      for (int c = 0; c < num_columns; ++c) columns.push_back(batch.column(c)->Slice(rows[0], n));
       return columns;
     }
     ARROW_ASSIGN_OR_RAISE(auto values, arrow::AllocateBuffer(n * int64_t{sizeof(int32_t)}, pool_));
