@@ -599,13 +599,17 @@ class IntegerKeyJoin {
             right_rows_.push_back(kNone);
           }
         } else {
-          ForEachRow(slot, next_, [&](uint32_t j) {
+          // Output batches stay within kJoinOutputRows also when one key has more matches.
+          for (uint32_t j = slot->head; j != kNone; j = slot->more != 0 ? next_[j] : kNone) {
             left_rows_.push_back(static_cast<int32_t>(i));
             right_rows_.push_back(j);
             if (!right_matched_.empty()) right_matched_[j] = 1;
-          });
+            if (static_cast<int64_t>(left_rows_.size()) == kJoinOutputRows) {
+              ARROW_RETURN_NOT_OK(EmitPairs(batch));
+            }
+          }
         }
-        if (static_cast<int64_t>(left_rows_.size()) >= kJoinOutputRows) {
+        if (static_cast<int64_t>(left_rows_.size()) == kJoinOutputRows) {
           ARROW_RETURN_NOT_OK(EmitPairs(batch));
         }
       } else if (how == JoinType::kSemi || how == JoinType::kAnti) {

@@ -241,6 +241,24 @@ TEST(JoinOperatorTest, SkewedKeys) {
   }
 }
 
+TEST(JoinOperatorTest, AKeyMatchingMoreRowsThanAnOutputBatchIsEmittedInPieces) {
+  // 3000 x 100 rows of key 0 plus a few other keys: 300,000 pairs from single input batches,
+  // several output batches of at most 64K rows each, every pair once.
+  std::vector<Row> left = RandomRows(51, 3100, 5, 1000);
+  std::vector<Row> right = RandomRows(52, 120, 5, 1000);
+  for (size_t i = 0; i < 3000; ++i) left[i].key = 0;
+  for (size_t i = 0; i < 100; ++i) right[i].key = 0;
+  for (JoinType how : {JoinType::kInner, JoinType::kLeft, JoinType::kFull}) {
+    SCOPED_TRACE(JoinTypeName(how));
+    ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, how},
+                                               Batches(left, "lp", 3100),
+                                               Batches(right, "rp", 120), Side("lp"), Side("rp")));
+    EXPECT_GE(batches.size(), 5u);
+    for (const auto& batch : batches) EXPECT_LE(batch->num_rows(), 64 * 1024);
+    EXPECT_EQ(Rows(batches), Reference(how, left, right));
+  }
+}
+
 TEST(JoinOperatorTest, EmptySides) {
   const auto rows = RandomRows(5, 50, 10, 4);
   for (JoinType how : kAllTypes) {
