@@ -3,7 +3,7 @@
 sabot_add_library(sabot_operators
   SOURCES operator_binding.cc watermark_generator.cc generator_source.cc map_filter_project.cc
           collect_sink.cc console_sink.cc file_source.cc table_source.cc
-          file_sink.cc grouped_aggregation.cc aggregate_operator.cc
+          file_sink.cc grouped_aggregation.cc state_spill.cc aggregate_operator.cc
           join_operator.cc windowed_aggregate.cc
           function_map.cc
   DEPS sabot_dataflow sabot_expression sabot_common Sabot::arrow_dataset Sabot::parquet
