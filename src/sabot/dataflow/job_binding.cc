@@ -309,8 +309,15 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
       return EdgeLabel(plan, edge) + " (into operator '" +
              plan.FindOperator(edge.to_operator)->name + "')";
     };
+    // A task opens the writers of every output shuffle of its chain together.
+    std::vector<std::vector<size_t>> writer_groups(job->graph.chains().size());
+    for (size_t i = 0; i < job->graph.shuffle_edges().size(); ++i) {
+      const GraphEdge& edge = job->graph.edges()[job->graph.shuffle_edges()[i]];
+      writer_groups[static_cast<size_t>(edge.from_chain)].push_back(i);
+    }
     ARROW_ASSIGN_OR_RAISE(FittedShuffles fitted,
-                          FitShufflesToBudget(std::move(job->shuffles), manager, label_of));
+                          FitShufflesToBudget(std::move(job->shuffles), manager, label_of,
+                                              writer_groups));
     job->shuffles = std::move(fitted.shuffles);
     job->memory_budget = options.memory_budget;
     job->network_fraction = fitted.network_fraction;

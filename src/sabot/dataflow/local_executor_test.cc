@@ -530,3 +530,40 @@ TEST(LocalExecutorJoinTest, TwoInputShufflesEndAndJoinEveryKey) {
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+TEST(LocalExecutorBudgetTest, BlockingWritersOfOneTaskAreFittedTogether) {
+  // One source chain with 16 output shuffles of 7 partitions: each source task opens 16 blocking
+  // writers at once and cannot move a row before all are admitted. Fitted one writer at a time,
+  // three tasks each held part of the budget and waited for the rest forever (a stall); fitted
+  // per task, they run.
+  auto collected = std::make_shared<CollectedOutput>();
+  PlanBuilder b;
+  PlanOptions plan_options;
+  plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  b.SetOptions(plan_options);
+  Stream source = b.Source(Transactions(30'000), 3);
+  constexpr int kConsumers = 16;
+  for (int i = 0; i < kConsumers; ++i) {
+    source.Rebalance()
+        .Filter("amount >= 0", 7, "f" + std::to_string(i))
+        .Sink(CollectSinkParams{}, 7, "out" + std::to_string(i));
+  }
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  LocalExecutorOptions options;
+  options.threads = 2;
+  options.memory_budget = 64LL << 20;
+  options.collected = collected;
+  options.stall_timeout = std::chrono::seconds(20);
+  ASSERT_OK_AND_ASSIGN(JobReport report, RunLocalJob(plan, options));
+  for (int i = 0; i < kConsumers; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto table, collected->Table("out" + std::to_string(i)));
+    EXPECT_EQ(table->num_rows(), 30'000) << "consumer " << i;
+  }
+  EXPECT_LE(report.peak_memory_bytes, options.memory_budget);
+}
+
+}  // namespace
+}  // namespace sabot

@@ -25,22 +25,44 @@ int64_t NeededBytes(const ShuffleDescriptor& d) {
 
 arrow::Result<FittedShuffles> FitShufflesToBudget(
     std::vector<ShuffleDescriptor> shuffles, const ShuffleManagerOptions& manager,
-    const std::function<std::string(size_t)>& label_of) {
+    const std::function<std::string(size_t)>& label_of,
+    const std::vector<std::vector<size_t>>& writer_groups) {
   const int64_t budget = manager.memory_budget;
   const auto reservable =
       static_cast<int64_t>(ShuffleManager::kReservableFraction * static_cast<double>(budget));
-  // The pipelined shuffles' writers together, and the largest blocking shuffle's one writer.
-  auto needed = [&] {
-    int64_t pipelined = 0;
-    int64_t blocking = 0;
-    for (const ShuffleDescriptor& d : shuffles) {
-      if (Pipelined(d)) {
-        pipelined += NeededBytes(d);
-      } else {
-        blocking = std::max(blocking, NeededBytes(d));
+  // The groups of blocking shuffles one task writes at once; a shuffle in no group alone.
+  std::vector<std::vector<size_t>> groups;
+  std::vector<bool> grouped(shuffles.size(), false);
+  for (const auto& group : writer_groups) {
+    std::vector<size_t> blocking;
+    for (size_t i : group) {
+      if (i < shuffles.size() && !grouped[i] && !Pipelined(shuffles[i])) {
+        blocking.push_back(i);
+        grouped[i] = true;
       }
     }
-    return std::max(pipelined, blocking);
+    if (!blocking.empty()) groups.push_back(std::move(blocking));
+  }
+  for (size_t i = 0; i < shuffles.size(); ++i) {
+    if (!grouped[i] && !Pipelined(shuffles[i])) groups.push_back({i});
+  }
+  // The blocking writers one task holds at once, for the task that holds the most.
+  auto blocking_needed = [&] {
+    int64_t most = 0;
+    for (const auto& group : groups) {
+      int64_t sum = 0;
+      for (size_t i : group) sum += NeededBytes(shuffles[i]);
+      most = std::max(most, sum);
+    }
+    return most;
+  };
+  // The pipelined shuffles' writers together, and the blocking writers of one task.
+  auto needed = [&] {
+    int64_t pipelined = 0;
+    for (const ShuffleDescriptor& d : shuffles) {
+      if (Pipelined(d)) pipelined += NeededBytes(d);
+    }
+    return std::max(pipelined, blocking_needed());
   };
   auto largest = [&] {
     size_t index = 0;
@@ -63,7 +85,8 @@ arrow::Result<FittedShuffles> FitShufflesToBudget(
       return arrow::Status::OutOfMemory(
           label_of(worst), ": its ", d.num_writers, " x ", d.num_partitions(),
           " shuffle's writers need ", NeededBytes(d) >> 20, " MiB of buffers",
-          Pipelined(d) ? " at once (a pipelined job runs every writer together)" : "",
+          Pipelined(d) ? " at once (a pipelined job runs every writer together)"
+                       : " (a task holds the writers of all its output shuffles at once)",
           " even with ", kMinFittedBlockBytes >> 10, " KiB blocks, and the job's shuffles ",
           needed() >> 20, " MiB, more than the ", reservable >> 20, " MiB a memory budget of ",
           budget >> 20, " MiB lets writers hold: raise the memory budget "

@@ -9,8 +9,9 @@
 // writer's outboxes) and open writers together may reserve ShuffleManager::kReservableFraction
 // of the budget. In a pipelined job every writer runs at once (a writer finishes only when its
 // readers read, and they run in the same job), so all of them must fit together; in a blocking
-// job writers finish without their readers and are admitted one after another, so each must fit
-// alone. Pipelined channels also each set aside network segments for as long as they are open.
+// job writers finish without their readers and are admitted one task after another, so the
+// writers one task opens together (one per output shuffle of its chain: a task cannot move a row
+// until all of them are admitted) must fit together. Pipelined channels also each set aside network segments for as long as they are open.
 
 #include <cstdint>
 #include <functional>
@@ -47,11 +48,14 @@ struct FittedShuffles {
   int64_t segment_size = 0;
 };
 
-// Fits `shuffles` to `manager.memory_budget`. OutOfMemory when no block size can fit, or the
-// channels need more than kMaxNetworkFraction of the budget: the message gives the bytes needed
-// and the budget and begins with `label_of(i)` for the shuffle i that needs the most.
+// Fits `shuffles` to `manager.memory_budget`. `writer_groups` lists the shuffles one task writes
+// together (indices into `shuffles`, e.g. the output shuffles of one chain); a shuffle in no
+// group is a group of its own. OutOfMemory when no block size can fit, or the channels need
+// more than kMaxNetworkFraction of the budget: the message gives the bytes needed and the budget
+// and begins with `label_of(i)` for the shuffle i that needs the most.
 arrow::Result<FittedShuffles> FitShufflesToBudget(
     std::vector<ShuffleDescriptor> shuffles, const ShuffleManagerOptions& manager,
-    const std::function<std::string(size_t)>& label_of);
+    const std::function<std::string(size_t)>& label_of,
+    const std::vector<std::vector<size_t>>& writer_groups = {});
 
 }  // namespace sabot
