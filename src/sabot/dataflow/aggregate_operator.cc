@@ -16,6 +16,7 @@
 #include <arrow/compute/exec.h>
 #include <arrow/compute/row/grouper.h>
 #include <arrow/type.h>
+#include <arrow/util/byte_size.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/state_spill.h"
@@ -376,8 +377,11 @@ arrow::Result<std::shared_ptr<const ChangelogPlan>> MakeChangelogPlan(
 class ChangelogAggregateOperator : public AggregateOperatorBase {
  public:
   ChangelogAggregateOperator(std::shared_ptr<const ChangelogPlan> plan, arrow::MemoryPool* pool,
-                             std::unique_ptr<GroupedAggregation> partial)
-      : plan_(std::move(plan)), ctx_(pool), partial_(std::move(partial)) {}
+                             std::unique_ptr<GroupedAggregation> partial, TaskStateBudget budget)
+      : plan_(std::move(plan)),
+        ctx_(pool),
+        partial_(std::move(partial)),
+        budget_(std::move(budget)) {}
 
   arrow::Status Init() {
     if (plan_->num_keys > 0) {
@@ -553,13 +557,33 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     chunk_starts_.assign(1, 0);
     for (uint32_t g = 0; g < num_groups_; ++g) location_[g] = g;
     stored_rows_ = num_groups_;
-    return arrow::Status::OK();
+    return CheckBudget();
+  }
+
+  // The per-key state (the compacted partial results and where each key's row is) against the
+  // task's state budget. Checked after a compaction, when the state holds one row per key: the
+  // changelog's state cannot spill (every batch may touch any key), so past the budget the task
+  // fails with a CapacityError saying so, instead of growing without bound.
+  arrow::Status CheckBudget() const {
+    if (budget_.bytes <= 0) return arrow::Status::OK();
+    int64_t bytes = static_cast<int64_t>(location_.capacity() * sizeof(int64_t));
+    for (const auto& chunk : chunks_) {
+      for (const auto& array : chunk) bytes += arrow::util::TotalBufferSize(*array->data());
+    }
+    if (bytes <= budget_.bytes) return arrow::Status::OK();
+    return arrow::Status::CapacityError(
+        "aggregate '", budget_.operator_name, "' (task ", budget_.subtask, ") holds ", bytes,
+        " bytes of per-key state for ", num_groups_, " keys of an unbounded input, over the task's "
+        "state budget of ", budget_.bytes, " bytes (state_budget): an updating aggregate keeps "
+        "every key's result and cannot spill it; raise state_budget or the parallelism, or "
+        "aggregate in windows (their state is evicted when they fire)");
   }
 
   std::shared_ptr<const ChangelogPlan> plan_;
   cp::ExecContext ctx_;
   std::unique_ptr<GroupedAggregation> partial_;  // one batch's partial results
   std::unique_ptr<cp::Grouper> grouper_;         // key -> group id; null without keys
+  const TaskStateBudget budget_;
   uint32_t num_groups_ = 0;
   std::vector<arrow::ArrayVector> chunks_;  // per chunk, one array per partial column
   std::vector<int64_t> chunk_starts_;       // per chunk, its first row in the concatenation
@@ -596,7 +620,8 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
   result.make_operator =
       [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
     ARROW_ASSIGN_OR_RAISE(auto partial, GroupedAggregation::Make(plan->partial, task.pool));
-    auto op = std::make_unique<ChangelogAggregateOperator>(plan, task.pool, std::move(partial));
+    auto op = std::make_unique<ChangelogAggregateOperator>(plan, task.pool, std::move(partial),
+                                                           TaskStateBudget(task));
     ARROW_RETURN_NOT_OK(op->Init());
     return op;
   };

@@ -21,7 +21,9 @@
 // precedes the "+U" row of its key. The state is a partial result per key (count, sum, min, max,
 // first, last; mean as a sum and a count), combined with each batch's partial results by Arrow's
 // element-wise kernels; count_distinct and approx_median cannot be maintained that way and are
-// refused (NotImplemented, suggesting a window), as is the mean of a decimal column.
+// refused (NotImplemented, suggesting a window), as is the mean of a decimal column. That state
+// does not spill: past TaskContext::state_budget_bytes the task fails with a CapacityError naming
+// the aggregate, the keys and bytes held, and the budget.
 //
 // Watermarks pass through in both modes. Instances are used by one thread at a time; the bound
 // plan they share is immutable.

@@ -384,6 +384,37 @@ TEST(AggregateOperatorTest, UnboundedInputGivesAChangelogWhoseReplayIsTheResult)
   }
 }
 
+TEST(AggregateOperatorTest, UnboundedStateOverItsBudgetFailsNamingTheAggregate) {
+  // An updating aggregate keeps one partial row per key: past the task's state budget it fails
+  // with the figures instead of growing without bound; within it, it runs.
+  const auto specs = ChangelogFunctions();
+  OperatorPlanContext context;
+  context.input_keys = {"k_int", "k_str"};
+  context.bounded_input = false;
+  ASSERT_OK_AND_ASSIGN(auto bound,
+                       BindOperator(AggregateSpecOf(specs), {InputSchema()}, {}, context));
+  auto input = RandomInput(5, 60);
+  for (int64_t budget : {int64_t{1024}, int64_t{64} << 20}) {
+    SCOPED_TRACE(budget);
+    TaskContext task;
+    task.state_budget_bytes = budget;
+    ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+    Collector out;
+    arrow::Status status;
+    for (const auto& batch : input) {
+      status = op->Process(0, batch, &out);
+      if (!status.ok()) break;
+    }
+    if (budget > 1024) {
+      EXPECT_TRUE(status.ok()) << status;
+      continue;
+    }
+    ASSERT_TRUE(status.IsCapacityError()) << status;
+    EXPECT_NE(status.message().find("state_budget"), std::string::npos) << status;
+    EXPECT_NE(status.message().find("unbounded input"), std::string::npos) << status;
+  }
+}
+
 TEST(AggregateOperatorTest, UnboundedInputRefusesWhatItCannotMaintain) {
   OperatorPlanContext context;
   context.input_keys = {"k_int"};
