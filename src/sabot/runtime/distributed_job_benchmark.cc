@@ -4,7 +4,9 @@
 // (docs/performance.md, "Distributed shuffle edge (issue 12)").
 //
 //   sabot_distributed_bench JOB.yaml [--agents K] [--runs N] [--sabot PATH] [--threads T]
+//                           [--rows R]
 //
+// --rows R replaces the job's generator row counts (lines `rows: N`) with R, to size the job.
 // The job's relative paths (sources, sinks) resolve under a scratch directory that is removed
 // at the end. CPU time: getrusage(RUSAGE_SELF) for the local runs (the job runs in this
 // process); for the distributed runs, this process (the driver) plus every agent process's
@@ -24,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "sabot/common/arrow_init.h"
 #include "sabot/dataflow/job_file.h"
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/runtime/agent_process.h"
@@ -40,6 +43,7 @@ struct Options {
   int32_t runs = 3;
   int32_t threads = 0;
   std::string sabot = SABOT_BINARY_PATH;
+  int64_t rows = 0;  // > 0: the generator sources' `rows:` replaced with this
 };
 
 double Seconds(const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; }
@@ -81,12 +85,25 @@ double LoadAverage() {
   return getloadavg(load, 1) == 1 ? load[0] : -1;
 }
 
-arrow::Result<JobFile> Load(const std::string& path, const fs::path& base) {
+// The job file at `path`, its relative paths under `base`; with rows > 0, every line whose first
+// key is `rows:` (the generator sources' row counts) says `rows: <rows>` instead.
+arrow::Result<JobFile> Load(const std::string& path, const fs::path& base, int64_t rows) {
   std::ifstream in(path);
   if (!in) return arrow::Status::IOError("cannot read job file '", path, "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseJobFile(text.str(), path, base.string());
+  std::string text, line;
+  int32_t replaced = 0;
+  while (std::getline(in, line)) {
+    const size_t key = line.find_first_not_of(' ');
+    if (rows > 0 && key != std::string::npos && line.compare(key, 5, "rows:") == 0) {
+      line = line.substr(0, key) + "rows: " + std::to_string(rows);
+      ++replaced;
+    }
+    text += line + "\n";
+  }
+  if (rows > 0 && replaced == 0) {
+    return arrow::Status::Invalid("--rows: job file '", path, "' has no `rows:` line");
+  }
+  return ParseJobFile(text, path, base.string());
 }
 
 struct Figures {
@@ -101,6 +118,7 @@ void PrintRun(const char* mode, int32_t run, double wall, double cpu) {
 }
 
 arrow::Status Main(const Options& options) {
+  ARROW_RETURN_NOT_OK(InitializeArrow());
   const fs::path scratch =
       fs::temp_directory_path() / ("sabot-distbench-" + std::to_string(getpid()));
   struct Cleanup {
@@ -112,11 +130,13 @@ arrow::Status Main(const Options& options) {
   } cleanup{scratch};
   fs::create_directories(scratch / "local");
   fs::create_directories(scratch / "agents");
-  ARROW_ASSIGN_OR_RAISE(JobFile local_job, Load(options.job_file, scratch / "local"));
-  ARROW_ASSIGN_OR_RAISE(JobFile agents_job, Load(options.job_file, scratch / "agents"));
+  ARROW_ASSIGN_OR_RAISE(JobFile local_job, Load(options.job_file, scratch / "local", options.rows));
+  ARROW_ASSIGN_OR_RAISE(JobFile agents_job, Load(options.job_file, scratch / "agents", options.rows));
   ARROW_RETURN_NOT_OK(CheckDistributedPlan(agents_job.plan));
-  std::printf("job %s (%s): %d runs locally, then %d on %d agents; load average %.1f, %ld cores\n",
-              local_job.name.c_str(), options.job_file.c_str(), options.runs, options.runs,
+  std::printf("job %s (%s%s): %d runs locally, then %d on %d agents; load average %.1f, "
+              "%ld cores\n", local_job.name.c_str(), options.job_file.c_str(),
+              options.rows > 0 ? (", rows: " + std::to_string(options.rows)).c_str() : "",
+              options.runs, options.runs,
               options.agents, LoadAverage(), sysconf(_SC_NPROCESSORS_ONLN));
 
   Figures local;
@@ -210,7 +230,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto usage = [] {
     std::cerr << "usage: sabot_distributed_bench JOB.yaml [--agents K] [--runs N] "
-                 "[--threads T] [--sabot PATH]\n";
+                 "[--threads T] [--rows R] [--sabot PATH]\n";
     return 2;
   };
   for (size_t i = 0; i < args.size(); ++i) {
@@ -225,6 +245,10 @@ int main(int argc, char** argv) {
       if (!value(&options.runs) || options.runs < 1) return usage();
     } else if (args[i] == "--threads") {
       if (!value(&options.threads) || options.threads < 0) return usage();
+    } else if (args[i] == "--rows") {
+      if (i + 1 >= args.size()) return usage();
+      options.rows = std::atoll(args[++i].c_str());
+      if (options.rows < 1) return usage();
     } else if (args[i] == "--sabot") {
       if (i + 1 >= args.size()) return usage();
       options.sabot = args[++i];
