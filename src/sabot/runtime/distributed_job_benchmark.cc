@@ -5,6 +5,7 @@
 //
 //   sabot_distributed_bench JOB.yaml [--agents K] [--runs N] [--sabot PATH] [--threads T]
 //                           [--rows R]
+//   sabot_distributed_bench --edge [--runs N] [--credits C]
 //
 // --rows R replaces the job's generator row counts (lines `rows: N`) with R, to size the job.
 // The job's relative paths (sources, sinks) resolve under a scratch directory that is removed
@@ -31,6 +32,7 @@
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/runtime/agent_process.h"
 #include "sabot/runtime/distributed_job.h"
+#include "sabot/runtime/shuffle_ceiling.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +46,8 @@ struct Options {
   int32_t threads = 0;
   std::string sabot = SABOT_BINARY_PATH;
   int64_t rows = 0;  // > 0: the generator sources' `rows:` replaced with this
+  bool edge = false;
+  int32_t credits = 2;
 };
 
 double Seconds(const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; }
@@ -117,8 +121,54 @@ void PrintRun(const char* mode, int32_t run, double wall, double cpu) {
   std::fflush(stdout);
 }
 
+// --edge: the distributed shuffle edge alone against plain Flight, alternating, `runs` times:
+// the table `sabot shuffle` generates by default (4 writers x 62 batches of 16,384 rows x 32 B,
+// 130 MB), over 2 streams (MeasureFlightCeiling) and 2 pipelined Flight channels
+// (MeasurePipelinedFlightEdge), CPU time of this process (both ends are in it) for each.
+arrow::Status MainEdge(const Options& options) {
+  GeneratedJob job;
+  job.num_writers = 4;
+  job.data.batch_rows = 16 * 1024;
+  job.batches_per_writer = (1000 * 1000 + job.data.batch_rows - 1) / job.data.batch_rows;
+  job.data.key_cardinality = 1 << 20;
+  job.data.payload_columns = 3;
+  ARROW_RETURN_NOT_OK(job.Validate());
+  const int32_t streams = 2;
+  std::printf("edge: %lld rows, %d streams, %d exclusive credits per channel; load average %.1f, "
+              "%ld cores\n", static_cast<long long>(job.total_rows()), streams, options.credits,
+              LoadAverage(), sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<double> flight_rate, edge_rate, flight_cpu, edge_cpu, ratios;
+  for (int32_t run = 0; run < options.runs; ++run) {
+    double cpu0 = SelfCpuSeconds();
+    ARROW_ASSIGN_OR_RAISE(CeilingMeasurement flight, MeasureFlightCeiling(job, streams));
+    double cpu1 = SelfCpuSeconds();
+    ARROW_ASSIGN_OR_RAISE(CeilingMeasurement edge,
+                          MeasurePipelinedFlightEdge(job, streams, options.credits));
+    double cpu2 = SelfCpuSeconds();
+    if (edge.rows != flight.rows || edge.bytes != flight.bytes) {
+      return arrow::Status::Invalid("the edge moved ", edge.rows, " rows (", edge.bytes,
+                                    " B), plain Flight ", flight.rows, " (", flight.bytes, " B)");
+    }
+    flight_rate.push_back(flight.bytes_per_second() / 1e9);
+    edge_rate.push_back(edge.bytes_per_second() / 1e9);
+    flight_cpu.push_back(cpu1 - cpu0);
+    edge_cpu.push_back(cpu2 - cpu1);
+    ratios.push_back(edge_rate.back() / flight_rate.back());
+    std::printf("  run %d: plain Flight %.2f GB/s (%.3f s CPU), Sabot edge %.2f GB/s (%.3f s CPU):"
+                " %.2f of Flight; load %.1f\n", run + 1, flight_rate.back(), flight_cpu.back(),
+                edge_rate.back(), edge_cpu.back(), ratios.back(), LoadAverage());
+    std::fflush(stdout);
+  }
+  std::printf("result edge: plain Flight %.2f GB/s, %.3f s CPU; Sabot pipelined edge %.2f GB/s, "
+              "%.3f s CPU; %.2f of Flight (median of the runs' ratios; goal >= 0.8)\n",
+              Median(flight_rate), Median(flight_cpu), Median(edge_rate), Median(edge_cpu),
+              Median(ratios));
+  return arrow::Status::OK();
+}
+
 arrow::Status Main(const Options& options) {
   ARROW_RETURN_NOT_OK(InitializeArrow());
+  if (options.edge) return MainEdge(options);
   const fs::path scratch =
       fs::temp_directory_path() / ("sabot-distbench-" + std::to_string(getpid()));
   struct Cleanup {
@@ -229,7 +279,8 @@ int main(int argc, char** argv) {
   sabot::Options options;
   std::vector<std::string> args(argv + 1, argv + argc);
   auto usage = [] {
-    std::cerr << "usage: sabot_distributed_bench JOB.yaml [--agents K] [--runs N] "
+    std::cerr << "usage: sabot_distributed_bench --edge [--runs N] [--credits C]\n"
+                 "       sabot_distributed_bench JOB.yaml [--agents K] [--runs N] "
                  "[--threads T] [--rows R] [--sabot PATH]\n";
     return 2;
   };
@@ -245,6 +296,10 @@ int main(int argc, char** argv) {
       if (!value(&options.runs) || options.runs < 1) return usage();
     } else if (args[i] == "--threads") {
       if (!value(&options.threads) || options.threads < 0) return usage();
+    } else if (args[i] == "--edge") {
+      options.edge = true;
+    } else if (args[i] == "--credits") {
+      if (!value(&options.credits) || options.credits < 1) return usage();
     } else if (args[i] == "--rows") {
       if (i + 1 >= args.size()) return usage();
       options.rows = std::atoll(args[++i].c_str());
@@ -258,7 +313,7 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (options.job_file.empty()) return usage();
+  if (options.job_file.empty() && !options.edge) return usage();
   auto status = sabot::Main(options);
   if (!status.ok()) {
     std::cerr << "sabot_distributed_bench: " << status.ToString() << "\n";
