@@ -5,12 +5,16 @@
 #      followed by its same-run ceilings (memcpy; with agents, a plain Arrow Flight DoGet stream
 #      of the same bytes over loopback), printed as ratios; plus the CPU time of each mode
 #      (user + system of the command and its agents, from a run without the ceilings).
-#   2. The seed pipeline (examples/seed-pipeline.yaml) locally and on 2 agent processes through
+#   2. The distributed shuffle edge alone (sabot_distributed_bench --edge): the same table's
+#      batches, pre-encoded, through 2 pipelined Flight channels of Sabot's transport, against a
+#      plain Arrow Flight DoGet of the same bytes, alternating, in this process.
+#   3. The seed pipeline (examples/seed-pipeline.yaml) locally and on 2 agent processes through
 #      RunDistributedJob (sabot_distributed_bench), medians of wall and CPU time, and the ratio.
 # Medians over RUNS runs (default 5). The machine's load average is printed with the figures:
 # on a shared machine single runs vary by tens of percent.
 #
 #   scripts/bench-distributed.sh [RUNS]       # BUILD=build/release by default
+#   SEED_ROWS=N scripts/bench-distributed.sh   # the seed pipeline's rows (20,000,000: about 1 s)
 #   MODE=blocking scripts/bench-distributed.sh  # the shuffle's mode (pipelined by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +73,12 @@ echo "result shuffle 2 agents: $agents_time s (median), CPU $(median < "$scratch
      "of plain Flight $(median < "$scratch/agents=2.flight") (goal >= 0.8)," \
      "$(awk -v l="$local_time" -v a="$agents_time" 'BEGIN {printf "%.2f", l / a}') of local speed"
 
-echo "== 2. seed pipeline (examples/seed-pipeline.yaml): local and 2 agent processes, $runs runs each"
-"$bench" examples/seed-pipeline.yaml --agents 2 --runs "$runs" --sabot "$sabot"
+echo "== 2. the distributed shuffle edge alone against plain Flight, $runs runs"
+"$bench" --edge --runs "$runs"
+
+rows="${SEED_ROWS:-20000000}"
+echo "== 3. seed pipeline (examples/seed-pipeline.yaml, rows: $rows): local and 2 agent processes," \
+     "$runs runs each"
+"$bench" examples/seed-pipeline.yaml --agents 2 --runs "$runs" --rows "$rows" --sabot "$sabot" \
+  2> >(grep -v -e 'received SIGTERM' -e 'lost its job manager' >&2)
 echo "== done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
