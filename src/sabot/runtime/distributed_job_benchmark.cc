@@ -4,10 +4,11 @@
 // (docs/performance.md, "Distributed shuffle edge (issue 12)").
 //
 //   sabot_distributed_bench JOB.yaml [--agents K] [--runs N] [--sabot PATH] [--threads T]
-//                           [--rows R]
+//                           [--rows R] [--block-kib B]
 //   sabot_distributed_bench --edge [--runs N] [--credits C]
 //
-// --rows R replaces the job's generator row counts (lines `rows: N`) with R, to size the job.
+// --rows R replaces the job's generator row counts (lines `rows: N`) with R, to size the job;
+// --block-kib B sets the shuffles' target block size (ShuffleOptions::target_block_bytes).
 // The job's relative paths (sources, sinks) resolve under a scratch directory that is removed
 // at the end. CPU time: getrusage(RUSAGE_SELF) for the local runs (the job runs in this
 // process); for the distributed runs, this process (the driver) plus every agent process's
@@ -46,6 +47,7 @@ struct Options {
   int32_t threads = 0;
   std::string sabot = SABOT_BINARY_PATH;
   int64_t rows = 0;  // > 0: the generator sources' `rows:` replaced with this
+  int32_t block_kib = 0;  // > 0: the shuffles' target block size (ShuffleOptions)
   bool edge = false;
   int32_t credits = 2;
 };
@@ -113,7 +115,19 @@ arrow::Result<JobFile> Load(const std::string& path, const fs::path& base, int64
 struct Figures {
   std::vector<double> wall, cpu;
   int64_t rows_out = 0;  // the last operator's rows out, to check both modes did the same work
+  int64_t edge_rows = 0;   // rows and block bytes through the job's shuffle edges (last run)
+  int64_t edge_bytes = 0;
 };
+
+void TakeEdges(const JobReport& report, Figures* figures) {
+  figures->edge_rows = 0;
+  figures->edge_bytes = 0;
+  for (const EdgeReport& edge : report.edges) {
+    if (edge.chained) continue;
+    figures->edge_rows += edge.total_rows();
+    figures->edge_bytes += edge.bytes;
+  }
+}
 
 void PrintRun(const char* mode, int32_t run, double wall, double cpu) {
   std::printf("  %-8s run %d: %.3f s wall, %.3f s CPU, load %.1f\n", mode, run, wall, cpu,
@@ -197,6 +211,7 @@ arrow::Status Main(const Options& options) {
     executor.memory_budget = local_job.options.memory_budget_bytes.value_or(256LL << 20);
     executor.state_budget_per_task = local_job.options.state_budget_bytes.value_or(0);
     executor.spill_directory = (scratch / "local-spill").string();
+    if (options.block_kib > 0) executor.shuffle.target_block_bytes = options.block_kib * 1024LL;
     fs::create_directories(executor.spill_directory);
     const double cpu0 = SelfCpuSeconds();
     const auto t0 = std::chrono::steady_clock::now();
@@ -207,6 +222,7 @@ arrow::Status Main(const Options& options) {
     local.wall.push_back(wall);
     local.cpu.push_back(cpu);
     local.rows_out = report.operators.empty() ? 0 : report.operators.back().rows_out;
+    TakeEdges(report, &local);
     PrintRun("local", run + 1, wall, cpu);
   }
 
@@ -239,6 +255,7 @@ arrow::Status Main(const Options& options) {
     job.memory_budget = 0;
     job.state_budget_per_task = agents_job.options.state_budget_bytes.value_or(0);
     job.threads = options.threads;
+    if (options.block_kib > 0) job.shuffle.target_block_bytes = options.block_kib * 1024LL;
     ARROW_ASSIGN_OR_RAISE(double cpu0, agents_cpu());
     const auto t0 = std::chrono::steady_clock::now();
     auto report = RunDistributedJob(agents_job.plan, endpoints, job);
@@ -252,6 +269,7 @@ arrow::Status Main(const Options& options) {
     distributed.wall.push_back(wall);
     distributed.cpu.push_back(cpu1 - cpu0);
     distributed.rows_out = report->operators.empty() ? 0 : report->operators.back().rows_out;
+    TakeEdges(*report, &distributed);
     PrintRun("agents", run + 1, wall, cpu1 - cpu0);
   }
   std::vector<AgentProcess*> raw;
@@ -263,12 +281,15 @@ arrow::Status Main(const Options& options) {
                                   " rows, the distributed runs' ", distributed.rows_out);
   }
   const double local_wall = Median(local.wall), agents_wall = Median(distributed.wall);
-  std::printf("result %s local: %.3f s wall (median), %.3f s CPU; rows out %lld\n",
-              local_job.name.c_str(), local_wall, Median(local.cpu),
-              static_cast<long long>(local.rows_out));
-  std::printf("result %s %d agents: %.3f s wall (median), %.3f s CPU; %.2f of local speed\n",
-              local_job.name.c_str(), options.agents, agents_wall, Median(distributed.cpu),
-              agents_wall > 0 ? local_wall / agents_wall : 0.0);
+  std::printf("result %s local: %.3f s wall (median), %.3f s CPU; rows out %lld; shuffle edges "
+              "%lld rows, %.1f MB of blocks\n", local_job.name.c_str(), local_wall,
+              Median(local.cpu), static_cast<long long>(local.rows_out),
+              static_cast<long long>(local.edge_rows), local.edge_bytes / 1e6);
+  std::printf("result %s %d agents: %.3f s wall (median), %.3f s CPU; %.2f of local speed; "
+              "shuffle edges %lld rows, %.1f MB of blocks\n", local_job.name.c_str(),
+              options.agents, agents_wall, Median(distributed.cpu),
+              agents_wall > 0 ? local_wall / agents_wall : 0.0,
+              static_cast<long long>(distributed.edge_rows), distributed.edge_bytes / 1e6);
   return arrow::Status::OK();
 }
 
@@ -281,7 +302,7 @@ int main(int argc, char** argv) {
   auto usage = [] {
     std::cerr << "usage: sabot_distributed_bench --edge [--runs N] [--credits C]\n"
                  "       sabot_distributed_bench JOB.yaml [--agents K] [--runs N] "
-                 "[--threads T] [--rows R] [--sabot PATH]\n";
+                 "[--threads T] [--rows R] [--block-kib B] [--sabot PATH]\n";
     return 2;
   };
   for (size_t i = 0; i < args.size(); ++i) {
@@ -296,6 +317,8 @@ int main(int argc, char** argv) {
       if (!value(&options.runs) || options.runs < 1) return usage();
     } else if (args[i] == "--threads") {
       if (!value(&options.threads) || options.threads < 0) return usage();
+    } else if (args[i] == "--block-kib") {
+      if (!value(&options.block_kib) || options.block_kib < 1) return usage();
     } else if (args[i] == "--edge") {
       options.edge = true;
     } else if (args[i] == "--credits") {
