@@ -226,15 +226,33 @@ bool Driver::Poll() {
 
 arrow::Status Driver::Commit() {
   for (int phase = 0; phase < TaskRunner::kCommitPhases; ++phase) {
-    for (AgentRun& run : runs_) {
-      if (!run.deployed) continue;
+    // Phase 0 (verify sinks' final checks, each agent's own partitions: real work) runs on
+    // every agent at once, each call on a thread of its own touching only its agent's run. The
+    // later phases go one agent after the other: on one machine the agents' file sinks share
+    // their directories, and two agents removing an earlier run's parts at once would race.
+    // The next phase starts once all answered; the first failure in agent order is reported.
+    std::vector<arrow::Status> statuses(runs_.size());
+    auto commit = [this, phase, &statuses](size_t a) {
       ControlMessage request;
       request.Set("job_id", options_.job_id);
       request.SetInt("phase", phase);
-      auto reply = Call(&run, kActionCommitJob, request, /*long_call=*/true);
-      if (!reply.ok()) {
-        return reply.status().WithMessage("job '", options_.job_id, "' failed to commit on ",
-                                          AgentLabel(run), ": ", reply.status().message());
+      statuses[a] = Call(&runs_[a], kActionCommitJob, request, /*long_call=*/true).status();
+    };
+    std::vector<std::thread> calls;
+    for (size_t a = 0; a < runs_.size(); ++a) {
+      if (!runs_[a].deployed) continue;
+      if (phase == 0) {
+        calls.emplace_back(commit, a);
+      } else {
+        commit(a);
+        if (!statuses[a].ok()) break;
+      }
+    }
+    for (std::thread& call : calls) call.join();
+    for (size_t a = 0; a < runs_.size(); ++a) {
+      if (!statuses[a].ok()) {
+        return statuses[a].WithMessage("job '", options_.job_id, "' failed to commit on ",
+                                       AgentLabel(runs_[a]), ": ", statuses[a].message());
       }
     }
   }

@@ -252,7 +252,8 @@ arrow::Result<CeilingMeasurement> MeasurePipelinedFlightEdge(const GeneratedJob&
   ARROW_ASSIGN_OR_RAISE(
       auto transport,
       FlightTransport::Make(server.get(), client.get(),
-                            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }));
+                            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; },
+                            /*local_channels_in_process=*/false));
   const auto schema = GeneratedSchema(job.data);
   ChannelOptions channel;
   channel.exclusive_credits = exclusive_credits;

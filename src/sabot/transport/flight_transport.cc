@@ -246,13 +246,14 @@ class FlightChannelReader : public ChannelReader {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<FlightTransport>> FlightTransport::Make(ShuffleServer* server,
-                                                                      ShuffleClient* client,
-                                                                      StreamLocator locator) {
+arrow::Result<std::unique_ptr<FlightTransport>> FlightTransport::Make(
+    ShuffleServer* server, ShuffleClient* client, StreamLocator locator,
+    bool local_channels_in_process) {
   if (server == nullptr || client == nullptr || !locator) {
     return arrow::Status::Invalid("FlightTransport needs a server, a client and a locator");
   }
-  return std::unique_ptr<FlightTransport>(new FlightTransport(server, client, std::move(locator)));
+  return std::unique_ptr<FlightTransport>(
+      new FlightTransport(server, client, std::move(locator), local_channels_in_process));
 }
 
 arrow::Result<std::unique_ptr<ChannelWriter>> FlightTransport::OpenWriter(
@@ -274,6 +275,13 @@ arrow::Result<std::unique_ptr<ChannelReader>> FlightTransport::OpenReader(
                                   options.exclusive_credits);
   }
   ARROW_ASSIGN_OR_RAISE(std::string location, locator_(key));
+  if (!own_location_.empty() && location == own_location_) {
+    // The writer is (or will be) served by this process's server: read its channel in place.
+    auto state = server_->hub()->Acquire(key);
+    auto attached = state->AttachReader();
+    if (!attached.ok()) return attached;
+    return MakeLocalChannelReader(server_->hub(), std::move(state), options);
+  }
   ARROW_ASSIGN_OR_RAISE(auto client, client_->Connect(location));
   auto call = client_->CallOptions();
   call.timeout = flight::TimeoutDuration(-1);  // a pipelined stream lives as long as its job

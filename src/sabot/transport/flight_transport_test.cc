@@ -7,9 +7,12 @@ namespace sabot::testing {
 namespace {
 
 // The conformance suite over Flight: one server on a free loopback port hosts the writers; the
-// readers reach it through one pooled client connection.
+// readers reach it through one pooled client connection (DoExchange over loopback TCP, even
+// though the server is this process's own: local_channels_in_process() is false).
 class FlightConformance : public TransportConformanceTest {
  protected:
+  virtual bool local_channels_in_process() const { return false; }
+
   arrow::Result<std::unique_ptr<Transport>> MakeTransport() override {
     ARROW_ASSIGN_OR_RAISE(auto store, InMemoryPartitionStore::Make());
     ShuffleServerOptions server_options;
@@ -17,8 +20,10 @@ class FlightConformance : public TransportConformanceTest {
     ARROW_ASSIGN_OR_RAISE(server_, ShuffleServer::Make(server_options, store));
     ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make({}));
     std::string uri = server_->uri();
-    return FlightTransport::Make(server_.get(), client_.get(),
-                                 [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; });
+    return FlightTransport::Make(
+        server_.get(), client_.get(),
+        [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; },
+        local_channels_in_process());
   }
   int64_t OpenChannels() override { return server_->stats().open_channels; }
 
@@ -36,6 +41,56 @@ class FlightConformance : public TransportConformanceTest {
 };
 
 SABOT_TRANSPORT_CONFORMANCE_TESTS(FlightConformance)
+
+// The same suite for channels whose writer the transport's own server serves (a writer task on
+// the reader's agent): read in process over the server's hub, no call made.
+class FlightOwnServerConformance : public FlightConformance {
+ protected:
+  bool local_channels_in_process() const override { return true; }
+
+  void TearDown() override {
+    if (client_) {
+      EXPECT_EQ(client_->num_connections(), 0) << "a channel of the own server went over Flight";
+    }
+    FlightConformance::TearDown();
+  }
+};
+
+SABOT_TRANSPORT_CONFORMANCE_TESTS(FlightOwnServerConformance)
+
+// Readers of the network path cannot poll; readers of the own server's channels can.
+TEST(FlightTransportTest, OwnServerChannelsArePollableOthersAreNot) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  const std::string uri = server->uri();
+  for (bool in_process : {false, true}) {
+    SCOPED_TRACE(in_process ? "in process" : "over DoExchange");
+    ASSERT_OK_AND_ASSIGN(
+        auto transport,
+        FlightTransport::Make(
+            server.get(), client.get(),
+            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, in_process));
+    const StreamKey key{in_process ? "own" : "net", 0, 0, 0};
+    auto schema = arrow::schema({arrow::field("v", arrow::int64())});
+    ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, ChannelOptions{}));
+    EXPECT_EQ(reader->pollable(), in_process);
+    StreamItem item;
+    if (in_process) {
+      // Nothing written yet: the poll answers "not yet" instead of waiting.
+      ASSERT_OK_AND_ASSIGN(bool taken, reader->TryNextItem(&item));
+      EXPECT_FALSE(taken);
+    } else {
+      ASSERT_RAISES_WITH(NotImplemented, "cannot poll", reader->TryNextItem(&item).status());
+    }
+    ASSERT_OK_AND_ASSIGN(auto writer, transport->OpenWriter(key, schema, ChannelOptions{}));
+    ASSERT_OK(writer->Finish());
+    ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+    EXPECT_EQ(batch, nullptr);
+  }
+}
 
 }  // namespace
 }  // namespace sabot::testing
