@@ -46,6 +46,10 @@ struct AgentRun {
   Clock::time_point last_answer;
   arrow::Status last_error;  // of the last call that did not answer
   std::optional<JobStatusReport> status;
+  // A failure (not a cancel) was reported without its task: an agent's status is read while a
+  // task fails, so the failure may show before the task's flag. Taken as it is at the next poll
+  // (a few ms later) if the task is still not named then.
+  bool unnamed_failure_seen = false;
 };
 
 class Driver {
@@ -181,6 +185,11 @@ bool Driver::Poll() {
     if (!run.status->done) all_done = false;
     const arrow::Status& failure = run.status->failure;
     if (failure.ok()) continue;
+    if (!failure.IsCancelled() && run.status->failed_task < 0 && !run.unnamed_failure_seen) {
+      run.unnamed_failure_seen = true;
+      all_done = false;
+      continue;
+    }
     if (failure.IsCancelled() && run.status->failed_task < 0) {
       if (!stopped) stopped.emplace(&run, &*run.status);
     } else if (run.status->failed_task >= 0 && !failure.IsCancelled()) {
