@@ -23,10 +23,11 @@ using StreamLocator = std::function<arrow::Result<std::string>(const StreamKey&)
 // agent over it), announces its exclusive credits, returns one credit per consumed block and
 // lends floating credits when the writer reports a backlog. The server forwards a block only
 // against credit, so a slow reader never makes another channel's data wait on the connection.
-// See docs/wire-protocol.md for the messages. A block crosses as the payload of a control
-// message: its IPC bytes are copied once into that message (Flight's DoExchange writer offers no
-// raw-payload call), never decoded and re-encoded; DoGet, by contrast, sends stored bytes as
-// zero-copy slices.
+// See docs/wire-protocol.md for the messages. A block crosses as its DATA message's IPC record
+// batch, whose body is slices of the stored bytes (zero copy), when it has no dictionaries and
+// decodes into such slices (uncompressed, aligned); otherwise as the message's payload, its IPC
+// bytes copied once into it (Flight's DoExchange writer offers no raw-payload call). Never
+// decompressed and recompressed.
 //
 // A channel whose writer is served by this transport's own server (the locator names the
 // server's uri(): a writer task on the same agent) is read in process, as the in-process
