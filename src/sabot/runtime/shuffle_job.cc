@@ -27,8 +27,8 @@ using Clock = std::chrono::steady_clock;
 // Calls `report` every 200 ms with `read()`'s figures until destroyed.
 class ProgressTicker {
  public:
-  ProgressTicker(ProgressCallback report, std::function<std::pair<int64_t, int64_t>()> read)
-      : report_(std::move(report)), read_(std::move(read)) {
+  ProgressTicker(const ProgressCallback& report, std::function<std::pair<int64_t, int64_t>()> read)
+      : report_(report), read_(std::move(read)) {
     if (report_) thread_ = std::thread([this] { Loop(); });
   }
   ~ProgressTicker() {
@@ -51,8 +51,7 @@ class ProgressTicker {
     }
   }
 
-  // A copy: callers pass lambdas, whose std::function temporaries end with the constructor call.
-  const ProgressCallback report_;
+  const ProgressCallback& report_;
   std::function<std::pair<int64_t, int64_t>()> read_;
   std::mutex mutex_;
   std::condition_variable cv_;
