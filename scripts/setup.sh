@@ -54,4 +54,36 @@ then
   echo "setup: installing the reference engines (scripts/reference-requirements.txt) into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/reference-requirements.txt
 fi
+# The Python package (pyproject.toml, docs/python.md): its pinned build tools and test runner,
+# then the package itself, built against the venv's pyarrow. It is reinstalled only when a file
+# it is built from changed (the stamp below); its build tree (build/python/) and ccache keep a
+# rebuild short.
+if ! .venv/bin/python - scripts/python-requirements.txt <<'PY'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+for line in open(sys.argv[1]):
+    name, _, pinned = line.strip().partition("==")
+    try:
+        if version(name) != pinned:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+then
+  echo "setup: installing the Python package's build tools (scripts/python-requirements.txt) into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/python-requirements.txt
+fi
+package_stamp="$(find pyproject.toml CMakeLists.txt cmake python src -type f \
+                   \( -name '*.cc' -o -name '*.h' -o -name '*.py' -o -name '*.toml' \
+                      -o -name '*.cmake' -o -name CMakeLists.txt \) -print0 \
+                 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)"
+stamp_file=build/python/installed.stamp
+if [ "$(cat "$stamp_file" 2>/dev/null)" != "$package_stamp" ] \
+   || ! .venv/bin/python -c 'import sabot' 2>/dev/null; then
+  echo "setup: building and installing the Python package (sabot) into .venv"
+  CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .
+  mkdir -p build/python
+  echo "$package_stamp" > "$stamp_file"
+fi
 echo "setup: ok (pyarrow $PYARROW_VERSION, $(tr '\n' ' ' < scripts/reference-requirements.txt)in .venv)"

@@ -10,6 +10,8 @@ jobs="$(nproc)"
 
 scripts/build.sh release
 (cd build/release && ctest --output-on-failure -j "$jobs" --timeout 600)
+# The Python package's tests (scripts/setup.sh installed the package into .venv; docs/python.md).
+.venv/bin/python -m pytest -q tests/python/package
 
 if [ "${SABOT_SKIP_SANITIZERS:-0}" != "1" ]; then
   scripts/build.sh asan

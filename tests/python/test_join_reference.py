@@ -9,7 +9,9 @@ sources split them across their tasks). Left: id, k1 (int32), k2 (string), v; ri
 (int64), k2 (string), w. Both sides join on (k1, k2): k1 is int32 on the left and int64 on the
 right, which the join widens (the HASH partitioner sends equal values of both types to the same
 task). About 5% of each key column is null, keys repeat on both sides, and one hot key holds a
-tenth of the rows of each side. Each configuration runs one job whose two sources feed one join
+tenth of the rows of each side. More jobs join on k1 alone (one integer key: the join's own hash
+table rather than Acero's), every type. One configuration per shuffle mode runs under a 1 KiB state budget,
+so that every join spills both inputs to disk (grace hash join). Each configuration runs one job whose two sources feed one join
 per type (8 hash joins, 7 broadcast joins), each into its own Parquet sink; every sink's rows
 must equal DuckDB's over the same files, compared as sorted multisets of rows, with the
 documented output column names (right columns renamed `<name>_right` where a left column has the
@@ -35,9 +37,22 @@ BROADCASTS = [("inner", "right"), ("left", "right"), ("semi", "right"), ("anti",
               ("inner", "left"), ("right", "left"), ("right_semi", "left"),
               ("right_anti", "left")]
 
+# The state budget of the spilling cases: far below what a join task buffers.
+STATE_BUDGET = "1KiB"
+
 LEFT_COLUMNS = ["id", "k1", "k2", "v"]
 RIGHT_COLUMNS = ["rid", "k1", "k2", "w"]
 ON = "l.k1 = r.k1 AND l.k2 = r.k2"
+ON_K1 = "l.k1 = r.k1"
+
+
+def all_joins(k1=False):
+    """(sink name, join type, broadcast side or None, join keys) of every join of a job: the
+    hash and broadcast joins on (k1, k2), or with `k1` every type on k1 alone."""
+    if k1:
+        return [(f"{t}_k1", t, None, ["k1"]) for t in TYPES]
+    return ([(t, t, None, ["k1", "k2"]) for t in TYPES] +
+            [(f"{t}_bc_{b}", t, b, ["k1", "k2"]) for t, b in BROADCASTS])
 
 
 def check(condition, message):
@@ -85,33 +100,34 @@ def write_inputs(directory, left_rows, right_rows, seed):
     return paths
 
 
-def job_text(paths, out, sources, joins, mode):
-    lines = [f"job: joins", "options:", f"  shuffle_mode: {mode}", "  progress: false",
-             "operators:"]
+def job_text(paths, out, sources, joins, mode, spill=None, k1=False):
+    lines = [f"job: joins", "options:", f"  shuffle_mode: {mode}", "  progress: false"]
+    if spill:
+        lines += [f"  state_budget: {STATE_BUDGET}", f"  spill_directory: {spill}"]
+    lines += ["operators:"]
     for name in ("left", "right"):
         lines += [f"  - name: {name}_source", f"    parquet_source: {paths[name]}",
                   f"    parallelism: {sources}"]
-    for how, broadcast in [(t, None) for t in TYPES] + BROADCASTS:
-        name = how + (f"_bc_{broadcast}" if broadcast else "")
-        spec = f"{{on: [k1, k2], how: {how}" + (f", broadcast: {broadcast}}}" if broadcast
-                                                else "}")
+    for name, how, broadcast, on in all_joins(k1):
+        spec = f"{{on: [{', '.join(on)}], how: {how}" + (f", broadcast: {broadcast}}}"
+                                                          if broadcast else "}")
         lines += [f"  - name: {name}", f"    join: {spec}", "    left: left_source",
                   "    right: right_source", f"    parallelism: {joins}",
                   f"  - name: {name}_out", f"    parquet_sink: {os.path.join(out, name)}"]
     return "\n".join(lines) + "\n"
 
 
-def reference_sql(how):
-    both = f"SELECT l.*, r.* FROM l {{}} JOIN r ON {ON}"
+def reference_sql(how, on=ON):
+    both = f"SELECT l.*, r.* FROM l {{}} JOIN r ON {on}"
     return {
         "inner": both.format("INNER"),
         "left": both.format("LEFT OUTER"),
         "right": both.format("RIGHT OUTER"),
         "full": both.format("FULL OUTER"),
-        "semi": f"SELECT l.* FROM l SEMI JOIN r ON {ON}",
-        "anti": f"SELECT l.* FROM l ANTI JOIN r ON {ON}",
-        "right_semi": f"SELECT r.* FROM r SEMI JOIN l ON {ON}",
-        "right_anti": f"SELECT r.* FROM r ANTI JOIN l ON {ON}",
+        "semi": f"SELECT l.* FROM l SEMI JOIN r ON {on}",
+        "anti": f"SELECT l.* FROM l ANTI JOIN r ON {on}",
+        "right_semi": f"SELECT r.* FROM r SEMI JOIN l ON {on}",
+        "right_anti": f"SELECT r.* FROM r ANTI JOIN l ON {on}",
     }[how]
 
 
@@ -132,23 +148,32 @@ def rows_of(table):
     return sorted(zip(*columns), key=sort_key) if columns else []
 
 
-def run_case(sabot, work, label, paths, sources, joins, mode):
+def run_case(sabot, work, label, paths, sources, joins, mode, spill=False, k1=False):
+    """With `spill`, the job runs under a state budget so small (STATE_BUDGET) that every join
+    task spills both inputs (grace hash join): each join must report state spilled in the job's
+    summary and leave no spill file behind."""
     out = os.path.join(work, "out-" + label)
     job = os.path.join(work, label + ".yaml")
+    spill_directory = os.path.join(work, "spill-" + label) if spill else None
     with open(job, "w") as f:
-        f.write(job_text(paths, out, sources, joins, mode))
-    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
-                            timeout=600)
+        f.write(job_text(paths, out, sources, joins, mode, spill_directory, k1))
+    command = [sabot, "run", job] if spill else [sabot, "run", "--quiet", job]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if not check(result.returncode == 0,
                  f"{label}: sabot run exited {result.returncode}: {result.stderr[-2000:]}"):
         return
+    if spill:
+        for name, _, _, _ in all_joins(k1):
+            check(f"  {name}: state spilled " in result.stdout,
+                  f"{label} {name}: no state spilled in the summary:\n{result.stdout[-3000:]}")
+        left = os.listdir(spill_directory) if os.path.isdir(spill_directory) else []
+        check(not left, f"{label}: spill files left in {spill_directory}: {left[:5]}")
     con = duckdb.connect()
     con.execute(f"CREATE VIEW l AS SELECT * FROM read_parquet('{paths['left']}/*.parquet')")
     con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{paths['right']}/*.parquet')")
-    for how, broadcast in [(t, None) for t in TYPES] + BROADCASTS:
-        name = how + (f"_bc_{broadcast}" if broadcast else "")
+    for name, how, _, on in all_joins(k1):
         got = pq.read_table(os.path.join(out, name))
-        expected = con.execute(reference_sql(how)).fetchall()
+        expected = con.execute(reference_sql(how, ON if len(on) == 2 else ON_K1)).fetchall()
         check(got.column_names == expected_names(how),
               f"{label} {name}: columns {got.column_names}, expected {expected_names(how)}")
         got_rows = rows_of(got)
@@ -308,6 +333,10 @@ def main():
                          joins, mode)
             run_case(args.sabot, work, f"{mode}-empty-right", no_right, 3, 2, mode)
             run_case(args.sabot, work, f"{mode}-empty-left", no_left, 2, 3, mode)
+            run_case(args.sabot, work, f"{mode}-spill-3-2", main_inputs, 3, 2, mode, spill=True)
+            run_case(args.sabot, work, f"{mode}-k1-10-5", main_inputs, 10, 5, mode, k1=True)
+            run_case(args.sabot, work, f"{mode}-k1-spill-3-2", main_inputs, 3, 2, mode,
+                     spill=True, k1=True)
         run_edge_cases(args.sabot, work)
         timed = write_timed_inputs(os.path.join(work, "timed"), seed=21)
         for mode in ("pipelined", "blocking"):

@@ -1,10 +1,6 @@
 #include "sabot/dataflow/aggregate_operator.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <filesystem>
 #include <functional>
 #include <string>
 #include <utility>
@@ -19,12 +15,10 @@
 #include <arrow/compute/cast.h>
 #include <arrow/compute/exec.h>
 #include <arrow/compute/row/grouper.h>
-#include <arrow/io/file.h>
-#include <arrow/ipc/reader.h>
-#include <arrow/ipc/writer.h>
 #include <arrow/type.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/state_spill.h"
 #include "sabot/partition/key_hash.h"
 
 namespace sabot {
@@ -60,62 +54,13 @@ class AggregateOperatorBase : public Operator {
 // ---------------------------------------------------------------------------------------------
 // Bounded input: one row per key at end of input, spilling when the state outgrows its budget.
 
-// Partitions of one spill level: rows of new keys, split by a hash of their key (remixed per
-// level, so a partition that spills again splits again), each partition an Arrow IPC stream
-// file (the stream format: batches may replace a dictionary).
-constexpr int32_t kSpillPartitions = 16;
-// Below this level a partition whose state outgrows the budget spills again; at it, the state
-// grows past the budget (its keys no longer split: a few keys with very large states).
-constexpr int kMaxSpillLevel = 6;
-
-// The directory of one task's spill files, created on first use, removed with its contents
-// when destroyed.
-class SpillDirectory {
- public:
-  SpillDirectory(std::string root, std::string name)
-      : root_(std::move(root)), name_(std::move(name)) {}
-  ~SpillDirectory() {
-    if (created_) {
-      std::error_code ignored;
-      std::filesystem::remove_all(path_, ignored);
-    }
-  }
-
-  arrow::Result<std::string> FilePath(const std::string& file) {
-    if (!created_) {
-      std::filesystem::path root =
-          root_.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(root_);
-      path_ = root / name_;
-      std::error_code error;
-      std::filesystem::create_directories(path_, error);
-      if (error) {
-        return arrow::Status::IOError("aggregate: cannot create spill directory '",
-                                      path_.string(), "': ", error.message());
-      }
-      created_ = true;
-    }
-    return (path_ / file).string();
-  }
-
-  // Bytes written to the directory's files, at every level.
-  void AddSpilledBytes(int64_t bytes) { spilled_bytes_ += bytes; }
-  int64_t spilled_bytes() const { return spilled_bytes_; }
-
- private:
-  std::string root_;
-  std::string name_;
-  std::filesystem::path path_;
-  bool created_ = false;
-  int64_t spilled_bytes_ = 0;
-};
-
 // A bounded aggregation under a memory budget (grace hash aggregation). While its state is
 // within the budget, every row goes into it. Past the budget the state stops taking new keys:
 // rows of keys it has keep being aggregated (ConsumeKnown), rows of other keys are written to
-// kSpillPartitions IPC files by key hash. At the end the state's result is emitted and each
-// partition is aggregated in turn by a GraceAggregation one level down (its keys are disjoint
-// from the state's and from the other partitions'), so every key's rows meet in one state, in
-// their arrival order.
+// kSpillPartitions IPC files by key hash (SpillPartitions, state_spill.h). At the end the
+// state's result is emitted and each partition is aggregated in turn by a GraceAggregation one
+// level down (its keys are disjoint from the state's and from the other partitions'), so every
+// key's rows meet in one state, in their arrival order.
 class GraceAggregation {
  public:
   GraceAggregation(std::shared_ptr<const BoundAggregation> bound, arrow::MemoryPool* pool,
@@ -135,11 +80,11 @@ class GraceAggregation {
   }
 
   arrow::Status Consume(const std::shared_ptr<arrow::RecordBatch>& batch) {
-    if (writers_.empty() && budget_ > 0 && level_ < kMaxSpillLevel && !bound_->keys().empty() &&
-        state_->memory_bytes() - baseline_ > budget_) {
+    if (spilled_ == nullptr && budget_ > 0 && level_ < kMaxSpillLevel &&
+        !bound_->keys().empty() && state_->memory_bytes() - baseline_ > budget_) {
       ARROW_RETURN_NOT_OK(StartSpilling());
     }
-    if (writers_.empty()) return state_->Consume(*batch);
+    if (spilled_ == nullptr) return state_->Consume(*batch);
     ARROW_ASSIGN_OR_RAISE(auto rest, state_->ConsumeKnown(batch));
     if (rest->num_rows() == 0) return arrow::Status::OK();
     return Spill(rest);
@@ -154,82 +99,34 @@ class GraceAggregation {
       ARROW_RETURN_NOT_OK(emit(result->Slice(offset, kMaxOutputRows)));
     }
     result.reset();
-    for (auto& writer : writers_) {
-      if (writer.writer != nullptr) {
-        ARROW_RETURN_NOT_OK(writer.writer->Close());
-        ARROW_ASSIGN_OR_RAISE(int64_t bytes, writer.file->Tell());
-        spill_->AddSpilledBytes(bytes);
-        ARROW_RETURN_NOT_OK(writer.file->Close());
-      }
-    }
-    for (size_t p = 0; p < writers_.size(); ++p) {
-      if (writers_[p].writer == nullptr) continue;
+    if (spilled_ == nullptr) return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(spilled_->Close());
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (!spilled_->has(p)) continue;
       GraceAggregation partition(bound_, pool_, budget_, spill_, level_ + 1,
                                  prefix_ + "-" + std::to_string(p));
       ARROW_RETURN_NOT_OK(partition.Init());
-      {
-        ARROW_ASSIGN_OR_RAISE(auto file, arrow::io::ReadableFile::Open(writers_[p].path, pool_));
-        auto read_options = arrow::ipc::IpcReadOptions::Defaults();
-        read_options.memory_pool = pool_;
-        ARROW_ASSIGN_OR_RAISE(auto reader,
-                              arrow::ipc::RecordBatchStreamReader::Open(file, read_options));
-        while (true) {
-          ARROW_ASSIGN_OR_RAISE(auto batch, reader->Next());
-          if (batch == nullptr) break;
-          ARROW_RETURN_NOT_OK(partition.Consume(batch));
-        }
-        ARROW_RETURN_NOT_OK(file->Close());
-      }
-      std::error_code ignored;
-      std::filesystem::remove(writers_[p].path, ignored);
+      ARROW_RETURN_NOT_OK(spilled_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return partition.Consume(batch);
+      }));
+      spilled_->Remove(p);
       ARROW_RETURN_NOT_OK(partition.Finish(emit));
     }
-    writers_.clear();
+    spilled_.reset();
     return arrow::Status::OK();
   }
 
  private:
-  struct PartitionFile {
-    std::string path;
-    std::shared_ptr<arrow::io::FileOutputStream> file;
-    std::shared_ptr<arrow::ipc::RecordBatchWriter> writer;
-  };
-
   arrow::Status StartSpilling() {
     ARROW_ASSIGN_OR_RAISE(hasher_, KeyHasher::Make(bound_->keys(), *bound_->input_schema()));
-    writers_.resize(kSpillPartitions);
+    spilled_ = std::make_unique<SpillPartitions>(spill_, prefix_, level_, pool_);
     return arrow::Status::OK();
   }
 
   arrow::Status Spill(const std::shared_ptr<arrow::RecordBatch>& rows) {
-    const int64_t n = rows->num_rows();
-    hashes_.resize(static_cast<size_t>(n));
+    hashes_.resize(static_cast<size_t>(rows->num_rows()));
     ARROW_RETURN_NOT_OK(hasher_->Hash(*rows, hashes_.data()));
-    const uint64_t seed = 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(level_ + 1);
-    std::vector<std::vector<int64_t>> rows_of(kSpillPartitions);
-    for (int64_t i = 0; i < n; ++i) {
-      rows_of[HashToPartition(Fmix64(hashes_[i] ^ seed), kSpillPartitions)].push_back(i);
-    }
-    for (int32_t p = 0; p < kSpillPartitions; ++p) {
-      if (rows_of[p].empty()) continue;
-      arrow::Int64Builder indices(pool_);
-      ARROW_RETURN_NOT_OK(indices.AppendValues(rows_of[p]));
-      ARROW_ASSIGN_OR_RAISE(auto index_array, indices.Finish());
-      cp::ExecContext ctx(pool_);
-      ARROW_ASSIGN_OR_RAISE(
-          arrow::Datum taken,
-          cp::Take(arrow::Datum(rows), index_array, cp::TakeOptions::Defaults(), &ctx));
-      PartitionFile& out = writers_[p];
-      if (out.writer == nullptr) {
-        ARROW_ASSIGN_OR_RAISE(out.path, spill_->FilePath(prefix_ + "-" + std::to_string(p) +
-                                                         ".arrow"));
-        ARROW_ASSIGN_OR_RAISE(out.file, arrow::io::FileOutputStream::Open(out.path));
-        ARROW_ASSIGN_OR_RAISE(out.writer,
-                              arrow::ipc::MakeStreamWriter(out.file, rows->schema()));
-      }
-      ARROW_RETURN_NOT_OK(out.writer->WriteRecordBatch(*taken.record_batch()));
-    }
-    return arrow::Status::OK();
+    return spilled_->Append(rows, hashes_.data());
   }
 
   std::shared_ptr<const BoundAggregation> bound_;
@@ -242,18 +139,15 @@ class GraceAggregation {
   int64_t baseline_ = 0;
   std::unique_ptr<KeyHasher> hasher_;
   std::vector<uint64_t> hashes_;
-  std::vector<PartitionFile> writers_;  // empty until spilling
+  std::unique_ptr<SpillPartitions> spilled_;  // null until spilling
 };
 
 class BoundedAggregateOperator : public AggregateOperatorBase {
  public:
   BoundedAggregateOperator(std::shared_ptr<const BoundAggregation> bound,
                            const TaskContext& task)
-      : spill_(task.spill_directory,
-               "sabot-aggregate-" + task.job_id + "-" +
-                   (task.spec != nullptr ? task.spec->name : std::string("aggregate")) + "-" +
-                   std::to_string(task.subtask) + "-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(NextInstance())),
+      : spill_(task.spill_directory, SpillDirectoryName("aggregate", task),
+               "aggregate '" + (task.spec != nullptr ? task.spec->name : std::string()) + "'"),
         aggregation_(std::make_unique<GraceAggregation>(std::move(bound), task.pool,
                                                         task.state_budget_bytes, &spill_, 0,
                                                         "level")) {}
@@ -278,11 +172,6 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
  private:
-  static int64_t NextInstance() {
-    static std::atomic<int64_t> next{0};
-    return next.fetch_add(1, std::memory_order_relaxed);
-  }
-
   SpillDirectory spill_;  // outlives aggregation_
   std::unique_ptr<GraceAggregation> aggregation_;
 };

@@ -19,8 +19,11 @@
 
 namespace sabot {
 
+// `copy_out`: each batch is copied into the default pool, so what the caller keeps never views
+// the job's shuffle memory; false keeps the batches as they arrive (zero copy), for inputs that
+// cannot hold such memory (OperatorPlanContext::input_outlives_job).
 arrow::Result<BoundOperator> BindCollectSink(const OperatorSpec& spec,
                                              const std::shared_ptr<arrow::Schema>& input,
-                                             const BindOptions& options);
+                                             const BindOptions& options, bool copy_out = true);
 
 }  // namespace sabot

@@ -110,6 +110,8 @@ std::string Describe(const OperatorSpec& op) {
           return kind + " " + Quote(p.directory);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           return kind + " first " + std::to_string(p.max_rows) + " rows";
+        } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
+          return kind + " " + Quote(p.function) + " (provided when the job runs)";
         } else {
           return kind;
         }

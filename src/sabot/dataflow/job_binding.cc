@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <arrow/builder.h>
@@ -65,6 +66,21 @@ OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
     break;
   }
   return context;
+}
+
+// OperatorPlanContext::input_outlives_job: `id`'s chain starts with a source and holds only
+// map, filter, project and function_map operators before `id`.
+bool InputOutlivesJob(const ExecutionGraph& graph, OperatorId id) {
+  std::optional<int32_t> chain = graph.ChainOf(id);
+  if (!chain) return false;
+  const std::vector<OperatorId>& ops = graph.chains()[*chain].operators;
+  for (size_t i = 0; i < ops.size() && ops[i] != id; ++i) {
+    const OperatorKind kind = graph.plan().FindOperator(ops[i])->kind();
+    const bool stateless = kind == OperatorKind::kMap || kind == OperatorKind::kFilter ||
+                           kind == OperatorKind::kProject || kind == OperatorKind::kFunctionMap;
+    if (i == 0 ? !IsSource(kind) : !stateless) return false;
+  }
+  return !ops.empty() && ops[0] != id;
 }
 
 std::string EdgeLabel(const LogicalPlan& plan, const GraphEdge& edge) {
@@ -261,7 +277,9 @@ arrow::Result<std::shared_ptr<const BoundJob>> BindJob(const LogicalPlan& plan,
       // The one operator that needs its input edge: it checks where each row arrived.
       bound = BindVerifySinkOfJob(*job, spec, *input_schemas.at(0));
     } else {
-      bound = BindOperator(spec, input_schemas, options, PlanContextOf(plan, id, bounded));
+      OperatorPlanContext context = PlanContextOf(plan, id, bounded);
+      context.input_outlives_job = InputOutlivesJob(job->graph, id);
+      bound = BindOperator(spec, input_schemas, options, context);
     }
     if (!bound.ok()) return Labelled(label, bound.status());
     if (bound->output_schema != nullptr) job->output_schemas[id] = bound->output_schema;

@@ -1100,6 +1100,10 @@ arrow::Status Reader::ReadParams(Entry* e) const {
       e->params = VerifySinkParams{};
       return arrow::Status::OK();
     }
+    case OperatorKind::kFunctionMap:
+      return Fail(e->kind_key, who,
+                  "a function_map runs a function the process running the job provides (the "
+                  "Python package's map of a Python function); a job file cannot carry one");
   }
   return Fail(e->kind_key, who, "unsupported kind");
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <set>
 #include <string>
@@ -21,8 +22,12 @@
 #include <arrow/table.h>
 #include <arrow/type.h>
 #include <arrow/type_traits.h>
+#include <arrow/util/bit_util.h>
+#include <arrow/util/byte_size.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/state_spill.h"
+#include "sabot/partition/key_hash.h"
 
 namespace sabot {
 
@@ -119,6 +124,7 @@ struct JoinSide {
   std::shared_ptr<arrow::Schema> prepared;
   std::vector<HiddenKey> hidden;
   std::vector<arrow::FieldRef> keys;    // into `prepared`
+  std::vector<std::string> key_names;   // the names of `keys` in `prepared`
   std::vector<arrow::FieldRef> output;  // the input's columns, when the join outputs them
   int time_column = -1;                 // the event-time column in `input`
   int time_index = -1;                  // its time (int64, JoinPlan::per_ms) in `prepared`
@@ -172,12 +178,14 @@ arrow::Status FinishSide(JoinSide* side, const arrow::Schema& other,
     const int column = side->input->GetFieldIndex(keys[k]);
     if (cast_to[k] == nullptr) {
       side->keys.emplace_back(column);
+      side->key_names.push_back(keys[k]);
       continue;
     }
     side->hidden.push_back({column, cast_to[k]});
     side->keys.emplace_back(static_cast<int>(fields.size()));
-    fields.push_back(arrow::field(
-        HiddenName("__sabot_join_key_" + std::to_string(k), *side->input, other), cast_to[k]));
+    side->key_names.push_back(
+        HiddenName("__sabot_join_key_" + std::to_string(k), *side->input, other));
+    fields.push_back(arrow::field(side->key_names.back(), cast_to[k]));
   }
   if (params.time != JoinTime::kNone) {
     side->time_index = static_cast<int>(fields.size());
@@ -428,17 +436,377 @@ arrow::Status RunAcero(const JoinPlan& plan, std::shared_ptr<arrow::Table> left,
   return reader->Close();
 }
 
-// One task of a join: buffers both inputs (copied into the task's pool), joins at Finish.
+// Output batches of the integer-key join hold at most this many rows.
+constexpr int64_t kJoinOutputRows = 64 * 1024;
+
+// Whether JoinOnIntegerKey can join for `plan`: a hash join (no time) on one key whose prepared
+// type (one type on both sides, JoinSide::prepared) is an integer type.
+bool JoinsOnIntegerKey(const JoinPlan& plan) {
+  if (plan.params.time != JoinTime::kNone || plan.left.keys.size() != 1) return false;
+  const int index = plan.right.prepared->GetFieldIndex(plan.right.key_names[0]);
+  return index >= 0 && arrow::is_integer(plan.right.prepared->field(index)->type()->id());
+}
+
+// An integer key column's values as uint64 (sign-extended: equal values of the one key type
+// both sides have stay equal, distinct ones distinct), and its validity.
+void ReadIntegerKeys(const arrow::ArrayData& keys, std::vector<uint64_t>* values) {
+  const int64_t n = keys.length;
+  values->resize(static_cast<size_t>(n));
+  uint64_t* out = values->data();
+  switch (keys.type->id()) {
+#define SABOT_READ_KEYS(ID, CTYPE)                                           \
+  case arrow::Type::ID: {                                                    \
+    const CTYPE* in = keys.GetValues<CTYPE>(1);                              \
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint64_t>(in[i]);   \
+    break;                                                                   \
+  }
+    SABOT_READ_KEYS(INT8, int8_t)
+    SABOT_READ_KEYS(INT16, int16_t)
+    SABOT_READ_KEYS(INT32, int32_t)
+    SABOT_READ_KEYS(INT64, int64_t)
+    SABOT_READ_KEYS(UINT8, uint8_t)
+    SABOT_READ_KEYS(UINT16, uint16_t)
+    SABOT_READ_KEYS(UINT32, uint32_t)
+    SABOT_READ_KEYS(UINT64, uint64_t)
+#undef SABOT_READ_KEYS
+    default:
+      break;
+  }
+}
+
+// The hash join on one integer key, for the common case Acero's general join handles slower (its
+// row-format hash table and decoding; docs/performance.md, "Stateful operators"): an
+// open-addressing table of the right input's keys (linear probing, sized to at most half full,
+// each slot the key and its first row, duplicate keys chained through `next_`), probed with each
+// left batch (slots prefetched a few rows ahead), the matching rows gathered with Arrow's Take.
+// Null keys never match. Every join type; right rows matched are marked for right, full,
+// right_semi and right_anti, which emit their right-only rows after the probe.
+class IntegerKeyJoin {
+ public:
+  IntegerKeyJoin(const JoinPlan& plan, arrow::MemoryPool* pool, OperatorOutput* out,
+                 int64_t* rows_out)
+      : plan_(plan), pool_(pool), context_(pool), out_(out), rows_out_(rows_out) {}
+
+  arrow::Status Run(std::vector<std::shared_ptr<arrow::RecordBatch>> left,
+                    std::vector<std::shared_ptr<arrow::RecordBatch>> right) {
+    ARROW_ASSIGN_OR_RAISE(auto right_table,
+                          arrow::Table::FromRecordBatches(plan_.right.prepared, std::move(right)));
+    ARROW_ASSIGN_OR_RAISE(build_, right_table->CombineChunksToBatch(pool_));
+    right_table.reset();
+    Build();
+    const JoinType how = plan_.params.how;
+    if (how == JoinType::kRight || how == JoinType::kFull || how == JoinType::kRightSemi ||
+        how == JoinType::kRightAnti) {
+      right_matched_.assign(static_cast<size_t>(build_->num_rows()), 0);
+    }
+    for (auto& batch : left) {
+      ARROW_RETURN_NOT_OK(Probe(*batch));
+      batch.reset();
+    }
+    return EmitRightRows();
+  }
+
+ private:
+  static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t head = kNone;  // kNone: empty
+    uint32_t more = 0;      // 1 when other rows of the key follow `head` through next_
+  };
+  // Slots of the rows ahead are prefetched: building and probing wait on memory, not on
+  // arithmetic.
+  static constexpr int64_t kAhead = 16;
+
+  static uint64_t Hash(uint64_t key) { return Fmix64(key); }
+
+  int KeyColumn(const JoinSide& side) const {
+    return side.prepared->GetFieldIndex(side.key_names[0]);
+  }
+
+  void Build() {
+    const arrow::ArrayData& keys = *build_->column_data(KeyColumn(plan_.right));
+    std::vector<uint64_t> values;
+    ReadIntegerKeys(keys, &values);
+    const int64_t n = keys.length;
+    uint64_t capacity = 16;
+    while (capacity < static_cast<uint64_t>(n) * 2) capacity *= 2;
+    mask_ = capacity - 1;
+    slots_.assign(capacity, Slot{});
+    next_.assign(static_cast<size_t>(n), kNone);
+    const uint8_t* valid = keys.GetValues<uint8_t>(0, 0);
+    hashes_.resize(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) hashes_[j] = Hash(values[j]) & mask_;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j + kAhead < n) __builtin_prefetch(&slots_[hashes_[j + kAhead]], 1);
+      if (valid != nullptr && !arrow::bit_util::GetBit(valid, keys.offset + j)) continue;
+      const uint64_t key = values[j];
+      uint64_t s = hashes_[j];
+      while (slots_[s].head != kNone && slots_[s].key != key) s = (s + 1) & mask_;
+      if (slots_[s].head != kNone) {
+        next_[j] = slots_[s].head;
+        slots_[s].more = 1;
+      }
+      slots_[s].key = key;
+      slots_[s].head = static_cast<uint32_t>(j);
+    }
+  }
+
+  // The slot of key `key` (first looked at: `s`), or null.
+  const Slot* Find(uint64_t key, uint64_t s) const {
+    while (true) {
+      const Slot& slot = slots_[s];
+      if (slot.head == kNone) return nullptr;
+      if (slot.key == key) return &slot;
+      s = (s + 1) & mask_;
+    }
+  }
+
+  // The right rows of `slot` (null: none), the first first; next_ is read only for keys with
+  // several rows.
+  template <typename Visit>
+  static void ForEachRow(const Slot* slot, const std::vector<uint32_t>& next, Visit&& visit) {
+    if (slot == nullptr) return;
+    if (slot->more == 0) {
+      visit(slot->head);
+      return;
+    }
+    for (uint32_t j = slot->head; j != kNone; j = next[j]) visit(j);
+  }
+
+  arrow::Status Probe(const arrow::RecordBatch& batch) {
+    const arrow::ArrayData& keys = *batch.column_data(KeyColumn(plan_.left));
+    ReadIntegerKeys(keys, &probe_keys_);
+    const int64_t n = keys.length;
+    const uint8_t* valid = keys.GetValues<uint8_t>(0, 0);
+    const JoinType how = plan_.params.how;
+    const bool pairs = how == JoinType::kInner || how == JoinType::kLeft ||
+                       how == JoinType::kRight || how == JoinType::kFull;
+    const bool left_unmatched = how == JoinType::kLeft || how == JoinType::kFull;
+    hashes_.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) hashes_[i] = Hash(probe_keys_[i]) & mask_;
+    left_rows_.clear();
+    right_rows_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(&slots_[hashes_[i + kAhead]]);
+      const Slot* slot = nullptr;
+      if (valid == nullptr || arrow::bit_util::GetBit(valid, keys.offset + i)) {
+        slot = Find(probe_keys_[i], hashes_[i]);
+      }
+      if (pairs) {
+        if (slot == nullptr) {
+          if (left_unmatched) {
+            left_rows_.push_back(static_cast<int32_t>(i));
+            right_rows_.push_back(kNone);
+          }
+        } else {
+          // Output batches stay within kJoinOutputRows also when one key has more matches.
+          for (uint32_t j = slot->head; j != kNone; j = slot->more != 0 ? next_[j] : kNone) {
+            left_rows_.push_back(static_cast<int32_t>(i));
+            right_rows_.push_back(j);
+            if (!right_matched_.empty()) right_matched_[j] = 1;
+            if (static_cast<int64_t>(left_rows_.size()) == kJoinOutputRows) {
+              ARROW_RETURN_NOT_OK(EmitPairs(batch));
+            }
+          }
+        }
+        if (static_cast<int64_t>(left_rows_.size()) == kJoinOutputRows) {
+          ARROW_RETURN_NOT_OK(EmitPairs(batch));
+        }
+      } else if (how == JoinType::kSemi || how == JoinType::kAnti) {
+        if ((slot != nullptr) == (how == JoinType::kSemi)) {
+          left_rows_.push_back(static_cast<int32_t>(i));
+        }
+      } else {
+        ForEachRow(slot, next_, [&](uint32_t j) { right_matched_[j] = 1; });
+      }
+    }
+    if (pairs) return EmitPairs(batch);
+    if (how == JoinType::kSemi || how == JoinType::kAnti) {
+      if (left_rows_.empty()) return arrow::Status::OK();
+      ARROW_ASSIGN_OR_RAISE(auto columns, TakeColumns(batch, plan_.left, left_rows_, nullptr));
+      return Emit(static_cast<int64_t>(left_rows_.size()), std::move(columns));
+    }
+    return arrow::Status::OK();
+  }
+
+  // The input columns of `side` of `batch` at `rows` (null rows where `rows` holds kNone, when
+  // `nulls` is set). Consecutive rows (each left row matching once) are sliced, not copied.
+  arrow::Result<arrow::ArrayVector> TakeColumns(const arrow::RecordBatch& batch,
+                                                const JoinSide& side,
+                                                const std::vector<int32_t>& rows,
+                                                const std::vector<uint32_t>* nulls) {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    arrow::ArrayVector columns;
+    const int num_columns = side.input->num_fields();
+    bool consecutive = nulls == nullptr && n > 0;
+    for (int64_t i = 1; consecutive && i < n; ++i) consecutive = rows[i] == rows[i - 1] + 1;
+    if (consecutive) {
+      for (int c = 0; c < num_columns; ++c) columns.push_back(batch.column(c)->Slice(rows[0], n));
+      return columns;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto values, arrow::AllocateBuffer(n * int64_t{sizeof(int32_t)}, pool_));
+    std::memcpy(values->mutable_data(), rows.data(), static_cast<size_t>(n) * sizeof(int32_t));
+    std::shared_ptr<arrow::Buffer> validity;
+    int64_t null_count = 0;
+    if (nulls != nullptr) {
+      for (int64_t i = 0; i < n; ++i) null_count += (*nulls)[i] == kNone;
+      if (null_count > 0) {
+        ARROW_ASSIGN_OR_RAISE(validity, arrow::AllocateBitmap(n, pool_));
+        uint8_t* bits = validity->mutable_data();
+        for (int64_t i = 0; i < n; ++i) arrow::bit_util::SetBitTo(bits, i, (*nulls)[i] != kNone);
+      }
+    }
+    auto indices = std::make_shared<arrow::Int32Array>(n, std::move(values), std::move(validity),
+                                                      null_count);
+    for (int c = 0; c < num_columns; ++c) {
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken,
+                            arrow::compute::Take(batch.column(c), indices,
+                                                 arrow::compute::TakeOptions::NoBoundsCheck(),
+                                                 &context_));
+      columns.push_back(taken.make_array());
+    }
+    return columns;
+  }
+
+  arrow::Status EmitPairs(const arrow::RecordBatch& batch) {
+    const int64_t n = static_cast<int64_t>(left_rows_.size());
+    if (n == 0) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto columns, TakeColumns(batch, plan_.left, left_rows_, nullptr));
+    right_index_.resize(right_rows_.size());
+    for (size_t i = 0; i < right_rows_.size(); ++i) {
+      right_index_[i] = right_rows_[i] == kNone ? 0 : static_cast<int32_t>(right_rows_[i]);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto right, TakeColumns(*build_, plan_.right, right_index_,
+                                                  &right_rows_));
+    for (auto& column : right) columns.push_back(std::move(column));
+    left_rows_.clear();
+    right_rows_.clear();
+    return Emit(n, std::move(columns));
+  }
+
+  // After the probe: right rows never matched (right, full: with null left columns;
+  // right_anti) or matched (right_semi).
+  arrow::Status EmitRightRows() {
+    if (right_matched_.empty()) return arrow::Status::OK();
+    const JoinType how = plan_.params.how;
+    const uint8_t wanted = how == JoinType::kRightSemi ? 1 : 0;
+    std::vector<int32_t> rows;
+    const int64_t n = build_->num_rows();
+    for (int64_t j = 0; j <= n; ++j) {
+      if (j == n || static_cast<int64_t>(rows.size()) == kJoinOutputRows) {
+        if (rows.empty()) continue;
+        ARROW_ASSIGN_OR_RAISE(auto right, TakeColumns(*build_, plan_.right, rows, nullptr));
+        arrow::ArrayVector columns;
+        if (how == JoinType::kRight || how == JoinType::kFull) {
+          for (const auto& field : plan_.left.input->fields()) {
+            ARROW_ASSIGN_OR_RAISE(auto nulls,
+                                  arrow::MakeArrayOfNull(field->type(),
+                                                         static_cast<int64_t>(rows.size()), pool_));
+            columns.push_back(std::move(nulls));
+          }
+        }
+        for (auto& column : right) columns.push_back(std::move(column));
+        ARROW_RETURN_NOT_OK(Emit(static_cast<int64_t>(rows.size()), std::move(columns)));
+        rows.clear();
+      }
+      if (j == n) break;
+      // A right row with a null key matches nothing: unmatched.
+      if (right_matched_[j] == wanted) rows.push_back(static_cast<int32_t>(j));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Emit(int64_t rows, arrow::ArrayVector columns) {
+    *rows_out_ += rows;
+    return out_->Emit(arrow::RecordBatch::Make(plan_.output, rows, std::move(columns)));
+  }
+
+  const JoinPlan& plan_;
+  arrow::MemoryPool* pool_;
+  arrow::compute::ExecContext context_;
+  OperatorOutput* out_;
+  int64_t* rows_out_;
+  std::shared_ptr<arrow::RecordBatch> build_;  // the right input, one batch
+  std::vector<Slot> slots_;
+  uint64_t mask_ = 0;
+  std::vector<uint32_t> next_;            // per right row: the next right row of its key
+  std::vector<uint8_t> right_matched_;    // per right row, when right rows are emitted alone
+  std::vector<uint64_t> probe_keys_;      // scratch of Probe
+  std::vector<uint64_t> hashes_;          // scratch of Build and Probe: each row's first slot
+  std::vector<int32_t> left_rows_;        // pairs gathered, left side
+  std::vector<uint32_t> right_rows_;      // pairs gathered, right side (kNone: no right row)
+  std::vector<int32_t> right_index_;      // scratch of EmitPairs
+};
+
+// Joins `left` and `right` (prepared batches) and emits the output: on one integer key with
+// IntegerKeyJoin, otherwise with Acero.
+arrow::Status RunHashJoin(const JoinPlan& plan,
+                          std::vector<std::shared_ptr<arrow::RecordBatch>> left,
+                          std::vector<std::shared_ptr<arrow::RecordBatch>> right,
+                          arrow::MemoryPool* pool, OperatorOutput* out, int64_t* rows_out) {
+  int64_t right_rows = 0;
+  for (const auto& batch : right) right_rows += batch->num_rows();
+  // Row numbers of the right input are 32-bit there.
+  if (JoinsOnIntegerKey(plan) && right_rows < std::numeric_limits<int32_t>::max()) {
+    IntegerKeyJoin join(plan, pool, out, rows_out);
+    return join.Run(std::move(left), std::move(right));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto left_table,
+                        arrow::Table::FromRecordBatches(plan.left.prepared, std::move(left)));
+  ARROW_ASSIGN_OR_RAISE(auto right_table,
+                        arrow::Table::FromRecordBatches(plan.right.prepared, std::move(right)));
+  return RunAcero(plan, std::move(left_table), std::move(right_table), pool, out, rows_out);
+}
+
+// Whether the join of a partition holding rows of the left input (`left`) and of the right
+// input (`right`) can emit anything: an inner or semi join needs both, a left (right) outer or
+// anti join its left (right) input.
+bool CanEmit(JoinType how, bool left, bool right) {
+  switch (how) {
+    case JoinType::kInner:
+    case JoinType::kSemi:
+    case JoinType::kRightSemi:
+      return left && right;
+    case JoinType::kLeft:
+    case JoinType::kAnti:
+      return left;
+    case JoinType::kRight:
+    case JoinType::kRightAnti:
+      return right;
+    case JoinType::kFull:
+      return left || right;
+  }
+  return true;
+}
+
+// One task of a hash join of bounded inputs: buffers both inputs (copied into the task's pool)
+// and joins them at Finish — a grace hash join when they outgrow the task's state budget
+// (TaskContext::state_budget_bytes). The bytes of the buffered batches are counted; past the
+// budget, the buffered rows of both inputs and every row arriving later are written to
+// kSpillPartitions Arrow IPC files per input by a hash of their join keys (the prepared keys,
+// of one type on both sides, so equal keys of both inputs land in the same partition). Finish
+// then joins partition by partition: a partition whose two files together still exceed the
+// budget is split again one level down (the hash remixed), up to kMaxSpillLevel; a partition
+// whose rows all stay in one sub-partition (one hot key, or keys whose hashes collide at every
+// level) cannot be split and is joined in memory anyway, over the budget (docs/dataflow.md,
+// "Joins"). Spill files are removed as their partition is joined, and all at Finish and Abort.
 class HashJoinOperator : public Operator {
  public:
-  HashJoinOperator(std::shared_ptr<const JoinPlan> plan, arrow::MemoryPool* pool)
-      : plan_(std::move(plan)), pool_(pool) {}
+  HashJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
+      : plan_(std::move(plan)),
+        pool_(task.pool),
+        budget_(task.state_budget_bytes),
+        spill_(task.spill_directory, SpillDirectoryName("join", task),
+               "join '" + (task.spec != nullptr ? task.spec->name : std::string()) + "'") {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
     ARROW_ASSIGN_OR_RAISE(auto prepared, PrepareInput(*plan_, input, *batch, pool_, &rows_in_));
     if (prepared == nullptr) return arrow::Status::OK();
-    (input == 0 ? left_ : right_).push_back(std::move(prepared));
+    if (spilled_[0] != nullptr) return SpillRows(input, prepared, *spilled_[input]);
+    buffered_bytes_ += arrow::util::TotalBufferSize(*prepared);
+    buffered_[input].push_back(std::move(prepared));
+    if (budget_ > 0 && buffered_bytes_ > budget_) return StartSpilling();
     return arrow::Status::OK();
   }
 
@@ -449,28 +817,127 @@ class HashJoinOperator : public Operator {
   }
 
   arrow::Status Finish(OperatorOutput* out) override {
-    ARROW_ASSIGN_OR_RAISE(auto left, arrow::Table::FromRecordBatches(plan_->left.prepared,
-                                                                     std::move(left_)));
-    ARROW_ASSIGN_OR_RAISE(auto right, arrow::Table::FromRecordBatches(plan_->right.prepared,
-                                                                      std::move(right_)));
-    left_.clear();
-    right_.clear();
-    return RunAcero(*plan_, std::move(left), std::move(right), pool_, out, &rows_out_);
+    if (spilled_[0] == nullptr) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> left = std::move(buffered_[0]);
+      std::vector<std::shared_ptr<arrow::RecordBatch>> right = std::move(buffered_[1]);
+      buffered_[0].clear();
+      buffered_[1].clear();
+      return RunHashJoin(*plan_, std::move(left), std::move(right), pool_, out, &rows_out_);
+    }
+    ARROW_RETURN_NOT_OK(spilled_[0]->Close());
+    ARROW_RETURN_NOT_OK(spilled_[1]->Close());
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      ARROW_RETURN_NOT_OK(JoinPartition(*spilled_[0], *spilled_[1], p, true, out));
+    }
+    spilled_[0].reset();
+    spilled_[1].reset();
+    spill_.Remove();
+    return arrow::Status::OK();
   }
 
   void Abort() override {
-    left_.clear();
-    right_.clear();
+    buffered_[0].clear();
+    buffered_[1].clear();
+    spilled_[0].reset();
+    spilled_[1].reset();
+    spill_.Remove();
   }
 
   int64_t rows_in() const override { return rows_in_; }
   int64_t rows_out() const override { return rows_out_; }
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
  private:
+  const JoinSide& Side(int input) const { return input == 0 ? plan_->left : plan_->right; }
+
+  // The budget is exceeded: from now on both inputs go to level-0 spill partitions, starting
+  // with what is buffered.
+  arrow::Status StartSpilling() {
+    for (int input = 0; input < 2; ++input) {
+      ARROW_ASSIGN_OR_RAISE(hashers_[input],
+                            KeyHasher::Make(Side(input).key_names, *Side(input).prepared));
+      spilled_[input] = std::make_unique<SpillPartitions>(&spill_, input == 0 ? "left" : "right",
+                                                          0, pool_);
+    }
+    for (int input = 0; input < 2; ++input) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches = std::move(buffered_[input]);
+      buffered_[input].clear();
+      for (auto& batch : batches) {
+        ARROW_RETURN_NOT_OK(SpillRows(input, batch, *spilled_[input]));
+        batch.reset();
+      }
+    }
+    buffered_bytes_ = 0;
+    return arrow::Status::OK();
+  }
+
+  arrow::Status SpillRows(int input, const std::shared_ptr<arrow::RecordBatch>& rows,
+                          SpillPartitions& partitions) {
+    hashes_.resize(static_cast<size_t>(rows->num_rows()));
+    ARROW_RETURN_NOT_OK(hashers_[input]->Hash(*rows, hashes_.data()));
+    return partitions.Append(rows, hashes_.data());
+  }
+
+  // Joins partition `p` of `left` and `right` (closed) and removes its files: in memory when
+  // it fits the budget or cannot be split (`splittable` false, or the last level), otherwise
+  // split one level down and joined sub-partition by sub-partition.
+  arrow::Status JoinPartition(SpillPartitions& left, SpillPartitions& right, int32_t p,
+                              bool splittable, OperatorOutput* out) {
+    const bool has_left = left.has(p);
+    const bool has_right = right.has(p);
+    if (!CanEmit(plan_->params.how, has_left, has_right)) {
+      left.Remove(p);
+      right.Remove(p);
+      return arrow::Status::OK();
+    }
+    const int level = left.level() + 1;
+    if (splittable && level < kMaxSpillLevel && left.bytes(p) + right.bytes(p) > budget_) {
+      SpillPartitions sub_left(&spill_, left.prefix() + "-" + std::to_string(p), level, pool_);
+      SpillPartitions sub_right(&spill_, right.prefix() + "-" + std::to_string(p), level, pool_);
+      ARROW_RETURN_NOT_OK(left.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return SpillRows(0, batch, sub_left);
+      }));
+      left.Remove(p);
+      ARROW_RETURN_NOT_OK(right.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return SpillRows(1, batch, sub_right);
+      }));
+      right.Remove(p);
+      ARROW_RETURN_NOT_OK(sub_left.Close());
+      ARROW_RETURN_NOT_OK(sub_right.Close());
+      for (int32_t q = 0; q < kSpillPartitions; ++q) {
+        // Every row of the partition went to q: its keys do not split (a hot key).
+        const bool all_here = sub_left.rows(q) + sub_right.rows(q) ==
+                              left.rows(p) + right.rows(p);
+        ARROW_RETURN_NOT_OK(JoinPartition(sub_left, sub_right, q, !all_here, out));
+      }
+      return arrow::Status::OK();
+    }
+    std::vector<std::shared_ptr<arrow::RecordBatch>> batches[2];
+    ARROW_RETURN_NOT_OK(left.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+      batches[0].push_back(std::move(batch));
+      return arrow::Status::OK();
+    }));
+    left.Remove(p);
+    ARROW_RETURN_NOT_OK(right.Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+      batches[1].push_back(std::move(batch));
+      return arrow::Status::OK();
+    }));
+    right.Remove(p);
+    return RunHashJoin(*plan_, std::move(batches[0]), std::move(batches[1]), pool_, out,
+                       &rows_out_);
+  }
+
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> left_;
-  std::vector<std::shared_ptr<arrow::RecordBatch>> right_;
+  const int64_t budget_;  // 0: no limit
+  SpillDirectory spill_;  // outlives spilled_
+  std::vector<std::shared_ptr<arrow::RecordBatch>> buffered_[2];
+  int64_t buffered_bytes_ = 0;
+  // Spilling: the level-0 partitions of each input (null until the budget is exceeded) and the
+  // key hashers of both inputs' prepared batches.
+  std::unique_ptr<SpillPartitions> spilled_[2];
+  std::unique_ptr<KeyHasher> hashers_[2];
+  std::vector<uint64_t> hashes_;
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
 };
@@ -479,8 +946,8 @@ class HashJoinOperator : public Operator {
 // holds of the other input, then held itself until the watermark says no later row can match it.
 class TimeJoinOperator : public Operator {
  public:
-  TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, arrow::MemoryPool* pool)
-      : plan_(std::move(plan)), pool_(pool) {}
+  TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
+      : plan_(std::move(plan)), pool_(task.pool), budget_(task) {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
@@ -507,6 +974,17 @@ class TimeJoinOperator : public Operator {
                                    input == 0 ? theirs : mine, pool_, out, &rows_out_));
     }
     ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(side, std::move(prepared)));
+    if (budget_.bytes > 0 && held_bytes_ + held.bytes > budget_.bytes) {
+      return arrow::Status::CapacityError(
+          "join '", budget_.operator_name, "' (",
+          plan_->params.time == JoinTime::kWindow ? "window" : "interval", " join, task ",
+          budget_.subtask, ") would hold ", held_bytes_ + held.bytes,
+          " bytes of rows awaiting the watermark, over the task's state budget of ",
+          budget_.bytes,
+          " bytes (state_budget): raise state_budget, shorten the join's window or interval, or "
+          "lower the sources' max_out_of_orderness");
+    }
+    held_bytes_ += held.bytes;
     held_[input].push_back(std::move(held));
     return arrow::Status::OK();
   }
@@ -536,6 +1014,7 @@ class TimeJoinOperator : public Operator {
   void Abort() override {
     held_[0].clear();
     held_[1].clear();
+    held_bytes_ = 0;
   }
 
   int64_t rows_in() const override { return rows_in_; }
@@ -549,6 +1028,7 @@ class TimeJoinOperator : public Operator {
     std::shared_ptr<arrow::RecordBatch> batch;
     int64_t min = 0;
     int64_t max = 0;
+    int64_t bytes = 0;  // of the batch's buffers, charged to the state budget
   };
 
   // The column eviction and lateness look at: the window start (window join) or the time.
@@ -585,8 +1065,9 @@ class TimeJoinOperator : public Operator {
                                std::shared_ptr<arrow::RecordBatch> batch) const {
     ARROW_ASSIGN_OR_RAISE(auto range, arrow::compute::MinMax(batch->column(EvictionColumn(side))));
     const auto& pair = range.scalar_as<arrow::StructScalar>().value;
+    const int64_t bytes = arrow::util::TotalBufferSize(*batch);
     Held held{std::move(batch), std::numeric_limits<int64_t>::min(),
-              std::numeric_limits<int64_t>::min()};
+              std::numeric_limits<int64_t>::min(), bytes};
     if (pair[0]->is_valid) {
       held.min = static_cast<const arrow::Int64Scalar&>(*pair[0]).value;
       held.max = static_cast<const arrow::Int64Scalar&>(*pair[1]).value;
@@ -628,12 +1109,18 @@ class TimeJoinOperator : public Operator {
       }
     }
     held_[input] = std::move(kept);
+    held_bytes_ = 0;
+    for (const auto& held : held_) {
+      for (const Held& h : held) held_bytes_ += h.bytes;
+    }
     return arrow::Status::OK();
   }
 
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
+  const TaskStateBudget budget_;  // of held rows
   std::vector<Held> held_[2];
+  int64_t held_bytes_ = 0;  // of both held_ vectors
   WatermarkMs watermark_ = kNoWatermark;
   WatermarkMs passed_ = kNoWatermark;  // the last watermark passed on
   int64_t rows_in_ = 0;
@@ -681,12 +1168,12 @@ arrow::Result<BoundOperator> BindJoin(const OperatorSpec& spec, const JoinParams
   if (params.time == JoinTime::kNone) {
     bound.make_operator =
         [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      return std::make_unique<HashJoinOperator>(plan, task.pool);
+      return std::make_unique<HashJoinOperator>(plan, task);
     };
   } else {
     bound.make_operator =
         [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      return std::make_unique<TimeJoinOperator>(plan, task.pool);
+      return std::make_unique<TimeJoinOperator>(plan, task);
     };
   }
   return bound;

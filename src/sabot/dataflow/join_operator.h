@@ -1,8 +1,9 @@
 #pragma once
 
 // The hash join of two bounded inputs (JoinParams, docs/dataflow.md "Joins"): input 0 (left)
-// and input 1 (right) are joined on left_keys[i] == right_keys[i] with Acero's hash join, one
-// join per task over the rows the task received. The execution graph brings rows with equal
+// and input 1 (right) are joined on left_keys[i] == right_keys[i], one join per task over the
+// rows the task received: on one integer key (after widening) with the join's own hash table,
+// otherwise with Acero's hash join. The execution graph brings rows with equal
 // keys to the same task: both inputs HASH-partitioned on their keys into the join's
 // parallelism (the HASH partitioner hashes equal values of the accepted key type pairs alike,
 // docs/hashing.md), or one input broadcast to every task and the other left where it is
@@ -16,9 +17,26 @@
 // Lifecycle of one task's instance: Process copies each batch it receives out of the shuffle's
 // memory into the task's pool and keeps it (both inputs are buffered whole: the join needs the
 // whole build side, and the task is not told when one input ends before the other); Finish runs
-// the join on the calling thread (Acero without threads: the right input is the build side,
-// the left is probed through it) and emits its output in Acero's batches; Abort drops both
-// inputs. An instance is used by one thread at a time (operator.h).
+// the join on the calling thread (no threads of its own; the right input is the build side, the
+// left is probed through it) and emits its output in batches of at most 64K rows (Acero's
+// batches when Acero joins); Abort drops both inputs. An instance is used by one thread at a time (operator.h).
+//
+// State budget (TaskContext::state_budget_bytes, 0: no limit): the bytes of both inputs'
+// buffered batches are counted; once they exceed the budget the task becomes a grace hash join.
+// Both inputs, what is buffered and every later batch, are written to 16 Arrow IPC spill files
+// each (state_spill.h, under TaskContext::spill_directory) by a hash of their join keys as the
+// join compares them (after widening, so equal keys of both inputs share a partition); Finish
+// joins the partitions one by one, splitting again (hash remixed, up to 6 levels) a partition
+// whose two files still exceed the budget. A partition whose rows all fall into one
+// sub-partition (a hot key: equal keys never split) is joined in memory anyway, over the budget:
+// the join never fails for want of memory it could have saved by spilling. Every join type stays
+// exact (a partition holds every row of its keys from both inputs). Spill files are removed as
+// each partition is joined, and all of them at Finish and Abort; state_spilled_bytes() counts
+// the bytes written at every level.
+//
+// Event-time joins hold at most their state budget (TaskContext::state_budget_bytes) of rows:
+// a batch that would take the held rows past it fails the task with an error naming the
+// operator, the held bytes and the budget (their state is evicted by watermark, not spilled).
 //
 // Output columns: every left column, then every right column, in input order; a right column
 // whose name a left column (or an earlier right column) already has is renamed

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -159,13 +162,16 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     const JoinParams& params, const std::vector<std::shared_ptr<arrow::RecordBatch>>& left,
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& right,
     std::shared_ptr<arrow::Schema> left_schema, std::shared_ptr<arrow::Schema> right_schema,
-    std::shared_ptr<arrow::Schema>* output_schema = nullptr) {
+    std::shared_ptr<arrow::Schema>* output_schema = nullptr, int64_t state_budget = 0,
+    const std::string& spill_directory = "", int64_t* spilled_bytes = nullptr) {
   const OperatorSpec spec = JoinSpec(params);
   ARROW_ASSIGN_OR_RAISE(BoundOperator bound,
                         BindOperator(spec, {left_schema, right_schema}, BindOptions{}));
   if (output_schema != nullptr) *output_schema = bound.output_schema;
   TaskContext task;
   task.spec = &spec;
+  task.state_budget_bytes = state_budget;
+  task.spill_directory = spill_directory;
   ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
   Collector out;
   for (size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
@@ -183,6 +189,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     rows += batch->num_rows();
   }
   if (rows != op->rows_out()) return arrow::Status::Invalid("rows_out disagrees");
+  if (spilled_bytes != nullptr) *spilled_bytes = op->state_spilled_bytes();
   return out.batches;
 }
 
@@ -213,21 +220,41 @@ TEST(JoinOperatorTest, EveryTypeEqualsNestedLoopWithNullsAndDuplicates) {
   }
 }
 
+// `rows` with nine in ten keys replaced by `key`.
+std::vector<Row> Skewed(std::vector<Row> rows, int64_t key) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i % 10 != 0) rows[i].key = key;
+  }
+  return rows;
+}
+
 TEST(JoinOperatorTest, SkewedKeys) {
   // Nine in ten rows of both sides share key 0: a 450 x 90 block of matches.
-  std::vector<Row> left = RandomRows(7, 500, 50, 1000);
-  std::vector<Row> right = RandomRows(8, 100, 50, 1000);
-  for (size_t i = 0; i < left.size(); ++i) {
-    if (i % 10 != 0) left[i].key = 0;
-  }
-  for (size_t i = 0; i < right.size(); ++i) {
-    if (i % 10 != 0) right[i].key = 0;
-  }
+  const std::vector<Row> left = Skewed(RandomRows(7, 500, 50, 1000), 0);
+  const std::vector<Row> right = Skewed(RandomRows(8, 100, 50, 1000), 0);
   for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kAnti}) {
     SCOPED_TRACE(JoinTypeName(how));
     ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, how},
                                                Batches(left, "lp", 64), Batches(right, "rp", 64),
                                                Side("lp"), Side("rp")));
+    EXPECT_EQ(Rows(batches), Reference(how, left, right));
+  }
+}
+
+TEST(JoinOperatorTest, AKeyMatchingMoreRowsThanAnOutputBatchIsEmittedInPieces) {
+  // 3000 x 100 rows of key 0 plus a few other keys: 300,000 pairs from single input batches,
+  // several output batches of at most 64K rows each, every pair once.
+  std::vector<Row> left = RandomRows(51, 3100, 5, 1000);
+  std::vector<Row> right = RandomRows(52, 120, 5, 1000);
+  for (size_t i = 0; i < 3000; ++i) left[i].key = 0;
+  for (size_t i = 0; i < 100; ++i) right[i].key = 0;
+  for (JoinType how : {JoinType::kInner, JoinType::kLeft, JoinType::kFull}) {
+    SCOPED_TRACE(JoinTypeName(how));
+    ASSERT_OK_AND_ASSIGN(auto batches, RunJoin(JoinParams{{"k"}, {"k"}, how},
+                                               Batches(left, "lp", 3100),
+                                               Batches(right, "rp", 120), Side("lp"), Side("rp")));
+    EXPECT_GE(batches.size(), 5u);
+    for (const auto& batch : batches) EXPECT_LE(batch->num_rows(), 64 * 1024);
     EXPECT_EQ(Rows(batches), Reference(how, left, right));
   }
 }
@@ -247,6 +274,91 @@ TEST(JoinOperatorTest, EmptySides) {
                                             Side("rp")));
     EXPECT_TRUE(Rows(none).empty());
   }
+}
+
+// A fresh directory for spill files, removed at the end of the test.
+class SpillDirectoryForTest {
+ public:
+  SpillDirectoryForTest() {
+    static int next = 0;
+    path_ = std::filesystem::temp_directory_path() /
+            ("sabot-join-test-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
+    std::filesystem::create_directories(path_);
+  }
+  ~SpillDirectoryForTest() { std::filesystem::remove_all(path_); }
+  std::string path() const { return path_.string(); }
+  // Files and directories left under it.
+  int64_t entries() const {
+    int64_t n = 0;
+    for ([[maybe_unused]] const auto& entry :
+         std::filesystem::recursive_directory_iterator(path_)) {
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST(JoinOperatorTest, EveryTypeUnderATinyBudgetSpillsAndEqualsNestedLoop) {
+  // 4000 x 1500 rows (int32 keys on the left widened to the right's int64) under a 4 KiB state
+  // budget: both inputs spill to partitions that split again, every join type stays exact.
+  const auto left = RandomRows(21, 4000, 900, 7);
+  const auto right = RandomRows(22, 1500, 1200, 7);
+  for (JoinType how : kAllTypes) {
+    SCOPED_TRACE(JoinTypeName(how));
+    SpillDirectoryForTest directory;
+    int64_t spilled = 0;
+    ASSERT_OK_AND_ASSIGN(
+        auto batches,
+        RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 97, arrow::int32()),
+                Batches(right, "rp", 41), Side("lp", arrow::int32()), Side("rp"), nullptr,
+                4096, directory.path(), &spilled));
+    const auto expected = Reference(how, left, right);
+    ASSERT_FALSE(expected.empty());
+    EXPECT_EQ(Rows(batches), expected);
+    // Every input row was written at least once (more than the budget).
+    EXPECT_GT(spilled, 4096 * 4);
+    EXPECT_EQ(directory.entries(), 0) << "spill files left after Finish";
+  }
+}
+
+TEST(JoinOperatorTest, AHotKeyThatCannotSplitIsJoinedOverTheBudget) {
+  // Nine in ten rows of both sides share key 3: its partition never splits; joined anyway.
+  const std::vector<Row> left = Skewed(RandomRows(31, 1200, 200, 50), 3);
+  const std::vector<Row> right = Skewed(RandomRows(32, 300, 200, 50), 3);
+  for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kRightAnti}) {
+    SCOPED_TRACE(JoinTypeName(how));
+    SpillDirectoryForTest directory;
+    int64_t spilled = 0;
+    ASSERT_OK_AND_ASSIGN(auto batches,
+                         RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 64),
+                                 Batches(right, "rp", 64), Side("lp"), Side("rp"), nullptr,
+                                 2048, directory.path(), &spilled));
+    EXPECT_EQ(Rows(batches), Reference(how, left, right));
+    EXPECT_GT(spilled, 0);
+    EXPECT_EQ(directory.entries(), 0);
+  }
+}
+
+TEST(JoinOperatorTest, AbortRemovesSpillFiles) {
+  const OperatorSpec spec = JoinSpec(JoinParams{{"k"}, {"k"}});
+  ASSERT_OK_AND_ASSIGN(BoundOperator bound,
+                       BindOperator(spec, {Side("lp"), Side("rp")}, BindOptions{}));
+  SpillDirectoryForTest directory;
+  TaskContext task;
+  task.spec = &spec;
+  task.state_budget_bytes = 1024;
+  task.spill_directory = directory.path();
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+  Collector out;
+  for (const auto& batch : Batches(RandomRows(41, 2000, 500, 9), "lp", 100)) {
+    ASSERT_OK(op->Process(0, batch, &out));
+  }
+  EXPECT_GT(directory.entries(), 0) << "nothing spilled";
+  op->Abort();
+  EXPECT_EQ(directory.entries(), 0) << "spill files left after Abort";
 }
 
 TEST(JoinOperatorTest, OutputColumnsAndRenames) {
@@ -527,7 +639,7 @@ std::vector<std::string> TimedRows(const std::vector<std::shared_ptr<arrow::Reco
 arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
     const JoinParams& params, const std::vector<TimedRow>& left,
     const std::vector<TimedRow>& right, size_t batch_rows, int64_t disorder,
-    std::vector<WatermarkMs>* watermarks_out = nullptr) {
+    std::vector<WatermarkMs>* watermarks_out = nullptr, int64_t state_budget = 0) {
   const OperatorSpec spec = JoinSpec(params);
   OperatorPlanContext unbounded;
   unbounded.bounded_input = false;
@@ -535,6 +647,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
                                                           BindOptions{}, unbounded));
   TaskContext task;
   task.spec = &spec;
+  task.state_budget_bytes = state_budget;
   ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
   Collector out;
   class Watermarks : public OperatorOutput {
@@ -689,6 +802,25 @@ TEST(TimeJoinTest, OutOfOrderInputEqualsNestedLoop) {
       EXPECT_FALSE(watermarks.empty());
       EXPECT_TRUE(std::is_sorted(watermarks.begin(), watermarks.end()));
     }
+  }
+}
+
+// The rows a time join holds are charged to the task's state budget: within it the join is
+// exact, past it the task fails naming the join, the bytes held and the budget.
+TEST(TimeJoinTest, HeldRowsAreChargedToTheStateBudget) {
+  const auto left = TimedRows(5, 600, 8, 10, 200);
+  const auto right = TimedRows(6, 240, 8, 25, 200);
+  for (const JoinParams& params : {WindowJoin(100), IntervalJoin(300, 120)}) {
+    SCOPED_TRACE(JoinTimeName(params.time));
+    ASSERT_OK_AND_ASSIGN(auto batches,
+                         RunTimedJoin(params, left, right, 7, 200, nullptr, 1 << 20));
+    EXPECT_EQ(TimedRows(batches), TimedReference(params, left, right));
+    // A watermark far behind (10 s of disorder) evicts nothing: the held rows outgrow 4 KiB.
+    auto failed = RunTimedJoin(params, left, right, 7, 10'000, nullptr, 4096);
+    ASSERT_TRUE(failed.status().IsCapacityError()) << failed.status().ToString();
+    const std::string& message = failed.status().message();
+    EXPECT_NE(message.find("join 'joiner'"), std::string::npos) << message;
+    EXPECT_NE(message.find("state budget of 4096 bytes"), std::string::npos) << message;
   }
 }
 

@@ -43,7 +43,7 @@ arrow::Result<Enum> ParseName(const NameTable<Enum, N>& table, std::string_view 
                                 allowed, ")");
 }
 
-constexpr NameTable<OperatorKind, 18> kKindNames{{
+constexpr NameTable<OperatorKind, 19> kKindNames{{
     {OperatorKind::kGeneratorSource, "generator_source"},
     {OperatorKind::kParquetSource, "parquet_source"},
     {OperatorKind::kIpcSource, "ipc_source"},
@@ -62,6 +62,7 @@ constexpr NameTable<OperatorKind, 18> kKindNames{{
     {OperatorKind::kConsoleSink, "console_sink"},
     {OperatorKind::kCollectSink, "collect_sink"},
     {OperatorKind::kVerifySink, "verify_sink"},
+    {OperatorKind::kFunctionMap, "function_map"},
 }};
 constexpr NameTable<GeneratorTable, 2> kTableNames{{
     {GeneratorTable::kShuffle, "shuffle"},
@@ -503,6 +504,9 @@ arrow::Status CheckParams(const OperatorSpec& op) {
           if (p.max_rows < 0) {
             return ParamError(op, "max_rows", "must be >= 0, got " + std::to_string(p.max_rows));
           }
+          return arrow::Status::OK();
+        } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
+          if (p.function.empty()) return ParamError(op, "function", "must name a function");
           return arrow::Status::OK();
         } else {
           static_assert(std::is_same_v<P, CollectSinkParams> ||
@@ -1024,6 +1028,8 @@ OperatorKind OperatorKindOf(const OperatorParams& params) {
           return OperatorKind::kConsoleSink;
         } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
           return OperatorKind::kCollectSink;
+        } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
+          return OperatorKind::kFunctionMap;
         } else {
           static_assert(std::is_same_v<P, VerifySinkParams>);
           return OperatorKind::kVerifySink;

@@ -125,6 +125,15 @@ struct FilterParams {
   std::string predicate;
   bool operator==(const FilterParams&) const = default;
 };
+// A map whose function is not in the plan: the process that runs the job provides it at bind
+// time under the name `function` (function_map.h, BindOptions::functions), as the Python package
+// provides a Python function RecordBatch -> RecordBatch. A process that provides none (a C++
+// agent, `sabot run`) refuses the plan when binding it, naming the function. Its output is the
+// function's, so it passes no key partitioning on.
+struct FunctionMapParams {
+  std::string function;
+  bool operator==(const FunctionMapParams&) const = default;
+};
 // Outputs exactly the given columns, in order.
 struct ProjectParams {
   std::vector<NamedExpression> columns;
@@ -275,7 +284,7 @@ using OperatorParams =
     std::variant<GeneratorSourceParams, FileSourceParams, TableSourceParams, MapParams,
                  FilterParams, ProjectParams, KeyByParams, WindowParams, AggregateParams,
                  JoinParams, FileSinkParams, ConsoleSinkParams, CollectSinkParams,
-                 VerifySinkParams>;
+                 VerifySinkParams, FunctionMapParams>;
 
 enum class OperatorKind {
   kGeneratorSource,
@@ -296,6 +305,7 @@ enum class OperatorKind {
   kConsoleSink,
   kCollectSink,
   kVerifySink,
+  kFunctionMap,
 };
 
 OperatorKind OperatorKindOf(const OperatorParams& params);
@@ -304,7 +314,7 @@ bool IsSink(OperatorKind kind);
 // The format of a parquet, ipc or csv source or sink; nullopt for every other kind.
 std::optional<FileFormat> FileFormatOf(OperatorKind kind);
 // The kind's name in plans and explain output: "generator_source", "parquet_source",
-// "table_source", "map", "key_by", "window", "aggregate", "join", "parquet_sink", ...
+// "table_source", "map", "function_map", "key_by", "window", "aggregate", "join", "parquet_sink", ...
 std::string_view OperatorKindName(OperatorKind kind);
 arrow::Result<OperatorKind> ParseOperatorKind(std::string_view name);
 

@@ -11,6 +11,7 @@
 #include "sabot/dataflow/console_sink.h"
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/file_source.h"
+#include "sabot/dataflow/function_map.h"
 #include "sabot/dataflow/generator_source.h"
 #include "sabot/dataflow/join_operator.h"
 #include "sabot/dataflow/map_filter_project.h"
@@ -139,7 +140,10 @@ arrow::Result<BoundOperator> BindUnnamed(
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
             return BindConsoleSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, CollectSinkParams>) {
-            return BindCollectSink(spec, input_schemas[0], options);
+            return BindCollectSink(spec, input_schemas[0], options,
+                                   /*copy_out=*/!context.input_outlives_job);
+          } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
+            return BindFunctionMap(spec, params, input_schemas[0], options);
           } else {
             // False for every P, but only known when instantiated: a kind added to OperatorParams
             // without a branch above fails to compile.

@@ -65,6 +65,8 @@ class ProvidedTables {
   std::map<std::string, std::shared_ptr<arrow::Table>> tables_ SABOT_GUARDED_BY(mutex_);
 };
 
+class ProvidedFunctions;  // function_map.h
+
 struct BindOptions {
   std::string job_id = "job";
   // Where console sinks print. Must outlive the job's tasks.
@@ -73,6 +75,8 @@ struct BindOptions {
   std::shared_ptr<CollectedOutput> collected;
   // The tables table sources read; null: table sources are refused.
   std::shared_ptr<const ProvidedTables> tables;
+  // The functions function_map operators call (function_map.h); null: function maps are refused.
+  std::shared_ptr<const ProvidedFunctions> functions;
   // The memory budget the job will run under: BindJob fits the shuffles to it (shuffle_fitting.h)
   // and refuses a job it cannot hold; 0: no fitting.
   int64_t memory_budget = 0;
@@ -104,6 +108,11 @@ struct OperatorPlanContext {
     bool bounded = true;  // files, tables, generators with rows > 0
   };
   std::vector<SourceEventTime> sources_event_time;
+  // True when every batch reaching the operator is made in its own task, by a source at the
+  // head of its chain and only map, filter, project or function_map after it: no batch can then
+  // hold memory of the job's shuffles (freed when the job ends), so a collect sink keeps its
+  // batches as they are, without copying them out (the Python API's zero-copy collect).
+  bool input_outlives_job = false;
 };
 
 // An operator bound to its input schemas.

@@ -3,8 +3,9 @@
 sabot_add_library(sabot_operators
   SOURCES operator_binding.cc watermark_generator.cc generator_source.cc map_filter_project.cc
           collect_sink.cc console_sink.cc file_source.cc table_source.cc
-          file_sink.cc grouped_aggregation.cc aggregate_operator.cc
+          file_sink.cc grouped_aggregation.cc state_spill.cc aggregate_operator.cc
           join_operator.cc windowed_aggregate.cc
+          function_map.cc
   DEPS sabot_dataflow sabot_expression sabot_common Sabot::arrow_dataset Sabot::parquet
        Sabot::arrow_acero Sabot::arrow_compute Sabot::arrow)
 sabot_add_test(watermark_generator_test SOURCES watermark_generator_test.cc DEPS sabot_operators)
@@ -17,6 +18,8 @@ sabot_add_test(file_source_test SOURCES file_source_test.cc DEPS sabot_operators
 sabot_add_test(table_source_test SOURCES table_source_test.cc DEPS sabot_local_executor)
 sabot_add_test(file_sink_test SOURCES file_sink_test.cc DEPS sabot_operators)
 sabot_add_test(grouped_aggregation_test SOURCES grouped_aggregation_test.cc DEPS sabot_operators)
+sabot_add_test(collect_sink_test SOURCES collect_sink_test.cc DEPS sabot_local_executor)
+sabot_add_test(function_map_test SOURCES function_map_test.cc DEPS sabot_local_executor)
 sabot_add_test(join_operator_test SOURCES join_operator_test.cc DEPS sabot_operators)
 sabot_add_test(windowed_aggregate_test SOURCES windowed_aggregate_test.cc DEPS sabot_operators)
 # Files written by pyarrow, read by the sources; part files written by the sinks, read by pyarrow

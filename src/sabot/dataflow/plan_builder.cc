@@ -67,6 +67,10 @@ Stream Stream::Map(std::string column, std::string expression,
   return Map({NamedExpression{std::move(column), std::move(expression)}}, parallelism,
              std::move(name));
 }
+Stream Stream::FunctionMap(std::string function, std::optional<int32_t> parallelism,
+                           std::string name) {
+  return SABOT_STREAM_ADD(FunctionMapParams{std::move(function)}, parallelism, name);
+}
 Stream Stream::Filter(std::string predicate, std::optional<int32_t> parallelism,
                       std::string name) {
   return SABOT_STREAM_ADD(FilterParams{std::move(predicate)}, parallelism, name);

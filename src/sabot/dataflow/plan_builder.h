@@ -57,6 +57,10 @@ class Stream {
   // One computed column: Map({{column, expression}}, ...).
   Stream Map(std::string column, std::string expression, std::optional<int32_t> parallelism = {},
              std::string name = "");
+  // A map by a function the process running the job provides under `function`
+  // (FunctionMapParams, function_map.h).
+  Stream FunctionMap(std::string function, std::optional<int32_t> parallelism = {},
+                     std::string name = "");
   Stream Filter(std::string predicate, std::optional<int32_t> parallelism = {},
                 std::string name = "");
   Stream Project(std::vector<NamedExpression> columns, std::optional<int32_t> parallelism = {},

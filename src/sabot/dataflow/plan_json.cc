@@ -124,6 +124,8 @@ Json ParamsJson(const OperatorParams& params) {
           if (p.format == FileFormat::kCsv) j["csv"] = CsvJson(p.csv);
         } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
           j["max_rows"] = p.max_rows;
+        } else if constexpr (std::is_same_v<P, FunctionMapParams>) {
+          j["function"] = p.function;
         }
         return j;
       },
@@ -502,6 +504,11 @@ arrow::Result<OperatorParams> ReadParams(OperatorKind kind, const Json* j, const
     case OperatorKind::kVerifySink:
       params = VerifySinkParams{};
       break;
+    case OperatorKind::kFunctionMap: {
+      ARROW_ASSIGN_OR_RAISE(std::string function, r.String("function"));
+      params = FunctionMapParams{std::move(function)};
+      break;
+    }
   }
   ARROW_RETURN_NOT_OK(r.Done());
   return params;

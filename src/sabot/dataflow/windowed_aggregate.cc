@@ -20,9 +20,11 @@
 #include <arrow/record_batch.h>
 #include <arrow/table.h>
 #include <arrow/type.h>
+#include <arrow/util/byte_size.h>
 
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
+#include "sabot/dataflow/state_spill.h"
 #include "sabot/dataflow/watermark_generator.h"
 
 namespace sabot {
@@ -284,6 +286,10 @@ struct Window {
   // and the late-but-allowed batches not yet re-emitted.
   std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
   std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
+  // The state budget's share: `aggregation`'s bytes beyond its empty state's (`baseline`), and
+  // the buffers of `rows` (`pending` shares them).
+  int64_t baseline = 0;
+  int64_t rows_bytes = 0;
 };
 
 // One buffered batch of a session window: its rows, their event times, and which rows the
@@ -292,12 +298,18 @@ struct SessionBatch {
   std::shared_ptr<arrow::RecordBatch> batch;
   std::vector<int64_t> ticks;
   std::vector<uint8_t> emitted;
+
+  // What it holds, for the state budget.
+  int64_t bytes() const {
+    return arrow::util::TotalBufferSize(*batch) +
+           static_cast<int64_t>(ticks.size() * sizeof(int64_t) + emitted.size());
+  }
 };
 
 class WindowedAggregate : public Operator {
  public:
   WindowedAggregate(std::shared_ptr<const WindowedPlan> plan, const TaskContext& ctx)
-      : plan_(std::move(plan)), pool_(ctx.pool) {}
+      : plan_(std::move(plan)), pool_(ctx.pool), budget_(ctx) {}
 
   arrow::Status Open(const TaskContext& ctx) {
     if (plan_->late_output) {
@@ -324,8 +336,12 @@ class WindowedAggregate : public Operator {
     } else {
       ARROW_ASSIGN_OR_RAISE(times, ReadEventTimes(*batch, plan_->time));
     }
-    if (plan_->window.type == WindowType::kSession) return ProcessSession(batch, times);
-    return ProcessWindows(batch, times);
+    if (plan_->window.type == WindowType::kSession) {
+      ARROW_RETURN_NOT_OK(ProcessSession(batch, times));
+    } else {
+      ARROW_RETURN_NOT_OK(ProcessWindows(batch, times));
+    }
+    return CheckStateBudget();
   }
 
   arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
@@ -368,11 +384,50 @@ class WindowedAggregate : public Operator {
   void Abort() override {
     windows_.clear();
     sessions_.clear();
+    session_bytes_ = 0;
     if (late_sink_ != nullptr) late_sink_->Abort();
   }
 
  private:
   bool processing_time() const { return plan_->window.time == TimeDomain::kProcessingTime; }
+
+  // The bytes of state the task holds: open and kept windows' aggregation states and rows,
+  // buffered session rows.
+  int64_t StateBytes() const {
+    int64_t bytes = session_bytes_;
+    for (const auto& [start, window] : windows_) {
+      if (window.aggregation != nullptr) {
+        bytes += window.aggregation->memory_bytes() - window.baseline;
+      }
+      bytes += window.rows_bytes;
+    }
+    return bytes;
+  }
+
+  // Window state is evicted by the watermark, not spilled: past the task's state budget the
+  // task fails, saying how much it holds against which budget.
+  arrow::Status CheckStateBudget() const {
+    if (budget_.bytes <= 0) return arrow::Status::OK();
+    const int64_t bytes = StateBytes();
+    if (bytes <= budget_.bytes) return arrow::Status::OK();
+    const char* kind = plan_->window.type == WindowType::kSession    ? "session"
+                       : plan_->window.type == WindowType::kTumbling ? "tumbling"
+                                                                     : "sliding";
+    return arrow::Status::CapacityError(
+        "aggregate '", budget_.operator_name, "' (", kind, " window '", plan_->window_name,
+        "', task ", budget_.subtask,
+        ") holds ", bytes, " bytes of window state (",
+        plan_->window.type == WindowType::kSession ? sessions_.size() : windows_.size(),
+        plan_->window.type == WindowType::kSession ? " buffered batches" : " open windows",
+        "), over the task's state budget of ", budget_.bytes,
+        " bytes (state_budget): raise state_budget or the aggregate's parallelism, or shorten "
+        "the windows, allowed_lateness or the sources' max_out_of_orderness");
+  }
+
+  void HoldSession(SessionBatch entry) {
+    session_bytes_ += entry.bytes();
+    sessions_.push_back(std::move(entry));
+  }
   int64_t lateness() const { return plan_->lateness; }
 
   // Watermark W (ms) in ticks: no row comes with an event time below it. Saturates (a watermark
@@ -481,15 +536,20 @@ class WindowedAggregate : public Operator {
       window.end = start + size;
       ARROW_ASSIGN_OR_RAISE(window.aggregation,
                             GroupedAggregation::Make(plan_->aggregation, pool_));
+      window.baseline = window.aggregation->memory_bytes();
     }
     if (window.fired) {
       // Late but allowed: the window's rows for the affected keys are emitted again.
+      window.rows_bytes += arrow::util::TotalBufferSize(*rows);
       window.rows.push_back(rows);
       window.pending.push_back(std::move(rows));
       return arrow::Status::OK();
     }
     ARROW_RETURN_NOT_OK(window.aggregation->Consume(*rows));
-    if (lateness() > 0 && !processing_time()) window.rows.push_back(std::move(rows));
+    if (lateness() > 0 && !processing_time()) {
+      window.rows_bytes += arrow::util::TotalBufferSize(*rows);
+      window.rows.push_back(std::move(rows));
+    }
     return arrow::Status::OK();
   }
 
@@ -580,7 +640,7 @@ class WindowedAggregate : public Operator {
       entry.ticks.reserve(kept.size());
       for (int64_t i : kept) entry.ticks.push_back(times.ticks[i]);
       entry.emitted.assign(kept.size(), 0);
-      sessions_.push_back(std::move(entry));
+      HoldSession(std::move(entry));
       // A new row can only open a session ending at its time + gap or extend one.
       session_next_due_ = std::min(session_next_due_, AddTicks(earliest, gap));
     }
@@ -604,6 +664,7 @@ class WindowedAggregate : public Operator {
       emitted.insert(emitted.end(), entry.emitted.begin(), entry.emitted.end());
     }
     sessions_.clear();
+    session_bytes_ = 0;
     std::shared_ptr<arrow::RecordBatch> all;
     if (batches.size() == 1) {
       all = batches[0];
@@ -687,7 +748,7 @@ class WindowedAggregate : public Operator {
         entry.ticks.push_back(ticks[r]);
         entry.emitted.push_back(emitted[r]);
       }
-      sessions_.push_back(std::move(entry));
+      HoldSession(std::move(entry));
     }
     session_next_due_ = next_due;
     return arrow::Status::OK();
@@ -736,11 +797,13 @@ class WindowedAggregate : public Operator {
 
   std::shared_ptr<const WindowedPlan> plan_;
   arrow::MemoryPool* pool_;
+  const TaskStateBudget budget_;
   std::unique_ptr<Operator> late_sink_;
   NoOutput no_output_;
   WatermarkMs watermark_ = kNoWatermark;
   std::map<int64_t, Window> windows_;  // by start (= by end: one size)
   std::vector<SessionBatch> sessions_;
+  int64_t session_bytes_ = 0;  // SessionBatch::bytes() of sessions_
   int64_t session_next_due_ = kEndOfTime;
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;

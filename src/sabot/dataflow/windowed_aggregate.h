@@ -40,7 +40,11 @@
 //
 // Memory: open windows' aggregation states; with allowed_lateness > 0 also the rows of every
 // window still kept (to recompute a window's rows on a late arrival); session windows buffer the
-// rows of open sessions. None of it is charged to the job's memory budget yet.
+// rows of open sessions. All of it is charged to the task's state budget
+// (TaskContext::state_budget_bytes, 0: no limit), counted after every batch: window state is
+// evicted by the watermark, not spilled, so a batch that leaves more than the budget held fails
+// the task with a CapacityError naming the aggregate, its window, the task, the bytes held and
+// the budget.
 //
 // Thread safety: the bound state is immutable and shared by the tasks; each instance is used by
 // one task's thread.

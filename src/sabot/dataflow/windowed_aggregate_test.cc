@@ -177,7 +177,8 @@ OperatorPlanContext Context() {
 // A bound windowed aggregate's task instance (subtask 0 of 1).
 struct Harness {
   explicit Harness(WindowParams params, std::string job_id = "job",
-                   arrow::TimeUnit::type time_unit = arrow::TimeUnit::MILLI)
+                   arrow::TimeUnit::type time_unit = arrow::TimeUnit::MILLI,
+                   int64_t state_budget = 0)
       : unit(time_unit) {
     window.name = "window";
     window.params = std::move(params);
@@ -192,6 +193,7 @@ struct Harness {
     TaskContext task;
     task.job_id = job_id;
     task.spec = &aggregate;
+    task.state_budget_bytes = state_budget;
     auto made = bound->make_operator(task);
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     op = std::move(*made);
@@ -262,6 +264,43 @@ TEST(WindowedAggregateTest, TumblingEqualsTheReferenceInOrderAndWithinTheBound) 
     EXPECT_EQ(emitted, static_cast<int64_t>(Reference(rows, 60'000, 60'000).size()));
     EXPECT_EQ(h.op->rows_in(), 3000);
     EXPECT_EQ(h.op->rows_out(), emitted);
+  }
+}
+
+TEST(WindowedAggregateTest, StateWithinTheBudgetGivesTheReference) {
+  std::vector<Row> rows = Transactions(3000, 600'000, 20'000, 7);
+  Harness h(Tumbling(milliseconds(60'000)), "job", arrow::TimeUnit::MILLI, 64 << 20);
+  FeedAll(&h, rows, 97, 20'000);
+  ExpectEqual(Results(h.out.batches), Reference(rows, 60'000, 60'000));
+}
+
+// Past the state budget the task fails, naming the aggregate, its window, the bytes held and the
+// budget; the check runs after every batch.
+TEST(WindowedAggregateTest, StatePastTheBudgetIsAnErrorNamingTheOperatorAndTheBudget) {
+  struct Case {
+    const char* name;
+    WindowParams params;
+    const char* kind;
+  };
+  const Case cases[] = {
+      {"tumbling", Tumbling(milliseconds(60'000)), "tumbling window 'window'"},
+      {"sliding", Sliding(milliseconds(50'000), milliseconds(20'000)), "sliding window 'window'"},
+      {"session", Session(milliseconds(5'000)), "session window 'window'"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Harness h(c.params, "job", arrow::TimeUnit::MILLI, 2048);
+    const std::vector<Row> rows = Transactions(3000, 600'000, 0, 3);
+    arrow::Status status;
+    for (size_t i = 0; i < rows.size() && status.ok(); i += 100) {
+      std::vector<Row> part(rows.begin() + i, rows.begin() + std::min(rows.size(), i + 100));
+      status = h.op->Process(0, Batch(part, h.unit), &h.out);
+    }
+    ASSERT_TRUE(status.IsCapacityError()) << status.ToString();
+    EXPECT_NE(status.message().find("aggregate 'agg'"), std::string::npos) << status.message();
+    EXPECT_NE(status.message().find(c.kind), std::string::npos) << status.message();
+    EXPECT_NE(status.message().find("state budget of 2048 bytes"), std::string::npos)
+        << status.message();
+    h.op->Abort();
   }
 }
 

@@ -38,6 +38,9 @@ class AgentProcess {
 
   const std::string& location() const { return location_; }
   pid_t pid() const { return pid_; }
+  // The reading end of the child's stdout (after its announcement line), for a caller that
+  // forwards what it prints; closed by the destructor. -1 once the child failed to start.
+  int stdout_fd() const { return stdout_fd_; }
   // Asks the child to stop (SIGTERM, and closes its lifeline) without waiting.
   void Terminate();
   // Terminate(), waits up to `grace`, then SIGKILL; returns the exit status (as waitpid's).

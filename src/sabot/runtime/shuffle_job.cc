@@ -51,7 +51,8 @@ class ProgressTicker {
     }
   }
 
-  const ProgressCallback& report_;
+  // A copy: callers pass temporaries (a lambda made into a ProgressCallback for the call).
+  const ProgressCallback report_;
   std::function<std::pair<int64_t, int64_t>()> read_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -16,6 +16,8 @@
 
 #include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent.h"
+#include "sabot/runtime/agent_registration.h"
+#include "sabot/tools/cluster_options.h"
 
 namespace sabot {
 
@@ -31,6 +33,11 @@ struct AgentOptions {
   int64_t parent_pid = 0;
   int lifeline_fd = -1;
   int64_t control_timeout_s = 0;
+  // Membership in a cluster: the coordinator to register with, and the slots offered.
+  ClusterCommandOptions cluster;
+  int32_t slots = 1;
+  // The options given on the command line (they override the --config file).
+  CLI::App* command = nullptr;
 };
 
 [[noreturn]] void Fail(const arrow::Status& status, int exit_code) {
@@ -99,7 +106,30 @@ class ParentWatch {
   std::thread thread_;
 };
 
-void Run(const AgentOptions& options) {
+// The --config file's agent section and security, under what the command line gave.
+ClusterSecurity ApplyConfig(AgentOptions* options) {
+  auto resolved = ResolveCluster(options->cluster);
+  if (!resolved.ok()) Fail(resolved.status(), 2);
+  const ClusterConfig::Agent& file = resolved->config.agent;
+  auto given = [&](const char* name) { return options->command->count(name) > 0; };
+  if (!given("--host") && file.host) options->host = *file.host;
+  if (!given("--port") && file.port) options->port = *file.port;
+  if (!given("--slots") && file.slots) options->slots = *file.slots;
+  if (!given("--memory-budget-mib") && file.memory_budget_bytes) {
+    options->memory_budget_mib = *file.memory_budget_bytes >> 20;
+  }
+  if (!given("--spill-dir") && file.spill_dir) options->spill_dir = *file.spill_dir;
+  if (options->cluster.coordinator.empty() && resolved->config.coordinator.address) {
+    options->cluster.coordinator = *resolved->config.coordinator.address;
+  }
+  return resolved->security;
+}
+
+void Run(AgentOptions& options) {
+  const ClusterSecurity security = ApplyConfig(&options);
+  if (options.slots < 1 || options.slots > 4096) {
+    Fail(arrow::Status::Invalid("--slots must be between 1 and 4096, got ", options.slots), 2);
+  }
   if (options.port < 0 || options.port > 65535) {
     Fail(arrow::Status::Invalid("--port must be between 0 and 65535, got ", options.port), 2);
   }
@@ -149,11 +179,34 @@ void Run(const AgentOptions& options) {
   engine.manager.agent_id = options.agent_id;
   engine.manager.memory_budget = options.memory_budget_mib << 20;
   engine.manager.spill.directory = options.spill_dir;
+  // The cluster's security: this agent's server asks every caller for the token (and, with
+  // mutual TLS, a certificate); its client presents them to the other agents.
+  security.ApplyTo(&engine.server);
+  security.ApplyTo(&engine.client);
   auto made = Agent::Make(engine);
   if (!made.ok()) Fail(made.status(), 1);
   std::unique_ptr<Agent> agent = std::move(made).ValueUnsafe();
   std::printf("sabot agent listening on %s\n", agent->location().c_str());
   std::fflush(stdout);
+
+  // With --coordinator: register and heartbeat until the agent stops.
+  std::unique_ptr<AgentRegistration> registration;
+  if (!options.cluster.coordinator.empty()) {
+    AgentRegistrationOptions membership;
+    membership.coordinator = options.cluster.coordinator;
+    security.ApplyTo(&membership.client);
+    membership.location = agent->location();
+    membership.slots = options.slots;
+    membership.name = options.agent_id;
+    Agent* serving = agent.get();
+    membership.memory = [serving] {
+      BudgetedMemoryPool* pool = serving->engine()->shuffle_manager()->pool();
+      return std::pair<int64_t, int64_t>{pool->budget(), pool->bytes_allocated()};
+    };
+    auto started = AgentRegistration::Start(std::move(membership));
+    if (!started.ok()) Fail(started.status(), 2);
+    registration = std::move(*started);
+  }
 
   int received = 0;
   std::thread signal_waiter([&] {
@@ -173,6 +226,7 @@ void Run(const AgentOptions& options) {
   // Wake the signal thread if the shutdown came from elsewhere.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
+  registration.reset();
   const arrow::Status reason = agent->stop_reason();
   // Cancels what still runs, releases every shuffle (deleting its spill files), stops serving.
   agent.reset();
@@ -208,6 +262,15 @@ void AddAgentCommand(CLI::App& app) {
                       "Stop when no control action arrives for this many seconds (0: never); "
                       "a job manager polls progress about every 200 ms")
       ->capture_default_str();
+  command->add_option("--coordinator", options->cluster.coordinator,
+                      "Join the cluster of this coordinator (grpc+tcp://host:port): register, "
+                      "heartbeat, and run the tasks it places here; retried while it cannot be "
+                      "reached (default: coordinator.address of --config, else none)");
+  command->add_option("--slots", options->slots,
+                      "Tasks of a job this agent runs at once, offered to the coordinator "
+                      "(default: the config file's, else 1)");
+  AddSecurityOptions(command, &options->cluster);
+  options->command = command;
   command->callback([options] { Run(*options); });
 }
 

@@ -20,6 +20,8 @@
 #include "sabot/dataflow/job_report_format.h"
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/dataflow/plan_json.h"
+#include "sabot/tools/cluster_options.h"
+#include "sabot/tools/loopback_cluster.h"
 
 namespace sabot {
 
@@ -34,6 +36,7 @@ struct CommandOptions {
   std::string spill_dir;
   bool quiet = false;
   std::vector<std::string> sets;
+  int32_t agents = 0;  // > 0: on a loopback cluster of that many agent processes
 };
 
 [[noreturn]] void Fail(const std::string& message, int exit_code) {
@@ -78,54 +81,6 @@ std::string JobIdOf(const std::string& name) {
   return id.substr(0, kMaxJobIdLength);
 }
 
-// A failure of a job, with the place in the job file of the operator it names: binding errors
-// and task errors begin with "operator '<name>' (<kind>)" (task errors go on with "task <i>").
-std::string Located(const JobFile& job, const arrow::Status& status) {
-  const std::string& message = status.message();
-  constexpr std::string_view kMarker = "operator '";
-  std::string text = status.CodeAsString() + ": " + message;
-  size_t start = message.find(kMarker);
-  if (start == std::string::npos) return text;
-  start += kMarker.size();
-  size_t end = message.find('\'', start);
-  if (end == std::string::npos) return text;
-  // An expression's error is placed at its position in the file, others at the operator.
-  std::string place = job.PlaceOfExpressionError(message);
-  if (place.empty()) place = job.PlaceOf(message.substr(start, end - start));
-  return place == job.display_name ? text : place + ": " + text;
-}
-
-// SIGINT and SIGTERM cancel the job: the handler only stores to lock-free atomics; the executor
-// polls the flag, cancels every task and removes temporary sink files before RunLocalJob
-// returns. A second signal ends the process at once.
-std::atomic<bool> g_cancel{false};
-std::atomic<int> g_signal{0};
-static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
-
-void OnSignal(int signal) {
-  if (g_signal.exchange(signal) != 0) _exit(128 + signal);
-  g_cancel.store(true);
-}
-
-class SignalCancel {
- public:
-  SignalCancel() {
-    struct sigaction action {};
-    action.sa_handler = &OnSignal;
-    action.sa_flags = SA_RESTART;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~SignalCancel() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
 void Run(const CommandOptions& options) {
   auto overrides = ParseSets(options.sets);
   if (!overrides.ok()) Fail(overrides.status().message(), 2);
@@ -154,6 +109,23 @@ void Run(const CommandOptions& options) {
     return;
   }
 
+  if (options.agents != 0) {
+    LoopbackClusterOptions cluster;
+    cluster.agents = options.agents;
+    if (options.memory_budget_mib > 0) {
+      cluster.memory_budget = options.memory_budget_mib << 20;
+    } else if (job->options.memory_budget_bytes) {
+      cluster.memory_budget = *job->options.memory_budget_bytes;
+    }
+    cluster.spill_dir =
+        !options.spill_dir.empty() ? options.spill_dir : job->options.spill_directory;
+    cluster.state_budget_per_task = job->options.state_budget_bytes.value_or(0);
+    cluster.progress = job->options.progress && !options.quiet;
+    const int code = RunOnLoopbackCluster(*job, cluster);
+    if (code != 0) throw CLI::RuntimeError(code);
+    return;
+  }
+
   LocalExecutorOptions executor;
   executor.job_id = JobIdOf(job->name);
   executor.threads = options.threads > 0 ? options.threads : job->options.threads.value_or(0);
@@ -166,7 +138,7 @@ void Run(const CommandOptions& options) {
       !options.spill_dir.empty() ? options.spill_dir : job->options.spill_directory;
   executor.state_budget_per_task = job->options.state_budget_bytes.value_or(0);
   executor.console = &std::cout;
-  executor.cancel = &g_cancel;
+  executor.cancel = SignalCancel::flag();
   std::shared_ptr<ProgressRenderer> progress;
   // While a progress block is redrawn on the terminal, console sinks' rows would be drawn over:
   // they are kept and printed when the job ends, before the summary.
@@ -189,7 +161,7 @@ void Run(const CommandOptions& options) {
   // Binding checks the job against real schemas and files: a failure there is a bad job (2),
   // located at its operator's line, before anything runs.
   auto bound = BindJob(job->plan, BindOptionsOf(executor), executor.shuffle);
-  if (!bound.ok()) Fail(Located(*job, bound.status()), 2);
+  if (!bound.ok()) Fail(Located(*job, StatusText(bound.status())), 2);
   arrow::Result<JobReport> report;
   {
     SignalCancel signals;
@@ -202,12 +174,14 @@ void Run(const CommandOptions& options) {
   }
   std::cout << console_rows.str();
   std::cout.flush();
-  if (const int signal = g_signal.load(); signal != 0) {
+  if (const int signal = SignalCancel::signal(); signal != 0) {
     std::cerr << "sabot run: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
               << ": the job was cancelled and its partial output removed\n";
     throw CLI::RuntimeError(128 + signal);
   }
-  if (!report.ok()) Fail("job " + job->name + " failed: " + Located(*job, report.status()), 1);
+  if (!report.ok()) {
+    Fail("job " + job->name + " failed: " + Located(*job, StatusText(report.status())), 1);
+  }
   std::cout << FormatJobSummary(*report);
 }
 
@@ -233,6 +207,11 @@ void AddRunCommand(CLI::App& app) {
                       "Directory for spill files (default: the job file's spill_directory, else "
                       "the system's temporary directory)");
   command->add_flag("--quiet", options->quiet, "Show no progress while the job runs");
+  command->add_option("--agents", options->agents,
+                      "Run on a cluster made for this job on loopback: a coordinator in this "
+                      "process and this many `sabot agent` processes (docs/cluster.md); same "
+                      "output and summary as the local run")
+      ->check(CLI::Range(1, 64));
   command->add_option("--set", options->sets,
                       "OPERATOR.parallelism=N: run that operator with N tasks (repeatable)");
   command->callback([options] { Run(*options); });

@@ -1,0 +1,1 @@
+"""Services of the Sabot engine: the shuffle service (sabot.orchestrator.shuffle)."""
