@@ -15,6 +15,9 @@
 
 #include "sabot/common/batch_bytes.h"
 #include "sabot/common/ids.h"
+#include "sabot/transport/flight_transport.h"
+#include "sabot/transport/in_memory_partition_store.h"
+#include "sabot/transport/ipc_block.h"
 
 namespace sabot {
 
@@ -214,6 +217,91 @@ arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, 
   for (auto& client : clients) (void)client->Close();
   for (const auto& status : statuses) ARROW_RETURN_NOT_OK(status);
   for (size_t l = 0; l < lanes.size(); ++l) {
+    result.bytes += received[l];
+    result.rows += rows[l];
+  }
+  return result;
+}
+
+arrow::Result<CeilingMeasurement> MeasurePipelinedFlightEdge(const GeneratedJob& job,
+                                                             int32_t streams,
+                                                             int32_t exclusive_credits) {
+  if (exclusive_credits < 1) {
+    return arrow::Status::Invalid("exclusive_credits must be >= 1, got ", exclusive_credits);
+  }
+  ARROW_ASSIGN_OR_RAISE(std::vector<Lane> lanes, MakeLanes(job, streams));
+  // The lanes' batches as IPC blocks, encoded before the clock.
+  std::vector<std::vector<std::vector<SealedBlock>>> blocks(lanes.size());
+  for (size_t l = 0; l < lanes.size(); ++l) {
+    for (const Batches& batches : lanes[l].distinct) {
+      std::vector<SealedBlock> encoded;
+      for (const auto& batch : batches) {
+        ARROW_ASSIGN_OR_RAISE(auto block, EncodeIpcBlock(*batch, Compression::kNone));
+        encoded.push_back(std::move(block));
+      }
+      blocks[l].push_back(std::move(encoded));
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.host = "127.0.0.1";
+  server_options.port = 0;
+  ARROW_ASSIGN_OR_RAISE(auto server, ShuffleServer::Make(server_options, store));
+  ARROW_ASSIGN_OR_RAISE(auto client, ShuffleClient::Make({}));
+  const std::string uri = server->uri();
+  ARROW_ASSIGN_OR_RAISE(
+      auto transport,
+      FlightTransport::Make(server.get(), client.get(),
+                            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; },
+                            /*local_channels_in_process=*/false));
+  const auto schema = GeneratedSchema(job.data);
+  ChannelOptions channel;
+  channel.exclusive_credits = exclusive_credits;
+  std::vector<std::unique_ptr<ChannelWriter>> writers;
+  std::vector<std::unique_ptr<ChannelReader>> readers;
+  for (size_t l = 0; l < lanes.size(); ++l) {
+    const StreamKey key{"edge-ceiling", static_cast<int32_t>(l), static_cast<int32_t>(l), 0};
+    ARROW_ASSIGN_OR_RAISE(auto writer, transport->OpenWriter(key, schema, channel));
+    ARROW_ASSIGN_OR_RAISE(auto reader, transport->OpenReader(key, channel));
+    writers.push_back(std::move(writer));
+    readers.push_back(std::move(reader));
+  }
+  std::vector<int64_t> received(lanes.size(), 0);
+  std::vector<int64_t> rows(lanes.size(), 0);
+  std::vector<arrow::Status> write_statuses(lanes.size()), read_statuses(lanes.size());
+  CeilingMeasurement result;
+  result.parallelism = streams;
+  result.elapsed = TimeLanes(2 * lanes.size(), [&](size_t t) {
+    const size_t l = t / 2;
+    if (t % 2 == 0) {
+      write_statuses[l] = [&]() -> arrow::Status {
+        for (const std::vector<SealedBlock>& distinct : blocks[l]) {
+          for (int64_t i = 0; i < lanes[l].batches_per_writer; ++i) {
+            const auto d = static_cast<size_t>(i % static_cast<int64_t>(distinct.size()));
+            ARROW_RETURN_NOT_OK(writers[l]->Write(distinct[d]));
+          }
+        }
+        return writers[l]->Finish();
+      }();
+      if (!write_statuses[l].ok()) readers[l]->Cancel();
+      return;
+    }
+    read_statuses[l] = [&]() -> arrow::Status {
+      while (true) {
+        ARROW_ASSIGN_OR_RAISE(auto batch, readers[l]->Next());
+        if (batch == nullptr) return arrow::Status::OK();
+        received[l] += BatchBufferBytes(*batch);
+        rows[l] += batch->num_rows();
+      }
+    }();
+    if (!read_statuses[l].ok()) writers[l]->Cancel(read_statuses[l]);
+  });
+  readers.clear();
+  writers.clear();
+  ARROW_RETURN_NOT_OK(server->Shutdown());
+  for (size_t l = 0; l < lanes.size(); ++l) {
+    ARROW_RETURN_NOT_OK(write_statuses[l]);
+    ARROW_RETURN_NOT_OK(read_statuses[l]);
     result.bytes += received[l];
     result.rows += rows[l];
   }

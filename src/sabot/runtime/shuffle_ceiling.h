@@ -40,4 +40,16 @@ arrow::Result<CeilingMeasurement> MeasureMemcpyCeiling(const GeneratedJob& job, 
 // gRPC, the transport's ceiling.
 arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, int32_t streams);
 
+// The same batches through Sabot's distributed shuffle edge alone, to set against
+// MeasureFlightCeiling: a ShuffleServer in this process, `streams` pipelined channels of the
+// FlightTransport (DoExchange over loopback TCP, credits as in a job: `exclusive_credits` per
+// channel), writer w's batches on channel w % streams, one writer thread and one reader thread per
+// channel. The batches are encoded as IPC blocks before the clock (in a job the writer's
+// partition buffers seal them so, before the edge), so the time covers handing blocks to the
+// channel, waiting for credit, sending, receiving and decoding them. Bytes as the ceilings count
+// them (the decoded batches' buffers). Invalid for streams < 1 or exclusive_credits < 1.
+arrow::Result<CeilingMeasurement> MeasurePipelinedFlightEdge(const GeneratedJob& job,
+                                                             int32_t streams,
+                                                             int32_t exclusive_credits = 2);
+
 }  // namespace sabot

@@ -67,6 +67,21 @@ TEST(ShuffleCeiling, FlightStreamsEveryRowOfTheJob) {
     EXPECT_GT(ceiling.bytes_per_second(), 0);
   }
 }
+TEST(ShuffleCeiling, PipelinedFlightEdgeMovesEveryRowOfTheJob) {
+  const GeneratedJob job = SmallJob();
+  ASSERT_OK_AND_ASSIGN(auto streamed, MeasureFlightCeiling(job, 2));
+  for (int32_t streams : {1, 2, 4}) {
+    for (int32_t credits : {1, 3}) {
+      SCOPED_TRACE(std::to_string(streams) + " streams, " + std::to_string(credits) + " credits");
+      ASSERT_OK_AND_ASSIGN(auto edge, MeasurePipelinedFlightEdge(job, streams, credits));
+      EXPECT_EQ(edge.rows, job.total_rows());
+      // The decoded batches' buffers, as the plain Flight stream's reader counts them.
+      EXPECT_EQ(edge.bytes, streamed.bytes);
+      EXPECT_EQ(edge.parallelism, streams);
+      EXPECT_GT(edge.bytes_per_second(), 0);
+    }
+  }
+}
 
 TEST(ShuffleCeiling, EmptyJobsAndBadParallelism) {
   GeneratedJob job = SmallJob();
@@ -77,6 +92,11 @@ TEST(ShuffleCeiling, EmptyJobsAndBadParallelism) {
   EXPECT_EQ(streamed.rows, 0);
   ASSERT_RAISES_WITH(Invalid, "parallelism", MeasureMemcpyCeiling(SmallJob(), 0).status());
   ASSERT_RAISES_WITH(Invalid, "parallelism", MeasureFlightCeiling(SmallJob(), -1).status());
+  ASSERT_OK_AND_ASSIGN(auto edge, MeasurePipelinedFlightEdge(job, 2));
+  EXPECT_EQ(edge.rows, 0);
+  ASSERT_RAISES_WITH(Invalid, "parallelism", MeasurePipelinedFlightEdge(SmallJob(), 0).status());
+  ASSERT_RAISES_WITH(Invalid, "exclusive_credits",
+                     MeasurePipelinedFlightEdge(SmallJob(), 2, 0).status());
 }
 
 }  // namespace

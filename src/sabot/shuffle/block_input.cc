@@ -181,9 +181,9 @@ arrow::Result<std::unique_ptr<BlockInput>> MakeChannelInput(Transport* transport
                                                             const StreamKey& key,
                                                             const ChannelOptions& options) {
   ARROW_ASSIGN_OR_RAISE(auto reader, transport->OpenReader(key, options));
-  // Only the in-process reader's TryNextItem works (a Flight reader's next message comes from a
-  // blocking gRPC read).
-  const bool pollable = transport->name() == "in-process";
+  // Only a reader of a channel in this process can poll (a Flight reader's next message comes
+  // from a blocking gRPC read).
+  const bool pollable = reader->pollable();
   return std::make_unique<ChannelInput>(std::move(reader), pollable, options.timeout);
 }
 

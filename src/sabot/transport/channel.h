@@ -143,6 +143,10 @@ class ChannelReader {
   virtual void SetOnReadable(std::function<void()> callback) = 0;
   // Stops reading: the writer's Write() fails with Cancelled from now on.
   virtual void Cancel() = 0;
+  // True when TryNextItem() and SetOnReadable() work: the reader of a channel whose writer is in
+  // this process (the in-process transport's, and the Flight transport's for a writer served by
+  // its own server). False for a reader over the network (read it with NextItem() on a thread).
+  virtual bool pollable() const { return false; }
 };
 
 // A transport: opens channels. Implementations are safe for concurrent use and must outlive

@@ -22,12 +22,14 @@ DeadlineWatchdog::~DeadlineWatchdog() {
 DeadlineWatchdog::Id DeadlineWatchdog::Arm(Clock::time_point deadline,
                                            std::function<void()> on_expiry) {
   Id id;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     id = next_id_++;
     entries_.emplace(id, Entry{deadline, std::move(on_expiry)});
+    wake = deadline < sleeping_until_;
   }
-  changed_.notify_all();
+  if (wake) changed_.notify_all();
   return id;
 }
 
@@ -48,13 +50,17 @@ void DeadlineWatchdog::Loop() {
       }
     }
     if (earliest == entries_.end()) {
+      sleeping_until_ = Clock::time_point::max();
       changed_.wait(lock);
+      sleeping_until_ = Clock::time_point::min();
       continue;
     }
     // A copy: the entry may be disarmed (erased) while this thread waits.
     const Clock::time_point deadline = earliest->second.deadline;
     if (Clock::now() < deadline) {
+      sleeping_until_ = deadline;
       changed_.wait_until(lock, deadline);
+      sleeping_until_ = Clock::time_point::min();
       continue;
     }
     Id id = earliest->first;

@@ -51,6 +51,11 @@ class DeadlineWatchdog {
   Id next_id_ SABOT_GUARDED_BY(mutex_) = 1;
   Id firing_ SABOT_GUARDED_BY(mutex_) = 0;  // the id whose callback is running, or 0
   bool stopping_ SABOT_GUARDED_BY(mutex_) = false;
+  // When the watchdog thread sleeps: the deadline it waits for (max() without one); min() while
+  // it runs (it looks at every entry before it sleeps again). Arm() wakes it only for an earlier
+  // deadline: readers arm one per message, almost always later than the earliest, and a wake-up
+  // each would cost a context switch per block.
+  Clock::time_point sleeping_until_ SABOT_GUARDED_BY(mutex_) = Clock::time_point::min();
   std::thread thread_;
 };
 

@@ -105,6 +105,15 @@ class FlightChannelReader : public ChannelReader {
           ARROW_RETURN_NOT_OK(TakeSchema(message));
           break;
         case ChannelMessageKind::kData: {
+          if (body_ != nullptr) {
+            // The block came as the message's IPC record batch (docs/wire-protocol.md).
+            if (decoder_ == nullptr || (message.payload != nullptr && message.payload->size() > 0)) {
+              return Fail(arrow::Status::IOError(
+                  "protocol error: data before schema, or a block both as body and payload"));
+            }
+            owe_credit_ = true;
+            return StreamItem{std::move(body_), nullptr};
+          }
           if (decoder_ == nullptr || message.payload == nullptr) {
             return Fail(arrow::Status::IOError("protocol error: data before schema or empty"));
           }
@@ -219,6 +228,11 @@ class FlightChannelReader : public ChannelReader {
     }
     auto message = DecodeChannelMessage(chunk->app_metadata);
     if (!message.ok()) return Fail(message.status());
+    if (chunk->data != nullptr && message->kind != ChannelMessageKind::kData) {
+      return Fail(arrow::Status::IOError("protocol error: a record batch with a message of kind ",
+                                         static_cast<int32_t>(message->kind)));
+    }
+    body_ = std::move(chunk->data);
     return message;
   }
 
@@ -239,6 +253,9 @@ class FlightChannelReader : public ChannelReader {
   std::unique_ptr<flight::FlightStreamWriter> writer_;
   std::unique_ptr<flight::FlightStreamReader> reader_;
   std::unique_ptr<IpcBlockDecoder> decoder_;
+  // The record batch that came with the last message read (a DATA message's block as its IPC
+  // body), until NextItem hands it out.
+  std::shared_ptr<arrow::RecordBatch> body_;
   int32_t floating_held_ = 0;
   bool owe_credit_ = false;
   bool done_ = false;
@@ -246,13 +263,14 @@ class FlightChannelReader : public ChannelReader {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<FlightTransport>> FlightTransport::Make(ShuffleServer* server,
-                                                                      ShuffleClient* client,
-                                                                      StreamLocator locator) {
+arrow::Result<std::unique_ptr<FlightTransport>> FlightTransport::Make(
+    ShuffleServer* server, ShuffleClient* client, StreamLocator locator,
+    bool local_channels_in_process) {
   if (server == nullptr || client == nullptr || !locator) {
     return arrow::Status::Invalid("FlightTransport needs a server, a client and a locator");
   }
-  return std::unique_ptr<FlightTransport>(new FlightTransport(server, client, std::move(locator)));
+  return std::unique_ptr<FlightTransport>(
+      new FlightTransport(server, client, std::move(locator), local_channels_in_process));
 }
 
 arrow::Result<std::unique_ptr<ChannelWriter>> FlightTransport::OpenWriter(
@@ -274,9 +292,19 @@ arrow::Result<std::unique_ptr<ChannelReader>> FlightTransport::OpenReader(
                                   options.exclusive_credits);
   }
   ARROW_ASSIGN_OR_RAISE(std::string location, locator_(key));
+  if (!own_location_.empty() && location == own_location_) {
+    // The writer is (or will be) served by this process's server: read its channel in place.
+    auto state = server_->hub()->Acquire(key);
+    auto attached = state->AttachReader();
+    if (!attached.ok()) return attached;
+    return MakeLocalChannelReader(server_->hub(), std::move(state), options);
+  }
   ARROW_ASSIGN_OR_RAISE(auto client, client_->Connect(location));
   auto call = client_->CallOptions();
   call.timeout = flight::TimeoutDuration(-1);  // a pipelined stream lives as long as its job
+  // Blocks that arrive as IPC bodies may sit at any address in gRPC's buffers: misaligned
+  // buffers (only those) are copied to their natural alignment, as the block decoder does.
+  call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
   PartitionPath path{key.shuffle_id, key.partition_id, key.writer_task, key.writer_attempt};
   ARROW_ASSIGN_OR_RAISE(auto exchange,
                         client->DoExchange(call, flight::FlightDescriptor::Path(path.ToComponents())));

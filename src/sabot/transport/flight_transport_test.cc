@@ -1,5 +1,13 @@
 #include "sabot/transport/flight_transport.h"
 
+#include <thread>
+
+#include <arrow/array/builder_binary.h>
+#include <arrow/array/builder_primitive.h>
+#include <arrow/array/array_dict.h>
+
+#include "sabot/transport/ipc_block.h"
+
 #include "sabot/transport/in_memory_partition_store.h"
 #include "sabot/transport/transport_test_definitions.h"
 
@@ -7,9 +15,12 @@ namespace sabot::testing {
 namespace {
 
 // The conformance suite over Flight: one server on a free loopback port hosts the writers; the
-// readers reach it through one pooled client connection.
+// readers reach it through one pooled client connection (DoExchange over loopback TCP, even
+// though the server is this process's own: local_channels_in_process() is false).
 class FlightConformance : public TransportConformanceTest {
  protected:
+  virtual bool local_channels_in_process() const { return false; }
+
   arrow::Result<std::unique_ptr<Transport>> MakeTransport() override {
     ARROW_ASSIGN_OR_RAISE(auto store, InMemoryPartitionStore::Make());
     ShuffleServerOptions server_options;
@@ -17,8 +28,10 @@ class FlightConformance : public TransportConformanceTest {
     ARROW_ASSIGN_OR_RAISE(server_, ShuffleServer::Make(server_options, store));
     ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make({}));
     std::string uri = server_->uri();
-    return FlightTransport::Make(server_.get(), client_.get(),
-                                 [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; });
+    return FlightTransport::Make(
+        server_.get(), client_.get(),
+        [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; },
+        local_channels_in_process());
   }
   int64_t OpenChannels() override { return server_->stats().open_channels; }
 
@@ -36,6 +49,117 @@ class FlightConformance : public TransportConformanceTest {
 };
 
 SABOT_TRANSPORT_CONFORMANCE_TESTS(FlightConformance)
+
+// The same suite for channels whose writer the transport's own server serves (a writer task on
+// the reader's agent): read in process over the server's hub, no call made.
+class FlightOwnServerConformance : public FlightConformance {
+ protected:
+  bool local_channels_in_process() const override { return true; }
+
+  void TearDown() override {
+    if (client_) {
+      EXPECT_EQ(client_->num_connections(), 0) << "a channel of the own server went over Flight";
+    }
+    FlightConformance::TearDown();
+  }
+};
+
+SABOT_TRANSPORT_CONFORMANCE_TESTS(FlightOwnServerConformance)
+
+// Blocks cross DoExchange as IPC bodies when that copies nothing, and as DATA payloads otherwise
+// (compressed blocks, streams with dictionaries): both arrive equal to what was written.
+TEST(FlightTransportTest, DictionaryAndCompressedBlocksCrossAsPayloads) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  const std::string uri = server->uri();
+  ASSERT_OK_AND_ASSIGN(
+      auto transport,
+      FlightTransport::Make(
+          server.get(), client.get(),
+          [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, false));
+  arrow::StringBuilder words;
+  ASSERT_OK(words.AppendValues({"a", "bb", "ccc"}));
+  ASSERT_OK_AND_ASSIGN(auto dictionary, words.Finish());
+  arrow::Int32Builder indices_builder;
+  ASSERT_OK(indices_builder.AppendValues({0, 1, 0, 2}));
+  ASSERT_OK_AND_ASSIGN(auto indices, indices_builder.Finish());
+  const auto dictionary_type = arrow::dictionary(arrow::int32(), arrow::utf8());
+  ASSERT_OK_AND_ASSIGN(auto encoded,
+                       arrow::DictionaryArray::FromArrays(dictionary_type, indices, dictionary));
+  auto dictionary_batch = arrow::RecordBatch::Make(
+      arrow::schema({arrow::field("w", dictionary_type)}), 4, {encoded});
+  arrow::Int64Builder numbers;
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_OK(numbers.Append(i * 7));
+  ASSERT_OK_AND_ASSIGN(auto column, numbers.Finish());
+  auto number_batch =
+      arrow::RecordBatch::Make(arrow::schema({arrow::field("v", arrow::int64())}), 1000, {column});
+  struct Case {
+    std::string name;
+    std::shared_ptr<arrow::RecordBatch> batch;
+    Compression compression;
+  };
+  for (const Case& c : {Case{"dictionary", dictionary_batch, Compression::kNone},
+                        Case{"lz4", number_batch, Compression::kLz4Frame},
+                        Case{"plain", number_batch, Compression::kNone}}) {
+    SCOPED_TRACE(c.name);
+    const StreamKey key{c.name, 0, 0, 0};
+    ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, ChannelOptions{}));
+    ASSERT_OK_AND_ASSIGN(auto writer,
+                         transport->OpenWriter(key, c.batch->schema(), ChannelOptions{}));
+    std::thread produce([&] {
+      for (int i = 0; i < 3; ++i) {
+        auto block = EncodeIpcBlock(*c.batch, c.compression);
+        if (!block.ok() || !writer->Write(*block).ok()) return;
+      }
+      ARROW_UNUSED(writer->Finish());
+    });
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+      ASSERT_NE(batch, nullptr);
+      EXPECT_TRUE(batch->Equals(*c.batch)) << batch->ToString();
+    }
+    ASSERT_OK_AND_ASSIGN(auto end, reader->Next());
+    EXPECT_EQ(end, nullptr);
+    produce.join();
+  }
+}
+
+// Readers of the network path cannot poll; readers of the own server's channels can.
+TEST(FlightTransportTest, OwnServerChannelsArePollableOthersAreNot) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  const std::string uri = server->uri();
+  for (bool in_process : {false, true}) {
+    SCOPED_TRACE(in_process ? "in process" : "over DoExchange");
+    ASSERT_OK_AND_ASSIGN(
+        auto transport,
+        FlightTransport::Make(
+            server.get(), client.get(),
+            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, in_process));
+    const StreamKey key{in_process ? "own" : "net", 0, 0, 0};
+    auto schema = arrow::schema({arrow::field("v", arrow::int64())});
+    ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, ChannelOptions{}));
+    EXPECT_EQ(reader->pollable(), in_process);
+    StreamItem item;
+    if (in_process) {
+      // Nothing written yet: the poll answers "not yet" instead of waiting.
+      ASSERT_OK_AND_ASSIGN(bool taken, reader->TryNextItem(&item));
+      EXPECT_FALSE(taken);
+    } else {
+      ASSERT_RAISES_WITH(NotImplemented, "cannot poll", reader->TryNextItem(&item).status());
+    }
+    ASSERT_OK_AND_ASSIGN(auto writer, transport->OpenWriter(key, schema, ChannelOptions{}));
+    ASSERT_OK(writer->Finish());
+    ASSERT_OK_AND_ASSIGN(auto batch, reader->Next());
+    EXPECT_EQ(batch, nullptr);
+  }
+}
 
 }  // namespace
 }  // namespace sabot::testing

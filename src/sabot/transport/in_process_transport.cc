@@ -117,6 +117,8 @@ class LocalChannelReader : public ChannelReader {
     }
   }
 
+  bool pollable() const override { return true; }
+
   void SetOnReadable(std::function<void()> callback) override {
     state_->SetOnReadable(std::move(callback));
   }

@@ -66,7 +66,8 @@ arrow::Result<Compression> ParseCompression(std::string_view name);
 enum class ChannelMessageKind : int32_t {
   kCredit = 1,   // reader -> writer: value = buffers the reader can accept in addition
   kSchema = 2,   // writer -> reader: payload = the stream's IPC schema message
-  kData = 3,     // writer -> reader: value = writer backlog after this block; payload = block
+  kData = 3,     // writer -> reader: value = writer backlog after this block; payload = block,
+                 // or none when the block is the FlightData's IPC record batch (wire-protocol.md)
   kBacklog = 4,  // writer -> reader: value = blocks waiting for credit (no credit left)
   kEnd = 5,      // writer -> reader: end of stream; nothing follows
   kError = 6,    // writer -> reader: the stream failed; payload = the message. The reader

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include <arrow/array.h>
 #include <arrow/flight/types.h>
 #include <arrow/ipc/dictionary.h>
 #include <arrow/record_batch.h>
@@ -20,6 +21,47 @@
 namespace sabot {
 
 namespace flight = arrow::flight;
+
+namespace {
+
+// True when every buffer of `data` (children included; empty ones aside) lies inside `bytes`.
+bool BuffersWithin(const arrow::ArrayData& data, const uint8_t* begin, const uint8_t* end) {
+  for (const auto& buffer : data.buffers) {
+    if (buffer == nullptr || buffer->size() == 0) continue;
+    if (buffer->data() < begin || buffer->data() + buffer->size() > end) return false;
+  }
+  for (const auto& child : data.child_data) {
+    if (!BuffersWithin(*child, begin, end)) return false;
+  }
+  return data.dictionary == nullptr || BuffersWithin(*data.dictionary, begin, end);
+}
+
+bool HasDictionaries(const arrow::DataType& type) {
+  if (type.id() == arrow::Type::DICTIONARY) return true;
+  for (const auto& field : type.fields()) {
+    if (HasDictionaries(*field->type())) return true;
+  }
+  return false;
+}
+
+// The record batch of a stored block when sending it as the DATA message's IPC body costs no
+// copy: the stream has no dictionaries (a block may carry dictionary messages, which the Flight
+// writer would not reproduce as they were) and the block decodes into slices of its own bytes
+// (not compressed, aligned). Null otherwise: the block then goes as the message's payload.
+std::shared_ptr<arrow::RecordBatch> ZeroCopyBatchOf(IpcBlockDecoder* decoder,
+                                                    const std::shared_ptr<arrow::Buffer>& bytes) {
+  if (decoder == nullptr) return nullptr;
+  auto decoded = decoder->Decode(bytes);
+  if (!decoded.ok()) return nullptr;
+  const uint8_t* begin = bytes->data();
+  const uint8_t* end = begin + bytes->size();
+  for (const auto& column : (*decoded)->columns()) {
+    if (!BuffersWithin(*column->data(), begin, end)) return nullptr;
+  }
+  return std::move(decoded).ValueUnsafe();
+}
+
+}  // namespace
 
 std::string ShuffleServerStats::ToJson() const {
   std::ostringstream out;
@@ -529,6 +571,14 @@ arrow::Status ShuffleServer::ServeDoExchange(const flight::ServerCallContext& co
     ARROW_ASSIGN_OR_RAISE(auto header, EncodeChannelMessage(ChannelMessageKind::kSchema, 0,
                                                             schema_message.get()));
     ARROW_RETURN_NOT_OK(writer->WriteMetadata(header));
+    // Blocks go as the IPC record batch of their DATA message where that copies nothing
+    // (ZeroCopyBatchOf): the body's buffers are slices of the stored bytes, which gRPC sends
+    // as they are. The Flight writer sends the stream's IPC schema once, before the first.
+    std::unique_ptr<IpcBlockDecoder> body_decoder;
+    if (!HasDictionaries(*arrow::struct_(schema->fields()))) {
+      ARROW_ASSIGN_OR_RAISE(body_decoder, IpcBlockDecoder::MakeFromMessage(schema_message));
+    }
+    bool body_started = false;
     int32_t reported_backlog = 0;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(
@@ -550,10 +600,20 @@ arrow::Status ShuffleServer::ServeDoExchange(const flight::ServerCallContext& co
           if (!block.encoded()) {
             ARROW_ASSIGN_OR_RAISE(block, EncodeIpcBlock(*block.batch, Compression::kNone));
           }
-          ARROW_ASSIGN_OR_RAISE(auto message,
-                                EncodeChannelMessage(ChannelMessageKind::kData, event.backlog,
-                                                     block.ipc_bytes.get()));
-          ARROW_RETURN_NOT_OK(writer->WriteMetadata(message));
+          if (auto batch = ZeroCopyBatchOf(body_decoder.get(), block.ipc_bytes)) {
+            if (!body_started) {
+              ARROW_RETURN_NOT_OK(writer->Begin(schema));
+              body_started = true;
+            }
+            ARROW_ASSIGN_OR_RAISE(auto message, EncodeChannelMessage(ChannelMessageKind::kData,
+                                                                     event.backlog, nullptr));
+            ARROW_RETURN_NOT_OK(writer->WriteWithMetadata(*batch, message));
+          } else {
+            ARROW_ASSIGN_OR_RAISE(auto message,
+                                  EncodeChannelMessage(ChannelMessageKind::kData, event.backlog,
+                                                       block.ipc_bytes.get()));
+            ARROW_RETURN_NOT_OK(writer->WriteMetadata(message));
+          }
           ++counters_->blocks_sent;
           counters_->bytes_sent += block.ipc_bytes->size();
           break;

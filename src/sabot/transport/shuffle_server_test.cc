@@ -451,7 +451,8 @@ TEST(ShuffleServerShutdownTest, EndsPipelinedChannelsWaitingForTheirWriter) {
                        FlightTransport::Make(server.get(), client.get(),
                                              [uri](const StreamKey&) -> arrow::Result<std::string> {
                                                return uri;
-                                             }));
+                                             },
+                                             /*local_channels_in_process=*/false));
   // A reader waiting in Next() for a writer that never opens: the server's handler waits too.
   ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader({"s", 0, 0, 0}, ChannelOptions{}));
   arrow::Status next_status;

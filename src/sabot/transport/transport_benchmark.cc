@@ -228,7 +228,8 @@ void BM_PipelinedLatency(benchmark::State& state) {
     transport = FlightTransport::Make(server.get(), client.get(),
                                       [uri](const StreamKey&) -> arrow::Result<std::string> {
                                         return uri;
-                                      })
+                                      },
+                                      /*local_channels_in_process=*/false)
                     .ValueOrDie();
   } else {
     transport = InProcessTransport::Make().ValueOrDie();
