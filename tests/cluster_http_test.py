@@ -5,7 +5,7 @@ Starts `sabot coordinator --http-port 0` with a token and two `sabot agent --coo
 - submits through `POST /api/v1/jobs` a rate-limited job (a 2x3 HASH edge from the transactions
   generator into count(*) by user_id) and, while it runs, loads the live page in headless
   Chromium: the page must show the job running with a 2x3 heat map whose cells never exceed the
-  final figures;
+  final figures, and the edge's total bytes while it runs are at least its channels';
 - after the job ended, loads the page again: every cell must equal the rows writer task i sent
   to partition j, computed here without the HTTP path: `sabot run` writes the generator's rows of
   each source task to its own Parquet file (part-i), the cluster's sink writes the user ids of
@@ -254,6 +254,19 @@ def run(args, workdir, cluster, failures):
     failures.check(0 < sum(live_cells.values()) < ROWS,
                    "the live heat map sums to %d rows, expected between 0 and %d (exclusive)"
                    % (sum(live_cells.values()), ROWS))
+
+    # The edge's totals while it runs: never below its live channels (the shuffle's own bytes
+    # count only finished writers).
+    mid = get_job(base, job_id)
+    mid_edge = [e for e in mid["edges"] if e["shuffle_id"] == edge][0]
+    channel_bytes = sum(map(sum, mid_edge["bytes"]))
+    if mid["state"] == "running":
+        failures.check(channel_bytes > 0 and mid_edge["total_bytes"] >= channel_bytes,
+                       "while running, total_bytes %d and channel bytes %d"
+                       % (mid_edge["total_bytes"], channel_bytes))
+        failures.check(mid_edge["total_rows"] == sum(map(sum, mid_edge["rows"])),
+                       "while running, total_rows %d is not the sum of the channels"
+                       % mid_edge["total_rows"])
 
     final = wait_state(base, job_id, ("finished", "failed", "cancelled"), 120)
     failures.check(final["state"] == "finished", "the job ended %s: %s" % (final["state"],
