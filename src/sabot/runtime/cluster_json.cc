@@ -1,5 +1,6 @@
 #include "sabot/runtime/cluster_json.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -130,10 +131,15 @@ void AddEdgeFigures(const EdgeReport& edge, Json& j) {
   for (std::chrono::nanoseconds b : edge.writer_blocked) blocked.push_back(Seconds(b));
   j["writer_blocked_seconds"] = std::move(blocked);
   j["total_rows"] = MatrixSum(edge.rows);
-  j["total_bytes"] = edge.bytes;
+  // A running job's `bytes` and `blocked` count only the writers that finished (the shuffle's
+  // statistics are summed as writers close), while its channels and writers are live: the
+  // totals are never less than what the channels and writers show.
+  j["total_bytes"] = std::max(edge.bytes, MatrixSum(edge.channel_bytes));
+  std::chrono::nanoseconds writers_blocked{0};
+  for (std::chrono::nanoseconds b : edge.writer_blocked) writers_blocked += b;
   j["bytes_spilled"] = edge.bytes_spilled;
   j["blocks_spilled"] = edge.blocks_spilled;
-  j["blocked_seconds"] = Seconds(edge.blocked);
+  j["blocked_seconds"] = Seconds(std::max(edge.blocked, writers_blocked));
   j["skew"] = edge.skew();
 }
 

@@ -197,6 +197,36 @@ TEST(ClusterJsonTest, JobWithoutAPlanIsDrawnFromItsFigures) {
   EXPECT_TRUE(body["operators"][0]["watermark_ms"].is_null());
 }
 
+// While a job runs, the shuffle's bytes and blocked time count only the writers that finished,
+// but its channels and writers are live: the edge's totals are never below what they show.
+TEST(ClusterJsonTest, EdgeTotalsOfARunningJobAreAtLeastItsChannelsAndWriters) {
+  JobInfo job;
+  job.id = "j";
+  job.name = "running";
+  job.state = JobState::kRunning;
+  EdgeReport edge;
+  edge.shuffle_id = "s0.gen.out";
+  edge.from = "gen";
+  edge.to = "out";
+  edge.type = "hash";
+  edge.num_writers = 2;
+  edge.num_partitions = 2;
+  edge.rows = {{1, 2}, {3, 4}};
+  edge.channel_bytes = {{100, 200}, {300, 400}};
+  edge.writer_blocked = {milliseconds(250), milliseconds(500)};
+  job.edges.push_back(edge);
+  Json body = Json::parse(JobJson(job, TimePoint{}));
+  EXPECT_EQ(body["edges"][0]["total_bytes"], 1000);
+  EXPECT_DOUBLE_EQ(body["edges"][0]["blocked_seconds"].get<double>(), 0.75);
+
+  // Once every writer finished, the shuffle's own figures (blocks with their framing) count.
+  job.edges[0].bytes = 1040;
+  job.edges[0].blocked = milliseconds(900);
+  body = Json::parse(JobJson(job, TimePoint{}));
+  EXPECT_EQ(body["edges"][0]["total_bytes"], 1040);
+  EXPECT_DOUBLE_EQ(body["edges"][0]["blocked_seconds"].get<double>(), 0.9);
+}
+
 TEST(ClusterJsonTest, InvalidUtf8IsReplacedNotThrown) {
   JobInfo job;
   job.id = "j";
