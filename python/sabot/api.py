@@ -361,6 +361,12 @@ class Stream:
         return f"<sabot.Stream {self._kind} #{self._id}>"
 
 
+_IN_MEMORY_REFUSED = (
+    "Sabot(mode='distributed'): an in-memory source ({}) cannot reach the cluster's agents, "
+    "which run in other processes; write it to Parquet/IPC/CSV files on a filesystem every "
+    "agent reads and stream from their paths, or use a generator (sabot.transactions(...))")
+
+
 class _Job:
     """One terminal call: the recorded streams replayed into a C++ PlanBuilder."""
 
@@ -461,11 +467,7 @@ class _Job:
             i = b.file_source(_file_format(paths, a.get("format")), paths, et, late, par, name)
         else:
             if self.app.mode == "distributed":
-                raise SabotInvalid(
-                    f"Sabot(mode='distributed'): an in-memory source ({type(src).__name__}) "
-                    "cannot reach the cluster's agents, which run in other processes; write it "
-                    "to Parquet/IPC/CSV files on a filesystem every agent reads and stream from "
-                    "their paths, or use a generator (sabot.transactions(...))")
+                raise SabotInvalid(_IN_MEMORY_REFUSED.format(type(src).__name__))
             table = a["table"]
             name = self._name(s, "table_source")
             tname = f"t{s._id}"
@@ -576,6 +578,12 @@ class Sabot:
     def memory_budget_per_agent(self):
         return self.memory_budget
 
+    def jobs(self):
+        """Distributed mode: the coordinator's jobs, newest first (id, name, state, error)."""
+        if self._cluster is None:
+            raise SabotInvalid("jobs() needs Sabot(mode='distributed')")
+        return self._cluster.jobs()
+
     def agents(self):
         """Distributed mode: the coordinator's agents (id, location, slots, lost)."""
         if self._cluster is None:
@@ -596,6 +604,8 @@ class Sabot:
         if not isinstance(source, (GeneratorSource, str, os.PathLike)) and not (
                 isinstance(source, list) and source
                 and builtins.all(isinstance(p, (str, os.PathLike)) for p in source)):
+            if self.mode == "distributed":
+                raise SabotInvalid(_IN_MEMORY_REFUSED.format(type(source).__name__))
             table = _as_table(source)
             if table is None:
                 raise TypeError(f"cannot read a stream from {type(source).__name__}: expected a "

@@ -694,6 +694,30 @@ class ClusterHandle {
     return outcome;
   }
 
+  // Every job of the coordinator, newest first: id, name, state, error.
+  std::vector<nb::dict> Jobs() {
+    std::vector<JobInfo> jobs;
+    {
+      nb::gil_scoped_release release;
+      auto listed = client_->ListJobs();
+      if (!listed.ok()) {
+        nb::gil_scoped_acquire gil;
+        throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
+      }
+      jobs = std::move(*listed);
+    }
+    std::vector<nb::dict> out;
+    for (const JobInfo& j : jobs) {
+      nb::dict d;
+      d["id"] = j.id;
+      d["name"] = j.name;
+      d["state"] = std::string(JobStateName(j.state));
+      d["error"] = j.error;
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
   std::vector<nb::dict> Agents() {
     std::vector<AgentInfo> agents;
     {
@@ -921,7 +945,8 @@ NB_MODULE(_sabot, m) {
            nb::arg("tls_ca") = "", nb::arg("tls_cert") = "", nb::arg("tls_key") = "")
       .def("run", &ClusterHandle::Run, nb::arg("plan"), nb::arg("name"),
            nb::arg("memory_budget"), nb::arg("state_budget"))
-      .def("agents", &ClusterHandle::Agents);
+      .def("agents", &ClusterHandle::Agents)
+      .def("jobs", &ClusterHandle::Jobs);
   nb::class_<PythonAgentHandle>(m, "PythonAgent")
       .def(nb::init<const std::string&, int32_t, const std::string&, const std::string&, int32_t,
                     int64_t, const std::string&, const std::string&, const std::string&,

@@ -10,6 +10,7 @@ import pathlib
 import queue
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -209,3 +210,27 @@ def test_lambda_and_closure_refused(py_cluster):
     for fn in (lambda b: b, nested):
         with pytest.raises(sabot.SabotInvalid, match="define it at module level"):
             app.stream(SOURCE).map(fn).collect()
+
+
+def test_ctrl_c_cancels_the_job(cpp_cluster):
+    """SIGINT while collect() waits on an unbounded job: KeyboardInterrupt, and the coordinator
+    reports the job cancelled."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys, threading
+        import sabot
+        app = sabot.Sabot(mode="distributed", coordinator={cpp_cluster.uri!r})
+        stream = app.stream(sabot.transactions(rows=0, rows_per_second=20000), parallelism=2)
+        threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            stream.collect()
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(0)
+        sys.exit(3)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "interrupted" in done.stdout
+    newest = cpp_cluster.app.jobs()[0]
+    assert newest["state"] == "cancelled", newest
