@@ -354,7 +354,9 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
     std::lock_guard<std::mutex> lock(mutex_);
     provider = function_provider_;
   }
-  if (provider) ARROW_ASSIGN_OR_RAISE(bind.functions, provider(plan));
+  if (provider) {
+    ARROW_ASSIGN_OR_RAISE(bind.functions, provider(plan));
+  }
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound,
                         BindJob(plan, bind, deployment.shuffle));
   const ExecutionGraph& graph = bound->graph;
