@@ -20,7 +20,7 @@ import uuid
 import pyarrow as pa
 
 from . import _sabot
-from .errors import SabotError, SabotNotImplemented
+from .errors import SabotError, SabotInvalid, SabotNotImplemented
 
 _MIB = 1024 * 1024
 _ids = itertools.count(1)
@@ -296,6 +296,8 @@ class Stream:
     def collect(self):
         """Runs the job and returns its output as a pyarrow.Table (the buffers the core made,
         not copies)."""
+        if self._app.mode == "distributed":
+            return self._collect_distributed()
         job = _Job(self._app)
         job.add_sink(self, "collect")
         result = job.run()
@@ -303,6 +305,28 @@ class Stream:
         if handle is None:
             raise SabotError("the collect sink returned nothing")
         return pa.table(handle)
+
+    def _collect_distributed(self):
+        """Distributed collect: rows cannot come back from agents in memory, so the job writes
+        Parquet files into a fresh folder under the app's collect_directory (a filesystem every
+        agent and this process share), which is read back and removed."""
+        import shutil
+        import tempfile
+
+        import pyarrow.parquet as pq
+        base = self._app.collect_directory or None
+        folder = tempfile.mkdtemp(prefix="sabot-collect-", dir=base)
+        try:
+            job = _Job(self._app)
+            job.add_sink(self, "file", directory=os.path.join(folder, "out"), format="parquet",
+                         name="collect")
+            job.run()
+            files = sorted(_glob.glob(os.path.join(folder, "out", "**", "*.parquet"),
+                                      recursive=True))
+            tables = [pq.read_table(f) for f in files]
+            return pa.concat_tables(tables) if tables else job.schema_of(self).empty_table()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def sink(self, directory, *, format="parquet", parallelism=None, name=""):  # noqa: A002
         """Runs the job, writing files of ``format`` into ``directory`` (one per sink task,
@@ -335,6 +359,12 @@ class Stream:
 
     def __repr__(self):
         return f"<sabot.Stream {self._kind} #{self._id}>"
+
+
+_IN_MEMORY_REFUSED = (
+    "Sabot(mode='distributed'): an in-memory source ({}) cannot reach the cluster's agents, "
+    "which run in other processes; write it to Parquet/IPC/CSV files on a filesystem every "
+    "agent reads and stream from their paths, or use a generator (sabot.transactions(...))")
 
 
 class _Job:
@@ -389,7 +419,17 @@ class _Job:
                                 _to_text({"predicate": p}, self.schema_of(s._inputs[0]))[0][1])
                 i = b.filter(ins[0], s._texts, par, name)
             elif s._kind == "function_map":
-                fname = f"py_{s._id}"
+                if self.app.mode == "distributed":
+                    # Agents load the function by reference (sabot.agent).
+                    from .agent import function_reference
+                    if a["schema"] is not None:
+                        raise SabotNotImplemented(
+                            f"map({getattr(a['fn'], '__name__', a['fn'])!r}, schema=...): in "
+                            "distributed mode the output schema is learned on the agents by "
+                            "calling the function on an empty batch; drop schema=")
+                    fname = function_reference(a["fn"])
+                else:
+                    fname = f"py_{s._id}"
                 self.functions[fname] = self._function(a["fn"], a["schema"])
                 i = b.function_map(ins[0], fname, par, name)
             elif s._kind == "key_by":
@@ -426,6 +466,8 @@ class _Job:
             name = self._name(s, "file_source")
             i = b.file_source(_file_format(paths, a.get("format")), paths, et, late, par, name)
         else:
+            if self.app.mode == "distributed":
+                raise SabotInvalid(_IN_MEMORY_REFUSED.format(type(src).__name__))
             table = a["table"]
             name = self._name(s, "table_source")
             tname = f"t{s._id}"
@@ -477,6 +519,9 @@ class _Job:
     def run(self):
         app = self.app
         plan = self.plan()
+        if app.mode == "distributed":
+            return app._cluster.run(plan, "python", app.memory_budget_per_agent,
+                                    app.state_budget_per_task)
         job_id = "py-" + uuid.uuid4().hex[:12]
         try:
             return _sabot.run_local(plan, self.tables, self.functions, job_id, app.threads,
@@ -492,25 +537,58 @@ class Sabot:
     """The Sabot engine of this process (the seeds' ``Sabot(mode=...)``).
 
     mode="local": jobs run in this process on a bounded pool of threads (``threads``, 0 = the
-    machine's cores) under ``memory_budget`` bytes for their shuffles. Distributed mode is not
-    available from Python yet (SabotNotImplemented).
+    machine's cores) under ``memory_budget`` bytes for their shuffles.
+
+    mode="distributed": jobs are submitted to the coordinator at ``coordinator``
+    ("grpc+tcp://host:port" or "grpc+tls://host:port") and run on its agents; the call waits
+    for the job's end (Ctrl-C cancels it). ``token`` (or ``token_file``) is the cluster's bearer
+    token; ``tls_ca`` the PEM roots that sign the coordinator's certificate, ``tls_cert`` and
+    ``tls_key`` this client's certificate under mutual TLS. Sources are files every agent reads
+    or generators; ``collect()`` goes through Parquet files in a temporary folder under
+    ``collect_directory`` (default: the system's temporary folder; it must be on a filesystem
+    the agents share with this process), removed after reading. ``memory_budget`` (default:
+    256 MiB locally) is then each agent's budget for the job (default 0: the agent's own). Python functions given to ``map`` run on
+    agents started from Python (``python -m sabot agent``): docs/python.md.
     """
 
-    def __init__(self, mode="local", *, coordinator=None, threads=0, memory_budget=256 * _MIB,
-                 state_budget_per_task=0, spill_directory=""):
-        if mode == "distributed":
-            raise SabotNotImplemented(
-                "Sabot(mode='distributed'): running jobs on a cluster from Python is not "
-                f"implemented yet (coordinator={coordinator!r}); use mode='local', or submit a "
-                "job file with the sabot command (docs/python.md)")
-        if mode != "local":
+    def __init__(self, mode="local", *, coordinator=None, threads=0, memory_budget=None,
+                 state_budget_per_task=0, spill_directory="", token="", token_file="",
+                 tls_ca="", tls_cert="", tls_key="", collect_directory=""):
+        if mode not in ("local", "distributed"):
             raise ValueError(f"unknown mode {mode!r} (expected 'local' or 'distributed')")
         self.mode = mode
         self.threads = threads
+        if memory_budget is None:
+            memory_budget = 256 * _MIB if mode == "local" else 0
         self.memory_budget = memory_budget
         self.state_budget_per_task = state_budget_per_task
         self.spill_directory = spill_directory
+        self.collect_directory = collect_directory
         self._service = None
+        self._cluster = None
+        if mode == "distributed":
+            if not coordinator:
+                raise ValueError("Sabot(mode='distributed') needs coordinator="
+                                 "'grpc+tcp://host:port'")
+            self.coordinator = coordinator
+            self._cluster = _sabot.Cluster(coordinator, token=token, token_file=token_file,
+                                           tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
+
+    @property
+    def memory_budget_per_agent(self):
+        return self.memory_budget
+
+    def jobs(self):
+        """Distributed mode: the coordinator's jobs, newest first (id, name, state, error)."""
+        if self._cluster is None:
+            raise SabotInvalid("jobs() needs Sabot(mode='distributed')")
+        return self._cluster.jobs()
+
+    def agents(self):
+        """Distributed mode: the coordinator's agents (id, location, slots, lost)."""
+        if self._cluster is None:
+            raise SabotInvalid("agents() needs Sabot(mode='distributed')")
+        return self._cluster.agents()
 
     def stream(self, source, parallelism=1, *, event_time=None, max_out_of_orderness=None,
                batch_rows=64 * 1024, format=None, name=""):  # noqa: A002
@@ -526,6 +604,8 @@ class Sabot:
         if not isinstance(source, (GeneratorSource, str, os.PathLike)) and not (
                 isinstance(source, list) and source
                 and builtins.all(isinstance(p, (str, os.PathLike)) for p in source)):
+            if self.mode == "distributed":
+                raise SabotInvalid(_IN_MEMORY_REFUSED.format(type(source).__name__))
             table = _as_table(source)
             if table is None:
                 raise TypeError(f"cannot read a stream from {type(source).__name__}: expected a "

@@ -8,6 +8,10 @@
 // The GIL: held while Python calls in; released while a job runs (the calling thread waits,
 // taking the GIL back only to check for signals every 100 ms) and while a shuffle call may wait;
 // taken by a task thread only around a call into a Python function of a function_map.
+//
+// Distributed mode: a Cluster is a CoordinatorClient (submit a plan, follow the job, cancel it);
+// a PythonAgent is the C++ Agent and its AgentRegistration, whose function provider asks Python
+// for the functions of each job's function_map operators (python -m sabot agent).
 
 #include <Python.h>
 
@@ -46,6 +50,12 @@
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/dataflow/plan_builder.h"
 #include "sabot/dataflow/plan_json.h"
+#include "sabot/runtime/agent.h"
+#include "sabot/runtime/agent_registration.h"
+#include "sabot/runtime/cluster_actions.h"
+#include "sabot/runtime/cluster_config.h"
+#include "sabot/runtime/cluster_state.h"
+#include "sabot/runtime/coordinator_client.h"
 #include "sabot/runtime/engine.h"
 #include "substrait_text.h"
 
@@ -577,6 +587,278 @@ class EngineHandle {
   std::shared_ptr<Engine> engine_;
 };
 
+// --- Distributed mode ----------------------------------------------------------------------
+
+// The cluster's security from files (PEM paths, a token file) and a token given as text (it wins
+// over the file's). Errors name the file.
+ClusterSecurity Security(const std::string& token, const std::string& token_file,
+                         const std::string& tls_ca, const std::string& tls_cert,
+                         const std::string& tls_key, bool verify_clients) {
+  ClusterSecurityFiles files;
+  files.token_file = token_file;
+  files.tls_ca = tls_ca;
+  files.tls_cert = tls_cert;
+  files.tls_key = tls_key;
+  files.verify_clients = verify_clients;
+  ClusterSecurity security = Unwrap(LoadClusterSecurity(files));
+  if (!token.empty()) security.token = token;
+  return security;
+}
+
+// A job's end as Python sees it.
+struct JobOutcome {
+  std::string job_id;
+  std::string state;
+  std::string summary;
+  int64_t wall_ns = 0;
+};
+
+// The coordinator at `uri` (CoordinatorClient): submits plans and follows their jobs.
+class ClusterHandle {
+ public:
+  ClusterHandle(const std::string& uri, const std::string& token, const std::string& token_file,
+                const std::string& tls_ca, const std::string& tls_cert,
+                const std::string& tls_key) {
+    ShuffleClientOptions options;
+    Security(token, token_file, tls_ca, tls_cert, tls_key, false).ApplyTo(&options);
+    client_ = std::shared_ptr<CoordinatorClient>(
+        Unwrap(CoordinatorClient::Make(uri, std::move(options))));
+  }
+
+  // Submits `plan` as job `name` and waits for its end without the GIL, polling the coordinator
+  // every 100 ms and checking for signals between polls: a signal handler that raises (Ctrl-C)
+  // cancels the job, waits for it to end, and the exception propagates. A job that failed or
+  // was cancelled raises its error (naming job, operator, task and agent).
+  JobOutcome Run(const LogicalPlan& plan, const std::string& name, int64_t memory_budget,
+                 int64_t state_budget) {
+    JobSubmission submission;
+    submission.name = name;
+    submission.plan_json = Unwrap(PlanToJson(plan));
+    submission.memory_budget_bytes = memory_budget;
+    submission.state_budget_bytes = state_budget;
+    std::shared_ptr<CoordinatorClient> client = client_;
+    arrow::Result<std::string> submitted;
+    {
+      nb::gil_scoped_release release;
+      submitted = client->Submit(submission);
+    }
+    if (!submitted.ok()) {
+      throw StatusError(submitted.status().WithMessage(CoordinatorErrorText(submitted.status())));
+    }
+    const std::string job_id = *submitted;
+    bool interrupted = false;
+    int failures = 0;
+    JobInfo info;
+    arrow::Status lost;
+    {
+      nb::gil_scoped_release release;
+      while (true) {
+        arrow::Result<JobInfo> polled = client->GetJob(job_id);
+        if (!polled.ok()) {
+          // A coordinator restarting or a network hiccup: a few attempts before giving up.
+          if (++failures >= 20) {
+            lost = polled.status().WithMessage("lost track of job ", job_id, ": ",
+                                               CoordinatorErrorText(polled.status()));
+            break;
+          }
+        } else {
+          failures = 0;
+          info = std::move(*polled);
+          if (IsFinal(info.state)) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (interrupted) continue;
+        nb::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {
+          // The exception stays set on this thread until the job ended.
+          interrupted = true;
+          nb::gil_scoped_release again;
+          (void)client->Cancel(job_id);
+        }
+      }
+    }
+    if (interrupted) throw nb::python_error();
+    Check(lost);
+    if (info.state == JobState::kCancelled) {
+      throw StatusError(arrow::Status::Cancelled("job ", job_id, " (", info.name,
+                                                 ") was cancelled: ", info.error));
+    }
+    if (info.state != JobState::kFinished) {
+      throw StatusError(arrow::Status::ExecutionError(info.error));
+    }
+    JobOutcome outcome;
+    outcome.job_id = job_id;
+    outcome.state = std::string(JobStateName(info.state));
+    outcome.summary = FormatJobSummary(ReportOf(info));
+    outcome.wall_ns = info.elapsed.count();
+    return outcome;
+  }
+
+  // Every job of the coordinator, newest first: id, name, state, error.
+  std::vector<nb::dict> Jobs() {
+    std::vector<JobInfo> jobs;
+    {
+      nb::gil_scoped_release release;
+      auto listed = client_->ListJobs();
+      if (!listed.ok()) {
+        nb::gil_scoped_acquire gil;
+        throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
+      }
+      jobs = std::move(*listed);
+    }
+    std::vector<nb::dict> out;
+    for (const JobInfo& j : jobs) {
+      nb::dict d;
+      d["id"] = j.id;
+      d["name"] = j.name;
+      d["state"] = std::string(JobStateName(j.state));
+      d["error"] = j.error;
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  std::vector<nb::dict> Agents() {
+    std::vector<AgentInfo> agents;
+    {
+      nb::gil_scoped_release release;
+      auto listed = client_->ListAgents();
+      if (!listed.ok()) {
+        nb::gil_scoped_acquire gil;
+        throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
+      }
+      agents = std::move(*listed);
+    }
+    std::vector<nb::dict> out;
+    for (const AgentInfo& a : agents) {
+      nb::dict d;
+      d["id"] = a.id;
+      d["lost"] = a.lost;
+      d["location"] = a.location;
+      d["slots"] = a.slots;
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<CoordinatorClient> client_;
+};
+
+// An agent of a cluster running inside this Python process: the C++ Agent (its server, shuffle
+// manager and task threads) registered with the coordinator by an AgentRegistration, whose
+// function provider resolves each job's function_map names through `resolve(name) -> (call,
+// output_schema)` (Python, with the GIL, on a Flight thread when the job is deployed).
+class PythonAgentHandle {
+ public:
+  PythonAgentHandle(const std::string& coordinator, int32_t slots, const std::string& name,
+                    const std::string& host, int32_t port, int64_t memory_budget,
+                    const std::string& spill_dir, const std::string& token,
+                    const std::string& token_file, const std::string& tls_ca,
+                    const std::string& tls_cert, const std::string& tls_key,
+                    bool verify_clients, nb::object resolve) {
+    if (slots < 1) throw StatusError(arrow::Status::Invalid("slots must be >= 1, got ", slots));
+    ClusterSecurity security =
+        Security(token, token_file, tls_ca, tls_cert, tls_key, verify_clients);
+    EngineOptions engine;
+    engine.mode = EngineMode::kDistributed;
+    engine.server.host = host;
+    engine.server.port = port;
+    engine.manager.agent_id = name;
+    if (memory_budget > 0) engine.manager.memory_budget = memory_budget;
+    engine.manager.spill.directory = spill_dir;
+    security.ApplyTo(&engine.server);
+    security.ApplyTo(&engine.client);
+    agent_ = Unwrap(Agent::Make(engine));
+    PyRef resolver = Hold(std::move(resolve));
+    agent_->SetFunctionProvider(
+        [resolver](const LogicalPlan& plan) -> arrow::Result<std::shared_ptr<ProvidedFunctions>> {
+          auto functions = std::make_shared<ProvidedFunctions>();
+          for (const OperatorSpec& op : plan.operators()) {
+            const auto* params = std::get_if<FunctionMapParams>(&op.params);
+            if (params == nullptr) continue;
+            nb::object call, output_schema;
+            {
+              nb::gil_scoped_acquire gil;
+              try {
+                nb::tuple pair = nb::cast<nb::tuple>((*resolver)(params->function));
+                call = nb::borrow<nb::object>(pair[0]);
+                output_schema = nb::borrow<nb::object>(pair[1]);
+              } catch (nb::python_error& e) {
+                return arrow::Status::Invalid("operator '", op.name, "' (function_map): ",
+                                              "function '", params->function,
+                                              "' cannot be loaded on this agent: ", e.what());
+              }
+            }
+            ARROW_RETURN_NOT_OK(functions->Add(
+                params->function, MakeProvided(std::move(call), std::move(output_schema))));
+          }
+          return functions;
+        });
+    AgentRegistrationOptions membership;
+    membership.coordinator = coordinator;
+    security.ApplyTo(&membership.client);
+    membership.location = agent_->location();
+    membership.slots = slots;
+    membership.name = name;
+    Agent* serving = agent_.get();
+    membership.memory = [serving] {
+      BudgetedMemoryPool* pool = serving->engine()->shuffle_manager()->pool();
+      return std::pair<int64_t, int64_t>{pool->budget(), pool->bytes_allocated()};
+    };
+    registration_ = Unwrap(AgentRegistration::Start(std::move(membership)));
+  }
+  ~PythonAgentHandle() { Close(); }
+
+  std::string location() const { return agent_ ? agent_->location() : ""; }
+  std::string agent_id() const { return registration_ ? registration_->agent_id() : ""; }
+  bool WaitRegistered(double timeout_s) {
+    nb::gil_scoped_release release;
+    return registration_->WaitRegistered(
+        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  }
+  // Serves until the agent is shut down (the shutdown action, or Close from another thread);
+  // without the GIL, checking for signals every 100 ms: a signal handler that raises
+  // (Ctrl-C, SIGTERM made to raise) stops the agent (its tasks cancelled) and propagates.
+  void Serve() {
+    std::atomic<bool> done{false};
+    Agent* agent = agent_.get();
+    std::thread waiter([agent, &done] {
+      agent->WaitForShutdown();
+      done.store(true);
+    });
+    bool interrupted = false;
+    {
+      nb::gil_scoped_release release;
+      while (!done.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (interrupted) continue;
+        nb::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {
+          interrupted = true;
+          nb::gil_scoped_release again;
+          agent->Stop(arrow::Status::Cancelled("agent '", agent_id(), "' was interrupted"));
+        }
+      }
+      waiter.join();
+    }
+    if (interrupted) throw nb::python_error();
+  }
+  // Leaves the cluster: stops heartbeating, cancels what still runs, stops serving. The GIL is
+  // released meanwhile (task threads may need it to end their Python calls).
+  void Close() {
+    if (!agent_) return;
+    nb::gil_scoped_release release;
+    registration_.reset();
+    agent_->Shutdown();
+    agent_.reset();
+  }
+
+ private:
+  std::unique_ptr<Agent> agent_;
+  std::unique_ptr<AgentRegistration> registration_;
+};
+
 }  // namespace
 }  // namespace sabot::python
 
@@ -650,6 +932,35 @@ NB_MODULE(_sabot, m) {
         static_cast<int64_t>(serialized.size()));
     return Unwrap(SubstraitToText(*buffer));
   });
+
+  nb::class_<JobOutcome>(m, "JobOutcome")
+      .def_ro("job_id", &JobOutcome::job_id)
+      .def_ro("state", &JobOutcome::state)
+      .def_ro("summary", &JobOutcome::summary)
+      .def_ro("wall_ns", &JobOutcome::wall_ns);
+  nb::class_<ClusterHandle>(m, "Cluster")
+      .def(nb::init<const std::string&, const std::string&, const std::string&,
+                    const std::string&, const std::string&, const std::string&>(),
+           nb::arg("uri"), nb::arg("token") = "", nb::arg("token_file") = "",
+           nb::arg("tls_ca") = "", nb::arg("tls_cert") = "", nb::arg("tls_key") = "")
+      .def("run", &ClusterHandle::Run, nb::arg("plan"), nb::arg("name"),
+           nb::arg("memory_budget"), nb::arg("state_budget"))
+      .def("agents", &ClusterHandle::Agents)
+      .def("jobs", &ClusterHandle::Jobs);
+  nb::class_<PythonAgentHandle>(m, "PythonAgent")
+      .def(nb::init<const std::string&, int32_t, const std::string&, const std::string&, int32_t,
+                    int64_t, const std::string&, const std::string&, const std::string&,
+                    const std::string&, const std::string&, const std::string&, bool,
+                    nb::object>(),
+           nb::arg("coordinator"), nb::arg("slots"), nb::arg("name"), nb::arg("host"),
+           nb::arg("port"), nb::arg("memory_budget"), nb::arg("spill_dir"), nb::arg("token"),
+           nb::arg("token_file"), nb::arg("tls_ca"), nb::arg("tls_cert"), nb::arg("tls_key"),
+           nb::arg("verify_clients"), nb::arg("resolve"))
+      .def_prop_ro("location", &PythonAgentHandle::location)
+      .def_prop_ro("agent_id", &PythonAgentHandle::agent_id)
+      .def("wait_registered", &PythonAgentHandle::WaitRegistered)
+      .def("serve", &PythonAgentHandle::Serve)
+      .def("close", &PythonAgentHandle::Close);
 
   nb::class_<EngineHandle>(m, "Engine")
       .def(nb::init<const std::string&, int64_t>(), nb::arg("mode"), nb::arg("memory_budget"))

@@ -93,8 +93,9 @@ arrow::Result<BoundOperator> BindFunctionMap(const OperatorSpec& spec,
     return arrow::Status::NotImplemented(
         "function ", QuoteInput(params.function),
         " is provided by the process that built the plan (a Python function of the sabot "
-        "package); this process provides no functions: run the job from Python "
-        "(sabot.Sabot) instead");
+        "package); this process (a C++ agent, or `sabot run`) provides no functions: run the "
+        "job from Python (sabot.Sabot), in distributed mode on agents started from Python "
+        "(`python -m sabot agent --coordinator URI --slots N`)");
   }
   ARROW_ASSIGN_OR_RAISE(ProvidedFunction function, options.functions->Get(params.function));
   auto schema = function.output_schema(input);

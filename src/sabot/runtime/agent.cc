@@ -108,6 +108,11 @@ std::shared_ptr<Agent::RunState> Agent::StateOf(const ShuffleId& id) {
   return it == states_.end() ? nullptr : it->second;
 }
 
+void Agent::SetFunctionProvider(FunctionProvider provider) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  function_provider_ = std::move(provider);
+}
+
 arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std::string& body) {
   if (!ready_.load()) {
     return arrow::Status::IOError("the agent is still starting; try again");
@@ -344,6 +349,14 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   BindOptions bind;
   bind.job_id = job_id;
   bind.memory_budget = budget;
+  FunctionProvider provider;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    provider = function_provider_;
+  }
+  if (provider) {
+    ARROW_ASSIGN_OR_RAISE(bind.functions, provider(plan));
+  }
   ARROW_ASSIGN_OR_RAISE(std::shared_ptr<const BoundJob> bound,
                         BindJob(plan, bind, deployment.shuffle));
   const ExecutionGraph& graph = bound->graph;

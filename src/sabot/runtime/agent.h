@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,15 @@ class Agent {
 
   const std::string& location() const { return engine_->location(); }
   Engine* engine() { return engine_.get(); }
+
+  // What provides the functions of a plan's function_map operators (function_map.h) on this
+  // agent: called when a job's tasks are deployed, with its plan; the job is refused with its
+  // error. Unset (a C++ agent): no functions, and a plan with a function_map is refused when
+  // bound. The Python package's agent (`python -m sabot agent`) sets it. Call before the agent
+  // receives jobs; the provider is called from Flight's threads.
+  using FunctionProvider =
+      std::function<arrow::Result<std::shared_ptr<ProvidedFunctions>>(const LogicalPlan& plan)>;
+  void SetFunctionProvider(FunctionProvider provider);
 
   // Handles control action `type` with `body` (a ControlMessage); the result body.
   arrow::Result<std::string> HandleAction(std::string_view type, const std::string& body);
@@ -111,6 +121,7 @@ class Agent {
   std::atomic<int64_t> last_action_nanos_{0};  // steady clock
   // Dropped when the shuffle's job is released.
   std::map<ShuffleId, std::shared_ptr<RunState>> states_;
+  FunctionProvider function_provider_;  // guarded by mutex_
   // Dataflow jobs deployed here, until released.
   std::map<std::string, std::shared_ptr<JobRun>> jobs_;
 };

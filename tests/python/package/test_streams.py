@@ -306,8 +306,12 @@ def test_errors_are_sabot_errors_by_status_code(app):
     assert "parallelism" in str(e.value)
     with pytest.raises(sabot.SabotNotImplemented, match="utf8_upper"):
         app.stream(t).map(u=pc.utf8_upper(pc.field("country"))).collect()
-    with pytest.raises(sabot.SabotNotImplemented, match="distributed"):
-        Sabot(mode="distributed", coordinator="grpc+tcp://127.0.0.1:1")
+    with pytest.raises(ValueError, match="coordinator"):
+        Sabot(mode="distributed")
+    # A coordinator that does not answer: the submission fails naming it.
+    unreachable = Sabot(mode="distributed", coordinator="grpc+tcp://127.0.0.1:1")
+    with pytest.raises(sabot.SabotError, match="coordinator at grpc"):
+        unreachable.stream(sabot.transactions(rows=10)).collect()
 
 
 # --- pyarrow.compute expressions: translated, then evaluated by the core ------------------------
