@@ -309,8 +309,20 @@ class HttpApi::Impl {
   }
 
  private:
-  // Runs before the body is read: a request without the token gets 401 at once.
+  // Runs before the body is read: a request without the token gets 401 at once, and one that
+  // would carry a body (POST, PUT, PATCH) but says neither its length nor that it is chunked gets
+  // 411 at once (the library would read its body until the client closes the connection, holding
+  // a server thread for the read timeout, then answer a bare 400).
   httplib::Server::HandlerResponse Authorize(const httplib::Request& req, httplib::Response& res) {
+    const bool body_method = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (body_method && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      res.set_header("Connection", "close");
+      SetError(res, 411, req.method + " " + req.path +
+                             " without a Content-Length header (or a chunked Transfer-Encoding): "
+                             "send the body's length, 0 for none");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (options_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
     // The page, its script and style sheet hold no cluster data (see http_api.h).
     if ((req.method == "GET" || req.method == "HEAD") && FindWebAsset(req.path) != nullptr) {

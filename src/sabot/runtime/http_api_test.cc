@@ -5,6 +5,11 @@
 #include <fstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -234,6 +239,44 @@ TEST_F(HttpApiTest, UnknownRoutesAndMethods) {
   res = client_->Post("/metrics", "x", "text/plain");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 405);
+}
+
+// Sends `request` as it is over a new connection and returns the response's status line.
+std::string RawStatusLine(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[512];
+  while (response.find("\r\n") == std::string::npos) {
+    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return response.substr(0, response.find("\r\n"));
+}
+
+// A POST/PUT/PATCH that says neither its length nor chunked (curl -X POST without data) is
+// answered 411 at once, not read until the connection closes and answered a bare 400.
+TEST_F(HttpApiTest, BodyWithoutLengthIs411) {
+  StartApi();
+  for (const std::string method : {"POST", "PUT", "PATCH"}) {
+    EXPECT_EQ(RawStatusLine(api_->port(), method + " /api/v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n"),
+              "HTTP/1.1 411 Length Required")
+        << method;
+  }
+  // With a length of 0 the request reaches the API, which names what is missing.
+  auto res = client_->Post("/api/v1/jobs", "", "application/yaml");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(ErrorOf(res).find("empty request body"), std::string::npos);
+  EXPECT_TRUE(view_.submissions().empty());
 }
 
 TEST_F(HttpApiTest, TooLargeBodiesAre413) {
