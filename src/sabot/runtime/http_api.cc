@@ -6,6 +6,7 @@
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <sys/socket.h>
 #include <utility>
@@ -201,12 +202,15 @@ class HttpApi::Impl {
   arrow::Status Listen() {
     const bool tls = !options_.tls_cert_file.empty();
     if (tls) {
-      for (const std::string& file : {options_.tls_cert_file, options_.tls_key_file}) {
+      std::vector<std::string> files = {options_.tls_cert_file, options_.tls_key_file};
+      if (!options_.tls_client_ca_file.empty()) files.push_back(options_.tls_client_ca_file);
+      for (const std::string& file : files) {
         std::ifstream in(file);
         if (!in) return arrow::Status::IOError("HTTP API: cannot read TLS file '", file, "'");
       }
-      server_ = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
-                                                     options_.tls_key_file.c_str());
+      server_ = std::make_unique<httplib::SSLServer>(
+          options_.tls_cert_file.c_str(), options_.tls_key_file.c_str(),
+          options_.tls_client_ca_file.empty() ? nullptr : options_.tls_client_ca_file.c_str());
     } else {
       server_ = std::make_unique<httplib::Server>();
     }
@@ -460,6 +464,10 @@ arrow::Result<std::unique_ptr<HttpApi>> HttpApi::Start(ClusterView* view,
     return arrow::Status::Invalid(
         "HTTP API: TLS needs both a certificate file and a key file (given: ",
         options.tls_cert_file.empty() ? "key only" : "certificate only", ")");
+  }
+  if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+    return arrow::Status::Invalid(
+        "HTTP API: client certificates (mutual TLS) need HTTPS: give a certificate and a key");
   }
   if (options.threads < 1) {
     return arrow::Status::Invalid("HTTP API: threads must be >= 1, got ", options.threads);

@@ -50,6 +50,9 @@ struct HttpApiOptions {
   // PEM files: both set -> HTTPS; both empty -> plain HTTP; one alone is an error.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // PEM roots; set (with tls_cert_file): mutual TLS, a client must present a certificate they
+  // sign or its handshake fails (the cluster's verify_clients).
+  std::string tls_client_ca_file;
   // Relative paths in a submitted YAML job file are resolved against this directory; empty:
   // the process's working directory when Start is called.
   std::string base_directory;

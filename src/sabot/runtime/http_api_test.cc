@@ -518,5 +518,52 @@ TEST(HttpApiTlsTest, ServesHttpsWithTheGivenCertificate) {
   std::filesystem::remove_all(dir);
 }
 
+// verify_clients: the HTTP API, like every server of the cluster, accepts only clients that
+// present a certificate signed by the given roots.
+TEST(HttpApiTlsTest, MutualTlsRefusesClientsWithoutACertificate) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "sabot-http-mtls-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string dir = pattern;
+  for (const std::string name : {"server", "client"}) {
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+        " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + dir + "/" + name +
+        "-key.pem -out " + dir + "/" + name + ".pem > " + dir + "/openssl.log 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  FakeClusterView view;
+  view.SetAgents(SampleAgents());
+  HttpApiOptions options;
+  options.tls_cert_file = dir + "/server.pem";
+  options.tls_key_file = dir + "/server-key.pem";
+  // The client's self-signed certificate is the root that signs it.
+  options.tls_client_ca_file = dir + "/client.pem";
+  ASSERT_OK_AND_ASSIGN(auto api, HttpApi::Start(&view, options));
+  {
+    httplib::SSLClient client("127.0.0.1", api->port());
+    client.set_ca_cert_path(options.tls_cert_file.c_str());
+    client.enable_server_certificate_verification(true);
+    auto res = client.Get("/api/v1/agents");
+    EXPECT_FALSE(res) << "a client without a certificate was answered " << res->status;
+  }
+  {
+    httplib::SSLClient client("127.0.0.1", api->port(), dir + "/client.pem",
+                              dir + "/client-key.pem");
+    client.set_ca_cert_path(options.tls_cert_file.c_str());
+    client.enable_server_certificate_verification(true);
+    auto res = client.Get("/api/v1/agents");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+  }
+  api->Stop();
+  // Client certificates without HTTPS, and an unreadable roots file.
+  HttpApiOptions plain;
+  plain.tls_client_ca_file = dir + "/client.pem";
+  ASSERT_RAISES_WITH(Invalid, "need HTTPS", HttpApi::Start(&view, plain));
+  options.tls_client_ca_file = dir + "/missing.pem";
+  ASSERT_RAISES_WITH(IOError, "missing.pem", HttpApi::Start(&view, options));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sabot
