@@ -84,6 +84,10 @@ void Run(const CoordinatorCommandOptions& options) {
   http.token = resolved->security.token;
   http.tls_cert_file = resolved->config.security.tls_cert;
   http.tls_key_file = resolved->config.security.tls_key;
+  // Mutual TLS holds for every server of the cluster, the HTTP API's too.
+  if (resolved->config.security.verify_clients) {
+    http.tls_client_ca_file = resolved->config.security.tls_ca;
+  }
   resolved->security.ApplyTo(&coordinator.server);
   resolved->security.ApplyTo(&coordinator.client);
   coordinator.runner = DefaultJobRunner();
