@@ -142,6 +142,18 @@ if [ "$status" -eq 2 ] && grep -q "no job 'job-999'" "$work/cancel.err"; then
 else
   fail "cancel of an unknown job (exit $status)" "$work/cancel.err"
 fi
+# Ports out of range are refused (exit 2), not ignored for the default or for no HTTP API.
+for option in "--port -5" "--port 0 --http-port -5" "--port 0 --http-port 70000"; do
+  bad="$(echo "$option" | grep -o -- '--[a-z-]* [0-9-]*$' | cut -d' ' -f1)"  # the refused option
+  # shellcheck disable=SC2086
+  timeout 5 "$sabot" coordinator $option >"$work/badport.out" 2>"$work/badport.err"
+  status=$?
+  if [ "$status" -eq 2 ] && grep -q -- "$bad" "$work/badport.err"; then
+    ok "coordinator $option is refused (exit 2)"
+  else
+    fail "coordinator $option is refused (exit $status)" "$work/badport.out" "$work/badport.err"
+  fi
+done
 "$sabot" jobs --coordinator grpc+tcp://127.0.0.1:1 >"$work/unreach.out" 2>"$work/unreach.err"
 status=$?
 if [ "$status" -eq 1 ] && grep -q "coordinator at grpc+tcp://127.0.0.1:1" "$work/unreach.err"; then

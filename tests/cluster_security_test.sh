@@ -38,6 +38,7 @@ coordinator:
   port: $port
   address: grpc+tls://127.0.0.1:$port
   agent_timeout: 5s
+  http_port: 0
 agent:
   slots: 2
 security:
@@ -120,6 +121,34 @@ if [ "$status" -eq 1 ]; then ok "a client without a certificate is refused (mutu
 status=$?
 if [ "$status" -eq 1 ]; then ok "a client with a certificate of another CA is refused"; else
   fail "a client with a certificate of another CA is refused (exit $status)" "$work/rogue.out"; fi
+
+# The HTTP API holds mutual TLS too: without a client certificate the handshake fails; with the
+# cluster's certificate and the token it answers.
+http_url="$(sed -n 's#^sabot coordinator HTTP API and live view on \(https://[0-9.:]*\)/$#\1#p' \
+  "$work/coordinator.out")"
+"$python" - "$http_url" "$pki" "$(cat "$work/token")" >"$work/https.out" 2>&1 <<'EOF'
+import ssl, sys, urllib.request
+url, pki, token = sys.argv[1:]
+def get(cert):
+    context = ssl.create_default_context(cafile=pki + "/ca.pem")
+    if cert:
+        context.load_cert_chain(pki + "/node.pem", pki + "/node.key")
+    request = urllib.request.Request(url + "/api/v1/jobs",
+                                     headers={"Authorization": "Bearer " + token})
+    try:
+        return urllib.request.urlopen(request, context=context, timeout=30).status
+    except Exception as error:
+        return type(error).__name__
+print("without certificate:", get(False))
+print("with certificate:", get(True))
+EOF
+if [ -n "$http_url" ] && grep -q "^without certificate: [A-Za-z]*Error" "$work/https.out" &&
+   grep -q "^with certificate: 200" "$work/https.out"; then
+  ok "the HTTP API refuses clients without a certificate (mutual TLS)"
+else
+  fail "the HTTP API refuses clients without a certificate (mutual TLS)" "$work/https.out" \
+    "$work/coordinator.out"
+fi
 
 # An agent's shuffles: every call without the token is refused before any handler runs; with it,
 # the agent answers (its health action).

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <sys/socket.h>
 #include <utility>
@@ -201,12 +202,15 @@ class HttpApi::Impl {
   arrow::Status Listen() {
     const bool tls = !options_.tls_cert_file.empty();
     if (tls) {
-      for (const std::string& file : {options_.tls_cert_file, options_.tls_key_file}) {
+      std::vector<std::string> files = {options_.tls_cert_file, options_.tls_key_file};
+      if (!options_.tls_client_ca_file.empty()) files.push_back(options_.tls_client_ca_file);
+      for (const std::string& file : files) {
         std::ifstream in(file);
         if (!in) return arrow::Status::IOError("HTTP API: cannot read TLS file '", file, "'");
       }
-      server_ = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
-                                                     options_.tls_key_file.c_str());
+      server_ = std::make_unique<httplib::SSLServer>(
+          options_.tls_cert_file.c_str(), options_.tls_key_file.c_str(),
+          options_.tls_client_ca_file.empty() ? nullptr : options_.tls_client_ca_file.c_str());
     } else {
       server_ = std::make_unique<httplib::Server>();
     }
@@ -309,8 +313,20 @@ class HttpApi::Impl {
   }
 
  private:
-  // Runs before the body is read: a request without the token gets 401 at once.
+  // Runs before the body is read: a request without the token gets 401 at once, and one that
+  // would carry a body (POST, PUT, PATCH) but says neither its length nor that it is chunked gets
+  // 411 at once (the library would read its body until the client closes the connection, holding
+  // a server thread for the read timeout, then answer a bare 400).
   httplib::Server::HandlerResponse Authorize(const httplib::Request& req, httplib::Response& res) {
+    const bool body_method = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (body_method && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      res.set_header("Connection", "close");
+      SetError(res, 411, req.method + " " + req.path +
+                             " without a Content-Length header (or a chunked Transfer-Encoding): "
+                             "send the body's length, 0 for none");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (options_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
     // The page, its script and style sheet hold no cluster data (see http_api.h).
     if ((req.method == "GET" || req.method == "HEAD") && FindWebAsset(req.path) != nullptr) {
@@ -448,6 +464,10 @@ arrow::Result<std::unique_ptr<HttpApi>> HttpApi::Start(ClusterView* view,
     return arrow::Status::Invalid(
         "HTTP API: TLS needs both a certificate file and a key file (given: ",
         options.tls_cert_file.empty() ? "key only" : "certificate only", ")");
+  }
+  if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+    return arrow::Status::Invalid(
+        "HTTP API: client certificates (mutual TLS) need HTTPS: give a certificate and a key");
   }
   if (options.threads < 1) {
     return arrow::Status::Invalid("HTTP API: threads must be >= 1, got ", options.threads);

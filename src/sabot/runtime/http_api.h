@@ -13,8 +13,8 @@
 //
 // Errors are {"error": "..."} with 400 (bad request or bad job, naming the operator), 401
 // (token missing or wrong), 404 (no such route or job), 405 (method not allowed; Allow header),
-// 409 (the cluster refused the job as a conflict), 413 (body too large), 503 (not enough free
-// slots in the cluster) and 500 otherwise.
+// 409 (the cluster refused the job as a conflict), 411 (POST without Content-Length),
+// 413 (body too large), 503 (not enough free slots in the cluster) and 500 otherwise.
 //
 // Auth: with a token set, every API route and /metrics needs "Authorization: Bearer <token>"
 // (compared in constant time), as the control plane does. The page itself and its script and
@@ -50,6 +50,9 @@ struct HttpApiOptions {
   // PEM files: both set -> HTTPS; both empty -> plain HTTP; one alone is an error.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // PEM roots; set (with tls_cert_file): mutual TLS, a client must present a certificate they
+  // sign or its handshake fails (the cluster's verify_clients).
+  std::string tls_client_ca_file;
   // Relative paths in a submitted YAML job file are resolved against this directory; empty:
   // the process's working directory when Start is called.
   std::string base_directory;

@@ -5,6 +5,11 @@
 #include <fstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -234,6 +239,44 @@ TEST_F(HttpApiTest, UnknownRoutesAndMethods) {
   res = client_->Post("/metrics", "x", "text/plain");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 405);
+}
+
+// Sends `request` as it is over a new connection and returns the response's status line.
+std::string RawStatusLine(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[512];
+  while (response.find("\r\n") == std::string::npos) {
+    ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return response.substr(0, response.find("\r\n"));
+}
+
+// A POST/PUT/PATCH that says neither its length nor chunked (curl -X POST without data) is
+// answered 411 at once, not read until the connection closes and answered a bare 400.
+TEST_F(HttpApiTest, BodyWithoutLengthIs411) {
+  StartApi();
+  for (const std::string method : {"POST", "PUT", "PATCH"}) {
+    EXPECT_EQ(RawStatusLine(api_->port(), method + " /api/v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n"),
+              "HTTP/1.1 411 Length Required")
+        << method;
+  }
+  // With a length of 0 the request reaches the API, which names what is missing.
+  auto res = client_->Post("/api/v1/jobs", "", "application/yaml");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(ErrorOf(res).find("empty request body"), std::string::npos);
+  EXPECT_TRUE(view_.submissions().empty());
 }
 
 TEST_F(HttpApiTest, TooLargeBodiesAre413) {
@@ -472,6 +515,53 @@ TEST(HttpApiTlsTest, ServesHttpsWithTheGivenCertificate) {
   options.tls_key_file = dir + "/bad.pem";
   ASSERT_RAISES_WITH(IOError, "cannot load the TLS certificate", HttpApi::Start(&view, options));
   api->Stop();
+  std::filesystem::remove_all(dir);
+}
+
+// verify_clients: the HTTP API, like every server of the cluster, accepts only clients that
+// present a certificate signed by the given roots.
+TEST(HttpApiTlsTest, MutualTlsRefusesClientsWithoutACertificate) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "sabot-http-mtls-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string dir = pattern;
+  for (const std::string name : {"server", "client"}) {
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+        " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + dir + "/" + name +
+        "-key.pem -out " + dir + "/" + name + ".pem > " + dir + "/openssl.log 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  FakeClusterView view;
+  view.SetAgents(SampleAgents());
+  HttpApiOptions options;
+  options.tls_cert_file = dir + "/server.pem";
+  options.tls_key_file = dir + "/server-key.pem";
+  // The client's self-signed certificate is the root that signs it.
+  options.tls_client_ca_file = dir + "/client.pem";
+  ASSERT_OK_AND_ASSIGN(auto api, HttpApi::Start(&view, options));
+  {
+    httplib::SSLClient client("127.0.0.1", api->port());
+    client.set_ca_cert_path(options.tls_cert_file.c_str());
+    client.enable_server_certificate_verification(true);
+    auto res = client.Get("/api/v1/agents");
+    EXPECT_FALSE(res) << "a client without a certificate was answered " << res->status;
+  }
+  {
+    httplib::SSLClient client("127.0.0.1", api->port(), dir + "/client.pem",
+                              dir + "/client-key.pem");
+    client.set_ca_cert_path(options.tls_cert_file.c_str());
+    client.enable_server_certificate_verification(true);
+    auto res = client.Get("/api/v1/agents");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+  }
+  api->Stop();
+  // Client certificates without HTTPS, and an unreadable roots file.
+  HttpApiOptions plain;
+  plain.tls_client_ca_file = dir + "/client.pem";
+  ASSERT_RAISES_WITH(Invalid, "need HTTPS", HttpApi::Start(&view, plain));
+  options.tls_client_ca_file = dir + "/missing.pem";
+  ASSERT_RAISES_WITH(IOError, "missing.pem", HttpApi::Start(&view, options));
   std::filesystem::remove_all(dir);
 }
 

@@ -84,6 +84,10 @@ void Run(const CoordinatorCommandOptions& options) {
   http.token = resolved->security.token;
   http.tls_cert_file = resolved->config.security.tls_cert;
   http.tls_key_file = resolved->config.security.tls_key;
+  // Mutual TLS holds for every server of the cluster, the HTTP API's too.
+  if (resolved->config.security.verify_clients) {
+    http.tls_client_ca_file = resolved->config.security.tls_ca;
+  }
   resolved->security.ApplyTo(&coordinator.server);
   resolved->security.ApplyTo(&coordinator.client);
   coordinator.runner = DefaultJobRunner();
@@ -136,10 +140,12 @@ void AddCoordinatorCommand(CLI::App& app) {
                       "Address to listen on (default: the config file's, else 127.0.0.1)");
   command->add_option("--port", options->port,
                       "Port to listen on, 0: any free port (default: the config file's, else "
-                      "8815)");
+                      "8815)")
+      ->check(CLI::Range(0, 65535));
   command->add_option("--http-port", options->http_port,
                       "Serve the HTTP API and the live view on this port, 0: any free port "
-                      "(default: the config file's http_port, else not served; docs/http-api.md)");
+                      "(default: the config file's http_port, else not served; docs/http-api.md)")
+      ->check(CLI::Range(0, 65535));
   command->add_option("--agent-timeout", options->agent_timeout,
                       "An agent silent this long is lost and fails its jobs: 10s, 500ms, ... "
                       "(default: the config file's, else 10s)");

@@ -263,7 +263,13 @@ arrow::Result<std::unique_ptr<ShuffleServer>> ShuffleServer::Make(
         std::make_shared<BearerTokenMiddlewareFactory>(options.auth_token));
   }
   std::unique_ptr<ShuffleServer> server(new ShuffleServer(options, std::move(store)));
-  ARROW_RETURN_NOT_OK(server->Init(flight_options));
+  if (arrow::Status started = server->Init(flight_options); !started.ok()) {
+    // It never served: nothing to shut down (FlightServerBase::Shutdown of a server whose Init
+    // failed dereferences its missing gRPC server).
+    server->shut_down_.store(true);
+    return started.WithMessage("shuffle server: cannot listen on ", options.host, ":",
+                               options.port, ": ", started.message());
+  }
   SABOT_LOG(kInfo) << "shuffle server listening on " << server->uri();
   return server;
 }

@@ -381,6 +381,19 @@ TEST_F(ShuffleServerTest, DoPutAppendsWholeOrRejectsClearly) {
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(blocks, pool));
 }
 
+// A host that does not resolve: Make fails naming it (it crashed destroying the server that
+// never started).
+TEST(ShuffleServerLimitsTest, UnresolvableHostFailsNamingIt) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions options;
+  options.host = "999.1.1.1";
+  options.port = 0;
+  auto server = ShuffleServer::Make(options, store);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("cannot listen on 999.1.1.1:0"), std::string::npos)
+      << server.status().ToString();
+}
+
 TEST(ShuffleServerLimitsTest, OversizedBlockIsRejectedWhole) {
   ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
   ASSERT_OK(store->RegisterShuffle("s", GeneratedSchema(Data()), 1));
