@@ -223,11 +223,24 @@ def _to_text(exprs, schema):
 # --- streams ----------------------------------------------------------------------------------
 
 
+def _check_parallelism(kind, parallelism):
+    """A parallelism is None (the default) or an int the core can take; the core checks its
+    range (1 to 1024) and names the operator."""
+    if parallelism is None:
+        return
+    if isinstance(parallelism, bool) or not isinstance(parallelism, int):
+        raise SabotInvalid(f"{kind}: parallelism must be an integer, got {parallelism!r} "
+                           f"({type(parallelism).__name__})")
+    if not -2**31 <= parallelism < 2**31:
+        raise SabotInvalid(f"{kind}: parallelism must be between 1 and 1024, got {parallelism}")
+
+
 class Stream:
     """The output of one operator of a job under construction. Immutable: every call returns a
     new Stream; one Stream may feed several (fan-out) and each terminal call runs its own job."""
 
     def __init__(self, app, kind, inputs=(), **args):
+        _check_parallelism(kind, args.get("parallelism"))
         self._app = app
         self._kind = kind
         self._inputs = tuple(inputs)

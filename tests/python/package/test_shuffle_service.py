@@ -48,12 +48,17 @@ def test_send_partition_and_explicit_schema():
     got1 = service.receive_partitions("s2", partition_id=1)
     assert [r for b in got0 for r in b["seq"].to_pylist()] == list(range(100, 150))
     assert [r for b in got1 for r in b["seq"].to_pylist()] == list(range(100))
-    # In local mode there are no agent names.
+    # In local mode this process is the one agent, "agent_0" (the seeds' call); others are refused.
     service.create_shuffle("s3", ShuffleType.HASH, num_partitions=2, keys=["user_id"],
                            schema=schema)
+    service.send_partition("s3", 0, batch(0, 3), "agent_0")
+    assert [r for b in service.receive_partitions("s3", partition_id=0)
+            for r in b["seq"].to_pylist()] == [0, 1, 2]
+    service.create_shuffle("s4", ShuffleType.HASH, num_partitions=2, keys=["user_id"],
+                           schema=schema)
     with pytest.raises(sabot.SabotInvalid) as e:
-        service.send_partition("s3", 0, batch(0, 1), "agent_0")
-    assert "agent_0" in str(e.value) and "s3" in str(e.value)
+        service.send_partition("s4", 0, batch(0, 1), "agent_1")
+    assert "agent_1" in str(e.value) and "s4" in str(e.value)
     service.shutdown()
 
 

@@ -377,3 +377,14 @@ def test_pyarrow_projections_equal_pyarrow(app):
         app.stream(t).map(c=pc.field("i32") * 1.5).collect()
     got = app.stream(t).map(c="i32 * 1.5").collect()
     assert got["c"].to_pylist() == [v * 1.5 for v in t["i32"].to_pylist()]
+
+
+def test_a_bad_parallelism_names_the_argument():
+    app = sabot.Sabot(mode="local")
+    table = pa.table({"a": [1, 2]})
+    for bad, words in ((10**12, "between 1 and 1024"), ("3", "must be an integer"),
+                       (2.0, "must be an integer"), (True, "must be an integer"),
+                       (0, "between 1 and 1024")):
+        with pytest.raises(sabot.SabotInvalid) as e:
+            app.stream(table, parallelism=bad).map({"b": "a + 1"}, parallelism=1).collect()
+        assert words in str(e.value) and "parallelism" in str(e.value), (bad, str(e.value))

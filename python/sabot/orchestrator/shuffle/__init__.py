@@ -10,8 +10,8 @@
     service.close_shuffle("s1")
     service.shutdown()
 
-In local mode this process is the only agent (writer task 0 of every shuffle) and there are no
-agent names: `agent` must be None or "". Shuffles are blocking by default (written, then read:
+In local mode this process is the only agent (writer task 0 of every shuffle), named
+LOCAL_AGENT ("agent_0", the seeds' name): `agent` is None, "" or that name. Shuffles are blocking by default (written, then read:
 the natural order of one Python thread); `mode="pipelined"` needs a reader per partition while
 the writer runs.
 """
@@ -22,6 +22,10 @@ import pyarrow as pa
 
 from ... import _sabot
 from ...errors import SabotInvalid
+
+
+# The name of the one agent of local mode (the seeds' `send_partition(..., 'agent_0')`).
+LOCAL_AGENT = "agent_0"
 
 
 class ShuffleType(enum.Enum):
@@ -76,6 +80,8 @@ class ShuffleService:
     def send_partition(self, shuffle_id, partition, batch, agent=None):
         """Sends ``batch``, all of whose rows belong to ``partition``."""
         self._ready(shuffle_id, batch)
+        if agent == LOCAL_AGENT:
+            agent = None  # this process: the engine knows it by no name
         self._engine.send_partition(shuffle_id, int(partition), batch, agent or "")
 
     def send(self, shuffle_id, batch):
