@@ -1,5 +1,6 @@
 #include "sabot/runtime/agent.h"
 
+#include <algorithm>
 #include <set>
 #include "sabot/common/process_memory.h"
 
@@ -12,9 +13,15 @@
 
 namespace sabot {
 
-arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options) {
+arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options,
+                                                  AgentJobOptions agent_options) {
+  if (agent_options.job_timeout.count() <= 0) {
+    return arrow::Status::Invalid("the agent's job timeout must be positive, got ",
+                                  agent_options.job_timeout.count(), " ms");
+  }
   options.mode = EngineMode::kDistributed;
   std::unique_ptr<Agent> agent(new Agent());
+  agent->agent_options_ = agent_options;
   Agent* self = agent.get();
   options.server.actions = [self](std::string_view type,
                                    const std::string& body) -> arrow::Result<std::string> {
@@ -26,6 +33,7 @@ arrow::Result<std::unique_ptr<Agent>> Agent::Make(EngineOptions options) {
   ARROW_ASSIGN_OR_RAISE(agent->engine_, Engine::Make(std::move(options)));
   agent->last_action_nanos_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   agent->ready_.store(true);
+  agent->watcher_ = std::thread([self] { self->WatchJobs(); });
   return agent;
 }
 
@@ -39,6 +47,7 @@ constexpr auto kTaskDrainTimeout = std::chrono::seconds(10);
 
 Agent::~Agent() {
   Shutdown();
+  if (watcher_.joinable()) watcher_.join();
   // Tasks still running (a signal or a lost job manager stops the agent mid-job) end at once
   // when cancelled; their shuffles are released only after their calls returned, so no writer
   // or reader is torn down under a running task.
@@ -285,6 +294,82 @@ arrow::Result<std::string> Agent::CancelShuffle(const ControlMessage& request) {
   return std::string();
 }
 
+std::shared_ptr<Agent::JobRun> Agent::HoldJob(const std::string& job_id) {
+  std::shared_ptr<JobRun> run;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return nullptr;
+    run = it->second;
+    ++run->calls;
+    run->last_contact = std::chrono::steady_clock::now();
+  }
+  // The caller's pointer ends the hold when dropped; it keeps the run alive as the plain one.
+  JobRun* raw = run.get();
+  return std::shared_ptr<JobRun>(raw, [this, run = std::move(run)](JobRun*) { Unhold(run.get()); });
+}
+
+void Agent::Unhold(JobRun* run) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  --run->calls;
+  run->last_contact = std::chrono::steady_clock::now();
+}
+
+int64_t Agent::ReleaseShuffles(const std::string& job_id) {
+  const int64_t released = engine_->shuffle_manager()->ReleaseJob(job_id);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(states_, [&](const auto& entry) { return entry.second->job_id == job_id; });
+  return released;
+}
+
+void Agent::WatchJobs() {
+  const auto timeout = agent_options_.job_timeout;
+  // Checked a few times per timeout, at least once a second.
+  const auto period = std::min<std::chrono::steady_clock::duration>(
+      std::max<std::chrono::steady_clock::duration>(timeout / 4, std::chrono::milliseconds(1)),
+      std::chrono::seconds(1));
+  const std::string agent = engine_->shuffle_manager()->options().agent_id;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!shutdown_cv_.wait_for(lock, period, [&] { return shutdown_; })) {
+    // Claimed under the lock: out of jobs_, so no new call can hold them and a late driver
+    // gets "not deployed".
+    std::vector<std::pair<std::string, std::shared_ptr<JobRun>>> expired;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (it->second->calls == 0 && now - it->second->last_contact > timeout) {
+        expired.emplace_back(it->first, std::move(it->second));
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (expired.empty()) continue;
+    lock.unlock();
+    for (const auto& [job_id, run] : expired) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+      SABOT_LOG(kWarning) << "agent '" << agent << "': no control call about job '" << job_id
+                          << "' for " << ms << " ms (--job-timeout): its driver is gone; "
+                          << "aborting and releasing the job";
+      ExpireJob(job_id, run,
+                arrow::Status::Cancelled("agent '", agent, "' gave up job '", job_id,
+                                         "': no control call from its driver for ", ms, " ms"));
+    }
+    expired.clear();
+    lock.lock();
+  }
+}
+
+void Agent::ExpireJob(const std::string& job_id, const std::shared_ptr<JobRun>& run,
+                      const arrow::Status& cause) {
+  // As AbortJob then ReleaseJob: the tasks end at their next step, their uncommitted output
+  // goes, then the job's shuffles (memory and spill files).
+  if (run->group != nullptr) {
+    run->group->Fail(cause);
+    if (run->group->WaitFor(kTaskDrainTimeout)) run->group->Abort(cause);
+  }
+  (void)ReleaseShuffles(job_id);
+}
+
 arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
   ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
@@ -300,11 +385,7 @@ arrow::Result<std::string> Agent::ReleaseJob(const ControlMessage& request) {
   }
   run.reset();
   ControlMessage reply;
-  reply.SetInt("released", engine_->shuffle_manager()->ReleaseJob(job_id));
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::erase_if(states_, [&](const auto& entry) { return entry.second->job_id == job_id; });
-  }
+  reply.SetInt("released", ReleaseShuffles(job_id));
   return reply.Encode();
 }
 
@@ -406,6 +487,9 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   auto run = std::make_shared<JobRun>();
   run->bound = bound;
   run->tasks = deployment.tasks;
+  // The deployment holds the job until its tasks started (no expiry while they open).
+  run->calls = 1;
+  run->last_contact = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutdown_) {
@@ -429,6 +513,7 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   }
   run->group = std::move(*group);
   run->group->Start();
+  Unhold(run.get());
   ControlMessage reply;
   reply.SetInt("tasks", static_cast<int64_t>(deployment.tasks.size()));
   return reply.Encode();
@@ -437,7 +522,7 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
 arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
   ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
-  auto run = JobOf(job_id);
+  auto run = HoldJob(job_id);
   if (run == nullptr || run->group == nullptr) {
     return arrow::Status::KeyError("job '", job_id, "' is not deployed on agent '",
                                    engine_->shuffle_manager()->options().agent_id, "'");
@@ -475,7 +560,7 @@ arrow::Result<std::string> Agent::CommitJob(const ControlMessage& request) {
     return arrow::Status::IndexError("commit phase ", phase, " is out of range (0 to ",
                                      TaskRunner::kCommitPhases - 1, ")");
   }
-  auto run = JobOf(job_id);
+  auto run = HoldJob(job_id);
   if (run == nullptr || run->group == nullptr) {
     return arrow::Status::KeyError("job '", job_id, "' is not deployed on agent '",
                                    engine_->shuffle_manager()->options().agent_id, "'");
@@ -489,7 +574,7 @@ arrow::Result<std::string> Agent::AbortJob(const ControlMessage& request) {
   ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
   std::string reason = request.Has("reason") ? request.Get("reason").ValueOrDie() : "";
   if (reason.empty()) reason = "the job manager aborted job '" + job_id + "'";
-  auto run = JobOf(job_id);
+  auto run = HoldJob(job_id);
   // An unknown job (never deployed here, or released) has nothing to abort.
   if (run == nullptr || run->group == nullptr) return std::string();
   const arrow::Status cause = arrow::Status::Cancelled(reason);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,16 @@ arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> Chec
     const ControlMessage& request, const ShuffleDescriptor& descriptor, const GeneratedJob& job,
     const std::vector<int64_t>& tasks, bool writers);
 
+// How an agent treats the dataflow jobs deployed on it.
+struct AgentJobOptions {
+  // A dataflow job deployed here whose driver sent no control call about it (job_status,
+  // commit_job, abort_job; the driver polls job_status at least every few hundred ms) for this
+  // long is given up: its tasks are failed and aborted (uncommitted sink output removed) and the
+  // job is released (its shuffles' memory and spill files go), as if the driver had aborted and
+  // released it. A call in progress holds the job. Must be positive; `sabot agent --job-timeout`.
+  std::chrono::milliseconds job_timeout{std::chrono::seconds(30)};
+};
+
 // One agent of a distributed job: a distributed-mode Engine (shuffle manager, Flight server,
 // client) that also answers the job manager's control actions (control_actions.h) on its
 // server: register a shuffle, run writer or reader tasks, report stats and progress, cancel a
@@ -37,15 +48,18 @@ arrow::Result<std::pair<std::vector<int32_t>, std::vector<WriterLocation>>> Chec
 // tasks (the agent binds the plan itself: sources and sinks name files every agent reaches),
 // report their status and figures, commit phase k, abort, release (docs/shuffle-service.md).
 //
-// Lifecycle: Make() starts the server; control actions arrive on Flight's threads; WaitForShutdown()
+// A watcher thread expires dataflow jobs whose driver went silent (AgentJobOptions::job_timeout).
+// Lifecycle: Make() starts the server and the watcher; control actions arrive on Flight's threads; WaitForShutdown()
 // returns once the shutdown action arrived, or Shutdown() or Stop() was called. Destroying the
 // agent cancels the tasks still running (they end with Cancelled at once, whatever they wait
 // for), waits for their calls to return, then releases every shuffle (deleting its spill
-// files) and stops the server.
+// files) and stops the server; the watcher stops with Shutdown() and is joined by the destructor.
 // Thread safety: safe for concurrent use.
 class Agent {
  public:
-  static arrow::Result<std::unique_ptr<Agent>> Make(EngineOptions options);
+  // Invalid if `agent_options.job_timeout` is not positive.
+  static arrow::Result<std::unique_ptr<Agent>> Make(EngineOptions options,
+                                                    AgentJobOptions agent_options = {});
   ~Agent();
 
   const std::string& location() const { return engine_->location(); }
@@ -92,8 +106,24 @@ class Agent {
     std::shared_ptr<const BoundJob> bound;
     std::unique_ptr<TaskGroup> group;
     std::vector<int64_t> tasks;  // graph task indices, parallel to the group's tasks
+    // Control calls about the job in progress (a deployment counts until its tasks started),
+    // and when the last one began or ended. Guarded by the agent's mutex_.
+    int64_t calls = 0;
+    std::chrono::steady_clock::time_point last_contact;
   };
   std::shared_ptr<JobRun> JobOf(const std::string& job_id);
+  // The job for a control call about it (nullptr if not deployed): the call counts as the
+  // driver's contact, and the job is not expired until the returned pointer is dropped.
+  std::shared_ptr<JobRun> HoldJob(const std::string& job_id);
+  // Ends a hold (or the deployment's) taken on `run`.
+  void Unhold(JobRun* run);
+  // Releases job `job_id` (its JobRun already out of jobs_): its shuffles and their states.
+  int64_t ReleaseShuffles(const std::string& job_id);
+  // The watcher thread: until shutdown, expires jobs silent for longer than the job timeout.
+  void WatchJobs();
+  // Fails, aborts and releases `run`, already taken out of jobs_, with `cause`.
+  void ExpireJob(const std::string& job_id, const std::shared_ptr<JobRun>& run,
+                 const arrow::Status& cause);
 
   // What the runs of one shuffle on this agent share: counters for progress, and the
   // cancellation by which its writer and reader runs (and the job manager) end each other.
@@ -124,6 +154,8 @@ class Agent {
   FunctionProvider function_provider_;  // guarded by mutex_
   // Dataflow jobs deployed here, until released.
   std::map<std::string, std::shared_ptr<JobRun>> jobs_;
+  AgentJobOptions agent_options_;
+  std::thread watcher_;  // WatchJobs; joined by the destructor
 };
 
 }  // namespace sabot

@@ -14,6 +14,8 @@
 #include <iostream>
 #include <thread>
 
+#include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/job_file.h"
 #include "sabot/memory/spill_manager.h"
 #include "sabot/runtime/agent.h"
 #include "sabot/runtime/agent_registration.h"
@@ -33,6 +35,8 @@ struct AgentOptions {
   int64_t parent_pid = 0;
   int lifeline_fd = -1;
   int64_t control_timeout_s = 0;
+  // A deployed job whose driver sent no control call for this long is aborted and released.
+  std::string job_timeout = "30s";
   // Membership in a cluster: the coordinator to register with, and the slots offered.
   ClusterCommandOptions cluster;
   int32_t slots = 1;
@@ -183,7 +187,18 @@ void Run(AgentOptions& options) {
   // mutual TLS, a certificate); its client presents them to the other agents.
   security.ApplyTo(&engine.server);
   security.ApplyTo(&engine.client);
-  auto made = Agent::Make(engine);
+  AgentJobOptions jobs;
+  auto job_timeout = ParseDuration(options.job_timeout);
+  if (!job_timeout.ok()) {
+    Fail(arrow::Status::Invalid("--job-timeout: ", job_timeout.status().message()), 2);
+  }
+  if (job_timeout->count() <= 0) {
+    Fail(arrow::Status::Invalid("--job-timeout must be positive, got ",
+                                QuoteInput(options.job_timeout)),
+         2);
+  }
+  jobs.job_timeout = *job_timeout;
+  auto made = Agent::Make(engine, jobs);
   if (!made.ok()) Fail(made.status(), 1);
   std::unique_ptr<Agent> agent = std::move(made).ValueUnsafe();
   std::printf("sabot agent listening on %s\n", agent->location().c_str());
@@ -261,6 +276,10 @@ void AddAgentCommand(CLI::App& app) {
   command->add_option("--control-timeout-s", options->control_timeout_s,
                       "Stop when no control action arrives for this many seconds (0: never); "
                       "a job manager polls progress about every 200 ms")
+      ->capture_default_str();
+  command->add_option("--job-timeout", options->job_timeout,
+                      "Abort and release a deployed job when its driver sends no control call "
+                      "about it for this long (it polls every 100 ms): 30s, 500ms, 1m, ...")
       ->capture_default_str();
   command->add_option("--coordinator", options->cluster.coordinator,
                       "Join the cluster of this coordinator (grpc+tcp://host:port): register, "
