@@ -315,6 +315,7 @@ arrow::Result<std::string> Coordinator::Submit(const JobSubmission& submission) 
 }
 
 void Coordinator::ScheduleLocked() {
+  FailUnplaceableLocked();
   while (!queue_.empty() && !shutting_down_) {
     JobEntry* job = jobs_.at(queue_.front()).get();
     // Free slots per live agent, the most free first: the job's slots are spread across agents
@@ -350,6 +351,34 @@ void Coordinator::ScheduleLocked() {
     job->info.state = JobState::kScheduled;
     job->started = Now();
     StartRunnerLocked(job);
+  }
+}
+
+void Coordinator::FailUnplaceableLocked() {
+  // Submit refuses a job the live cluster cannot hold; agents lost since then may leave a queued
+  // job that no longer fits even with every slot free. It would wait forever and, first come
+  // first served, hold every job behind it: it fails now, as Submit would have refused it.
+  const int32_t live = LiveSlotsLocked();
+  int32_t agents = 0;
+  for (const auto& agent : agents_) agents += agent->info.lost ? 0 : 1;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    JobEntry* job = jobs_.at(*it).get();
+    if (job->slots_needed <= live) {
+      ++it;
+      continue;
+    }
+    job->info.state = JobState::kFailed;
+    job->info.error = arrow::Status::CapacityError(
+                          "job ", job->info.id, " (", job->info.name, ") could not be placed: it "
+                          "needs ", job->slots_needed, " slots but agents were lost after it was "
+                          "accepted and the cluster now has ", live, " slots on ", agents,
+                          " live agents")
+                          .ToString();
+    job->info.finished_at = std::chrono::system_clock::now();
+    job->runner_done = true;
+    SABOT_LOG(kWarning) << job->info.error;
+    it = queue_.erase(it);
+    changed_.notify_all();
   }
 }
 

@@ -166,6 +166,9 @@ class Coordinator : public ClusterView {
   std::chrono::steady_clock::time_point Now() const;
   // Places queued jobs, first come first served, while they fit; starts their runners.
   void ScheduleLocked() SABOT_REQUIRES(mutex_);
+  // Fails every queued job that needs more slots than the live agents have in total (agents
+  // were lost after it was accepted): it could never be placed. Called by ScheduleLocked.
+  void FailUnplaceableLocked() SABOT_REQUIRES(mutex_);
   void StartRunnerLocked(JobEntry* job) SABOT_REQUIRES(mutex_);
   void RunJob(JobEntry* job);
   void FinishJob(JobEntry* job, const arrow::Result<JobReport>& result);

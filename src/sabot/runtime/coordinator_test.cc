@@ -291,6 +291,42 @@ TEST_F(CoordinatorTest, AgentsMissingHeartbeatsGetNoNewJobUntilHeardFrom) {
   EXPECT_EQ(WaitFinal(wide).state, JobState::kFinished);
 }
 
+TEST_F(CoordinatorTest, QueuedJobThatNoLongerFitsAfterAgentLossFailsAndFreesTheQueue) {
+  Make();
+  Register("grpc+tcp://127.0.0.1:9001", 2);
+  Register("grpc+tcp://127.0.0.1:9002", 2);
+  ASSERT_OK_AND_ASSIGN(auto running, coordinator_->Submit(Submission(3)));
+  runner_.WaitStarted(running);
+  WaitRunning(running);
+  // Accepted (the cluster has 4 slots) but queued behind the running job; a small job waits
+  // behind it, first come, first served.
+  ASSERT_OK_AND_ASSIGN(auto wide, coordinator_->Submit(Submission(4)));
+  ASSERT_OK_AND_ASSIGN(auto small, coordinator_->Submit(Submission(1)));
+  EXPECT_EQ(StateOf(wide), JobState::kCreated);
+  EXPECT_EQ(StateOf(small), JobState::kCreated);
+  // agent-2 falls silent beyond the timeout: 2 live slots remain, the wide job can never run.
+  clock_.ms += 6000;
+  EXPECT_TRUE(coordinator_->Heartbeat("agent-1", 0, 0));
+  coordinator_->CheckAgents();
+  ASSERT_TRUE(coordinator_->Agents()[1].lost);
+  EXPECT_EQ(WaitFinal(running).state, JobState::kFailed);
+  JobInfo failed = WaitFinal(wide);
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_NE(failed.error.find("Capacity error"), std::string::npos) << failed.error;
+  EXPECT_NE(failed.error.find(wide + " (test) could not be placed: it needs 4 slots"),
+            std::string::npos)
+      << failed.error;
+  EXPECT_NE(failed.error.find("has 2 slots on 1 live agents"), std::string::npos)
+      << failed.error;
+  EXPECT_FALSE(runner_.Started(wide));
+  // The job behind it fits and runs.
+  auto placed = runner_.WaitStarted(small);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0].id, "agent-1");
+  runner_.Finish(small);
+  EXPECT_EQ(WaitFinal(small).state, JobState::kFinished);
+}
+
 TEST_F(CoordinatorTest, JobThatCanNeverFitIsRefusedWithCapacityError) {
   Make();
   ASSERT_RAISES_WITH(CapacityError, "but the cluster has 0 slots on 0 live agents",

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
+
+#include <arrow/flight/types.h>
 
 #include "sabot/common/ids.h"
 #include "sabot/dataflow/execution_graph.h"
@@ -30,6 +34,19 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::microseconds kFirstStatusPoll{2000};
 constexpr double kStatusPollGrowth = 1.25;
 constexpr std::chrono::milliseconds kStatusPoll{100};
+
+// How often a wait for a deploy or commit call looks at the cancel flag.
+constexpr std::chrono::milliseconds kCancelCheck{20};
+
+// One action call running on a thread of its own (LongCall). Shared by that thread and the
+// driver: the driver may stop waiting (a cancel) and leave, the thread ends at the call's
+// deadline at the latest and drops its share.
+struct PendingCall {
+  std::mutex mutex;
+  std::condition_variable done_changed;
+  bool done = false;
+  arrow::Result<std::string> reply = arrow::Status::UnknownError("no reply yet");
+};
 
 std::string LowerCase(std::string_view text) {
   std::string out(text);
@@ -73,12 +90,18 @@ class Driver {
   // file metadata; a commit phase: a verify sink's final count, renames), bounded by the client's
   // call timeout instead of the agent timeout.
   arrow::Result<std::string> Call(AgentRun* run, std::string_view action,
-                                  const ControlMessage& body, bool long_call = false) {
-    ShuffleClient* client = long_call ? long_client_.get() : client_.get();
-    auto reply = client->Action(run->endpoint->location, action, body.Encode());
+                                  const ControlMessage& body) {
+    auto reply = client_->Action(run->endpoint->location, action, body.Encode());
     if (reply.ok()) run->last_answer = Clock::now();
     return reply;
   }
+  // A deploy or commit call: bounded by long_call_timeout_ (the agent is lost when it does not
+  // answer by then), and, when `cancellable`, given up as soon as the cancel flag is set
+  // (Cancelled). Flight cannot interrupt a DoAction waiting for its answer, so the call runs on
+  // a detached thread that owns everything it touches; a call given up ends there by its
+  // deadline. Touches only `run`: calls for distinct runs may go at once.
+  arrow::Result<std::string> LongCall(AgentRun* run, std::string_view action,
+                                      const ControlMessage& body, bool cancellable);
   arrow::Status Deploy();
   // Polls every agent once; sets failure_ on a task failure or a lost agent. True when every
   // task of every agent finished.
@@ -111,7 +134,8 @@ class Driver {
   const ExecutionGraph graph_;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<ShuffleClient> client_;       // calls answered within the agent timeout
-  std::unique_ptr<ShuffleClient> long_client_;  // deploy and commit (Call's long_call)
+  std::shared_ptr<ShuffleClient> long_client_;  // deploy and commit (LongCall)
+  std::chrono::milliseconds long_call_timeout_{0};
   std::string plan_json_;
   std::vector<int32_t> task_agent_;  // per graph task: the index of its agent in agents_
   std::vector<AgentRun> runs_;       // parallel to agents_
@@ -120,6 +144,41 @@ class Driver {
   int64_t failed_task_ = -1;
   StallDetector stall_{options_.stall_timeout, Clock::now()};
 };
+
+arrow::Result<std::string> Driver::LongCall(AgentRun* run, std::string_view action,
+                                            const ControlMessage& body, bool cancellable) {
+  auto pending = std::make_shared<PendingCall>();
+  std::thread([pending, client = long_client_, location = run->endpoint->location,
+               action = std::string(action), encoded = body.Encode()] {
+    auto reply = client->Action(location, action, encoded);
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    pending->reply = std::move(reply);
+    pending->done = true;
+    pending->done_changed.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(pending->mutex);
+  while (!pending->done) {
+    if (cancellable && options_.cancel != nullptr && options_.cancel->load()) {
+      return arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled while ",
+                                      action, " waited for ", AgentLabel(*run));
+    }
+    pending->done_changed.wait_for(lock, kCancelCheck);
+  }
+  if (pending->reply.ok()) {
+    run->last_answer = Clock::now();
+    return std::move(pending->reply);
+  }
+  run->last_error = pending->reply.status();
+  auto detail = arrow::flight::FlightStatusDetail::UnwrapStatus(pending->reply.status());
+  if (detail != nullptr && detail->code() == arrow::flight::FlightStatusCode::TimedOut) {
+    // No answer by the deadline: the agent is lost (stopped, or stuck), not merely slow.
+    run->lost = true;
+    return arrow::Status::IOError(AgentLabel(*run), " is lost: it did not answer ", action,
+                                  " within ", long_call_timeout_.count(),
+                                  " ms (last error: ", pending->reply.status().ToString(), ")");
+  }
+  return pending->reply.status();
+}
 
 arrow::Status Driver::Deploy() {
   state_ = JobState::kScheduled;
@@ -139,8 +198,9 @@ arrow::Status Driver::Deploy() {
     deployment.tasks = run.tasks;
     ControlMessage request;
     PutTaskDeployment(deployment, &request);
-    auto reply = Call(&run, kActionDeployTasks, request, /*long_call=*/true);
+    auto reply = LongCall(&run, kActionDeployTasks, request, /*cancellable=*/true);
     if (!reply.ok()) {
+      if (reply.status().IsCancelled()) return reply.status();
       return reply.status().WithMessage("job '", options_.job_id, "': deploying ",
                                         run.tasks.size(), " tasks on ", AgentLabel(run),
                                         " failed: ", reply.status().message());
@@ -245,7 +305,10 @@ arrow::Status Driver::Commit() {
       ControlMessage request;
       request.Set("job_id", options_.job_id);
       request.SetInt("phase", phase);
-      statuses[a] = Call(&runs_[a], kActionCommitJob, request, /*long_call=*/true).status();
+      // Phase 0 only checks (verify sinks): a cancel may stop it. Later phases publish output;
+      // given up half way they would leave part of it, so they run to their answer or deadline.
+      statuses[a] =
+          LongCall(&runs_[a], kActionCommitJob, request, /*cancellable=*/phase == 0).status();
     };
     std::vector<std::thread> calls;
     for (size_t a = 0; a < runs_.size(); ++a) {
@@ -258,6 +321,9 @@ arrow::Status Driver::Commit() {
       }
     }
     for (std::thread& call : calls) call.join();
+    for (size_t a = 0; a < runs_.size(); ++a) {
+      if (statuses[a].IsCancelled()) return statuses[a];
+    }
     for (size_t a = 0; a < runs_.size(); ++a) {
       if (!statuses[a].ok()) {
         return statuses[a].WithMessage("job '", options_.job_id, "' failed to commit on ",
@@ -471,9 +537,18 @@ arrow::Result<JobReport> Driver::Run() {
                                                                  : options_.agent_timeout,
                                  options_.agent_timeout);
   ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make(client));
+  // Deploy and commit do real work on the agent (binding the plan reads file metadata; a commit
+  // phase counts and renames): bounded by max(agent timeout, long call timeout), never more than
+  // the client's own call timeout.
+  long_call_timeout_ = std::max(options_.agent_timeout, options_.long_call_timeout);
+  if (options_.client.call_timeout.count() > 0) {
+    long_call_timeout_ = std::min(long_call_timeout_, options_.client.call_timeout);
+  }
   ShuffleClientOptions long_client = options_.client;
   long_client.max_attempts = 1;
-  ARROW_ASSIGN_OR_RAISE(long_client_, ShuffleClient::Make(long_client));
+  long_client.call_timeout = long_call_timeout_;
+  ARROW_ASSIGN_OR_RAISE(auto made, ShuffleClient::Make(long_client));
+  long_client_ = std::move(made);
 
   auto next_progress = Clock::now() + options_.progress_interval;
   arrow::Status deployed = Deploy();

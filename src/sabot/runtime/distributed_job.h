@@ -61,6 +61,13 @@ struct DistributedJobOptions {
   std::function<void(const JobInfo&)> on_progress;
   const std::atomic<bool>* cancel = nullptr;  // set: cancel the job (Cancelled)
   std::chrono::milliseconds agent_timeout{5000};  // an agent that does not answer for this long is lost
+  // Deploy and commit calls do real work on the agent (binding the plan reads file metadata, a
+  // commit phase renames files): an agent that does not answer one within
+  // max(agent_timeout, long_call_timeout) (at most client.call_timeout when that is set) is
+  // lost and the job fails. The cancel flag interrupts the wait for a deploy and for commit
+  // phase 0 (checks only); later commit phases publish output and run to their answer or
+  // deadline, so that a cancel never leaves part of it.
+  std::chrono::milliseconds long_call_timeout{std::chrono::seconds(30)};
   // Worker threads of each agent's tasks (0: the agent's cores).
   int32_t threads = 0;
   // The job fails (IOError saying so) when, across all agents, no rows moved and no task finished

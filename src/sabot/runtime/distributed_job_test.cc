@@ -3,13 +3,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include <arrow/compute/api.h>
+#include <arrow/flight/server.h>
 #include <arrow/table.h>
 #include <gtest/gtest.h>
 
@@ -440,6 +444,109 @@ TEST_F(DistributedJobTest, HostileDeploymentsAreRefused) {
   EXPECT_TRUE(reply.status().IsKeyError()) << reply.status();
   EXPECT_OK(agents_[0]->HandleAction(kActionAbortJob, status.Encode()).status());
   EXPECT_OK(agents_[0]->HandleAction(kActionReleaseJob, status.Encode()).status());
+}
+
+
+// An agent that answers every action at once but sabot.deploy_tasks, which it holds until the
+// test lets it go (as an agent stopped with SIGSTOP, or stuck binding the plan, would).
+class StuckDeployAgent : public arrow::flight::FlightServerBase {
+ public:
+  arrow::Status DoAction(const arrow::flight::ServerCallContext&,
+                         const arrow::flight::Action& action,
+                         std::unique_ptr<arrow::flight::ResultStream>* result) override {
+    if (action.type == kActionDeployTasks) {
+      std::unique_lock lock(mutex_);
+      deploying_ = true;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return released_; });
+    }
+    *result = std::make_unique<arrow::flight::SimpleResultStream>(
+        std::vector<arrow::flight::Result>{});
+    return arrow::Status::OK();
+  }
+  void WaitDeploying() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return deploying_; });
+  }
+  void Release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool deploying_ = false;
+  bool released_ = false;
+};
+
+class StuckDeployTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(auto location, arrow::flight::Location::ForGrpcTcp("127.0.0.1", 0));
+    ASSERT_OK(server_.Init(arrow::flight::FlightServerOptions(location)));
+    ASSERT_OK_AND_ASSIGN(auto target,
+                         arrow::flight::Location::ForGrpcTcp("127.0.0.1", server_.port()));
+    endpoints_.push_back({"agent-stuck", target.ToString(), 2});
+    GeneratorSourceParams source;
+    source.table = GeneratorTable::kTransactions;
+    source.rows = 100;
+    PlanBuilder b;
+    b.Source(source, 1, "gen")
+        .Sink(FileSinkParams{FileFormat::kParquet,
+                             (fs::temp_directory_path() / "sabot-stuck-deploy").string(),
+                             {}},
+              1, "write");
+    ASSERT_OK_AND_ASSIGN(plan_, b.Build());
+  }
+  void TearDown() override {
+    server_.Release();
+    ASSERT_OK(server_.Shutdown());
+  }
+
+  StuckDeployAgent server_;
+  std::vector<AgentEndpoint> endpoints_;
+  std::optional<LogicalPlan> plan_;
+};
+
+// A cancel ends a job whose deploy call hangs: the driver does not wait for the agent's answer.
+TEST_F(StuckDeployTest, CancelInterruptsAHangingDeploy) {
+  std::atomic<bool> cancel{false};
+  DistributedJobOptions options;
+  options.job_id = "stuckcancel";
+  options.agent_timeout = std::chrono::milliseconds(500);
+  // The deploy's own deadline is far away: only the cancel can end the job early.
+  options.long_call_timeout = std::chrono::seconds(600);
+  options.cancel = &cancel;
+  arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+  std::thread driver([&] { result = RunDistributedJob(*plan_, endpoints_, options); });
+  server_.WaitDeploying();
+  cancel.store(true);
+  driver.join();
+  ASSERT_TRUE(result.status().IsCancelled()) << result.status();
+  EXPECT_NE(result.status().message().find("job 'stuckcancel' was cancelled"), std::string::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("agent 'agent-stuck'"), std::string::npos)
+      << result.status();
+}
+
+// An agent that does not answer its deploy within the long-call deadline is lost: the job fails
+// naming job and agent, instead of waiting for the client's call timeout (120 s).
+TEST_F(StuckDeployTest, HangingDeployLosesTheAgentAtItsDeadline) {
+  DistributedJobOptions options;
+  options.job_id = "stuckdeploy";
+  options.agent_timeout = std::chrono::milliseconds(200);
+  options.long_call_timeout = std::chrono::milliseconds(500);
+  auto result = RunDistributedJob(*plan_, endpoints_, options);
+  ASSERT_FALSE(result.ok());
+  const std::string message = result.status().message();
+  EXPECT_NE(message.find("job 'stuckdeploy': deploying 1 tasks on agent 'agent-stuck'"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("is lost: it did not answer sabot.deploy_tasks within 500 ms"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace
