@@ -694,20 +694,24 @@ class ClusterHandle {
     return outcome;
   }
 
-  // Every job of the coordinator, newest first: id, name, state, error.
-  std::vector<nb::dict> Jobs() {
-    std::vector<JobInfo> jobs;
+  // `list()` (a coordinator call) run without the GIL; its error raised as the coordinator's text.
+  template <typename List>
+  auto Listed(List list) -> typename decltype(list())::ValueType {
+    decltype(list()) listed = arrow::Status::UnknownError("not called");
     {
       nb::gil_scoped_release release;
-      auto listed = client_->ListJobs();
-      if (!listed.ok()) {
-        nb::gil_scoped_acquire gil;
-        throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
-      }
-      jobs = std::move(*listed);
+      listed = list();
     }
+    if (!listed.ok()) {
+      throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
+    }
+    return std::move(*listed);
+  }
+
+  // Every job of the coordinator, newest first: id, name, state, error.
+  std::vector<nb::dict> Jobs() {
     std::vector<nb::dict> out;
-    for (const JobInfo& j : jobs) {
+    for (const JobInfo& j : Listed([&] { return client_->ListJobs(); })) {
       nb::dict d;
       d["id"] = j.id;
       d["name"] = j.name;
@@ -719,18 +723,8 @@ class ClusterHandle {
   }
 
   std::vector<nb::dict> Agents() {
-    std::vector<AgentInfo> agents;
-    {
-      nb::gil_scoped_release release;
-      auto listed = client_->ListAgents();
-      if (!listed.ok()) {
-        nb::gil_scoped_acquire gil;
-        throw StatusError(listed.status().WithMessage(CoordinatorErrorText(listed.status())));
-      }
-      agents = std::move(*listed);
-    }
     std::vector<nb::dict> out;
-    for (const AgentInfo& a : agents) {
+    for (const AgentInfo& a : Listed([&] { return client_->ListAgents(); })) {
       nb::dict d;
       d["id"] = a.id;
       d["lost"] = a.lost;
