@@ -19,6 +19,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "sabot/dataflow/checkpoint.h"
 #include "sabot/shuffle/shuffle_options.h"
 
 namespace sabot {
@@ -414,6 +415,9 @@ struct PlanOptions {
   // it stops holding the task's watermark back until it sends again (docs/dataflow.md, "Idle
   // inputs"). 0 (the default): never idle, a silent input holds the watermark.
   std::chrono::milliseconds idle_timeout{0};
+  // Checkpoints and the restart strategy (checkpoint.h, docs/fault-tolerance.md); off by
+  // default.
+  CheckpointOptions checkpoint;
   bool operator==(const PlanOptions&) const = default;
 };
 

@@ -21,6 +21,7 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 
+#include "sabot/dataflow/checkpoint.h"
 #include "sabot/dataflow/logical_plan.h"
 
 namespace sabot {
@@ -97,6 +98,22 @@ class Operator {
   // summary; 0 for every other operator.
   virtual int64_t late_rows() const { return 0; }
 
+  // Checkpoints (checkpoint.h). Snapshot: the barrier of checkpoint `id` reached this operator
+  // (everything before it was processed, nothing after it): put what a restart needs into
+  // `state` (a stateless operator puts nothing). Restore: before the first Process of a
+  // restarted task, the snapshot this instance's predecessor put into the checkpoint the job
+  // restarts from (every part it put; Get gives nullptr for none). CheckpointComplete:
+  // checkpoint `id` is durable for the whole job; an exactly-once sink publishes the output it
+  // wrote before that barrier. Notifications come in increasing order and may skip ids (only
+  // the latest complete one is told). All three on the task's thread, between Process calls.
+  virtual arrow::Status Snapshot(CheckpointId id, StateWriter* state) {
+    return arrow::Status::OK();
+  }
+  virtual arrow::Status Restore(CheckpointId id, StateReader* state) {
+    return arrow::Status::OK();
+  }
+  virtual arrow::Status CheckpointComplete(CheckpointId id) { return arrow::Status::OK(); }
+
   // Timers, for operators that act on the wall clock (processing-time windows). After every
   // step of its task (a batch, a watermark, a timer) the task asks NextTimer(); at or after that
   // time it calls OnTimer (between Process calls, on the same thread), even when no input
@@ -131,6 +148,18 @@ class SourceReader {
   virtual arrow::Result<Step> Next() = 0;
   // The job failed or was cancelled; release files.
   virtual void Abort() {}
+  // Checkpoints (checkpoint.h): Snapshot puts the reader's position (what it produced so far:
+  // files, row groups and batches read; generated rows) into `state`, between two Next calls;
+  // Restore, before the first Next of a restarted task, rewinds to the position of a snapshot,
+  // so the next batches are exactly the ones that followed it. A source that cannot rewind
+  // keeps these defaults: NotImplemented (the job then cannot checkpoint; the error names the
+  // source's operator).
+  virtual arrow::Status Snapshot(CheckpointId id, StateWriter* state) {
+    return arrow::Status::NotImplemented("this source cannot rewind to a checkpoint");
+  }
+  virtual arrow::Status Restore(CheckpointId id, StateReader* state) {
+    return arrow::Status::NotImplemented("this source cannot rewind to a checkpoint");
+  }
   virtual int64_t rows_out() const = 0;
 };
 
