@@ -233,14 +233,16 @@ TEST_F(FileSinkTest, AbortLeavesNothingUnderAFinalName) {
 
 TEST_F(FileSinkTest, ARerunReplacesTheEarlierRunsParts) {
   fs::create_directories(out_dir());
+  // part-2-3: a part of an earlier run with checkpoints (exactly once).
   for (const std::string name : {"part-0.parquet", "part-1.parquet", "part-4.parquet",
-                                 "part-1.csv", "notes.txt", "part-x.parquet"}) {
+                                 "part-2-3.parquet", "part-1.csv", "notes.txt",
+                                 "part-x.parquet"}) {
     std::ofstream(out_dir() / name) << "old";
   }
   const auto schema = Rows(0, 0)->schema();
   ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec(FileFormat::kParquet), {schema}, {}));
   // Binding alone changes nothing.
-  EXPECT_EQ(Listing(out_dir()).size(), 6u);
+  EXPECT_EQ(Listing(out_dir()).size(), 7u);
   NoOutput none;
   std::vector<std::unique_ptr<Operator>> tasks;
   for (int32_t k = 0; k < 2; ++k) {
