@@ -12,6 +12,7 @@
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
 #include "sabot/transport/ipc_block.h"
+#include "sabot/transport/receive_buffer_pool.h"
 #include "sabot/transport/token_auth.h"
 
 namespace sabot {
@@ -208,8 +209,10 @@ flight::FlightCallOptions ShuffleClient::CallOptions(const arrow::StopToken& sto
   }
   call.stop_token = stop;
   // gRPC hands out received bodies wherever they landed in its buffers; Arrow arrays need their
-  // natural alignment, so misaligned buffers (only those) are copied once.
+  // natural alignment, so misaligned buffers (only those) are copied once, into receive buffers
+  // that are reused (ReceiveBufferPool) rather than fresh pages each time.
   call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  call.read_options.memory_pool = ReceiveBufferPool::Global();
   return call;
 }
 
