@@ -311,7 +311,7 @@ arrow::Result<std::unique_ptr<ChannelReader>> FlightTransport::OpenReader(
     if (!attached.ok()) return attached;
     return MakeLocalChannelReader(server_->hub(), std::move(state), options);
   }
-  ARROW_ASSIGN_OR_RAISE(auto client, client_->Connect(location));
+  ARROW_ASSIGN_OR_RAISE(auto client, client_->ConnectForChannels(location));
   auto call = client_->CallOptions();
   call.timeout = flight::TimeoutDuration(-1);  // a pipelined stream lives as long as its job
   // Blocks that arrive as IPC bodies may sit at any address in gRPC's buffers: misaligned
