@@ -17,9 +17,10 @@ namespace sabot {
 // message body wherever it landed in its buffers, and the IPC reader copies each misaligned
 // buffer once into memory from this pool (IpcReadOptions::memory_pool). Those copies are made
 // and dropped at the rate blocks arrive, and Arrow's allocator (mimalloc, told to give freed
-// memory back at once: common/process_memory.h) would hand every one of them fresh pages,
-// which the kernel faults in and zeroes: about a fifth of a distributed edge's CPU time.
-// This pool keeps the buffers freed most recently, up to `retained_limit_bytes` in all, and
+// memory back at once: common/process_memory.h) hands many of them fresh pages, which the
+// kernel faults in and zeroes (docs/performance.md: about 18 % of the page faults of `sabot
+// shuffle --agents 2`). This pool keeps the buffers freed most recently, up to
+// `retained_limit_bytes` in all, and
 // hands them out again to allocations of the same size class: receive buffers are reused,
 // resident memory stays bounded by that limit beyond what is in use.
 //
