@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/flight/client.h>
@@ -55,14 +57,28 @@ arrow::Result<std::vector<Lane>> MakeLanes(const GeneratedJob& job, int32_t para
   return lanes;
 }
 
-// Runs fn(lane index) on one thread per lane; the wall time of all of them.
+std::chrono::nanoseconds ProcessCpuTime() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  auto of = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  return of(usage.ru_utime) + of(usage.ru_stime);
+}
+
+// Runs fn(lane index) on one thread per lane; the wall time of all of them, and the process's
+// CPU time meanwhile into `*cpu` when given.
 template <typename Fn>
-std::chrono::nanoseconds TimeLanes(size_t lanes, Fn&& fn) {
+std::chrono::nanoseconds TimeLanes(size_t lanes, Fn&& fn,
+                                   std::chrono::nanoseconds* cpu = nullptr) {
   std::vector<std::thread> threads;
+  const auto cpu_start = ProcessCpuTime();
   const auto start = Clock::now();
   for (size_t l = 0; l < lanes; ++l) threads.emplace_back(fn, l);
   for (auto& thread : threads) thread.join();
-  return Clock::now() - start;
+  const auto elapsed = Clock::now() - start;
+  if (cpu != nullptr) *cpu = ProcessCpuTime() - cpu_start;
+  return elapsed;
 }
 
 // A RecordBatchReader that yields `count` batches cycling through `batches`.
@@ -213,7 +229,7 @@ arrow::Result<CeilingMeasurement> MeasureFlightCeiling(const GeneratedJob& job, 
         rows[l] += chunk.data->num_rows();
       }
     }();
-  });
+  }, &result.cpu);
   for (auto& client : clients) (void)client->Close();
   for (const auto& status : statuses) ARROW_RETURN_NOT_OK(status);
   for (size_t l = 0; l < lanes.size(); ++l) {
@@ -295,7 +311,7 @@ arrow::Result<CeilingMeasurement> MeasurePipelinedFlightEdge(const GeneratedJob&
       }
     }();
     if (!read_statuses[l].ok()) writers[l]->Cancel(read_statuses[l]);
-  });
+  }, &result.cpu);
   readers.clear();
   writers.clear();
   ARROW_RETURN_NOT_OK(server->Shutdown());

@@ -24,6 +24,9 @@ struct CeilingMeasurement {
   int64_t bytes = 0;        // batch buffer bytes moved (as ShuffleJobReport::bytes counts them)
   int32_t parallelism = 0;  // threads or streams
   std::chrono::nanoseconds elapsed{0};
+  // CPU time (user + system) of this whole process during `elapsed` (getrusage): both ends of a
+  // Flight measurement, gRPC's threads included; the setup before the clock is not in it.
+  std::chrono::nanoseconds cpu{0};
 
   double bytes_per_second() const;
 };

@@ -1,5 +1,6 @@
 #include "sabot/transport/flight_transport.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include <arrow/flight/types.h>
@@ -186,6 +187,11 @@ class FlightChannelReader : public ChannelReader {
     return arrow::Status::OK();
   }
 
+  // The credit of the item consumed last goes back: to the floating pool when the channel holds
+  // a floating credit, otherwise to the writer, in groups of credit_batch_ (one CREDIT message,
+  // one wake-up of the writer's side per group; docs/wire-protocol.md). Holding back fewer than
+  // credit_batch_ <= exclusive / 2 credits cannot stall the channel: the writer still holds a
+  // credit, or a block it sent is on its way here.
   arrow::Status ReturnCredit() {
     if (!owe_credit_) return arrow::Status::OK();
     owe_credit_ = false;
@@ -194,7 +200,10 @@ class FlightChannelReader : public ChannelReader {
       options_.floating_credits->Release();
       return arrow::Status::OK();
     }
-    return SendCredits(1);
+    if (++unreturned_credits_ < credit_batch_) return arrow::Status::OK();
+    const int32_t credits = unreturned_credits_;
+    unreturned_credits_ = 0;
+    return SendCredits(credits);
   }
 
   arrow::Status SendCredits(int32_t credits) {
@@ -257,6 +266,9 @@ class FlightChannelReader : public ChannelReader {
   // body), until NextItem hands it out.
   std::shared_ptr<arrow::RecordBatch> body_;
   int32_t floating_held_ = 0;
+  // Exclusive credits of consumed items not yet sent back, and the group size they go back in.
+  int32_t unreturned_credits_ = 0;
+  const int32_t credit_batch_ = std::max<int32_t>(1, options_.exclusive_credits / 2);
   bool owe_credit_ = false;
   bool done_ = false;
 };
@@ -299,7 +311,7 @@ arrow::Result<std::unique_ptr<ChannelReader>> FlightTransport::OpenReader(
     if (!attached.ok()) return attached;
     return MakeLocalChannelReader(server_->hub(), std::move(state), options);
   }
-  ARROW_ASSIGN_OR_RAISE(auto client, client_->Connect(location));
+  ARROW_ASSIGN_OR_RAISE(auto client, client_->ConnectForChannels(location));
   auto call = client_->CallOptions();
   call.timeout = flight::TimeoutDuration(-1);  // a pipelined stream lives as long as its job
   // Blocks that arrive as IPC bodies may sit at any address in gRPC's buffers: misaligned

@@ -161,5 +161,93 @@ TEST(FlightTransportTest, OwnServerChannelsArePollableOthersAreNot) {
   }
 }
 
+// The reader returns exclusive credits in groups of exclusive / 2: whatever the credits, every
+// block (and event) arrives in order and no channel stalls on credits held back (a stall would
+// end the test with the channel's timeout error).
+TEST(FlightTransportTest, CreditsReturnedInGroupsNeverStallTheChannel) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  const std::string uri = server->uri();
+  ASSERT_OK_AND_ASSIGN(
+      auto transport,
+      FlightTransport::Make(
+          server.get(), client.get(),
+          [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, false));
+  const auto schema = arrow::schema({arrow::field("v", arrow::int64())});
+  constexpr int kBlocks = 200;
+  for (int32_t credits : {1, 2, 3, 4, 8, 17}) {
+    SCOPED_TRACE("exclusive credits " + std::to_string(credits));
+    const StreamKey key{"credit-groups", credits, 0, 0};
+    ChannelOptions options;
+    options.exclusive_credits = credits;
+    options.timeout = std::chrono::milliseconds(20'000);
+    ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, options));
+    ASSERT_OK_AND_ASSIGN(auto writer, transport->OpenWriter(key, schema, options));
+    arrow::Status written;
+    std::thread produce([&] {
+      written = [&]() -> arrow::Status {
+        for (int i = 0; i < kBlocks; ++i) {
+          if (i % 10 == 9) {
+            SealedBlock event;
+            event.event = arrow::Buffer::FromString("event " + std::to_string(i));
+            ARROW_RETURN_NOT_OK(writer->Write(event));
+            continue;
+          }
+          arrow::Int64Builder values;
+          ARROW_RETURN_NOT_OK(values.AppendValues(std::vector<int64_t>(100 + i, i)));
+          ARROW_ASSIGN_OR_RAISE(auto column, values.Finish());
+          auto batch = arrow::RecordBatch::Make(schema, column->length(), {column});
+          ARROW_ASSIGN_OR_RAISE(auto block, EncodeIpcBlock(*batch, Compression::kNone));
+          ARROW_RETURN_NOT_OK(writer->Write(block));
+        }
+        return writer->Finish();
+      }();
+    });
+    for (int i = 0; i < kBlocks; ++i) {
+      ASSERT_OK_AND_ASSIGN(auto item, reader->NextItem());
+      if (i % 10 == 9) {
+        ASSERT_NE(item.event, nullptr) << "item " << i;
+        EXPECT_EQ(item.event->ToString(), "event " + std::to_string(i));
+        continue;
+      }
+      ASSERT_NE(item.batch, nullptr) << "item " << i;
+      ASSERT_EQ(item.batch->num_rows(), 100 + i);
+      auto values = std::static_pointer_cast<arrow::Int64Array>(item.batch->column(0));
+      EXPECT_EQ(values->Value(0), i);
+      EXPECT_EQ(values->Value(values->length() - 1), i);
+    }
+    ASSERT_OK_AND_ASSIGN(auto end, reader->NextItem());
+    EXPECT_TRUE(end.is_end());
+    produce.join();
+    ASSERT_OK(written);
+  }
+}
+
+// Pipelined channels and fetches to one agent use separate pooled connections (each with its own
+// receive window); Evict drops both.
+TEST(FlightTransportTest, ChannelsHaveAConnectionOfTheirOwn) {
+  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
+  ShuffleServerOptions server_options;
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  ASSERT_OK_AND_ASSIGN(auto fetches, client->Connect(server->uri()));
+  ASSERT_OK_AND_ASSIGN(auto channels, client->ConnectForChannels(server->uri()));
+  EXPECT_NE(fetches, channels);
+  ASSERT_OK_AND_ASSIGN(auto channels_again, client->ConnectForChannels(server->uri()));
+  EXPECT_EQ(channels_again, channels);
+  EXPECT_EQ(client->num_connections(), 2);
+  ASSERT_OK_AND_ASSIGN(auto health, client->Action(server->uri(), "health"));
+  EXPECT_EQ(health, "ok");
+  client->Evict(server->uri());
+  EXPECT_EQ(client->num_connections(), 0);
+  ShuffleClientOptions too_wide;
+  too_wide.channel_receive_window_bytes = int64_t{1} << 31;
+  ASSERT_RAISES_WITH(Invalid, "receive window", ShuffleClient::Make(too_wide));
+}
+
 }  // namespace
 }  // namespace sabot::testing

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <random>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "sabot/common/error_detail.h"
 #include "sabot/common/logging.h"
 #include "sabot/transport/ipc_block.h"
+#include "sabot/transport/receive_buffer_pool.h"
 #include "sabot/transport/token_auth.h"
 
 namespace sabot {
@@ -129,16 +131,23 @@ arrow::Result<std::unique_ptr<ShuffleClient>> ShuffleClient::Make(ShuffleClientO
   if (options.max_bytes_in_flight < 1) {
     return arrow::Status::Invalid("max_bytes_in_flight must be >= 1");
   }
+  for (int64_t window : {options.receive_window_bytes, options.channel_receive_window_bytes}) {
+    if (window > std::numeric_limits<int32_t>::max()) {
+      return arrow::Status::Invalid("a receive window must be at most 2^31 - 1 bytes, got ",
+                                    window);
+    }
+  }
   return std::unique_ptr<ShuffleClient>(new ShuffleClient(std::move(options)));
 }
 
 ShuffleClient::~ShuffleClient() {
-  std::map<std::string, std::shared_ptr<flight::FlightClient>> connections;
+  std::map<std::pair<std::string, bool>, std::shared_ptr<flight::FlightClient>> connections;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     connections.swap(connections_);
   }
-  for (auto& [location, client] : connections) {
+  for (auto& [key, client] : connections) {
+    const std::string& location = key.first;
     auto status = client->Close();
     if (!status.ok()) {
       SABOT_LOG(kDebug) << "closing " << location << ": " << status.ToString();
@@ -148,9 +157,20 @@ ShuffleClient::~ShuffleClient() {
 
 arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::Connect(
     const std::string& location) {
+  return ConnectPooled(location, /*for_channels=*/false, options_.receive_window_bytes);
+}
+
+arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::ConnectForChannels(
+    const std::string& location) {
+  return ConnectPooled(location, /*for_channels=*/true, options_.channel_receive_window_bytes);
+}
+
+arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::ConnectPooled(
+    const std::string& location, bool for_channels, int64_t window_bytes) {
+  const std::pair<std::string, bool> key{location, for_channels};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = connections_.find(location);
+    auto it = connections_.find(key);
     if (it != connections_.end()) return it->second;
   }
   ARROW_ASSIGN_OR_RAISE(auto parsed, flight::Location::Parse(location));
@@ -158,19 +178,19 @@ arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::Connect(
   client_options.tls_root_certs = options_.tls_root_certs;
   client_options.cert_chain = options_.tls_cert_chain;
   client_options.private_key = options_.tls_private_key;
-  if (options_.receive_window_bytes > 0) {
+  if (window_bytes > 0) {
     // A fixed HTTP/2 window per stream bounds what gRPC buffers for a stream its reader has not
     // taken yet; the window gRPC grows by itself (BDP probing) reached tens of MiB per stream.
     client_options.generic_options.emplace_back("grpc.http2.bdp_probe", 0);
-    client_options.generic_options.emplace_back(
-        "grpc.http2.lookahead_bytes", static_cast<int>(options_.receive_window_bytes));
+    client_options.generic_options.emplace_back("grpc.http2.lookahead_bytes",
+                                                static_cast<int>(window_bytes));
   }
   ARROW_ASSIGN_OR_RAISE(auto made, flight::FlightClient::Connect(parsed, client_options));
   std::shared_ptr<flight::FlightClient> client = std::move(made);
   std::shared_ptr<flight::FlightClient> unused;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, inserted] = connections_.emplace(location, client);
+    auto [it, inserted] = connections_.emplace(key, client);
     if (!inserted) {
       unused = std::move(client);
       client = it->second;
@@ -181,13 +201,15 @@ arrow::Result<std::shared_ptr<flight::FlightClient>> ShuffleClient::Connect(
 }
 
 void ShuffleClient::Evict(const std::string& location) {
-  std::shared_ptr<flight::FlightClient> evicted;
+  std::vector<std::shared_ptr<flight::FlightClient>> evicted;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = connections_.find(location);
-    if (it == connections_.end()) return;
-    evicted = std::move(it->second);
-    connections_.erase(it);
+    for (bool for_channels : {false, true}) {
+      auto it = connections_.find({location, for_channels});
+      if (it == connections_.end()) continue;
+      evicted.push_back(std::move(it->second));
+      connections_.erase(it);
+    }
   }
   // Calls still running on it keep it alive; it closes when the last one lets go.
 }
@@ -208,8 +230,10 @@ flight::FlightCallOptions ShuffleClient::CallOptions(const arrow::StopToken& sto
   }
   call.stop_token = stop;
   // gRPC hands out received bodies wherever they landed in its buffers; Arrow arrays need their
-  // natural alignment, so misaligned buffers (only those) are copied once.
+  // natural alignment, so misaligned buffers (only those) are copied once, into receive buffers
+  // that are reused (ReceiveBufferPool) rather than fresh pages each time.
   call.read_options.ensure_alignment = arrow::ipc::Alignment::kDataTypeSpecificAlignment;
+  call.read_options.memory_pool = ReceiveBufferPool::Global();
   return call;
 }
 

@@ -43,6 +43,12 @@ struct ShuffleClientOptions {
   // for it ahead of the reader), fixed instead of grown by gRPC's bandwidth probing; <= 0
   // leaves gRPC's default. At most 2^31 - 1.
   int64_t receive_window_bytes = 1 << 20;
+  // The same window for the connection that carries pipelined channels (ConnectForChannels).
+  // A channel's writer sends a block only against a credit its reader granted, so what gRPC
+  // buffers for a channel is bounded by its credits times the block size whatever this window
+  // is; a window smaller than that only makes the sender wait for window updates (a round trip
+  // and wake-ups per window). <= 0 leaves gRPC's default. At most 2^31 - 1.
+  int64_t channel_receive_window_bytes = 8 << 20;
 };
 
 // One partition (or one writer's stream of it) to fetch from one agent.
@@ -80,8 +86,14 @@ class ShuffleClient {
 
   // The pooled connection to `location`, made on first use.
   arrow::Result<std::shared_ptr<arrow::flight::FlightClient>> Connect(const std::string& location);
-  // Drops the pooled connection (after a failure, so the next call reconnects).
+  // The pooled connection to `location` for pipelined channels (DoExchange), made on first use:
+  // a connection of its own, with channel_receive_window_bytes as its window, so bulk fetches
+  // and channels to one agent do not share a window.
+  arrow::Result<std::shared_ptr<arrow::flight::FlightClient>> ConnectForChannels(
+      const std::string& location);
+  // Drops the pooled connections to `location` (after a failure, so the next call reconnects).
   void Evict(const std::string& location);
+  // Pooled connections now, both kinds.
   int64_t num_connections() const;
 
   // Call options carrying the token, the deadline and `stop`.
@@ -130,10 +142,15 @@ class ShuffleClient {
  private:
   explicit ShuffleClient(ShuffleClientOptions options) : options_(std::move(options)) {}
 
+  // The pooled connection of one kind (true: for channels), made with `window_bytes`.
+  arrow::Result<std::shared_ptr<arrow::flight::FlightClient>> ConnectPooled(
+      const std::string& location, bool for_channels, int64_t window_bytes);
+
   const ShuffleClientOptions options_;
   mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<arrow::flight::FlightClient>> connections_
-      SABOT_GUARDED_BY(mutex_);
+  // By (location, for channels).
+  std::map<std::pair<std::string, bool>, std::shared_ptr<arrow::flight::FlightClient>>
+      connections_ SABOT_GUARDED_BY(mutex_);
 };
 
 // True for the failures a retry may cure: Flight Unavailable and TimedOut.
