@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The batch half of the chaos test (issue 14; docs/fault-tolerance.md, "Batch jobs: lineage
+# recovery"): a batch job with BLOCKING shuffles — orders joined with their customers, then
+# aggregated per customer — runs on a cluster of 3 agents on loopback, N times; each time one
+# agent, chosen at random, is killed with SIGKILL at a random moment while the job runs. The job
+# must finish every time (the driver re-runs the lost agent's work) with output equal to an
+# independent computation of the same query by DuckDB over the same Parquet inputs; the killed
+# agent is replaced by a new agent process before the next run.
+#
+# Usage: scripts/chaos-batch.sh [N]   (N: kills, default $CHAOS_KILLS or 10; CHAOS_SEED=S repeats
+#                                       a run's choices of agents and moments)
+#   SABOT=path/to/sabot PYTHON=path/to/python override the release build's binary and .venv's
+#   python. Prints one line per kill (the agent, when, which tasks ran again) and a summary;
+#   exits 0 when every run's output equals the reference, 1 otherwise.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+kills="${1:-${CHAOS_KILLS:-10}}"
+sabot="${SABOT:-$root/build/release/src/sabot/tools/sabot}"
+python="${PYTHON:-$root/.venv/bin/python}"
+seed="${CHAOS_SEED:-$RANDOM}"
+RANDOM="$seed"
+if [ ! -x "$sabot" ]; then
+  echo "chaos-batch: no sabot binary at $sabot (scripts/build.sh release, or SABOT=...)" >&2
+  exit 2
+fi
+source "$root/tests/cluster_lib.sh"
+echo "chaos-batch: $kills kills, seed $seed (CHAOS_SEED=$seed repeats it), work dir $work"
+
+# --- the inputs and the reference ---------------------------------------------------------------
+# orders (600,000 rows in 6 files): order_id, customer_id (0..19,999; 1% null), amount (cents
+# as a double with two decimals); customers (18,000 rows: every 10th id missing): customer_id,
+# country. Seeded: the same rows every time.
+"$python" - "$work/data" <<'EOF' || { echo "chaos-batch: could not write the inputs" >&2; exit 2; }
+import os, sys
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+out = sys.argv[1]
+rng = np.random.default_rng(14)
+os.makedirs(f"{out}/orders"); os.makedirs(f"{out}/customers")
+ids = np.array([i for i in range(20000) if i % 10 != 7], dtype=np.int64)
+countries = np.array(["CH", "DE", "FR", "IT", "NL", "PL", "SE", "US"])
+pq.write_table(pa.table({"customer_id": ids,
+                         "country": countries[rng.integers(0, 8, len(ids))]}),
+               f"{out}/customers/customers.parquet")
+for f in range(6):
+    n = 100000
+    customer = pa.array(rng.integers(0, 20000, n), mask=rng.random(n) < 0.01)
+    pq.write_table(pa.table({"order_id": np.arange(f * n, (f + 1) * n, dtype=np.int64),
+                             "customer_id": customer,
+                             "amount": rng.integers(1, 100000, n) / 100.0}),
+                   f"{out}/orders/orders-{f}.parquet", row_group_size=20000)
+EOF
+"$python" - "$work/data" "$work/reference" <<'EOF' || { echo "chaos-batch: DuckDB reference failed" >&2; exit 2; }
+import os, sys
+import duckdb
+data, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+duckdb.sql(f"""
+  COPY (SELECT o.customer_id, c.country, count(*) AS orders, sum(o.amount) AS total
+        FROM '{data}/orders/*.parquet' o JOIN '{data}/customers/*.parquet' c
+          ON o.customer_id = c.customer_id
+        GROUP BY o.customer_id, c.country)
+  TO '{out}/part-0.parquet' (FORMAT parquet)""")
+EOF
+
+# The job: every edge BLOCKING (lineage recovery applies), 3 tasks per operator.
+job() {  # job FILE OUT
+  cat >"$1" <<EOF
+job: chaos-batch
+options:
+  shuffle_mode: blocking
+operators:
+  - name: orders
+    parquet_source: $work/data/orders
+    parallelism: 3
+  - name: customers
+    parquet_source: $work/data/customers
+    parallelism: 3
+  - name: joined
+    join: {on: [customer_id], how: inner}
+    left: orders
+    right: customers
+    parallelism: 3
+  - name: per_customer
+    project: {columns: [customer_id, country, amount]}
+  - key_by: [customer_id, country]
+  - name: totals
+    aggregate: [count(*) as orders, sum(amount) as total]
+    parallelism: 3
+  - name: write
+    parquet_sink: $2
+EOF
+}
+
+# --- the cluster --------------------------------------------------------------------------------
+start_coordinator coordinator --agent-timeout 2s
+if [ -z "$coordinator_uri" ]; then
+  fail "the coordinator starts" "$work/coordinator.err"; finish; exit
+fi
+c=(--coordinator "$coordinator_uri")
+agent_count=0
+declare -A agent_pids  # agent name -> pid
+add_agent() {
+  agent_count=$((agent_count + 1))
+  start_agent "agent$agent_count" "${c[@]}" --slots 3
+  agent_pids["agent$agent_count"]=$agent_pid
+}
+for _ in 1 2 3; do add_agent; done
+wait_agents 3 "${c[@]}" || { fail "three agents register" "$work/agent1.err"; finish; exit; }
+
+# A failure-free run first: its output must equal the reference too, and its time bounds when
+# the kills happen.
+job "$work/job-0.yaml" "$work/out-0"
+start_ns=$(date +%s%N)
+if "$sabot" submit "$work/job-0.yaml" "${c[@]}" --wait --quiet >"$work/run-0.out" 2>"$work/run-0.err"; then
+  ok "the failure-free run finishes"
+else
+  fail "the failure-free run finishes" "$work/run-0.err" "$work/coordinator.err"; finish; exit
+fi
+run_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+same_rows "the failure-free run's output equals DuckDB's" "$work/out-0" "$work/reference"
+echo "chaos-batch: a failure-free run takes $run_ms ms"
+
+# wait_state JOB STATE : up to 30 s until `sabot jobs` shows JOB in STATE (or a final state).
+wait_running() {
+  for _ in $(seq 300); do
+    "$sabot" jobs "${c[@]}" 2>/dev/null |
+      awk -v j="$1" '$1 == j && ($3 == "running" || $3 == "finished" || $3 == "failed") { f = 1 } END { exit !f }' &&
+      return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+recovered=0
+for k in $(seq "$kills"); do
+  out="$work/out-$k"
+  job "$work/job-$k.yaml" "$out"
+  reruns_before=$(grep -c "re-running task" "$work/coordinator.err")
+  "$sabot" submit "$work/job-$k.yaml" "${c[@]}" --wait --quiet >"$work/run-$k.out" \
+    2>"$work/run-$k.err" &
+  submit_pid=$!
+  for _ in $(seq 100); do [ -s "$work/run-$k.out" ] && break; sleep 0.05; done
+  job_id="$(head -1 "$work/run-$k.out")"
+  wait_running "$job_id" || fail "kill $k: job $job_id runs" "$work/run-$k.err"
+  # A random moment within the failure-free run's time, and a random live agent.
+  delay_ms=$(( RANDOM % (run_ms > 100 ? run_ms : 100) ))
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  names=("${!agent_pids[@]}")
+  victim="${names[$((RANDOM % ${#names[@]}))]}"
+  kill -KILL "${agent_pids[$victim]}" 2>/dev/null
+  wait "${agent_pids[$victim]}" 2>/dev/null
+  unset "agent_pids[$victim]"
+  wait "$submit_pid"
+  status=$?
+  reruns=$(( $(grep -c "re-running task" "$work/coordinator.err") - reruns_before ))
+  [ "$reruns" -gt 0 ] && recovered=$((recovered + 1))
+  echo "chaos-batch: kill $k: $victim at ${delay_ms} ms; job $job_id exit $status; $reruns tasks ran again"
+  grep "re-running task" "$work/coordinator.err" | tail -n "$reruns" | sed 's/^.*re-running /    re-ran /' | head -n 20
+  if [ "$status" -eq 0 ]; then
+    same_rows "kill $k: the output equals DuckDB's" "$out" "$work/reference"
+  else
+    fail "kill $k: the job finishes (exit $status)" "$work/run-$k.err" "$work/coordinator.err"
+  fi
+  # The killed agent is replaced once the coordinator has seen it lost.
+  for _ in $(seq 100); do
+    [ "$(live_agents "${c[@]}")" -le 2 ] && break
+    sleep 0.1
+  done
+  add_agent
+  wait_agents 3 "${c[@]}" || fail "kill $k: a new agent replaces $victim" "$work/agent$agent_count.err"
+  rm -rf "$out"
+done
+echo "chaos-batch: $kills kills, $recovered while the job ran (its lost work ran again), seed $seed"
+finish
