@@ -588,10 +588,16 @@ arrow::Status Driver::RecoverLineage() {
   }
   const std::chrono::milliseconds delay = LineageRestartDelay(restart, lineage_restarts_);
   ++lineage_restarts_;
+  const std::vector<std::string> lines = planned->Describe(graph_);
+  std::string listed;
+  for (size_t r = 0; r < lines.size(); ++r) {
+    listed += (r == 0 ? ": " : "; ") + lines[r] + " ('" +
+              agents_[planned->reruns[r].agent].id + "')";
+  }
   SABOT_LOG(kWarning) << "job '" << options_.job_id << "': lost " << lost << "; lineage recovery "
                       << lineage_restarts_ << " of at most " << restart.max_restarts << " in "
                       << delay.count() << " ms: running " << planned->reruns.size()
-                      << " tasks again";
+                      << " tasks again" << listed;
   for (auto until = Clock::now() + delay; Clock::now() < until;) {
     if (options_.cancel != nullptr && options_.cancel->load()) {
       return arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled");
@@ -599,7 +605,6 @@ arrow::Status Driver::RecoverLineage() {
     std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, until - Clock::now()));
   }
   LineageMessages messages = ApplyLineagePlan(*planned, base_deployment_, &state);
-  const std::vector<std::string> lines = planned->Describe(graph_);
   for (size_t r = 0; r < planned->reruns.size(); ++r) {
     const LineageRerun& rerun = planned->reruns[r];
     std::erase(runs_[task_agent_[rerun.task]].tasks, rerun.task);
@@ -607,7 +612,6 @@ arrow::Status Driver::RecoverLineage() {
     task_agent_[rerun.task] = rerun.agent;
     task_attempt_[rerun.task] = rerun.attempt;
     reruns_.push_back(lines[r] + " ('" + agents_[rerun.agent].id + "')");
-    SABOT_LOG(kInfo) << "job '" << options_.job_id << "': re-running " << reruns_.back();
   }
   for (auto& [agent, deployment] : messages.deployments) {
     AgentRun& run = runs_[agent];

@@ -374,9 +374,9 @@ TEST(RecoverableRemoteReadTest, AFailedRemoteInputSwitchesToTheRelocatedAttempt)
   orphan.reset();
   // Recovery is for stored streams only.
   ShuffleOptions pipelined;
-  ASSERT_OK_AND_ASSIGN(ShuffleId streamed, agent_b->RegisterShuffle(
+  ASSERT_OK_AND_ASSIGN(ShuffleId streamed, agent_a->RegisterShuffle(
                                                "op", spec, GeneratedSchema(job.data), 1, pipelined));
-  EXPECT_TRUE(agent_b->EnableRecovery(streamed).IsInvalid());
+  EXPECT_TRUE(agent_a->EnableRecovery(streamed).IsInvalid());
   ASSERT_OK(agent_b->Release(id));
   ASSERT_OK(agent_a->Release(id));
 }
