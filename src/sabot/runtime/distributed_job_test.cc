@@ -426,6 +426,43 @@ TEST_F(DistributedJobTest, LostAgentOfABlockingJobRerunsItsWork) {
   EXPECT_EQ(FilesNamed(output, "part-").size(), 3u);
 }
 
+// The restart strategy bounds lineage recovery: with max_restarts 0 the first lost agent fails
+// the blocking job, naming the agent and the bound, and leaves no output.
+TEST_F(DistributedJobTest, LineageRecoveryIsBoundedByTheRestartStrategy) {
+  const fs::path output = *root_ / "lineage-bounded-out";
+  GeneratorSourceParams slow;
+  slow.table = GeneratorTable::kTransactions;
+  slow.rows = 0;  // unbounded, rate-limited: the job runs until the agent goes
+  slow.rows_per_second = 20000;
+  slow.batch_rows = 500;
+  PlanOptions plan_options;
+  plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  plan_options.checkpoint.max_restarts = 0;
+  PlanBuilder b;
+  b.SetOptions(plan_options);
+  b.Source(slow, 3, "gen")
+      .KeyBy({"user_id"})
+      .Aggregate({CountRows("rows")}, 3, "counts")
+      .Sink(FileSinkParams{FileFormat::kParquet, output.string(), {}}, 3, "write");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::atomic<bool> running{false};
+  DistributedJobOptions options = Options("boundedjob");
+  options.progress_interval = std::chrono::milliseconds(50);
+  options.on_progress = [&](const JobInfo& info) {
+    if (info.state == JobState::kRunning) running.store(true);
+  };
+  arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+  std::thread driver([&] { result = RunDistributedJob(plan, endpoints_, options); });
+  while (!running.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  agents_[2].reset();
+  driver.join();
+  ASSERT_FALSE(result.ok());
+  const std::string message = result.status().message();
+  EXPECT_NE(message.find("agent 'agent-2'"), std::string::npos) << message;
+  EXPECT_NE(message.find("the restart strategy allows 0"), std::string::npos) << message;
+  EXPECT_TRUE(FilesNamed(output, "part-").empty());
+}
+
 // Cancelling a running job: Cancelled, every task ends (on every agent), nothing partial stays,
 // and the agents keep serving (the next job runs).
 TEST_F(DistributedJobTest, CancelEndsTheJobEverywhere) {

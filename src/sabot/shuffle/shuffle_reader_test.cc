@@ -282,6 +282,25 @@ TEST_F(RecoverableReadTest, ARecoveryThatGivesUpEndsTheRead) {
       << item.status().ToString();
 }
 
+// The served store lists one stream per writer task of a partition, its newest attempt: a
+// whole-partition fetch never gets two attempts of one writer.
+TEST_F(RecoverableReadTest, TheServedStoreListsEachWritersNewestAttempt) {
+  const ShuffleId id = Register(ShuffleMode::kBlocking, 2, 1);
+  ASSERT_OK(WriteBlock(id, 0, 0));
+  ASSERT_OK(manager_->Finish(id, 0));
+  ASSERT_OK(manager_->OpenWriter(id, 0, /*attempt=*/1));
+  ASSERT_OK(WriteBlock(id, 0, 1));
+  ASSERT_OK(manager_->Finish(id, 0));
+  ASSERT_OK(WriteBlock(id, 1, 0));
+  ASSERT_OK(manager_->Finish(id, 1));
+  ASSERT_OK_AND_ASSIGN(auto streams, manager_->partition_store()->ListStreams(id, 0));
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[0].writer_task, 0);
+  EXPECT_EQ(streams[0].writer_attempt, 1);
+  EXPECT_EQ(streams[1].writer_task, 1);
+  EXPECT_EQ(streams[1].writer_attempt, 0);
+}
+
 // Across agents: agent B reads writer 0 from an agent that is gone (nothing listens there) and
 // writer 1 from agent A. Writer 0 ran again on A as attempt 1: once B's manager hears of it
 // (RelocateWriter), the failed input reads attempt 1 from A, whole. A reader opened afterwards
