@@ -111,20 +111,7 @@ add_agent() {
 for _ in 1 2 3; do add_agent; done
 wait_agents 3 "${c[@]}" || { fail "three agents register" "$work/agent1.err"; finish; exit; }
 
-# A failure-free run first: its output must equal the reference too, and its time bounds when
-# the kills happen.
-job "$work/job-0.yaml" "$work/out-0"
-start_ns=$(date +%s%N)
-if "$sabot" submit "$work/job-0.yaml" "${c[@]}" --wait --quiet >"$work/run-0.out" 2>"$work/run-0.err"; then
-  ok "the failure-free run finishes"
-else
-  fail "the failure-free run finishes" "$work/run-0.err" "$work/coordinator.err"; finish; exit
-fi
-run_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-same_rows "the failure-free run's output equals DuckDB's" "$work/out-0" "$work/reference"
-echo "chaos-batch: a failure-free run takes $run_ms ms"
-
-# wait_state JOB STATE : up to 30 s until `sabot jobs` shows JOB in STATE (or a final state).
+# wait_running JOB : up to 30 s until `sabot jobs` shows JOB running (or ended).
 wait_running() {
   for _ in $(seq 300); do
     "$sabot" jobs "${c[@]}" 2>/dev/null |
@@ -134,6 +121,23 @@ wait_running() {
   done
   return 1
 }
+
+# A failure-free run first: its output must equal the reference too, and how long it runs (from
+# the moment `sabot jobs` shows it running to its end) bounds when the kills happen.
+job "$work/job-0.yaml" "$work/out-0"
+"$sabot" submit "$work/job-0.yaml" "${c[@]}" --wait --quiet >"$work/run-0.out" 2>"$work/run-0.err" &
+submit_pid=$!
+for _ in $(seq 100); do [ -s "$work/run-0.out" ] && break; sleep 0.05; done
+wait_running "$(head -1 "$work/run-0.out")"
+start_ns=$(date +%s%N)
+if wait "$submit_pid"; then
+  ok "the failure-free run finishes"
+else
+  fail "the failure-free run finishes" "$work/run-0.err" "$work/coordinator.err"; finish; exit
+fi
+run_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+same_rows "the failure-free run's output equals DuckDB's" "$work/out-0" "$work/reference"
+echo "chaos-batch: a failure-free run runs for $run_ms ms"
 
 recovered=0
 for k in $(seq "$kills"); do
