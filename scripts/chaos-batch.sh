@@ -150,6 +150,7 @@ for k in $(seq "$kills"); do
   for _ in $(seq 100); do [ -s "$work/run-$k.out" ] && break; sleep 0.05; done
   job_id="$(head -1 "$work/run-$k.out")"
   wait_running "$job_id" || fail "kill $k: job $job_id runs" "$work/run-$k.err"
+  running_ns=$(date +%s%N)
   # A random moment within the failure-free run's time, and a random live agent.
   delay_ms=$(( RANDOM % (run_ms > 100 ? run_ms : 100) ))
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
@@ -160,11 +161,17 @@ for k in $(seq "$kills"); do
   unset "agent_pids[$victim]"
   wait "$submit_pid"
   status=$?
+  elapsed_ms=$(( ($(date +%s%N) - running_ns) / 1000000 ))
   # The driver's lines for this job: "lineage recovery k of at most m in d ms: running n tasks
   # again: task ... (attempt a) on agent i ('id'); ...".
   recoveries=$(( $(grep -c "lineage recovery [0-9]" "$work/coordinator.err") - recoveries_before ))
-  [ "$recoveries" -gt 0 ] && recovered=$((recovered + 1))
-  echo "chaos-batch: kill $k: $victim at ${delay_ms} ms; job $job_id exit $status; $recoveries recoveries"
+  if [ "$recoveries" -gt 0 ]; then
+    recovered=$((recovered + 1))
+    # What the loss cost: this run's time running over the failure-free run's.
+    echo $((elapsed_ms - run_ms)) >>"$work/extra-ms"
+  fi
+  echo "chaos-batch: kill $k: $victim at ${delay_ms} ms; job $job_id exit $status after" \
+       "${elapsed_ms} ms running; $recoveries recoveries"
   grep "lineage recovery [0-9]" "$work/coordinator.err" | tail -n "$recoveries" |
     sed -e 's/^.*: running /    ran /' -e 's/; task /\n      task /g' -e 's/again: task/again:\n      task/'
   if [ "$status" -eq 0 ]; then
@@ -182,4 +189,12 @@ for k in $(seq "$kills"); do
   rm -rf "$out"
 done
 echo "chaos-batch: $kills kills, $recovered while the job ran (its lost work ran again), seed $seed"
+if [ -s "$work/extra-ms" ]; then
+  # The time a recovered run ran longer than the failure-free run: the agent timeout (2 s), the
+  # restart delay (0.5 s) and the lost work done again.
+  sort -n "$work/extra-ms" | awk '{ v[NR] = $1 } END {
+    p50 = v[int((NR + 1) / 2)]; p99 = v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]
+    if (NR * 0.99 > int(NR * 0.99)) p99 = v[int(NR * 0.99) + 1]
+    printf "chaos-batch: recovered runs ran %d ms longer than the failure-free run (median), %d ms (p99), %d ms (max), over %d runs\n", p50, p99, v[NR], NR }'
+fi
 finish
