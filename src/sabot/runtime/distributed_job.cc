@@ -564,23 +564,13 @@ arrow::Status Driver::RecoverLineage() {
                                   " recoveries (the restart strategy allows ",
                                   restart.max_restarts, ")");
   }
-  LineageState state;
-  state.task_agent = task_agent_;
-  state.task_attempt = task_attempt_;
-  state.task_finished.assign(graph_.tasks().size(), false);
-  for (size_t a = 0; a < runs_.size(); ++a) {
-    state.agent_live.push_back(!runs_[a].lost);
-    if (!runs_[a].status) continue;
-    const JobStatusReport& status = *runs_[a].status;
-    for (size_t i = 0; i < status.task_index.size(); ++i) {
-      const int64_t t = status.task_index[i];
-      // Only the current attempt's flag counts (an agent reports the tasks it ran).
-      if (t >= 0 && static_cast<size_t>(t) < graph_.tasks().size() &&
-          task_agent_[t] == static_cast<int32_t>(a)) {
-        state.task_finished[t] = state.task_finished[t] || status.task_finished[i] != 0;
-      }
-    }
+  std::vector<const JobStatusReport*> statuses;
+  std::vector<bool> live;
+  for (const AgentRun& run : runs_) {
+    statuses.push_back(run.status ? &*run.status : nullptr);
+    live.push_back(!run.lost);
   }
+  LineageState state = MakeLineageState(task_agent_, task_attempt_, statuses, live);
   auto planned = PlanLineageRecovery(graph_, state);
   if (!planned.ok()) {
     return planned.status().WithMessage("job '", options_.job_id, "' failed: lost ", lost, ": ",

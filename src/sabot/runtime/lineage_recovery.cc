@@ -38,6 +38,28 @@ arrow::Status CheckLineageRecoverable(const ExecutionGraph& graph) {
   return arrow::Status::OK();
 }
 
+LineageState MakeLineageState(const std::vector<int32_t>& task_agent,
+                              const std::vector<int32_t>& task_attempt,
+                              const std::vector<const JobStatusReport*>& statuses,
+                              const std::vector<bool>& agent_live) {
+  LineageState state;
+  state.task_agent = task_agent;
+  state.task_attempt = task_attempt;
+  state.task_finished.assign(task_agent.size(), false);
+  state.agent_live = agent_live;
+  for (size_t a = 0; a < statuses.size(); ++a) {
+    if (statuses[a] == nullptr) continue;
+    const JobStatusReport& status = *statuses[a];
+    for (size_t i = 0; i < status.task_index.size() && i < status.task_finished.size(); ++i) {
+      const int64_t t = status.task_index[i];
+      if (t < 0 || static_cast<size_t>(t) >= task_agent.size()) continue;
+      if (task_agent[t] != static_cast<int32_t>(a)) continue;
+      state.task_finished[t] = state.task_finished[t] || status.task_finished[i] != 0;
+    }
+  }
+  return state;
+}
+
 std::vector<std::string> LineagePlan::Describe(const ExecutionGraph& graph) const {
   std::vector<std::string> lines;
   for (const LineageRerun& rerun : reruns) {

@@ -44,6 +44,14 @@ struct LineageState {
   std::vector<bool> agent_live;       // false: lost (everything it held is gone)
 };
 
+// The state from what the driver tracks: each task's agent and attempt, each agent's last
+// sabot.job_status (nullptr: none yet; its finished flags count for the tasks whose current agent
+// it is, so a lost attempt's flag never stands for its re-run) and whether it is live.
+LineageState MakeLineageState(const std::vector<int32_t>& task_agent,
+                              const std::vector<int32_t>& task_attempt,
+                              const std::vector<const JobStatusReport*>& statuses,
+                              const std::vector<bool>& agent_live);
+
 // One task to run again: graph task `task` as attempt `attempt` on agent `agent`.
 struct LineageRerun {
   int64_t task = 0;

@@ -238,5 +238,21 @@ TEST(LineageRecoveryTest, RestartDelayGrowsByTheBackoffUpToItsMaximum) {
   EXPECT_EQ(LineageRestartDelay(options, 2).count(), 350);
 }
 
+// Finished flags come from each task's current agent only: a lost attempt's "finished" never
+// stands for its re-run elsewhere.
+TEST(LineageRecoveryTest, StateTakesFinishedFlagsFromEachTasksCurrentAgent) {
+  JobStatusReport lost;  // agent 0: ran tasks 0 and 1 (both finished)
+  lost.task_index = {0, 1};
+  lost.task_finished = {1, 1};
+  JobStatusReport live;  // agent 1: task 2 finished, task 1's re-run not yet, task 9 unknown
+  live.task_index = {2, 1, 9};
+  live.task_finished = {1, 0, 1};
+  const LineageState state = MakeLineageState({0, 1, 1}, {0, 1, 0}, {&lost, &live, nullptr},
+                                              {false, true, true});
+  EXPECT_EQ(state.task_finished, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(state.task_attempt, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(state.agent_live, (std::vector<bool>{false, true, true}));
+}
+
 }  // namespace
 }  // namespace sabot
