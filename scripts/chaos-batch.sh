@@ -96,7 +96,7 @@ EOF
 }
 
 # --- the cluster --------------------------------------------------------------------------------
-start_coordinator coordinator --agent-timeout 2s
+start_coordinator coordinator --agent-timeout 3s
 if [ -z "$coordinator_uri" ]; then
   fail "the coordinator starts" "$work/coordinator.err"; finish; exit
 fi
@@ -190,7 +190,7 @@ for k in $(seq "$kills"); do
 done
 echo "chaos-batch: $kills kills, $recovered while the job ran (its lost work ran again), seed $seed"
 if [ -s "$work/extra-ms" ]; then
-  # The time a recovered run ran longer than the failure-free run: the agent timeout (2 s), the
+  # The time a recovered run ran longer than the failure-free run: the agent timeout (3 s), the
   # restart delay (0.5 s) and the lost work done again.
   sort -n "$work/extra-ms" | awk '{ v[NR] = $1 } END {
     p50 = v[int((NR + 1) / 2)]; p99 = v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]

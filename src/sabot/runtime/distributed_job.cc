@@ -159,6 +159,7 @@ class Driver {
   int32_t lineage_restarts_ = 0;
   TaskDeployment base_deployment_;
   std::vector<std::string> reruns_;
+  std::vector<bool> lineage_told_;  // per agent: a lost agent was told to abort the job
   // Re-runs the work of the agents lost since the last call (lineage_recovery.h); an error when
   // the job cannot recover (restarts exhausted, no live agent, a deployment refused).
   arrow::Status RecoverLineage();
@@ -593,6 +594,18 @@ arrow::Status Driver::RecoverLineage() {
       return arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled");
     }
     std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, until - Clock::now()));
+  }
+  // A lost agent may only be unreachable, not dead: it is told to abort the job (best effort)
+  // before its tasks run again elsewhere, so that it neither writes their files meanwhile nor
+  // removes the new attempts' files later.
+  lineage_told_.resize(runs_.size(), false);
+  for (size_t a = 0; a < runs_.size(); ++a) {
+    if (!runs_[a].lost || lineage_told_[a]) continue;
+    lineage_told_[a] = true;
+    ControlMessage request;
+    request.Set("job_id", options_.job_id);
+    request.Set("reason", "the driver lost contact with this agent; its tasks run elsewhere");
+    (void)Call(&runs_[a], kActionAbortJob, request);
   }
   LineageMessages messages = ApplyLineagePlan(*planned, base_deployment_, &state);
   for (size_t r = 0; r < planned->reruns.size(); ++r) {
