@@ -10,6 +10,7 @@
 #include "sabot/dataflow/task_runner.h"
 #include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/distributed_job.h"
+#include "sabot/runtime/lineage_recovery.h"
 
 namespace sabot {
 
@@ -42,94 +43,6 @@ namespace {
 // How long the destructor waits for cancelled task calls to return before it releases their
 // shuffles anyway.
 constexpr auto kTaskDrainTimeout = std::chrono::seconds(10);
-
-// Lineage recovery: tells `manager` where every writer task that runs again (attempt > 0 in
-// `deployment.task_attempts`) of every shuffle of `graph`'s job writes its streams now.
-arrow::Status ApplyRelocations(ShuffleManager* manager, const std::string& job_id,
-                               const ExecutionGraph& graph, const TaskDeployment& deployment) {
-  if (deployment.task_attempts.empty()) return arrow::Status::OK();
-  if (deployment.task_attempts.size() != graph.tasks().size() ||
-      deployment.task_agents.size() != graph.tasks().size()) {
-    return arrow::Status::Invalid("the relocation of job '", job_id, "' names ",
-                                  deployment.task_attempts.size(), " tasks; the job has ",
-                                  graph.tasks().size());
-  }
-  std::map<std::pair<int32_t, int32_t>, size_t> task_index;
-  for (size_t t = 0; t < graph.tasks().size(); ++t) {
-    task_index[{graph.tasks()[t].chain, graph.tasks()[t].subtask}] = t;
-  }
-  for (size_t e : graph.shuffle_edges()) {
-    const GraphEdge& edge = graph.edges()[e];
-    for (int32_t w = 0; w < edge.num_writers; ++w) {
-      const size_t t = task_index.at({edge.from_chain, w});
-      const int64_t attempt = deployment.task_attempts[t];
-      if (attempt == 0) continue;
-      ARROW_RETURN_NOT_OK(manager->RelocateWriter(
-          job_id + "." + edge.shuffle_id,
-          WriterLocation{w, static_cast<int32_t>(attempt),
-                         deployment.agents[deployment.task_agents[t]]}));
-    }
-  }
-  return arrow::Status::OK();
-}
-
-// Adds a re-run group's tasks and state to `report` and its operators' and edges' figures to
-// `figures` (the first group's, moved into the report afterwards).
-void AddRerunFigures(const TaskGroup& group, const std::vector<int64_t>& tasks,
-                     JobStatusReport* report, TaskGroupFigures* figures) {
-  TaskGroupFigures rerun = group.Figures();
-  report->done = report->done && group.done();
-  report->busy = report->busy || group.busy();
-  report->signature += group.Signature();
-  if (report->failure.ok()) report->failure = group.failure();
-  for (size_t t = 0; t < rerun.tasks.size() && t < tasks.size(); ++t) {
-    const GroupTaskStatus& task = rerun.tasks[t];
-    report->task_index.push_back(tasks[t]);
-    report->task_finished.push_back(task.finished ? 1 : 0);
-    report->task_rows_in.push_back(task.rows_in);
-    report->task_rows_out.push_back(task.rows_out);
-    if (task.failed && report->failed_task < 0) report->failed_task = tasks[t];
-  }
-  for (size_t o = 0; o < rerun.operators.size(); ++o) {
-    const OperatorReport& part = rerun.operators[o];
-    auto it = std::find_if(figures->operators.begin(), figures->operators.end(),
-                           [&](const OperatorReport& op) { return op.id == part.id; });
-    if (it == figures->operators.end()) {
-      figures->operators.push_back(part);
-      figures->operator_tasks.push_back(rerun.operator_tasks[o]);
-      continue;
-    }
-    it->rows_in += part.rows_in;
-    it->rows_out += part.rows_out;
-    it->busy += part.busy;
-    it->late_rows += part.late_rows;
-    it->state_spilled_bytes += part.state_spilled_bytes;
-    it->watermark = std::min(it->watermark, part.watermark);
-    figures->operator_tasks[it - figures->operators.begin()] += rerun.operator_tasks[o];
-  }
-  for (size_t k = 0; k < rerun.edges.size() && k < figures->edges.size(); ++k) {
-    EdgeReport& edge = figures->edges[k];
-    const EdgeReport& part = rerun.edges[k];
-    edge.bytes += part.bytes;
-    edge.bytes_spilled += part.bytes_spilled;
-    edge.blocks_spilled += part.blocks_spilled;
-    edge.blocked += part.blocked;
-    for (size_t i = 0; i < edge.rows.size() && i < part.rows.size(); ++i) {
-      for (size_t j = 0; j < edge.rows[i].size() && j < part.rows[i].size(); ++j) {
-        edge.rows[i][j] += part.rows[i][j];
-      }
-    }
-    for (size_t i = 0; i < edge.channel_bytes.size() && i < part.channel_bytes.size(); ++i) {
-      for (size_t j = 0; j < edge.channel_bytes[i].size() && j < part.channel_bytes[i].size();
-           ++j) {
-        edge.channel_bytes[i][j] += part.channel_bytes[i][j];
-      }
-    }
-    for (size_t i = 0; i < edge.writer_blocked.size() && i < part.writer_blocked.size(); ++i) {
-      edge.writer_blocked[i] += part.writer_blocked[i];
-    }
-  }
-}
 
 }  // namespace
 
@@ -584,7 +497,7 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
       return registered;
     }
   }
-  if (arrow::Status relocated = ApplyRelocations(manager, job_id, graph, deployment);
+  if (arrow::Status relocated = ApplyWriterRelocations(manager, job_id, graph, deployment);
       !relocated.ok()) {
     (void)manager->ReleaseJob(job_id);
     return relocated;
@@ -649,7 +562,7 @@ arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
   // Lineage recovery: the re-run attempts' groups count as the job's too.
   for (const auto& [group, tasks] : GroupsOf(run.get())) {
     if (group == run->group.get()) continue;
-    AddRerunFigures(*group, *tasks, &report, &figures);
+    AddRerunStatus(*group, *tasks, &report, &figures);
   }
   report.operators = std::move(figures.operators);
   report.operator_tasks.assign(figures.operator_tasks.begin(), figures.operator_tasks.end());
@@ -696,80 +609,6 @@ arrow::Result<std::string> Agent::AbortJob(const ControlMessage& request) {
   for (const auto& [group, tasks] : groups) {
     if (group->WaitFor(kTaskDrainTimeout)) group->Abort(cause);
   }
-  return std::string();
-}
-
-std::vector<std::pair<TaskGroup*, const std::vector<int64_t>*>> Agent::GroupsOf(JobRun* run) {
-  std::vector<std::pair<TaskGroup*, const std::vector<int64_t>*>> groups;
-  if (run->group != nullptr) groups.emplace_back(run->group.get(), &run->tasks);
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& rerun : run->reruns) groups.emplace_back(rerun->group.get(), &rerun->tasks);
-  return groups;
-}
-
-arrow::Result<std::string> Agent::DeployRerun(const TaskDeployment& deployment,
-                                              const std::shared_ptr<JobRun>& run) {
-  ShuffleManager* manager = engine_->shuffle_manager();
-  const std::string& job_id = deployment.job_id;
-  if (run->group == nullptr) {
-    return arrow::Status::Invalid("job '", job_id, "' is still being deployed on agent '",
-                                  manager->options().agent_id, "'");
-  }
-  const ExecutionGraph& graph = run->bound->graph;
-  if (deployment.task_agents.size() != graph.tasks().size()) {
-    return arrow::Status::Invalid("the deployment places ", deployment.task_agents.size(),
-                                  " tasks; job '", job_id, "' has ", graph.tasks().size());
-  }
-  // The new attempts' own writers, and every other writer that ran again, before the re-run
-  // readers open.
-  ARROW_RETURN_NOT_OK(ApplyRelocations(manager, job_id, graph, deployment));
-  TaskGroupOptions options;
-  options.threads = deployment.threads;
-  options.state = TaskStateLimits{deployment.state_budget_per_task,
-                                  manager->options().spill.directory};
-  options.stall_timeout = std::chrono::milliseconds(deployment.stall_timeout_ms);
-  std::map<std::pair<int32_t, int32_t>, size_t> task_index;
-  for (size_t t = 0; t < graph.tasks().size(); ++t) {
-    task_index[{graph.tasks()[t].chain, graph.tasks()[t].subtask}] = t;
-  }
-  for (size_t e : graph.shuffle_edges()) {
-    const GraphEdge& edge = graph.edges()[e];
-    std::vector<std::string> locations;
-    for (int32_t w = 0; w < edge.num_writers; ++w) {
-      const size_t t = task_index.at({edge.from_chain, w});
-      locations.push_back(deployment.agents[deployment.task_agents[t]]);
-    }
-    options.writer_locations.push_back(std::move(locations));
-  }
-  std::vector<GroupTask> tasks;
-  for (int64_t t : deployment.tasks) {
-    tasks.push_back({graph.tasks()[t].chain, graph.tasks()[t].subtask,
-                     static_cast<int32_t>(deployment.task_attempts[t])});
-  }
-  ARROW_ASSIGN_OR_RAISE(auto group,
-                        TaskGroup::Open(run->bound, manager, std::move(tasks), std::move(options)));
-  auto rerun = std::make_shared<JobRun::Rerun>();
-  rerun->group = std::move(group);
-  rerun->tasks = deployment.tasks;
-  rerun->group->Start();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    run->reruns.push_back(rerun);
-  }
-  SABOT_LOG(kInfo) << "agent '" << manager->options().agent_id << "': job '" << job_id
-                   << "': running " << deployment.tasks.size() << " tasks again (lineage recovery)";
-  ControlMessage reply;
-  reply.SetInt("tasks", static_cast<int64_t>(deployment.tasks.size()));
-  return reply.Encode();
-}
-
-arrow::Result<std::string> Agent::RelocateWriters(const ControlMessage& request) {
-  ARROW_ASSIGN_OR_RAISE(TaskDeployment relocation, GetWriterRelocations(request));
-  auto run = HoldJob(relocation.job_id);
-  // A job not deployed here has no reader to tell.
-  if (run == nullptr || run->bound == nullptr) return std::string();
-  ARROW_RETURN_NOT_OK(ApplyRelocations(engine_->shuffle_manager(), relocation.job_id,
-                                       run->bound->graph, relocation));
   return std::string();
 }
 

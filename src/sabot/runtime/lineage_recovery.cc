@@ -5,6 +5,8 @@
 #include <map>
 #include <utility>
 
+#include "sabot/shuffle/shuffle_manager.h"
+
 namespace sabot {
 
 namespace {
@@ -201,6 +203,93 @@ std::chrono::milliseconds LineageRestartDelay(const CheckpointOptions& options, 
   const double delay = static_cast<double>(options.restart_delay.count()) * factor;
   const double cap = static_cast<double>(options.max_restart_delay.count());
   return std::chrono::milliseconds(static_cast<int64_t>(std::min(delay, cap)));
+}
+
+// --- Agent side ------------------------------------------------------------------------------
+
+arrow::Status ApplyWriterRelocations(ShuffleManager* manager, const std::string& job_id,
+                                     const ExecutionGraph& graph,
+                                     const TaskDeployment& deployment) {
+  if (deployment.task_attempts.empty()) return arrow::Status::OK();
+  if (deployment.task_attempts.size() != graph.tasks().size() ||
+      deployment.task_agents.size() != graph.tasks().size()) {
+    return arrow::Status::Invalid("the relocation of job '", job_id, "' names ",
+                                  deployment.task_attempts.size(), " tasks; the job has ",
+                                  graph.tasks().size());
+  }
+  std::map<std::pair<int32_t, int32_t>, size_t> task_index;
+  for (size_t t = 0; t < graph.tasks().size(); ++t) {
+    task_index[{graph.tasks()[t].chain, graph.tasks()[t].subtask}] = t;
+  }
+  for (size_t e : graph.shuffle_edges()) {
+    const GraphEdge& edge = graph.edges()[e];
+    for (int32_t w = 0; w < edge.num_writers; ++w) {
+      const size_t t = task_index.at({edge.from_chain, w});
+      const int64_t attempt = deployment.task_attempts[t];
+      if (attempt == 0) continue;
+      ARROW_RETURN_NOT_OK(manager->RelocateWriter(
+          job_id + "." + edge.shuffle_id,
+          WriterLocation{w, static_cast<int32_t>(attempt),
+                         deployment.agents[deployment.task_agents[t]]}));
+    }
+  }
+  return arrow::Status::OK();
+}
+
+void AddRerunStatus(const TaskGroup& group, const std::vector<int64_t>& tasks,
+                     JobStatusReport* report, TaskGroupFigures* figures) {
+  TaskGroupFigures rerun = group.Figures();
+  report->done = report->done && group.done();
+  report->busy = report->busy || group.busy();
+  report->signature += group.Signature();
+  if (report->failure.ok()) report->failure = group.failure();
+  for (size_t t = 0; t < rerun.tasks.size() && t < tasks.size(); ++t) {
+    const GroupTaskStatus& task = rerun.tasks[t];
+    report->task_index.push_back(tasks[t]);
+    report->task_finished.push_back(task.finished ? 1 : 0);
+    report->task_rows_in.push_back(task.rows_in);
+    report->task_rows_out.push_back(task.rows_out);
+    if (task.failed && report->failed_task < 0) report->failed_task = tasks[t];
+  }
+  for (size_t o = 0; o < rerun.operators.size(); ++o) {
+    const OperatorReport& part = rerun.operators[o];
+    auto it = std::find_if(figures->operators.begin(), figures->operators.end(),
+                           [&](const OperatorReport& op) { return op.id == part.id; });
+    if (it == figures->operators.end()) {
+      figures->operators.push_back(part);
+      figures->operator_tasks.push_back(rerun.operator_tasks[o]);
+      continue;
+    }
+    it->rows_in += part.rows_in;
+    it->rows_out += part.rows_out;
+    it->busy += part.busy;
+    it->late_rows += part.late_rows;
+    it->state_spilled_bytes += part.state_spilled_bytes;
+    it->watermark = std::min(it->watermark, part.watermark);
+    figures->operator_tasks[it - figures->operators.begin()] += rerun.operator_tasks[o];
+  }
+  for (size_t k = 0; k < rerun.edges.size() && k < figures->edges.size(); ++k) {
+    EdgeReport& edge = figures->edges[k];
+    const EdgeReport& part = rerun.edges[k];
+    edge.bytes += part.bytes;
+    edge.bytes_spilled += part.bytes_spilled;
+    edge.blocks_spilled += part.blocks_spilled;
+    edge.blocked += part.blocked;
+    for (size_t i = 0; i < edge.rows.size() && i < part.rows.size(); ++i) {
+      for (size_t j = 0; j < edge.rows[i].size() && j < part.rows[i].size(); ++j) {
+        edge.rows[i][j] += part.rows[i][j];
+      }
+    }
+    for (size_t i = 0; i < edge.channel_bytes.size() && i < part.channel_bytes.size(); ++i) {
+      for (size_t j = 0; j < edge.channel_bytes[i].size() && j < part.channel_bytes[i].size();
+           ++j) {
+        edge.channel_bytes[i][j] += part.channel_bytes[i][j];
+      }
+    }
+    for (size_t i = 0; i < edge.writer_blocked.size() && i < part.writer_blocked.size(); ++i) {
+      edge.writer_blocked[i] += part.writer_blocked[i];
+    }
+  }
 }
 
 }  // namespace sabot

@@ -13,7 +13,9 @@
 // agent where the re-run writers' streams now are (sabot.relocate_writers), so that readers
 // that lack a stream fetch it from its new attempt (ShuffleManager::RelocateWriter).
 //
-// Pure functions: no I/O, no state; safe to call from any thread.
+// The agent side (end of this file) applies relocations to an agent's shuffle manager and adds
+// re-run task groups to its job status. Everything here is a plain function: no state of its
+// own; safe to call from any thread (the agent helpers as safe as the objects they are given).
 
 #include <chrono>
 #include <cstdint>
@@ -24,10 +26,13 @@
 #include <arrow/status.h>
 
 #include "sabot/dataflow/execution_graph.h"
+#include "sabot/dataflow/task_group.h"
 #include "sabot/dataflow/logical_plan.h"
 #include "sabot/runtime/control_actions.h"
 
 namespace sabot {
+
+class ShuffleManager;
 
 // OK when lineage recovery applies to `graph`'s job: it has at least one shuffle edge, every
 // shuffle edge is BLOCKING (`options: shuffle_mode: blocking`) and checkpoints are off (a
@@ -120,5 +125,23 @@ LineageMessages ApplyLineagePlan(const LineagePlan& plan, const TaskDeployment& 
 // max_restart_delay apply to lineage recovery too): min(restart_delay * restart_backoff^restart,
 // max_restart_delay).
 std::chrono::milliseconds LineageRestartDelay(const CheckpointOptions& options, int32_t restart);
+
+// --- Agent side (agent.cc, agent_lineage.cc) ----------------------------------------------------
+
+// Tells `manager` where every writer task that runs again (attempt > 0 in
+// `deployment.task_attempts`; nothing when that is empty) of every shuffle of `graph`'s job
+// (`job_id`) writes its streams now: ShuffleManager::RelocateWriter with the writer's attempt and
+// `deployment.agents[deployment.task_agents[t]]`. Invalid when the deployment's sizes do not
+// match the graph; RelocateWriter's errors.
+arrow::Status ApplyWriterRelocations(ShuffleManager* manager, const std::string& job_id,
+                                     const ExecutionGraph& graph,
+                                     const TaskDeployment& deployment);
+
+// Adds the re-run task group `group` (running graph tasks `tasks`, in its order) to an agent's
+// sabot.job_status reply: its tasks' states and its done, busy, signature and failure to
+// `report`, its operators' and edges' figures to `figures` (the job's first group's, which the
+// reply carries).
+void AddRerunStatus(const TaskGroup& group, const std::vector<int64_t>& tasks,
+                    JobStatusReport* report, TaskGroupFigures* figures);
 
 }  // namespace sabot
