@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "sabot/dataflow/plan_builder.h"
+#include "sabot/runtime/agent.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -252,6 +253,27 @@ TEST(LineageRecoveryTest, StateTakesFinishedFlagsFromEachTasksCurrentAgent) {
   EXPECT_EQ(state.task_finished, (std::vector<bool>{true, false, true}));
   EXPECT_EQ(state.task_attempt, (std::vector<int32_t>{0, 1, 0}));
   EXPECT_EQ(state.agent_live, (std::vector<bool>{false, true, true}));
+}
+
+// sabot.relocate_writers on an agent: a job not deployed there has nothing to relocate (OK);
+// a body without its attempts, or with attempts that do not match its tasks, is refused.
+TEST(LineageRecoveryTest, AnAgentChecksRelocations) {
+  EngineOptions options;
+  options.server.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto agent, Agent::Make(options));
+  TaskDeployment relocation;
+  relocation.job_id = "job-9";
+  relocation.agents = {agent->location()};
+  relocation.task_agents = {0, 0};
+  relocation.task_attempts = {0, 1};
+  ControlMessage message;
+  PutWriterRelocations(relocation, &message);
+  EXPECT_OK(agent->HandleAction(kActionRelocateWriters, message.Encode()).status());
+  message.SetInts("task_attempts", {0, -1});
+  EXPECT_TRUE(agent->HandleAction(kActionRelocateWriters, message.Encode()).status().IsInvalid());
+  ControlMessage missing;
+  missing.Set("job_id", "job-9");
+  EXPECT_FALSE(agent->HandleAction(kActionRelocateWriters, missing.Encode()).ok());
 }
 
 }  // namespace
