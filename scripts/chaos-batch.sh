@@ -188,6 +188,12 @@ for k in $(seq "$kills"); do
   wait_agents 3 "${c[@]}" || fail "kill $k: a new agent replaces $victim" "$work/agent$agent_count.err"
   rm -rf "$out"
 done
+# Sanitizer builds run this too: no process may have reported an error.
+if grep -l -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" \
+     "$work"/*.err >/dev/null 2>&1; then
+  fail "no sanitizer report" $(grep -l -e "ERROR: AddressSanitizer" -e "runtime error:" \
+                                -e "ERROR: LeakSanitizer" "$work"/*.err)
+fi
 echo "chaos-batch: $kills kills, $recovered while the job ran (its lost work ran again), seed $seed"
 if [ -s "$work/extra-ms" ]; then
   # The time a recovered run ran longer than the failure-free run: the agent timeout (3 s), the

@@ -589,7 +589,16 @@ arrow::Result<std::string> Agent::CommitJob(const ControlMessage& request) {
                                    engine_->shuffle_manager()->options().agent_id, "'");
   }
   for (const auto& [group, tasks] : GroupsOf(run.get())) {
+    // Lineage recovery commits a job again once re-run attempts joined it: each group commits
+    // each phase once (a file part is renamed once).
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto done = run->committed_phases.find(group);
+      if (done != run->committed_phases.end() && done->second >= phase) continue;
+    }
     ARROW_RETURN_NOT_OK(group->Commit(static_cast<int>(phase)));
+    std::lock_guard<std::mutex> lock(mutex_);
+    run->committed_phases[group] = phase;
   }
   return std::string();
 }

@@ -118,6 +118,9 @@ class Agent {
       std::vector<int64_t> tasks;
     };
     std::vector<std::shared_ptr<Rerun>> reruns;
+    // The last commit phase each group committed (sabot.commit_job may come again after
+    // re-runs joined the job). Guarded by the agent's mutex_.
+    std::map<const TaskGroup*, int64_t> committed_phases;
     // Control calls about the job in progress (a deployment counts until its tasks started),
     // and when the last one began or ended. Guarded by the agent's mutex_.
     int64_t calls = 0;

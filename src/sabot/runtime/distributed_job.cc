@@ -162,11 +162,12 @@ class Driver {
   std::vector<bool> lineage_told_;  // per agent: a lost agent was told to abort the job
   // Re-runs the work of the agents lost since the last call (lineage_recovery.h); an error when
   // the job cannot recover (restarts exhausted, no live agent, a deployment refused).
-  arrow::Status RecoverLineage();
+  // `published`: the loss came in commit phase 2 or 3, after parts were renamed.
+  arrow::Status RecoverLineage(bool published = false);
   // Commits the job (Commit); a failure fails it (true), except in a lineage-recoverable job
-  // whose agent stopped answering in commit phase 0 or 1 (nothing published anywhere yet): that
-  // agent is lost, its work runs again (RecoverLineage) and the job commits once it is done
-  // again (false: poll again).
+  // whose agent stopped answering: that agent is lost, its work runs again (RecoverLineage) and
+  // the job commits again once it is done (false: poll again); agents commit each group's phase
+  // once, so what was published stays and the re-runs publish theirs.
   bool CommitOrRecover();
   // The phase and agent of the last failed commit call (-1: none).
   int commit_failed_phase_ = -1;
@@ -553,7 +554,7 @@ JobReport Driver::Report() const {
   return report;
 }
 
-arrow::Status Driver::RecoverLineage() {
+arrow::Status Driver::RecoverLineage(bool published) {
   std::string lost;
   for (const AgentRun& run : runs_) {
     if (run.lost) lost += (lost.empty() ? "" : ", ") + AgentLabel(run);
@@ -576,6 +577,26 @@ arrow::Status Driver::RecoverLineage() {
   if (!planned.ok()) {
     return planned.status().WithMessage("job '", options_.job_id, "' failed: lost ", lost, ": ",
                                         planned.status().message());
+  }
+  if (published) {
+    // Parts were renamed already: a re-run sink task must go where a task of its sink ran and
+    // prepared the commit (its agent removed an earlier run's parts then, and only then), so
+    // that preparing it again removes nothing this job published.
+    for (const LineageRerun& rerun : planned->reruns) {
+      const int32_t chain = graph_.tasks()[rerun.task].chain;
+      if (!ChainHasSink(graph_, chain)) continue;
+      bool prepared = false;
+      for (size_t t = 0; t < graph_.tasks().size(); ++t) {
+        prepared = prepared || (graph_.tasks()[t].chain == chain && task_agent_[t] == rerun.agent);
+      }
+      if (!prepared) {
+        return arrow::Status::IOError("job '", options_.job_id, "' failed: lost ", lost,
+                                      " while its output was being published, and ",
+                                      TaskLabel(rerun.task), " cannot run again on ",
+                                      AgentLabel(runs_[rerun.agent]),
+                                      " (no task of its sink ran there)");
+      }
+    }
   }
   const std::chrono::milliseconds delay = LineageRestartDelay(restart, lineage_restarts_);
   ++lineage_restarts_;
@@ -645,17 +666,15 @@ bool Driver::CommitOrRecover() {
   commit_failed_phase_ = -1;
   arrow::Status committed = Commit();
   if (committed.ok()) return true;
-  if (lineage_ && !committed.IsCancelled() && commit_failed_phase_ >= 0 &&
-      commit_failed_phase_ <= 1) {
+  if (lineage_ && !committed.IsCancelled() && commit_failed_phase_ >= 0) {
     AgentRun& run = runs_[commit_failed_agent_];
     ControlMessage probe;
     probe.Set("job_id", options_.job_id);
     if (run.lost || !Call(&run, kActionJobStatus, probe).ok()) {
       run.lost = true;
       SABOT_LOG(kWarning) << "job '" << options_.job_id << "': " << AgentLabel(run)
-                          << " stopped answering in commit phase " << commit_failed_phase_
-                          << ", before any output was published";
-      arrow::Status recovered = RecoverLineage();
+                          << " stopped answering in commit phase " << commit_failed_phase_;
+      arrow::Status recovered = RecoverLineage(/*published=*/commit_failed_phase_ >= 2);
       if (recovered.ok()) return false;
       Fail(std::move(recovered));
       return true;

@@ -9,8 +9,6 @@
 
 namespace sabot {
 
-namespace {
-
 bool ChainHasSink(const ExecutionGraph& graph, int32_t chain) {
   for (OperatorId id : graph.chains()[chain].operators) {
     const OperatorSpec* spec = graph.plan().FindOperator(id);
@@ -18,8 +16,6 @@ bool ChainHasSink(const ExecutionGraph& graph, int32_t chain) {
   }
   return false;
 }
-
-}  // namespace
 
 arrow::Status CheckLineageRecoverable(const ExecutionGraph& graph) {
   if (graph.plan().options().checkpoint.enabled()) {

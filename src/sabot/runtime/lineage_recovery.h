@@ -57,6 +57,9 @@ LineageState MakeLineageState(const std::vector<int32_t>& task_agent,
                               const std::vector<const JobStatusReport*>& statuses,
                               const std::vector<bool>& agent_live);
 
+// Whether chain `chain` of `graph` ends in a sink (its output is committed by its agent).
+bool ChainHasSink(const ExecutionGraph& graph, int32_t chain);
+
 // One task to run again: graph task `task` as attempt `attempt` on agent `agent`.
 struct LineageRerun {
   int64_t task = 0;
