@@ -67,6 +67,10 @@ struct JobReport {
   std::vector<EdgeReport> edges;          // execution graph order
   int64_t peak_memory_bytes = 0;          // the budget pool's peak
   int64_t memory_budget_bytes = 0;
+  // Lineage recovery of a distributed blocking job (runtime/lineage_recovery.h): one line per
+  // task run again after an agent was lost, "task 0 of 'scan' (attempt 1) on agent 2
+  // ('agent-3')"; empty when nothing was lost.
+  std::vector<std::string> reruns;
 };
 
 // A snapshot while the job runs, taken at any moment from another thread than the tasks'.

@@ -84,6 +84,7 @@ arrow::Result<std::unique_ptr<TaskGroup>> TaskGroup::Open(std::shared_ptr<const 
   for (const GroupTask& id : tasks) {
     auto task = std::make_unique<TaskRunner>(group->job_.get(), id.chain, id.subtask);
     TaskRunner* runner = task.get();
+    runner->set_attempt(id.attempt);
     const auto handle = group->scheduler_->Add([runner] { return runner->Step(); });
     group->tasks_.push_back(std::move(task));
     group->task_ids_.push_back(id);

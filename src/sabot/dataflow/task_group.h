@@ -47,6 +47,9 @@ class TaskRunner;
 struct GroupTask {
   int32_t chain = 0;
   int32_t subtask = 0;
+  // Which run of the task this is: 0 first; lineage recovery (runtime/lineage_recovery.h) runs
+  // a lost task again as attempt 1, 2, ... Its shuffle writers write their streams under it.
+  int32_t attempt = 0;
   bool operator==(const GroupTask&) const = default;
 };
 

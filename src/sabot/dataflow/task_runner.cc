@@ -128,7 +128,7 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     output.shuffle_id = bound.job_id + "." + edge.shuffle_id;
     output.forward = edge.type == EdgeType::kForward;
     arrow::Status opened = job_->manager()->OpenWriter(
-        output.shuffle_id, subtask_, /*attempt=*/0,
+        output.shuffle_id, subtask_, attempt_,
         WriterMode{.non_blocking = true,
                    .on_ready = [waker = job_->scheduler()->waker(), handle] {
                      waker->Wake(handle);

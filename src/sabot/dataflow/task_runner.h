@@ -49,6 +49,8 @@ class TaskRunner {
   // Makes the operator instances, opens the readers and writers; `handle` is how readers and
   // writers wake this task. Errors name the task.
   arrow::Status Open(TaskScheduler::TaskHandle handle);
+  // The task's attempt (GroupTask::attempt): its shuffle writers' streams carry it. Before Open.
+  void set_attempt(int32_t attempt) { attempt_ = attempt; }
   // One step (the scheduler's step function). Never blocks.
   StepResult Step();
   // From any thread: ends the task's reads and writes that wait, so its next step sees the
@@ -143,6 +145,7 @@ class TaskRunner {
   LocalJob* const job_;
   const int32_t chain_;
   const TaskIndex subtask_;
+  int32_t attempt_ = 0;
   TaskScheduler::TaskHandle handle_ = -1;
 
   std::unique_ptr<SourceReader> source_;

@@ -10,6 +10,7 @@
 #include "sabot/dataflow/task_runner.h"
 #include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/distributed_job.h"
+#include "sabot/runtime/lineage_recovery.h"
 
 namespace sabot {
 
@@ -138,6 +139,7 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   if (type == kActionJobStatus) return JobStatus(request);
   if (type == kActionCommitJob) return CommitJob(request);
   if (type == kActionAbortJob) return AbortJob(request);
+  if (type == kActionRelocateWriters) return RelocateWriters(request);
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
@@ -364,8 +366,11 @@ void Agent::ExpireJob(const std::string& job_id, const std::shared_ptr<JobRun>& 
   // As AbortJob then ReleaseJob: the tasks end at their next step, their uncommitted output
   // goes, then the job's shuffles (memory and spill files).
   if (run->group != nullptr) {
-    run->group->Fail(cause);
-    if (run->group->WaitFor(kTaskDrainTimeout)) run->group->Abort(cause);
+    const auto groups = GroupsOf(run.get());
+    for (const auto& [group, tasks] : groups) group->Fail(cause);
+    for (const auto& [group, tasks] : groups) {
+      if (group->WaitFor(kTaskDrainTimeout)) group->Abort(cause);
+    }
   }
   (void)ReleaseShuffles(job_id);
 }
@@ -406,7 +411,9 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
     return arrow::Status::Invalid("job id ", QuoteInput(job_id), " is longer than ",
                                   kMaxJobIdLength, " characters");
   }
-  if (JobOf(job_id) != nullptr) {
+  if (auto deployed = HoldJob(job_id)) {
+    // Lineage recovery: re-run attempts join the job deployed here.
+    if (!deployment.task_attempts.empty()) return DeployRerun(deployment, deployed);
     return arrow::Status::AlreadyExists("job '", job_id, "' is deployed on agent '", agent,
                                         "' already");
   }
@@ -475,14 +482,25 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   }
   std::vector<GroupTask> tasks;
   for (int64_t t : deployment.tasks) {
-    tasks.push_back({graph.tasks()[t].chain, graph.tasks()[t].subtask});
+    const int32_t attempt =
+        deployment.task_attempts.empty() ? 0 : static_cast<int32_t>(deployment.task_attempts[t]);
+    tasks.push_back({graph.tasks()[t].chain, graph.tasks()[t].subtask, attempt});
   }
   for (const ShuffleDescriptor& descriptor : bound->shuffles) {
     arrow::Status registered = manager->RegisterShuffle(descriptor, job_id);
+    // Lineage recovery: the job's reads of stored streams survive a lost writer agent.
+    if (registered.ok() && deployment.lineage) {
+      registered = manager->EnableRecovery(descriptor.shuffle_id);
+    }
     if (!registered.ok()) {
       (void)manager->ReleaseJob(job_id);
       return registered;
     }
+  }
+  if (arrow::Status relocated = ApplyWriterRelocations(manager, job_id, graph, deployment);
+      !relocated.ok()) {
+    (void)manager->ReleaseJob(job_id);
+    return relocated;
   }
   auto run = std::make_shared<JobRun>();
   run->bound = bound;
@@ -541,6 +559,11 @@ arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
     report.task_rows_out.push_back(task.rows_out);
     if (task.failed && report.failed_task < 0) report.failed_task = run->tasks[t];
   }
+  // Lineage recovery: the re-run attempts' groups count as the job's too.
+  for (const auto& [group, tasks] : GroupsOf(run.get())) {
+    if (group == run->group.get()) continue;
+    AddRerunStatus(*group, *tasks, &report, &figures);
+  }
   report.operators = std::move(figures.operators);
   report.operator_tasks.assign(figures.operator_tasks.begin(), figures.operator_tasks.end());
   report.edges = std::move(figures.edges);
@@ -565,7 +588,18 @@ arrow::Result<std::string> Agent::CommitJob(const ControlMessage& request) {
     return arrow::Status::KeyError("job '", job_id, "' is not deployed on agent '",
                                    engine_->shuffle_manager()->options().agent_id, "'");
   }
-  ARROW_RETURN_NOT_OK(run->group->Commit(static_cast<int>(phase)));
+  for (const auto& [group, tasks] : GroupsOf(run.get())) {
+    // Lineage recovery commits a job again once re-run attempts joined it: each group commits
+    // each phase once (a file part is renamed once).
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto done = run->committed_phases.find(group);
+      if (done != run->committed_phases.end() && done->second >= phase) continue;
+    }
+    ARROW_RETURN_NOT_OK(group->Commit(static_cast<int>(phase)));
+    std::lock_guard<std::mutex> lock(mutex_);
+    run->committed_phases[group] = phase;
+  }
   return std::string();
 }
 
@@ -578,9 +612,12 @@ arrow::Result<std::string> Agent::AbortJob(const ControlMessage& request) {
   // An unknown job (never deployed here, or released) has nothing to abort.
   if (run == nullptr || run->group == nullptr) return std::string();
   const arrow::Status cause = arrow::Status::Cancelled(reason);
-  run->group->Fail(cause);
+  const auto groups = GroupsOf(run.get());
+  for (const auto& [group, tasks] : groups) group->Fail(cause);
   // The tasks end at their next step (nothing they wait for holds them); then their output goes.
-  if (run->group->WaitFor(kTaskDrainTimeout)) run->group->Abort(cause);
+  for (const auto& [group, tasks] : groups) {
+    if (group->WaitFor(kTaskDrainTimeout)) group->Abort(cause);
+  }
   return std::string();
 }
 

@@ -16,6 +16,7 @@
 
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/task_group.h"
+#include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/control_message.h"
 #include "sabot/runtime/engine.h"
 #include "sabot/runtime/generated_shuffle_run.h"
@@ -99,6 +100,9 @@ class Agent {
   arrow::Result<std::string> JobStatus(const ControlMessage& request);
   arrow::Result<std::string> CommitJob(const ControlMessage& request);
   arrow::Result<std::string> AbortJob(const ControlMessage& request);
+  // Lineage recovery: sabot.relocate_writers, and a deployment of re-run tasks into a job
+  // deployed here already (DeployTasks sends it here).
+  arrow::Result<std::string> RelocateWriters(const ControlMessage& request);
 
   // A dataflow job's tasks on this agent: the job bound here and the task group running them.
   // `group` is destroyed (uncommitted output removed) when the job is released or the agent goes.
@@ -106,12 +110,29 @@ class Agent {
     std::shared_ptr<const BoundJob> bound;
     std::unique_ptr<TaskGroup> group;
     std::vector<int64_t> tasks;  // graph task indices, parallel to the group's tasks
+    // Lineage recovery: groups of re-run task attempts deployed into the job later, each with
+    // its graph task indices. The vector is guarded by the agent's mutex_ (appended to while
+    // the job runs); the groups themselves are safe for concurrent use.
+    struct Rerun {
+      std::unique_ptr<TaskGroup> group;
+      std::vector<int64_t> tasks;
+    };
+    std::vector<std::shared_ptr<Rerun>> reruns;
+    // The last commit phase each group committed (sabot.commit_job may come again after
+    // re-runs joined the job). Guarded by the agent's mutex_.
+    std::map<const TaskGroup*, int64_t> committed_phases;
     // Control calls about the job in progress (a deployment counts until its tasks started),
     // and when the last one began or ended. Guarded by the agent's mutex_.
     int64_t calls = 0;
     std::chrono::steady_clock::time_point last_contact;
   };
   std::shared_ptr<JobRun> JobOf(const std::string& job_id);
+  // Every task group of `run` with its graph task indices: the first deployment's, then the
+  // re-runs'. The groups stay valid while `run` is held.
+  std::vector<std::pair<TaskGroup*, const std::vector<int64_t>*>> GroupsOf(JobRun* run);
+  // Deploys the re-run tasks of `deployment` into `run` (the job deployed here already).
+  arrow::Result<std::string> DeployRerun(const TaskDeployment& deployment,
+                                         const std::shared_ptr<JobRun>& run);
   // The job for a control call about it (nullptr if not deployed): the call counts as the
   // driver's contact, and the job is not expired until the returned pointer is dropped.
   std::shared_ptr<JobRun> HoldJob(const std::string& job_id);

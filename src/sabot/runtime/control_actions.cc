@@ -1,6 +1,7 @@
 #include "sabot/runtime/control_actions.h"
 
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -158,6 +159,26 @@ arrow::Result<std::vector<int64_t>> GetList(const ControlMessage& message, const
 
 }  // namespace
 
+namespace {
+
+// "task_attempts": one attempt (0 to 2^31 - 1) per task of the job.
+arrow::Result<std::vector<int64_t>> GetTaskAttempts(const ControlMessage& message,
+                                                    size_t num_tasks) {
+  ARROW_ASSIGN_OR_RAISE(auto attempts, GetList(message, "task_attempts", kMaxDeployedTasks));
+  if (attempts.size() != num_tasks) {
+    return arrow::Status::Invalid("control field 'task_attempts' has ", attempts.size(),
+                                  " entries; the job has ", num_tasks, " tasks");
+  }
+  for (size_t t = 0; t < attempts.size(); ++t) {
+    if (attempts[t] < 0 || attempts[t] > std::numeric_limits<int32_t>::max()) {
+      return arrow::Status::Invalid("task ", t, "'s attempt ", attempts[t], " is out of range");
+    }
+  }
+  return attempts;
+}
+
+}  // namespace
+
 void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message) {
   message->Set("job_id", deployment.job_id);
   message->SetBytes("plan", *arrow::Buffer::FromString(deployment.plan_json));
@@ -178,6 +199,10 @@ void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message
   message->Set("agents", std::move(agents));
   message->SetInts("task_agents", deployment.task_agents);
   message->SetInts("tasks", deployment.tasks);
+  if (deployment.lineage) message->SetInt("lineage", 1);
+  if (!deployment.task_attempts.empty()) {
+    message->SetInts("task_attempts", deployment.task_attempts);
+  }
 }
 
 arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
@@ -249,6 +274,13 @@ arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
     if (!seen.insert(task).second) {
       return arrow::Status::Invalid("task ", task, " appears twice in the deployment");
     }
+  }
+  if (message.Has("lineage")) {
+    ARROW_ASSIGN_OR_RAISE(int64_t lineage, message.GetInt("lineage"));
+    out.lineage = lineage != 0;
+  }
+  if (message.Has("task_attempts")) {
+    ARROW_ASSIGN_OR_RAISE(out.task_attempts, GetTaskAttempts(message, out.task_agents.size()));
   }
   return out;
 }
@@ -429,6 +461,39 @@ arrow::Result<JobStatusReport> GetJobStatus(
     ARROW_ASSIGN_OR_RAISE(out.peak_rss_bytes, message.GetInt("peak_rss_bytes"));
   }
   return out;
+}
+
+void PutWriterRelocations(const TaskDeployment& deployment, ControlMessage* message) {
+  message->Set("job_id", deployment.job_id);
+  std::string agents;
+  for (const std::string& agent : deployment.agents) agents += (agents.empty() ? "" : " ") + agent;
+  message->Set("agents", std::move(agents));
+  message->SetInts("task_agents", deployment.task_agents);
+  message->SetInts("task_attempts", deployment.task_attempts);
+}
+
+arrow::Result<TaskDeployment> GetWriterRelocations(const ControlMessage& message) {
+  // The same fields as a deployment's, checked the same way: a deployment with no plan, budget or
+  // tasks around them.
+  ControlMessage full = message;
+  full.SetBytes("plan", *arrow::Buffer::FromString(""));
+  full.SetInt("memory_budget", 0);
+  full.SetInt("state_budget", 0);
+  full.SetInt("threads", 0);
+  full.SetInt("stall_timeout_ms", 0);
+  const ShuffleOptions defaults;
+  full.SetInt("compression", static_cast<int64_t>(defaults.compression));
+  full.SetInt("target_block_rows", defaults.target_block_rows);
+  full.SetInt("target_block_bytes", defaults.target_block_bytes);
+  full.SetInt("buffer_timeout_ms", defaults.buffer_timeout.count());
+  full.SetInt("exclusive_credits", defaults.exclusive_credits);
+  full.SetInt("floating_credits", defaults.floating_credits);
+  full.SetInt("shuffle_timeout_ms", defaults.timeout.count());
+  full.SetInts("tasks", {});
+  if (!message.Has("task_attempts")) {
+    return arrow::Status::Invalid("control field 'task_attempts' is missing");
+  }
+  return GetTaskDeployment(full);
 }
 
 }  // namespace sabot

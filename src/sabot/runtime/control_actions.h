@@ -28,6 +28,10 @@ inline constexpr std::string_view kActionDeployTasks = "sabot.deploy_tasks";
 inline constexpr std::string_view kActionJobStatus = "sabot.job_status";
 inline constexpr std::string_view kActionCommitJob = "sabot.commit_job";
 inline constexpr std::string_view kActionAbortJob = "sabot.abort_job";
+// Lineage recovery of blocking batch jobs (docs/shuffle-service.md, docs/fault-tolerance.md):
+// tell an agent where re-run writer tasks now write their streams (a TaskDeployment's
+// job_id, agents, task_agents and task_attempts; plan and tasks are not sent).
+inline constexpr std::string_view kActionRelocateWriters = "sabot.relocate_writers";
 
 // The most tasks, agents and list items a deployment may name (checked before anything is
 // allocated for them).
@@ -49,11 +53,23 @@ struct TaskDeployment {
   std::vector<int64_t> task_agents;
   // The tasks this agent runs: indices into ExecutionGraph::tasks().
   std::vector<int64_t> tasks;
+  // Lineage recovery (runtime/lineage_recovery.h). `lineage`: the job's blocking shuffles are
+  // read recoverably (ShuffleManager::EnableRecovery). `task_attempts`: for every task of the
+  // graph (parallel to task_agents) its current attempt; empty: all 0. The deployed tasks run as
+  // their attempt, and readers read each writer task from its attempt at its agent. A deployment
+  // of a job already deployed on the agent adds its tasks (re-runs) to it.
+  bool lineage = false;
+  std::vector<int64_t> task_attempts;
 };
 void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message);
 // Checks what needs no plan: ids, sizes (at most kMaxDeployedTasks tasks, kMaxDeployAgents
 // agents), agent indices in range, tasks named once; Invalid / IndexError naming the field.
 arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message);
+// sabot.relocate_writers: the deployment's job_id, agents, task_agents and task_attempts.
+void PutWriterRelocations(const TaskDeployment& deployment, ControlMessage* message);
+// Checks as GetTaskDeployment does, for those fields (task_attempts required, as long as
+// task_agents, each >= 0).
+arrow::Result<TaskDeployment> GetWriterRelocations(const ControlMessage& message);
 
 // What sabot.job_status answers: whether the agent's tasks of the job all ended, the first
 // failure among them, and their figures (TaskGroupFigures; operators and tasks by id).

@@ -16,6 +16,7 @@
 #include "sabot/dataflow/plan_json.h"
 #include "sabot/runtime/cluster_actions.h"
 #include "sabot/runtime/control_message.h"
+#include "sabot/runtime/lineage_recovery.h"
 #include "sabot/transport/in_memory_partition_store.h"
 
 namespace sabot {
@@ -219,6 +220,11 @@ void Coordinator::LoseAgentLocked(AgentEntry* agent, const std::string& reason) 
                       << " is lost: it " << reason;
   for (auto& [number, job] : jobs_) {
     if (IsFinal(job->info.state) || job->slots_held.count(agent->info.id) == 0) continue;
+    if (job->lineage_recoverable) {
+      SABOT_LOG(kWarning) << "job " << job->info.id << " runs the lost agent's tasks again "
+                          << "(lineage recovery)";
+      continue;
+    }
     if (job->failure.empty()) {
       job->failure = "job " + job->info.id + " (" + job->info.name + ") failed: agent " +
                      agent->info.id + " at " + agent->info.location + " was lost: it " + reason;
@@ -403,6 +409,13 @@ void Coordinator::RunJob(JobEntry* job) {
                                 : options_.default_memory_budget;
     options.state_budget_per_task = job->submission.state_budget_bytes;
     plan = job->plan;
+  }
+  {
+    // Outside the lock: the graph is made from the plan.
+    auto graph = ExecutionGraph::Make(*plan);
+    const bool recoverable = graph.ok() && CheckLineageRecoverable(*graph).ok();
+    std::unique_lock lock(mutex_);
+    job->lineage_recoverable = recoverable;
   }
   options.shuffle = options_.shuffle;
   options.client = options_.client;

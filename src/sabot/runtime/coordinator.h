@@ -157,6 +157,9 @@ class Coordinator : public ClusterView {
     // Set when an agent the job uses is lost: the job's error.
     std::string failure;
     std::string lost_agent;
+    // Every shuffle edge blocking, checkpoints off: its driver re-runs a lost agent's work
+    // (lineage_recovery.h), so losing an agent does not fail it here.
+    bool lineage_recoverable = false;
     std::chrono::steady_clock::time_point started;
     std::thread thread;
     bool runner_done = false;

@@ -11,6 +11,7 @@
 #include <arrow/flight/types.h>
 
 #include "sabot/common/ids.h"
+#include "sabot/common/logging.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator_binding.h"
@@ -18,6 +19,7 @@
 #include "sabot/dataflow/stall_detector.h"
 #include "sabot/dataflow/task_runner.h"
 #include "sabot/runtime/control_actions.h"
+#include "sabot/runtime/lineage_recovery.h"
 #include "sabot/runtime/task_placement.h"
 
 namespace sabot {
@@ -121,6 +123,11 @@ class Driver {
   // `run`'s agent is lost: the job fails naming it and its tasks.
   void MarkLost(AgentRun* run) {
     run->lost = true;
+    // A blocking batch job re-runs the agent's lost work instead (RecoverLineage).
+    if (lineage_) {
+      lineage_pending_ = true;
+      return;
+    }
     std::string tasks;
     for (int64_t t : run->tasks) tasks += (tasks.empty() ? "" : ", ") + TaskLabel(t);
     Fail(arrow::Status::IOError(
@@ -143,6 +150,28 @@ class Driver {
   arrow::Status failure_;
   int64_t failed_task_ = -1;
   StallDetector stall_{options_.stall_timeout, Clock::now()};
+  // Lineage recovery of blocking batch jobs (lineage_recovery.h): on when the job qualifies;
+  // set when an agent was lost since the last recovery; each task's attempt; recoveries so far;
+  // the first deployment (its fields are reused for re-runs); one line per task run again.
+  bool lineage_ = false;
+  bool lineage_pending_ = false;
+  std::vector<int32_t> task_attempt_;
+  int32_t lineage_restarts_ = 0;
+  TaskDeployment base_deployment_;
+  std::vector<std::string> reruns_;
+  std::vector<bool> lineage_told_;  // per agent: a lost agent was told to abort the job
+  // Re-runs the work of the agents lost since the last call (lineage_recovery.h); an error when
+  // the job cannot recover (restarts exhausted, no live agent, a deployment refused).
+  // `published`: the loss came in commit phase 2 or 3, after parts were renamed.
+  arrow::Status RecoverLineage(bool published = false);
+  // Commits the job (Commit); a failure fails it (true), except in a lineage-recoverable job
+  // whose agent stopped answering: that agent is lost, its work runs again (RecoverLineage) and
+  // the job commits again once it is done (false: poll again); agents commit each group's phase
+  // once, so what was published stays and the re-runs publish theirs.
+  bool CommitOrRecover();
+  // The phase and agent of the last failed commit call (-1: none).
+  int commit_failed_phase_ = -1;
+  size_t commit_failed_agent_ = 0;
 };
 
 arrow::Result<std::string> Driver::LongCall(AgentRun* run, std::string_view action,
@@ -193,6 +222,8 @@ arrow::Status Driver::Deploy() {
   deployment.stall_timeout_ms = 0;
   for (const AgentEndpoint& agent : agents_) deployment.agents.push_back(agent.location);
   deployment.task_agents.assign(task_agent_.begin(), task_agent_.end());
+  deployment.lineage = lineage_;
+  base_deployment_ = deployment;
   for (AgentRun& run : runs_) {
     if (run.tasks.empty()) continue;
     deployment.tasks = run.tasks;
@@ -275,7 +306,7 @@ bool Driver::Poll() {
           "or lower the parallelism"));
     }
   }
-  if (failed && unreachable != nullptr) {
+  if (failed && unreachable != nullptr && !lineage_) {
     // The job fails while an agent does not answer: its loss is the likeliest cause.
     MarkLost(unreachable);
     return all_done;
@@ -312,7 +343,7 @@ arrow::Status Driver::Commit() {
     };
     std::vector<std::thread> calls;
     for (size_t a = 0; a < runs_.size(); ++a) {
-      if (!runs_[a].deployed) continue;
+      if (!runs_[a].deployed || runs_[a].lost) continue;
       if (phase == 0) {
         calls.emplace_back(commit, a);
       } else {
@@ -326,6 +357,8 @@ arrow::Status Driver::Commit() {
     }
     for (size_t a = 0; a < runs_.size(); ++a) {
       if (!statuses[a].ok()) {
+        commit_failed_phase_ = phase;
+        commit_failed_agent_ = a;
         return statuses[a].WithMessage("job '", options_.job_id, "' failed to commit on ",
                                        AgentLabel(runs_[a]), ": ", statuses[a].message());
       }
@@ -432,9 +465,16 @@ JobInfo Driver::Info() const {
   info.plan_json = plan_json_;
   // Per task: its agent, and its state from that agent's last status.
   std::map<int64_t, std::pair<bool, std::pair<int64_t, int64_t>>> reported;
-  for (const AgentRun& run : runs_) {
+  for (size_t a = 0; a < runs_.size(); ++a) {
+    const AgentRun& run = runs_[a];
     if (!run.status) continue;
     for (size_t i = 0; i < run.status->task_index.size(); ++i) {
+      // A task run again elsewhere (lineage recovery): its current agent's status counts.
+      const int64_t t = run.status->task_index[i];
+      if (t >= 0 && static_cast<size_t>(t) < task_agent_.size() &&
+          task_agent_[t] != static_cast<int32_t>(a)) {
+        continue;
+      }
       reported[run.status->task_index[i]] = {
           run.status->task_finished[i] != 0,
           {run.status->task_rows_in[i], run.status->task_rows_out[i]}};
@@ -514,6 +554,136 @@ JobReport Driver::Report() const {
   return report;
 }
 
+arrow::Status Driver::RecoverLineage(bool published) {
+  std::string lost;
+  for (const AgentRun& run : runs_) {
+    if (run.lost) lost += (lost.empty() ? "" : ", ") + AgentLabel(run);
+  }
+  const CheckpointOptions& restart = plan_.options().checkpoint;
+  if (lineage_restarts_ >= restart.max_restarts) {
+    return arrow::Status::IOError("job '", options_.job_id, "' failed: lost ", lost,
+                                  " after ", lineage_restarts_,
+                                  " recoveries (the restart strategy allows ",
+                                  restart.max_restarts, ")");
+  }
+  std::vector<const JobStatusReport*> statuses;
+  std::vector<bool> live;
+  for (const AgentRun& run : runs_) {
+    statuses.push_back(run.status ? &*run.status : nullptr);
+    live.push_back(!run.lost);
+  }
+  LineageState state = MakeLineageState(task_agent_, task_attempt_, statuses, live);
+  auto planned = PlanLineageRecovery(graph_, state);
+  if (!planned.ok()) {
+    return planned.status().WithMessage("job '", options_.job_id, "' failed: lost ", lost, ": ",
+                                        planned.status().message());
+  }
+  if (published) {
+    // Parts were renamed already: a re-run sink task must go where a task of its sink ran and
+    // prepared the commit (its agent removed an earlier run's parts then, and only then), so
+    // that preparing it again removes nothing this job published.
+    for (const LineageRerun& rerun : planned->reruns) {
+      const int32_t chain = graph_.tasks()[rerun.task].chain;
+      if (!ChainHasSink(graph_, chain)) continue;
+      bool prepared = false;
+      for (size_t t = 0; t < graph_.tasks().size(); ++t) {
+        prepared = prepared || (graph_.tasks()[t].chain == chain && task_agent_[t] == rerun.agent);
+      }
+      if (!prepared) {
+        return arrow::Status::IOError("job '", options_.job_id, "' failed: lost ", lost,
+                                      " while its output was being published, and ",
+                                      TaskLabel(rerun.task), " cannot run again on ",
+                                      AgentLabel(runs_[rerun.agent]),
+                                      " (no task of its sink ran there)");
+      }
+    }
+  }
+  const std::chrono::milliseconds delay = LineageRestartDelay(restart, lineage_restarts_);
+  ++lineage_restarts_;
+  const std::vector<std::string> lines = planned->Describe(graph_);
+  std::string listed;
+  for (size_t r = 0; r < lines.size(); ++r) {
+    listed += (r == 0 ? ": " : "; ") + lines[r] + " ('" +
+              agents_[planned->reruns[r].agent].id + "')";
+  }
+  SABOT_LOG(kWarning) << "job '" << options_.job_id << "': lost " << lost << "; lineage recovery "
+                      << lineage_restarts_ << " of at most " << restart.max_restarts << " in "
+                      << delay.count() << " ms: running " << planned->reruns.size()
+                      << " tasks again" << listed;
+  for (auto until = Clock::now() + delay; Clock::now() < until;) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      return arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled");
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, until - Clock::now()));
+  }
+  // A lost agent may only be unreachable, not dead: it is told to abort the job (best effort)
+  // before its tasks run again elsewhere, so that it neither writes their files meanwhile nor
+  // removes the new attempts' files later.
+  lineage_told_.resize(runs_.size(), false);
+  for (size_t a = 0; a < runs_.size(); ++a) {
+    if (!runs_[a].lost || lineage_told_[a]) continue;
+    lineage_told_[a] = true;
+    ControlMessage request;
+    request.Set("job_id", options_.job_id);
+    request.Set("reason", "the driver lost contact with this agent; its tasks run elsewhere");
+    (void)Call(&runs_[a], kActionAbortJob, request);
+  }
+  LineageMessages messages = ApplyLineagePlan(*planned, base_deployment_, &state);
+  for (size_t r = 0; r < planned->reruns.size(); ++r) {
+    const LineageRerun& rerun = planned->reruns[r];
+    std::erase(runs_[task_agent_[rerun.task]].tasks, rerun.task);
+    runs_[rerun.agent].tasks.push_back(rerun.task);
+    task_agent_[rerun.task] = rerun.agent;
+    task_attempt_[rerun.task] = rerun.attempt;
+    reruns_.push_back(lines[r] + " ('" + agents_[rerun.agent].id + "')");
+  }
+  for (auto& [agent, deployment] : messages.deployments) {
+    AgentRun& run = runs_[agent];
+    ControlMessage request;
+    PutTaskDeployment(deployment, &request);
+    auto reply = LongCall(&run, kActionDeployTasks, request, /*cancellable=*/true);
+    if (!reply.ok()) {
+      if (reply.status().IsCancelled()) return reply.status();
+      return reply.status().WithMessage("job '", options_.job_id, "': running ",
+                                        deployment.tasks.size(), " tasks again on ",
+                                        AgentLabel(run), " failed: ", reply.status().message());
+    }
+    run.deployed = true;
+  }
+  // Readers of the re-run writers elsewhere switch to the new attempts.
+  ControlMessage relocation;
+  PutWriterRelocations(messages.relocation, &relocation);
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    auto reply = Call(&run, kActionRelocateWriters, relocation);
+    // An agent that does not answer is found lost by the next polls (and recovered from).
+    if (!reply.ok()) run.last_error = reply.status();
+  }
+  return arrow::Status::OK();
+}
+
+bool Driver::CommitOrRecover() {
+  commit_failed_phase_ = -1;
+  arrow::Status committed = Commit();
+  if (committed.ok()) return true;
+  if (lineage_ && !committed.IsCancelled() && commit_failed_phase_ >= 0) {
+    AgentRun& run = runs_[commit_failed_agent_];
+    ControlMessage probe;
+    probe.Set("job_id", options_.job_id);
+    if (run.lost || !Call(&run, kActionJobStatus, probe).ok()) {
+      run.lost = true;
+      SABOT_LOG(kWarning) << "job '" << options_.job_id << "': " << AgentLabel(run)
+                          << " stopped answering in commit phase " << commit_failed_phase_;
+      arrow::Status recovered = RecoverLineage(/*published=*/commit_failed_phase_ >= 2);
+      if (recovered.ok()) return false;
+      Fail(std::move(recovered));
+      return true;
+    }
+  }
+  Fail(std::move(committed));
+  return true;
+}
+
 arrow::Result<JobReport> Driver::Run() {
   ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
   std::vector<PlacementAgent> placement_agents;
@@ -524,6 +694,8 @@ arrow::Result<JobReport> Driver::Run() {
     runs_[a].endpoint = &agents_[a];
     runs_[a].last_answer = Clock::now();
   }
+  lineage_ = CheckLineageRecoverable(graph_).ok();
+  task_attempt_.assign(graph_.tasks().size(), 0);
   for (size_t t = 0; t < graph_.tasks().size(); ++t) {
     const TaskSpec& task = graph_.tasks()[t];
     const int32_t agent = placement.task_agent[task.chain][task.subtask];
@@ -557,21 +729,27 @@ arrow::Result<JobReport> Driver::Run() {
   } else {
     std::chrono::microseconds pause = kFirstStatusPoll;
     while (true) {
-      const bool done = Poll();
+      bool done = Poll();
+      if (failure_.ok() && lineage_pending_) {
+        lineage_pending_ = false;
+        arrow::Status recovered = RecoverLineage();
+        if (!recovered.ok()) Fail(std::move(recovered));
+        done = false;
+      }
       if (failure_.ok() && options_.cancel != nullptr && options_.cancel->load()) {
         Fail(arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled"));
       }
-      if (!failure_.ok() || done) break;
+      if (!failure_.ok()) break;
+      if (done) {
+        if (!CommitOrRecover()) continue;  // lineage recovery ran: poll again
+        break;
+      }
       Progress(&next_progress);
       std::this_thread::sleep_for(pause);
       pause = std::min<std::chrono::microseconds>(
           kStatusPoll, std::chrono::microseconds(static_cast<int64_t>(
                            static_cast<double>(pause.count()) * kStatusPollGrowth)));
     }
-  }
-  if (failure_.ok()) {
-    arrow::Status committed = Commit();
-    if (!committed.ok()) Fail(committed);
   }
   if (!failure_.ok()) {
     state_ = failure_.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
@@ -584,6 +762,7 @@ arrow::Result<JobReport> Driver::Run() {
   (void)Poll();
   state_ = JobState::kFinished;
   JobReport report = Report();
+  report.reruns = reruns_;
   if (options_.agent_figures != nullptr) {
     options_.agent_figures->clear();
     for (const AgentRun& run : runs_) {

@@ -330,6 +330,139 @@ TEST_F(DistributedJobTest, LostAgentFailsTheJobPromptly) {
   }
 }
 
+// Lineage recovery (lineage_recovery.h): a blocking job — a fast source joined with the per-user
+// counts of a throttled one, then counted per user — on three agents. Agent 2 is lost once the
+// fast source's tasks all finished (their output stored on their agents) while the throttled
+// source still runs: the job finishes, the lost agent's tasks ran again on the others (the
+// report lists them, the finished fast writer among them), and the output equals the local run's.
+TEST_F(DistributedJobTest, LostAgentOfABlockingJobRerunsItsWork) {
+  const fs::path output = *root_ / "lineage-out";
+  GeneratorSourceParams fast;
+  fast.table = GeneratorTable::kTransactions;
+  fast.rows = 30000;
+  fast.batch_rows = 1000;
+  fast.key_cardinality = 500;
+  GeneratorSourceParams slow = fast;
+  slow.rows = 9000;
+  slow.rows_per_second = 3000;  // about 3 s
+  PlanOptions plan_options;
+  plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  PlanBuilder b;
+  b.SetOptions(plan_options);
+  auto counts = b.Source(slow, 3, "slow").KeyBy({"user_id"}).Aggregate(
+      {CountRows("slow_rows")}, 3, "slow_counts");
+  b.Source(fast, 3, "fast")
+      .Join(counts, {"user_id"}, {"user_id"}, JoinType::kInner, 3, "joined")
+      .KeyBy({"user_id"})
+      .Aggregate({CountRows("rows"), Sum("slow_rows", "slow_rows")}, 3, "per_user")
+      .Sink(FileSinkParams{FileFormat::kParquet, output.string(), {}}, 3, "write");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+
+  const fs::path local_output = *root_ / "lineage-local";
+  PlanBuilder local_builder;
+  local_builder.SetOptions(plan_options);
+  auto local_counts = local_builder.Source(slow, 3, "slow").KeyBy({"user_id"}).Aggregate(
+      {CountRows("slow_rows")}, 3, "slow_counts");
+  local_builder.Source(fast, 3, "fast")
+      .Join(local_counts, {"user_id"}, {"user_id"}, JoinType::kInner, 3, "joined")
+      .KeyBy({"user_id"})
+      .Aggregate({CountRows("rows"), Sum("slow_rows", "slow_rows")}, 3, "per_user")
+      .Sink(FileSinkParams{FileFormat::kParquet, local_output.string(), {}}, 3, "write");
+  ASSERT_OK_AND_ASSIGN(auto local_plan, local_builder.Build());
+  LocalExecutorOptions local;
+  local.job_id = "lineage-local";
+  ASSERT_OK(RunLocalJob(local_plan, local).status());
+  auto expected = ReadOutput(FileSinkParams{FileFormat::kParquet, local_output.string(), {}});
+  ASSERT_GT(expected->num_rows(), 0);
+
+  // Lost once every fast task finished and while a slow one runs.
+  std::atomic<bool> lose{false};
+  std::atomic<bool> fast_task_on_lost_agent_finished{false};
+  DistributedJobOptions options = Options("lineagejob");
+  options.progress_interval = std::chrono::milliseconds(50);
+  options.on_progress = [&](const JobInfo& info) {
+    if (info.state != JobState::kRunning || lose.load()) return;
+    bool fast_done = true, slow_running = false, on_lost = false;
+    for (const TaskInfo& task : info.tasks) {
+      const bool finished = task.state == TaskState::kFinished;
+      if (task.operator_name == "fast") {
+        fast_done = fast_done && finished;
+        on_lost = on_lost || task.agent_id == "agent-2";
+      }
+      if (task.operator_name == "slow" && !finished) slow_running = true;
+    }
+    if (fast_done && slow_running && on_lost) {
+      fast_task_on_lost_agent_finished.store(true);
+      lose.store(true);
+    }
+  };
+  arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+  std::thread driver([&] { result = RunDistributedJob(plan, endpoints_, options); });
+  for (int i = 0; i < 600 && !lose.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(lose.load()) << "the fast source's tasks did not finish while the slow one ran";
+  agents_[2].reset();
+  driver.join();
+  ASSERT_OK(result.status());
+  EXPECT_TRUE(fast_task_on_lost_agent_finished.load());
+  // Every task agent 2 ran, attempt 1 on another agent; the finished fast writer among them.
+  const std::vector<std::string>& reruns = result->reruns;
+  EXPECT_EQ(reruns.size(), 5u) << ::testing::PrintToString(reruns);
+  bool fast_rerun = false;
+  for (const std::string& line : reruns) {
+    EXPECT_NE(line.find("(attempt 1)"), std::string::npos) << line;
+    EXPECT_EQ(line.find("agent-2"), std::string::npos) << line;
+    fast_rerun = fast_rerun || line.find("of 'fast'") != std::string::npos;
+  }
+  EXPECT_TRUE(fast_rerun) << ::testing::PrintToString(reruns);
+  auto got = ReadOutput(FileSinkParams{FileFormat::kParquet, output.string(), {}});
+  ASSERT_TRUE(got->schema()->Equals(*expected->schema()))
+      << got->schema()->ToString() << " vs " << expected->schema()->ToString();
+  EXPECT_TRUE(got->Equals(*expected)) << "distributed:\n"
+                                      << got->ToString().substr(0, 2000) << "\nlocal:\n"
+                                      << expected->ToString().substr(0, 2000);
+  EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
+  EXPECT_EQ(FilesNamed(output, "part-").size(), 3u);
+}
+
+// The restart strategy bounds lineage recovery: with max_restarts 0 the first lost agent fails
+// the blocking job, naming the agent and the bound, and leaves no output.
+TEST_F(DistributedJobTest, LineageRecoveryIsBoundedByTheRestartStrategy) {
+  const fs::path output = *root_ / "lineage-bounded-out";
+  GeneratorSourceParams slow;
+  slow.table = GeneratorTable::kTransactions;
+  slow.rows = 0;  // unbounded, rate-limited: the job runs until the agent goes
+  slow.rows_per_second = 20000;
+  slow.batch_rows = 500;
+  PlanOptions plan_options;
+  plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  plan_options.checkpoint.max_restarts = 0;
+  PlanBuilder b;
+  b.SetOptions(plan_options);
+  b.Source(slow, 3, "gen")
+      .KeyBy({"user_id"})
+      .Aggregate({CountRows("rows")}, 3, "counts")
+      .Sink(FileSinkParams{FileFormat::kParquet, output.string(), {}}, 3, "write");
+  ASSERT_OK_AND_ASSIGN(auto plan, b.Build());
+  std::atomic<bool> running{false};
+  DistributedJobOptions options = Options("boundedjob");
+  options.progress_interval = std::chrono::milliseconds(50);
+  options.on_progress = [&](const JobInfo& info) {
+    if (info.state == JobState::kRunning) running.store(true);
+  };
+  arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+  std::thread driver([&] { result = RunDistributedJob(plan, endpoints_, options); });
+  while (!running.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  agents_[2].reset();
+  driver.join();
+  ASSERT_FALSE(result.ok());
+  const std::string message = result.status().message();
+  EXPECT_NE(message.find("agent 'agent-2'"), std::string::npos) << message;
+  EXPECT_NE(message.find("the restart strategy allows 0"), std::string::npos) << message;
+  EXPECT_TRUE(FilesNamed(output, "part-").empty());
+}
+
 // Cancelling a running job: Cancelled, every task ends (on every agent), nothing partial stays,
 // and the agents keep serving (the next job runs).
 TEST_F(DistributedJobTest, CancelEndsTheJobEverywhere) {

@@ -65,8 +65,16 @@ arrow::Result<std::vector<StreamKey>> ServedPartitionStore::ListStreams(
   ARROW_ASSIGN_OR_RAISE(auto descriptor, manager_->GetShuffle(shuffle_id));
   ARROW_RETURN_NOT_OK(CheckPartition(*descriptor, partition_id));
   std::vector<StreamKey> out;
+  // Ordered by writer task, then attempt: a writer task that ran again here (lineage recovery)
+  // is listed with its newest attempt only, so a whole-partition read never gets two attempts of
+  // one writer's stream.
   for (StreamKey& key : manager_->block_store()->ListStreams(shuffle_id)) {
-    if (key.partition_id == partition_id) out.push_back(std::move(key));
+    if (key.partition_id != partition_id) continue;
+    if (!out.empty() && out.back().writer_task == key.writer_task) {
+      out.back() = std::move(key);
+    } else {
+      out.push_back(std::move(key));
+    }
   }
   return out;
 }

@@ -18,7 +18,8 @@ class ShuffleManager;
 //
 // A push (DoPut, Append) delivers one whole stream: the stream is declared, its blocks appended
 // and it is finished, so readers see it complete; pushing to a stream that exists is
-// AlreadyExists. A push that fails midway (the store could not take a block) leaves the stream
+// AlreadyExists. ListStreams gives one stream per writer task: its newest attempt (a writer task
+// run again here by lineage recovery; docs/fault-tolerance.md). A push that fails midway (the store could not take a block) leaves the stream
 // failed: its readers get that error, never the partial stream as complete. Thread safety: safe for concurrent use. Lifetime: `manager` outlives it.
 class ServedPartitionStore : public PartitionStore {
  public:

@@ -1,6 +1,8 @@
 #include "sabot/shuffle/shuffle_manager.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <optional>
 #include <sstream>
 
 #include "sabot/common/error_detail.h"
@@ -37,6 +39,11 @@ struct ShuffleManager::Shuffle {
   };
   std::map<TaskIndex, NonBlocking> non_blocking SABOT_GUARDED_BY(mutex);
   std::map<TaskIndex, WriterLocation> locations SABOT_GUARDED_BY(mutex);
+  // Lineage recovery: reads opened after EnableRecovery are recoverable; the newest attempt of
+  // each writer task that ran again (RelocateWriter), and what wakes inputs waiting for one.
+  bool recoverable SABOT_GUARDED_BY(mutex) = false;
+  std::map<TaskIndex, WriterLocation> relocated SABOT_GUARDED_BY(mutex);
+  std::condition_variable relocated_changed;
   // Figures of finished writers, folded in when they finish.
   ShuffleStats finished SABOT_GUARDED_BY(mutex);
   Clock::time_point last_touch SABOT_GUARDED_BY(mutex) = Clock::now();
@@ -88,6 +95,10 @@ namespace {
 
 // How many upstream streams a reader of a blocking shuffle reads at once.
 constexpr size_t kBlockingReadInputs = 2;
+
+// How often a recoverable input waiting for a new attempt of its writer looks at its reader's
+// cancel flag.
+constexpr std::chrono::milliseconds kRecoveryCheck{50};
 
 
 // The bytes of `batch`'s rows (nested data included; a slice counts its rows, not the buffers
@@ -1045,6 +1056,18 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
   if (upstream.empty()) {
     for (TaskIndex w = 0; w < descriptor.num_writers; ++w) upstream.push_back({w, 0, ""});
   }
+  bool recoverable = false;
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    recoverable = shuffle->recoverable;
+    // A writer task that ran again is read from its newest attempt.
+    for (auto& location : upstream) {
+      auto it = shuffle->relocated.find(location.writer_task);
+      if (it != shuffle->relocated.end() && it->second.attempt > location.attempt) {
+        location = it->second;
+      }
+    }
+  }
   for (const auto& location : upstream) {
     ARROW_RETURN_NOT_OK(
         WithShuffleContext(descriptor.CheckWriterTask(location.writer_task), where));
@@ -1103,10 +1126,112 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleManager::ReadPartition(
   // back per running input, and the queue) then stays small with many writers.
   const size_t running_inputs =
       descriptor.options.mode == ShuffleMode::kBlocking ? kBlockingReadInputs : 0;
+  InputRecovery recovery;
+  if (recoverable && descriptor.options.mode == ShuffleMode::kBlocking) {
+    recovery.replace = MakeInputRecovery(shuffle, partition_id, upstream);
+    for (const auto& location : upstream) {
+      recovery.inputs.push_back(!location.agent.empty() && location.agent != local_location_);
+    }
+  }
   auto reader = ShuffleReader::Make(shuffle->descriptor, partition_id, std::move(inputs),
-                                    /*max_queued_batches=*/0, on_close, running_inputs);
+                                    /*max_queued_batches=*/0, on_close, running_inputs,
+                                    std::move(recovery));
   if (!reader.ok()) on_close();
   return reader;
+}
+
+arrow::Status ShuffleManager::EnableRecovery(const ShuffleId& id) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  if (shuffle->descriptor->options.mode != ShuffleMode::kBlocking) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("only a blocking shuffle's stored streams can be read again"),
+        shuffle->where());
+  }
+  std::lock_guard<std::mutex> lock(shuffle->mutex);
+  shuffle->recoverable = true;
+  return arrow::Status::OK();
+}
+
+arrow::Status ShuffleManager::RelocateWriter(const ShuffleId& id, const WriterLocation& location) {
+  ARROW_ASSIGN_OR_RAISE(auto shuffle, Find(id));
+  ARROW_RETURN_NOT_OK(WithShuffleContext(
+      shuffle->descriptor->CheckWriterTask(location.writer_task), shuffle->where()));
+  if (location.attempt <= 0) {
+    return WithShuffleContext(
+        arrow::Status::Invalid("a relocated writer runs a later attempt than 0, got ",
+                               location.attempt),
+        shuffle->where());
+  }
+  {
+    std::lock_guard<std::mutex> lock(shuffle->mutex);
+    auto it = shuffle->relocated.find(location.writer_task);
+    if (it != shuffle->relocated.end() && it->second.attempt >= location.attempt) {
+      return arrow::Status::OK();
+    }
+    shuffle->relocated[location.writer_task] = location;
+  }
+  shuffle->relocated_changed.notify_all();
+  return arrow::Status::OK();
+}
+
+std::function<arrow::Result<std::unique_ptr<BlockInput>>(size_t, const arrow::Status&,
+                                                         const std::function<bool()>&)>
+ShuffleManager::MakeInputRecovery(const std::shared_ptr<Shuffle>& shuffle,
+                                  PartitionId partition_id,
+                                  const std::vector<WriterLocation>& upstream) {
+  // The attempt each input reads now; only the input's own thread touches its entry.
+  auto current = std::make_shared<std::vector<WriterLocation>>(upstream);
+  std::weak_ptr<Shuffle> weak = shuffle;
+  return [this, weak, partition_id, current](
+             size_t input, const arrow::Status& failure,
+             const std::function<bool()>& cancelled) -> arrow::Result<std::unique_ptr<BlockInput>> {
+    auto shuffle = weak.lock();
+    if (shuffle == nullptr) return failure;
+    WriterLocation& reading = (*current)[input];
+    const auto timeout = shuffle->descriptor->options.timeout;
+    const auto deadline = Clock::now() + timeout;
+    std::optional<WriterLocation> newer;
+    {
+      std::unique_lock<std::mutex> lock(shuffle->mutex);
+      while (true) {
+        auto it = shuffle->relocated.find(reading.writer_task);
+        if (it != shuffle->relocated.end() && it->second.attempt > reading.attempt) {
+          newer = it->second;
+          break;
+        }
+        if (shuffle->state == ShuffleLifecycle::kReleased || Clock::now() >= deadline) break;
+        // Woken by a relocation; the cancel flag is looked at every kRecoveryCheck.
+        shuffle->relocated_changed.wait_for(lock, kRecoveryCheck);
+        lock.unlock();
+        const bool stop = cancelled();
+        lock.lock();
+        if (stop) return arrow::Status::Cancelled("the reader was cancelled while waiting for ",
+                                                  "a new attempt of writer task ",
+                                                  reading.writer_task);
+      }
+    }
+    if (!newer) {
+      return failure.WithMessage(failure.message(), " (no new attempt of writer task ",
+                                 reading.writer_task, " within ", timeout.count(), " ms)");
+    }
+    SABOT_LOG(kInfo) << "shuffle '" << shuffle->descriptor->shuffle_id << "' partition "
+                     << partition_id << ": writer task " << reading.writer_task << " attempt "
+                     << reading.attempt << " failed (" << failure.message()
+                     << "); reading attempt " << newer->attempt << " at '"
+                     << (newer->agent.empty() ? local_location_ : newer->agent) << "'";
+    reading = *newer;
+    StreamKey key{shuffle->descriptor->shuffle_id, partition_id, reading.writer_task,
+                  reading.attempt};
+    const auto stream_timeout = shuffle->descriptor->options.timeout;
+    if (reading.agent.empty() || reading.agent == local_location_) {
+      return MakeStoreInput(store_.get(), key, stream_timeout, pool_.get());
+    }
+    if (client_ == nullptr) {
+      return arrow::Status::Invalid("writer task ", reading.writer_task, " runs again on agent '",
+                                    reading.agent, "', but this agent runs in local mode");
+    }
+    return MakeRemoteInput(client_, reading.agent, key, stream_timeout);
+  };
 }
 
 arrow::Status ShuffleManager::SetWriterLocation(const ShuffleId& id,

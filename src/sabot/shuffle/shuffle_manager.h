@@ -265,6 +265,19 @@ class ShuffleManager {
   // --- Locations ----------------------------------------------------------------------------
   // Records where a writer ran (pipelined readers find remote writers through it).
   arrow::Status SetWriterLocation(const ShuffleId& id, const WriterLocation& location);
+
+  // --- Lineage recovery (docs/fault-tolerance.md, "Batch jobs: lineage recovery") -----------
+  // Makes the reads of blocking shuffle `id` opened from now on recoverable: a reader delivers
+  // each remote stream only once it has all of it, and an input whose stream fails waits (up to
+  // the shuffle's timeout, or until the reader is cancelled) for a newer attempt of its writer
+  // task (RelocateWriter) and reads that attempt's whole stream instead (InputRecovery,
+  // shuffle_reader.h). Invalid for a pipelined shuffle; KeyError for an unknown one.
+  arrow::Status EnableRecovery(const ShuffleId& id);
+  // Writer task `location.writer_task` of shuffle `id` runs again as attempt `location.attempt`
+  // on `location.agent` (empty or this agent's location: here). Readers opened later read that
+  // attempt; recoverable readers whose input of an older attempt failed (or fails later) switch
+  // to it. A relocation older than or equal to the newest known one changes nothing.
+  arrow::Status RelocateWriter(const ShuffleId& id, const WriterLocation& location);
   // The location of `key`'s writer, for the Flight transport's locator: the recorded agent or
   // this agent's own location. KeyError when unknown.
   arrow::Result<std::string> LocateWriter(const StreamKey& key);
@@ -295,6 +308,11 @@ class ShuffleManager {
   using Clock = std::chrono::steady_clock;
 
   ShuffleManager() = default;
+  // The InputRecovery of a recoverable read of `partition_id` whose input i reads upstream[i].
+  std::function<arrow::Result<std::unique_ptr<BlockInput>>(size_t, const arrow::Status&,
+                                                           const std::function<bool()>&)>
+  MakeInputRecovery(const std::shared_ptr<Shuffle>& shuffle, PartitionId partition_id,
+                    const std::vector<WriterLocation>& upstream);
   arrow::Result<std::shared_ptr<Shuffle>> Find(const ShuffleId& id) SABOT_EXCLUDES(mutex_);
   arrow::Result<std::shared_ptr<Shuffle>> FindLocked(const ShuffleId& id) SABOT_REQUIRES(mutex_);
   // The writer of (id, task), opened on demand when `open` is true.

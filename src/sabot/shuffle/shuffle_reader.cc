@@ -11,7 +11,7 @@ namespace sabot {
 arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
     std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
     std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches,
-    std::function<void()> on_close, size_t max_running_inputs) {
+    std::function<void()> on_close, size_t max_running_inputs, InputRecovery recovery) {
   ARROW_RETURN_NOT_OK(WithShuffleContext(descriptor->CheckPartition(partition_id),
                                          {.shuffle_id = descriptor->shuffle_id}));
   std::unique_ptr<ShuffleReader> reader(new ShuffleReader());
@@ -19,6 +19,7 @@ arrow::Result<std::unique_ptr<ShuffleReader>> ShuffleReader::Make(
   reader->descriptor_ = std::move(descriptor);
   reader->partition_id_ = partition_id;
   reader->inputs_ = std::move(inputs);
+  reader->recovery_ = std::move(recovery);
   for (size_t i = 0; i < reader->inputs_.size(); ++i) {
     if (reader->inputs_[i]->pollable()) {
       reader->polled_.push_back(PolledInput{.index = i});
@@ -72,6 +73,11 @@ void ShuffleReader::RunInputs() {
 }
 
 void ShuffleReader::RunInput(size_t index) {
+  if (recovery_.replace && (recovery_.inputs.empty() ||
+                            (index < recovery_.inputs.size() && recovery_.inputs[index]))) {
+    RunRecoverableInput(index);
+    return;
+  }
   arrow::Status status = inputs_[index]->Run([this, index](StreamItem item) {
     if (!Push({index, std::move(item), arrow::Status::OK()})) {
       return arrow::Status::Cancelled("the reader was cancelled");
@@ -79,6 +85,55 @@ void ShuffleReader::RunInput(size_t index) {
     return arrow::Status::OK();
   });
   Push({index, StreamItem{}, std::move(status)});
+}
+
+bool ShuffleReader::cancelled() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cancelled_;
+}
+
+void ShuffleReader::RunRecoverableInput(size_t index) {
+  BlockInput* input = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(inputs_mutex_);
+    input = inputs_[index].get();
+  }
+  while (true) {
+    // The whole stream first: nothing of an attempt that fails half way is delivered.
+    std::vector<StreamItem> staged;
+    arrow::Status status = input->Run([&staged](StreamItem item) {
+      staged.push_back(std::move(item));
+      return arrow::Status::OK();
+    });
+    if (status.ok()) {
+      for (StreamItem& item : staged) {
+        if (!Push({index, std::move(item), arrow::Status::OK()})) return;
+      }
+      Push({index, StreamItem{}, arrow::Status::OK()});
+      return;
+    }
+    staged.clear();
+    // Only this reader's own cancellation ends it: a remote agent going away may end the
+    // stream with any code, Cancelled included.
+    if (cancelled()) {
+      Push({index, StreamItem{}, std::move(status)});
+      return;
+    }
+    auto replacement = recovery_.replace(index, status, [this] { return cancelled(); });
+    if (!replacement.ok()) {
+      Push({index, StreamItem{}, replacement.status()});
+      return;
+    }
+    std::unique_ptr<BlockInput> failed;
+    {
+      std::lock_guard<std::mutex> lock(inputs_mutex_);
+      failed = std::move(inputs_[index]);
+      inputs_[index] = std::move(*replacement);
+      input = inputs_[index].get();
+    }
+    // A Cancel() that ran before the swap cancelled the failed input only.
+    if (cancelled()) input->Cancel();
+  }
 }
 
 bool ShuffleReader::RoomForLocked(size_t input) const {
@@ -434,6 +489,7 @@ void ShuffleReader::Cancel() {
   }
   not_full_.notify_all();
   wakeup_->Notify(/*call_on_ready=*/false);
+  std::lock_guard<std::mutex> lock(inputs_mutex_);
   for (auto& input : inputs_) input->Cancel();
 }
 

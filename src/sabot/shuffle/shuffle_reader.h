@@ -31,6 +31,29 @@ struct ShuffleReaderStats {
   std::vector<int64_t> bytes_per_input;
 };
 
+// How a reader replaces an input whose stream failed: lineage recovery of blocking shuffles
+// (docs/fault-tolerance.md, "Batch jobs: lineage recovery"). `replace` is called on the failed
+// input's thread with the input's index and its error (never a cancellation) and returns a new
+// input reading a newer attempt of the same writer task's stream, waiting for one to be known
+// while `cancelled()` is false; or the error that ends the read (its own, or `failure`).
+//
+// A reader made with a recovery delivers each threaded input's stream only once it has all of
+// it (the input's Run returned OK): the items are held by the reader until then. A stream that
+// fails half way was therefore never delivered in part, and the new attempt's whole stream is
+// read instead: every stream (writer task x partition) is delivered exactly once, from exactly
+// one attempt. Costs: a remote stream's rows are held in memory (outside the memory budget)
+// before delivery, and alignment (PauseInput) sees a stream's items only once it is complete.
+// Polled inputs (in-process channels) are not recoverable and never replaced.
+struct InputRecovery {
+  std::function<arrow::Result<std::unique_ptr<BlockInput>>(
+      size_t input, const arrow::Status& failure, const std::function<bool()>& cancelled)>
+      replace;
+  // Which inputs are recoverable (staged whole, replaced on failure); empty: every threaded
+  // input. The shuffle manager marks the remote ones: a local stream cannot be lost without
+  // its reader.
+  std::vector<bool> inputs;
+};
+
 // One thing a ShuffleReader delivers (NextItem, TryNextItem).
 struct ShuffleReaderItem {
   enum class Kind {
@@ -96,6 +119,9 @@ struct ShuffleReaderItem {
 // cancelled. Nothing partial is reported as a complete result: kEnd (Next(): nullptr) only
 // once every input ended cleanly.
 //
+// Recovery: with an InputRecovery (Make), a threaded input that fails is replaced by a newer
+// attempt of its writer's stream instead of ending the read (see InputRecovery).
+//
 // Lifecycle: Make() starts the input threads; NextItem() (or Next()) until kEnd or an error;
 // the destructor (or Cancel()) stops and joins them. Thread safety: the consuming calls
 // (Next, NextItem, TryNextItem, ReadAll, PauseInput, ResumeInput) from one thread at a time;
@@ -103,10 +129,12 @@ struct ShuffleReaderItem {
 class ShuffleReader {
  public:
   // `on_close`, if set, runs once when the reader is destroyed (the manager counts open readers).
+  // `recovery`: see InputRecovery (none: an input's failure ends the read).
   static arrow::Result<std::unique_ptr<ShuffleReader>> Make(
       std::shared_ptr<const ShuffleDescriptor> descriptor, PartitionId partition_id,
       std::vector<std::unique_ptr<BlockInput>> inputs, int64_t max_queued_batches = 0,
-      std::function<void()> on_close = nullptr, size_t max_running_inputs = 0);
+      std::function<void()> on_close = nullptr, size_t max_running_inputs = 0,
+      InputRecovery recovery = {});
   ~ShuffleReader();
 
   // The next batch (events and input ends skipped), nullptr after the last one, or the first
@@ -185,6 +213,9 @@ class ShuffleReader {
   // A reader thread: runs the inputs not yet taken, one after another.
   void RunInputs();
   void RunInput(size_t index);
+  // RunInput with a recovery: stages each stream whole, replaces a failed input.
+  void RunRecoverableInput(size_t index);
+  bool cancelled() const;
   // Waits for room, then queues; false when the read was cancelled.
   bool Push(Item item);
   // The next item, waiting for one when `wait`.
@@ -208,7 +239,11 @@ class ShuffleReader {
 
   std::shared_ptr<const ShuffleDescriptor> descriptor_;
   PartitionId partition_id_ = 0;
+  // A threaded input is replaced (recovery_) under inputs_mutex_, which Cancel() holds while it
+  // cancels the inputs; the vector itself never changes size after Make().
   std::vector<std::unique_ptr<BlockInput>> inputs_;
+  std::mutex inputs_mutex_;
+  InputRecovery recovery_;
   std::vector<std::thread> threads_;
   size_t max_queued_ = 0;
   std::vector<size_t> threaded_;       // the inputs run on threads, in order

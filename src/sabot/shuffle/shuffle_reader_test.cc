@@ -204,6 +204,202 @@ INSTANTIATE_TEST_SUITE_P(Modes, ShuffleReaderTest,
                            return std::string(ShuffleModeName(info.param));
                          });
 
+// --- Lineage recovery: a failed input replaced by a newer attempt ------------------------------
+
+// An input that delivers `batches` then ends with `end` (OK: the stream's end).
+class ScriptedInput final : public BlockInput {
+ public:
+  ScriptedInput(std::vector<std::shared_ptr<arrow::RecordBatch>> batches, arrow::Status end)
+      : batches_(std::move(batches)), end_(std::move(end)) {}
+  arrow::Status Run(const ItemSink& sink) override {
+    for (const auto& batch : batches_) ARROW_RETURN_NOT_OK(sink(StreamItem{batch, nullptr}));
+    return end_;
+  }
+  void Cancel() override {}
+
+ private:
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches_;
+  arrow::Status end_;
+};
+
+class RecoverableReadTest : public ShuffleReaderTest {};
+
+// Attempt 0 of writer 0 delivers two batches, then its agent goes: none of them reaches the
+// consumer; attempt 1's whole stream (three other batches) does, once; input 1 is untouched.
+TEST_F(RecoverableReadTest, APartialAttemptIsNeverDeliveredItsReplacementIsWhole) {
+  const ShuffleId id = Register(ShuffleMode::kBlocking, 2, 1);
+  ASSERT_OK_AND_ASSIGN(auto descriptor, manager_->GetShuffle(id));
+  auto batch = [&](int32_t writer, int64_t index) {
+    return job_.WriterBatch(writer, index).ValueOrDie();
+  };
+  std::vector<std::unique_ptr<BlockInput>> inputs;
+  inputs.push_back(std::make_unique<ScriptedInput>(
+      std::vector{batch(0, 0), batch(0, 1)}, arrow::Status::IOError("agent a is gone")));
+  inputs.push_back(std::make_unique<ScriptedInput>(std::vector{batch(1, 0)}, arrow::Status::OK()));
+  std::atomic<int> replaced{0};
+  InputRecovery recovery;
+  recovery.replace = [&](size_t input, const arrow::Status& failure,
+                         const std::function<bool()>&) -> arrow::Result<std::unique_ptr<BlockInput>> {
+    EXPECT_EQ(input, 0u);
+    EXPECT_NE(failure.message().find("agent a is gone"), std::string::npos);
+    replaced += 1;
+    return std::make_unique<ScriptedInput>(std::vector{batch(0, 2), batch(0, 3), batch(0, 4)},
+                                           arrow::Status::OK());
+  };
+  ASSERT_OK_AND_ASSIGN(auto reader,
+                       ShuffleReader::Make(descriptor, 0, std::move(inputs), 0, nullptr,
+                                           /*max_running_inputs=*/2, std::move(recovery)));
+  std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>> got(2);
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(ShuffleReaderItem item, reader->NextItem());
+    if (item.kind == Kind::kEnd) break;
+    if (item.kind == Kind::kBatch) got[item.input].push_back(item.batch);
+  }
+  EXPECT_EQ(replaced.load(), 1);
+  ASSERT_EQ(got[0].size(), 3u);
+  for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(got[0][i]->Equals(*batch(0, 2 + i))) << i;
+  ASSERT_EQ(got[1].size(), 1u);
+  EXPECT_EQ(reader->stats().rows, 4 * job_.data.batch_rows);
+}
+
+// A recovery that gives up ends the read with its error; nothing of the failed attempt came out.
+TEST_F(RecoverableReadTest, ARecoveryThatGivesUpEndsTheRead) {
+  const ShuffleId id = Register(ShuffleMode::kBlocking, 1, 1);
+  ASSERT_OK_AND_ASSIGN(auto descriptor, manager_->GetShuffle(id));
+  std::vector<std::unique_ptr<BlockInput>> inputs;
+  inputs.push_back(std::make_unique<ScriptedInput>(
+      std::vector{job_.WriterBatch(0, 0).ValueOrDie()}, arrow::Status::IOError("gone")));
+  InputRecovery recovery;
+  recovery.replace = [](size_t, const arrow::Status& failure, const std::function<bool()>&)
+      -> arrow::Result<std::unique_ptr<BlockInput>> {
+    return failure.WithMessage(failure.message(), ": no new attempt");
+  };
+  ASSERT_OK_AND_ASSIGN(auto reader, ShuffleReader::Make(descriptor, 0, std::move(inputs), 0,
+                                                        nullptr, 1, std::move(recovery)));
+  auto item = reader->NextItem();
+  ASSERT_FALSE(item.ok());
+  EXPECT_NE(item.status().message().find("gone: no new attempt"), std::string::npos)
+      << item.status().ToString();
+}
+
+// The served store lists one stream per writer task of a partition, its newest attempt: a
+// whole-partition fetch never gets two attempts of one writer.
+TEST_F(RecoverableReadTest, TheServedStoreListsEachWritersNewestAttempt) {
+  const ShuffleId id = Register(ShuffleMode::kBlocking, 2, 1);
+  ASSERT_OK(WriteBlock(id, 0, 0));
+  ASSERT_OK(manager_->Finish(id, 0));
+  ASSERT_OK(manager_->OpenWriter(id, 0, /*attempt=*/1));
+  ASSERT_OK(WriteBlock(id, 0, 1));
+  ASSERT_OK(manager_->Finish(id, 0));
+  ASSERT_OK(WriteBlock(id, 1, 0));
+  ASSERT_OK(manager_->Finish(id, 1));
+  ASSERT_OK_AND_ASSIGN(auto streams, manager_->partition_store()->ListStreams(id, 0));
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[0].writer_task, 0);
+  EXPECT_EQ(streams[0].writer_attempt, 1);
+  EXPECT_EQ(streams[1].writer_task, 1);
+  EXPECT_EQ(streams[1].writer_attempt, 0);
+}
+
+// Across agents: agent B reads writer 0 from an agent that is gone (nothing listens there) and
+// writer 1 from agent A. Writer 0 ran again on A as attempt 1: once B's manager hears of it
+// (RelocateWriter), the failed input reads attempt 1 from A, whole. A reader opened afterwards
+// reads attempt 1 at once. Without a relocation the read fails, saying no new attempt came.
+TEST(RecoverableRemoteReadTest, AFailedRemoteInputSwitchesToTheRelocatedAttempt) {
+  ShuffleManagerOptions options;
+  options.memory_budget = 64 << 20;
+  options.spill = testing::TestSpillOptions();
+  ASSERT_OK_AND_ASSIGN(auto transport_a, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto agent_a, ShuffleManager::Make(options, transport_a.get()));
+  ShuffleServerOptions server_options;
+  server_options.host = "127.0.0.1";
+  server_options.port = 0;
+  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, agent_a->partition_store()));
+  ShuffleClientOptions client_options;
+  client_options.max_attempts = 1;
+  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make(client_options));
+  ASSERT_OK_AND_ASSIGN(auto transport_b, InProcessTransport::Make());
+  ASSERT_OK_AND_ASSIGN(auto agent_b, ShuffleManager::Make(options, transport_b.get(), client.get(),
+                                                          "grpc+tcp://127.0.0.1:2"));
+  GeneratedJob job;
+  job.data.batch_rows = 100;
+  ASSERT_OK_AND_ASSIGN(auto spec, job.MakeSpec(EdgeType::kHash, 1));
+  ShuffleOptions shuffle;
+  shuffle.mode = ShuffleMode::kBlocking;
+  shuffle.timeout = std::chrono::seconds(20);
+  ASSERT_OK_AND_ASSIGN(ShuffleId id,
+                       agent_a->RegisterShuffle("op", spec, GeneratedSchema(job.data), 2, shuffle));
+  ASSERT_OK_AND_ASSIGN(auto descriptor, agent_a->GetShuffle(id));
+  ASSERT_OK(agent_b->RegisterShuffle(*descriptor));
+  ASSERT_OK(agent_b->EnableRecovery(id));
+  const std::string gone = "grpc+tcp://127.0.0.1:1";
+  ASSERT_OK_AND_ASSIGN(auto reader, agent_b->ReadPartition(id, 0, {{0, 0, gone},
+                                                                   {1, 0, server->uri()}}));
+  ASSERT_OK(agent_a->OpenWriter(id, 0, /*attempt=*/1));
+  for (int32_t w = 0; w < 2; ++w) {
+    for (int64_t b = 0; b < 2; ++b) {
+      ASSERT_OK_AND_ASSIGN(auto batch, job.WriterBatch(w, b));
+      ASSERT_OK(agent_a->Write(id, w, batch));
+    }
+    ASSERT_OK(agent_a->Finish(id, w));
+  }
+  ASSERT_OK(agent_b->RelocateWriter(id, WriterLocation{0, 1, server->uri()}));
+  // An older or equal relocation changes nothing; attempt 0 is not one.
+  ASSERT_OK(agent_b->RelocateWriter(id, WriterLocation{0, 1, gone}));
+  EXPECT_TRUE(agent_b->RelocateWriter(id, WriterLocation{0, 0, gone}).IsInvalid());
+  auto read_rows = [&](ShuffleReader* from) -> arrow::Result<std::vector<int64_t>> {
+    // Blocks may coalesce the writers' batches: rows per input, each writer's in order.
+    std::vector<int64_t> rows(2, 0);
+    std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>> got(2);
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(ShuffleReaderItem item, from->NextItem());
+      if (item.kind == Kind::kEnd) break;
+      if (item.kind != Kind::kBatch) continue;
+      got[item.input].push_back(item.batch);
+      rows[item.input] += item.batch->num_rows();
+    }
+    for (int32_t w = 0; w < 2; ++w) {
+      ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(got[w]));
+      ARROW_ASSIGN_OR_RAISE(auto first, job.WriterBatch(w, 0));
+      ARROW_ASSIGN_OR_RAISE(auto second, job.WriterBatch(w, 1));
+      ARROW_ASSIGN_OR_RAISE(auto expected, arrow::Table::FromRecordBatches({first, second}));
+      if (!table->Equals(*expected)) {
+        return arrow::Status::Invalid("input ", w, " delivered other rows than its writer's");
+      }
+    }
+    return rows;
+  };
+  ASSERT_OK_AND_ASSIGN(auto rows, read_rows(reader.get()));
+  EXPECT_EQ(rows, (std::vector<int64_t>{200, 200}));
+  ASSERT_OK_AND_ASSIGN(auto later, agent_b->ReadPartition(id, 0, {{0, 0, gone},
+                                                                  {1, 0, server->uri()}}));
+  ASSERT_OK_AND_ASSIGN(rows, read_rows(later.get()));
+  EXPECT_EQ(rows, (std::vector<int64_t>{200, 200}));
+  reader.reset();
+  later.reset();
+
+  // No relocation: the input's error, and the wait it did.
+  shuffle.timeout = std::chrono::milliseconds(200);
+  ASSERT_OK_AND_ASSIGN(ShuffleId other,
+                       agent_a->RegisterShuffle("op", spec, GeneratedSchema(job.data), 1, shuffle));
+  ASSERT_OK_AND_ASSIGN(auto other_descriptor, agent_a->GetShuffle(other));
+  ASSERT_OK(agent_b->RegisterShuffle(*other_descriptor));
+  ASSERT_OK(agent_b->EnableRecovery(other));
+  ASSERT_OK_AND_ASSIGN(auto orphan, agent_b->ReadPartition(other, 0, {{0, 0, gone}}));
+  auto failed = orphan->NextItem();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("no new attempt of writer task 0"), std::string::npos)
+      << failed.status().ToString();
+  orphan.reset();
+  // Recovery is for stored streams only.
+  ShuffleOptions pipelined;
+  ASSERT_OK_AND_ASSIGN(ShuffleId streamed, agent_a->RegisterShuffle(
+                                               "op", spec, GeneratedSchema(job.data), 1, pipelined));
+  EXPECT_TRUE(agent_a->EnableRecovery(streamed).IsInvalid());
+  ASSERT_OK(agent_b->Release(id));
+  ASSERT_OK(agent_a->Release(id));
+}
+
 // A blocking shuffle written on agent A (its stored streams spilled, events included) and read
 // on agent B over Flight DoGet: B's reader gets every writer's batches and events in order.
 TEST(ShuffleReaderRemoteTest, ARemoteBlockingReadGetsEventsInOrderFromSpilledStreams) {
