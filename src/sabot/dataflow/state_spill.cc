@@ -182,6 +182,42 @@ void SpillPartitions::Remove(int32_t p) {
   file.closed = false;
 }
 
+std::shared_ptr<arrow::Table> Int64Row(
+    const std::vector<std::pair<std::string, int64_t>>& values) {
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (const auto& [name, value] : values) {
+    fields.push_back(arrow::field(name, arrow::int64(), /*nullable=*/false));
+    auto buffer = arrow::Buffer::FromString(
+        std::string(reinterpret_cast<const char*>(&value), sizeof(value)));
+    columns.push_back(std::make_shared<arrow::Int64Array>(1, std::move(buffer)));
+  }
+  return arrow::Table::Make(arrow::schema(std::move(fields)), columns, 1);
+}
+
+arrow::Result<std::vector<int64_t>> ReadInt64Row(const arrow::Table& table,
+                                                 const std::vector<std::string>& names) {
+  if (table.num_rows() != 1) {
+    return arrow::Status::Invalid("a snapshot's progress part has ", table.num_rows(),
+                                  " rows, not 1");
+  }
+  std::vector<int64_t> values;
+  for (const std::string& name : names) {
+    auto column = table.GetColumnByName(name);
+    if (column == nullptr || column->type()->id() != arrow::Type::INT64 ||
+        column->null_count() != 0) {
+      return arrow::Status::Invalid("a snapshot's progress part has no int64 column '", name,
+                                    "': ", table.schema()->ToString());
+    }
+    for (const auto& chunk : column->chunks()) {
+      if (chunk->length() == 1) {
+        values.push_back(static_cast<const arrow::Int64Array&>(*chunk).Value(0));
+      }
+    }
+  }
+  return values;
+}
+
 // ---- SpillRuns ---------------------------------------------------------------------------------
 
 SpillRuns::SpillRuns(SpillDirectory* directory, std::string prefix, arrow::MemoryPool* pool)

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <arrow/io/type_fwd.h>
@@ -30,6 +31,7 @@
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
+#include <arrow/table.h>
 
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/operator.h"
@@ -152,6 +154,14 @@ class SpillPartitions {
   uint64_t seed_;
   std::vector<File> files_;
 };
+
+// Snapshot parts of a few numbers (watermarks, counters): one row of non-null int64 columns named
+// as given. ReadInt64Row gives the values of `names` in that order; Invalid naming the missing
+// column or a table that is not one such row.
+std::shared_ptr<arrow::Table> Int64Row(
+    const std::vector<std::pair<std::string, int64_t>>& values);
+arrow::Result<std::vector<int64_t>> ReadInt64Row(const arrow::Table& table,
+                                                 const std::vector<std::string>& names);
 
 // An appendable, partitioned state on disk: rows written by key hash (PartitionOf, level 0)
 // into runs, each run one SpillPartitions level whose files are closed when a partition is
