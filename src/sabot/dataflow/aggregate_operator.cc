@@ -862,6 +862,59 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
 
 }  // namespace
 
+struct PartialAggregation::Plan {
+  std::shared_ptr<const ChangelogPlan> changelog;
+};
+
+arrow::Result<std::shared_ptr<const PartialAggregation>> PartialAggregation::Make(
+    const std::shared_ptr<arrow::Schema>& input, const std::vector<std::string>& keys,
+    const std::vector<AggregateSpec>& aggregates) {
+  ARROW_ASSIGN_OR_RAISE(auto final_bound, BoundAggregation::Bind(input, keys, aggregates));
+  ARROW_ASSIGN_OR_RAISE(auto changelog, MakeChangelogPlan(input, keys, aggregates, *final_bound));
+  const auto& partial_schema = changelog->partial->output_schema();
+  std::vector<AggregateSpec> remerge_specs;
+  for (size_t p = 0; p < changelog->partial_columns.size(); ++p) {
+    const std::string& name = partial_schema->field(static_cast<int>(keys.size() + p))->name();
+    AggregateFunction function = AggregateFunction::kSum;
+    switch (changelog->partial_columns[p].combine) {
+      case Combine::kAdd: function = AggregateFunction::kSum; break;
+      case Combine::kMin: function = AggregateFunction::kMin; break;
+      case Combine::kMax: function = AggregateFunction::kMax; break;
+      case Combine::kKeepOld: function = AggregateFunction::kFirst; break;
+      case Combine::kTakeNew: function = AggregateFunction::kLast; break;
+    }
+    remerge_specs.push_back({function, name, name});
+  }
+  ARROW_ASSIGN_OR_RAISE(auto remerge, BoundAggregation::Bind(partial_schema, keys, remerge_specs));
+  if (!remerge->output_schema()->Equals(*partial_schema, /*check_metadata=*/false)) {
+    return arrow::Status::NotImplemented(
+        "the partial results of these aggregates do not merge into their own types (",
+        partial_schema->ToString(), " -> ", remerge->output_schema()->ToString(), ")");
+  }
+  auto plan = std::make_shared<Plan>();
+  plan->changelog = std::move(changelog);
+  return std::make_shared<const PartialAggregation>(
+      std::move(plan), plan->changelog->partial, std::move(remerge),
+      final_bound->output_schema());
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> PartialAggregation::Finalize(
+    const arrow::RecordBatch& partials, arrow::MemoryPool* pool) const {
+  const ChangelogPlan& plan = *plan_->changelog;
+  cp::ExecContext ctx(pool);
+  arrow::ArrayVector columns;
+  for (size_t k = 0; k < plan.num_keys; ++k) columns.push_back(partials.column(int(k)));
+  arrow::ArrayVector partial_columns;
+  for (size_t p = 0; p < plan.partial_columns.size(); ++p) {
+    partial_columns.push_back(partials.column(static_cast<int>(plan.num_keys + p)));
+  }
+  for (const auto& aggregate : plan.aggregates) {
+    ARROW_ASSIGN_OR_RAISE(auto value, FinalValue(aggregate, partial_columns, &ctx));
+    columns.push_back(std::move(value));
+  }
+  return arrow::RecordBatch::Make(output_schema_, partials.num_rows(), std::move(columns));
+}
+
 arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
                                                    const AggregateParams& params,
                                                    const std::shared_ptr<arrow::Schema>& input,

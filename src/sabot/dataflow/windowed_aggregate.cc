@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -22,6 +23,7 @@
 #include <arrow/type.h>
 #include <arrow/util/byte_size.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/state_spill.h"
@@ -239,6 +241,12 @@ struct WindowedPlan {
   // Tumbling and sliding: one aggregation per window, over the input, keyed by the stream's
   // keys; window_start and window_end (constant in a window) are added to its result.
   std::shared_ptr<const BoundAggregation> aggregation;
+  // Tumbling and sliding windows whose aggregates have a mergeable partial form: windows
+  // aggregate partials (partials->partial()), finalized when they fire, so a snapshot can write
+  // an open window's state as rows and a restore read it back (Window::merged). Null otherwise,
+  // and `no_partials` says why (a snapshot of such a window fails with it).
+  std::shared_ptr<const PartialAggregation> partials;
+  std::string no_partials;
   // keys, window_start, window_end, aggregates.
   std::shared_ptr<arrow::Schema> output_schema;
   std::vector<int> key_indices;  // in the input schema
@@ -284,6 +292,10 @@ struct Window {
   // Until it fires. Past the task's state budget it spills (GraceAggregation): the rows of keys
   // it does not hold go to disk by key hash, aggregated partition by partition when it fires.
   std::unique_ptr<GraceAggregation> aggregation;
+  // The window's partial results written by a snapshot or read by a restore (over
+  // WindowedPlan::partials->remerge()), which the rows aggregated since are merged into when the
+  // window fires; null until then.
+  std::unique_ptr<GraceAggregation> merged;
   bool fired = false;
   // allowed_lateness > 0: every batch of the window (to recompute it on a late row), and the
   // late-but-allowed batches not yet re-emitted. Past the budget `rows` move to `spilled_rows`
@@ -404,6 +416,203 @@ class WindowedAggregate : public Operator {
 
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
+  // The snapshot (docs/fault-tolerance.md, "Operator state"): parts
+  //   windows       window_start, fired (0/1): every open or kept window
+  //   partials      __window_start + the partial results of each open window (written by
+  //                 finishing its aggregation, which continues from them: Window::merged)
+  //   kept_rows     __window_start + input rows kept for allowed lateness (fired or not)
+  //   pending_rows  __window_start + late-but-allowed rows not yet re-emitted
+  //   sessions      buffered session rows + their ticks and emitted flags
+  //   progress      watermark, late_rows, session_next_due
+  //   late_*        the late output's own snapshot
+  // NotImplemented, naming the aggregate, when a window is open and its aggregates have no
+  // partial form (count_distinct, approx_median, mean of decimals).
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    const bool session = plan_->window.type == WindowType::kSession;
+    if (!session && plan_->partials == nullptr) {
+      for (const auto& [start, window] : windows_) {
+        if (window.fired) continue;
+        return arrow::Status::NotImplemented(
+            "aggregate '", budget_.operator_name, "' (window '", plan_->window_name,
+            "') cannot snapshot an open window's state: ", plan_->no_partials,
+            "; use aggregates with a partial form (count, sum, min, max, first, last, mean of "
+            "floats) in a job with checkpoints");
+      }
+    }
+    arrow::Int64Builder starts(pool_);
+    arrow::Int64Builder fired(pool_);
+    std::vector<std::shared_ptr<arrow::RecordBatch>> partial_rows, kept_rows, pending_rows;
+    for (auto& [start, window] : windows_) {
+      ARROW_RETURN_NOT_OK(starts.Append(start));
+      ARROW_RETURN_NOT_OK(fired.Append(window.fired ? 1 : 0));
+      if (!window.fired) {
+        // The window's partials so far become its merged state (and the snapshot's rows).
+        ARROW_ASSIGN_OR_RAISE(auto merged, WindowAggregation(/*merged=*/true));
+        const int64_t window_start = start;
+        auto take = [&](std::shared_ptr<arrow::RecordBatch> rows) -> arrow::Status {
+          ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(window_start, rows));
+          partial_rows.push_back(std::move(numbered));
+          return merged->Consume(rows);
+        };
+        if (window.merged != nullptr) ARROW_RETURN_NOT_OK(window.merged->Finish(take));
+        ARROW_RETURN_NOT_OK(window.aggregation->Finish(take));
+        ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
+        window.merged = std::move(merged);
+      }
+      for (const auto& rows : window.rows) {
+        ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, rows));
+        kept_rows.push_back(std::move(numbered));
+      }
+      if (window.spilled_rows != nullptr) {
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          ARROW_RETURN_NOT_OK(window.spilled_rows->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+            ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, b));
+            kept_rows.push_back(std::move(numbered));
+            return arrow::Status::OK();
+          }));
+        }
+      }
+      for (const auto& rows : window.pending) {
+        ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, rows));
+        pending_rows.push_back(std::move(numbered));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto start_array, starts.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto fired_array, fired.Finish());
+    auto window_schema = arrow::schema({arrow::field("window_start", arrow::int64(), false),
+                                        arrow::field("fired", arrow::int64(), false)});
+    ARROW_RETURN_NOT_OK(state->Put(
+        "windows", arrow::Table::Make(window_schema, {start_array, fired_array})));
+    if (plan_->partials != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(
+                                StartSchema(plan_->partials->partial()->output_schema()),
+                                partial_rows));
+      ARROW_RETURN_NOT_OK(state->Put("partials", std::move(table)));
+    }
+    const auto rows_schema = StartSchema(plan_->input_schema);
+    ARROW_ASSIGN_OR_RAISE(auto kept, arrow::Table::FromRecordBatches(rows_schema, kept_rows));
+    ARROW_RETURN_NOT_OK(state->Put("kept_rows", std::move(kept)));
+    ARROW_ASSIGN_OR_RAISE(auto pending,
+                          arrow::Table::FromRecordBatches(rows_schema, pending_rows));
+    ARROW_RETURN_NOT_OK(state->Put("pending_rows", std::move(pending)));
+    std::vector<std::shared_ptr<arrow::RecordBatch>> session_rows;
+    for (const SessionBatch& entry : sessions_) {
+      ARROW_ASSIGN_OR_RAISE(auto rows, ToSessionColumns(entry));
+      session_rows.push_back(std::move(rows));
+    }
+    if (session_spill_ != nullptr) {
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        ARROW_RETURN_NOT_OK(session_spill_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+          session_rows.push_back(std::move(b));
+          return arrow::Status::OK();
+        }));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto sessions,
+                          arrow::Table::FromRecordBatches(SessionSchema(), session_rows));
+    ARROW_RETURN_NOT_OK(state->Put("sessions", std::move(sessions)));
+    ARROW_RETURN_NOT_OK(state->Put(
+        "progress", Int64Row({{"watermark", watermark_},
+                              {"late_rows", late_rows_},
+                              {"session_next_due", session_next_due_}})));
+    if (late_sink_ != nullptr) {
+      PrefixedState late("late_", state, nullptr);
+      ARROW_RETURN_NOT_OK(late_sink_->Snapshot(id, &late));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto progress, state->Get("progress"));
+    if (progress == nullptr) return arrow::Status::OK();  // nothing was put
+    ARROW_ASSIGN_OR_RAISE(auto values,
+                          ReadInt64Row(*progress, {"watermark", "late_rows", "session_next_due"}));
+    watermark_ = values[0];
+    late_rows_ = values[1];
+    session_next_due_ = values[2];
+    ARROW_ASSIGN_OR_RAISE(auto windows, state->Get("windows"));
+    if (windows != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto all, windows->CombineChunksToBatch(pool_));
+      const auto& starts = static_cast<const arrow::Int64Array&>(*all->column(0));
+      const auto& fired = static_cast<const arrow::Int64Array&>(*all->column(1));
+      for (int64_t i = 0; i < all->num_rows(); ++i) {
+        Window& window = windows_[starts.Value(i)];
+        window.start = starts.Value(i);
+        window.end = AddTicks(window.start, plan_->size);
+        window.fired = fired.Value(i) != 0;
+        if (window.fired) continue;
+        if (plan_->partials == nullptr) {
+          return arrow::Status::Invalid("aggregate '", budget_.operator_name,
+                                        "': a snapshot with open windows, which it cannot "
+                                        "restore: ", plan_->no_partials);
+        }
+        ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
+        ARROW_ASSIGN_OR_RAISE(window.merged, WindowAggregation(/*merged=*/true));
+      }
+    }
+    auto each_window = [&](const std::string& part,
+                           const std::function<arrow::Status(
+                               Window*, std::shared_ptr<arrow::RecordBatch>)>& take)
+        -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto table, state->Get(part));
+      if (table == nullptr) return arrow::Status::OK();
+      arrow::TableBatchReader reader(*table);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) return arrow::Status::OK();
+        const auto& starts = static_cast<const arrow::Int64Array&>(*batch->column(0));
+        ARROW_ASSIGN_OR_RAISE(auto rows, batch->RemoveColumn(0));
+        for (int64_t first = 0; first < rows->num_rows();) {
+          int64_t last = first;
+          while (last + 1 < rows->num_rows() && starts.Value(last + 1) == starts.Value(first)) {
+            ++last;
+          }
+          auto it = windows_.find(starts.Value(first));
+          if (it == windows_.end()) {
+            return arrow::Status::Invalid("snapshot part '", part, "' has rows of window ",
+                                          starts.Value(first), ", which part 'windows' lacks");
+          }
+          ARROW_RETURN_NOT_OK(take(&it->second, rows->Slice(first, last - first + 1)));
+          first = last + 1;
+        }
+      }
+    };
+    ARROW_RETURN_NOT_OK(each_window("partials", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      if (w->merged == nullptr) return arrow::Status::Invalid("partial rows of a fired window");
+      return w->merged->Consume(r);
+    }));
+    ARROW_RETURN_NOT_OK(each_window("kept_rows", [&](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      return KeepRows(w, std::move(r));
+    }));
+    ARROW_RETURN_NOT_OK(each_window("pending_rows", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      w->pending.push_back(std::move(r));
+      return arrow::Status::OK();
+    }));
+    ARROW_ASSIGN_OR_RAISE(auto sessions, state->Get("sessions"));
+    if (sessions != nullptr) {
+      arrow::TableBatchReader reader(*sessions);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (batch->num_rows() == 0) continue;
+        ARROW_ASSIGN_OR_RAISE(SessionBatch entry, FromSessionColumns(batch));
+        HoldSession(std::move(entry));
+      }
+    }
+    if (late_sink_ != nullptr) {
+      PrefixedState late("late_", nullptr, state);
+      ARROW_RETURN_NOT_OK(late_sink_->Restore(id, &late));
+    }
+    return EnforceStateBudget();
+  }
+
+  arrow::Status CheckpointComplete(CheckpointId id) override {
+    return late_sink_ != nullptr ? late_sink_->CheckpointComplete(id) : arrow::Status::OK();
+  }
+
  private:
   bool processing_time() const { return plan_->window.time == TimeDomain::kProcessingTime; }
 
@@ -413,6 +622,7 @@ class WindowedAggregate : public Operator {
     int64_t bytes = session_bytes_;
     for (const auto& [start, window] : windows_) {
       if (window.aggregation != nullptr) bytes += window.aggregation->memory_bytes();
+      if (window.merged != nullptr) bytes += window.merged->memory_bytes();
       bytes += window.rows_bytes;
     }
     return bytes;
@@ -427,6 +637,7 @@ class WindowedAggregate : public Operator {
     if (plan_->window.type == WindowType::kSession) return SpillSessions();
     for (auto& [start, window] : windows_) {
       if (window.aggregation != nullptr) ARROW_RETURN_NOT_OK(window.aggregation->StartSpilling());
+      if (window.merged != nullptr) ARROW_RETURN_NOT_OK(window.merged->StartSpilling());
       if (window.spilled_rows == nullptr && !window.rows.empty()) {
         window.spilled_rows = std::make_unique<SpillRuns>(
             &spill_, "rows" + std::to_string(next_spill_id_++), pool_);
@@ -437,6 +648,43 @@ class WindowedAggregate : public Operator {
     }
     return arrow::Status::OK();
   }
+
+  // `schema` with an int64 `__window_start` column first.
+  static std::shared_ptr<arrow::Schema> StartSchema(const std::shared_ptr<arrow::Schema>& schema) {
+    arrow::FieldVector fields = schema->fields();
+    fields.insert(fields.begin(), arrow::field("__window_start", arrow::int64(), false));
+    return arrow::schema(std::move(fields));
+  }
+
+  // `rows` with `start` as a first column.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithStart(
+      int64_t start, const std::shared_ptr<arrow::RecordBatch>& rows) const {
+    arrow::Int64Builder builder(pool_);
+    ARROW_RETURN_NOT_OK(builder.AppendValues(std::vector<int64_t>(rows->num_rows(), start)));
+    ARROW_ASSIGN_OR_RAISE(auto column, builder.Finish());
+    arrow::ArrayVector columns = rows->columns();
+    columns.insert(columns.begin(), std::move(column));
+    return arrow::RecordBatch::Make(StartSchema(rows->schema()), rows->num_rows(),
+                                    std::move(columns));
+  }
+
+  // The late output's snapshot parts, named with a prefix among the aggregate's.
+  class PrefixedState : public StateWriter, public StateReader {
+   public:
+    PrefixedState(std::string prefix, StateWriter* writer, StateReader* reader)
+        : prefix_(std::move(prefix)), writer_(writer), reader_(reader) {}
+    arrow::Status Put(const std::string& name, std::shared_ptr<arrow::Table> table) override {
+      return writer_->Put(prefix_ + name, std::move(table));
+    }
+    arrow::Result<std::shared_ptr<arrow::Table>> Get(const std::string& name) override {
+      return reader_->Get(prefix_ + name);
+    }
+
+   private:
+    std::string prefix_;
+    StateWriter* writer_;
+    StateReader* reader_;
+  };
 
   // Appends `rows` (of the input schema, or extended by session columns: keys by index either
   // way) to `runs` by key hash; without keys everything goes to partition 0.
@@ -564,10 +812,7 @@ class WindowedAggregate : public Operator {
     if (inserted) {
       window.start = start;
       window.end = start + size;
-      window.aggregation = std::make_unique<GraceAggregation>(
-          plan_->aggregation, pool_, budget_.bytes, &spill_, 0,
-          "window" + std::to_string(next_spill_id_++));
-      ARROW_RETURN_NOT_OK(window.aggregation->Init());
+      ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
     }
     if (window.fired) {
       // Late but allowed: the window's rows for the affected keys are emitted again.
@@ -578,6 +823,20 @@ class WindowedAggregate : public Operator {
     ARROW_RETURN_NOT_OK(window.aggregation->Consume(rows));
     if (lateness() > 0 && !processing_time()) ARROW_RETURN_NOT_OK(KeepRows(&window, std::move(rows)));
     return arrow::Status::OK();
+  }
+
+  // A new aggregation of a window's rows (`merged`: of its partial rows), spilling past the
+  // budget.
+  arrow::Result<std::unique_ptr<GraceAggregation>> WindowAggregation(bool merged) {
+    std::shared_ptr<const BoundAggregation> bound =
+        plan_->partials == nullptr ? plan_->aggregation
+        : merged                   ? plan_->partials->remerge()
+                                   : plan_->partials->partial();
+    auto aggregation = std::make_unique<GraceAggregation>(
+        std::move(bound), pool_, budget_.bytes, &spill_, 0,
+        "window" + std::to_string(next_spill_id_++));
+    ARROW_RETURN_NOT_OK(aggregation->Init());
+    return aggregation;
   }
 
   // Keeps `rows` of `window` for recomputing it on a late row: in memory, or on disk once the
@@ -600,12 +859,24 @@ class WindowedAggregate : public Operator {
       if (!window.fired && window.end <= now) {
         // The in-memory keys, then each spilled partition's (one partition in memory at a
         // time).
-        ARROW_RETURN_NOT_OK(window.aggregation->Finish(
-            [&](std::shared_ptr<arrow::RecordBatch> result) -> arrow::Status {
-              ARROW_ASSIGN_OR_RAISE(result,
-                                    WithWindow(*plan_, result, window.start, window.end, pool_));
-              return EmitRows(result, out);
-            }));
+        auto emit = [&](std::shared_ptr<arrow::RecordBatch> result) -> arrow::Status {
+          if (plan_->partials != nullptr) {
+            ARROW_ASSIGN_OR_RAISE(result, plan_->partials->Finalize(*result, pool_));
+          }
+          ARROW_ASSIGN_OR_RAISE(result,
+                                WithWindow(*plan_, result, window.start, window.end, pool_));
+          return EmitRows(result, out);
+        };
+        if (window.merged != nullptr) {
+          // Partials since the last snapshot or restore, after the ones it holds.
+          GraceAggregation* merged = window.merged.get();
+          ARROW_RETURN_NOT_OK(window.aggregation->Finish(
+              [merged](std::shared_ptr<arrow::RecordBatch> rows) { return merged->Consume(rows); }));
+          ARROW_RETURN_NOT_OK(window.merged->Finish(emit));
+          window.merged.reset();
+        } else {
+          ARROW_RETURN_NOT_OK(window.aggregation->Finish(emit));
+        }
         window.aggregation.reset();
         window.fired = true;
       }
@@ -1133,6 +1404,14 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
     arrow::FieldVector expected = plan->output_schema->fields();
     const auto at = expected.begin() + static_cast<std::ptrdiff_t>(plan->keys.size());
     expected.erase(at, at + 2);
+    auto partials = PartialAggregation::Make(input, plan->keys, params.aggregates);
+    if (partials.ok() &&
+        (*partials)->output_schema()->Equals(*plan->aggregation->output_schema())) {
+      plan->partials = std::move(*partials);
+    } else {
+      plan->no_partials = partials.ok() ? std::string("its partial results differ in type")
+                                        : partials.status().message();
+    }
     if (!arrow::schema(expected)->Equals(*plan->aggregation->output_schema())) {
       return arrow::Status::Invalid("internal: the per-window aggregation gives (",
                                     plan->aggregation->output_schema()->ToString(),
