@@ -55,15 +55,23 @@ class AggregateOperatorBase : public Operator {
 
 class BoundedAggregateOperator : public AggregateOperatorBase {
  public:
+  // `partials`: the aggregation's mergeable partial form (null when it has none): the state
+  // aggregates partials, finalized at Finish, so that a snapshot can write it as rows.
   BoundedAggregateOperator(std::shared_ptr<const BoundAggregation> bound,
-                           const TaskContext& task)
+                           std::shared_ptr<const PartialAggregation> partials,
+                           std::string no_partials, const TaskContext& task)
       : spill_(task.spill_directory, SpillDirectoryName("aggregate", task),
                "aggregate '" + (task.spec != nullptr ? task.spec->name : std::string()) + "'"),
-        aggregation_(std::make_unique<GraceAggregation>(std::move(bound), task.pool,
-                                                        task.state_budget_bytes, &spill_, 0,
-                                                        "level")) {}
+        bound_(std::move(bound)),
+        partials_(std::move(partials)),
+        no_partials_(std::move(no_partials)),
+        pool_(task.pool),
+        budget_(task.state_budget_bytes) {}
 
-  arrow::Status Init() { return aggregation_->Init(); }
+  arrow::Status Init() {
+    ARROW_ASSIGN_OR_RAISE(aggregation_, NewAggregation(/*merged=*/false));
+    return arrow::Status::OK();
+  }
 
   arrow::Status Process(int32_t, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput*) override {
@@ -72,19 +80,98 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   }
 
   arrow::Status Finish(OperatorOutput* out) override {
-    ARROW_RETURN_NOT_OK(aggregation_->Finish(
-        [&](std::shared_ptr<arrow::RecordBatch> batch) { return EmitCounted(batch, out); }));
+    auto emit = [&](std::shared_ptr<arrow::RecordBatch> batch) -> arrow::Status {
+      if (partials_ != nullptr) {
+        ARROW_ASSIGN_OR_RAISE(batch, partials_->Finalize(*batch, pool_));
+      }
+      return EmitCounted(batch, out);
+    };
+    if (merged_ != nullptr) {
+      // The partials since the last snapshot or restore, after the ones it holds.
+      GraceAggregation* merged = merged_.get();
+      ARROW_RETURN_NOT_OK(aggregation_->Finish(
+          [merged](std::shared_ptr<arrow::RecordBatch> rows) { return merged->Consume(rows); }));
+      ARROW_RETURN_NOT_OK(merged_->Finish(emit));
+    } else {
+      ARROW_RETURN_NOT_OK(aggregation_->Finish(emit));
+    }
     aggregation_.reset();
+    merged_.reset();
     return arrow::Status::OK();
   }
 
-  void Abort() override { aggregation_.reset(); }
+  void Abort() override {
+    aggregation_.reset();
+    merged_.reset();
+  }
 
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
+  // The snapshot: part "partials", every key's partial results (PartialAggregation::partial()'s
+  // output schema; spilled partitions read back), which become the state the aggregation goes
+  // on from. NotImplemented naming the aggregate when its functions have no partial form.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    if (partials_ == nullptr) {
+      return arrow::Status::NotImplemented(spill_.owner(), " cannot snapshot its state: ",
+                                           no_partials_);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto merged, NewAggregation(/*merged=*/true));
+    std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+    auto take = [&](std::shared_ptr<arrow::RecordBatch> batch) -> arrow::Status {
+      rows.push_back(batch);
+      return merged->Consume(batch);
+    };
+    if (merged_ != nullptr) ARROW_RETURN_NOT_OK(merged_->Finish(take));
+    ARROW_RETURN_NOT_OK(aggregation_->Finish(take));
+    ARROW_ASSIGN_OR_RAISE(aggregation_, NewAggregation(/*merged=*/false));
+    merged_ = std::move(merged);
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(
+                                          partials_->partial()->output_schema(), rows));
+    return state->Put("partials", std::move(table));
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto table, state->Get("partials"));
+    if (table == nullptr) return arrow::Status::OK();
+    if (partials_ == nullptr) {
+      return arrow::Status::Invalid(spill_.owner(), ": a snapshot of partial results, which "
+                                    "it cannot restore: ", no_partials_);
+    }
+    if (!table->schema()->Equals(*partials_->partial()->output_schema())) {
+      return arrow::Status::Invalid(spill_.owner(), ": the snapshot's partial results have "
+                                    "columns (", table->schema()->ToString(), "), not (",
+                                    partials_->partial()->output_schema()->ToString(), ")");
+    }
+    ARROW_ASSIGN_OR_RAISE(merged_, NewAggregation(/*merged=*/true));
+    arrow::TableBatchReader reader(*table);
+    std::shared_ptr<arrow::RecordBatch> batch;
+    while (true) {
+      ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+      if (batch == nullptr) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(merged_->Consume(batch));
+    }
+  }
+
  private:
-  SpillDirectory spill_;  // outlives aggregation_
+  arrow::Result<std::unique_ptr<GraceAggregation>> NewAggregation(bool merged) {
+    std::shared_ptr<const BoundAggregation> bound =
+        partials_ == nullptr ? bound_ : merged ? partials_->remerge() : partials_->partial();
+    auto aggregation = std::make_unique<GraceAggregation>(
+        std::move(bound), pool_, budget_, &spill_, 0, "level" + std::to_string(next_id_++));
+    ARROW_RETURN_NOT_OK(aggregation->Init());
+    return aggregation;
+  }
+
+  SpillDirectory spill_;  // outlives the aggregations
+  std::shared_ptr<const BoundAggregation> bound_;
+  std::shared_ptr<const PartialAggregation> partials_;
+  std::string no_partials_;
+  arrow::MemoryPool* pool_;
+  int64_t budget_;
+  int64_t next_id_ = 0;
   std::unique_ptr<GraceAggregation> aggregation_;
+  // The partial results a snapshot wrote or a restore read; null before either.
+  std::unique_ptr<GraceAggregation> merged_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -928,9 +1015,18 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
   BoundOperator result;
   if (context.bounded_input) {
     result.output_schema = bound->output_schema();
-    result.make_operator =
-        [bound](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      auto op = std::make_unique<BoundedAggregateOperator>(bound, task);
+    std::shared_ptr<const PartialAggregation> partials;
+    std::string no_partials;
+    auto made = PartialAggregation::Make(input, context.input_keys, params.aggregates);
+    if (made.ok() && (*made)->output_schema()->Equals(*bound->output_schema())) {
+      partials = std::move(*made);
+    } else {
+      no_partials = made.ok() ? std::string("its partial results differ in type")
+                              : made.status().message();
+    }
+    result.make_operator = [bound, partials, no_partials](
+                               const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
+      auto op = std::make_unique<BoundedAggregateOperator>(bound, partials, no_partials, task);
       ARROW_RETURN_NOT_OK(op->Init());
       return op;
     };

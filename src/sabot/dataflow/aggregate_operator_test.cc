@@ -233,6 +233,69 @@ TEST(AggregateOperatorTest, BoundedModeEmitsAtFinishAndPassesWatermarks) {
   EXPECT_EQ(op->rows_out(), out.batches[0]->num_rows());
 }
 
+// A bounded aggregate snapshotted twice mid-input (its state as partial results, spilled
+// partitions read back) and restored from the second snapshot into a new instance fed the rest
+// gives the reference's result; the first instance goes on and the tables it put never change.
+// An aggregate without a partial form (count_distinct) refuses to snapshot, naming itself.
+TEST(AggregateOperatorTest, BoundedStateRestoresFromASnapshot) {
+  const auto specs = ChangelogFunctions();
+  auto input = RandomInput(41, 30);
+  for (int64_t budget : {int64_t{0}, int64_t{16} << 10}) {
+    for (std::vector<std::string> keys :
+         std::vector<std::vector<std::string>>{{"k_str"}, {"v_int", "k_str"}, {}}) {
+      SCOPED_TRACE(std::to_string(keys.size()) + " keys, budget " + std::to_string(budget));
+      OperatorPlanContext context;
+      context.input_keys = keys;
+      ASSERT_OK_AND_ASSIGN(auto bound,
+                           BindOperator(AggregateSpecOf(specs), {InputSchema()}, {}, context));
+      OperatorSpec spec;
+      spec.name = "agg";
+      TaskContext task;
+      task.spec = &spec;
+      task.state_budget_bytes = budget;
+      ASSERT_OK_AND_ASSIGN(auto first, bound.make_operator(task));
+      Collector ignored;
+      testing::SnapshotParts early, parts;
+      for (size_t i = 0; i < 20; ++i) {
+        if (i == 12) ASSERT_OK(first->Snapshot(1, &early));
+        ASSERT_OK(first->Process(0, input[i], &ignored));
+      }
+      ASSERT_OK(first->Snapshot(2, &parts));
+      for (size_t i = 20; i < input.size(); ++i) ASSERT_OK(first->Process(0, input[i], &ignored));
+      ASSERT_OK(first->Finish(&ignored));
+      EXPECT_TRUE(early.Unchanged());
+      EXPECT_TRUE(parts.Unchanged());
+      ASSERT_OK_AND_ASSIGN(auto uninterrupted,
+                           arrow::Table::FromRecordBatches(bound.output_schema, ignored.batches));
+      ASSERT_OK_AND_ASSIGN(auto whole, uninterrupted->CombineChunksToBatch());
+      testing::ExpectAggregation(*InputSchema(), keys, specs, input, *whole);
+
+      ASSERT_OK_AND_ASSIGN(auto second, bound.make_operator(task));
+      ASSERT_OK(second->Restore(2, &parts));
+      Collector out;
+      for (size_t i = 20; i < input.size(); ++i) ASSERT_OK(second->Process(0, input[i], &out));
+      ASSERT_OK(second->Finish(&out));
+      ASSERT_OK_AND_ASSIGN(auto table,
+                           arrow::Table::FromRecordBatches(bound.output_schema, out.batches));
+      ASSERT_OK_AND_ASSIGN(auto result, table->CombineChunksToBatch());
+      testing::ExpectAggregation(*InputSchema(), keys, specs, input, *result);
+    }
+  }
+  OperatorPlanContext context;
+  context.input_keys = {"k_str"};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(AggregateSpecOf({Sum("v_int"),
+                                                                 CountDistinct("v_str")}),
+                                                {InputSchema()}, {}, context));
+  OperatorSpec spec;
+  spec.name = "agg";
+  TaskContext task;
+  task.spec = &spec;
+  ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
+  testing::SnapshotParts parts;
+  ASSERT_RAISES_WITH(NotImplemented, "aggregate 'agg' cannot snapshot its state: count_distinct",
+                     op->Snapshot(1, &parts));
+}
+
 TEST(AggregateOperatorTest, SpillsToItsDirectoryAndRemovesItAtFinishOrAbort) {
   const fs::path spill = fs::temp_directory_path() /
                          ("sabot_aggregate_spill_test_" + std::to_string(getpid()));
