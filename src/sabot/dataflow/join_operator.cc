@@ -848,6 +848,62 @@ class HashJoinOperator : public Operator {
   int64_t rows_out() const override { return rows_out_; }
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
+  // The snapshot: parts "left" and "right", every row buffered of each input (prepared schema).
+  // Grace-spilled rows are read back from their files (closed for it), and written again to
+  // new files that the join goes on appending to.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    for (int input = 0; input < 2; ++input) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches = buffered_[input];
+      if (spilled_[input] != nullptr) {
+        ARROW_RETURN_NOT_OK(spilled_[input]->Close());
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          ARROW_RETURN_NOT_OK(spilled_[input]->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+            batches.push_back(std::move(b));
+            return arrow::Status::OK();
+          }));
+        }
+        auto again = std::make_unique<SpillPartitions>(
+            &spill_, std::string(input == 0 ? "left" : "right") + std::to_string(++generation_),
+            0, pool_);
+        for (const auto& batch : batches) ARROW_RETURN_NOT_OK(SpillRows(input, batch, *again));
+        for (int32_t p = 0; p < kSpillPartitions; ++p) spilled_[input]->Remove(p);
+        spilled_[input] = std::move(again);
+      }
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(Side(input).prepared, batches));
+      ARROW_RETURN_NOT_OK(state->Put(input == 0 ? "left" : "right", std::move(table)));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    for (int input = 0; input < 2; ++input) {
+      ARROW_ASSIGN_OR_RAISE(auto table, state->Get(input == 0 ? "left" : "right"));
+      if (table == nullptr) continue;
+      if (!table->schema()->Equals(*Side(input).prepared)) {
+        return arrow::Status::Invalid(spill_.owner(), ": the snapshot's ",
+                                      input == 0 ? "left" : "right", " rows have columns (",
+                                      table->schema()->ToString(), "), not (",
+                                      Side(input).prepared->ToString(), ")");
+      }
+      arrow::TableBatchReader reader(*table);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (batch->num_rows() == 0) continue;
+        if (spilled_[0] != nullptr) {
+          ARROW_RETURN_NOT_OK(SpillRows(input, batch, *spilled_[input]));
+          continue;
+        }
+        buffered_bytes_ += arrow::util::TotalBufferSize(*batch);
+        buffered_[input].push_back(std::move(batch));
+        if (budget_ > 0 && buffered_bytes_ > budget_) ARROW_RETURN_NOT_OK(StartSpilling());
+      }
+    }
+    return arrow::Status::OK();
+  }
+
  private:
   const JoinSide& Side(int input) const { return input == 0 ? plan_->left : plan_->right; }
 
@@ -939,6 +995,7 @@ class HashJoinOperator : public Operator {
   std::unique_ptr<SpillPartitions> spilled_[2];
   std::unique_ptr<KeyHasher> hashers_[2];
   std::vector<uint64_t> hashes_;
+  int64_t generation_ = 0;  // names the spill files each snapshot writes again
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
 };

@@ -164,7 +164,8 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& right,
     std::shared_ptr<arrow::Schema> left_schema, std::shared_ptr<arrow::Schema> right_schema,
     std::shared_ptr<arrow::Schema>* output_schema = nullptr, int64_t state_budget = 0,
-    const std::string& spill_directory = "", int64_t* spilled_bytes = nullptr) {
+    const std::string& spill_directory = "", int64_t* spilled_bytes = nullptr,
+    int64_t restart_at = -1) {
   const OperatorSpec spec = JoinSpec(params);
   ARROW_ASSIGN_OR_RAISE(BoundOperator bound,
                         BindOperator(spec, {left_schema, right_schema}, BindOptions{}));
@@ -175,7 +176,19 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
   task.spill_directory = spill_directory;
   ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
   Collector out;
+  int64_t spilled = 0;
   for (size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
+    if (static_cast<int64_t>(i) == restart_at) {
+      // A checkpoint and a restart from it: a new instance restored from the snapshot goes on.
+      testing::SnapshotParts parts;
+      ARROW_RETURN_NOT_OK(op->Snapshot(1, &parts));
+      if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
+      if (!parts.Unchanged()) return arrow::Status::Invalid("a snapshot changed after Put");
+      spilled += op->state_spilled_bytes();
+      op->Abort();
+      ARROW_ASSIGN_OR_RAISE(op, bound.make_operator(task));
+      ARROW_RETURN_NOT_OK(op->Restore(1, &parts));
+    }
     if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
     if (i < left.size()) ARROW_RETURN_NOT_OK(op->Process(0, left[i], &out));
   }
@@ -189,8 +202,10 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     }
     rows += batch->num_rows();
   }
-  if (rows != op->rows_out()) return arrow::Status::Invalid("rows_out disagrees");
-  if (spilled_bytes != nullptr) *spilled_bytes = op->state_spilled_bytes();
+  if (restart_at < 0 && rows != op->rows_out()) {
+    return arrow::Status::Invalid("rows_out disagrees");
+  }
+  if (spilled_bytes != nullptr) *spilled_bytes = spilled + op->state_spilled_bytes();
   return out.batches;
 }
 
@@ -322,6 +337,28 @@ TEST(JoinOperatorTest, EveryTypeUnderATinyBudgetSpillsAndEqualsNestedLoop) {
     // Every input row was written at least once (more than the budget).
     EXPECT_GT(spilled, 4096 * 4);
     EXPECT_EQ(directory.entries(), 0) << "spill files left after Finish";
+  }
+}
+
+// A hash join snapshotted mid-input (buffered rows, or grace-spilled partitions read back) and
+// restored into a new instance fed the rest gives the nested-loop reference, every join type.
+TEST(JoinOperatorTest, RestoredFromASnapshotItJoinsEveryRow) {
+  const auto left = RandomRows(31, 1200, 300, 7);
+  const auto right = RandomRows(32, 600, 400, 7);
+  for (int64_t budget : {int64_t{0}, int64_t{4096}}) {
+    for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kAnti}) {
+      SCOPED_TRACE(std::string(JoinTypeName(how)) + " budget " + std::to_string(budget));
+      SpillDirectoryForTest directory;
+      int64_t spilled = 0;
+      ASSERT_OK_AND_ASSIGN(
+          auto batches,
+          RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 97, arrow::int32()),
+                  Batches(right, "rp", 41), Side("lp", arrow::int32()), Side("rp"), nullptr,
+                  budget, directory.path(), &spilled, /*restart_at=*/6));
+      EXPECT_EQ(Rows(batches), Reference(how, left, right));
+      EXPECT_EQ(spilled > 0, budget > 0);
+      EXPECT_EQ(directory.entries(), 0) << "spill files left";
+    }
   }
 }
 
