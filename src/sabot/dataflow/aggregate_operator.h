@@ -21,9 +21,16 @@
 // precedes the "+U" row of its key. The state is a partial result per key (count, sum, min, max,
 // first, last; mean as a sum and a count), combined with each batch's partial results by Arrow's
 // element-wise kernels; count_distinct and approx_median cannot be maintained that way and are
-// refused (NotImplemented, suggesting a window), as is the mean of a decimal column. That state
-// does not spill: past TaskContext::state_budget_bytes the task fails with a CapacityError naming
-// the aggregate, the keys and bytes held, and the budget.
+// refused (NotImplemented, suggesting a window), as is the mean of a decimal column. With a state
+// budget and keys, that state is split by key hash into 16 partitions; past the budget the
+// largest are written to disk, and a spilled partition's updates wait in memory (in order) until
+// they hold half the budget or the input ends, when the partition is read back, updated (their
+// changelogs emitted as they would have been) and written again: it never fails for want of
+// memory while disk remains.
+//
+// Checkpoints: the bounded aggregate snapshots its state as partial results (PartialAggregation;
+// NotImplemented naming the aggregate when it has none), the changelog its per-key partials and
+// pending updates (docs/fault-tolerance.md, "Operator state").
 //
 // Watermarks pass through in both modes. Instances are used by one thread at a time; the bound
 // plan they share is immutable.

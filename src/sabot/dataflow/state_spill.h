@@ -76,9 +76,9 @@ class SpillDirectory {
   int64_t spilled_bytes_ = 0;
 };
 
-// What a stateful operator whose state is evicted by watermark rather than spilled (window
-// aggregates, window and interval joins) needs to enforce its task's state budget and name
-// itself in the error past it. A value.
+// What a stateful operator of an unbounded input (window aggregates, window and interval joins,
+// the changelog aggregate) needs to know of its task's state budget and to name itself. A
+// value.
 struct TaskStateBudget {
   explicit TaskStateBudget(const TaskContext& task)
       : bytes(task.state_budget_bytes),
