@@ -394,6 +394,8 @@ class WindowedAggregate : public Operator {
     // Event time: the end-of-time watermark fired everything already; processing time: the
     // end of input fires what is open.
     ARROW_RETURN_NOT_OK(Advance(kEndOfTime, out));
+    session_spill_.reset();
+    spill_.Remove();  // every window fired: no spill file is needed any more
     if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
     return arrow::Status::OK();
   }
