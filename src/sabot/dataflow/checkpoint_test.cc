@@ -392,7 +392,8 @@ TEST_F(CheckpointTest, RestartsAreBoundedAndTheFailureNamesCauseAndAttempts) {
   EXPECT_NE(message.find("injected failure"), std::string::npos) << message;
   EXPECT_NE(message.find("gave up after 2 restarts"), std::string::npos) << message;
   EXPECT_NE(message.find("attempt 1:"), std::string::npos) << message;
-  EXPECT_EQ(script->failures_injected.load(), 3);
+  // Each of the three attempts failed (two sum tasks of one attempt may both fail).
+  EXPECT_GE(script->failures_injected.load(), 3);
   ASSERT_OK_AND_ASSIGN(auto out, collected->Table("out"));
   EXPECT_EQ(out->num_rows(), 0);  // nothing published
 }
