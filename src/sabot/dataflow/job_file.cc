@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -482,8 +483,14 @@ arrow::Status Reader::ReadCheckpoint(const Node& node, CheckpointOptions* checkp
     } else if (k == "restart_delay") {
       ARROW_ASSIGN_OR_RAISE(checkpoint->restart_delay, Duration(f.value, who, "restart_delay"));
     } else if (k == "restart_backoff") {
-      ARROW_ASSIGN_OR_RAISE(checkpoint->restart_backoff,
-                            Number(f.value, who, "restart_backoff", 1.0, 1000.0));
+      ARROW_ASSIGN_OR_RAISE(
+          checkpoint->restart_backoff,
+          Number(f.value, who, "restart_backoff", -std::numeric_limits<double>::max(),
+                 std::numeric_limits<double>::max()));
+      if (!(checkpoint->restart_backoff >= 1.0 && checkpoint->restart_backoff <= 1000.0)) {
+        return Fail(f.value, who, "restart_backoff must be between 1 and 1000, got ",
+                    f.value.Scalar());
+      }
     } else if (k == "max_restart_delay") {
       ARROW_ASSIGN_OR_RAISE(checkpoint->max_restart_delay,
                             Duration(f.value, who, "max_restart_delay"));
