@@ -440,6 +440,7 @@ TEST_F(CheckpointTest, BlockingEdgesAreRefusedUnderCheckpoints) {
 // equals the failure-free run's. Needs the generator source's Snapshot/Restore (branch
 // h-ckptio) and the windowed aggregate's (branch h-state): skipped until both are merged.
 TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
+  OperatorId agg_id = -1;
   auto run = [&](bool checkpoints, std::shared_ptr<Script> script)
       -> arrow::Result<std::pair<JobReport, std::shared_ptr<arrow::Table>>> {
     GeneratorSourceParams source;
@@ -480,6 +481,7 @@ TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
     for (auto& [id, op] : job->operators) {
       const std::string& name = plan.FindOperator(id)->name;
       if (name == "agg") {
+        agg_id = id;
         auto make = op.make_operator;
         op.make_operator = [make, script](const TaskContext& context)
             -> arrow::Result<std::unique_ptr<Operator>> {
@@ -514,6 +516,24 @@ TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
   }
   ASSERT_OK(recovered.status());
   EXPECT_GE(recovered->first.checkpoints.completed, 1);
+  {
+    // The windowed aggregate's default Snapshot puts nothing: until its state is snapshotted
+    // (branch h-state) a restart loses its windows.
+    ASSERT_OK_AND_ASSIGN(auto storage, CheckpointStorage::Open(dir_.string(), "job", 2));
+    ASSERT_OK_AND_ASSIGN(auto latest, storage->LatestValid());
+    ASSERT_TRUE(latest.has_value());
+    bool agg_state = false;
+    for (const TaskSnapshot& task : latest->tasks) {
+      for (const SnapshotFile& file : task.files) {
+        agg_state = agg_state || file.path.find("/" + std::to_string(agg_id) + "-") !=
+                                     std::string::npos;
+      }
+    }
+    if (!agg_state) {
+      GTEST_SKIP() << "the windowed aggregate puts no state into its snapshot yet (branch "
+                      "h-state)";
+    }
+  }
   // The failure comes after a completed checkpoint only if the job outlived one: when it did,
   // the run restarted once and restored its sources.
   EXPECT_EQ(script->failures_injected.load(), recovered->first.checkpoints.restarts);
