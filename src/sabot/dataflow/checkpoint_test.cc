@@ -170,8 +170,8 @@ class SummingOperator : public Operator {
 };
 
 // Wraps an operator: forwards everything, and fails one Process call (IOError "injected
-// failure") once its instance heard a checkpoint completion and took `after_rows` rows since,
-// while the script has failures left.
+// failure") once its instance heard a checkpoint completion (or was restored from one) and took
+// `after_rows` rows since, while the script has failures left.
 class FailOnce : public Operator {
  public:
   FailOnce(std::unique_ptr<Operator> inner, std::shared_ptr<Script> script)
@@ -204,6 +204,7 @@ class FailOnce : public Operator {
     return inner_->Snapshot(id, state);
   }
   arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    heard_ = true;  // restored from a complete checkpoint: armed at once
     return inner_->Restore(id, state);
   }
   arrow::Status CheckpointComplete(CheckpointId id) override {
