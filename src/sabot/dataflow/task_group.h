@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,7 @@
 #include <arrow/status.h>
 
 #include "sabot/common/thread_annotations.h"
+#include "sabot/dataflow/checkpoint_storage.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/job_report.h"
 #include "sabot/dataflow/local_job.h"
@@ -71,6 +73,22 @@ struct TaskGroupOptions {
   // the group.
   std::function<void()> on_progress;
   std::chrono::milliseconds progress_interval{500};
+
+  // Checkpoints (checkpoint_storage.h, docs/fault-tolerance.md). Null: checkpoints off for the
+  // group (TriggerCheckpoint does nothing; no barrier costs anything per record). Every task's
+  // snapshots go there; the job's edges must be pipelined (Open fails naming a blocking edge).
+  std::shared_ptr<CheckpointStorage> checkpoint_storage;
+  // Restore every task of the group from this complete checkpoint before it runs (each
+  // operator's and source's Restore); nullopt: a fresh start.
+  std::optional<CheckpointManifest> restore_from;
+  // A task's ack of checkpoint `id`: its snapshot is durable (its files written), or the task
+  // had ended before the barrier (a TaskSnapshot with `finished` and no files), or the
+  // snapshot failed (the error names the task: a write error, or a sink task that ended).
+  // Once per task of the group per triggered checkpoint (unless the group fails first, or a
+  // newer checkpoint was triggered before the task took this one: trigger one at a time), from a
+  // thread of the group, an IO thread or TriggerCheckpoint's caller; never under the group's
+  // locks. The checkpoint is complete when every task of the job acked it without error.
+  std::function<void(CheckpointId, const arrow::Result<TaskSnapshot>&)> on_task_snapshot;
 };
 
 // The state of one task of the group.
@@ -128,6 +146,17 @@ class TaskGroup {
   // Aborts every task (sinks remove their temporary files; committed file parts too). Once
   // done(); idempotent.
   void Abort(const arrow::Status& cause);
+
+  // Checkpoints (only with TaskGroupOptions::checkpoint_storage; otherwise no-ops). From any
+  // thread. TriggerCheckpoint: every source task of the group snapshots its source and chain
+  // and sends the barrier of `id` at its next step (ids increase; a task that finished sends
+  // none and acks nothing: a job whose sources ended cannot checkpoint any more).
+  // CheckpointComplete: every task's operators hear CheckpointComplete(id) at their next step
+  // (exactly-once sinks publish); ids increase, a later one supersedes an unheard earlier one.
+  void TriggerCheckpoint(CheckpointId id);
+  void CheckpointComplete(CheckpointId id);
+  // Tasks of the group that have not finished (the acks a checkpoint triggered now awaits).
+  int32_t running_tasks() const;
 
   TaskGroupFigures Figures() const;
   // Whether a step runs now or a task waits for a time it named (a timer, a rate limit): a
