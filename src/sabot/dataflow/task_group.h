@@ -82,7 +82,7 @@ struct TaskGroupOptions {
   // names the task): from a thread of the group or an IO thread, never under the group's locks.
   // Called once per task of the group per checkpoint its barrier reached.
   std::function<void(CheckpointId, const arrow::Result<TaskSnapshot>&)> on_task_snapshot;
-
+};
 
 // The state of one task of the group.
 struct GroupTaskStatus {
