@@ -14,8 +14,10 @@
 
 #include <arrow/result.h>
 
+#include "sabot/common/thread_annotations.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/task_group.h"
+#include "sabot/runtime/control_actions.h"
 #include "sabot/runtime/control_message.h"
 #include "sabot/runtime/engine.h"
 #include "sabot/runtime/generated_shuffle_run.h"
@@ -46,7 +48,9 @@ struct AgentJobOptions {
 // server: register a shuffle, run writer or reader tasks, report stats and progress, cancel a
 // shuffle's tasks, release, shut down; and for dataflow jobs (any plan): deploy some of a job's
 // tasks (the agent binds the plan itself: sources and sinks name files every agent reaches),
-// report their status and figures, commit phase k, abort, release (docs/shuffle-service.md).
+// report their status and figures, commit phase k, abort, release (docs/shuffle-service.md);
+// for jobs with checkpoints: restore a deployment from a checkpoint, trigger a checkpoint, report
+// the tasks' snapshot acks in the job's status, and pass on a checkpoint's completion.
 //
 // A watcher thread expires dataflow jobs whose driver went silent (AgentJobOptions::job_timeout).
 // Lifecycle: Make() starts the server and the watcher; control actions arrive on Flight's threads; WaitForShutdown()
@@ -99,6 +103,17 @@ class Agent {
   arrow::Result<std::string> JobStatus(const ControlMessage& request);
   arrow::Result<std::string> CommitJob(const ControlMessage& request);
   arrow::Result<std::string> AbortJob(const ControlMessage& request);
+  // Checkpoints: sabot.trigger_checkpoint, sabot.checkpoint_complete.
+  arrow::Result<std::string> TriggerCheckpoint(const ControlMessage& request);
+  arrow::Result<std::string> CheckpointComplete(const ControlMessage& request);
+
+  // The snapshot acks of a job's tasks not yet reported complete, shared by the job's task
+  // group (which adds them from its threads) and the control calls (which read and drop them).
+  struct CheckpointAcks {
+    std::mutex mutex;
+    std::vector<SnapshotAck> acks SABOT_GUARDED_BY(mutex);
+    CheckpointId completed SABOT_GUARDED_BY(mutex) = kNoCheckpoint;
+  };
 
   // A dataflow job's tasks on this agent: the job bound here and the task group running them.
   // `group` is destroyed (uncommitted output removed) when the job is released or the agent goes.
@@ -106,6 +121,8 @@ class Agent {
     std::shared_ptr<const BoundJob> bound;
     std::unique_ptr<TaskGroup> group;
     std::vector<int64_t> tasks;  // graph task indices, parallel to the group's tasks
+    // Set when the job has checkpoints on.
+    std::shared_ptr<CheckpointAcks> checkpoints;
     // Control calls about the job in progress (a deployment counts until its tasks started),
     // and when the last one began or ended. Guarded by the agent's mutex_.
     int64_t calls = 0;
