@@ -11,6 +11,8 @@
 #include <arrow/flight/types.h>
 
 #include "sabot/common/ids.h"
+#include "sabot/common/logging.h"
+#include "sabot/dataflow/checkpoint_storage.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator_binding.h"
@@ -37,6 +39,11 @@ constexpr std::chrono::milliseconds kStatusPoll{100};
 
 // How often a wait for a deploy or commit call looks at the cancel flag.
 constexpr std::chrono::milliseconds kCancelCheck{20};
+
+// A checkpoint whose acks did not all come within this many intervals (and at least
+// kMinCheckpointTimeout) is abandoned: its files are removed and the next one is triggered.
+constexpr int kCheckpointTimeoutIntervals = 10;
+constexpr std::chrono::milliseconds kMinCheckpointTimeout{std::chrono::seconds(10)};
 
 // One action call running on a thread of its own (LongCall). Shared by that thread and the
 // driver: the driver may stop waiting (a cancel) and leave, the thread ends at the call's
@@ -73,7 +80,11 @@ class Driver {
  public:
   Driver(const LogicalPlan& plan, const std::vector<AgentEndpoint>& agents,
          const DistributedJobOptions& options, ExecutionGraph graph)
-      : plan_(plan), agents_(agents), options_(options), graph_(std::move(graph)) {}
+      : plan_(plan),
+        agents_(agents),
+        options_(options),
+        graph_(std::move(graph)),
+        job_id_(options.job_id) {}
 
   arrow::Result<JobReport> Run();
 
@@ -102,7 +113,20 @@ class Driver {
   // deadline. Touches only `run`: calls for distinct runs may go at once.
   arrow::Result<std::string> LongCall(AgentRun* run, std::string_view action,
                                       const ControlMessage& body, bool cancellable);
+  // Places the graph's tasks on agents_ and makes runs_ (a fresh attempt's).
+  arrow::Status Place();
   arrow::Status Deploy();
+  // Checkpoints (storage_ set): triggers the next one when due, collects the acks of the one
+  // pending from the last poll, completes or abandons it.
+  void Checkpoint();
+  // Sends `action` naming checkpoint `id` to every deployed agent still answering (trigger:
+  // only those with source tasks).
+  void SendCheckpoint(std::string_view action, CheckpointId id, bool sources_only);
+  void AbandonCheckpoint(const std::string& why);
+  // After failure_: true when the job may restart (checkpoints on, restarts left, not
+  // cancelled); then aborts, waits the delay, finds agents and redeploys from the latest valid
+  // checkpoint, as a new attempt. On return false failure_ is the job's error.
+  bool Restart();
   // Polls every agent once; sets failure_ on a task failure or a lost agent. True when every
   // task of every agent finished.
   bool Poll();
@@ -129,9 +153,20 @@ class Driver {
   }
 
   const LogicalPlan& plan_;
-  const std::vector<AgentEndpoint>& agents_;
+  std::vector<AgentEndpoint> agents_;  // this attempt's
   const DistributedJobOptions& options_;
   const ExecutionGraph graph_;
+  std::string job_id_;  // this attempt's: options_.job_id, then "<job id>-a<attempt>"
+  // Checkpoints: null when the plan's are off.
+  std::shared_ptr<CheckpointStorage> storage_;
+  CheckpointId next_checkpoint_ = kNoCheckpoint;
+  CheckpointId first_checkpoint_ = kNoCheckpoint;  // this run's first (older ones: other runs)
+  CheckpointId pending_ = kNoCheckpoint;
+  Clock::time_point pending_since_;
+  Clock::time_point next_trigger_;
+  std::map<int64_t, SnapshotAck> acks_;  // of pending_, by graph task
+  JobRecovery recovery_;
+  int32_t slots_needed_ = 0;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<ShuffleClient> client_;       // calls answered within the agent timeout
   std::shared_ptr<ShuffleClient> long_client_;  // deploy and commit (LongCall)
@@ -183,7 +218,7 @@ arrow::Result<std::string> Driver::LongCall(AgentRun* run, std::string_view acti
 arrow::Status Driver::Deploy() {
   state_ = JobState::kScheduled;
   TaskDeployment deployment;
-  deployment.job_id = options_.job_id;
+  deployment.job_id = job_id_;
   deployment.plan_json = plan_json_;
   deployment.memory_budget = options_.memory_budget;
   deployment.state_budget_per_task = options_.state_budget_per_task;
@@ -193,6 +228,12 @@ arrow::Status Driver::Deploy() {
   deployment.stall_timeout_ms = 0;
   for (const AgentEndpoint& agent : agents_) deployment.agents.push_back(agent.location);
   deployment.task_agents.assign(task_agent_.begin(), task_agent_.end());
+  if (storage_ != nullptr) {
+    deployment.checkpoint_job = options_.job_id;
+    deployment.checkpoint_directory = plan_.options().checkpoint.directory;
+    deployment.checkpoint_retained = plan_.options().checkpoint.retained;
+    deployment.restore_checkpoint = recovery_.restored_checkpoint;
+  }
   for (AgentRun& run : runs_) {
     if (run.tasks.empty()) continue;
     deployment.tasks = run.tasks;
@@ -226,7 +267,7 @@ bool Driver::Poll() {
   for (AgentRun& run : runs_) {
     if (!run.deployed || run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     auto reply = Call(&run, kActionJobStatus, request);
     arrow::Result<JobStatusReport> status =
         reply.ok() ? [&]() -> arrow::Result<JobStatusReport> {
@@ -303,7 +344,7 @@ arrow::Status Driver::Commit() {
     std::vector<arrow::Status> statuses(runs_.size());
     auto commit = [this, phase, &statuses](size_t a) {
       ControlMessage request;
-      request.Set("job_id", options_.job_id);
+      request.Set("job_id", job_id_);
       request.SetInt("phase", phase);
       // Phase 0 only checks (verify sinks): a cancel may stop it. Later phases publish output;
       // given up half way they would leave part of it, so they run to their answer or deadline.
@@ -338,7 +379,7 @@ void Driver::AbortAll(const arrow::Status& cause) {
   for (AgentRun& run : runs_) {
     if (!run.deployed || run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     request.Set("reason", cause.message());
     (void)Call(&run, kActionAbortJob, request);
   }
@@ -348,7 +389,7 @@ void Driver::ReleaseAll() {
   for (AgentRun& run : runs_) {
     if (run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     (void)Call(&run, kActionReleaseJob, request);
   }
 }
@@ -476,6 +517,7 @@ JobInfo Driver::Info() const {
     info.memory_budget_bytes += run.status->memory_budget_bytes;
   }
   info.elapsed = Clock::now() - start_;
+  info.recovery = recovery_;
   return info;
 }
 
@@ -514,11 +556,12 @@ JobReport Driver::Report() const {
   return report;
 }
 
-arrow::Result<JobReport> Driver::Run() {
-  ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
+arrow::Status Driver::Place() {
   std::vector<PlacementAgent> placement_agents;
   for (const AgentEndpoint& agent : agents_) placement_agents.push_back({agent.id, agent.slots});
   ARROW_ASSIGN_OR_RAISE(TaskPlacement placement, PlaceTasks(graph_, placement_agents));
+  runs_.clear();
+  task_agent_.clear();
   runs_.resize(agents_.size());
   for (size_t a = 0; a < agents_.size(); ++a) {
     runs_[a].endpoint = &agents_[a];
@@ -529,6 +572,258 @@ arrow::Result<JobReport> Driver::Run() {
     const int32_t agent = placement.task_agent[task.chain][task.subtask];
     task_agent_.push_back(agent);
     runs_[agent].tasks.push_back(static_cast<int64_t>(t));
+  }
+  return arrow::Status::OK();
+}
+
+void Driver::SendCheckpoint(std::string_view action, CheckpointId id, bool sources_only) {
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    if (sources_only) {
+      bool source = false;
+      for (int64_t t : run.tasks) {
+        const ChainSpec& chain = graph_.chains()[graph_.tasks()[t].chain];
+        const OperatorSpec* head = plan_.FindOperator(chain.operators.front());
+        source = source || (head != nullptr && IsSource(head->kind()));
+      }
+      if (!source) continue;
+    }
+    ControlMessage request;
+    request.Set("job_id", job_id_);
+    request.SetInt("checkpoint_id", id);
+    // A call that fails is the agent's loss or its job's end: the status polls judge both.
+    auto reply = Call(&run, action, request);
+    if (!reply.ok()) run.last_error = reply.status();
+  }
+}
+
+void Driver::AbandonCheckpoint(const std::string& why) {
+  if (pending_ == kNoCheckpoint) return;
+  SABOT_LOG(kWarning) << "job " << options_.job_id << ": checkpoint " << pending_
+                      << " failed: " << why;
+  arrow::Status removed = storage_->Abort(pending_);
+  if (!removed.ok()) {
+    SABOT_LOG(kWarning) << "job " << options_.job_id << ": removing failed checkpoint "
+                        << pending_ << ": " << removed.ToString();
+  }
+  ++recovery_.checkpoints_failed;
+  pending_ = kNoCheckpoint;
+  acks_.clear();
+}
+
+void Driver::Checkpoint() {
+  const Clock::time_point now = Clock::now();
+  // A task that finished takes no barrier and acks nothing: once one did (its sources ended),
+  // no checkpoint can complete; the job's end commits the rest of the output.
+  bool any_finished = false;
+  bool all_reported = true;
+  for (const AgentRun& run : runs_) {
+    if (run.tasks.empty()) continue;
+    if (!run.status) {
+      all_reported = false;
+      continue;
+    }
+    for (int64_t finished : run.status->task_finished) any_finished = any_finished || finished;
+  }
+  if (pending_ != kNoCheckpoint) {
+    for (const AgentRun& run : runs_) {
+      if (!run.status) continue;
+      for (const SnapshotAck& ack : run.status->snapshots) {
+        if (ack.id != pending_) continue;
+        if (!ack.error.ok()) {
+          AbandonCheckpoint((ack.task >= 0 ? TaskLabel(ack.task) + ": " : std::string()) +
+                            ack.error.ToString());
+          return;
+        }
+        if (ack.task >= 0 && ack.task < static_cast<int64_t>(graph_.tasks().size())) {
+          acks_[ack.task] = ack;
+        }
+      }
+    }
+    if (acks_.size() == graph_.tasks().size()) {
+      std::vector<TaskSnapshot> snapshots;
+      for (const auto& [t, ack] : acks_) {
+        TaskSnapshot snapshot;
+        snapshot.chain = graph_.tasks()[t].chain;
+        snapshot.subtask = graph_.tasks()[t].subtask;
+        snapshot.id = pending_;
+        for (const SnapshotAckFile& file : ack.files) {
+          snapshot.files.push_back({file.path, file.bytes, file.crc32c});
+        }
+        snapshots.push_back(std::move(snapshot));
+      }
+      auto manifest = storage_->Complete(pending_, std::move(snapshots));
+      if (!manifest.ok()) {
+        AbandonCheckpoint("committing its manifest: " + manifest.status().ToString());
+        return;
+      }
+      const CheckpointId id = pending_;
+      pending_ = kNoCheckpoint;
+      acks_.clear();
+      ++recovery_.checkpoints_completed;
+      recovery_.last_checkpoint = id;
+      SendCheckpoint(kActionCheckpointComplete, id, /*sources_only=*/false);
+    } else if (any_finished) {
+      AbandonCheckpoint("a task finished before its barrier reached every task");
+      return;
+    } else {
+      const auto timeout = std::max<std::chrono::milliseconds>(
+          kMinCheckpointTimeout, kCheckpointTimeoutIntervals * plan_.options().checkpoint.interval);
+      if (now - pending_since_ > timeout) {
+        AbandonCheckpoint("not every task acked it within " + std::to_string(timeout.count()) +
+                          " ms (" + std::to_string(acks_.size()) + " of " +
+                          std::to_string(graph_.tasks().size()) + ")");
+      }
+      return;
+    }
+  }
+  if (now < next_trigger_ || any_finished || !all_reported) return;
+  pending_ = next_checkpoint_++;
+  pending_since_ = now;
+  next_trigger_ = now + plan_.options().checkpoint.interval;
+  acks_.clear();
+  SendCheckpoint(kActionTriggerCheckpoint, pending_, /*sources_only=*/true);
+}
+
+bool Driver::Restart() {
+  if (storage_ == nullptr || (options_.cancel != nullptr && options_.cancel->load())) {
+    return false;
+  }
+  const CheckpointOptions& checkpoint = plan_.options().checkpoint;
+  if (recovery_.restarts >= checkpoint.max_restarts) {
+    failure_ = failure_.WithMessage(failure_.message(), " (no restart left: ",
+                                    recovery_.restarts, " of ", checkpoint.max_restarts,
+                                    " restarts done)");
+    return false;
+  }
+  const Clock::time_point failed_at = Clock::now();
+  const arrow::Status cause = failure_;
+  recovery_.last_failure = cause.message();
+  SABOT_LOG(kWarning) << "job " << options_.job_id << " restarts (restart "
+                      << recovery_.restarts + 1 << " of " << checkpoint.max_restarts
+                      << "): " << cause.ToString();
+  state_ = JobState::kRestarting;
+  // Every agent that answers aborts the attempt's tasks (their uncommitted output goes) and
+  // releases its shuffles; one that does not is lost.
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", job_id_);
+    request.Set("reason", "job '" + options_.job_id + "' restarts: " + cause.message());
+    auto aborted = Call(&run, kActionAbortJob, request);
+    if (!aborted.ok()) {
+      run.last_error = aborted.status();
+      // Unreachable (no process listens: killed) is lost; slow to answer is not.
+      auto detail = arrow::flight::FlightStatusDetail::UnwrapStatus(aborted.status());
+      if (detail != nullptr && detail->code() == arrow::flight::FlightStatusCode::Unavailable) {
+        run.lost = true;
+      }
+    }
+  }
+  ReleaseAll();
+  AbandonCheckpoint("the job restarts");
+  if (options_.on_progress) options_.on_progress(Info());
+  std::vector<std::string> lost;
+  for (const AgentRun& run : runs_) {
+    if (run.lost) lost.push_back(run.endpoint->id);
+  }
+  // The restart strategy's delay, interrupted by a cancel.
+  double delay_ms = static_cast<double>(checkpoint.restart_delay.count());
+  for (int32_t k = 0; k < recovery_.restarts; ++k) delay_ms *= checkpoint.restart_backoff;
+  const auto delay = std::min<std::chrono::milliseconds>(
+      checkpoint.max_restart_delay,
+      std::chrono::milliseconds(static_cast<int64_t>(std::min(delay_ms, 1e12))));
+  const Clock::time_point resume = failed_at + delay;
+  while (Clock::now() < resume) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      failure_ = arrow::Status::Cancelled("job '", options_.job_id,
+                                          "' was cancelled while it waited to restart");
+      return false;
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, resume - Clock::now()));
+  }
+  // Slots for the next attempt.
+  arrow::Result<std::vector<AgentEndpoint>> agents = arrow::Status::OK();
+  if (options_.replace_agents) {
+    agents = options_.replace_agents(lost, slots_needed_);
+  } else {
+    std::vector<AgentEndpoint> live;
+    int32_t slots = 0;
+    for (const AgentRun& run : runs_) {
+      if (run.lost) continue;
+      live.push_back(*run.endpoint);
+      slots += run.endpoint->slots;
+    }
+    if (slots < slots_needed_) {
+      agents = arrow::Status::CapacityError("the live agents have ", slots, " slots; the job needs ",
+                                            slots_needed_);
+    } else {
+      agents = std::move(live);
+    }
+  }
+  if (!agents.ok()) {
+    failure_ = agents.status().WithMessage("job '", options_.job_id, "' cannot restart after (",
+                                           cause.message(), "): ", agents.status().message());
+    return false;
+  }
+  // The newest checkpoint of this run whose files verify (none: from the start).
+  auto latest = storage_->LatestValid();
+  if (!latest.ok()) {
+    failure_ = latest.status().WithMessage("job '", options_.job_id,
+                                           "' cannot restart: reading its checkpoints: ",
+                                           latest.status().message());
+    return false;
+  }
+  recovery_.restored_checkpoint =
+      *latest && (*latest)->id >= first_checkpoint_ ? (*latest)->id : kNoCheckpoint;
+  ++recovery_.restarts;
+  ++recovery_.attempts;
+  job_id_ = options_.job_id + "-a" + std::to_string(recovery_.attempts - 1);
+  agents_ = std::move(*agents);
+  failure_ = arrow::Status::OK();
+  failed_task_ = -1;
+  stall_ = StallDetector(options_.stall_timeout, Clock::now());
+  // Checkpoint ids go on increasing: the failed attempt's directories are never reused.
+  auto next = storage_->NextId();
+  if (next.ok()) next_checkpoint_ = std::max(next_checkpoint_, *next);
+  next_trigger_ = Clock::now() + checkpoint.interval;
+  arrow::Status placed = Place();
+  arrow::Status deployed = placed.ok() ? Deploy() : placed;
+  if (!deployed.ok()) {
+    // A deployment that fails (an agent lost meanwhile) is a failure of the new attempt: it may
+    // restart again, within the bound.
+    Fail(deployed);
+    return Restart();
+  }
+  recovery_.recovery_times.push_back(Clock::now() - failed_at);
+  SABOT_LOG(kInfo) << "job " << options_.job_id << " restarted as attempt " << recovery_.attempts
+                   << (recovery_.restored_checkpoint != kNoCheckpoint
+                           ? " from checkpoint " + std::to_string(recovery_.restored_checkpoint)
+                           : std::string(" from the start"))
+                   << " on " << agents_.size() << " agents";
+  return true;
+}
+
+arrow::Result<JobReport> Driver::Run() {
+  ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
+  for (const AgentEndpoint& agent : agents_) slots_needed_ += agent.slots;
+  int32_t largest = 1;
+  for (const ChainSpec& chain : graph_.chains()) largest = std::max(largest, chain.parallelism);
+  slots_needed_ = std::min(slots_needed_, largest);
+  ARROW_RETURN_NOT_OK(Place());
+  const CheckpointOptions& checkpoint = plan_.options().checkpoint;
+  if (checkpoint.enabled()) {
+    if (checkpoint.directory.empty()) {
+      return arrow::Status::Invalid("job '", options_.job_id,
+                                    "' has checkpoints every ", checkpoint.interval.count(),
+                                    " ms but no checkpoint directory");
+    }
+    ARROW_ASSIGN_OR_RAISE(storage_, CheckpointStorage::Open(checkpoint.directory,
+                                                            options_.job_id, checkpoint.retained));
+    ARROW_ASSIGN_OR_RAISE(next_checkpoint_, storage_->NextId());
+    next_checkpoint_ = std::max<CheckpointId>(next_checkpoint_, 1);
+    first_checkpoint_ = next_checkpoint_;
+    next_trigger_ = Clock::now() + checkpoint.interval;
   }
   // Calls fail within the agent timeout; the driver retries status calls itself until then.
   ShuffleClientOptions client = options_.client;
@@ -552,27 +847,34 @@ arrow::Result<JobReport> Driver::Run() {
 
   auto next_progress = Clock::now() + options_.progress_interval;
   arrow::Status deployed = Deploy();
-  if (!deployed.ok()) {
-    Fail(deployed);
-  } else {
+  if (!deployed.ok()) Fail(deployed);
+  bool running = failure_.ok() || Restart();
+  while (running) {
     std::chrono::microseconds pause = kFirstStatusPoll;
+    bool done = false;
     while (true) {
-      const bool done = Poll();
+      done = Poll();
       if (failure_.ok() && options_.cancel != nullptr && options_.cancel->load()) {
         Fail(arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled"));
       }
       if (!failure_.ok() || done) break;
+      if (storage_ != nullptr) Checkpoint();
       Progress(&next_progress);
       std::this_thread::sleep_for(pause);
       pause = std::min<std::chrono::microseconds>(
           kStatusPoll, std::chrono::microseconds(static_cast<int64_t>(
                            static_cast<double>(pause.count()) * kStatusPollGrowth)));
     }
+    if (failure_.ok()) break;
+    running = Restart();
   }
   if (failure_.ok()) {
+    // The sources ended: a checkpoint still pending cannot complete; the commit publishes all.
+    if (storage_ != nullptr) AbandonCheckpoint("the job's tasks finished before it completed");
     arrow::Status committed = Commit();
     if (!committed.ok()) Fail(committed);
   }
+  if (options_.recovery != nullptr) *options_.recovery = recovery_;
   if (!failure_.ok()) {
     state_ = failure_.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     AbortAll(failure_);
@@ -635,6 +937,11 @@ arrow::Result<JobReport> RunDistributedJob(const LogicalPlan& plan,
     return arrow::Status::Invalid("the agent timeout must be positive");
   }
   ARROW_RETURN_NOT_OK(CheckDistributedPlan(plan));
+  // A restart's attempt id is "<job id>-a<k>".
+  if (plan.options().checkpoint.enabled() && options.job_id.size() + 6 > kMaxJobIdLength) {
+    return arrow::Status::Invalid("job id '", options.job_id, "' of a job with checkpoints must ",
+                                  "be at most ", kMaxJobIdLength - 6, " characters");
+  }
   ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
   Driver driver(plan, agents, options, std::move(graph));
   return driver.Run();
