@@ -177,7 +177,7 @@ class Driver {
   JobState state_ = JobState::kCreated;
   arrow::Status failure_;
   int64_t failed_task_ = -1;
-  StallDetector stall_{options_.stall_timeout, Clock::now()};
+  std::optional<StallDetector> stall_{std::in_place, options_.stall_timeout, Clock::now()};
 };
 
 arrow::Result<std::string> Driver::LongCall(AgentRun* run, std::string_view action,
@@ -309,7 +309,7 @@ bool Driver::Poll() {
       signature += run.status->signature;
       busy = busy || run.status->busy;
     }
-    if (stall_.Observe(signature, busy, Clock::now())) {
+    if (stall_->Observe(signature, busy, Clock::now())) {
       Fail(arrow::Status::IOError(
           "job '", options_.job_id, "' made no progress for ", options_.stall_timeout.count(),
           " ms on any of its agents (no rows moved, no task finished): raise the memory budget "
@@ -782,7 +782,7 @@ bool Driver::Restart() {
   agents_ = std::move(*agents);
   failure_ = arrow::Status::OK();
   failed_task_ = -1;
-  stall_ = StallDetector(options_.stall_timeout, Clock::now());
+  stall_.emplace(options_.stall_timeout, Clock::now());
   // Checkpoint ids go on increasing: the failed attempt's directories are never reused.
   auto next = storage_->NextId();
   if (next.ok()) next_checkpoint_ = std::max(next_checkpoint_, *next);

@@ -58,9 +58,6 @@ struct AgentJobFigures {
   int64_t peak_rss_bytes = -1;      // its process's peak resident memory
 };
 
-// What recovery did for a checkpointed job (DistributedJobOptions::recovery).
-using JobRecoveryFigures = JobRecovery;
-
 struct DistributedJobOptions {
   std::string job_id;                         // ids as BindJob wants (<= 24 chars)
   // Per agent, for this job's shuffles (BindJob fits them to it); 0: each agent's whole budget.
