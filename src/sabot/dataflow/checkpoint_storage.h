@@ -61,6 +61,9 @@ struct TaskSnapshot {
   int32_t subtask = 0;
   CheckpointId id = kNoCheckpoint;
   std::vector<SnapshotFile> files;
+  // The task had ended (its chain finished and sent its end of input) before the barrier
+  // reached it: it has no files, and a restart restores it as ended (it produces nothing more).
+  bool finished = false;
   int64_t bytes() const;
   bool operator==(const TaskSnapshot&) const = default;
 };

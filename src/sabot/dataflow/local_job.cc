@@ -32,6 +32,15 @@ void LocalJob::AddTask(TaskRunner* task, TaskScheduler::TaskHandle handle) {
   tasks_.emplace_back(task, handle);
 }
 
+void LocalJob::WakeAll() {
+  std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    tasks = tasks_;
+  }
+  for (auto& [task, handle] : tasks) scheduler_->Wake(handle);
+}
+
 bool LocalJob::Fail(const arrow::Status& cause) {
   std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks;
   {

@@ -5,9 +5,12 @@
 // first failure.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +18,7 @@
 #include <arrow/status.h>
 
 #include "sabot/common/thread_annotations.h"
+#include "sabot/dataflow/checkpoint_storage.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator.h"
 #include "sabot/dataflow/task_scheduler.h"
@@ -49,6 +53,43 @@ struct TaskStateLimits {
 };
 
 // Thread safety: every method may be called from any thread.
+// The checkpointing state a task group's tasks share (TaskGroupOptions::checkpoint_storage);
+// absent when checkpoints are off. `triggered` and `completed` are set by the group (any
+// thread) and read by the tasks at their steps; snapshots written on IO threads report through
+// Report. Thread-safe.
+struct JobCheckpointing {
+  std::shared_ptr<CheckpointStorage> storage;
+  std::optional<CheckpointManifest> restore_from;
+  std::function<void(CheckpointId, const arrow::Result<TaskSnapshot>&)> on_task_snapshot;
+  // The newest checkpoint triggered (source tasks inject its barrier) and completed (tasks
+  // tell their operators).
+  std::atomic<CheckpointId> triggered{kNoCheckpoint};
+  std::atomic<CheckpointId> completed{kNoCheckpoint};
+
+  // A task's snapshot of `id` is durable or failed: tells on_task_snapshot.
+  void Report(CheckpointId id, const arrow::Result<TaskSnapshot>& result) {
+    if (on_task_snapshot) on_task_snapshot(id, result);
+  }
+  // Snapshots being written (BeginWrite before a writer's Commit, EndWrite in its callback);
+  // WaitWrites blocks until none is (the group's destructor: no callback outlives the group).
+  void BeginWrite() {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++writing;
+  }
+  void EndWrite() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (--writing == 0) idle.notify_all();
+  }
+  void WaitWrites() {
+    std::unique_lock<std::mutex> lock(mutex);
+    idle.wait(lock, [this] { return writing == 0; });
+  }
+
+  std::mutex mutex;
+  std::condition_variable idle;
+  int64_t writing SABOT_GUARDED_BY(mutex) = 0;
+};
+
 class LocalJob {
  public:
   // `writer_locations[e]`, for graph edge e (a shuffle edge), names where each of its writer
@@ -74,6 +115,14 @@ class LocalJob {
   // this call recorded the first failure.
   bool Fail(const arrow::Status& cause);
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Wakes every task (a checkpoint was triggered or completed).
+  void WakeAll();
+  // Checkpointing: set once, before any task opens; null when checkpoints are off.
+  void SetCheckpointing(std::shared_ptr<JobCheckpointing> checkpointing) {
+    checkpointing_ = std::move(checkpointing);
+  }
+  JobCheckpointing* checkpointing() const { return checkpointing_.get(); }
+  const std::shared_ptr<JobCheckpointing>& shared_checkpointing() const { return checkpointing_; }
   arrow::Status failure() const;
 
  private:
@@ -83,6 +132,7 @@ class LocalJob {
   const TaskStateLimits state_limits_;
   std::unordered_map<OperatorId, std::unique_ptr<OperatorCounters>> counters_;
   const std::vector<std::vector<std::string>> writer_locations_;
+  std::shared_ptr<JobCheckpointing> checkpointing_;
 
   mutable std::mutex mutex_;
   std::vector<std::pair<TaskRunner*, TaskScheduler::TaskHandle>> tasks_ SABOT_GUARDED_BY(mutex_);

@@ -69,6 +69,25 @@ arrow::Result<std::unique_ptr<TaskGroup>> TaskGroup::Open(std::shared_ptr<const 
     }
   }
 
+  if (options.checkpoint_storage != nullptr) {
+    // Checkpoints need every edge pipelined: a blocking shuffle delivers nothing (barriers
+    // included) before its writers finished, so no checkpoint could complete while they run,
+    // and its stored blocks are not part of any snapshot.
+    for (const GraphEdge& edge : graph.edges()) {
+      if (edge.chained || edge.mode != ShuffleMode::kBlocking) continue;
+      const LogicalPlan& plan = graph.plan();
+      return arrow::Status::Invalid(
+          "job '", bound->job_id, "': checkpoints need pipelined shuffles, but the edge '",
+          plan.FindOperator(edge.from_operator)->name, "' -> '",
+          plan.FindOperator(edge.to_operator)->name,
+          "' is blocking (shuffle_mode: blocking); use shuffle_mode: pipelined or turn "
+          "checkpoints off (batch jobs recover by lineage, docs/fault-tolerance.md)");
+    }
+  } else if (options.restore_from) {
+    return arrow::Status::Invalid("job '", bound->job_id,
+                                  "': a restore point is given without checkpoint storage");
+  }
+
   std::unique_ptr<TaskGroup> group(new TaskGroup(bound, manager, options));
   const int32_t threads =
       options.threads > 0
@@ -81,6 +100,18 @@ arrow::Result<std::unique_ptr<TaskGroup>> TaskGroup::Open(std::shared_ptr<const 
   group->scheduler_ = std::make_unique<TaskScheduler>(threads);
   group->job_ = std::make_unique<LocalJob>(bound, manager, group->scheduler_.get(), options.state,
                                            std::move(locations));
+  if (options.checkpoint_storage != nullptr) {
+    auto checkpointing = std::make_shared<JobCheckpointing>();
+    checkpointing->storage = options.checkpoint_storage;
+    checkpointing->restore_from = options.restore_from;
+    checkpointing->on_task_snapshot = options.on_task_snapshot;
+    if (options.restore_from) {
+      // Ids go on from the restore point: a task restored at checkpoint k acked k already.
+      checkpointing->triggered.store(options.restore_from->id);
+      checkpointing->completed.store(options.restore_from->id);
+    }
+    group->job_->SetCheckpointing(std::move(checkpointing));
+  }
   for (const GroupTask& id : tasks) {
     auto task = std::make_unique<TaskRunner>(group->job_.get(), id.chain, id.subtask);
     TaskRunner* runner = task.get();
@@ -113,6 +144,8 @@ TaskGroup::~TaskGroup() {
     if (runner_.joinable()) runner_.join();
   }
   if (watcher_.joinable()) watcher_.join();
+  // Snapshot writes still on IO threads report to callbacks that must not outlive the group.
+  if (job_ != nullptr && job_->checkpointing() != nullptr) job_->checkpointing()->WaitWrites();
   if (!aborted_ && !committed_) {
     // Whatever was not committed goes (a file sink's temporary file).
     for (auto& task : tasks_) task->Abort(arrow::Status::Cancelled("job '", bound_->job_id,
@@ -153,6 +186,33 @@ bool TaskGroup::WaitFor(std::chrono::milliseconds timeout) {
 void TaskGroup::Wait() {
   std::unique_lock<std::mutex> lock(mutex_);
   changed_.wait(lock, [&] { return done_; });
+}
+
+void TaskGroup::TriggerCheckpoint(CheckpointId id) {
+  JobCheckpointing* checkpointing = job_->checkpointing();
+  if (checkpointing == nullptr) return;
+  CheckpointId previous = checkpointing->triggered.load();
+  while (previous < id && !checkpointing->triggered.compare_exchange_weak(previous, id)) {
+  }
+  if (previous >= id) return;
+  // Tasks that ended ack at once (they send nothing more); the others at their next step.
+  for (const auto& task : tasks_) task->AckEnded();
+  job_->WakeAll();
+}
+
+void TaskGroup::CheckpointComplete(CheckpointId id) {
+  JobCheckpointing* checkpointing = job_->checkpointing();
+  if (checkpointing == nullptr) return;
+  CheckpointId previous = checkpointing->completed.load();
+  while (previous < id && !checkpointing->completed.compare_exchange_weak(previous, id)) {
+  }
+  if (previous < id) job_->WakeAll();
+}
+
+int32_t TaskGroup::running_tasks() const {
+  int32_t running = 0;
+  for (const auto& task : tasks_) running += task->ended() || task->finished() ? 0 : 1;
+  return running;
 }
 
 int64_t TaskGroup::Signature() const {

@@ -143,7 +143,149 @@ arrow::Status TaskRunner::Open(TaskScheduler::TaskHandle handle) {
     max_slice_bytes_ = max_slice_bytes_ == 0 ? admitted : std::min(max_slice_bytes_, admitted);
     outputs_.push_back(std::move(output));
   }
+  checkpointing_ = job_->checkpointing();
+  if (checkpointing_ != nullptr && checkpointing_->restore_from) {
+    arrow::Status restored = RestoreChain();
+    if (!restored.ok()) return restored;
+  }
   return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::RestoreChain() {
+  const CheckpointManifest& manifest = *checkpointing_->restore_from;
+  const TaskSnapshot* snapshot = manifest.FindTask(chain_, subtask_);
+  if (snapshot == nullptr) {
+    return arrow::Status::Invalid(Describe(), ": checkpoint ", manifest.id,
+                                  " has no snapshot of this task (did the plan's chains or "
+                                  "parallelism change since it was taken?)");
+  }
+  acked_.store(manifest.id);
+  injected_ = last_aligned_ = notified_ = manifest.id;
+  if (snapshot->finished) {
+    // The task had ended before the checkpoint: everything it produced is in its downstream
+    // tasks' snapshots. It produces nothing and ends as soon as its inputs (also restored as
+    // ended) do.
+    restored_ended_ = true;
+    if (source_ != nullptr) input_done_ = true;
+    return arrow::Status::OK();
+  }
+  CheckpointStorage& storage = *checkpointing_->storage;
+  const std::string doing = "restoring checkpoint " + std::to_string(manifest.id) + ": ";
+  if (source_ != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto state, storage.OpenState(manifest, chain_, subtask_, source_id_));
+    ARROW_RETURN_NOT_OK(InOperator(source_id_, source_->Restore(manifest.id, state.get()), doing));
+  }
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    ARROW_ASSIGN_OR_RAISE(auto state, storage.OpenState(manifest, chain_, subtask_, op_ids_[i]));
+    ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->Restore(manifest.id, state.get()), doing));
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::TakeSnapshot(CheckpointId id) {
+  std::unique_ptr<TaskSnapshotWriter> writer =
+      checkpointing_->storage->BeginTask(id, chain_, subtask_);
+  const std::string doing = "checkpoint " + std::to_string(id) + ": ";
+  if (source_ != nullptr) {
+    ARROW_RETURN_NOT_OK(
+        InOperator(source_id_, source_->Snapshot(id, writer->ForOperator(source_id_)), doing));
+  }
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    ARROW_RETURN_NOT_OK(
+        InOperator(op_ids_[i], ops_[i]->Snapshot(id, writer->ForOperator(op_ids_[i])), doing));
+  }
+  acked_.store(id, std::memory_order_release);
+  checkpointing_->BeginWrite();
+  writer->Commit([checkpointing = job_->shared_checkpointing()](
+                     CheckpointId done, const arrow::Result<TaskSnapshot>& snapshot) {
+    checkpointing->Report(done, snapshot);
+    checkpointing->EndWrite();
+  });
+  if (outputs_.empty()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto barrier,
+                        EncodeStreamEvent(StreamEvent{StreamEvent::Kind::kBarrier, id}));
+  return EmitToOutputs(Held{nullptr, std::move(barrier), 0});
+}
+
+arrow::Status TaskRunner::InjectBarrier() {
+  const CheckpointId id = checkpointing_->triggered.load(std::memory_order_acquire);
+  if (id <= injected_) return arrow::Status::OK();
+  injected_ = id;
+  return TakeSnapshot(id);
+}
+
+arrow::Status TaskRunner::OnBarrier(Input& input, size_t reader_input, size_t channel,
+                                    CheckpointId id) {
+  if (checkpointing_ == nullptr) {
+    return arrow::Status::Invalid(Describe(), ": a checkpoint barrier (", id,
+                                  ") arrived, but checkpoints are off for this job");
+  }
+  if (id <= last_aligned_ || (aligning_ != kNoCheckpoint && id < aligning_)) {
+    return arrow::Status::OK();  // a barrier of a checkpoint this task gave up on
+  }
+  if (aligning_ != kNoCheckpoint && id > aligning_) {
+    // A newer checkpoint overtook one that never aligned (a source skipped it): give the older
+    // one up; the driver aborts it.
+    ARROW_RETURN_NOT_OK(ResumeAlignedInputs());
+    aligning_ = kNoCheckpoint;
+  }
+  if (aligning_ == kNoCheckpoint) {
+    aligning_ = id;
+    barrier_seen_.assign(channel_active_.size(), false);
+  }
+  barrier_seen_[channel] = true;
+  // Nothing after the barrier on this channel is processed until the checkpoint aligned.
+  ARROW_RETURN_NOT_OK(input.reader->PauseInput(reader_input));
+  return CheckAligned();
+}
+
+arrow::Status TaskRunner::CheckAligned() {
+  if (aligning_ == kNoCheckpoint) return arrow::Status::OK();
+  for (size_t c = 0; c < barrier_seen_.size(); ++c) {
+    if (!barrier_seen_[c] && !watermarks_.ended(c)) return arrow::Status::OK();
+  }
+  const CheckpointId id = aligning_;
+  aligning_ = kNoCheckpoint;
+  last_aligned_ = id;
+  ARROW_RETURN_NOT_OK(TakeSnapshot(id));
+  return ResumeAlignedInputs();
+}
+
+arrow::Status TaskRunner::ResumeAlignedInputs() {
+  for (Input& input : inputs_) {
+    for (size_t i = 0; i < input.reader->num_inputs(); ++i) {
+      if (input.reader->input_paused(i)) ARROW_RETURN_NOT_OK(input.reader->ResumeInput(i));
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status TaskRunner::NotifyCheckpointComplete() {
+  const CheckpointId id = checkpointing_->completed.load(std::memory_order_acquire);
+  if (id <= notified_) return arrow::Status::OK();
+  notified_ = id;
+  const std::string doing = "checkpoint " + std::to_string(id) + " complete: ";
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    ARROW_RETURN_NOT_OK(InOperator(op_ids_[i], ops_[i]->CheckpointComplete(id), doing));
+  }
+  return arrow::Status::OK();
+}
+
+void TaskRunner::AckEnded() {
+  if (checkpointing_ == nullptr || !ended()) return;
+  const CheckpointId id = checkpointing_->triggered.load(std::memory_order_acquire);
+  CheckpointId acked = acked_.load(std::memory_order_acquire);
+  while (acked < id) {
+    if (acked_.compare_exchange_weak(acked, id)) {
+      TaskSnapshot snapshot;
+      snapshot.chain = chain_;
+      snapshot.subtask = subtask_;
+      snapshot.id = id;
+      snapshot.finished = true;
+      checkpointing_->Report(id, snapshot);
+      return;
+    }
+  }
 }
 
 StepResult TaskRunner::Step() {
@@ -168,6 +310,7 @@ StepResult TaskRunner::Step() {
 }
 
 arrow::Status TaskRunner::RunStep(StepResult* result) {
+  if (checkpointing_ != nullptr) ARROW_RETURN_NOT_OK(NotifyCheckpointComplete());
   ARROW_ASSIGN_OR_RAISE(bool flushed, FlushOutputs());
   if (!flushed) {
     if (!blocked_since_) blocked_since_ = Clock::now();
@@ -208,6 +351,11 @@ arrow::Status TaskRunner::RunStep(StepResult* result) {
 
   if (source_ != nullptr) {
     for (int i = 0; i < kItemsPerStep && held_.empty(); ++i) {
+      if (checkpointing_ != nullptr) {
+        // Between two source steps: a triggered checkpoint's barrier goes in here.
+        ARROW_RETURN_NOT_OK(InjectBarrier());
+        if (!held_.empty()) break;
+      }
       const auto start = Clock::now();
       auto next = source_->Next();
       if (!next.ok()) return InOperator(source_id_, next.status());
@@ -346,12 +494,17 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
         if (watermarks_.End(input.first_channel + item.input)) {
           ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
         }
+        // An ended channel counts as aligned.
+        if (aligning_ != kNoCheckpoint) ARROW_RETURN_NOT_OK(CheckAligned());
         break;
       case ShuffleReaderItem::Kind::kBatch:
         idle_inputs = 0;
         ++*items;
         if (idle_timeout_.count() > 0) {
           ChannelActive(input.first_channel + item.input, Clock::now());
+        }
+        if (restored_ended_) {
+          return arrow::Status::Invalid(Describe(), ": restored as finished, it received rows");
         }
         ARROW_RETURN_NOT_OK(Deliver(0, input.operator_input, item.batch));
         break;
@@ -366,9 +519,10 @@ arrow::Status TaskRunner::ReadInputs(int* items) {
           advanced = watermarks_.Update(channel, event.value);
         } else if (event.kind == StreamEvent::Kind::kEndOfInput) {
           advanced = watermarks_.End(channel);
+        } else if (event.kind == StreamEvent::Kind::kBarrier) {
+          ARROW_RETURN_NOT_OK(OnBarrier(input, item.input, channel, event.value));
         } else {
-          return arrow::Status::NotImplemented(
-              Describe(), ": a checkpoint barrier arrived; checkpoints are not supported yet");
+          return arrow::Status::Invalid(Describe(), ": unknown stream event");
         }
         if (advanced) ARROW_RETURN_NOT_OK(DeliverWatermark(0, watermarks_.current()));
         break;
@@ -389,7 +543,8 @@ arrow::Status TaskRunner::FinishInput() {
     job_->counters(source_id_).watermarks[subtask_].store(kEndOfTimeWatermark,
                                                           std::memory_order_relaxed);
   }
-  for (size_t i = 0; i < ops_.size(); ++i) {
+  // A task restored as finished had finished its operators before the checkpoint.
+  for (size_t i = 0; i < ops_.size() && !restored_ended_; ++i) {
     const auto start = Clock::now();
     const int64_t nested_before = nested_ns_;
     nested_ns_ = 0;
@@ -409,6 +564,10 @@ arrow::Status TaskRunner::FinishInput() {
     ARROW_RETURN_NOT_OK(EmitToOutputs(Held{nullptr, std::move(end), 0}));
   }
   chain_finished_ = true;
+  if (checkpointing_ != nullptr) {
+    ended_.store(true, std::memory_order_release);
+    AckEnded();
+  }
   return arrow::Status::OK();
 }
 

@@ -37,6 +37,7 @@ namespace sabot {
 class ShuffleManager;
 class ShuffleReader;
 class LocalJob;
+struct JobCheckpointing;
 struct OperatorCounters;
 
 class TaskRunner {
@@ -90,6 +91,20 @@ class TaskRunner {
   std::vector<std::vector<int64_t>> InputBytesPerWriter() const;
   const std::vector<size_t>& input_edges() const { return input_edges_; }
 
+  // Checkpoints (docs/fault-tolerance.md; only when the job has a JobCheckpointing). A task
+  // with a source injects the barrier of the newest triggered checkpoint at its next step,
+  // after snapshotting its source and chain; a task with inputs aligns the barrier over its
+  // input channels (pausing each channel that delivered it until every channel delivered it
+  // or ended), snapshots its chain and forwards it. Each snapshot is written off the task's
+  // thread and reported through JobCheckpointing::Report.
+  //
+  // True once the task's chain finished (its end of input went out) or it was restored as
+  // finished: it takes no more snapshots. From any thread.
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+  // For an ended task: acks the newest triggered checkpoint as finished (a TaskSnapshot with
+  // `finished` and no files) unless this task acked it already. From any thread.
+  void AckEnded();
+
  private:
   class Link;
   struct Input {
@@ -137,6 +152,18 @@ class TaskRunner {
   void ChannelActive(size_t channel, Clock::time_point now);
   // Adds what operator `index`'s late-row count grew by to its counters.
   void CountLateRows(size_t index);
+  // Checkpoints: restores the chain from the job's restore point (Open); snapshots the source
+  // and chain for checkpoint `id`, hands the files to the storage and sends the barrier to the
+  // outputs; injects a newly triggered barrier (source tasks); handles a barrier from channel
+  // `channel` (input `input`'s reader input `reader_input`); completes an alignment once every
+  // channel delivered the barrier or ended; tells the operators of a completed checkpoint.
+  arrow::Status RestoreChain();
+  arrow::Status TakeSnapshot(CheckpointId id);
+  arrow::Status InjectBarrier();
+  arrow::Status OnBarrier(Input& input, size_t reader_input, size_t channel, CheckpointId id);
+  arrow::Status CheckAligned();
+  arrow::Status ResumeAlignedInputs();
+  arrow::Status NotifyCheckpointComplete();
   // `result` (kIdle) woken at `next` too, when set.
   static StepResult IdleOr(StepResult result, const std::optional<Clock::time_point>& next);
 
@@ -179,6 +206,16 @@ class TaskRunner {
   std::atomic<int64_t> rows_in_{0};
   std::atomic<int64_t> rows_out_{0};
   std::atomic<int64_t> output_blocked_ns_{0};
+  // Checkpoints (null when off: nothing below is used and no step pays for it).
+  JobCheckpointing* checkpointing_ = nullptr;
+  std::atomic<CheckpointId> acked_{kNoCheckpoint};  // the newest checkpoint this task acked
+  std::atomic<bool> ended_{false};
+  CheckpointId injected_ = kNoCheckpoint;   // the newest barrier a source task injected
+  CheckpointId notified_ = kNoCheckpoint;   // the newest completion told to the operators
+  CheckpointId aligning_ = kNoCheckpoint;   // the barrier being aligned (0: none)
+  CheckpointId last_aligned_ = kNoCheckpoint;
+  std::vector<bool> barrier_seen_;          // per channel: delivered the barrier being aligned
+  bool restored_ended_ = false;             // restored as finished: runs to its end at once
   // The chain position whose deliveries count as the task's rows out: ops_.size() (its outputs),
   // or the last operator when it is a sink.
   size_t out_index_ = 0;
