@@ -743,7 +743,8 @@ bool Driver::Restart() {
     std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, resume - Clock::now()));
   }
   // Slots for the next attempt.
-  arrow::Result<std::vector<AgentEndpoint>> agents = arrow::Status::OK();
+  arrow::Result<std::vector<AgentEndpoint>> agents =
+      arrow::Status::UnknownError("no agents chosen");
   if (options_.replace_agents) {
     agents = options_.replace_agents(lost, slots_needed_);
   } else {
