@@ -560,9 +560,10 @@ arrow::Status CheckpointStorage::Verify(CheckpointId id) {
   return VerifyFiles(manifest);
 }
 
-arrow::Result<std::optional<CheckpointManifest>> CheckpointStorage::LatestValid() {
+arrow::Result<std::optional<CheckpointManifest>> CheckpointStorage::LatestValid(
+    CheckpointId at_least) {
   ARROW_ASSIGN_OR_RAISE(auto ids, ListCheckpoints());
-  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+  for (auto it = ids.rbegin(); it != ids.rend() && *it >= at_least; ++it) {
     auto info = fs_->GetFileInfo(Join(CheckpointPath(*it), kManifestName));
     if (info.ok() && info->type() == arrow::fs::FileType::NotFound) continue;  // never completed
     auto manifest = ReadManifest(*it);

@@ -141,8 +141,9 @@ class CheckpointStorage : public std::enable_shared_from_this<CheckpointStorage>
 
   // The newest complete checkpoint whose manifest parses and whose files all have their listed
   // size and CRC-32C; older ones are tried in turn (each rejection logged with its reason).
+  // Only checkpoints with id >= `at_least` count (a run restores none of an earlier run's).
   // nullopt: none (a fresh start).
-  arrow::Result<std::optional<CheckpointManifest>> LatestValid();
+  arrow::Result<std::optional<CheckpointManifest>> LatestValid(CheckpointId at_least = 1);
   // Why checkpoint `id` is not valid (OK when it is): the manifest is missing or does not parse,
   // or a file is missing, truncated or fails its checksum.
   arrow::Status Verify(CheckpointId id);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sabot/dataflow/checkpoint.h"
 #include "sabot/dataflow/logical_plan.h"
 
 namespace sabot {
@@ -60,6 +61,18 @@ struct EdgeReport {
   double skew() const;
 };
 
+// What checkpoints did in a job run with checkpoints on (docs/fault-tolerance.md); all zero
+// when they are off.
+struct CheckpointReport {
+  int64_t completed = 0;  // checkpoints committed (their manifests written)
+  int64_t failed = 0;     // checkpoints given up (a snapshot write failed, a task failed first)
+  CheckpointId last_id = kNoCheckpoint;        // the newest committed
+  std::chrono::nanoseconds last_duration{0};   // its trigger to its manifest's commit
+  int64_t last_bytes = 0;                      // its files' bytes
+  int32_t restarts = 0;                        // restarts after task failures
+  CheckpointId restored_from = kNoCheckpoint;  // the last restart's checkpoint (0: from scratch)
+};
+
 struct JobReport {
   std::string job_id;
   std::chrono::nanoseconds wall{0};
@@ -67,6 +80,8 @@ struct JobReport {
   std::vector<EdgeReport> edges;          // execution graph order
   int64_t peak_memory_bytes = 0;          // the budget pool's peak
   int64_t memory_budget_bytes = 0;
+  // Checkpoints and restarts over the whole run (operators and edges: its last attempt).
+  CheckpointReport checkpoints;
 };
 
 // A snapshot while the job runs, taken at any moment from another thread than the tasks'.

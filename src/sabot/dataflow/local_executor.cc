@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "sabot/common/logging.h"
+#include "sabot/dataflow/checkpoint_storage.h"
 #include "sabot/dataflow/local_job.h"
 #include "sabot/dataflow/task_group.h"
 #include "sabot/dataflow/task_runner.h"
@@ -32,6 +34,141 @@ JobProgress ProgressOf(const TaskGroup& group) {
   return progress;
 }
 
+// A checkpoint in flight: the acks of the tasks so far.
+struct PendingCheckpoint {
+  CheckpointId id = kNoCheckpoint;
+  Clock::time_point triggered;
+  size_t expected = 0;
+  std::vector<TaskSnapshot> acks;
+  arrow::Status failure;
+};
+
+// The checkpoints of one job run (every attempt): triggers them at the interval, collects the
+// tasks' acks (on_task_snapshot, from any thread), commits complete ones and tells the group.
+// Driven from the executor's thread by Poll() while an attempt runs.
+class LocalCheckpointer {
+ public:
+  LocalCheckpointer(std::shared_ptr<CheckpointStorage> storage, CheckpointOptions options,
+                    CheckpointId first_id)
+      : storage_(std::move(storage)), options_(std::move(options)), next_id_(first_id),
+        first_id_(first_id) {}
+
+  CheckpointStorage* storage() const { return storage_.get(); }
+  CheckpointId first_id() const { return first_id_; }
+  CheckpointReport& report() { return report_; }
+
+  // A new attempt starts with `group` (nothing pending; the first trigger one interval on).
+  void Begin(TaskGroup* group) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    group_ = group;
+    pending_.reset();
+    next_trigger_ = Clock::now() + options_.interval;
+  }
+  // The tasks' acks (TaskGroupOptions::on_task_snapshot).
+  void OnTaskSnapshot(CheckpointId id, const arrow::Result<TaskSnapshot>& snapshot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!pending_ || pending_->id != id) return;  // a checkpoint given up already
+    if (!snapshot.ok()) {
+      if (pending_->failure.ok()) pending_->failure = snapshot.status();
+      return;
+    }
+    pending_->acks.push_back(*snapshot);
+  }
+  // Completes or gives up the pending checkpoint when it can, triggers the next when due; returns
+  // when the next Poll is due.
+  void Poll() {
+    std::optional<PendingCheckpoint> done;
+    bool trigger = false;
+    CheckpointId id = kNoCheckpoint;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const Clock::time_point now = Clock::now();
+      if (pending_ && (!pending_->failure.ok() || pending_->acks.size() >= pending_->expected ||
+                       now - pending_->triggered > kCheckpointTimeout)) {
+        if (pending_->failure.ok() && pending_->acks.size() < pending_->expected) {
+          pending_->failure = arrow::Status::IOError(
+              "checkpoint ", pending_->id, " timed out after ",
+              std::chrono::duration_cast<std::chrono::seconds>(kCheckpointTimeout).count(),
+              " s with ", pending_->acks.size(), " of ", pending_->expected, " tasks acked");
+        }
+        done = std::move(*pending_);
+        pending_.reset();
+      }
+      if (!pending_ && !done && now >= next_trigger_) {
+        id = next_id_++;
+        pending_ = PendingCheckpoint{id, now, group_->bound().graph.tasks().size(), {}, {}};
+        next_trigger_ = now + options_.interval;
+        trigger = true;
+      }
+    }
+    // Outside the lock: storage writes, and the group's tasks ack from their threads.
+    if (done) Finish(std::move(*done));
+    if (trigger) group_->TriggerCheckpoint(id);
+  }
+  // The attempt ended: a checkpoint still pending is given up.
+  void End() {
+    std::optional<PendingCheckpoint> pending;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending = std::move(pending_);
+      pending_.reset();
+      group_ = nullptr;
+    }
+    if (pending) {
+      // Given up, not failed: the attempt ended (done, or failed: counted as a restart).
+      arrow::Status aborted = storage_->Abort(pending->id);
+      if (!aborted.ok()) SABOT_LOG(kWarning) << aborted.ToString();
+    }
+  }
+
+ private:
+  static constexpr std::chrono::minutes kCheckpointTimeout{10};
+
+  void Finish(PendingCheckpoint done) {
+    if (done.failure.ok()) {
+      auto manifest = storage_->Complete(done.id, std::move(done.acks));
+      if (manifest.ok()) {
+        ++report_.completed;
+        report_.last_id = done.id;
+        report_.last_duration = Clock::now() - done.triggered;
+        report_.last_bytes = manifest->bytes();
+        group_->CheckpointComplete(done.id);
+        return;
+      }
+      done.failure = manifest.status();
+    }
+    // A failed checkpoint fails only itself: the job runs on, the next one is triggered.
+    ++report_.failed;
+    SABOT_LOG(kWarning) << "checkpoint " << done.id << " failed: " << done.failure.ToString();
+    arrow::Status aborted = storage_->Abort(done.id);
+    if (!aborted.ok()) SABOT_LOG(kWarning) << aborted.ToString();
+  }
+
+  std::shared_ptr<CheckpointStorage> storage_;
+  const CheckpointOptions options_;
+  CheckpointReport report_;  // the executor's thread only
+  std::mutex mutex_;
+  TaskGroup* group_ = nullptr;
+  std::optional<PendingCheckpoint> pending_;
+  Clock::time_point next_trigger_;
+  CheckpointId next_id_;
+  const CheckpointId first_id_;
+};
+
+// How often the executor looks at checkpoints while an attempt runs.
+constexpr std::chrono::milliseconds kCheckpointPoll{5};
+
+// One attempt of a job: every task on a fresh shuffle manager (fresh channels: in-flight data of
+// an earlier attempt is gone), restored from `restore_from` when set. `*retryable` (when given)
+// says whether a failure may go away on a restart: not when the group could not even open (a
+// blocking edge under checkpoints, a snapshot that does not match the plan) nor when an
+// operator cannot checkpoint (NotImplemented).
+arrow::Result<JobReport> RunAttempt(std::shared_ptr<const BoundJob> bound,
+                                    const LocalExecutorOptions& options,
+                                    LocalCheckpointer* checkpointer,
+                                    std::optional<CheckpointManifest> restore_from,
+                                    bool* retryable = nullptr);
+
 }  // namespace
 
 BindOptions BindOptionsOf(const LocalExecutorOptions& options) {
@@ -53,7 +190,76 @@ arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecuto
 arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
                                      const LocalExecutorOptions& options) {
   const auto start = Clock::now();
+  const CheckpointOptions& checkpoint = bound->graph.plan().options().checkpoint;
+  if (!checkpoint.enabled()) {
+    ARROW_ASSIGN_OR_RAISE(JobReport report, RunAttempt(bound, options, nullptr, std::nullopt));
+    report.wall = Clock::now() - start;
+    return report;
+  }
 
+  // Checkpoints on: the job restarts from its latest valid checkpoint after a task failure, up
+  // to max_restarts times, waiting min(restart_delay * backoff^k, max_restart_delay) before the
+  // k-th restart. Checkpoints of an earlier run of the job in the same directory are never
+  // restored (ids go on after them).
+  auto storage = CheckpointStorage::Open(checkpoint.directory, bound->job_id, checkpoint.retained);
+  if (!storage.ok()) {
+    return storage.status().WithMessage("job '", bound->job_id, "': ", storage.status().message());
+  }
+  ARROW_ASSIGN_OR_RAISE(CheckpointId first_id, (*storage)->NextId());
+  LocalCheckpointer checkpointer(*storage, checkpoint, first_id);
+  std::optional<CheckpointManifest> restore_from;
+  std::vector<std::string> causes;
+  for (int32_t attempt = 0;; ++attempt) {
+    bool retryable = true;
+    auto report = RunAttempt(bound, options, &checkpointer, restore_from, &retryable);
+    if (report.ok()) {
+      report->checkpoints = checkpointer.report();
+      report->wall = Clock::now() - start;
+      return report;
+    }
+    const arrow::Status cause = report.status();
+    const bool cancelled = options.cancel != nullptr && options.cancel->load();
+    if (cancelled || !retryable || attempt >= checkpoint.max_restarts) {
+      if (attempt == 0 || cancelled || !retryable) return cause;
+      std::string earlier;
+      for (size_t k = 0; k < causes.size(); ++k) {
+        earlier += "; attempt " + std::to_string(k + 1) + ": " + causes[k];
+      }
+      return cause.WithMessage(cause.message(), " (job '", bound->job_id, "' gave up after ",
+                               attempt, attempt == 1 ? " restart" : " restarts",
+                               ", max_restarts ", checkpoint.max_restarts, earlier, ")");
+    }
+    causes.push_back(cause.ToString());
+    double delay_ms = static_cast<double>(checkpoint.restart_delay.count());
+    for (int32_t k = 0; k < attempt; ++k) delay_ms *= checkpoint.restart_backoff;
+    delay_ms = std::min(delay_ms, static_cast<double>(checkpoint.max_restart_delay.count()));
+    SABOT_LOG(kWarning) << "job '" << bound->job_id << "' attempt " << attempt + 1
+                        << " failed: " << cause.ToString() << "; restarting in "
+                        << static_cast<int64_t>(delay_ms) << " ms";
+    const auto resume_at = Clock::now() + std::chrono::microseconds(
+                                              static_cast<int64_t>(delay_ms * 1000.0));
+    while (Clock::now() < resume_at) {
+      if (options.cancel != nullptr && options.cancel->load()) {
+        return arrow::Status::Cancelled("job '", bound->job_id,
+                                        "' was cancelled while waiting to restart after: ",
+                                        cause.ToString());
+      }
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(resume_at - Clock::now(), std::chrono::milliseconds(20)));
+    }
+    ARROW_ASSIGN_OR_RAISE(restore_from, checkpointer.storage()->LatestValid(first_id));
+    ++checkpointer.report().restarts;
+    checkpointer.report().restored_from = restore_from ? restore_from->id : kNoCheckpoint;
+  }
+}
+
+namespace {
+
+arrow::Result<JobReport> RunAttempt(std::shared_ptr<const BoundJob> bound,
+                                    const LocalExecutorOptions& options,
+                                    LocalCheckpointer* checkpointer,
+                                    std::optional<CheckpointManifest> restore_from,
+                                    bool* retryable) {
   ARROW_ASSIGN_OR_RAISE(auto transport, InProcessTransport::Make());
   ShuffleManagerOptions manager_options;
   manager_options.memory_budget = options.memory_budget;
@@ -79,6 +285,15 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   group_options.stall_timeout = options.stall_timeout;
   group_options.cancel = options.cancel;
   group_options.progress_interval = options.progress_interval;
+  if (checkpointer != nullptr) {
+    group_options.checkpoint_storage =
+        std::shared_ptr<CheckpointStorage>(checkpointer->storage(), [](CheckpointStorage*) {});
+    group_options.restore_from = std::move(restore_from);
+    group_options.on_task_snapshot = [checkpointer](CheckpointId id,
+                                                    const arrow::Result<TaskSnapshot>& snapshot) {
+      checkpointer->OnTaskSnapshot(id, snapshot);
+    };
+  }
   TaskGroup* running = nullptr;
   if (options.on_progress) {
     group_options.on_progress = [&options, &running] { options.on_progress(ProgressOf(*running)); };
@@ -87,18 +302,26 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
                                 std::move(group_options));
   if (!opened.ok()) {
     (void)manager->ReleaseJob(bound->job_id);
+    if (retryable != nullptr) *retryable = false;
     return opened.status();
   }
   std::unique_ptr<TaskGroup> group = std::move(*opened);
   running = group.get();
   group->Start();
-  group->Wait();
+  if (checkpointer == nullptr) {
+    group->Wait();
+  } else {
+    checkpointer->Begin(group.get());
+    while (!group->WaitFor(kCheckpointPoll)) checkpointer->Poll();
+    checkpointer->End();
+  }
 
   arrow::Status outcome = group->failure();
   for (int phase = 0; outcome.ok() && phase < TaskRunner::kCommitPhases; ++phase) {
     outcome = group->Commit(phase);
   }
   if (!outcome.ok()) {
+    if (retryable != nullptr && outcome.IsNotImplemented()) *retryable = false;
     group->Abort(outcome);
     group.reset();
     (void)manager->ReleaseJob(bound->job_id);
@@ -133,8 +356,9 @@ arrow::Result<JobReport> RunBoundJob(std::shared_ptr<const BoundJob> bound,
   report.memory_budget_bytes = figures.memory_budget_bytes;
   group.reset();
   (void)manager->ReleaseJob(bound->job_id);
-  report.wall = Clock::now() - start;
   return report;
 }
+
+}  // namespace
 
 }  // namespace sabot
