@@ -513,6 +513,7 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
         auto it = task_index.find({snapshot->chain, snapshot->subtask});
         if (it == task_index.end()) return;
         ack.task = static_cast<int64_t>(it->second);
+        ack.finished = snapshot->finished;
         for (const SnapshotFile& file : snapshot->files) {
           ack.files.push_back({file.path, file.bytes, file.crc32c});
         }

@@ -281,6 +281,7 @@ namespace {
 
 // Snapshot acks as text, one line per ack and one per file (the fields tab-separated):
 //   A <task> <id>                      an ack without error (its files follow)
+//   D <task> <id>                      the ack of a task that had ended (no files)
 //   F <task> <id> <bytes> <crc32c> <path>
 //   E <task> <id> <code> <message>     a failed snapshot
 // A message's tabs and line breaks are written as spaces.
@@ -297,7 +298,7 @@ std::string EncodeSnapshotAcks(const std::vector<SnapshotAck>& acks) {
               message + "\n";
       continue;
     }
-    text += "A\t" + head + "\n";
+    text += (ack.finished ? "D\t" : "A\t") + head + "\n";
     for (const SnapshotAckFile& file : ack.files) {
       text += "F\t" + head + "\t" + std::to_string(file.bytes) + "\t" +
               std::to_string(file.crc32c) + "\t" + file.path + "\n";
@@ -341,7 +342,8 @@ arrow::Result<std::vector<SnapshotAck>> DecodeSnapshotAcks(std::string_view text
     }
     fields.push_back(line);
     const std::string_view kind = fields[0];
-    const size_t expected = kind == "A" ? 3 : kind == "E" ? 5 : kind == "F" ? 6 : 0;
+    const size_t expected =
+        kind == "A" || kind == "D" ? 3 : kind == "E" ? 5 : kind == "F" ? 6 : 0;
     if (expected == 0 || fields.size() != expected) {
       return arrow::Status::Invalid("snapshot ack line ", lines, " is malformed");
     }
@@ -350,7 +352,7 @@ arrow::Result<std::vector<SnapshotAck>> DecodeSnapshotAcks(std::string_view text
     ARROW_ASSIGN_OR_RAISE(int64_t id, ParseAckInt(fields[2], "checkpoint id"));
     if (kind == "F") {
       if (acks.empty() || acks.back().task != task || acks.back().id != id ||
-          !acks.back().error.ok()) {
+          !acks.back().error.ok() || acks.back().finished) {
         return arrow::Status::Invalid("snapshot ack line ", lines, " names a file of task ", task,
                                       " of checkpoint ", id, " outside its ack");
       }
@@ -366,6 +368,7 @@ arrow::Result<std::vector<SnapshotAck>> DecodeSnapshotAcks(std::string_view text
     SnapshotAck ack;
     ack.task = task;
     ack.id = id;
+    ack.finished = kind == "D";
     if (kind == "E") {
       ARROW_ASSIGN_OR_RAISE(int64_t code, ParseAckInt(fields[3], "code"));
       if (code == 0 || code > static_cast<int64_t>(arrow::StatusCode::AlreadyExists)) {

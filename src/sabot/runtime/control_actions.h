@@ -86,6 +86,8 @@ struct SnapshotAck {
   CheckpointId id = kNoCheckpoint;
   arrow::Status error;
   std::vector<SnapshotAckFile> files;
+  // The task had ended before the barrier reached it (no files; restored as ended).
+  bool finished = false;
 };
 
 // The most snapshot acks and files one job status may carry.

@@ -118,25 +118,33 @@ TEST(ControlActions, SnapshotAcksRoundTrip) {
   SnapshotAck empty;
   empty.task = 1;
   empty.id = 4;
+  SnapshotAck ended;
+  ended.task = 2;
+  ended.id = 4;
+  ended.finished = true;
   SnapshotAck failed;
   failed.id = 5;
   failed.error = arrow::Status::IOError("disk full\twhile writing\nchk-000005");
-  report.snapshots = {first, empty, failed};
+  report.snapshots = {first, empty, ended, failed};
   ControlMessage message;
   PutJobStatus(report, &message);
   ASSERT_OK_AND_ASSIGN(ControlMessage decoded, ControlMessage::Decode(message.Encode()));
   ASSERT_OK_AND_ASSIGN(JobStatusReport back, GetJobStatus(decoded, {}));
-  ASSERT_EQ(back.snapshots.size(), 3u);
+  ASSERT_EQ(back.snapshots.size(), 4u);
   EXPECT_EQ(back.snapshots[0].task, 0);
   EXPECT_EQ(back.snapshots[0].id, 4);
   EXPECT_EQ(back.snapshots[0].files, first.files);
   EXPECT_TRUE(back.snapshots[0].error.ok());
   EXPECT_EQ(back.snapshots[1].task, 1);
   EXPECT_TRUE(back.snapshots[1].files.empty());
-  EXPECT_EQ(back.snapshots[2].task, -1);
-  EXPECT_EQ(back.snapshots[2].id, 5);
-  EXPECT_TRUE(back.snapshots[2].error.IsIOError());
-  EXPECT_EQ(back.snapshots[2].error.message(), "disk full while writing chk-000005");
+  EXPECT_FALSE(back.snapshots[1].finished);
+  EXPECT_EQ(back.snapshots[2].task, 2);
+  EXPECT_TRUE(back.snapshots[2].finished);
+  EXPECT_TRUE(back.snapshots[2].files.empty());
+  EXPECT_EQ(back.snapshots[3].task, -1);
+  EXPECT_EQ(back.snapshots[3].id, 5);
+  EXPECT_TRUE(back.snapshots[3].error.IsIOError());
+  EXPECT_EQ(back.snapshots[3].error.message(), "disk full while writing chk-000005");
 
   // A status without acks (a job without checkpoints) has none.
   ControlMessage none;
@@ -154,6 +162,7 @@ TEST(ControlActions, MalformedSnapshotAcksAreRefused) {
                            "A\t0\t4\nF\t1\t4\t10\t1\tp\n",  // a file of another task
                            "A\t0\t4\nF\t0\t4\t10\t4294967296\tp\n",  // crc too big
                            "A\t0\t4\nF\t0\t4\t10\t1\t\n",   // no path
+                           "D\t0\t4\nF\t0\t4\t10\t1\tp\n",  // a file of an ended task
                            "A\t0\tx\n"}) {
     ControlMessage message;
     PutJobStatus(EmptyStatus(), &message);

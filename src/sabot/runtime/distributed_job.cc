@@ -119,10 +119,11 @@ class Driver {
   // Checkpoints (storage_ set): triggers the next one when due, collects the acks of the one
   // pending from the last poll, completes or abandons it.
   void Checkpoint();
-  // Sends `action` naming checkpoint `id` to every deployed agent still answering (trigger:
-  // only those with source tasks).
-  void SendCheckpoint(std::string_view action, CheckpointId id, bool sources_only);
-  void AbandonCheckpoint(const std::string& why);
+  // Sends `action` naming checkpoint `id` to every deployed agent still answering.
+  void SendCheckpoint(std::string_view action, CheckpointId id);
+  // Removes the pending checkpoint's files; `failed`: it failed (logged and counted), else it
+  // was given up (the attempt ended).
+  void AbandonCheckpoint(const std::string& why, bool failed = true);
   // After failure_: true when the job may restart (checkpoints on, restarts left, not
   // cancelled); then aborts, waits the delay, finds agents and redeploys from the latest valid
   // checkpoint, as a new attempt. On return false failure_ is the job's error.
@@ -576,18 +577,9 @@ arrow::Status Driver::Place() {
   return arrow::Status::OK();
 }
 
-void Driver::SendCheckpoint(std::string_view action, CheckpointId id, bool sources_only) {
+void Driver::SendCheckpoint(std::string_view action, CheckpointId id) {
   for (AgentRun& run : runs_) {
     if (!run.deployed || run.lost) continue;
-    if (sources_only) {
-      bool source = false;
-      for (int64_t t : run.tasks) {
-        const ChainSpec& chain = graph_.chains()[graph_.tasks()[t].chain];
-        const OperatorSpec* head = plan_.FindOperator(chain.operators.front());
-        source = source || (head != nullptr && IsSource(head->kind()));
-      }
-      if (!source) continue;
-    }
     ControlMessage request;
     request.Set("job_id", job_id_);
     request.SetInt("checkpoint_id", id);
@@ -597,34 +589,26 @@ void Driver::SendCheckpoint(std::string_view action, CheckpointId id, bool sourc
   }
 }
 
-void Driver::AbandonCheckpoint(const std::string& why) {
+void Driver::AbandonCheckpoint(const std::string& why, bool failed) {
   if (pending_ == kNoCheckpoint) return;
-  SABOT_LOG(kWarning) << "job " << options_.job_id << ": checkpoint " << pending_
-                      << " failed: " << why;
+  if (failed) {
+    SABOT_LOG(kWarning) << "job " << options_.job_id << ": checkpoint " << pending_
+                        << " failed: " << why;
+    ++recovery_.checkpoints_failed;
+  }
   arrow::Status removed = storage_->Abort(pending_);
   if (!removed.ok()) {
     SABOT_LOG(kWarning) << "job " << options_.job_id << ": removing failed checkpoint "
                         << pending_ << ": " << removed.ToString();
   }
-  ++recovery_.checkpoints_failed;
   pending_ = kNoCheckpoint;
   acks_.clear();
 }
 
 void Driver::Checkpoint() {
   const Clock::time_point now = Clock::now();
-  // A task that finished takes no barrier and acks nothing: once one did (its sources ended),
-  // no checkpoint can complete; the job's end commits the rest of the output.
-  bool any_finished = false;
   bool all_reported = true;
-  for (const AgentRun& run : runs_) {
-    if (run.tasks.empty()) continue;
-    if (!run.status) {
-      all_reported = false;
-      continue;
-    }
-    for (int64_t finished : run.status->task_finished) any_finished = any_finished || finished;
-  }
+  for (const AgentRun& run : runs_) all_reported = all_reported && (run.tasks.empty() || run.status);
   if (pending_ != kNoCheckpoint) {
     for (const AgentRun& run : runs_) {
       if (!run.status) continue;
@@ -647,6 +631,7 @@ void Driver::Checkpoint() {
         snapshot.chain = graph_.tasks()[t].chain;
         snapshot.subtask = graph_.tasks()[t].subtask;
         snapshot.id = pending_;
+        snapshot.finished = ack.finished;
         for (const SnapshotAckFile& file : ack.files) {
           snapshot.files.push_back({file.path, file.bytes, file.crc32c});
         }
@@ -662,10 +647,7 @@ void Driver::Checkpoint() {
       acks_.clear();
       ++recovery_.checkpoints_completed;
       recovery_.last_checkpoint = id;
-      SendCheckpoint(kActionCheckpointComplete, id, /*sources_only=*/false);
-    } else if (any_finished) {
-      AbandonCheckpoint("a task finished before its barrier reached every task");
-      return;
+      SendCheckpoint(kActionCheckpointComplete, id);
     } else {
       const auto timeout = std::max<std::chrono::milliseconds>(
           kMinCheckpointTimeout, kCheckpointTimeoutIntervals * plan_.options().checkpoint.interval);
@@ -677,12 +659,14 @@ void Driver::Checkpoint() {
       return;
     }
   }
-  if (now < next_trigger_ || any_finished || !all_reported) return;
+  if (now < next_trigger_ || !all_reported) return;
   pending_ = next_checkpoint_++;
   pending_since_ = now;
   next_trigger_ = now + plan_.options().checkpoint.interval;
   acks_.clear();
-  SendCheckpoint(kActionTriggerCheckpoint, pending_, /*sources_only=*/true);
+  // To every agent: its source tasks inject the barrier, and its tasks that ended already ack
+  // the checkpoint as ended (they take no barrier any more).
+  SendCheckpoint(kActionTriggerCheckpoint, pending_);
 }
 
 bool Driver::Restart() {
@@ -721,7 +705,7 @@ bool Driver::Restart() {
     }
   }
   ReleaseAll();
-  AbandonCheckpoint("the job restarts");
+  AbandonCheckpoint("the job restarts", /*failed=*/false);
   if (options_.on_progress) options_.on_progress(Info());
   std::vector<std::string> lost;
   for (const AgentRun& run : runs_) {
@@ -870,8 +854,10 @@ arrow::Result<JobReport> Driver::Run() {
     running = Restart();
   }
   if (failure_.ok()) {
-    // The sources ended: a checkpoint still pending cannot complete; the commit publishes all.
-    if (storage_ != nullptr) AbandonCheckpoint("the job's tasks finished before it completed");
+    // Every task finished: a checkpoint still pending is moot; the commit publishes all.
+    if (storage_ != nullptr) {
+      AbandonCheckpoint("the job's tasks finished before it completed", /*failed=*/false);
+    }
     arrow::Status committed = Commit();
     if (!committed.ok()) Fail(committed);
   }
