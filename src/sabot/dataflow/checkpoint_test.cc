@@ -47,8 +47,9 @@ struct Script {
 // `batch_rows` rows, pausing 1 ms between batches; its position is the next batch.
 class PacedSource : public SourceReader {
  public:
+  // `empty_subtask`: that subtask has no batches (it ends at once).
   PacedSource(std::shared_ptr<arrow::Table> table, int64_t batch_rows, int32_t subtask,
-              int32_t parallelism, std::shared_ptr<Script> script)
+              int32_t parallelism, std::shared_ptr<Script> script, int32_t empty_subtask = -1)
       : table_(table->CombineChunks().ValueOrDie()),
         batch_rows_(batch_rows),
         subtask_(subtask),
@@ -56,6 +57,11 @@ class PacedSource : public SourceReader {
         script_(std::move(script)),
         next_(subtask) {
     batches_ = (table_->num_rows() + batch_rows_ - 1) / batch_rows_;
+    if (empty_subtask >= 0) {
+      // The others share its batches.
+      parallelism_ = parallelism - 1;
+      next_ = subtask == empty_subtask ? batches_ : subtask - (subtask > empty_subtask ? 1 : 0);
+    }
   }
 
   arrow::Result<Step> Next() override {
@@ -295,7 +301,8 @@ class CheckpointTest : public ::testing::Test {
   arrow::Result<JobReport> RunSumJob(int64_t rows, std::optional<CheckpointOptions> checkpoints,
                                      std::shared_ptr<Script> script,
                                      std::shared_ptr<CollectedOutput> collected,
-                                     ShuffleMode mode = ShuffleMode::kPipelined) {
+                                     ShuffleMode mode = ShuffleMode::kPipelined,
+                                     int32_t source_tasks = 2, int32_t empty_subtask = -1) {
     auto tables = std::make_shared<ProvidedTables>();
     auto input = InputTable(rows);
     ARROW_RETURN_NOT_OK(tables->Add("input", input));
@@ -304,7 +311,7 @@ class CheckpointTest : public ::testing::Test {
     plan_options.shuffle_mode = mode;
     if (checkpoints) plan_options.checkpoint = *checkpoints;
     b.SetOptions(plan_options);
-    b.Source(TableSourceParams{.table = "input", .batch_rows = 100}, 2, "source")
+    b.Source(TableSourceParams{.table = "input", .batch_rows = 100}, source_tasks, "source")
         .KeyBy({"key"})
         .Project({{"key", "key"}, {"value", "value"}}, 3, "sum")
         .Sink(CollectSinkParams{}, 1, "out");
@@ -318,10 +325,10 @@ class CheckpointTest : public ::testing::Test {
     for (auto& [id, op] : job->operators) {
       const std::string& name = plan.FindOperator(id)->name;
       if (name == "source") {
-        op.make_source = [input, script](const TaskContext& context)
+        op.make_source = [input, script, empty_subtask](const TaskContext& context)
             -> arrow::Result<std::unique_ptr<SourceReader>> {
           return std::make_unique<PacedSource>(input, 100, context.subtask, context.parallelism,
-                                               script);
+                                               script, empty_subtask);
         };
       } else if (name == "sum") {
         auto schema = op.output_schema;
@@ -372,13 +379,48 @@ TEST_F(CheckpointTest, ATaskFailureRestartsFromTheLatestCheckpointWithTheSameRes
   EXPECT_EQ(script->failures_injected.load(), 1);
   EXPECT_EQ(report.checkpoints.restarts, 1);
   EXPECT_GT(report.checkpoints.restored_from, 0);  // restored, not started over
-  EXPECT_EQ(script->restores.load(), 2);           // both source tasks rewound
+  // Each source task rewound, unless it had ended before the checkpoint (then it restores as
+  // ended and produces nothing).
+  EXPECT_LE(script->restores.load(), 2);
   // The failure-free result: every row counted exactly once, one row per key (the failed
   // attempt's sink published nothing).
   ASSERT_OK_AND_ASSIGN(auto out, collected->Table("out"));
   int64_t rows = 0;
   EXPECT_EQ(SumsOf(out, &rows), ReferenceSums(kRows));
   EXPECT_EQ(rows, 97);
+}
+
+TEST_F(CheckpointTest, ATaskThatEndedBeforeTheBarrierAcksAsFinishedAndRestoresAsEnded) {
+  // Source task 2 of 3 has no rows: it ends at once, before any barrier. Its channels into the
+  // sums end (and count as aligned); it acks every checkpoint as finished, and the restart
+  // restores it as ended.
+  constexpr int64_t kRows = 20'000;
+  auto script = std::make_shared<Script>();
+  script->failures_left = 1;
+  script->after_rows = 200;
+  auto collected = std::make_shared<CollectedOutput>();
+  ASSERT_OK_AND_ASSIGN(JobReport report,
+                       RunSumJob(kRows, Checkpoints(3), script, collected,
+                                 ShuffleMode::kPipelined, /*source_tasks=*/3,
+                                 /*empty_subtask=*/2));
+  EXPECT_EQ(report.checkpoints.restarts, 1);
+  EXPECT_GT(report.checkpoints.restored_from, 0);
+  ASSERT_OK_AND_ASSIGN(auto out, collected->Table("out"));
+  int64_t rows = 0;
+  EXPECT_EQ(SumsOf(out, &rows), ReferenceSums(kRows));
+  EXPECT_EQ(rows, 97);
+  ASSERT_OK_AND_ASSIGN(auto storage, CheckpointStorage::Open(dir_.string(), "job", 2));
+  ASSERT_OK_AND_ASSIGN(auto latest, storage->LatestValid());
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->tasks.size(), 7u);  // 3 sources, 3 sums, 1 sink
+  int32_t finished_sources = 0;
+  for (const TaskSnapshot& task : latest->tasks) {
+    if (task.finished) {
+      EXPECT_TRUE(task.files.empty());
+      finished_sources += task.chain == 0 ? 1 : 0;
+    }
+  }
+  EXPECT_GE(finished_sources, 1);
 }
 
 TEST_F(CheckpointTest, RestartsAreBoundedAndTheFailureNamesCauseAndAttempts) {
@@ -438,6 +480,7 @@ TEST_F(CheckpointTest, BlockingEdgesAreRefusedUnderCheckpoints) {
 // equals the failure-free run's. Needs the generator source's Snapshot/Restore (branch
 // h-ckptio) and the windowed aggregate's (branch h-state): skipped until both are merged.
 TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
+  OperatorId agg_id = -1;
   auto run = [&](bool checkpoints, std::shared_ptr<Script> script)
       -> arrow::Result<std::pair<JobReport, std::shared_ptr<arrow::Table>>> {
     GeneratorSourceParams source;
@@ -478,6 +521,7 @@ TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
     for (auto& [id, op] : job->operators) {
       const std::string& name = plan.FindOperator(id)->name;
       if (name == "agg") {
+        agg_id = id;
         auto make = op.make_operator;
         op.make_operator = [make, script](const TaskContext& context)
             -> arrow::Result<std::unique_ptr<Operator>> {
@@ -512,6 +556,24 @@ TEST_F(CheckpointTest, WindowedAggregateRecoversToTheFailureFreeOutput) {
   }
   ASSERT_OK(recovered.status());
   EXPECT_GE(recovered->first.checkpoints.completed, 1);
+  {
+    // The windowed aggregate's default Snapshot puts nothing: until its state is snapshotted
+    // (branch h-state) a restart loses its windows.
+    ASSERT_OK_AND_ASSIGN(auto storage, CheckpointStorage::Open(dir_.string(), "job", 2));
+    ASSERT_OK_AND_ASSIGN(auto latest, storage->LatestValid());
+    ASSERT_TRUE(latest.has_value());
+    bool agg_state = false;
+    for (const TaskSnapshot& task : latest->tasks) {
+      for (const SnapshotFile& file : task.files) {
+        agg_state = agg_state || file.path.find("/" + std::to_string(agg_id) + "-") !=
+                                     std::string::npos;
+      }
+    }
+    if (!agg_state) {
+      GTEST_SKIP() << "the windowed aggregate puts no state into its snapshot yet (branch "
+                      "h-state)";
+    }
+  }
   // The failure comes after a completed checkpoint only if the job outlived one: when it did,
   // the run restarted once and restored its sources.
   EXPECT_EQ(script->failures_injected.load(), recovered->first.checkpoints.restarts);

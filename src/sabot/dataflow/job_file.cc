@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -379,6 +380,7 @@ class Reader {
                                                             std::string_view who,
                                                             Entry* entry) const;
   arrow::Result<AggregateSpec> ReadAggregate(const Node& node, std::string_view who) const;
+  arrow::Status ReadCheckpoint(const Node& node, CheckpointOptions* checkpoint) const;
   arrow::Status PlanError(const arrow::Status& status, const std::vector<Entry>& entries,
                           const std::vector<EdgeOrigin>& origins) const;
 
@@ -396,7 +398,7 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
                                 "spill_directory", "progress", "state_budget",
-                                "idle_timeout"}));
+                                "idle_timeout", "checkpoint"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -446,7 +448,56 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
       run->state_budget_bytes = *bytes;
     } else if (k == "idle_timeout") {
       ARROW_ASSIGN_OR_RAISE(plan->idle_timeout, Duration(f.value, who, "idle_timeout"));
+    } else if (k == "checkpoint") {
+      ARROW_RETURN_NOT_OK(ReadCheckpoint(f.value, &plan->checkpoint));
     }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status Reader::ReadCheckpoint(const Node& node, CheckpointOptions* checkpoint) const {
+  // Checkpoints and the restart strategy (docs/fault-tolerance.md).
+  constexpr std::string_view who = "options: checkpoint";
+  if (!node.IsMap()) {
+    return Fail(node, who, "must be a map (interval:, directory:, ...), got ", Describe(node));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto fields,
+                        Fields(node, who, "checkpoint",
+                               {"interval", "directory", "retained", "max_restarts",
+                                "restart_delay", "restart_backoff", "max_restart_delay"}));
+  for (const Field& f : fields) {
+    const std::string& k = f.key.Scalar();
+    if (k == "interval") {
+      ARROW_ASSIGN_OR_RAISE(checkpoint->interval, Duration(f.value, who, "interval"));
+    } else if (k == "directory") {
+      ARROW_ASSIGN_OR_RAISE(std::string dir, String(f.value, who, "directory"));
+      if (dir.empty()) return Fail(f.value, who, "directory must not be empty");
+      // A URI (s3://..., file://...) is kept as it is; a path is relative to the job file.
+      checkpoint->directory = dir.find("://") != std::string::npos ? dir : ResolvePath(dir);
+    } else if (k == "retained") {
+      ARROW_ASSIGN_OR_RAISE(int64_t n, Integer(f.value, who, "retained", 1, 1000));
+      checkpoint->retained = static_cast<int32_t>(n);
+    } else if (k == "max_restarts") {
+      ARROW_ASSIGN_OR_RAISE(int64_t n, Integer(f.value, who, "max_restarts", 0, 1'000'000));
+      checkpoint->max_restarts = static_cast<int32_t>(n);
+    } else if (k == "restart_delay") {
+      ARROW_ASSIGN_OR_RAISE(checkpoint->restart_delay, Duration(f.value, who, "restart_delay"));
+    } else if (k == "restart_backoff") {
+      ARROW_ASSIGN_OR_RAISE(
+          checkpoint->restart_backoff,
+          Number(f.value, who, "restart_backoff", -std::numeric_limits<double>::max(),
+                 std::numeric_limits<double>::max()));
+      if (!(checkpoint->restart_backoff >= 1.0 && checkpoint->restart_backoff <= 1000.0)) {
+        return Fail(f.value, who, "restart_backoff must be between 1 and 1000, got ",
+                    f.value.Scalar());
+      }
+    } else if (k == "max_restart_delay") {
+      ARROW_ASSIGN_OR_RAISE(checkpoint->max_restart_delay,
+                            Duration(f.value, who, "max_restart_delay"));
+    }
+  }
+  if (checkpoint->enabled() && checkpoint->directory.empty()) {
+    return Fail(node, who, "directory is required when interval is set");
   }
   return arrow::Status::OK();
 }
@@ -1664,6 +1715,19 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   if (!po.chaining) opts << "  chaining: false\n";
   if (po.idle_timeout.count() != 0) {
     opts << "  idle_timeout: " << FormatDuration(po.idle_timeout) << "\n";
+  }
+  if (po.checkpoint != CheckpointOptions{}) {
+    const CheckpointOptions& c = po.checkpoint;
+    char backoff[32];
+    std::snprintf(backoff, sizeof(backoff), "%.17g", c.restart_backoff);
+    opts << "  checkpoint:\n"
+         << "    interval: " << FormatDuration(c.interval) << "\n"
+         << "    directory: " << YamlString(c.directory) << "\n"
+         << "    retained: " << c.retained << "\n"
+         << "    max_restarts: " << c.max_restarts << "\n"
+         << "    restart_delay: " << FormatDuration(c.restart_delay) << "\n"
+         << "    restart_backoff: " << backoff << "\n"
+         << "    max_restart_delay: " << FormatDuration(c.max_restart_delay) << "\n";
   }
   if (options.threads) opts << "  threads: " << *options.threads << "\n";
   if (options.memory_budget_bytes) {

@@ -287,7 +287,7 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
             "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget, "
-            "idle_timeout)");
+            "idle_timeout, checkpoint)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -816,6 +816,66 @@ TEST(JobFileRoundTripTest, WindowTimeFieldsAndIdleTimeout) {
   keyed.Window(processing).Aggregate({Count()}, 2).Sink(CollectSinkParams{});
   ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
   ExpectRoundTrip(plan);
+}
+
+// options: checkpoint: (docs/fault-tolerance.md): read, validated with the line of the field,
+// written back.
+TEST(JobFileTest, CheckpointOptionsFromYaml) {
+  ASSERT_OK_AND_ASSIGN(JobFile job, ParseJobFile(R"(job: chk
+options:
+  checkpoint:
+    interval: 1s
+    directory: chk
+    retained: 3
+    max_restarts: 5
+    restart_delay: 250ms
+    restart_backoff: 1.5
+    max_restart_delay: 10s
+operators:
+  - generator_source: {rows: 10}
+  - collect_sink:
+)", "job.yaml", "/base"));
+  const CheckpointOptions& c = job.plan.options().checkpoint;
+  EXPECT_EQ(c.interval, std::chrono::seconds(1));
+  EXPECT_EQ(c.directory, "/base/chk");
+  EXPECT_EQ(c.retained, 3);
+  EXPECT_EQ(c.max_restarts, 5);
+  EXPECT_EQ(c.restart_delay, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.restart_backoff, 1.5);
+  EXPECT_EQ(c.max_restart_delay, std::chrono::seconds(10));
+  ExpectRoundTrip(job.plan);
+  // A URI is kept as it is; defaults for the rest.
+  ASSERT_OK_AND_ASSIGN(JobFile uri, ParseJobFile(R"(job: chk
+options: {checkpoint: {interval: 100ms, directory: "s3://bucket/chk"}}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base"));
+  EXPECT_EQ(uri.plan.options().checkpoint.directory, "s3://bucket/chk");
+  EXPECT_EQ(uri.plan.options().checkpoint.retained, CheckpointOptions{}.retained);
+  // Errors name the line, the column and the field.
+  ASSERT_RAISES_WITH(Invalid, "job.yaml:3:15: options: checkpoint: directory is required",
+                     ParseJobFile(R"(job: chk
+options:
+  checkpoint: {interval: 1s}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base").status());
+  ASSERT_RAISES_WITH(Invalid, "job.yaml:3:40: options: checkpoint: retained must be between 1",
+                     ParseJobFile(R"(job: chk
+options:
+  checkpoint: {directory: d, retained: 0}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base").status());
+  ASSERT_RAISES_WITH(Invalid, "unknown key 'intervall' in checkpoint",
+                     ParseJobFile(R"(job: chk
+options:
+  checkpoint: {intervall: 1s}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base").status());
+  ASSERT_RAISES_WITH(Invalid, "restart_backoff must be between 1 and 1000",
+                     ParseJobFile(R"(job: chk
+options:
+  checkpoint: {directory: d, restart_backoff: 0.5}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base").status());
 }
 
 TEST(JobFileTest, WindowLateOutputAndTimeFromYaml) {

@@ -149,6 +149,23 @@ std::string FormatJobSummary(const JobReport& report) {
       out += "late rows: " + Printable(op.name) + " " + FormatCount(op.late_rows) + "\n";
     }
   }
+  // Checkpoints and restarts (docs/fault-tolerance.md): shown for jobs that took any.
+  const CheckpointReport& chk = report.checkpoints;
+  if (chk.completed > 0 || chk.failed > 0 || chk.restarts > 0) {
+    out += "checkpoints: " + FormatCount(chk.completed) + " completed, " +
+           FormatCount(chk.failed) + " failed";
+    if (chk.last_id != kNoCheckpoint) {
+      out += "; last #" + std::to_string(chk.last_id) + " " + FormatBytes(chk.last_bytes) +
+             " in " + FormatSeconds(chk.last_duration);
+    }
+    out += "; restarts " + std::to_string(chk.restarts);
+    if (chk.restarts > 0) {
+      out += chk.restored_from != kNoCheckpoint
+                 ? " (last from checkpoint #" + std::to_string(chk.restored_from) + ")"
+                 : " (last from the start: no checkpoint yet)";
+    }
+    out += "\n";
+  }
   size_t shuffles = 0;
   for (const EdgeReport& e : report.edges) shuffles += e.chained ? 0 : 1;
   out += "edges: " + std::to_string(report.edges.size()) + " (" + std::to_string(shuffles) +

@@ -122,6 +122,25 @@ TEST(JobSummaryTest, LateRowsAreShownForTheOperatorsThatHadAny) {
   EXPECT_EQ(FormatJobSummary(SampleReport()).find("late rows"), std::string::npos);
 }
 
+TEST(JobSummaryTest, CheckpointsAndRestartsAreShownForJobsThatTookAny) {
+  JobReport report = SampleReport();
+  report.checkpoints.completed = 12;
+  report.checkpoints.failed = 1;
+  report.checkpoints.last_id = 14;
+  report.checkpoints.last_bytes = 3 << 20;
+  report.checkpoints.last_duration = milliseconds(42);
+  report.checkpoints.restarts = 1;
+  report.checkpoints.restored_from = 9;
+  std::string text = FormatJobSummary(report);
+  EXPECT_NE(text.find("  sink      parquet_sink          3    1,000     1,000  0.045 s\n"
+                      "checkpoints: 12 completed, 1 failed; last #14 3.0 MiB in 0.042 s; "
+                      "restarts 1 (last from checkpoint #9)\n"
+                      "edges: 2 (1 shuffle)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(FormatJobSummary(SampleReport()).find("checkpoints"), std::string::npos);
+}
+
 TEST(JobSummaryTest, StateSpilledByAnOperatorIsShownUnderTheOperators) {
   JobReport report = SampleReport();
   report.operators[1].state_spilled_bytes = 3 << 20;

@@ -609,6 +609,18 @@ arrow::Result<std::string> PlanToJson(const LogicalPlan& plan) {
   if (plan.options().idle_timeout.count() != 0) {
     options["idle_timeout_ms"] = plan.options().idle_timeout.count();
   }
+  const CheckpointOptions& checkpoint = plan.options().checkpoint;
+  if (checkpoint != CheckpointOptions{}) {
+    Json c = Json::object();
+    c["interval_ms"] = checkpoint.interval.count();
+    c["directory"] = checkpoint.directory;
+    c["retained"] = checkpoint.retained;
+    c["max_restarts"] = checkpoint.max_restarts;
+    c["restart_delay_ms"] = checkpoint.restart_delay.count();
+    c["restart_backoff"] = checkpoint.restart_backoff;
+    c["max_restart_delay_ms"] = checkpoint.max_restart_delay.count();
+    options["checkpoint"] = std::move(c);
+  }
   root["options"] = std::move(options);
   Json ops = Json::array();
   for (const OperatorSpec& op : plan.operators()) {
@@ -664,6 +676,33 @@ arrow::Result<LogicalPlan> PlanFromJson(std::string_view text) {
     ARROW_ASSIGN_OR_RAISE(options.chaining, o.Bool("chaining", true));
     ARROW_ASSIGN_OR_RAISE(int64_t idle_ms, o.Int("idle_timeout_ms", 0, 0, kMaxInt64));
     options.idle_timeout = std::chrono::milliseconds(idle_ms);
+    ARROW_ASSIGN_OR_RAISE(const Json* checkpoint_json, o.Get("checkpoint", false));
+    if (checkpoint_json) {
+      // Checkpoints and the restart strategy (docs/fault-tolerance.md).
+      ARROW_ASSIGN_OR_RAISE(ObjectReader c,
+                            ObjectReader::Make(*checkpoint_json, o.Path("checkpoint"), ""));
+      CheckpointOptions& checkpoint = options.checkpoint;
+      constexpr int64_t kMaxMs = int64_t{1} << 40;
+      ARROW_ASSIGN_OR_RAISE(int64_t interval, c.Int("interval_ms", 0, 0, kMaxMs));
+      checkpoint.interval = std::chrono::milliseconds(interval);
+      ARROW_ASSIGN_OR_RAISE(checkpoint.directory, c.String("directory", ""));
+      if (interval > 0 && checkpoint.directory.empty()) {
+        return c.Error(c.Path("directory"), "required (non-empty) when interval_ms > 0");
+      }
+      ARROW_ASSIGN_OR_RAISE(int64_t retained, c.Int("retained", 2, 1, 1000));
+      checkpoint.retained = static_cast<int32_t>(retained);
+      ARROW_ASSIGN_OR_RAISE(int64_t restarts, c.Int("max_restarts", 3, 0, 1'000'000));
+      checkpoint.max_restarts = static_cast<int32_t>(restarts);
+      ARROW_ASSIGN_OR_RAISE(int64_t delay, c.Int("restart_delay_ms", 500, 0, kMaxMs));
+      checkpoint.restart_delay = std::chrono::milliseconds(delay);
+      ARROW_ASSIGN_OR_RAISE(checkpoint.restart_backoff, c.Double("restart_backoff", 2.0));
+      if (!(checkpoint.restart_backoff >= 1.0 && checkpoint.restart_backoff <= 1000.0)) {
+        return c.Error(c.Path("restart_backoff"), "must be between 1 and 1000");
+      }
+      ARROW_ASSIGN_OR_RAISE(int64_t max_delay, c.Int("max_restart_delay_ms", 30'000, 0, kMaxMs));
+      checkpoint.max_restart_delay = std::chrono::milliseconds(max_delay);
+      ARROW_RETURN_NOT_OK(c.Done());
+    }
     ARROW_RETURN_NOT_OK(o.Done());
   }
 

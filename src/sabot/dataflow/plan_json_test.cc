@@ -355,6 +355,50 @@ TEST(PlanJsonTest, WindowTimeFieldsRoundTrip) {
                      PlanFromJson(bad));
 }
 
+// Checkpoint options (docs/fault-tolerance.md): written when set, read back equal; errors name
+// the field.
+TEST(PlanJsonTest, CheckpointOptionsRoundTripAndAreValidated) {
+  PlanBuilder b;
+  PlanOptions options;
+  options.checkpoint.interval = std::chrono::milliseconds(1500);
+  options.checkpoint.directory = "s3://bucket/chk";
+  options.checkpoint.retained = 4;
+  options.checkpoint.max_restarts = 7;
+  options.checkpoint.restart_delay = std::chrono::milliseconds(250);
+  options.checkpoint.restart_backoff = 1.5;
+  options.checkpoint.max_restart_delay = std::chrono::milliseconds(9000);
+  b.SetOptions(options);
+  b.Source(GeneratorSourceParams{}, 1, "source").Sink(CollectSinkParams{}, 1, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_OK_AND_ASSIGN(std::string text, PlanToJson(plan));
+  EXPECT_NE(text.find("\"interval_ms\": 1500"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"directory\": \"s3://bucket/chk\""), std::string::npos) << text;
+  ASSERT_OK_AND_ASSIGN(LogicalPlan back, PlanFromJson(text));
+  EXPECT_EQ(back.options().checkpoint, options.checkpoint);
+  EXPECT_TRUE(back.Equals(plan)) << text;
+  // Defaults: a plan without checkpoints writes none.
+  PlanBuilder plain;
+  plain.Source(GeneratorSourceParams{}, 1, "source").Sink(CollectSinkParams{}, 1, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plain_plan, plain.Build());
+  ASSERT_OK_AND_ASSIGN(std::string plain_text, PlanToJson(plain_plan));
+  EXPECT_EQ(plain_text.find("checkpoint"), std::string::npos) << plain_text;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string bad = text;
+    bad.replace(bad.find(from), from.size(), to);
+    return PlanFromJson(bad);
+  };
+  ASSERT_RAISES_WITH(Invalid, "$.options.checkpoint.directory: required",
+                     with("\"directory\": \"s3://bucket/chk\"", "\"directory\": \"\""));
+  ASSERT_RAISES_WITH(Invalid, "$.options.checkpoint.retained: must be between 1",
+                     with("\"retained\": 4", "\"retained\": 0"));
+  ASSERT_RAISES_WITH(Invalid, "$.options.checkpoint.restart_backoff: must be between 1",
+                     with("\"restart_backoff\": 1.5", "\"restart_backoff\": 0.5"));
+  ASSERT_RAISES_WITH(Invalid, "$.options.checkpoint.interval_ms: expected an integer",
+                     with("\"interval_ms\": 1500", "\"interval_ms\": \"1s\""));
+  ASSERT_RAISES_WITH(Invalid, "$.options.checkpoint: unknown key 'intervall'",
+                     with("\"interval_ms\": 1500", "\"interval_ms\": 1500, \"intervall\": 1"));
+}
+
 // The example of docs/plan-format.md, as written there: the same plan as SeedPlan.
 TEST(PlanJsonTest, DocumentedExampleReads) {
   const char* text = R"json({

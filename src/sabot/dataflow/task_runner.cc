@@ -447,6 +447,8 @@ arrow::Status TaskRunner::CheckIdleChannels(std::optional<Clock::time_point>* ne
   bool advanced = false;
   for (size_t c = 0; c < channel_active_.size(); ++c) {
     if (watermarks_.idle(c) || watermarks_.ended(c)) continue;
+    // A channel paused at a barrier is held by the task, not silent.
+    if (aligning_ != kNoCheckpoint && barrier_seen_[c]) continue;
     const Clock::time_point idle_at = channel_active_[c] + idle_timeout_;
     if (idle_at <= now) {
       advanced = watermarks_.SetIdle(c) || advanced;
