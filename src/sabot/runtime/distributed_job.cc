@@ -673,6 +673,10 @@ bool Driver::Restart() {
   if (storage_ == nullptr || (options_.cancel != nullptr && options_.cancel->load())) {
     return false;
   }
+  // What a restart cannot cure fails the job at once: a plan the agents refuse (Invalid: a
+  // blocking edge under checkpoints, a checkpoint that does not match the plan) and an operator
+  // or source that cannot checkpoint (NotImplemented, naming it).
+  if (failure_.IsInvalid() || failure_.IsNotImplemented()) return false;
   const CheckpointOptions& checkpoint = plan_.options().checkpoint;
   if (recovery_.restarts >= checkpoint.max_restarts) {
     failure_ = failure_.WithMessage(failure_.message(), " (no restart left: ",
