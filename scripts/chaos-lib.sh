@@ -89,6 +89,10 @@ chaos_run() {
   chaos_rc=$?
   end="$(date +%s.%N)"
   chaos_wall="$("$python" -c "print(round($end - $start, 3))")"
+  # The job's own time, as its summary says (without starting and stopping the agents).
+  chaos_job_wall="$(sed -n 's/^job .* finished in \([0-9.]*\) s.*/\1/p' "$chaos_work/$name.out")"
+  # Every restart, with its cause (one the test did not provoke is a finding too).
+  grep -h "restarted (restart" "$chaos_work/$name.err" | cut -c1-400 | sed "s/^/chaos: $name: /"
   sed -n 's/^recovery: .*recovery seconds: //p' "$chaos_work/$name.err" | tr ' ' '\n' |
     grep -E '^[0-9.]+$' >>"$chaos_recovery_file" || true
 }
