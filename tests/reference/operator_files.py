@@ -62,7 +62,8 @@ def check(sink_dir, file_format, expected_path):
     if not parts:
         print(f"no part files in {sink_dir}")
         return 1
-    leftovers = [p for p in os.listdir(sink_dir) if p.endswith(".tmp")]
+    # Temporary files of a sink without checkpoints, pending files of an exactly-once one.
+    leftovers = [p for p in os.listdir(sink_dir) if p.endswith((".tmp", ".pending"))]
     if leftovers:
         print(f"temporary files left in {sink_dir}: {leftovers}")
         return 1

@@ -6,7 +6,16 @@
 // name, with the task's subtask number, so CollectedOutput::Table(name) gives the rows in task
 // order (for tests and the Python API); a failed job publishes nothing. Binding declares the
 // sink with its input schema (an empty result is an empty table of that schema) and refuses when
-// BindOptions::collected is null. Watermarks are dropped. One instance per task, used by one
+// BindOptions::collected is null. Watermarks are dropped.
+//
+// Under checkpoints (checkpoint.h) the collected output equals a failure-free run's: Snapshot
+// stages the rows since the previous snapshot for its checkpoint and puts every staged group
+// not yet published into the snapshot; CheckpointComplete(id) publishes the groups of
+// checkpoints <= id (CollectedOutput::AddCheckpointed, once per checkpoint); Restore(id)
+// drops what the task published for later checkpoints, publishes the snapshot's groups (those
+// already published are not added twice) and forgets the rows after the checkpoint, which the
+// restarted job produces again; Commit publishes the rest. So rows before the last complete
+// checkpoint are visible before the job ends (a job that fails for good keeps them). One instance per task, used by one
 // thread at a time; CollectedOutput itself is thread-safe.
 
 #include <memory>

@@ -10,6 +10,10 @@
 // decided under a mutex (so exactly the first max_rows rows to arrive are shown); the text is
 // formatted outside it and written with one call under a second mutex, so pieces of different
 // tasks never interleave. The stream must outlive the job.
+//
+// Under checkpoints it is at least once: it snapshots nothing, so after a restart the rows
+// after the checkpoint may be printed (and counted) again — printed text cannot be taken back
+// (docs/fault-tolerance.md, "Sources and sinks").
 
 #include <memory>
 

@@ -23,6 +23,7 @@
 
 #include "sabot/dataflow/operator_binding.h"
 #include "sabot/dataflow/operator_testing.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 // What the sinks write is read back with Arrow's own readers (parquet::arrow, the IPC file
@@ -232,14 +233,16 @@ TEST_F(FileSinkTest, AbortLeavesNothingUnderAFinalName) {
 
 TEST_F(FileSinkTest, ARerunReplacesTheEarlierRunsParts) {
   fs::create_directories(out_dir());
+  // part-2-3: a part of an earlier run with checkpoints (exactly once).
   for (const std::string name : {"part-0.parquet", "part-1.parquet", "part-4.parquet",
-                                 "part-1.csv", "notes.txt", "part-x.parquet"}) {
+                                 "part-2-3.parquet", "part-1.csv", "notes.txt",
+                                 "part-x.parquet"}) {
     std::ofstream(out_dir() / name) << "old";
   }
   const auto schema = Rows(0, 0)->schema();
   ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec(FileFormat::kParquet), {schema}, {}));
   // Binding alone changes nothing.
-  EXPECT_EQ(Listing(out_dir()).size(), 6u);
+  EXPECT_EQ(Listing(out_dir()).size(), 7u);
   NoOutput none;
   std::vector<std::unique_ptr<Operator>> tasks;
   for (int32_t k = 0; k < 2; ++k) {
@@ -305,6 +308,195 @@ TEST_F(FileSinkTest, BindErrorsNameTheOperator) {
   spec.params = FileSinkParams{FileFormat::kIpc, (dir_ / "file" / "below").string(), {}};
   ASSERT_RAISES_WITH(IOError, "operator 'out' (ipc_sink): cannot create sink directory",
                      BindOperator(spec, {Rows(0, 0)->schema()}, {}));
+}
+
+// Exactly once (the job takes checkpoints): pending files per checkpoint, published on
+// completion, restored and cleaned after a crash.
+class ExactlyOnceFileSinkTest : public FileSinkTest {
+ protected:
+  arrow::Result<BoundOperator> BindCheckpointed(FileFormat format, CsvFormatOptions csv = {}) {
+    OperatorPlanContext context;
+    context.checkpoints = true;
+    return BindOperator(Spec(format, csv), {Rows(0, 0)->schema()}, {}, context);
+  }
+  arrow::Result<std::unique_ptr<Operator>> Task(const BoundOperator& bound, int32_t subtask,
+                                                int32_t parallelism = 1) {
+    TaskContext ctx;
+    ctx.subtask = subtask;
+    ctx.parallelism = parallelism;
+    return bound.make_operator(ctx);
+  }
+  // The rows of the published part `name`, read with Arrow's readers.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Part(FileFormat format,
+                                                          const std::string& name,
+                                                          const CsvFormatOptions& csv = {}) {
+    ARROW_ASSIGN_OR_RAISE(auto table, ReadBack(format, (out_dir() / name).string(), csv,
+                                               Rows(0, 0)->schema()));
+    return table->CombineChunksToBatch();
+  }
+  std::shared_ptr<arrow::RecordBatch> Expected(int64_t first, int64_t n) {
+    return Rows(first, n);
+  }
+  NoOutput none_;
+};
+
+TEST_F(ExactlyOnceFileSinkTest, ACrashAfterACompleteCheckpointRestoresItsOutputExactly) {
+  for (FileFormat format : {FileFormat::kParquet, FileFormat::kIpc, FileFormat::kCsv}) {
+    fs::remove_all(dir_);
+    const std::string ext(FileSinkExtension(format));
+    ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(format));
+    testing::MemoryState checkpoint1;
+    testing::MemoryState checkpoint2;
+    {
+      ASSERT_OK_AND_ASSIGN(auto sink, Task(bound, 0));
+      ASSERT_OK(sink->Process(0, Rows(0, 10), &none_));
+      ASSERT_OK(sink->Process(0, Rows(10, 5), &none_));
+      EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{".part-0-0." + ext + ".pending"}));
+      ASSERT_OK(sink->Snapshot(1, checkpoint1.writer()));
+      // Nothing is published before the checkpoint completes.
+      EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{".part-0-0." + ext + ".pending"}));
+      ASSERT_OK(sink->CheckpointComplete(1));
+      EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0." + ext}));
+      ASSERT_OK(sink->Process(0, Rows(15, 7), &none_));
+      ASSERT_OK(sink->Snapshot(2, checkpoint2.writer()));  // never completes
+      ASSERT_OK(sink->Process(0, Rows(22, 4), &none_));
+      EXPECT_EQ(Listing(out_dir()),
+                (std::set<std::string>{"part-0-0." + ext, ".part-0-1." + ext + ".pending",
+                                       ".part-0-2." + ext + ".pending"}));
+      // The crash: the instance goes without Commit (dropping it closes the open file).
+    }
+    // A pending file of a task killed without any cleanup (kill -9) stays behind too.
+    std::ofstream(out_dir() / (".part-0-2." + ext + ".pending")) << "torn";
+    ASSERT_OK_AND_ASSIGN(auto restarted, Task(bound, 0));
+    ASSERT_OK(restarted->Restore(1, checkpoint1.reader()));
+    // Published: exactly the rows before checkpoint 1; no pending file is left.
+    EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0." + ext}));
+    ASSERT_OK_AND_ASSIGN(auto part0, Part(format, "part-0-0." + ext));
+    ASSERT_BATCHES_EQUAL(*Expected(0, 15), *part0);
+    EXPECT_EQ(restarted->rows_in(), 15);
+    // The replay writes the same rows again, under the same part numbers, and completes.
+    ASSERT_OK(restarted->Process(0, Rows(15, 7), &none_));
+    checkpoint2.Clear();  // checkpoint 2 is taken again
+    ASSERT_OK(restarted->Snapshot(2, checkpoint2.writer()));
+    ASSERT_OK(restarted->Process(0, Rows(22, 4), &none_));
+    ASSERT_OK(restarted->Finish(&none_));
+    ASSERT_OK(restarted->CheckpointComplete(2));
+    ASSERT_OK(restarted->PrepareCommit());  // removes nothing of this run
+    ASSERT_OK(restarted->Commit());
+    EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0." + ext, "part-0-1." + ext,
+                                                          "part-0-2." + ext}));
+    ASSERT_OK_AND_ASSIGN(part0, Part(format, "part-0-0." + ext));
+    ASSERT_BATCHES_EQUAL(*Expected(0, 15), *part0);
+    ASSERT_OK_AND_ASSIGN(auto part1, Part(format, "part-0-1." + ext));
+    ASSERT_BATCHES_EQUAL(*Expected(15, 7), *part1);
+    ASSERT_OK_AND_ASSIGN(auto part2, Part(format, "part-0-2." + ext));
+    ASSERT_BATCHES_EQUAL(*Expected(22, 4), *part2);
+    EXPECT_EQ(restarted->rows_out(), 26);
+  }
+}
+
+TEST_F(ExactlyOnceFileSinkTest, RestorePublishesWhatACompleteCheckpointRecordedOnce) {
+  ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(FileFormat::kIpc));
+  testing::MemoryState checkpoint1;
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, Task(bound, 3, 4));
+    ASSERT_OK(sink->Process(0, Rows(0, 8), &none_));
+    ASSERT_OK(sink->Snapshot(1, checkpoint1.writer()));
+    // The checkpoint completed, but the task failed before it heard so.
+  }
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{".part-3-0.arrow.pending"}));
+  for (int attempt = 0; attempt < 2; ++attempt) {  // a second restart finds it published
+    ASSERT_OK_AND_ASSIGN(auto restarted, Task(bound, 3, 4));
+    ASSERT_OK(restarted->Restore(1, checkpoint1.reader()));
+    EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-3-0.arrow"}));
+    ASSERT_OK_AND_ASSIGN(auto part, Part(FileFormat::kIpc, "part-3-0.arrow"));
+    ASSERT_BATCHES_EQUAL(*Expected(0, 8), *part);
+  }
+  // Lost output is an error naming both names, never silently skipped.
+  fs::remove(out_dir() / "part-3-0.arrow");
+  ASSERT_OK_AND_ASSIGN(auto third, Task(bound, 3, 4));
+  ASSERT_RAISES_WITH(IOError, "file sink task 3 restoring checkpoint 1: the output of the "
+                              "checkpoint is gone",
+                     third->Restore(1, checkpoint1.reader()));
+  // Another task's snapshot is refused.
+  ASSERT_OK_AND_ASSIGN(auto other, Task(bound, 2, 4));
+  ASSERT_RAISES_WITH(Invalid, "the snapshot is of task 3", other->Restore(1, checkpoint1.reader()));
+}
+
+TEST_F(ExactlyOnceFileSinkTest, RestoreRemovesPartsOfANewerCheckpoint) {
+  // A restart that goes back past a newer complete checkpoint (its files did not verify): the
+  // parts published for it are written again by the replay, so they go.
+  ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(FileFormat::kParquet));
+  testing::MemoryState checkpoint1;
+  testing::MemoryState checkpoint2;
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, Task(bound, 0));
+    ASSERT_OK(sink->Process(0, Rows(0, 3), &none_));
+    ASSERT_OK(sink->Snapshot(1, checkpoint1.writer()));
+    ASSERT_OK(sink->Process(0, Rows(3, 3), &none_));
+    ASSERT_OK(sink->Snapshot(2, checkpoint2.writer()));
+    ASSERT_OK(sink->CheckpointComplete(2));  // publishes the parts of checkpoints 1 and 2
+  }
+  EXPECT_EQ(Listing(out_dir()),
+            (std::set<std::string>{"part-0-0.parquet", "part-0-1.parquet"}));
+  ASSERT_OK_AND_ASSIGN(auto restarted, Task(bound, 0));
+  ASSERT_OK(restarted->Restore(1, checkpoint1.reader()));
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0.parquet"}));
+}
+
+TEST_F(ExactlyOnceFileSinkTest, AFreshRunReplacesTheEarlierRunOnlyAndAbortKeepsPublishedParts) {
+  fs::create_directories(out_dir());
+  for (const std::string name : {"part-0.parquet", "part-1-7.parquet", ".part-0-5.parquet.pending",
+                                 "notes.txt", "part-1.csv"}) {
+    std::ofstream(out_dir() / name) << "old";
+  }
+  ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(FileFormat::kParquet));
+  ASSERT_OK_AND_ASSIGN(auto task0, Task(bound, 0, 2));
+  ASSERT_OK_AND_ASSIGN(auto task1, Task(bound, 1, 2));
+  // Binding and making tasks change nothing; the first step of the run clears the earlier run.
+  EXPECT_EQ(Listing(out_dir()).size(), 5u);
+  ASSERT_OK(task0->Process(0, Rows(0, 4), &none_));
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"notes.txt", "part-1.csv",
+                                                       ".part-0-0.parquet.pending"}));
+  testing::MemoryState s0;
+  testing::MemoryState s1;
+  ASSERT_OK(task0->Snapshot(1, s0.writer()));
+  ASSERT_OK(task1->Snapshot(1, s1.writer()));  // no rows: no part
+  ASSERT_OK(task0->CheckpointComplete(1));
+  ASSERT_OK(task1->CheckpointComplete(1));
+  ASSERT_OK(task0->Process(0, Rows(4, 4), &none_));
+  testing::MemoryState s2;
+  ASSERT_OK(task0->Snapshot(2, s2.writer()));
+  ASSERT_OK(task0->Process(0, Rows(8, 4), &none_));
+  // The job fails: the published part stays, the pending file of snapshot 2 stays (a restart
+  // from checkpoint 2 publishes it), the file being written goes.
+  task0->Abort();
+  task1->Abort();
+  EXPECT_EQ(Listing(out_dir()),
+            (std::set<std::string>{"notes.txt", "part-1.csv", "part-0-0.parquet",
+                                   ".part-0-1.parquet.pending"}));
+  ASSERT_OK_AND_ASSIGN(auto part, Part(FileFormat::kParquet, "part-0-0.parquet"));
+  ASSERT_BATCHES_EQUAL(*Expected(0, 4), *part);
+}
+
+TEST_F(ExactlyOnceFileSinkTest, ABoundedJobPublishesEverythingAtCommitAndSinksWithoutCheckpointsRefuseThem) {
+  ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(FileFormat::kCsv));
+  ASSERT_OK_AND_ASSIGN(auto sink, Task(bound, 0));
+  ASSERT_OK(sink->Process(0, Rows(0, 6), &none_));
+  ASSERT_OK(sink->Finish(&none_));
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{".part-0-0.csv.pending"}));
+  ASSERT_OK(sink->PrepareCommit());
+  ASSERT_OK(sink->Commit());
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0.csv"}));
+  ASSERT_OK_AND_ASSIGN(auto part, Part(FileFormat::kCsv, "part-0-0.csv"));
+  ASSERT_BATCHES_EQUAL(*Expected(0, 6), *part);
+
+  ASSERT_OK_AND_ASSIGN(auto plain, BindOperator(Spec(FileFormat::kCsv), {Rows(0, 0)->schema()}, {}));
+  ASSERT_OK_AND_ASSIGN(auto plain_sink, Task(plain, 0));
+  testing::MemoryState state;
+  ASSERT_RAISES_WITH(Invalid, "bound for a job without checkpoints",
+                     plain_sink->Snapshot(1, state.writer()));
+  plain_sink->Abort();
 }
 
 }  // namespace

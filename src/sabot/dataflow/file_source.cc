@@ -9,6 +9,8 @@
 #include <utility>
 
 #include <arrow/array/util.h>
+#include <arrow/builder.h>
+#include <arrow/scalar.h>
 #include <arrow/compute/cast.h>
 #include <arrow/dataset/discovery.h>
 #include <arrow/dataset/file_csv.h>
@@ -21,6 +23,7 @@
 #include <parquet/metadata.h>
 
 #include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/state_row.h"
 #include "sabot/dataflow/watermark_generator.h"
 
 namespace sabot {
@@ -248,6 +251,7 @@ class FileSourceReader : public SourceReader {
   FileSourceReader(std::shared_ptr<const FileSourcePlan> plan, const TaskContext& ctx,
                    SourceWatermarks watermarks)
       : plan_(std::move(plan)),
+        subtask_(ctx.subtask),
         parallelism_(ctx.parallelism),
         pool_(ctx.pool),
         next_unit_(ctx.subtask),
@@ -262,21 +266,9 @@ class FileSourceReader : public SourceReader {
           step.kind = Step::Kind::kEnd;
           return step;
         }
-        current_ = next_unit_;
-        next_unit_ += static_cast<size_t>(parallelism_);
-        arrow::Status opened = OpenUnit(plan_->units[current_]);
-        if (!opened.ok()) {
-          return opened.WithMessage("reading ", UnitName(plan_->units[current_]), ": ",
-                                    opened.message());
-        }
+        ARROW_RETURN_NOT_OK(StartUnit(next_unit_));
       }
-      auto next = generator_().result();
-      if (!next.ok()) {
-        generator_ = nullptr;
-        return next.status().WithMessage("reading ", UnitName(plan_->units[current_]), ": ",
-                                         next.status().message());
-      }
-      std::shared_ptr<arrow::RecordBatch> batch = *next;
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::RecordBatch> batch, ReadFromUnit());
       if (arrow::IsIterationEnd(batch)) {
         generator_ = nullptr;
         continue;
@@ -296,7 +288,122 @@ class FileSourceReader : public SourceReader {
   }
   int64_t rows_out() const override { return rows_out_; }
 
+  // The position: the unit being read (or the next one to open), the batches of it already
+  // read (the scan of a unit is deterministic: one thread, a fixed batch size), the rows
+  // emitted, the watermark state; the unit's path and row group are kept to check that the
+  // restarted source found the same files.
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    const bool in_unit = generator_ != nullptr;
+    const size_t unit = in_unit ? current_ : next_unit_;
+    StateRowValues values = {{"subtask", subtask_},
+                             {"parallelism", parallelism_},
+                             {"units", static_cast<int64_t>(plan_->units.size())},
+                             {"unit", static_cast<int64_t>(unit)},
+                             {"unit_batches", in_unit ? unit_batches_ : 0},
+                             {"rows_out", rows_out_}};
+    AppendWatermarkState(watermarks_.state(), &values);
+    ARROW_ASSIGN_OR_RAISE(auto row, MakeStateRow(values));
+    ARROW_RETURN_NOT_OK(state->Put("position", std::move(row)));
+    // The unit's identity, so a restart over changed files fails instead of skipping rows.
+    arrow::StringBuilder path;
+    ARROW_RETURN_NOT_OK(path.Append(unit < plan_->units.size() ? plan_->units[unit].path : ""));
+    arrow::Int64Builder row_group;
+    ARROW_RETURN_NOT_OK(
+        row_group.Append(unit < plan_->units.size() ? plan_->units[unit].row_group : -1));
+    ARROW_ASSIGN_OR_RAISE(auto path_array, path.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto row_group_array, row_group.Finish());
+    auto unit_table = arrow::Table::Make(
+        arrow::schema({arrow::field("path", arrow::utf8()), arrow::field("row_group", arrow::int64())}),
+        {path_array, row_group_array}, 1);
+    return state->Put("unit", std::move(unit_table));
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    const std::string what = "file source task " + std::to_string(subtask_) +
+                             " restoring checkpoint " + std::to_string(id);
+    std::vector<std::string> names = {"subtask", "parallelism", "units", "unit", "unit_batches",
+                                      "rows_out"};
+    for (std::string& name : WatermarkStateNames()) names.push_back(std::move(name));
+    ARROW_ASSIGN_OR_RAISE(auto part, state->Get("position"));
+    ARROW_ASSIGN_OR_RAISE(auto values, ReadStateRow(part, "position", names, what));
+    if (values["subtask"] != subtask_ || values["parallelism"] != parallelism_) {
+      return arrow::Status::Invalid(what, ": the snapshot is of task ", values["subtask"], " of ",
+                                    values["parallelism"], " (a source's parallelism cannot "
+                                    "change across a restart)");
+    }
+    const int64_t unit = values["unit"];
+    const int64_t skip = values["unit_batches"];
+    if (values["units"] != static_cast<int64_t>(plan_->units.size())) {
+      return arrow::Status::Invalid(what, ": the source's files changed since the checkpoint (",
+                                    values["units"], " files and row groups then, ",
+                                    plan_->units.size(), " now)");
+    }
+    if (unit < 0 || unit % parallelism_ != subtask_ ||
+        unit > static_cast<int64_t>(plan_->units.size()) + parallelism_ || skip < 0 ||
+        values["rows_out"] < 0) {
+      return arrow::Status::Invalid(what, ": position unit ", unit, " batch ", skip,
+                                    " is not one of this task's");
+    }
+    if (unit < static_cast<int64_t>(plan_->units.size())) {
+      ARROW_ASSIGN_OR_RAISE(auto unit_part, state->Get("unit"));
+      const FileSourceUnit& expected = plan_->units[static_cast<size_t>(unit)];
+      bool same = false;
+      if (unit_part != nullptr && unit_part->num_rows() == 1 && unit_part->num_columns() == 2) {
+        ARROW_ASSIGN_OR_RAISE(auto path, unit_part->column(0)->GetScalar(0));
+        ARROW_ASSIGN_OR_RAISE(auto row_group, unit_part->column(1)->GetScalar(0));
+        same = path->Equals(arrow::StringScalar(expected.path)) &&
+               row_group->Equals(arrow::Int64Scalar(expected.row_group));
+      }
+      if (!same) {
+        return arrow::Status::Invalid(what, ": the source's files changed since the checkpoint ",
+                                      "(unit ", unit, " is now ", UnitName(expected), ")");
+      }
+    }
+    generator_ = nullptr;
+    next_unit_ = static_cast<size_t>(unit);
+    if (skip > 0) {
+      // Reads again the batches of the unit the snapshot had read, and drops them.
+      ARROW_RETURN_NOT_OK(StartUnit(next_unit_));
+      while (unit_batches_ < skip) {
+        ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::RecordBatch> batch, ReadFromUnit());
+        if (arrow::IsIterationEnd(batch)) {
+          return arrow::Status::Invalid(what, ": ", UnitName(plan_->units[current_]), " has ",
+                                        unit_batches_ - 1, " batches now, the checkpoint had ",
+                                        "read ", skip);
+        }
+      }
+    }
+    rows_out_ = values["rows_out"];
+    watermarks_.Rewind(WatermarkStateOf(values));
+    return arrow::Status::OK();
+  }
+
  private:
+  // Opens unit `unit` and moves next_unit_ past it.
+  arrow::Status StartUnit(size_t unit) {
+    current_ = unit;
+    next_unit_ = unit + static_cast<size_t>(parallelism_);
+    unit_batches_ = 0;
+    arrow::Status opened = OpenUnit(plan_->units[current_]);
+    if (!opened.ok()) {
+      return opened.WithMessage("reading ", UnitName(plan_->units[current_]), ": ",
+                                opened.message());
+    }
+    return arrow::Status::OK();
+  }
+
+  // The next batch of the open unit (empty ones included; the end: IterationEnd).
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadFromUnit() {
+    auto next = generator_().result();
+    if (!next.ok()) {
+      generator_ = nullptr;
+      return next.status().WithMessage("reading ", UnitName(plan_->units[current_]), ": ",
+                                       next.status().message());
+    }
+    ++unit_batches_;
+    return *next;
+  }
+
   arrow::Status OpenUnit(const FileSourceUnit& unit) {
     ARROW_ASSIGN_OR_RAISE(
         std::shared_ptr<ds::FileFragment> file,
@@ -322,10 +429,12 @@ class FileSourceReader : public SourceReader {
   }
 
   std::shared_ptr<const FileSourcePlan> plan_;
+  const int32_t subtask_;
   const int32_t parallelism_;
   arrow::MemoryPool* pool_;
   size_t next_unit_;
   size_t current_ = 0;
+  int64_t unit_batches_ = 0;  // batches read of the current unit (the end included)
   arrow::AsyncGenerator<std::shared_ptr<arrow::RecordBatch>> generator_;
   SourceWatermarks watermarks_;
   int64_t rows_out_ = 0;

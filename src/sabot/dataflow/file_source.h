@@ -26,6 +26,12 @@
 // differs). With an event-time column, a watermark step follows each batch that advanced it
 // (watermark_generator.h).
 //
+// Checkpoints (checkpoint.h): a reader's snapshot is the unit it reads (checked on restore by
+// path, row group and the number of units: changed files are refused), the batches of it read,
+// the rows emitted and the watermark state; Restore opens the unit again and skips the batches
+// read (a unit's scan is deterministic), so the next batch is the one after the snapshot
+// (docs/fault-tolerance.md, "Sources and sinks").
+//
 // The bound state (file list, units, schema) is immutable and shared by the tasks; each reader is
 // used by one thread at a time.
 

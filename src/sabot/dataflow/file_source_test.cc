@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include <parquet/arrow/writer.h>
 
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 // Files are written here with Arrow C++ (Parquet with several row groups, IPC file format, CSV
@@ -291,6 +293,83 @@ TEST_F(FileSourceTest, MissingPathsAndBadColumnsNameTheOperator) {
   params.paths = {Path("bad.parquet")};
   ASSERT_RAISES_WITH(Invalid, "operator 'src' (parquet_source): reading the schemas",
                      BindOperator(Spec("src", params), {}, {}));
+}
+
+// Checkpoints: a restored NEW reader yields exactly the rest (state_testing.h).
+std::function<arrow::Result<std::unique_ptr<SourceReader>>()> Maker(const BoundOperator& bound,
+                                                                   int32_t subtask,
+                                                                   int32_t parallelism) {
+  return [&bound, subtask, parallelism]() {
+    TaskContext ctx;
+    ctx.subtask = subtask;
+    ctx.parallelism = parallelism;
+    return bound.make_source(ctx);
+  };
+}
+
+TEST_F(FileSourceTest, EveryFormatRewindsToAFileRowGroupAndBatch) {
+  // Parquet: a 200000-row row group (4 batches of at most 64Ki rows) then 3 small ones; IPC:
+  // files of several record batches; CSV: a file of several blocks. Event-time watermarks on.
+  WriteParquet(Rows(0, 200000), Path("a.parquet"), 200000);
+  WriteParquet(Rows(200000, 3000), Path("b.parquet"), 1000);
+  WriteIpc(Rows(0, 2500), Path("a.arrow"), 1000);
+  WriteIpc(Rows(2500, 500), Path("b.arrow"), 128);
+  {
+    std::ofstream out(Path("big.csv"));
+    out << "id,ts\n";
+    for (int64_t i = 0; i < 300000; ++i) out << i << "," << i * 10 << "\n";
+  }
+  struct Case {
+    FileFormat format;
+    std::string glob;
+    int32_t parallelism;
+  };
+  for (const Case& c : {Case{FileFormat::kParquet, "*.parquet", 1},
+                        Case{FileFormat::kParquet, "*.parquet", 2},
+                        Case{FileFormat::kIpc, "*.arrow", 1},
+                        Case{FileFormat::kCsv, "*.csv", 1}}) {
+    FileSourceParams params;
+    params.format = c.format;
+    params.paths = {Path(c.glob)};
+    params.event_time = EventTimeSpec{"ts", std::chrono::milliseconds(0)};
+    ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec("src", params, c.parallelism), {}, {}));
+    for (int32_t k = 0; k < c.parallelism; ++k) {
+      ASSERT_OK_AND_ASSIGN(auto all, RunTask(bound, k, c.parallelism));
+      const int64_t batches = static_cast<int64_t>(all.batches.size());
+      ASSERT_GE(batches, 2) << FileFormatName(c.format);
+      for (int64_t before = 0; before <= batches; ++before) {
+        SCOPED_TRACE(std::string(FileFormatName(c.format)) + " task " + std::to_string(k) +
+                     " after " + std::to_string(before) + " batches");
+        ASSERT_OK_AND_ASSIGN(auto rest, testing::CheckSourceRewinds(Maker(bound, k, c.parallelism),
+                                                                    before, batches + 1));
+        EXPECT_TRUE(rest.ended);
+        ASSERT_EQ(rest.batches(), batches - before);
+        // The rest is the tail of the failure-free run's batches.
+        int64_t i = before;
+        for (const auto& step : rest.steps) {
+          if (step.kind != SourceReader::Step::Kind::kBatch) continue;
+          ASSERT_TRUE(step.batch->Equals(*all.batches[static_cast<size_t>(i++)]));
+        }
+      }
+    }
+  }
+}
+
+TEST_F(FileSourceTest, RestoreRefusesChangedFiles) {
+  WriteParquet(Rows(0, 300), Path("b.parquet"), 100);
+  FileSourceParams params;
+  params.paths = {dir_.string()};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(Spec("src", params), {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto reader, Maker(bound, 0, 1)());
+  ASSERT_OK_AND_ASSIGN(auto head, testing::ReadSourceSteps(reader.get(), 1));
+  testing::MemoryState state;
+  ASSERT_OK(reader->Snapshot(3, state.writer()));
+  // A file sorted before the one being read appears: the units shift.
+  WriteParquet(Rows(300, 100), Path("a.parquet"), 100);
+  ASSERT_OK_AND_ASSIGN(auto rebound, BindOperator(Spec("src", params), {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto restarted, Maker(rebound, 0, 1)());
+  ASSERT_RAISES_WITH(Invalid, "file source task 0 restoring checkpoint 3: the source's files changed",
+                     restarted->Restore(3, state.reader()));
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include <arrow/array.h>
 #include <arrow/buffer.h>
 #include <arrow/type.h>
 
+#include "sabot/dataflow/state_row.h"
 #include "sabot/dataflow/watermark_generator.h"
 
 namespace sabot {
@@ -94,6 +96,7 @@ class GeneratorSourceReader : public SourceReader {
   GeneratorSourceReader(const GeneratorSourceParams& params, const TaskContext& ctx,
                         SourceWatermarks watermarks)
       : params_(params),
+        subtask_(ctx.subtask),
         parallelism_(ctx.parallelism),
         pool_(ctx.pool),
         watermarks_(std::move(watermarks)) {
@@ -125,11 +128,7 @@ class GeneratorSourceReader : public SourceReader {
         step.kind = Step::Kind::kEnd;
         return step;
       }
-      const int64_t first_row = next_batch_ * params_.batch_rows;
-      const int64_t n = params_.rows > 0 ? std::min(params_.batch_rows, params_.rows - first_row)
-                                         : params_.batch_rows;
-      ARROW_ASSIGN_OR_RAISE(current_, GenerateTableRows(params_, first_row, n, pool_));
-      next_batch_ += params_.rows > 0 ? 1 : parallelism_;
+      ARROW_RETURN_NOT_OK(LoadBatch(next_batch_));
     }
     if (rate_ > 0) {
       const auto now = std::chrono::steady_clock::now();
@@ -138,7 +137,8 @@ class GeneratorSourceReader : public SourceReader {
         start_ = now;
       }
       const auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(rows_out_ / rate_));
+                                    std::chrono::duration<double>(
+                                        static_cast<double>(rows_out_ - paced_from_) / rate_));
       if (now < due) {
         step.kind = Step::Kind::kWait;
         step.ready_at = due;
@@ -158,19 +158,90 @@ class GeneratorSourceReader : public SourceReader {
   void Abort() override { current_.reset(); }
   int64_t rows_out() const override { return rows_out_; }
 
+  // The position: the batch being sliced (or the next one to generate) and the rows of it
+  // already emitted; the rows emitted in all; the watermark state. Rows are a pure function of
+  // (params, row number), so regenerating a batch gives the same rows.
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    const bool in_batch = current_ != nullptr && offset_ < current_->num_rows();
+    StateRowValues values = {{"subtask", subtask_},
+                             {"parallelism", parallelism_},
+                             {"batch", in_batch ? current_batch_ : next_batch_},
+                             {"offset", in_batch ? offset_ : 0},
+                             {"rows_out", rows_out_}};
+    AppendWatermarkState(watermarks_.state(), &values);
+    ARROW_ASSIGN_OR_RAISE(auto row, MakeStateRow(values));
+    return state->Put("position", std::move(row));
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    const std::string what = "generator source task " + std::to_string(subtask_) +
+                             " restoring checkpoint " + std::to_string(id);
+    std::vector<std::string> names = {"subtask", "parallelism", "batch", "offset", "rows_out"};
+    for (std::string& name : WatermarkStateNames()) names.push_back(std::move(name));
+    ARROW_ASSIGN_OR_RAISE(auto part, state->Get("position"));
+    ARROW_ASSIGN_OR_RAISE(auto values, ReadStateRow(part, "position", names, what));
+    if (values["subtask"] != subtask_ || values["parallelism"] != parallelism_) {
+      return arrow::Status::Invalid(what, ": the snapshot is of task ", values["subtask"], " of ",
+                                    values["parallelism"], " (a source's parallelism cannot "
+                                    "change across a restart)");
+    }
+    const int64_t batch = values["batch"];
+    const int64_t offset = values["offset"];
+    const bool in_range =
+        params_.rows > 0
+            ? batch >= GeneratorTaskBatches(params_, subtask_, parallelism_).begin &&
+                  batch <= end_batch_
+            : batch >= 0 && batch % parallelism_ == subtask_;
+    if (!in_range || offset < 0 || offset >= params_.batch_rows || values["rows_out"] < 0) {
+      return arrow::Status::Invalid(what, ": position batch ", batch, " offset ", offset,
+                                    " is not one of this task's");
+    }
+    current_.reset();
+    offset_ = 0;
+    next_batch_ = batch;
+    if (offset > 0) {
+      ARROW_RETURN_NOT_OK(LoadBatch(batch));
+      if (offset >= current_->num_rows()) {
+        return arrow::Status::Invalid(what, ": offset ", offset, " is past batch ", batch, "'s ",
+                                      current_->num_rows(), " rows");
+      }
+      offset_ = offset;
+    }
+    rows_out_ = values["rows_out"];
+    // The rate is kept from the restart on: the pace starts again at the restored rows.
+    started_ = false;
+    paced_from_ = rows_out_;
+    watermarks_.Rewind(WatermarkStateOf(values));
+    return arrow::Status::OK();
+  }
+
  private:
+  // Generates batch `index` of the table into current_ and moves next_batch_ past it.
+  arrow::Status LoadBatch(int64_t index) {
+    const int64_t first_row = index * params_.batch_rows;
+    const int64_t n = params_.rows > 0 ? std::min(params_.batch_rows, params_.rows - first_row)
+                                       : params_.batch_rows;
+    ARROW_ASSIGN_OR_RAISE(current_, GenerateTableRows(params_, first_row, n, pool_));
+    current_batch_ = index;
+    next_batch_ = index + (params_.rows > 0 ? 1 : parallelism_);
+    return arrow::Status::OK();
+  }
+
   const GeneratorSourceParams params_;
+  const int32_t subtask_;
   const int32_t parallelism_;
   arrow::MemoryPool* pool_;
   SourceWatermarks watermarks_;
   int64_t next_batch_ = 0;
   int64_t end_batch_ = 0;  // bounded only
+  int64_t current_batch_ = 0;  // the index of current_
   std::shared_ptr<arrow::RecordBatch> current_;
   int64_t offset_ = 0;
   double rate_ = 0;  // rows per second of this task; 0 = unlimited
   int64_t slice_rows_ = 1;
   bool started_ = false;
   std::chrono::steady_clock::time_point start_;
+  int64_t paced_from_ = 0;  // rows_out_ when the pace started (restored rows)
   int64_t rows_out_ = 0;
 };
 

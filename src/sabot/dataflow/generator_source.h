@@ -22,6 +22,12 @@
 // so event time advances by one millisecond per row, out of order by at most
 // kTransactionsMaxDisorderMs: with max_out_of_orderness >= that bound no row is ever behind a
 // watermark. Everything is a pure function of (params, r).
+//
+// Checkpoints (checkpoint.h): a reader's snapshot is its position (the batch being sliced, the
+// rows of it emitted, rows emitted) and its watermark state; Restore regenerates that batch and
+// continues at that row, so a restored reader yields exactly the batches and watermarks that
+// followed the snapshot (docs/fault-tolerance.md, "Sources and sinks"). A rate limit paces again
+// from the restart on.
 
 #include <cstdint>
 #include <memory>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include "sabot/common/data_generator.h"
 #include "sabot/dataflow/operator_binding.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -248,6 +250,92 @@ TEST(GeneratorSourceTest, BindErrorsNameTheOperator) {
   params.rows = 10;
   params.event_time = EventTimeSpec{"key", std::chrono::milliseconds(0)};
   ASSERT_OK(BindOperator(SourceSpec(params, 1), {}, {}));
+}
+
+// Checkpoints: a restored NEW reader yields exactly the rest (state_testing.h).
+std::function<arrow::Result<std::unique_ptr<SourceReader>>()> Maker(const BoundOperator& bound,
+                                                                   int32_t subtask,
+                                                                   int32_t parallelism) {
+  return [&bound, subtask, parallelism]() {
+    TaskContext ctx;
+    ctx.subtask = subtask;
+    ctx.parallelism = parallelism;
+    return bound.make_source(ctx);
+  };
+}
+
+TEST(GeneratorSourceTest, ShuffleTableRewindsToASnapshot) {
+  GeneratorSourceParams params;
+  params.rows = 5000;
+  params.batch_rows = 300;  // the last batch is short
+  params.payload_columns = 2;
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(SourceSpec(params, 3), {}, {}));
+  for (int32_t k = 0; k < 3; ++k) {
+    for (int64_t before : {0, 1, 3}) {
+      ASSERT_OK_AND_ASSIGN(auto rest,
+                           testing::CheckSourceRewinds(Maker(bound, k, 3), before, 1000));
+      EXPECT_TRUE(rest.ended);
+    }
+  }
+  // At the end: the restored reader ends at once.
+  ASSERT_OK_AND_ASSIGN(auto rest, testing::CheckSourceRewinds(Maker(bound, 2, 3), 6, 1000));
+  EXPECT_TRUE(rest.ended);
+  EXPECT_EQ(rest.batches(), 0);
+}
+
+TEST(GeneratorSourceTest, RateLimitedTransactionsRewindWithinABatchAndKeepWatermarks) {
+  GeneratorSourceParams params;
+  params.table = GeneratorTable::kTransactions;
+  params.rows = 3000;
+  params.batch_rows = 1000;
+  params.rows_per_second = 4000;  // one task: slices of 400 rows, a snapshot inside a batch
+  params.event_time = EventTimeSpec{"event_time", std::chrono::milliseconds(100)};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(SourceSpec(params, 1), {}, {}));
+  // After 2 slices (800 rows of batch 0) the second slice's watermark is pending: the
+  // restored reader gives it first, then the rest of batch 0 from row 800.
+  ASSERT_OK_AND_ASSIGN(auto rest, testing::CheckSourceRewinds(Maker(bound, 0, 1), 2, 3));
+  ASSERT_GE(rest.steps.size(), 2u);
+  EXPECT_EQ(rest.steps[0].kind, SourceReader::Step::Kind::kWatermark);
+  ASSERT_EQ(rest.steps[1].kind, SourceReader::Step::Kind::kBatch);
+  EXPECT_EQ(rest.steps[1].batch->num_rows(), 200);  // batch 0's rows 800 .. 999
+  // The rows are the table's rows 800 ..: a pure function of the row number.
+  ASSERT_OK_AND_ASSIGN(auto expected, GenerateTableRows(params, 800, 200));
+  EXPECT_TRUE(rest.steps[1].batch->Equals(*expected));
+  // Watermarks after the restore never go back to or below the one before the snapshot.
+  WatermarkMs previous = kNoWatermark;
+  for (const auto& step : rest.steps) {
+    if (step.kind != SourceReader::Step::Kind::kWatermark) continue;
+    EXPECT_GT(step.watermark, previous);
+    previous = step.watermark;
+  }
+}
+
+TEST(GeneratorSourceTest, UnboundedTasksRewindToTheirInterleavedBatches) {
+  GeneratorSourceParams params;
+  params.table = GeneratorTable::kTransactions;
+  params.rows = 0;
+  params.batch_rows = 64;
+  params.rows_per_second = 1e9;
+  params.event_time = EventTimeSpec{"event_time", std::chrono::milliseconds(0)};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(SourceSpec(params, 2), {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto rest, testing::CheckSourceRewinds(Maker(bound, 1, 2), 5, 7));
+  EXPECT_FALSE(rest.ended);
+  EXPECT_EQ(rest.batches(), 7);
+}
+
+TEST(GeneratorSourceTest, RestoreRefusesAnotherTasksSnapshot) {
+  GeneratorSourceParams params;
+  params.rows = 1000;
+  params.batch_rows = 100;
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(SourceSpec(params, 2), {}, {}));
+  ASSERT_OK_AND_ASSIGN(auto first, Maker(bound, 0, 2)());
+  testing::MemoryState state;
+  ASSERT_OK(first->Snapshot(4, state.writer()));
+  ASSERT_OK_AND_ASSIGN(auto other, Maker(bound, 1, 2)());
+  ASSERT_RAISES_WITH(Invalid, "generator source task 1 restoring checkpoint 4",
+                     other->Restore(4, state.reader()));
+  testing::MemoryState empty;
+  ASSERT_RAISES_WITH(Invalid, "has no part 'position'", other->Restore(4, empty.reader()));
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ OperatorPlanContext PlanContextOf(const LogicalPlan& plan, OperatorId id,
                                   const std::unordered_map<OperatorId, bool>& bounded) {
   OperatorPlanContext context;
   context.bounded_input = bounded.at(id);
+  context.checkpoints = plan.options().checkpoint.enabled();
   // The sources upstream, each once, in plan order.
   std::set<OperatorId> seen;
   std::vector<OperatorId> stack = {id};

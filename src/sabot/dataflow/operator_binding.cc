@@ -1,5 +1,6 @@
 #include "sabot/dataflow/operator_binding.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <variant>
@@ -26,6 +27,38 @@ void CollectedOutput::Add(const std::string& sink, int32_t subtask,
   Sink& entry = sinks_[sink];
   if (entry.schema == nullptr) entry.schema = batch->schema();
   entry.batches[subtask].push_back(std::move(batch));
+  entry.checkpoints[subtask].push_back(kNoCheckpoint);
+}
+
+void CollectedOutput::AddCheckpointed(const std::string& sink, int32_t subtask, CheckpointId id,
+                                      std::vector<std::shared_ptr<arrow::RecordBatch>> batches) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Sink& entry = sinks_[sink];
+  CheckpointId& through = entry.published_through[subtask];
+  if (id <= through) return;
+  through = id;
+  auto& list = entry.batches[subtask];
+  auto& tags = entry.checkpoints[subtask];
+  for (auto& batch : batches) {
+    if (entry.schema == nullptr) entry.schema = batch->schema();
+    list.push_back(std::move(batch));
+    tags.push_back(id);
+  }
+}
+
+void CollectedOutput::RewindTo(const std::string& sink, int32_t subtask, CheckpointId id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sinks_.find(sink);
+  if (it == sinks_.end()) return;
+  Sink& entry = it->second;
+  auto& list = entry.batches[subtask];
+  auto& tags = entry.checkpoints[subtask];
+  while (!tags.empty() && tags.back() > id) {
+    tags.pop_back();
+    list.pop_back();
+  }
+  CheckpointId& through = entry.published_through[subtask];
+  through = std::min(through, id);
 }
 
 void CollectedOutput::Declare(const std::string& sink, std::shared_ptr<arrow::Schema> schema) {
@@ -136,7 +169,8 @@ arrow::Result<BoundOperator> BindUnnamed(
             }
             return BindAggregateOperator(spec, params, input_schemas[0], context);
           } else if constexpr (std::is_same_v<P, FileSinkParams>) {
-            return BindFileSink(spec, params, input_schemas[0], options);
+            return BindFileSink(spec, params, input_schemas[0], options,
+                                /*exactly_once=*/context.checkpoints);
           } else if constexpr (std::is_same_v<P, ConsoleSinkParams>) {
             return BindConsoleSink(spec, params, input_schemas[0], options);
           } else if constexpr (std::is_same_v<P, CollectSinkParams>) {

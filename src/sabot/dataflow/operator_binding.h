@@ -37,10 +37,24 @@ class CollectedOutput {
   void Declare(const std::string& sink, std::shared_ptr<arrow::Schema> schema);
   std::vector<std::string> sinks() const;
 
+  // Checkpoints (collect_sink.h). AddCheckpointed: the batches subtask `subtask` of `sink`
+  // collected before the barrier of checkpoint `id`, published once `id` completed — once per
+  // id: nothing is added when the subtask already published `id` or a later checkpoint (a
+  // restarted task publishes again what its snapshot holds, which the failed attempt may have
+  // published already). RewindTo: the subtask restarts from checkpoint `id`: what it published
+  // for later checkpoints goes (a restart that went back past a newer complete checkpoint).
+  void AddCheckpointed(const std::string& sink, int32_t subtask, CheckpointId id,
+                       std::vector<std::shared_ptr<arrow::RecordBatch>> batches);
+  void RewindTo(const std::string& sink, int32_t subtask, CheckpointId id);
+
  private:
   struct Sink {
     std::shared_ptr<arrow::Schema> schema;
     std::map<int32_t, std::vector<std::shared_ptr<arrow::RecordBatch>>> batches;  // by subtask
+    // Per subtask: the checkpoint each of its batches was published for (kNoCheckpoint: by
+    // Add), parallel to `batches`, and the latest checkpoint it published.
+    std::map<int32_t, std::vector<CheckpointId>> checkpoints;
+    std::map<int32_t, CheckpointId> published_through;
   };
   mutable std::mutex mutex_;
   std::map<std::string, Sink> sinks_ SABOT_GUARDED_BY(mutex_);
@@ -113,6 +127,9 @@ struct OperatorPlanContext {
   // hold memory of the job's shuffles (freed when the job ends), so a collect sink keeps its
   // batches as they are, without copying them out (the Python API's zero-copy collect).
   bool input_outlives_job = false;
+  // True when the job takes checkpoints (PlanOptions::checkpoint enabled): a file sink then
+  // writes exactly once, publishing its output per checkpoint (file_sink.h).
+  bool checkpoints = false;
 };
 
 // An operator bound to its input schemas.

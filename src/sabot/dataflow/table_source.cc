@@ -11,6 +11,7 @@
 #include <arrow/table.h>
 
 #include "sabot/common/quoted_input.h"
+#include "sabot/dataflow/state_row.h"
 #include "sabot/dataflow/watermark_generator.h"
 
 namespace sabot {
@@ -102,9 +103,9 @@ arrow::Result<std::shared_ptr<const TableSourcePlan>> MakePlan(
 class TableSourceReader : public SourceReader {
  public:
   TableSourceReader(std::shared_ptr<const TableSourcePlan> plan, TableRowRange rows,
-                    SourceWatermarks watermarks)
-      : plan_(std::move(plan)), next_row_(rows.begin), end_row_(rows.end),
-        watermarks_(std::move(watermarks)) {
+                    int32_t subtask, SourceWatermarks watermarks)
+      : plan_(std::move(plan)), subtask_(subtask), begin_row_(rows.begin), next_row_(rows.begin),
+        end_row_(rows.end), watermarks_(std::move(watermarks)) {
     // The batch holding the first row of the range: the last one starting at or before it.
     const auto& offsets = plan_->offsets;
     batch_ = static_cast<size_t>(
@@ -135,8 +136,51 @@ class TableSourceReader : public SourceReader {
   void Abort() override { next_row_ = end_row_; }
   int64_t rows_out() const override { return rows_out_; }
 
+  // The position: the next table row to read, with the task's row range (a restart must be
+  // given the same table, split the same way), the rows emitted and the watermark state.
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    StateRowValues values = {{"subtask", subtask_},
+                             {"begin_row", begin_row_},
+                             {"end_row", end_row_},
+                             {"table_rows", plan_->offsets.back()},
+                             {"next_row", next_row_},
+                             {"rows_out", rows_out_}};
+    AppendWatermarkState(watermarks_.state(), &values);
+    ARROW_ASSIGN_OR_RAISE(auto row, MakeStateRow(values));
+    return state->Put("position", std::move(row));
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    const std::string what = "table source task " + std::to_string(subtask_) +
+                             " restoring checkpoint " + std::to_string(id);
+    std::vector<std::string> names = {"subtask", "begin_row", "end_row", "table_rows",
+                                      "next_row", "rows_out"};
+    for (std::string& name : WatermarkStateNames()) names.push_back(std::move(name));
+    ARROW_ASSIGN_OR_RAISE(auto part, state->Get("position"));
+    ARROW_ASSIGN_OR_RAISE(auto values, ReadStateRow(part, "position", names, what));
+    if (values["subtask"] != subtask_ || values["begin_row"] != begin_row_ ||
+        values["end_row"] != end_row_ || values["table_rows"] != plan_->offsets.back()) {
+      return arrow::Status::Invalid(
+          what, ": the snapshot is of task ", values["subtask"], " reading rows [",
+          values["begin_row"], ", ", values["end_row"], ") of ", values["table_rows"],
+          "; this task reads rows [", begin_row_, ", ", end_row_, ") of ", plan_->offsets.back(),
+          " (the table and the source's parallelism must stay the same across a restart)");
+    }
+    const int64_t next = values["next_row"];
+    if (next < begin_row_ || next > end_row_ || values["rows_out"] < 0) {
+      return arrow::Status::Invalid(what, ": position row ", next, " is outside the task's rows");
+    }
+    next_row_ = next;
+    rows_out_ = values["rows_out"];
+    // The batch holding next_row_ is found from the range's first batch on (Next skips forward).
+    watermarks_.Rewind(WatermarkStateOf(values));
+    return arrow::Status::OK();
+  }
+
  private:
   std::shared_ptr<const TableSourcePlan> plan_;
+  const int32_t subtask_;
+  const int64_t begin_row_;
   int64_t next_row_;
   const int64_t end_row_;
   size_t batch_ = 0;
@@ -173,7 +217,7 @@ arrow::Result<BoundOperator> BindTableSource(const OperatorSpec& spec,
                                                                   shared->event_time));
     return std::make_unique<TableSourceReader>(
         shared, TableSourceTaskRows(shared->offsets.back(), ctx.subtask, ctx.parallelism),
-        std::move(watermarks));
+        ctx.subtask, std::move(watermarks));
   };
   return bound;
 }

@@ -20,6 +20,10 @@
 // watermark step follows each batch that advanced the task's watermark, as for the other sources
 // (watermark_generator.h).
 //
+// Checkpoints (checkpoint.h): a reader's snapshot is the next row, with the task's row range and
+// the table's row count (a restarted job must provide the same table), the rows emitted and the
+// watermark state; Restore continues from that row (docs/fault-tolerance.md).
+//
 // The bound state (the table, its cut into batches, the schema) is immutable and shared by the
 // tasks; each reader is used by one thread at a time.
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <map>
 #include <set>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/dataflow/operator_binding.h"
 #include "sabot/dataflow/plan_builder.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -221,6 +223,46 @@ TEST(TableSourceTest, WatermarksFollowTheLargestEventTimeMinusTheLateness) {
     EXPECT_EQ(out.watermarks, expected) << "task " << k;
     ASSERT_FALSE(out.watermarks.empty());
   }
+}
+
+TEST(TableSourceTest, RewindsToASnapshotWithItsWatermark) {
+  // Checkpoints: for every task and every cut, a restored NEW reader yields exactly the rest
+  // (state_testing.h), pending watermark first.
+  auto table = MakeTable(500);
+  TableSourceParams params{"t", 32, EventTimeSpec{"ts", std::chrono::milliseconds(20)}};
+  constexpr int32_t kTasks = 3;
+  ASSERT_OK_AND_ASSIGN(auto bound, BindOperator(SourceSpec(params, kTasks), {},
+                                                WithTables({{"t", table}})));
+  for (int32_t k = 0; k < kTasks; ++k) {
+    ASSERT_OK_AND_ASSIGN(TaskOutput all, RunTask(bound, k, kTasks));
+    auto make = [&bound, k]() {
+      TaskContext ctx;
+      ctx.subtask = k;
+      ctx.parallelism = kTasks;
+      return bound.make_source(ctx);
+    };
+    const auto batches = static_cast<int64_t>(all.batches.size());
+    for (int64_t before = 0; before <= batches; ++before) {
+      SCOPED_TRACE("task " + std::to_string(k) + " after " + std::to_string(before));
+      ASSERT_OK_AND_ASSIGN(auto rest, testing::CheckSourceRewinds(make, before, batches + 1));
+      EXPECT_TRUE(rest.ended);
+      EXPECT_EQ(rest.batches(), batches - before);
+      if (before > 0 && before < batches) {
+        // Every batch of this table advances the watermark: it is the first step after a cut.
+        EXPECT_EQ(rest.steps.front().kind, SourceReader::Step::Kind::kWatermark);
+      }
+    }
+  }
+  // Another task's snapshot, or another table, is refused.
+  TaskContext ctx;
+  ctx.parallelism = kTasks;
+  ASSERT_OK_AND_ASSIGN(auto first, bound.make_source(ctx));
+  testing::MemoryState state;
+  ASSERT_OK(first->Snapshot(2, state.writer()));
+  ctx.subtask = 1;
+  ASSERT_OK_AND_ASSIGN(auto other, bound.make_source(ctx));
+  ASSERT_RAISES_WITH(Invalid, "table source task 1 restoring checkpoint 2: the snapshot is of task 0",
+                     other->Restore(2, state.reader()));
 }
 
 TEST(TableSourceTest, EmptyTableEndsAtOnceWithItsSchema) {

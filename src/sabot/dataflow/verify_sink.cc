@@ -1,8 +1,13 @@
 #include "sabot/dataflow/verify_sink.h"
 
 #include <mutex>
+#include <string>
+
+#include <arrow/builder.h>
+#include <arrow/table.h>
 
 #include "sabot/dataflow/generator_source.h"
+#include "sabot/dataflow/state_row.h"
 #include "sabot/verify/generated_shuffle_check.h"
 
 namespace sabot {
@@ -46,10 +51,63 @@ class VerifySink : public Operator {
     });
     return state_->finished;
   }
+  // Checkpoints: the check's progress of this task's partition (per writer: the last row and
+  // the rows received) and the rows seen, so a restarted task checks the replayed rows as the
+  // first arrivals they are and the final count stays exact.
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto progress, state_->check->Progress(subtask_));
+    arrow::Int64Builder last_rows;
+    arrow::Int64Builder received;
+    ARROW_RETURN_NOT_OK(last_rows.AppendValues(progress.last_row));
+    ARROW_RETURN_NOT_OK(received.AppendValues(progress.received));
+    ARROW_ASSIGN_OR_RAISE(auto last_array, last_rows.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto received_array, received.Finish());
+    ARROW_RETURN_NOT_OK(state->Put(
+        "progress", arrow::Table::Make(ProgressSchema(), {last_array, received_array})));
+    ARROW_ASSIGN_OR_RAISE(auto position,
+                          MakeStateRow({{"subtask", subtask_}, {"rows", rows_}}));
+    return state->Put("position", std::move(position));
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    const std::string what = "verify sink task " + std::to_string(subtask_) +
+                             " restoring checkpoint " + std::to_string(id);
+    ARROW_ASSIGN_OR_RAISE(auto position_part, state->Get("position"));
+    ARROW_ASSIGN_OR_RAISE(auto position,
+                          ReadStateRow(position_part, "position", {"subtask", "rows"}, what));
+    ARROW_ASSIGN_OR_RAISE(auto progress_part, state->Get("progress"));
+    if (position["subtask"] != subtask_ || progress_part == nullptr ||
+        !progress_part->schema()->Equals(*ProgressSchema())) {
+      return arrow::Status::Invalid(what, ": the snapshot is of task ", position["subtask"],
+                                    " or has no part 'progress' of schema ",
+                                    ProgressSchema()->ToString());
+    }
+    ARROW_ASSIGN_OR_RAISE(progress_part, progress_part->CombineChunks());
+    GeneratedShuffleCheck::PartitionProgress progress;
+    if (progress_part->num_rows() > 0) {
+      const auto& last = static_cast<const arrow::Int64Array&>(*progress_part->column(0)->chunk(0));
+      const auto& received =
+          static_cast<const arrow::Int64Array&>(*progress_part->column(1)->chunk(0));
+      for (int64_t i = 0; i < last.length(); ++i) {
+        progress.last_row.push_back(last.Value(i));
+        progress.received.push_back(received.Value(i));
+      }
+    }
+    arrow::Status restored = state_->check->RestorePartition(subtask_, progress);
+    if (!restored.ok()) return restored.WithMessage(what, ": ", restored.message());
+    rows_ = position["rows"];
+    return arrow::Status::OK();
+  }
+
   int64_t rows_in() const override { return rows_; }
   int64_t rows_out() const override { return rows_; }
 
  private:
+  static std::shared_ptr<arrow::Schema> ProgressSchema() {
+    return arrow::schema({arrow::field("last_row", arrow::int64(), /*nullable=*/false),
+                          arrow::field("received", arrow::int64(), /*nullable=*/false)});
+  }
+
   std::shared_ptr<VerifyState> state_;
   int32_t subtask_;
   int64_t rows_ = 0;

@@ -8,6 +8,11 @@
 // row is missing (in a distributed job each agent checks the partitions of its tasks). A failed check fails the job, naming the partition and the row.
 //
 // It keeps no rows: memory O(partitions x writers) whatever the rows.
+//
+// Under checkpoints (checkpoint.h) the check stays exact: a task's snapshot holds the check's
+// progress of its partition (per writer: the last row and the rows received); a restarted
+// task restores it, so the rows the generator replays after the checkpoint are checked as
+// first arrivals, and a row delivered twice across the restart is still caught.
 
 #include <memory>
 

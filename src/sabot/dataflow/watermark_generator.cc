@@ -151,4 +151,24 @@ std::optional<SourceReader::Step> SourceWatermarks::TakePending() {
   return step;
 }
 
+SourceWatermarks::State SourceWatermarks::state() const {
+  State state;
+  if (generator_.has_value()) {
+    state.max_event_time = generator_->max_event_time();
+    state.watermark = generator_->watermark();
+  }
+  state.pending = pending_.value_or(kNoWatermark);
+  return state;
+}
+
+void SourceWatermarks::Rewind(const State& state) {
+  if (!generator_.has_value()) return;
+  generator_->Rewind(state.max_event_time, state.watermark);
+  if (state.pending == kNoWatermark) {
+    pending_.reset();
+  } else {
+    pending_ = state.pending;
+  }
+}
+
 }  // namespace sabot

@@ -43,6 +43,12 @@ class WatermarkGenerator {
   int64_t max_event_time() const { return max_event_time_; }
   // The last watermark returned by Observe, kNoWatermark before any.
   WatermarkMs watermark() const { return watermark_; }
+  // Continues from the state a checkpoint recorded (max_event_time(), watermark() of the
+  // generator whose source task snapshotted): a restarted source's watermark never goes back.
+  void Rewind(int64_t max_event_time, WatermarkMs watermark) {
+    max_event_time_ = max_event_time;
+    watermark_ = watermark;
+  }
 
  private:
   WatermarkGenerator(int column, int64_t unit_divisor, int64_t lateness_ms)
@@ -71,6 +77,20 @@ class SourceWatermarks {
   arrow::Status Observe(const arrow::RecordBatch& batch);
   // The watermark step due before the next batch, if a batch advanced the watermark.
   std::optional<SourceReader::Step> TakePending();
+
+  // What a source task's snapshot records of its watermarks (checkpoint.h), between two Next
+  // calls: the generator's largest event time and last watermark, and the watermark step due
+  // but not yet taken (kNoWatermark: none). All kNoWatermark without an event-time column.
+  // Rewind (before the first Next of a restarted task) continues from it: the pending step is
+  // taken first, then the watermark only advances past the restored one, so downstream sees
+  // exactly the watermarks a failure-free run sends after the checkpoint's barrier.
+  struct State {
+    int64_t max_event_time = kNoWatermark;
+    WatermarkMs watermark = kNoWatermark;
+    WatermarkMs pending = kNoWatermark;
+  };
+  State state() const;
+  void Rewind(const State& state);
 
  private:
   explicit SourceWatermarks(std::optional<WatermarkGenerator> generator)

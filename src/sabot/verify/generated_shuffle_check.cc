@@ -227,6 +227,42 @@ arrow::Status GeneratedShuffleCheck::Check(int32_t partition_id, const arrow::Re
   return arrow::Status::OK();
 }
 
+arrow::Result<GeneratedShuffleCheck::PartitionProgress> GeneratedShuffleCheck::Progress(
+    int32_t partition_id) const {
+  if (partition_id < 0 || static_cast<size_t>(partition_id) >= received_.size()) {
+    return arrow::Status::Invalid("partition ", partition_id, " is not one of the ",
+                                  received_.size(), " partitions");
+  }
+  return PartitionProgress{last_row_[partition_id], received_[partition_id]};
+}
+
+arrow::Status GeneratedShuffleCheck::RestorePartition(int32_t partition_id,
+                                                      const PartitionProgress& progress) {
+  if (partition_id < 0 || static_cast<size_t>(partition_id) >= received_.size()) {
+    return arrow::Status::Invalid("partition ", partition_id, " is not one of the ",
+                                  received_.size(), " partitions");
+  }
+  const size_t writers = static_cast<size_t>(job_.num_writers);
+  if (progress.last_row.size() != writers || progress.received.size() != writers) {
+    return arrow::Status::Invalid("the progress of partition ", partition_id, " has ",
+                                  progress.last_row.size(), " and ", progress.received.size(),
+                                  " entries for ", writers, " writers");
+  }
+  int64_t delta = 0;
+  for (size_t w = 0; w < writers; ++w) {
+    if (progress.received[w] < 0 || progress.last_row[w] < -1 ||
+        progress.last_row[w] >= job_.total_rows()) {
+      return arrow::Status::Invalid("the progress of partition ", partition_id, " writer ", w,
+                                    " is out of range");
+    }
+    delta += progress.received[w] - received_[partition_id][w];
+  }
+  last_row_[partition_id] = progress.last_row;
+  received_[partition_id] = progress.received;
+  rows_checked_.fetch_add(delta);
+  return arrow::Status::OK();
+}
+
 std::vector<int64_t> GeneratedShuffleCheck::ExpectedCounts() const {
   const int32_t n = spec_->num_partitions();
   const int32_t writers = job_.num_writers;

@@ -86,6 +86,19 @@ class GeneratedShuffleCheck {
   // an agent of a distributed job); partitions out of range are ignored.
   arrow::Status FinishPartitions(const std::vector<int32_t>& partitions) const;
 
+  // The progress of the reader of `partition_id`, per writer: the last row received (-1: none)
+  // and the rows received — what a checkpoint of that reader records (the verify sink's
+  // snapshot). RestorePartition sets it back for a reader restarted from the checkpoint, so the
+  // rows replayed after it are checked as the first arrivals they are. Same thread rules as
+  // Check (calls for one partition from one thread at a time). Invalid for a partition out of
+  // range or lists of another length than the writers.
+  struct PartitionProgress {
+    std::vector<int64_t> last_row;
+    std::vector<int64_t> received;
+  };
+  arrow::Result<PartitionProgress> Progress(int32_t partition_id) const;
+  arrow::Status RestorePartition(int32_t partition_id, const PartitionProgress& progress);
+
   int64_t rows_checked() const { return rows_checked_.load(); }
   // Rows received so far per (partition, writer), partition-major (p * num_writers + w), for a
   // coordinator to merge (distributed mode: each agent checks the partitions it read).

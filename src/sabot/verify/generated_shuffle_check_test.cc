@@ -173,6 +173,42 @@ TEST_F(GeneratedShuffleCheckTest, OneMissingOrRepeatedRowIsFoundForEveryEdge) {
 }
 
 // Distributed mode: agents' counts merge; a stream counted at two agents is a duplicate.
+TEST_F(GeneratedShuffleCheckTest, ARestoredPartitionChecksTheReplayExactly) {
+  // A checkpoint after writer 0's first batch: a NEW check restored from every partition's
+  // progress accepts exactly the rest (the replay) and still catches a row delivered twice.
+  ASSERT_OK_AND_ASSIGN(auto spec, job_.MakeSpec(EdgeType::kHash, 3));
+  auto feed = [&](GeneratedShuffleCheck* check, int32_t w, int64_t i) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto partitioner, MakePartitioner(*spec, GeneratedSchema(job_.data), w));
+    ARROW_ASSIGN_OR_RAISE(auto batch, job_.WriterBatch(w, i));
+    ARROW_ASSIGN_OR_RAISE(auto parts, partitioner->Partition(batch));
+    for (int32_t p = 0; p < parts.num_partitions(); ++p) {
+      if (parts.batches[p]) ARROW_RETURN_NOT_OK(check->Check(p, *parts.batches[p]));
+    }
+    return arrow::Status::OK();
+  };
+  ASSERT_OK_AND_ASSIGN(auto first, GeneratedShuffleCheck::Make(job_, spec));
+  ASSERT_OK(feed(first.get(), 0, 0));
+  std::vector<GeneratedShuffleCheck::PartitionProgress> snapshot;
+  for (int32_t p = 0; p < 3; ++p) {
+    ASSERT_OK_AND_ASSIGN(auto progress, first->Progress(p));
+    snapshot.push_back(progress);
+  }
+  ASSERT_OK_AND_ASSIGN(auto restored, GeneratedShuffleCheck::Make(job_, spec));
+  for (int32_t p = 0; p < 3; ++p) ASSERT_OK(restored->RestorePartition(p, snapshot[p]));
+  EXPECT_EQ(restored->rows_checked(), first->rows_checked());
+  ASSERT_OK(feed(restored.get(), 0, 1));
+  ASSERT_OK(feed(restored.get(), 1, 0));
+  ASSERT_OK(feed(restored.get(), 1, 1));
+  ASSERT_OK(restored->Finish());
+  // Without the restore, the rest alone is short; with it, the first batch again is a repeat.
+  ASSERT_OK_AND_ASSIGN(auto again, GeneratedShuffleCheck::Make(job_, spec));
+  for (int32_t p = 0; p < 3; ++p) ASSERT_OK(again->RestorePartition(p, snapshot[p]));
+  ASSERT_RAISES_WITH(Invalid, "order", feed(again.get(), 0, 0));
+  ASSERT_RAISES_WITH(Invalid, "partition 3 is not one of the 3", first->Progress(3));
+  snapshot[0].received.pop_back();
+  ASSERT_RAISES_WITH(Invalid, "entries for 2 writers", again->RestorePartition(0, snapshot[0]));
+}
+
 TEST_F(GeneratedShuffleCheckTest, CountsMergeAcrossAgents) {
   ASSERT_OK_AND_ASSIGN(auto spec, job_.MakeSpec(EdgeType::kHash, 4));
   ASSERT_OK_AND_ASSIGN(auto all, GeneratedShuffleCheck::Make(job_, spec));
