@@ -11,7 +11,8 @@ right, which the join widens (the HASH partitioner sends equal values of both ty
 task). About 5% of each key column is null, keys repeat on both sides, and one hot key holds a
 tenth of the rows of each side. More jobs join on k1 alone (one integer key: the join's own hash
 table rather than Acero's), every type. One configuration per shuffle mode runs under a 1 KiB state budget,
-so that every join spills both inputs to disk (grace hash join). Each configuration runs one job whose two sources feed one join
+so that every join spills both inputs to disk (grace hash join); the window and interval joins
+also run under it per shuffle mode (their held rows spill by key hash). Each configuration runs one job whose two sources feed one join
 per type (8 hash joins, 7 broadcast joins), each into its own Parquet sink; every sink's rows
 must equal DuckDB's over the same files, compared as sorted multisets of rows, with the
 documented output column names (right columns renamed `<name>_right` where a left column has the
@@ -218,11 +219,16 @@ def write_timed_inputs(directory, seed):
     return paths
 
 
-def run_time_case(sabot, work, label, paths, sources, joins, mode):
+def run_time_case(sabot, work, label, paths, sources, joins, mode, spill=False):
+    """With `spill`, under STATE_BUDGET: the rows each window / interval join task holds move to
+    disk by key hash (issue 11); each join must report state spilled and leave no file."""
     out = os.path.join(work, "out-" + label)
     job = os.path.join(work, label + ".yaml")
-    lines = ["job: time-joins", "options:", f"  shuffle_mode: {mode}", "  progress: false",
-             "operators:"]
+    spill_directory = os.path.join(work, "spill-" + label) if spill else None
+    lines = ["job: time-joins", "options:", f"  shuffle_mode: {mode}", "  progress: false"]
+    if spill:
+        lines += [f"  state_budget: {STATE_BUDGET}", f"  spill_directory: {spill_directory}"]
+    lines += ["operators:"]
     for name in ("left", "right"):
         lines += [f"  - name: {name}_source", "    parquet_source:",
                   f"      paths: [{paths[name]}]",
@@ -235,11 +241,17 @@ def run_time_case(sabot, work, label, paths, sources, joins, mode):
                   f"    parquet_sink: {os.path.join(out, name)}"]
     with open(job, "w") as f:
         f.write("\n".join(lines) + "\n")
-    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
-                            timeout=600)
+    command = [sabot, "run", job] if spill else [sabot, "run", "--quiet", job]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if not check(result.returncode == 0,
                  f"{label}: sabot run exited {result.returncode}: {result.stderr[-2000:]}"):
         return
+    if spill:
+        for name, _, _ in TIME_JOINS:
+            check(f"  {name}: state spilled " in result.stdout,
+                  f"{label}: {name} reports no state spilled:\n{result.stdout}")
+        check(not os.path.isdir(spill_directory) or not os.listdir(spill_directory),
+              f"{label}: spill files left in {spill_directory}")
     con = duckdb.connect()
     con.execute(f"CREATE VIEW l AS SELECT * FROM read_parquet('{paths['left']}/*.parquet')")
     con.execute(f"CREATE VIEW r AS SELECT * FROM read_parquet('{paths['right']}/*.parquet')")
@@ -343,6 +355,8 @@ def main():
             for sources, joins in ((1, 1), (10, 5), (3, 7)):
                 run_time_case(args.sabot, work, f"time-{mode}-{sources}-{joins}", timed, sources,
                               joins, mode)
+            run_time_case(args.sabot, work, f"time-{mode}-spill-3-7", timed, 3, 7, mode,
+                          spill=True)
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 

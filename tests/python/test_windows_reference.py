@@ -26,6 +26,11 @@ how far the other tasks got: there the late output must hold only rows placed la
 equal the summary's count, and the windows must equal DuckDB over every row but those. With an
 allowed lateness longer than the lateness, no row is late, and the last row emitted per key and
 window (a late row re-emits its key's updated row) must equal DuckDB over every row.
+Under a state budget so small that window state spills (`state_budget: 1KiB`: open windows' new
+keys, rows kept for allowed lateness and buffered session rows go to disk by key hash and are
+merged back when the windows fire), every window kind at 3->7 and the allowed-lateness case must
+give the same DuckDB-equal results, the summary must report the aggregate's state spilled, and
+no spill file may be left behind.
 Sessions over a timestamp[us] column whose gaps are within a millisecond of the session gap must
 equal DuckDB's sessions in microseconds (window_start / window_end are timestamp[us]).
 """
@@ -211,7 +216,7 @@ def row_key(r):
     return (r[0], r[1], r[2])
 
 
-def run_job(sabot, folder, input_path, kind, sources, tasks, mode, lateness=None):
+def run_job(sabot, folder, input_path, kind, sources, tasks, mode, lateness=None, spill=None):
     for d in ("out", "late"):
         shutil.rmtree(os.path.join(folder, d), ignore_errors=True)
     window = WINDOWS[kind]
@@ -220,10 +225,11 @@ def run_job(sabot, folder, input_path, kind, sources, tasks, mode, lateness=None
     window = window[:-1] + ", late_output: {format: parquet, directory: late}}"
     job = os.path.join(folder, "job.yaml")
     with open(job, "w") as f:
+        budget = f"\n  state_budget: 1KiB\n  spill_directory: {spill}" if spill else ""
         f.write(f"""job: windows
 options:
   shuffle_mode: {mode}
-  threads: 2
+  threads: 2{budget}
 operators:
   - name: source
     parquet_source: {{paths: [{input_path}], event_time: {{column: event_time, max_out_of_orderness: {BOUND_MS}ms}}}}
@@ -237,8 +243,8 @@ operators:
   - name: sink
     parquet_sink: out
 """)
-    result = subprocess.run([sabot, "run", "--quiet", job], capture_output=True, text=True,
-                            timeout=300)
+    command = [sabot, "run", job] if spill else [sabot, "run", "--quiet", job]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         raise RuntimeError(f"sabot run {kind} {sources}->{tasks} {mode} exited "
                            f"{result.returncode}:\n{result.stderr}")
@@ -392,6 +398,26 @@ def main():
             full = reference(with_late, kind)
             compare(got, full, label)
             check(emitted > len(full), f"{label}: no updated row was emitted again")
+            # Under a 1 KiB state budget: window state spills, results unchanged.
+            spill = os.path.join(folder, "spill")
+            for name, sources, tasks, mode, lateness, expected in (
+                    ("shuffled", 3, 7, "pipelined", None, want),
+                    ("late", 1, 5, "blocking", "15m", full)):
+                label = f"{kind} {name} {sources}->{tasks} {mode} spilling"
+                if lateness:
+                    label += " allowed lateness"
+                shutil.rmtree(spill, ignore_errors=True)
+                summary = run_job(args.sabot, folder, inputs[name], kind, sources, tasks, mode,
+                                  lateness=lateness, spill=spill)
+                runs += 1
+                got, _ = sabot_windows(os.path.join(folder, "out"), label,
+                                       sessions=lateness is not None and kind == "session")
+                compare(got, expected, label)
+                check(late_count(summary) == 0, f"{label}: late rows {late_count(summary)}")
+                check("  agg: state spilled " in summary,
+                      f"{label}: the summary reports no state spilled:\n{summary}")
+                check(not os.path.isdir(spill) or not os.listdir(spill),
+                      f"{label}: spill files left: {os.listdir(spill)}")
         check_microsecond_sessions(args.sabot, folder)
         runs += 1
         print(f"{runs} runs")

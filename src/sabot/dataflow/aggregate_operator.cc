@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,9 +29,6 @@ namespace cp = arrow::compute;
 
 namespace {
 
-// Result batches of a bounded aggregate are emitted in slices of at most this many rows.
-constexpr int64_t kMaxOutputRows = 64 * 1024;
-
 std::string Describe(const AggregateSpec& spec) {
   return std::string(AggregateFunctionName(spec.function)) + "(" +
          (spec.column.empty() ? std::string("*") : spec.column) + ")";
@@ -55,105 +53,25 @@ class AggregateOperatorBase : public Operator {
 // ---------------------------------------------------------------------------------------------
 // Bounded input: one row per key at end of input, spilling when the state outgrows its budget.
 
-// A bounded aggregation under a memory budget (grace hash aggregation). While its state is
-// within the budget, every row goes into it. Past the budget the state stops taking new keys:
-// rows of keys it has keep being aggregated (ConsumeKnown), rows of other keys are written to
-// kSpillPartitions IPC files by key hash (SpillPartitions, state_spill.h). At the end the
-// state's result is emitted and each partition is aggregated in turn by a GraceAggregation one
-// level down (its keys are disjoint from the state's and from the other partitions'), so every
-// key's rows meet in one state, in their arrival order.
-class GraceAggregation {
- public:
-  GraceAggregation(std::shared_ptr<const BoundAggregation> bound, arrow::MemoryPool* pool,
-                   int64_t budget, SpillDirectory* spill, int level, std::string prefix)
-      : bound_(std::move(bound)),
-        pool_(pool),
-        budget_(budget),
-        spill_(spill),
-        level_(level),
-        prefix_(std::move(prefix)) {}
-
-  arrow::Status Init() {
-    ARROW_ASSIGN_OR_RAISE(state_, GroupedAggregation::Make(bound_, pool_));
-    // The empty state's fixed buffers (the grouper's scratch) are not what the budget limits.
-    baseline_ = state_->memory_bytes();
-    return arrow::Status::OK();
-  }
-
-  arrow::Status Consume(const std::shared_ptr<arrow::RecordBatch>& batch) {
-    if (spilled_ == nullptr && budget_ > 0 && level_ < kMaxSpillLevel &&
-        !bound_->keys().empty() && state_->memory_bytes() - baseline_ > budget_) {
-      ARROW_RETURN_NOT_OK(StartSpilling());
-    }
-    if (spilled_ == nullptr) return state_->Consume(*batch);
-    ARROW_ASSIGN_OR_RAISE(auto rest, state_->ConsumeKnown(batch));
-    if (rest->num_rows() == 0) return arrow::Status::OK();
-    return Spill(rest);
-  }
-
-  // Emits every group's result through `emit`, then aggregates the spilled partitions.
-  arrow::Status Finish(const std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>&
-                           emit) {
-    ARROW_ASSIGN_OR_RAISE(auto result, state_->Finish());
-    state_.reset();
-    for (int64_t offset = 0; offset < result->num_rows(); offset += kMaxOutputRows) {
-      ARROW_RETURN_NOT_OK(emit(result->Slice(offset, kMaxOutputRows)));
-    }
-    result.reset();
-    if (spilled_ == nullptr) return arrow::Status::OK();
-    ARROW_RETURN_NOT_OK(spilled_->Close());
-    for (int32_t p = 0; p < kSpillPartitions; ++p) {
-      if (!spilled_->has(p)) continue;
-      GraceAggregation partition(bound_, pool_, budget_, spill_, level_ + 1,
-                                 prefix_ + "-" + std::to_string(p));
-      ARROW_RETURN_NOT_OK(partition.Init());
-      ARROW_RETURN_NOT_OK(spilled_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
-        return partition.Consume(batch);
-      }));
-      spilled_->Remove(p);
-      ARROW_RETURN_NOT_OK(partition.Finish(emit));
-    }
-    spilled_.reset();
-    return arrow::Status::OK();
-  }
-
- private:
-  arrow::Status StartSpilling() {
-    ARROW_ASSIGN_OR_RAISE(hasher_, KeyHasher::Make(bound_->keys(), *bound_->input_schema()));
-    spilled_ = std::make_unique<SpillPartitions>(spill_, prefix_, level_, pool_);
-    return arrow::Status::OK();
-  }
-
-  arrow::Status Spill(const std::shared_ptr<arrow::RecordBatch>& rows) {
-    hashes_.resize(static_cast<size_t>(rows->num_rows()));
-    ARROW_RETURN_NOT_OK(hasher_->Hash(*rows, hashes_.data()));
-    return spilled_->Append(rows, hashes_.data());
-  }
-
-  std::shared_ptr<const BoundAggregation> bound_;
-  arrow::MemoryPool* pool_;
-  int64_t budget_;
-  SpillDirectory* spill_;
-  int level_;
-  std::string prefix_;  // file names of this level's partitions start with it
-  std::unique_ptr<GroupedAggregation> state_;
-  int64_t baseline_ = 0;
-  std::unique_ptr<KeyHasher> hasher_;
-  std::vector<uint64_t> hashes_;
-  std::unique_ptr<SpillPartitions> spilled_;  // null until spilling
-};
-
 class BoundedAggregateOperator : public AggregateOperatorBase {
  public:
+  // `partials`: the aggregation's mergeable partial form (null when it has none): the state
+  // aggregates partials, finalized at Finish, so that a snapshot can write it as rows.
   BoundedAggregateOperator(std::shared_ptr<const BoundAggregation> bound,
-                           const TaskContext& task)
+                           std::shared_ptr<const PartialAggregation> partials,
+                           std::string no_partials, const TaskContext& task)
       : spill_(task.spill_directory, SpillDirectoryName("aggregate", task),
                "aggregate '" + (task.spec != nullptr ? task.spec->name : std::string()) + "'"),
-        aggregation_(std::make_unique<GraceAggregation>(std::move(bound), task.pool,
-                                                        task.state_budget_bytes, &spill_, 0,
-                                                        "level")) {}
+        bound_(std::move(bound)),
+        partials_(std::move(partials)),
+        no_partials_(std::move(no_partials)),
+        pool_(task.pool),
+        budget_(task.state_budget_bytes) {}
 
-  arrow::Status Init() { return aggregation_->Init(); }
+  arrow::Status Init() {
+    ARROW_ASSIGN_OR_RAISE(aggregation_, NewAggregation(/*merged=*/false));
+    return arrow::Status::OK();
+  }
 
   arrow::Status Process(int32_t, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput*) override {
@@ -162,19 +80,98 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   }
 
   arrow::Status Finish(OperatorOutput* out) override {
-    ARROW_RETURN_NOT_OK(aggregation_->Finish(
-        [&](std::shared_ptr<arrow::RecordBatch> batch) { return EmitCounted(batch, out); }));
+    auto emit = [&](std::shared_ptr<arrow::RecordBatch> batch) -> arrow::Status {
+      if (partials_ != nullptr) {
+        ARROW_ASSIGN_OR_RAISE(batch, partials_->Finalize(*batch, pool_));
+      }
+      return EmitCounted(batch, out);
+    };
+    if (merged_ != nullptr) {
+      // The partials since the last snapshot or restore, after the ones it holds.
+      GraceAggregation* merged = merged_.get();
+      ARROW_RETURN_NOT_OK(aggregation_->Finish(
+          [merged](std::shared_ptr<arrow::RecordBatch> rows) { return merged->Consume(rows); }));
+      ARROW_RETURN_NOT_OK(merged_->Finish(emit));
+    } else {
+      ARROW_RETURN_NOT_OK(aggregation_->Finish(emit));
+    }
     aggregation_.reset();
+    merged_.reset();
     return arrow::Status::OK();
   }
 
-  void Abort() override { aggregation_.reset(); }
+  void Abort() override {
+    aggregation_.reset();
+    merged_.reset();
+  }
 
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
+  // The snapshot: part "partials", every key's partial results (PartialAggregation::partial()'s
+  // output schema; spilled partitions read back), which become the state the aggregation goes
+  // on from. NotImplemented naming the aggregate when its functions have no partial form.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    if (partials_ == nullptr) {
+      return arrow::Status::NotImplemented(spill_.owner(), " cannot snapshot its state: ",
+                                           no_partials_);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto merged, NewAggregation(/*merged=*/true));
+    std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+    auto take = [&](std::shared_ptr<arrow::RecordBatch> batch) -> arrow::Status {
+      rows.push_back(batch);
+      return merged->Consume(batch);
+    };
+    if (merged_ != nullptr) ARROW_RETURN_NOT_OK(merged_->Finish(take));
+    ARROW_RETURN_NOT_OK(aggregation_->Finish(take));
+    ARROW_ASSIGN_OR_RAISE(aggregation_, NewAggregation(/*merged=*/false));
+    merged_ = std::move(merged);
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(
+                                          partials_->partial()->output_schema(), rows));
+    return state->Put("partials", std::move(table));
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto table, state->Get("partials"));
+    if (table == nullptr) return arrow::Status::OK();
+    if (partials_ == nullptr) {
+      return arrow::Status::Invalid(spill_.owner(), ": a snapshot of partial results, which "
+                                    "it cannot restore: ", no_partials_);
+    }
+    if (!table->schema()->Equals(*partials_->partial()->output_schema())) {
+      return arrow::Status::Invalid(spill_.owner(), ": the snapshot's partial results have "
+                                    "columns (", table->schema()->ToString(), "), not (",
+                                    partials_->partial()->output_schema()->ToString(), ")");
+    }
+    ARROW_ASSIGN_OR_RAISE(merged_, NewAggregation(/*merged=*/true));
+    arrow::TableBatchReader reader(*table);
+    std::shared_ptr<arrow::RecordBatch> batch;
+    while (true) {
+      ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+      if (batch == nullptr) return arrow::Status::OK();
+      ARROW_RETURN_NOT_OK(merged_->Consume(batch));
+    }
+  }
+
  private:
-  SpillDirectory spill_;  // outlives aggregation_
+  arrow::Result<std::unique_ptr<GraceAggregation>> NewAggregation(bool merged) {
+    std::shared_ptr<const BoundAggregation> bound =
+        partials_ == nullptr ? bound_ : merged ? partials_->remerge() : partials_->partial();
+    auto aggregation = std::make_unique<GraceAggregation>(
+        std::move(bound), pool_, budget_, &spill_, 0, "level" + std::to_string(next_id_++));
+    ARROW_RETURN_NOT_OK(aggregation->Init());
+    return aggregation;
+  }
+
+  SpillDirectory spill_;  // outlives the aggregations
+  std::shared_ptr<const BoundAggregation> bound_;
+  std::shared_ptr<const PartialAggregation> partials_;
+  std::string no_partials_;
+  arrow::MemoryPool* pool_;
+  int64_t budget_;
+  int64_t next_id_ = 0;
   std::unique_ptr<GraceAggregation> aggregation_;
+  // The partial results a snapshot wrote or a restore read; null before either.
+  std::unique_ptr<GraceAggregation> merged_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -368,20 +365,17 @@ arrow::Result<std::shared_ptr<const ChangelogPlan>> MakeChangelogPlan(
   return plan;
 }
 
-// The changelog state of one task: a dense group id per key (Arrow's Grouper), and the partial
-// results of every group, stored as the batches in which they were last updated (`chunks_`)
-// with each group's row among them (`location_`). A batch's update appends one chunk with the
-// touched groups' new partials; when the chunks hold more than twice the live rows they are
-// compacted into one. Lookups and updates thus cost the rows a batch touches (and the chunks
-// they are in), amortized.
-class ChangelogAggregateOperator : public AggregateOperatorBase {
+// The changelog state of a set of keys: a dense group id per key (Arrow's Grouper), and the
+// partial results of every group, stored as the batches in which they were last updated
+// (`chunks_`) with each group's row among them (`location_`). A batch's update appends one chunk
+// with the touched groups' new partials; when the chunks hold more than twice the live rows they
+// are compacted into one. Lookups and updates thus cost the rows a batch touches (and the chunks
+// they are in), amortized. Its table form (ToTable / FromTable: the keys, dictionaries decoded,
+// then the partial columns, one row per key) is what spills and what a checkpoint holds.
+class ChangelogState {
  public:
-  ChangelogAggregateOperator(std::shared_ptr<const ChangelogPlan> plan, arrow::MemoryPool* pool,
-                             std::unique_ptr<GroupedAggregation> partial, TaskStateBudget budget)
-      : plan_(std::move(plan)),
-        ctx_(pool),
-        partial_(std::move(partial)),
-        budget_(std::move(budget)) {}
+  ChangelogState(std::shared_ptr<const ChangelogPlan> plan, arrow::MemoryPool* pool)
+      : plan_(std::move(plan)), ctx_(pool) {}
 
   arrow::Status Init() {
     if (plan_->num_keys > 0) {
@@ -390,12 +384,10 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     return arrow::Status::OK();
   }
 
-  arrow::Status Process(int32_t, const std::shared_ptr<arrow::RecordBatch>& batch,
-                        OperatorOutput* out) override {
-    if (batch->num_rows() == 0) return arrow::Status::OK();
-    rows_in_ += batch->num_rows();
-    ARROW_RETURN_NOT_OK(partial_->Consume(*batch));
-    ARROW_ASSIGN_OR_RAISE(auto delta, partial_->Finish());
+  // Folds a batch's partial results `delta` (keys + partial columns, one row per key) into the
+  // state and returns the changelog rows of the change.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Apply(
+      const std::shared_ptr<arrow::RecordBatch>& delta) {
     const int64_t n = delta->num_rows();
     const size_t num_keys = plan_->num_keys;
 
@@ -414,6 +406,14 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
       auto id_array = std::static_pointer_cast<arrow::UInt32Array>(group_ids.make_array());
       for (int64_t i = 0; i < n; ++i) ids[i] = id_array->Value(i);
       num_groups_ = grouper_->num_groups();
+      if (num_groups_ > known) {
+        // The grouper's copy of the new keys, estimated from the batch's key bytes.
+        int64_t key_bytes = 0;
+        for (size_t k = 0; k < num_keys; ++k) {
+          key_bytes += arrow::util::TotalBufferSize(*delta->column_data(static_cast<int>(k)));
+        }
+        key_bytes_ += key_bytes * (num_groups_ - known) / std::max<int64_t>(n, 1);
+      }
     } else {
       num_groups_ = 1;
     }
@@ -513,16 +513,96 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     }
     ARROW_ASSIGN_OR_RAISE(auto op_column, op.Finish());
     columns.push_back(std::move(op_column));
-    ARROW_RETURN_NOT_OK(EmitCounted(
-        arrow::RecordBatch::Make(plan_->output_schema, retracts + n, std::move(columns)), out));
+    auto changelog =
+        arrow::RecordBatch::Make(plan_->output_schema, retracts + n, std::move(columns));
 
-    return Store(ids, std::move(new_partials));
+    ARROW_RETURN_NOT_OK(Store(ids, std::move(new_partials)));
+    return changelog;
   }
 
-  void Abort() override {
-    chunks_.clear();
-    chunk_starts_.clear();
-    location_.clear();
+  // What the state holds, for the state budget: the partials, the row index, an estimate of the
+  // grouper's keys.
+  int64_t bytes() const {
+    int64_t bytes = static_cast<int64_t>(location_.capacity() * sizeof(int64_t)) + key_bytes_;
+    for (const auto& chunk : chunks_) {
+      for (const auto& array : chunk) bytes += arrow::util::TotalBufferSize(*array->data());
+    }
+    return bytes;
+  }
+  uint32_t num_groups() const { return num_groups_; }
+
+  // The schema of ToTable: the keys (dictionaries decoded), then the partial columns.
+  static std::shared_ptr<arrow::Schema> TableSchema(const ChangelogPlan& plan) {
+    const auto& partial = plan.partial->output_schema()->fields();
+    arrow::FieldVector fields;
+    for (size_t k = 0; k < plan.num_keys; ++k) {
+      fields.push_back(partial[k]->WithType(plan.grouping_types[k].GetSharedPtr()));
+    }
+    for (size_t p = 0; p < plan.partial_columns.size(); ++p) {
+      fields.push_back(partial[plan.num_keys + p]);
+    }
+    return arrow::schema(std::move(fields));
+  }
+
+  // One row per key, in group id order: fresh arrays, which the state never changes.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ToBatch() {
+    arrow::ArrayVector columns;
+    if (plan_->num_keys > 0) {
+      ARROW_ASSIGN_OR_RAISE(cp::ExecBatch uniques, grouper_->GetUniques());
+      for (const auto& value : uniques.values) {
+        ARROW_ASSIGN_OR_RAISE(auto array, ToArray(value, ctx_.memory_pool()));
+        columns.push_back(std::move(array));
+      }
+    }
+    arrow::Int64Builder rows(ctx_.memory_pool());
+    ARROW_RETURN_NOT_OK(rows.AppendValues(location_));
+    ARROW_ASSIGN_OR_RAISE(auto all, rows.Finish());
+    for (size_t p = 0; p < plan_->partial_columns.size(); ++p) {
+      arrow::ArrayVector column_chunks;
+      for (const auto& chunk : chunks_) column_chunks.push_back(chunk[p]);
+      auto stored = std::make_shared<arrow::ChunkedArray>(std::move(column_chunks),
+                                                          plan_->partial_columns[p].type);
+      ARROW_ASSIGN_OR_RAISE(auto taken,
+                            cp::Take(stored, all, cp::TakeOptions::Defaults(), &ctx_));
+      ARROW_ASSIGN_OR_RAISE(auto array, ToArray(taken, ctx_.memory_pool()));
+      columns.push_back(std::move(array));
+    }
+    return arrow::RecordBatch::Make(TableSchema(*plan_), num_groups_, std::move(columns));
+  }
+
+  // Loads `rows` (of TableSchema, one row per key, no key twice) into an empty state.
+  arrow::Status Load(const std::shared_ptr<arrow::RecordBatch>& rows) {
+    const int64_t n = rows->num_rows();
+    if (n == 0) return arrow::Status::OK();
+    if (num_groups_ != 0) return arrow::Status::Invalid("changelog state loaded twice");
+    if (!rows->schema()->Equals(*TableSchema(*plan_))) {
+      return arrow::Status::Invalid("changelog state has columns (", rows->schema()->ToString(),
+                                    "), not (", TableSchema(*plan_)->ToString(), ")");
+    }
+    if (plan_->num_keys > 0) {
+      std::vector<arrow::Datum> keys;
+      for (size_t k = 0; k < plan_->num_keys; ++k) keys.emplace_back(rows->column(int(k)));
+      cp::ExecBatch key_batch(std::move(keys), n);
+      ARROW_RETURN_NOT_OK(grouper_->Consume(cp::ExecSpan(key_batch)).status());
+      if (grouper_->num_groups() != static_cast<uint32_t>(n)) {
+        return arrow::Status::Invalid("changelog state holds a key twice");
+      }
+      int64_t key_bytes = 0;
+      for (size_t k = 0; k < plan_->num_keys; ++k) {
+        key_bytes += arrow::util::TotalBufferSize(*rows->column_data(static_cast<int>(k)));
+      }
+      key_bytes_ = key_bytes;
+    } else if (n != 1) {
+      return arrow::Status::Invalid("a global changelog state has ", n, " rows");
+    }
+    num_groups_ = static_cast<uint32_t>(n);
+    arrow::ArrayVector partials;
+    for (size_t p = 0; p < plan_->partial_columns.size(); ++p) {
+      partials.push_back(rows->column(static_cast<int>(plan_->num_keys + p)));
+    }
+    std::vector<uint32_t> ids(static_cast<size_t>(n));
+    std::iota(ids.begin(), ids.end(), 0);
+    return Store(ids, std::move(partials));
   }
 
  private:
@@ -557,41 +637,370 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
     chunk_starts_.assign(1, 0);
     for (uint32_t g = 0; g < num_groups_; ++g) location_[g] = g;
     stored_rows_ = num_groups_;
-    return CheckBudget();
-  }
-
-  // The per-key state (the compacted partial results and where each key's row is) against the
-  // task's state budget. Checked after a compaction, when the state holds one row per key: the
-  // changelog's state cannot spill (every batch may touch any key), so past the budget the task
-  // fails with a CapacityError saying so, instead of growing without bound.
-  arrow::Status CheckBudget() const {
-    if (budget_.bytes <= 0) return arrow::Status::OK();
-    int64_t bytes = static_cast<int64_t>(location_.capacity() * sizeof(int64_t));
-    for (const auto& chunk : chunks_) {
-      for (const auto& array : chunk) bytes += arrow::util::TotalBufferSize(*array->data());
-    }
-    if (bytes <= budget_.bytes) return arrow::Status::OK();
-    return arrow::Status::CapacityError(
-        "aggregate '", budget_.operator_name, "' (task ", budget_.subtask, ") holds ", bytes,
-        " bytes of per-key state for ", num_groups_, " keys of an unbounded input, over the task's "
-        "state budget of ", budget_.bytes, " bytes (state_budget): an updating aggregate keeps "
-        "every key's result and cannot spill it; raise state_budget or the parallelism, or "
-        "aggregate in windows (their state is evicted when they fire)");
+    return arrow::Status::OK();
   }
 
   std::shared_ptr<const ChangelogPlan> plan_;
   cp::ExecContext ctx_;
-  std::unique_ptr<GroupedAggregation> partial_;  // one batch's partial results
-  std::unique_ptr<cp::Grouper> grouper_;         // key -> group id; null without keys
-  const TaskStateBudget budget_;
+  std::unique_ptr<cp::Grouper> grouper_;  // key -> group id; null without keys
   uint32_t num_groups_ = 0;
+  int64_t key_bytes_ = 0;                  // estimate of the grouper's keys
   std::vector<arrow::ArrayVector> chunks_;  // per chunk, one array per partial column
   std::vector<int64_t> chunk_starts_;       // per chunk, its first row in the concatenation
   std::vector<int64_t> location_;           // group id -> row in the chunks, concatenated
   int64_t stored_rows_ = 0;
 };
 
+// The unbounded aggregate's task instance. Its state is split by key hash into kSpillPartitions
+// ChangelogStates when it has a state budget and keys (one state otherwise). Each partition is
+// resident (in memory) or spilled (its table form in a file): past the budget, the largest
+// resident partitions are written out. A batch's partial results for a resident partition
+// update it at once (its changelog is emitted with the batch); those for a spilled partition
+// wait in memory (`pending_`, in arrival order) until they hold half the budget, or the input
+// ends, when each spilled partition is read back, updated by its pending results in order
+// (emitting their changelogs, as they would have been) and written out again. The state thus
+// never fails for want of memory while the disk has room; an update of a spilled key is
+// emitted later, but in order.
+class ChangelogAggregateOperator : public AggregateOperatorBase {
+ public:
+  ChangelogAggregateOperator(std::shared_ptr<const ChangelogPlan> plan, const TaskContext& task,
+                             std::unique_ptr<GroupedAggregation> partial)
+      : plan_(std::move(plan)),
+        ctx_(task.pool),
+        partial_(std::move(partial)),
+        budget_(task),
+        spill_(task.spill_directory, SpillDirectoryName("changelog", task),
+               "aggregate '" + budget_.operator_name + "'") {}
+
+  arrow::Status Init() {
+    const int32_t n = budget_.bytes > 0 && plan_->num_keys > 0 ? kSpillPartitions : 1;
+    partitions_.resize(static_cast<size_t>(n));
+    for (auto& partition : partitions_) ARROW_RETURN_NOT_OK(Fresh(&partition));
+    if (n > 1) {
+      std::vector<std::string> names;
+      const auto schema = ChangelogState::TableSchema(*plan_);
+      for (size_t k = 0; k < plan_->num_keys; ++k) names.push_back(schema->field(int(k))->name());
+      ARROW_ASSIGN_OR_RAISE(hasher_, KeyHasher::Make(names, *schema));
+      spilled_ = std::make_unique<SpillRuns>(&spill_, "state", ctx_.memory_pool());
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Process(int32_t, const std::shared_ptr<arrow::RecordBatch>& batch,
+                        OperatorOutput* out) override {
+    if (batch->num_rows() == 0) return arrow::Status::OK();
+    rows_in_ += batch->num_rows();
+    ARROW_RETURN_NOT_OK(partial_->Consume(*batch));
+    ARROW_ASSIGN_OR_RAISE(auto delta, partial_->Finish());
+    if (partitions_.size() == 1) {
+      ARROW_ASSIGN_OR_RAISE(auto changelog, partitions_[0].state->Apply(delta));
+      return EmitCounted(changelog, out);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto split, Split(delta));
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (split[p] == nullptr) continue;
+      Partition& partition = partitions_[p];
+      if (partition.spilled) {
+        pending_bytes_ += arrow::util::TotalBufferSize(*split[p]);
+        partition.pending.push_back(std::move(split[p]));
+        continue;
+      }
+      if (!partition.pending.empty()) ARROW_RETURN_NOT_OK(Flush(p, out));
+      ARROW_ASSIGN_OR_RAISE(auto changelog, partition.state->Apply(split[p]));
+      ARROW_RETURN_NOT_OK(EmitCounted(changelog, out));
+    }
+    return EnforceBudget(out);
+  }
+
+  arrow::Status Finish(OperatorOutput* out) override {
+    for (int32_t p = 0; p < static_cast<int32_t>(partitions_.size()); ++p) {
+      if (!partitions_[p].pending.empty()) ARROW_RETURN_NOT_OK(Flush(p, out));
+    }
+    Abort();
+    return arrow::Status::OK();
+  }
+
+  void Abort() override {
+    partitions_.clear();
+    pending_bytes_ = 0;
+    if (spilled_ != nullptr) spilled_->Clear();
+    spill_.Remove();
+  }
+
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
+
+  // The snapshot: part "state", every key's partials (ChangelogState::TableSchema: resident
+  // partitions copied, spilled ones read back), and part "pending", the partial results not yet
+  // folded in (the delta schema plus `batch`, their order), which a restored instance emits.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
+    int64_t sequence = 0;
+    for (int32_t p = 0; p < static_cast<int32_t>(partitions_.size()); ++p) {
+      Partition& partition = partitions_[p];
+      if (partition.spilled) {
+        ARROW_RETURN_NOT_OK(spilled_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+          rows.push_back(std::move(b));
+          return arrow::Status::OK();
+        }));
+      } else {
+        ARROW_ASSIGN_OR_RAISE(auto batch, partition.state->ToBatch());
+        rows.push_back(std::move(batch));
+      }
+      for (const auto& delta : partition.pending) {
+        ARROW_ASSIGN_OR_RAISE(auto numbered, WithSequence(delta, sequence++));
+        pending.push_back(std::move(numbered));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto table,
+                          arrow::Table::FromRecordBatches(ChangelogState::TableSchema(*plan_),
+                                                          rows));
+    ARROW_RETURN_NOT_OK(state->Put("state", std::move(table)));
+    ARROW_ASSIGN_OR_RAISE(auto pending_table,
+                          arrow::Table::FromRecordBatches(PendingSchema(), pending));
+    return state->Put("pending", std::move(pending_table));
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto table, state->Get("state"));
+    if (table == nullptr) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto rows, table->CombineChunksToBatch(ctx_.memory_pool()));
+    if (partitions_.size() == 1) {
+      ARROW_RETURN_NOT_OK(partitions_[0].state->Load(rows));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto split, Split(rows));
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        if (split[p] != nullptr) ARROW_RETURN_NOT_OK(partitions_[p].state->Load(split[p]));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto pending, state->Get("pending"));
+    if (pending != nullptr && pending->num_rows() > 0) {
+      // Restored in order, each to the partition of its keys; emitted at the next Flush.
+      ARROW_ASSIGN_OR_RAISE(auto all, pending->CombineChunksToBatch(ctx_.memory_pool()));
+      const int seq = all->num_columns() - 1;
+      const auto& numbers = static_cast<const arrow::Int64Array&>(*all->column(seq));
+      ARROW_ASSIGN_OR_RAISE(auto deltas, all->RemoveColumn(seq));
+      for (int64_t first = 0; first < deltas->num_rows();) {
+        int64_t last = first;
+        while (last + 1 < deltas->num_rows() && numbers.Value(last + 1) == numbers.Value(first)) {
+          ++last;
+        }
+        auto delta = deltas->Slice(first, last - first + 1);
+        if (partitions_.size() == 1) {
+          partitions_[0].pending.push_back(delta);
+        } else {
+          ARROW_ASSIGN_OR_RAISE(auto split, Split(delta));
+          for (int32_t p = 0; p < kSpillPartitions; ++p) {
+            if (split[p] != nullptr) partitions_[p].pending.push_back(std::move(split[p]));
+          }
+        }
+        pending_bytes_ += arrow::util::TotalBufferSize(*delta);
+        first = last + 1;
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+ private:
+  struct Partition {
+    std::unique_ptr<ChangelogState> state;  // empty while spilled
+    bool spilled = false;
+    // Partial results waiting for the partition (in arrival order).
+    std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
+  };
+
+  arrow::Status Fresh(Partition* partition) {
+    partition->state = std::make_unique<ChangelogState>(plan_, ctx_.memory_pool());
+    return partition->state->Init();
+  }
+
+  // `rows` (keys first, dictionaries decoded or not) split by partition; null for none.
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Split(
+      const std::shared_ptr<arrow::RecordBatch>& rows) {
+    const int64_t n = rows->num_rows();
+    std::vector<arrow::ArrayVector> decoded;
+    std::vector<const arrow::ArrayData*> keys;
+    arrow::ArrayVector holders;
+    for (size_t k = 0; k < plan_->num_keys; ++k) {
+      ARROW_ASSIGN_OR_RAISE(auto key, DecodeDictionary(rows->column(int(k)), &ctx_));
+      ARROW_ASSIGN_OR_RAISE(auto array, ToArray(key, ctx_.memory_pool()));
+      keys.push_back(array->data().get());
+      holders.push_back(std::move(array));
+    }
+    hashes_.resize(static_cast<size_t>(n));
+    ARROW_RETURN_NOT_OK(hasher_->HashArrays(keys, n, hashes_.data()));
+    std::vector<std::vector<int64_t>> rows_of(kSpillPartitions);
+    for (int64_t i = 0; i < n; ++i) rows_of[spilled_->PartitionOf(hashes_[i])].push_back(i);
+    std::vector<std::shared_ptr<arrow::RecordBatch>> split(kSpillPartitions);
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (rows_of[p].empty()) continue;
+      if (static_cast<int64_t>(rows_of[p].size()) == n) {
+        split[p] = rows;
+        break;
+      }
+      arrow::Int64Builder indices(ctx_.memory_pool());
+      ARROW_RETURN_NOT_OK(indices.AppendValues(rows_of[p]));
+      ARROW_ASSIGN_OR_RAISE(auto index_array, indices.Finish());
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken,
+                            cp::Take(rows, index_array, cp::TakeOptions::NoBoundsCheck(), &ctx_));
+      split[p] = taken.record_batch();
+    }
+    return split;
+  }
+
+  // Past the budget: the largest resident partitions are written out; pending results over
+  // half the budget are folded into their partitions.
+  arrow::Status EnforceBudget(OperatorOutput* out) {
+    int64_t resident = 0;
+    for (const auto& partition : partitions_) {
+      if (!partition.spilled) resident += partition.state->bytes();
+    }
+    while (resident + pending_bytes_ > budget_.bytes) {
+      int32_t largest = -1;
+      int64_t largest_bytes = 0;
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        const auto& partition = partitions_[p];
+        if (partition.spilled || partition.state->num_groups() == 0) continue;
+        if (partition.state->bytes() > largest_bytes) {
+          largest = p;
+          largest_bytes = partition.state->bytes();
+        }
+      }
+      if (largest < 0) break;
+      ARROW_RETURN_NOT_OK(Evict(largest));
+      resident -= largest_bytes;
+    }
+    if (pending_bytes_ > budget_.bytes / 2) {
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        if (!partitions_[p].pending.empty()) ARROW_RETURN_NOT_OK(Flush(p, out));
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // Writes resident partition p out.
+  arrow::Status Evict(int32_t p) {
+    Partition& partition = partitions_[p];
+    ARROW_ASSIGN_OR_RAISE(auto rows, partition.state->ToBatch());
+    spilled_->Clear(p);
+    ARROW_RETURN_NOT_OK(spilled_->AppendTo(p, rows));
+    partition.state.reset();
+    partition.spilled = true;
+    return arrow::Status::OK();
+  }
+
+  // Folds partition p's pending results into it, in order, emitting their changelogs; a
+  // spilled partition is read back first and written out again after.
+  arrow::Status Flush(int32_t p, OperatorOutput* out) {
+    Partition& partition = partitions_[p];
+    const bool spilled = partition.spilled;
+    if (spilled) {
+      ARROW_RETURN_NOT_OK(Fresh(&partition));
+      std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+      ARROW_RETURN_NOT_OK(spilled_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+        rows.push_back(std::move(b));
+        return arrow::Status::OK();
+      }));
+      if (!rows.empty()) {
+        ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(rows));
+        ARROW_ASSIGN_OR_RAISE(auto all, table->CombineChunksToBatch(ctx_.memory_pool()));
+        ARROW_RETURN_NOT_OK(partition.state->Load(all));
+      }
+      partition.spilled = false;
+    }
+    for (const auto& delta : partition.pending) {
+      pending_bytes_ -= arrow::util::TotalBufferSize(*delta);
+      ARROW_ASSIGN_OR_RAISE(auto changelog, partition.state->Apply(delta));
+      ARROW_RETURN_NOT_OK(EmitCounted(changelog, out));
+    }
+    partition.pending.clear();
+    if (pending_bytes_ < 0) pending_bytes_ = 0;
+    if (spilled) return Evict(p);
+    return arrow::Status::OK();
+  }
+
+  std::shared_ptr<arrow::Schema> PendingSchema() const {
+    arrow::FieldVector fields = plan_->partial->output_schema()->fields();
+    fields.push_back(arrow::field("batch", arrow::int64(), false));
+    return arrow::schema(std::move(fields));
+  }
+
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithSequence(
+      const std::shared_ptr<arrow::RecordBatch>& delta, int64_t sequence) const {
+    arrow::Int64Builder numbers(ctx_.memory_pool());
+    ARROW_RETURN_NOT_OK(numbers.AppendValues(std::vector<int64_t>(delta->num_rows(), sequence)));
+    ARROW_ASSIGN_OR_RAISE(auto column, numbers.Finish());
+    arrow::ArrayVector columns = delta->columns();
+    columns.push_back(std::move(column));
+    return arrow::RecordBatch::Make(PendingSchema(), delta->num_rows(), std::move(columns));
+  }
+
+  std::shared_ptr<const ChangelogPlan> plan_;
+  mutable cp::ExecContext ctx_;
+  std::unique_ptr<GroupedAggregation> partial_;  // one batch's partial results
+  const TaskStateBudget budget_;
+  SpillDirectory spill_;
+  std::vector<Partition> partitions_;
+  std::unique_ptr<KeyHasher> hasher_;     // of the state's keys; with partitions
+  std::unique_ptr<SpillRuns> spilled_;    // the spilled partitions' tables
+  std::vector<uint64_t> hashes_;
+  int64_t pending_bytes_ = 0;
+};
+
 }  // namespace
+
+struct PartialAggregation::Plan {
+  std::shared_ptr<const ChangelogPlan> changelog;
+};
+
+arrow::Result<std::shared_ptr<const PartialAggregation>> PartialAggregation::Make(
+    const std::shared_ptr<arrow::Schema>& input, const std::vector<std::string>& keys,
+    const std::vector<AggregateSpec>& aggregates) {
+  ARROW_ASSIGN_OR_RAISE(auto final_bound, BoundAggregation::Bind(input, keys, aggregates));
+  ARROW_ASSIGN_OR_RAISE(auto changelog, MakeChangelogPlan(input, keys, aggregates, *final_bound));
+  const auto& partial_schema = changelog->partial->output_schema();
+  std::vector<AggregateSpec> remerge_specs;
+  for (size_t p = 0; p < changelog->partial_columns.size(); ++p) {
+    const std::string& name = partial_schema->field(static_cast<int>(keys.size() + p))->name();
+    AggregateFunction function = AggregateFunction::kSum;
+    switch (changelog->partial_columns[p].combine) {
+      case Combine::kAdd: function = AggregateFunction::kSum; break;
+      case Combine::kMin: function = AggregateFunction::kMin; break;
+      case Combine::kMax: function = AggregateFunction::kMax; break;
+      case Combine::kKeepOld: function = AggregateFunction::kFirst; break;
+      case Combine::kTakeNew: function = AggregateFunction::kLast; break;
+    }
+    remerge_specs.push_back({function, name, name});
+  }
+  ARROW_ASSIGN_OR_RAISE(auto remerge, BoundAggregation::Bind(partial_schema, keys, remerge_specs));
+  if (!remerge->output_schema()->Equals(*partial_schema, /*check_metadata=*/false)) {
+    return arrow::Status::NotImplemented(
+        "the partial results of these aggregates do not merge into their own types (",
+        partial_schema->ToString(), " -> ", remerge->output_schema()->ToString(), ")");
+  }
+  auto plan = std::make_shared<Plan>();
+  plan->changelog = std::move(changelog);
+  return std::make_shared<const PartialAggregation>(
+      std::move(plan), plan->changelog->partial, std::move(remerge),
+      final_bound->output_schema());
+}
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> PartialAggregation::Finalize(
+    const arrow::RecordBatch& partials, arrow::MemoryPool* pool) const {
+  const ChangelogPlan& plan = *plan_->changelog;
+  cp::ExecContext ctx(pool);
+  arrow::ArrayVector columns;
+  for (size_t k = 0; k < plan.num_keys; ++k) columns.push_back(partials.column(int(k)));
+  arrow::ArrayVector partial_columns;
+  for (size_t p = 0; p < plan.partial_columns.size(); ++p) {
+    partial_columns.push_back(partials.column(static_cast<int>(plan.num_keys + p)));
+  }
+  for (const auto& aggregate : plan.aggregates) {
+    ARROW_ASSIGN_OR_RAISE(auto value, FinalValue(aggregate, partial_columns, &ctx));
+    columns.push_back(std::move(value));
+  }
+  return arrow::RecordBatch::Make(output_schema_, partials.num_rows(), std::move(columns));
+}
 
 arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
                                                    const AggregateParams& params,
@@ -606,9 +1015,18 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
   BoundOperator result;
   if (context.bounded_input) {
     result.output_schema = bound->output_schema();
-    result.make_operator =
-        [bound](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
-      auto op = std::make_unique<BoundedAggregateOperator>(bound, task);
+    std::shared_ptr<const PartialAggregation> partials;
+    std::string no_partials;
+    auto made = PartialAggregation::Make(input, context.input_keys, params.aggregates);
+    if (made.ok() && (*made)->output_schema()->Equals(*bound->output_schema())) {
+      partials = std::move(*made);
+    } else {
+      no_partials = made.ok() ? std::string("its partial results differ in type")
+                              : made.status().message();
+    }
+    result.make_operator = [bound, partials, no_partials](
+                               const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
+      auto op = std::make_unique<BoundedAggregateOperator>(bound, partials, no_partials, task);
       ARROW_RETURN_NOT_OK(op->Init());
       return op;
     };
@@ -620,8 +1038,7 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
   result.make_operator =
       [plan](const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
     ARROW_ASSIGN_OR_RAISE(auto partial, GroupedAggregation::Make(plan->partial, task.pool));
-    auto op = std::make_unique<ChangelogAggregateOperator>(plan, task.pool, std::move(partial),
-                                                           TaskStateBudget(task));
+    auto op = std::make_unique<ChangelogAggregateOperator>(plan, task, std::move(partial));
     ARROW_RETURN_NOT_OK(op->Init());
     return op;
   };

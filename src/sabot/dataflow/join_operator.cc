@@ -11,6 +11,7 @@
 #include <arrow/acero/exec_plan.h>
 #include <arrow/acero/options.h>
 #include <arrow/array.h>
+#include <arrow/builder.h>
 #include <arrow/array/concatenate.h>
 #include <arrow/compute/api_aggregate.h>
 #include <arrow/compute/api_scalar.h>
@@ -847,6 +848,62 @@ class HashJoinOperator : public Operator {
   int64_t rows_out() const override { return rows_out_; }
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
 
+  // The snapshot: parts "left" and "right", every row buffered of each input (prepared schema).
+  // Grace-spilled rows are read back from their files (closed for it), and written again to
+  // new files that the join goes on appending to.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    for (int input = 0; input < 2; ++input) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches = buffered_[input];
+      if (spilled_[input] != nullptr) {
+        ARROW_RETURN_NOT_OK(spilled_[input]->Close());
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          ARROW_RETURN_NOT_OK(spilled_[input]->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+            batches.push_back(std::move(b));
+            return arrow::Status::OK();
+          }));
+        }
+        auto again = std::make_unique<SpillPartitions>(
+            &spill_, std::string(input == 0 ? "left" : "right") + std::to_string(++generation_),
+            0, pool_);
+        for (const auto& batch : batches) ARROW_RETURN_NOT_OK(SpillRows(input, batch, *again));
+        for (int32_t p = 0; p < kSpillPartitions; ++p) spilled_[input]->Remove(p);
+        spilled_[input] = std::move(again);
+      }
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(Side(input).prepared, batches));
+      ARROW_RETURN_NOT_OK(state->Put(input == 0 ? "left" : "right", std::move(table)));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    for (int input = 0; input < 2; ++input) {
+      ARROW_ASSIGN_OR_RAISE(auto table, state->Get(input == 0 ? "left" : "right"));
+      if (table == nullptr) continue;
+      if (!table->schema()->Equals(*Side(input).prepared)) {
+        return arrow::Status::Invalid(spill_.owner(), ": the snapshot's ",
+                                      input == 0 ? "left" : "right", " rows have columns (",
+                                      table->schema()->ToString(), "), not (",
+                                      Side(input).prepared->ToString(), ")");
+      }
+      arrow::TableBatchReader reader(*table);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (batch->num_rows() == 0) continue;
+        if (spilled_[0] != nullptr) {
+          ARROW_RETURN_NOT_OK(SpillRows(input, batch, *spilled_[input]));
+          continue;
+        }
+        buffered_bytes_ += arrow::util::TotalBufferSize(*batch);
+        buffered_[input].push_back(std::move(batch));
+        if (budget_ > 0 && buffered_bytes_ > budget_) ARROW_RETURN_NOT_OK(StartSpilling());
+      }
+    }
+    return arrow::Status::OK();
+  }
+
  private:
   const JoinSide& Side(int input) const { return input == 0 ? plan_->left : plan_->right; }
 
@@ -938,6 +995,7 @@ class HashJoinOperator : public Operator {
   std::unique_ptr<SpillPartitions> spilled_[2];
   std::unique_ptr<KeyHasher> hashers_[2];
   std::vector<uint64_t> hashes_;
+  int64_t generation_ = 0;  // names the spill files each snapshot writes again
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
 };
@@ -947,7 +1005,11 @@ class HashJoinOperator : public Operator {
 class TimeJoinOperator : public Operator {
  public:
   TimeJoinOperator(std::shared_ptr<const JoinPlan> plan, const TaskContext& task)
-      : plan_(std::move(plan)), pool_(task.pool), budget_(task) {}
+      : plan_(std::move(plan)),
+        pool_(task.pool),
+        budget_(task),
+        spill_(task.spill_directory, SpillDirectoryName("join", task),
+               "join '" + budget_.operator_name + "'") {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
@@ -962,30 +1024,17 @@ class TimeJoinOperator : public Operator {
       late_rows_ += rows - (prepared == nullptr ? 0 : prepared->num_rows());
       if (prepared == nullptr) return arrow::Status::OK();
     }
+    if (disk_[0] != nullptr) return ProcessSpilled(input, std::move(prepared), out);
     std::vector<Held>& other = held_[1 - input];
     if (!other.empty()) {
       std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
       for (const Held& h : other) batches.push_back(h.batch);
-      const JoinSide& other_side = input == 0 ? plan_->right : plan_->left;
-      ARROW_ASSIGN_OR_RAISE(auto theirs,
-                            arrow::Table::FromRecordBatches(other_side.prepared, batches));
-      ARROW_ASSIGN_OR_RAISE(auto mine, arrow::Table::FromRecordBatches(side.prepared, {prepared}));
-      ARROW_RETURN_NOT_OK(RunAcero(*plan_, input == 0 ? mine : theirs,
-                                   input == 0 ? theirs : mine, pool_, out, &rows_out_));
+      ARROW_RETURN_NOT_OK(Join(input, prepared, batches, out));
     }
     ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(side, std::move(prepared)));
-    if (budget_.bytes > 0 && held_bytes_ + held.bytes > budget_.bytes) {
-      return arrow::Status::CapacityError(
-          "join '", budget_.operator_name, "' (",
-          plan_->params.time == JoinTime::kWindow ? "window" : "interval", " join, task ",
-          budget_.subtask, ") would hold ", held_bytes_ + held.bytes,
-          " bytes of rows awaiting the watermark, over the task's state budget of ",
-          budget_.bytes,
-          " bytes (state_budget): raise state_budget, shorten the join's window or interval, or "
-          "lower the sources' max_out_of_orderness");
-    }
     held_bytes_ += held.bytes;
     held_[input].push_back(std::move(held));
+    if (budget_.bytes > 0 && held_bytes_ > budget_.bytes) return StartSpilling();
     return arrow::Status::OK();
   }
 
@@ -993,6 +1042,15 @@ class TimeJoinOperator : public Operator {
     watermark_ = watermark;
     ARROW_RETURN_NOT_OK(Evict(0, EvictBound(0)));
     ARROW_RETURN_NOT_OK(Evict(1, EvictBound(1)));
+    if (disk_[0] != nullptr) {
+      ARROW_RETURN_NOT_OK(EvictSpilled(0, EvictBound(0)));
+      ARROW_RETURN_NOT_OK(EvictSpilled(1, EvictBound(1)));
+      if (disk_[0]->empty() && disk_[1]->empty()) {
+        // Everything held was evicted: back to memory.
+        disk_[0].reset();
+        disk_[1].reset();
+      }
+    }
     if (watermark == kEndOfTimeWatermark) return out->EmitWatermark(watermark);
     // A pair emitted later holds one row that arrives later (time >= W) and one held row, whose
     // time is at least W - after / W - before (interval) or in a window ending after W: both
@@ -1015,12 +1073,73 @@ class TimeJoinOperator : public Operator {
     held_[0].clear();
     held_[1].clear();
     held_bytes_ = 0;
+    disk_[0].reset();
+    disk_[1].reset();
+    spill_.Remove();
   }
 
   int64_t rows_in() const override { return rows_in_; }
   int64_t rows_out() const override { return rows_out_; }
   // Rows dropped because they arrived after the watermark made them late (see Process).
   int64_t late_rows() const override { return late_rows_; }
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
+
+  // The snapshot: parts "left" and "right", the held rows of each input (prepared schema; read
+  // back from disk when spilled), and "progress": the watermark, the watermark passed on and
+  // the late-row count.
+  arrow::Status Snapshot(CheckpointId, StateWriter* state) override {
+    for (int input = 0; input < 2; ++input) {
+      std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
+      for (const Held& held : held_[input]) batches.push_back(held.batch);
+      if (disk_[input] != nullptr) {
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          ARROW_RETURN_NOT_OK(disk_[input]->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+            batches.push_back(std::move(b));
+            return arrow::Status::OK();
+          }));
+        }
+      }
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(Side(input).prepared, batches));
+      ARROW_RETURN_NOT_OK(state->Put(input == 0 ? "left" : "right", std::move(table)));
+    }
+    return state->Put("progress", Int64Row({{"watermark", watermark_},
+                                            {"passed", passed_},
+                                            {"late_rows", late_rows_}}));
+  }
+
+  arrow::Status Restore(CheckpointId, StateReader* state) override {
+    for (int input = 0; input < 2; ++input) {
+      ARROW_ASSIGN_OR_RAISE(auto table, state->Get(input == 0 ? "left" : "right"));
+      if (table == nullptr) continue;
+      if (!table->schema()->Equals(*Side(input).prepared)) {
+        return arrow::Status::Invalid("join '", budget_.operator_name, "': the snapshot's ",
+                                      input == 0 ? "left" : "right", " rows have columns (",
+                                      table->schema()->ToString(), "), not (",
+                                      Side(input).prepared->ToString(), ")");
+      }
+      arrow::TableBatchReader reader(*table);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (batch->num_rows() == 0) continue;
+        ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(Side(input), batch));
+        held_bytes_ += held.bytes;
+        held_[input].push_back(std::move(held));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto progress, state->Get("progress"));
+    if (progress != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto values,
+                            ReadInt64Row(*progress, {"watermark", "passed", "late_rows"}));
+      watermark_ = values[0];
+      passed_ = values[1];
+      late_rows_ = values[2];
+    }
+    if (budget_.bytes > 0 && held_bytes_ > budget_.bytes) return StartSpilling();
+    return arrow::Status::OK();
+  }
 
  private:
   // A held batch and the range of the column its eviction looks at.
@@ -1094,6 +1213,120 @@ class TimeJoinOperator : public Operator {
     return result;
   }
 
+  const JoinSide& Side(int input) const { return input == 0 ? plan_->left : plan_->right; }
+
+  // Joins `mine` (of input `input`) with `theirs` (rows of the other input) and emits the pairs.
+  arrow::Status Join(int input, const std::shared_ptr<arrow::RecordBatch>& mine,
+                     const std::vector<std::shared_ptr<arrow::RecordBatch>>& theirs,
+                     OperatorOutput* out) {
+    ARROW_ASSIGN_OR_RAISE(auto other, arrow::Table::FromRecordBatches(Side(1 - input).prepared,
+                                                                      theirs));
+    ARROW_ASSIGN_OR_RAISE(auto own, arrow::Table::FromRecordBatches(Side(input).prepared, {mine}));
+    return RunAcero(*plan_, input == 0 ? own : other, input == 0 ? other : own, pool_, out,
+                    &rows_out_);
+  }
+
+  // Past the state budget: the held rows of both inputs move to disk by key hash (equal keys of
+  // both inputs share a partition), where every later row goes too.
+  arrow::Status StartSpilling() {
+    for (int input = 0; input < 2; ++input) {
+      if (hashers_[input] == nullptr) {
+        ARROW_ASSIGN_OR_RAISE(hashers_[input],
+                              KeyHasher::Make(Side(input).key_names, *Side(input).prepared));
+      }
+      disk_[input] = std::make_unique<SpillRuns>(
+          &spill_, std::string(input == 0 ? "left" : "right") + std::to_string(next_run_++),
+          pool_);
+      std::fill(std::begin(disk_min_[input]), std::end(disk_min_[input]),
+                std::numeric_limits<int64_t>::max());
+    }
+    for (int input = 0; input < 2; ++input) {
+      std::vector<Held> held = std::move(held_[input]);
+      held_[input].clear();
+      for (Held& h : held) {
+        ARROW_ASSIGN_OR_RAISE(auto split, Split(input, h.batch));
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          if (split[p] != nullptr) ARROW_RETURN_NOT_OK(Hold(input, p, split[p]));
+        }
+      }
+    }
+    held_bytes_ = 0;
+    return arrow::Status::OK();
+  }
+
+  // `rows` of input `input` split by spill partition of their keys (null: none).
+  arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> Split(
+      int input, const std::shared_ptr<arrow::RecordBatch>& rows) {
+    const int64_t n = rows->num_rows();
+    hashes_.resize(static_cast<size_t>(n));
+    ARROW_RETURN_NOT_OK(hashers_[input]->Hash(*rows, hashes_.data()));
+    std::vector<std::vector<int64_t>> rows_of(kSpillPartitions);
+    for (int64_t i = 0; i < n; ++i) rows_of[disk_[input]->PartitionOf(hashes_[i])].push_back(i);
+    std::vector<std::shared_ptr<arrow::RecordBatch>> split(kSpillPartitions);
+    arrow::compute::ExecContext context(pool_);
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (rows_of[p].empty()) continue;
+      if (static_cast<int64_t>(rows_of[p].size()) == n) {
+        split[p] = rows;
+        break;
+      }
+      arrow::Int64Builder indices(pool_);
+      ARROW_RETURN_NOT_OK(indices.AppendValues(rows_of[p]));
+      ARROW_ASSIGN_OR_RAISE(auto index_array, indices.Finish());
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken,
+                            arrow::compute::Take(rows, index_array,
+                                                 arrow::compute::TakeOptions::NoBoundsCheck(),
+                                                 &context));
+      split[p] = taken.record_batch();
+    }
+    return split;
+  }
+
+  // Writes `rows` (of partition p of input `input`) to disk, keeping the partition's smallest
+  // eviction value.
+  arrow::Status Hold(int input, int32_t p, const std::shared_ptr<arrow::RecordBatch>& rows) {
+    ARROW_ASSIGN_OR_RAISE(Held held, MakeHeld(Side(input), rows));
+    disk_min_[input][p] = std::min(disk_min_[input][p], held.min);
+    return disk_[input]->AppendTo(p, rows);
+  }
+
+  // A batch while the held rows are on disk: per partition of its keys, joined with the other
+  // input's rows of that partition (read back), then written to its own.
+  arrow::Status ProcessSpilled(int input, std::shared_ptr<arrow::RecordBatch> prepared,
+                               OperatorOutput* out) {
+    ARROW_ASSIGN_OR_RAISE(auto split, Split(input, prepared));
+    prepared.reset();
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (split[p] == nullptr) continue;
+      std::vector<std::shared_ptr<arrow::RecordBatch>> theirs;
+      ARROW_RETURN_NOT_OK(disk_[1 - input]->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+        theirs.push_back(std::move(b));
+        return arrow::Status::OK();
+      }));
+      if (!theirs.empty()) ARROW_RETURN_NOT_OK(Join(input, split[p], theirs, out));
+      ARROW_RETURN_NOT_OK(Hold(input, p, split[p]));
+    }
+    return arrow::Status::OK();
+  }
+
+  // Eviction on disk: a partition holding rows below `bound` is read back and written again
+  // without them.
+  arrow::Status EvictSpilled(int input, int64_t bound) {
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (disk_min_[input][p] >= bound) continue;
+      std::vector<std::shared_ptr<arrow::RecordBatch>> kept;
+      ARROW_RETURN_NOT_OK(disk_[input]->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+        ARROW_ASSIGN_OR_RAISE(auto rest, KeepFrom(Side(input), b, bound));
+        if (rest != nullptr) kept.push_back(std::move(rest));
+        return arrow::Status::OK();
+      }));
+      disk_[input]->Clear(p);
+      disk_min_[input][p] = std::numeric_limits<int64_t>::max();
+      for (const auto& rows : kept) ARROW_RETURN_NOT_OK(Hold(input, p, rows));
+    }
+    return arrow::Status::OK();
+  }
+
   arrow::Status Evict(int input, int64_t bound) {
     const JoinSide& side = input == 0 ? plan_->left : plan_->right;
     std::vector<Held> kept;
@@ -1119,6 +1352,14 @@ class TimeJoinOperator : public Operator {
   const std::shared_ptr<const JoinPlan> plan_;
   arrow::MemoryPool* const pool_;
   const TaskStateBudget budget_;  // of held rows
+  // Past the budget the held rows of both inputs are on disk (disk_ set), by key hash, with
+  // each partition's smallest eviction value (disk_min_).
+  SpillDirectory spill_;
+  std::unique_ptr<KeyHasher> hashers_[2];
+  std::unique_ptr<SpillRuns> disk_[2];
+  int64_t disk_min_[2][kSpillPartitions] = {};
+  std::vector<uint64_t> hashes_;
+  int64_t next_run_ = 0;
   std::vector<Held> held_[2];
   int64_t held_bytes_ = 0;  // of both held_ vectors
   WatermarkMs watermark_ = kNoWatermark;

@@ -34,9 +34,15 @@
 // each partition is joined, and all of them at Finish and Abort; state_spilled_bytes() counts
 // the bytes written at every level.
 //
-// Event-time joins hold at most their state budget (TaskContext::state_budget_bytes) of rows:
-// a batch that would take the held rows past it fails the task with an error naming the
-// operator, the held bytes and the budget (their state is evicted by watermark, not spilled).
+// Event-time joins charge their held rows to the state budget (TaskContext::state_budget_bytes):
+// past it the held rows of both inputs move to disk by key hash (SpillRuns, state_spill.h), each
+// later batch is joined with the other input's rows of its partitions read back, and watermarks
+// evict on disk; back in memory once everything held was evicted. Never fails for want of memory
+// while disk remains.
+//
+// Checkpoints: both joins snapshot the rows they hold of each input (parts "left", "right":
+// grace-spilled or spilled rows read back); the event-time join also its watermarks and late
+// count ("progress"). docs/fault-tolerance.md, "Operator state".
 //
 // Output columns: every left column, then every right column, in input order; a right column
 // whose name a left column (or an earlier right column) already has is renamed

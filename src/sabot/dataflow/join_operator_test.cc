@@ -19,6 +19,7 @@
 
 #include "sabot/dataflow/operator_binding.h"
 #include "sabot/dataflow/operator_testing.h"
+#include "sabot/dataflow/snapshot_testing.h"
 #include "sabot/testing/assertions.h"
 
 // Joins are checked against a nested-loop join written out here over plain C++ rows, with the
@@ -163,7 +164,8 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     const std::vector<std::shared_ptr<arrow::RecordBatch>>& right,
     std::shared_ptr<arrow::Schema> left_schema, std::shared_ptr<arrow::Schema> right_schema,
     std::shared_ptr<arrow::Schema>* output_schema = nullptr, int64_t state_budget = 0,
-    const std::string& spill_directory = "", int64_t* spilled_bytes = nullptr) {
+    const std::string& spill_directory = "", int64_t* spilled_bytes = nullptr,
+    int64_t restart_at = -1) {
   const OperatorSpec spec = JoinSpec(params);
   ARROW_ASSIGN_OR_RAISE(BoundOperator bound,
                         BindOperator(spec, {left_schema, right_schema}, BindOptions{}));
@@ -174,7 +176,19 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
   task.spill_directory = spill_directory;
   ARROW_ASSIGN_OR_RAISE(auto op, bound.make_operator(task));
   Collector out;
+  int64_t spilled = 0;
   for (size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
+    if (static_cast<int64_t>(i) == restart_at) {
+      // A checkpoint and a restart from it: a new instance restored from the snapshot goes on.
+      testing::SnapshotParts parts;
+      ARROW_RETURN_NOT_OK(op->Snapshot(1, &parts));
+      if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
+      if (!parts.Unchanged()) return arrow::Status::Invalid("a snapshot changed after Put");
+      spilled += op->state_spilled_bytes();
+      op->Abort();
+      ARROW_ASSIGN_OR_RAISE(op, bound.make_operator(task));
+      ARROW_RETURN_NOT_OK(op->Restore(1, &parts));
+    }
     if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
     if (i < left.size()) ARROW_RETURN_NOT_OK(op->Process(0, left[i], &out));
   }
@@ -188,8 +202,10 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
     }
     rows += batch->num_rows();
   }
-  if (rows != op->rows_out()) return arrow::Status::Invalid("rows_out disagrees");
-  if (spilled_bytes != nullptr) *spilled_bytes = op->state_spilled_bytes();
+  if (restart_at < 0 && rows != op->rows_out()) {
+    return arrow::Status::Invalid("rows_out disagrees");
+  }
+  if (spilled_bytes != nullptr) *spilled_bytes = spilled + op->state_spilled_bytes();
   return out.batches;
 }
 
@@ -321,6 +337,28 @@ TEST(JoinOperatorTest, EveryTypeUnderATinyBudgetSpillsAndEqualsNestedLoop) {
     // Every input row was written at least once (more than the budget).
     EXPECT_GT(spilled, 4096 * 4);
     EXPECT_EQ(directory.entries(), 0) << "spill files left after Finish";
+  }
+}
+
+// A hash join snapshotted mid-input (buffered rows, or grace-spilled partitions read back) and
+// restored into a new instance fed the rest gives the nested-loop reference, every join type.
+TEST(JoinOperatorTest, RestoredFromASnapshotItJoinsEveryRow) {
+  const auto left = RandomRows(31, 1200, 300, 7);
+  const auto right = RandomRows(32, 600, 400, 7);
+  for (int64_t budget : {int64_t{0}, int64_t{4096}}) {
+    for (JoinType how : {JoinType::kInner, JoinType::kFull, JoinType::kAnti}) {
+      SCOPED_TRACE(std::string(JoinTypeName(how)) + " budget " + std::to_string(budget));
+      SpillDirectoryForTest directory;
+      int64_t spilled = 0;
+      ASSERT_OK_AND_ASSIGN(
+          auto batches,
+          RunJoin(JoinParams{{"k"}, {"k"}, how}, Batches(left, "lp", 97, arrow::int32()),
+                  Batches(right, "rp", 41), Side("lp", arrow::int32()), Side("rp"), nullptr,
+                  budget, directory.path(), &spilled, /*restart_at=*/6));
+      EXPECT_EQ(Rows(batches), Reference(how, left, right));
+      EXPECT_EQ(spilled > 0, budget > 0);
+      EXPECT_EQ(directory.entries(), 0) << "spill files left";
+    }
   }
 }
 
@@ -639,7 +677,8 @@ std::vector<std::string> TimedRows(const std::vector<std::shared_ptr<arrow::Reco
 arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
     const JoinParams& params, const std::vector<TimedRow>& left,
     const std::vector<TimedRow>& right, size_t batch_rows, int64_t disorder,
-    std::vector<WatermarkMs>* watermarks_out = nullptr, int64_t state_budget = 0) {
+    std::vector<WatermarkMs>* watermarks_out = nullptr, int64_t state_budget = 0,
+    int64_t* spilled_out = nullptr, int64_t restart_at = -1) {
   const OperatorSpec spec = JoinSpec(params);
   OperatorPlanContext unbounded;
   unbounded.bounded_input = false;
@@ -676,7 +715,19 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
   } sink(&out);
   int64_t max_left = std::numeric_limits<int64_t>::min();
   int64_t max_right = std::numeric_limits<int64_t>::min();
+  int64_t spilled = 0;
   for (size_t i = 0; i < std::max(left.size(), right.size()); i += batch_rows) {
+    if (static_cast<int64_t>(i) == restart_at) {
+      // A checkpoint here and a restart from it: a new instance restored from the snapshot
+      // (which the old instance must not change afterwards) takes over.
+      testing::SnapshotParts parts;
+      ARROW_RETURN_NOT_OK(op->Snapshot(1, &parts));
+      spilled += op->state_spilled_bytes();
+      op->Abort();
+      if (!parts.Unchanged()) return arrow::Status::Invalid("a snapshot changed after Put");
+      ARROW_ASSIGN_OR_RAISE(op, bound.make_operator(task));
+      ARROW_RETURN_NOT_OK(op->Restore(1, &parts));
+    }
     for (int side = 0; side < 2; ++side) {
       const auto& rows = side == 0 ? left : right;
       if (i >= rows.size()) continue;
@@ -691,6 +742,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
   }
   ARROW_RETURN_NOT_OK(op->OnWatermark(kEndOfTimeWatermark, &sink));
   ARROW_RETURN_NOT_OK(op->Finish(&sink));
+  if (spilled_out != nullptr) *spilled_out = spilled + op->state_spilled_bytes();
   if (watermarks_out != nullptr) *watermarks_out = sink.seen;
   if (sink.behind_watermark > 0) {
     return arrow::Status::Invalid(sink.behind_watermark,
@@ -805,22 +857,46 @@ TEST(TimeJoinTest, OutOfOrderInputEqualsNestedLoop) {
   }
 }
 
-// The rows a time join holds are charged to the task's state budget: within it the join is
-// exact, past it the task fails naming the join, the bytes held and the budget.
-TEST(TimeJoinTest, HeldRowsAreChargedToTheStateBudget) {
-  const auto left = TimedRows(5, 600, 8, 10, 200);
-  const auto right = TimedRows(6, 240, 8, 25, 200);
+// The rows a time join holds are charged to the task's state budget: past it they move to disk
+// by key hash (both inputs), each batch joins the other input's rows of its partitions read
+// back, and watermarks evict on disk; the join stays exact however far behind the watermark is.
+TEST(TimeJoinTest, HeldRowsPastTheStateBudgetSpillAndStayExact) {
+  const auto left = TimedRows(5, 300, 8, 10, 200);
+  const auto right = TimedRows(6, 120, 8, 25, 200);
   for (const JoinParams& params : {WindowJoin(100), IntervalJoin(300, 120)}) {
     SCOPED_TRACE(JoinTimeName(params.time));
+    const auto expected = TimedReference(params, left, right);
+    int64_t spilled = -1;
     ASSERT_OK_AND_ASSIGN(auto batches,
-                         RunTimedJoin(params, left, right, 7, 200, nullptr, 1 << 20));
-    EXPECT_EQ(TimedRows(batches), TimedReference(params, left, right));
-    // A watermark far behind (10 s of disorder) evicts nothing: the held rows outgrow 4 KiB.
-    auto failed = RunTimedJoin(params, left, right, 7, 10'000, nullptr, 4096);
-    ASSERT_TRUE(failed.status().IsCapacityError()) << failed.status().ToString();
-    const std::string& message = failed.status().message();
-    EXPECT_NE(message.find("join 'joiner'"), std::string::npos) << message;
-    EXPECT_NE(message.find("state budget of 4096 bytes"), std::string::npos) << message;
+                         RunTimedJoin(params, left, right, 7, 200, nullptr, 1 << 20, &spilled));
+    EXPECT_EQ(TimedRows(batches), expected);
+    EXPECT_EQ(spilled, 0);
+    // 1 KiB, and a watermark far behind (10 s of disorder): nearly everything is on disk.
+    for (int64_t disorder : {int64_t{200}, int64_t{10'000}}) {
+      ASSERT_OK_AND_ASSIGN(batches, RunTimedJoin(params, left, right, 13, disorder, nullptr,
+                                                 1024, &spilled));
+      EXPECT_EQ(TimedRows(batches), expected);
+      EXPECT_GT(spilled, 0);
+    }
+  }
+}
+
+// A time join restored from a snapshot taken mid-stream (held rows in memory or on disk, the
+// watermark, the late-row count) and fed the rest gives exactly the uninterrupted join's rows.
+TEST(TimeJoinTest, RestoredFromASnapshotItContinuesExactly) {
+  const auto left = TimedRows(7, 300, 8, 10, 200);
+  const auto right = TimedRows(8, 120, 8, 25, 200);
+  for (const JoinParams& params : {WindowJoin(100), IntervalJoin(300, 120)}) {
+    for (int64_t budget : {int64_t{0}, int64_t{1024}}) {
+      SCOPED_TRACE(std::string(JoinTimeName(params.time)) + " budget " + std::to_string(budget));
+      ASSERT_OK_AND_ASSIGN(auto whole, RunTimedJoin(params, left, right, 10, 200, nullptr, budget));
+      for (int64_t at : {10, 150}) {
+        ASSERT_OK_AND_ASSIGN(auto resumed, RunTimedJoin(params, left, right, 10, 200, nullptr,
+                                                        budget, nullptr, at));
+        EXPECT_EQ(TimedRows(resumed), TimedRows(whole)) << "restarted at row " << at;
+        EXPECT_EQ(TimedRows(resumed), TimedReference(params, left, right));
+      }
+    }
   }
 }
 

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <arrow/io/type_fwd.h>
@@ -30,7 +31,9 @@
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 #include <arrow/status.h>
+#include <arrow/table.h>
 
+#include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/operator.h"
 
 namespace sabot {
@@ -73,9 +76,9 @@ class SpillDirectory {
   int64_t spilled_bytes_ = 0;
 };
 
-// What a stateful operator whose state is evicted by watermark rather than spilled (window
-// aggregates, window and interval joins) needs to enforce its task's state budget and name
-// itself in the error past it. A value.
+// What a stateful operator of an unbounded input (window aggregates, window and interval joins,
+// the changelog aggregate) needs to know of its task's state budget and to name itself. A
+// value.
 struct TaskStateBudget {
   explicit TaskStateBudget(const TaskContext& task)
       : bytes(task.state_budget_bytes),
@@ -85,6 +88,13 @@ struct TaskStateBudget {
   std::string operator_name;
   int32_t subtask = 0;
 };
+
+// Both are also the spill format of the stateful operators of unbounded inputs, whose state
+// is read back and written again while the input goes on (windows, sessions, event-time joins,
+// the changelog aggregate): `SpillRuns` is such a state on disk, partitioned by key hash,
+// appended to in runs and read back by partition.
+
+class KeyHasher;
 
 // A directory name unique to one instance of operator kind `kind` ("aggregate", "join") in
 // this process: `sabot-<kind>-<job>-<operator>-<subtask>-<pid>-<instance>`.
@@ -143,6 +153,95 @@ class SpillPartitions {
   arrow::MemoryPool* pool_;
   uint64_t seed_;
   std::vector<File> files_;
+};
+
+// Snapshot parts of a few numbers (watermarks, counters): one row of non-null int64 columns named
+// as given. ReadInt64Row gives the values of `names` in that order; Invalid naming the missing
+// column or a table that is not one such row.
+std::shared_ptr<arrow::Table> Int64Row(
+    const std::vector<std::pair<std::string, int64_t>>& values);
+arrow::Result<std::vector<int64_t>> ReadInt64Row(const arrow::Table& table,
+                                                 const std::vector<std::string>& names);
+
+// An appendable, partitioned state on disk: rows written by key hash (PartitionOf, level 0)
+// into runs, each run one SpillPartitions level whose files are closed when a partition is
+// read (the next Append opens a new run). Read(p) gives the rows of partition p of every run, in
+// the order written. Clear(p) removes partition p's files from every run (its state was read
+// back and is written again, or evicted). Files are named `<prefix>-r<run>-<p>.arrow`.
+// Same thread safety and ownership as SpillPartitions.
+class SpillRuns {
+ public:
+  SpillRuns(SpillDirectory* directory, std::string prefix, arrow::MemoryPool* pool);
+
+  int32_t PartitionOf(uint64_t hash) const;
+  arrow::Status Append(const std::shared_ptr<arrow::RecordBatch>& rows, const uint64_t* hashes);
+  arrow::Status AppendTo(int32_t p, const std::shared_ptr<arrow::RecordBatch>& rows);
+  // Every batch of partition p, run by run (nothing when it has none).
+  arrow::Status Read(int32_t p,
+                     const std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>&
+                         consume);
+  void Clear(int32_t p);
+  // Removes every file.
+  void Clear();
+  // Rows held by partition p (in every run), and by all partitions.
+  int64_t rows(int32_t p) const;
+  int64_t rows() const;
+  bool empty() const { return rows() == 0; }
+
+ private:
+  arrow::Status Seal();
+
+  SpillDirectory* directory_;
+  std::string prefix_;
+  arrow::MemoryPool* pool_;
+  std::vector<std::unique_ptr<SpillPartitions>> runs_;
+  bool open_ = false;  // the last run is still being written
+  int64_t next_run_ = 0;
+};
+
+// A bounded grouped aggregation under a memory budget (grace hash aggregation). While its state
+// is within the budget, every row goes into it. Past the budget the state stops taking new keys:
+// rows of keys it has keep being aggregated (ConsumeKnown), rows of other keys are written to
+// kSpillPartitions IPC files by key hash (SpillPartitions). Finish emits the state's result and
+// aggregates each partition in turn by a GraceAggregation one level down (its keys are disjoint
+// from the state's and from the other partitions'), so every key's rows meet in one state, in
+// their arrival order. The bounded aggregate (aggregate_operator.h) runs one per task; a
+// windowed aggregate runs one per window whose state outgrew the budget.
+class GraceAggregation {
+ public:
+  // `budget`: bytes of state before new keys spill (0: no limit); `prefix`: names this
+  // aggregation's spill files in `spill` (unique within the directory).
+  GraceAggregation(std::shared_ptr<const BoundAggregation> bound, arrow::MemoryPool* pool,
+                   int64_t budget, SpillDirectory* spill, int level, std::string prefix);
+  ~GraceAggregation();
+
+  arrow::Status Init();
+  arrow::Status Consume(const std::shared_ptr<arrow::RecordBatch>& batch);
+  // Starts spilling now (rows of keys the state has not seen go to disk), whatever the state
+  // holds: what an owner that counts its memory itself does when it is over its budget.
+  arrow::Status StartSpilling();
+  bool spilling() const { return spilled_ != nullptr; }
+  // The state's bytes beyond its empty state's.
+  int64_t memory_bytes() const;
+  // Emits every group's result through `emit` (slices of at most 64K rows), then aggregates the
+  // spilled partitions. The aggregation is spent afterwards.
+  arrow::Status Finish(
+      const std::function<arrow::Status(std::shared_ptr<arrow::RecordBatch>)>& emit);
+
+ private:
+  arrow::Status Spill(const std::shared_ptr<arrow::RecordBatch>& rows);
+
+  std::shared_ptr<const BoundAggregation> bound_;
+  arrow::MemoryPool* pool_;
+  int64_t budget_;
+  SpillDirectory* spill_;
+  int level_;
+  std::string prefix_;  // file names of this level's partitions start with it
+  std::unique_ptr<GroupedAggregation> state_;
+  int64_t baseline_ = 0;
+  std::unique_ptr<KeyHasher> hasher_;
+  std::vector<uint64_t> hashes_;
+  std::unique_ptr<SpillPartitions> spilled_;  // null until spilling
 };
 
 }  // namespace sabot

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -22,10 +23,12 @@
 #include <arrow/type.h>
 #include <arrow/util/byte_size.h>
 
+#include "sabot/dataflow/aggregate_operator.h"
 #include "sabot/dataflow/file_sink.h"
 #include "sabot/dataflow/grouped_aggregation.h"
 #include "sabot/dataflow/state_spill.h"
 #include "sabot/dataflow/watermark_generator.h"
+#include "sabot/partition/key_hash.h"
 
 namespace sabot {
 
@@ -238,6 +241,12 @@ struct WindowedPlan {
   // Tumbling and sliding: one aggregation per window, over the input, keyed by the stream's
   // keys; window_start and window_end (constant in a window) are added to its result.
   std::shared_ptr<const BoundAggregation> aggregation;
+  // Tumbling and sliding windows whose aggregates have a mergeable partial form: windows
+  // aggregate partials (partials->partial()), finalized when they fire, so a snapshot can write
+  // an open window's state as rows and a restore read it back (Window::merged). Null otherwise,
+  // and `no_partials` says why (a snapshot of such a window fails with it).
+  std::shared_ptr<const PartialAggregation> partials;
+  std::string no_partials;
   // keys, window_start, window_end, aggregates.
   std::shared_ptr<arrow::Schema> output_schema;
   std::vector<int> key_indices;  // in the input schema
@@ -280,15 +289,22 @@ arrow::compute::ExecBatch KeyBatch(const arrow::RecordBatch& batch,
 struct Window {
   int64_t start = 0;
   int64_t end = 0;
-  std::unique_ptr<GroupedAggregation> aggregation;  // until it fires
+  // Until it fires. Past the task's state budget it spills (GraceAggregation): the rows of keys
+  // it does not hold go to disk by key hash, aggregated partition by partition when it fires.
+  std::unique_ptr<GraceAggregation> aggregation;
+  // The window's partial results written by a snapshot or read by a restore (over
+  // WindowedPlan::partials->remerge()), which the rows aggregated since are merged into when the
+  // window fires; null until then.
+  std::unique_ptr<GraceAggregation> merged;
   bool fired = false;
-  // allowed_lateness > 0: every extended batch of the window (to recompute it on a late row),
-  // and the late-but-allowed batches not yet re-emitted.
+  // allowed_lateness > 0: every batch of the window (to recompute it on a late row), and the
+  // late-but-allowed batches not yet re-emitted. Past the budget `rows` move to `spilled_rows`
+  // (by key hash), where every later row of the window goes too.
   std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+  std::unique_ptr<SpillRuns> spilled_rows;
   std::vector<std::shared_ptr<arrow::RecordBatch>> pending;
-  // The state budget's share: `aggregation`'s bytes beyond its empty state's (`baseline`), and
-  // the buffers of `rows` (`pending` shares them).
-  int64_t baseline = 0;
+  // The state budget's share: `aggregation`'s bytes, and the buffers of `rows` (`pending`
+  // shares them).
   int64_t rows_bytes = 0;
 };
 
@@ -309,11 +325,19 @@ struct SessionBatch {
 class WindowedAggregate : public Operator {
  public:
   WindowedAggregate(std::shared_ptr<const WindowedPlan> plan, const TaskContext& ctx)
-      : plan_(std::move(plan)), pool_(ctx.pool), budget_(ctx) {}
+      : plan_(std::move(plan)),
+        pool_(ctx.pool),
+        budget_(ctx),
+        spill_(ctx.spill_directory, SpillDirectoryName("window", ctx),
+               "aggregate '" + budget_.operator_name + "' (window '" + plan_->window_name +
+                   "')") {}
 
   arrow::Status Open(const TaskContext& ctx) {
     if (plan_->late_output) {
       ARROW_ASSIGN_OR_RAISE(late_sink_, plan_->late_output->make_operator(ctx));
+    }
+    if (!plan_->keys.empty()) {
+      ARROW_ASSIGN_OR_RAISE(hasher_, KeyHasher::Make(plan_->keys, *plan_->input_schema));
     }
     return arrow::Status::OK();
   }
@@ -341,7 +365,7 @@ class WindowedAggregate : public Operator {
     } else {
       ARROW_RETURN_NOT_OK(ProcessWindows(batch, times));
     }
-    return CheckStateBudget();
+    return EnforceStateBudget();
   }
 
   arrow::Status OnWatermark(WatermarkMs watermark, OperatorOutput* out) override {
@@ -385,7 +409,208 @@ class WindowedAggregate : public Operator {
     windows_.clear();
     sessions_.clear();
     session_bytes_ = 0;
+    session_spill_.reset();
+    spill_.Remove();
     if (late_sink_ != nullptr) late_sink_->Abort();
+  }
+
+  int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
+
+  // The snapshot (docs/fault-tolerance.md, "Operator state"): parts
+  //   windows       window_start, fired (0/1): every open or kept window
+  //   partials      __window_start + the partial results of each open window (written by
+  //                 finishing its aggregation, which continues from them: Window::merged)
+  //   kept_rows     __window_start + input rows kept for allowed lateness (fired or not)
+  //   pending_rows  __window_start + late-but-allowed rows not yet re-emitted
+  //   sessions      buffered session rows + their ticks and emitted flags
+  //   progress      watermark, late_rows, session_next_due
+  //   late_*        the late output's own snapshot
+  // NotImplemented, naming the aggregate, when a window is open and its aggregates have no
+  // partial form (count_distinct, approx_median, mean of decimals).
+  arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    const bool session = plan_->window.type == WindowType::kSession;
+    if (!session && plan_->partials == nullptr) {
+      for (const auto& [start, window] : windows_) {
+        if (window.fired) continue;
+        return arrow::Status::NotImplemented(
+            "aggregate '", budget_.operator_name, "' (window '", plan_->window_name,
+            "') cannot snapshot an open window's state: ", plan_->no_partials,
+            "; use aggregates with a partial form (count, sum, min, max, first, last, mean of "
+            "floats) in a job with checkpoints");
+      }
+    }
+    arrow::Int64Builder starts(pool_);
+    arrow::Int64Builder fired(pool_);
+    std::vector<std::shared_ptr<arrow::RecordBatch>> partial_rows, kept_rows, pending_rows;
+    for (auto& [start, window] : windows_) {
+      ARROW_RETURN_NOT_OK(starts.Append(start));
+      ARROW_RETURN_NOT_OK(fired.Append(window.fired ? 1 : 0));
+      if (!window.fired) {
+        // The window's partials so far become its merged state (and the snapshot's rows).
+        ARROW_ASSIGN_OR_RAISE(auto merged, WindowAggregation(/*merged=*/true));
+        const int64_t window_start = start;
+        auto take = [&](std::shared_ptr<arrow::RecordBatch> rows) -> arrow::Status {
+          ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(window_start, rows));
+          partial_rows.push_back(std::move(numbered));
+          return merged->Consume(rows);
+        };
+        if (window.merged != nullptr) ARROW_RETURN_NOT_OK(window.merged->Finish(take));
+        ARROW_RETURN_NOT_OK(window.aggregation->Finish(take));
+        ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
+        window.merged = std::move(merged);
+      }
+      for (const auto& rows : window.rows) {
+        ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, rows));
+        kept_rows.push_back(std::move(numbered));
+      }
+      if (window.spilled_rows != nullptr) {
+        for (int32_t p = 0; p < kSpillPartitions; ++p) {
+          ARROW_RETURN_NOT_OK(window.spilled_rows->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+            ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, b));
+            kept_rows.push_back(std::move(numbered));
+            return arrow::Status::OK();
+          }));
+        }
+      }
+      for (const auto& rows : window.pending) {
+        ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, rows));
+        pending_rows.push_back(std::move(numbered));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto start_array, starts.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto fired_array, fired.Finish());
+    auto window_schema = arrow::schema({arrow::field("window_start", arrow::int64(), false),
+                                        arrow::field("fired", arrow::int64(), false)});
+    ARROW_RETURN_NOT_OK(state->Put(
+        "windows", arrow::Table::Make(window_schema, {start_array, fired_array})));
+    if (plan_->partials != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto table,
+                            arrow::Table::FromRecordBatches(
+                                StartSchema(plan_->partials->partial()->output_schema()),
+                                partial_rows));
+      ARROW_RETURN_NOT_OK(state->Put("partials", std::move(table)));
+    }
+    const auto rows_schema = StartSchema(plan_->input_schema);
+    ARROW_ASSIGN_OR_RAISE(auto kept, arrow::Table::FromRecordBatches(rows_schema, kept_rows));
+    ARROW_RETURN_NOT_OK(state->Put("kept_rows", std::move(kept)));
+    ARROW_ASSIGN_OR_RAISE(auto pending,
+                          arrow::Table::FromRecordBatches(rows_schema, pending_rows));
+    ARROW_RETURN_NOT_OK(state->Put("pending_rows", std::move(pending)));
+    std::vector<std::shared_ptr<arrow::RecordBatch>> session_rows;
+    for (const SessionBatch& entry : sessions_) {
+      ARROW_ASSIGN_OR_RAISE(auto rows, ToSessionColumns(entry));
+      session_rows.push_back(std::move(rows));
+    }
+    if (session_spill_ != nullptr) {
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        ARROW_RETURN_NOT_OK(session_spill_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+          session_rows.push_back(std::move(b));
+          return arrow::Status::OK();
+        }));
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(auto sessions,
+                          arrow::Table::FromRecordBatches(SessionSchema(), session_rows));
+    ARROW_RETURN_NOT_OK(state->Put("sessions", std::move(sessions)));
+    ARROW_RETURN_NOT_OK(state->Put(
+        "progress", Int64Row({{"watermark", watermark_},
+                              {"late_rows", late_rows_},
+                              {"session_next_due", session_next_due_}})));
+    if (late_sink_ != nullptr) {
+      PrefixedState late("late_", state, nullptr);
+      ARROW_RETURN_NOT_OK(late_sink_->Snapshot(id, &late));
+    }
+    return arrow::Status::OK();
+  }
+
+  arrow::Status Restore(CheckpointId id, StateReader* state) override {
+    ARROW_ASSIGN_OR_RAISE(auto progress, state->Get("progress"));
+    if (progress == nullptr) return arrow::Status::OK();  // nothing was put
+    ARROW_ASSIGN_OR_RAISE(auto values,
+                          ReadInt64Row(*progress, {"watermark", "late_rows", "session_next_due"}));
+    watermark_ = values[0];
+    late_rows_ = values[1];
+    session_next_due_ = values[2];
+    ARROW_ASSIGN_OR_RAISE(auto windows, state->Get("windows"));
+    if (windows != nullptr) {
+      ARROW_ASSIGN_OR_RAISE(auto all, windows->CombineChunksToBatch(pool_));
+      const auto& starts = static_cast<const arrow::Int64Array&>(*all->column(0));
+      const auto& fired = static_cast<const arrow::Int64Array&>(*all->column(1));
+      for (int64_t i = 0; i < all->num_rows(); ++i) {
+        Window& window = windows_[starts.Value(i)];
+        window.start = starts.Value(i);
+        window.end = AddTicks(window.start, plan_->size);
+        window.fired = fired.Value(i) != 0;
+        if (window.fired) continue;
+        if (plan_->partials == nullptr) {
+          return arrow::Status::Invalid("aggregate '", budget_.operator_name,
+                                        "': a snapshot with open windows, which it cannot "
+                                        "restore: ", plan_->no_partials);
+        }
+        ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
+        ARROW_ASSIGN_OR_RAISE(window.merged, WindowAggregation(/*merged=*/true));
+      }
+    }
+    auto each_window = [&](const std::string& part,
+                           const std::function<arrow::Status(
+                               Window*, std::shared_ptr<arrow::RecordBatch>)>& take)
+        -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto table, state->Get(part));
+      if (table == nullptr) return arrow::Status::OK();
+      arrow::TableBatchReader reader(*table);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) return arrow::Status::OK();
+        const auto& starts = static_cast<const arrow::Int64Array&>(*batch->column(0));
+        ARROW_ASSIGN_OR_RAISE(auto rows, batch->RemoveColumn(0));
+        for (int64_t first = 0; first < rows->num_rows();) {
+          int64_t last = first;
+          while (last + 1 < rows->num_rows() && starts.Value(last + 1) == starts.Value(first)) {
+            ++last;
+          }
+          auto it = windows_.find(starts.Value(first));
+          if (it == windows_.end()) {
+            return arrow::Status::Invalid("snapshot part '", part, "' has rows of window ",
+                                          starts.Value(first), ", which part 'windows' lacks");
+          }
+          ARROW_RETURN_NOT_OK(take(&it->second, rows->Slice(first, last - first + 1)));
+          first = last + 1;
+        }
+      }
+    };
+    ARROW_RETURN_NOT_OK(each_window("partials", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      if (w->merged == nullptr) return arrow::Status::Invalid("partial rows of a fired window");
+      return w->merged->Consume(r);
+    }));
+    ARROW_RETURN_NOT_OK(each_window("kept_rows", [&](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      return KeepRows(w, std::move(r));
+    }));
+    ARROW_RETURN_NOT_OK(each_window("pending_rows", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+      w->pending.push_back(std::move(r));
+      return arrow::Status::OK();
+    }));
+    ARROW_ASSIGN_OR_RAISE(auto sessions, state->Get("sessions"));
+    if (sessions != nullptr) {
+      arrow::TableBatchReader reader(*sessions);
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (batch->num_rows() == 0) continue;
+        ARROW_ASSIGN_OR_RAISE(SessionBatch entry, FromSessionColumns(batch));
+        HoldSession(std::move(entry));
+      }
+    }
+    if (late_sink_ != nullptr) {
+      PrefixedState late("late_", nullptr, state);
+      ARROW_RETURN_NOT_OK(late_sink_->Restore(id, &late));
+    }
+    return EnforceStateBudget();
+  }
+
+  arrow::Status CheckpointComplete(CheckpointId id) override {
+    return late_sink_ != nullptr ? late_sink_->CheckpointComplete(id) : arrow::Status::OK();
   }
 
  private:
@@ -396,32 +621,85 @@ class WindowedAggregate : public Operator {
   int64_t StateBytes() const {
     int64_t bytes = session_bytes_;
     for (const auto& [start, window] : windows_) {
-      if (window.aggregation != nullptr) {
-        bytes += window.aggregation->memory_bytes() - window.baseline;
-      }
+      if (window.aggregation != nullptr) bytes += window.aggregation->memory_bytes();
+      if (window.merged != nullptr) bytes += window.merged->memory_bytes();
       bytes += window.rows_bytes;
     }
     return bytes;
   }
 
-  // Window state is evicted by the watermark, not spilled: past the task's state budget the
-  // task fails, saying how much it holds against which budget.
-  arrow::Status CheckStateBudget() const {
-    if (budget_.bytes <= 0) return arrow::Status::OK();
-    const int64_t bytes = StateBytes();
-    if (bytes <= budget_.bytes) return arrow::Status::OK();
-    const char* kind = plan_->window.type == WindowType::kSession    ? "session"
-                       : plan_->window.type == WindowType::kTumbling ? "tumbling"
-                                                                     : "sliding";
-    return arrow::Status::CapacityError(
-        "aggregate '", budget_.operator_name, "' (", kind, " window '", plan_->window_name,
-        "', task ", budget_.subtask,
-        ") holds ", bytes, " bytes of window state (",
-        plan_->window.type == WindowType::kSession ? sessions_.size() : windows_.size(),
-        plan_->window.type == WindowType::kSession ? " buffered batches" : " open windows",
-        "), over the task's state budget of ", budget_.bytes,
-        " bytes (state_budget): raise state_budget or the aggregate's parallelism, or shorten "
-        "the windows, allowed_lateness or the sources' max_out_of_orderness");
+  // Past the task's state budget, window state spills instead of growing: every open window
+  // stops taking new keys into memory (their rows go to disk by key hash), the rows kept for
+  // allowed lateness and the buffered session rows move to disk. Never fails for want of memory
+  // while the disk has room.
+  arrow::Status EnforceStateBudget() {
+    if (budget_.bytes <= 0 || StateBytes() <= budget_.bytes) return arrow::Status::OK();
+    if (plan_->window.type == WindowType::kSession) return SpillSessions();
+    for (auto& [start, window] : windows_) {
+      if (window.aggregation != nullptr) ARROW_RETURN_NOT_OK(window.aggregation->StartSpilling());
+      if (window.merged != nullptr) ARROW_RETURN_NOT_OK(window.merged->StartSpilling());
+      if (window.spilled_rows == nullptr && !window.rows.empty()) {
+        window.spilled_rows = std::make_unique<SpillRuns>(
+            &spill_, "rows" + std::to_string(next_spill_id_++), pool_);
+        for (const auto& rows : window.rows) ARROW_RETURN_NOT_OK(SpillRows(rows, window.spilled_rows.get()));
+        window.rows.clear();
+        window.rows_bytes = 0;
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // `schema` with an int64 `__window_start` column first.
+  static std::shared_ptr<arrow::Schema> StartSchema(const std::shared_ptr<arrow::Schema>& schema) {
+    arrow::FieldVector fields = schema->fields();
+    fields.insert(fields.begin(), arrow::field("__window_start", arrow::int64(), false));
+    return arrow::schema(std::move(fields));
+  }
+
+  // `rows` with `start` as a first column.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> WithStart(
+      int64_t start, const std::shared_ptr<arrow::RecordBatch>& rows) const {
+    arrow::Int64Builder builder(pool_);
+    ARROW_RETURN_NOT_OK(builder.AppendValues(std::vector<int64_t>(rows->num_rows(), start)));
+    ARROW_ASSIGN_OR_RAISE(auto column, builder.Finish());
+    arrow::ArrayVector columns = rows->columns();
+    columns.insert(columns.begin(), std::move(column));
+    return arrow::RecordBatch::Make(StartSchema(rows->schema()), rows->num_rows(),
+                                    std::move(columns));
+  }
+
+  // The late output's snapshot parts, named with a prefix among the aggregate's.
+  class PrefixedState : public StateWriter, public StateReader {
+   public:
+    PrefixedState(std::string prefix, StateWriter* writer, StateReader* reader)
+        : prefix_(std::move(prefix)), writer_(writer), reader_(reader) {}
+    arrow::Status Put(const std::string& name, std::shared_ptr<arrow::Table> table) override {
+      return writer_->Put(prefix_ + name, std::move(table));
+    }
+    arrow::Result<std::shared_ptr<arrow::Table>> Get(const std::string& name) override {
+      return reader_->Get(prefix_ + name);
+    }
+
+   private:
+    std::string prefix_;
+    StateWriter* writer_;
+    StateReader* reader_;
+  };
+
+  // Appends `rows` (of the input schema, or extended by session columns: keys by index either
+  // way) to `runs` by key hash; without keys everything goes to partition 0.
+  arrow::Status SpillRows(const std::shared_ptr<arrow::RecordBatch>& rows, SpillRuns* runs) {
+    if (hasher_ == nullptr) return runs->AppendTo(0, rows);
+    ARROW_RETURN_NOT_OK(HashKeys(*rows));
+    return runs->Append(rows, hashes_.data());
+  }
+
+  // Row hashes of the keys of `rows` into hashes_.
+  arrow::Status HashKeys(const arrow::RecordBatch& rows) {
+    hashes_.resize(static_cast<size_t>(rows.num_rows()));
+    std::vector<const arrow::ArrayData*> keys;
+    for (int i : plan_->key_indices) keys.push_back(rows.column_data(i).get());
+    return hasher_->HashArrays(keys, rows.num_rows(), hashes_.data());
   }
 
   void HoldSession(SessionBatch entry) {
@@ -447,7 +725,7 @@ class WindowedAggregate : public Operator {
     for (const auto& [start, window] : windows_) {
       due = std::min(due, window.fired ? AddTicks(window.end, lateness()) : window.end);
     }
-    if (!sessions_.empty()) due = std::min(due, session_next_due_);
+    if (!sessions_.empty() || session_spill_ != nullptr) due = std::min(due, session_next_due_);
     return due;
   }
 
@@ -534,22 +812,39 @@ class WindowedAggregate : public Operator {
     if (inserted) {
       window.start = start;
       window.end = start + size;
-      ARROW_ASSIGN_OR_RAISE(window.aggregation,
-                            GroupedAggregation::Make(plan_->aggregation, pool_));
-      window.baseline = window.aggregation->memory_bytes();
+      ARROW_ASSIGN_OR_RAISE(window.aggregation, WindowAggregation(/*merged=*/false));
     }
     if (window.fired) {
       // Late but allowed: the window's rows for the affected keys are emitted again.
-      window.rows_bytes += arrow::util::TotalBufferSize(*rows);
-      window.rows.push_back(rows);
+      ARROW_RETURN_NOT_OK(KeepRows(&window, rows));
       window.pending.push_back(std::move(rows));
       return arrow::Status::OK();
     }
-    ARROW_RETURN_NOT_OK(window.aggregation->Consume(*rows));
-    if (lateness() > 0 && !processing_time()) {
-      window.rows_bytes += arrow::util::TotalBufferSize(*rows);
-      window.rows.push_back(std::move(rows));
-    }
+    ARROW_RETURN_NOT_OK(window.aggregation->Consume(rows));
+    if (lateness() > 0 && !processing_time()) ARROW_RETURN_NOT_OK(KeepRows(&window, std::move(rows)));
+    return arrow::Status::OK();
+  }
+
+  // A new aggregation of a window's rows (`merged`: of its partial rows), spilling past the
+  // budget.
+  arrow::Result<std::unique_ptr<GraceAggregation>> WindowAggregation(bool merged) {
+    std::shared_ptr<const BoundAggregation> bound =
+        plan_->partials == nullptr ? plan_->aggregation
+        : merged                   ? plan_->partials->remerge()
+                                   : plan_->partials->partial();
+    auto aggregation = std::make_unique<GraceAggregation>(
+        std::move(bound), pool_, budget_.bytes, &spill_, 0,
+        "window" + std::to_string(next_spill_id_++));
+    ARROW_RETURN_NOT_OK(aggregation->Init());
+    return aggregation;
+  }
+
+  // Keeps `rows` of `window` for recomputing it on a late row: in memory, or on disk once the
+  // window's kept rows spilled.
+  arrow::Status KeepRows(Window* window, std::shared_ptr<arrow::RecordBatch> rows) {
+    if (window->spilled_rows != nullptr) return SpillRows(rows, window->spilled_rows.get());
+    window->rows_bytes += arrow::util::TotalBufferSize(*rows);
+    window->rows.push_back(std::move(rows));
     return arrow::Status::OK();
   }
 
@@ -562,13 +857,31 @@ class WindowedAggregate : public Operator {
         ARROW_RETURN_NOT_OK(EmitUpdate(&window, out));
       }
       if (!window.fired && window.end <= now) {
-        ARROW_ASSIGN_OR_RAISE(auto result, window.aggregation->Finish());
+        // The in-memory keys, then each spilled partition's (one partition in memory at a
+        // time).
+        auto emit = [&](std::shared_ptr<arrow::RecordBatch> result) -> arrow::Status {
+          if (plan_->partials != nullptr) {
+            ARROW_ASSIGN_OR_RAISE(result, plan_->partials->Finalize(*result, pool_));
+          }
+          ARROW_ASSIGN_OR_RAISE(result,
+                                WithWindow(*plan_, result, window.start, window.end, pool_));
+          return EmitRows(result, out);
+        };
+        if (window.merged != nullptr) {
+          // Partials since the last snapshot or restore, after the ones it holds.
+          GraceAggregation* merged = window.merged.get();
+          ARROW_RETURN_NOT_OK(window.aggregation->Finish(
+              [merged](std::shared_ptr<arrow::RecordBatch> rows) { return merged->Consume(rows); }));
+          ARROW_RETURN_NOT_OK(window.merged->Finish(emit));
+          window.merged.reset();
+        } else {
+          ARROW_RETURN_NOT_OK(window.aggregation->Finish(emit));
+        }
         window.aggregation.reset();
         window.fired = true;
-        ARROW_ASSIGN_OR_RAISE(result, WithWindow(*plan_, result, window.start, window.end, pool_));
-        ARROW_RETURN_NOT_OK(EmitRows(result, out));
       }
       if (window.fired && (processing_time() || AddTicks(window.end, lateness()) <= now)) {
+        if (window.spilled_rows != nullptr) window.spilled_rows->Clear();
         it = windows_.erase(it);
       } else {
         ++it;
@@ -578,15 +891,45 @@ class WindowedAggregate : public Operator {
   }
 
   // A fired window got late-but-allowed rows: recomputes it and emits the rows of the keys those
-  // rows carry.
+  // rows carry. With its rows on disk, only the partitions of those keys are recomputed, one at a
+  // time.
   arrow::Status EmitUpdate(Window* window, OperatorOutput* out) {
-    ARROW_ASSIGN_OR_RAISE(auto aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
-    for (const auto& rows : window->rows) ARROW_RETURN_NOT_OK(aggregation->Consume(*rows));
-    ARROW_ASSIGN_OR_RAISE(auto finished, aggregation->Finish());
-    ARROW_ASSIGN_OR_RAISE(auto result,
-                          WithWindow(*plan_, finished, window->start, window->end, pool_));
     std::vector<std::shared_ptr<arrow::RecordBatch>> pending = std::move(window->pending);
     window->pending.clear();
+    if (window->spilled_rows == nullptr) {
+      return EmitUpdateOf(*window, window->rows, pending, out);
+    }
+    std::vector<uint8_t> touched(kSpillPartitions, 0);
+    for (const auto& rows : pending) {
+      if (hasher_ == nullptr) {
+        touched[0] = 1;
+        continue;
+      }
+      ARROW_RETURN_NOT_OK(HashKeys(*rows));
+      for (uint64_t hash : hashes_) touched[window->spilled_rows->PartitionOf(hash)] = 1;
+    }
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (!touched[p]) continue;
+      std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
+      ARROW_RETURN_NOT_OK(window->spilled_rows->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+        rows.push_back(std::move(b));
+        return arrow::Status::OK();
+      }));
+      ARROW_RETURN_NOT_OK(EmitUpdateOf(*window, rows, pending, out));
+    }
+    return arrow::Status::OK();
+  }
+
+  // Aggregates `rows` of `window` and emits the result rows of the keys in `pending`.
+  arrow::Status EmitUpdateOf(const Window& window,
+                             const std::vector<std::shared_ptr<arrow::RecordBatch>>& rows,
+                             const std::vector<std::shared_ptr<arrow::RecordBatch>>& pending,
+                             OperatorOutput* out) {
+    ARROW_ASSIGN_OR_RAISE(auto aggregation, GroupedAggregation::Make(plan_->aggregation, pool_));
+    for (const auto& batch : rows) ARROW_RETURN_NOT_OK(aggregation->Consume(*batch));
+    ARROW_ASSIGN_OR_RAISE(auto finished, aggregation->Finish());
+    ARROW_ASSIGN_OR_RAISE(auto result,
+                          WithWindow(*plan_, finished, window.start, window.end, pool_));
     if (plan_->keys.empty()) return EmitRows(result, out);
     // The result's keys come first, in the order of the stream's keys.
     std::vector<arrow::TypeHolder> types;
@@ -597,8 +940,8 @@ class WindowedAggregate : public Operator {
     }
     arrow::compute::ExecContext ctx(pool_);
     ARROW_ASSIGN_OR_RAISE(auto grouper, arrow::compute::Grouper::Make(types, &ctx));
-    for (const auto& rows : pending) {
-      arrow::compute::ExecBatch keys = KeyBatch(*rows, plan_->key_indices);
+    for (const auto& batch : pending) {
+      arrow::compute::ExecBatch keys = KeyBatch(*batch, plan_->key_indices);
       ARROW_RETURN_NOT_OK(grouper->Populate(arrow::compute::ExecSpan(keys)));
     }
     arrow::compute::ExecBatch keys = KeyBatch(*result, result_keys);
@@ -650,21 +993,121 @@ class WindowedAggregate : public Operator {
   // Recomputes the sessions of the buffered rows when one can fire or be dropped at `now`:
   // emits the sessions that ended and hold rows not emitted yet, drops the sessions kept long
   // enough, and keeps the others' rows.
+  // With the rows on disk (session_spill_), partition by partition: each partition's rows (its
+  // keys' sessions are whole in it) are read, recomputed, and the kept ones written to a new
+  // generation of files; back to memory once nothing is kept.
   arrow::Status AdvanceSessions(int64_t now, OperatorOutput* out) {
-    if (sessions_.empty() || now < session_next_due_) return arrow::Status::OK();
+    if ((sessions_.empty() && session_spill_ == nullptr) || now < session_next_due_) {
+      return arrow::Status::OK();
+    }
+    int64_t next_due = kEndOfTime;
+    if (session_spill_ == nullptr) {
+      std::vector<SessionBatch> entries = std::move(sessions_);
+      sessions_.clear();
+      session_bytes_ = 0;
+      std::vector<SessionBatch> kept;
+      ARROW_RETURN_NOT_OK(SessionPass(std::move(entries), now, out, &kept, &next_due));
+      for (SessionBatch& entry : kept) HoldSession(std::move(entry));
+      session_next_due_ = next_due;
+      return arrow::Status::OK();
+    }
+    ARROW_RETURN_NOT_OK(SpillSessions());  // what arrived since is on disk too
+    auto next = std::make_unique<SpillRuns>(
+        &spill_, "sessions" + std::to_string(next_spill_id_++), pool_);
+    for (int32_t p = 0; p < kSpillPartitions; ++p) {
+      if (session_spill_->rows(p) == 0) continue;
+      std::vector<SessionBatch> entries;
+      ARROW_RETURN_NOT_OK(session_spill_->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+        ARROW_ASSIGN_OR_RAISE(SessionBatch entry, FromSessionColumns(b));
+        entries.push_back(std::move(entry));
+        return arrow::Status::OK();
+      }));
+      session_spill_->Clear(p);
+      std::vector<SessionBatch> kept;
+      ARROW_RETURN_NOT_OK(SessionPass(std::move(entries), now, out, &kept, &next_due));
+      for (const SessionBatch& entry : kept) {
+        ARROW_ASSIGN_OR_RAISE(auto rows, ToSessionColumns(entry));
+        ARROW_RETURN_NOT_OK(next->AppendTo(p, rows));
+      }
+    }
+    session_spill_->Clear();
+    session_spill_ = next->empty() ? nullptr : std::move(next);
+    session_next_due_ = next_due;
+    return arrow::Status::OK();
+  }
+
+  // The buffered session rows (sessions_) move to disk, by key hash.
+  arrow::Status SpillSessions() {
+    if (session_spill_ == nullptr) {
+      session_spill_ = std::make_unique<SpillRuns>(
+          &spill_, "sessions" + std::to_string(next_spill_id_++), pool_);
+    }
+    for (const SessionBatch& entry : sessions_) {
+      ARROW_ASSIGN_OR_RAISE(auto rows, ToSessionColumns(entry));
+      ARROW_RETURN_NOT_OK(SpillRows(rows, session_spill_.get()));
+    }
+    sessions_.clear();
+    session_bytes_ = 0;
+    return arrow::Status::OK();
+  }
+
+  // A SessionBatch as one batch: its rows, then its ticks (int64) and emitted flags (uint8).
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> ToSessionColumns(
+      const SessionBatch& entry) const {
+    arrow::Int64Builder ticks(pool_);
+    ARROW_RETURN_NOT_OK(ticks.AppendValues(entry.ticks));
+    arrow::UInt8Builder emitted(pool_);
+    ARROW_RETURN_NOT_OK(emitted.AppendValues(entry.emitted));
+    ARROW_ASSIGN_OR_RAISE(auto ticks_array, ticks.Finish());
+    ARROW_ASSIGN_OR_RAISE(auto emitted_array, emitted.Finish());
+    arrow::ArrayVector columns = entry.batch->columns();
+    columns.push_back(std::move(ticks_array));
+    columns.push_back(std::move(emitted_array));
+    return arrow::RecordBatch::Make(SessionSchema(), entry.batch->num_rows(), std::move(columns));
+  }
+
+  arrow::Result<SessionBatch> FromSessionColumns(
+      const std::shared_ptr<arrow::RecordBatch>& rows) const {
+    const int n = plan_->input_schema->num_fields();
+    if (rows->num_columns() != n + 2) {
+      return arrow::Status::Invalid("session state of window '", plan_->window_name, "' has ",
+                                    rows->num_columns(), " columns, not ", n + 2);
+    }
+    SessionBatch entry;
+    arrow::ArrayVector columns(rows->columns().begin(), rows->columns().begin() + n);
+    entry.batch = arrow::RecordBatch::Make(plan_->input_schema, rows->num_rows(), columns);
+    const auto& ticks = static_cast<const arrow::Int64Array&>(*rows->column(n));
+    const auto& emitted = static_cast<const arrow::UInt8Array&>(*rows->column(n + 1));
+    entry.ticks.assign(ticks.raw_values(), ticks.raw_values() + ticks.length());
+    entry.emitted.assign(emitted.raw_values(), emitted.raw_values() + emitted.length());
+    return entry;
+  }
+
+  std::shared_ptr<arrow::Schema> SessionSchema() const {
+    arrow::FieldVector fields = plan_->input_schema->fields();
+    fields.push_back(arrow::field("__sabot_session_ticks", arrow::int64(), false));
+    fields.push_back(arrow::field("__sabot_session_emitted", arrow::uint8(), false));
+    return arrow::schema(std::move(fields));
+  }
+
+  // Recomputes the sessions of `entries` at `now`: emits those that ended and hold rows not
+  // emitted yet, puts the rows still kept into *kept, and lowers *next_due to when the next
+  // session of these rows ends or may be dropped.
+  arrow::Status SessionPass(std::vector<SessionBatch> entries, int64_t now, OperatorOutput* out,
+                            std::vector<SessionBatch>* kept, int64_t* next_due_out) {
+    if (entries.empty()) return arrow::Status::OK();
     const int64_t gap = plan_->gap;
     const int64_t keep = processing_time() ? 0 : lateness();
     // One batch of every buffered row.
     std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
     std::vector<int64_t> ticks;
     std::vector<uint8_t> emitted;
-    for (SessionBatch& entry : sessions_) {
+    for (SessionBatch& entry : entries) {
       batches.push_back(entry.batch);
       ticks.insert(ticks.end(), entry.ticks.begin(), entry.ticks.end());
       emitted.insert(emitted.end(), entry.emitted.begin(), entry.emitted.end());
     }
-    sessions_.clear();
-    session_bytes_ = 0;
+    entries.clear();
     std::shared_ptr<arrow::RecordBatch> all;
     if (batches.size() == 1) {
       all = batches[0];
@@ -748,9 +1191,9 @@ class WindowedAggregate : public Operator {
         entry.ticks.push_back(ticks[r]);
         entry.emitted.push_back(emitted[r]);
       }
-      HoldSession(std::move(entry));
+      kept->push_back(std::move(entry));
     }
-    session_next_due_ = next_due;
+    *next_due_out = std::min(*next_due_out, next_due);
     return arrow::Status::OK();
   }
 
@@ -798,6 +1241,11 @@ class WindowedAggregate : public Operator {
   std::shared_ptr<const WindowedPlan> plan_;
   arrow::MemoryPool* pool_;
   const TaskStateBudget budget_;
+  // Where window state spills past the budget (one directory per instance, removed with it).
+  SpillDirectory spill_;
+  std::unique_ptr<KeyHasher> hasher_;  // of the input's keys; null without keys
+  std::vector<uint64_t> hashes_;
+  int64_t next_spill_id_ = 0;  // names the spill files of windows and session generations
   std::unique_ptr<Operator> late_sink_;
   NoOutput no_output_;
   WatermarkMs watermark_ = kNoWatermark;
@@ -805,6 +1253,9 @@ class WindowedAggregate : public Operator {
   std::vector<SessionBatch> sessions_;
   int64_t session_bytes_ = 0;  // SessionBatch::bytes() of sessions_
   int64_t session_next_due_ = kEndOfTime;
+  // Past the budget the buffered session rows are on disk (extended with their ticks and
+  // emitted flags, SessionColumns), by key hash; null while they fit in memory.
+  std::unique_ptr<SpillRuns> session_spill_;
   int64_t rows_in_ = 0;
   int64_t rows_out_ = 0;
   int64_t late_rows_ = 0;
@@ -953,6 +1404,14 @@ arrow::Result<BoundOperator> BindWindowedAggregate(const OperatorSpec& spec,
     arrow::FieldVector expected = plan->output_schema->fields();
     const auto at = expected.begin() + static_cast<std::ptrdiff_t>(plan->keys.size());
     expected.erase(at, at + 2);
+    auto partials = PartialAggregation::Make(input, plan->keys, params.aggregates);
+    if (partials.ok() &&
+        (*partials)->output_schema()->Equals(*plan->aggregation->output_schema())) {
+      plan->partials = std::move(*partials);
+    } else {
+      plan->no_partials = partials.ok() ? std::string("its partial results differ in type")
+                                        : partials.status().message();
+    }
     if (!arrow::schema(expected)->Equals(*plan->aggregation->output_schema())) {
       return arrow::Status::Invalid("internal: the per-window aggregation gives (",
                                     plan->aggregation->output_schema()->ToString(),

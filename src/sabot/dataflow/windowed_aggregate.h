@@ -41,10 +41,17 @@
 // Memory: open windows' aggregation states; with allowed_lateness > 0 also the rows of every
 // window still kept (to recompute a window's rows on a late arrival); session windows buffer the
 // rows of open sessions. All of it is charged to the task's state budget
-// (TaskContext::state_budget_bytes, 0: no limit), counted after every batch: window state is
-// evicted by the watermark, not spilled, so a batch that leaves more than the budget held fails
-// the task with a CapacityError naming the aggregate, its window, the task, the bytes held and
-// the budget.
+// (TaskContext::state_budget_bytes, 0: no limit), counted after every batch. Past the budget it
+// spills under TaskContext::spill_directory, by key hash (state_spill.h): open windows take no
+// new key into memory (GraceAggregation: rows of other keys go to disk, aggregated partition by
+// partition when the window fires), kept rows and buffered session rows move to disk (sessions
+// are recomputed partition by partition). Never fails for want of memory while disk remains;
+// state_spilled_bytes() reports the bytes written.
+//
+// Windows whose aggregates have a partial form (PartialAggregation, aggregate_operator.h)
+// aggregate partials, finalized when they fire, so that Snapshot can write an open window's state
+// as rows (and Restore read it back); otherwise Snapshot with an open window is NotImplemented,
+// naming the aggregate. Parts: docs/fault-tolerance.md, "Operator state".
 //
 // Thread safety: the bound state is immutable and shared by the tasks; each instance is used by
 // one task's thread.
