@@ -15,7 +15,7 @@
 #   SABOT=path/to/sabot (default build/release/src/sabot/tools/sabot),
 #   PYTHON=path/to/python with pyarrow and duckdb (default .venv/bin/python),
 #   CHAOS_ROWS (default 600000), CHAOS_RATE rows per second (default 100000),
-#   CHAOS_BENCH_ROWS rows of the throughput runs (default 4000000; 0 skips them),
+#   CHAOS_BENCH_ROWS rows of the throughput runs (default 30000000; 0 skips them),
 #   CHAOS_KEEP=1 keeps the work folder. Exit status 0 when every run matched.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ python="${PYTHON:-$root/.venv/bin/python}"
 kills_wanted="${1:-${CHAOS_N:-10}}"
 rows="${CHAOS_ROWS:-600000}"
 rate="${CHAOS_RATE:-100000}"
-bench_rows="${CHAOS_BENCH_ROWS:-4000000}"
+bench_rows="${CHAOS_BENCH_ROWS:-30000000}"
 source "$root/scripts/chaos-lib.sh"
 chaos_init
 
