@@ -167,6 +167,8 @@ class Driver {
   Clock::time_point next_trigger_;
   std::map<int64_t, SnapshotAck> acks_;  // of pending_, by graph task
   JobRecovery recovery_;
+  int64_t last_checkpoint_bytes_ = 0;                 // of the newest complete checkpoint
+  std::chrono::nanoseconds last_checkpoint_duration_{0};  // its trigger to its manifest
   int32_t slots_needed_ = 0;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<ShuffleClient> client_;       // calls answered within the agent timeout
@@ -554,6 +556,13 @@ JobReport Driver::Report() const {
     report.memory_budget_bytes += run.status->memory_budget_bytes;
   }
   report.wall = Clock::now() - start_;
+  report.checkpoints.completed = recovery_.checkpoints_completed;
+  report.checkpoints.failed = recovery_.checkpoints_failed;
+  report.checkpoints.last_id = recovery_.last_checkpoint;
+  report.checkpoints.last_duration = last_checkpoint_duration_;
+  report.checkpoints.last_bytes = last_checkpoint_bytes_;
+  report.checkpoints.restarts = recovery_.restarts;
+  report.checkpoints.restored_from = recovery_.restored_checkpoint;
   return report;
 }
 
@@ -643,6 +652,8 @@ void Driver::Checkpoint() {
         return;
       }
       const CheckpointId id = pending_;
+      last_checkpoint_bytes_ = manifest->bytes();
+      last_checkpoint_duration_ = now - pending_since_;
       pending_ = kNoCheckpoint;
       acks_.clear();
       ++recovery_.checkpoints_completed;

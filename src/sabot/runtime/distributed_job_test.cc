@@ -426,6 +426,8 @@ TEST_F(RecoveryTest, LostAgentRestartsTheJobWithTheSameOutput) {
   EXPECT_TRUE(got->Equals(*expected)) << "the restarted job's rows differ";
   EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
   EXPECT_EQ(report.operators.back().rows_in, 60000);
+  EXPECT_EQ(report.checkpoints.restarts, 1);
+  EXPECT_EQ(report.checkpoints.completed, 0);
 }
 
 // Checkpoints across agents: they complete while the job runs (every task's acks from three
@@ -463,6 +465,11 @@ TEST_F(RecoveryTest, RestartRestoresTheLatestCheckpointWithExactlyOnceOutput) {
   ASSERT_OK(result.status());
   EXPECT_EQ(recovery.restarts, 1);
   EXPECT_GE(recovery.checkpoints_completed, 1);
+  // The report's checkpoint figures are the recovery's.
+  EXPECT_EQ(result->checkpoints.completed, recovery.checkpoints_completed);
+  EXPECT_EQ(result->checkpoints.last_id, recovery.last_checkpoint);
+  EXPECT_EQ(result->checkpoints.restored_from, recovery.restored_checkpoint);
+  EXPECT_GT(result->checkpoints.last_bytes, 0);
   EXPECT_GE(recovery.restored_checkpoint, 1);
   EXPECT_LE(recovery.restored_checkpoint, recovery.last_checkpoint);
   // The newest checkpoint is complete on disk (older ones beyond `retained` are pruned).
