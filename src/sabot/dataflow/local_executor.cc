@@ -139,7 +139,12 @@ class LocalCheckpointer {
     }
     // A failed checkpoint fails only itself: the job runs on, the next one is triggered.
     ++report_.failed;
-    SABOT_LOG(kWarning) << "checkpoint " << done.id << " failed: " << done.failure.ToString();
+    // (Cancelled: a sink task ended, the usual end of a bounded job: not worth a warning.)
+    if (done.failure.IsCancelled()) {
+      SABOT_LOG(kInfo) << "checkpoint " << done.id << " given up: " << done.failure.ToString();
+    } else {
+      SABOT_LOG(kWarning) << "checkpoint " << done.id << " failed: " << done.failure.ToString();
+    }
     arrow::Status aborted = storage_->Abort(done.id);
     if (!aborted.ok()) SABOT_LOG(kWarning) << aborted.ToString();
   }

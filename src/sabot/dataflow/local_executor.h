@@ -56,6 +56,15 @@ struct LocalExecutorOptions {
 // first, before any task runs, naming the operator. A failed task fails the job promptly: every
 // other task is cancelled, file sinks remove their temporary files (nothing partial appears
 // under a final name) and the first error is returned, naming the operator and task.
+//
+// With checkpoints on (`plan.options().checkpoint`, docs/fault-tolerance.md) the executor
+// triggers a checkpoint every interval (one in flight at a time), commits it once every task
+// acked, and tells the tasks; a failed task then makes the job restart — every task, on a fresh
+// shuffle manager, restored from the latest valid checkpoint of this run (or from the start
+// when there is none) — after min(restart_delay * restart_backoff^k, max_restart_delay), at
+// most max_restarts times; then the job fails with the last cause and every earlier attempt's.
+// Failures a restart cannot cure (the group refuses to open; NotImplemented) are not retried.
+// Every attempt runs the same BoundJob. JobReport::checkpoints has the run's figures.
 arrow::Result<JobReport> RunLocalJob(const LogicalPlan& plan, const LocalExecutorOptions& options);
 
 // The same for a job bound already (BindJob with `options`' job id, console, collected and

@@ -78,9 +78,13 @@ struct TaskGroupOptions {
   // Restore every task of the group from this complete checkpoint before it runs (each
   // operator's and source's Restore); nullopt: a fresh start.
   std::optional<CheckpointManifest> restore_from;
-  // A task's snapshot of checkpoint `id` is durable (its files written) or failed (the error
-  // names the task): from a thread of the group or an IO thread, never under the group's locks.
-  // Called once per task of the group per checkpoint its barrier reached.
+  // A task's ack of checkpoint `id`: its snapshot is durable (its files written), or the task
+  // had ended before the barrier (a TaskSnapshot with `finished` and no files), or the
+  // snapshot failed (the error names the task: a write error, or a sink task that ended).
+  // Once per task of the group per triggered checkpoint (unless the group fails first, or a
+  // newer checkpoint was triggered before the task took this one: trigger one at a time), from a
+  // thread of the group, an IO thread or TriggerCheckpoint's caller; never under the group's
+  // locks. The checkpoint is complete when every task of the job acked it without error.
   std::function<void(CheckpointId, const arrow::Result<TaskSnapshot>&)> on_task_snapshot;
 };
 

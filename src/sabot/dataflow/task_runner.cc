@@ -277,6 +277,15 @@ void TaskRunner::AckEnded() {
   CheckpointId acked = acked_.load(std::memory_order_acquire);
   while (acked < id) {
     if (acked_.compare_exchange_weak(acked, id)) {
+      if (out_index_ < ops_.size()) {
+        // A sink that finished holds output no snapshot has: restoring it as ended would lose
+        // that output, so no checkpoint completes after a sink task ended (a failure then
+        // restarts from an earlier one, where the sink still ran and snapshotted).
+        checkpointing_->Report(
+            id, arrow::Status::Cancelled(Describe(), " ended before checkpoint ", id,
+                                         ": a checkpoint needs every sink task running"));
+        return;
+      }
       TaskSnapshot snapshot;
       snapshot.chain = chain_;
       snapshot.subtask = subtask_;

@@ -102,7 +102,8 @@ class TaskRunner {
   // finished: it takes no more snapshots. From any thread.
   bool ended() const { return ended_.load(std::memory_order_acquire); }
   // For an ended task: acks the newest triggered checkpoint as finished (a TaskSnapshot with
-  // `finished` and no files) unless this task acked it already. From any thread.
+  // `finished` and no files) unless this task acked it already; a task whose chain ends in a
+  // sink fails it instead (its output is in no snapshot). From any thread.
   void AckEnded();
 
  private:
