@@ -23,8 +23,9 @@ Windows (issue 11): seed-pipeline.yaml's 5-minute tumbling sums and sessionizati
 sessions are compared with DuckDB over the generated table (GROUP BY user_id, time_bucket; a
 LAG + running SUM sessionization), sums with a relative tolerance of 1e-9 (they add in another
 order), at the four parallelisms in the pipelined shuffle mode and at 4->2 and 3->7 in the
-blocking one (a copy of the job file with `options: {shuffle_mode: blocking}`); every window is
-emitted once and every user's windows are in one part file.
+blocking one (a copy of the job file with `options: {shuffle_mode: blocking}`), and at 3->7 under
+`state_budget: 1KiB` (window state spills; nothing may be left in the spill directory); every
+window is emitted once and every user's windows are in one part file.
 """
 
 import argparse
@@ -334,8 +335,14 @@ def windowed_runs(sabot, job, work, source, aggregate, out, check_output):
     """The job at every parallelism in the pipelined mode, and at two in the blocking mode."""
     blocking = with_options(job, work, "blocking-" + os.path.basename(job),
                             {"shuffle_mode": "blocking"})
+    # Under a 1 KiB state budget the windows' state spills (issue 11): the same results, and
+    # nothing left in the spill directory.
+    spill = os.path.join(work, "spill")
+    spilling = with_options(job, work, "spilling-" + os.path.basename(job),
+                            {"state_budget": "1KiB", "spill_directory": spill})
     runs = [(job, p, "pipelined") for p in PARALLELISMS]
     runs += [(blocking, p, "blocking") for p in [(4, 2), (3, 7)]]
+    runs += [(spilling, (3, 7), "pipelined spilling")]
     for path, (p1, p2), mode in runs:
         name = f"{os.path.basename(job)} {p1}->{p2} {mode}"
         shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
@@ -344,6 +351,10 @@ def windowed_runs(sabot, job, work, source, aggregate, out, check_output):
         check(sorted(parts(directory, "parquet")) == list(range(p2)),
               f"{name}: part files {sorted(parts(directory, 'parquet'))}")
         check_output(name, directory)
+        if path == spilling:
+            check(os.path.isdir(spill), f"{name}: nothing spilled under {spill}")
+            check(not os.listdir(spill), f"{name}: spill files left: {os.listdir(spill)}")
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 def seed_pipeline_windows(sabot, job, work):

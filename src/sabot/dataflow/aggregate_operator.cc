@@ -1024,8 +1024,9 @@ arrow::Result<BoundOperator> BindAggregateOperator(const OperatorSpec& spec,
       no_partials = made.ok() ? std::string("its partial results differ in type")
                               : made.status().message();
     }
-    result.make_operator = [bound, partials, no_partials](
-                               const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
+    result.make_operator =
+        [bound, partials, no_partials](
+            const TaskContext& task) -> arrow::Result<std::unique_ptr<Operator>> {
       auto op = std::make_unique<BoundedAggregateOperator>(bound, partials, no_partials, task);
       ARROW_RETURN_NOT_OK(op->Init());
       return op;

@@ -22,6 +22,7 @@ sabot_add_test(collect_sink_test SOURCES collect_sink_test.cc DEPS sabot_local_e
 sabot_add_test(function_map_test SOURCES function_map_test.cc DEPS sabot_local_executor)
 sabot_add_test(join_operator_test SOURCES join_operator_test.cc DEPS sabot_operators)
 sabot_add_test(windowed_aggregate_test SOURCES windowed_aggregate_test.cc DEPS sabot_operators)
+sabot_add_test(state_spill_test SOURCES state_spill_test.cc DEPS sabot_operators)
 # Files written by pyarrow, read by the sources; part files written by the sinks, read by pyarrow
 # (tests/reference/operator_files.py).
 sabot_add_test(file_pyarrow_test SOURCES file_pyarrow_test.cc DEPS sabot_operators)

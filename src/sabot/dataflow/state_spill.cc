@@ -252,7 +252,24 @@ arrow::Status SpillRuns::AppendTo(int32_t p, const std::shared_ptr<arrow::Record
 arrow::Status SpillRuns::Seal() {
   if (!open_) return arrow::Status::OK();
   open_ = false;
-  return runs_.back()->Close();
+  ARROW_RETURN_NOT_OK(runs_.back()->Close());
+  if (runs_.size() <= kMaxRuns) return arrow::Status::OK();
+  // Compaction: every partition's rows, run by run, copied batch by batch into one new run.
+  auto compacted = std::make_unique<SpillPartitions>(
+      directory_, prefix_ + "-r" + std::to_string(next_run_++), 0, pool_);
+  for (int32_t p = 0; p < kSpillPartitions; ++p) {
+    for (const auto& run : runs_) {
+      if (!run->has(p)) continue;
+      ARROW_RETURN_NOT_OK(run->Read(p, [&](std::shared_ptr<arrow::RecordBatch> batch) {
+        return compacted->AppendTo(p, batch);
+      }));
+      run->Remove(p);
+    }
+  }
+  ARROW_RETURN_NOT_OK(compacted->Close());
+  runs_.clear();
+  runs_.push_back(std::move(compacted));
+  return arrow::Status::OK();
 }
 
 arrow::Status SpillRuns::Read(

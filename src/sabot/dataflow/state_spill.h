@@ -167,10 +167,14 @@ arrow::Result<std::vector<int64_t>> ReadInt64Row(const arrow::Table& table,
 // into runs, each run one SpillPartitions level whose files are closed when a partition is
 // read (the next Append opens a new run). Read(p) gives the rows of partition p of every run, in
 // the order written. Clear(p) removes partition p's files from every run (its state was read
-// back and is written again, or evicted). Files are named `<prefix>-r<run>-<p>.arrow`.
+// back and is written again, or evicted). Files are named `<prefix>-r<run>-<p>.arrow`. Past
+// kMaxRuns runs, sealing one compacts them all into one (batch by batch), so reading a
+// partition opens a bounded number of files.
 // Same thread safety and ownership as SpillPartitions.
 class SpillRuns {
  public:
+  static constexpr size_t kMaxRuns = 16;
+
   SpillRuns(SpillDirectory* directory, std::string prefix, arrow::MemoryPool* pool);
 
   int32_t PartitionOf(uint64_t hash) const;

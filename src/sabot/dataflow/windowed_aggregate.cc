@@ -394,6 +394,8 @@ class WindowedAggregate : public Operator {
     // Event time: the end-of-time watermark fired everything already; processing time: the
     // end of input fires what is open.
     ARROW_RETURN_NOT_OK(Advance(kEndOfTime, out));
+    session_spill_.reset();
+    spill_.Remove();  // every window fired: no spill file is needed any more
     if (late_sink_ != nullptr) ARROW_RETURN_NOT_OK(late_sink_->Finish(&no_output_));
     return arrow::Status::OK();
   }
@@ -465,11 +467,12 @@ class WindowedAggregate : public Operator {
       }
       if (window.spilled_rows != nullptr) {
         for (int32_t p = 0; p < kSpillPartitions; ++p) {
-          ARROW_RETURN_NOT_OK(window.spilled_rows->Read(p, [&](std::shared_ptr<arrow::RecordBatch> b) {
+          auto keep = [&](std::shared_ptr<arrow::RecordBatch> b) -> arrow::Status {
             ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, b));
             kept_rows.push_back(std::move(numbered));
             return arrow::Status::OK();
-          }));
+          };
+          ARROW_RETURN_NOT_OK(window.spilled_rows->Read(p, keep));
         }
       }
       for (const auto& rows : window.pending) {
@@ -579,14 +582,15 @@ class WindowedAggregate : public Operator {
         }
       }
     };
-    ARROW_RETURN_NOT_OK(each_window("partials", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+    using Rows = std::shared_ptr<arrow::RecordBatch>;
+    ARROW_RETURN_NOT_OK(each_window("partials", [](Window* w, Rows r) {
       if (w->merged == nullptr) return arrow::Status::Invalid("partial rows of a fired window");
       return w->merged->Consume(r);
     }));
-    ARROW_RETURN_NOT_OK(each_window("kept_rows", [&](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+    ARROW_RETURN_NOT_OK(each_window("kept_rows", [&](Window* w, Rows r) {
       return KeepRows(w, std::move(r));
     }));
-    ARROW_RETURN_NOT_OK(each_window("pending_rows", [](Window* w, std::shared_ptr<arrow::RecordBatch> r) {
+    ARROW_RETURN_NOT_OK(each_window("pending_rows", [](Window* w, Rows r) {
       w->pending.push_back(std::move(r));
       return arrow::Status::OK();
     }));
@@ -641,7 +645,9 @@ class WindowedAggregate : public Operator {
       if (window.spilled_rows == nullptr && !window.rows.empty()) {
         window.spilled_rows = std::make_unique<SpillRuns>(
             &spill_, "rows" + std::to_string(next_spill_id_++), pool_);
-        for (const auto& rows : window.rows) ARROW_RETURN_NOT_OK(SpillRows(rows, window.spilled_rows.get()));
+        for (const auto& rows : window.rows) {
+          ARROW_RETURN_NOT_OK(SpillRows(rows, window.spilled_rows.get()));
+        }
         window.rows.clear();
         window.rows_bytes = 0;
       }
@@ -821,7 +827,9 @@ class WindowedAggregate : public Operator {
       return arrow::Status::OK();
     }
     ARROW_RETURN_NOT_OK(window.aggregation->Consume(rows));
-    if (lateness() > 0 && !processing_time()) ARROW_RETURN_NOT_OK(KeepRows(&window, std::move(rows)));
+    if (lateness() > 0 && !processing_time()) {
+      ARROW_RETURN_NOT_OK(KeepRows(&window, std::move(rows)));
+    }
     return arrow::Status::OK();
   }
 
@@ -871,7 +879,9 @@ class WindowedAggregate : public Operator {
           // Partials since the last snapshot or restore, after the ones it holds.
           GraceAggregation* merged = window.merged.get();
           ARROW_RETURN_NOT_OK(window.aggregation->Finish(
-              [merged](std::shared_ptr<arrow::RecordBatch> rows) { return merged->Consume(rows); }));
+              [merged](std::shared_ptr<arrow::RecordBatch> rows) {
+                return merged->Consume(rows);
+              }));
           ARROW_RETURN_NOT_OK(window.merged->Finish(emit));
           window.merged.reset();
         } else {

@@ -354,7 +354,8 @@ std::vector<std::shared_ptr<arrow::RecordBatch>> FeedWithRestart(
 }
 
 // Every output row as text, sorted: two outputs with equal rows (in any order) are equal.
-std::vector<std::string> RowsAsText(const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+std::vector<std::string> RowsAsText(
+    const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
   std::vector<std::string> rows;
   for (const auto& batch : batches) {
     for (int64_t i = 0; i < batch->num_rows(); ++i) {
