@@ -140,6 +140,8 @@ arrow::Result<std::string> Agent::HandleAction(std::string_view type, const std:
   if (type == kActionCommitJob) return CommitJob(request);
   if (type == kActionAbortJob) return AbortJob(request);
   if (type == kActionRelocateWriters) return RelocateWriters(request);
+  if (type == kActionTriggerCheckpoint) return TriggerCheckpoint(request);
+  if (type == kActionCheckpointComplete) return CheckpointComplete(request);
   ShuffleManager* manager = engine_->shuffle_manager();
   if (type == kActionShuffleStats) {
     ARROW_ASSIGN_OR_RAISE(std::string id, request.Get("shuffle_id"));
@@ -486,6 +488,52 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
         deployment.task_attempts.empty() ? 0 : static_cast<int32_t>(deployment.task_attempts[t]);
     tasks.push_back({graph.tasks()[t].chain, graph.tasks()[t].subtask, attempt});
   }
+  std::shared_ptr<CheckpointAcks> checkpoints;
+  if (!deployment.checkpoint_job.empty()) {
+    // Opened before anything is registered: a directory that cannot be reached refuses the job.
+    auto storage = CheckpointStorage::Open(deployment.checkpoint_directory,
+                                           deployment.checkpoint_job,
+                                           deployment.checkpoint_retained);
+    if (!storage.ok()) {
+      return storage.status().WithMessage("job '", job_id, "' on agent '", agent,
+                                          "': cannot open its checkpoints: ",
+                                          storage.status().message());
+    }
+    options.checkpoint_storage = *storage;
+    if (deployment.restore_checkpoint != kNoCheckpoint) {
+      // The driver chose the newest checkpoint that verifies; this agent reads the same one.
+      ARROW_ASSIGN_OR_RAISE(auto latest, (*storage)->LatestValid());
+      if (!latest || latest->id != deployment.restore_checkpoint) {
+        return arrow::Status::IOError(
+            "job '", job_id, "' on agent '", agent, "' is to restore checkpoint ",
+            deployment.restore_checkpoint, " but the newest valid checkpoint there is ",
+            latest ? std::to_string(latest->id) : std::string("none"),
+            " (does the agent see the driver's checkpoint directory '",
+            deployment.checkpoint_directory, "'?)");
+      }
+      options.restore_from = std::move(*latest);
+    }
+    checkpoints = std::make_shared<CheckpointAcks>();
+    options.on_task_snapshot = [checkpoints, task_index](
+                                   CheckpointId id, const arrow::Result<TaskSnapshot>& snapshot) {
+      SnapshotAck ack;
+      ack.id = id;
+      if (snapshot.ok()) {
+        auto it = task_index.find({snapshot->chain, snapshot->subtask});
+        if (it == task_index.end()) return;
+        ack.task = static_cast<int64_t>(it->second);
+        ack.finished = snapshot->finished;
+        for (const SnapshotFile& file : snapshot->files) {
+          ack.files.push_back({file.path, file.bytes, file.crc32c});
+        }
+      } else {
+        // The error names the task; the driver fails the checkpoint whichever task it was.
+        ack.error = snapshot.status();
+      }
+      std::lock_guard<std::mutex> lock(checkpoints->mutex);
+      if (id > checkpoints->completed) checkpoints->acks.push_back(std::move(ack));
+    };
+  }
   for (const ShuffleDescriptor& descriptor : bound->shuffles) {
     arrow::Status registered = manager->RegisterShuffle(descriptor, job_id);
     // Lineage recovery: the job's reads of stored streams survive a lost writer agent.
@@ -505,6 +553,7 @@ arrow::Result<std::string> Agent::DeployTasks(const ControlMessage& request) {
   auto run = std::make_shared<JobRun>();
   run->bound = bound;
   run->tasks = deployment.tasks;
+  run->checkpoints = checkpoints;
   // The deployment holds the job until its tasks started (no expiry while they open).
   run->calls = 1;
   run->last_contact = std::chrono::steady_clock::now();
@@ -570,6 +619,10 @@ arrow::Result<std::string> Agent::JobStatus(const ControlMessage& request) {
   report.peak_memory_bytes = figures.peak_memory_bytes;
   report.memory_budget_bytes = figures.memory_budget_bytes;
   report.peak_rss_bytes = PeakResidentBytes();
+  if (run->checkpoints != nullptr) {
+    std::lock_guard<std::mutex> lock(run->checkpoints->mutex);
+    report.snapshots = run->checkpoints->acks;
+  }
   ControlMessage reply;
   PutJobStatus(report, &reply);
   return reply.Encode();
@@ -618,6 +671,60 @@ arrow::Result<std::string> Agent::AbortJob(const ControlMessage& request) {
   for (const auto& [group, tasks] : groups) {
     if (group->WaitFor(kTaskDrainTimeout)) group->Abort(cause);
   }
+  return std::string();
+}
+
+namespace {
+
+arrow::Result<std::pair<std::string, CheckpointId>> CheckpointRequest(
+    const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(std::string job_id, request.Get("job_id"));
+  ARROW_RETURN_NOT_OK(ValidateId(job_id, "job id"));
+  ARROW_ASSIGN_OR_RAISE(CheckpointId id, request.GetInt("checkpoint_id"));
+  if (id <= kNoCheckpoint) {
+    return arrow::Status::Invalid("checkpoint id ", id, " of job '", job_id,
+                                  "' is not positive");
+  }
+  return std::make_pair(std::move(job_id), id);
+}
+
+}  // namespace
+
+arrow::Result<std::string> Agent::TriggerCheckpoint(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(auto named, CheckpointRequest(request));
+  auto run = HoldJob(named.first);
+  if (run == nullptr || run->group == nullptr) {
+    return arrow::Status::KeyError("job '", named.first, "' is not deployed on agent '",
+                                   engine_->shuffle_manager()->options().agent_id, "'");
+  }
+  if (run->checkpoints == nullptr) {
+    return arrow::Status::Invalid("job '", named.first, "' was deployed on agent '",
+                                  engine_->shuffle_manager()->options().agent_id,
+                                  "' without checkpoints");
+  }
+  run->group->TriggerCheckpoint(named.second);
+  return std::string();
+}
+
+arrow::Result<std::string> Agent::CheckpointComplete(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(auto named, CheckpointRequest(request));
+  auto run = HoldJob(named.first);
+  if (run == nullptr || run->group == nullptr) {
+    return arrow::Status::KeyError("job '", named.first, "' is not deployed on agent '",
+                                   engine_->shuffle_manager()->options().agent_id, "'");
+  }
+  if (run->checkpoints == nullptr) {
+    return arrow::Status::Invalid("job '", named.first, "' was deployed on agent '",
+                                  engine_->shuffle_manager()->options().agent_id,
+                                  "' without checkpoints");
+  }
+  {
+    std::lock_guard<std::mutex> lock(run->checkpoints->mutex);
+    CheckpointAcks& acks = *run->checkpoints;
+    acks.completed = std::max(acks.completed, named.second);
+    std::erase_if(acks.acks, [&](const SnapshotAck& ack) { return ack.id <= acks.completed; });
+  }
+  run->group->CheckpointComplete(named.second);
   return std::string();
 }
 

@@ -14,6 +14,7 @@
 
 #include <arrow/result.h>
 
+#include "sabot/common/thread_annotations.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/task_group.h"
 #include "sabot/runtime/control_actions.h"
@@ -47,7 +48,9 @@ struct AgentJobOptions {
 // server: register a shuffle, run writer or reader tasks, report stats and progress, cancel a
 // shuffle's tasks, release, shut down; and for dataflow jobs (any plan): deploy some of a job's
 // tasks (the agent binds the plan itself: sources and sinks name files every agent reaches),
-// report their status and figures, commit phase k, abort, release (docs/shuffle-service.md).
+// report their status and figures, commit phase k, abort, release (docs/shuffle-service.md);
+// for jobs with checkpoints: restore a deployment from a checkpoint, trigger a checkpoint, report
+// the tasks' snapshot acks in the job's status, and pass on a checkpoint's completion.
 //
 // A watcher thread expires dataflow jobs whose driver went silent (AgentJobOptions::job_timeout).
 // Lifecycle: Make() starts the server and the watcher; control actions arrive on Flight's threads; WaitForShutdown()
@@ -103,6 +106,17 @@ class Agent {
   // Lineage recovery: sabot.relocate_writers, and a deployment of re-run tasks into a job
   // deployed here already (DeployTasks sends it here).
   arrow::Result<std::string> RelocateWriters(const ControlMessage& request);
+  // Checkpoints: sabot.trigger_checkpoint, sabot.checkpoint_complete.
+  arrow::Result<std::string> TriggerCheckpoint(const ControlMessage& request);
+  arrow::Result<std::string> CheckpointComplete(const ControlMessage& request);
+
+  // The snapshot acks of a job's tasks not yet reported complete, shared by the job's task
+  // group (which adds them from its threads) and the control calls (which read and drop them).
+  struct CheckpointAcks {
+    std::mutex mutex;
+    std::vector<SnapshotAck> acks SABOT_GUARDED_BY(mutex);
+    CheckpointId completed SABOT_GUARDED_BY(mutex) = kNoCheckpoint;
+  };
 
   // A dataflow job's tasks on this agent: the job bound here and the task group running them.
   // `group` is destroyed (uncommitted output removed) when the job is released or the agent goes.
@@ -121,6 +135,8 @@ class Agent {
     // The last commit phase each group committed (sabot.commit_job may come again after
     // re-runs joined the job). Guarded by the agent's mutex_.
     std::map<const TaskGroup*, int64_t> committed_phases;
+    // Set when the job has checkpoints on.
+    std::shared_ptr<CheckpointAcks> checkpoints;
     // Control calls about the job in progress (a deployment counts until its tasks started),
     // and when the last one began or ended. Guarded by the agent's mutex_.
     int64_t calls = 0;

@@ -251,6 +251,12 @@ JobReport ReportOf(const JobInfo& job) {
   report.edges = job.edges;
   report.peak_memory_bytes = job.peak_memory_bytes;
   report.memory_budget_bytes = job.memory_budget_bytes;
+  // Checkpoints and restarts, as the local run's summary shows them.
+  report.checkpoints.completed = job.recovery.checkpoints_completed;
+  report.checkpoints.failed = job.recovery.checkpoints_failed;
+  report.checkpoints.last_id = job.recovery.last_checkpoint;
+  report.checkpoints.restarts = job.recovery.restarts;
+  report.checkpoints.restored_from = job.recovery.restored_checkpoint;
   return report;
 }
 

@@ -87,6 +87,19 @@ Json SummaryJson(const JobInfo& job) {
   }
   j["task_states"] = std::move(tasks);
   j["rows_out"] = SinkRows(job);
+  // Recovery of a job with checkpoints (docs/fault-tolerance.md, "Distributed recovery").
+  Json recovery = Json::object();
+  recovery["attempts"] = job.recovery.attempts;
+  recovery["restarts"] = job.recovery.restarts;
+  recovery["checkpoints_completed"] = job.recovery.checkpoints_completed;
+  recovery["checkpoints_failed"] = job.recovery.checkpoints_failed;
+  recovery["last_checkpoint"] = job.recovery.last_checkpoint;
+  recovery["restored_checkpoint"] = job.recovery.restored_checkpoint;
+  Json times = Json::array();
+  for (auto time : job.recovery.recovery_times) times.push_back(Seconds(time));
+  recovery["recovery_seconds"] = std::move(times);
+  recovery["last_failure"] = job.recovery.last_failure;
+  j["recovery"] = std::move(recovery);
   return j;
 }
 

@@ -74,6 +74,39 @@ TEST(ClusterJsonTest, JobSummariesCountTasksByStateAndSinkRows) {
   EXPECT_EQ(second["error"], "operator 'map' failed: \"x\"");
   EXPECT_EQ(second["finished_at"], "2023-11-14T22:13:20.000Z");
   EXPECT_TRUE(second["submitted_at"].is_null());
+  // A job without checkpoints: one attempt, nothing recovered.
+  EXPECT_EQ(second["recovery"]["attempts"], 1);
+  EXPECT_EQ(second["recovery"]["restarts"], 0);
+  EXPECT_TRUE(second["recovery"]["recovery_seconds"].empty());
+}
+
+TEST(ClusterJsonTest, RestartingJobShowsItsRecovery) {
+  JobInfo job;
+  job.id = "job-3";
+  job.name = "chaos";
+  job.state = JobState::kRestarting;
+  job.recovery.attempts = 3;
+  job.recovery.restarts = 2;
+  job.recovery.checkpoints_completed = 7;
+  job.recovery.checkpoints_failed = 1;
+  job.recovery.last_checkpoint = 9;
+  job.recovery.restored_checkpoint = 9;
+  job.recovery.recovery_times = {milliseconds(1500), milliseconds(250)};
+  job.recovery.last_failure = "agent 'run-agent-2' is lost";
+  const Json body = Json::parse(JobsJson({job}));
+  const Json& first = body["jobs"][0];
+  EXPECT_EQ(first["state"], "restarting");
+  const Json& recovery = first["recovery"];
+  EXPECT_EQ(recovery["attempts"], 3);
+  EXPECT_EQ(recovery["restarts"], 2);
+  EXPECT_EQ(recovery["checkpoints_completed"], 7);
+  EXPECT_EQ(recovery["checkpoints_failed"], 1);
+  EXPECT_EQ(recovery["last_checkpoint"], 9);
+  EXPECT_EQ(recovery["restored_checkpoint"], 9);
+  ASSERT_EQ(recovery["recovery_seconds"].size(), 2u);
+  EXPECT_DOUBLE_EQ(recovery["recovery_seconds"][0].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(recovery["recovery_seconds"][1].get<double>(), 0.25);
+  EXPECT_EQ(recovery["last_failure"], "agent 'run-agent-2' is lost");
 }
 
 TEST(ClusterJsonTest, JobGraphFromThePlanWithKeyByFoldedAndChains) {

@@ -8,13 +8,14 @@ namespace sabot {
 
 namespace {
 
-constexpr std::array<std::pair<JobState, std::string_view>, 6> kJobStateNames = {{
+constexpr std::array<std::pair<JobState, std::string_view>, 7> kJobStateNames = {{
     {JobState::kCreated, "created"},
     {JobState::kScheduled, "scheduled"},
     {JobState::kRunning, "running"},
     {JobState::kFinished, "finished"},
     {JobState::kFailed, "failed"},
     {JobState::kCancelled, "cancelled"},
+    {JobState::kRestarting, "restarting"},
 }};
 
 }  // namespace
@@ -31,8 +32,8 @@ arrow::Result<JobState> ParseJobState(std::string_view name) {
     if (known == name) return value;
   }
   return arrow::Status::Invalid("unknown job state ", QuoteInput(name),
-                                " (expected created, scheduled, running, finished, failed or "
-                                "cancelled)");
+                                " (expected created, scheduled, running, finished, failed, "
+                                "cancelled or restarting)");
 }
 
 }  // namespace sabot

@@ -19,8 +19,11 @@
 namespace sabot {
 
 // A job's life: created (accepted, not placed) -> scheduled (tasks placed into agents' slots,
-// being shipped) -> running -> finished | failed | cancelled. The last three are final.
-enum class JobState { kCreated, kScheduled, kRunning, kFinished, kFailed, kCancelled };
+// being shipped) -> running -> finished | failed | cancelled. The last three are final. A job
+// with checkpoints whose task failed or whose agent was lost goes running -> restarting (its
+// tasks aborted, waiting the restart delay and for slots, redeploying from the latest
+// checkpoint) -> running again (docs/fault-tolerance.md, "Distributed recovery").
+enum class JobState { kCreated, kScheduled, kRunning, kFinished, kFailed, kCancelled, kRestarting };
 // One task's life, the same words; a task of a failed job that did not fail itself ends cancelled.
 using TaskState = JobState;
 
@@ -59,6 +62,19 @@ struct TaskInfo {
   int64_t rows_out = 0;
 };
 
+// What recovery did for a job with checkpoints (zeros for any other job).
+struct JobRecovery {
+  int32_t attempts = 1;   // deployments of the job's tasks: 1 + restarts
+  int32_t restarts = 0;
+  int64_t checkpoints_completed = 0;
+  int64_t checkpoints_failed = 0;  // a task's snapshot failed, or abandoned (a task ended first)
+  int64_t last_checkpoint = 0;     // the newest complete checkpoint's id (0: none)
+  int64_t restored_checkpoint = 0; // the checkpoint the current attempt restored (0: none)
+  // Per restart: from the failure seen by the driver to every task of the next attempt deployed.
+  std::vector<std::chrono::nanoseconds> recovery_times;
+  std::string last_failure;        // the failure that caused the last restart
+};
+
 // A job as the coordinator and the API see it: identity, state, the plan's graph, and its
 // figures so far (EdgeReport::rows is the live N x M row matrix, EdgeReport::channel_bytes the
 // bytes per channel and EdgeReport::writer_blocked the backpressure per writer task).
@@ -77,6 +93,7 @@ struct JobInfo {
   int64_t peak_memory_bytes = 0;          // summed over agents
   int64_t memory_budget_bytes = 0;        // summed over agents
   std::chrono::nanoseconds elapsed{0};
+  JobRecovery recovery;
 };
 
 // What a submitted job says beyond its plan.

@@ -7,12 +7,14 @@ namespace {
 
 TEST(ClusterStateTest, StateNamesRoundTrip) {
   for (JobState state : {JobState::kCreated, JobState::kScheduled, JobState::kRunning,
-                         JobState::kFinished, JobState::kFailed, JobState::kCancelled}) {
+                         JobState::kFinished, JobState::kFailed, JobState::kCancelled,
+                         JobState::kRestarting}) {
     auto parsed = ParseJobState(JobStateName(state));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, state);
   }
   EXPECT_EQ(JobStateName(JobState::kCancelled), "cancelled");
+  EXPECT_EQ(JobStateName(JobState::kRestarting), "restarting");
 }
 
 TEST(ClusterStateTest, UnknownStateNamesTheInput) {
@@ -29,6 +31,8 @@ TEST(ClusterStateTest, OnlyFinishedFailedCancelledAreFinal) {
   EXPECT_TRUE(IsFinal(JobState::kFinished));
   EXPECT_TRUE(IsFinal(JobState::kFailed));
   EXPECT_TRUE(IsFinal(JobState::kCancelled));
+  // A restarting job runs again (or fails) later.
+  EXPECT_FALSE(IsFinal(JobState::kRestarting));
 }
 
 }  // namespace

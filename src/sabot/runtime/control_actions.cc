@@ -203,6 +203,13 @@ void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message
   if (!deployment.task_attempts.empty()) {
     message->SetInts("task_attempts", deployment.task_attempts);
   }
+  if (!deployment.checkpoint_job.empty()) {
+    message->Set("checkpoint_job", deployment.checkpoint_job);
+    message->SetBytes("checkpoint_directory",
+                      *arrow::Buffer::FromString(deployment.checkpoint_directory));
+    message->SetInt("checkpoint_retained", deployment.checkpoint_retained);
+    message->SetInt("restore_checkpoint", deployment.restore_checkpoint);
+  }
 }
 
 arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
@@ -282,8 +289,131 @@ arrow::Result<TaskDeployment> GetTaskDeployment(const ControlMessage& message) {
   if (message.Has("task_attempts")) {
     ARROW_ASSIGN_OR_RAISE(out.task_attempts, GetTaskAttempts(message, out.task_agents.size()));
   }
+  if (message.Has("checkpoint_job")) {
+    ARROW_ASSIGN_OR_RAISE(out.checkpoint_job, message.Get("checkpoint_job"));
+    ARROW_RETURN_NOT_OK(ValidateId(out.checkpoint_job, "checkpoint job name"));
+    ARROW_ASSIGN_OR_RAISE(auto directory, message.GetBytes("checkpoint_directory"));
+    out.checkpoint_directory = directory->ToString();
+    if (out.checkpoint_directory.empty() || out.checkpoint_directory.size() > 4096) {
+      return arrow::Status::Invalid("the checkpoint directory of job '", out.job_id,
+                                    "' is empty or longer than 4096 bytes");
+    }
+    ARROW_ASSIGN_OR_RAISE(int64_t retained, message.GetInt("checkpoint_retained"));
+    if (retained < 1 || retained > 1000) {
+      return arrow::Status::Invalid("control field 'checkpoint_retained' must be 1 to 1000, got ",
+                                    retained);
+    }
+    out.checkpoint_retained = static_cast<int32_t>(retained);
+    ARROW_ASSIGN_OR_RAISE(out.restore_checkpoint, GetNonNegative(message, "restore_checkpoint"));
+  }
   return out;
 }
+
+namespace {
+
+// Snapshot acks as text, one line per ack and one per file (the fields tab-separated):
+//   A <task> <id>                      an ack without error (its files follow)
+//   D <task> <id>                      the ack of a task that had ended (no files)
+//   F <task> <id> <bytes> <crc32c> <path>
+//   E <task> <id> <code> <message>     a failed snapshot
+// A message's tabs and line breaks are written as spaces.
+std::string EncodeSnapshotAcks(const std::vector<SnapshotAck>& acks) {
+  std::string text;
+  for (const SnapshotAck& ack : acks) {
+    const std::string head = std::to_string(ack.task) + "\t" + std::to_string(ack.id);
+    if (!ack.error.ok()) {
+      std::string message = ack.error.message();
+      for (char& c : message) {
+        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+      }
+      text += "E\t" + head + "\t" + std::to_string(static_cast<int>(ack.error.code())) + "\t" +
+              message + "\n";
+      continue;
+    }
+    text += (ack.finished ? "D\t" : "A\t") + head + "\n";
+    for (const SnapshotAckFile& file : ack.files) {
+      text += "F\t" + head + "\t" + std::to_string(file.bytes) + "\t" +
+              std::to_string(file.crc32c) + "\t" + file.path + "\n";
+    }
+  }
+  return text;
+}
+
+arrow::Result<int64_t> ParseAckInt(std::string_view text, std::string_view what,
+                                   int64_t min = 0) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < min) {
+    return arrow::Status::Invalid("snapshot ack field '", what, "' is not a count: ",
+                                  QuoteInput(text));
+  }
+  return value;
+}
+
+arrow::Result<std::vector<SnapshotAck>> DecodeSnapshotAcks(std::string_view text) {
+  std::vector<SnapshotAck> acks;
+  int64_t lines = 0;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    if (end == std::string_view::npos) {
+      return arrow::Status::Invalid("the snapshot acks do not end with a line break");
+    }
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end + 1);
+    if (++lines > kMaxSnapshotAckLines) {
+      return arrow::Status::Invalid("a job status has more than ", kMaxSnapshotAckLines,
+                                    " snapshot ack lines");
+    }
+    std::vector<std::string_view> fields;
+    const size_t limit = line.empty() ? 0 : (line[0] == 'E' ? 5 : 6);
+    while (fields.size() + 1 < limit) {
+      size_t tab = line.find('\t');
+      if (tab == std::string_view::npos) break;
+      fields.push_back(line.substr(0, tab));
+      line.remove_prefix(tab + 1);
+    }
+    fields.push_back(line);
+    const std::string_view kind = fields[0];
+    const size_t expected =
+        kind == "A" || kind == "D" ? 3 : kind == "E" ? 5 : kind == "F" ? 6 : 0;
+    if (expected == 0 || fields.size() != expected) {
+      return arrow::Status::Invalid("snapshot ack line ", lines, " is malformed");
+    }
+    // A failed snapshot may not know its task (-1).
+    ARROW_ASSIGN_OR_RAISE(int64_t task, ParseAckInt(fields[1], "task", kind == "E" ? -1 : 0));
+    ARROW_ASSIGN_OR_RAISE(int64_t id, ParseAckInt(fields[2], "checkpoint id"));
+    if (kind == "F") {
+      if (acks.empty() || acks.back().task != task || acks.back().id != id ||
+          !acks.back().error.ok() || acks.back().finished) {
+        return arrow::Status::Invalid("snapshot ack line ", lines, " names a file of task ", task,
+                                      " of checkpoint ", id, " outside its ack");
+      }
+      ARROW_ASSIGN_OR_RAISE(int64_t bytes, ParseAckInt(fields[3], "bytes"));
+      ARROW_ASSIGN_OR_RAISE(int64_t crc, ParseAckInt(fields[4], "crc32c"));
+      if (crc > 0xFFFFFFFFLL || fields[5].empty()) {
+        return arrow::Status::Invalid("snapshot ack line ", lines, " is malformed");
+      }
+      acks.back().files.push_back(
+          {std::string(fields[5]), bytes, static_cast<uint32_t>(crc)});
+      continue;
+    }
+    SnapshotAck ack;
+    ack.task = task;
+    ack.id = id;
+    ack.finished = kind == "D";
+    if (kind == "E") {
+      ARROW_ASSIGN_OR_RAISE(int64_t code, ParseAckInt(fields[3], "code"));
+      if (code == 0 || code > static_cast<int64_t>(arrow::StatusCode::AlreadyExists)) {
+        code = static_cast<int64_t>(arrow::StatusCode::UnknownError);
+      }
+      ack.error = arrow::Status(static_cast<arrow::StatusCode>(code), std::string(fields[4]));
+    }
+    acks.push_back(std::move(ack));
+  }
+  return acks;
+}
+
+}  // namespace
 
 void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInt("done", report.done ? 1 : 0);
@@ -345,6 +475,9 @@ void PutJobStatus(const JobStatusReport& report, ControlMessage* message) {
   message->SetInt("peak_memory_bytes", report.peak_memory_bytes);
   message->SetInt("memory_budget_bytes", report.memory_budget_bytes);
   message->SetInt("peak_rss_bytes", report.peak_rss_bytes);
+  if (!report.snapshots.empty()) {
+    message->SetBytes("snapshots", *arrow::Buffer::FromString(EncodeSnapshotAcks(report.snapshots)));
+  }
 }
 
 arrow::Result<JobStatusReport> GetJobStatus(
@@ -459,6 +592,12 @@ arrow::Result<JobStatusReport> GetJobStatus(
   ARROW_ASSIGN_OR_RAISE(out.memory_budget_bytes, message.GetInt("memory_budget_bytes"));
   if (message.Has("peak_rss_bytes")) {
     ARROW_ASSIGN_OR_RAISE(out.peak_rss_bytes, message.GetInt("peak_rss_bytes"));
+  }
+  if (message.Has("snapshots")) {
+    ARROW_ASSIGN_OR_RAISE(auto acks, message.GetBytes("snapshots"));
+    ARROW_ASSIGN_OR_RAISE(out.snapshots, DecodeSnapshotAcks(std::string_view(
+                                             reinterpret_cast<const char*>(acks->data()),
+                                             static_cast<size_t>(acks->size()))));
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <arrow/result.h>
 
+#include "sabot/dataflow/checkpoint.h"
 #include "sabot/dataflow/job_report.h"
 #include "sabot/runtime/control_message.h"
 #include "sabot/shuffle/shuffle_options.h"
@@ -32,6 +33,13 @@ inline constexpr std::string_view kActionAbortJob = "sabot.abort_job";
 // tell an agent where re-run writer tasks now write their streams (a TaskDeployment's
 // job_id, agents, task_agents and task_attempts; plan and tasks are not sent).
 inline constexpr std::string_view kActionRelocateWriters = "sabot.relocate_writers";
+// Checkpoints of a streaming job (docs/fault-tolerance.md, "Distributed recovery"): trigger
+// checkpoint `checkpoint_id` (the agent's source tasks inject its barrier), and tell the agent's
+// tasks that checkpoint `checkpoint_id` is complete (its manifest is committed; exactly-once
+// sinks publish). Both take `job_id` and `checkpoint_id`; the snapshots' acks come back in
+// sabot.job_status.
+inline constexpr std::string_view kActionTriggerCheckpoint = "sabot.trigger_checkpoint";
+inline constexpr std::string_view kActionCheckpointComplete = "sabot.checkpoint_complete";
 
 // The most tasks, agents and list items a deployment may name (checked before anything is
 // allocated for them).
@@ -60,6 +68,15 @@ struct TaskDeployment {
   // of a job already deployed on the agent adds its tasks (re-runs) to it.
   bool lineage = false;
   std::vector<int64_t> task_attempts;
+  // With the plan's checkpoints on (`checkpoint_job` not empty): the checkpoint directory (or
+  // URI) and the name under which the job's checkpoints are stored there (the same for every
+  // attempt of a job, unlike `job_id`), how many complete ones are kept, and the complete
+  // checkpoint every task restores before it runs (kNoCheckpoint: a fresh start). The agent
+  // opens the directory itself: agents and driver share a filesystem.
+  std::string checkpoint_job;
+  std::string checkpoint_directory;
+  int32_t checkpoint_retained = 2;
+  CheckpointId restore_checkpoint = kNoCheckpoint;
 };
 void PutTaskDeployment(const TaskDeployment& deployment, ControlMessage* message);
 // Checks what needs no plan: ids, sizes (at most kMaxDeployedTasks tasks, kMaxDeployAgents
@@ -70,6 +87,27 @@ void PutWriterRelocations(const TaskDeployment& deployment, ControlMessage* mess
 // Checks as GetTaskDeployment does, for those fields (task_attempts required, as long as
 // task_agents, each >= 0).
 arrow::Result<TaskDeployment> GetWriterRelocations(const ControlMessage& message);
+
+// One file of a task's snapshot, as the agent wrote it (relative to the checkpoint's folder).
+struct SnapshotAckFile {
+  std::string path;
+  int64_t bytes = 0;
+  uint32_t crc32c = 0;
+  bool operator==(const SnapshotAckFile&) const = default;
+};
+
+// A task's answer to a checkpoint: its snapshot is durable (`files`), or it failed (`error`).
+struct SnapshotAck {
+  int64_t task = -1;  // graph task index (-1: a failed snapshot whose task is not known)
+  CheckpointId id = kNoCheckpoint;
+  arrow::Status error;
+  std::vector<SnapshotAckFile> files;
+  // The task had ended before the barrier reached it (no files; restored as ended).
+  bool finished = false;
+};
+
+// The most snapshot acks and files one job status may carry.
+inline constexpr int64_t kMaxSnapshotAckLines = 1 << 20;
 
 // What sabot.job_status answers: whether the agent's tasks of the job all ended, the first
 // failure among them, and their figures (TaskGroupFigures; operators and tasks by id).
@@ -92,6 +130,10 @@ struct JobStatusReport {
   int64_t peak_memory_bytes = 0;
   int64_t memory_budget_bytes = 0;
   int64_t peak_rss_bytes = -1;  // the agent process's peak resident memory; -1: unknown
+  // The acks of the agent's tasks for the checkpoints not yet complete (every ack is repeated
+  // until sabot.checkpoint_complete names its checkpoint or a later one: a lost reply loses
+  // nothing). Absent from an agent's reply when the job has no checkpoints.
+  std::vector<SnapshotAck> snapshots;
 };
 void PutJobStatus(const JobStatusReport& report, ControlMessage* message);
 // `edge_shapes[k]`: (writers, partitions) of shuffle edge k; the reply must match them.

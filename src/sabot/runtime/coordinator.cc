@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include <arrow/buffer.h>
@@ -225,6 +226,10 @@ void Coordinator::LoseAgentLocked(AgentEntry* agent, const std::string& reason) 
                           << "(lineage recovery)";
       continue;
     }
+    // A job with checkpoints and restarts left is restarted by its runner, which finds the
+    // agent lost by itself (it answers no call) and asks for other slots (ReplaceAgents).
+    const CheckpointOptions& checkpoint = job->plan->options().checkpoint;
+    if (checkpoint.enabled() && checkpoint.max_restarts > 0) continue;
     if (job->failure.empty()) {
       job->failure = "job " + job->info.id + " (" + job->info.name + ") failed: agent " +
                      agent->info.id + " at " + agent->info.location + " was lost: it " + reason;
@@ -430,8 +435,18 @@ void Coordinator::RunJob(JobEntry* job) {
     job->info.edges = live.edges;
     job->info.peak_memory_bytes = live.peak_memory_bytes;
     job->info.memory_budget_bytes = live.memory_budget_bytes;
-    if (job->info.state == JobState::kScheduled) job->info.state = JobState::kRunning;
+    job->info.recovery = live.recovery;
+    if (live.state == JobState::kRestarting) {
+      job->info.state = JobState::kRestarting;
+    } else if (job->info.state == JobState::kScheduled ||
+               job->info.state == JobState::kRestarting) {
+      job->info.state = JobState::kRunning;
+    }
     changed_.notify_all();
+  };
+  options.replace_agents = [this, job](const std::vector<std::string>& lost,
+                                       int32_t slots_needed) {
+    return ReplaceAgents(job, lost, slots_needed);
   };
   arrow::Result<JobReport> result = options_.runner(*plan, endpoints, options);
   if (!result.ok()) {
@@ -442,6 +457,80 @@ void Coordinator::RunJob(JobEntry* job) {
     }
   }
   FinishJob(job, result);
+}
+
+arrow::Result<std::vector<AgentEndpoint>> Coordinator::ReplaceAgents(
+    JobEntry* job, const std::vector<std::string>& lost, int32_t slots_needed) {
+  std::unique_lock lock(mutex_);
+  std::set<std::string> excluded(lost.begin(), lost.end());
+  for (auto& agent : agents_) {
+    if (agent->info.lost) excluded.insert(agent->info.id);
+  }
+  // The slots on agents the job can no longer use go back (to nobody: those agents are gone).
+  for (auto it = job->slots_held.begin(); it != job->slots_held.end();) {
+    if (excluded.count(it->first) == 0) {
+      ++it;
+      continue;
+    }
+    for (auto& agent : agents_) {
+      if (agent->info.id == it->first) agent->info.slots_used -= it->second;
+    }
+    it = job->slots_held.erase(it);
+  }
+  const auto deadline = Now() + options_.replacement_wait;
+  while (true) {
+    int32_t held = 0;
+    for (const auto& [id, n] : job->slots_held) held += n;
+    // Fresh live agents with free slots, the most free first (as ScheduleLocked).
+    const auto fresh_since = Now() - kFreshHeartbeats * options_.heartbeat_interval;
+    int32_t free_total = 0;
+    std::vector<std::pair<AgentEntry*, int32_t>> free;
+    for (auto& agent : agents_) {
+      if (agent->info.lost || excluded.count(agent->info.id) > 0 ||
+          agent->last_seen < fresh_since) {
+        continue;
+      }
+      const int32_t n = agent->info.slots - agent->info.slots_used;
+      if (n > 0) {
+        free.emplace_back(agent.get(), n);
+        free_total += n;
+      }
+    }
+    if (held + free_total >= slots_needed) {
+      std::stable_sort(free.begin(), free.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      int32_t left = slots_needed - held;
+      while (left > 0) {
+        for (auto& [agent, n] : free) {
+          if (left == 0) break;
+          if (n == 0) continue;
+          --n;
+          --left;
+          ++agent->info.slots_used;
+          ++job->slots_held[agent->info.id];
+        }
+      }
+      std::vector<AgentEndpoint> endpoints;
+      for (const auto& agent : agents_) {
+        auto it = job->slots_held.find(agent->info.id);
+        if (it != job->slots_held.end()) {
+          endpoints.push_back({agent->info.id, agent->info.location, it->second});
+        }
+      }
+      return endpoints;
+    }
+    if (job->cancel.load() || shutting_down_) {
+      return arrow::Status::Cancelled("job ", job->info.id, " was cancelled while it waited for "
+                                      "slots to restart");
+    }
+    if (Now() >= deadline) {
+      return arrow::Status::CapacityError(
+          "it needs ", slots_needed, " slots; after ", options_.replacement_wait.count(),
+          " ms it holds ", held, " and the live agents have ", free_total,
+          " more free (no replacement agent registered)");
+    }
+    changed_.wait_for(lock, std::chrono::milliseconds(50));
+  }
 }
 
 void Coordinator::FinishJob(JobEntry* job, const arrow::Result<JobReport>& result) {
@@ -532,7 +621,8 @@ Coordinator::JobEntry* Coordinator::FindJobLocked(const std::string& id) const {
 
 JobInfo Coordinator::SnapshotLocked(const JobEntry& job) const {
   JobInfo info = job.info;
-  if (info.state == JobState::kScheduled || info.state == JobState::kRunning) {
+  if (info.state == JobState::kScheduled || info.state == JobState::kRunning ||
+      info.state == JobState::kRestarting) {
     info.elapsed = Now() - job.started;
   }
   return info;

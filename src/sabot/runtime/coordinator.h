@@ -68,6 +68,9 @@ struct CoordinatorOptions {
   // True: a thread calls CheckAgents() about every heartbeat_interval / 2. Tests driving a fake
   // clock set it false and call CheckAgents() themselves.
   bool monitor = true;
+  // A job with checkpoints that restarts after a lost agent waits up to this long for enough
+  // free slots on live agents (a replacement agent registering) before it fails with the cause.
+  std::chrono::milliseconds replacement_wait{30'000};
 };
 
 // What an agent says when it registers.
@@ -90,7 +93,9 @@ struct AgentRegistrationReply {
 // operator, as in Flink's slot sharing; queued jobs are placed first come, first served) ->
 // running (its runner reported progress) -> finished | failed | cancelled, when the runner
 // returns; its slots are then free for the next job. A lost agent cancels the runner of every
-// job placed on it, which then fails naming the agent. After a job that did not finish, the
+// job placed on it, which then fails naming the agent — except a job with checkpoints and
+// restarts left: its runner restarts it (state restarting) on the live agents, whose slots the
+// coordinator takes in place of the lost agent's, waiting up to replacement_wait for them. After a job that did not finish, the
 // coordinator removes the temporary files its file sinks' tasks may have left in local
 // directories (those of a lost agent, which could not abort): the coordinator sees the same
 // files as its agents (one machine, or a shared filesystem).
@@ -176,6 +181,13 @@ class Coordinator : public ClusterView {
   void RunJob(JobEntry* job);
   void FinishJob(JobEntry* job, const arrow::Result<JobReport>& result);
   void LoseAgentLocked(AgentEntry* agent, const std::string& reason) SABOT_REQUIRES(mutex_);
+  // A restarting job's slots (DistributedJobOptions::replace_agents): gives up its slots on the
+  // agents in `lost`, takes free slots on live agents until it holds `slots_needed`, waiting up
+  // to replacement_wait; the agents it then holds. CapacityError naming the slots when they do
+  // not come; Cancelled when the job is cancelled or the coordinator stops meanwhile.
+  arrow::Result<std::vector<AgentEndpoint>> ReplaceAgents(JobEntry* job,
+                                                          const std::vector<std::string>& lost,
+                                                          int32_t slots_needed);
   // Forgets the oldest final jobs beyond job_history.
   void TrimHistoryLocked() SABOT_REQUIRES(mutex_);
   // Threads of ended jobs, taken out to be joined without the lock.

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -27,6 +28,25 @@ using std::chrono::milliseconds;
 // A job's plan as JSON: a generator source with `parallelism` tasks into a Parquet sink.
 std::string PlanJson(int32_t parallelism) {
   std::string yaml = "operators:\n"
+                     "  - generator_source: {table: transactions, rows: 100}\n"
+                     "    name: gen\n"
+                     "    parallelism: " +
+                     std::to_string(parallelism) +
+                     "\n"
+                     "  - parquet_sink: out\n"
+                     "    name: sink\n";
+  auto job = ParseJobFile(yaml, "test.yaml", "/tmp");
+  EXPECT_TRUE(job.ok()) << job.status();
+  auto json = PlanToJson(job->plan);
+  EXPECT_TRUE(json.ok()) << json.status();
+  return *json;
+}
+
+// The same with checkpoints every second (docs/fault-tolerance.md).
+std::string CheckpointedPlanJson(int32_t parallelism) {
+  std::string yaml = "options:\n"
+                     "  checkpoint: {interval: 1s, directory: /tmp/sabot-coordinator-test-chk}\n"
+                     "operators:\n"
                      "  - generator_source: {table: transactions, rows: 100}\n"
                      "    name: gen\n"
                      "    parallelism: " +
@@ -107,6 +127,11 @@ class FakeRunner {
     std::unique_lock lock(mutex_);
     changed_.wait_for(lock, std::chrono::seconds(30), [&] { return calls_.count(id) > 0; });
     return calls_.count(id) ? calls_[id].agents : std::vector<AgentEndpoint>{};
+  }
+  // The options job `id` was run with (after WaitStarted).
+  DistributedJobOptions OptionsOf(const std::string& id) {
+    std::unique_lock lock(mutex_);
+    return calls_.at(id).options;
   }
   bool Started(const std::string& id) {
     std::unique_lock lock(mutex_);
@@ -230,6 +255,77 @@ TEST_F(CoordinatorTest, SilentAgentIsLostAndFailsItsJobNamingIt) {
   EXPECT_FALSE(coordinator_->Heartbeat("agent-2", 0, 0));
   // The live agent's slots are free again.
   EXPECT_EQ(coordinator_->Agents()[0].slots_used, 0);
+}
+
+// A job with checkpoints is not failed by the loss of an agent: its runner restarts it (state
+// restarting) and asks for slots on live agents, which a replacement agent provides; without one
+// the request fails after replacement_wait, saying so.
+TEST_F(CoordinatorTest, CheckpointedJobRestartsOnAReplacementAgent) {
+  CoordinatorOptions options;
+  options.replacement_wait = milliseconds(2000);
+  Make(options);
+  Register("grpc+tcp://127.0.0.1:9001", 2);
+  Register("grpc+tcp://127.0.0.1:9002", 2);
+  JobSubmission submission;
+  submission.name = "chk";
+  submission.plan_json = CheckpointedPlanJson(4);
+  ASSERT_OK_AND_ASSIGN(auto id, coordinator_->Submit(submission));
+  ASSERT_EQ(runner_.WaitStarted(id).size(), 2u);
+  WaitRunning(id);
+  const DistributedJobOptions job = runner_.OptionsOf(id);
+  ASSERT_TRUE(job.replace_agents);
+
+  // agent-2 is lost: the job goes on (its runner sees the loss itself).
+  clock_.ms += 6000;
+  EXPECT_TRUE(coordinator_->Heartbeat("agent-1", 0, 0));
+  coordinator_->CheckAgents();
+  ASSERT_TRUE(coordinator_->Agents()[1].lost);
+  EXPECT_FALSE(job.cancel->load());
+  EXPECT_EQ(StateOf(id), JobState::kRunning);
+  JobInfo restarting;
+  restarting.state = JobState::kRestarting;
+  restarting.recovery.restarts = 1;
+  job.on_progress(restarting);
+  EXPECT_EQ(StateOf(id), JobState::kRestarting);
+  ASSERT_OK_AND_ASSIGN(JobInfo shown, coordinator_->Job(id));
+  EXPECT_EQ(shown.recovery.restarts, 1);
+
+  // The runner asks for 4 slots without agent-2; a replacement registers meanwhile.
+  arrow::Result<std::vector<AgentEndpoint>> replaced = arrow::Status::UnknownError("not yet");
+  std::thread ask([&] { replaced = job.replace_agents({"agent-2"}, 4); });
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(Register("grpc+tcp://127.0.0.1:9003", 2), "agent-3");
+  ask.join();
+  ASSERT_OK(replaced.status());
+  ASSERT_EQ(replaced->size(), 2u);
+  EXPECT_EQ((*replaced)[0].id, "agent-1");
+  EXPECT_EQ((*replaced)[0].slots, 2);
+  EXPECT_EQ((*replaced)[1].id, "agent-3");
+  EXPECT_EQ((*replaced)[1].slots, 2);
+  auto agents = coordinator_->Agents();
+  EXPECT_EQ(agents[1].slots_used, 0);  // the lost agent's slots were given back
+  EXPECT_EQ(agents[2].slots_used, 2);
+  job.on_progress(JobInfo{});
+  EXPECT_EQ(StateOf(id), JobState::kRunning);
+
+  // agent-3 goes too, and no other agent comes: the request fails after replacement_wait.
+  arrow::Result<std::vector<AgentEndpoint>> none = arrow::Status::UnknownError("not yet");
+  std::thread ask_again([&] { none = job.replace_agents({"agent-3"}, 4); });
+  std::this_thread::sleep_for(milliseconds(100));
+  clock_.ms += 2500;
+  ask_again.join();
+  ASSERT_FALSE(none.ok());
+  EXPECT_TRUE(none.status().IsCapacityError()) << none.status();
+  EXPECT_NE(none.status().message().find("no replacement agent registered"), std::string::npos)
+      << none.status();
+  EXPECT_NE(none.status().message().find("needs 4 slots"), std::string::npos) << none.status();
+
+  runner_.Finish(id, arrow::Status::IOError("job ", id, " cannot restart"));
+  JobInfo ended = WaitFinal(id);
+  EXPECT_EQ(ended.state, JobState::kFailed);
+  EXPECT_NE(ended.error.find("cannot restart"), std::string::npos) << ended.error;
+  // Every slot the job held is free again.
+  for (const auto& agent : coordinator_->Agents()) EXPECT_EQ(agent.slots_used, 0) << agent.id;
 }
 
 TEST_F(CoordinatorTest, SlotsAreSpreadAndJobsQueueUntilSlotsFree) {

@@ -12,6 +12,7 @@
 
 #include "sabot/common/ids.h"
 #include "sabot/common/logging.h"
+#include "sabot/dataflow/checkpoint_storage.h"
 #include "sabot/dataflow/execution_graph.h"
 #include "sabot/dataflow/job_binding.h"
 #include "sabot/dataflow/operator_binding.h"
@@ -39,6 +40,11 @@ constexpr std::chrono::milliseconds kStatusPoll{100};
 
 // How often a wait for a deploy or commit call looks at the cancel flag.
 constexpr std::chrono::milliseconds kCancelCheck{20};
+
+// A checkpoint whose acks did not all come within this many intervals (and at least
+// kMinCheckpointTimeout) is abandoned: its files are removed and the next one is triggered.
+constexpr int kCheckpointTimeoutIntervals = 10;
+constexpr std::chrono::milliseconds kMinCheckpointTimeout{std::chrono::seconds(10)};
 
 // One action call running on a thread of its own (LongCall). Shared by that thread and the
 // driver: the driver may stop waiting (a cancel) and leave, the thread ends at the call's
@@ -75,7 +81,11 @@ class Driver {
  public:
   Driver(const LogicalPlan& plan, const std::vector<AgentEndpoint>& agents,
          const DistributedJobOptions& options, ExecutionGraph graph)
-      : plan_(plan), agents_(agents), options_(options), graph_(std::move(graph)) {}
+      : plan_(plan),
+        agents_(agents),
+        options_(options),
+        graph_(std::move(graph)),
+        job_id_(options.job_id) {}
 
   arrow::Result<JobReport> Run();
 
@@ -104,7 +114,21 @@ class Driver {
   // deadline. Touches only `run`: calls for distinct runs may go at once.
   arrow::Result<std::string> LongCall(AgentRun* run, std::string_view action,
                                       const ControlMessage& body, bool cancellable);
+  // Places the graph's tasks on agents_ and makes runs_ (a fresh attempt's).
+  arrow::Status Place();
   arrow::Status Deploy();
+  // Checkpoints (storage_ set): triggers the next one when due, collects the acks of the one
+  // pending from the last poll, completes or abandons it.
+  void Checkpoint();
+  // Sends `action` naming checkpoint `id` to every deployed agent still answering.
+  void SendCheckpoint(std::string_view action, CheckpointId id);
+  // Removes the pending checkpoint's files; `failed`: it failed (logged and counted), else it
+  // was given up (the attempt ended).
+  void AbandonCheckpoint(const std::string& why, bool failed = true);
+  // After failure_: true when the job may restart (checkpoints on, restarts left, not
+  // cancelled); then aborts, waits the delay, finds agents and redeploys from the latest valid
+  // checkpoint, as a new attempt. On return false failure_ is the job's error.
+  bool Restart();
   // Polls every agent once; sets failure_ on a task failure or a lost agent. True when every
   // task of every agent finished.
   bool Poll();
@@ -136,9 +160,22 @@ class Driver {
   }
 
   const LogicalPlan& plan_;
-  const std::vector<AgentEndpoint>& agents_;
+  std::vector<AgentEndpoint> agents_;  // this attempt's
   const DistributedJobOptions& options_;
   const ExecutionGraph graph_;
+  std::string job_id_;  // this attempt's: options_.job_id, then "<job id>-a<attempt>"
+  // Checkpoints: null when the plan's are off.
+  std::shared_ptr<CheckpointStorage> storage_;
+  CheckpointId next_checkpoint_ = kNoCheckpoint;
+  CheckpointId first_checkpoint_ = kNoCheckpoint;  // this run's first (older ones: other runs)
+  CheckpointId pending_ = kNoCheckpoint;
+  Clock::time_point pending_since_;
+  Clock::time_point next_trigger_;
+  std::map<int64_t, SnapshotAck> acks_;  // of pending_, by graph task
+  JobRecovery recovery_;
+  int64_t last_checkpoint_bytes_ = 0;                 // of the newest complete checkpoint
+  std::chrono::nanoseconds last_checkpoint_duration_{0};  // its trigger to its manifest
+  int32_t slots_needed_ = 0;
   const Clock::time_point start_ = Clock::now();
   std::unique_ptr<ShuffleClient> client_;       // calls answered within the agent timeout
   std::shared_ptr<ShuffleClient> long_client_;  // deploy and commit (LongCall)
@@ -149,7 +186,7 @@ class Driver {
   JobState state_ = JobState::kCreated;
   arrow::Status failure_;
   int64_t failed_task_ = -1;
-  StallDetector stall_{options_.stall_timeout, Clock::now()};
+  std::optional<StallDetector> stall_{std::in_place, options_.stall_timeout, Clock::now()};
   // Lineage recovery of blocking batch jobs (lineage_recovery.h): on when the job qualifies;
   // set when an agent was lost since the last recovery; each task's attempt; recoveries so far;
   // the first deployment (its fields are reused for re-runs); one line per task run again.
@@ -212,7 +249,7 @@ arrow::Result<std::string> Driver::LongCall(AgentRun* run, std::string_view acti
 arrow::Status Driver::Deploy() {
   state_ = JobState::kScheduled;
   TaskDeployment deployment;
-  deployment.job_id = options_.job_id;
+  deployment.job_id = job_id_;
   deployment.plan_json = plan_json_;
   deployment.memory_budget = options_.memory_budget;
   deployment.state_budget_per_task = options_.state_budget_per_task;
@@ -224,6 +261,12 @@ arrow::Status Driver::Deploy() {
   deployment.task_agents.assign(task_agent_.begin(), task_agent_.end());
   deployment.lineage = lineage_;
   base_deployment_ = deployment;
+  if (storage_ != nullptr) {
+    deployment.checkpoint_job = options_.job_id;
+    deployment.checkpoint_directory = plan_.options().checkpoint.directory;
+    deployment.checkpoint_retained = plan_.options().checkpoint.retained;
+    deployment.restore_checkpoint = recovery_.restored_checkpoint;
+  }
   for (AgentRun& run : runs_) {
     if (run.tasks.empty()) continue;
     deployment.tasks = run.tasks;
@@ -257,7 +300,7 @@ bool Driver::Poll() {
   for (AgentRun& run : runs_) {
     if (!run.deployed || run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     auto reply = Call(&run, kActionJobStatus, request);
     arrow::Result<JobStatusReport> status =
         reply.ok() ? [&]() -> arrow::Result<JobStatusReport> {
@@ -299,7 +342,7 @@ bool Driver::Poll() {
       signature += run.status->signature;
       busy = busy || run.status->busy;
     }
-    if (stall_.Observe(signature, busy, Clock::now())) {
+    if (stall_->Observe(signature, busy, Clock::now())) {
       Fail(arrow::Status::IOError(
           "job '", options_.job_id, "' made no progress for ", options_.stall_timeout.count(),
           " ms on any of its agents (no rows moved, no task finished): raise the memory budget "
@@ -334,7 +377,7 @@ arrow::Status Driver::Commit() {
     std::vector<arrow::Status> statuses(runs_.size());
     auto commit = [this, phase, &statuses](size_t a) {
       ControlMessage request;
-      request.Set("job_id", options_.job_id);
+      request.Set("job_id", job_id_);
       request.SetInt("phase", phase);
       // Phase 0 only checks (verify sinks): a cancel may stop it. Later phases publish output;
       // given up half way they would leave part of it, so they run to their answer or deadline.
@@ -371,7 +414,7 @@ void Driver::AbortAll(const arrow::Status& cause) {
   for (AgentRun& run : runs_) {
     if (!run.deployed || run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     request.Set("reason", cause.message());
     (void)Call(&run, kActionAbortJob, request);
   }
@@ -381,7 +424,7 @@ void Driver::ReleaseAll() {
   for (AgentRun& run : runs_) {
     if (run.lost) continue;
     ControlMessage request;
-    request.Set("job_id", options_.job_id);
+    request.Set("job_id", job_id_);
     (void)Call(&run, kActionReleaseJob, request);
   }
 }
@@ -516,6 +559,7 @@ JobInfo Driver::Info() const {
     info.memory_budget_bytes += run.status->memory_budget_bytes;
   }
   info.elapsed = Clock::now() - start_;
+  info.recovery = recovery_;
   return info;
 }
 
@@ -551,6 +595,13 @@ JobReport Driver::Report() const {
     report.memory_budget_bytes += run.status->memory_budget_bytes;
   }
   report.wall = Clock::now() - start_;
+  report.checkpoints.completed = recovery_.checkpoints_completed;
+  report.checkpoints.failed = recovery_.checkpoints_failed;
+  report.checkpoints.last_id = recovery_.last_checkpoint;
+  report.checkpoints.last_duration = last_checkpoint_duration_;
+  report.checkpoints.last_bytes = last_checkpoint_bytes_;
+  report.checkpoints.restarts = recovery_.restarts;
+  report.checkpoints.restored_from = recovery_.restored_checkpoint;
   return report;
 }
 
@@ -684,11 +735,12 @@ bool Driver::CommitOrRecover() {
   return true;
 }
 
-arrow::Result<JobReport> Driver::Run() {
-  ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
+arrow::Status Driver::Place() {
   std::vector<PlacementAgent> placement_agents;
   for (const AgentEndpoint& agent : agents_) placement_agents.push_back({agent.id, agent.slots});
   ARROW_ASSIGN_OR_RAISE(TaskPlacement placement, PlaceTasks(graph_, placement_agents));
+  runs_.clear();
+  task_agent_.clear();
   runs_.resize(agents_.size());
   for (size_t a = 0; a < agents_.size(); ++a) {
     runs_[a].endpoint = &agents_[a];
@@ -701,6 +753,252 @@ arrow::Result<JobReport> Driver::Run() {
     const int32_t agent = placement.task_agent[task.chain][task.subtask];
     task_agent_.push_back(agent);
     runs_[agent].tasks.push_back(static_cast<int64_t>(t));
+  }
+  return arrow::Status::OK();
+}
+
+void Driver::SendCheckpoint(std::string_view action, CheckpointId id) {
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", job_id_);
+    request.SetInt("checkpoint_id", id);
+    // A call that fails is the agent's loss or its job's end: the status polls judge both.
+    auto reply = Call(&run, action, request);
+    if (!reply.ok()) run.last_error = reply.status();
+  }
+}
+
+void Driver::AbandonCheckpoint(const std::string& why, bool failed) {
+  if (pending_ == kNoCheckpoint) return;
+  if (failed) {
+    SABOT_LOG(kWarning) << "job " << options_.job_id << ": checkpoint " << pending_
+                        << " failed: " << why;
+    ++recovery_.checkpoints_failed;
+  }
+  arrow::Status removed = storage_->Abort(pending_);
+  if (!removed.ok()) {
+    SABOT_LOG(kWarning) << "job " << options_.job_id << ": removing failed checkpoint "
+                        << pending_ << ": " << removed.ToString();
+  }
+  pending_ = kNoCheckpoint;
+  acks_.clear();
+}
+
+void Driver::Checkpoint() {
+  const Clock::time_point now = Clock::now();
+  bool all_reported = true;
+  for (const AgentRun& run : runs_) all_reported = all_reported && (run.tasks.empty() || run.status);
+  if (pending_ != kNoCheckpoint) {
+    for (const AgentRun& run : runs_) {
+      if (!run.status) continue;
+      for (const SnapshotAck& ack : run.status->snapshots) {
+        if (ack.id != pending_) continue;
+        if (!ack.error.ok()) {
+          AbandonCheckpoint((ack.task >= 0 ? TaskLabel(ack.task) + ": " : std::string()) +
+                            ack.error.ToString());
+          return;
+        }
+        if (ack.task >= 0 && ack.task < static_cast<int64_t>(graph_.tasks().size())) {
+          acks_[ack.task] = ack;
+        }
+      }
+    }
+    if (acks_.size() == graph_.tasks().size()) {
+      std::vector<TaskSnapshot> snapshots;
+      for (const auto& [t, ack] : acks_) {
+        TaskSnapshot snapshot;
+        snapshot.chain = graph_.tasks()[t].chain;
+        snapshot.subtask = graph_.tasks()[t].subtask;
+        snapshot.id = pending_;
+        snapshot.finished = ack.finished;
+        for (const SnapshotAckFile& file : ack.files) {
+          snapshot.files.push_back({file.path, file.bytes, file.crc32c});
+        }
+        snapshots.push_back(std::move(snapshot));
+      }
+      auto manifest = storage_->Complete(pending_, std::move(snapshots));
+      if (!manifest.ok()) {
+        AbandonCheckpoint("committing its manifest: " + manifest.status().ToString());
+        return;
+      }
+      const CheckpointId id = pending_;
+      last_checkpoint_bytes_ = manifest->bytes();
+      last_checkpoint_duration_ = now - pending_since_;
+      pending_ = kNoCheckpoint;
+      acks_.clear();
+      ++recovery_.checkpoints_completed;
+      recovery_.last_checkpoint = id;
+      SendCheckpoint(kActionCheckpointComplete, id);
+    } else {
+      const auto timeout = std::max<std::chrono::milliseconds>(
+          kMinCheckpointTimeout, kCheckpointTimeoutIntervals * plan_.options().checkpoint.interval);
+      if (now - pending_since_ > timeout) {
+        AbandonCheckpoint("not every task acked it within " + std::to_string(timeout.count()) +
+                          " ms (" + std::to_string(acks_.size()) + " of " +
+                          std::to_string(graph_.tasks().size()) + ")");
+      }
+      return;
+    }
+  }
+  if (now < next_trigger_ || !all_reported) return;
+  pending_ = next_checkpoint_++;
+  pending_since_ = now;
+  next_trigger_ = now + plan_.options().checkpoint.interval;
+  acks_.clear();
+  // To every agent: its source tasks inject the barrier, and its tasks that ended already ack
+  // the checkpoint as ended (they take no barrier any more).
+  SendCheckpoint(kActionTriggerCheckpoint, pending_);
+}
+
+bool Driver::Restart() {
+  if (storage_ == nullptr || (options_.cancel != nullptr && options_.cancel->load())) {
+    return false;
+  }
+  // What a restart cannot cure fails the job at once: a plan the agents refuse (Invalid: a
+  // blocking edge under checkpoints, a checkpoint that does not match the plan) and an operator
+  // or source that cannot checkpoint (NotImplemented, naming it).
+  if (failure_.IsInvalid() || failure_.IsNotImplemented()) return false;
+  const CheckpointOptions& checkpoint = plan_.options().checkpoint;
+  if (recovery_.restarts >= checkpoint.max_restarts) {
+    failure_ = failure_.WithMessage(failure_.message(), " (no restart left: ",
+                                    recovery_.restarts, " of ", checkpoint.max_restarts,
+                                    " restarts done)");
+    return false;
+  }
+  const Clock::time_point failed_at = Clock::now();
+  const arrow::Status cause = failure_;
+  recovery_.last_failure = cause.message();
+  SABOT_LOG(kWarning) << "job " << options_.job_id << " restarts (restart "
+                      << recovery_.restarts + 1 << " of " << checkpoint.max_restarts
+                      << "): " << cause.ToString();
+  state_ = JobState::kRestarting;
+  // Every agent that answers aborts the attempt's tasks (their uncommitted output goes) and
+  // releases its shuffles; one that does not is lost.
+  for (AgentRun& run : runs_) {
+    if (!run.deployed || run.lost) continue;
+    ControlMessage request;
+    request.Set("job_id", job_id_);
+    request.Set("reason", "job '" + options_.job_id + "' restarts: " + cause.message());
+    auto aborted = Call(&run, kActionAbortJob, request);
+    if (!aborted.ok()) {
+      run.last_error = aborted.status();
+      // Unreachable (no process listens: killed) is lost; slow to answer is not.
+      auto detail = arrow::flight::FlightStatusDetail::UnwrapStatus(aborted.status());
+      if (detail != nullptr && detail->code() == arrow::flight::FlightStatusCode::Unavailable) {
+        run.lost = true;
+      }
+    }
+  }
+  ReleaseAll();
+  AbandonCheckpoint("the job restarts", /*failed=*/false);
+  if (options_.on_progress) options_.on_progress(Info());
+  std::vector<std::string> lost;
+  for (const AgentRun& run : runs_) {
+    if (run.lost) lost.push_back(run.endpoint->id);
+  }
+  // The restart strategy's delay, interrupted by a cancel.
+  double delay_ms = static_cast<double>(checkpoint.restart_delay.count());
+  for (int32_t k = 0; k < recovery_.restarts; ++k) delay_ms *= checkpoint.restart_backoff;
+  const auto delay = std::min<std::chrono::milliseconds>(
+      checkpoint.max_restart_delay,
+      std::chrono::milliseconds(static_cast<int64_t>(std::min(delay_ms, 1e12))));
+  const Clock::time_point resume = failed_at + delay;
+  while (Clock::now() < resume) {
+    if (options_.cancel != nullptr && options_.cancel->load()) {
+      failure_ = arrow::Status::Cancelled("job '", options_.job_id,
+                                          "' was cancelled while it waited to restart");
+      return false;
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(kCancelCheck, resume - Clock::now()));
+  }
+  // Slots for the next attempt.
+  arrow::Result<std::vector<AgentEndpoint>> agents =
+      arrow::Status::UnknownError("no agents chosen");
+  if (options_.replace_agents) {
+    agents = options_.replace_agents(lost, slots_needed_);
+  } else {
+    std::vector<AgentEndpoint> live;
+    int32_t slots = 0;
+    for (const AgentRun& run : runs_) {
+      if (run.lost) continue;
+      live.push_back(*run.endpoint);
+      slots += run.endpoint->slots;
+    }
+    if (slots < slots_needed_) {
+      agents = arrow::Status::CapacityError("the live agents have ", slots, " slots; the job needs ",
+                                            slots_needed_);
+    } else {
+      agents = std::move(live);
+    }
+  }
+  if (!agents.ok()) {
+    failure_ = agents.status().WithMessage("job '", options_.job_id, "' cannot restart after (",
+                                           cause.message(), "): ", agents.status().message());
+    return false;
+  }
+  // The newest checkpoint of this run whose files verify (none: from the start).
+  auto latest = storage_->LatestValid();
+  if (!latest.ok()) {
+    failure_ = latest.status().WithMessage("job '", options_.job_id,
+                                           "' cannot restart: reading its checkpoints: ",
+                                           latest.status().message());
+    return false;
+  }
+  recovery_.restored_checkpoint =
+      *latest && (*latest)->id >= first_checkpoint_ ? (*latest)->id : kNoCheckpoint;
+  ++recovery_.restarts;
+  ++recovery_.attempts;
+  job_id_ = options_.job_id + "-a" + std::to_string(recovery_.attempts - 1);
+  agents_ = std::move(*agents);
+  failure_ = arrow::Status::OK();
+  failed_task_ = -1;
+  stall_.emplace(options_.stall_timeout, Clock::now());
+  // Checkpoint ids go on increasing: the failed attempt's directories are never reused.
+  auto next = storage_->NextId();
+  if (next.ok()) next_checkpoint_ = std::max(next_checkpoint_, *next);
+  next_trigger_ = Clock::now() + checkpoint.interval;
+  arrow::Status placed = Place();
+  arrow::Status deployed = placed.ok() ? Deploy() : placed;
+  if (!deployed.ok()) {
+    // A deployment that fails (an agent lost meanwhile) is a failure of the new attempt: it may
+    // restart again, within the bound.
+    Fail(deployed);
+    return Restart();
+  }
+  recovery_.recovery_times.push_back(Clock::now() - failed_at);
+  SABOT_LOG(kInfo) << "job " << options_.job_id << " restarted as attempt " << recovery_.attempts
+                   << (recovery_.restored_checkpoint != kNoCheckpoint
+                           ? " from checkpoint " + std::to_string(recovery_.restored_checkpoint)
+                           : std::string(" from the start"))
+                   << " on " << agents_.size() << " agents";
+  return true;
+}
+
+arrow::Result<JobReport> Driver::Run() {
+  ARROW_ASSIGN_OR_RAISE(plan_json_, PlanToJson(plan_));
+  for (const AgentEndpoint& agent : agents_) slots_needed_ += agent.slots;
+  int32_t largest = 1;
+  for (const ChainSpec& chain : graph_.chains()) largest = std::max(largest, chain.parallelism);
+  slots_needed_ = std::min(slots_needed_, largest);
+  ARROW_RETURN_NOT_OK(Place());
+  // Lineage recovery of blocking batch jobs (checkpoints refuse blocking edges: the two never
+  // apply to the same job).
+  lineage_ = CheckLineageRecoverable(graph_).ok();
+  task_attempt_.assign(graph_.tasks().size(), 0);
+  const CheckpointOptions& checkpoint = plan_.options().checkpoint;
+  if (checkpoint.enabled()) {
+    if (checkpoint.directory.empty()) {
+      return arrow::Status::Invalid("job '", options_.job_id,
+                                    "' has checkpoints every ", checkpoint.interval.count(),
+                                    " ms but no checkpoint directory");
+    }
+    ARROW_ASSIGN_OR_RAISE(storage_, CheckpointStorage::Open(checkpoint.directory,
+                                                            options_.job_id, checkpoint.retained));
+    ARROW_ASSIGN_OR_RAISE(next_checkpoint_, storage_->NextId());
+    next_checkpoint_ = std::max<CheckpointId>(next_checkpoint_, 1);
+    first_checkpoint_ = next_checkpoint_;
+    next_trigger_ = Clock::now() + checkpoint.interval;
   }
   // Calls fail within the agent timeout; the driver retries status calls itself until then.
   ShuffleClientOptions client = options_.client;
@@ -724,12 +1022,14 @@ arrow::Result<JobReport> Driver::Run() {
 
   auto next_progress = Clock::now() + options_.progress_interval;
   arrow::Status deployed = Deploy();
-  if (!deployed.ok()) {
-    Fail(deployed);
-  } else {
+  if (!deployed.ok()) Fail(deployed);
+  bool running = failure_.ok() || Restart();
+  bool commit_done = false;  // committed (or failed committing) inside the loop: lineage jobs
+  while (running) {
     std::chrono::microseconds pause = kFirstStatusPoll;
+    bool done = false;
     while (true) {
-      bool done = Poll();
+      done = Poll();
       if (failure_.ok() && lineage_pending_) {
         lineage_pending_ = false;
         arrow::Status recovered = RecoverLineage();
@@ -740,17 +1040,36 @@ arrow::Result<JobReport> Driver::Run() {
         Fail(arrow::Status::Cancelled("job '", options_.job_id, "' was cancelled"));
       }
       if (!failure_.ok()) break;
-      if (done) {
-        if (!CommitOrRecover()) continue;  // lineage recovery ran: poll again
+      if (done && lineage_) {
+        // A lineage-recoverable job commits here: an agent lost while it commits is recovered
+        // from (its work runs again) and the job commits again once that is done.
+        commit_done = true;
+        if (!CommitOrRecover()) {
+          commit_done = false;
+          continue;
+        }
         break;
       }
+      if (done) break;
+      if (storage_ != nullptr) Checkpoint();
       Progress(&next_progress);
       std::this_thread::sleep_for(pause);
       pause = std::min<std::chrono::microseconds>(
           kStatusPoll, std::chrono::microseconds(static_cast<int64_t>(
                            static_cast<double>(pause.count()) * kStatusPollGrowth)));
     }
+    if (failure_.ok()) break;
+    running = Restart();
   }
+  if (failure_.ok() && !commit_done) {
+    // Every task finished: a checkpoint still pending is moot; the commit publishes all.
+    if (storage_ != nullptr) {
+      AbandonCheckpoint("the job's tasks finished before it completed", /*failed=*/false);
+    }
+    arrow::Status committed = Commit();
+    if (!committed.ok()) Fail(committed);
+  }
+  if (options_.recovery != nullptr) *options_.recovery = recovery_;
   if (!failure_.ok()) {
     state_ = failure_.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     AbortAll(failure_);
@@ -814,6 +1133,11 @@ arrow::Result<JobReport> RunDistributedJob(const LogicalPlan& plan,
     return arrow::Status::Invalid("the agent timeout must be positive");
   }
   ARROW_RETURN_NOT_OK(CheckDistributedPlan(plan));
+  // A restart's attempt id is "<job id>-a<k>".
+  if (plan.options().checkpoint.enabled() && options.job_id.size() + 6 > kMaxJobIdLength) {
+    return arrow::Status::Invalid("job id '", options.job_id, "' of a job with checkpoints must ",
+                                  "be at most ", kMaxJobIdLength - 6, " characters");
+  }
   ARROW_ASSIGN_OR_RAISE(ExecutionGraph graph, ExecutionGraph::Make(plan));
   Driver driver(plan, agents, options, std::move(graph));
   return driver.Run();

@@ -12,6 +12,17 @@
 // any failure sabot.abort_job everywhere instead (file sinks remove their temporary files, so no
 // partial output stays); last, sabot.release_job on every agent (the job's shuffles and spill
 // files go).
+//
+// With the plan's checkpoints on (PlanOptions::checkpoint, docs/fault-tolerance.md "Distributed
+// recovery"), the driver also triggers checkpoint k every interval (sabot.trigger_checkpoint on
+// the agents with source tasks), collects the tasks' snapshot acks from the status polls,
+// commits the manifest (CheckpointStorage::Complete) once every task acked and tells every agent
+// (sabot.checkpoint_complete). A task failure or a lost agent then restarts the job instead of
+// failing it: abort and release everywhere, wait the restart delay (with backoff), place every
+// task again on the live agents (DistributedJobOptions::replace_agents) and deploy it restoring
+// the latest valid checkpoint, as a new attempt (job id "<job>-a<k>": new shuffle ids, so no
+// channel of the failed attempt is read). At most max_restarts restarts; then the job fails
+// with the cause.
 
 #include <atomic>
 #include <chrono>
@@ -77,6 +88,19 @@ struct DistributedJobOptions {
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(120)};
   // When set, filled with every agent's figures (agents order) when the job succeeded.
   std::vector<AgentJobFigures>* agent_figures = nullptr;
+
+  // Checkpointed jobs only. After a failure: the agents to deploy the job's next attempt on,
+  // with the slots each offers it. Called on the driver's thread with the ids of the agents the
+  // driver found lost (they answer no call) and the slots the job needs; it may wait (the
+  // coordinator waits up to its bound for a replacement agent to register) and returns an
+  // error saying why the job cannot go on (the job fails with it). Unset: the agents given,
+  // minus the lost ones (CapacityError when their slots no longer hold the job).
+  std::function<arrow::Result<std::vector<AgentEndpoint>>(const std::vector<std::string>& lost,
+                                                          int32_t slots_needed)>
+      replace_agents;
+  // When set, filled with the job's restarts, recovery times and checkpoints however it ended
+  // (also in every JobInfo given to on_progress).
+  JobRecovery* recovery = nullptr;
 };
 
 // Refuses, naming the operator, what cannot run across processes: collect sinks and table

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -461,6 +462,194 @@ TEST_F(DistributedJobTest, LineageRecoveryIsBoundedByTheRestartStrategy) {
   EXPECT_NE(message.find("agent 'agent-2'"), std::string::npos) << message;
   EXPECT_NE(message.find("the restart strategy allows 0"), std::string::npos) << message;
   EXPECT_TRUE(FilesNamed(output, "part-").empty());
+}
+
+// Recovery of a job with checkpoints (docs/fault-tolerance.md, "Distributed recovery"): a
+// rate-limited job whose agent 2 is destroyed while it runs. The checkpoint interval is long
+// (no checkpoint completes), so a restart starts over from the beginning: what is tested here
+// is the driver's restart (abort, release, delay, placement on the agents left, new attempt)
+// and that the committed output is exactly the failure-free run's.
+class RecoveryTest : public DistributedJobTest {
+ protected:
+  LogicalPlan Plan(const fs::path& output, const CheckpointOptions& checkpoint) {
+    GeneratorSourceParams source;
+    source.table = GeneratorTable::kTransactions;
+    source.rows = 60000;
+    source.rows_per_second = 30000;  // two seconds: the agent goes while it runs
+    source.batch_rows = 500;
+    source.key_cardinality = 100;
+    PlanBuilder b;
+    b.Source(source, 3, "gen")
+        .KeyBy({"user_id"})
+        .Map("y", "amount * 2", 3)
+        .Sink(FileSinkParams{FileFormat::kParquet, output.string(), {}}, 3, "write");
+    auto built = b.Build();
+    EXPECT_TRUE(built.ok()) << built.status();
+    PlanOptions options = built->options();
+    options.checkpoint = checkpoint;
+    auto plan = LogicalPlan::Make(built->operators(), built->edges(), options);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return *plan;
+  }
+  CheckpointOptions Checkpoints(const std::string& name, int32_t max_restarts) {
+    CheckpointOptions checkpoint;
+    checkpoint.interval = std::chrono::hours(1);
+    checkpoint.directory = (*root_ / ("chk-" + name)).string();
+    checkpoint.max_restarts = max_restarts;
+    checkpoint.restart_delay = std::chrono::milliseconds(50);
+    return checkpoint;
+  }
+  // Runs `plan` on the three agents and destroys agent 2 once rows reach the sink.
+  arrow::Result<JobReport> RunLosingAgent(const LogicalPlan& plan, DistributedJobOptions options,
+                                          std::vector<JobInfo>* progress) {
+    std::atomic<bool> running{false};
+    std::mutex mutex;
+    options.progress_interval = std::chrono::milliseconds(50);
+    options.on_progress = [&](const JobInfo& info) {
+      if (info.state == JobState::kRunning && !info.operators.empty() &&
+          info.operators.back().rows_in > 0) {
+        running.store(true);
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      progress->push_back(info);
+    };
+    arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+    std::thread driver([&] { result = RunDistributedJob(plan, endpoints_, options); });
+    while (!running.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    agents_[2].reset();
+    driver.join();
+    return result;
+  }
+};
+
+TEST_F(RecoveryTest, LostAgentRestartsTheJobWithTheSameOutput) {
+  const fs::path expected_dir = *root_ / "recovery-expected";
+  const fs::path output = *root_ / "recovery-out";
+  LocalExecutorOptions local;
+  local.job_id = "expected";
+  ASSERT_OK(RunLocalJob(Plan(expected_dir, CheckpointOptions{}), local).status());
+  auto expected = ReadOutput(FileSinkParams{FileFormat::kParquet, expected_dir.string(), {}});
+  ASSERT_EQ(expected->num_rows(), 60000);
+
+  std::vector<JobInfo> progress;
+  JobRecovery recovery;
+  DistributedJobOptions options = Options("recovered");
+  options.recovery = &recovery;
+  ASSERT_OK_AND_ASSIGN(JobReport report,
+                       RunLosingAgent(Plan(output, Checkpoints("restart", 2)), options, &progress));
+  EXPECT_EQ(recovery.restarts, 1);
+  EXPECT_EQ(recovery.attempts, 2);
+  ASSERT_EQ(recovery.recovery_times.size(), 1u);
+  EXPECT_GT(recovery.recovery_times[0].count(), 0);
+  EXPECT_EQ(recovery.restored_checkpoint, kNoCheckpoint);
+  EXPECT_NE(recovery.last_failure.find("agent-2"), std::string::npos) << recovery.last_failure;
+  // The job was seen restarting, then ran on the two agents left.
+  bool restarting = false;
+  for (const JobInfo& info : progress) restarting = restarting || info.state == JobState::kRestarting;
+  EXPECT_TRUE(restarting);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().state, JobState::kFinished);
+  EXPECT_EQ(progress.back().recovery.restarts, 1);
+  for (const TaskInfo& task : progress.back().tasks) EXPECT_NE(task.agent_id, "agent-2");
+
+  // Exactly the failure-free rows: nothing lost, nothing twice, no temporary file left over.
+  auto got = ReadOutput(FileSinkParams{FileFormat::kParquet, output.string(), {}});
+  ASSERT_EQ(got->num_rows(), expected->num_rows());
+  ASSERT_TRUE(got->schema()->Equals(*expected->schema()));
+  EXPECT_TRUE(got->Equals(*expected)) << "the restarted job's rows differ";
+  EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
+  EXPECT_EQ(report.operators.back().rows_in, 60000);
+  EXPECT_EQ(report.checkpoints.restarts, 1);
+  EXPECT_EQ(report.checkpoints.completed, 0);
+}
+
+// Checkpoints across agents: they complete while the job runs (every task's acks from three
+// agents, the manifest committed), agent 2 is destroyed after one completed, and the job
+// restarts from the latest one on the two agents left: the exactly-once sink's committed rows
+// are exactly the failure-free run's (none lost, none twice).
+TEST_F(RecoveryTest, RestartRestoresTheLatestCheckpointWithExactlyOnceOutput) {
+  const fs::path expected_dir = *root_ / "restore-expected";
+  const fs::path output = *root_ / "restore-out";
+  LocalExecutorOptions local;
+  local.job_id = "expected";
+  ASSERT_OK(RunLocalJob(Plan(expected_dir, CheckpointOptions{}), local).status());
+  auto expected = ReadOutput(FileSinkParams{FileFormat::kParquet, expected_dir.string(), {}});
+
+  CheckpointOptions checkpoint = Checkpoints("restore", 2);
+  checkpoint.interval = std::chrono::milliseconds(200);
+  std::atomic<bool> checkpointed{false};
+  std::vector<JobInfo> progress;
+  std::mutex mutex;
+  JobRecovery recovery;
+  DistributedJobOptions options = Options("restored");
+  options.recovery = &recovery;
+  options.progress_interval = std::chrono::milliseconds(20);
+  options.on_progress = [&](const JobInfo& info) {
+    if (info.recovery.checkpoints_completed > 0) checkpointed.store(true);
+    std::lock_guard<std::mutex> lock(mutex);
+    progress.push_back(info);
+  };
+  const LogicalPlan plan = Plan(output, checkpoint);
+  arrow::Result<JobReport> result = arrow::Status::UnknownError("not run");
+  std::thread driver([&] { result = RunDistributedJob(plan, endpoints_, options); });
+  while (!checkpointed.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  agents_[2].reset();
+  driver.join();
+  ASSERT_OK(result.status());
+  EXPECT_EQ(recovery.restarts, 1);
+  EXPECT_GE(recovery.checkpoints_completed, 1);
+  // The report's checkpoint figures are the recovery's.
+  EXPECT_EQ(result->checkpoints.completed, recovery.checkpoints_completed);
+  EXPECT_EQ(result->checkpoints.last_id, recovery.last_checkpoint);
+  EXPECT_EQ(result->checkpoints.restored_from, recovery.restored_checkpoint);
+  EXPECT_GT(result->checkpoints.last_bytes, 0);
+  EXPECT_GE(recovery.restored_checkpoint, 1);
+  EXPECT_LE(recovery.restored_checkpoint, recovery.last_checkpoint);
+  // The newest checkpoint is complete on disk (older ones beyond `retained` are pruned).
+  char name[16];
+  std::snprintf(name, sizeof(name), "chk-%06lld",
+                static_cast<long long>(recovery.last_checkpoint));
+  EXPECT_TRUE(fs::exists(fs::path(checkpoint.directory) / "restored" / name / "MANIFEST.json"))
+      << name;
+  auto got = ReadOutput(FileSinkParams{FileFormat::kParquet, output.string(), {}});
+  ASSERT_EQ(got->num_rows(), expected->num_rows());
+  EXPECT_TRUE(got->Equals(*expected)) << "the restored job's rows differ";
+  EXPECT_TRUE(FilesNamed(output, ".tmp").empty());
+}
+
+TEST_F(RecoveryTest, RestartsAreBoundedByTheStrategy) {
+  std::vector<JobInfo> progress;
+  JobRecovery recovery;
+  DistributedJobOptions options = Options("norestart");
+  options.recovery = &recovery;
+  auto result = RunLosingAgent(Plan(*root_ / "norestart-out", Checkpoints("norestart", 0)),
+                               options, &progress);
+  ASSERT_FALSE(result.ok());
+  const std::string message = result.status().message();
+  EXPECT_NE(message.find("agent 'agent-2'"), std::string::npos) << message;
+  EXPECT_NE(message.find("no restart left: 0 of 0"), std::string::npos) << message;
+  EXPECT_EQ(recovery.restarts, 0);
+  EXPECT_TRUE(FilesNamed(*root_ / "norestart-out", "part-").empty());
+}
+
+TEST_F(RecoveryTest, NoAgentsToRestartOnFailsWithTheCause) {
+  std::vector<JobInfo> progress;
+  std::vector<std::string> lost_seen;
+  DistributedJobOptions options = Options("noslots");
+  options.replace_agents = [&](const std::vector<std::string>& lost, int32_t slots_needed)
+      -> arrow::Result<std::vector<AgentEndpoint>> {
+    lost_seen = lost;
+    return arrow::Status::CapacityError("it needs ", slots_needed, " slots; none came");
+  };
+  auto result = RunLosingAgent(Plan(*root_ / "noslots-out", Checkpoints("noslots", 3)), options,
+                               &progress);
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(result.status().IsCapacityError()) << result.status();
+  const std::string message = result.status().message();
+  EXPECT_NE(message.find("cannot restart"), std::string::npos) << message;
+  EXPECT_NE(message.find("it needs 3 slots; none came"), std::string::npos) << message;
+  EXPECT_EQ(lost_seen, std::vector<std::string>{"agent-2"});
+  EXPECT_TRUE(FilesNamed(*root_ / "noslots-out", "part-").empty());
 }
 
 // Cancelling a running job: Cancelled, every task ends (on every agent), nothing partial stays,

@@ -177,7 +177,8 @@ std::string RenderPrometheusMetrics(const std::vector<AgentInfo>& agents,
 
   constexpr JobState kStates[] = {JobState::kCreated,  JobState::kScheduled,
                                   JobState::kRunning,  JobState::kFinished,
-                                  JobState::kFailed,   JobState::kCancelled};
+                                  JobState::kFailed,   JobState::kCancelled,
+                                  JobState::kRestarting};
   for (JobState state : kStates) {
     int64_t count = 0;
     for (const JobInfo& job : jobs) count += job.state == state ? 1 : 0;

@@ -146,6 +146,7 @@ TEST(PrometheusMetricsTest, ClusterAndLiveJobMetrics) {
   EXPECT_EQ(ValueOf(samples, "sabot_jobs", {{"state", "running"}}), "1");
   EXPECT_EQ(ValueOf(samples, "sabot_jobs", {{"state", "finished"}}), "1");
   EXPECT_EQ(ValueOf(samples, "sabot_jobs", {{"state", "failed"}}), "0");
+  EXPECT_EQ(ValueOf(samples, "sabot_jobs", {{"state", "restarting"}}), "0");
   EXPECT_EQ(ValueOf(samples, "sabot_job_info",
                     {{"job", "job-2"}, {"name", "odd \"name\"\nhere"}, {"state", "finished"}}),
             "1");

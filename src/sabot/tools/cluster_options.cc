@@ -118,6 +118,7 @@ int FollowJob(const JobHandle& handle, const std::string& command, const JobFile
   bool cancel_sent = false;
   JobInfo info;
   int failures = 0;
+  int32_t restarts_told = 0;
   while (true) {
     if (SignalCancel::signal() != 0 && !cancel_sent) {
       cancel_sent = true;
@@ -138,6 +139,16 @@ int FollowJob(const JobHandle& handle, const std::string& command, const JobFile
     }
     failures = 0;
     info = std::move(*polled);
+    if (info.recovery.restarts > restarts_told) {
+      // A job with checkpoints restarted after a failure (docs/fault-tolerance.md).
+      restarts_told = info.recovery.restarts;
+      std::cerr << command << ": job " << info.id << " restarted (restart " << restarts_told
+                << ") from "
+                << (info.recovery.restored_checkpoint != 0
+                        ? "checkpoint " + std::to_string(info.recovery.restored_checkpoint)
+                        : std::string("the start"))
+                << " after: " << info.recovery.last_failure << "\n";
+    }
     if (IsFinal(info.state)) break;
     if (progress && info.state == JobState::kRunning) {
       std::string text = renderer.Update(ProgressOf(info));
@@ -157,6 +168,18 @@ int FollowJob(const JobHandle& handle, const std::string& command, const JobFile
     std::cerr << command << ": stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
               << ": the job was cancelled and its partial output removed\n";
     return 128 + signal;
+  }
+  if (info.recovery.checkpoints_completed > 0 || info.recovery.restarts > 0) {
+    // On stderr: the summary on stdout stays that of a job without checkpoints.
+    std::string times;
+    for (auto time : info.recovery.recovery_times) {
+      times += (times.empty() ? "" : " ") +
+               std::to_string(std::chrono::duration<double>(time).count());
+    }
+    std::cerr << "recovery: " << info.recovery.restarts << " restarts, "
+              << info.recovery.checkpoints_completed << " checkpoints completed, "
+              << info.recovery.checkpoints_failed << " failed, last " << info.recovery.last_checkpoint
+              << "; recovery seconds: " << (times.empty() ? "-" : times) << "\n";
   }
   if (info.state == JobState::kFinished) {
     std::cout << FormatJobSummary(ReportOf(info));

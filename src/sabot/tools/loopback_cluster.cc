@@ -97,6 +97,8 @@ struct LoopbackCluster {
   std::unique_ptr<ShuffleClient> client;  // reaches the agents with the run's token
   std::vector<std::unique_ptr<AgentProcess>> agents;
   std::unique_ptr<OutputForwarder> forwarder;
+  // One per replacement agent (its own stdout).
+  std::vector<std::unique_ptr<OutputForwarder>> replacement_forwarders;
 
   ~LoopbackCluster() {
     if (coordinator) ARROW_UNUSED(coordinator->Shutdown());
@@ -116,12 +118,17 @@ struct LoopbackCluster {
     }
     StopAgents(all);
     if (forwarder) forwarder->Stop();
+    for (auto& replacement : replacement_forwarders) replacement->Stop();
     agents.clear();
     coordinator.reset();
     std::error_code ignored;
     if (!folder.empty()) std::filesystem::remove_all(folder, ignored);
   }
 };
+
+// Replacement agent processes one run starts at most (a job whose agents keep dying fails by its
+// restart strategy long before).
+constexpr int32_t kMaxReplacementAgents = 1000;
 
 int Failed(const std::string& message, int code) {
   std::cerr << "sabot run: " << message << "\n";
@@ -181,17 +188,20 @@ int RunOnLoopbackCluster(const JobFile& job, const LoopbackClusterOptions& optio
   int32_t needed = 1;
   for (const auto& op : job.plan.operators()) needed = std::max(needed, op.parallelism);
   const int32_t slots = (needed + options.agents - 1) / options.agents;
-  for (int32_t i = 0; i < options.agents; ++i) {
+  auto agent_args = [&](int32_t number) {
     std::vector<std::string> args = {
         "agent", "--coordinator", cluster.coordinator->location(), "--slots",
-        std::to_string(slots), "--port", "0", "--agent-id", "run-agent-" + std::to_string(i + 1),
+        std::to_string(slots), "--port", "0", "--agent-id", "run-agent-" + std::to_string(number),
         "--token-file", token_file, "--memory-budget-mib",
         std::to_string(std::max<int64_t>(1, options.memory_budget >> 20))};
     if (!options.spill_dir.empty()) {
       args.push_back("--spill-dir");
       args.push_back(options.spill_dir);
     }
-    auto started = AgentProcess::Start(*binary, args);
+    return args;
+  };
+  for (int32_t i = 0; i < options.agents; ++i) {
+    auto started = AgentProcess::Start(*binary, agent_args(i + 1));
     if (!started.ok()) return Failed("cannot start agent " + std::to_string(i + 1) + ": " +
                                          started.status().message(), 1);
     cluster.agents.push_back(std::move(*started));
@@ -235,7 +245,37 @@ int RunOnLoopbackCluster(const JobFile& job, const LoopbackClusterOptions& optio
   }
   Coordinator* running = cluster.coordinator.get();
   JobHandle handle;
-  handle.poll = [running, &id](std::chrono::milliseconds wait) {
+  // An agent process that dies while the job runs (killed: the chaos test) is replaced by a new
+  // one, which registers under a new id: a job with checkpoints restarts on it.
+  int32_t next_agent = options.agents + 1;
+  bool replacing = true;
+  auto replace_dead_agents = [&]() {
+    if (!replacing) return;
+    for (size_t i = 0; i < cluster.agents.size(); ++i) {
+      AgentProcess* agent = cluster.agents[i].get();
+      if (agent->reaped() || !agent->TryReap()) continue;
+      if (next_agent > options.agents + kMaxReplacementAgents) {
+        std::cerr << "sabot run: agent process " << agent->pid() << " ended; "
+                  << kMaxReplacementAgents << " replacements were started already, no more\n";
+        replacing = false;
+        return;
+      }
+      const int32_t number = next_agent++;
+      std::cerr << "sabot run: agent process " << agent->pid()
+                << " ended; starting a replacement (run-agent-" << number << ")\n";
+      auto started = AgentProcess::Start(*binary, agent_args(number));
+      if (!started.ok()) {
+        std::cerr << "sabot run: cannot start a replacement agent: "
+                  << started.status().message() << "\n";
+        continue;
+      }
+      cluster.replacement_forwarders.push_back(
+          std::make_unique<OutputForwarder>(std::vector<int>{(*started)->stdout_fd()}));
+      cluster.agents.push_back(std::move(*started));
+    }
+  };
+  handle.poll = [running, &id, &replace_dead_agents](std::chrono::milliseconds wait) {
+    replace_dead_agents();
     return running->WaitForJob(*id, wait);
   };
   handle.cancel = [running, &id] { return running->Cancel(*id); };
