@@ -690,7 +690,8 @@ arrow::Result<std::pair<std::string, CheckpointId>> CheckpointRequest(
 
 }  // namespace
 
-arrow::Result<std::string> Agent::TriggerCheckpoint(const ControlMessage& request) {
+arrow::Result<std::pair<std::shared_ptr<Agent::JobRun>, CheckpointId>> Agent::CheckpointedJob(
+    const ControlMessage& request) {
   ARROW_ASSIGN_OR_RAISE(auto named, CheckpointRequest(request));
   auto run = HoldJob(named.first);
   if (run == nullptr || run->group == nullptr) {
@@ -702,29 +703,26 @@ arrow::Result<std::string> Agent::TriggerCheckpoint(const ControlMessage& reques
                                   engine_->shuffle_manager()->options().agent_id,
                                   "' without checkpoints");
   }
-  run->group->TriggerCheckpoint(named.second);
+  return std::make_pair(std::move(run), named.second);
+}
+
+arrow::Result<std::string> Agent::TriggerCheckpoint(const ControlMessage& request) {
+  ARROW_ASSIGN_OR_RAISE(auto job, CheckpointedJob(request));
+  job.first->group->TriggerCheckpoint(job.second);
   return std::string();
 }
 
 arrow::Result<std::string> Agent::CheckpointComplete(const ControlMessage& request) {
-  ARROW_ASSIGN_OR_RAISE(auto named, CheckpointRequest(request));
-  auto run = HoldJob(named.first);
-  if (run == nullptr || run->group == nullptr) {
-    return arrow::Status::KeyError("job '", named.first, "' is not deployed on agent '",
-                                   engine_->shuffle_manager()->options().agent_id, "'");
-  }
-  if (run->checkpoints == nullptr) {
-    return arrow::Status::Invalid("job '", named.first, "' was deployed on agent '",
-                                  engine_->shuffle_manager()->options().agent_id,
-                                  "' without checkpoints");
-  }
+  ARROW_ASSIGN_OR_RAISE(auto job, CheckpointedJob(request));
+  const std::shared_ptr<JobRun>& run = job.first;
+  const CheckpointId id = job.second;
   {
     std::lock_guard<std::mutex> lock(run->checkpoints->mutex);
     CheckpointAcks& acks = *run->checkpoints;
-    acks.completed = std::max(acks.completed, named.second);
+    acks.completed = std::max(acks.completed, id);
     std::erase_if(acks.acks, [&](const SnapshotAck& ack) { return ack.id <= acks.completed; });
   }
-  run->group->CheckpointComplete(named.second);
+  run->group->CheckpointComplete(id);
   return std::string();
 }
 

@@ -152,6 +152,11 @@ class Agent {
   // The job for a control call about it (nullptr if not deployed): the call counts as the
   // driver's contact, and the job is not expired until the returned pointer is dropped.
   std::shared_ptr<JobRun> HoldJob(const std::string& job_id);
+  // The job and checkpoint id a checkpoint call (trigger, complete) names: KeyError when the job
+  // is not deployed here, Invalid when it was deployed without checkpoints or the id is not
+  // positive.
+  arrow::Result<std::pair<std::shared_ptr<JobRun>, CheckpointId>> CheckpointedJob(
+      const ControlMessage& request);
   // Ends a hold (or the deployment's) taken on `run`.
   void Unhold(JobRun* run);
   // Releases job `job_id` (its JobRun already out of jobs_): its shuffles and their states.
