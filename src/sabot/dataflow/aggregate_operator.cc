@@ -103,6 +103,7 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   void Abort() override {
     aggregation_.reset();
     merged_.reset();
+    spill_.Remove();  // now, not when the instance is destroyed (a restarted job may keep it)
   }
 
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
