@@ -103,6 +103,7 @@ class BoundedAggregateOperator : public AggregateOperatorBase {
   void Abort() override {
     aggregation_.reset();
     merged_.reset();
+    spill_.Remove();  // now, not when the instance is destroyed (a restarted job may keep it)
   }
 
   int64_t state_spilled_bytes() const override { return spill_.spilled_bytes(); }
@@ -798,6 +799,9 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
         first = last + 1;
       }
     }
+    // A snapshot of spilled state comes back whole: past the budget it goes to disk again (the
+    // pending results are folded in at the next batch, as before the snapshot).
+    if (partitions_.size() > 1) return EvictOverBudget();
     return arrow::Status::OK();
   }
 
@@ -851,6 +855,18 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
   // Past the budget: the largest resident partitions are written out; pending results over
   // half the budget are folded into their partitions.
   arrow::Status EnforceBudget(OperatorOutput* out) {
+    ARROW_RETURN_NOT_OK(EvictOverBudget());
+    if (pending_bytes_ > budget_.bytes / 2) {
+      for (int32_t p = 0; p < kSpillPartitions; ++p) {
+        if (!partitions_[p].pending.empty()) ARROW_RETURN_NOT_OK(Flush(p, out));
+      }
+    }
+    return arrow::Status::OK();
+  }
+
+  // Writes out the largest resident partitions until the resident ones and the pending results
+  // fit the budget (or none is left to write out).
+  arrow::Status EvictOverBudget() {
     int64_t resident = 0;
     for (const auto& partition : partitions_) {
       if (!partition.spilled) resident += partition.state->bytes();
@@ -869,11 +885,6 @@ class ChangelogAggregateOperator : public AggregateOperatorBase {
       if (largest < 0) break;
       ARROW_RETURN_NOT_OK(Evict(largest));
       resident -= largest_bytes;
-    }
-    if (pending_bytes_ > budget_.bytes / 2) {
-      for (int32_t p = 0; p < kSpillPartitions; ++p) {
-        if (!partitions_[p].pending.empty()) ARROW_RETURN_NOT_OK(Flush(p, out));
-      }
     }
     return arrow::Status::OK();
   }

@@ -323,6 +323,8 @@ TEST(AggregateOperatorTest, SpillsToItsDirectoryAndRemovesItAtFinishOrAbort) {
     EXPECT_GT(files, 0);
     if (abort) {
       op->Abort();
+      // Abort drops the files at once, not when the instance is destroyed.
+      EXPECT_TRUE(!fs::exists(spill) || fs::is_empty(spill));
     } else {
       ASSERT_OK(op->Finish(&out));
       EXPECT_GT(op->state_spilled_bytes(), 0);
@@ -509,8 +511,23 @@ TEST(AggregateOperatorTest, UnboundedStateRestoresFromASnapshot) {
       for (size_t i = 25; i < input.size(); ++i) ASSERT_OK(first->Process(0, input[i], &ignored));
       ASSERT_OK(first->Finish(&ignored));
       EXPECT_TRUE(parts.Unchanged());
+      // The restored instance's state past the budget is on disk again at once, in a
+      // directory of its own.
+      const fs::path spill = fs::temp_directory_path() /
+                             ("sabot_changelog_restore_test_" + std::to_string(getpid()));
+      fs::remove_all(spill);
+      task.spill_directory = spill.string();
       ASSERT_OK_AND_ASSIGN(auto second, bound.make_operator(task));
       ASSERT_OK(second->Restore(1, &parts));
+      if (budget > 0 && keys.size() == 2) {  // k_dict has a few values: its state fits
+        int64_t files = 0;
+        if (fs::exists(spill)) {
+          for (const auto& entry : fs::recursive_directory_iterator(spill)) {
+            files += entry.is_regular_file() ? 1 : 0;
+          }
+        }
+        EXPECT_GT(files, 0) << "a restored state over its budget stays in memory";
+      }
       for (size_t i = 25; i < input.size(); ++i) ASSERT_OK(second->Process(0, input[i], &out));
       ASSERT_OK(second->Finish(&out));
       ChangelogReplay replay(keys.size(), specs.size());
@@ -520,6 +537,9 @@ TEST(AggregateOperatorTest, UnboundedStateRestoresFromASnapshot) {
       }
       testing::ExpectRowsMatch(testing::GroupRows(*InputSchema(), keys, specs, input), specs,
                                replay.current());
+      second.reset();
+      EXPECT_TRUE(!fs::exists(spill) || fs::is_empty(spill));
+      fs::remove_all(spill);
     }
   }
 }

@@ -377,17 +377,27 @@ std::vector<std::string> RowsAsText(
 TEST(WindowedAggregateTest, RestoredFromASnapshotItEmitsWhatAnUninterruptedRunDoes) {
   WindowParams late = Tumbling(milliseconds(60'000));
   late.allowed_lateness = milliseconds(40'000);
+  WindowParams sliding_late = Sliding(milliseconds(50'000), milliseconds(20'000));
+  sliding_late.allowed_lateness = milliseconds(40'000);
+  WindowParams session_late = Session(milliseconds(2'000));
+  session_late.allowed_lateness = milliseconds(40'000);
   const std::pair<const char*, WindowParams> cases[] = {
       {"tumbling", Tumbling(milliseconds(60'000))},
       {"sliding", Sliding(milliseconds(50'000), milliseconds(20'000))},
       {"tumbling with allowed lateness", late},
-      {"session", Session(milliseconds(2'000))}};
+      {"sliding with allowed lateness", sliding_late},
+      {"session", Session(milliseconds(2'000))},
+      {"session with allowed lateness", session_late}};
   std::vector<Row> rows = Transactions(3000, 900'000, 20'000, 9);
   std::mt19937 random(5);
   for (Row& r : rows) {
     if (r.user) r.user = static_cast<int64_t>(random() % 300);
   }
   rows[1500].t = *rows[1500].t - 200'000;  // a late row, counted before the snapshot
+  // Late but within the allowed lateness: a fired window's rows re-emitted, before the snapshot
+  // and after it.
+  rows[1550].t = *rows[1550].t - 30'000;
+  rows[2500].t = *rows[2500].t - 30'000;
   for (const auto& [name, params] : cases) {
     for (int64_t budget : {int64_t{0}, int64_t{1024}}) {
       SCOPED_TRACE(std::string(name) + " budget " + std::to_string(budget));
