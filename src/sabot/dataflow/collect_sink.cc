@@ -1,5 +1,8 @@
 #include "sabot/dataflow/collect_sink.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -13,18 +16,29 @@ namespace sabot {
 
 namespace {
 
+// What the tasks of one bound collect sink published in this run (every attempt), per subtask:
+// the first checkpoint. A restart that restores no checkpoint starts the tasks fresh, and each
+// then takes back what it published in the failed attempt (the replay brings it again).
+struct CollectRun {
+  std::mutex mutex;
+  std::map<int32_t, CheckpointId> first_published;
+};
+
 class CollectSink : public Operator {
  public:
   CollectSink(std::shared_ptr<CollectedOutput> collected, std::string name, int32_t subtask,
-              bool copy_out, std::shared_ptr<arrow::Schema> schema)
+              bool copy_out, std::shared_ptr<arrow::Schema> schema,
+              std::shared_ptr<CollectRun> run)
       : collected_(std::move(collected)),
         name_(std::move(name)),
         subtask_(subtask),
         copy_out_(copy_out),
-        schema_(std::move(schema)) {}
+        schema_(std::move(schema)),
+        run_(std::move(run)) {}
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
+    Start();
     rows_ += batch->num_rows();
     // The caller owns what it collects, beyond the job: a copy in the default pool, never a
     // view of the job's shuffle memory (which the job's budget frees when it ends) — unless no
@@ -39,9 +53,8 @@ class CollectSink : public Operator {
   }
   // The rows become visible when the job succeeded, as a file sink's files do.
   arrow::Status Commit() override {
-    for (auto& staged : staged_) {
-      collected_->AddCheckpointed(name_, subtask_, staged.checkpoint, std::move(staged.batches));
-    }
+    Start();
+    for (auto& staged : staged_) Publish(staged.checkpoint, std::move(staged.batches));
     staged_.clear();
     for (auto& batch : pending_) collected_->Add(name_, subtask_, std::move(batch));
     pending_.clear();
@@ -56,6 +69,7 @@ class CollectSink : public Operator {
   // staged group not yet published (rows of a checkpoint that has not completed may be published
   // by the restore of a later one).
   arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    Start();
     staged_.push_back({id, std::move(pending_)});
     pending_.clear();
     std::vector<std::shared_ptr<arrow::RecordBatch>> rows;
@@ -83,8 +97,7 @@ class CollectSink : public Operator {
 
   arrow::Status CheckpointComplete(CheckpointId id) override {
     while (!staged_.empty() && staged_.front().checkpoint <= id) {
-      collected_->AddCheckpointed(name_, subtask_, staged_.front().checkpoint,
-                                  std::move(staged_.front().batches));
+      Publish(staged_.front().checkpoint, std::move(staged_.front().batches));
       staged_.erase(staged_.begin());
     }
     return arrow::Status::OK();
@@ -101,6 +114,7 @@ class CollectSink : public Operator {
     if (position["subtask"] != subtask_) {
       return arrow::Status::Invalid(what, ": the snapshot is of task ", position["subtask"]);
     }
+    started_ = true;
     ARROW_ASSIGN_OR_RAISE(auto staged, state->Get("staged"));
     ARROW_ASSIGN_OR_RAISE(auto rows, state->Get("rows"));
     if (staged == nullptr || !staged->schema()->Equals(*StagedSchema()) || rows == nullptr ||
@@ -128,7 +142,7 @@ class CollectSink : public Operator {
         arrow::TableBatchReader reader(*slice);  // refers to the slice: keep it alive
         ARROW_ASSIGN_OR_RAISE(batches, reader.ToRecordBatches());
       }
-      collected_->AddCheckpointed(name_, subtask_, checkpoint, std::move(batches));
+      Publish(checkpoint, std::move(batches));
       offset += count;
     }
     pending_.clear();
@@ -143,6 +157,30 @@ class CollectSink : public Operator {
   int64_t rows_out() const override { return rows_; }
 
  private:
+  // The first step of a task that was not restored: what the subtask published in a failed
+  // attempt of this run goes.
+  void Start() {
+    if (started_) return;
+    started_ = true;
+    CheckpointId first = kNoCheckpoint;
+    {
+      std::lock_guard<std::mutex> lock(run_->mutex);
+      auto it = run_->first_published.find(subtask_);
+      if (it == run_->first_published.end()) return;
+      first = it->second;
+      run_->first_published.erase(it);
+    }
+    collected_->RewindTo(name_, subtask_, first - 1);
+  }
+  void Publish(CheckpointId checkpoint, std::vector<std::shared_ptr<arrow::RecordBatch>> batches) {
+    {
+      std::lock_guard<std::mutex> lock(run_->mutex);
+      auto [it, added] = run_->first_published.emplace(subtask_, checkpoint);
+      if (!added && checkpoint < it->second) it->second = checkpoint;
+    }
+    collected_->AddCheckpointed(name_, subtask_, checkpoint, std::move(batches));
+  }
+
   std::shared_ptr<CollectedOutput> collected_;
   std::string name_;
   int32_t subtask_;
@@ -160,6 +198,8 @@ class CollectSink : public Operator {
   const std::shared_ptr<arrow::Schema> schema_;
   std::vector<std::shared_ptr<arrow::RecordBatch>> pending_;  // since the last snapshot
   std::vector<Staged> staged_;  // snapshotted, until their checkpoint completes
+  const std::shared_ptr<CollectRun> run_;
+  bool started_ = false;  // Start() ran, or Restore
 };
 
 }  // namespace
@@ -173,9 +213,10 @@ arrow::Result<BoundOperator> BindCollectSink(const OperatorSpec& spec,
   }
   options.collected->Declare(spec.name, input);
   BoundOperator bound;
-  bound.make_operator = [collected = options.collected, name = spec.name, copy_out, input](
+  bound.make_operator = [collected = options.collected, name = spec.name, copy_out, input,
+                         run = std::make_shared<CollectRun>()](
                             const TaskContext& ctx) -> arrow::Result<std::unique_ptr<Operator>> {
-    return std::make_unique<CollectSink>(collected, name, ctx.subtask, copy_out, input);
+    return std::make_unique<CollectSink>(collected, name, ctx.subtask, copy_out, input, run);
   };
   return bound;
 }

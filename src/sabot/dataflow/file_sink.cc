@@ -371,13 +371,15 @@ class FileSink : public Operator {
   }
 
   // Exactly once: the first step of a run that is not restored removes the earlier run's part
-  // files (once per sink and process) and this task's pending files. Every task takes a step
-  // before the first checkpoint completes, so nothing this run publishes is removed.
+  // files (once per sink and process) and this task's pending files and parts (a restart of the
+  // run that found no valid checkpoint starts fresh: what the failed attempt published goes).
+  // Every task takes a step before the first checkpoint completes, so nothing this attempt
+  // publishes is removed.
   arrow::Status Start() {
     if (started_) return arrow::Status::OK();
     started_ = true;
     ARROW_RETURN_NOT_OK(state_->RemoveEarlierParts());
-    return RemoveOwnFilesFrom(0, /*parts_too=*/false);
+    return RemoveOwnFilesFrom(0, /*parts_too=*/true);
   }
 
   // Removes this task's pending files numbered `first` and above, and with `parts_too` its

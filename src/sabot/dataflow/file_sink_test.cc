@@ -444,6 +444,33 @@ TEST_F(ExactlyOnceFileSinkTest, RestoreRemovesPartsOfANewerCheckpoint) {
   EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0.parquet"}));
 }
 
+TEST_F(ExactlyOnceFileSinkTest, AFreshRestartRemovesWhatTheFailedAttemptPublished) {
+  // A restart with no valid checkpoint to restore (the only complete one did not verify) starts
+  // the tasks fresh, in the same run (same bound sink): the parts the failed attempt published
+  // are written again by the replay, so they go, even if the replay cuts fewer parts.
+  ASSERT_OK_AND_ASSIGN(auto bound, BindCheckpointed(FileFormat::kParquet));
+  {
+    ASSERT_OK_AND_ASSIGN(auto sink, Task(bound, 0));
+    testing::MemoryState s1;
+    testing::MemoryState s2;
+    ASSERT_OK(sink->Process(0, Rows(0, 3), &none_));
+    ASSERT_OK(sink->Snapshot(1, s1.writer()));
+    ASSERT_OK(sink->Process(0, Rows(3, 3), &none_));
+    ASSERT_OK(sink->Snapshot(2, s2.writer()));
+    ASSERT_OK(sink->CheckpointComplete(2));
+    sink->Abort();
+  }
+  EXPECT_EQ(Listing(out_dir()),
+            (std::set<std::string>{"part-0-0.parquet", "part-0-1.parquet"}));
+  ASSERT_OK_AND_ASSIGN(auto fresh, Task(bound, 0));
+  ASSERT_OK(fresh->Process(0, Rows(0, 6), &none_));
+  ASSERT_OK(fresh->Finish(&none_));
+  ASSERT_OK(fresh->Commit());
+  EXPECT_EQ(Listing(out_dir()), (std::set<std::string>{"part-0-0.parquet"}));
+  ASSERT_OK_AND_ASSIGN(auto part, Part(FileFormat::kParquet, "part-0-0.parquet"));
+  ASSERT_BATCHES_EQUAL(*Expected(0, 6), *part);
+}
+
 TEST_F(ExactlyOnceFileSinkTest, AFreshRunReplacesTheEarlierRunOnlyAndAbortKeepsPublishedParts) {
   fs::create_directories(out_dir());
   for (const std::string name : {"part-0.parquet", "part-1-7.parquet", ".part-0-5.parquet.pending",

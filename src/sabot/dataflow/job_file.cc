@@ -467,8 +467,18 @@ arrow::Status Reader::ReadCheckpoint(const Node& node, CheckpointOptions* checkp
                                 "restart_delay", "restart_backoff", "max_restart_delay"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
+    // The plan JSON's bound (2^40 ms, about 34 years): a larger one would not survive the
+    // plan's JSON (distributed runs) and overflows the restart's clock arithmetic.
+    auto bounded = [&](std::string_view field) -> arrow::Result<std::chrono::milliseconds> {
+      ARROW_ASSIGN_OR_RAISE(auto duration, Duration(f.value, who, field));
+      if (duration.count() > (int64_t{1} << 40)) {
+        return Fail(f.value, who, field, " must be at most 2^40 ms (about 34 years), got ",
+                    f.value.Scalar());
+      }
+      return duration;
+    };
     if (k == "interval") {
-      ARROW_ASSIGN_OR_RAISE(checkpoint->interval, Duration(f.value, who, "interval"));
+      ARROW_ASSIGN_OR_RAISE(checkpoint->interval, bounded("interval"));
     } else if (k == "directory") {
       ARROW_ASSIGN_OR_RAISE(std::string dir, String(f.value, who, "directory"));
       if (dir.empty()) return Fail(f.value, who, "directory must not be empty");
@@ -481,7 +491,7 @@ arrow::Status Reader::ReadCheckpoint(const Node& node, CheckpointOptions* checkp
       ARROW_ASSIGN_OR_RAISE(int64_t n, Integer(f.value, who, "max_restarts", 0, 1'000'000));
       checkpoint->max_restarts = static_cast<int32_t>(n);
     } else if (k == "restart_delay") {
-      ARROW_ASSIGN_OR_RAISE(checkpoint->restart_delay, Duration(f.value, who, "restart_delay"));
+      ARROW_ASSIGN_OR_RAISE(checkpoint->restart_delay, bounded("restart_delay"));
     } else if (k == "restart_backoff") {
       ARROW_ASSIGN_OR_RAISE(
           checkpoint->restart_backoff,
@@ -492,8 +502,7 @@ arrow::Status Reader::ReadCheckpoint(const Node& node, CheckpointOptions* checkp
                     f.value.Scalar());
       }
     } else if (k == "max_restart_delay") {
-      ARROW_ASSIGN_OR_RAISE(checkpoint->max_restart_delay,
-                            Duration(f.value, who, "max_restart_delay"));
+      ARROW_ASSIGN_OR_RAISE(checkpoint->max_restart_delay, bounded("max_restart_delay"));
     }
   }
   if (checkpoint->enabled() && checkpoint->directory.empty()) {

@@ -876,6 +876,13 @@ options:
   checkpoint: {directory: d, restart_backoff: 0.5}
 operators: [{generator_source: {rows: 10}}, {collect_sink: }]
 )", "job.yaml", "/base").status());
+  // Durations beyond the plan JSON's bound (they would not survive it) are refused.
+  ASSERT_RAISES_WITH(Invalid, "checkpoint: max_restart_delay must be at most 2^40 ms",
+                     ParseJobFile(R"(job: chk
+options:
+  checkpoint: {directory: d, interval: 1s, max_restart_delay: 999999999h}
+operators: [{generator_source: {rows: 10}}, {collect_sink: }]
+)", "job.yaml", "/base").status());
 }
 
 TEST(JobFileTest, WindowLateOutputAndTimeFromYaml) {

@@ -40,6 +40,9 @@ struct PendingCheckpoint {
   Clock::time_point triggered;
   size_t expected = 0;
   std::vector<TaskSnapshot> acks;
+  // Tasks heard from (an ack or an error): a failed checkpoint is removed only when every task
+  // reported, so no snapshot write of it is still in flight (it would recreate its directory).
+  size_t reported = 0;
   arrow::Status failure;
 };
 
@@ -68,6 +71,7 @@ class LocalCheckpointer {
   void OnTaskSnapshot(CheckpointId id, const arrow::Result<TaskSnapshot>& snapshot) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!pending_ || pending_->id != id) return;  // a checkpoint given up already
+    ++pending_->reported;
     if (!snapshot.ok()) {
       if (pending_->failure.ok()) pending_->failure = snapshot.status();
       return;
@@ -83,7 +87,7 @@ class LocalCheckpointer {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       const Clock::time_point now = Clock::now();
-      if (pending_ && (!pending_->failure.ok() || pending_->acks.size() >= pending_->expected ||
+      if (pending_ && (pending_->reported >= pending_->expected ||
                        now - pending_->triggered > kCheckpointTimeout)) {
         if (pending_->failure.ok() && pending_->acks.size() < pending_->expected) {
           pending_->failure = arrow::Status::IOError(
@@ -105,7 +109,8 @@ class LocalCheckpointer {
     if (done) Finish(std::move(*done));
     if (trigger) group_->TriggerCheckpoint(id);
   }
-  // The attempt ended: a checkpoint still pending is given up.
+  // The attempt ended and its group is gone (no snapshot write in flight): a checkpoint still
+  // pending is given up.
   void End() {
     std::optional<PendingCheckpoint> pending;
     {
@@ -318,7 +323,6 @@ arrow::Result<JobReport> RunAttempt(std::shared_ptr<const BoundJob> bound,
   } else {
     checkpointer->Begin(group.get());
     while (!group->WaitFor(kCheckpointPoll)) checkpointer->Poll();
-    checkpointer->End();
   }
 
   arrow::Status outcome = group->failure();
@@ -328,7 +332,8 @@ arrow::Result<JobReport> RunAttempt(std::shared_ptr<const BoundJob> bound,
   if (!outcome.ok()) {
     if (retryable != nullptr && outcome.IsNotImplemented()) *retryable = false;
     group->Abort(outcome);
-    group.reset();
+    group.reset();  // waits for the snapshot writes in flight
+    if (checkpointer != nullptr) checkpointer->End();
     (void)manager->ReleaseJob(bound->job_id);
     return outcome;
   }
@@ -359,7 +364,8 @@ arrow::Result<JobReport> RunAttempt(std::shared_ptr<const BoundJob> bound,
   }
   report.peak_memory_bytes = figures.peak_memory_bytes;
   report.memory_budget_bytes = figures.memory_budget_bytes;
-  group.reset();
+  group.reset();  // waits for the snapshot writes in flight
+  if (checkpointer != nullptr) checkpointer->End();
   (void)manager->ReleaseJob(bound->job_id);
   return report;
 }

@@ -1,5 +1,6 @@
 #include "sabot/dataflow/verify_sink.h"
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -31,6 +32,7 @@ class VerifySink : public Operator {
 
   arrow::Status Process(int32_t input, const std::shared_ptr<arrow::RecordBatch>& batch,
                         OperatorOutput* out) override {
+    ARROW_RETURN_NOT_OK(Start());
     ARROW_RETURN_NOT_OK(state_->check->Check(subtask_, *batch));
     rows_ += batch->num_rows();
     return arrow::Status::OK();
@@ -41,6 +43,7 @@ class VerifySink : public Operator {
   // Every task finished: the rows that should have arrived at the sink's tasks in this process
   // (all of them, in one process; an agent's share, in a distributed job) all did. Checked once.
   arrow::Status Commit() override {
+    ARROW_RETURN_NOT_OK(Start());
     std::call_once(state_->finish_once, [&] {
       std::vector<int32_t> subtasks;
       {
@@ -55,6 +58,7 @@ class VerifySink : public Operator {
   // the rows received) and the rows seen, so a restarted task checks the replayed rows as the
   // first arrivals they are and the final count stays exact.
   arrow::Status Snapshot(CheckpointId id, StateWriter* state) override {
+    ARROW_RETURN_NOT_OK(Start());
     ARROW_ASSIGN_OR_RAISE(auto progress, state_->check->Progress(subtask_));
     arrow::Int64Builder last_rows;
     arrow::Int64Builder received;
@@ -95,6 +99,7 @@ class VerifySink : public Operator {
     }
     arrow::Status restored = state_->check->RestorePartition(subtask_, progress);
     if (!restored.ok()) return restored.WithMessage(what, ": ", restored.message());
+    started_ = true;
     rows_ = position["rows"];
     return arrow::Status::OK();
   }
@@ -103,6 +108,18 @@ class VerifySink : public Operator {
   int64_t rows_out() const override { return rows_; }
 
  private:
+  // The first step of a task that was not restored: a restart that restored no checkpoint (a
+  // failure before the first one completed) replays from the first row, so the progress a
+  // failed attempt left in the shared check for this partition goes.
+  arrow::Status Start() {
+    if (started_) return arrow::Status::OK();
+    started_ = true;
+    ARROW_ASSIGN_OR_RAISE(auto progress, state_->check->Progress(subtask_));
+    std::fill(progress.last_row.begin(), progress.last_row.end(), -1);
+    std::fill(progress.received.begin(), progress.received.end(), 0);
+    return state_->check->RestorePartition(subtask_, progress);
+  }
+
   static std::shared_ptr<arrow::Schema> ProgressSchema() {
     return arrow::schema({arrow::field("last_row", arrow::int64(), /*nullable=*/false),
                           arrow::field("received", arrow::int64(), /*nullable=*/false)});
@@ -111,6 +128,7 @@ class VerifySink : public Operator {
   std::shared_ptr<VerifyState> state_;
   int32_t subtask_;
   int64_t rows_ = 0;
+  bool started_ = false;  // Start() ran, or Restore
 };
 
 }  // namespace

@@ -89,5 +89,54 @@ TEST(VerifySinkTest, ARestoredTaskChecksTheReplayedRowsExactly) {
                      again[1]->Restore(1, checkpoint[0].reader()));
 }
 
+// A failure before any checkpoint completed restarts the tasks fresh (no Restore), in the same
+// run (same bound sink and check): the replay from the first row is checked as first arrivals.
+TEST(VerifySinkTest, AFreshRestartChecksTheReplayFromTheStart) {
+  GeneratorSourceParams generator;
+  generator.batch_rows = 40;
+  generator.rows = 2 * 40;  // 2 writers x 1 batch
+  generator.key_cardinality = 25;
+  GeneratedJob job;
+  job.data = ShuffleTableOptions(generator);
+  job.num_writers = 2;
+  job.batches_per_writer = 1;
+  ASSERT_OK_AND_ASSIGN(auto edge_spec, job.MakeSpec(EdgeType::kHash, 2));
+  OperatorSpec spec;
+  spec.name = "verify";
+  spec.parallelism = 2;
+  spec.params = VerifySinkParams{};
+  ASSERT_OK_AND_ASSIGN(auto bound, BindVerifySink(spec, generator, 2, edge_spec));
+  testing::NoOutput none;
+  auto run = [&](bool finish) -> arrow::Status {
+    std::vector<std::unique_ptr<Operator>> tasks;
+    for (int32_t p = 0; p < 2; ++p) {
+      TaskContext ctx;
+      ctx.subtask = p;
+      ctx.parallelism = 2;
+      ARROW_ASSIGN_OR_RAISE(auto task, bound.make_operator(ctx));
+      tasks.push_back(std::move(task));
+    }
+    for (int32_t writer = 0; writer < 2; ++writer) {
+      if (!finish && writer == 1) break;  // the crash
+      ARROW_ASSIGN_OR_RAISE(auto partitioner,
+                            MakePartitioner(*edge_spec, GeneratedSchema(job.data), writer));
+      ARROW_ASSIGN_OR_RAISE(auto batch, job.WriterBatch(writer, 0));
+      ARROW_ASSIGN_OR_RAISE(auto parts, partitioner->Partition(batch));
+      for (int32_t p = 0; p < parts.num_partitions(); ++p) {
+        if (parts.batches[p]) ARROW_RETURN_NOT_OK(tasks[p]->Process(0, parts.batches[p], &none));
+      }
+    }
+    if (!finish) {
+      for (auto& task : tasks) task->Abort();
+      return arrow::Status::OK();
+    }
+    for (auto& task : tasks) ARROW_RETURN_NOT_OK(task->Finish(&none));
+    for (auto& task : tasks) ARROW_RETURN_NOT_OK(task->Commit());
+    return arrow::Status::OK();
+  };
+  ASSERT_OK(run(/*finish=*/false));
+  ASSERT_OK(run(/*finish=*/true));
+}
+
 }  // namespace
 }  // namespace sabot

@@ -175,8 +175,12 @@ void Run(const CommandOptions& options) {
   std::cout << console_rows.str();
   std::cout.flush();
   if (const int signal = SignalCancel::signal(); signal != 0) {
+    // Under checkpoints a file sink keeps what complete checkpoints published (exactly once).
+    const bool checkpointed = job->plan.options().checkpoint.enabled();
     std::cerr << "sabot run: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
-              << ": the job was cancelled and its partial output removed\n";
+              << (checkpointed ? ": the job was cancelled; the output of its complete "
+                                 "checkpoints stays published (the next run removes the rest)\n"
+                               : ": the job was cancelled and its partial output removed\n");
     throw CLI::RuntimeError(128 + signal);
   }
   if (!report.ok()) {
