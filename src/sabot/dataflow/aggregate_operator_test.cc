@@ -17,7 +17,7 @@
 #include "sabot/dataflow/aggregation_testing.h"
 #include "sabot/dataflow/local_executor.h"
 #include "sabot/dataflow/operator_testing.h"
-#include "sabot/dataflow/snapshot_testing.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/dataflow/plan_builder.h"
 #include "sabot/testing/assertions.h"
 
@@ -255,7 +255,7 @@ TEST(AggregateOperatorTest, BoundedStateRestoresFromASnapshot) {
       task.state_budget_bytes = budget;
       ASSERT_OK_AND_ASSIGN(auto first, bound.make_operator(task));
       Collector ignored;
-      testing::SnapshotParts early, parts;
+      testing::MemoryState early, parts;
       for (size_t i = 0; i < 20; ++i) {
         if (i == 12) ASSERT_OK(first->Snapshot(1, &early));
         ASSERT_OK(first->Process(0, input[i], &ignored));
@@ -291,7 +291,7 @@ TEST(AggregateOperatorTest, BoundedStateRestoresFromASnapshot) {
   TaskContext task;
   task.spec = &spec;
   ASSERT_OK_AND_ASSIGN(auto op, bound.make_operator(task));
-  testing::SnapshotParts parts;
+  testing::MemoryState parts;
   ASSERT_RAISES_WITH(NotImplemented, "aggregate 'agg' cannot snapshot its state: count_distinct",
                      op->Snapshot(1, &parts));
 }
@@ -504,7 +504,7 @@ TEST(AggregateOperatorTest, UnboundedStateRestoresFromASnapshot) {
       ASSERT_OK_AND_ASSIGN(auto first, bound.make_operator(task));
       Collector out;
       for (size_t i = 0; i < 25; ++i) ASSERT_OK(first->Process(0, input[i], &out));
-      testing::SnapshotParts parts;
+      testing::MemoryState parts;
       ASSERT_OK(first->Snapshot(1, &parts));
       // The first instance goes on (a checkpoint does not stop it); its snapshot must not change.
       Collector ignored;

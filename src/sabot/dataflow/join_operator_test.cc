@@ -19,7 +19,7 @@
 
 #include "sabot/dataflow/operator_binding.h"
 #include "sabot/dataflow/operator_testing.h"
-#include "sabot/dataflow/snapshot_testing.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 // Joins are checked against a nested-loop join written out here over plain C++ rows, with the
@@ -180,7 +180,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunJoin(
   for (size_t i = 0; i < std::max(left.size(), right.size()); ++i) {
     if (static_cast<int64_t>(i) == restart_at) {
       // A checkpoint and a restart from it: a new instance restored from the snapshot goes on.
-      testing::SnapshotParts parts;
+      testing::MemoryState parts;
       ARROW_RETURN_NOT_OK(op->Snapshot(1, &parts));
       if (i < right.size()) ARROW_RETURN_NOT_OK(op->Process(1, right[i], &out));
       if (!parts.Unchanged()) return arrow::Status::Invalid("a snapshot changed after Put");
@@ -720,7 +720,7 @@ arrow::Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> RunTimedJoin(
     if (static_cast<int64_t>(i) == restart_at) {
       // A checkpoint here and a restart from it: a new instance restored from the snapshot
       // (which the old instance must not change afterwards) takes over.
-      testing::SnapshotParts parts;
+      testing::MemoryState parts;
       ARROW_RETURN_NOT_OK(op->Snapshot(1, &parts));
       spilled += op->state_spilled_bytes();
       op->Abort();

@@ -25,6 +25,9 @@
 #include <arrow/result.h>
 #include <arrow/status.h>
 #include <arrow/record_batch.h>
+#include <arrow/io/memory.h>
+#include <arrow/ipc/reader.h>
+#include <arrow/ipc/writer.h>
 #include <arrow/table.h>
 
 #include "sabot/dataflow/checkpoint.h"
@@ -33,7 +36,10 @@
 namespace sabot::testing {
 
 // One snapshot's parts by name. Put checks what storage would check (a valid, unique name; a
-// non-null table that validates) so a test catches a snapshot the real storage would refuse.
+// non-null table that validates) so a test catches a snapshot the real storage would refuse, and
+// keeps the table it is given with an Arrow IPC copy of it; Get hands out the copy (what a
+// restarted task reads from disk), and Unchanged() tells whether every table put still equals
+// its copy — the contract that an operator never mutates what it put. Not thread safe.
 class MemoryState : public StateWriter, public StateReader {
  public:
   arrow::Status Put(const std::string& name, std::shared_ptr<arrow::Table> table) override {
@@ -45,9 +51,20 @@ class MemoryState : public StateWriter, public StateReader {
     }
     if (table == nullptr) return arrow::Status::Invalid("state part '", name, "' is null");
     ARROW_RETURN_NOT_OK(table->ValidateFull());
-    if (!parts_.emplace(name, std::move(table)).second) {
+    if (parts_.count(name) != 0) {
       return arrow::Status::Invalid("state part '", name, "' put twice in one snapshot");
     }
+    // The copy a checkpoint file would hold.
+    ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeFileWriter(sink, table->schema()));
+    ARROW_RETURN_NOT_OK(writer->WriteTable(*table));
+    ARROW_RETURN_NOT_OK(writer->Close());
+    ARROW_ASSIGN_OR_RAISE(auto buffer, sink->Finish());
+    auto source = std::make_shared<arrow::io::BufferReader>(buffer);
+    ARROW_ASSIGN_OR_RAISE(auto reader, arrow::ipc::RecordBatchFileReader::Open(source));
+    ARROW_ASSIGN_OR_RAISE(auto copy, reader->ToTable());
+    put_.emplace(name, std::move(table));
+    parts_.emplace(name, std::move(copy));
     return arrow::Status::OK();
   }
   arrow::Result<std::shared_ptr<arrow::Table>> Get(const std::string& name) override {
@@ -57,11 +74,24 @@ class MemoryState : public StateWriter, public StateReader {
 
   StateWriter* writer() { return this; }
   StateReader* reader() { return this; }
+  // The parts as a restarted task reads them (the copies).
   const std::map<std::string, std::shared_ptr<arrow::Table>>& parts() const { return parts_; }
-  void Clear() { parts_.clear(); }
+  size_t size() const { return parts_.size(); }
+  void Clear() {
+    parts_.clear();
+    put_.clear();
+  }
+  // Whether every table put still equals the copy taken when it was put.
+  bool Unchanged() const {
+    for (const auto& [name, table] : put_) {
+      if (!table->Equals(*parts_.at(name))) return false;
+    }
+    return true;
+  }
 
  private:
-  std::map<std::string, std::shared_ptr<arrow::Table>> parts_;
+  std::map<std::string, std::shared_ptr<arrow::Table>> parts_;  // the copies
+  std::map<std::string, std::shared_ptr<arrow::Table>> put_;    // the tables as put
 };
 
 // What a source task yielded: its batches and watermarks in order, and whether it ended.

@@ -19,7 +19,7 @@
 
 #include "sabot/dataflow/operator_testing.h"
 #include "sabot/dataflow/plan_builder.h"
-#include "sabot/dataflow/snapshot_testing.h"
+#include "sabot/dataflow/state_testing.h"
 #include "sabot/testing/assertions.h"
 
 namespace sabot {
@@ -329,7 +329,7 @@ std::vector<std::shared_ptr<arrow::RecordBatch>> FeedWithRestart(
   for (size_t i = 0; i < rows.size(); i += batch) {
     std::vector<Row> part(rows.begin() + i, rows.begin() + std::min(rows.size(), i + batch));
     if (i == restart_at * batch) {
-      testing::SnapshotParts parts;
+      testing::MemoryState parts;
       EXPECT_OK(h->op->Snapshot(1, &parts));
       const size_t emitted = h->out.batches.size();
       // The instance goes on after a checkpoint: what it put must not change.
@@ -419,10 +419,10 @@ TEST(WindowedAggregateTest, RestoredFromASnapshotItEmitsWhatAnUninterruptedRunDo
 TEST(WindowedAggregateTest, ASnapshotOfAnAggregateWithoutAPartialFormIsRefused) {
   Harness h(Tumbling(milliseconds(100)), "job", arrow::TimeUnit::MILLI, 0,
             AggregateParams{{Sum("amount"), CountDistinct("amount")}});
-  testing::SnapshotParts empty;
+  testing::MemoryState empty;
   ASSERT_OK(h.op->Snapshot(1, &empty));
   h.Feed({{1, 1.0, 10}});
-  testing::SnapshotParts parts;
+  testing::MemoryState parts;
   ASSERT_RAISES_WITH(NotImplemented, "aggregate 'agg' (window 'window') cannot snapshot",
                      h.op->Snapshot(2, &parts));
 }
