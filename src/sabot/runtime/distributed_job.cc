@@ -125,6 +125,11 @@ class Driver {
   // Removes the pending checkpoint's files; `failed`: it failed (logged and counted), else it
   // was given up (the attempt ended).
   void AbandonCheckpoint(const std::string& why, bool failed = true);
+  // At the job's end, once every agent released it (its groups, and their snapshot writes in
+  // flight, are gone): removes a checkpoint still pending.
+  void GiveUpPendingCheckpoint() {
+    if (storage_ != nullptr) AbandonCheckpoint("the job ended before it completed", false);
+  }
   // After failure_: true when the job may restart (checkpoints on, restarts left, not
   // cancelled); then aborts, waits the delay, finds agents and redeploys from the latest valid
   // checkpoint, as a new attempt. On return false failure_ is the job's error.
@@ -172,6 +177,7 @@ class Driver {
   Clock::time_point pending_since_;
   Clock::time_point next_trigger_;
   std::map<int64_t, SnapshotAck> acks_;  // of pending_, by graph task
+  std::string pending_failure_;  // the first task's error for pending_ (empty: none yet)
   JobRecovery recovery_;
   int64_t last_checkpoint_bytes_ = 0;                 // of the newest complete checkpoint
   std::chrono::nanoseconds last_checkpoint_duration_{0};  // its trigger to its manifest
@@ -782,6 +788,7 @@ void Driver::AbandonCheckpoint(const std::string& why, bool failed) {
                         << pending_ << ": " << removed.ToString();
   }
   pending_ = kNoCheckpoint;
+  pending_failure_.clear();
   acks_.clear();
 }
 
@@ -794,15 +801,25 @@ void Driver::Checkpoint() {
       if (!run.status) continue;
       for (const SnapshotAck& ack : run.status->snapshots) {
         if (ack.id != pending_) continue;
+        const bool known = ack.task >= 0 && ack.task < static_cast<int64_t>(graph_.tasks().size());
         if (!ack.error.ok()) {
-          AbandonCheckpoint((ack.task >= 0 ? TaskLabel(ack.task) + ": " : std::string()) +
-                            ack.error.ToString());
-          return;
+          const std::string why = (known ? TaskLabel(ack.task) + ": " : std::string()) +
+                                  ack.error.ToString();
+          // Of no known task: nothing tells when the others' writes end; given up now.
+          if (!known) {
+            AbandonCheckpoint(why);
+            return;
+          }
+          if (pending_failure_.empty()) pending_failure_ = why;
         }
-        if (ack.task >= 0 && ack.task < static_cast<int64_t>(graph_.tasks().size())) {
-          acks_[ack.task] = ack;
-        }
+        if (known) acks_[ack.task] = ack;
       }
+    }
+    // A failed checkpoint is removed only once every task reported (an ack or an error): then no
+    // snapshot write of it is in flight on any agent (one would recreate its directory).
+    if (acks_.size() == graph_.tasks().size() && !pending_failure_.empty()) {
+      AbandonCheckpoint(pending_failure_);
+      return;
     }
     if (acks_.size() == graph_.tasks().size()) {
       std::vector<TaskSnapshot> snapshots;
@@ -1062,10 +1079,8 @@ arrow::Result<JobReport> Driver::Run() {
     running = Restart();
   }
   if (failure_.ok() && !commit_done) {
-    // Every task finished: a checkpoint still pending is moot; the commit publishes all.
-    if (storage_ != nullptr) {
-      AbandonCheckpoint("the job's tasks finished before it completed", /*failed=*/false);
-    }
+    // Every task finished: a checkpoint still pending is moot (given up once the agents released
+    // the job, below); the commit publishes all.
     arrow::Status committed = Commit();
     if (!committed.ok()) Fail(committed);
   }
@@ -1075,6 +1090,7 @@ arrow::Result<JobReport> Driver::Run() {
     AbortAll(failure_);
     if (options_.on_progress) options_.on_progress(Info());
     ReleaseAll();
+    GiveUpPendingCheckpoint();
     return failure_;
   }
   // The final figures, after every task finished.
@@ -1098,6 +1114,7 @@ arrow::Result<JobReport> Driver::Run() {
   }
   if (options_.on_progress) options_.on_progress(Info());
   ReleaseAll();
+  GiveUpPendingCheckpoint();
   return report;
 }
 

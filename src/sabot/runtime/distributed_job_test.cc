@@ -611,6 +611,12 @@ TEST_F(RecoveryTest, RestartRestoresTheLatestCheckpointWithExactlyOnceOutput) {
                 static_cast<long long>(recovery.last_checkpoint));
   EXPECT_TRUE(fs::exists(fs::path(checkpoint.directory) / "restored" / name / "MANIFEST.json"))
       << name;
+  // No checkpoint given up (failed, pending at the restart or at the end) leaves a directory
+  // behind: every one on disk is complete.
+  for (const auto& entry : fs::directory_iterator(fs::path(checkpoint.directory) / "restored")) {
+    if (entry.path().filename().string().rfind("chk-", 0) != 0) continue;
+    EXPECT_TRUE(fs::exists(entry.path() / "MANIFEST.json")) << entry.path();
+  }
   auto got = ReadOutput(FileSinkParams{FileFormat::kParquet, output.string(), {}});
   ASSERT_EQ(got->num_rows(), expected->num_rows());
   EXPECT_TRUE(got->Equals(*expected)) << "the restored job's rows differ";
