@@ -72,6 +72,7 @@ job() {  # job FILE OUT
 job: chaos-batch
 options:
   shuffle_mode: blocking
+  lineage_recovery: true
 operators:
   - name: orders
     parquet_source: $work/data/orders

@@ -398,7 +398,7 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
                         Fields(node, who, "options",
                                {"threads", "memory_budget", "shuffle_mode", "chaining",
                                 "spill_directory", "progress", "state_budget",
-                                "idle_timeout", "checkpoint"}));
+                                "idle_timeout", "checkpoint", "lineage_recovery"}));
   for (const Field& f : fields) {
     const std::string& k = f.key.Scalar();
     if (k == "threads") {
@@ -428,6 +428,8 @@ arrow::Status Reader::ReadOptions(const Node& node, JobRunOptions* run, PlanOpti
       }
     } else if (k == "chaining") {
       ARROW_ASSIGN_OR_RAISE(plan->chaining, Bool(f.value, who, "chaining"));
+    } else if (k == "lineage_recovery") {
+      ARROW_ASSIGN_OR_RAISE(plan->lineage_recovery, Bool(f.value, who, "lineage_recovery"));
     } else if (k == "spill_directory") {
       ARROW_ASSIGN_OR_RAISE(std::string dir, String(f.value, who, "spill_directory"));
       if (dir.empty()) return Fail(f.value, who, "spill_directory must not be empty");
@@ -1722,6 +1724,7 @@ arrow::Result<std::string> FormatJobFile(std::string_view name, const LogicalPla
   std::ostringstream opts;
   if (po.shuffle_mode != ShuffleMode::kPipelined) opts << "  shuffle_mode: blocking\n";
   if (!po.chaining) opts << "  chaining: false\n";
+  if (po.lineage_recovery) opts << "  lineage_recovery: true\n";
   if (po.idle_timeout.count() != 0) {
     opts << "  idle_timeout: " << FormatDuration(po.idle_timeout) << "\n";
   }

@@ -135,6 +135,7 @@ options:
   memory_budget: 64MiB
   shuffle_mode: blocking
   chaining: false
+  lineage_recovery: true
   spill_directory: spill
   progress: false
 operators:
@@ -161,6 +162,7 @@ operators:
   EXPECT_FALSE(job.options.progress);
   EXPECT_EQ(job.plan.options().shuffle_mode, ShuffleMode::kBlocking);
   EXPECT_FALSE(job.plan.options().chaining);
+  EXPECT_TRUE(job.plan.options().lineage_recovery);
   const auto& ops = job.plan.operators();
   const auto& csv = std::get<FileSourceParams>(ops[0].params);
   EXPECT_EQ(csv.format, FileFormat::kCsv);
@@ -287,7 +289,7 @@ TEST(JobFileErrorTest, UnknownKeysListTheValidOnes) {
   EXPECT_EQ(ErrorOf("options: {thread: 2}\noperators: [{generator_source: }]\n"),
             "job.yaml:1:11: options: unknown key 'thread' in options (valid keys: threads, "
             "memory_budget, shuffle_mode, chaining, spill_directory, progress, state_budget, "
-            "idle_timeout, checkpoint)");
+            "idle_timeout, checkpoint, lineage_recovery)");
   EXPECT_EQ(ErrorOf(R"(operators:
   - generator_source: {rows: 1}
   - parquet_sink: {directory: out, csv: {delimiter: ";"}}
@@ -683,6 +685,18 @@ TEST(JobFileRoundTripTest, BroadcastJoins) {
   orders.Join(users, JoinParams{{"key"}, {"key"}, JoinType::kAnti, JoinBroadcast::kRight}, 2, "j")
       .Sink(CollectSinkParams{}, 2, "out");
   ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ExpectRoundTrip(plan, JobRunOptions{});
+}
+
+TEST(JobFileRoundTripTest, LineageRecovery) {
+  PlanOptions options;
+  options.shuffle_mode = ShuffleMode::kBlocking;
+  options.lineage_recovery = true;
+  PlanBuilder b;
+  b.SetOptions(options);
+  b.Source(GeneratorSourceParams{}, 3, "gen").Sink(CollectSinkParams{}, 2, "out");
+  ASSERT_OK_AND_ASSIGN(LogicalPlan plan, b.Build());
+  ASSERT_TRUE(plan.options().lineage_recovery);
   ExpectRoundTrip(plan, JobRunOptions{});
 }
 

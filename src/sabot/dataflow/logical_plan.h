@@ -418,6 +418,12 @@ struct PlanOptions {
   // Checkpoints and the restart strategy (checkpoint.h, docs/fault-tolerance.md); off by
   // default.
   CheckpointOptions checkpoint;
+  // Lineage recovery of a distributed batch job (every edge blocking, no checkpoints;
+  // docs/fault-tolerance.md, "Batch jobs: lineage recovery"): a lost agent's work runs again
+  // instead of failing the job. Off by default: with it on, a reader holds each remote stream in
+  // memory until the stream is complete (outside the memory budget), so that nothing of an attempt
+  // lost half way is read.
+  bool lineage_recovery = false;
   bool operator==(const PlanOptions&) const = default;
 };
 

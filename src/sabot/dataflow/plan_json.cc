@@ -606,6 +606,7 @@ arrow::Result<std::string> PlanToJson(const LogicalPlan& plan) {
   Json options = Json::object();
   options["shuffle_mode"] = ShuffleModeName(plan.options().shuffle_mode);
   options["chaining"] = plan.options().chaining;
+  if (plan.options().lineage_recovery) options["lineage_recovery"] = true;
   if (plan.options().idle_timeout.count() != 0) {
     options["idle_timeout_ms"] = plan.options().idle_timeout.count();
   }
@@ -674,6 +675,7 @@ arrow::Result<LogicalPlan> PlanFromJson(std::string_view text) {
     ARROW_ASSIGN_OR_RAISE(options.shuffle_mode,
                           o.Enum("shuffle_mode", ParseShuffleMode, "pipelined"));
     ARROW_ASSIGN_OR_RAISE(options.chaining, o.Bool("chaining", true));
+    ARROW_ASSIGN_OR_RAISE(options.lineage_recovery, o.Bool("lineage_recovery", false));
     ARROW_ASSIGN_OR_RAISE(int64_t idle_ms, o.Int("idle_timeout_ms", 0, 0, kMaxInt64));
     options.idle_timeout = std::chrono::milliseconds(idle_ms);
     ARROW_ASSIGN_OR_RAISE(const Json* checkpoint_json, o.Get("checkpoint", false));

@@ -348,6 +348,7 @@ TEST_F(DistributedJobTest, LostAgentOfABlockingJobRerunsItsWork) {
   slow.rows_per_second = 3000;  // about 3 s
   PlanOptions plan_options;
   plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  plan_options.lineage_recovery = true;
   PlanBuilder b;
   b.SetOptions(plan_options);
   auto counts = b.Source(slow, 3, "slow").KeyBy({"user_id"}).Aggregate(
@@ -438,6 +439,7 @@ TEST_F(DistributedJobTest, LineageRecoveryIsBoundedByTheRestartStrategy) {
   slow.batch_rows = 500;
   PlanOptions plan_options;
   plan_options.shuffle_mode = ShuffleMode::kBlocking;
+  plan_options.lineage_recovery = true;
   plan_options.checkpoint.max_restarts = 0;
   PlanBuilder b;
   b.SetOptions(plan_options);

@@ -18,6 +18,9 @@ bool ChainHasSink(const ExecutionGraph& graph, int32_t chain) {
 }
 
 arrow::Status CheckLineageRecoverable(const ExecutionGraph& graph) {
+  if (!graph.plan().options().lineage_recovery) {
+    return arrow::Status::Invalid("lineage recovery is off (options: lineage_recovery: true)");
+  }
   if (graph.plan().options().checkpoint.enabled()) {
     return arrow::Status::Invalid(
         "the job takes checkpoints: it recovers from its latest checkpoint, not by lineage");

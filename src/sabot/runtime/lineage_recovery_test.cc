@@ -11,13 +11,14 @@ namespace {
 
 // scan[2] -REBALANCE-> mid[2] -REBALANCE-> write[2] (a csv sink): three chains of two tasks,
 // two shuffle edges (scan -> mid is shuffle 0, mid -> write shuffle 1).
-ExecutionGraph Graph(ShuffleMode mode, bool checkpoints = false) {
+ExecutionGraph Graph(ShuffleMode mode, bool checkpoints = false, bool lineage = true) {
   PlanBuilder b;
   GeneratorSourceParams source;
   source.table = GeneratorTable::kTransactions;
   source.rows = 1000;
   PlanOptions options;
   options.shuffle_mode = mode;
+  options.lineage_recovery = lineage;
   if (checkpoints) {
     options.checkpoint.interval = std::chrono::seconds(1);
     options.checkpoint.directory = "/tmp/unused-checkpoints";
@@ -72,6 +73,11 @@ TEST(LineageRecoveryTest, AppliesToBlockingJobsWithoutCheckpoints) {
       CheckLineageRecoverable(Graph(ShuffleMode::kBlocking, /*checkpoints=*/true));
   EXPECT_TRUE(checkpointed.IsInvalid());
   EXPECT_NE(checkpointed.message().find("checkpoint"), std::string::npos);
+  // Off unless the plan asks for it (a reader then holds remote streams until complete).
+  const arrow::Status off = CheckLineageRecoverable(
+      Graph(ShuffleMode::kBlocking, /*checkpoints=*/false, /*lineage=*/false));
+  EXPECT_TRUE(off.IsInvalid());
+  EXPECT_NE(off.message().find("lineage_recovery: true"), std::string::npos) << off.message();
 }
 
 // The core path: agent 0's writers finished, their readers did not: the lost writers re-run as
