@@ -296,7 +296,10 @@ void TaskSnapshotWriter::Commit(Callback done) {
     snapshot.id = job->id;
     const std::string chk_path = storage.CheckpointPath(job->id);
     arrow::Status status;
-    for (auto& [op, name, table] : job->parts) {
+    for (auto& [op, name, part_table] : job->parts) {
+      // A plain reference for the lambdas below: clang before 16 refuses a lambda that captures
+      // a structured binding.
+      std::shared_ptr<arrow::Table>& table = part_table;
       const std::string relative = CheckpointStorage::PartPath(job->chain, job->subtask, op, name);
       const std::string path = Join(chk_path, relative);
       auto write = [&]() -> arrow::Result<SnapshotFile> {
