@@ -467,8 +467,11 @@ class WindowedAggregate : public Operator {
       }
       if (window.spilled_rows != nullptr) {
         for (int32_t p = 0; p < kSpillPartitions; ++p) {
-          auto keep = [&](std::shared_ptr<arrow::RecordBatch> b) -> arrow::Status {
-            ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(start, b));
+          // The window's start by value: clang before 16 refuses a lambda that captures a
+          // structured binding.
+          auto keep = [&, window_start = start](
+                          std::shared_ptr<arrow::RecordBatch> b) -> arrow::Status {
+            ARROW_ASSIGN_OR_RAISE(auto numbered, WithStart(window_start, b));
             kept_rows.push_back(std::move(numbered));
             return arrow::Status::OK();
           };
