@@ -14,6 +14,29 @@
 namespace sabot::testing {
 namespace {
 
+// A shuffle server on a free loopback port (over an in-memory store) and a client.
+struct Loopback {
+  std::unique_ptr<ShuffleServer> server;
+  std::unique_ptr<ShuffleClient> client;
+
+  static arrow::Result<Loopback> Make() {
+    ARROW_ASSIGN_OR_RAISE(auto store, InMemoryPartitionStore::Make());
+    ShuffleServerOptions server_options;
+    server_options.port = 0;
+    Loopback loopback;
+    ARROW_ASSIGN_OR_RAISE(loopback.server, ShuffleServer::Make(server_options, store));
+    ARROW_ASSIGN_OR_RAISE(loopback.client, ShuffleClient::Make({}));
+    return loopback;
+  }
+  // A transport whose every stream's writer is this server.
+  arrow::Result<std::unique_ptr<FlightTransport>> MakeTransport(bool in_process) const {
+    std::string uri = server->uri();
+    return FlightTransport::Make(
+        server.get(), client.get(),
+        [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, in_process);
+  }
+};
+
 // The conformance suite over Flight: one server on a free loopback port hosts the writers; the
 // readers reach it through one pooled client connection (DoExchange over loopback TCP, even
 // though the server is this process's own: local_channels_in_process() is false).
@@ -22,16 +45,11 @@ class FlightConformance : public TransportConformanceTest {
   virtual bool local_channels_in_process() const { return false; }
 
   arrow::Result<std::unique_ptr<Transport>> MakeTransport() override {
-    ARROW_ASSIGN_OR_RAISE(auto store, InMemoryPartitionStore::Make());
-    ShuffleServerOptions server_options;
-    server_options.port = 0;
-    ARROW_ASSIGN_OR_RAISE(server_, ShuffleServer::Make(server_options, store));
-    ARROW_ASSIGN_OR_RAISE(client_, ShuffleClient::Make({}));
-    std::string uri = server_->uri();
-    return FlightTransport::Make(
-        server_.get(), client_.get(),
-        [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; },
-        local_channels_in_process());
+    ARROW_ASSIGN_OR_RAISE(Loopback loopback, Loopback::Make());
+    ARROW_ASSIGN_OR_RAISE(auto transport, loopback.MakeTransport(local_channels_in_process()));
+    server_ = std::move(loopback.server);
+    client_ = std::move(loopback.client);
+    return transport;
   }
   int64_t OpenChannels() override { return server_->stats().open_channels; }
 
@@ -69,17 +87,8 @@ SABOT_TRANSPORT_CONFORMANCE_TESTS(FlightOwnServerConformance)
 // Blocks cross DoExchange as IPC bodies when that copies nothing, and as DATA payloads otherwise
 // (compressed blocks, streams with dictionaries): both arrive equal to what was written.
 TEST(FlightTransportTest, DictionaryAndCompressedBlocksCrossAsPayloads) {
-  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
-  ShuffleServerOptions server_options;
-  server_options.port = 0;
-  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
-  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
-  const std::string uri = server->uri();
-  ASSERT_OK_AND_ASSIGN(
-      auto transport,
-      FlightTransport::Make(
-          server.get(), client.get(),
-          [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, false));
+  ASSERT_OK_AND_ASSIGN(Loopback loopback, Loopback::Make());
+  ASSERT_OK_AND_ASSIGN(auto transport, loopback.MakeTransport(/*in_process=*/false));
   arrow::StringBuilder words;
   ASSERT_OK(words.AppendValues({"a", "bb", "ccc"}));
   ASSERT_OK_AND_ASSIGN(auto dictionary, words.Finish());
@@ -129,19 +138,10 @@ TEST(FlightTransportTest, DictionaryAndCompressedBlocksCrossAsPayloads) {
 
 // Readers of the network path cannot poll; readers of the own server's channels can.
 TEST(FlightTransportTest, OwnServerChannelsArePollableOthersAreNot) {
-  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
-  ShuffleServerOptions server_options;
-  server_options.port = 0;
-  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
-  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
-  const std::string uri = server->uri();
+  ASSERT_OK_AND_ASSIGN(Loopback loopback, Loopback::Make());
   for (bool in_process : {false, true}) {
     SCOPED_TRACE(in_process ? "in process" : "over DoExchange");
-    ASSERT_OK_AND_ASSIGN(
-        auto transport,
-        FlightTransport::Make(
-            server.get(), client.get(),
-            [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, in_process));
+    ASSERT_OK_AND_ASSIGN(auto transport, loopback.MakeTransport(in_process));
     const StreamKey key{in_process ? "own" : "net", 0, 0, 0};
     auto schema = arrow::schema({arrow::field("v", arrow::int64())});
     ASSERT_OK_AND_ASSIGN(auto reader, transport->OpenReader(key, ChannelOptions{}));
@@ -165,17 +165,8 @@ TEST(FlightTransportTest, OwnServerChannelsArePollableOthersAreNot) {
 // block (and event) arrives in order and no channel stalls on credits held back (a stall would
 // end the test with the channel's timeout error).
 TEST(FlightTransportTest, CreditsReturnedInGroupsNeverStallTheChannel) {
-  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
-  ShuffleServerOptions server_options;
-  server_options.port = 0;
-  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
-  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
-  const std::string uri = server->uri();
-  ASSERT_OK_AND_ASSIGN(
-      auto transport,
-      FlightTransport::Make(
-          server.get(), client.get(),
-          [uri](const StreamKey&) -> arrow::Result<std::string> { return uri; }, false));
+  ASSERT_OK_AND_ASSIGN(Loopback loopback, Loopback::Make());
+  ASSERT_OK_AND_ASSIGN(auto transport, loopback.MakeTransport(/*in_process=*/false));
   const auto schema = arrow::schema({arrow::field("v", arrow::int64())});
   constexpr int kBlocks = 200;
   for (int32_t credits : {1, 2, 3, 4, 8, 17}) {
@@ -229,11 +220,9 @@ TEST(FlightTransportTest, CreditsReturnedInGroupsNeverStallTheChannel) {
 // Pipelined channels and fetches to one agent use separate pooled connections (each with its own
 // receive window); Evict drops both.
 TEST(FlightTransportTest, ChannelsHaveAConnectionOfTheirOwn) {
-  ASSERT_OK_AND_ASSIGN(auto store, InMemoryPartitionStore::Make());
-  ShuffleServerOptions server_options;
-  server_options.port = 0;
-  ASSERT_OK_AND_ASSIGN(auto server, ShuffleServer::Make(server_options, store));
-  ASSERT_OK_AND_ASSIGN(auto client, ShuffleClient::Make({}));
+  ASSERT_OK_AND_ASSIGN(Loopback loopback, Loopback::Make());
+  auto& server = loopback.server;
+  auto& client = loopback.client;
   ASSERT_OK_AND_ASSIGN(auto fetches, client->Connect(server->uri()));
   ASSERT_OK_AND_ASSIGN(auto channels, client->ConnectForChannels(server->uri()));
   EXPECT_NE(fetches, channels);
